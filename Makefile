@@ -1,0 +1,45 @@
+# Thin wrappers; everything installs itself from nothing on a fresh clone.
+PYTHON_VERSION ?= 3.12.1
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PYENV_VERSION := $(PYTHON_VERSION):3.11.7
+
+.PHONY: venv dev test unit lint typecheck template-check build invoke bench openapi clean
+
+$(STAMP): pyproject.toml layers/common/requirements.txt
+	@command -v pyenv >/dev/null 2>&1 && PY_BIN=$$(pyenv which python3.12) || PY_BIN=$$(command -v python3.12); \
+	  test -x "$$PY_BIN" || { echo "python3.12 not found"; exit 1; }; \
+	  test -x $(PY) || "$$PY_BIN" -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r layers/common/requirements.txt --group dev
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+dev: $(STAMP)
+	$(PY) -m tests.local.stack
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy layers/common functions tests
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+build: $(STAMP)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/sam build --parallel
+
+invoke: $(STAMP)
+	$(PY) -m tests.local.invoke $(FUNCTION) $(EVENT)
+
+bench: $(STAMP)
+	$(PY) -m tests.bench $(if $(BENCH_ACTION),--action $(BENCH_ACTION)) $(if $(BENCH_EVENT),--event $(BENCH_EVENT))
+
+openapi: $(STAMP)
+	$(PY) -m tests.local.openapi --write
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

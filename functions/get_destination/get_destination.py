@@ -1,0 +1,28 @@
+"""GET /api/integrations/destinations/{id}"""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.presenters import present_destination
+from nimriz_destinations.api.responses import GET_RESPONSES
+from nimriz_destinations.models import DestinationResponse
+from nimriz_destinations.observability import logger
+from nimriz_destinations.runtime import destination_service
+from nimriz_destinations.service.destinations import etag_of
+
+app = create_app()
+
+
+@app.get("/api/integrations/destinations/<destination_id>", summary="Get a destination", responses=GET_RESPONSES)
+def get_destination(destination_id: str) -> Response[DestinationResponse]:
+    record = destination_service().get(current_workspace(app), destination_id.lower())
+    return json_response(200, DestinationResponse(destination=present_destination(record)), {"ETag": etag_of(record)})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,49 @@
+"""OpenAPI response declarations per route (documentation of status codes and bodies)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import DestinationListResponse, DestinationResponse, ErrorResponse, TestSendResponse
+
+
+def _json(description: str, model: type) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": model}}}
+
+
+_ERRORS: dict[int, dict[str, Any]] = {
+    401: _json("Missing or invalid API key", ErrorResponse),
+    500: _json("Unexpected error", ErrorResponse),
+}
+_BODY_ERRORS: dict[int, dict[str, Any]] = {
+    400: _json("Body is not JSON", ErrorResponse),
+    413: _json("Body too large", ErrorResponse),
+    415: _json("Body is not application/json", ErrorResponse),
+    422: _json("Validation failed: one details entry per problem", ErrorResponse),
+}
+_NOT_FOUND = {404: _json("No such destination in this workspace", ErrorResponse)}
+
+CREATE_RESPONSES = {201: _json("Created", DestinationResponse), **_BODY_ERRORS, **_ERRORS}
+LIST_RESPONSES = {
+    200: _json("One page of destinations", DestinationListResponse),
+    400: _json("Invalid cursor", ErrorResponse),
+    422: _json("Invalid query", ErrorResponse),
+    **_ERRORS,
+}
+GET_RESPONSES = {200: _json("The destination", DestinationResponse), **_NOT_FOUND, **_ERRORS}
+UPDATE_RESPONSES = {
+    200: _json("Updated", DestinationResponse),
+    409: _json("Concurrent modification", ErrorResponse),
+    412: _json("If-Match does not match the current ETag", ErrorResponse),
+    **_BODY_ERRORS,
+    **_NOT_FOUND,
+    **_ERRORS,
+}
+DELETE_RESPONSES = {204: {"description": "Deleted"}, **_NOT_FOUND, **_ERRORS}
+TEST_SEND_RESPONSES = {
+    202: _json("Queued; the delivery log shows the outcome", TestSendResponse),
+    409: _json("No enabled action, or the action delivers nothing", ErrorResponse),
+    **_BODY_ERRORS,
+    **_NOT_FOUND,
+    **_ERRORS,
+}

@@ -1,0 +1,89 @@
+"""Domain errors. Each carries the HTTP status and the public error code it maps to.
+
+Messages are written for customers and never contain secret values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One validation problem: where (a JSON path like `actions[0].name`) and why."""
+
+    path: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+class DomainError(Exception):
+    status = 500
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, details: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    code = "VALIDATION_FAILED"
+
+
+class BadRequest(DomainError):
+    status = 400
+    code = "BAD_REQUEST"
+
+
+class InvalidCursor(BadRequest):
+    code = "INVALID_CURSOR"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class DestinationNotFound(NotFound):
+    code = "DESTINATION_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("No destination with this id exists in this workspace.")
+
+
+class ActionNotFound(NotFound):
+    code = "ACTION_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("No action with this id exists on this destination.")
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "CONFLICT"
+
+
+class NoEnabledAction(Conflict):
+    code = "NO_ENABLED_ACTION"
+
+
+class NothingToDeliver(Conflict):
+    code = "ACTION_HAS_NO_DELIVERY"
+
+
+class ConcurrentModification(Conflict):
+    code = "CONCURRENT_MODIFICATION"
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+    code = "PRECONDITION_FAILED"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "INTEGRATIONS_UNAVAILABLE"

@@ -1,0 +1,178 @@
+"""Canonical event v1 field catalogue (design §4): the valid dotted paths, their JSON types, and path lookup.
+
+Filters, mappings, templates and the JSON Schema all agree on this one catalogue. Lookups follow design §4's
+"nullable fields may be missing": an explicit ``null`` and an absent key mean the same thing, so every lookup
+here reports a null value as *not found*.
+"""
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+API_VERSION = "2026-03-30"
+
+LINK_EVENT_TYPES = ("link.clicked", "link.qr_scanned")
+CARD_EVENT_TYPES = ("card.viewed", "card.link_clicked")
+CONVERSION_EVENT_TYPES = (
+    "conversion.lead",
+    "conversion.sale",
+    "conversion.refund",
+    "conversion.cancellation",
+    "conversion.reversal",
+)
+EVENT_TYPES = LINK_EVENT_TYPES + CARD_EVENT_TYPES + CONVERSION_EVENT_TYPES
+
+TOUCH_TYPES = ("short_link_click", "qr_scan")
+PRIVACY_MODES = ("standard", "strict")
+CONVERSION_OUTCOMES = ("lead", "sale", "refund", "cancellation", "reversal")
+
+# Removed before mapping in strict mode, and rejected by the schema when a strict event carries them.
+STRICT_PRIVACY_FIELDS = ("visitor.visitor_hash", "context.city", "context.region")
+# Raw IP and full User-Agent are never present in any mode (design §4).
+FORBIDDEN_PATHS = ("ip", "ip_address", "user_agent", "context.ip", "context.ip_address", "context.user_agent")
+
+
+class FieldType(StrEnum):
+    """JSON type of a catalogue field."""
+
+    STRING = "string"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    STRING_LIST = "string_list"
+
+
+_S, _N, _B, _L = FieldType.STRING, FieldType.NUMBER, FieldType.BOOLEAN, FieldType.STRING_LIST
+
+_TOP_LEVEL_FIELDS: dict[str, FieldType] = {
+    "id": _S,
+    "type": _S,
+    "api_version": _S,
+    "occurred_at": _S,
+    "organization_id": _S,
+    "workspace_id": _S,
+    "touch_type": _S,
+    "bot_flag": _B,
+    "privacy_mode": _S,
+}
+
+_OBJECT_FIELDS: dict[str, dict[str, FieldType]] = {
+    "link": {
+        "url_id": _S,
+        "domain_id": _S,
+        "domain_name": _S,
+        "short_code": _S,
+        "short_url": _S,
+        "destination_host": _S,
+        "destination_url_capped": _S,
+        "space_id": _S,
+        "tag_ids": _L,
+    },
+    "context": {
+        "country": _S,
+        "region": _S,
+        "city": _S,
+        "colo": _S,
+        "device_category": _S,
+        "browser_family": _S,
+        "os_family": _S,
+        "referrer": _S,
+        "referrer_host": _S,
+        "social_source": _S,
+    },
+    "utm": {"source": _S, "medium": _S, "campaign": _S, "term": _S, "content": _S},
+    "click_ids": {
+        "gclid": _S,
+        "gbraid": _S,
+        "wbraid": _S,
+        "fbclid": _S,
+        "ttclid": _S,
+        "li_fat_id": _S,
+        "msclkid": _S,
+    },
+    "visitor": {"visitor_hash": _S, "click_id": _S},
+    "conversion": {
+        "outcome": _S,
+        "conversion_name": _S,
+        "value": _N,
+        "currency": _S,
+        "click_token": _S,
+        "original_event_id": _S,
+        "email": _S,
+        "phone": _S,
+    },
+}
+
+EVENT_OBJECTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {name: tuple(fields) for name, fields in _OBJECT_FIELDS.items()}
+)
+"""Object name → its sub-field names, in catalogue order."""
+
+EVENT_FIELDS: Mapping[str, FieldType] = MappingProxyType(
+    _TOP_LEVEL_FIELDS
+    | {f"{name}.{key}": kind for name, fields in _OBJECT_FIELDS.items() for key, kind in fields.items()}
+)
+"""Every valid dotted path into a canonical event → its JSON type."""
+
+
+def require_field(path: str) -> FieldType:
+    """Return the type of a catalogue path; raise ValueError naming the nearest valid path otherwise."""
+    kind = EVENT_FIELDS.get(path)
+    if kind is not None:
+        return kind
+    import difflib  # only on the error path: keeps cold start lean
+
+    close = difflib.get_close_matches(path, EVENT_FIELDS.keys(), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else "; see the canonical event v1 field list"
+    raise ValueError(f"unknown canonical event field {path!r}{hint}")
+
+
+PathGetter = Callable[[Mapping[str, Any]], Any]
+"""Compiled lookup: returns the value at a path, or None when it is absent or null."""
+
+
+def _walk(obj: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
+    node: Any = obj
+    for key in parts:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def get_path(obj: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """Look up a dotted path: (found, value). A null value counts as not found (design §4)."""
+    value = _walk(obj, tuple(path.split(".")))
+    return value is not None, value
+
+
+def compile_path(path: str) -> PathGetter:
+    """Pre-split lookup for hot paths; depth 1 and 2 (every catalogue path) get a specialised closure."""
+    parts = tuple(path.split("."))
+    if len(parts) == 1:
+        (key,) = parts
+
+        def get_top(obj: Mapping[str, Any]) -> Any:
+            return obj.get(key)
+
+        return get_top
+    if len(parts) == 2:
+        outer, inner = parts
+
+        def get_nested(obj: Mapping[str, Any]) -> Any:
+            node = obj.get(outer)
+            return node.get(inner) if isinstance(node, Mapping) else None
+
+        return get_nested
+
+    def get_deep(obj: Mapping[str, Any]) -> Any:
+        return _walk(obj, parts)
+
+    return get_deep
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Canonical `occurred_at` form: RFC 3339 UTC with milliseconds (naive datetimes are taken as UTC)."""
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"

@@ -1,0 +1,13 @@
+"""Ad Pixel Interstitial: settings served to the redirect edge; nothing is delivered server-side."""
+
+from __future__ import annotations
+
+from .base import Provider
+
+
+class AdPixelInterstitial(Provider):
+    type = "ad_pixel_interstitial"
+    action_types = frozenset({"interstitial_settings"})
+
+
+PROVIDER = AdPixelInterstitial()

@@ -1,0 +1,343 @@
+"""Destination use cases: create, list, get, update, delete, test-send.
+
+Knows nothing of HTTP or Lambda: takes validated request models and returns records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import (
+    ActionNotFound,
+    ConcurrentModification,
+    DestinationNotFound,
+    NoEnabledAction,
+    NothingToDeliver,
+    PreconditionFailed,
+    Problem,
+    ValidationFailed,
+)
+from ..event_fields import CONVERSION_EVENT_TYPES
+from ..jobs import DeliveryJob
+from ..models import ActionInput, DestinationCreate, DestinationUpdate
+from ..netguard import UnsafeDestination, check_url
+from ..providers import get_provider
+from ..providers.base import Provider
+from ..redaction import redact_credentials
+from ..sample_events import sample_event
+from ..settings import Settings
+from ..storage.destinations import DestinationStore
+from ..storage.records import ActionRecord, DestinationRecord, Workspace
+from ..storage.secrets import SecretRef, SecretStore
+from ..validation import problems_from_errors
+
+_MAX_WRITE_ATTEMPTS = 3
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def etag_of(record: DestinationRecord) -> str:
+    return f'"v{record.version}"'
+
+
+@dataclass(slots=True)
+class SavedDestination:
+    record: DestinationRecord
+    # Generated secrets (a webhook signing secret) shown once, in the create/update response only.
+    revealed: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTest:
+    delivery_id: str
+    destination_id: str
+    action_id: str
+    event_id: str
+    event_type: str
+    queued_at: str
+
+
+class DestinationService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: DestinationStore,
+        secrets: SecretStore,
+        send_delivery_job: Callable[[DeliveryJob], None],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._secrets = secrets
+        self._send_job = send_delivery_job
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def get(self, workspace: Workspace, destination_id: str) -> DestinationRecord:
+        record = self._store.get(workspace.workspace_id, destination_id)
+        if record is None:
+            raise DestinationNotFound()
+        return record
+
+    def list_page(
+        self, workspace: Workspace, *, limit: int, cursor: str | None
+    ) -> tuple[list[DestinationRecord], str | None]:
+        return self._store.list_page(workspace.workspace_id, limit=limit, cursor=cursor)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def create(self, workspace: Workspace, request: DestinationCreate) -> SavedDestination:
+        provider = get_provider(request.type)
+        credentials = self._validated_credentials(provider, request.credentials, required=True)
+        _raise_if_problems(self._action_problems(provider, request.actions, existing=None))
+        revealed = provider.generated_credentials(credentials or {})
+        now = utc_now()
+        destination_id = str(uuid.uuid4())
+        secret = None
+        if credentials is not None and provider.credentials_model.model_fields:
+            credentials = {**credentials, **revealed}
+            secret = self._secrets.create(
+                self._settings.secret_name(workspace.workspace_id, destination_id),
+                credentials,
+                tags={"workspace_id": workspace.workspace_id, "destination_id": destination_id},
+            )
+        record = DestinationRecord(
+            id=destination_id,
+            workspace_id=workspace.workspace_id,
+            organization_id=workspace.organization_id,
+            name=request.name,
+            type=request.type,
+            enabled=request.enabled,
+            actions=[_new_action(action, now) for action in request.actions],
+            credential_hints=redact_credentials(credentials or {}, provider.credentials_model.secret_fields()),
+            secret_arn=secret.arn if secret else None,
+            secret_version=secret.version_id if secret else None,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            self._store.create(record)
+        except Exception:
+            if secret:
+                self._secrets.delete(secret.arn)
+            raise
+        return SavedDestination(record=record, revealed=revealed)
+
+    def update(
+        self, workspace: Workspace, destination_id: str, request: DestinationUpdate, *, if_match: str | None
+    ) -> SavedDestination:
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            current = self.get(workspace, destination_id)
+            if if_match is not None and if_match.strip() not in ("*", etag_of(current)):
+                raise PreconditionFailed("The destination changed since you read it (ETag mismatch).")
+            try:
+                return self._replace(current, request)
+            except ConcurrentModification:
+                # With If-Match the client asked for exactly that version; without it, re-read and re-apply.
+                if if_match is not None and if_match.strip() != "*":
+                    raise PreconditionFailed("The destination changed since you read it (ETag mismatch).") from None
+                if attempt == _MAX_WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _replace(self, current: DestinationRecord, request: DestinationUpdate) -> SavedDestination:
+        provider = get_provider(current.type)
+        problems = []
+        if request.type is not None and request.type != current.type:
+            problems.append(Problem("type", "the destination type cannot change; create a new destination"))
+        problems += self._action_problems(provider, request.actions, existing=current)
+        credentials = None
+        if request.credentials is not None:
+            try:
+                credentials = self._validated_credentials(provider, request.credentials, required=True)
+            except ValidationFailed as exc:
+                problems += exc.details
+        _raise_if_problems(problems)
+
+        now = utc_now()
+        revealed: dict[str, Any] = {}
+        secret_arn, secret_version, hints = current.secret_arn, current.secret_version, current.credential_hints
+        if credentials is not None and provider.credentials_model.model_fields:
+            credentials = {**self._kept_generated(provider, current, credentials), **credentials}
+            revealed = provider.generated_credentials(credentials)
+            credentials.update(revealed)
+            secret = self._write_secret(current, credentials)
+            secret_arn, secret_version = secret.arn, secret.version_id
+            hints = redact_credentials(credentials, provider.credentials_model.secret_fields())
+        existing_actions = {action.id: action for action in current.actions}
+        record = DestinationRecord(
+            id=current.id,
+            workspace_id=current.workspace_id,
+            organization_id=current.organization_id,
+            name=request.name,
+            type=current.type,
+            enabled=current.enabled if request.enabled is None else request.enabled,
+            actions=[_updated_action(action, existing_actions.get(action.id or ""), now) for action in request.actions],
+            credential_hints=hints,
+            secret_arn=secret_arn,
+            secret_version=secret_version,
+            version=current.version + 1,
+            created_at=current.created_at,
+            updated_at=now,
+        )
+        self._store.replace(record, expected_version=current.version)
+        return SavedDestination(record=record, revealed=revealed)
+
+    def _kept_generated(
+        self, provider: Provider, current: DestinationRecord, credentials: dict[str, Any]
+    ) -> dict[str, Any]:
+        # Replacing credentials without a signing secret keeps the current one instead of silently rotating it.
+        if not current.secret_arn or not current.secret_version:
+            return {}
+        generated_fields = provider.generated_credentials({}).keys() - credentials.keys()
+        if not generated_fields:
+            return {}
+        stored = self._secrets.read(SecretRef(current.secret_arn, current.secret_version))
+        return {name: stored[name] for name in generated_fields if stored.get(name)}
+
+    def _write_secret(self, current: DestinationRecord, credentials: dict[str, Any]) -> SecretRef:
+        if current.secret_arn:
+            return self._secrets.put(current.secret_arn, credentials)
+        return self._secrets.create(
+            self._settings.secret_name(current.workspace_id, current.id),
+            credentials,
+            tags={"workspace_id": current.workspace_id, "destination_id": current.id},
+        )
+
+    def delete(self, workspace: Workspace, destination_id: str) -> None:
+        deleted = self._store.delete(workspace.workspace_id, destination_id)
+        if deleted is None:
+            raise DestinationNotFound()
+        if deleted.secret_arn:
+            self._secrets.delete(deleted.secret_arn)
+
+    def test_send(self, workspace: Workspace, destination_id: str, action_id: str | None) -> QueuedTest:
+        record = self.get(workspace, destination_id)
+        if action_id is not None:
+            action = record.action(action_id)
+            if action is None:
+                raise ActionNotFound()
+        else:
+            action = next((a for a in record.actions if a.enabled), None)
+            if action is None:
+                raise NoEnabledAction("This destination has no enabled action; name one with action_id.")
+        if action.action_type == "interstitial_settings":
+            raise NothingToDeliver("Interstitial settings are served to the redirect edge; there is nothing to send.")
+        event_type = "conversion.lead" if action.action_type == "send_conversion" else "link.clicked"
+        event = sample_event(event_type, workspace_id=workspace.workspace_id, organization_id=workspace.organization_id)
+        job = DeliveryJob(
+            delivery_id=str(uuid.uuid4()),
+            workspace_id=workspace.workspace_id,
+            organization_id=workspace.organization_id,
+            destination_id=record.id,
+            action_id=action.id,
+            reason="test",
+            event=event,
+            queued_at=utc_now(),
+        )
+        self._send_job(job)
+        return QueuedTest(
+            delivery_id=job.delivery_id,
+            destination_id=record.id,
+            action_id=action.id,
+            event_id=event["id"],
+            event_type=event_type,
+            queued_at=job.queued_at,
+        )
+
+    # -- validation --------------------------------------------------------------------------
+
+    def _validated_credentials(
+        self, provider: Provider, credentials: dict[str, Any] | None, *, required: bool
+    ) -> dict[str, Any] | None:
+        model = provider.credentials_model
+        if not model.model_fields:
+            if credentials:
+                raise ValidationFailed(
+                    "Invalid credentials.", [Problem("credentials", f"{provider.type} destinations take no credentials")]
+                )
+            return None
+        if credentials is None:
+            if required:
+                raise ValidationFailed("Invalid credentials.", [Problem("credentials", "field required")])
+            return None
+        try:
+            parsed = model.model_validate(credentials)
+        except ValidationError as exc:
+            raise ValidationFailed(
+                "Invalid credentials.", problems_from_errors(exc.errors(include_url=False), "credentials")
+            ) from None
+        problems = []
+        for url_field in provider.url_fields:
+            url = getattr(parsed, url_field)
+            try:
+                check_url(url, allow_loopback=self._settings.is_local)
+            except UnsafeDestination as exc:
+                problems.append(Problem(f"credentials.{url_field}", str(exc)))
+        _raise_if_problems(problems)
+        return parsed.model_dump(exclude_none=True)
+
+    def _action_problems(
+        self, provider: Provider, actions: list[ActionInput], *, existing: DestinationRecord | None
+    ) -> list[Problem]:
+        problems: list[Problem] = []
+        seen_ids: set[str] = set()
+        for index, action in enumerate(actions):
+            where = f"actions[{index}]"
+            if action.action_type not in provider.action_types:
+                allowed = ", ".join(sorted(provider.action_types))
+                problems.append(
+                    Problem(f"{where}.action_type", f"{provider.type} destinations support only: {allowed}")
+                )
+            if action.settings is not None and action.action_type != "interstitial_settings":
+                problems.append(Problem(f"{where}.settings", "settings apply only to interstitial_settings actions"))
+            if action.action_type == "send_conversion" and not action.event_filter.can_match_any(
+                CONVERSION_EVENT_TYPES
+            ):
+                problems.append(
+                    Problem(f"{where}.event_filter", "this filter can never match a conversion event")
+                )
+            if action.id is not None:
+                if existing is None:
+                    problems.append(Problem(f"{where}.id", "ids are assigned by Nimriz; omit id when creating"))
+                elif existing.action(action.id) is None:
+                    problems.append(Problem(f"{where}.id", "no action with this id exists on this destination"))
+                elif action.id in seen_ids:
+                    problems.append(Problem(f"{where}.id", "this action id appears more than once"))
+                seen_ids.add(action.id)
+        return problems
+
+
+def _raise_if_problems(problems: list[Problem]) -> None:
+    if problems:
+        raise ValidationFailed("The request has invalid fields.", problems)
+
+
+def _new_action(action: ActionInput, now: str) -> ActionRecord:
+    return ActionRecord(
+        id=str(uuid.uuid4()),
+        name=action.name,
+        action_type=action.action_type,
+        enabled=action.enabled,
+        property_mapping=action.property_mapping.model_dump(mode="json"),
+        event_filter=action.event_filter.model_dump(mode="json"),
+        settings=action.settings,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _updated_action(action: ActionInput, existing: ActionRecord | None, now: str) -> ActionRecord:
+    record = _new_action(action, now)
+    if existing is not None:
+        record.id = existing.id
+        record.created_at = existing.created_at
+    return record

@@ -1,0 +1,47 @@
+"""The one place that reads the process environment.
+
+Everything else receives a `Settings` value; domain code never touches `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    stage: str
+    table_name: str
+    deliveries_queue_url: str
+    live_events_queue_url: str
+    secret_prefix: str
+    max_body_bytes: int
+    auth_cache_seconds: int
+    config_cache_seconds: int
+    egress_overrides_json: str
+
+    @property
+    def is_local(self) -> bool:
+        # Loopback egress and plain http are only ever allowed on the local stack.
+        return self.stage == "local"
+
+    def secret_name(self, workspace_id: str, destination_id: str) -> str:
+        return f"{self.secret_prefix}/{self.stage}/{workspace_id}/{destination_id}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    env = os.environ
+    return Settings(
+        stage=env.get("STAGE", "dev"),
+        table_name=env.get("TABLE_NAME", ""),
+        deliveries_queue_url=env.get("DELIVERIES_QUEUE_URL", ""),
+        live_events_queue_url=env.get("LIVE_EVENTS_QUEUE_URL", ""),
+        secret_prefix=env.get("SECRET_PREFIX", "nimriz-destinations"),
+        max_body_bytes=int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
+        auth_cache_seconds=int(env.get("AUTH_CACHE_SECONDS", "60")),
+        config_cache_seconds=int(env.get("CONFIG_CACHE_SECONDS", "30")),
+        egress_overrides_json=env.get("NIMRIZ_EGRESS_OVERRIDES", "") if env.get("STAGE") == "local" else "",
+    )

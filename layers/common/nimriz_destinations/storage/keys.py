@@ -1,0 +1,23 @@
+"""Every DynamoDB key string is built here, so the single-table layout is in one place.
+
+Items are namespaced by workspace (`WS#<id>`), so a query can only ever see its own workspace.
+"""
+
+from __future__ import annotations
+
+DESTINATION_PREFIX = "DEST#"
+
+
+def workspace_pk(workspace_id: str) -> str:
+    return f"WS#{workspace_id}"
+
+
+def destination_sk(destination_id: str) -> str:
+    return f"{DESTINATION_PREFIX}{destination_id}"
+
+
+def api_key_pk(key_hash: str) -> str:
+    return f"APIKEY#{key_hash}"
+
+
+API_KEY_SK = "APIKEY"

@@ -1,0 +1,57 @@
+"""Destination credentials in Secrets Manager: one secret per destination, addressed by ARN + version id.
+
+The destination item records which secret version is current, so a PUT switches credentials
+atomically with the item write (a version written by a PUT that then lost its race is never read).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .. import aws
+from ..cache import TTLCache
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    arn: str
+    version_id: str
+
+
+# A secret version's value never changes, so entries only age out to bound memory and drop deleted secrets.
+_values: TTLCache[dict[str, Any]] = TTLCache(max_entries=512, ttl_seconds=3600)
+
+
+class SecretStore:
+    def create(self, name: str, value: dict[str, Any], *, tags: dict[str, str]) -> SecretRef:
+        response = aws.secretsmanager().create_secret(
+            Name=name,
+            SecretString=json.dumps(value),
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+        return SecretRef(arn=response["ARN"], version_id=response["VersionId"])
+
+    def put(self, arn: str, value: dict[str, Any]) -> SecretRef:
+        response = aws.secretsmanager().put_secret_value(SecretId=arn, SecretString=json.dumps(value))
+        return SecretRef(arn=arn, version_id=response["VersionId"])
+
+    def read(self, ref: SecretRef) -> dict[str, Any]:
+        def load() -> dict[str, Any]:
+            response = aws.secretsmanager().get_secret_value(SecretId=ref.arn, VersionId=ref.version_id)
+            value: dict[str, Any] = json.loads(response["SecretString"])
+            return value
+
+        return _values.get_or_load((ref.arn, ref.version_id), load)
+
+    def delete(self, arn: str) -> None:
+        client = aws.secretsmanager()
+        try:
+            client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+        except client.exceptions.ResourceNotFoundException:
+            pass  # already gone: deleting is idempotent
+
+
+def clear_cache() -> None:
+    _values.clear()

@@ -1,0 +1,72 @@
+"""Starts `python -m tests.local.stack` (what `make dev` runs) on a free port for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+E2E_DEV_KEY = "nim_dev_example_key"
+E2E_OTHER_KEY = "nim_e2e_other_workspace_key"
+
+
+@dataclass
+class RunningStack:
+    base_url: str
+    port: int
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("stack") / "stack.log"
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith("AWS_") and not key.startswith("POWERTOOLS")
+    }
+    env.update(
+        {"PORT": str(port), "NIMRIZ_DEV_API_KEY": E2E_DEV_KEY, "NIMRIZ_DEV_API_KEYS": f"ws_other:{E2E_OTHER_KEY}"}
+    )
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.local.stack"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+        )
+    stack = RunningStack(f"http://127.0.0.1:{port}", port, process, log_path)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{stack.base_url}/_local/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"local stack did not become healthy:\n{stack.log()}")
+        time.sleep(0.3)
+    yield stack
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("local stack did not stop on Ctrl-C")

@@ -1,0 +1,64 @@
+"""The OpenAPI document, merged from every API function's own resolver (one route each).
+
+`make openapi` writes docs/openapi.json; a test fails when the committed file drifts from the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+from .template import ROOT, functions
+
+OUTPUT = ROOT / "docs" / "openapi.json"
+
+
+def build_document() -> dict[str, Any]:
+    from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+    from aws_lambda_powertools.event_handler.openapi.models import Server
+
+    from .template import load_handler
+
+    merge = OpenAPIMerge(
+        title="Nimriz Destinations API",
+        version="2026-03-30",
+        description="Manage outbound destinations and their actions. Authenticate with a workspace API key "
+        "(`Authorization: Bearer <key>` or `X-Nim-Api-Key: <key>`).",
+        servers=[Server(url="http://127.0.0.1:3000", description="local stack")],
+        security_schemes={
+            "bearer": {"type": "http", "scheme": "bearer"},  # type: ignore[dict-item]
+            "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Nim-Api-Key"},  # type: ignore[dict-item]
+        },
+        security=[{"bearer": []}, {"apiKeyHeader": []}],
+        on_conflict="error",
+    )
+    for logical_id, function in sorted(functions().items()):
+        if not any(event["Type"] == "Api" for event in function["Properties"].get("Events", {}).values()):
+            continue
+        load_handler(logical_id)
+        module = importlib.import_module(f"nimriz_function_{logical_id}")
+        merge.add_schema(module.app.get_openapi_schema(title="Nimriz Destinations API", version="2026-03-30"))
+    return merge.get_openapi_schema()
+
+
+def render() -> str:
+    return json.dumps(build_document(), indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help="write docs/openapi.json")
+    args = parser.parse_args()
+    text = render()
+    if args.write:
+        OUTPUT.write_text(text)
+        print(f"wrote {OUTPUT.relative_to(ROOT)}")
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

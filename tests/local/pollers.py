@@ -1,0 +1,118 @@
+"""SQS pollers that drive the template's SQS-triggered functions the way Lambda event source mappings do.
+
+Batch size and queue come from each function's `SQS` event; a record is deleted only when the handler
+succeeded for it (partial batch responses honoured), so failures come back after the visibility timeout
+and the queue's own redrive policy moves them to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from .lambdas import invoke
+from .template import LocalStack, functions
+
+
+@dataclass(frozen=True)
+class EventSource:
+    function: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    reports_failures: bool
+
+
+def event_sources(stack: LocalStack) -> list[EventSource]:
+    sources = []
+    for logical_id, function in functions().items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] != "SQS":
+                continue
+            properties = event["Properties"]
+            queue_id = properties["Queue"]["Fn::GetAtt"][0]
+            sources.append(
+                EventSource(
+                    function=logical_id,
+                    queue_url=stack.queue_urls[queue_id],
+                    queue_arn=stack.queue_arns[queue_id],
+                    batch_size=min(int(properties.get("BatchSize", 10)), 10),
+                    reports_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+                )
+            )
+    return sources
+
+
+def sqs_event(source: EventSource, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": message.get("MessageAttributes", {}),
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": source.queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for message in messages
+        ]
+    }
+
+
+def poll_once(source: EventSource, *, wait_seconds: int = 1) -> int:
+    """Receive one batch, invoke, delete what succeeded. Returns how many messages were received."""
+    sqs = boto3.client("sqs")
+    received = sqs.receive_message(
+        QueueUrl=source.queue_url,
+        MaxNumberOfMessages=source.batch_size,
+        WaitTimeSeconds=wait_seconds,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+    if not received:
+        return 0
+    try:
+        response = invoke(source.function, sqs_event(source, received))
+    except Exception:
+        return len(received)  # the whole batch comes back after its visibility timeout, as with Lambda
+    failed = set()
+    if source.reports_failures and isinstance(response, dict):
+        failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+    done = [m for m in received if m["MessageId"] not in failed]
+    for start in range(0, len(done), 10):
+        sqs.delete_message_batch(
+            QueueUrl=source.queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])],
+        )
+    return len(received)
+
+
+class Pollers:
+    def __init__(self, stack: LocalStack) -> None:
+        self._sources = event_sources(stack)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for source in self._sources:
+            thread = threading.Thread(target=self._run, args=(source,), name=f"poller-{source.function}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _run(self, source: EventSource) -> None:
+        while not self._stop.is_set():
+            try:
+                poll_once(source)
+            except Exception:  # keep polling through transient errors, as the managed poller does
+                self._stop.wait(0.5)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)

@@ -1,0 +1,189 @@
+"""`make dev`: the whole service on this machine, no cloud account and no Docker (design §10).
+
+moto server for DynamoDB/SQS/Secrets Manager, resources created from template.yaml, the API on
+http://127.0.0.1:${PORT:-3000} through the API Gateway stand-in, SQS pollers for the queue consumers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .template import ROOT
+
+OPENAPI_PATH = ROOT / "docs" / "openapi.json"
+MAX_LOCAL_EVENTS = 500
+
+
+def _swagger_assets() -> Path:
+    import aws_lambda_powertools.event_handler.openapi as openapi
+
+    return Path(openapi.__file__).parent / "swagger_ui"
+
+
+SWAGGER_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Nimriz Destinations API</title>
+<link rel="stylesheet" href="/_local/swagger/swagger-ui.min.css"></head><body><div id="swagger"></div>
+<script src="/_local/swagger/swagger-ui-bundle.min.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger"});</script></body></html>"""
+
+
+class LocalServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.ready = threading.Event()
+        self.gateway: Any = None
+        self.live_events_queue_url = ""
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self.httpd.daemon_threads = True
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                sys.stderr.write(f"[api] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in ("content-length", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _json(self, status: int, body: Any) -> None:
+                self._send(status, {"Content-Type": "application/json"}, json.dumps(body).encode())
+
+            def _dispatch(self) -> None:
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if url.path == "/_local/health":
+                    status = 200 if server.ready.is_set() else 503
+                    return self._json(status, {"status": "ok" if status == 200 else "starting"})
+                if not server.ready.is_set():
+                    return self._json(503, {"status": "starting"})
+                if url.path == "/_local/events" and self.command == "POST":
+                    return self._json(*server.enqueue_events(body))
+                if url.path == "/openapi.json" and self.command == "GET":
+                    return self._send(200, {"Content-Type": "application/json"}, OPENAPI_PATH.read_bytes())
+                if url.path in ("/docs", "/swagger") and self.command == "GET":
+                    return self._send(200, {"Content-Type": "text/html; charset=utf-8"}, SWAGGER_HTML.encode())
+                if url.path.startswith("/_local/swagger/") and self.command == "GET":
+                    return self._swagger_asset(url.path.rsplit("/", 1)[-1])
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                result = server.gateway.handle(self.command, url.path, headers, parse_qs(url.query), body)
+                self._send(result.status, result.headers, result.body)
+
+            def _swagger_asset(self, name: str) -> None:
+                path = _swagger_assets() / name
+                if name not in ("swagger-ui.min.css", "swagger-ui-bundle.min.js") or not path.exists():
+                    return self._json(404, {"error": "not found"})
+                content_type = "text/css" if name.endswith(".css") else "application/javascript"
+                self._send(200, {"Content-Type": content_type}, path.read_bytes())
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
+
+        return Handler
+
+    def enqueue_events(self, body: bytes | None) -> tuple[int, Any]:
+        """Put one canonical event (or a JSON list of them) on the LiveEvents queue."""
+        import boto3
+
+        try:
+            payload = json.loads(body or b"")
+        except ValueError:
+            return 400, {"error": {"code": "INVALID_JSON", "message": "Send a JSON event or a JSON list of events."}}
+        events = payload if isinstance(payload, list) else [payload]
+        if not events or len(events) > MAX_LOCAL_EVENTS:
+            return 400, {"error": {"code": "BAD_REQUEST", "message": f"Send 1 to {MAX_LOCAL_EVENTS} events."}}
+        sqs = boto3.client("sqs")
+        message_ids = []
+        for start in range(0, len(events), 10):
+            chunk = events[start : start + 10]
+            response = sqs.send_message_batch(
+                QueueUrl=self.live_events_queue_url,
+                Entries=[{"Id": str(i), "MessageBody": json.dumps(event)} for i, event in enumerate(chunk)],
+            )
+            message_ids += [entry["MessageId"] for entry in response.get("Successful", [])]
+        return 202, {"queued": len(message_ids), "message_ids": message_ids}
+
+
+def main() -> None:
+    port = int(os.environ.get("PORT", "3000"))
+    server = LocalServer(port)  # bind first: a busy port fails fast
+    threading.Thread(target=server.httpd.serve_forever, name="api", daemon=True).start()
+
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=int(os.environ.get("MOTO_PORT", "0")), verbose=False)
+    moto.start()
+    host, moto_port = moto.get_host_and_port()
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://{host}:{moto_port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_NAMESPACE": "NimrizDestinationsLocal",
+        }
+    )
+    from nimriz_destinations import runtime
+
+    from .apigw import ApiGateway
+    from .pollers import Pollers
+    from .seed import parse_key_pairs, seed_keys
+    from .template import create_stack
+
+    stack = create_stack(stage="local")
+    os.environ.update(stack.all_function_environments())
+    runtime.reset()
+    dev_key = os.environ.get("NIMRIZ_DEV_API_KEY") or f"nim_dev_{secrets.token_urlsafe(24)}"
+    extra_keys = parse_key_pairs(os.environ.get("NIMRIZ_DEV_API_KEYS", ""))
+    seed_keys(stack.tables["DestinationsTable"], dev_key, extra_keys)
+    server.gateway = ApiGateway(stage="local")
+    server.live_events_queue_url = stack.queue_urls["LiveEventsQueue"]
+    pollers = Pollers(stack)
+    pollers.start()
+    server.ready.set()
+
+    base = f"http://127.0.0.1:{port}"
+    print(
+        f"\nNimriz Destinations local stack is ready\n"
+        f"  API          {base}/api/integrations/destinations\n"
+        f"  API docs     {base}/docs\n"
+        f"  Health       {base}/_local/health\n"
+        f"  Dev API key  {dev_key}   (workspace ws_dev)\n"
+        f"  Other keys   {', '.join(w for w, _ in extra_keys) or 'none'}\n"
+        f"  AWS (moto)   http://{host}:{moto_port}\n"
+        f"Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        stopping.wait()
+    except KeyboardInterrupt:
+        pass
+    print("stopping…", flush=True)
+    pollers.stop()
+    server.httpd.shutdown()
+    moto.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""template.yaml as the single source of truth for local resources and function wiring.
+
+Creates the table and queues the template declares (on whatever endpoint boto3 points at: in-process
+moto or the local moto server) and gives each function its environment and handler, as Lambda would.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@cache
+def load_template() -> dict[str, Any]:
+    return yaml_parse(TEMPLATE_PATH.read_text())  # type: ignore[no-any-return]
+
+
+def resources_of_type(resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in load_template()["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    return resources_of_type("AWS::Serverless::Function")
+
+
+@dataclass
+class LocalStack:
+    """Physical names of what the template declares, as created locally."""
+
+    stage: str
+    tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
+    queue_urls: dict[str, str] = field(default_factory=dict)  # logical id -> url
+    queue_arns: dict[str, str] = field(default_factory=dict)
+
+    def ref(self, logical_id: str) -> str:
+        if logical_id == "Stage":
+            return self.stage
+        if logical_id in self.tables:
+            return self.tables[logical_id]
+        if logical_id in self.queue_urls:
+            return self.queue_urls[logical_id]
+        raise KeyError(f"cannot resolve Ref {logical_id} locally")
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve the intrinsics the template uses in properties and environments."""
+        if isinstance(value, dict) and len(value) == 1:
+            (name, argument), = value.items()
+            if name == "Ref":
+                return self.ref(argument)
+            if name == "Fn::GetAtt":
+                logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+                if attribute == "Arn" and logical_id in self.queue_arns:
+                    return self.queue_arns[logical_id]
+                if attribute == "QueueName" and logical_id in self.queue_urls:
+                    return self.queue_urls[logical_id].rsplit("/", 1)[-1]
+                raise KeyError(f"cannot resolve GetAtt {logical_id}.{attribute} locally")
+        if isinstance(value, dict):
+            return {key: self.resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        return value
+
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        template = load_template()
+        variables = dict(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+        function = functions()[logical_id]["Properties"]
+        variables.update(function.get("Environment", {}).get("Variables", {}))
+        return {name: str(self.resolve(value)) for name, value in variables.items()}
+
+    def all_function_environments(self) -> dict[str, str]:
+        """The union of every function's environment (one local process hosts them all)."""
+        merged: dict[str, str] = {}
+        for logical_id in functions():
+            merged.update(self.function_environment(logical_id))
+        return merged
+
+
+def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> LocalStack:
+    stack = LocalStack(stage=stage)
+    dynamodb = boto3.client("dynamodb")
+    for logical_id, resource in resources_of_type("AWS::DynamoDB::Table").items():
+        properties = stack.resolve(resource["Properties"])
+        table_name = f"{name_prefix}-{logical_id}"
+        request = {
+            "TableName": table_name,
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "KeySchema": properties["KeySchema"],
+            "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if "GlobalSecondaryIndexes" in properties:
+            request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+        dynamodb.create_table(**request)
+        if properties.get("TimeToLiveSpecification"):
+            dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=properties["TimeToLiveSpecification"])
+        stack.tables[logical_id] = table_name
+
+    sqs = boto3.client("sqs")
+    queues = resources_of_type("AWS::SQS::Queue")
+    # Dead-letter queues first: work queues reference their ARNs.
+    ordered = sorted(queues, key=lambda logical_id: "RedrivePolicy" in queues[logical_id].get("Properties", {}))
+    for logical_id in ordered:
+        properties = stack.resolve(queues[logical_id].get("Properties", {}))
+        attributes = {
+            name: str(properties[name])
+            for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds")
+            if name in properties
+        }
+        if "RedrivePolicy" in properties:
+            attributes["RedrivePolicy"] = json.dumps(properties["RedrivePolicy"])
+        url = sqs.create_queue(QueueName=f"{name_prefix}-{logical_id}", Attributes=attributes)["QueueUrl"]
+        stack.queue_urls[logical_id] = url
+        stack.queue_arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+    return stack
+
+
+def load_handler(logical_id: str) -> Handler:
+    """Import a function's handler from its CodeUri, under a module name unique to the function."""
+    properties = functions()[logical_id]["Properties"]
+    module_name, _, attribute = properties["Handler"].rpartition(".")
+    path = ROOT / properties["CodeUri"] / f"{module_name.replace('.', '/')}.py"
+    unique_name = f"nimriz_function_{logical_id}"
+    module = sys.modules.get(unique_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(unique_name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique_name] = module
+        spec.loader.exec_module(module)
+    handler: Handler = getattr(module, attribute)
+    return handler
