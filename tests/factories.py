@@ -23,7 +23,11 @@ VALID_CREDENTIALS: dict[str, dict[str, Any]] = {
         "measurement_id": "G-SGTM12345",
         "api_secret": f"{SECRET_MARK}_gtm_secret_55",
     },
-    "meta": {"pixel_id": "123456789012345", "access_token": f"EAAB{SECRET_MARK}_meta_token", "test_event_code": "TEST123"},
+    "meta": {
+        "pixel_id": "123456789012345",
+        "access_token": f"EAAB{SECRET_MARK}_meta_token",
+        "test_event_code": "TEST123",
+    },
     "google_ads": {
         "customer_id": "123-456-7890",
         "conversion_action_id": "987654321",

@@ -14,5 +14,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     workspace = authenticate(event.get("headers"), api_key_store())
     if workspace is None:
         # This exact message makes API Gateway answer 401 (the UNAUTHORIZED gateway response).
-        raise Exception("Unauthorized")  # noqa: TRY002
+        raise Exception("Unauthorized")
     return allow_policy(event["methodArn"], workspace)

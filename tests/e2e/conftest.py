@@ -42,14 +42,21 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     port = free_port()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     env = {
-        key: value for key, value in os.environ.items() if not key.startswith("AWS_") and not key.startswith("POWERTOOLS")
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("AWS_") and not key.startswith("POWERTOOLS")
     }
     env.update(
         {"PORT": str(port), "NIMRIZ_DEV_API_KEY": E2E_DEV_KEY, "NIMRIZ_DEV_API_KEYS": f"ws_other:{E2E_OTHER_KEY}"}
     )
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.local.stack"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+            [sys.executable, "-m", "tests.local.stack"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     stack = RunningStack(f"http://127.0.0.1:{port}", port, process, log_path)
     deadline = time.monotonic() + 90

@@ -19,7 +19,8 @@ BASE = "/api/integrations/destinations"
 def create(api: ApiClient, body: dict[str, Any]) -> dict[str, Any]:
     response = api.post(BASE, body)
     assert response.status == 201, response.text
-    return response.json()["destination"]  # type: ignore[no-any-return]
+    destination: dict[str, Any] = response.json()["destination"]
+    return destination
 
 
 def count_calls(client: Any) -> dict[str, int]:
@@ -63,7 +64,9 @@ class TestCreate:
         destination = create(api, body)
         assert destination["credentials"]["write_key"] == "…f3a1"
 
-    def test_credentials_are_stored_in_secrets_manager_and_table_holds_only_arn(self, api: ApiClient, aws: LocalStack) -> None:
+    def test_credentials_are_stored_in_secrets_manager_and_table_holds_only_arn(
+        self, api: ApiClient, aws: LocalStack
+    ) -> None:
         destination = create(api, destination_body("ga4"))
         item = aws_item(aws, "ws_dev", destination["id"])
         doc = json.loads(item["doc"]["S"])
@@ -85,7 +88,9 @@ class TestCreate:
         ["segment", "ga4", "amplitude", "posthog", "mixpanel", "gtm_server_side", "meta", "google_ads", "linkedin",
          "tiktok", "generic_http", "ad_pixel_interstitial"],
     )  # fmt: skip
-    def test_every_destination_type_is_accepted_with_its_credentials(self, api: ApiClient, destination_type: str) -> None:
+    def test_every_destination_type_is_accepted_with_its_credentials(
+        self, api: ApiClient, destination_type: str
+    ) -> None:
         destination = create(api, destination_body(destination_type))
         assert destination["type"] == destination_type
 
@@ -276,11 +281,17 @@ class TestUpdate:
 
     def test_put_with_credentials_replaces_them(self, api: ApiClient, aws: LocalStack) -> None:
         destination = create(api, destination_body("segment"))
-        body = {"name": "x", "credentials": {"write_key": "new_write_key_value_9999"}, "actions": [action_body("send_event")]}
+        body = {
+            "name": "x",
+            "credentials": {"write_key": "new_write_key_value_9999"},
+            "actions": [action_body("send_event")],
+        }
         updated = api.put(f"{BASE}/{destination['id']}", body).json()["destination"]
         assert updated["credentials"]["write_key"] == "…9999"
         doc = json.loads(aws_item(aws, "ws_dev", destination["id"])["doc"]["S"])
-        assert json.loads(aws_secret(doc["secret_arn"], doc["secret_version"]))["write_key"] == "new_write_key_value_9999"
+        assert (
+            json.loads(aws_secret(doc["secret_arn"], doc["secret_version"]))["write_key"] == "new_write_key_value_9999"
+        )
 
     def test_put_with_unknown_action_id_gives_422(self, api: ApiClient) -> None:
         destination = create(api, destination_body("segment"))
@@ -301,7 +312,9 @@ class TestUpdate:
 
     def test_type_cannot_change(self, api: ApiClient) -> None:
         destination = create(api, destination_body("segment"))
-        response = api.put(f"{BASE}/{destination['id']}", {"name": "x", "type": "ga4", "actions": [action_body("send_event")]})
+        response = api.put(
+            f"{BASE}/{destination['id']}", {"name": "x", "type": "ga4", "actions": [action_body("send_event")]}
+        )
         assert response.status == 422
         assert response.json()["error"]["details"][0]["path"] == "type"
 

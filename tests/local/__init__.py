@@ -1,0 +1,11 @@
+"""Local tooling: the stack behind `make dev`, `make invoke`, and the OpenAPI generator.
+
+The shared layer is importable as on Lambda (where it sits in /opt/python).
+"""
+
+import sys
+from pathlib import Path
+
+_LAYER = str(Path(__file__).resolve().parents[2] / "layers" / "common")
+if _LAYER not in sys.path:
+    sys.path.insert(0, _LAYER)

@@ -45,7 +45,7 @@ class GatewayResult:
 
 def _api_properties() -> tuple[str, dict[str, Any]]:
     apis = {k: v for k, v in load_template()["Resources"].items() if v["Type"] == "AWS::Serverless::Api"}
-    (logical_id, api), = apis.items()
+    ((logical_id, api),) = apis.items()
     return logical_id, api["Properties"]
 
 

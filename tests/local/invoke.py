@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from .template import ROOT, functions
@@ -38,10 +39,9 @@ def main(argv: list[str]) -> int:
     from moto import mock_aws
 
     from nimriz_destinations import runtime
-
-    from .lambdas import invoke
     from nimriz_destinations.settings import get_settings
 
+    from .lambdas import invoke
     from .seed import EXAMPLE_DESTINATION_ID, seed_example_destination, seed_keys
     from .template import create_stack
 
@@ -52,7 +52,17 @@ def main(argv: list[str]) -> int:
         seed_keys(stack.tables["DestinationsTable"], DEV_KEY, [])
         secret_name = get_settings().secret_name("ws_dev", EXAMPLE_DESTINATION_ID)
         seed_example_destination(stack.tables["DestinationsTable"], secret_name)
-        result = invoke(logical_id, event)
+        try:
+            result = invoke(logical_id, event)
+        except Exception as exc:
+            # What Lambda (and `sam local invoke`) report for a function error.
+            error = {
+                "errorMessage": str(exc),
+                "errorType": type(exc).__name__,
+                "stackTrace": traceback.format_tb(exc.__traceback__),
+            }
+            print(json.dumps(error, indent=2))
+            return 1
     print(json.dumps(result, indent=2, default=str))
     return 0
 

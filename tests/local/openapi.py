@@ -9,14 +9,13 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Any
 
 from .template import ROOT, functions
 
 OUTPUT = ROOT / "docs" / "openapi.json"
 
 
-def build_document() -> dict[str, Any]:
+def build_document() -> str:
     from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
     from aws_lambda_powertools.event_handler.openapi.models import Server
 
@@ -40,12 +39,13 @@ def build_document() -> dict[str, Any]:
             continue
         load_handler(logical_id)
         module = importlib.import_module(f"nimriz_function_{logical_id}")
-        merge.add_schema(module.app.get_openapi_schema(title="Nimriz Destinations API", version="2026-03-30"))
-    return merge.get_openapi_schema()
+        schema = module.app.get_openapi_json_schema(title="Nimriz Destinations API", version="2026-03-30")
+        merge.add_schema(json.loads(schema))
+    return merge.get_openapi_json_schema()
 
 
 def render() -> str:
-    return json.dumps(build_document(), indent=2, sort_keys=True) + "\n"
+    return json.dumps(json.loads(build_document()), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ and the queue's own redrive policy moves them to the dead-letter queue.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,7 @@ def event_sources(stack: LocalStack) -> list[EventSource]:
     return sources
 
 
-def sqs_event(source: EventSource, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def sqs_event(source: EventSource, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "Records": [
             {
@@ -88,7 +89,9 @@ def poll_once(source: EventSource, *, wait_seconds: int = 1) -> int:
     for start in range(0, len(done), 10):
         sqs.delete_message_batch(
             QueueUrl=source.queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])],
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+            ],
         )
     return len(received)
 

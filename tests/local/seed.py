@@ -44,7 +44,10 @@ def seed_example_destination(table_name: str, secret_name: str) -> None:
         action_type="send_event",
         enabled=True,
         property_mapping={"base": "default", "overrides": []},
-        event_filter={"include": {"event_types": ["link.clicked", "link.qr_scanned"]}, "exclude": {"bot_traffic": True}},
+        event_filter={
+            "include": {"event_types": ["link.clicked", "link.qr_scanned"]},
+            "exclude": {"bot_traffic": True},
+        },
         settings=None,
         created_at=now,
         updated_at=now,

@@ -6,6 +6,7 @@ http://127.0.0.1:${PORT:-3000} through the API Gateway stand-in, SQS pollers for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -175,10 +176,8 @@ def main() -> None:
 
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stopping.wait()
-    except KeyboardInterrupt:
-        pass
     print("stopping…", flush=True)
     pollers.stop()
     server.httpd.shutdown()

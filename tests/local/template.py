@@ -26,7 +26,8 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 @cache
 def load_template() -> dict[str, Any]:
-    return yaml_parse(TEMPLATE_PATH.read_text())  # type: ignore[no-any-return]
+    template: dict[str, Any] = yaml_parse(TEMPLATE_PATH.read_text())
+    return template
 
 
 def resources_of_type(resource_type: str) -> dict[str, dict[str, Any]]:
@@ -53,6 +54,9 @@ class LocalStack:
     def ref(self, logical_id: str) -> str:
         if logical_id == "Stage":
             return self.stage
+        parameters = load_template().get("Parameters", {})
+        if logical_id in parameters:
+            return str(parameters[logical_id]["Default"])
         if logical_id in self.tables:
             return self.tables[logical_id]
         if logical_id in self.queue_urls:
@@ -62,7 +66,7 @@ class LocalStack:
     def resolve(self, value: Any) -> Any:
         """Resolve the intrinsics the template uses in properties and environments."""
         if isinstance(value, dict) and len(value) == 1:
-            (name, argument), = value.items()
+            ((name, argument),) = value.items()
             if name == "Ref":
                 return self.ref(argument)
             if name == "Fn::GetAtt":
@@ -109,16 +113,18 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
             request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
         dynamodb.create_table(**request)
         if properties.get("TimeToLiveSpecification"):
-            dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=properties["TimeToLiveSpecification"])
+            dynamodb.update_time_to_live(
+                TableName=table_name, TimeToLiveSpecification=properties["TimeToLiveSpecification"]
+            )
         stack.tables[logical_id] = table_name
 
-    sqs = boto3.client("sqs")
+    sqs: Any = boto3.client("sqs")  # attribute names come from the template, not literals
     queues = resources_of_type("AWS::SQS::Queue")
     # Dead-letter queues first: work queues reference their ARNs.
     ordered = sorted(queues, key=lambda logical_id: "RedrivePolicy" in queues[logical_id].get("Properties", {}))
     for logical_id in ordered:
         properties = stack.resolve(queues[logical_id].get("Properties", {}))
-        attributes = {
+        attributes: dict[str, Any] = {
             name: str(properties[name])
             for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds")
             if name in properties

@@ -39,10 +39,18 @@ def test_hint_shows_at_most_the_last_four_characters() -> None:
 
 def test_redaction_keeps_plain_fields_and_hides_secret_ones() -> None:
     redacted = redact_credentials(
-        {"url": "https://x.example.com", "headers": {"Authorization": "Bearer abcdefghijklmnop"}, "signing_secret": "whsec_abcdefghijklmnop"},
+        {
+            "url": "https://x.example.com",
+            "headers": {"Authorization": "Bearer abcdefghijklmnop"},
+            "signing_secret": "whsec_abcdefghijklmnop",
+        },
         frozenset({"headers", "signing_secret"}),
     )
-    assert redacted == {"url": "https://x.example.com", "headers": {"Authorization": "…mnop"}, "signing_secret": "…mnop"}
+    assert redacted == {
+        "url": "https://x.example.com",
+        "headers": {"Authorization": "…mnop"},
+        "signing_secret": "…mnop",
+    }
 
 
 def test_ttl_cache_expires_and_is_bounded() -> None:

@@ -16,7 +16,10 @@ def test_union_member_tags_after_a_list_index_are_dropped() -> None:
 
 
 def test_fields_named_like_tags_are_kept_when_not_union_members() -> None:
-    assert format_path(("actions", 0, "event_filter", "include", "countries")) == "actions[0].event_filter.include.countries"
+    assert (
+        format_path(("actions", 0, "event_filter", "include", "countries"))
+        == "actions[0].event_filter.include.countries"
+    )
 
 
 def test_problems_use_plain_reasons() -> None:

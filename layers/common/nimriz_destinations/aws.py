@@ -25,15 +25,15 @@ def _client(service: str) -> Any:
 
 
 def dynamodb() -> DynamoDBClient:
-    return _client("dynamodb")  # type: ignore[no-any-return]
+    return _client("dynamodb")
 
 
 def sqs() -> SQSClient:
-    return _client("sqs")  # type: ignore[no-any-return]
+    return _client("sqs")
 
 
 def secretsmanager() -> SecretsManagerClient:
-    return _client("secretsmanager")  # type: ignore[no-any-return]
+    return _client("secretsmanager")
 
 
 def reset_clients() -> None:

@@ -123,7 +123,7 @@ def require_field(path: str) -> FieldType:
         return kind
     import difflib  # only on the error path: keeps cold start lean
 
-    close = difflib.get_close_matches(path, EVENT_FIELDS.keys(), n=1)
+    close = difflib.get_close_matches(path, EVENT_FIELDS.keys(), n=1, cutoff=0.85)
     hint = f"; did you mean {close[0]!r}?" if close else "; see the canonical event v1 field list"
     raise ValueError(f"unknown canonical event field {path!r}{hint}")
 

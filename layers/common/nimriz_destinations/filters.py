@@ -46,7 +46,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .event_fields import EVENT_FIELDS, EVENT_TYPES, TOUCH_TYPES, FieldType, compile_path, format_timestamp, require_field
+from .event_fields import (
+    EVENT_FIELDS,
+    EVENT_TYPES,
+    TOUCH_TYPES,
+    FieldType,
+    compile_path,
+    format_timestamp,
+    require_field,
+)
 
 MAX_CONDITIONS = 50
 MAX_GROUP_DEPTH = 3
@@ -420,7 +428,9 @@ class EventFilter(_Strict):
     def _bounded_condition_count(self) -> Self:
         for count, loc in enumerate(_leaf_locations(self.conditions, ("conditions",)), start=1):
             if count > MAX_CONDITIONS:
-                error = PydanticCustomError("too_many_conditions", f"a filter holds at most {MAX_CONDITIONS} conditions")
+                error = PydanticCustomError(
+                    "too_many_conditions", f"a filter holds at most {MAX_CONDITIONS} conditions"
+                )
                 raise ValidationError.from_exception_data(
                     type(self).__name__, [{"type": error, "loc": loc, "input": None}]
                 )
@@ -520,10 +530,7 @@ def _compile_item(item: Condition | AnyGroup) -> Predicate:
     alternatives = tuple(_compile_item(inner) for inner in item.any)
 
     def any_holds(event: Mapping[str, Any]) -> bool:
-        for alternative in alternatives:
-            if alternative(event):
-                return True
-        return False
+        return any(alternative(event) for alternative in alternatives)
 
     return any_holds
 

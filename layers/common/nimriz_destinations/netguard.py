@@ -65,7 +65,7 @@ def check_url(url: str, *, allow_loopback: bool) -> None:
         if allow_loopback:
             return
         raise UnsafeDestination("loopback hosts are not allowed")
-    if host.endswith(_INTERNAL_SUFFIXES) or "." not in host and not _is_ip_literal(host):
+    if host.endswith(_INTERNAL_SUFFIXES) or ("." not in host and not _is_ip_literal(host)):
         raise UnsafeDestination("internal host names are not allowed")
     if _is_ip_literal(host):
         check_resolved_address(host, allow_loopback=allow_loopback)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import Problem
@@ -44,7 +44,7 @@ _TAGS = frozenset(
 )
 
 
-def problems_from_errors(errors: Iterable[dict[str, Any]], prefix: str = "") -> list[Problem]:
+def problems_from_errors(errors: Iterable[Mapping[str, Any]], prefix: str = "") -> list[Problem]:
     problems = []
     for error in errors:
         loc = tuple(error.get("loc", ()))
@@ -53,7 +53,7 @@ def problems_from_errors(errors: Iterable[dict[str, Any]], prefix: str = "") -> 
     return problems
 
 
-def _reason(error: dict[str, Any]) -> str:
+def _reason(error: Mapping[str, Any]) -> str:
     kind = error.get("type", "")
     message = str(error.get("msg", "invalid value"))
     if kind == "extra_forbidden":

@@ -6,12 +6,13 @@ Each endpoint is its own Lambda with its own `app = create_app()` and exactly on
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 
 from ..errors import DomainError, Problem
 from ..observability import logger
@@ -20,6 +21,7 @@ from ..storage.records import Workspace
 from ..validation import problems_from_errors
 
 JSON = "application/json"
+ResponseModel = TypeVar("ResponseModel", bound=BaseModel)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -28,33 +30,26 @@ class Unauthorized(DomainError):
     code = "UNAUTHORIZED"
 
 
-class PayloadTooLarge(DomainError):
-    status = 413
-    code = "PAYLOAD_TOO_LARGE"
-
-
-class UnsupportedMediaType(DomainError):
-    status = 415
-    code = "UNSUPPORTED_MEDIA_TYPE"
+def error_body(code: str, message: str, support_reference: str, details: list[Problem] | None = None) -> str:
+    """The one error shape of the API (design §9)."""
+    details_json = [detail.as_dict() for detail in details or []]
+    error = {"code": code, "message": message, "support_reference": support_reference, "details": details_json}
+    return json.dumps({"error": error})
 
 
 def error_response(
     app: APIGatewayRestResolver, status: int, code: str, message: str, details: list[Problem] | None = None
 ) -> Response[str]:
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "support_reference": _support_reference(app),
-            "details": [detail.as_dict() for detail in details or []],
-        }
-    }
-    return Response(status_code=status, content_type=JSON, body=json.dumps(body))
+    return Response(
+        status_code=status, content_type=JSON, body=error_body(code, message, _support_reference(app), details)
+    )
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
-    payload = body.model_dump_json() if hasattr(body, "model_dump_json") else json.dumps(body)
-    return Response(status_code=status, content_type=JSON, body=payload, headers=headers)
+def json_response[ResponseModel: BaseModel](
+    status: int, body: ResponseModel, headers: dict[str, str] | None = None
+) -> Response[ResponseModel]:
+    # The model itself goes in: Powertools validates it against the route's return annotation and serializes it.
+    return Response(status_code=status, content_type=JSON, body=body, headers=headers)
 
 
 def _support_reference(app: APIGatewayRestResolver) -> str:
@@ -74,20 +69,38 @@ def current_workspace(app: APIGatewayRestResolver) -> Workspace:
     return Workspace(workspace_id=str(workspace_id), organization_id=str(organization_id))
 
 
+class DestinationsApiResolver(APIGatewayRestResolver):
+    """Rejects oversized and non-JSON bodies before Powertools parses or validates anything."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        rejection = _body_rejection(event, get_settings().max_body_bytes)
+        if rejection is not None:
+            status, code, message = rejection
+            body = error_body(code, message, _request_id(event))
+            return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": body, "isBase64Encoded": False}
+        return super().resolve(event, context)
+
+
+def _request_id(event: Mapping[str, Any]) -> str:
+    return str((event.get("requestContext") or {}).get("requestId") or "unknown")
+
+
+def _body_rejection(event: Mapping[str, Any], max_body_bytes: int) -> tuple[int, str, str] | None:
+    body = event.get("body")
+    if event.get("httpMethod") not in _BODY_METHODS or not body:
+        return None
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    if size > max_body_bytes:
+        return 413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {max_body_bytes} bytes."
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    media_type = str(headers.get("content-type") or JSON).split(";")[0].strip().lower()
+    if not media_type.endswith(("/json", "+json")):
+        return 415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json."
+    return None
+
+
 def create_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
-
-    def guard_request_body(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-        event = app.current_event
-        if event.http_method in _BODY_METHODS and event.body:
-            if len(event.body.encode()) > get_settings().max_body_bytes:
-                raise PayloadTooLarge(f"The request body is larger than {get_settings().max_body_bytes} bytes.")
-            content_type = (event.headers.get("content-type") or event.headers.get("Content-Type") or JSON).lower()
-            if not content_type.split(";")[0].strip().endswith(("/json", "+json")):
-                raise UnsupportedMediaType("Send the request body as application/json.")
-        return next_middleware(app)
-
-    app.use(middlewares=[guard_request_body])
+    app = DestinationsApiResolver(enable_validation=True)
 
     @app.exception_handler(DomainError)
     def handle_domain_error(exc: DomainError) -> Response[str]:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from ..models import DestinationListResponse, DestinationResponse, ErrorResponse, TestSendResponse
 
 
-def _json(description: str, model: type) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": model}}}
+def _json(description: str, model: type) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-_ERRORS: dict[int, dict[str, Any]] = {
+_ERRORS: dict[int, OpenAPIResponse] = {
     401: _json("Missing or invalid API key", ErrorResponse),
     500: _json("Unexpected error", ErrorResponse),
 }
-_BODY_ERRORS: dict[int, dict[str, Any]] = {
+_BODY_ERRORS: dict[int, OpenAPIResponse] = {
     400: _json("Body is not JSON", ErrorResponse),
     413: _json("Body too large", ErrorResponse),
     415: _json("Body is not application/json", ErrorResponse),
@@ -39,7 +39,7 @@ UPDATE_RESPONSES = {
     **_NOT_FOUND,
     **_ERRORS,
 }
-DELETE_RESPONSES = {204: {"description": "Deleted"}, **_NOT_FOUND, **_ERRORS}
+DELETE_RESPONSES: dict[int, OpenAPIResponse] = {204: {"description": "Deleted"}, **_NOT_FOUND, **_ERRORS}
 TEST_SEND_RESPONSES = {
     202: _json("Queued; the delivery log shows the outcome", TestSendResponse),
     409: _json("No enabled action, or the action delivers nothing", ErrorResponse),

@@ -6,7 +6,7 @@ from .base import Provider
 
 
 class AdPixelInterstitial(Provider):
-    type = "ad_pixel_interstitial"
+    destination_type = "ad_pixel_interstitial"
     action_types = frozenset({"interstitial_settings"})
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from .base import Credentials, Provider, SecretStr
 
@@ -13,9 +13,9 @@ class AmplitudeCredentials(Credentials):
 
 
 class Amplitude(Provider):
-    type = "amplitude"
+    destination_type = "amplitude"
     action_types = frozenset({"send_event"})
-    credentials_model: ClassVar[type[Credentials]] = AmplitudeCredentials
+    credentials_model = AmplitudeCredentials
 
 
 PROVIDER = Amplitude()

@@ -6,7 +6,7 @@ it supports; the delivery side builds requests from mapped payloads and classifi
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -31,7 +31,16 @@ class Credentials(BaseModel):
 
     @classmethod
     def secret_fields(cls) -> frozenset[str]:
-        return frozenset(name for name, info in cls.model_fields.items() if SECRET in info.metadata)
+        return frozenset(name for name, info in cls.model_fields.items() if _is_secret(info.annotation, info.metadata))
+
+
+def _is_secret(annotation: Any, metadata: list[Any]) -> bool:
+    # `SecretStr | None` keeps the marker inside the union member's Annotated metadata, not on the field.
+    if SECRET in metadata:
+        return True
+    if get_origin(annotation) is Annotated:
+        return SECRET in annotation.__metadata__
+    return any(_is_secret(argument, []) for argument in get_args(annotation))
 
 
 class NoCredentials(Credentials):
@@ -41,7 +50,7 @@ class NoCredentials(Credentials):
 class Provider:
     """What every destination type module defines (as a subclass instance named `PROVIDER`)."""
 
-    type: ClassVar[str]
+    destination_type: ClassVar[str]
     action_types: ClassVar[frozenset[str]]
     credentials_model: ClassVar[type[Credentials]] = NoCredentials
     # Customer-supplied URL fields of the credentials that must pass the SSRF guard.

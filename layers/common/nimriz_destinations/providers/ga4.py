@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 
@@ -16,9 +16,9 @@ class GA4Credentials(Credentials):
 
 
 class GA4(Provider):
-    type = "ga4"
+    destination_type = "ga4"
     action_types = frozenset({"send_event"})
-    credentials_model: ClassVar[type[Credentials]] = GA4Credentials
+    credentials_model = GA4Credentials
 
 
 PROVIDER = GA4()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
@@ -33,9 +33,9 @@ class GenericHttpCredentials(Credentials):
 
 
 class GenericHttp(Provider):
-    type = "generic_http"
+    destination_type = "generic_http"
     action_types = frozenset({"send_webhook"})
-    credentials_model: ClassVar[type[Credentials]] = GenericHttpCredentials
+    credentials_model = GenericHttpCredentials
     url_fields = ("url",)
 
     def generated_credentials(self, supplied: dict[str, Any]) -> dict[str, Any]:

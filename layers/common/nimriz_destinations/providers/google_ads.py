@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from pydantic import BeforeValidator, StringConstraints
 
@@ -28,9 +28,9 @@ class GoogleAdsCredentials(Credentials):
 
 
 class GoogleAds(Provider):
-    type = "google_ads"
+    destination_type = "google_ads"
     action_types = frozenset({"send_conversion"})
-    credentials_model: ClassVar[type[Credentials]] = GoogleAdsCredentials
+    credentials_model = GoogleAdsCredentials
 
 
 PROVIDER = GoogleAds()

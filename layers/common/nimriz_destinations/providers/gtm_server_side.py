@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from pydantic import StringConstraints
 
@@ -16,9 +16,9 @@ class GTMServerSideCredentials(Credentials):
 
 
 class GTMServerSide(Provider):
-    type = "gtm_server_side"
+    destination_type = "gtm_server_side"
     action_types = frozenset({"send_event"})
-    credentials_model: ClassVar[type[Credentials]] = GTMServerSideCredentials
+    credentials_model = GTMServerSideCredentials
     url_fields = ("container_url",)
 
 

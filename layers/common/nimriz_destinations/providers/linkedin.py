@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from pydantic import StringConstraints
 
@@ -17,9 +17,9 @@ class LinkedInCredentials(Credentials):
 
 
 class LinkedIn(Provider):
-    type = "linkedin"
+    destination_type = "linkedin"
     action_types = frozenset({"send_conversion"})
-    credentials_model: ClassVar[type[Credentials]] = LinkedInCredentials
+    credentials_model = LinkedInCredentials
 
 
 PROVIDER = LinkedIn()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from pydantic import StringConstraints
 
@@ -16,9 +16,9 @@ class MetaCredentials(Credentials):
 
 
 class Meta(Provider):
-    type = "meta"
+    destination_type = "meta"
     action_types = frozenset({"send_conversion"})
-    credentials_model: ClassVar[type[Credentials]] = MetaCredentials
+    credentials_model = MetaCredentials
 
 
 PROVIDER = Meta()

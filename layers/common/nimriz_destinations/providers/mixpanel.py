@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import StringConstraints, model_validator
 
@@ -27,9 +27,9 @@ class MixpanelCredentials(Credentials):
 
 
 class Mixpanel(Provider):
-    type = "mixpanel"
+    destination_type = "mixpanel"
     action_types = frozenset({"send_event"})
-    credentials_model: ClassVar[type[Credentials]] = MixpanelCredentials
+    credentials_model = MixpanelCredentials
 
 
 PROVIDER = Mixpanel()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .base import Credentials, HttpsUrl, Provider, SecretStr
 
 
@@ -13,9 +11,9 @@ class PostHogCredentials(Credentials):
 
 
 class PostHog(Provider):
-    type = "posthog"
+    destination_type = "posthog"
     action_types = frozenset({"send_event"})
-    credentials_model: ClassVar[type[Credentials]] = PostHogCredentials
+    credentials_model = PostHogCredentials
     url_fields = ("host",)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from .base import Credentials, Provider, SecretStr
 
@@ -13,9 +13,9 @@ class SegmentCredentials(Credentials):
 
 
 class Segment(Provider):
-    type = "segment"
+    destination_type = "segment"
     action_types = frozenset({"send_event"})
-    credentials_model: ClassVar[type[Credentials]] = SegmentCredentials
+    credentials_model = SegmentCredentials
 
 
 PROVIDER = Segment()

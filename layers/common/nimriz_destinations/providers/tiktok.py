@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from pydantic import StringConstraints
 
@@ -16,9 +16,9 @@ class TikTokCredentials(Credentials):
 
 
 class TikTok(Provider):
-    type = "tiktok"
+    destination_type = "tiktok"
     action_types = frozenset({"send_conversion"})
-    credentials_model: ClassVar[type[Credentials]] = TikTokCredentials
+    credentials_model = TikTokCredentials
 
 
 PROVIDER = TikTok()

@@ -262,7 +262,8 @@ class DestinationService:
         if not model.model_fields:
             if credentials:
                 raise ValidationFailed(
-                    "Invalid credentials.", [Problem("credentials", f"{provider.type} destinations take no credentials")]
+                    "Invalid credentials.",
+                    [Problem("credentials", f"{provider.destination_type} destinations take no credentials")],
                 )
             return None
         if credentials is None:
@@ -295,16 +296,14 @@ class DestinationService:
             if action.action_type not in provider.action_types:
                 allowed = ", ".join(sorted(provider.action_types))
                 problems.append(
-                    Problem(f"{where}.action_type", f"{provider.type} destinations support only: {allowed}")
+                    Problem(f"{where}.action_type", f"{provider.destination_type} destinations support only: {allowed}")
                 )
             if action.settings is not None and action.action_type != "interstitial_settings":
                 problems.append(Problem(f"{where}.settings", "settings apply only to interstitial_settings actions"))
             if action.action_type == "send_conversion" and not action.event_filter.can_match_any(
                 CONVERSION_EVENT_TYPES
             ):
-                problems.append(
-                    Problem(f"{where}.event_filter", "this filter can never match a conversion event")
-                )
+                problems.append(Problem(f"{where}.event_filter", "this filter can never match a conversion event"))
             if action.id is not None:
                 if existing is None:
                     problems.append(Problem(f"{where}.id", "ids are assigned by Nimriz; omit id when creating"))

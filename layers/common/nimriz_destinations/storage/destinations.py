@@ -32,7 +32,9 @@ class DestinationStore:
         item = response.get("Item")
         return _from_item(item) if item else None
 
-    def list_page(self, workspace_id: str, *, limit: int, cursor: str | None) -> tuple[list[DestinationRecord], str | None]:
+    def list_page(
+        self, workspace_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[DestinationRecord], str | None]:
         """One Query per page; the cursor is the opaque, workspace-checked LastEvaluatedKey."""
         pk = keys.workspace_pk(workspace_id)
         request: dict[str, Any] = {

@@ -6,6 +6,7 @@ atomically with the item write (a version written by a PUT that then lost its ra
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -47,10 +48,9 @@ class SecretStore:
 
     def delete(self, arn: str) -> None:
         client = aws.secretsmanager()
-        try:
+        # Already gone is fine: deleting is idempotent.
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
             client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
-        except client.exceptions.ResourceNotFoundException:
-            pass  # already gone: deleting is idempotent
 
 
 def clear_cache() -> None:

@@ -1,0 +1,68 @@
+"""`make invoke` (the Docker-free `sam local invoke`) answers sensibly for every file in events/."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED = {
+    "api_create_destination.json": ("CreateDestinationFunction", 201),
+    "api_create_destination_invalid.json": ("CreateDestinationFunction", 422),
+    "api_list_destinations.json": ("ListDestinationsFunction", 200),
+    "api_get_destination.json": ("GetDestinationFunction", 200),
+    "api_get_destination_not_found.json": ("GetDestinationFunction", 404),
+    "api_update_destination.json": ("UpdateDestinationFunction", 200),
+    "api_delete_destination.json": ("DeleteDestinationFunction", 204),
+    "api_test_send.json": ("TestSendFunction", 202),
+}
+
+
+def run_invoke(function: str, event_file: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.local.invoke", function, f"events/{event_file}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def last_json(stdout: str) -> dict[str, object]:
+    # Handlers log JSON lines first; the invoke result is the final, indented JSON document.
+    start = stdout.rindex("\n{\n") + 1 if "\n{\n" in stdout else stdout.index("{\n")
+    result: dict[str, object] = json.loads(stdout[start:])
+    return result
+
+
+@pytest.mark.parametrize("event_file", sorted(EXPECTED))
+def test_api_event_files_give_the_expected_status(event_file: str) -> None:
+    function, status = EXPECTED[event_file]
+    result = run_invoke(function, event_file)
+    assert result.returncode == 0, result.stderr
+    assert last_json(result.stdout)["statusCode"] == status
+
+
+def test_authorizer_allows_the_dev_key_with_the_workspace_in_its_context() -> None:
+    result = run_invoke("AuthorizerFunction", "authorizer_request.json")
+    assert result.returncode == 0, result.stderr
+    response = last_json(result.stdout)
+    assert response["context"] == {"workspace_id": "ws_dev", "organization_id": "org_dev"}
+
+
+def test_authorizer_rejects_an_unknown_key_like_lambda_reports_an_error() -> None:
+    result = run_invoke("AuthorizerFunction", "authorizer_request_invalid_key.json")
+    assert result.returncode == 1
+    assert last_json(result.stdout)["errorMessage"] == "Unauthorized"
+
+
+def test_every_event_file_is_covered() -> None:
+    files = {path.name for path in (ROOT / "events").glob("*.json")}
+    covered = set(EXPECTED) | {"authorizer_request.json", "authorizer_request_invalid_key.json"}
+    assert files - covered == set(), "add the new event file to this test"

@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from nimriz_destinations.canonical_event import SCHEMA_PATH, validate_canonical_event
+from nimriz_destinations.event_fields import (
+    EVENT_OBJECTS,
+    EVENT_TYPES,
+    FORBIDDEN_PATHS,
+    STRICT_PRIVACY_FIELDS,
+    get_path,
+)
+from nimriz_destinations.sample_events import sample_event
+
+SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+NOW = datetime(2026, 3, 30, 12, 34, 56, 789000, tzinfo=UTC)
+
+
+def event(event_type: str = "link.clicked", privacy_mode: str = "standard", **changes: Any) -> dict[str, Any]:
+    base = sample_event(
+        event_type, workspace_id="ws_1", organization_id="org_1", privacy_mode=privacy_mode, event_id="evt_1", now=NOW
+    )
+    return base | changes
+
+
+def with_path(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    parent, _, key = path.rpartition(".")
+    if parent:
+        data[parent] = {**data.get(parent, {}), key: value}
+    else:
+        data[key] = value
+    return data
+
+
+# -- the schema document ---------------------------------------------------------------------------------------
+
+
+def test_schema_is_draft_07_and_forward_compatible() -> None:
+    assert SCHEMA["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert SCHEMA["additionalProperties"] is True
+    assert all(SCHEMA["properties"][name]["additionalProperties"] is True for name in EVENT_OBJECTS)
+
+
+def test_schema_objects_declare_exactly_the_catalogue_sub_fields() -> None:
+    for name, keys in EVENT_OBJECTS.items():
+        declared = {key for key, rule in SCHEMA["properties"][name]["properties"].items() if rule is not False}
+        assert declared == set(keys), name
+
+
+# -- valid events ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("privacy_mode", ["standard", "strict"])
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_every_sample_event_is_valid(event_type: str, privacy_mode: str) -> None:
+    assert validate_canonical_event(event(event_type, privacy_mode)) == []
+
+
+def test_unknown_fields_are_accepted_at_top_level_and_inside_objects() -> None:
+    data = event(new_top_level_field={"any": "thing"})
+    data["link"]["new_link_field"] = 3
+    assert validate_canonical_event(data) == []
+
+
+def test_nullable_fields_may_be_null_or_absent() -> None:
+    data = event(touch_type=None, bot_flag=None, utm=None)
+    data["context"] = {"country": None}
+    del data["visitor"]
+    assert validate_canonical_event(data) == []
+
+
+# -- invalid events: one "path: reason" problem ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["id", "type", "api_version", "occurred_at", "organization_id", "workspace_id"])
+def test_each_required_field_is_required(field: str) -> None:
+    data = event()
+    del data[field]
+    assert validate_canonical_event(data) == [f"event: must contain ['{field}'] properties"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        ("id", "", "id: must be longer than or equal to 1 characters"),
+        ("type", "link.converted", "type: must be one of"),
+        ("api_version", "2025-01-01", "api_version: must be same as const definition: 2026-03-30"),
+        ("occurred_at", "2026-03-30T12:34:56Z", "occurred_at: must match pattern"),
+        ("occurred_at", "2026-03-30T12:34:56.789+00:00", "occurred_at: must match pattern"),
+        ("occurred_at", "2026-13-30T12:34:56.789Z", "occurred_at: must match pattern"),
+        ("occurred_at", "2026-03-30T12:34:56.789Z\n", "occurred_at: must match pattern"),
+        ("bot_flag", "false", "bot_flag: must be boolean or null"),
+        ("touch_type", "email", "touch_type: must be one of"),
+        ("privacy_mode", "relaxed", "privacy_mode: must be one of"),
+        ("link.tag_ids", ["tag", 7], "link.tag_ids[1]: must be string"),
+        ("link.short_code", 12, "link.short_code: must be string or null"),
+        ("context.country", "us", "context.country: must match pattern ^[A-Z]{2}$"),
+        ("context", ["US"], "context: must be object or null"),
+    ],
+)
+def test_wrong_values_are_reported_with_their_path(path: str, value: Any, problem: str) -> None:
+    problems = validate_canonical_event(with_path(event(), path, value))
+    assert len(problems) == 1
+    assert problems[0].startswith(problem)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        ("conversion.value", "49.90", "conversion.value: must be number or null"),
+        ("conversion.value", True, "conversion.value: must be number or null"),
+        ("conversion.currency", "usd", "conversion.currency: must match pattern ^[A-Z]{3}$"),
+        ("conversion.outcome", "upsell", "conversion.outcome: must be one of"),
+        ("conversion.outcome", None, "conversion.outcome: must be string"),
+    ],
+)
+def test_conversion_fields_are_typed(path: str, value: Any, problem: str) -> None:
+    problems = validate_canonical_event(with_path(event("conversion.sale"), path, value))
+    assert len(problems) == 1
+    assert problems[0].startswith(problem)
+
+
+def test_conversion_events_require_a_conversion_with_an_outcome() -> None:
+    without_conversion = event("conversion.sale")
+    del without_conversion["conversion"]
+    without_outcome = event("conversion.sale")
+    del without_outcome["conversion"]["outcome"]
+    assert validate_canonical_event(without_conversion) == ["event: must contain ['conversion'] properties"]
+    assert validate_canonical_event(without_outcome) == ["conversion: must contain ['outcome'] properties"]
+
+
+def test_link_events_need_no_conversion() -> None:
+    data = event("link.clicked")
+    assert "conversion" not in data
+    assert validate_canonical_event(data) == []
+
+
+@pytest.mark.parametrize("path", STRICT_PRIVACY_FIELDS)
+def test_strict_events_must_not_carry_visitor_hash_city_or_region(path: str) -> None:
+    strict = with_path(event(privacy_mode="strict"), path, "Paris")
+    standard = with_path(event(privacy_mode="standard"), path, "Paris")
+    assert validate_canonical_event(strict) == [f"{path}: must not be there"]
+    assert validate_canonical_event(standard) == []
+
+
+@pytest.mark.parametrize("path", FORBIDDEN_PATHS)
+def test_raw_ip_and_user_agent_are_never_allowed(path: str) -> None:
+    for privacy_mode in ("standard", "strict"):
+        data = with_path(event(privacy_mode=privacy_mode), path, "203.0.113.7")
+        assert validate_canonical_event(data) == [f"{path}: must not be there"]
+
+
+@pytest.mark.parametrize("data", [None, "link.clicked", [], 42])
+def test_non_objects_are_invalid(data: Any) -> None:
+    assert validate_canonical_event(data) == ["event: must be object"]
+
+
+# -- sample events ---------------------------------------------------------------------------------------------
+
+
+def test_sample_events_are_deterministic_apart_from_id_and_time() -> None:
+    first = sample_event("conversion.sale", workspace_id="ws_1", organization_id="org_1")
+    second = sample_event("conversion.sale", workspace_id="ws_1", organization_id="org_1")
+    assert first["id"] != second["id"]
+    ignored = {"id", "occurred_at"}
+    assert {k: v for k, v in first.items() if k not in ignored} == {k: v for k, v in second.items() if k not in ignored}
+
+
+def test_sample_event_uses_the_given_id_time_and_routing_keys() -> None:
+    data = event("link.qr_scanned")
+    assert (data["id"], data["occurred_at"]) == ("evt_1", "2026-03-30T12:34:56.789Z")
+    assert (data["workspace_id"], data["organization_id"], data["touch_type"]) == ("ws_1", "org_1", "qr_scan")
+
+
+def test_sample_link_and_conversion_events_carry_click_ids_and_contact_fields() -> None:
+    click = event("link.clicked")
+    refund = event("conversion.refund")
+    assert {"gclid", "fbclid"} <= click["click_ids"].keys()
+    assert refund["conversion"]["outcome"] == "refund"
+    assert {"value", "currency", "conversion_name", "click_token", "email", "phone", "original_event_id"} <= (
+        refund["conversion"].keys()
+    )
+    assert "conversion" not in event("card.viewed")
+
+
+def test_strict_sample_events_omit_the_strict_privacy_fields() -> None:
+    strict = event("link.clicked", privacy_mode="strict")
+    assert all(get_path(strict, path) == (False, None) for path in STRICT_PRIVACY_FIELDS)
+    assert get_path(strict, "visitor.click_id")[0]
+
+
+def test_sample_events_share_no_mutable_state() -> None:
+    first = event()
+    first["link"]["tag_ids"].append("mutated")
+    first["context"]["country"] = "FR"
+    second = event()
+    assert "mutated" not in second["link"]["tag_ids"]
+    assert second["context"]["country"] == "US"
+
+
+@pytest.mark.parametrize(("event_type", "privacy_mode"), [("nim.webhook.test", "standard"), ("link.clicked", "off")])
+def test_sample_event_rejects_unknown_types_and_modes(event_type: str, privacy_mode: str) -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        sample_event(event_type, workspace_id="ws_1", organization_id="org_1", privacy_mode=privacy_mode)
