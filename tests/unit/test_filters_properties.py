@@ -72,7 +72,7 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
     put(link, "domain_id", draw(maybe(st.sampled_from(DOMAINS))))
     put(link, "space_id", draw(maybe(st.sampled_from(SPACES))))
     put(link, "tag_ids", draw(maybe(st.lists(st.sampled_from(TAGS), max_size=3))))
-    put(event, "link", draw(st.sampled_from([link, link, None, "not an object"])))
+    put(event, "link", draw(st.sampled_from([link, link, link, link, None, "not an object"])))
     context: dict[str, Any] = {}
     put(context, "country", draw(maybe(st.sampled_from(COUNTRIES))))
     put(event, "context", context)
@@ -88,64 +88,6 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
 # -- filters ---------------------------------------------------------------------------------------------------
 
 
-def condition_for(field: str, kind: str) -> st.SearchStrategy[dict[str, Any]]:
-    presence = st.builds(lambda op: {"field": field, "operator": op}, st.sampled_from(["exists", "not_exists"]))
-    pool: list[Any]
-    if kind == "string":
-        # Condition strings are at most 1000 characters long; events may hold longer ones.
-        pool = [
-            value[:1000] for value in {"context.country": COUNTRIES, "utm.campaign": CAMPAIGNS}.get(field, EVENT_TYPES)
-        ]
-        scalar_ops = ["eq", "neq", "contains", "not_contains", "starts_with", "ends_with"]
-        scalar = st.builds(
-            lambda op, value: {"field": field, "operator": op, "value": value},
-            st.sampled_from(scalar_ops),
-            st.sampled_from(pool) | st.sampled_from(["sale", "S", "spring"]),
-        )
-        matches = st.builds(lambda p: {"field": field, "operator": "matches", "value": p}, st.sampled_from(PATTERNS))
-        in_list = lists_condition(field, pool)
-        return st.one_of(scalar, matches, in_list, presence)
-    if kind == "number":
-        ops = ["eq", "neq", "gt", "gte", "lt", "lte"]
-        scalar = st.builds(
-            lambda op, value: {"field": field, "operator": op, "value": value},
-            st.sampled_from(ops),
-            st.sampled_from(AMOUNTS),
-        )
-        return st.one_of(scalar, lists_condition(field, AMOUNTS), presence)
-    if kind == "boolean":
-        return st.one_of(
-            st.builds(
-                lambda op, value: {"field": field, "operator": op, "value": value},
-                st.sampled_from(["eq", "neq"]),
-                st.booleans(),
-            ),
-            presence,
-        )
-    if kind == "list":
-        return st.one_of(
-            st.builds(
-                lambda op, value: {"field": field, "operator": op, "value": value},
-                st.sampled_from(["contains", "not_contains"]),
-                st.sampled_from(TAGS),
-            ),
-            presence,
-        )
-    return st.builds(
-        lambda op, value: {"field": field, "operator": op, "value": value},
-        st.sampled_from(["gt", "gte", "lt", "lte"]),
-        st.sampled_from(OFFSET_TIMES),
-    )
-
-
-def lists_condition(field: str, pool: list[Any]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.builds(
-        lambda op, values: {"field": field, "operator": op, "value": values},
-        st.sampled_from(["in", "not_in"]),
-        st.lists(st.sampled_from(pool), min_size=1, max_size=3),
-    )
-
-
 FIELD_KINDS = {
     "type": "string",
     "context.country": "string",
@@ -155,9 +97,49 @@ FIELD_KINDS = {
     "link.tag_ids": "list",
     "occurred_at": "timestamp",
 }
-leaf_conditions = st.sampled_from(sorted(FIELD_KINDS.items())).flatmap(lambda item: condition_for(*item))
+OPERATORS_BY_KIND = {
+    "string": ["eq", "neq", "in", "not_in", "contains", "not_contains", "starts_with", "ends_with", "matches"],
+    "number": ["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte"],
+    "boolean": ["eq", "neq"],
+    "list": ["contains", "not_contains"],
+    "timestamp": ["gt", "gte", "lt", "lte"],
+}
+# Condition strings are at most 1000 characters long; events may hold longer ones.
+TARGETS: dict[str, list[Any]] = {
+    "type": list(EVENT_TYPES),
+    "context.country": COUNTRIES,
+    "utm.campaign": [campaign[:1000] for campaign in CAMPAIGNS],
+    "conversion.value": AMOUNTS,
+    "bot_flag": [True, False],
+    "link.tag_ids": TAGS,
+    "occurred_at": OFFSET_TIMES,
+}
+
+
+@st.composite
+def leaf_conditions(draw: st.DrawFn) -> dict[str, Any]:
+    field = draw(st.sampled_from(sorted(FIELD_KINDS)))
+    kind = FIELD_KINDS[field]
+    op = draw(st.sampled_from([*OPERATORS_BY_KIND[kind], "exists", "not_exists"]))
+    if op in ("exists", "not_exists"):
+        return {"field": field, "operator": op}
+    target = st.sampled_from(TARGETS[field])
+    value: Any
+    if op == "matches":
+        value = draw(st.sampled_from(PATTERNS))
+    elif op in ("in", "not_in"):
+        value = draw(st.lists(target, min_size=1, max_size=3))
+    elif kind == "string" and op != "eq" and op != "neq":
+        # Pieces of real values, so that substring operators hold about as often as not.
+        whole = draw(target)
+        value = draw(st.sampled_from([whole, whole[:4], whole[-4:], "sale"]))
+    else:
+        value = draw(target)
+    return {"field": field, "operator": op, "value": value}
+
+
 condition_items = st.recursive(
-    leaf_conditions,
+    leaf_conditions(),
     lambda inner: st.builds(lambda items: {"any": items}, st.lists(inner, min_size=1, max_size=3)),
     max_leaves=6,
 )

@@ -8,6 +8,7 @@ from .base import Provider
 class AdPixelInterstitial(Provider):
     destination_type = "ad_pixel_interstitial"
     action_types = frozenset({"interstitial_settings"})
+    delivers = False
 
 
 PROVIDER = AdPixelInterstitial()

@@ -1,11 +1,18 @@
 """The provider interface: one module per destination type implements it.
 
-A provider declares its credential schema (secret fields marked with `Secret`) and the action types
-it supports; the delivery side builds requests from mapped payloads and classifies responses.
+A provider declares its credential schema (secret fields marked with `Secret`) and the action types it
+supports. On the delivery side it is pure: it maps a canonical event to its default payload, builds HTTP
+requests from mapped payloads and credentials, and classifies responses into per-item outcomes. The
+dispatcher does the I/O (sending, SSRF guard, egress overrides, recording), so adapters test without sockets.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -47,6 +54,77 @@ class NoCredentials(Credentials):
     """For destination types that hold no credentials."""
 
 
+class Verdict(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # transient: try again later (network, timeout, 408, 429, 5xx, provider "try later")
+    PERMANENT = "permanent"  # the provider refused it for good: dead-letter without retrying
+    SKIPPED = "skipped"  # deliberately not sent (e.g. no usable identifier): recorded, never retried
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    verdict: Verdict
+    error_class: str | None = None  # short machine-readable class, e.g. "http_429", "missing_identifier"
+    message: str | None = None  # customer-safe detail (never a secret)
+    retry_after: float | None = None  # seconds the provider asked us to wait
+
+    @classmethod
+    def delivered(cls, message: str | None = None) -> Outcome:
+        return cls(Verdict.DELIVERED, message=message)
+
+    @classmethod
+    def retry(cls, error_class: str, message: str | None = None, retry_after: float | None = None) -> Outcome:
+        return cls(Verdict.RETRY, error_class, message, retry_after)
+
+    @classmethod
+    def permanent(cls, error_class: str, message: str | None = None) -> Outcome:
+        return cls(Verdict.PERMANENT, error_class, message)
+
+    @classmethod
+    def skipped(cls, error_class: str, message: str) -> Outcome:
+        return cls(Verdict.SKIPPED, error_class, message)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryItem:
+    """One delivery job after the privacy rules and the action's mapping."""
+
+    delivery_id: str
+    event: Mapping[str, Any]  # the privacy-filtered canonical event
+    payload: dict[str, Any]  # the mapped payload (default mapping + overrides)
+    reason: str  # live | retry | replay | test
+    attempt: int  # 1-based
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    items: tuple[int, ...]  # positions, in the items given to build_requests, that this request carries
+    secrets: tuple[str, ...] = ()  # values to redact wherever the request is recorded or shown
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderResponse:
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(slots=True)
+class Built:
+    requests: list[OutboundRequest] = field(default_factory=list)
+    skipped: dict[int, Outcome] = field(default_factory=dict)  # positions not sent, with why
+
+
+Send = Callable[[OutboundRequest], ProviderResponse]
+
+
 class Provider:
     """What every destination type module defines (as a subclass instance named `PROVIDER`)."""
 
@@ -55,10 +133,57 @@ class Provider:
     credentials_model: ClassVar[type[Credentials]] = NoCredentials
     # Customer-supplied URL fields of the credentials that must pass the SSRF guard.
     url_fields: ClassVar[tuple[str, ...]] = ()
+    # False for destination types that deliver nothing server-side (the interstitial).
+    delivers: ClassVar[bool] = True
+    # How many items one request may carry (the dispatcher groups jobs per action up to this).
+    max_batch_size: ClassVar[int] = 1
 
     def generated_credentials(self, supplied: dict[str, Any]) -> dict[str, Any]:
         """Values the service generates when the customer omits them (e.g. a webhook signing secret)."""
         return {}
+
+    def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The provider's default mapping (`base: "default"`) of a privacy-filtered canonical event."""
+        raise NotImplementedError(f"{self.destination_type} delivers nothing server-side")
+
+    def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
+        """HTTP requests carrying `items` (batched up to the provider's limits), plus items deliberately skipped."""
+        raise NotImplementedError(f"{self.destination_type} delivers nothing server-side")
+
+    def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+        """Per-item outcome of one response; the default reads the status code only."""
+        return dict.fromkeys(request.items, classify_status(response))
+
+    def authorize(self, credentials: Mapping[str, Any], send: Send) -> Mapping[str, Any]:
+        """Credentials ready to build requests with (e.g. an OAuth access token added); cached by the provider."""
+        return credentials
+
+    def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
+        """Drop a cached authorization after the provider answered 401, so the next `authorize` refreshes it."""
+
+
+def retry_after_seconds(response: ProviderResponse) -> float | None:
+    """`Retry-After` as seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
+    value = response.header("retry-after")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def classify_status(response: ProviderResponse) -> Outcome:
+    """Design §8: 2xx delivered; 408, 429 and 5xx retryable (Retry-After honoured); other statuses permanent."""
+    status = response.status
+    if 200 <= status < 300:
+        return Outcome.delivered()
+    if status in (408, 429) or status >= 500:
+        return Outcome.retry(f"http_{status}", retry_after=retry_after_seconds(response))
+    return Outcome.permanent(f"http_{status}")
 
 
 HttpsUrl = Annotated[str, StringConstraints(min_length=8, max_length=2048, strip_whitespace=True), Field()]
