@@ -70,7 +70,8 @@ def routes() -> list[Route]:
                     pattern=pattern,
                 )
             )
-    return found
+    # Like API Gateway, a literal path segment wins over a {parameter} (…/destinations/preview vs …/{id}).
+    return sorted(found, key=lambda route: route.resource.count("{"))
 
 
 def gateway_response(response_type: str, request_id: str, default_status: int) -> GatewayResult:

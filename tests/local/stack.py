@@ -22,6 +22,7 @@ from .template import ROOT
 
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
 MAX_LOCAL_EVENTS = 500
+LOCAL_DEFAULTS = {"RETRY_BASE_SECONDS": "1", "RETRY_BACKOFF_FACTOR": "2", "CONFIG_CACHE_SECONDS": "1"}
 
 
 def _swagger_assets() -> Path:
@@ -150,7 +151,10 @@ def main() -> None:
     from .template import create_stack
 
     stack = create_stack(stage="local")
+    user_settings = {name: os.environ[name] for name in LOCAL_DEFAULTS if name in os.environ}
     os.environ.update(stack.all_function_environments())
+    # Quick retries and config refresh locally; values set by the user win over both.
+    os.environ.update({**LOCAL_DEFAULTS, **user_settings})
     runtime.reset()
     dev_key = os.environ.get("NIMRIZ_DEV_API_KEY") or f"nim_dev_{secrets.token_urlsafe(24)}"
     extra_keys = parse_key_pairs(os.environ.get("NIMRIZ_DEV_API_KEYS", ""))

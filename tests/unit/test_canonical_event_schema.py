@@ -8,10 +8,15 @@ import pytest
 
 from nimriz_destinations.canonical_event import SCHEMA_PATH, validate_canonical_event
 from nimriz_destinations.event_fields import (
+    API_VERSION,
+    CONVERSION_EVENT_TYPES,
+    CONVERSION_OUTCOMES,
     EVENT_OBJECTS,
     EVENT_TYPES,
     FORBIDDEN_PATHS,
+    PRIVACY_MODES,
     STRICT_PRIVACY_FIELDS,
+    TOUCH_TYPES,
     get_path,
 )
 from nimriz_destinations.sample_events import sample_event
@@ -49,6 +54,16 @@ def test_schema_objects_declare_exactly_the_catalogue_sub_fields() -> None:
     for name, keys in EVENT_OBJECTS.items():
         declared = {key for key, rule in SCHEMA["properties"][name]["properties"].items() if rule is not False}
         assert declared == set(keys), name
+
+
+def test_schema_enumerations_match_the_catalogue_constants() -> None:
+    properties = SCHEMA["properties"]
+    assert properties["type"]["enum"] == list(EVENT_TYPES)
+    assert properties["api_version"]["const"] == API_VERSION
+    assert properties["touch_type"]["enum"] == [*TOUCH_TYPES, None]
+    assert properties["privacy_mode"]["enum"] == [*PRIVACY_MODES, None]
+    assert properties["conversion"]["properties"]["outcome"]["enum"] == [*CONVERSION_OUTCOMES, None]
+    assert tuple(kind.removeprefix("conversion.") for kind in CONVERSION_EVENT_TYPES) == CONVERSION_OUTCOMES
 
 
 # -- valid events ----------------------------------------------------------------------------------------------

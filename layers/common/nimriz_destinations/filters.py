@@ -217,9 +217,9 @@ def _check_value(field: str, op: str, value: Any) -> None:
         raise ValueError(f"operator {op!r} needs a value")
     kind = EVENT_FIELDS[field]
     if op == "matches":
-        check_pattern(value)
+        _check_pattern(value)
     elif op in _ORDERING and field in _TIMESTAMP_FIELDS:
-        canonical_timestamp(value)
+        _canonical_timestamp(value)
     elif op in _LIST_VALUED:
         if not isinstance(value, list) or not value:
             raise ValueError(f"operator {op!r} needs a non-empty list, not {_json_type(value)}")
@@ -231,7 +231,7 @@ def _check_value(field: str, op: str, value: Any) -> None:
         _check_scalar(kind, value, "value")
 
 
-def canonical_timestamp(value: Any) -> str:
+def _canonical_timestamp(value: Any) -> str:
     """An RFC 3339 timestamp (any offset, at most milliseconds) in canonical `occurred_at` form."""
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise ValueError(
@@ -251,7 +251,7 @@ _REPEATS = frozenset({sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT})
 _COST_CEILING = MAX_PATTERN_COST * MATCH_INPUT_LIMIT  # keeps the arithmetic small once a pattern is over
 
 
-def check_pattern(value: Any) -> re.Pattern[str]:
+def _check_pattern(value: Any) -> re.Pattern[str]:
     """Compile a `matches` pattern, refusing ones whose worst-case backtracking is too expensive.
 
     Refused: backreferences and conditionals; a repeated group containing a variable repeat or an
@@ -331,7 +331,7 @@ def _sequence_cost(items: Any) -> int:
 
 def _anchored_at_start(parsed: Any) -> bool:
     # re.search tries only position 0 for \A, and for ^ unless MULTILINE lets ^ match after every newline.
-    if not len(parsed) or parsed[0][0] is not sre.AT:
+    if len(parsed) == 0 or parsed[0][0] is not sre.AT:
         return False
     anchor = parsed[0][1]
     multiline = parsed.state.flags & re.MULTILINE
@@ -407,7 +407,9 @@ ConditionItem = Annotated[Condition | AnyGroup, WrapValidator(_validate_conditio
 AnyGroup.model_rebuild()
 
 
-def _leaf_locations(items: Sequence[Condition | AnyGroup], loc: tuple[str | int, ...]) -> Iterator[tuple]:
+def _leaf_locations(
+    items: Sequence[Condition | AnyGroup], loc: tuple[str | int, ...]
+) -> Iterator[tuple[str | int, ...]]:
     for index, item in enumerate(items):
         if isinstance(item, AnyGroup):
             yield from _leaf_locations(item.any, (*loc, index, "any"))
@@ -584,7 +586,7 @@ def _compile_condition(condition: Condition) -> Predicate:
         return lambda event: get(event) is None
     has_type = _HAS_FIELD_TYPE[EVENT_FIELDS[condition.field]]
     if op == "matches":
-        search = check_pattern(condition.value).search
+        search = _check_pattern(condition.value).search
 
         def matches(event: Mapping[str, Any]) -> bool:
             value = get(event)
@@ -606,5 +608,5 @@ def _comparable(condition: Condition) -> Any:
         assert isinstance(condition.value, list)  # guaranteed by Condition validation
         return frozenset(condition.value)
     if condition.operator in _ORDERING and condition.field in _TIMESTAMP_FIELDS:
-        return canonical_timestamp(condition.value)
+        return _canonical_timestamp(condition.value)
     return condition.value

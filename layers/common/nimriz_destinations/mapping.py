@@ -22,6 +22,7 @@ Semantics, decided here and relied on by the dispatcher:
 """
 
 import json
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -50,7 +51,7 @@ MAX_RENDERED_LENGTH = 2000
 MAX_STATIC_JSON_LENGTH = 4096
 MAX_STATIC_DEPTH = 8
 
-_SEGMENT_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$-")
+_SEGMENT_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_$-")
 
 
 # -- privacy ---------------------------------------------------------------------------------------------------
@@ -60,13 +61,15 @@ _Removal = tuple[frozenset[str], tuple[tuple[str, frozenset[str]], ...]]
 
 
 def _removal(paths: tuple[str, ...]) -> _Removal:
+    top_level: set[str] = set()
     nested: dict[str, set[str]] = {}
     for path in paths:
-        if "." in path:
-            parent, key = path.split(".", 1)
+        parent, _, key = path.rpartition(".")
+        if parent:
             nested.setdefault(parent, set()).add(key)
-    top_level = frozenset(path for path in paths if "." not in path)
-    return top_level, tuple((parent, frozenset(keys)) for parent, keys in nested.items())
+        else:
+            top_level.add(key)
+    return frozenset(top_level), tuple((parent, frozenset(keys)) for parent, keys in nested.items())
 
 
 _STANDARD_REMOVAL = _removal(FORBIDDEN_PATHS)
@@ -99,11 +102,11 @@ def _output_path(path: str) -> str:
     segments = path.split(".")
     if len(segments) > MAX_PATH_DEPTH:
         raise ValueError(f"path {path!r} has more than {MAX_PATH_DEPTH} segments")
-    for segment in segments:
+    for position, segment in enumerate(segments, start=1):
         if not segment:
             raise ValueError(f"path {path!r} has an empty segment")
         if len(segment) > MAX_SEGMENT_LENGTH:
-            raise ValueError(f"segment {segment[:20]!r}... of path {path!r} is longer than {MAX_SEGMENT_LENGTH}")
+            raise ValueError(f"segment {position} of path {path!r} is longer than {MAX_SEGMENT_LENGTH} characters")
         if not _SEGMENT_CHARACTERS.issuperset(segment):
             raise ValueError(f"segment {segment!r} of path {path!r} may only use letters, digits, '_', '$' and '-'")
     return path
@@ -140,6 +143,9 @@ def _pop_path(payload: dict[str, Any], segments: tuple[str, ...]) -> Any:
     return node.pop(segments[-1], _MISSING)
 
 
+_CONTAINERS = frozenset({dict, list})
+
+
 def _copy_json(value: Any) -> Any:
     """Deep copy of JSON-shaped data (plain dicts and lists); several times cheaper than copy.deepcopy."""
     kind = type(value)
@@ -148,9 +154,6 @@ def _copy_json(value: Any) -> Any:
     if kind is list:
         return [_copy_json(item) if type(item) in _CONTAINERS else item for item in value]
     return value
-
-
-_CONTAINERS = frozenset({dict, list})
 
 
 # -- templates -------------------------------------------------------------------------------------------------
@@ -206,7 +209,7 @@ def _compile_template(template: str) -> Callable[[Mapping[str, Any]], Any]:
     pieces = tuple(part if isinstance(part, str) else compile_path(part.path) for part in parts)
 
     def render(event: Mapping[str, Any]) -> str:
-        text = "".join([piece if type(piece) is str else _as_text(piece(event)) for piece in pieces])
+        text = "".join([piece if isinstance(piece, str) else _as_text(piece(event)) for piece in pieces])
         return text[:MAX_RENDERED_LENGTH]
 
     return render
@@ -311,17 +314,14 @@ def _validate_override(value: Any, _handler: ValidatorFunctionWrapHandler, info:
     if not isinstance(value, dict):
         raise PydanticCustomError("override", "an override must be an object with a `type`")
     kind = value.get("type")
+    if kind is None:
+        raise ValidationError.from_exception_data("Override", [{"type": "missing", "loc": ("type",), "input": value}])
     model = _OVERRIDE_MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
         error = PydanticCustomError(
             "override_type", f"unknown override type {kind!r}; expected one of: {', '.join(_OVERRIDE_MODELS)}"
         )
-        raise ValidationError.from_exception_data(
-            "Override",
-            [{"type": "missing", "loc": ("type",), "input": value}]
-            if kind is None
-            else [{"type": error, "loc": ("type",), "input": kind}],
-        )
+        raise ValidationError.from_exception_data("Override", [{"type": error, "loc": ("type",), "input": kind}])
     return model.model_validate(value, context=info.context)
 
 

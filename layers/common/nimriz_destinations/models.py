@@ -83,6 +83,7 @@ class Action(BaseModel):
     property_mapping: PropertyMapping
     event_filter: EventFilter
     settings: dict[str, Any] | None = None
+    health: Health = Field(default_factory=Health)
     created_at: str
     updated_at: str
 
@@ -95,6 +96,7 @@ class Destination(BaseModel):
     enabled: bool
     credentials: dict[str, Any] = Field(description="Redacted: secret fields show at most their last 4 characters.")
     actions: list[Action]
+    health: Health = Field(default_factory=Health, description="Across the destination's actions.")
     version: int
     created_at: str
     updated_at: str
@@ -138,3 +140,116 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+DeliveryStatus = Literal["retrying", "delivered", "dead_lettered", "skipped"]
+
+
+class DeliverySummaryOut(BaseModel):
+    id: str
+    destination_id: str
+    action_id: str
+    event_id: str
+    event_type: str
+    reason: Literal["live", "replay", "test"]
+    status: DeliveryStatus
+    attempts: int
+    last_http_status: int | None
+    last_error_class: str | None
+    last_message: str | None
+    created_at: str
+    updated_at: str
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    reason: Literal["live", "retry", "replay", "test"]
+    outcome: Literal["delivered", "retry", "permanent", "skipped"]
+    http_status: int | None
+    duration_ms: int | None
+    error_class: str | None
+    message: str | None
+    response_excerpt: str | None = Field(description="At most 1 KB of the response body, secrets redacted.")
+    request: dict[str, Any] | None = Field(description="Method and URL of the request (secrets redacted).")
+    attempted_at: str
+    next_attempt_at: str | None
+
+
+class DeliveryListResponse(BaseModel):
+    deliveries: list[DeliverySummaryOut]
+    next_cursor: str | None = None
+
+
+class DeliveryDetail(DeliverySummaryOut):
+    attempt_log: list[AttemptOut]
+
+
+class DeliveryDetailResponse(BaseModel):
+    delivery: DeliveryDetail
+
+
+class DeadLetterOut(BaseModel):
+    id: str = Field(description="The dead delivery's id; pass it to replay.")
+    action_id: str
+    event_id: str
+    event_type: str
+    error_class: str | None
+    message: str | None
+    http_status: int | None
+    response_excerpt: str | None
+    attempts: int
+    dead_lettered_at: str
+
+
+class DeadLetterListResponse(BaseModel):
+    dead_letters: list[DeadLetterOut]
+    next_cursor: str | None = None
+
+
+class ReplayRequest(_Input):
+    ids: Annotated[list[str], Field(min_length=1, max_length=500)] | None = Field(
+        default=None, description="Dead letter ids to replay; omit to replay all (up to 500 per call)."
+    )
+
+
+class ReplayedOut(BaseModel):
+    dead_letter_id: str
+    delivery_id: str = Field(description="The new delivery; it shows in the delivery log with reason replay.")
+    event_id: str
+    action_id: str
+
+
+class ReplayResponse(BaseModel):
+    replayed: list[ReplayedOut]
+
+
+class PreviewRequest(_Input):
+    action_id: Uuid | None = None
+    event: dict[str, Any] | None = Field(default=None, description="A canonical event v1; default: a sample.")
+
+
+class NewDestinationPreviewRequest(_Input):
+    destination: DestinationCreate
+    action_index: Annotated[int, Field(ge=0)] | None = None
+    event: dict[str, Any] | None = Field(default=None, description="A canonical event v1; default: a sample.")
+
+
+class FilterVerdictOut(BaseModel):
+    passed: bool
+    rejected_by: str | None = Field(description="The filter rule that rejected the event, e.g. include.event_types.")
+
+
+class ActionPreviewOut(BaseModel):
+    action_id: str | None
+    name: str
+    action_type: ActionType
+    enabled: bool
+    filter: FilterVerdictOut
+    payload: dict[str, Any] | None
+    requests: list[dict[str, Any]] = Field(description="Exact requests that would be sent, secrets redacted.")
+    note: str | None
+
+
+class PreviewResponse(BaseModel):
+    event: dict[str, Any]
+    actions: list[ActionPreviewOut]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 _HINT_MIN_LENGTH = 12  # shorter secrets show no characters at all
@@ -21,3 +22,16 @@ def redact_credentials(credentials: dict[str, Any], secret_fields: frozenset[str
         else:
             redacted[name] = hint(str(value))
     return redacted
+
+
+REDACTED = "[redacted]"
+
+
+def redact_secrets(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret value (raw and URL-encoded) replaced, longest first so no fragment survives."""
+    from urllib.parse import quote, quote_plus
+
+    variants = {form for secret in secrets if secret for form in (secret, quote(secret, safe=""), quote_plus(secret))}
+    for variant in sorted(variants, key=len, reverse=True):
+        text = text.replace(variant, REDACTED)
+    return text

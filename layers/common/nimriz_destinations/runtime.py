@@ -13,13 +13,19 @@ from . import aws
 from .settings import get_settings
 
 if TYPE_CHECKING:
+    from .delivery.config import CompiledActions, DestinationConfigs
+    from .delivery.dispatcher import Dispatcher
+    from .delivery.fanout import FanOut
+    from .jobs import DeliveryJob
+    from .service.deliveries import DeliveryService
     from .service.destinations import DestinationService
+    from .service.preview import PreviewService
     from .storage.api_keys import ApiKeyStore
+    from .storage.deliveries import DeliveryLog
 
 
 @cache
 def destination_service() -> DestinationService:
-    from .jobs import DeliveryJob
     from .service.destinations import DestinationService
     from .storage.destinations import DestinationStore
     from .storage.secrets import SecretStore
@@ -40,11 +46,119 @@ def api_key_store() -> ApiKeyStore:
     return ApiKeyStore(settings.table_name, cache_seconds=settings.auth_cache_seconds)
 
 
+def send_delivery_jobs(jobs: list[DeliveryJob]) -> list[DeliveryJob]:
+    """Queue jobs on the Deliveries queue, 10 per call; returns the jobs SQS did not accept."""
+    queue_url = get_settings().deliveries_queue_url
+    failed: list[DeliveryJob] = []
+    for start in range(0, len(jobs), 10):
+        chunk = jobs[start : start + 10]
+        response = aws.sqs().send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "MessageBody": job.model_dump_json()} for i, job in enumerate(chunk)],
+        )
+        failed += [chunk[int(entry["Id"])] for entry in response.get("Failed", [])]
+    return failed
+
+
+@cache
+def destination_configs() -> DestinationConfigs:
+    from .delivery.config import DestinationConfigs
+    from .storage.destinations import DestinationStore
+
+    settings = get_settings()
+    return DestinationConfigs(DestinationStore(settings.table_name), ttl_seconds=settings.config_cache_seconds)
+
+
+@cache
+def compiled_actions() -> CompiledActions:
+    from .delivery.config import CompiledActions
+
+    return CompiledActions()
+
+
+@cache
+def fan_out() -> FanOut:
+    from .delivery.fanout import FanOut
+
+    return FanOut(destination_configs(), compiled_actions())
+
+
+@cache
+def delivery_log() -> DeliveryLog:
+    from .storage.deliveries import DeliveryLog
+
+    settings = get_settings()
+    return DeliveryLog(settings.table_name, retention_days=settings.delivery_log_days)
+
+
+@cache
+def dispatcher() -> Dispatcher:
+    from .delivery.dispatcher import Dispatcher
+    from .delivery.retry import RetryPolicy
+    from .delivery.sender import HttpSender, parse_egress_overrides
+    from .storage.destinations import DestinationStore
+    from .storage.secrets import SecretStore
+
+    settings = get_settings()
+
+    def schedule_retry(receipt_handle: str, delay_seconds: int) -> None:
+        aws.sqs().change_message_visibility(
+            QueueUrl=settings.deliveries_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds
+        )
+
+    return Dispatcher(
+        configs=destination_configs(),
+        compiled=compiled_actions(),
+        secrets=SecretStore(),
+        log=delivery_log(),
+        destinations=DestinationStore(settings.table_name),
+        sender=HttpSender(
+            allow_loopback=settings.is_local, egress_overrides=parse_egress_overrides(settings.egress_overrides_json)
+        ),
+        retry=RetryPolicy(
+            base_seconds=settings.retry_base_seconds,
+            factor=settings.retry_backoff_factor,
+            max_delay_seconds=settings.retry_max_delay_seconds,
+        ),
+        schedule_retry=schedule_retry,
+    )
+
+
+@cache
+def delivery_service() -> DeliveryService:
+    from .service.deliveries import DeliveryService
+    from .storage.destinations import DestinationStore
+
+    settings = get_settings()
+    return DeliveryService(DestinationStore(settings.table_name), delivery_log(), send_delivery_jobs)
+
+
+@cache
+def preview_service() -> PreviewService:
+    from .service.preview import PreviewService
+
+    return PreviewService(destination_service())
+
+
+_FACTORIES = (
+    preview_service,
+    destination_service,
+    api_key_store,
+    destination_configs,
+    compiled_actions,
+    fan_out,
+    delivery_log,
+    dispatcher,
+    delivery_service,
+    get_settings,
+)
+
+
 def reset() -> None:
     """Forget every cached object (settings, clients, caches): for tests and the local stack's restarts."""
     from .storage import secrets
 
-    for factory in (destination_service, api_key_store, get_settings):
+    for factory in _FACTORIES:
         factory.cache_clear()
     aws.reset_clients()
     secrets.clear_cache()

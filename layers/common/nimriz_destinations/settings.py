@@ -16,11 +16,16 @@ class Settings:
     table_name: str
     deliveries_queue_url: str
     live_events_queue_url: str
+    live_events_dlq_url: str
     secret_prefix: str
     max_body_bytes: int
     auth_cache_seconds: int
     config_cache_seconds: int
     egress_overrides_json: str
+    retry_base_seconds: float
+    retry_backoff_factor: float
+    retry_max_delay_seconds: float
+    delivery_log_days: int
 
     @property
     def is_local(self) -> bool:
@@ -39,9 +44,15 @@ def get_settings() -> Settings:
         table_name=env.get("TABLE_NAME", ""),
         deliveries_queue_url=env.get("DELIVERIES_QUEUE_URL", ""),
         live_events_queue_url=env.get("LIVE_EVENTS_QUEUE_URL", ""),
+        live_events_dlq_url=env.get("LIVE_EVENTS_DLQ_URL", ""),
         secret_prefix=env.get("SECRET_PREFIX", "nimriz-destinations"),
         max_body_bytes=int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
         auth_cache_seconds=int(env.get("AUTH_CACHE_SECONDS", "60")),
         config_cache_seconds=int(env.get("CONFIG_CACHE_SECONDS", "30")),
+        # Egress overrides redirect provider traffic to local sinks: honoured on the local stack only.
         egress_overrides_json=env.get("NIMRIZ_EGRESS_OVERRIDES", "") if env.get("STAGE") == "local" else "",
+        retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", "60")),
+        retry_backoff_factor=float(env.get("RETRY_BACKOFF_FACTOR", "4")),
+        retry_max_delay_seconds=float(env.get("RETRY_MAX_DELAY_SECONDS", str(6 * 3600))),
+        delivery_log_days=int(env.get("DELIVERY_LOG_DAYS", "30")),
     )

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from ..models import Action, Destination
-from ..storage.records import DestinationRecord
+from ..models import (
+    Action,
+    ActionPreviewOut,
+    AttemptOut,
+    DeadLetterOut,
+    DeliveryDetail,
+    DeliverySummaryOut,
+    Destination,
+    FilterVerdictOut,
+    Health,
+)
+from ..service.preview import ActionPreview
+from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
+from ..storage.records import ActionHealth, DestinationRecord
 
 
 def present_destination(record: DestinationRecord, revealed: dict[str, Any] | None = None) -> Destination:
@@ -26,13 +39,54 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
                     "property_mapping": action.property_mapping,
                     "event_filter": action.event_filter,
                     "settings": action.settings,
+                    "health": asdict(record.health.get(action.id, ActionHealth())),
                     "created_at": action.created_at,
                     "updated_at": action.updated_at,
                 }
             )
             for action in record.actions
         ],
+        health=_destination_health(record),
         version=record.version,
         created_at=record.created_at,
         updated_at=record.updated_at,
+    )
+
+
+def _destination_health(record: DestinationRecord) -> Health:
+    """The destination's health across its current actions: latest success/failure, worst failure streak."""
+    current = [record.health[action.id] for action in record.actions if action.id in record.health]
+    return Health(
+        last_success_at=max((h.last_success_at for h in current if h.last_success_at), default=None),
+        last_failure_at=max((h.last_failure_at for h in current if h.last_failure_at), default=None),
+        consecutive_failures=max((h.consecutive_failures for h in current), default=0),
+    )
+
+
+def present_delivery(summary: DeliverySummary) -> DeliverySummaryOut:
+    fields = asdict(summary)
+    return DeliverySummaryOut.model_validate({"id": fields.pop("delivery_id"), **fields})
+
+
+def present_delivery_detail(summary: DeliverySummary, attempts: list[AttemptRecord]) -> DeliveryDetail:
+    log = [AttemptOut.model_validate({k: v for k, v in asdict(a).items() if k != "delivery_id"}) for a in attempts]
+    return DeliveryDetail.model_validate({**present_delivery(summary).model_dump(), "attempt_log": log})
+
+
+def present_dead_letter(letter: DeadLetter) -> DeadLetterOut:
+    fields = asdict(letter)
+    fields.pop("job")
+    return DeadLetterOut.model_validate({"id": fields.pop("delivery_id"), **fields})
+
+
+def present_preview(preview: ActionPreview) -> ActionPreviewOut:
+    return ActionPreviewOut(
+        action_id=preview.action_id,
+        name=preview.name,
+        action_type=preview.action_type,  # type: ignore[arg-type]
+        enabled=preview.enabled,
+        filter=FilterVerdictOut(passed=preview.passed, rejected_by=preview.rejected_by),
+        payload=preview.payload,
+        requests=preview.requests,
+        note=preview.note,
     )

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from ..models import DestinationListResponse, DestinationResponse, ErrorResponse, TestSendResponse
+from ..models import (
+    DeadLetterListResponse,
+    DeliveryDetailResponse,
+    DeliveryListResponse,
+    DestinationListResponse,
+    DestinationResponse,
+    ErrorResponse,
+    PreviewResponse,
+    ReplayResponse,
+    TestSendResponse,
+)
 
 
 def _json(description: str, model: type) -> OpenAPIResponse:
@@ -47,3 +57,24 @@ TEST_SEND_RESPONSES = {
     **_NOT_FOUND,
     **_ERRORS,
 }
+LIST_DELIVERIES_RESPONSES = {
+    200: _json("One page of deliveries, newest first", DeliveryListResponse),
+    400: _json("Invalid cursor", ErrorResponse),
+    422: _json("Invalid query", ErrorResponse),
+    **_NOT_FOUND,
+    **_ERRORS,
+}
+GET_DELIVERY_RESPONSES = {
+    200: _json("The delivery with every attempt", DeliveryDetailResponse),
+    404: _json("No such destination or delivery", ErrorResponse),
+    **_ERRORS,
+}
+LIST_DEAD_LETTERS_RESPONSES = {
+    200: _json("One page of dead letters, newest first", DeadLetterListResponse),
+    400: _json("Invalid cursor", ErrorResponse),
+    **_NOT_FOUND,
+    **_ERRORS,
+}
+REPLAY_RESPONSES = {202: _json("Re-queued", ReplayResponse), **_BODY_ERRORS, **_NOT_FOUND, **_ERRORS}
+PREVIEW_RESPONSES = {200: _json("What each action would do", PreviewResponse), **_BODY_ERRORS, **_NOT_FOUND, **_ERRORS}
+NEW_PREVIEW_RESPONSES = {200: _json("What each action would do", PreviewResponse), **_BODY_ERRORS, **_ERRORS}

@@ -137,6 +137,10 @@ class Provider:
     delivers: ClassVar[bool] = True
     # How many items one request may carry (the dispatcher groups jobs per action up to this).
     max_batch_size: ClassVar[int] = 1
+    # True for OAuth providers: after a 401 the dispatcher calls forget_authorization and resends once.
+    refreshes_authorization: ClassVar[bool] = False
+    # (provider field, where it comes from) rows documenting `base: "default"`; docs are generated from them.
+    default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def generated_credentials(self, supplied: dict[str, Any]) -> dict[str, Any]:
         """Values the service generates when the customer omits them (e.g. a webhook signing secret)."""

@@ -1,13 +1,39 @@
-"""Generic HTTP: signed webhooks to any customer endpoint (design §8, fixed envelope and headers)."""
+"""Generic HTTP: signed webhooks to any customer endpoint (design §8, fixed envelope and headers).
+
+One delivery per request. The body is the envelope `{id, type, api_version, created_at, organization_id,
+workspace_id, data}` with the mapped payload as `data`; `X-Nim-Signature: v1=<hex>` is the HMAC-SHA256 of
+`"<X-Nim-Timestamp>.<raw body>"` keyed with the UTF-8 bytes of the signing secret. `sign` and
+`verify_signature` are the reference implementation of that contract for receivers.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
-from typing import Annotated, Any, Literal
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints, field_validator
 
-from .base import SECRET, Credentials, HttpsUrl, Provider, SecretStr
+from ..event_fields import EVENT_OBJECTS, format_timestamp
+from .base import (
+    SECRET,
+    Built,
+    Credentials,
+    DeliveryItem,
+    HttpsUrl,
+    OutboundRequest,
+    Outcome,
+    Provider,
+    ProviderResponse,
+    SecretStr,
+    classify_status,
+)
+from .common import json_bytes
 
 # Headers we set ourselves (or that transport owns); a customer header must not override them.
 _RESERVED_HEADERS = frozenset(
@@ -15,6 +41,13 @@ _RESERVED_HEADERS = frozenset(
 )
 HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")]
 HeaderValue = Annotated[str, StringConstraints(max_length=4096, pattern=r"^[^\r\n\x00]*$")]
+
+TEST_EVENT_TYPE = "nim.webhook.test"
+SIGNATURE_VERSION = "v1"
+DEFAULT_TOLERANCE_SECONDS = 300
+
+# The canonical event's top-level data fields; the envelope fields (id, type, ...) are not repeated in `data`.
+_DATA_SCALARS = ("occurred_at", "touch_type", "bot_flag", "privacy_mode")
 
 
 class GenericHttpCredentials(Credentials):
@@ -32,16 +65,173 @@ class GenericHttpCredentials(Credentials):
         return headers
 
 
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The `X-Nim-Signature` value: `v1=` + lowercase hex HMAC-SHA256 of `"<timestamp>.<body>"`."""
+    signed = f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    return f"{SIGNATURE_VERSION}={digest}"
+
+
+def verify_signature(
+    secret: str,
+    header_value: str,
+    timestamp: int | str,
+    body: bytes,
+    *,
+    tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
+    """True when `header_value` signs `body` at `timestamp` and the timestamp is within the tolerance of `now`.
+
+    `body` must be the raw request bytes (verify before parsing JSON); the comparison is constant-time.
+    """
+    timestamp_text = str(timestamp).strip()
+    if not timestamp_text.isdigit():
+        return False
+    current = time.time() if now is None else now
+    if abs(current - int(timestamp_text)) > tolerance_seconds:
+        return False
+    return hmac.compare_digest(header_value.strip(), sign(secret, timestamp_text, body))
+
+
 class GenericHttp(Provider):
     destination_type = "generic_http"
     action_types = frozenset({"send_webhook"})
     credentials_model = GenericHttpCredentials
     url_fields = ("url",)
+    max_batch_size = 1  # the envelope carries exactly one event
+
+    default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("(request)", "`method` and `url` from the credentials; one event per request; redirects are not followed"),
+        (
+            "(body)",
+            "JSON envelope {id, type, api_version, created_at, organization_id, workspace_id, data}; "
+            "the mapped payload is `data`, the envelope itself cannot be changed by a mapping",
+        ),
+        ("id", "event `id` (stable across retries and replays: deduplicate on it)"),
+        ("type", f"event `type`; `{TEST_EVENT_TYPE}` for test sends"),
+        ("api_version", "event `api_version`"),
+        ("created_at", "send time of this attempt, RFC 3339 UTC with milliseconds"),
+        ("organization_id, workspace_id", "the event's routing keys"),
+        *((f"data.{name}", f"event `{name}` when present") for name in _DATA_SCALARS),
+        *(
+            (f"data.{name}", f"event `{name}` object when present: {', '.join(keys)} (only the keys present)")
+            for name, keys in EVENT_OBJECTS.items()
+        ),
+        ("data (privacy)", "strict mode: no visitor.visitor_hash, context.city, context.region; never IP or UA"),
+        ("data (other keys)", "unknown/extra event fields are not forwarded unless a mapping `include`s them"),
+        ("X-Nim-Event-Id, X-Nim-Event-Type", "same values as body `id` and `type`"),
+        ("X-Nim-Timestamp", "Unix seconds of this attempt (the signed timestamp)"),
+        ("X-Nim-Delivery-Attempt", "1-based attempt number"),
+        ("X-Nim-Delivery-Reason", "live | retry | replay | test"),
+        ("X-Nim-Signature", 'v1=<lowercase hex HMAC-SHA256 of "<X-Nim-Timestamp>.<raw body>" with the signing secret>'),
+        ("(custom headers)", "every header from the credentials `headers`, unchanged"),
+    )
 
     def generated_credentials(self, supplied: dict[str, Any]) -> dict[str, Any]:
         if supplied.get("signing_secret"):
             return {}
         return {"signing_secret": "whsec_" + secrets.token_urlsafe(32)}
+
+    def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The event's data: its documented non-envelope fields (nulls dropped, unknown keys never copied)."""
+        data: dict[str, Any] = {name: event[name] for name in _DATA_SCALARS if event.get(name) is not None}
+        for name, keys in EVENT_OBJECTS.items():
+            source = event.get(name)
+            if isinstance(source, Mapping):
+                present = {key: _copied(source[key]) for key in keys if source.get(key) is not None}
+                if present:
+                    data[name] = present
+        return data
+
+    def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
+        # Credentials are read as stored (validated at save time), not re-validated: a pydantic error here would
+        # echo the secret values it was given.
+        signing_secret = credentials.get("signing_secret")
+        custom_headers: Mapping[str, str] = credentials.get("headers") or {}
+        built = Built()
+        if not signing_secret:
+            missing = Outcome.permanent(
+                "missing_signing_secret", "the destination has no signing secret; save it again"
+            )
+            built.skipped = dict.fromkeys(range(len(items)), missing)
+            return built
+        request_secrets = (signing_secret, *custom_headers.values())
+        for position, item in enumerate(items):
+            body, headers = _signed_envelope(item, signing_secret, now)
+            built.requests.append(
+                OutboundRequest(
+                    method=credentials.get("method") or "POST",
+                    url=credentials["url"],
+                    headers={**custom_headers, **headers},
+                    body=body,
+                    items=(position,),
+                    secrets=request_secrets,
+                )
+            )
+        return built
+
+    def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+        return dict.fromkeys(request.items, _webhook_outcome(response))
+
+
+def _copied(value: Any) -> Any:
+    # Lists (tag_ids) are the only containers inside the event's objects; never share them with the caller.
+    return list(value) if isinstance(value, list) else value
+
+
+def _signed_envelope(item: DeliveryItem, signing_secret: str, now: float) -> tuple[bytes, dict[str, str]]:
+    event = item.event
+    event_type = TEST_EVENT_TYPE if item.reason == "test" else str(event["type"])
+    envelope = {
+        "id": event["id"],
+        "type": event_type,
+        "api_version": event["api_version"],
+        "created_at": format_timestamp(datetime.fromtimestamp(now, UTC)),
+        "organization_id": event["organization_id"],
+        "workspace_id": event["workspace_id"],
+        "data": item.payload,
+    }
+    body = json_bytes(envelope)
+    timestamp = int(now)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Nim-Event-Id": str(event["id"]),
+        "X-Nim-Event-Type": event_type,
+        "X-Nim-Timestamp": str(timestamp),
+        "X-Nim-Delivery-Attempt": str(item.attempt),
+        "X-Nim-Delivery-Reason": item.reason,
+        "X-Nim-Signature": sign(signing_secret, timestamp, body),
+    }
+    return body, headers
+
+
+def _webhook_outcome(response: ProviderResponse) -> Outcome:
+    """Design §8 status rules, plus: a redirect is a failure (we never follow one) and 410 Gone is final."""
+    status = response.status
+    if 300 <= status < 400:
+        return Outcome.permanent(
+            "redirect_not_followed",
+            f"the endpoint answered {status} redirecting to {_location_host(response)}; redirects are not followed, "
+            "so set the destination URL to the final address",
+        )
+    if status == 410:
+        return Outcome.permanent(
+            "endpoint_gone", "the endpoint answered 410 Gone: it no longer accepts deliveries; update or remove it"
+        )
+    return classify_status(response)
+
+
+def _location_host(response: ProviderResponse) -> str:
+    # Only the host: the Location path or query may carry tokens that do not belong in delivery records.
+    location = response.header("location")
+    if not location:
+        return "nowhere (no Location header)"
+    try:
+        host = urlsplit(location.strip()).hostname
+    except ValueError:
+        host = None
+    return host[:253] if host else "a relative or unreadable Location"
 
 
 PROVIDER = GenericHttp()

@@ -93,10 +93,20 @@ class DestinationService:
 
     # -- commands ----------------------------------------------------------------------------
 
-    def create(self, workspace: Workspace, request: DestinationCreate) -> SavedDestination:
+    def validate_new(self, request: DestinationCreate) -> tuple[Provider, dict[str, Any] | None]:
+        """Everything create checks before writing: the provider and the validated credentials."""
         provider = get_provider(request.type)
         credentials = self._validated_credentials(provider, request.credentials, required=True)
         _raise_if_problems(self._action_problems(provider, request.actions, existing=None))
+        return provider, credentials
+
+    def credentials_of(self, record: DestinationRecord) -> dict[str, Any]:
+        if not record.secret_arn or not record.secret_version:
+            return {}
+        return self._secrets.read(SecretRef(record.secret_arn, record.secret_version))
+
+    def create(self, workspace: Workspace, request: DestinationCreate) -> SavedDestination:
+        provider, credentials = self.validate_new(request)
         revealed = provider.generated_credentials(credentials or {})
         now = utc_now()
         destination_id = str(uuid.uuid4())
@@ -200,7 +210,7 @@ class DestinationService:
         generated_fields = provider.generated_credentials({}).keys() - credentials.keys()
         if not generated_fields:
             return {}
-        stored = self._secrets.read(SecretRef(current.secret_arn, current.secret_version))
+        stored = self.credentials_of(current)
         return {name: stored[name] for name in generated_fields if stored.get(name)}
 
     def _write_secret(self, current: DestinationRecord, credentials: dict[str, Any]) -> SecretRef:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+import contextlib
 import json
 from dataclasses import asdict
 from typing import Any
 
 from .. import aws
-from ..errors import ConcurrentModification, InvalidCursor
+from ..errors import ConcurrentModification
 from . import keys
-from .records import ActionRecord, DestinationRecord
+from .cursor import decode_cursor, encode_cursor
+from .records import ActionHealth, ActionRecord, DestinationRecord
 
 _DOC_FIELDS = (
     "organization_id", "name", "type", "enabled", "credential_hints", "secret_arn", "secret_version",
@@ -44,11 +44,11 @@ class DestinationStore:
             "Limit": limit,
         }
         if cursor:
-            request["ExclusiveStartKey"] = _decode_cursor(cursor, pk)
+            request["ExclusiveStartKey"] = decode_cursor(cursor, expected_pk=pk, sk_prefix=keys.DESTINATION_PREFIX)
         response = aws.dynamodb().query(**request)
         records = [_from_item(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
-        return records, _encode_cursor(last) if last else None
+        return records, encode_cursor(last) if last else None
 
     def list_all(self, workspace_id: str) -> list[DestinationRecord]:
         records: list[DestinationRecord] = []
@@ -67,18 +67,48 @@ class DestinationStore:
         )
 
     def replace(self, record: DestinationRecord, *, expected_version: int) -> None:
-        """Write `record` only if the stored version is still `expected_version` (no interleaved PUTs)."""
+        """Write `record` only if the stored version is still `expected_version` (no interleaved PUTs).
+
+        An update, not a put: the health attributes the dispatcher maintains on the item survive.
+        """
         client = aws.dynamodb()
+        item = _to_item(record)
         try:
-            client.put_item(
+            client.update_item(
                 TableName=self._table,
-                Item=_to_item(record),
+                Key=_key(record.workspace_id, record.id),
+                UpdateExpression="SET #doc = :doc, #v = :new",
                 ConditionExpression="attribute_exists(PK) AND #v = :expected",
-                ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
+                ExpressionAttributeNames={"#v": "version", "#doc": "doc"},
+                ExpressionAttributeValues={
+                    ":doc": item["doc"],
+                    ":new": item["version"],
+                    ":expected": {"N": str(expected_version)},
+                },
             )
         except client.exceptions.ConditionalCheckFailedException as exc:
             raise ConcurrentModification("The destination was changed by another request; retry.") from exc
+
+    def record_health(self, workspace_id: str, destination_id: str, action_id: str, *, success: bool, at: str) -> None:
+        """Last success / last failure / consecutive failures of one action, kept on the destination item."""
+        names = {"#at": f"{'hs' if success else 'hf'}_{action_id}", "#count": f"hc_{action_id}"}
+        if success:
+            expression = "SET #at = :at, #count = :zero"
+            values = {":at": {"S": at}, ":zero": {"N": "0"}}
+        else:
+            expression = "SET #at = :at ADD #count :one"
+            values = {":at": {"S": at}, ":one": {"N": "1"}}
+        client = aws.dynamodb()
+        # A deleted destination is not brought back by a late delivery.
+        with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):
+            client.update_item(
+                TableName=self._table,
+                Key=_key(workspace_id, destination_id),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
 
     def delete(self, workspace_id: str, destination_id: str) -> DestinationRecord | None:
         """Delete and return the deleted record (None when it did not exist)."""
@@ -116,22 +146,23 @@ def _from_item(item: dict[str, Any]) -> DestinationRecord:
         workspace_id=workspace_id,
         actions=[ActionRecord(**action) for action in doc.pop("actions")],
         version=int(item["version"]["N"]),
+        health=_health(item),
         **{name: doc[name] for name in _DOC_FIELDS},
     )
 
 
-def _encode_cursor(last_key: dict[str, Any]) -> str:
-    raw = json.dumps({"pk": last_key["PK"]["S"], "sk": last_key["SK"]["S"]}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, expected_pk: str) -> dict[str, Any]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        decoded = json.loads(raw)
-        pk, sk = decoded["pk"], decoded["sk"]
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InvalidCursor("The cursor is not valid; use next_cursor from a previous page.") from exc
-    if pk != expected_pk or not isinstance(sk, str) or not sk.startswith(keys.DESTINATION_PREFIX):
-        raise InvalidCursor("The cursor is not valid; use next_cursor from a previous page.")
-    return {"PK": {"S": pk}, "SK": {"S": sk}}
+def _health(item: dict[str, Any]) -> dict[str, ActionHealth]:
+    """Per-action health from the `hs_<action>`, `hf_<action>`, `hc_<action>` attributes."""
+    health: dict[str, ActionHealth] = {}
+    for name, value in item.items():
+        kind, _, action_id = name.partition("_")
+        if kind not in ("hs", "hf", "hc") or not action_id:
+            continue
+        entry = health.setdefault(action_id, ActionHealth())
+        if kind == "hs":
+            entry.last_success_at = value["S"]
+        elif kind == "hf":
+            entry.last_failure_at = value["S"]
+        else:
+            entry.consecutive_failures = int(value["N"])
+    return health

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -20,6 +20,13 @@ class ActionRecord:
 
 
 @dataclass(slots=True)
+class ActionHealth:
+    last_success_at: str | None = None
+    last_failure_at: str | None = None
+    consecutive_failures: int = 0
+
+
+@dataclass(slots=True)
 class DestinationRecord:
     id: str
     workspace_id: str
@@ -34,6 +41,8 @@ class DestinationRecord:
     version: int
     created_at: str
     updated_at: str
+    # Maintained by the dispatcher on the item, outside the versioned document.
+    health: dict[str, ActionHealth] = field(default_factory=dict)
 
     def action(self, action_id: str) -> ActionRecord | None:
         return next((a for a in self.actions if a.id == action_id), None)

@@ -1,0 +1,52 @@
+"""Deliveries queue consumer: deliver jobs grouped by action, report only the records to retry later."""
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from nimriz_destinations.delivery.dispatcher import ReceivedJob
+from nimriz_destinations.jobs import DeliveryJob
+from nimriz_destinations.observability import logger, metrics
+from nimriz_destinations.runtime import dispatcher
+
+# Failures here are flow control (a retry scheduled through the visibility timeout), not errors of the batch.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+class RetryScheduled(Exception):
+    """The record's next attempt is scheduled; SQS hands it back after its visibility timeout."""
+
+
+class MalformedJob(Exception):
+    """Not a delivery job: left to the queue's redrive policy, which parks it in the Deliveries DLQ."""
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    received, malformed = [], set()
+    for raw in event.get("Records", []):
+        record = SQSRecord(raw)
+        try:
+            job = DeliveryJob.model_validate_json(record.body)
+        except ValidationError:
+            logger.error("malformed delivery job", extra={"message_id": record.message_id})
+            malformed.add(record.message_id)
+            continue
+        attempt = int(record.attributes.approximate_receive_count or 1)
+        received.append(ReceivedJob(record.message_id, record.receipt_handle, attempt, job))
+    retry_later = dispatcher().dispatch(received)
+    metrics.add_metric(name="DeliveriesProcessed", unit=MetricUnit.Count, value=len(received))
+
+    def record_handler(record: SQSRecord) -> None:
+        if record.message_id in malformed:
+            raise MalformedJob(record.message_id)
+        if record.message_id in retry_later:
+            raise RetryScheduled(record.message_id)
+
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,33 @@
+"""GET /api/integrations/destinations/{id}/deliveries/{delivery_id}"""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.presenters import present_delivery_detail
+from nimriz_destinations.api.responses import GET_DELIVERY_RESPONSES
+from nimriz_destinations.models import DeliveryDetailResponse
+from nimriz_destinations.observability import logger
+from nimriz_destinations.runtime import delivery_service
+
+app = create_app()
+
+
+@app.get(
+    "/api/integrations/destinations/<destination_id>/deliveries/<delivery_id>",
+    summary="Get one delivery with every attempt",
+    responses=GET_DELIVERY_RESPONSES,
+)
+def get_delivery(destination_id: str, delivery_id: str) -> Response[DeliveryDetailResponse]:
+    summary, attempts = delivery_service().get_delivery(
+        current_workspace(app), destination_id.lower(), delivery_id.lower()
+    )
+    return json_response(200, DeliveryDetailResponse(delivery=present_delivery_detail(summary, attempts)))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,37 @@
+"""POST /api/integrations/destinations/{id}/dead-letters/replay"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.responses import REPLAY_RESPONSES
+from nimriz_destinations.models import ReplayedOut, ReplayRequest, ReplayResponse
+from nimriz_destinations.observability import logger
+from nimriz_destinations.runtime import delivery_service
+
+app = create_app()
+
+
+@app.post(
+    "/api/integrations/destinations/<destination_id>/dead-letters/replay",
+    summary="Replay dead letters (all, or a list of ids)",
+    responses=REPLAY_RESPONSES,
+)
+def replay_dead_letters(
+    destination_id: str, body: Annotated[ReplayRequest | None, Body()] = None
+) -> Response[ReplayResponse]:
+    ids = body.ids if body else None
+    replayed = delivery_service().replay(current_workspace(app), destination_id.lower(), ids)
+    logger.info("dead letters replayed", extra={"destination_id": destination_id, "count": len(replayed)})
+    items = [ReplayedOut(dead_letter_id=r.dead_letter_id, delivery_id=r.delivery_id, event_id=r.event_id,
+                         action_id=r.action_id) for r in replayed]  # fmt: skip
+    return json_response(202, ReplayResponse(replayed=items))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,26 @@
+"""Delivery ids: UUID version 7 layout (48-bit Unix ms first), so the delivery log sorts by time.
+
+Live deliveries derive the remaining bits from (event id, action id): the same event fanned out twice to the
+same action gets the same delivery id, which the dispatcher's idempotency check relies on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+
+
+def _uuid7(millis: int, tail: bytes) -> str:
+    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(tail[:10], "big") & ((1 << 80) - 1)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+def live_delivery_id(event_id: str, action_id: str, occurred_millis: int) -> str:
+    return _uuid7(occurred_millis, hashlib.sha256(f"{event_id}\x00{action_id}".encode()).digest())
+
+
+def new_delivery_id(now_millis: int) -> str:
+    return _uuid7(now_millis, os.urandom(10))

@@ -1,0 +1,114 @@
+"""Delivery log, dead letters and replay, as the API exposes them (always scoped to a destination the
+caller's workspace owns)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..errors import DestinationNotFound, NotFound, Problem, ValidationFailed
+from ..ids import new_delivery_id
+from ..jobs import DeliveryJob
+from ..storage.deliveries import AttemptRecord, DeadLetter, DeliveryLog, DeliverySummary
+from ..storage.destinations import DestinationStore
+from ..storage.records import Workspace
+from .destinations import utc_now
+
+MAX_REPLAY = 500
+
+
+class DeliveryNotFound(NotFound):
+    code = "DELIVERY_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("No delivery with this id exists for this destination.")
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    dead_letter_id: str
+    delivery_id: str
+    event_id: str
+    action_id: str
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        destinations: DestinationStore,
+        log: DeliveryLog,
+        send_jobs: Callable[[list[DeliveryJob]], list[DeliveryJob]],
+    ) -> None:
+        self._destinations = destinations
+        self._log = log
+        self._send_jobs = send_jobs
+
+    def _require_destination(self, workspace: Workspace, destination_id: str) -> None:
+        if self._destinations.get(workspace.workspace_id, destination_id, consistent=False) is None:
+            raise DestinationNotFound()
+
+    def list_deliveries(
+        self,
+        workspace: Workspace,
+        destination_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        action_id: str | None,
+        status: str | None,
+    ) -> tuple[list[DeliverySummary], str | None]:
+        self._require_destination(workspace, destination_id)
+        return self._log.list_deliveries(
+            workspace.workspace_id, destination_id, limit=limit, cursor=cursor, action_id=action_id, status=status
+        )
+
+    def get_delivery(
+        self, workspace: Workspace, destination_id: str, delivery_id: str
+    ) -> tuple[DeliverySummary, list[AttemptRecord]]:
+        self._require_destination(workspace, destination_id)
+        found = self._log.get_delivery(workspace.workspace_id, destination_id, delivery_id)
+        if found is None:
+            raise DeliveryNotFound()
+        return found
+
+    def list_dead_letters(
+        self, workspace: Workspace, destination_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[DeadLetter], str | None]:
+        self._require_destination(workspace, destination_id)
+        return self._log.list_dead_letters(workspace.workspace_id, destination_id, limit=limit, cursor=cursor)
+
+    def replay(self, workspace: Workspace, destination_id: str, ids: Sequence[str] | None) -> list[Replayed]:
+        """Re-queue dead letters (all, or the given ids) with the same event and reason `replay`."""
+        self._require_destination(workspace, destination_id)
+        if ids is None:
+            letters, _ = self._log.list_dead_letters(
+                workspace.workspace_id, destination_id, limit=MAX_REPLAY, cursor=None
+            )
+        else:
+            letters = self._log.get_dead_letters(workspace.workspace_id, destination_id, ids)
+            unknown = sorted(set(ids) - {letter.delivery_id for letter in letters})
+            if unknown:
+                problems = [Problem(f"ids[{list(ids).index(i)}]", "no dead letter with this id") for i in unknown]
+                raise ValidationFailed("Some ids are not dead letters of this destination.", problems)
+        jobs = [self._replay_job(letter) for letter in letters]
+        failed = {job.delivery_id for job in self._send_jobs(jobs)}
+        replayed = [
+            Replayed(letter.delivery_id, job.delivery_id, letter.event_id, letter.action_id)
+            for letter, job in zip(letters, jobs, strict=True)
+            if job.delivery_id not in failed
+        ]
+        # Only what was queued leaves the dead-letter store; the rest stays replayable.
+        self._log.delete_dead_letters(workspace.workspace_id, destination_id, [r.dead_letter_id for r in replayed])
+        return replayed
+
+    def _replay_job(self, letter: DeadLetter) -> DeliveryJob:
+        original = DeliveryJob.model_validate(letter.job)
+        # A new delivery (its own log entry and attempts) of the same event, under the current configuration.
+        return original.model_copy(
+            update={
+                "delivery_id": new_delivery_id(int(time.time() * 1000)),
+                "reason": "replay",
+                "queued_at": utc_now(),
+            }
+        )

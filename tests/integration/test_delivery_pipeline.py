@@ -1,0 +1,260 @@
+"""The delivery pipeline in-process on moto, with real receivers on loopback sockets."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from nimriz_destinations import runtime
+from nimriz_destinations.sample_events import sample_event
+from tests.conftest import ApiClient
+from tests.local.template import LocalStack
+from tests.pipeline import Pipeline
+from tests.sinks.segment import segment_sink
+from tests.sinks.server import Sink, SinkResponse
+from tests.sinks.webhook_receiver import webhook_receiver
+
+BASE = "/api/integrations/destinations"
+SIGNING_SECRET = "whsec_pipeline_test_secret_0123456789"
+
+
+@pytest.fixture
+def pipeline(aws: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    # Fast retries (1 s apart) and no config cache, so tests run in seconds.
+    monkeypatch.setenv("RETRY_BASE_SECONDS", "1")
+    monkeypatch.setenv("RETRY_BACKOFF_FACTOR", "1")
+    monkeypatch.setenv("CONFIG_CACHE_SECONDS", "0")
+    runtime.reset()
+    return Pipeline(aws)
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Sink, Any]]:
+    handler = webhook_receiver(SIGNING_SECRET, required_headers={"Authorization": "Bearer hook-token"})
+    with Sink(handler) as sink:
+        yield sink, handler
+
+
+def webhook_destination(api: ApiClient, url: str, **action: Any) -> dict[str, Any]:
+    body = {
+        "name": "Webhook",
+        "type": "generic_http",
+        "credentials": {"url": url, "headers": {"Authorization": "Bearer hook-token"}, "signing_secret": SIGNING_SECRET},
+        "actions": [{"name": "All events", "action_type": "send_webhook", **action}],
+    }
+    response = api.post(BASE, body)
+    assert response.status == 201, response.text
+    destination: dict[str, Any] = response.json()["destination"]
+    return destination
+
+
+def click(**overrides: Any) -> dict[str, Any]:
+    event = sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev")
+    event.update(overrides)
+    return event
+
+
+def deliveries(api: ApiClient, destination_id: str, **query: str) -> list[dict[str, Any]]:
+    suffix = "&".join(f"{k}={v}" for k, v in query.items())
+    response = api.get(f"{BASE}/{destination_id}/deliveries?limit=100&{suffix}")
+    assert response.status == 200, response.text
+    return response.json()["deliveries"]  # type: ignore[no-any-return]
+
+
+def test_live_click_reaches_the_webhook_with_a_verifiable_signature(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, handler = receiver
+    destination = webhook_destination(api, f"{sink.url}/hook")
+    event = click()
+
+    pipeline.publish(event)
+    pipeline.run()
+
+    (delivered,) = handler.verified
+    assert delivered.event_id == event["id"] and delivered.event_type == "link.clicked"
+    assert delivered.reason == "live" and delivered.attempt == 1
+    assert delivered.envelope["data"]["link"]["short_code"] == event["link"]["short_code"]
+    (logged,) = deliveries(api, destination["id"])
+    assert logged["status"] == "delivered" and logged["event_id"] == event["id"]
+    health = api.get(f"{BASE}/{destination['id']}").json()["destination"]["health"]
+    assert health["last_success_at"] and health["consecutive_failures"] == 0
+
+
+def test_filtered_out_event_sends_nothing(api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]) -> None:
+    sink, _ = receiver
+    destination = webhook_destination(api, sink.url, event_filter={"include": {"event_types": ["link.qr_scanned"]}})
+    pipeline.publish(click())
+    pipeline.run()
+    assert sink.requests == []
+    assert deliveries(api, destination["id"]) == []
+
+
+def test_bot_events_are_dropped_when_excluded(api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]) -> None:
+    sink, handler = receiver
+    webhook_destination(api, sink.url, event_filter={"exclude": {"bot_traffic": True}})
+    human, bot = click(), click(bot_flag=True)
+    pipeline.publish(human, bot)
+    pipeline.run()
+    assert [d.event_id for d in handler.verified] == [human["id"]]
+
+
+def test_a_500_then_200_is_retried_and_succeeds(api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]) -> None:
+    sink, handler = receiver
+    sink.script.append(SinkResponse(500, {"error": "try later"}))
+    destination = webhook_destination(api, sink.url)
+    pipeline.publish(click())
+    pipeline.run()
+
+    assert [(d.attempt, d.reason) for d in handler.verified] == [(2, "retry")]
+    (logged,) = deliveries(api, destination["id"])
+    detail = api.get(f"{BASE}/{destination['id']}/deliveries/{logged['id']}").json()["delivery"]
+    assert detail["status"] == "delivered" and detail["attempts"] == 2
+    assert [(a["outcome"], a["http_status"]) for a in detail["attempt_log"]] == [("retry", 500), ("delivered", 200)]
+    assert detail["attempt_log"][0]["next_attempt_at"]
+
+
+def test_a_400_is_dead_lettered_without_retries_and_replay_delivers_the_same_event(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, handler = receiver
+    sink.script.append(SinkResponse(400, {"error": "bad payload"}))
+    destination = webhook_destination(api, sink.url)
+    event = click()
+    pipeline.publish(event)
+    pipeline.run()
+
+    assert len(sink.requests) == 1 and handler.verified == []
+    (letter,) = api.get(f"{BASE}/{destination['id']}/dead-letters").json()["dead_letters"]
+    assert letter["event_id"] == event["id"] and letter["http_status"] == 400 and letter["attempts"] == 1
+    assert "bad payload" in letter["response_excerpt"]
+
+    replay = api.post(f"{BASE}/{destination['id']}/dead-letters/replay", {"ids": [letter["id"]]})
+    assert replay.status == 202, replay.text
+    pipeline.run()
+
+    (delivered,) = handler.verified
+    assert delivered.event_id == event["id"] and delivered.reason == "replay"
+    assert api.get(f"{BASE}/{destination['id']}/dead-letters").json()["dead_letters"] == []
+    statuses = Counter(d["status"] for d in deliveries(api, destination["id"]))
+    assert statuses == {"dead_lettered": 1, "delivered": 1}
+
+
+def test_retries_stop_after_six_attempts_with_a_dead_letter(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, _ = receiver
+    sink.script.extend(SinkResponse(503, {"error": "down"}, {"Retry-After": "1"}) for _ in range(10))
+    destination = webhook_destination(api, sink.url)
+    pipeline.publish(click())
+    pipeline.run()
+    assert len(sink.requests) == 6
+    (letter,) = api.get(f"{BASE}/{destination['id']}/dead-letters").json()["dead_letters"]
+    assert letter["attempts"] == 6 and "gave up after 6 attempts" in letter["message"]
+    health = api.get(f"{BASE}/{destination['id']}").json()["destination"]["actions"][0]["health"]
+    assert health["consecutive_failures"] == 6
+
+
+def test_test_send_outcome_shows_in_the_delivery_log(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, handler = receiver
+    destination = webhook_destination(api, sink.url, enabled=False)  # users test before enabling
+    action_id = destination["actions"][0]["id"]
+    queued = api.post(f"{BASE}/{destination['id']}/test-send", {"action_id": action_id}).json()["delivery"]
+    pipeline.run()
+    (delivered,) = handler.verified
+    assert delivered.event_type == "nim.webhook.test" and delivered.reason == "test"
+    detail = api.get(f"{BASE}/{destination['id']}/deliveries/{queued['id']}")
+    assert detail.status == 200
+    assert detail.json()["delivery"]["status"] == "delivered"
+
+
+def test_the_same_job_processed_twice_is_sent_once(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, handler = receiver
+    webhook_destination(api, sink.url)
+    event = click()
+    pipeline.publish(event, event)  # the edge sent the same event twice: same delivery ids
+    pipeline.run()
+    assert len(handler.verified) == 1
+
+
+def test_invalid_event_is_dead_lettered_with_its_reason_not_retried(api: ApiClient, pipeline: Pipeline) -> None:
+    pipeline.publish("{not json", json.dumps({**click(), "type": "link.teleported"}))
+    pipeline.run()
+    letters = pipeline.dead_lettered_events()
+    reasons = sorted(attributes["reason"] for _, attributes in letters)
+    assert len(letters) == 2
+    assert reasons[0].startswith("not JSON") or reasons[1].startswith("not JSON")
+    assert any("type" in reason for reason in reasons)
+
+
+def test_segment_destination_receives_track_calls_in_a_batch(
+    api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Sink(segment_sink("seg_write_key_0123456789")) as sink:
+        monkeypatch.setenv("NIMRIZ_EGRESS_OVERRIDES", json.dumps({"segment": sink.url}))
+        runtime.reset()
+        body = {
+            "name": "Segment",
+            "type": "segment",
+            "credentials": {"write_key": "seg_write_key_0123456789"},
+            "actions": [{"name": "Send event", "action_type": "send_event"}],
+        }
+        destination = api.post(BASE, body).json()["destination"]
+        events = [click() for _ in range(3)]
+        pipeline.publish(*events)
+        pipeline.run()
+        calls = [r.json() for r in sink.requests]
+        sent = [call for request in calls for call in request.get("batch", [request])]
+        assert sorted(c["messageId"] for c in sent) == sorted(e["id"] for e in events)
+        assert {c["event"] for c in sent} == {"Link Clicked"} and all(c["type"] == "track" for c in sent)
+        assert all(d["status"] == "delivered" for d in deliveries(api, destination["id"]))
+
+
+@pytest.mark.slow
+def test_nothing_is_lost_with_a_receiver_failing_30_percent_of_the_time(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, handler = receiver
+    flaky = random.Random(42)
+    lock = threading.Lock()
+
+    def sometimes_failing(request: Any) -> SinkResponse:
+        with lock:
+            fail = flaky.random() < 0.3
+        return SinkResponse(500, {"error": "random"}) if fail else handler(request)
+
+    sink.handler = sometimes_failing
+    destination = webhook_destination(api, sink.url)
+    events = [click(id=str(uuid.uuid4())) for _ in range(1000)]
+    pipeline.publish(*events)
+    pipeline.run(timeout=600)
+
+    final: dict[str, str] = {}
+    cursor = None
+    while True:
+        url = f"{BASE}/{destination['id']}/deliveries?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        page = api.get(url).json()
+        for summary in page["deliveries"]:
+            assert summary["event_id"] not in final, "one delivery per event"
+            final[summary["event_id"]] = summary["status"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert set(final) == {e["id"] for e in events}
+    assert set(final.values()) <= {"delivered", "dead_lettered"}
+    accepted = Counter(d.event_id for d in handler.verified)
+    delivered = {event_id for event_id, status in final.items() if status == "delivered"}
+    assert set(accepted) == delivered and set(accepted.values()) == {1}
+    letters = api.get(f"{BASE}/{destination['id']}/dead-letters?limit=100").json()["dead_letters"]
+    assert {letter["event_id"] for letter in letters} == set(final) - delivered

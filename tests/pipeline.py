@@ -1,0 +1,59 @@
+"""Drives the delivery pipeline in-process, the way the Lambda event source mappings would: LiveEvents ->
+fan-out -> Deliveries -> dispatcher, over the moto queues created from template.yaml."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+
+from tests.local.pollers import EventSource, event_sources, poll_once
+from tests.local.template import LocalStack
+
+
+class Pipeline:
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.sources: dict[str, EventSource] = {source.function: source for source in event_sources(stack)}
+        self.sqs = boto3.client("sqs")
+
+    def publish(self, *events: dict[str, Any] | str) -> None:
+        for start in range(0, len(events), 10):
+            chunk = events[start : start + 10]
+            entries = [
+                {"Id": str(i), "MessageBody": e if isinstance(e, str) else json.dumps(e)} for i, e in enumerate(chunk)
+            ]
+            self.sqs.send_message_batch(QueueUrl=self.stack.queue_urls["LiveEventsQueue"], Entries=entries)
+
+    def in_flight(self) -> int:
+        total = 0
+        for queue in ("LiveEventsQueue", "DeliveriesQueue"):
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=self.stack.queue_urls[queue],
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            total += int(attributes["ApproximateNumberOfMessages"]) + int(
+                attributes["ApproximateNumberOfMessagesNotVisible"]
+            )
+        return total
+
+    def run(self, *, timeout: float = 60.0) -> None:
+        """Poll both queues until nothing is left in flight (retries included) or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            received = poll_once(self.sources["FanOutFunction"], wait_seconds=0)
+            received += poll_once(self.sources["DispatcherFunction"], wait_seconds=0)
+            if received:
+                continue
+            if self.in_flight() == 0:
+                return
+            time.sleep(0.2)  # waiting for a scheduled retry's visibility timeout
+        raise TimeoutError(f"pipeline still had {self.in_flight()} messages in flight after {timeout}s")
+
+    def dead_lettered_events(self) -> list[tuple[str, dict[str, str]]]:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.stack.queue_urls["LiveEventsDLQ"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        return [(m["Body"], {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()}) for m in messages]
