@@ -17,7 +17,7 @@ class Pipeline:
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
         self.sources: dict[str, EventSource] = {source.function: source for source in event_sources(stack)}
-        self.sqs = boto3.client("sqs")
+        self.sqs: Any = boto3.client("sqs")
 
     def publish(self, *events: dict[str, Any] | str) -> None:
         for start in range(0, len(events), 10):

@@ -46,7 +46,11 @@ def webhook_destination(api: ApiClient, url: str, **action: Any) -> dict[str, An
     body = {
         "name": "Webhook",
         "type": "generic_http",
-        "credentials": {"url": url, "headers": {"Authorization": "Bearer hook-token"}, "signing_secret": SIGNING_SECRET},
+        "credentials": {
+            "url": url,
+            "headers": {"Authorization": "Bearer hook-token"},
+            "signing_secret": SIGNING_SECRET,
+        },
         "actions": [{"name": "All events", "action_type": "send_webhook", **action}],
     }
     response = api.post(BASE, body)
@@ -65,7 +69,8 @@ def deliveries(api: ApiClient, destination_id: str, **query: str) -> list[dict[s
     suffix = "&".join(f"{k}={v}" for k, v in query.items())
     response = api.get(f"{BASE}/{destination_id}/deliveries?limit=100&{suffix}")
     assert response.status == 200, response.text
-    return response.json()["deliveries"]  # type: ignore[no-any-return]
+    found: list[dict[str, Any]] = response.json()["deliveries"]
+    return found
 
 
 def test_live_click_reaches_the_webhook_with_a_verifiable_signature(
