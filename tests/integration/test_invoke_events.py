@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +21,20 @@ EXPECTED = {
     "api_update_destination.json": ("UpdateDestinationFunction", 200),
     "api_delete_destination.json": ("DeleteDestinationFunction", 204),
     "api_test_send.json": ("TestSendFunction", 202),
+    "api_list_deliveries.json": ("ListDeliveriesFunction", 200),
+    "api_get_delivery.json": ("GetDeliveryFunction", 404),
+    "api_list_dead_letters.json": ("ListDeadLettersFunction", 200),
+    "api_replay_dead_letters.json": ("ReplayDeadLettersFunction", 202),
+    "api_preview_destination.json": ("PreviewDestinationFunction", 200),
+    "api_preview_new_destination.json": ("PreviewNewDestinationFunction", 200),
 }
 
 
-def run_invoke(function: str, event_file: str) -> subprocess.CompletedProcess[str]:
+def run_invoke(function: str, event_file: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tests.local.invoke", function, f"events/{event_file}"],
         cwd=ROOT,
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -62,7 +70,43 @@ def test_authorizer_rejects_an_unknown_key_like_lambda_reports_an_error() -> Non
     assert last_json(result.stdout)["errorMessage"] == "Unauthorized"
 
 
+def test_fan_out_consumes_live_events_and_dead_letters_invalid_ones_without_retry() -> None:
+    for event_file in ("sqs_live_events.json", "sqs_live_events_invalid.json"):
+        result = run_invoke("FanOutFunction", event_file)
+        assert result.returncode == 0, result.stderr
+        assert last_json(result.stdout) == {"batchItemFailures": []}
+    assert (
+        "invalid canonical event dead-lettered" in run_invoke("FanOutFunction", "sqs_live_events_invalid.json").stdout
+    )
+
+
+def test_dispatcher_reports_an_undeliverable_job_for_retry() -> None:
+    # Segment traffic goes to a closed local port: the transport fails, so the record is handed back for a retry.
+    closed_port = json.dumps({"segment": "http://127.0.0.1:9"})
+    result = run_invoke("DispatcherFunction", "sqs_delivery_jobs.json", NIMRIZ_EGRESS_OVERRIDES=closed_port)
+    assert result.returncode == 0, result.stderr
+    failures = last_json(result.stdout)["batchItemFailures"]
+    assert isinstance(failures, list) and len(failures) == 1
+
+
+def test_every_function_has_an_event_file() -> None:
+    from tests.local.template import functions
+
+    exercised = {function for function, _ in EXPECTED.values()} | {
+        "AuthorizerFunction",
+        "FanOutFunction",
+        "DispatcherFunction",
+    }
+    assert set(functions()) - exercised == set()
+
+
 def test_every_event_file_is_covered() -> None:
     files = {path.name for path in (ROOT / "events").glob("*.json")}
-    covered = set(EXPECTED) | {"authorizer_request.json", "authorizer_request_invalid_key.json"}
+    covered = set(EXPECTED) | {
+        "authorizer_request.json",
+        "authorizer_request_invalid_key.json",
+        "sqs_live_events.json",
+        "sqs_live_events_invalid.json",
+        "sqs_delivery_jobs.json",
+    }
     assert files - covered == set(), "add the new event file to this test"

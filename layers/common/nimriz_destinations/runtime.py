@@ -10,6 +10,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from . import aws
+from .observability import logger
 from .settings import get_settings
 
 if TYPE_CHECKING:
@@ -102,9 +103,13 @@ def dispatcher() -> Dispatcher:
     settings = get_settings()
 
     def schedule_retry(receipt_handle: str, delay_seconds: int) -> None:
-        aws.sqs().change_message_visibility(
-            QueueUrl=settings.deliveries_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds
-        )
+        try:
+            aws.sqs().change_message_visibility(
+                QueueUrl=settings.deliveries_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds
+            )
+        except Exception:
+            # The record is still reported failed: it comes back after the queue's own visibility timeout.
+            logger.warning("could not schedule the retry delay", exc_info=True)
 
     return Dispatcher(
         configs=destination_configs(),
