@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.sinks.segment import segment_sink as segment_handler
+from tests.sinks.server import Sink
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E_DEV_KEY = "nim_dev_example_key"
@@ -37,8 +41,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SEGMENT_WRITE_KEY = "seg_e2e_write_key_0123456789"
+
+
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def segment_sink() -> Iterator[Sink]:
+    """A Segment-like sink the stack's Segment traffic goes to (NIMRIZ_EGRESS_OVERRIDES)."""
+    with Sink(segment_handler(SEGMENT_WRITE_KEY)) as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory, segment_sink: Sink) -> Iterator[RunningStack]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     env = {
@@ -47,7 +61,12 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
         if not key.startswith("AWS_") and not key.startswith("POWERTOOLS")
     }
     env.update(
-        {"PORT": str(port), "NIMRIZ_DEV_API_KEY": E2E_DEV_KEY, "NIMRIZ_DEV_API_KEYS": f"ws_other:{E2E_OTHER_KEY}"}
+        {
+            "PORT": str(port),
+            "NIMRIZ_DEV_API_KEY": E2E_DEV_KEY,
+            "NIMRIZ_DEV_API_KEYS": f"ws_other:{E2E_OTHER_KEY}",
+            "NIMRIZ_EGRESS_OVERRIDES": json.dumps({"segment": segment_sink.url}),
+        }
     )
     with log_path.open("w") as log:
         process = subprocess.Popen(

@@ -22,7 +22,15 @@ from ..mapping import apply_privacy
 from ..netguard import UnsafeDestination
 from ..observability import logger
 from ..providers import get_provider
-from ..providers.base import DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse, Verdict
+from ..providers.base import (
+    AuthorizationFailed,
+    DeliveryItem,
+    OutboundRequest,
+    Outcome,
+    Provider,
+    ProviderResponse,
+    Verdict,
+)
 from ..redaction import redact_secrets
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliveryLog, DeliverySummary, DeliveryWrite
 from ..storage.destinations import DestinationStore
@@ -122,6 +130,8 @@ class Dispatcher:
         provider = get_provider(destination.type)
         try:
             return self._deliver(provider, destination, action, entries)
+        except AuthorizationFailed as exc:  # e.g. a revoked OAuth refresh token: permanent; token endpoint down: retry
+            return {entry.message_id: _Result(exc.outcome) for entry in entries}
         except Exception as exc:  # a bug or an outage must not lose events: retry, then dead-letter
             logger.exception("delivery failed unexpectedly", extra={"destination_id": destination_id})
             error_class = exc.code.lower() if isinstance(exc, DomainError) else "internal_error"

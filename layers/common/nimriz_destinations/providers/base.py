@@ -125,6 +125,14 @@ class Built:
 Send = Callable[[OutboundRequest], ProviderResponse]
 
 
+class AuthorizationFailed(Exception):
+    """`authorize` could not obtain credentials to send with; `outcome` says whether to retry or not."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.message or outcome.error_class)
+        self.outcome = outcome
+
+
 class Provider:
     """What every destination type module defines (as a subclass instance named `PROVIDER`)."""
 

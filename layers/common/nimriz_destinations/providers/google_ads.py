@@ -1,12 +1,94 @@
-"""Google Ads click conversion upload (ConversionUploadService.UploadClickConversions)."""
+"""Google Ads click conversion upload, REST binding of ConversionUploadService.UploadClickConversions:
+`POST https://googleads.googleapis.com/{version}/customers/{customer_id}:uploadClickConversions`.
+
+* Auth: an OAuth access token obtained from the refresh token at `https://oauth2.googleapis.com/token` in
+  `authorize`, cached (bounded) until shortly before it expires and dropped by `forget_authorization` after a 401;
+  plus the `developer-token` header and, when calling through a manager account, `login-customer-id`.
+* `partialFailure: true` (required by Google): each conversion gets its own outcome from the per-index errors in
+  `partialFailureError`. Up to 2,000 conversions per request.
+* Dedup: `orderId` is the event id and `conversionDateTime` is derived from `occurred_at` only, so a resend of the
+  same event is refused as ORDER_ID_ALREADY_IN_USE or CLICK_CONVERSION_ALREADY_EXISTS: both count as delivered.
+* Test sends set `validateOnly: true`: Google checks the conversions and records nothing.
+* Refunds, cancellations and reversals would need conversion adjustments (a separate API, not implemented): they
+  are skipped as `unsupported_outcome`. No `consent` is sent: Nimriz does not know the visitor's ad_user_data
+  consent, so Google treats it as unspecified.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Annotated, Any, ClassVar
+from urllib.parse import urlencode
 
 from pydantic import BeforeValidator, StringConstraints
 
-from .base import Credentials, PlainStr, Provider, SecretStr
+from ..cache import TTLCache
+from .base import (
+    AuthorizationFailed,
+    Built,
+    Credentials,
+    DeliveryItem,
+    OutboundRequest,
+    Outcome,
+    PlainStr,
+    Provider,
+    ProviderResponse,
+    SecretStr,
+    Send,
+    classify_status,
+    retry_after_seconds,
+)
+from .common import json_bytes, occurred_at, sha256_hex
+from .conversions import (
+    ConversionRequest,
+    Normalizer,
+    build_batches,
+    click_id,
+    conversion_value,
+    customer_contact,
+    delivered,
+    e164_phone,
+    hashed,
+    is_supported_conversion,
+    missing_identifier,
+    normalize_google_email,
+    provider_message,
+    response_json,
+    status_line_outcome,
+)
+
+PLATFORM = "Google Ads"
+API_BASE_URL = "https://googleads.googleapis.com"
+API_VERSION = "v26"
+TOKEN_URL = "https://oauth2.googleapis.com/token"
+MAX_CONVERSIONS_PER_REQUEST = 2000
+MAX_USER_IDENTIFIERS = 5
+CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid")  # exactly one per conversion; the first present wins
+ACCESS_TOKEN = "access_token"  # key `authorize` adds to the credentials
+
+TOKEN_CACHE_ENTRIES = 256
+MAX_TOKEN_LIFETIME_SECONDS = 3600.0  # Google access tokens live an hour
+DEFAULT_TOKEN_LIFETIME_SECONDS = 3600.0  # when the token answer has no usable expires_in
+TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
+
+# Row errors meaning "this conversion is already in Google Ads": a resend of a delivered event.
+DUPLICATE_ERRORS = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE", "DUPLICATE_ORDER_ID"})
+# Row errors Google says to retry in 6 hours (click or conversion action too recent).
+RETRY_LATER_ERRORS = frozenset({"TOO_RECENT_EVENT", "TOO_RECENT_CONVERSION_ACTION", "TOO_RECENT_CLICK"})
+RETRY_LATER_SECONDS = 6 * 3600.0
+TRANSIENT_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
+TRANSIENT_ERROR_CODES = frozenset(
+    {"TRANSIENT_ERROR", "INTERNAL_ERROR", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"}
+)
+
+# The only user identifiers click conversion uploads accept, with Google's normalisation before hashing.
+HASHED_IDENTIFIERS: Mapping[str, Normalizer] = {
+    "hashedEmail": normalize_google_email,
+    "hashedPhoneNumber": e164_phone,
+}
 
 
 def _strip_dashes(value: object) -> object:
@@ -27,10 +109,299 @@ class GoogleAdsCredentials(Credentials):
     refresh_token: SecretStr
 
 
+@dataclass(frozen=True, slots=True)
+class _AccessToken:
+    value: str
+    expires_at: float  # on the provider's clock
+
+
+@dataclass(frozen=True, slots=True)
+class _RowError:
+    code: str  # e.g. CLICK_NOT_FOUND
+    message: str
+    index: int | None  # position in `conversions`, None when the error names no conversion
+
+
 class GoogleAds(Provider):
     destination_type = "google_ads"
     action_types = frozenset({"send_conversion"})
     credentials_model = GoogleAdsCredentials
+    max_batch_size = MAX_CONVERSIONS_PER_REQUEST
+    refreshes_authorization = True
+
+    default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("conversionAction", "`customers/<customer_id>/conversionActions/<conversion_action_id>` (always)"),
+        ("gclid / gbraid / wbraid", "`click_ids.gclid`, else `gbraid`, else `wbraid`: exactly one is sent"),
+        ("conversionDateTime", "`occurred_at` in UTC as `yyyy-mm-dd hh:mm:ss+00:00`"),
+        ("orderId", "the event `id`: Google refuses a second upload, which counts as delivered"),
+        ("conversionValue", "`conversion.value` (a lead's 0 is left out, so the action's default value applies)"),
+        ("currencyCode", "`conversion.currency`, upper-case ISO-4217"),
+        (
+            "userIdentifiers[].hashedEmail",
+            "`conversion.email`, trimmed, lower-cased, dots removed from gmail.com/googlemail.com local parts, "
+            "SHA-256 hex",
+        ),
+        ("userIdentifiers[].hashedPhoneNumber", "`conversion.phone` in E.164 with the leading +, SHA-256 hex"),
+        ("partialFailure", "always true: each conversion gets its own outcome"),
+        ("validateOnly", "true on test sends: Google validates and records nothing"),
+        ("consent", "not sent (Nimriz does not know the visitor's consent)"),
+        (
+            "hashing",
+            "hashedEmail / hashedPhoneNumber set by a mapping are normalised and hashed unless already SHA-256 hex; "
+            "other identifier kinds are dropped (uploads accept only these two), at most 5 are sent",
+        ),
+        (
+            "not sent",
+            "`missing_identifier` without a click id, email or phone; refunds, cancellations and reversals "
+            "`unsupported_outcome` (conversion adjustments are not implemented); link and card events "
+            "`not_a_conversion`",
+        ),
+    )
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, max_cached_tokens: int = TOKEN_CACHE_ENTRIES
+    ) -> None:
+        self._clock = clock
+        self._tokens: TTLCache[_AccessToken] = TTLCache(
+            max_entries=max_cached_tokens, ttl_seconds=MAX_TOKEN_LIFETIME_SECONDS, clock=clock
+        )
+
+    # -- authorization -----------------------------------------------------------------------------------------
+
+    def authorize(self, credentials: Mapping[str, Any], send: Send) -> Mapping[str, Any]:
+        key = _token_key(credentials)
+        token = self._tokens.get_or_load(key, lambda: self._fetch_token(credentials, send))
+        if token.expires_at <= self._clock():
+            self._tokens.invalidate(key)
+            token = self._tokens.get_or_load(key, lambda: self._fetch_token(credentials, send))
+        return {**credentials, ACCESS_TOKEN: token.value}
+
+    def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
+        self._tokens.invalidate(_token_key(credentials))
+
+    def _fetch_token(self, credentials: Mapping[str, Any], send: Send) -> _AccessToken:
+        request = token_request(credentials)
+        response = send(request)
+        body = response_json(response)
+        value = body.get("access_token") if isinstance(body, dict) else None
+        if response.status != 200 or not isinstance(value, str) or not value:
+            raise AuthorizationFailed(_token_failure(request, response, body))
+        lifetime = _lifetime(body)
+        return _AccessToken(value, self._clock() + lifetime - min(TOKEN_EXPIRY_MARGIN_SECONDS, lifetime / 2))
+
+    # -- delivery ----------------------------------------------------------------------------------------------
+
+    def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        if not is_supported_conversion(event):
+            return {}  # never sent: build_requests records why
+        payload: dict[str, Any] = {
+            "conversionDateTime": occurred_at(event).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S+00:00"),
+            "orderId": str(event["id"]),
+        }
+        for field in CLICK_ID_FIELDS:
+            if value := click_id(event, field):
+                payload[field] = value
+                break
+        if money := conversion_value(event):
+            payload["conversionValue"] = float(money[0])
+            payload["currencyCode"] = money[1]
+        contacts = [
+            {field: value}
+            for field, contact in (("hashedEmail", "email"), ("hashedPhoneNumber", "phone"))
+            if (value := customer_contact(event, contact))
+        ]
+        if identifiers := _hashed_identifiers(contacts):
+            payload["userIdentifiers"] = identifiers
+        return payload
+
+    def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
+        action = f"customers/{credentials['customer_id']}/conversionActions/{credentials['conversion_action_id']}"
+        return build_batches(
+            items,
+            platform=PLATFORM,
+            prepare=lambda item: _prepare(item.payload, action),
+            max_batch_size=self.max_batch_size,
+            build_request=lambda payloads, positions, test: _request(payloads, positions, test, credentials),
+        )
+
+    def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+        failure = status_line_outcome(response, PLATFORM)
+        if failure is None and response.status >= 300:
+            failure = _request_error(request, response)
+        if failure is not None:
+            return dict.fromkeys(request.items, failure)
+        body = response_json(response)
+        errors = _row_errors(body.get("partialFailureError") if isinstance(body, dict) else None)
+        general = [error for error in errors if error.index is None]  # names no row: applies to every row
+        return {
+            position: _row_outcome([error for error in errors if error.index == index] + general, request)
+            for index, position in enumerate(request.items)
+        }
+
+
+def token_request(credentials: Mapping[str, Any]) -> OutboundRequest:
+    """The OAuth refresh-token grant; its secrets are listed so the recorded request never shows them."""
+    client_secret, refresh_token = str(credentials["client_secret"]), str(credentials["refresh_token"])
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": str(credentials["client_id"]),
+        "client_secret": client_secret,
+        "refresh_token": refresh_token,
+    }
+    return OutboundRequest(
+        method="POST",
+        url=TOKEN_URL,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        body=urlencode(form).encode(),
+        items=(),
+        secrets=(client_secret, refresh_token),
+    )
+
+
+def _token_key(credentials: Mapping[str, Any]) -> str:
+    # A digest, so the cache never holds the refresh token as a key; any credential change gets a new token.
+    parts = (credentials["client_id"], credentials["client_secret"], credentials["refresh_token"])
+    return sha256_hex("\x1f".join(str(part) for part in parts))
+
+
+def _lifetime(body: object) -> float:
+    expires_in = body.get("expires_in") if isinstance(body, dict) else None
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
+        return float(expires_in)
+    return DEFAULT_TOKEN_LIFETIME_SECONDS
+
+
+def _token_failure(request: OutboundRequest, response: ProviderResponse, body: object) -> Outcome:
+    if response.status in (408, 429) or response.status >= 500:
+        return Outcome.retry(
+            f"oauth_http_{response.status}",
+            "Google's OAuth token endpoint is unavailable",
+            retry_after_seconds(response),
+        )
+    if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
+        error = body["error"]
+        detail = provider_message(body.get("error_description"), request)
+        return Outcome.permanent(
+            f"oauth_{error}",
+            f"Google refused to refresh the access token ({error}{': ' + detail if detail else ''}); "
+            "reconnect the Google Ads account",
+        )
+    return Outcome.permanent(f"oauth_http_{response.status}", "Google's OAuth token endpoint returned no token")
+
+
+def _prepare(payload: Mapping[str, Any], action: str) -> dict[str, Any] | Outcome:
+    conversion = {key: value for key, value in payload.items() if key not in CLICK_ID_FIELDS}
+    conversion["conversionAction"] = action
+    if click := next(((field, payload[field]) for field in CLICK_ID_FIELDS if payload.get(field)), None):
+        conversion[click[0]] = click[1]
+    conversion.pop("userIdentifiers", None)
+    if identifiers := _hashed_identifiers(payload.get("userIdentifiers")):
+        conversion["userIdentifiers"] = identifiers
+    if not click and not identifiers:
+        return missing_identifier(PLATFORM, "a gclid, gbraid or wbraid on the click, or the customer's email or phone")
+    return conversion
+
+
+def _hashed_identifiers(entries: object) -> list[dict[str, Any]]:
+    """Email and phone identifiers, hashed per Google's rules, distinct, at most MAX_USER_IDENTIFIERS."""
+    result: list[dict[str, Any]] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        for field, normalize in HASHED_IDENTIFIERS.items():
+            if digest := hashed(entry.get(field), normalize):
+                identifier = {field: digest}
+                if source := entry.get("userIdentifierSource"):
+                    identifier["userIdentifierSource"] = source
+                if identifier not in result:
+                    result.append(identifier)
+    return result[:MAX_USER_IDENTIFIERS]
+
+
+def _request(
+    payloads: list[dict[str, Any]], positions: tuple[int, ...], test: bool, credentials: Mapping[str, Any]
+) -> OutboundRequest:
+    token = credentials.get(ACCESS_TOKEN)
+    if not token:
+        raise ValueError("Google Ads requests need the access token that authorize() adds to the credentials")
+    developer_token = str(credentials["developer_token"])
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "developer-token": developer_token,
+        "Content-Type": "application/json",
+    }
+    if login_customer_id := credentials.get("login_customer_id"):
+        headers["login-customer-id"] = str(login_customer_id)
+    body = {"conversions": payloads, "partialFailure": True, "validateOnly": test}
+    return ConversionRequest(
+        method="POST",
+        url=f"{API_BASE_URL}/{API_VERSION}/customers/{credentials['customer_id']}:uploadClickConversions",
+        headers=headers,
+        body=json_bytes(body),
+        items=positions,
+        secrets=(str(token), developer_token),
+        note="test send: validated by Google Ads only (validateOnly), nothing was recorded" if test else None,
+    )
+
+
+def _row_errors(status: object) -> list[_RowError]:
+    """The GoogleAdsFailure errors inside a google.rpc.Status (`partialFailureError` or a request `error`)."""
+    if not isinstance(status, Mapping):
+        return []
+    errors = [
+        _RowError(_error_code(error), str(error.get("message") or ""), _conversion_index(error))
+        for detail in status.get("details") or []
+        if isinstance(detail, Mapping)
+        for error in detail.get("errors") or []
+        if isinstance(error, Mapping)
+    ]
+    if not errors and status.get("message"):
+        # A failure Google did not break down per conversion: it must not pass for success.
+        errors.append(_RowError("PARTIAL_FAILURE", str(status["message"]), None))
+    return errors
+
+
+def _error_code(error: Mapping[str, Any]) -> str:
+    code = error.get("errorCode")  # e.g. {"conversionUploadError": "CLICK_NOT_FOUND"}
+    values = [value for value in code.values() if isinstance(value, str)] if isinstance(code, Mapping) else []
+    return values[0] if values else "UNKNOWN"
+
+
+def _conversion_index(error: Mapping[str, Any]) -> int | None:
+    location = error.get("location")
+    elements = location.get("fieldPathElements") if isinstance(location, Mapping) else None
+    for element in elements if isinstance(elements, list) else []:
+        if isinstance(element, Mapping) and element.get("fieldName") == "conversions":
+            index = element.get("index")
+            return index if type(index) is int else None
+    return None
+
+
+def _row_outcome(errors: list[_RowError], request: OutboundRequest) -> Outcome:
+    if not errors:
+        return delivered(request)
+    if all(error.code in DUPLICATE_ERRORS for error in errors):
+        return delivered(request, "already in Google Ads (duplicate upload)")
+    message = provider_message("; ".join(error.message for error in errors if error.message), request)
+    failing = [error for error in errors if error.code not in DUPLICATE_ERRORS]
+    if retry_later := next((error for error in failing if error.code in RETRY_LATER_ERRORS), None):
+        return Outcome.retry(retry_later.code.lower(), message, RETRY_LATER_SECONDS)
+    return Outcome.permanent(failing[0].code.lower(), message)
+
+
+def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
+    """A whole-request refusal in the google.rpc.Status envelope `{"error": {code, message, status, details}}`."""
+    body = response_json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, Mapping):
+        return classify_status(response)
+    status = str(error.get("status") or "")
+    codes = [row.code for row in _row_errors({"details": error.get("details")})]
+    message = provider_message(error.get("message"), request)
+    if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
+        return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, retry_after_seconds(response))
+    error_class = codes[0].lower() if codes else status.lower() or f"http_{response.status}"
+    return Outcome.permanent(error_class, message)
 
 
 PROVIDER = GoogleAds()

@@ -1,12 +1,62 @@
-"""LinkedIn Conversions API."""
+"""LinkedIn Conversions API: `POST https://api.linkedin.com/rest/conversionEvents`.
+
+* Headers `Authorization: Bearer`, `LinkedIn-Version: YYYYMM` (monthly versions, each supported for at least a
+  year) and `X-Restli-Protocol-Version: 2.0.0`. Every request is a Rest.li batch create
+  (`X-RestLi-Method: BATCH_CREATE`, body `{"elements": [...]}`), even for one event: LinkedIn answers one status
+  per element, so a batch can partly fail and each event gets its own outcome.
+* Up to 5,000 events per batch (integrators' documentation; LinkedIn's own page does not state it). LinkedIn
+  accepts events up to 90 days old and refuses older ones per element.
+* LinkedIn has no test channel. A test send is sent as a real conversion event (sample identifiers are unlikely
+  to match a member) and its delivered outcome says so: sending nothing would prove nothing, while a real send
+  checks the token, the conversion rule and the API version.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import StringConstraints
 
-from .base import Credentials, Provider, SecretStr
+from .base import (
+    Built,
+    Credentials,
+    DeliveryItem,
+    OutboundRequest,
+    Outcome,
+    Provider,
+    ProviderResponse,
+    SecretStr,
+    classify_status,
+)
+from .common import epoch_millis, json_bytes
+from .conversions import (
+    ConversionRequest,
+    build_batches,
+    click_id,
+    conversion_value,
+    customer_contact,
+    delivered,
+    hashed,
+    is_supported_conversion,
+    missing_identifier,
+    normalize_email,
+    provider_message,
+    response_json,
+    status_line_outcome,
+    trimmed,
+)
+
+PLATFORM = "LinkedIn"
+API_URL = "https://api.linkedin.com/rest/conversionEvents"
+LINKEDIN_VERSION = "202608"
+RESTLI_PROTOCOL_VERSION = "2.0.0"
+MAX_EVENTS_PER_REQUEST = 5000
+RULE_URN_PREFIX = "urn:lla:llaPartnerConversion:"
+SHA256_EMAIL = "SHA256_EMAIL"
+FIRST_PARTY_ADS_TRACKING_UUID = "LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID"
+TEST_SEND_NOTE = "test send: LinkedIn has no test mode, so this was sent as a real conversion event"
 
 
 class LinkedInCredentials(Credentials):
@@ -20,6 +70,156 @@ class LinkedIn(Provider):
     destination_type = "linkedin"
     action_types = frozenset({"send_conversion"})
     credentials_model = LinkedInCredentials
+    max_batch_size = MAX_EVENTS_PER_REQUEST
+
+    default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("conversion", "`urn:lla:llaPartnerConversion:<conversion_rule_id>` from the credentials (always)"),
+        ("conversionHappenedAt", "`occurred_at` as Unix milliseconds"),
+        ("eventId", "the event `id`: LinkedIn deduplicates it against the Insight Tag's event id"),
+        ("user.userIds[SHA256_EMAIL]", "`conversion.email`, trimmed and lower-cased, SHA-256 hex"),
+        ("user.userIds[LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID]", "`click_ids.li_fat_id`, not hashed"),
+        ("conversionValue.amount", "`conversion.value` as a decimal string (a lead's 0 is left out)"),
+        ("conversionValue.currencyCode", "`conversion.currency`, upper-case ISO-4217"),
+        ("phone", "not sent: LinkedIn's Conversions API takes no phone identifier"),
+        ("test sends", "sent as real conversion events (LinkedIn has no test mode); the outcome message says so"),
+        ("hashing", "SHA256_* user ids set by a mapping are normalised and hashed unless already SHA-256 hex"),
+        (
+            "not sent",
+            "`missing_identifier` without a user id or userInfo first and last name; refunds, cancellations "
+            "and reversals `unsupported_outcome` (no negative conversions); link and card events `not_a_conversion`",
+        ),
+    )
+
+    def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        if not is_supported_conversion(event):
+            return {}  # never sent: build_requests records why
+        payload: dict[str, Any] = {
+            "conversionHappenedAt": epoch_millis(event),
+            "eventId": str(event["id"]),
+            "user": {"userIds": _user_ids(event)},
+        }
+        if money := conversion_value(event):
+            payload["conversionValue"] = {"currencyCode": money[1], "amount": _decimal_string(money[0])}
+        return payload
+
+    def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
+        rule = rule_urn(str(credentials["conversion_rule_id"]))
+        return build_batches(
+            items,
+            platform=PLATFORM,
+            prepare=lambda item: _prepare(item.payload, rule),
+            max_batch_size=self.max_batch_size,
+            build_request=lambda payloads, positions, test: _request(payloads, positions, test, credentials),
+        )
+
+    def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+        failure = status_line_outcome(response, PLATFORM)
+        if failure is None and response.status >= 300:
+            failure = _request_error(request, response)
+        if failure is not None:
+            return dict.fromkeys(request.items, failure)
+        body = response_json(response)
+        elements = body.get("elements") if isinstance(body, dict) else None
+        if not isinstance(elements, list):
+            return dict.fromkeys(request.items, delivered(request))  # 201 without a body: all created
+        return {
+            position: _element_outcome(elements[index] if index < len(elements) else None, request)
+            for index, position in enumerate(request.items)
+        }
+
+
+def rule_urn(conversion_rule_id: str) -> str:
+    """Customers may paste the rule's number or its URN."""
+    return (
+        conversion_rule_id if conversion_rule_id.startswith(RULE_URN_PREFIX) else RULE_URN_PREFIX + conversion_rule_id
+    )
+
+
+def _user_ids(event: Mapping[str, Any]) -> list[dict[str, str]]:
+    user_ids = []
+    if (email := customer_contact(event, "email")) and (digest := hashed(email, normalize_email)):
+        user_ids.append({"idType": SHA256_EMAIL, "idValue": digest})
+    if li_fat_id := click_id(event, "li_fat_id"):
+        user_ids.append({"idType": FIRST_PARTY_ADS_TRACKING_UUID, "idValue": li_fat_id})
+    return user_ids
+
+
+def _decimal_string(value: int | float) -> str:
+    return format(Decimal(str(value)), "f")
+
+
+def _prepare(payload: Mapping[str, Any], rule: str) -> dict[str, Any] | Outcome:
+    event = dict(payload)
+    event["conversion"] = rule
+    event["user"] = user = _hashed_user(payload.get("user"))
+    user_info = user.get("userInfo")
+    has_name = isinstance(user_info, Mapping) and bool(user_info.get("firstName") and user_info.get("lastName"))
+    if not user["userIds"] and not has_name:
+        return missing_identifier(PLATFORM, "the customer's email or an li_fat_id on the click")
+    return event
+
+
+def _hashed_user(user: object) -> dict[str, Any]:
+    """`user` with `userIds` always present (LinkedIn requires it) and every SHA256_* id value hashed."""
+    result: dict[str, Any] = dict(user) if isinstance(user, Mapping) else {}
+    user_ids = []
+    for entry in result.get("userIds") or []:
+        if not isinstance(entry, Mapping) or not entry.get("idValue"):
+            continue
+        id_type = str(entry.get("idType") or "")
+        if not id_type.startswith("SHA256_"):
+            user_ids.append(dict(entry))
+        elif digest := hashed(entry["idValue"], normalize_email if id_type == SHA256_EMAIL else trimmed):
+            user_ids.append({**entry, "idValue": digest})
+    result["userIds"] = user_ids
+    return result
+
+
+def _request(
+    payloads: list[dict[str, Any]], positions: tuple[int, ...], test: bool, credentials: Mapping[str, Any]
+) -> OutboundRequest:
+    token = str(credentials["access_token"])
+    return ConversionRequest(
+        method="POST",
+        url=API_URL,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "LinkedIn-Version": LINKEDIN_VERSION,
+            "X-Restli-Protocol-Version": RESTLI_PROTOCOL_VERSION,
+            "X-RestLi-Method": "BATCH_CREATE",
+            "Content-Type": "application/json",
+        },
+        body=json_bytes({"elements": payloads}),
+        items=positions,
+        secrets=(token,),
+        note=TEST_SEND_NOTE if test else None,
+    )
+
+
+def _error_class(error: Mapping[str, Any], status: int) -> str:
+    code = error.get("code")
+    return f"linkedin_{code.lower()}" if isinstance(code, str) and code else f"http_{status}"
+
+
+def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
+    body = response_json(response)
+    if not isinstance(body, dict):
+        return classify_status(response)
+    return Outcome.permanent(_error_class(body, response.status), provider_message(body.get("message"), request))
+
+
+def _element_outcome(element: object, request: OutboundRequest) -> Outcome:
+    if not isinstance(element, Mapping) or type(element.get("status")) is not int:
+        return Outcome.retry("incomplete_response", "LinkedIn returned no status for this event")
+    status = element["status"]
+    if 200 <= status < 300:
+        return delivered(request)
+    error = element.get("error")
+    error = error if isinstance(error, Mapping) else {}
+    message = provider_message(error.get("message"), request)
+    if status in (408, 429) or status >= 500:
+        return Outcome.retry(f"http_{status}", message)
+    return Outcome.permanent(_error_class(error, status), message)
 
 
 PROVIDER = LinkedIn()

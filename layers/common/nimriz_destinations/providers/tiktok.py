@@ -1,12 +1,73 @@
-"""TikTok Events API 2.0."""
+"""TikTok Events API 2.0 for web events: `POST https://business-api.tiktok.com/open_api/v1.3/event/track/`.
+
+* Header `Access-Token`; body `{"event_source": "web", "event_source_id": <pixel code>, "data": [events],
+  "test_event_code"?}` (the 2.0 shape, not the 1.0 `pixel/track` one with `pixel_code`/`context`).
+* TikTok answers HTTP 200 for most failures, with `{"code": <non-zero>, "message": ...}`: a request succeeded
+  only when HTTP is 2xx and `code` is 0. The code applies to the whole request.
+* Standard events from TikTok's current list (September 2025): a lead is `SubmitForm`, a sale `Purchase`
+  (`CompletePayment` is now a reserved name TikTok maps to `Purchase`).
+* Up to 1,000 events per request: the commonly cited limit; TikTok's own page could not be confirmed.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar
 
 from pydantic import StringConstraints
 
-from .base import Credentials, Provider, SecretStr
+from .base import (
+    Built,
+    Credentials,
+    DeliveryItem,
+    OutboundRequest,
+    Outcome,
+    Provider,
+    ProviderResponse,
+    SecretStr,
+    classify_status,
+    retry_after_seconds,
+)
+from .common import epoch_seconds, json_bytes
+from .conversions import (
+    ConversionRequest,
+    Normalizer,
+    build_batches,
+    click_id,
+    conversion_value,
+    customer_contact,
+    delivered,
+    destination_url,
+    e164_phone,
+    hashed,
+    hashed_all,
+    lower_trimmed,
+    missing_identifier,
+    normalize_email,
+    provider_message,
+    response_json,
+    standard_event,
+    status_line_outcome,
+)
+
+PLATFORM = "TikTok"
+API_URL = "https://business-api.tiktok.com/open_api/v1.3/event/track/"
+EVENT_SOURCE = "web"
+MAX_EVENTS_PER_REQUEST = 1000
+EVENT_NAMES: Mapping[str, str] = {"lead": "SubmitForm", "sale": "Purchase"}
+
+SUCCESS_CODE = 0
+RATE_LIMIT_CODE = 40100
+INVALID_TOKEN_CODE = 40105
+SERVER_ERROR_CODES = range(50000, 60000)
+
+# `user` fields TikTok wants SHA-256 hashed, with TikTok's normalisation before hashing.
+HASHED_USER_FIELDS: Mapping[str, Normalizer] = {
+    "email": normalize_email,
+    "phone": e164_phone,
+    "external_id": lower_trimmed,
+}
+IDENTIFIER_FIELDS = ("ttclid", "email", "phone", "external_id", "ttp")
 
 
 class TikTokCredentials(Credentials):
@@ -19,6 +80,137 @@ class TikTok(Provider):
     destination_type = "tiktok"
     action_types = frozenset({"send_conversion"})
     credentials_model = TikTokCredentials
+    max_batch_size = MAX_EVENTS_PER_REQUEST
+
+    default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("event_source, event_source_id", '"web" and the credentials\' `pixel_code` (request level)'),
+        ("event", "`SubmitForm` for conversion.lead, `Purchase` for conversion.sale"),
+        ("event_time", "`occurred_at` as Unix seconds"),
+        ("event_id", "the event `id`: TikTok deduplicates it against the Pixel's event_id"),
+        ("user.ttclid", "`click_ids.ttclid`, not hashed"),
+        ("user.email", "`conversion.email`, trimmed and lower-cased, SHA-256 hex"),
+        ("user.phone", "`conversion.phone` in E.164 with the leading +, SHA-256 hex"),
+        ("user.external_id", "not sent by default (Nimriz visitor ids are unknown to TikTok); hashed if mapped"),
+        ("page.url", "`link.destination_url_capped`"),
+        ("properties.value", "`conversion.value` (a lead's 0 is left out)"),
+        ("properties.currency", "`conversion.currency`, upper-case ISO-4217"),
+        ("test_event_code", "the credentials' `test_event_code`, on test sends only (else a test send goes live)"),
+        (
+            "hashing",
+            "user.email, user.phone and user.external_id set by a mapping are normalised and hashed unless "
+            "already SHA-256 hex",
+        ),
+        (
+            "not sent",
+            "`missing_identifier` without ttclid, email, phone, external_id or ttp; refunds, cancellations and "
+            "reversals `unsupported_outcome` (no negative conversions); link and card events `not_a_conversion`",
+        ),
+    )
+
+    def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        name = standard_event(event, EVENT_NAMES)
+        if name is None:
+            return {}  # never sent: build_requests records why
+        payload: dict[str, Any] = {
+            "event": name,
+            "event_time": epoch_seconds(event),
+            "event_id": str(event["id"]),
+            "user": _user(event),
+        }
+        if url := destination_url(event):
+            payload["page"] = {"url": url}
+        if money := conversion_value(event):
+            payload["properties"] = {"value": money[0], "currency": money[1]}
+        return payload
+
+    def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
+        return build_batches(
+            items,
+            platform=PLATFORM,
+            prepare=lambda item: _prepare(item.payload),
+            max_batch_size=self.max_batch_size,
+            build_request=lambda payloads, positions, test: _request(payloads, positions, test, credentials),
+        )
+
+    def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+        outcome = status_line_outcome(response, PLATFORM) or _envelope_outcome(request, response)
+        return dict.fromkeys(request.items, outcome)
+
+
+def _user(event: Mapping[str, Any]) -> dict[str, Any]:
+    user: dict[str, Any] = {}
+    if ttclid := click_id(event, "ttclid"):
+        user["ttclid"] = ttclid
+    if email := customer_contact(event, "email"):
+        user["email"] = hashed(email, normalize_email)
+    if phone := customer_contact(event, "phone"):
+        user["phone"] = hashed(phone, e164_phone)
+    return {key: value for key, value in user.items() if value}
+
+
+def _prepare(payload: Mapping[str, Any]) -> dict[str, Any] | Outcome:
+    event = dict(payload)
+    event["user"] = user = _hashed_user(payload.get("user"))
+    if not any(user.get(field) for field in IDENTIFIER_FIELDS):
+        return missing_identifier(PLATFORM, "the customer's email or phone, or a ttclid on the click")
+    return event
+
+
+def _hashed_user(user: object) -> dict[str, Any]:
+    """`user` with every field TikTok wants hashed hashed; a single value stays a string, a list stays a list."""
+    if not isinstance(user, Mapping):
+        return {}
+    result: dict[str, Any] = {}
+    for field, value in user.items():
+        normalize = HASHED_USER_FIELDS.get(field)
+        if normalize is None:
+            result[field] = value
+        elif digests := hashed_all(value, normalize):
+            result[field] = digests if isinstance(value, list) else digests[0]
+    return result
+
+
+def _request(
+    payloads: list[dict[str, Any]], positions: tuple[int, ...], test: bool, credentials: Mapping[str, Any]
+) -> OutboundRequest:
+    body: dict[str, Any] = {"event_source": EVENT_SOURCE, "event_source_id": credentials["pixel_code"]}
+    note = None
+    if test:
+        if code := credentials.get("test_event_code"):
+            body["test_event_code"] = code
+            note = "test send: sent with the test_event_code, see Events Manager > Test events"
+        else:
+            note = "test send: sent as a live event because no test_event_code is configured"
+    body["data"] = payloads
+    token = str(credentials["access_token"])
+    return ConversionRequest(
+        method="POST",
+        url=API_URL,
+        headers={"Access-Token": token, "Content-Type": "application/json"},
+        body=json_bytes(body),
+        items=positions,
+        secrets=(token,),
+        note=note,
+    )
+
+
+def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
+    """TikTok's `{"code", "message"}` envelope: HTTP 200 does not mean success."""
+    body = response_json(response)
+    if not isinstance(body, dict) or type(body.get("code")) is not int:  # bool is not a result code
+        if response.status < 300:
+            # A 2xx without a result code: the events may or may not be in; TikTok dedups a resend by event_id.
+            return Outcome.retry("unreadable_response", "TikTok answered without a result code")
+        return classify_status(response)
+    code = body["code"]
+    if code == SUCCESS_CODE:
+        return delivered(request) if response.status < 300 else classify_status(response)
+    message = provider_message(body.get("message"), request)
+    if code == INVALID_TOKEN_CODE:
+        return Outcome.permanent("unauthorized", message)
+    if code == RATE_LIMIT_CODE or code in SERVER_ERROR_CODES:
+        return Outcome.retry(f"tiktok_{code}", message, retry_after_seconds(response))
+    return Outcome.permanent(f"tiktok_{code}", message)
 
 
 PROVIDER = TikTok()

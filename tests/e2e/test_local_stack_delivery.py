@@ -1,0 +1,172 @@
+"""End to end over real sockets: live events posted to the local stack reach real receivers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from nimriz_destinations.sample_events import sample_event
+from tests.e2e.conftest import E2E_DEV_KEY, SEGMENT_WRITE_KEY, RunningStack
+from tests.sinks.server import Sink, SinkResponse
+from tests.sinks.webhook_receiver import WebhookReceiver, webhook_receiver
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
+BASE = "/api/integrations/destinations"
+SECRET = "whsec_e2e_signing_secret_0123456789"
+
+
+# The local stack caches destination configs for CONFIG_CACHE_SECONDS=1 (the documented staleness bound).
+CONFIG_CACHE_BOUND_SECONDS = 1.2
+
+
+@pytest.fixture
+def api(local_stack: RunningStack) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=local_stack.base_url, headers={"Authorization": f"Bearer {E2E_DEV_KEY}"}, timeout=10
+    ) as client:
+        yield client
+        # Each test's destinations go away with it, so later events do not fan out to closed receivers.
+        for destination in client.get(BASE, params={"limit": 100}).json()["destinations"]:
+            client.delete(f"{BASE}/{destination['id']}")
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Sink, WebhookReceiver]]:
+    handler = webhook_receiver(SECRET)
+    with Sink(handler) as sink:
+        yield sink, handler
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met before the timeout")
+
+
+def click(**overrides: Any) -> dict[str, Any]:
+    event = sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev")
+    return {**event, **overrides}
+
+
+def create_webhook(api: httpx.Client, url: str, **action: Any) -> dict[str, Any]:
+    body = {
+        "name": "Receiver",
+        "type": "generic_http",
+        "credentials": {"url": url, "signing_secret": SECRET},
+        "actions": [{"name": "Events", "action_type": "send_webhook", **action}],
+    }
+    response = api.post(BASE, json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()["destination"]
+    time.sleep(CONFIG_CACHE_BOUND_SECONDS)  # live events see a new destination within the cache bound
+    return created
+
+
+def post_events(stack: RunningStack, *events: dict[str, Any]) -> None:
+    response = httpx.post(f"{stack.base_url}/_local/events", json=list(events))
+    assert response.status_code == 202, response.text
+
+
+def test_live_click_is_delivered_with_a_signature_the_receiver_verifies(
+    local_stack: RunningStack, api: httpx.Client, receiver: tuple[Sink, WebhookReceiver]
+) -> None:
+    sink, handler = receiver
+    destination = create_webhook(api, f"{sink.url}/hooks/nimriz")
+    event = click()
+    post_events(local_stack, event)
+    (delivered,) = wait_for(lambda: handler.verified)
+    assert delivered.event_id == event["id"] and delivered.reason == "live"
+    deliveries = wait_for(
+        lambda: [
+            d
+            for d in api.get(f"{BASE}/{destination['id']}/deliveries").json()["deliveries"]
+            if d["status"] == "delivered"
+        ]
+    )
+    assert deliveries[0]["event_id"] == event["id"]
+
+
+def test_filtered_and_bot_events_send_nothing(
+    local_stack: RunningStack, api: httpx.Client, receiver: tuple[Sink, WebhookReceiver]
+) -> None:
+    sink, handler = receiver
+    create_webhook(
+        api, sink.url, event_filter={"include": {"event_types": ["link.clicked"]}, "exclude": {"bot_traffic": True}}
+    )
+    scan = sample_event("link.qr_scanned", workspace_id="ws_dev", organization_id="org_dev")
+    bot, human = click(bot_flag=True), click()
+    post_events(local_stack, scan, bot, human)
+    wait_for(lambda: handler.verified)
+    time.sleep(2)  # give the filtered events every chance to (wrongly) arrive
+    assert [d.event_id for d in handler.verified] == [human["id"]]
+
+
+def test_500_then_200_is_retried_until_delivered(
+    local_stack: RunningStack, api: httpx.Client, receiver: tuple[Sink, WebhookReceiver]
+) -> None:
+    sink, handler = receiver
+    sink.script.append(SinkResponse(500, {"error": "later"}))
+    create_webhook(api, sink.url)
+    post_events(local_stack, click())
+    (delivered,) = wait_for(lambda: handler.verified)
+    assert (delivered.attempt, delivered.reason) == (2, "retry")
+
+
+def test_400_dead_letters_without_retry_and_replay_redelivers_the_same_event(
+    local_stack: RunningStack, api: httpx.Client, receiver: tuple[Sink, WebhookReceiver]
+) -> None:
+    sink, handler = receiver
+    sink.script.append(SinkResponse(400, {"error": "rejected"}))
+    destination = create_webhook(api, sink.url)
+    event = click()
+    post_events(local_stack, event)
+    letters_url = f"{BASE}/{destination['id']}/dead-letters"
+    (letter,) = wait_for(lambda: api.get(letters_url).json()["dead_letters"])
+    assert letter["event_id"] == event["id"] and letter["attempts"] == 1 and len(sink.requests) == 1
+
+    assert api.post(f"{letters_url}/replay", json={}).status_code == 202
+    (delivered,) = wait_for(lambda: handler.verified)
+    assert delivered.event_id == event["id"] and delivered.reason == "replay"
+
+
+def test_test_send_result_shows_in_the_delivery_log(
+    local_stack: RunningStack, api: httpx.Client, receiver: tuple[Sink, WebhookReceiver]
+) -> None:
+    sink, handler = receiver
+    destination = create_webhook(api, sink.url)
+    queued = api.post(f"{BASE}/{destination['id']}/test-send", json={}).json()["delivery"]
+    url = f"{BASE}/{destination['id']}/deliveries/{queued['id']}"
+    detail = wait_for(lambda: (r := api.get(url)).status_code == 200 and r.json()["delivery"])
+    assert detail["status"] == "delivered" and detail["reason"] == "test"
+    assert handler.verified[0].event_type == "nim.webhook.test"
+
+
+def test_segment_destination_receives_track_calls(
+    local_stack: RunningStack, api: httpx.Client, segment_sink: Sink
+) -> None:
+    body = {
+        "name": "Segment",
+        "type": "segment",
+        "credentials": {"write_key": SEGMENT_WRITE_KEY},
+        "actions": [{"name": "Send event", "action_type": "send_event"}],
+    }
+    assert api.post(BASE, json=body).status_code == 201
+    time.sleep(CONFIG_CACHE_BOUND_SECONDS)
+    event = click()
+    post_events(local_stack, event)
+
+    def sent_calls() -> list[dict[str, Any]]:
+        calls = [r.json() for r in segment_sink.requests if r.path in ("/v1/track", "/v1/batch")]
+        return [c for call in calls for c in call.get("batch", [call]) if c.get("messageId") == event["id"]]
+
+    (call,) = wait_for(sent_calls)
+    assert call["type"] == "track" and call["event"] == "Link Clicked"
+    assert call["anonymousId"] == event["visitor"]["visitor_hash"]

@@ -1,0 +1,173 @@
+"""Google Ads adapter → HttpSender → a Google-like sink (OAuth token endpoint + conversion upload) over sockets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from nimriz_destinations.delivery.sender import HttpSender
+from nimriz_destinations.mapping import PropertyMapping, compile_mapping
+from nimriz_destinations.providers.base import (
+    AuthorizationFailed,
+    DeliveryItem,
+    OutboundRequest,
+    Outcome,
+    ProviderResponse,
+    Verdict,
+)
+from nimriz_destinations.providers.google_ads import API_VERSION, PROVIDER, GoogleAds
+from nimriz_destinations.sample_events import sample_event
+from tests.sinks.google_ads import GoogleAdsSink, google_error
+from tests.sinks.server import Sink
+
+CREDENTIALS: dict[str, Any] = {
+    "customer_id": "1234567890",
+    "conversion_action_id": "987654321",
+    "login_customer_id": "1112223334",
+    "developer_token": "dev-token-Secret-44aa",
+    "client_id": "1234-abc.apps.googleusercontent.com",
+    "client_secret": "GOCSPX-client-secret-55bb",
+    "refresh_token": "1//refresh-token-66cc",
+}
+DEFAULT = compile_mapping(PropertyMapping())
+
+
+@pytest.fixture
+def google() -> Iterator[tuple[Sink, GoogleAdsSink]]:
+    handler = GoogleAdsSink(
+        customer_id=CREDENTIALS["customer_id"],
+        developer_token=CREDENTIALS["developer_token"],
+        client_id=CREDENTIALS["client_id"],
+        client_secret=CREDENTIALS["client_secret"],
+        refresh_token=CREDENTIALS["refresh_token"],
+        login_customer_id=CREDENTIALS["login_customer_id"],
+        version=API_VERSION,
+    )
+    with Sink(handler) as sink:
+        yield sink, handler
+
+
+@pytest.fixture
+def sender(google: tuple[Sink, GoogleAdsSink]) -> Iterator[HttpSender]:
+    http = HttpSender(allow_loopback=True, egress_overrides={"google_ads": google[0].url})
+    yield http
+    http.close()
+
+
+def make_item(event_type: str, index: int = 0, *, reason: str = "live", gclid: str = "Cj0KCQ-gclid_1") -> DeliveryItem:
+    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id=f"evt_{index}")
+    event["click_ids"] = {"gclid": gclid}
+    return DeliveryItem(f"dlv_{index}", event, DEFAULT.apply(event, PROVIDER.default_payload), reason, 1)
+
+
+def deliver(
+    provider: GoogleAds, sender: HttpSender, items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS
+) -> dict[int, Outcome]:
+    """What the dispatcher does: authorize, build, send, classify; after a 401 forget the token and resend once."""
+
+    def send(request: OutboundRequest) -> ProviderResponse:
+        return sender.send("google_ads", request)
+
+    outcomes: dict[int, Outcome] = {}
+    for attempt in (1, 2):
+        built = provider.build_requests(items, provider.authorize(credentials, send), now=time.time())
+        outcomes = dict(built.skipped)
+        responses = [(request, send(request)) for request in built.requests]
+        for request, response in responses:
+            outcomes |= provider.classify(request, response)
+        if attempt == 1 and any(response.status == 401 for _, response in responses):
+            provider.forget_authorization(credentials)
+            continue
+        break
+    return outcomes
+
+
+def test_conversions_upload_after_the_refresh_token_grant(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    sink, handler = google
+    outcomes = deliver(GoogleAds(), sender, [make_item("conversion.lead", 0), make_item("conversion.sale", 1)])
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+    assert [request.path for request in sink.requests] == [
+        "/token",
+        f"/{API_VERSION}/customers/1234567890:uploadClickConversions",
+    ]
+    assert set(handler.uploaded) == {"evt_0", "evt_1"}
+    upload = sink.requests[1]
+    assert upload.header("login-customer-id") == "1112223334"
+    assert upload.header("developer-token") == CREDENTIALS["developer_token"]
+
+
+def test_the_access_token_is_reused_across_deliveries(google: tuple[Sink, GoogleAdsSink], sender: HttpSender) -> None:
+    sink, _ = google
+    provider = GoogleAds()
+    deliver(provider, sender, [make_item("conversion.lead", 0)])
+    deliver(provider, sender, [make_item("conversion.lead", 1)])
+    assert [request.path for request in sink.requests].count("/token") == 1
+
+
+def test_resending_a_delivered_conversion_counts_as_delivered(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    provider = GoogleAds()
+    deliver(provider, sender, [make_item("conversion.sale")])
+    again = deliver(provider, sender, [make_item("conversion.sale")])[0]
+    assert again.verdict is Verdict.DELIVERED
+    assert "duplicate" in (again.message or "")
+    assert list(handler.uploaded) == ["evt_0"]
+
+
+def test_a_bad_row_fails_alone_thanks_to_partial_failure(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    items = [make_item("conversion.lead", 0, gclid="not a gclid!"), make_item("conversion.lead", 1)]
+    outcomes = deliver(GoogleAds(), sender, items)
+    assert (outcomes[0].verdict, outcomes[0].error_class) == (Verdict.PERMANENT, "unparseable_gclid")
+    assert outcomes[1].verdict is Verdict.DELIVERED
+    assert list(handler.uploaded) == ["evt_1"]
+
+
+def test_a_test_send_is_validated_and_records_nothing(google: tuple[Sink, GoogleAdsSink], sender: HttpSender) -> None:
+    _, handler = google
+    outcome = deliver(GoogleAds(), sender, [make_item("conversion.lead", reason="test")])[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert "validateOnly" in (outcome.message or "")
+    assert handler.uploaded == {}
+
+
+def test_an_expired_access_token_is_refreshed_once_and_the_upload_goes_through(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    sink, handler = google
+    provider = GoogleAds()
+    deliver(provider, sender, [make_item("conversion.lead", 0)])
+    handler.revoke_access_tokens()
+    outcome = deliver(provider, sender, [make_item("conversion.lead", 1)])[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert [request.path for request in sink.requests].count("/token") == 2
+    assert set(handler.uploaded) == {"evt_0", "evt_1"}
+
+
+def test_a_revoked_refresh_token_fails_authorization_permanently(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    with pytest.raises(AuthorizationFailed) as failure:
+        deliver(GoogleAds(), sender, [make_item("conversion.lead")], {**CREDENTIALS, "refresh_token": "1//revoked"})
+    assert (failure.value.outcome.verdict, failure.value.outcome.error_class) == (
+        Verdict.PERMANENT,
+        "oauth_invalid_grant",
+    )
+
+
+def test_quota_exhaustion_is_retried(google: tuple[Sink, GoogleAdsSink], sender: HttpSender) -> None:
+    sink, _ = google
+    provider = GoogleAds()
+    provider.authorize(CREDENTIALS, lambda request: sender.send("google_ads", request))  # token first, then script
+    sink.script.append(google_error(429, "RESOURCE_EXHAUSTED", "Quota exhausted", {"quotaError": "RESOURCE_EXHAUSTED"}))
+    outcome = deliver(provider, sender, [make_item("conversion.lead")])[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.RETRY, "http_429")

@@ -1,0 +1,109 @@
+"""LinkedIn adapter → HttpSender → a LinkedIn-like sink over real loopback sockets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from nimriz_destinations.delivery.sender import HttpSender
+from nimriz_destinations.mapping import PropertyMapping, compile_mapping
+from nimriz_destinations.providers.base import DeliveryItem, Outcome, Verdict
+from nimriz_destinations.providers.linkedin import LINKEDIN_VERSION, PROVIDER
+from nimriz_destinations.sample_events import sample_event
+from tests.sinks.linkedin import LinkedInSink, linkedin_error
+from tests.sinks.server import Sink
+
+TOKEN = "AQV-linkedin-member-token-0b7e"
+CREDENTIALS: dict[str, Any] = {"access_token": TOKEN, "conversion_rule_id": "104012"}
+EMAIL_HASH = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"  # jane.doe@example.com
+DEFAULT = compile_mapping(PropertyMapping())
+
+
+@pytest.fixture
+def linkedin() -> Iterator[tuple[Sink, LinkedInSink]]:
+    handler = LinkedInSink(
+        access_token=TOKEN,
+        conversion_rule_urn="urn:lla:llaPartnerConversion:104012",
+        versions=frozenset({LINKEDIN_VERSION}),
+    )
+    with Sink(handler) as sink:
+        yield sink, handler
+
+
+@pytest.fixture
+def sender(linkedin: tuple[Sink, LinkedInSink]) -> Iterator[HttpSender]:
+    http = HttpSender(allow_loopback=True, egress_overrides={"linkedin": linkedin[0].url})
+    yield http
+    http.close()
+
+
+def make_item(
+    event_type: str, index: int = 0, *, reason: str = "live", occurred: datetime | None = None
+) -> DeliveryItem:
+    event = sample_event(
+        event_type, workspace_id="ws_1", organization_id="org_1", event_id=f"evt_{index}", now=occurred
+    )
+    event["click_ids"] = {"li_fat_id": f"li-fat-{index}"}
+    return DeliveryItem(f"dlv_{index}", event, DEFAULT.apply(event, PROVIDER.default_payload), reason, 1)
+
+
+def deliver(
+    sender: HttpSender, items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS
+) -> dict[int, Outcome]:
+    """What the dispatcher does: build, send each request, classify each response."""
+    built = PROVIDER.build_requests(items, credentials, now=time.time())
+    outcomes = dict(built.skipped)
+    for request in built.requests:
+        outcomes |= PROVIDER.classify(request, sender.send("linkedin", request))
+    return outcomes
+
+
+def test_conversions_are_created_in_one_batch(linkedin: tuple[Sink, LinkedInSink], sender: HttpSender) -> None:
+    sink, handler = linkedin
+    outcomes = deliver(sender, [make_item("conversion.lead", 0), make_item("conversion.sale", 1)])
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+    (request,) = sink.requests
+    assert request.header("x-restli-method") == "BATCH_CREATE"
+    assert [event["eventId"] for event in handler.accepted] == ["evt_0", "evt_1"]
+    assert handler.accepted[0]["user"]["userIds"][0] == {"idType": "SHA256_EMAIL", "idValue": EMAIL_HASH}
+    assert handler.accepted[1]["conversionValue"] == {"currencyCode": "USD", "amount": "49.9"}
+
+
+def test_an_event_linkedin_refuses_fails_alone(linkedin: tuple[Sink, LinkedInSink], sender: HttpSender) -> None:
+    _, handler = linkedin
+    too_old = datetime.now(UTC) - timedelta(days=91)
+    outcomes = deliver(sender, [make_item("conversion.lead", 0, occurred=too_old), make_item("conversion.lead", 1)])
+    assert (outcomes[0].verdict, outcomes[0].error_class) == (Verdict.PERMANENT, "linkedin_field_validation_error")
+    assert "90 days" in (outcomes[0].message or "")
+    assert outcomes[1].verdict is Verdict.DELIVERED
+    assert [event["eventId"] for event in handler.accepted] == ["evt_1"]
+
+
+def test_a_test_send_goes_through_as_a_real_event_and_says_so(
+    linkedin: tuple[Sink, LinkedInSink], sender: HttpSender
+) -> None:
+    _, handler = linkedin
+    outcome = deliver(sender, [make_item("conversion.lead", reason="test")])[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert "no test mode" in (outcome.message or "")
+    assert len(handler.accepted) == 1
+
+
+def test_a_wrong_access_token_is_unauthorized(linkedin: tuple[Sink, LinkedInSink], sender: HttpSender) -> None:
+    outcome = deliver(sender, [make_item("conversion.lead")], {**CREDENTIALS, "access_token": "AQV-expired"})[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "unauthorized")
+
+
+def test_throttling_is_retried_with_retry_after(linkedin: tuple[Sink, LinkedInSink], sender: HttpSender) -> None:
+    sink, handler = linkedin
+    sink.script.append(
+        linkedin_error(429, "TOO_MANY_REQUESTS", "Resource level throttle limit", headers={"Retry-After": "20"})
+    )
+    throttled = deliver(sender, [make_item("conversion.lead")])[0]
+    assert (throttled.verdict, throttled.retry_after) == (Verdict.RETRY, 20)
+    assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
+    assert len(handler.accepted) == 1

@@ -1,0 +1,97 @@
+"""TikTok adapter → HttpSender → a TikTok-like sink over real loopback sockets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from nimriz_destinations.delivery.sender import HttpSender
+from nimriz_destinations.mapping import PropertyMapping, compile_mapping
+from nimriz_destinations.providers.base import DeliveryItem, Outcome, Verdict
+from nimriz_destinations.providers.tiktok import PROVIDER
+from nimriz_destinations.sample_events import sample_event
+from tests.sinks.server import Sink
+from tests.sinks.tiktok import TikTokSink, tiktok_answer
+
+PIXEL_CODE = "C4A1B2C3D4E5F6G7H8I9"
+TOKEN = "tt-events-api-token-77c1"
+CREDENTIALS: dict[str, Any] = {"pixel_code": PIXEL_CODE, "access_token": TOKEN, "test_event_code": "TEST98765"}
+PHONE_HASH = "36a2cef4ff9bf7a1abd2a93359136b870393be4106e6c5d19b72ff564f9deca4"  # +14155550123
+DEFAULT = compile_mapping(PropertyMapping())
+
+
+@pytest.fixture
+def tiktok() -> Iterator[tuple[Sink, TikTokSink]]:
+    handler = TikTokSink(pixel_code=PIXEL_CODE, access_token=TOKEN)
+    with Sink(handler) as sink:
+        yield sink, handler
+
+
+@pytest.fixture
+def sender(tiktok: tuple[Sink, TikTokSink]) -> Iterator[HttpSender]:
+    http = HttpSender(allow_loopback=True, egress_overrides={"tiktok": tiktok[0].url})
+    yield http
+    http.close()
+
+
+def make_item(event_type: str, index: int = 0, *, reason: str = "live") -> DeliveryItem:
+    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id=f"evt_{index}")
+    event["click_ids"] = {"ttclid": f"E.C.P.ttclid-{index}"}
+    return DeliveryItem(f"dlv_{index}", event, DEFAULT.apply(event, PROVIDER.default_payload), reason, 1)
+
+
+def deliver(
+    sender: HttpSender, items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS
+) -> dict[int, Outcome]:
+    """What the dispatcher does: build, send each request, classify each response."""
+    built = PROVIDER.build_requests(items, credentials, now=time.time())
+    outcomes = dict(built.skipped)
+    for request in built.requests:
+        outcomes |= PROVIDER.classify(request, sender.send("tiktok", request))
+    return outcomes
+
+
+def test_leads_and_sales_are_accepted(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:
+    sink, handler = tiktok
+    outcomes = deliver(sender, [make_item("conversion.lead", 0), make_item("conversion.sale", 1)])
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+    (request,) = sink.requests
+    assert request.header("access-token") == TOKEN
+    assert [(event["event"], event["event_id"]) for event in handler.accepted] == [
+        ("SubmitForm", "evt_0"),
+        ("Purchase", "evt_1"),
+    ]
+    assert handler.accepted[0]["user"]["ttclid"] == "E.C.P.ttclid-0"
+    assert handler.accepted[0]["user"]["phone"] == PHONE_HASH
+
+
+def test_a_test_send_carries_the_test_event_code(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:
+    _, handler = tiktok
+    assert deliver(sender, [make_item("conversion.lead", reason="test")])[0].verdict is Verdict.DELIVERED
+    assert handler.test_event_codes == ["TEST98765"]
+
+
+def test_a_wrong_token_answered_with_http_200_is_still_unauthorized(
+    tiktok: tuple[Sink, TikTokSink], sender: HttpSender
+) -> None:
+    sink, handler = tiktok
+    outcome = deliver(sender, [make_item("conversion.lead")], {**CREDENTIALS, "access_token": "tt-revoked"})[0]
+    assert sink.responses[0].status == 200
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "unauthorized")
+    assert handler.accepted == []
+
+
+def test_an_unknown_pixel_is_a_permanent_parameter_error(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:
+    outcome = deliver(sender, [make_item("conversion.lead")], {**CREDENTIALS, "pixel_code": "C0THERPIXEL0000"})[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "tiktok_40002")
+
+
+def test_the_rate_limit_code_is_retried(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:
+    sink, handler = tiktok
+    sink.script.append(tiktok_answer(40100, "Requests made too frequently"))
+    assert deliver(sender, [make_item("conversion.lead")])[0].error_class == "tiktok_40100"
+    assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
+    assert len(handler.accepted) == 1

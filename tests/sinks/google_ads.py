@@ -1,0 +1,223 @@
+"""A Google Ads stand-in for click conversion uploads, with Google's OAuth token endpoint.
+
+* POST /token: the refresh-token grant (form body). Wrong client → 401 `invalid_client`, wrong refresh token →
+  400 `invalid_grant`; success → `{"access_token", "expires_in": 3599, "token_type": "Bearer", ...}`.
+* POST /{version}/customers/{customer_id}:uploadClickConversions (JSON), in Google's google.rpc.Status envelopes:
+  - `Authorization: Bearer <a token this sink issued>` (else 401 UNAUTHENTICATED), `developer-token` (else 401),
+    `login-customer-id` equal to the manager id when the sink has one (else 403 PERMISSION_DENIED);
+  - `partialFailure` must be true; 1 to 2,000 conversions (more → 400 TOO_MANY_CONVERSIONS_IN_REQUEST);
+  - per conversion (errors come back in `partialFailureError` with `fieldPathElements` indexes, the row's result
+    empty): `conversionAction` of this customer; `conversionDateTime` as `yyyy-mm-dd hh:mm:ss+hh:mm`; exactly one
+    of gclid / gbraid / wbraid or user identifiers; a gclid made of base64url characters (else UNPARSEABLE_GCLID);
+    user identifiers only `hashedEmail` / `hashedPhoneNumber` as 64-character lower-case hex, at most 5;
+    `orderId` not used before (ORDER_ID_ALREADY_IN_USE) nor twice in the request (DUPLICATE_ORDER_ID);
+  - `validateOnly: true` checks and records nothing, and returns no results.
+* Uploaded conversions land in `uploaded` (keyed by orderId); `revoke_access_tokens()` expires every issued token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from tests.sinks.server import SinkRequest, SinkResponse
+
+TOKEN_PATH = "/token"
+MAX_CONVERSIONS = 2000
+MAX_IDENTIFIERS = 5
+CLICK_IDS = ("gclid", "gbraid", "wbraid")
+_HASH = re.compile(r"[0-9a-f]{64}")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}")
+_GCLID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def google_error(status: int, rpc_status: str, message: str, error_code: dict[str, str] | None = None) -> SinkResponse:
+    """google.rpc.Status JSON, with a GoogleAdsFailure detail when an error code is given."""
+    error: dict[str, Any] = {"code": status, "message": message, "status": rpc_status}
+    if error_code:
+        error["details"] = [_failure([{"errorCode": error_code, "message": message}])]
+    return SinkResponse(status, {"error": error})
+
+
+def _failure(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
+        "errors": errors,
+        "requestId": secrets.token_hex(8),
+    }
+
+
+def _row_error(index: int, error_code: dict[str, str], message: str) -> dict[str, Any]:
+    return {
+        "errorCode": error_code,
+        "message": message,
+        "location": {"fieldPathElements": [{"fieldName": "conversions", "index": index}]},
+    }
+
+
+@dataclass
+class GoogleAdsSink:
+    """Sink handler for one Google Ads customer, its OAuth client and developer token."""
+
+    customer_id: str
+    developer_token: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    version: str
+    login_customer_id: str | None = None
+    issued_tokens: set[str] = field(default_factory=set)
+    uploaded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def revoke_access_tokens(self) -> None:
+        with self._lock:
+            self.issued_tokens.clear()
+
+    def __call__(self, request: SinkRequest) -> SinkResponse:
+        if request.method == "POST" and request.path == TOKEN_PATH:
+            return self._token(request)
+        if (
+            request.method == "POST"
+            and request.path == f"/{self.version}/customers/{self.customer_id}:uploadClickConversions"
+        ):
+            return self._upload(request)
+        return google_error(404, "NOT_FOUND", f"The requested URL {request.path} was not found on this server.")
+
+    # -- OAuth -------------------------------------------------------------------------------------------------
+
+    def _token(self, request: SinkRequest) -> SinkResponse:
+        form = {name: values[0] for name, values in parse_qs(request.body.decode()).items()}
+        if form.get("grant_type") != "refresh_token":
+            return SinkResponse(400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"})
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return SinkResponse(401, {"error": "invalid_client", "error_description": "Unauthorized"})
+        if form.get("refresh_token") != self.refresh_token:
+            return SinkResponse(400, {"error": "invalid_grant", "error_description": "Bad Request"})
+        token = f"ya29.{secrets.token_urlsafe(24)}"
+        with self._lock:
+            self.issued_tokens.add(token)
+        scope = "https://www.googleapis.com/auth/adwords"
+        return SinkResponse(200, {"access_token": token, "expires_in": 3599, "scope": scope, "token_type": "Bearer"})
+
+    # -- upload ------------------------------------------------------------------------------------------------
+
+    def _upload(self, request: SinkRequest) -> SinkResponse:
+        scheme, _, token = (request.header("authorization") or "").partition(" ")
+        with self._lock:
+            authorized = scheme == "Bearer" and token in self.issued_tokens
+        if not authorized:
+            return google_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        if request.header("developer-token") != self.developer_token:
+            return google_error(
+                401,
+                "UNAUTHENTICATED",
+                "The developer token is not valid.",
+                {"authenticationError": "DEVELOPER_TOKEN_INVALID"},
+            )
+        if self.login_customer_id and request.header("login-customer-id") != self.login_customer_id:
+            return google_error(
+                403,
+                "PERMISSION_DENIED",
+                "The caller does not have permission",
+                {"authorizationError": "USER_PERMISSION_DENIED"},
+            )
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+        conversions = body.get("conversions") if isinstance(body, dict) else None
+        if not isinstance(conversions, list) or not conversions:
+            return google_error(400, "INVALID_ARGUMENT", "conversions is required", {"fieldError": "REQUIRED"})
+        if body.get("partialFailure") is not True:
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "Partial failure mode is required",
+                {"partialFailureError": "PARTIAL_FAILURE_MODE_REQUIRED"},
+            )
+        if len(conversions) > MAX_CONVERSIONS:
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "Upload fewer than 2001 events in a single request.",
+                {"conversionUploadError": "TOO_MANY_CONVERSIONS_IN_REQUEST"},
+            )
+        return self._rows(conversions, validate_only=body.get("validateOnly") is True)
+
+    def _rows(self, conversions: list[Any], *, validate_only: bool) -> SinkResponse:
+        errors: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        seen_in_request: set[str] = set()
+        with self._lock:
+            for index, conversion in enumerate(conversions):
+                problem = self._row_problem(conversion, seen_in_request)
+                if problem:
+                    errors.append(_row_error(index, *problem))
+                    results.append({})
+                    continue
+                if not validate_only:
+                    self.uploaded[str(conversion.get("orderId") or f"no-order-id-{len(self.uploaded)}")] = conversion
+                results.append(_result(conversion))
+        response: dict[str, Any] = {"jobId": str(secrets.randbelow(2**62) + 2**31)}
+        if not validate_only:
+            response["results"] = results
+        if errors:
+            summary = f"{len(errors)} conversion(s) failed; the first: {errors[0]['message']}"
+            response["partialFailureError"] = {"code": 3, "message": summary, "details": [_failure(errors)]}
+        return SinkResponse(200, response)
+
+    def _row_problem(self, conversion: Any, seen_in_request: set[str]) -> tuple[dict[str, str], str] | None:
+        if not isinstance(conversion, dict):
+            return {"fieldError": "REQUIRED"}, "A conversion must be an object."
+        action = str(conversion.get("conversionAction"))
+        if not re.fullmatch(rf"customers/{self.customer_id}/conversionActions/[0-9]+", action):
+            return {"conversionUploadError": "INVALID_CONVERSION_ACTION"}, "The conversion action is not valid."
+        if not _DATE_TIME.fullmatch(str(conversion.get("conversionDateTime"))):
+            return {"dateError": "INVALID_FIELD_FORMAT"}, "conversionDateTime must be yyyy-mm-dd hh:mm:ss+|-hh:mm."
+        if problem := _identity_problem(conversion):
+            return problem
+        order_id = conversion.get("orderId")
+        if isinstance(order_id, str) and order_id:
+            if order_id in seen_in_request:
+                return {"conversionUploadError": "DUPLICATE_ORDER_ID"}, "The order ID is used twice in this request."
+            seen_in_request.add(order_id)
+            if order_id in self.uploaded:
+                return {"conversionUploadError": "ORDER_ID_ALREADY_IN_USE"}, "The order ID was already used."
+        value = conversion.get("conversionValue")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return {"fieldError": "INVALID_VALUE"}, "conversionValue must be a number."
+        return None
+
+
+def _result(conversion: dict[str, Any]) -> dict[str, Any]:
+    return {key: conversion[key] for key in (*CLICK_IDS, "conversionAction", "conversionDateTime") if key in conversion}
+
+
+def _identity_problem(conversion: dict[str, Any]) -> tuple[dict[str, str], str] | None:
+    clicks = [name for name in CLICK_IDS if conversion.get(name)]
+    identifiers = conversion.get("userIdentifiers") or []
+    if len(clicks) > 1:
+        return {"conversionUploadError": "GBRAID_WBRAID_BOTH_SET"}, "Set exactly one of gclid, gbraid and wbraid."
+    if not clicks and not identifiers:
+        return {"fieldError": "REQUIRED"}, "A click id or a user identifier is required."
+    if "gclid" in clicks and not _GCLID.fullmatch(str(conversion["gclid"])):
+        return {"conversionUploadError": "UNPARSEABLE_GCLID"}, "The imported gclid could not be decoded."
+    if not isinstance(identifiers, list) or len(identifiers) > MAX_IDENTIFIERS:
+        return {"collectionSizeError": "TOO_MANY"}, f"At most {MAX_IDENTIFIERS} user identifiers."
+    for identifier in identifiers:
+        kinds = (
+            [kind for kind in ("hashedEmail", "hashedPhoneNumber") if kind in identifier]
+            if isinstance(identifier, dict)
+            else []
+        )
+        if len(kinds) != 1:
+            return {"conversionUploadError": "UNSUPPORTED_USER_IDENTIFIER"}, "Only hashedEmail or hashedPhoneNumber."
+        if not isinstance(identifier[kinds[0]], str) or not _HASH.fullmatch(identifier[kinds[0]]):
+            return {"conversionUploadError": "INVALID_USER_IDENTIFIER"}, f"{kinds[0]} must be a SHA-256 hex digest."
+    return None

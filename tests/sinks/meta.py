@@ -1,0 +1,153 @@
+"""A Meta Conversions API stand-in: checks requests the way Graph documents and answers like it.
+
+* Path: POST /{version}/{pixel_id}/events (the version and pixel this sink was made for); others → Graph error 2500.
+* Auth: `access_token` in the query string only; missing → code 104, wrong → code 190 (OAuthException, HTTP 400).
+* Body: JSON `{"data": [...], "test_event_code"?}`, 1 to 1,000 events; all or nothing: one invalid event fails the
+  whole request with `(#100)` and nothing is kept.
+* Per event: `event_name`; `event_time` in Unix seconds, at most 7 days old and not in the future (a time in
+  milliseconds is "in the future"); `action_source` from Meta's list; a `user_data` object whose hashed keys
+  (em, ph, external_id, fn, ln, ...) hold 64-character lower-case hex only; `fbc` as `fb.1.<13-digit ms>.<fbclid>`;
+  `Purchase` needs `custom_data.currency` and a numeric `custom_data.value`.
+* Success: `{"events_received": n, "messages": [], "fbtrace_id": ...}`; accepted events land in `accepted` (with
+  the request's test_event_code, if any).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.sinks.server import SinkRequest, SinkResponse
+
+MAX_EVENTS = 1000
+MAX_AGE_SECONDS = 7 * 24 * 3600
+FUTURE_TOLERANCE_SECONDS = 600
+ACTION_SOURCES = frozenset(
+    {
+        "email",
+        "website",
+        "app",
+        "phone_call",
+        "chat",
+        "physical_store",
+        "system_generated",
+        "business_messaging",
+        "other",
+    }
+)
+HASHED_KEYS = ("em", "ph", "external_id", "fn", "ln", "ge", "db", "ct", "st", "zp", "country")
+_HASH = re.compile(r"[0-9a-f]{64}")
+_FBC = re.compile(r"fb\.[0-2]\.[0-9]{13}\.\S+")
+
+
+def graph_error(
+    code: int,
+    message: str,
+    *,
+    status: int = 400,
+    error_type: str = "OAuthException",
+    is_transient: bool | None = None,
+    headers: dict[str, str] | None = None,
+) -> SinkResponse:
+    """Graph's error envelope, e.g. graph_error(17, "User request limit reached") for throttling."""
+    error: dict[str, Any] = {"message": message, "type": error_type, "code": code, "fbtrace_id": _trace_id()}
+    if is_transient is not None:
+        error["is_transient"] = is_transient
+    return SinkResponse(status, {"error": error}, headers or {})
+
+
+@dataclass
+class MetaSink:
+    """Sink handler for one pixel (dataset) and its access token."""
+
+    pixel_id: str
+    access_token: str
+    version: str
+    clock: Callable[[], float] = time.time
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    test_event_codes: list[str | None] = field(default_factory=list)  # one per accepted request
+
+    def __call__(self, request: SinkRequest) -> SinkResponse:
+        if request.method != "POST" or request.path != f"/{self.version}/{self.pixel_id}/events":
+            return graph_error(2500, f"Unknown path components: {request.path}")
+        tokens = request.query.get("access_token") or []
+        if not tokens:
+            return graph_error(104, "An access token is required to request this resource.")
+        if tokens != [self.access_token]:
+            return graph_error(190, "Invalid OAuth access token - Cannot parse access token")
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return graph_error(100, "(#100) The request body is not valid JSON", error_type="GraphMethodException")
+        problem = self._problem(body)
+        if problem:
+            return graph_error(100, f"(#100) {problem}", error_type="GraphMethodException")
+        self.accepted.extend(body["data"])
+        self.test_event_codes.append(body.get("test_event_code"))
+        return SinkResponse(200, {"events_received": len(body["data"]), "messages": [], "fbtrace_id": _trace_id()})
+
+    def _problem(self, body: Any) -> str | None:
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list) or not body["data"]:
+            return "The parameter data is required"
+        if len(body["data"]) > MAX_EVENTS:
+            return f"data may hold at most {MAX_EVENTS} events"
+        if "test_event_code" in body and not isinstance(body["test_event_code"], str):
+            return "test_event_code must be a string"
+        for index, event in enumerate(body["data"]):
+            if problem := self._event_problem(event):
+                return f"data[{index}]: {problem}"
+        return None
+
+    def _event_problem(self, event: Any) -> str | None:
+        if not isinstance(event, dict):
+            return "an event must be an object"
+        if not isinstance(event.get("event_name"), str) or not event["event_name"]:
+            return "event_name is required"
+        event_time = event.get("event_time")
+        if type(event_time) is not int:
+            return "event_time must be a Unix timestamp in seconds"
+        now = self.clock()
+        if event_time > now + FUTURE_TOLERANCE_SECONDS:
+            return "event_time is too far in the future (is it in milliseconds?)"
+        if event_time < now - MAX_AGE_SECONDS:
+            return "event_time is more than 7 days in the past"
+        if event.get("action_source") not in ACTION_SOURCES:
+            return "action_source is missing or not one of Meta's values"
+        return _user_data_problem(event.get("user_data")) or _custom_data_problem(event)
+
+
+def _user_data_problem(user_data: Any) -> str | None:
+    if not isinstance(user_data, dict) or not user_data:
+        return "user_data is required"
+    for key in HASHED_KEYS:
+        values = user_data.get(key)
+        if values is None:
+            continue
+        for value in values if isinstance(values, list) else [values]:
+            if not isinstance(value, str) or not _HASH.fullmatch(value):
+                return f"user_data.{key} must be SHA-256 hashed (64 lower-case hex characters)"
+    fbc = user_data.get("fbc")
+    if fbc is not None and (not isinstance(fbc, str) or not _FBC.fullmatch(fbc)):
+        return "user_data.fbc must look like fb.1.<creation time in ms>.<fbclid>"
+    return None
+
+
+def _custom_data_problem(event: dict[str, Any]) -> str | None:
+    if event["event_name"] != "Purchase":
+        return None
+    custom = event.get("custom_data")
+    if not isinstance(custom, dict) or not isinstance(custom.get("currency"), str):
+        return "custom_data.currency is required for Purchase events"
+    value = custom.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "custom_data.value is required for Purchase events"
+    return None
+
+
+def _trace_id() -> str:
+    return uuid.uuid4().hex[:11]

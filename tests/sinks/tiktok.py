@@ -1,0 +1,99 @@
+"""A TikTok Events API 2.0 stand-in: checks requests the way TikTok documents and answers like it.
+
+* Path: POST /open_api/v1.3/event/track/ (trailing slash included); others → HTTP 404.
+* Auth: header `Access-Token`; missing or wrong → HTTP 200 with code 40105 (TikTok's application errors come
+  with HTTP 200 and a non-zero `code`).
+* Body: JSON `{"event_source": "web", "event_source_id": <pixel code>, "data": [...], "test_event_code"?}`, 1 to
+  1,000 events; any problem → HTTP 200 `{"code": 40002, "message": ...}` for the whole request.
+* Per event: `event` name; `event_time` in Unix seconds (a millisecond value is refused); `user` object whose
+  `email`, `phone` and `external_id` (string or list) are 64-character lower-case hex; `ttclid` a string.
+* Success: `{"code": 0, "message": "OK", "request_id": ..., "data": {}}`; accepted events land in `accepted`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.sinks.server import SinkRequest, SinkResponse
+
+PATH = "/open_api/v1.3/event/track/"
+MAX_EVENTS = 1000
+MAX_SECONDS = 10**10  # a larger event_time is in milliseconds
+HASHED_FIELDS = ("email", "phone", "external_id")
+INVALID_TOKEN = 40105
+PARAMETER_ERROR = 40002
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def tiktok_answer(code: int, message: str, *, status: int = 200, headers: dict[str, str] | None = None) -> SinkResponse:
+    """TikTok's envelope, e.g. tiktok_answer(40100, "Too many requests") for its rate limit."""
+    return SinkResponse(
+        status, {"code": code, "message": message, "request_id": uuid.uuid4().hex, "data": {}}, headers or {}
+    )
+
+
+@dataclass
+class TikTokSink:
+    """Sink handler for one pixel and its Events API access token."""
+
+    pixel_code: str
+    access_token: str
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    test_event_codes: list[str | None] = field(default_factory=list)  # one per accepted request
+
+    def __call__(self, request: SinkRequest) -> SinkResponse:
+        if request.method != "POST" or request.path != PATH:
+            return SinkResponse(404, "404 page not found")
+        if request.header("access-token") != self.access_token:
+            return tiktok_answer(INVALID_TOKEN, "Access token is incorrect or has been revoked.")
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return tiktok_answer(PARAMETER_ERROR, "Invalid JSON in the request body")
+        if problem := self._problem(body):
+            return tiktok_answer(PARAMETER_ERROR, problem)
+        self.accepted.extend(body["data"])
+        self.test_event_codes.append(body.get("test_event_code"))
+        return tiktok_answer(0, "OK")
+
+    def _problem(self, body: Any) -> str | None:
+        if not isinstance(body, dict):
+            return "the body must be a JSON object"
+        if body.get("event_source") != "web":
+            return "event_source: must be web for web events"
+        if body.get("event_source_id") != self.pixel_code:
+            return "event_source_id: unknown pixel code"
+        data = body.get("data")
+        if not isinstance(data, list) or not 1 <= len(data) <= MAX_EVENTS:
+            return f"data: between 1 and {MAX_EVENTS} events are required"
+        for index, event in enumerate(data):
+            if problem := _event_problem(event):
+                return f"data[{index}].{problem}"
+        return None
+
+
+def _event_problem(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return "event: must be an object"
+    if not isinstance(event.get("event"), str) or not event["event"]:
+        return "event: field is required"
+    event_time = event.get("event_time")
+    if type(event_time) is not int or not 0 < event_time < MAX_SECONDS:
+        return "event_time: must be a Unix timestamp in seconds"
+    user = event.get("user")
+    if not isinstance(user, dict):
+        return "user: field is required"
+    for name in HASHED_FIELDS:
+        values = user.get(name)
+        if values is None:
+            continue
+        for value in values if isinstance(values, list) else [values]:
+            if not isinstance(value, str) or not _HASH.fullmatch(value):
+                return f"user.{name}: must be SHA-256 hashed"
+    if "ttclid" in user and not isinstance(user["ttclid"], str):
+        return "user.ttclid: must be a string"
+    return None

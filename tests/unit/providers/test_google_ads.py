@@ -1,0 +1,440 @@
+"""Google Ads click conversion adapter: mapping, click ids, hashing, OAuth token cache, partial failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from nimriz_destinations.mapping import PropertyMapping, compile_mapping
+from nimriz_destinations.providers.base import (
+    AuthorizationFailed,
+    DeliveryItem,
+    OutboundRequest,
+    ProviderResponse,
+    Verdict,
+)
+from nimriz_destinations.providers.google_ads import (
+    API_VERSION,
+    MAX_CONVERSIONS_PER_REQUEST,
+    PROVIDER,
+    RETRY_LATER_SECONDS,
+    TOKEN_URL,
+    GoogleAds,
+    GoogleAdsCredentials,
+)
+from nimriz_destinations.sample_events import sample_event
+
+NOW = datetime(2026, 11, 28, 12, 0, 5, 250_000, tzinfo=UTC)
+CREDENTIALS: dict[str, Any] = {
+    "customer_id": "1234567890",
+    "conversion_action_id": "987654321",
+    "developer_token": "dev-token-Secret-44aa",
+    "client_id": "1234-abc.apps.googleusercontent.com",
+    "client_secret": "GOCSPX-client-secret-55bb",
+    "refresh_token": "1//refresh-token-66cc",
+}
+ACCESS_TOKEN = "ya29.access-token-77dd"
+AUTHORIZED = {**CREDENTIALS, "access_token": ACCESS_TOKEN}
+ACTION = "customers/1234567890/conversionActions/987654321"
+DEFAULT = compile_mapping(PropertyMapping())
+EMAIL_HASH = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"  # jane.doe@example.com
+GMAIL_HASH = "3a627126a4392d8cec5f5d4eaa26639d3cfe852ebf1f1b49c3ffa61667798637"  # janedoe+promo@gmail.com
+PHONE_HASH = "36a2cef4ff9bf7a1abd2a93359136b870393be4106e6c5d19b72ff564f9deca4"  # +14155550123
+
+
+def make_event(event_type: str = "conversion.sale", **conversion: Any) -> dict[str, Any]:
+    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id="evt_1", now=NOW)
+    event["click_ids"] = conversion.pop("click_ids", {"gclid": "Cj0KCQ-gclid_1"})
+    if "conversion" in event:
+        event["conversion"] = {
+            key: value for key, value in {**event["conversion"], **conversion}.items() if value is not None
+        }
+    return event
+
+
+def make_item(
+    event: dict[str, Any], reason: str = "live", overrides: list[dict[str, Any]] | None = None
+) -> DeliveryItem:
+    mapping = compile_mapping(PropertyMapping.model_validate({"overrides": overrides})) if overrides else DEFAULT
+    return DeliveryItem("dlv_1", event, mapping.apply(event, PROVIDER.default_payload), reason, 1)
+
+
+def build(items: list[DeliveryItem], credentials: dict[str, Any] = AUTHORIZED) -> Any:
+    return PROVIDER.build_requests(items, credentials, now=NOW.timestamp())
+
+
+def body_of(request: OutboundRequest) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(request.body)
+    return body
+
+
+def one_request(count: int = 1) -> OutboundRequest:
+    (request,) = build([make_item(make_event()) for _ in range(count)]).requests
+    return request
+
+
+def answer(status: int, body: Any = None, headers: dict[str, str] | None = None) -> ProviderResponse:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
+    return ProviderResponse(status, headers or {}, raw)
+
+
+# -- default mapping ------------------------------------------------------------------------------------------
+
+
+def test_conversion_date_time_is_utc_in_googles_format_and_the_order_id_is_the_event_id() -> None:
+    payload = PROVIDER.default_payload(make_event())
+    assert payload["conversionDateTime"] == "2026-11-28 12:00:05+00:00"
+    assert payload["orderId"] == "evt_1"
+    assert (payload["conversionValue"], payload["currencyCode"]) == (49.9, "USD")
+
+
+def test_a_lead_without_revenue_leaves_the_value_to_the_conversion_action() -> None:
+    payload = PROVIDER.default_payload(make_event("conversion.lead"))
+    assert "conversionValue" not in payload and "currencyCode" not in payload
+
+
+@pytest.mark.parametrize(
+    ("click_ids", "expected"),
+    [
+        ({"gclid": "G1", "gbraid": "B1", "wbraid": "W1"}, {"gclid": "G1"}),
+        ({"gbraid": "B1", "wbraid": "W1"}, {"gbraid": "B1"}),
+        ({"wbraid": "W1", "fbclid": "F1"}, {"wbraid": "W1"}),
+        ({"fbclid": "F1"}, {}),
+    ],
+)
+def test_exactly_one_google_click_id_is_sent(click_ids: dict[str, str], expected: dict[str, str]) -> None:
+    payload = PROVIDER.default_payload(make_event(click_ids=click_ids))
+    assert {key: payload[key] for key in ("gclid", "gbraid", "wbraid") if key in payload} == expected
+
+
+def test_email_and_phone_are_hashed_with_googles_normalisation() -> None:
+    payload = PROVIDER.default_payload(make_event(email=" Jane.Doe+promo@GMail.com", phone="+1 (415) 555-0123"))
+    assert payload["userIdentifiers"] == [{"hashedEmail": GMAIL_HASH}, {"hashedPhoneNumber": PHONE_HASH}]
+
+
+def test_dots_are_kept_outside_gmail() -> None:
+    payload = PROVIDER.default_payload(make_event(email="jane.doe@example.com", phone=None))
+    assert payload["userIdentifiers"] == [{"hashedEmail": EMAIL_HASH}]
+
+
+def test_every_default_field_is_documented() -> None:
+    documented = " ".join(field for field, _ in PROVIDER.default_mapping_doc)
+    for key in PROVIDER.default_payload(make_event()):
+        assert key in documented, key
+
+
+def test_credentials_accept_dashed_customer_ids() -> None:
+    credentials = GoogleAdsCredentials.model_validate({**CREDENTIALS, "customer_id": "123-456-7890"})
+    assert credentials.customer_id == "1234567890"
+
+
+# -- what is sent ---------------------------------------------------------------------------------------------
+
+
+def test_each_conversion_names_the_configured_conversion_action() -> None:
+    (conversion,) = body_of(one_request())["conversions"]
+    assert conversion["conversionAction"] == ACTION
+    assert conversion["gclid"] == "Cj0KCQ-gclid_1"
+
+
+def test_a_mapping_that_adds_a_second_click_id_still_sends_only_one() -> None:
+    overrides = [{"type": "static", "to": "wbraid", "value": "W-extra"}]
+    (request,) = build([make_item(make_event(), overrides=overrides)]).requests
+    (conversion,) = body_of(request)["conversions"]
+    assert [key for key in ("gclid", "gbraid", "wbraid") if key in conversion] == ["gclid"]
+
+
+def test_identifiers_from_a_mapping_are_hashed_and_unsupported_kinds_dropped() -> None:
+    identifiers = [
+        {"hashedEmail": "Jane.Doe@example.com", "userIdentifierSource": "FIRST_PARTY"},
+        {"hashedPhoneNumber": PHONE_HASH},
+        {"addressInfo": {"city": "Paris"}},
+        {"hashedEmail": "not an email"},
+    ]
+    overrides = [{"type": "static", "to": "userIdentifiers", "value": identifiers}]
+    (request,) = build([make_item(make_event(), overrides=overrides)]).requests
+    assert body_of(request)["conversions"][0]["userIdentifiers"] == [
+        {"hashedEmail": EMAIL_HASH, "userIdentifierSource": "FIRST_PARTY"},
+        {"hashedPhoneNumber": PHONE_HASH},
+    ]
+
+
+def test_at_most_five_identifiers_are_sent() -> None:
+    identifiers = [{"hashedEmail": f"person{index}@example.com"} for index in range(7)]
+    overrides = [{"type": "static", "to": "userIdentifiers", "value": identifiers}]
+    (request,) = build([make_item(make_event(), overrides=overrides)]).requests
+    assert len(body_of(request)["conversions"][0]["userIdentifiers"]) == 5
+
+
+def test_email_alone_is_enough_without_a_click_id() -> None:
+    built = build([make_item(make_event(click_ids={}, phone=None))])
+    assert built.skipped == {}
+    assert "gclid" not in body_of(built.requests[0])["conversions"][0]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "error_class"),
+    [
+        ("conversion.refund", "unsupported_outcome"),
+        ("conversion.cancellation", "unsupported_outcome"),
+        ("conversion.reversal", "unsupported_outcome"),
+        ("card.viewed", "not_a_conversion"),
+    ],
+)
+def test_events_google_ads_does_not_get_are_skipped(event_type: str, error_class: str) -> None:
+    built = build([make_item(make_event(event_type))])
+    assert built.requests == []
+    assert (built.skipped[0].verdict, built.skipped[0].error_class) == (Verdict.SKIPPED, error_class)
+
+
+def test_a_conversion_without_click_id_email_or_phone_is_skipped_for_missing_identifier() -> None:
+    built = build([make_item(make_event(click_ids={"ttclid": "t"}, email=None, phone=None))])
+    assert built.requests == []
+    assert built.skipped[0].error_class == "missing_identifier"
+
+
+def test_request_targets_the_customer_with_partial_failure_and_its_headers() -> None:
+    request = one_request()
+    body = body_of(request)
+    assert request.url == f"https://googleads.googleapis.com/{API_VERSION}/customers/1234567890:uploadClickConversions"
+    assert (body["partialFailure"], body["validateOnly"]) == (True, False)
+    assert request.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    assert request.headers["developer-token"] == CREDENTIALS["developer_token"]
+    assert "login-customer-id" not in request.headers
+    assert set(request.secrets) == {ACCESS_TOKEN, CREDENTIALS["developer_token"]}
+
+
+def test_a_manager_account_is_sent_as_login_customer_id() -> None:
+    (request,) = build([make_item(make_event())], {**AUTHORIZED, "login_customer_id": "9876543210"}).requests
+    assert request.headers["login-customer-id"] == "9876543210"
+
+
+def test_building_without_an_access_token_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="authorize"):
+        build([make_item(make_event())], CREDENTIALS)
+
+
+def test_batches_hold_at_most_2000_conversions() -> None:
+    built = build([make_item(make_event()) for _ in range(MAX_CONVERSIONS_PER_REQUEST + 1)])
+    assert [len(request.items) for request in built.requests] == [MAX_CONVERSIONS_PER_REQUEST, 1]
+
+
+def test_test_sends_are_validate_only_in_their_own_request() -> None:
+    built = build([make_item(make_event(), "test"), make_item(make_event())])
+    flags = {request.items: body_of(request)["validateOnly"] for request in built.requests}
+    assert flags == {(0,): True, (1,): False}
+    test_request = next(request for request in built.requests if request.items == (0,))
+    outcome = PROVIDER.classify(test_request, answer(200, {"jobId": "1"}))[0]
+    assert outcome.verdict is Verdict.DELIVERED and "validateOnly" in (outcome.message or "")
+
+
+# -- OAuth ----------------------------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TokenEndpoint:
+    """A `send` that answers the token request with fresh tokens and records what it got."""
+
+    def __init__(self, *responses: ProviderResponse) -> None:
+        self.requests: list[OutboundRequest] = []
+        self._responses = list(responses)
+
+    def __call__(self, request: OutboundRequest) -> ProviderResponse:
+        self.requests.append(request)
+        if self._responses:
+            return self._responses.pop(0)
+        return answer(200, {"access_token": f"ya29.token-{len(self.requests)}", "expires_in": 3599})
+
+
+def test_authorize_exchanges_the_refresh_token_and_lists_its_secrets() -> None:
+    send = TokenEndpoint()
+    credentials = GoogleAds(clock=FakeClock()).authorize(CREDENTIALS, send)
+    assert credentials["access_token"] == "ya29.token-1"
+    (request,) = send.requests
+    assert (request.method, request.url) == ("POST", TOKEN_URL)
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(request.body.decode()) == {
+        "grant_type": ["refresh_token"],
+        "client_id": [CREDENTIALS["client_id"]],
+        "client_secret": [CREDENTIALS["client_secret"]],
+        "refresh_token": [CREDENTIALS["refresh_token"]],
+    }
+    assert set(request.secrets) == {CREDENTIALS["client_secret"], CREDENTIALS["refresh_token"]}
+
+
+def test_the_token_is_reused_until_shortly_before_it_expires() -> None:
+    clock, send = FakeClock(), TokenEndpoint()
+    provider = GoogleAds(clock=clock)
+    provider.authorize(CREDENTIALS, send)
+    clock.now += 3599 - 301
+    assert provider.authorize(CREDENTIALS, send)["access_token"] == "ya29.token-1"
+    clock.now += 2
+    assert provider.authorize(CREDENTIALS, send)["access_token"] == "ya29.token-2"
+    assert len(send.requests) == 2
+
+
+def test_forget_authorization_makes_the_next_authorize_refresh() -> None:
+    send = TokenEndpoint()
+    provider = GoogleAds(clock=FakeClock())
+    provider.authorize(CREDENTIALS, send)
+    provider.forget_authorization(CREDENTIALS)
+    assert provider.authorize(CREDENTIALS, send)["access_token"] == "ya29.token-2"
+
+
+def test_different_credentials_get_different_tokens() -> None:
+    send = TokenEndpoint()
+    provider = GoogleAds(clock=FakeClock())
+    first = provider.authorize(CREDENTIALS, send)["access_token"]
+    second = provider.authorize({**CREDENTIALS, "refresh_token": "1//other"}, send)["access_token"]
+    assert first != second
+    assert provider.authorize(CREDENTIALS, send)["access_token"] == first
+
+
+def test_the_token_cache_is_bounded() -> None:
+    send = TokenEndpoint()
+    provider = GoogleAds(clock=FakeClock(), max_cached_tokens=2)
+    for index in range(3):
+        provider.authorize({**CREDENTIALS, "refresh_token": f"1//r{index}"}, send)
+    provider.authorize({**CREDENTIALS, "refresh_token": "1//r0"}, send)  # evicted: fetched again
+    assert len(send.requests) == 4
+
+
+def test_a_revoked_refresh_token_fails_authorization_permanently_without_echoing_secrets() -> None:
+    revoked = answer(400, {"error": "invalid_grant", "error_description": f"Bad token {CREDENTIALS['refresh_token']}"})
+    with pytest.raises(AuthorizationFailed) as failure:
+        GoogleAds(clock=FakeClock()).authorize(CREDENTIALS, TokenEndpoint(revoked))
+    outcome = failure.value.outcome
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "oauth_invalid_grant")
+    assert CREDENTIALS["refresh_token"] not in str(failure.value)
+    assert CREDENTIALS["refresh_token"] not in (outcome.message or "")
+
+
+def test_an_unavailable_token_endpoint_is_retryable_and_nothing_is_cached() -> None:
+    send = TokenEndpoint(answer(503, b"", {"retry-after": "10"}))
+    provider = GoogleAds(clock=FakeClock())
+    with pytest.raises(AuthorizationFailed) as failure:
+        provider.authorize(CREDENTIALS, send)
+    assert (failure.value.outcome.verdict, failure.value.outcome.retry_after) == (Verdict.RETRY, 10)
+    assert provider.authorize(CREDENTIALS, send)["access_token"] == "ya29.token-2"
+
+
+# -- classification -------------------------------------------------------------------------------------------
+
+
+def row_error(index: int | None, code: str, message: str = "row failed") -> dict[str, Any]:
+    error: dict[str, Any] = {"errorCode": {"conversionUploadError": code}, "message": message}
+    if index is not None:
+        error["location"] = {"fieldPathElements": [{"fieldName": "conversions", "index": index}]}
+    return error
+
+
+def partial_failure(*errors: dict[str, Any]) -> dict[str, Any]:
+    details = [
+        {"@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure", "errors": list(errors)}
+    ]
+    return {"results": [{}], "partialFailureError": {"code": 3, "message": "failed", "details": details}}
+
+
+def test_a_clean_answer_delivers_every_conversion() -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(200, {"results": [{"gclid": "a"}, {"gclid": "b"}]}))
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+
+
+def test_partial_failure_errors_land_on_their_own_conversion() -> None:
+    outcomes = PROVIDER.classify(one_request(3), answer(200, partial_failure(row_error(1, "CLICK_NOT_FOUND"))))
+    assert outcomes[0].verdict is Verdict.DELIVERED
+    assert (outcomes[1].verdict, outcomes[1].error_class) == (Verdict.PERMANENT, "click_not_found")
+    assert outcomes[2].verdict is Verdict.DELIVERED
+
+
+@pytest.mark.parametrize("code", ["CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE", "DUPLICATE_ORDER_ID"])
+def test_duplicates_count_as_delivered(code: str) -> None:
+    outcome = PROVIDER.classify(one_request(), answer(200, partial_failure(row_error(0, code))))[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert "duplicate" in (outcome.message or "")
+
+
+@pytest.mark.parametrize("code", ["TOO_RECENT_EVENT", "TOO_RECENT_CONVERSION_ACTION"])
+def test_too_recent_rows_are_retried_after_six_hours(code: str) -> None:
+    outcome = PROVIDER.classify(one_request(), answer(200, partial_failure(row_error(0, code))))[0]
+    assert (outcome.verdict, outcome.error_class, outcome.retry_after) == (
+        Verdict.RETRY,
+        code.lower(),
+        RETRY_LATER_SECONDS,
+    )
+
+
+def test_a_duplicate_does_not_hide_a_real_error_on_the_same_row() -> None:
+    body = partial_failure(row_error(0, "ORDER_ID_ALREADY_IN_USE"), row_error(0, "CONVERSION_PRECEDES_EVENT"))
+    outcome = PROVIDER.classify(one_request(), answer(200, body))[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "conversion_precedes_event")
+
+
+def test_an_error_naming_no_conversion_applies_to_every_conversion() -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(200, partial_failure(row_error(None, "UNAUTHORIZED_CUSTOMER"))))
+    assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {
+        (Verdict.PERMANENT, "unauthorized_customer")
+    }
+
+
+def test_a_partial_failure_without_details_never_passes_for_success() -> None:
+    body = {"results": [{}], "partialFailureError": {"code": 3, "message": "something failed"}}
+    outcome = PROVIDER.classify(one_request(), answer(200, body))[0]
+    assert outcome.verdict is Verdict.PERMANENT
+
+
+def google_error(status: int, rpc_status: str, error_code: dict[str, str] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": status, "message": f"{rpc_status} happened", "status": rpc_status}
+    if error_code:
+        error["details"] = [{"errors": [{"errorCode": error_code, "message": "detail"}]}]
+    return {"error": error}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "verdict", "error_class"),
+    [
+        (401, google_error(401, "UNAUTHENTICATED"), Verdict.PERMANENT, "unauthorized"),
+        (429, google_error(429, "RESOURCE_EXHAUSTED", {"quotaError": "RESOURCE_EXHAUSTED"}), Verdict.RETRY, "http_429"),
+        (500, google_error(500, "INTERNAL"), Verdict.RETRY, "http_500"),
+        (503, google_error(503, "UNAVAILABLE"), Verdict.RETRY, "http_503"),
+        (400, google_error(400, "INVALID_ARGUMENT", {"fieldError": "REQUIRED"}), Verdict.PERMANENT, "required"),
+        (
+            403,
+            google_error(403, "PERMISSION_DENIED", {"authorizationError": "DEVELOPER_TOKEN_NOT_APPROVED"}),
+            Verdict.PERMANENT,
+            "developer_token_not_approved",
+        ),
+        (400, google_error(400, "INVALID_ARGUMENT", {"internalError": "TRANSIENT_ERROR"}), Verdict.RETRY, None),
+        (404, b"<html>not found</html>", Verdict.PERMANENT, "http_404"),
+    ],
+)
+def test_whole_request_errors_apply_to_every_conversion(
+    status: int, body: Any, verdict: Verdict, error_class: str | None
+) -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(status, body))
+    assert {outcome.verdict for outcome in outcomes.values()} == {verdict}
+    if error_class:
+        assert outcomes[0].error_class == error_class
+
+
+def test_a_429_honours_retry_after() -> None:
+    outcome = PROVIDER.classify(
+        one_request(), answer(429, google_error(429, "RESOURCE_EXHAUSTED"), {"retry-after": "90"})
+    )[0]
+    assert outcome.retry_after == 90
+
+
+def test_error_messages_never_echo_tokens() -> None:
+    body = {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": f"bad {ACCESS_TOKEN}"}}
+    assert ACCESS_TOKEN not in (PROVIDER.classify(one_request(), answer(400, body))[0].message or "")

@@ -1,0 +1,254 @@
+"""LinkedIn Conversions API adapter: mapping, identifiers and hashing, batching, test sends, per-element results."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from nimriz_destinations.mapping import PropertyMapping, compile_mapping
+from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse, Verdict
+from nimriz_destinations.providers.linkedin import (
+    API_URL,
+    LINKEDIN_VERSION,
+    MAX_EVENTS_PER_REQUEST,
+    PROVIDER,
+    LinkedInCredentials,
+)
+from nimriz_destinations.sample_events import sample_event
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+TOKEN = "AQV-linkedin-member-token-0b7e"
+CREDENTIALS: dict[str, Any] = {"access_token": TOKEN, "conversion_rule_id": "104012"}
+RULE = "urn:lla:llaPartnerConversion:104012"
+DEFAULT = compile_mapping(PropertyMapping())
+EMAIL_HASH = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"  # jane.doe@example.com
+LI_FAT_ID = "df5c7d3c-1c4f-4f7b-9a3e-7e1d2c3b4a59"
+
+
+def make_event(event_type: str = "conversion.lead", **conversion: Any) -> dict[str, Any]:
+    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id="evt_1", now=NOW)
+    event["click_ids"] = conversion.pop("click_ids", {"li_fat_id": LI_FAT_ID})
+    if "conversion" in event:
+        event["conversion"] = {
+            key: value for key, value in {**event["conversion"], **conversion}.items() if value is not None
+        }
+    return event
+
+
+def make_item(
+    event: dict[str, Any], reason: str = "live", overrides: list[dict[str, Any]] | None = None
+) -> DeliveryItem:
+    mapping = compile_mapping(PropertyMapping.model_validate({"overrides": overrides})) if overrides else DEFAULT
+    return DeliveryItem("dlv_1", event, mapping.apply(event, PROVIDER.default_payload), reason, 1)
+
+
+def build(items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS) -> Any:
+    return PROVIDER.build_requests(items, credentials, now=NOW.timestamp())
+
+
+def elements(request: OutboundRequest) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = json.loads(request.body)["elements"]
+    return sent
+
+
+def one_request(count: int = 1) -> OutboundRequest:
+    (request,) = build([make_item(make_event()) for _ in range(count)]).requests
+    return request
+
+
+def answer(status: int, body: Any = None, headers: dict[str, str] | None = None) -> ProviderResponse:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
+    return ProviderResponse(status, headers or {}, raw)
+
+
+# -- default mapping ------------------------------------------------------------------------------------------
+
+
+def test_conversion_time_is_in_milliseconds_and_the_event_id_is_the_dedup_key() -> None:
+    payload = PROVIDER.default_payload(make_event())
+    assert payload["conversionHappenedAt"] == int(NOW.timestamp() * 1000)
+    assert payload["eventId"] == "evt_1"
+
+
+def test_user_ids_are_the_hashed_email_and_the_li_fat_id() -> None:
+    payload = PROVIDER.default_payload(make_event(email=" Jane.Doe@EXAMPLE.com "))
+    assert payload["user"] == {
+        "userIds": [
+            {"idType": "SHA256_EMAIL", "idValue": EMAIL_HASH},
+            {"idType": "LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID", "idValue": LI_FAT_ID},
+        ]
+    }
+
+
+def test_the_phone_is_never_sent() -> None:
+    assert b"4155550123" not in json.dumps(PROVIDER.default_payload(make_event())).encode()
+
+
+def test_a_sale_carries_its_value_as_a_decimal_string() -> None:
+    payload = PROVIDER.default_payload(make_event("conversion.sale", value=50))
+    assert payload["conversionValue"] == {"currencyCode": "USD", "amount": "50"}
+    assert PROVIDER.default_payload(make_event("conversion.sale"))["conversionValue"]["amount"] == "49.9"
+
+
+def test_a_lead_without_revenue_has_no_conversion_value() -> None:
+    assert "conversionValue" not in PROVIDER.default_payload(make_event("conversion.lead"))
+
+
+@pytest.mark.parametrize("rule_id", ["104012", "urn:lla:llaPartnerConversion:104012"])
+def test_the_conversion_rule_urn_comes_from_the_credentials_as_number_or_urn(rule_id: str) -> None:
+    (request,) = build([make_item(make_event())], {**CREDENTIALS, "conversion_rule_id": rule_id}).requests
+    assert elements(request)[0]["conversion"] == RULE
+
+
+def test_credentials_reject_a_rule_that_is_neither_number_nor_urn() -> None:
+    with pytest.raises(ValueError):
+        LinkedInCredentials.model_validate({"access_token": TOKEN, "conversion_rule_id": "urn:li:other:1"})
+
+
+# -- what is not sent -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event_type", "error_class"),
+    [
+        ("conversion.refund", "unsupported_outcome"),
+        ("conversion.cancellation", "unsupported_outcome"),
+        ("conversion.reversal", "unsupported_outcome"),
+        ("link.qr_scanned", "not_a_conversion"),
+    ],
+)
+def test_events_linkedin_does_not_get_are_skipped(event_type: str, error_class: str) -> None:
+    built = build([make_item(make_event(event_type))])
+    assert built.requests == []
+    assert (built.skipped[0].verdict, built.skipped[0].error_class) == (Verdict.SKIPPED, error_class)
+
+
+def test_a_conversion_without_email_or_li_fat_id_is_skipped_for_missing_identifier() -> None:
+    built = build([make_item(make_event(email=None, click_ids={"gclid": "g"})), make_item(make_event())])
+    assert built.skipped[0].error_class == "missing_identifier"
+    assert [request.items for request in built.requests] == [(1,)]
+
+
+def test_user_info_with_first_and_last_name_is_enough_to_send() -> None:
+    overrides = [{"type": "static", "to": "user.userInfo", "value": {"firstName": "Jane", "lastName": "Doe"}}]
+    built = build([make_item(make_event(email=None, click_ids={}), overrides=overrides)])
+    assert built.skipped == {}
+    assert elements(built.requests[0])[0]["user"]["userIds"] == []  # LinkedIn requires the list
+
+
+def test_a_raw_email_put_in_by_a_mapping_leaves_hashed() -> None:
+    overrides = [
+        {
+            "type": "static",
+            "to": "user.userIds",
+            "value": [{"idType": "SHA256_EMAIL", "idValue": "Jane.Doe@example.com"}],
+        }
+    ]
+    (request,) = build([make_item(make_event(), overrides=overrides)]).requests
+    assert elements(request)[0]["user"]["userIds"] == [{"idType": "SHA256_EMAIL", "idValue": EMAIL_HASH}]
+    assert b"example.com" not in request.body
+
+
+# -- requests -------------------------------------------------------------------------------------------------
+
+
+def test_every_request_is_a_versioned_restli_batch_create() -> None:
+    request = one_request()
+    assert (request.method, request.url) == ("POST", API_URL)
+    assert request.headers["LinkedIn-Version"] == LINKEDIN_VERSION
+    assert request.headers["X-Restli-Protocol-Version"] == "2.0.0"
+    assert request.headers["X-RestLi-Method"] == "BATCH_CREATE"
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.secrets == (TOKEN,)
+    assert TOKEN.encode() not in request.body
+
+
+def test_batches_hold_at_most_5000_events() -> None:
+    built = build([make_item(make_event()) for _ in range(MAX_EVENTS_PER_REQUEST + 1)])
+    assert [len(request.items) for request in built.requests] == [MAX_EVENTS_PER_REQUEST, 1]
+
+
+def test_a_test_send_is_sent_as_a_real_event_and_the_outcome_says_so() -> None:
+    built = build([make_item(make_event(), "test"), make_item(make_event())])
+    assert [request.items for request in built.requests] == [(1,), (0,)]
+    test_request = built.requests[1]
+    outcome = PROVIDER.classify(test_request, answer(200, {"elements": [{"status": 201}]}))[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert "no test mode" in (outcome.message or "")
+    live = PROVIDER.classify(built.requests[0], answer(200, {"elements": [{"status": 201}]}))[1]
+    assert live.message is None
+
+
+# -- classification -------------------------------------------------------------------------------------------
+
+
+def test_each_element_gets_its_own_outcome() -> None:
+    body = {
+        "elements": [
+            {"status": 201},
+            {"status": 400, "error": {"status": 400, "code": "FIELD_VALIDATION_ERROR", "message": "too old"}},
+            {"status": 429},
+            {"status": 503},
+        ]
+    }
+    outcomes = PROVIDER.classify(one_request(4), answer(200, body))
+    assert outcomes[0].verdict is Verdict.DELIVERED
+    assert (outcomes[1].verdict, outcomes[1].error_class, outcomes[1].message) == (
+        Verdict.PERMANENT,
+        "linkedin_field_validation_error",
+        "too old",
+    )
+    assert (outcomes[2].verdict, outcomes[2].error_class) == (Verdict.RETRY, "http_429")
+    assert outcomes[3].verdict is Verdict.RETRY
+
+
+def test_elements_missing_from_the_answer_are_retried() -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(200, {"elements": [{"status": 201}]}))
+    assert outcomes[0].verdict is Verdict.DELIVERED
+    assert (outcomes[1].verdict, outcomes[1].error_class) == (Verdict.RETRY, "incomplete_response")
+
+
+def test_a_201_without_a_body_delivers_everything() -> None:
+    assert PROVIDER.classify(one_request(), answer(201, b""))[0].verdict is Verdict.DELIVERED
+
+
+def linkedin_error(status: int, code: str | None = None) -> dict[str, Any]:
+    return {"status": status, "message": f"failure {status}", **({"code": code} if code else {})}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "verdict", "error_class"),
+    [
+        (401, linkedin_error(401, "INVALID_ACCESS_TOKEN"), Verdict.PERMANENT, "unauthorized"),
+        (403, linkedin_error(403, "ACCESS_DENIED"), Verdict.PERMANENT, "linkedin_access_denied"),
+        (422, linkedin_error(422), Verdict.PERMANENT, "http_422"),
+        (426, linkedin_error(426, "NONEXISTENT_VERSION"), Verdict.PERMANENT, "linkedin_nonexistent_version"),
+        (429, linkedin_error(429), Verdict.RETRY, "http_429"),
+        (500, b"", Verdict.RETRY, "http_500"),
+        (400, b"not json", Verdict.PERMANENT, "http_400"),
+    ],
+)
+def test_request_level_answers_apply_to_every_event(status: int, body: Any, verdict: Verdict, error_class: str) -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(status, body))
+    assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {(verdict, error_class)}
+
+
+def test_a_429_honours_retry_after() -> None:
+    outcome = PROVIDER.classify(one_request(), answer(429, None, {"retry-after": "60"}))[0]
+    assert outcome.retry_after == 60
+
+
+def test_error_messages_never_echo_the_access_token() -> None:
+    body = {"status": 400, "code": "BAD", "message": f"bad token {TOKEN}"}
+    assert TOKEN not in (PROVIDER.classify(one_request(), answer(400, body))[0].message or "")
+
+
+def test_every_default_field_is_documented() -> None:
+    documented = " ".join(field for field, _ in PROVIDER.default_mapping_doc)
+    payload = PROVIDER.default_payload(make_event("conversion.sale"))
+    for key, value in payload.items():
+        for field in [f"{key}.{inner}" for inner in value] if isinstance(value, dict) else [key]:
+            assert field in documented, field

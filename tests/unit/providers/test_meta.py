@@ -1,0 +1,295 @@
+"""Meta Conversions API adapter: mapping, identifiers and hashing, batching, test sends, classification."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nimriz_destinations.mapping import PropertyMapping, compile_mapping
+from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse, Verdict
+from nimriz_destinations.providers.meta import GRAPH_API_VERSION, MAX_EVENTS_PER_REQUEST, PROVIDER, MetaCredentials
+from nimriz_destinations.sample_events import sample_event
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+TOKEN = "EAAB-meta-system-user-token-9f3a"
+CREDENTIALS: dict[str, Any] = {"pixel_id": "1234567890", "access_token": TOKEN}
+DEFAULT = compile_mapping(PropertyMapping())
+EMAIL_HASH = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"  # jane.doe@example.com
+PHONE_HASH = "413ba75461ab5f99d36820e561ea97e2bd80f9cb586f7ecea6cf4c496518950a"  # 14155550123
+
+
+def make_event(event_type: str = "conversion.lead", *, occurred: datetime = NOW, **conversion: Any) -> dict[str, Any]:
+    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id="evt_1", now=occurred)
+    if "click_ids" in conversion:
+        event["click_ids"] = conversion.pop("click_ids")
+    if "conversion" in event:
+        event["conversion"].update(conversion)
+        event["conversion"] = {key: value for key, value in event["conversion"].items() if value is not None}
+    return event
+
+
+def make_item(
+    event: dict[str, Any], reason: str = "live", overrides: list[dict[str, Any]] | None = None
+) -> DeliveryItem:
+    mapping = compile_mapping(PropertyMapping.model_validate({"overrides": overrides or []})) if overrides else DEFAULT
+    return DeliveryItem("dlv_1", event, mapping.apply(event, PROVIDER.default_payload), reason, 1)
+
+
+def build(items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS) -> Any:
+    return PROVIDER.build_requests(items, credentials, now=NOW.timestamp())
+
+
+def sent_events(request: OutboundRequest) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = json.loads(request.body)["data"]
+    return events
+
+
+def answer(status: int, body: Any = None, headers: dict[str, str] | None = None) -> ProviderResponse:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
+    return ProviderResponse(status, headers or {}, raw)
+
+
+def one_request(count: int = 1) -> OutboundRequest:
+    (request,) = build([make_item(make_event()) for _ in range(count)]).requests
+    return request
+
+
+# -- default mapping ------------------------------------------------------------------------------------------
+
+
+def test_lead_maps_to_meta_lead_with_time_in_seconds_and_the_event_id_as_dedup_key() -> None:
+    payload = PROVIDER.default_payload(make_event("conversion.lead"))
+    assert payload["event_name"] == "Lead"
+    assert payload["event_time"] == int(NOW.timestamp())
+    assert payload["event_id"] == "evt_1"
+    assert payload["action_source"] == "website"
+    assert payload["event_source_url"] == "https://shop.example.com/collections/spring"
+    assert "custom_data" not in payload  # the sample lead's value 0 means "no revenue given"
+
+
+def test_sale_maps_to_purchase_with_value_and_currency() -> None:
+    payload = PROVIDER.default_payload(make_event("conversion.sale"))
+    assert payload["event_name"] == "Purchase"
+    assert payload["custom_data"] == {"value": 49.9, "currency": "USD"}
+
+
+def test_a_sale_of_zero_keeps_its_value_because_meta_requires_one_on_purchase() -> None:
+    payload = PROVIDER.default_payload(make_event("conversion.sale", value=0))
+    assert payload["custom_data"] == {"value": 0, "currency": "USD"}
+
+
+def test_email_and_phone_are_normalised_then_hashed_the_way_meta_specifies() -> None:
+    payload = PROVIDER.default_payload(make_event(email="  Jane.Doe@Example.COM ", phone="+1 (415) 555-0123"))
+    assert payload["user_data"]["em"] == [EMAIL_HASH]
+    assert payload["user_data"]["ph"] == [PHONE_HASH]
+
+
+def test_phone_with_the_00_international_prefix_hashes_like_the_plus_form() -> None:
+    payload = PROVIDER.default_payload(make_event(phone="0014155550123"))
+    assert payload["user_data"]["ph"] == [PHONE_HASH]
+
+
+def test_fbc_is_built_from_the_fbclid_with_the_event_time_in_milliseconds() -> None:
+    payload = PROVIDER.default_payload(make_event(click_ids={"fbclid": "IwAR2-CaseSensitive_x"}))
+    assert payload["user_data"]["fbc"] == f"fb.1.{int(NOW.timestamp() * 1000)}.IwAR2-CaseSensitive_x"
+
+
+def test_unusable_contact_values_are_left_out_not_hashed() -> None:
+    payload = PROVIDER.default_payload(make_event(email="not an email", phone="12", click_ids={"fbclid": "IwAR"}))
+    assert set(payload["user_data"]) == {"fbc"}
+
+
+def test_no_visitor_id_is_sent_as_external_id_by_default() -> None:
+    assert "external_id" not in PROVIDER.default_payload(make_event())["user_data"]
+
+
+def test_every_default_field_is_documented() -> None:
+    documented = " ".join(field for field, _ in PROVIDER.default_mapping_doc)
+    payload = PROVIDER.default_payload(make_event("conversion.sale"))
+    for key, value in payload.items():
+        for field in [f"{key}.{inner}" for inner in value] if isinstance(value, dict) else [key]:
+            assert field in documented, field
+
+
+# -- what is not sent -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_type", ["conversion.refund", "conversion.cancellation", "conversion.reversal"])
+def test_negative_outcomes_are_skipped_as_unsupported(event_type: str) -> None:
+    built = build([make_item(make_event(event_type))])
+    assert built.requests == []
+    assert built.skipped[0].verdict is Verdict.SKIPPED
+    assert built.skipped[0].error_class == "unsupported_outcome"
+
+
+@pytest.mark.parametrize("event_type", ["link.clicked", "link.qr_scanned", "card.viewed"])
+def test_non_conversion_events_are_skipped(event_type: str) -> None:
+    built = build([make_item(make_event(event_type))])
+    assert built.requests == []
+    assert built.skipped[0].error_class == "not_a_conversion"
+
+
+def test_a_conversion_without_email_phone_or_fbclid_is_skipped_for_missing_identifier() -> None:
+    event = make_event(email=None, phone=None, click_ids={"gclid": "only-google"})
+    built = build([make_item(event), make_item(make_event())])
+    assert built.skipped[0].verdict is Verdict.SKIPPED
+    assert built.skipped[0].error_class == "missing_identifier"
+    assert [request.items for request in built.requests] == [(1,)]
+
+
+def test_an_event_older_than_seven_days_fails_alone_instead_of_sinking_the_batch() -> None:
+    stale = make_event(occurred=NOW - timedelta(days=8))
+    built = build([make_item(stale), make_item(make_event())])
+    assert built.skipped[0].verdict is Verdict.PERMANENT
+    assert built.skipped[0].error_class == "event_too_old"
+    assert [request.items for request in built.requests] == [(1,)]
+
+
+# -- hashing is enforced on the mapped payload ----------------------------------------------------------------
+
+
+def test_a_raw_email_put_in_by_a_mapping_leaves_hashed() -> None:
+    overrides = [{"type": "template", "to": "user_data.em", "template": "{{conversion.email}}"}]
+    (request,) = build([make_item(make_event(email="Jane.Doe@example.com"), overrides=overrides)]).requests
+    assert sent_events(request)[0]["user_data"]["em"] == [EMAIL_HASH]
+    assert b"jane.doe@example.com" not in request.body.lower()
+
+
+def test_an_already_hashed_value_is_passed_through_unchanged() -> None:
+    overrides = [{"type": "static", "to": "user_data.external_id", "value": EMAIL_HASH.upper()}]
+    (request,) = build([make_item(make_event(), overrides=overrides)]).requests
+    assert sent_events(request)[0]["user_data"]["external_id"] == [EMAIL_HASH]
+
+
+@given(st.one_of(st.text(max_size=40), st.lists(st.text(max_size=20), max_size=3)))
+def test_whatever_a_mapping_puts_in_hashed_fields_only_sha256_hex_leaves(value: Any) -> None:
+    overrides = [{"type": "static", "to": f"user_data.{key}", "value": value} for key in ("em", "ph", "ct", "zp")]
+    (request,) = build([make_item(make_event(), overrides=overrides)]).requests
+    user_data = sent_events(request)[0]["user_data"]
+    for key in ("em", "ph", "ct", "zp"):
+        for digest in user_data.get(key, []):
+            assert len(digest) == 64 and set(digest) <= set("0123456789abcdef")
+
+
+# -- requests -------------------------------------------------------------------------------------------------
+
+
+def test_request_goes_to_the_pixel_events_edge_with_the_token_only_in_the_query() -> None:
+    request = one_request()
+    url = urlsplit(request.url)
+    assert (request.method, url.netloc, url.path) == (
+        "POST",
+        "graph.facebook.com",
+        f"/{GRAPH_API_VERSION}/1234567890/events",
+    )
+    assert parse_qs(url.query) == {"access_token": [TOKEN]}
+    assert request.headers == {"Content-Type": "application/json"}
+    assert TOKEN.encode() not in request.body
+    assert request.secrets == (TOKEN,)
+
+
+def test_batches_hold_at_most_1000_events() -> None:
+    built = build([make_item(make_event()) for _ in range(MAX_EVENTS_PER_REQUEST + 1)])
+    assert [len(request.items) for request in built.requests] == [MAX_EVENTS_PER_REQUEST, 1]
+    assert built.requests[1].items == (MAX_EVENTS_PER_REQUEST,)
+
+
+def test_test_sends_carry_the_test_event_code_and_go_in_their_own_request() -> None:
+    credentials = {**CREDENTIALS, "test_event_code": "TEST12345"}
+    built = build([make_item(make_event(), "test"), make_item(make_event())], credentials)
+    bodies = {request.items: json.loads(request.body) for request in built.requests}
+    assert bodies[(0,)]["test_event_code"] == "TEST12345"
+    assert "test_event_code" not in bodies[(1,)]
+    test_request = next(request for request in built.requests if request.items == (0,))
+    outcome = PROVIDER.classify(test_request, answer(200, {"events_received": 1}))[0]
+    assert outcome.verdict is Verdict.DELIVERED and "test_event_code" in (outcome.message or "")
+
+
+def test_a_test_send_without_a_test_event_code_goes_live_and_says_so() -> None:
+    (request,) = build([make_item(make_event(), "test")]).requests
+    assert "test_event_code" not in json.loads(request.body)
+    outcome = PROVIDER.classify(request, answer(200, {"events_received": 1}))[0]
+    assert "live" in (outcome.message or "")
+
+
+def test_credentials_reject_a_non_numeric_pixel_id() -> None:
+    with pytest.raises(ValueError):
+        MetaCredentials.model_validate({"pixel_id": "px-1", "access_token": TOKEN})
+
+
+# -- classification -------------------------------------------------------------------------------------------
+
+
+def test_success_delivers_every_event_of_the_request() -> None:
+    request = one_request(3)
+    outcomes = PROVIDER.classify(request, answer(200, {"events_received": 3, "messages": [], "fbtrace_id": "x"}))
+    assert set(outcomes) == {0, 1, 2}
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+
+
+def test_success_with_fewer_events_received_says_so() -> None:
+    outcome = PROVIDER.classify(one_request(2), answer(200, {"events_received": 1}))[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert outcome.message == "Meta acknowledged 1 of 2 events"
+
+
+def graph_error(code: int, **extra: Any) -> dict[str, Any]:
+    return {"error": {"message": f"error {code}", "type": "OAuthException", "code": code, "fbtrace_id": "t", **extra}}
+
+
+@pytest.mark.parametrize("code", [1, 2, 4, 17, 341, 613, 80004])
+def test_transient_graph_errors_are_retried_for_the_whole_batch(code: int) -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(400, graph_error(code), {"retry-after": "30"}))
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.RETRY}
+    assert outcomes[0].error_class == f"meta_error_{code}"
+    assert outcomes[0].retry_after == 30
+
+
+def test_an_error_marked_transient_is_retried() -> None:
+    outcome = PROVIDER.classify(one_request(), answer(400, graph_error(100, is_transient=True)))[0]
+    assert outcome.verdict is Verdict.RETRY
+
+
+def test_an_invalid_parameter_fails_the_whole_batch_permanently() -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(400, graph_error(100, error_user_msg="event_time too old")))
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.PERMANENT}
+    assert outcomes[1].error_class == "meta_error_100"
+    assert outcomes[1].message == "error 100 - event_time too old"
+
+
+def test_an_invalid_token_is_unauthorized() -> None:
+    outcome = PROVIDER.classify(one_request(), answer(400, graph_error(190)))[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict", "error_class"),
+    [
+        (401, Verdict.PERMANENT, "unauthorized"),
+        (429, Verdict.RETRY, "http_429"),
+        (500, Verdict.RETRY, "http_500"),
+        (503, Verdict.RETRY, "http_503"),
+        (404, Verdict.PERMANENT, "http_404"),
+    ],
+)
+def test_status_codes_without_a_graph_error_body(status: int, verdict: Verdict, error_class: str) -> None:
+    outcome = PROVIDER.classify(one_request(), answer(status, b"<html>oops</html>"))[0]
+    assert (outcome.verdict, outcome.error_class) == (verdict, error_class)
+
+
+def test_a_429_honours_retry_after() -> None:
+    outcome = PROVIDER.classify(one_request(), answer(429, None, {"retry-after": "120"}))[0]
+    assert outcome.retry_after == 120
+
+
+def test_error_messages_never_echo_the_access_token() -> None:
+    body = {"error": {"message": f"Malformed access token {TOKEN}", "type": "OAuthException", "code": 100}}
+    outcome = PROVIDER.classify(one_request(), answer(400, body))[0]
+    assert TOKEN not in (outcome.message or "")
+    assert "[redacted]" in (outcome.message or "")
