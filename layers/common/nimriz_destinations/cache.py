@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -18,25 +19,31 @@ class TTLCache[V]:
         self._ttl = ttl_seconds
         self._clock = clock
         self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        # The dispatcher delivers from a thread pool; loads run outside the lock (two may race: both are fine).
+        self._lock = threading.Lock()
 
     def get_or_load(self, key: Hashable, load: Callable[[], V]) -> V:
         now = self._clock()
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] > now:
-            self._entries.move_to_end(key)
-            return entry[1]
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] > now:
+                self._entries.move_to_end(key)
+                return entry[1]
         value = load()
-        self._entries[key] = (now + self._ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[key] = (now + self._ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
         return value
 
     def invalidate(self, key: Hashable) -> None:
-        self._entries.pop(key, None)
+        with self._lock:
+            self._entries.pop(key, None)
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -120,6 +120,7 @@ def test_conversion_without_a_configured_name_uses_the_generic_name(event_type: 
 def test_link_click_properties_flatten_the_documented_canonical_fields() -> None:
     properties = mapped(make_event("link.clicked"))["properties"]
     assert properties == {
+        "nimriz_event_id": "evt_1",
         "event_type": "link.clicked",
         "touch_type": "short_link_click",
         "bot_flag": False,

@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import DomainError
 from ..jobs import DeliveryJob
-from ..mapping import apply_privacy
+from ..mapping import CompiledMapping, apply_privacy
 from ..netguard import UnsafeDestination
 from ..observability import logger
 from ..providers import get_provider
@@ -52,6 +53,14 @@ class ReceivedJob:
     job: DeliveryJob
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    provider: Provider
+    destination_type: str
+    credentials: dict[str, Any]
+    mapping: CompiledMapping
+
+
 @dataclass(slots=True)
 class _Result:
     outcome: Outcome
@@ -78,6 +87,7 @@ class Dispatcher:
         retry: RetryPolicy,
         schedule_retry: Callable[[str, int], None],
         clock: Callable[[], float] = time.time,
+        concurrency: int = 8,
     ) -> None:
         self._configs = configs
         self._compiled = compiled
@@ -88,6 +98,7 @@ class Dispatcher:
         self._retry = retry
         self._schedule_retry = schedule_retry  # (receipt handle, delay seconds)
         self._clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver")
 
     def dispatch(self, received: Sequence[ReceivedJob]) -> set[str]:
         """Deliver a batch; returns the message ids to hand back to the queue (their retry is scheduled)."""
@@ -103,10 +114,22 @@ class Dispatcher:
         for entry in pending:
             groups[(entry.job.workspace_id, entry.job.destination_id, entry.job.action_id)].append(entry)
 
+        results: dict[str, _Result] = {}
+        chunks: list[tuple[_Plan, list[ReceivedJob]]] = []
+        for (workspace_id, destination_id, action_id), entries in groups.items():
+            plan = self._plan(workspace_id, destination_id, action_id, entries)
+            if isinstance(plan, Outcome):
+                results.update({entry.message_id: _Result(plan) for entry in entries})
+                continue
+            size = plan.provider.max_batch_size
+            chunks += [(plan, entries[start : start + size]) for start in range(0, len(entries), size)]
+        # Requests of different chunks are independent: send them concurrently (bounded), like a pool of workers.
+        for chunk_results in self._pool.map(lambda task: self._deliver_chunk(*task), chunks):
+            results.update(chunk_results)
+
         writes: list[DeliveryWrite] = []
         retry_later: set[str] = set()
         for (workspace_id, destination_id, action_id), entries in groups.items():
-            results = self._deliver_group(workspace_id, destination_id, action_id, entries)
             for entry in entries:
                 write, retrying = self._settle(entry, results[entry.message_id])
                 writes.append(write)
@@ -118,36 +141,28 @@ class Dispatcher:
 
     # -- one action's jobs ---------------------------------------------------------------------------------
 
-    def _deliver_group(
+    def _plan(
         self, workspace_id: str, destination_id: str, action_id: str, entries: list[ReceivedJob]
-    ) -> dict[str, _Result]:
+    ) -> _Plan | Outcome:
+        """What sending this action's jobs needs (cached config, credentials, mapping), or why nothing is sent."""
         destination = self._configs.destination(workspace_id, destination_id)
         action = destination.action(action_id) if destination else None
         refusal = _refusal(destination, action, testing=all(e.job.reason == "test" for e in entries))
         if refusal is not None:
-            return {entry.message_id: _Result(refusal) for entry in entries}
+            return refusal
         assert destination is not None and action is not None
-        provider = get_provider(destination.type)
         try:
-            return self._deliver(provider, destination, action, entries)
-        except AuthorizationFailed as exc:  # e.g. a revoked OAuth refresh token: permanent; token endpoint down: retry
-            return {entry.message_id: _Result(exc.outcome) for entry in entries}
-        except Exception as exc:  # a bug or an outage must not lose events: retry, then dead-letter
-            logger.exception("delivery failed unexpectedly", extra={"destination_id": destination_id})
-            error_class = exc.code.lower() if isinstance(exc, DomainError) else "internal_error"
-            outcome = Outcome.retry(error_class, "Nimriz could not process this delivery; it will be retried.")
-            return {entry.message_id: _Result(outcome) for entry in entries}
+            credentials: dict[str, Any] = {}
+            if destination.secret_arn and destination.secret_version:
+                credentials = self._secrets.read(SecretRef(destination.secret_arn, destination.secret_version))
+            mapping = self._compiled.mapping(destination, action)
+        except Exception:  # an outage must not lose events: retry, then dead-letter
+            logger.exception("could not load the delivery configuration", extra={"destination_id": destination_id})
+            return Outcome.retry("internal_error", "Nimriz could not load this destination's configuration.")
+        return _Plan(get_provider(destination.type), destination.type, credentials, mapping)
 
-    def _deliver(
-        self, provider: Provider, destination: DestinationRecord, action: ActionRecord, entries: list[ReceivedJob]
-    ) -> dict[str, _Result]:
-        credentials: dict[str, Any] = {}
-        if destination.secret_arn and destination.secret_version:
-            credentials = self._secrets.read(SecretRef(destination.secret_arn, destination.secret_version))
-        mapping = self._compiled.mapping(destination, action)
-        results: dict[str, _Result] = {}
-        for start in range(0, len(entries), provider.max_batch_size):
-            chunk = entries[start : start + provider.max_batch_size]
+    def _deliver_chunk(self, plan: _Plan, chunk: list[ReceivedJob]) -> dict[str, _Result]:
+        try:
             items = []
             for entry in chunk:
                 event = apply_privacy(entry.job.event)
@@ -155,14 +170,20 @@ class Dispatcher:
                     DeliveryItem(
                         delivery_id=entry.job.delivery_id,
                         event=event,
-                        payload=mapping.apply(event, provider.default_payload),
+                        payload=plan.mapping.apply(event, plan.provider.default_payload),
                         reason=_attempt_reason(entry),
                         attempt=entry.attempt,
                     )
                 )
-            by_position = self._send_items(provider, destination.type, credentials, items)
-            results.update({entry.message_id: by_position[position] for position, entry in enumerate(chunk)})
-        return results
+            by_position = self._send_items(plan.provider, plan.destination_type, plan.credentials, items)
+        except AuthorizationFailed as exc:  # e.g. a revoked OAuth refresh token: permanent; token endpoint down: retry
+            return {entry.message_id: _Result(exc.outcome) for entry in chunk}
+        except Exception as exc:  # a bug must not lose events: retry, then dead-letter
+            logger.exception("delivery failed unexpectedly", extra={"destination_type": plan.destination_type})
+            error_class = exc.code.lower() if isinstance(exc, DomainError) else "internal_error"
+            outcome = Outcome.retry(error_class, "Nimriz could not process this delivery; it will be retried.")
+            return {entry.message_id: _Result(outcome) for entry in chunk}
+        return {entry.message_id: by_position[position] for position, entry in enumerate(chunk)}
 
     def _send_items(
         self, provider: Provider, destination_type: str, credentials: dict[str, Any], items: list[DeliveryItem]

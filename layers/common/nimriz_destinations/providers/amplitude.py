@@ -1,10 +1,75 @@
-"""Amplitude HTTP V2 / Batch Event Upload API."""
+"""Amplitude HTTP V2 API (providers.md A4): `POST /2/httpapi` with `{"api_key", "events": [...]}`.
+
+Hosts: us → https://api2.amplitude.com, eu → https://api.eu.amplitude.com. The API key travels in the body
+(Amplitude takes no auth header). Limits: under 1 MB and at most 2000 events per request (the HTTP V2 page says
+"fewer than 2000", the batching guide "up to 2,000": the size limit is what a 413 enforces).
+
+Responses (HTTP V2 reference):
+* 200 delivered.
+* 400 rejects the whole request. With per-event indices (`events_with_invalid_fields`,
+  `events_with_missing_fields`, `silenced_events`) the listed events are permanent and the rest are retried:
+  Amplitude's guidance is "remove those events and resend the rest". Listed `throttled_events` are retried after
+  the 30 s pause. Without indices (invalid API key, invalid JSON, a missing request-level field) every event is
+  permanent.
+* 429 rejects the request: `throttled_events` are retried after max(Retry-After, 30 s) ("pause sending events for
+  that user or device for 30 seconds"); events of a user/device over its daily quota are permanent (Amplitude's SDK
+  drops them too); the other events are retried without the pause.
+* 413: one event → permanent; a batch → retried. 403 (WAF block) and other 4xx permanent; 408 and 5xx retried —
+  500/502/504 may have been ingested, which `insert_id` (7-day dedup) makes safe.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
-from .base import Credentials, Provider, SecretStr
+from .analytics import (
+    EVENT_NAME_DOC,
+    IDENTITY_DOC,
+    MappingDoc,
+    canonical_properties,
+    error_excerpt,
+    human_event_name,
+    json_object,
+    pack,
+    property_doc,
+    secret_forms,
+    signed_revenue,
+    status_outcome,
+    too_large_outcomes,
+)
+from .base import (
+    Built,
+    Credentials,
+    DeliveryItem,
+    OutboundRequest,
+    Outcome,
+    Provider,
+    ProviderResponse,
+    SecretStr,
+    retry_after_seconds,
+)
+from .common import anonymous_id, epoch_millis
+
+ENDPOINTS: Mapping[str, str] = {
+    "us": "https://api2.amplitude.com/2/httpapi",
+    "eu": "https://api.eu.amplitude.com/2/httpapi",
+}
+MAX_EVENTS_PER_REQUEST = 2000
+MAX_BODY_BYTES = 1_000_000 - 1  # "under 1 MB" (MB read as 10^6 bytes, the stricter)
+THROTTLE_PAUSE_SECONDS = 30.0
+# Amplitude rejects a user_id / device_id shorter than this (unless options.min_id_length says otherwise).
+MIN_ID_LENGTH = 5
+
+# Canonical properties promoted to Amplitude's top-level event fields: flat name -> Amplitude field.
+_TOP_LEVEL_FIELDS: Mapping[str, str] = {
+    "country": "country",
+    "region": "region",
+    "city": "city",
+    "os_family": "os_name",
+}
+# Per-event index lists of a 400 answer, with how each reads in a delivery record.
+_REJECTION_LISTS = (("events_with_invalid_fields", "invalid"), ("events_with_missing_fields", "missing"))
 
 
 class AmplitudeCredentials(Credentials):
@@ -16,6 +81,165 @@ class Amplitude(Provider):
     destination_type = "amplitude"
     action_types = frozenset({"send_event"})
     credentials_model = AmplitudeCredentials
+    max_batch_size = MAX_EVENTS_PER_REQUEST
+
+    default_mapping_doc: ClassVar[MappingDoc] = (
+        ("(request)", 'POST {host}/2/httpapi {"api_key": …, "events": [...]}; us: api2.amplitude.com, eu: api.eu…'),
+        ("event_type", EVENT_NAME_DOC),
+        ("device_id", IDENTITY_DOC),
+        ("time", "`occurred_at` in milliseconds since the epoch (integer)"),
+        ("insert_id", "event `id` (Amplitude ignores a repeated insert_id for 7 days: retries are safe)"),
+        *((field, f"`context.{name}` when present") for name, field in _TOP_LEVEL_FIELDS.items()),
+        *(row for row in property_doc("event_properties.") if row[0].rsplit(".", 1)[1] not in _TOP_LEVEL_FIELDS),
+        ("revenue, price", "sale: `conversion.value`; refund/cancellation/reversal: minus `conversion.value`"),
+        ("quantity, revenueType", "1 and the outcome (sale, refund, cancellation, reversal) when revenue is set"),
+        ("(privacy)", "strict mode: no region, no city; never IP or user agent (no `ip` field is sent)"),
+        ("(not sent)", "conversion.email, conversion.phone: add them with an `include` override"),
+        ("(refused)", "no event_type, or no device_id/user_id of at least 5 characters after mapping: skipped"),
+    )
+
+    def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        properties = canonical_properties(event)
+        payload: dict[str, Any] = {
+            "event_type": human_event_name(event),
+            "device_id": anonymous_id(event),
+            "time": epoch_millis(event),
+            "insert_id": str(event["id"]),
+        }
+        for name, field in _TOP_LEVEL_FIELDS.items():
+            if name in properties:
+                payload[field] = properties.pop(name)
+        payload["event_properties"] = properties
+        revenue = signed_revenue(event)
+        if revenue is not None:
+            outcome = str(event["type"]).removeprefix("conversion.")
+            payload.update(revenue=revenue, price=revenue, quantity=1, revenueType=outcome)
+        return payload
+
+    def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
+        api_key = str(credentials["api_key"])
+        built = Built()
+        entries: list[tuple[int, dict[str, Any]]] = []
+        for position, item in enumerate(items):
+            refusal = _refusal(item.payload)
+            if refusal:
+                built.skipped[position] = refusal
+            else:
+                entries.append((position, item.payload))
+        url = ENDPOINTS[credentials.get("region") or "us"]
+        for positions, body in pack(
+            entries,
+            lambda events: {"api_key": api_key, "events": events},
+            max_count=MAX_EVENTS_PER_REQUEST,
+            max_bytes=MAX_BODY_BYTES,
+        ):
+            built.requests.append(
+                OutboundRequest(
+                    method="POST",
+                    url=url,
+                    headers={"Content-Type": "application/json"},
+                    body=body,
+                    items=positions,
+                    secrets=secret_forms(api_key),
+                )
+            )
+        return built
+
+    def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+        if response.status == 400:
+            return _bad_request(request, response)
+        if response.status == 429:
+            return _throttled(request, response)
+        if response.status == 413:
+            return too_large_outcomes(request, "Amplitude's 1 MB request limit")
+        return dict.fromkeys(request.items, status_outcome("Amplitude", request, response))
+
+
+def _refusal(payload: Mapping[str, Any]) -> Outcome | None:
+    """Why Amplitude would reject this event, or None when it is fine to send."""
+    if not payload.get("event_type"):
+        return Outcome.skipped("missing_event_name", "the mapped event has no event_type; Amplitude requires one")
+    ids = [payload.get("user_id"), payload.get("device_id")]
+    if not any(isinstance(value, str) and len(value) >= MIN_ID_LENGTH for value in ids):
+        return Outcome.skipped(
+            "missing_identifier",
+            f"the mapped event has no device_id or user_id of at least {MIN_ID_LENGTH} characters",
+        )
+    return None
+
+
+def _index_lists(body: Mapping[str, Any], key: str) -> dict[str, list[int]]:
+    """`{"field": [index, ...]}` of a 400 answer, tolerating odd shapes."""
+    value = body.get(key)
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(field): [i for i in indices if isinstance(i, int)]
+        for field, indices in value.items()
+        if isinstance(indices, list)
+    }
+
+
+def _indices(body: Mapping[str, Any], key: str) -> set[int]:
+    value = body.get(key)
+    return {index for index in value if isinstance(index, int)} if isinstance(value, list) else set()
+
+
+def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+    body = json_object(response.body)
+    error = str(body.get("error") or "Bad request")
+    rejected: dict[int, str] = {}
+    for key, label in _REJECTION_LISTS:
+        for field, indices in _index_lists(body, key).items():
+            for index in indices:
+                rejected.setdefault(index, f"{error}: {label} `{field}`")
+    for index in _indices(body, "silenced_events"):
+        rejected.setdefault(index, f"{error}: the device is silenced by Amplitude")
+    throttled = _indices(body, "throttled_events")
+    if body.get("missing_field") or not (rejected or throttled):
+        # A request-level problem (API key, JSON, path): nothing in this request can succeed as it is.
+        failure = Outcome.permanent("http_400", f"Amplitude {error_excerpt(request, response)}")
+        return dict.fromkeys(request.items, failure)
+    outcomes: dict[int, Outcome] = {}
+    for index, position in enumerate(request.items):
+        if index in rejected:
+            outcomes[position] = Outcome.permanent("amplitude_invalid_event", rejected[index])
+        elif index in throttled:
+            outcomes[position] = Outcome.retry("amplitude_throttled", error, THROTTLE_PAUSE_SECONDS)
+        else:
+            outcomes[position] = Outcome.retry(
+                "amplitude_batch_rejected", "Amplitude rejected the batch for other events in it; resent without them"
+            )
+    return outcomes
+
+
+def _throttled(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+    body = json_object(response.body)
+    error = str(body.get("error") or "Too many requests")
+    header_wait = retry_after_seconds(response)
+    pause = max(header_wait or 0.0, THROTTLE_PAUSE_SECONDS)
+    throttled = _indices(body, "throttled_events")
+    over_quota = {
+        str(identity)
+        for key in ("exceeded_daily_quota_users", "exceeded_daily_quota_devices")
+        if isinstance(body.get(key), dict)
+        for identity in body[key]
+    }
+    events = json_object(request.body).get("events") or []
+    outcomes: dict[int, Outcome] = {}
+    for index, position in enumerate(request.items):
+        event = events[index] if index < len(events) and isinstance(events[index], dict) else {}
+        if over_quota & {str(event.get("user_id")), str(event.get("device_id"))}:
+            outcomes[position] = Outcome.permanent(
+                "amplitude_daily_quota_exceeded", f"{error}: the user or device is over Amplitude's daily event quota"
+            )
+        elif not throttled or index in throttled:
+            outcomes[position] = Outcome.retry("http_429", error, pause)
+        else:
+            outcomes[position] = Outcome.retry(
+                "amplitude_batch_rejected", "Amplitude rejected the batch for other events in it", header_wait
+            )
+    return outcomes
 
 
 PROVIDER = Amplitude()

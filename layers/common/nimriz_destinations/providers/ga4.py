@@ -1,24 +1,36 @@
-"""Google Analytics 4 Measurement Protocol."""
+"""Google Analytics 4 Measurement Protocol (providers.md A1); the protocol itself lives in `mp_common`.
+
+Endpoint by `region`: global → https://www.google-analytics.com, eu → https://region1.google-analytics.com (EU
+processing); path `/mp/collect`, or `/debug/mp/collect` (the validation server) for test sends. `measurement_id`
+and `api_secret` travel in the query string, so the secret is listed for redaction in its URL-encoded form too.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import StringConstraints
+from .base import Credentials, SecretStr
+from .mp_common import COLLECT_PATH, VALIDATION_PATH, MeasurementId, MeasurementProtocol, mp_query
 
-from .base import Credentials, Provider, SecretStr
+HOSTS: Mapping[str, str] = {"global": "https://www.google-analytics.com", "eu": "https://region1.google-analytics.com"}
 
 
 class GA4Credentials(Credentials):
-    measurement_id: Annotated[str, StringConstraints(pattern=r"^G-[A-Z0-9]{4,20}$")]
+    measurement_id: MeasurementId
     api_secret: SecretStr
     region: Literal["global", "eu"] = "global"
 
 
-class GA4(Provider):
+class GA4(MeasurementProtocol):
     destination_type = "ga4"
-    action_types = frozenset({"send_event"})
     credentials_model = GA4Credentials
+    validates_test_sends = True
+
+    def collect_url(self, credentials: Mapping[str, Any], *, validate: bool) -> str:
+        host = HOSTS[credentials.get("region") or "global"]
+        path = VALIDATION_PATH if validate else COLLECT_PATH
+        return f"{host}{path}?{mp_query(str(credentials['measurement_id']), self.api_secret(credentials))}"
 
 
 PROVIDER = GA4()

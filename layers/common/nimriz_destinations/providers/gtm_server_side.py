@@ -1,25 +1,38 @@
-"""Google Tag Manager server-side container (GA4-style Measurement Protocol hits to the container URL)."""
+"""Google Tag Manager server-side container (providers.md A2): GA4 Measurement Protocol posted to the container.
+
+`POST {container_url}/mp/collect?measurement_id=…[&api_secret=…]` with the GA4 MP JSON body (see `mp_common`);
+the container's client claiming that path (the built-in GA4 client, or a Measurement Protocol client template)
+decides what happens next. A container path prefix is kept (`https://sgtm.example.com/t` → `/t/mp/collect`).
+Containers have no validation server, so test sends are ordinary sends. Responses: 2xx delivered; 400/404
+(no client claimed the request, wrong path) and other 4xx permanent; 408, 429 and 5xx retried.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator
 
-from .base import Credentials, HttpsUrl, Provider, SecretStr
+from .analytics import base_url
+from .base import Credentials, HttpsUrl, SecretStr
+from .mp_common import COLLECT_PATH, MeasurementId, MeasurementProtocol, mp_query
 
 
 class GTMServerSideCredentials(Credentials):
-    container_url: HttpsUrl
-    measurement_id: Annotated[str, StringConstraints(pattern=r"^G-[A-Z0-9]{4,20}$")]
+    container_url: Annotated[HttpsUrl, AfterValidator(base_url)]
+    measurement_id: MeasurementId
     api_secret: SecretStr | None = None
 
 
-class GTMServerSide(Provider):
+class GTMServerSide(MeasurementProtocol):
     destination_type = "gtm_server_side"
-    action_types = frozenset({"send_event"})
     credentials_model = GTMServerSideCredentials
     url_fields = ("container_url",)
+
+    def collect_url(self, credentials: Mapping[str, Any], *, validate: bool) -> str:
+        container = str(credentials["container_url"]).rstrip("/")
+        return f"{container}{COLLECT_PATH}?{mp_query(str(credentials['measurement_id']), self.api_secret(credentials))}"
 
 
 PROVIDER = GTMServerSide()

@@ -1,13 +1,81 @@
-"""PostHog capture / batch API (cloud or self-hosted host)."""
+"""PostHog capture (providers.md A5): `POST {host}/batch/` with `{"api_key", "batch": [...]}`.
+
+`host` is the customer's ingestion host (US cloud by default; `https://eu.i.posthog.com`, or a self-hosted domain),
+SSRF-checked at save and at send. The project API key travels in the body. No event-count limit; the body must be
+under 20 MB, and we stay under the official SDK's 5 MiB batch cap so self-hosted defaults are safe too.
+
+Events are anonymous (`$process_person_profile: false`: a daily-rotating or per-click id must not create person
+profiles) and carry `$geoip_disable: true` with the event's own location as `$geoip_*` properties, because PostHog
+would otherwise geolocate our server's address. Dedup: `uuid`, which must be a valid UUID: the event id when it
+is one, else a UUIDv5 derived from it (also applied to a mapping's non-UUID value, so retries keep one uuid).
+
+Responses (capture service and docs): 200 `{"status": 1 | "Ok"}` delivered, except when it reports
+`quota_limited` — PostHog dropped the events for the project's billing limit, which is permanent for this
+delivery (replayable once the quota allows). 400 (malformed request, invalid event) and 401 (invalid project API
+key) permanent; 413 one event permanent / batch retried; 429 retried, unless its body says the billing limit was
+reached (permanent); 408 and 5xx retried.
+"""
 
 from __future__ import annotations
 
-from .base import Credentials, HttpsUrl, Provider, SecretStr
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator
+
+from ..event_fields import format_timestamp
+from .analytics import (
+    EVENT_NAME_DOC,
+    IDENTITY_DOC,
+    MappingDoc,
+    as_uuid,
+    base_url,
+    canonical_properties,
+    error_excerpt,
+    human_event_name,
+    json_object,
+    pack,
+    property_doc,
+    secret_forms,
+    signed_revenue,
+    status_outcome,
+    too_large_outcomes,
+)
+from .base import (
+    Built,
+    Credentials,
+    DeliveryItem,
+    HttpsUrl,
+    OutboundRequest,
+    Outcome,
+    Provider,
+    ProviderResponse,
+    SecretStr,
+    Verdict,
+)
+from .common import anonymous_id, occurred_at
+
+DEFAULT_HOST = "https://us.i.posthog.com"
+BATCH_PATH = "/batch/"
+MAX_EVENTS_PER_REQUEST = 1000  # PostHog has no count limit; this bounds one request's work
+MAX_BODY_BYTES = 5 * 1024 * 1024  # the official SDK's batch cap (PostHog's own limit is 20 MB)
+
+# Canonical properties under PostHog's own names, so its web analytics and GeoIP-style breakdowns work.
+RENAMES: Mapping[str, str] = {
+    "country": "$geoip_country_code",
+    "region": "$geoip_subdivision_1_code",
+    "city": "$geoip_city_name",
+    "browser_family": "$browser",
+    "os_family": "$os",
+    "referrer": "$referrer",
+    "referrer_host": "$referring_domain",
+}
+_FIXED_PROPERTIES: Mapping[str, Any] = {"$process_person_profile": False, "$geoip_disable": True}
 
 
 class PostHogCredentials(Credentials):
     api_key: SecretStr
-    host: HttpsUrl = "https://us.i.posthog.com"
+    host: Annotated[HttpsUrl, AfterValidator(base_url)] = DEFAULT_HOST
 
 
 class PostHog(Provider):
@@ -15,6 +83,104 @@ class PostHog(Provider):
     action_types = frozenset({"send_event"})
     credentials_model = PostHogCredentials
     url_fields = ("host",)
+    max_batch_size = MAX_EVENTS_PER_REQUEST
+
+    default_mapping_doc: ClassVar[MappingDoc] = (
+        ("(request)", 'POST {host}/batch/ {"api_key": …, "batch": [...]}; host default https://us.i.posthog.com'),
+        ("event", EVENT_NAME_DOC),
+        ("distinct_id", IDENTITY_DOC),
+        ("timestamp", "`occurred_at` (ISO 8601 UTC, milliseconds)"),
+        ("uuid", "event `id` when it is a UUID, else a UUIDv5 derived from it (PostHog's dedup key)"),
+        *property_doc("properties.", RENAMES),
+        ("properties.revenue", "sale: `conversion.value`; refund/cancellation/reversal: minus `conversion.value`"),
+        ("properties.$process_person_profile", "false (anonymous events: no person profiles)"),
+        ("properties.$geoip_disable", "true (PostHog must not geolocate our server's address)"),
+        ("(privacy)", "strict mode: no $geoip_subdivision_1_code, no $geoip_city_name; never IP or user agent"),
+        ("(not sent)", "conversion.email, conversion.phone: add them with an `include` override"),
+        ("(refused)", "no event name or an empty distinct_id after mapping: skipped (PostHog would drop it)"),
+    )
+
+    def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        properties = canonical_properties(event, RENAMES)
+        revenue = signed_revenue(event)
+        if revenue is not None:
+            properties["revenue"] = revenue
+        properties.update(_FIXED_PROPERTIES)
+        return {
+            "event": human_event_name(event),
+            "distinct_id": anonymous_id(event),
+            "timestamp": format_timestamp(occurred_at(event)),
+            "uuid": as_uuid(str(event["id"])),
+            "properties": properties,
+        }
+
+    def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
+        api_key = str(credentials["api_key"])
+        built = Built()
+        entries: list[tuple[int, dict[str, Any]]] = []
+        for position, item in enumerate(items):
+            refusal = _refusal(item.payload)
+            if refusal:
+                built.skipped[position] = refusal
+            else:
+                entries.append((position, _with_valid_uuid(item.payload)))
+        url = str(credentials.get("host") or DEFAULT_HOST).rstrip("/") + BATCH_PATH
+        for positions, body in pack(
+            entries,
+            lambda events: {"api_key": api_key, "batch": events},
+            max_count=MAX_EVENTS_PER_REQUEST,
+            max_bytes=MAX_BODY_BYTES,
+        ):
+            built.requests.append(
+                OutboundRequest(
+                    method="POST",
+                    url=url,
+                    headers={"Content-Type": "application/json"},
+                    body=body,
+                    items=positions,
+                    secrets=secret_forms(api_key),
+                )
+            )
+        return built
+
+    def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+        if response.status == 413:
+            return too_large_outcomes(request, "PostHog's request size limit")
+        return dict.fromkeys(request.items, _outcome(request, response))
+
+
+def _refusal(payload: Mapping[str, Any]) -> Outcome | None:
+    """Why PostHog would silently drop this event, or None when it is fine to send."""
+    if not payload.get("event"):
+        return Outcome.skipped("missing_event_name", "the mapped event has no event name; PostHog would drop it")
+    properties = payload.get("properties")
+    nested_id = properties.get("distinct_id") if isinstance(properties, dict) else None
+    if not (payload.get("distinct_id") or nested_id):
+        return Outcome.skipped("missing_identifier", "the mapped event has no distinct_id; PostHog would drop it")
+    return None
+
+
+def _with_valid_uuid(payload: dict[str, Any]) -> dict[str, Any]:
+    # PostHog drops an event whose uuid is not a UUID; a deterministic one keeps retries deduplicable.
+    value = payload.get("uuid")
+    if value is None:
+        return payload
+    normalised = as_uuid(str(value))
+    return payload if normalised == value else {**payload, "uuid": normalised}
+
+
+def _outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
+    if response.status == 429 and b"billing limit" in response.body.lower():
+        return Outcome.permanent("posthog_quota_limited", f"PostHog {error_excerpt(request, response)}")
+    outcome = status_outcome("PostHog", request, response)
+    quota_limited = json_object(response.body).get("quota_limited") if outcome.verdict is Verdict.DELIVERED else None
+    if quota_limited:
+        limited = ", ".join(map(str, quota_limited)) if isinstance(quota_limited, list) else str(quota_limited)
+        return Outcome.permanent(
+            "posthog_quota_limited",
+            f"PostHog dropped the events: the project is over its billing limit (quota_limited: {limited})",
+        )
+    return outcome
 
 
 PROVIDER = PostHog()

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from ..event_fields import EVENT_OBJECTS, compile_path, format_timestamp
+from ..event_fields import format_timestamp
+from .analytics import canonical_properties, property_doc
 from .base import (
     Built,
     Credentials,
@@ -42,23 +43,6 @@ _MAX_ERROR_MESSAGE = 300
 
 _BATCH_OPEN, _BATCH_CLOSE = b'{"batch":[', b"]}"
 
-# Canonical path -> flat `properties` name (the names Nimriz documents: short_url, country, utm_source, ...).
-# Not forwarded by default: `visitor.*` (it becomes anonymousId) and the personal data `conversion.email/phone`.
-_FLATTENED_OBJECTS = (("link", ""), ("context", ""), ("utm", "utm_"), ("click_ids", ""), ("conversion", ""))
-_NOT_FORWARDED = frozenset({"conversion.email", "conversion.phone"})
-PROPERTY_SOURCES: tuple[tuple[str, str], ...] = (
-    ("type", "event_type"),
-    ("touch_type", "touch_type"),
-    ("bot_flag", "bot_flag"),
-    ("privacy_mode", "privacy_mode"),
-    *(
-        (f"{name}.{key}", prefix + key)
-        for name, prefix in _FLATTENED_OBJECTS
-        for key in EVENT_OBJECTS[name]
-        if f"{name}.{key}" not in _NOT_FORWARDED
-    ),
-)
-_PROPERTY_GETTERS = tuple((flat_name, compile_path(path)) for path, flat_name in PROPERTY_SOURCES)
 # Segment's `context.campaign` (spec: common fields) from the UTM parameters.
 _CAMPAIGN_SOURCES = (
     ("name", "campaign"),
@@ -84,13 +68,9 @@ def event_name(event: Mapping[str, Any]) -> str:
     return HUMAN_EVENT_NAMES.get(event_type, event_type)
 
 
-def canonical_properties(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The event's fields flattened under the names of PROPERTY_SOURCES, only those present (null = absent)."""
-    properties: dict[str, Any] = {}
-    for flat_name, get in _PROPERTY_GETTERS:
-        value = get(event)
-        if value is not None:
-            properties[flat_name] = list(value) if isinstance(value, list) else value
+def segment_properties(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The shared flattened properties (short_url, country, utm_source, ...) plus Segment's `revenue`."""
+    properties = canonical_properties(event)
     if event.get("type") == "conversion.sale" and "value" in properties:
         properties["revenue"] = properties["value"]  # Segment's reserved revenue property, read by most destinations
     return properties
@@ -120,7 +100,7 @@ class Segment(Provider):
         ("messageId", "event `id` (Segment's dedup key; set back when a mapping removes it)"),
         ("timestamp", "event `occurred_at` (RFC 3339 UTC, milliseconds)"),
         ("sentAt", "send time of this attempt (added at send time, lets Segment correct clock skew)"),
-        *((f"properties.{flat_name}", f"event `{path}` when present") for path, flat_name in PROPERTY_SOURCES),
+        *property_doc("properties."),
         ("properties.revenue", "`conversion.value` for conversion.sale only"),
         ("properties (privacy)", "strict mode: no region, city; never IP or UA"),
         ("(not sent)", "visitor.* (only as anonymousId), conversion.email, conversion.phone: `include` them to send"),
@@ -140,7 +120,7 @@ class Segment(Provider):
             "anonymousId": anonymous_id(event),
             "messageId": str(event["id"]),
             "timestamp": format_timestamp(occurred_at(event)),
-            "properties": canonical_properties(event),
+            "properties": segment_properties(event),
             "context": context,
         }
 

@@ -1,0 +1,186 @@
+"""Pieces shared by the analytics (`send_event`) adapters: GA4 / GTM server-side, Amplitude, PostHog, Mixpanel.
+
+* `canonical_properties`: the flat property bag Amplitude, PostHog and Mixpanel receive. Names follow the Segment
+  adapter's convention (link/context/click-id fields under their own names, `utm_<key>`, conversion fields under
+  their own names, `event_type`), so one canonical event shows the same property names in every tool.
+* `signed_revenue`: a conversion's effect on revenue (a sale adds, a refund/cancellation/reversal takes away).
+* `pack`: request bodies within a provider's count and byte limits.
+* Response helpers: JSON parsing, capped and secret-free error excerpts, 413 handling, dedup id derivation.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, quote_plus, urlsplit
+
+from ..event_fields import EVENT_OBJECTS, compile_path
+from .base import OutboundRequest, Outcome, ProviderResponse, Verdict, classify_status
+from .common import HUMAN_EVENT_NAMES, chunk_by_limits, json_bytes, occurred_at
+
+MappingDoc = tuple[tuple[str, str], ...]
+
+# Flattened canonical fields: (canonical path, property name). Not forwarded by default: `visitor.*` (it is the
+# identity field of each tool) and the personal data `conversion.email` / `conversion.phone`.
+_FLATTENED_OBJECTS = (("link", ""), ("context", ""), ("utm", "utm_"), ("click_ids", ""), ("conversion", ""))
+_NOT_FORWARDED = frozenset({"conversion.email", "conversion.phone"})
+PROPERTY_SOURCES: tuple[tuple[str, str], ...] = (
+    ("id", "nimriz_event_id"),
+    ("type", "event_type"),
+    ("touch_type", "touch_type"),
+    ("bot_flag", "bot_flag"),
+    ("privacy_mode", "privacy_mode"),
+    *(
+        (f"{name}.{key}", prefix + key)
+        for name, prefix in _FLATTENED_OBJECTS
+        for key in EVENT_OBJECTS[name]
+        if f"{name}.{key}" not in _NOT_FORWARDED
+    ),
+)
+_PROPERTY_GETTERS = tuple((name, compile_path(path)) for path, name in PROPERTY_SOURCES)
+
+# Sign of a conversion outcome's revenue; a lead has none.
+_REVENUE_SIGN: Mapping[str, int] = {"sale": 1, "refund": -1, "cancellation": -1, "reversal": -1}
+
+# Derived ids (PostHog uuid, Mixpanel $insert_id) must never change across releases: the namespace is fixed.
+# Mapping-doc text shared by the adapters that use human event names and the visitor identity.
+EVENT_NAME_DOC = ", ".join(HUMAN_EVENT_NAMES.values()) + " by event type (an unknown type keeps its code)"
+IDENTITY_DOC = "`visitor.visitor_hash` (standard mode), else the synthetic per-click `visitor.click_id` (strict mode)"
+
+_DERIVED_ID_NAMESPACE = uuid.UUID("5b0e6f2a-3c1d-5e4f-8a9b-0c1d2e3f4a5b")
+_MAX_ERROR_EXCERPT = 300
+
+
+def human_event_name(event: Mapping[str, Any]) -> str:
+    """`Link Clicked`, `QR Scanned`, ..., `Sale`; an event type unknown to this release keeps its code."""
+    event_type = str(event["type"])
+    return HUMAN_EVENT_NAMES.get(event_type, event_type)
+
+
+def canonical_properties(event: Mapping[str, Any], renames: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The present (non-null) fields of PROPERTY_SOURCES, each under its flat name or its name in `renames`."""
+    renames = renames or {}
+    properties: dict[str, Any] = {}
+    for name, get in _PROPERTY_GETTERS:
+        value = get(event)
+        if value is not None:
+            properties[renames.get(name, name)] = list(value) if isinstance(value, list) else value
+    return properties
+
+
+def property_doc(prefix: str, renames: Mapping[str, str] | None = None) -> MappingDoc:
+    """Mapping-doc rows for `canonical_properties`, each field shown under `prefix`."""
+    renames = renames or {}
+    return tuple((f"{prefix}{renames.get(name, name)}", f"`{path}` when present") for path, name in PROPERTY_SOURCES)
+
+
+def signed_revenue(event: Mapping[str, Any]) -> float | None:
+    """`conversion.value` for a sale, its negative for a refund, cancellation or reversal; None otherwise."""
+    sign = _REVENUE_SIGN.get(str(event.get("type", "")).removeprefix("conversion."))
+    value = (event.get("conversion") or {}).get("value")
+    if sign is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return sign * value
+
+
+def age_seconds(event: Mapping[str, Any], now: float) -> float:
+    return now - occurred_at(event).timestamp()
+
+
+def derived_uuid(value: str) -> str:
+    """A stable UUID (v5) standing in for an id that is not a UUID."""
+    return str(uuid.uuid5(_DERIVED_ID_NAMESPACE, value))
+
+
+def as_uuid(value: str) -> str:
+    """`value` in canonical UUID form when it is a UUID, else its derived UUID."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return derived_uuid(value)
+
+
+def secret_forms(*secrets: str | None) -> tuple[str, ...]:
+    """Each secret as sent: raw, URL-encoded (query strings) and JSON-escaped (bodies), so redaction finds it."""
+    forms: list[str] = []
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in (secret, quote_plus(secret), quote(secret, safe=""), json.dumps(secret)[1:-1]):
+            if form not in forms:
+                forms.append(form)
+    return tuple(forms)
+
+
+def pack(
+    entries: Sequence[tuple[int, Any]], wrap: Callable[[list[Any]], Any], *, max_count: int, max_bytes: int
+) -> list[tuple[tuple[int, ...], bytes]]:
+    """Request bodies `wrap([event, ...])` for (position, event) entries, each within max_count and max_bytes.
+
+    Returns (positions carried, body) per request. Sizes are exact: an event adds its JSON plus one comma, and the
+    envelope is `wrap([])`, whose empty list has no comma to spare (hence the -1).
+    """
+    sizes = [len(json_bytes(event)) + 1 for _, event in entries]
+    overhead = len(json_bytes(wrap([]))) - 1
+    bodies: list[tuple[tuple[int, ...], bytes]] = []
+    for group in chunk_by_limits(sizes, max_count=max_count, max_bytes=max_bytes, overhead=overhead):
+        events = [entries[index][1] for index in group]
+        bodies.append((tuple(entries[index][0] for index in group), json_bytes(wrap(events))))
+    return bodies
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parsed JSON, or None when `raw` is not JSON (providers answer plain text or HTML on some errors)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """Parsed JSON when it is an object, else an empty one."""
+    value = parse_json(raw)
+    return value if isinstance(value, dict) else {}
+
+
+def redact(text: str, request: OutboundRequest) -> str:
+    """`text` without the request's secrets: a provider echoing what we sent must not put a key into records."""
+    for secret in request.secrets:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def error_excerpt(request: OutboundRequest, response: ProviderResponse) -> str:
+    """`answered <status>: <capped body>` with every secret of the request redacted."""
+    text = redact(response.body.decode("utf-8", "replace").strip(), request)
+    return f"answered {response.status}: {text[:_MAX_ERROR_EXCERPT] if text else 'no response body'}"
+
+
+def status_outcome(provider: str, request: OutboundRequest, response: ProviderResponse) -> Outcome:
+    """`classify_status`, with a permanent failure carrying what the provider said (secret-free)."""
+    outcome = classify_status(response)
+    if outcome.verdict is Verdict.PERMANENT:
+        return Outcome.permanent(outcome.error_class or "http_error", f"{provider} {error_excerpt(request, response)}")
+    return outcome
+
+
+def too_large_outcomes(request: OutboundRequest, limit: str) -> dict[int, Outcome]:
+    """413: one event over the limit can never be sent; a batch over it is retried (regrouped on the next try)."""
+    if len(request.items) == 1:
+        return {request.items[0]: Outcome.permanent("http_413", f"the event is larger than {limit}")}
+    return dict.fromkeys(request.items, Outcome.retry("http_413", f"the batch was larger than {limit}"))
+
+
+def base_url(value: str) -> str:
+    """A customer-supplied base URL (PostHog host, GTM container): absolute, no query, fragment or credentials.
+
+    The SSRF guard (scheme, host, resolved address) runs separately at save and at send time.
+    """
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute https URL")
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError("must not carry a query string, a fragment or credentials")
+    return value.rstrip("/")

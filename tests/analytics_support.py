@@ -1,0 +1,92 @@
+"""Test helpers for the analytics adapters (GA4, GTM server-side, Amplitude, PostHog, Mixpanel)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nimriz_destinations.delivery.sender import HttpSender
+from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
+from nimriz_destinations.providers.base import DeliveryItem, Outcome, Provider, ProviderResponse
+from nimriz_destinations.sample_events import sample_event
+
+EVENT_TYPES = (
+    "link.clicked",
+    "link.qr_scanned",
+    "card.viewed",
+    "card.link_clicked",
+    "conversion.lead",
+    "conversion.sale",
+    "conversion.refund",
+    "conversion.cancellation",
+    "conversion.reversal",
+)
+
+
+def make_event(
+    event_type: str = "link.clicked",
+    *,
+    privacy_mode: str = "standard",
+    event_id: str = "0f8fad5b-d9cb-469f-a165-70867728950e",
+    visitor: str | None = None,
+    age_seconds: float = 0,
+) -> dict[str, Any]:
+    """A sample canonical event; `visitor` replaces the visitor identity, `age_seconds` backdates it."""
+    event = sample_event(
+        event_type,
+        workspace_id="ws_1",
+        organization_id="org_1",
+        privacy_mode=privacy_mode,
+        event_id=event_id,
+        now=datetime.now(UTC) - timedelta(seconds=age_seconds),
+    )
+    if visitor is not None:
+        event["visitor"] = {"click_id": f"ck_{visitor}"}
+        if privacy_mode == "standard":
+            event["visitor"]["visitor_hash"] = f"vh_{visitor}"
+    return event
+
+
+def make_item(
+    provider: Provider,
+    event: Mapping[str, Any] | None = None,
+    *,
+    overrides: Sequence[Mapping[str, Any]] = (),
+    base: str = "default",
+    reason: str = "live",
+    attempt: int = 1,
+) -> DeliveryItem:
+    """A delivery item as the dispatcher makes it: privacy rules, then the (default or overridden) mapping."""
+    event = make_event() if event is None else event
+    mapping = compile_mapping(PropertyMapping.model_validate({"base": base, "overrides": list(overrides)}))
+    payload = mapping.apply(event, provider.default_payload)
+    return DeliveryItem("dlv_1", apply_privacy(event), payload, reason, attempt)
+
+
+def mapped(provider: Provider, event: Mapping[str, Any], overrides: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    return make_item(provider, event, overrides=overrides).payload
+
+
+def response(status: int, body: Any = b"", headers: Mapping[str, str] | None = None) -> ProviderResponse:
+    """A provider answer: bytes/str as is, anything else as JSON."""
+    raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+    return ProviderResponse(status, {name.lower(): value for name, value in (headers or {}).items()}, raw)
+
+
+def deliver(
+    sender: HttpSender,
+    provider: Provider,
+    items: Sequence[DeliveryItem],
+    credentials: Mapping[str, Any],
+    *,
+    now: float | None = None,
+) -> dict[int, Outcome]:
+    """What the dispatcher does for one group of items: build, send each request, classify; outcomes by position."""
+    built = provider.build_requests(items, credentials, now=time.time() if now is None else now)
+    outcomes: dict[int, Outcome] = dict(built.skipped)
+    for request in built.requests:
+        outcomes.update(provider.classify(request, sender.send(provider.destination_type, request)))
+    return outcomes

@@ -1,0 +1,105 @@
+"""Amplitude adapter → HttpSender (egress override) → the Amplitude sink, over real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from nimriz_destinations.delivery.sender import HttpSender
+from nimriz_destinations.providers.amplitude import PROVIDER
+from nimriz_destinations.providers.base import DeliveryItem, Verdict
+from tests.analytics_support import deliver, make_event, make_item
+from tests.sinks.amplitude import AmplitudeSink, amplitude_sink
+from tests.sinks.server import Sink, SinkResponse
+
+API_KEY = "amp_integration_key_42"
+CREDENTIALS = {"api_key": API_KEY, "region": "eu"}
+THROTTLED = "vh_throttled"
+
+
+@pytest.fixture
+def amplitude() -> Iterator[tuple[Sink, AmplitudeSink]]:
+    handler = amplitude_sink(API_KEY, throttled_devices={THROTTLED})
+    with Sink(handler) as sink:
+        yield sink, handler
+
+
+@pytest.fixture
+def sender(amplitude: tuple[Sink, AmplitudeSink]) -> Iterator[HttpSender]:
+    http = HttpSender(allow_loopback=True, egress_overrides={"amplitude": amplitude[0].url})
+    yield http
+    http.close()
+
+
+def items(count: int) -> list[DeliveryItem]:
+    return [make_item(PROVIDER, make_event("conversion.sale", event_id=f"e{i}")) for i in range(count)]
+
+
+def test_a_single_event_is_ingested(amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender) -> None:
+    sink, handler = amplitude
+    outcomes = deliver(sender, PROVIDER, items(1), CREDENTIALS)
+    assert outcomes[0].verdict is Verdict.DELIVERED
+    (event,) = handler.accepted
+    assert (event["event_type"], event["insert_id"], event["revenue"]) == ("Sale", "e0", 49.9)
+    assert sink.requests[0].path == "/2/httpapi"
+
+
+def test_a_batch_is_one_request_and_a_resent_batch_is_deduplicated(
+    amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender
+) -> None:
+    sink, handler = amplitude
+    batch = items(5)
+    first = deliver(sender, PROVIDER, batch, CREDENTIALS)
+    again = deliver(sender, PROVIDER, batch, CREDENTIALS)
+    assert {o.verdict for o in (*first.values(), *again.values())} == {Verdict.DELIVERED}
+    assert len(sink.requests) == 2 and len(handler.accepted) == 5
+
+
+def test_an_invalid_api_key_is_permanent_for_every_event(
+    amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender
+) -> None:
+    outcomes = deliver(sender, PROVIDER, items(2), CREDENTIALS | {"api_key": "wrong_key_123"})
+    assert {(o.verdict, o.error_class) for o in outcomes.values()} == {(Verdict.PERMANENT, "http_400")}
+    assert "Invalid API key" in (outcomes[0].message or "")
+
+
+def test_an_invalid_event_fails_alone_and_the_others_go_through_on_resend(
+    amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender
+) -> None:
+    _, handler = amplitude
+    bad = make_item(PROVIDER, make_event(event_id="bad"), overrides=[{"type": "static", "to": "time", "value": "now"}])
+    good = items(2)
+    outcomes = deliver(sender, PROVIDER, [good[0], bad, good[1]], CREDENTIALS)
+    assert {p: o.verdict for p, o in outcomes.items()} == {0: Verdict.RETRY, 1: Verdict.PERMANENT, 2: Verdict.RETRY}
+    assert handler.accepted == []
+    retried = deliver(sender, PROVIDER, good, CREDENTIALS)
+    assert {o.verdict for o in retried.values()} == {Verdict.DELIVERED} and len(handler.accepted) == 2
+
+
+def test_a_throttled_device_waits_30_seconds_and_the_rest_is_resent(
+    amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender
+) -> None:
+    throttled = make_item(
+        PROVIDER, make_event(event_id="t1"), overrides=[{"type": "static", "to": "device_id", "value": THROTTLED}]
+    )
+    outcomes = deliver(sender, PROVIDER, [items(1)[0], throttled], CREDENTIALS)
+    assert {p: (o.verdict, o.error_class, o.retry_after) for p, o in outcomes.items()} == {
+        0: (Verdict.RETRY, "amplitude_batch_rejected", None),
+        1: (Verdict.RETRY, "http_429", 30.0),
+    }
+
+
+def test_a_429_with_retry_after_is_honoured(amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender) -> None:
+    sink, _ = amplitude
+    sink.script.append(SinkResponse(429, {"code": 429, "error": "Too many requests"}, {"Retry-After": "90"}))
+    outcomes = deliver(sender, PROVIDER, items(1), CREDENTIALS)
+    assert (outcomes[0].verdict, outcomes[0].retry_after) == (Verdict.RETRY, 90.0)
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_are_retried(amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender, status: int) -> None:
+    sink, _ = amplitude
+    sink.script.append(SinkResponse(status, {"code": status}))
+    outcomes = deliver(sender, PROVIDER, items(1), CREDENTIALS)
+    assert outcomes[0].verdict is Verdict.RETRY

@@ -1,0 +1,90 @@
+"""PostHog adapter → HttpSender → a PostHog sink as the customer's host, over real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from nimriz_destinations.delivery.sender import HttpSender
+from nimriz_destinations.providers.base import Verdict
+from nimriz_destinations.providers.posthog import PROVIDER
+from tests.analytics_support import deliver, make_event, make_item
+from tests.sinks.posthog import PostHogSink, posthog_sink
+from tests.sinks.server import Sink, SinkResponse
+
+API_KEY = "phc_integration_key_77"
+
+
+@pytest.fixture
+def posthog() -> Iterator[tuple[Sink, PostHogSink]]:
+    handler = posthog_sink(API_KEY)
+    with Sink(handler) as sink:
+        yield sink, handler
+
+
+@pytest.fixture
+def sender() -> Iterator[HttpSender]:
+    http = HttpSender(allow_loopback=True)  # the host is the customer's own (self-hosted): no egress override
+    yield http
+    http.close()
+
+
+def credentials(sink: Sink, **changes: Any) -> dict[str, Any]:
+    return {"api_key": API_KEY, "host": sink.url} | changes
+
+
+def test_a_single_event_is_ingested(posthog: tuple[Sink, PostHogSink], sender: HttpSender) -> None:
+    sink, handler = posthog
+    item = make_item(PROVIDER, make_event("card.viewed"))
+    outcomes = deliver(sender, PROVIDER, [item], credentials(sink))
+    assert outcomes[0].verdict is Verdict.DELIVERED
+    assert handler.dropped == []
+    (event,) = handler.accepted
+    assert (event["event"], event["uuid"], event["distinct_id"]) == (
+        "Card Viewed",
+        item.event["id"],
+        "vh_3f9a1c7e5b2d4086",
+    )
+    assert sink.requests[0].path == "/batch/"
+
+
+def test_a_batch_is_one_request_and_a_resent_uuid_is_ingested_once(
+    posthog: tuple[Sink, PostHogSink], sender: HttpSender
+) -> None:
+    sink, handler = posthog
+    batch = [make_item(PROVIDER, make_event(event_id=f"evt_{i}")) for i in range(4)]
+    deliver(sender, PROVIDER, batch, credentials(sink))
+    outcomes = deliver(sender, PROVIDER, batch, credentials(sink))
+    assert {o.verdict for o in outcomes.values()} == {Verdict.DELIVERED}
+    assert len(sink.requests) == 2 and len(handler.accepted) == 4 and handler.dropped == []
+
+
+def test_an_invalid_project_key_is_permanent(posthog: tuple[Sink, PostHogSink], sender: HttpSender) -> None:
+    sink, _ = posthog
+    outcomes = deliver(sender, PROVIDER, [make_item(PROVIDER)], credentials(sink, api_key="phc_wrong"))
+    assert (outcomes[0].verdict, outcomes[0].error_class) == (Verdict.PERMANENT, "http_401")
+    assert "invalid_api_key" in (outcomes[0].message or "")
+
+
+def test_a_200_reporting_quota_limited_is_permanent(sender: HttpSender) -> None:
+    handler = posthog_sink(API_KEY, quota_limited=True)
+    with Sink(handler) as sink:
+        outcomes = deliver(sender, PROVIDER, [make_item(PROVIDER)], credentials(sink))
+    assert (outcomes[0].verdict, outcomes[0].error_class) == (Verdict.PERMANENT, "posthog_quota_limited")
+    assert handler.accepted == []
+
+
+def test_429_is_retried_after_retry_after(posthog: tuple[Sink, PostHogSink], sender: HttpSender) -> None:
+    sink, _ = posthog
+    sink.script.append(SinkResponse(429, "rate limited", {"Retry-After": "8"}))
+    outcomes = deliver(sender, PROVIDER, [make_item(PROVIDER)], credentials(sink))
+    assert (outcomes[0].verdict, outcomes[0].retry_after) == (Verdict.RETRY, 8.0)
+
+
+def test_a_transient_capture_error_is_retried(posthog: tuple[Sink, PostHogSink], sender: HttpSender) -> None:
+    sink, _ = posthog
+    sink.script.append(SinkResponse(503, "transient error, please retry"))
+    outcomes = deliver(sender, PROVIDER, [make_item(PROVIDER)], credentials(sink))
+    assert outcomes[0].verdict is Verdict.RETRY
