@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sinks.segment import segment_sink as segment_handler
+from tests.e2e.providers import PROVIDERS
 from tests.sinks.server import Sink
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,18 +42,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-SEGMENT_WRITE_KEY = "seg_e2e_write_key_0123456789"
+SEGMENT_WRITE_KEY = PROVIDERS["segment"].credentials["write_key"]
 
 
 @pytest.fixture(scope="session")
-def segment_sink() -> Iterator[Sink]:
-    """A Segment-like sink the stack's Segment traffic goes to (NIMRIZ_EGRESS_OVERRIDES)."""
-    with Sink(segment_handler(SEGMENT_WRITE_KEY)) as sink:
-        yield sink
+def provider_sinks() -> Iterator[dict[str, Sink]]:
+    """A sink per provider; the stack's traffic for each destination type goes to its sink."""
+    with contextlib.ExitStack() as stack:
+        yield {name: stack.enter_context(Sink(setup.handler())) for name, setup in PROVIDERS.items()}
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory, segment_sink: Sink) -> Iterator[RunningStack]:
+def segment_sink(provider_sinks: dict[str, Sink]) -> Sink:
+    return provider_sinks["segment"]
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory, provider_sinks: dict[str, Sink]) -> Iterator[RunningStack]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     env = {
@@ -65,7 +71,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, segment_sink: Sink) ->
             "PORT": str(port),
             "NIMRIZ_DEV_API_KEY": E2E_DEV_KEY,
             "NIMRIZ_DEV_API_KEYS": f"ws_other:{E2E_OTHER_KEY}",
-            "NIMRIZ_EGRESS_OVERRIDES": json.dumps({"segment": segment_sink.url}),
+            "NIMRIZ_EGRESS_OVERRIDES": json.dumps({name: sink.url for name, sink in provider_sinks.items()}),
         }
     )
     with log_path.open("w") as log:

@@ -1,0 +1,68 @@
+"""One destination per provider on the local stack, one live event each, all delivered to their sinks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from nimriz_destinations.sample_events import sample_event
+from tests.e2e.conftest import E2E_DEV_KEY, RunningStack
+from tests.e2e.providers import PROVIDERS
+from tests.sinks.server import Sink
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
+BASE = "/api/integrations/destinations"
+
+
+@pytest.fixture
+def api(local_stack: RunningStack) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {E2E_DEV_KEY}"}
+    with httpx.Client(base_url=local_stack.base_url, headers=headers, timeout=10) as client:
+        yield client
+        for destination in client.get(BASE, params={"limit": 100}).json()["destinations"]:
+            client.delete(f"{BASE}/{destination['id']}")
+
+
+def test_every_provider_receives_its_live_event(
+    local_stack: RunningStack, api: httpx.Client, provider_sinks: dict[str, Sink]
+) -> None:
+    destinations: dict[str, str] = {}
+    for name, setup in PROVIDERS.items():
+        body = {
+            "name": f"{name} e2e",
+            "type": name,
+            "credentials": setup.credentials,
+            "actions": [{"name": "Forward", "action_type": setup.action_type}],
+        }
+        response = api.post(BASE, json=body)
+        assert response.status_code == 201, f"{name}: {response.text}"
+        destinations[name] = response.json()["destination"]["id"]
+    time.sleep(1.2)  # past the local stack's config cache bound
+
+    click = sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev")
+    sale = sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev")
+    posted = httpx.post(f"{local_stack.base_url}/_local/events", json=[click, sale])
+    assert posted.status_code == 202
+
+    def expected_event(name: str) -> dict[str, Any]:
+        return sale if PROVIDERS[name].action_type == "send_conversion" else click
+
+    def outcome(name: str) -> dict[str, Any] | None:
+        found = api.get(f"{BASE}/{destinations[name]}/deliveries").json()["deliveries"]
+        mine = [d for d in found if d["event_id"] == expected_event(name)["id"] and d["status"] != "retrying"]
+        return mine[0] if mine else None
+
+    deadline = time.monotonic() + 60
+    results: dict[str, dict[str, Any]] = {}
+    while len(results) < len(PROVIDERS) and time.monotonic() < deadline:
+        results.update({name: found for name in PROVIDERS if name not in results and (found := outcome(name))})
+        time.sleep(0.3)
+
+    assert set(results) == set(PROVIDERS), f"no final outcome for {set(PROVIDERS) - set(results)}"
+    for name, delivery in results.items():
+        assert delivery["status"] == "delivered", (name, delivery)
+        assert provider_sinks[name].requests, f"{name}: its sink saw no request"
