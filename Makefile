@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYENV_VERSION := $(PYTHON_VERSION):3.11.7
 
-.PHONY: venv dev test unit lint typecheck template-check build invoke bench openapi clean
+.PHONY: venv dev test lint build invoke bench openapi docs clean
 
 $(STAMP): pyproject.toml layers/common/requirements.txt
 	@command -v pyenv >/dev/null 2>&1 && PY_BIN=$$(pyenv which python3.12) || PY_BIN=$$(command -v python3.12); \
@@ -40,6 +40,9 @@ bench: $(STAMP)
 
 openapi: $(STAMP)
 	$(PY) -m tests.local.openapi --write
+
+docs: openapi
+	$(PY) -m tests.local.provider_docs --write
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
