@@ -40,7 +40,7 @@ def event_sources(stack: LocalStack) -> list[EventSource]:
                     function=logical_id,
                     queue_url=stack.queue_urls[queue_id],
                     queue_arn=stack.queue_arns[queue_id],
-                    batch_size=min(int(properties.get("BatchSize", 10)), 10),
+                    batch_size=int(properties.get("BatchSize", 10)),
                     reports_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
                 )
             )
@@ -69,13 +69,19 @@ def sqs_event(source: EventSource, messages: Sequence[Mapping[str, Any]]) -> dic
 def poll_once(source: EventSource, *, wait_seconds: int = 1) -> int:
     """Receive one batch, invoke, delete what succeeded. Returns how many messages were received."""
     sqs = boto3.client("sqs")
-    received = sqs.receive_message(
-        QueueUrl=source.queue_url,
-        MaxNumberOfMessages=source.batch_size,
-        WaitTimeSeconds=wait_seconds,
-        AttributeNames=["All"],
-        MessageAttributeNames=["All"],
-    ).get("Messages", [])
+    received: list[Any] = []
+    # Like the event source mapping, gather up to BatchSize messages (SQS hands out at most 10 per receive).
+    while len(received) < source.batch_size:
+        messages = sqs.receive_message(
+            QueueUrl=source.queue_url,
+            MaxNumberOfMessages=min(10, source.batch_size - len(received)),
+            WaitTimeSeconds=wait_seconds if not received else 0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        received += messages
+        if len(messages) < 10:
+            break
     if not received:
         return 0
     try:

@@ -129,14 +129,20 @@ class Dispatcher:
 
         writes: list[DeliveryWrite] = []
         retry_later: set[str] = set()
+        health_updates = []
         for (workspace_id, destination_id, action_id), entries in groups.items():
             for entry in entries:
                 write, retrying = self._settle(entry, results[entry.message_id])
                 writes.append(write)
                 if retrying:
                     retry_later.add(entry.message_id)
-            self._record_health(workspace_id, destination_id, action_id, [results[e.message_id] for e in entries])
-        self._log.write(writes)
+            outcomes = [results[e.message_id] for e in entries]
+            health_updates.append(
+                self._pool.submit(self._record_health, workspace_id, destination_id, action_id, outcomes)
+            )
+        self._log.write(writes)  # the health updates run meanwhile: independent items
+        for update in health_updates:
+            update.result()
         return retry_later
 
     # -- one action's jobs ---------------------------------------------------------------------------------

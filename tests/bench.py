@@ -1,0 +1,338 @@
+"""`make bench`: the delivery pipeline's speed goals, measured on this machine.
+
+(a) filter + mapping cost per event per action, workspace of 50 actions with mixed filters (target <= 20 us);
+(b) dispatcher throughput to a local sink next to a plain httpx loop sending the same requests (target >= 0.8);
+(c) DynamoDB and Secrets Manager calls per event in steady state (target: 0 config/credential reads per event).
+The last line is one JSON object with the figures.
+
+`make bench BENCH_ACTION=action.json BENCH_EVENT=event.json` measures one action (API action format:
+`event_filter` + `property_mapping`, optional `destination_type`) on one canonical event instead; its last line
+is `{"us_per_event": <median>, "output": <mapped payload or null>}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import tests.local  # noqa: F401  (puts the layer on sys.path, as Lambda's /opt/python)
+from nimriz_destinations.filters import EventFilter, compile_filter
+from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
+from nimriz_destinations.providers import get_provider
+from nimriz_destinations.sample_events import sample_event
+
+DEFAULT_DESTINATION_FOR = {"send_event": "segment", "send_conversion": "meta", "send_webhook": "generic_http"}
+
+
+def _median_us(run: Any, count: int, repeats: int = 7) -> float:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter_ns()
+        run()
+        samples.append((time.perf_counter_ns() - started) / count / 1000)
+    return statistics.median(samples)
+
+
+# -- (a) filter + mapping ------------------------------------------------------------------------------------------
+
+
+def mixed_actions() -> list[tuple[str, dict[str, Any]]]:
+    """50 actions like a busy workspace: every filter key and operator family, every override type."""
+    filters = [
+        {"include": {"event_types": ["link.clicked", "link.qr_scanned"]}, "exclude": {"bot_traffic": True}},
+        {
+            "include": {"countries": ["US", "CA", "GB"]},
+            "conditions": [{"field": "utm.source", "operator": "eq", "value": "newsletter"}],
+        },
+        {
+            "exclude": {"tag_ids": ["tag_internal"]},
+            "conditions": [{"field": "link.short_code", "operator": "starts_with", "value": "spring"}],
+        },
+        {
+            "conditions": [
+                {
+                    "any": [
+                        {"field": "context.device_category", "operator": "in", "value": ["mobile", "tablet"]},
+                        {"field": "context.referrer_host", "operator": "ends_with", "value": ".google.com"},
+                    ]
+                }
+            ]
+        },
+        {
+            "conditions": [
+                {
+                    "field": "link.destination_url_capped",
+                    "operator": "matches",
+                    "value": "^https://shop\\.[a-z]+\\.com/",
+                }
+            ]
+        },
+        {"include": {"touch_types": ["qr_scan"]}},
+        {
+            "include": {"event_types": ["conversion.sale", "conversion.lead"]},
+            "conditions": [{"field": "conversion.value", "operator": "gt", "value": 10}],
+        },
+        {},
+    ]
+    mappings = [
+        {"base": "default", "overrides": []},
+        {
+            "base": "default",
+            "overrides": [
+                {"type": "static", "to": "properties.source", "value": "nimriz"},
+                {
+                    "type": "template",
+                    "to": "properties.campaign_code",
+                    "template": "{{link.short_code}}-{{context.country}}",
+                },
+            ],
+        },
+        {
+            "base": "default",
+            "overrides": [
+                {"type": "rename", "from": "properties.country", "to": "properties.geo_country"},
+                {"type": "exclude", "field": "properties.referrer_host"},
+            ],
+        },
+        {
+            "base": "none",
+            "overrides": [
+                {"type": "include", "field": "link.short_url", "to": "url"},
+                {"type": "include", "field": "utm.campaign", "to": "campaign"},
+                {"type": "template", "to": "label", "template": "{{link.domain_name}}/{{link.short_code}}"},
+            ],
+        },
+    ]
+    types = ["segment", "ga4", "amplitude", "posthog", "mixpanel", "generic_http", "meta", "tiktok"]
+    actions = []
+    for index in range(50):
+        destination_type = types[index % len(types)]
+        actions.append(
+            (
+                destination_type,
+                {"event_filter": filters[index % len(filters)], "property_mapping": mappings[index % len(mappings)]},
+            )
+        )
+    return actions
+
+
+def bench_filter_and_mapping() -> float:
+    compiled = [
+        (
+            get_provider(t),
+            compile_filter(EventFilter.model_validate(a["event_filter"])),
+            compile_mapping(PropertyMapping.model_validate(a["property_mapping"])),
+        )
+        for t, a in mixed_actions()
+    ]
+    events = [
+        sample_event(kind, workspace_id="ws", organization_id="org")
+        for kind in ("link.clicked", "link.qr_scanned", "conversion.sale", "card.viewed")
+    ]
+
+    def run() -> None:
+        for event in events:
+            private = apply_privacy(event)
+            for provider, event_filter, mapping in compiled:
+                if event_filter.evaluate(private).passed:
+                    mapping.apply(private, provider.default_payload)
+
+    rounds = 50
+
+    def many() -> None:
+        for _ in range(rounds):
+            run()
+
+    return _median_us(many, count=rounds * len(events) * len(compiled))
+
+
+def bench_one(action_path: Path, event_path: Path) -> dict[str, Any]:
+    action = json.loads(action_path.read_text())
+    event = json.loads(event_path.read_text())
+    destination_type = action.get("destination_type") or DEFAULT_DESTINATION_FOR.get(
+        action.get("action_type", ""), "segment"
+    )
+    provider = get_provider(destination_type)
+    event_filter = compile_filter(EventFilter.model_validate(action.get("event_filter") or {}))
+    mapping = compile_mapping(PropertyMapping.model_validate(action.get("property_mapping") or {}))
+
+    def once() -> dict[str, Any] | None:
+        private = apply_privacy(event)
+        return mapping.apply(private, provider.default_payload) if event_filter.evaluate(private).passed else None
+
+    rounds = 20_000
+
+    def many() -> None:
+        for _ in range(rounds):
+            once()
+
+    return {"us_per_event": round(_median_us(many, count=rounds), 3), "output": once()}
+
+
+# -- (b) and (c): the dispatcher on moto with a local sink ----------------------------------------------------------
+
+
+def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
+    """Batches as the template's event source mapping delivers them (its BatchSize)."""
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    import httpx
+    from moto import mock_aws
+
+    from nimriz_destinations import aws, runtime
+    from nimriz_destinations.delivery.dispatcher import ReceivedJob
+    from nimriz_destinations.jobs import DeliveryJob
+    from nimriz_destinations.models import DestinationCreate
+    from nimriz_destinations.providers.base import DeliveryItem
+    from nimriz_destinations.storage.records import Workspace
+    from tests.local.pollers import event_sources
+    from tests.local.template import create_stack
+
+    with mock_aws(), _sink_process() as sink_url:
+        stack = create_stack(stage="local")
+        os.environ.update(stack.all_function_environments())
+        runtime.reset()
+        workspace = Workspace("ws_bench", "org_bench")
+        body = {
+            "name": "bench",
+            "type": "generic_http",
+            "credentials": {"url": f"{sink_url}/hook", "signing_secret": "whsec_bench_0123456789"},
+            "actions": [{"name": "all", "action_type": "send_webhook"}],
+        }
+        destination = runtime.destination_service().create(workspace, DestinationCreate.model_validate(body)).record
+        action_id = destination.actions[0].id
+
+        def jobs(count: int) -> list[ReceivedJob]:
+            made = []
+            for _ in range(count):
+                event = sample_event("link.clicked", workspace_id="ws_bench", organization_id="org_bench")
+                job = DeliveryJob(
+                    delivery_id=str(uuid.uuid4()),
+                    workspace_id="ws_bench",
+                    organization_id="org_bench",
+                    destination_id=destination.id,
+                    action_id=action_id,
+                    reason="live",
+                    event=event,
+                    queued_at="2026-11-28T00:00:00.000Z",
+                )
+                made.append(ReceivedJob(str(uuid.uuid4()), "receipt", 1, job))
+            return made
+
+        dispatcher = runtime.dispatcher()
+        dispatcher.dispatch(jobs(10))  # warm: caches, connections
+
+        calls: Counter[str] = Counter()
+
+        def count(event_name: str, **_: Any) -> None:
+            service, operation = event_name.split(".")[-2:]
+            calls[f"{service}.{operation}"] += 1
+
+        for aws_client in (aws.dynamodb(), aws.secretsmanager()):
+            aws_client.meta.events.register("before-call.*.*", count)
+
+        batch_size = next(s.batch_size for s in event_sources(stack) if s.function == "DispatcherFunction")
+        batches = [jobs(batch_size) for _ in range(jobs_count // batch_size)]
+        started = time.perf_counter()
+        retried = sum(len(dispatcher.dispatch(batch)) for batch in batches)
+        dispatcher_seconds = time.perf_counter() - started
+        assert retried == 0, "every job must be delivered"
+
+        # The same requests, built once by the same adapter, sent by a plain httpx loop.
+        provider = get_provider("generic_http")
+        credentials = runtime.destination_service().credentials_of(destination)
+        requests = []
+        for batch in batches:
+            for received in batch:
+                item = DeliveryItem(
+                    received.job.delivery_id,
+                    received.job.event,
+                    provider.default_payload(received.job.event),
+                    "live",
+                    1,
+                )
+                requests += provider.build_requests([item], credentials, now=time.time()).requests
+        with httpx.Client() as client:
+            started = time.perf_counter()
+            for request in requests:
+                client.request(request.method, request.url, headers=dict(request.headers), content=request.body)
+            plain_seconds = time.perf_counter() - started
+
+        reads = sum(
+            v for k, v in calls.items() if k in ("dynamodb.GetItem", "dynamodb.Query", "secretsmanager.GetSecretValue")
+        )
+        return {
+            "dispatcher_events_per_second": round(jobs_count / dispatcher_seconds, 1),
+            "plain_httpx_events_per_second": round(jobs_count / plain_seconds, 1),
+            "dispatcher_to_plain_ratio": round(plain_seconds / dispatcher_seconds, 3),
+            "config_and_secret_reads_per_event": round(reads / jobs_count, 4),
+            "aws_calls_per_event": {k: round(v / jobs_count, 4) for k, v in sorted(calls.items())},
+        }
+
+
+@contextmanager
+def _sink_process() -> Iterator[str]:
+    """The receiving end in its own process, as a provider would be: it must not share our interpreter lock."""
+    code = (
+        "import sys, time; from tests.sinks.server import Sink, SinkResponse\n"
+        "with Sink(lambda request: SinkResponse(200, {'ok': True})) as sink:\n"
+        "    print(sink.url, flush=True); sys.stdin.read()\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--action", type=Path)
+    parser.add_argument("--event", type=Path)
+    args = parser.parse_args()
+    if args.action or args.event:
+        if not (args.action and args.event):
+            parser.error("BENCH_ACTION and BENCH_EVENT go together")
+        print(json.dumps(bench_one(args.action, args.event)))
+        return 0
+    filter_mapping_us = bench_filter_and_mapping()
+    print(f"(a) filter + mapping: {filter_mapping_us:.2f} us per event per action (50 mixed actions; target <= 20)")
+    dispatch = bench_dispatcher()
+    print(
+        f"(b) dispatcher {dispatch['dispatcher_events_per_second']}/s vs plain httpx "
+        f"{dispatch['plain_httpx_events_per_second']}/s: ratio {dispatch['dispatcher_to_plain_ratio']} (target >= 0.8)"
+    )
+    print(
+        f"(c) config/credential reads per event: {dispatch['config_and_secret_reads_per_event']} (target 0); "
+        f"all AWS calls per event: {dispatch['aws_calls_per_event']}"
+    )
+    summary = {
+        "filter_mapping_us_per_event_per_action": round(filter_mapping_us, 3),
+        **dispatch,
+        "targets_met": {
+            "a": filter_mapping_us <= 20,
+            "b": dispatch["dispatcher_to_plain_ratio"] >= 0.8,
+            "c": dispatch["config_and_secret_reads_per_event"] == 0,
+        },
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
