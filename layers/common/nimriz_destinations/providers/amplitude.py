@@ -31,7 +31,7 @@ from .analytics import (
     error_excerpt,
     human_event_name,
     json_object,
-    pack,
+    json_posts,
     property_doc,
     secret_forms,
     signed_revenue,
@@ -127,22 +127,14 @@ class Amplitude(Provider):
             else:
                 entries.append((position, item.payload))
         url = ENDPOINTS[credentials.get("region") or "us"]
-        for positions, body in pack(
+        built.requests += json_posts(
+            url,
             entries,
             lambda events: {"api_key": api_key, "events": events},
             max_count=MAX_EVENTS_PER_REQUEST,
             max_bytes=MAX_BODY_BYTES,
-        ):
-            built.requests.append(
-                OutboundRequest(
-                    method="POST",
-                    url=url,
-                    headers={"Content-Type": "application/json"},
-                    body=body,
-                    items=positions,
-                    secrets=secret_forms(api_key),
-                )
-            )
+            secrets=secret_forms(api_key),
+        )
         return built
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:

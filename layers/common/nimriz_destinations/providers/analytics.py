@@ -131,6 +131,22 @@ def pack(
     return bodies
 
 
+def json_posts(
+    url: str,
+    entries: Sequence[tuple[int, Any]],
+    wrap: Callable[[list[Any]], Any],
+    *,
+    max_count: int,
+    max_bytes: int,
+    secrets: tuple[str, ...],
+) -> list[OutboundRequest]:
+    """One JSON POST per body `pack` makes: the common shape of the batch APIs that take the key in the body."""
+    return [
+        OutboundRequest("POST", url, {"Content-Type": "application/json"}, body, positions, secrets)
+        for positions, body in pack(entries, wrap, max_count=max_count, max_bytes=max_bytes)
+    ]
+
+
 def parse_json(raw: bytes) -> Any:
     """Parsed JSON, or None when `raw` is not JSON (providers answer plain text or HTML on some errors)."""
     try:

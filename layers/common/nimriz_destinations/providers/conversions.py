@@ -17,13 +17,17 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import StringConstraints
 
 from ..redaction import redact_secrets
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, classify_status
 from .common import sha256_hex
 
 SUPPORTED_OUTCOMES = frozenset({"lead", "sale"})
+# The test channel code Meta and TikTok show in their Test Events tools.
+TestEventCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 MAX_MESSAGE_CHARS = 300  # provider error text kept in an outcome
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")

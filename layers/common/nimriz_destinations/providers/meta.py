@@ -37,6 +37,7 @@ from .common import epoch_millis, epoch_seconds, json_bytes
 from .conversions import (
     ConversionRequest,
     Normalizer,
+    TestEventCode,
     build_batches,
     click_id,
     conversion_value,
@@ -95,7 +96,7 @@ IDENTIFIER_KEYS = ("em", "ph", "fbc", "fbp", "external_id")
 class MetaCredentials(Credentials):
     pixel_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{5,20}$")]
     access_token: SecretStr
-    test_event_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    test_event_code: TestEventCode | None = None
 
 
 class Meta(Provider):

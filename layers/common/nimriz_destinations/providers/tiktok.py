@@ -32,6 +32,7 @@ from .common import epoch_seconds, json_bytes
 from .conversions import (
     ConversionRequest,
     Normalizer,
+    TestEventCode,
     build_batches,
     click_id,
     conversion_value,
@@ -73,7 +74,7 @@ IDENTIFIER_FIELDS = ("ttclid", "email", "phone", "external_id", "ttp")
 class TikTokCredentials(Credentials):
     pixel_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{10,32}$")]
     access_token: SecretStr
-    test_event_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    test_event_code: TestEventCode | None = None
 
 
 class TikTok(Provider):
