@@ -399,3 +399,23 @@ def aws_secret(arn: str, version: str) -> str:
 
 def aws_module_secrets() -> Any:
     return aws.secretsmanager()
+
+
+class TestConcurrentUpdates:
+    def test_a_write_based_on_a_stale_version_is_refused_by_the_conditional_put(
+        self, api: ApiClient, aws: LocalStack
+    ) -> None:
+        from nimriz_destinations.errors import ConcurrentModification
+        from nimriz_destinations.storage.destinations import DestinationStore
+
+        destination = create(api, destination_body("segment"))
+        store = DestinationStore(aws.tables["DestinationsTable"])
+        first, second = store.get("ws_dev", destination["id"]), store.get("ws_dev", destination["id"])
+        assert first is not None and second is not None
+        first.name, first.version = "first writer", 2
+        store.replace(first, expected_version=1)
+        second.name, second.version = "second writer", 2
+        with pytest.raises(ConcurrentModification):
+            store.replace(second, expected_version=1)
+        stored = store.get("ws_dev", destination["id"])
+        assert stored is not None and stored.name == "first writer" and stored.version == 2
