@@ -8,15 +8,15 @@ import pytest
 
 from nimriz_destinations.providers.amplitude import MAX_BODY_BYTES, PROVIDER, AmplitudeCredentials
 from nimriz_destinations.providers.base import Verdict
+from nimriz_destinations.providers.common import epoch_millis
 from tests.analytics_support import make_event, make_item, mapped, response
 
 API_KEY = "amp_key_0123456789"
 CREDENTIALS = {"api_key": API_KEY, "region": "us"}
-NOW = time.time()
 
 
 def build(items: list[Any], credentials: dict[str, Any] | None = None) -> Any:
-    return PROVIDER.build_requests(items, credentials or CREDENTIALS, now=NOW)
+    return PROVIDER.build_requests(items, credentials or CREDENTIALS, now=time.time())
 
 
 def batch_request(size: int) -> Any:
@@ -55,7 +55,7 @@ def test_identity_time_and_dedup_key() -> None:
     payload = PROVIDER.default_payload(event)
     assert payload["device_id"] == event["visitor"]["visitor_hash"]
     assert "user_id" not in payload
-    assert isinstance(payload["time"], int) and abs(payload["time"] / 1000 - NOW) < 60
+    assert isinstance(payload["time"], int) and payload["time"] == epoch_millis(event)
     assert payload["insert_id"] == event["id"]
 
 

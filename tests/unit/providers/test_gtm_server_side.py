@@ -14,11 +14,10 @@ from nimriz_destinations.providers.gtm_server_side import PROVIDER, GTMServerSid
 from tests.analytics_support import EVENT_TYPES, make_event, make_item, response
 
 CREDENTIALS = {"container_url": "https://sgtm.example.com", "measurement_id": "G-SGTM12345", "api_secret": "gtm-s3cret"}
-NOW = time.time()
 
 
 def only_request(credentials: dict[str, Any], **item_options: Any) -> Any:
-    (request,) = PROVIDER.build_requests([make_item(PROVIDER, **item_options)], credentials, now=NOW).requests
+    (request,) = PROVIDER.build_requests([make_item(PROVIDER, **item_options)], credentials, now=time.time()).requests
     return request
 
 

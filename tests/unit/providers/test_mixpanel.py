@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from nimriz_destinations.providers.base import Verdict
-from nimriz_destinations.providers.common import HUMAN_EVENT_NAMES
+from nimriz_destinations.providers.common import HUMAN_EVENT_NAMES, epoch_millis
 from nimriz_destinations.providers.mixpanel import (
     MAX_IMPORT_BYTES,
     MAX_TRACK_BYTES,
@@ -24,11 +24,10 @@ from tests.analytics_support import EVENT_TYPES, make_event, make_item, mapped, 
 TOKEN = "mp_token_0123456789"
 TRACK = {"project_token": TOKEN, "region": "us"}
 IMPORT = TRACK | {"project_id": "123456", "service_account_username": "sa.user", "service_account_secret": "sa-s3cret"}
-NOW = time.time()
 
 
 def build(items: list[Any], credentials: dict[str, Any]) -> Any:
-    return PROVIDER.build_requests(items, credentials, now=NOW)
+    return PROVIDER.build_requests(items, credentials, now=time.time())
 
 
 def sent_events(request: Any) -> list[dict[str, Any]]:
@@ -55,7 +54,7 @@ def test_identity_time_and_insert_id() -> None:
     properties = PROVIDER.default_payload(event)["properties"]
     visitor = event["visitor"]["visitor_hash"]
     assert (properties["$device_id"], properties["distinct_id"]) == (visitor, f"$device:{visitor}")
-    assert isinstance(properties["time"], int) and abs(properties["time"] / 1000 - NOW) < 60
+    assert isinstance(properties["time"], int) and properties["time"] == epoch_millis(event)
     assert properties["$insert_id"] == event["id"]
 
 

@@ -15,11 +15,10 @@ from tests.analytics_support import EVENT_TYPES, make_event, make_item, mapped, 
 
 API_KEY = "phc_test_key_0123456789"
 CREDENTIALS = {"api_key": API_KEY, "host": "https://eu.i.posthog.com"}
-NOW = time.time()
 
 
 def build(items: list[Any], credentials: dict[str, Any] | None = None) -> Any:
-    return PROVIDER.build_requests(items, credentials or CREDENTIALS, now=NOW)
+    return PROVIDER.build_requests(items, credentials or CREDENTIALS, now=time.time())
 
 
 def one_request(size: int = 1) -> Any:
