@@ -263,3 +263,46 @@ def test_nothing_is_lost_with_a_receiver_failing_30_percent_of_the_time(
     assert set(accepted) == delivered and set(accepted.values()) == {1}
     letters = api.get(f"{BASE}/{destination['id']}/dead-letters?limit=100").json()["dead_letters"]
     assert {letter["event_id"] for letter in letters} == set(final) - delivered
+
+
+def test_an_event_seen_again_after_delivery_is_not_sent_again(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, handler = receiver
+    webhook_destination(api, sink.url)
+    event = click()
+    pipeline.publish(event)
+    pipeline.run()
+    pipeline.publish(event)  # the edge re-sent it later: same delivery id, already delivered
+    pipeline.run()
+    assert len(handler.verified) == 1 and len(sink.requests) == 1
+
+
+def test_google_ads_token_is_refreshed_once_after_a_401(
+    api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.providers import GOOGLE_ADS, PROVIDERS
+
+    handler = PROVIDERS["google_ads"].handler()
+    with Sink(handler) as sink:
+        monkeypatch.setenv("NIMRIZ_EGRESS_OVERRIDES", json.dumps({"google_ads": sink.url}))
+        runtime.reset()
+        body = {
+            "name": "Google Ads",
+            "type": "google_ads",
+            "credentials": GOOGLE_ADS,
+            "actions": [{"name": "Sales", "action_type": "send_conversion"}],
+        }
+        destination = api.post(BASE, body).json()["destination"]
+        sale = sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev")
+        pipeline.publish(sale)
+        pipeline.run()
+        handler.revoke_access_tokens()  # the cached token now answers 401
+        second = sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev")
+        pipeline.publish(second)
+        pipeline.run()
+
+        token_requests = [r for r in sink.requests if r.path == "/token"]
+        assert len(token_requests) == 2  # the first token, then exactly one refresh
+        statuses = {d["event_id"]: (d["status"], d["attempts"]) for d in deliveries(api, destination["id"])}
+        assert statuses == {sale["id"]: ("delivered", 1), second["id"]: ("delivered", 1)}
