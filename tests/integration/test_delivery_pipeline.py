@@ -282,8 +282,10 @@ def test_google_ads_token_is_refreshed_once_after_a_401(
     api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.e2e.providers import GOOGLE_ADS, PROVIDERS
+    from tests.sinks.google_ads import GoogleAdsSink
 
     handler = PROVIDERS["google_ads"].handler()
+    assert isinstance(handler, GoogleAdsSink)
     with Sink(handler) as sink:
         monkeypatch.setenv("NIMRIZ_EGRESS_OVERRIDES", json.dumps({"google_ads": sink.url}))
         runtime.reset()
