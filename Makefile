@@ -20,7 +20,13 @@ venv: $(STAMP)
 dev: $(STAMP)
 	$(PY) -m tests.local.stack
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser): installed once, as root or via sudo.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff check .
 	$(PY) -m mypy layers/common functions tests
 	$(PY) -m pytest -n 2 --dist loadgroup

@@ -97,7 +97,11 @@ def action_body(action_type: str, **overrides: Any) -> dict[str, Any]:
 INTERSTITIAL_SETTINGS: dict[str, Any] = {
     "pixels": [{"platform": "meta", "pixel_id": "123456789012345", "events": ["PageView"]}],
     "delay_ms": 800,
-    "consent": {"required": True, "notice": "We use ad pixels for this campaign.", "on_decline": "continue"},
+    "consent": {
+        "required": True,
+        "notice": "We use ad pixels for this campaign.",
+        "on_decline": "continue_without_pixels",
+    },
 }
 
 

@@ -27,6 +27,8 @@ EXPECTED = {
     "api_replay_dead_letters.json": ("ReplayDeadLettersFunction", 202),
     "api_preview_destination.json": ("PreviewDestinationFunction", 200),
     "api_preview_new_destination.json": ("PreviewNewDestinationFunction", 200),
+    "api_resolve_interstitial.json": ("ResolveInterstitialFunction", 200),
+    "api_interstitial_page_invalid_token.json": ("InterstitialPageFunction", 400),
 }
 
 

@@ -43,6 +43,7 @@ class LocalServer:
         self.ready = threading.Event()
         self.gateway: Any = None
         self.live_events_queue_url = ""
+        self.standins: Any = None  # tests.browser.pixel_standins.PixelStandins, unless the user points elsewhere
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self.httpd.daemon_threads = True
 
@@ -80,6 +81,8 @@ class LocalServer:
                     return self._json(503, {"status": "starting"})
                 if url.path == "/_local/events" and self.command == "POST":
                     return self._json(*server.enqueue_events(body))
+                if url.path == "/_local/pixel-hits" and self.command == "GET":
+                    return self._json(200, {"hits": server.pixel_hits()})
                 if url.path == "/openapi.json" and self.command == "GET":
                     return self._send(200, {"Content-Type": "application/json"}, OPENAPI_PATH.read_bytes())
                 if url.path in ("/docs", "/swagger") and self.command == "GET":
@@ -100,6 +103,10 @@ class LocalServer:
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
 
         return Handler
+
+    def pixel_hits(self) -> list[dict[str, str]]:
+        """Pixel events the interstitial page's stand-in scripts reported (empty without the stand-ins)."""
+        return [vars(hit) for hit in self.standins.hits()] if self.standins else []
 
     def enqueue_events(self, body: bytes | None) -> tuple[int, Any]:
         """Put one canonical event (or a JSON list of them) on the LiveEvents queue."""
@@ -157,6 +164,13 @@ def main() -> None:
     os.environ.update(stack.all_function_environments())
     # Quick retries and config refresh locally; values set by the user win over both.
     os.environ.update({**LOCAL_DEFAULTS, **user_settings})
+    # The interstitial page's pixel hosts point at local stand-ins unless the user set their own overrides.
+    if "NIMRIZ_PIXEL_HOST_OVERRIDES" not in os.environ:
+        from ..browser.pixel_standins import PixelStandins
+
+        server.standins = PixelStandins().__enter__()
+        os.environ["NIMRIZ_PIXEL_HOST_OVERRIDES"] = json.dumps(server.standins.host_overrides())
+    os.environ.setdefault("INTERSTITIAL_PAGE_BASE_URL", f"http://127.0.0.1:{port}")
     runtime.reset()
     dev_key = os.environ.get("NIMRIZ_DEV_API_KEY") or f"nim_dev_{secrets.token_urlsafe(24)}"
     extra_keys = parse_key_pairs(os.environ.get("NIMRIZ_DEV_API_KEYS", ""))
@@ -176,6 +190,8 @@ def main() -> None:
         f"  Dev API key  {dev_key}   (workspace ws_dev)\n"
         f"  Other keys   {', '.join(w for w, _ in extra_keys) or 'none'}\n"
         f"  AWS (moto)   http://{host}:{moto_port}\n"
+        f"  Pixel hosts  {server.standins.sink.url if server.standins else 'NIMRIZ_PIXEL_HOST_OVERRIDES'}"
+        f"   (hits: {base}/_local/pixel-hits)\n"
         f"Ctrl-C stops everything.\n",
         flush=True,
     )
@@ -186,6 +202,8 @@ def main() -> None:
         stopping.wait()
     print("stopping…", flush=True)
     pollers.stop()
+    if server.standins:
+        server.standins.__exit__(None, None, None)
     server.httpd.shutdown()
     moto.stop()
 

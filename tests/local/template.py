@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ class LocalStack:
     tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
     queue_urls: dict[str, str] = field(default_factory=dict)  # logical id -> url
     queue_arns: dict[str, str] = field(default_factory=dict)
+    secret_arns: dict[str, str] = field(default_factory=dict)  # logical id -> ARN (Ref of a secret is its ARN)
 
     def ref(self, logical_id: str) -> str:
         if logical_id == "Stage":
@@ -61,6 +64,8 @@ class LocalStack:
             return self.tables[logical_id]
         if logical_id in self.queue_urls:
             return self.queue_urls[logical_id]
+        if logical_id in self.secret_arns:
+            return self.secret_arns[logical_id]
         raise KeyError(f"cannot resolve Ref {logical_id} locally")
 
     def resolve(self, value: Any) -> Any:
@@ -69,6 +74,8 @@ class LocalStack:
             ((name, argument),) = value.items()
             if name == "Ref":
                 return self.ref(argument)
+            if name == "Fn::Sub" and isinstance(argument, str):
+                return re.sub(r"\$\{([\w:]+)\}", lambda found: self.ref(found.group(1)), argument)
             if name == "Fn::GetAtt":
                 logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
                 if attribute == "Arn" and logical_id in self.queue_arns:
@@ -136,6 +143,13 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
         stack.queue_arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
+
+    secretsmanager = boto3.client("secretsmanager")
+    for logical_id, resource in resources_of_type("AWS::SecretsManager::Secret").items():
+        properties = stack.resolve(resource["Properties"])
+        length = int(properties.get("GenerateSecretString", {}).get("PasswordLength", 32))
+        value = secrets.token_urlsafe(length)[:length]  # what GenerateSecretString would make: a random string
+        stack.secret_arns[logical_id] = secretsmanager.create_secret(Name=properties["Name"], SecretString=value)["ARN"]
     return stack
 
 

@@ -23,7 +23,10 @@ API_FUNCTIONS = {
     ("PUT", "/api/integrations/destinations/{id}"): "UpdateDestinationFunction",
     ("DELETE", "/api/integrations/destinations/{id}"): "DeleteDestinationFunction",
     ("POST", "/api/integrations/destinations/{id}/test-send"): "TestSendFunction",
+    ("POST", "/api/integrations/interstitial/resolve"): "ResolveInterstitialFunction",
+    ("GET", "/i/{token}"): "InterstitialPageFunction",
 }
+TOKEN_KEY = {"Ref": "InterstitialTokenSecret"}
 
 
 def run_sam(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
@@ -141,8 +144,33 @@ class TestLeastPrivilege:
         for logical_id in functions():
             for statement in statements(logical_id):
                 actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+                if statement["Resource"] == TOKEN_KEY:
+                    continue  # the interstitial token key: see the next test
                 if any(action.startswith("secretsmanager:") for action in actions):
                     assert statement["Resource"]["Fn::Sub"].endswith(":secret:nimriz-destinations/${Stage}/*")
+
+    def test_only_the_interstitial_functions_read_the_token_key_and_nothing_more(self) -> None:
+        readers = {
+            logical_id
+            for logical_id in functions()
+            for statement in statements(logical_id)
+            if statement["Resource"] == TOKEN_KEY
+        }
+        assert readers == {"ResolveInterstitialFunction", "InterstitialPageFunction"}
+        for logical_id in readers:
+            (key_statement,) = [s for s in statements(logical_id) if s["Resource"] == TOKEN_KEY]
+            assert key_statement["Action"] == "secretsmanager:GetSecretValue"
+        assert actions_of("ResolveInterstitialFunction") == {"dynamodb:Query", "secretsmanager:GetSecretValue"}
+        assert actions_of("InterstitialPageFunction") == {"secretsmanager:GetSecretValue"}
+
+    def test_only_the_interstitial_page_is_public(self) -> None:
+        public = {
+            logical_id
+            for logical_id, function in functions().items()
+            for event in function["Properties"].get("Events", {}).values()
+            if event["Type"] == "Api" and event["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
+        }
+        assert public == {"InterstitialPageFunction"}
 
 
 class TestQueues:

@@ -161,9 +161,11 @@ _FACTORIES = (
 
 def reset() -> None:
     """Forget every cached object (settings, clients, caches): for tests and the local stack's restarts."""
+    from .interstitial import runtime as interstitial_runtime
     from .storage import secrets
 
     for factory in _FACTORIES:
         factory.cache_clear()
+    interstitial_runtime.reset()
     aws.reset_clients()
     secrets.clear_cache()

@@ -24,6 +24,7 @@ from ..errors import (
     ValidationFailed,
 )
 from ..event_fields import CONVERSION_EVENT_TYPES
+from ..interstitial.settings import settings_problems
 from ..jobs import DeliveryJob
 from ..models import ActionInput, DestinationCreate, DestinationUpdate
 from ..netguard import UnsafeDestination, check_url
@@ -310,6 +311,8 @@ class DestinationService:
                 )
             if action.settings is not None and action.action_type != "interstitial_settings":
                 problems.append(Problem(f"{where}.settings", "settings apply only to interstitial_settings actions"))
+            if action.action_type == "interstitial_settings":
+                problems += settings_problems(action.settings, f"{where}.settings")
             if action.action_type == "send_conversion" and not action.event_filter.can_match_any(
                 CONVERSION_EVENT_TYPES
             ):

@@ -1,0 +1,42 @@
+"""POST /api/integrations/interstitial/resolve"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.interstitial.config import get_config
+from nimriz_destinations.interstitial.models import (
+    RESOLVE_RESPONSES,
+    ResolveRequest,
+    ResolveResponse,
+    present_interstitial,
+)
+from nimriz_destinations.interstitial.resolve import rfc3339
+from nimriz_destinations.interstitial.runtime import interstitial_resolver
+from nimriz_destinations.interstitial.urls import page_base_url
+from nimriz_destinations.observability import logger
+
+RESOURCE = "/api/integrations/interstitial/resolve"
+app = create_app()
+
+
+@app.post(RESOURCE, summary="Resolve the interstitial pixels for one redirect", responses=RESOLVE_RESPONSES)
+def resolve_interstitial(body: Annotated[ResolveRequest, Body()]) -> Response[ResolveResponse]:
+    resolution = interstitial_resolver().resolve(current_workspace(app), body)
+    logger.info("interstitial resolved", extra={"url_id": body.url_id, "applies": resolution is not None})
+    if resolution is None:
+        return json_response(200, ResolveResponse(interstitial=None))
+    base_url = page_base_url(get_config().page_base_url, app.current_event.raw_event["requestContext"], RESOURCE)
+    interstitial = present_interstitial(
+        resolution.plan, resolution.token, f"{base_url}/i/{resolution.token}", rfc3339(resolution.expires_at)
+    )
+    return json_response(200, ResolveResponse(interstitial=interstitial))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,40 @@
+"""Composition root of the interstitial functions: long-lived objects built once per execution environment.
+
+Imports sit inside the factories, so the page function never loads pydantic or the resolver's storage code.
+`reset()` is called from `nimriz_destinations.runtime.reset()` (tests and local-stack restarts).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+from .config import get_config
+
+if TYPE_CHECKING:
+    from .resolve import InterstitialResolver
+    from .secret import TokenSecret
+
+
+@cache
+def token_secret() -> TokenSecret:
+    from .secret import TokenSecret
+
+    return TokenSecret(get_config())
+
+
+@cache
+def interstitial_resolver() -> InterstitialResolver:
+    from ..settings import get_settings
+    from ..storage.destinations import DestinationStore
+    from .resolve import InterstitialResolver
+
+    settings = get_settings()
+    return InterstitialResolver(
+        DestinationStore(settings.table_name), token_secret().get, cache_seconds=settings.config_cache_seconds
+    )
+
+
+def reset() -> None:
+    for factory in (interstitial_resolver, token_secret, get_config):
+        factory.cache_clear()
