@@ -29,7 +29,7 @@ class Pipeline:
 
     def in_flight(self) -> int:
         total = 0
-        for queue in ("LiveEventsQueue", "DeliveriesQueue"):
+        for queue in ("LiveEventsQueue", "DeliveriesQueue", "DeliveriesDLQ"):
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=self.stack.queue_urls[queue],
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -45,6 +45,7 @@ class Pipeline:
         while time.monotonic() < deadline:
             received = poll_once(self.sources["FanOutFunction"], wait_seconds=0)
             received += poll_once(self.sources["DispatcherFunction"], wait_seconds=0)
+            received += poll_once(self.sources["DeliveriesDeadLetterFunction"], wait_seconds=0)
             if received:
                 continue
             if self.in_flight() == 0:

@@ -308,3 +308,34 @@ def test_google_ads_token_is_refreshed_once_after_a_401(
         assert len(token_requests) == 2  # the first token, then exactly one refresh
         statuses = {d["event_id"]: (d["status"], d["attempts"]) for d in deliveries(api, destination["id"])}
         assert statuses == {sale["id"]: ("delivered", 1), second["id"]: ("delivered", 1)}
+
+
+def test_a_job_the_dispatcher_kept_failing_on_becomes_a_replayable_dead_letter(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    from nimriz_destinations.jobs import DeliveryJob
+
+    sink, handler = receiver
+    destination = webhook_destination(api, sink.url)
+    event = click()
+    job = DeliveryJob(
+        delivery_id=str(uuid.uuid4()),
+        workspace_id="ws_dev",
+        organization_id="org_dev",
+        destination_id=destination["id"],
+        action_id=destination["actions"][0]["id"],
+        reason="live",
+        event=event,
+        queued_at="2026-11-28T12:00:00.000Z",
+    )
+    # What SQS redrive does after maxReceiveCount failed receives (e.g. the dispatcher crashed on it each time).
+    pipeline.sqs.send_message(QueueUrl=pipeline.stack.queue_urls["DeliveriesDLQ"], MessageBody=job.model_dump_json())
+    pipeline.run()
+
+    (letter,) = api.get(f"{BASE}/{destination['id']}/dead-letters").json()["dead_letters"]
+    assert letter["event_id"] == event["id"] and letter["error_class"] == "processing_failed"
+    assert handler.verified == []
+    assert api.post(f"{BASE}/{destination['id']}/dead-letters/replay", {}).status == 202
+    pipeline.run()
+    (delivered,) = handler.verified
+    assert delivered.event_id == event["id"] and delivered.reason == "replay"

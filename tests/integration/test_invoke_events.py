@@ -91,6 +91,12 @@ def test_dispatcher_reports_an_undeliverable_job_for_retry() -> None:
     assert isinstance(failures, list) and len(failures) == 1
 
 
+def test_deliveries_dlq_consumer_turns_parked_jobs_into_dead_letters() -> None:
+    result = run_invoke("DeliveriesDeadLetterFunction", "sqs_deliveries_dlq.json")
+    assert result.returncode == 0, result.stderr
+    assert last_json(result.stdout) == {"batchItemFailures": []}
+
+
 def test_every_function_has_an_event_file() -> None:
     from tests.local.template import functions
 
@@ -98,6 +104,7 @@ def test_every_function_has_an_event_file() -> None:
         "AuthorizerFunction",
         "FanOutFunction",
         "DispatcherFunction",
+        "DeliveriesDeadLetterFunction",
     }
     assert set(functions()) - exercised == set()
 
@@ -110,5 +117,6 @@ def test_every_event_file_is_covered() -> None:
         "sqs_live_events.json",
         "sqs_live_events_invalid.json",
         "sqs_delivery_jobs.json",
+        "sqs_deliveries_dlq.json",
     }
     assert files - covered == set(), "add the new event file to this test"

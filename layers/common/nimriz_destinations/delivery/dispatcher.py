@@ -145,6 +145,20 @@ class Dispatcher:
             update.result()
         return retry_later
 
+    def park(self, received: Sequence[ReceivedJob]) -> None:
+        """Jobs the queue gave up on (the dispatcher failed on them maxReceiveCount times): record them as dead
+        letters, so they are listed and replayable like every other failed delivery."""
+        statuses = self._log.statuses([(r.job.workspace_id, r.job.destination_id, r.job.delivery_id) for r in received])
+        outcome = Outcome.permanent(
+            "processing_failed", "Nimriz could not process this delivery repeatedly; replay it once the cause is fixed."
+        )
+        writes = [
+            self._settle(entry, _Result(outcome))[0]
+            for entry in received
+            if statuses.get(entry.job.delivery_id) not in FINISHED_STATUSES
+        ]
+        self._log.write(writes)
+
     # -- one action's jobs ---------------------------------------------------------------------------------
 
     def _plan(

@@ -1,0 +1,40 @@
+"""Deliveries DLQ consumer: jobs the dispatcher failed on repeatedly become replayable dead letters."""
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from nimriz_destinations.delivery.dispatcher import ReceivedJob
+from nimriz_destinations.jobs import DeliveryJob
+from nimriz_destinations.observability import logger, metrics
+from nimriz_destinations.runtime import dispatcher
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    received = []
+    for raw in event.get("Records", []):
+        record = SQSRecord(raw)
+        try:
+            job = DeliveryJob.model_validate_json(record.body)
+        except ValidationError:
+            # Not a delivery job at all: nothing to replay. Logged (without the body) and dropped.
+            logger.error("malformed message on the Deliveries DLQ dropped", extra={"message_id": record.message_id})
+            continue
+        attempts = int(record.attributes.approximate_receive_count or 1)
+        received.append(ReceivedJob(record.message_id, record.receipt_handle, attempts, job))
+    dispatcher().park(received)
+    metrics.add_metric(name="DeliveriesParked", unit=MetricUnit.Count, value=len(received))
+
+    def record_handler(record: SQSRecord) -> None:
+        """Everything was recorded above in one batch; a failure there fails the whole invocation."""
+
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
