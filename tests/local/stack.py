@@ -6,13 +6,14 @@ http://127.0.0.1:${PORT:-3000} through the API Gateway stand-in, SQS pollers for
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import os
 import secrets
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,9 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
+    # moto's server would log every AWS call the pollers make (several a second): keep the console readable.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=int(os.environ.get("MOTO_PORT", "0")), verbose=False)
     moto.start()
     host, moto_port = moto.get_host_and_port()
@@ -197,9 +201,12 @@ def main() -> None:
     )
 
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stopping.wait()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: stopping.set())
+    # Sleep in short steps rather than block in Event.wait: a signal landing inside the wait's lock handling
+    # could otherwise break it ("release unlocked lock") instead of stopping cleanly.
+    while not stopping.is_set():
+        time.sleep(0.2)
     print("stopping…", flush=True)
     pollers.stop()
     if server.standins:
