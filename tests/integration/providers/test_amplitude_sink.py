@@ -9,7 +9,7 @@ import pytest
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.providers.amplitude import PROVIDER
 from nimriz_destinations.providers.base import DeliveryItem, Verdict
-from tests.analytics_support import deliver, make_event, make_item
+from tests.provider_support import deliver, make_event, make_item
 from tests.sinks.amplitude import AmplitudeSink, amplitude_sink
 from tests.sinks.server import Sink, SinkResponse
 

@@ -9,7 +9,7 @@ import pytest
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.providers.base import Verdict
 from nimriz_destinations.providers.ga4 import PROVIDER
-from tests.analytics_support import deliver, make_event, make_item
+from tests.provider_support import deliver, make_event, make_item
 from tests.sinks.ga4 import GA4Sink, ga4_sink, validation_messages
 from tests.sinks.server import Sink, SinkResponse
 

@@ -10,7 +10,7 @@ import pytest
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.providers.base import Verdict
 from nimriz_destinations.providers.gtm_server_side import PROVIDER
-from tests.analytics_support import deliver, make_event, make_item
+from tests.provider_support import deliver, make_event, make_item
 from tests.sinks.gtm_server_side import GTMContainerSink, gtm_container_sink
 from tests.sinks.server import Sink, SinkResponse
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +13,7 @@ from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, Outcome, Verdict
 from nimriz_destinations.providers.linkedin import LINKEDIN_VERSION, PROVIDER
 from nimriz_destinations.sample_events import sample_event
+from tests import provider_support
 from tests.sinks.linkedin import LinkedInSink, linkedin_error
 from tests.sinks.server import Sink
 
@@ -54,12 +54,7 @@ def make_item(
 def deliver(
     sender: HttpSender, items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS
 ) -> dict[int, Outcome]:
-    """What the dispatcher does: build, send each request, classify each response."""
-    built = PROVIDER.build_requests(items, credentials, now=time.time())
-    outcomes = dict(built.skipped)
-    for request in built.requests:
-        outcomes |= PROVIDER.classify(request, sender.send("linkedin", request))
-    return outcomes
+    return provider_support.deliver(sender, PROVIDER, items, credentials)
 
 
 def test_conversions_are_created_in_one_batch(linkedin: tuple[Sink, LinkedInSink], sender: HttpSender) -> None:

@@ -9,7 +9,7 @@ import pytest
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.providers.base import Verdict
 from nimriz_destinations.providers.mixpanel import PROVIDER
-from tests.analytics_support import deliver, make_event, make_item
+from tests.provider_support import deliver, make_event, make_item
 from tests.sinks.mixpanel import MixpanelSink, mixpanel_sink
 from tests.sinks.server import Sink, SinkResponse
 

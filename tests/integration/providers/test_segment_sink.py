@@ -14,6 +14,7 @@ from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, Outcome, Verdict
 from nimriz_destinations.providers.segment import MAX_BATCH_BYTES, PROVIDER
 from nimriz_destinations.sample_events import sample_event
+from tests import provider_support
 from tests.sinks.segment import SegmentSink, segment_sink
 from tests.sinks.server import Sink, SinkRequest, SinkResponse
 
@@ -50,12 +51,7 @@ def make_items(count: int, event_type: str = "link.clicked") -> list[DeliveryIte
 def deliver(
     sender: HttpSender, items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS
 ) -> dict[int, Outcome]:
-    """What the dispatcher does: build, send each request, classify each response."""
-    built = PROVIDER.build_requests(items, credentials, now=time.time())
-    outcomes = dict(built.skipped)
-    for request in built.requests:
-        outcomes |= PROVIDER.classify(request, sender.send("segment", request))
-    return outcomes
+    return provider_support.deliver(sender, PROVIDER, items, credentials)
 
 
 def test_single_event_is_accepted_as_a_track_call(segment: tuple[Sink, SegmentSink], sender: HttpSender) -> None:

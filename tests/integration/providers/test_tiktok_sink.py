@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, Outcome, Verdict
 from nimriz_destinations.providers.tiktok import PROVIDER
 from nimriz_destinations.sample_events import sample_event
+from tests import provider_support
 from tests.sinks.server import Sink
 from tests.sinks.tiktok import TikTokSink, tiktok_answer
 
@@ -46,12 +46,7 @@ def make_item(event_type: str, index: int = 0, *, reason: str = "live") -> Deliv
 def deliver(
     sender: HttpSender, items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS
 ) -> dict[int, Outcome]:
-    """What the dispatcher does: build, send each request, classify each response."""
-    built = PROVIDER.build_requests(items, credentials, now=time.time())
-    outcomes = dict(built.skipped)
-    for request in built.requests:
-        outcomes |= PROVIDER.classify(request, sender.send("tiktok", request))
-    return outcomes
+    return provider_support.deliver(sender, PROVIDER, items, credentials)
 
 
 def test_leads_and_sales_are_accepted(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:

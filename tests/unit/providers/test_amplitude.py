@@ -9,7 +9,7 @@ import pytest
 from nimriz_destinations.providers.amplitude import MAX_BODY_BYTES, PROVIDER, AmplitudeCredentials
 from nimriz_destinations.providers.base import Verdict
 from nimriz_destinations.providers.common import epoch_millis
-from tests.analytics_support import make_event, make_item, mapped, response
+from tests.provider_support import make_event, make_item, mapped, response
 
 API_KEY = "amp_key_0123456789"
 CREDENTIALS = {"api_key": API_KEY, "region": "us"}

@@ -18,7 +18,7 @@ from nimriz_destinations.providers.analytics import (
     signed_revenue,
 )
 from nimriz_destinations.providers.common import json_bytes
-from tests.analytics_support import make_event
+from tests.provider_support import make_event
 
 
 def wrap(events: list[Any]) -> dict[str, Any]:

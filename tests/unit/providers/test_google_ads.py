@@ -9,7 +9,6 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import (
     AuthorizationFailed,
     DeliveryItem,
@@ -27,6 +26,7 @@ from nimriz_destinations.providers.google_ads import (
     GoogleAdsCredentials,
 )
 from nimriz_destinations.sample_events import sample_event
+from tests import provider_support
 
 NOW = datetime(2026, 11, 28, 12, 0, 5, 250_000, tzinfo=UTC)
 CREDENTIALS: dict[str, Any] = {
@@ -40,7 +40,6 @@ CREDENTIALS: dict[str, Any] = {
 ACCESS_TOKEN = "ya29.access-token-77dd"
 AUTHORIZED = {**CREDENTIALS, "access_token": ACCESS_TOKEN}
 ACTION = "customers/1234567890/conversionActions/987654321"
-DEFAULT = compile_mapping(PropertyMapping())
 EMAIL_HASH = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"  # jane.doe@example.com
 GMAIL_HASH = "3a627126a4392d8cec5f5d4eaa26639d3cfe852ebf1f1b49c3ffa61667798637"  # janedoe+promo@gmail.com
 PHONE_HASH = "36a2cef4ff9bf7a1abd2a93359136b870393be4106e6c5d19b72ff564f9deca4"  # +14155550123
@@ -59,8 +58,7 @@ def make_event(event_type: str = "conversion.sale", **conversion: Any) -> dict[s
 def make_item(
     event: dict[str, Any], reason: str = "live", overrides: list[dict[str, Any]] | None = None
 ) -> DeliveryItem:
-    mapping = compile_mapping(PropertyMapping.model_validate({"overrides": overrides})) if overrides else DEFAULT
-    return DeliveryItem("dlv_1", event, mapping.apply(event, PROVIDER.default_payload), reason, 1)
+    return provider_support.make_item(PROVIDER, event, overrides=overrides or (), reason=reason)
 
 
 def build(items: list[DeliveryItem], credentials: dict[str, Any] = AUTHORIZED) -> Any:

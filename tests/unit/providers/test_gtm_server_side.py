@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from nimriz_destinations.providers.base import Verdict
 from nimriz_destinations.providers.ga4 import PROVIDER as GA4
 from nimriz_destinations.providers.gtm_server_side import PROVIDER, GTMServerSideCredentials
-from tests.analytics_support import EVENT_TYPES, make_event, make_item, response
+from tests.provider_support import EVENT_TYPES, make_event, make_item, response
 
 CREDENTIALS = {"container_url": "https://sgtm.example.com", "measurement_id": "G-SGTM12345", "api_secret": "gtm-s3cret"}
 

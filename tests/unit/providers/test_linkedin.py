@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse, Verdict
 from nimriz_destinations.providers.linkedin import (
     API_URL,
@@ -18,12 +17,12 @@ from nimriz_destinations.providers.linkedin import (
     LinkedInCredentials,
 )
 from nimriz_destinations.sample_events import sample_event
+from tests import provider_support
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TOKEN = "AQV-linkedin-member-token-0b7e"
 CREDENTIALS: dict[str, Any] = {"access_token": TOKEN, "conversion_rule_id": "104012"}
 RULE = "urn:lla:llaPartnerConversion:104012"
-DEFAULT = compile_mapping(PropertyMapping())
 EMAIL_HASH = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"  # jane.doe@example.com
 LI_FAT_ID = "df5c7d3c-1c4f-4f7b-9a3e-7e1d2c3b4a59"
 
@@ -41,8 +40,7 @@ def make_event(event_type: str = "conversion.lead", **conversion: Any) -> dict[s
 def make_item(
     event: dict[str, Any], reason: str = "live", overrides: list[dict[str, Any]] | None = None
 ) -> DeliveryItem:
-    mapping = compile_mapping(PropertyMapping.model_validate({"overrides": overrides})) if overrides else DEFAULT
-    return DeliveryItem("dlv_1", event, mapping.apply(event, PROVIDER.default_payload), reason, 1)
+    return provider_support.make_item(PROVIDER, event, overrides=overrides or (), reason=reason)
 
 
 def build(items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS) -> Any:

@@ -11,15 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse, Verdict
 from nimriz_destinations.providers.meta import GRAPH_API_VERSION, MAX_EVENTS_PER_REQUEST, PROVIDER, MetaCredentials
 from nimriz_destinations.sample_events import sample_event
+from tests import provider_support
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TOKEN = "EAAB-meta-system-user-token-9f3a"
 CREDENTIALS: dict[str, Any] = {"pixel_id": "1234567890", "access_token": TOKEN}
-DEFAULT = compile_mapping(PropertyMapping())
 EMAIL_HASH = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"  # jane.doe@example.com
 PHONE_HASH = "413ba75461ab5f99d36820e561ea97e2bd80f9cb586f7ecea6cf4c496518950a"  # 14155550123
 
@@ -37,8 +36,7 @@ def make_event(event_type: str = "conversion.lead", *, occurred: datetime = NOW,
 def make_item(
     event: dict[str, Any], reason: str = "live", overrides: list[dict[str, Any]] | None = None
 ) -> DeliveryItem:
-    mapping = compile_mapping(PropertyMapping.model_validate({"overrides": overrides or []})) if overrides else DEFAULT
-    return DeliveryItem("dlv_1", event, mapping.apply(event, PROVIDER.default_payload), reason, 1)
+    return provider_support.make_item(PROVIDER, event, overrides=overrides or (), reason=reason)
 
 
 def build(items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS) -> Any:

@@ -19,7 +19,7 @@ from nimriz_destinations.providers.mixpanel import (
     MixpanelCredentials,
     insert_id,
 )
-from tests.analytics_support import EVENT_TYPES, make_event, make_item, mapped, response
+from tests.provider_support import EVENT_TYPES, make_event, make_item, mapped, response
 
 TOKEN = "mp_token_0123456789"
 TRACK = {"project_token": TOKEN, "region": "us"}

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from nimriz_destinations.providers.base import Verdict
 from nimriz_destinations.providers.common import HUMAN_EVENT_NAMES
 from nimriz_destinations.providers.posthog import MAX_BODY_BYTES, PROVIDER, PostHogCredentials
-from tests.analytics_support import EVENT_TYPES, make_event, make_item, mapped, response
+from tests.provider_support import EVENT_TYPES, make_event, make_item, mapped, response
 
 API_KEY = "phc_test_key_0123456789"
 CREDENTIALS = {"api_key": API_KEY, "host": "https://eu.i.posthog.com"}

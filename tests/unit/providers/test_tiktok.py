@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 
-from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse, Verdict
 from nimriz_destinations.providers.tiktok import API_URL, MAX_EVENTS_PER_REQUEST, PROVIDER
 from nimriz_destinations.sample_events import sample_event
+from tests import provider_support
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TOKEN = "tt-events-api-token-77c1"
 CREDENTIALS: dict[str, Any] = {"pixel_code": "C4A1B2C3D4E5F6G7H8I9", "access_token": TOKEN}
-DEFAULT = compile_mapping(PropertyMapping())
 EMAIL_HASH = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"  # jane.doe@example.com
 PHONE_HASH = "36a2cef4ff9bf7a1abd2a93359136b870393be4106e6c5d19b72ff564f9deca4"  # +14155550123
 EXTERNAL_ID_HASH = "a045eb33f8797f35ea7d5fad7c5e0d021e2142e9c1bb6e9dc9f45b4f503b03e8"  # customer-42
@@ -35,8 +34,7 @@ def make_event(event_type: str = "conversion.lead", **conversion: Any) -> dict[s
 def make_item(
     event: dict[str, Any], reason: str = "live", overrides: list[dict[str, Any]] | None = None
 ) -> DeliveryItem:
-    mapping = compile_mapping(PropertyMapping.model_validate({"overrides": overrides})) if overrides else DEFAULT
-    return DeliveryItem("dlv_1", event, mapping.apply(event, PROVIDER.default_payload), reason, 1)
+    return provider_support.make_item(PROVIDER, event, overrides=overrides or (), reason=reason)
 
 
 def build(items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS) -> Any:
