@@ -50,6 +50,20 @@ def make_event(
     return event
 
 
+def conversion_event(
+    event_type: str, *, now: datetime, click_ids: Mapping[str, str] | None, **conversion: Any
+) -> dict[str, Any]:
+    """A sample event `evt_1` at `now`; `click_ids` replaces the sample's (None keeps them); conversion fields set
+    to None are removed, others override the sample's."""
+    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id="evt_1", now=now)
+    if click_ids is not None:
+        event["click_ids"] = dict(click_ids)
+    if "conversion" in event:
+        merged = {**event["conversion"], **conversion}
+        event["conversion"] = {key: value for key, value in merged.items() if value is not None}
+    return event
+
+
 def make_item(
     provider: Provider,
     event: Mapping[str, Any] | None = None,

@@ -25,7 +25,6 @@ from nimriz_destinations.providers.google_ads import (
     GoogleAds,
     GoogleAdsCredentials,
 )
-from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
 
 NOW = datetime(2026, 11, 28, 12, 0, 5, 250_000, tzinfo=UTC)
@@ -46,13 +45,8 @@ PHONE_HASH = "36a2cef4ff9bf7a1abd2a93359136b870393be4106e6c5d19b72ff564f9deca4" 
 
 
 def make_event(event_type: str = "conversion.sale", **conversion: Any) -> dict[str, Any]:
-    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id="evt_1", now=NOW)
-    event["click_ids"] = conversion.pop("click_ids", {"gclid": "Cj0KCQ-gclid_1"})
-    if "conversion" in event:
-        event["conversion"] = {
-            key: value for key, value in {**event["conversion"], **conversion}.items() if value is not None
-        }
-    return event
+    click_ids = conversion.pop("click_ids", {"gclid": "Cj0KCQ-gclid_1"})
+    return provider_support.conversion_event(event_type, now=NOW, click_ids=click_ids, **conversion)
 
 
 def make_item(

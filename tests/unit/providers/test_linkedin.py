@@ -16,7 +16,6 @@ from nimriz_destinations.providers.linkedin import (
     PROVIDER,
     LinkedInCredentials,
 )
-from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -28,13 +27,8 @@ LI_FAT_ID = "df5c7d3c-1c4f-4f7b-9a3e-7e1d2c3b4a59"
 
 
 def make_event(event_type: str = "conversion.lead", **conversion: Any) -> dict[str, Any]:
-    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id="evt_1", now=NOW)
-    event["click_ids"] = conversion.pop("click_ids", {"li_fat_id": LI_FAT_ID})
-    if "conversion" in event:
-        event["conversion"] = {
-            key: value for key, value in {**event["conversion"], **conversion}.items() if value is not None
-        }
-    return event
+    click_ids = conversion.pop("click_ids", {"li_fat_id": LI_FAT_ID})
+    return provider_support.conversion_event(event_type, now=NOW, click_ids=click_ids, **conversion)
 
 
 def make_item(

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse, Verdict
 from nimriz_destinations.providers.meta import GRAPH_API_VERSION, MAX_EVENTS_PER_REQUEST, PROVIDER, MetaCredentials
-from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -24,13 +23,8 @@ PHONE_HASH = "413ba75461ab5f99d36820e561ea97e2bd80f9cb586f7ecea6cf4c496518950a" 
 
 
 def make_event(event_type: str = "conversion.lead", *, occurred: datetime = NOW, **conversion: Any) -> dict[str, Any]:
-    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id="evt_1", now=occurred)
-    if "click_ids" in conversion:
-        event["click_ids"] = conversion.pop("click_ids")
-    if "conversion" in event:
-        event["conversion"].update(conversion)
-        event["conversion"] = {key: value for key, value in event["conversion"].items() if value is not None}
-    return event
+    click_ids = conversion.pop("click_ids", None)
+    return provider_support.conversion_event(event_type, now=occurred, click_ids=click_ids, **conversion)
 
 
 def make_item(

@@ -10,7 +10,6 @@ import pytest
 
 from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse, Verdict
 from nimriz_destinations.providers.tiktok import API_URL, MAX_EVENTS_PER_REQUEST, PROVIDER
-from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -22,13 +21,8 @@ EXTERNAL_ID_HASH = "a045eb33f8797f35ea7d5fad7c5e0d021e2142e9c1bb6e9dc9f45b4f503b
 
 
 def make_event(event_type: str = "conversion.lead", **conversion: Any) -> dict[str, Any]:
-    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id="evt_1", now=NOW)
-    event["click_ids"] = conversion.pop("click_ids", {"ttclid": "E.C.P.v3Case_Sensitive"})
-    if "conversion" in event:
-        event["conversion"] = {
-            key: value for key, value in {**event["conversion"], **conversion}.items() if value is not None
-        }
-    return event
+    click_ids = conversion.pop("click_ids", {"ttclid": "E.C.P.v3Case_Sensitive"})
+    return provider_support.conversion_event(event_type, now=NOW, click_ids=click_ids, **conversion)
 
 
 def make_item(
