@@ -146,7 +146,7 @@ def bench_filter_and_mapping() -> float:
             private = apply_privacy(event)
             for provider, event_filter, mapping in compiled:
                 if event_filter.evaluate(private).passed:
-                    mapping.apply(private, provider.default_payload)
+                    mapping.apply_to_private(private, provider.default_payload)
 
     rounds = 50
 
@@ -169,7 +169,11 @@ def bench_one(action_path: Path, event_path: Path) -> dict[str, Any]:
 
     def once() -> dict[str, Any] | None:
         private = apply_privacy(event)
-        return mapping.apply(private, provider.default_payload) if event_filter.evaluate(private).passed else None
+        return (
+            mapping.apply_to_private(private, provider.default_payload)
+            if event_filter.evaluate(private).passed
+            else None
+        )
 
     rounds = 20_000
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ def make_event(event_type: str = "link.clicked", privacy_mode: str = "standard")
     )
 
 
-def segment_like(event: dict[str, Any]) -> dict[str, Any]:
+def segment_like(event: Mapping[str, Any]) -> dict[str, Any]:
     """A provider default mapping that shares objects with the event, as a careless adapter might."""
     return {
         "event": "Link Clicked",
@@ -358,3 +359,15 @@ def test_base_and_override_count_are_checked() -> None:
     too_many = [{"type": "exclude", "field": "x"}] * 101
     assert errors({"overrides": too_many})[0][0] == ("overrides",)
     assert PropertyMapping.model_validate({"overrides": too_many[:100]})
+
+
+def test_apply_to_private_matches_apply_on_the_privacy_filtered_event() -> None:
+    from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
+    from nimriz_destinations.sample_events import sample_event
+
+    event = sample_event("link.clicked", workspace_id="w", organization_id="o", privacy_mode="strict")
+    overrides = [{"type": "template", "to": "where", "template": "{{context.country}}/{{context.city}}"}]
+    mapping = compile_mapping(PropertyMapping.model_validate({"base": "default", "overrides": overrides}))
+    default = dict  # the event's own fields as the default payload
+    assert mapping.apply_to_private(apply_privacy(event), default) == mapping.apply(event, default)
+    assert "city" not in mapping.apply(event, default).get("context", {})

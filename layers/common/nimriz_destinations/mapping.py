@@ -344,7 +344,7 @@ class PropertyMapping(BaseModel):
 
 # One override, compiled: mutates the payload, reads the privacy-filtered event.
 _Step = Callable[[dict[str, Any], Mapping[str, Any]], None]
-DefaultPayload = Callable[[dict[str, Any]], dict[str, Any]]
+DefaultPayload = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
 class CompiledMapping:
@@ -356,7 +356,10 @@ class CompiledMapping:
 
     def apply(self, event: Mapping[str, Any], default_payload: DefaultPayload) -> dict[str, Any]:
         """The mapped payload for `event`; it shares no mutable object with the event or the configuration."""
-        visible = apply_privacy(event)
+        return self.apply_to_private(apply_privacy(event), default_payload)
+
+    def apply_to_private(self, visible: Mapping[str, Any], default_payload: DefaultPayload) -> dict[str, Any]:
+        """`apply` for an event that already went through `apply_privacy` (callers that also need that event)."""
         payload: dict[str, Any] = _copy_json(default_payload(visible)) if self._starts_from_default else {}
         for step in self._steps:
             step(payload, visible)

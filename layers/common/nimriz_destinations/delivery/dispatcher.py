@@ -190,7 +190,7 @@ class Dispatcher:
                     DeliveryItem(
                         delivery_id=entry.job.delivery_id,
                         event=event,
-                        payload=plan.mapping.apply(event, plan.provider.default_payload),
+                        payload=plan.mapping.apply_to_private(event, plan.provider.default_payload),
                         reason=_attempt_reason(entry),
                         attempt=entry.attempt,
                     )

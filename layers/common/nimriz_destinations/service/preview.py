@@ -136,7 +136,7 @@ class PreviewService:
     ) -> None:
         private = apply_privacy(event)
         mapping = compile_mapping(PropertyMapping.model_validate(action.property_mapping))
-        preview.payload = mapping.apply(private, provider.default_payload)
+        preview.payload = mapping.apply_to_private(private, provider.default_payload)
         item = DeliveryItem("preview", private, preview.payload, reason="live", attempt=1)
         try:
             authorized = provider.authorize(credentials, _refuse_network)
