@@ -43,6 +43,11 @@ class InvalidCursor(BadRequest):
     code = "INVALID_CURSOR"
 
 
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class NotFound(DomainError):
     status = 404
     code = "NOT_FOUND"

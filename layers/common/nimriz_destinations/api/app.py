@@ -5,8 +5,11 @@ Each endpoint is its own Lambda with its own `app = create_app()` and exactly on
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -14,6 +17,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
+from .. import safe_json
 from ..errors import DomainError, Problem
 from ..observability import logger
 from ..settings import get_settings
@@ -69,34 +73,115 @@ def current_workspace(app: APIGatewayRestResolver) -> Workspace:
     return Workspace(workspace_id=str(workspace_id), organization_id=str(organization_id))
 
 
+@dataclass(frozen=True, slots=True)
+class _ParsedBody:
+    text: str
+    value: Any
+
+
+class _Rejected(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
 class DestinationsApiResolver(APIGatewayRestResolver):
-    """Rejects oversized and non-JSON bodies before Powertools parses or validates anything."""
+    """Decides every request body up front: size, media type, then JSON under `safe_json`'s limits.
+
+    Powertools only ever sees a body this accepted, and validates the value parsed here instead of parsing
+    the text again with `json.loads` (which would raise RecursionError or ValueError on hostile input).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(json_body_deserializer=self._parsed_body_value, **kwargs)
+        self._body: _ParsedBody | None = None
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        rejection = _body_rejection(event, get_settings().max_body_bytes)
-        if rejection is not None:
-            status, code, message = rejection
-            body = error_body(code, message, _request_id(event))
-            return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": body, "isBase64Encoded": False}
-        return super().resolve(event, context)
+        try:
+            self._body = _read_body(event, get_settings().max_body_bytes)
+        except _Rejected as rejection:
+            body = error_body(rejection.code, rejection.message, _request_id(event))
+            return {
+                "statusCode": rejection.status,
+                "headers": {"Content-Type": JSON},
+                "body": body,
+                "isBase64Encoded": False,
+            }
+        try:
+            return super().resolve(_as_accepted(event, self._body), context)
+        finally:
+            self._body = None
+
+    def _parsed_body_value(self, text: str) -> Any:
+        # Lambda runs one event at a time per environment: the body Powertools asks about is the one
+        # `resolve` just parsed and put in the event.
+        if self._body is None or text != self._body.text:
+            raise RuntimeError("Powertools asked to parse a body the resolver did not read")
+        return self._body.value
 
 
 def _request_id(event: Mapping[str, Any]) -> str:
     return str((event.get("requestContext") or {}).get("requestId") or "unknown")
 
 
-def _body_rejection(event: Mapping[str, Any], max_body_bytes: int) -> tuple[int, str, str] | None:
-    body = event.get("body")
-    if event.get("httpMethod") not in _BODY_METHODS or not body:
+def _read_body(event: Mapping[str, Any], max_body_bytes: int) -> _ParsedBody | None:
+    """The parsed JSON body of a POST/PUT/PATCH (None without one); anything unacceptable raises _Rejected."""
+    if event.get("httpMethod") not in _BODY_METHODS:
         return None
-    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
-    if size > max_body_bytes:
-        return 413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {max_body_bytes} bytes."
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-    media_type = str(headers.get("content-type") or JSON).split(";")[0].strip().lower()
-    if not media_type.endswith(("/json", "+json")):
-        return 415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json."
-    return None
+    content_type = headers.get("content-type")
+    body = event.get("body")
+    if body:
+        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))
+        if size > max_body_bytes:
+            raise _Rejected(413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {max_body_bytes} bytes.")
+    # Checked with or without a body: Powertools would raise late (a 500) on any other declared type.
+    if content_type is not None and not _is_json_media_type(str(content_type)):
+        raise _Rejected(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.")
+    if not body:
+        return None
+    try:
+        text = _decoded(body) if event.get("isBase64Encoded") else body
+        return _ParsedBody(text, safe_json.loads(text))
+    except safe_json.InvalidJson as exc:
+        raise _Rejected(400, "INVALID_JSON", f"The request body is not valid JSON: {exc.reason}.") from None
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    # Exactly application/json; parameters (`; charset=utf-8`) are allowed, `text/json` or `+json` types are not.
+    return content_type.split(";", 1)[0].strip().lower() == JSON
+
+
+def _decoded(base64_body: str) -> str:
+    try:
+        raw = base64.b64decode(base64_body, validate=True)
+    except binascii.Error:
+        raise safe_json.InvalidJson("the body is not valid base64") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise safe_json.InvalidJson("the text is not valid UTF-8") from None
+
+
+def _as_accepted(event: Mapping[str, Any], body: _ParsedBody | None) -> dict[str, Any]:
+    """The event as Powertools should see it: a JSON content type it recognises, the body as decoded text."""
+    accepted = dict(event)
+    if event.get("httpMethod") in _BODY_METHODS:
+        accepted["headers"] = _with_json_content_type(event.get("headers"))
+        accepted["multiValueHeaders"] = _with_json_content_type(event.get("multiValueHeaders"), multi=True)
+    if body is not None:
+        accepted["body"], accepted["isBase64Encoded"] = body.text, False
+    return accepted
+
+
+def _with_json_content_type(headers: Mapping[str, Any] | None, *, multi: bool = False) -> dict[str, Any] | None:
+    # `Application/JSON; charset=utf-8` is accepted above; Powertools compares the type case-sensitively.
+    if headers is None:
+        return None
+    return {
+        name: ([JSON] if multi else JSON) if name.lower() == "content-type" else value
+        for name, value in headers.items()
+    }
 
 
 def create_app() -> APIGatewayRestResolver:
@@ -110,11 +195,8 @@ def create_app() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def handle_validation_error(exc: RequestValidationError) -> Response[str]:
+        # Bodies reach Powertools already parsed (DestinationsApiResolver): what is left is schema validation.
         errors = list(exc.errors())
-        if any(error.get("type") == "json_invalid" for error in errors):
-            return error_response(app, 400, "INVALID_JSON", "The request body is not valid JSON.")
-        if any(error.get("type") == "unsupported_content_type" for error in errors):
-            return error_response(app, 415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.")
         details = problems_from_errors([{**error, "loc": _strip_source(error.get("loc", ()))} for error in errors])
         return error_response(app, 422, "VALIDATION_FAILED", "The request has invalid fields.", details)
 

@@ -35,7 +35,7 @@ from ..sample_events import sample_event
 from ..settings import Settings
 from ..storage.destinations import DestinationStore
 from ..storage.records import ActionRecord, DestinationRecord, Workspace
-from ..storage.secrets import SecretRef, SecretStore
+from ..storage.secrets import MAX_SECRET_BYTES, SecretRef, SecretStore, secret_size
 from ..validation import problems_from_errors
 
 _MAX_WRITE_ATTEMPTS = 3
@@ -111,14 +111,9 @@ class DestinationService:
         revealed = provider.generated_credentials(credentials or {})
         now = utc_now()
         destination_id = str(uuid.uuid4())
-        secret = None
+        stored = None
         if credentials is not None and provider.credentials_model.model_fields:
-            credentials = {**credentials, **revealed}
-            secret = self._secrets.create(
-                self._settings.secret_name(workspace.workspace_id, destination_id),
-                credentials,
-                tags={"workspace_id": workspace.workspace_id, "destination_id": destination_id},
-            )
+            stored = {**credentials, **revealed}
         record = DestinationRecord(
             id=destination_id,
             workspace_id=workspace.workspace_id,
@@ -127,13 +122,22 @@ class DestinationService:
             type=request.type,
             enabled=request.enabled,
             actions=[_new_action(action, now) for action in request.actions],
-            credential_hints=redact_credentials(credentials or {}, provider.credentials_model.secret_fields()),
-            secret_arn=secret.arn if secret else None,
-            secret_version=secret.version_id if secret else None,
+            credential_hints=redact_credentials(stored or {}, provider.credentials_model.secret_fields()),
+            secret_arn=None,
+            secret_version=None,
             version=1,
             created_at=now,
             updated_at=now,
         )
+        self._ensure_storable(record, stored)
+        secret = None
+        if stored is not None:
+            secret = self._secrets.create(
+                self._settings.secret_name(workspace.workspace_id, destination_id),
+                stored,
+                tags={"workspace_id": workspace.workspace_id, "destination_id": destination_id},
+            )
+            record.secret_arn, record.secret_version = secret.arn, secret.version_id
         try:
             self._store.create(record)
         except Exception:
@@ -175,13 +179,11 @@ class DestinationService:
 
         now = utc_now()
         revealed: dict[str, Any] = {}
-        secret_arn, secret_version, hints = current.secret_arn, current.secret_version, current.credential_hints
+        hints = current.credential_hints
         if credentials is not None and provider.credentials_model.model_fields:
             credentials = {**self._kept_generated(provider, current, credentials), **credentials}
             revealed = provider.generated_credentials(credentials)
             credentials.update(revealed)
-            secret = self._write_secret(current, credentials)
-            secret_arn, secret_version = secret.arn, secret.version_id
             hints = redact_credentials(credentials, provider.credentials_model.secret_fields())
         existing_actions = {action.id: action for action in current.actions}
         record = DestinationRecord(
@@ -193,13 +195,18 @@ class DestinationService:
             enabled=current.enabled if request.enabled is None else request.enabled,
             actions=[_updated_action(action, existing_actions.get(action.id or ""), now) for action in request.actions],
             credential_hints=hints,
-            secret_arn=secret_arn,
-            secret_version=secret_version,
+            secret_arn=current.secret_arn,
+            secret_version=current.secret_version,
             version=current.version + 1,
             created_at=current.created_at,
             updated_at=now,
         )
-        self._store.replace(record, expected_version=current.version)
+        self._ensure_storable(record, credentials)
+        if credentials is not None:
+            secret = self._write_secret(current, credentials)
+            record.secret_arn, record.secret_version = secret.arn, secret.version_id
+        removed_actions = current.health.keys() - {action.id for action in record.actions}
+        self._store.replace(record, expected_version=current.version, drop_health_of=removed_actions)
         return SavedDestination(record=record, revealed=revealed)
 
     def _kept_generated(
@@ -222,6 +229,13 @@ class DestinationService:
             credentials,
             tags={"workspace_id": current.workspace_id, "destination_id": current.id},
         )
+
+    def _ensure_storable(self, record: DestinationRecord, credentials: dict[str, Any] | None) -> None:
+        """Refuse what Secrets Manager or DynamoDB would refuse, before writing either."""
+        if credentials is not None and (size := secret_size(credentials)) > MAX_SECRET_BYTES:
+            reason = f"the credentials take {size} bytes stored; the limit is {MAX_SECRET_BYTES} bytes"
+            raise ValidationFailed("The credentials are too large to store.", [Problem("credentials", reason)])
+        self._store.ensure_fits(record)
 
     def delete(self, workspace: Workspace, destination_id: str) -> None:
         deleted = self._store.delete(workspace.workspace_id, destination_id)

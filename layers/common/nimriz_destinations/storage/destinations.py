@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+from collections.abc import Collection
 from dataclasses import asdict
 from typing import Any
 
 from .. import aws
-from ..errors import ConcurrentModification
+from ..errors import ConcurrentModification, PayloadTooLarge
 from . import keys
 from .cursor import decode_cursor, encode_cursor
 from .records import ActionHealth, ActionRecord, DestinationRecord
@@ -17,6 +19,15 @@ _DOC_FIELDS = (
     "organization_id", "name", "type", "enabled", "credential_hints", "secret_arn", "secret_version",
     "created_at", "updated_at",
 )  # fmt: skip
+
+ITEM_LIMIT_BYTES = 400 * 1024  # DynamoDB's item size limit (attribute names + values)
+# Kept free for the attributes written outside the document: the dispatcher's per-action health (3 attributes,
+# about 190 bytes per action, under 10 KB for 50 actions) and any later ones.
+ITEM_HEADROOM_BYTES = 32 * 1024
+# The secret reference is written after the secret exists, so the check counts its longest form: a secret ARN
+# (at most 2,048 characters) and a version id (at most 64).
+SECRET_REFERENCE_BYTES = 2048 + 64
+DOCUMENT_BUDGET_BYTES = ITEM_LIMIT_BYTES - ITEM_HEADROOM_BYTES
 
 
 class DestinationStore:
@@ -59,6 +70,18 @@ class DestinationStore:
             if not cursor:
                 return records
 
+    @staticmethod
+    def ensure_fits(record: DestinationRecord) -> None:
+        """Raise PayloadTooLarge unless the item for `record` stays within DOCUMENT_BUDGET_BYTES (call it before
+        writing anything, the secret included)."""
+        unreferenced = dataclasses.replace(record, secret_arn=None, secret_version=None)
+        size = item_size(_to_item(unreferenced)) + SECRET_REFERENCE_BYTES
+        if size > DOCUMENT_BUDGET_BYTES:
+            raise PayloadTooLarge(
+                f"The destination would take {size} bytes to store; the limit is {DOCUMENT_BUDGET_BYTES} bytes. "
+                "Use fewer or smaller actions, mappings or settings."
+            )
+
     def create(self, record: DestinationRecord) -> None:
         aws.dynamodb().put_item(
             TableName=self._table,
@@ -66,20 +89,29 @@ class DestinationStore:
             ConditionExpression="attribute_not_exists(PK)",
         )
 
-    def replace(self, record: DestinationRecord, *, expected_version: int) -> None:
+    def replace(
+        self, record: DestinationRecord, *, expected_version: int, drop_health_of: Collection[str] = ()
+    ) -> None:
         """Write `record` only if the stored version is still `expected_version` (no interleaved PUTs).
 
-        An update, not a put: the health attributes the dispatcher maintains on the item survive.
+        An update, not a put: the health attributes the dispatcher maintains on the item survive, except those of
+        the actions in `drop_health_of` (removed ones: health stays within the item headroom however often
+        actions change).
         """
         client = aws.dynamodb()
         item = _to_item(record)
+        dropped = [name for action_id in drop_health_of for name in _health_names(action_id)]
+        names = {"#v": "version", "#doc": "doc", **{f"#h{index}": name for index, name in enumerate(dropped)}}
+        expression = "SET #doc = :doc, #v = :new"
+        if dropped:
+            expression += " REMOVE " + ", ".join(f"#h{index}" for index in range(len(dropped)))
         try:
             client.update_item(
                 TableName=self._table,
                 Key=_key(record.workspace_id, record.id),
-                UpdateExpression="SET #doc = :doc, #v = :new",
+                UpdateExpression=expression,
                 ConditionExpression="attribute_exists(PK) AND #v = :expected",
-                ExpressionAttributeNames={"#v": "version", "#doc": "doc"},
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
                     ":doc": item["doc"],
                     ":new": item["version"],
@@ -91,7 +123,8 @@ class DestinationStore:
 
     def record_health(self, workspace_id: str, destination_id: str, action_id: str, *, success: bool, at: str) -> None:
         """Last success / last failure / consecutive failures of one action, kept on the destination item."""
-        names = {"#at": f"{'hs' if success else 'hf'}_{action_id}", "#count": f"hc_{action_id}"}
+        success_name, failure_name, count_name = _health_names(action_id)
+        names = {"#at": success_name if success else failure_name, "#count": count_name}
         if success:
             expression = "SET #at = :at, #count = :zero"
             values = {":at": {"S": at}, ":zero": {"N": "0"}}
@@ -125,16 +158,39 @@ def _key(workspace_id: str, destination_id: str) -> dict[str, Any]:
     return {"PK": {"S": keys.workspace_pk(workspace_id)}, "SK": {"S": keys.destination_sk(destination_id)}}
 
 
+def _health_names(action_id: str) -> tuple[str, str, str]:
+    """The item attributes holding one action's last success, last failure and consecutive failures."""
+    return f"hs_{action_id}", f"hf_{action_id}", f"hc_{action_id}"
+
+
 def _to_item(record: DestinationRecord) -> dict[str, Any]:
-    # The document is stored as JSON text: exact round-trip of mapping values (no Decimal coercion).
+    # The document is stored as JSON text: exact round-trip of mapping values (no Decimal coercion). UTF-8, not
+    # \u-escaped (an escape takes 6 bytes for a 2-byte character), and never NaN/Infinity, which are not JSON.
     doc = {name: getattr(record, name) for name in _DOC_FIELDS}
     doc["actions"] = [asdict(action) for action in record.actions]
+    text = json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
     return {
         **_key(record.workspace_id, record.id),
         "entity": {"S": "destination"},
         "version": {"N": str(record.version)},
-        "doc": {"S": json.dumps(doc, separators=(",", ":"), sort_keys=True)},
+        "doc": {"S": text},
     }
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """Bytes DynamoDB counts for `item`: each attribute name plus its value (strings as UTF-8; a number as one
+    byte per two significant digits plus one)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        if "S" in value:
+            size += len(value["S"].encode())
+        elif "N" in value:
+            digits = value["N"].lstrip("-").replace(".", "").strip("0") or "0"
+            size += (len(digits) + 1) // 2 + 1
+        else:
+            raise TypeError(f"item_size counts string and number attributes only, not {sorted(value)}")
+    return size
 
 
 def _from_item(item: dict[str, Any]) -> DestinationRecord:

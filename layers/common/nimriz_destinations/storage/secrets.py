@@ -21,6 +21,19 @@ class SecretRef:
     version_id: str
 
 
+# Secrets Manager refuses a larger SecretString (moto does not enforce it, so callers check secret_size first).
+MAX_SECRET_BYTES = 65_536
+
+
+def secret_string(value: dict[str, Any]) -> str:
+    """The stored form of a secret: compact UTF-8 JSON (a \\u escape would take 6 bytes for a 2-byte character)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def secret_size(value: dict[str, Any]) -> int:
+    return len(secret_string(value).encode())
+
+
 # A secret version's value never changes, so entries only age out to bound memory and drop deleted secrets.
 _values: TTLCache[dict[str, Any]] = TTLCache(max_entries=512, ttl_seconds=3600)
 
@@ -29,13 +42,13 @@ class SecretStore:
     def create(self, name: str, value: dict[str, Any], *, tags: dict[str, str]) -> SecretRef:
         response = aws.secretsmanager().create_secret(
             Name=name,
-            SecretString=json.dumps(value),
+            SecretString=secret_string(value),
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )
         return SecretRef(arn=response["ARN"], version_id=response["VersionId"])
 
     def put(self, arn: str, value: dict[str, Any]) -> SecretRef:
-        response = aws.secretsmanager().put_secret_value(SecretId=arn, SecretString=json.dumps(value))
+        response = aws.secretsmanager().put_secret_value(SecretId=arn, SecretString=secret_string(value))
         return SecretRef(arn=arn, version_id=response["VersionId"])
 
     def read(self, ref: SecretRef) -> dict[str, Any]:
