@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from nimriz_destinations import safe_json
+
 from .template import ROOT
 
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
@@ -66,7 +68,8 @@ class LocalServer:
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
             def _json(self, status: int, body: Any) -> None:
                 self._send(status, {"Content-Type": "application/json"}, json.dumps(body).encode())
@@ -103,6 +106,13 @@ class LocalServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
 
+            def __getattr__(self, name: str) -> Any:
+                # http.server answers 501 with an HTML page for a method without a do_<METHOD>; API Gateway
+                # answers every method (OPTIONS, HEAD, TRACE, ...) itself, so they all go to the gateway.
+                if name.startswith("do_"):
+                    return self._dispatch
+                raise AttributeError(name)
+
         return Handler
 
     def pixel_hits(self) -> list[dict[str, str]]:
@@ -114,9 +124,10 @@ class LocalServer:
         import boto3
 
         try:
-            payload = json.loads(body or b"")
-        except ValueError:
-            return 400, {"error": {"code": "INVALID_JSON", "message": "Send a JSON event or a JSON list of events."}}
+            payload = safe_json.loads(body or b"")
+        except safe_json.InvalidJson as exc:
+            message = f"Send a JSON event or a JSON list of events ({exc.reason})."
+            return 400, {"error": {"code": "INVALID_JSON", "message": message}}
         events = payload if isinstance(payload, list) else [payload]
         if not events or len(events) > MAX_LOCAL_EVENTS:
             return 400, {"error": {"code": "BAD_REQUEST", "message": f"Send 1 to {MAX_LOCAL_EVENTS} events."}}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
+from pydantic.json_schema import JsonDict, SkipJsonSchema
 
 from .filters import EventFilter
 from .mapping import PropertyMapping
@@ -206,10 +207,25 @@ class DeadLetterListResponse(BaseModel):
     next_cursor: str | None = None
 
 
+def _without_default(schema: JsonDict) -> None:
+    del schema["default"]
+
+
 class ReplayRequest(_Input):
-    ids: Annotated[list[str], Field(min_length=1, max_length=500)] | None = Field(
-        default=None, description="Dead letter ids to replay; omit to replay all (up to 500 per call)."
+    # Absent means all; an explicit null is refused rather than read as "all". The documented schema is the
+    # array alone: SkipJsonSchema drops the null member, json_schema_extra the null default.
+    ids: Annotated[list[str], Field(min_length=1, max_length=500)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Dead letter ids to replay; omit to replay all (up to 500 per call).",
+        json_schema_extra=_without_default,
     )
+
+    @field_validator("ids", mode="before")
+    @classmethod
+    def _ids_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must be a non-empty list of dead letter ids; omit ids to replay all")
+        return value
 
 
 class ReplayedOut(BaseModel):

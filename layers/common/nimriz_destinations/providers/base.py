@@ -125,6 +125,15 @@ class Built:
 Send = Callable[[OutboundRequest], ProviderResponse]
 
 
+@dataclass(frozen=True, slots=True)
+class PreviewAuthorization:
+    """What a preview builds requests with instead of `authorize`'s result (a preview never uses the network)."""
+
+    credentials: Mapping[str, Any]
+    placeholders: frozenset[str] = frozenset()  # stand-in values shown as they are: they are not secrets
+    note: str | None = None  # tells the reader what the placeholders stand for
+
+
 class AuthorizationFailed(Exception):
     """`authorize` could not obtain credentials to send with; `outcome` says whether to retry or not."""
 
@@ -172,6 +181,10 @@ class Provider:
 
     def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
         """Drop a cached authorization after the provider answered 401, so the next `authorize` refreshes it."""
+
+    def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
+        """Credentials to build a preview's requests with, without the network; `authorize` adds nothing by default."""
+        return PreviewAuthorization(credentials)
 
 
 def retry_after_seconds(response: ProviderResponse) -> float | None:

@@ -34,6 +34,7 @@ from .base import (
     OutboundRequest,
     Outcome,
     PlainStr,
+    PreviewAuthorization,
     Provider,
     ProviderResponse,
     SecretStr,
@@ -68,6 +69,7 @@ MAX_CONVERSIONS_PER_REQUEST = 2000
 MAX_USER_IDENTIFIERS = 5
 CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid")  # exactly one per conversion; the first present wins
 ACCESS_TOKEN = "access_token"  # key `authorize` adds to the credentials
+PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in the token's place
 
 TOKEN_CACHE_ENTRIES = 256
 MAX_TOKEN_LIFETIME_SECONDS = 3600.0  # Google access tokens live an hour
@@ -178,6 +180,13 @@ class GoogleAds(Provider):
 
     def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
         self._tokens.invalidate(_token_key(credentials))
+
+    def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
+        return PreviewAuthorization(
+            {**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN},
+            placeholders=frozenset({PREVIEW_ACCESS_TOKEN}),
+            note=f"The access token is fetched from Google when the delivery is sent; shown as {PREVIEW_ACCESS_TOKEN}.",
+        )
 
     def _fetch_token(self, credentials: Mapping[str, Any], send: Send) -> _AccessToken:
         request = token_request(credentials)

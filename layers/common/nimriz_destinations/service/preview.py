@@ -14,7 +14,7 @@ from ..filters import EventFilter, compile_filter
 from ..mapping import PropertyMapping, apply_privacy, compile_mapping
 from ..models import DestinationCreate
 from ..providers import get_provider
-from ..providers.base import DeliveryItem, OutboundRequest, Provider, ProviderResponse
+from ..providers.base import DeliveryItem, OutboundRequest, Provider
 from ..redaction import redact_secrets
 from ..sample_events import sample_event
 from ..storage.records import Workspace
@@ -42,14 +42,6 @@ class _Action:
     enabled: bool
     event_filter: dict[str, Any]
     property_mapping: dict[str, Any]
-
-
-class _NoNetworkInPreview(Exception):
-    pass
-
-
-def _refuse_network(_: OutboundRequest) -> ProviderResponse:
-    raise _NoNetworkInPreview
 
 
 class PreviewService:
@@ -138,13 +130,11 @@ class PreviewService:
         mapping = compile_mapping(PropertyMapping.model_validate(action.property_mapping))
         preview.payload = mapping.apply_to_private(private, provider.default_payload)
         item = DeliveryItem("preview", private, preview.payload, reason="live", attempt=1)
-        try:
-            authorized = provider.authorize(credentials, _refuse_network)
-        except _NoNetworkInPreview:
-            authorized = credentials
-            preview.note = "The access token is fetched when the delivery is sent; it is not shown here."
-        built = provider.build_requests([item], authorized, now=time.time())
-        secrets = tuple(_secret_values(provider, credentials)) + tuple(s for r in built.requests for s in r.secrets)
+        authorization = provider.preview_authorization(credentials)
+        preview.note = authorization.note
+        built = provider.build_requests([item], authorization.credentials, now=time.time())
+        listed = _secret_values(provider, credentials) + [s for r in built.requests for s in r.secrets]
+        secrets = tuple(s for s in listed if s not in authorization.placeholders)
         preview.requests = [_shown(request, secrets) for request in built.requests]
         if 0 in built.skipped:
             skipped = built.skipped[0]
