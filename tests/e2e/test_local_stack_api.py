@@ -101,3 +101,27 @@ def test_readme_curl_examples_work_verbatim(local_stack: RunningStack, tmp_path:
     assert "HTTP/1.1 204" in result.stdout
     created = json.loads(Path("/tmp/nimriz-destination.json").read_text())
     assert created["destination"]["credentials"]["write_key"] == "…cdef"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "TRACE", "CONNECT", "PROPFIND"])
+@pytest.mark.parametrize("path", [BASE, f"{BASE}/0b7c3a52-8d4e-4f0a-9a71-3f2d5c6e7a8b", "/no/such/route"])
+def test_methods_without_a_route_answer_like_api_gateway_not_http_server(
+    local_stack: RunningStack, method: str, path: str
+) -> None:
+    with client(local_stack) as api:
+        response = api.request(method, path)
+    assert response.status_code == 404  # the template's MISSING_AUTHENTICATION_TOKEN gateway response
+    assert response.headers["content-type"] == "application/json"
+    if method == "HEAD":
+        assert response.content == b""
+    else:
+        assert response.json()["error"]["code"] == "ROUTE_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * 1500 + b"]" * 1500, b"[" + b"7" * 5000 + b"]", b'{"id": NaN}', b"\xff\xfe", b'"\\ud800"']
+)
+def test_local_events_with_hostile_json_answer_400(local_stack: RunningStack, body: bytes) -> None:
+    response = httpx.post(f"{local_stack.base_url}/_local/events", content=body, timeout=10)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "INVALID_JSON"
