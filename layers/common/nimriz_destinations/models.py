@@ -112,10 +112,10 @@ def _create_variants() -> dict[str, type[BaseModel]]:
     """Schema-only models: the create body of one destination type (documentation, never used to validate)."""
     variants: dict[str, type[BaseModel]] = {}
     for kind, credentials_model in _credential_models().items():
-        takes_credentials = bool(credentials_model.model_fields)
-        credentials: Any = (
-            (credentials_model, ...) if takes_credentials else (dict[str, Any] | None, Field(default=None, max_length=0))
-        )
+        # A type without credentials accepts none (or an empty object); every other type requires its own.
+        credentials: Any = (credentials_model, ...)
+        if not credentials_model.model_fields:
+            credentials = (dict[str, Any] | None, Field(default=None, max_length=0))
         variants[kind] = create_model(
             f"DestinationCreate_{kind}",
             __base__=_Input,
