@@ -9,6 +9,7 @@ import argparse
 import importlib
 import json
 import sys
+from typing import Any
 
 from .template import ROOT, functions
 
@@ -44,8 +45,19 @@ def build_document() -> str:
     return merge.get_openapi_json_schema()
 
 
+def without_bodies_on_204(document: dict[str, Any]) -> dict[str, Any]:
+    """Powertools documents a `Response[None]` as a JSON `null` body; a 204 has no body at all (RFC 9110)."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            no_content = operation.get("responses", {}).get("204")
+            if no_content is not None:
+                no_content.pop("content", None)
+    return document
+
+
 def render() -> str:
-    return json.dumps(json.loads(build_document()), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    document = without_bodies_on_204(json.loads(build_document()))
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def main() -> None:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
-from pydantic.json_schema import JsonDict, SkipJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+)
+from pydantic.json_schema import JsonDict, JsonSchemaValue, SkipJsonSchema
+from pydantic_core import CoreSchema
 
 from .filters import EventFilter
 from .mapping import PropertyMapping
@@ -57,6 +69,17 @@ class DestinationCreate(_Input):
     )
     actions: Annotated[list[ActionInput], Field(min_length=1, max_length=MAX_ACTIONS)]
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # Documented as one variant per destination type (discriminated by `type`), each with that type's own
+        # credentials schema, so the OpenAPI document says exactly what each type accepts. Validation itself stays
+        # generic here and per type in the service, which reports precise `credentials.<field>` paths.
+        variants = {kind: handler(model.__pydantic_core_schema__) for kind, model in _create_variants().items()}
+        return {
+            "oneOf": list(variants.values()),
+            "discriminator": {"propertyName": "type", "mapping": {k: v["$ref"] for k, v in variants.items()}},
+        }
+
 
 class DestinationUpdate(_Input):
     name: Name
@@ -64,6 +87,46 @@ class DestinationUpdate(_Input):
     enabled: bool | None = Field(default=None, description="Omitted keeps the current value.")
     credentials: dict[str, Any] | None = Field(default=None, description="Omitted keeps the stored credentials.")
     actions: Annotated[list[ActionInput], Field(min_length=1, max_length=MAX_ACTIONS)]
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # The stored type decides which credentials schema applies: documented as any one of them (or omitted).
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        credentials = [handler(model.__pydantic_core_schema__) for model in _credential_models().values()]
+        schema["properties"]["credentials"] = {
+            "anyOf": [*credentials, {"type": "null"}],
+            "description": schema["properties"]["credentials"].get("description", ""),
+        }
+        return schema
+
+
+@cache
+def _credential_models() -> dict[str, type[BaseModel]]:
+    # Imported here, not at module import: only OpenAPI generation needs every provider module loaded.
+    from .providers import get_provider
+
+    return {kind: get_provider(kind).credentials_model for kind in DESTINATION_TYPES}
+
+
+@cache
+def _create_variants() -> dict[str, type[BaseModel]]:
+    """Schema-only models: the create body of one destination type (documentation, never used to validate)."""
+    variants: dict[str, type[BaseModel]] = {}
+    for kind, credentials_model in _credential_models().items():
+        # A type without credentials accepts none (or an empty object); every other type requires its own.
+        credentials: Any = (credentials_model, ...)
+        if not credentials_model.model_fields:
+            credentials = (dict[str, Any] | None, Field(default=None, max_length=0))
+        variants[kind] = create_model(
+            f"DestinationCreate_{kind}",
+            __base__=_Input,
+            name=(Name, ...),
+            type=(Literal[kind], ...),  # type: ignore[arg-type]
+            enabled=(bool, True),
+            credentials=credentials,
+            actions=(Annotated[list[ActionInput], Field(min_length=1, max_length=MAX_ACTIONS)], ...),
+        )
+    return variants
 
 
 class TestSendRequest(_Input):
