@@ -135,3 +135,8 @@ def settings_problems(settings: dict[str, Any] | None, path: str) -> list[Proble
     except ValidationError as exc:
         return problems_from_errors(exc.errors(include_url=False), path)
     return []
+
+
+def normalised_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Valid settings as stored: the fields the customer gave, with text in its trimmed NFC form."""
+    return InterstitialSettings.model_validate(settings).model_dump(mode="json", exclude_unset=True)
