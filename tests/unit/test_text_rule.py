@@ -158,7 +158,9 @@ def _breaks_the_rule(stored: str, *, line_breaks: bool) -> bool:
 TEXT = st.text(
     alphabet=st.one_of(
         st.characters(codec="utf-8"),
-        st.sampled_from([*BIDI_CONTROLS, *SEPARATORS, *INVISIBLES, "\n", "\r", "\x1b", "\x85", "\ud800", "e", "\u0301"]),
+        st.sampled_from(
+            [*BIDI_CONTROLS, *SEPARATORS, *INVISIBLES, "\n", "\r", "\x1b", "\x85", "\ud800", "e", "\u0301"]
+        ),
     ),
     max_size=30,
 )
