@@ -22,9 +22,10 @@ from pydantic_core import CoreSchema
 from .filters import EventFilter
 from .mapping import PropertyMapping
 from .providers import DESTINATION_TYPES
+from .text import SINGLE_LINE_TEXT
 
 ActionType = Literal["send_event", "send_conversion", "send_webhook", "interstitial_settings"]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), SINGLE_LINE_TEXT]
 Uuid = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", to_lower=True),

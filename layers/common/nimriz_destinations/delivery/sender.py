@@ -106,8 +106,8 @@ class HttpSender:
         return override_url(url, base) if base else url
 
     def send(self, destination_type: str, request: OutboundRequest) -> ProviderResponse:
-        url = self.resolve_url(destination_type, request.url)
-        check_url(url, allow_loopback=self._allow_loopback)
+        # The URL rule's normalised form is what is called: what the guard judged is what httpx parses.
+        url = check_url(self.resolve_url(destination_type, request.url), allow_loopback=self._allow_loopback)
         try:
             with self._client.stream(request.method, url, headers=dict(request.headers), content=request.body) as reply:
                 body = _read_capped(reply.iter_bytes(), MAX_RESPONSE_BYTES)

@@ -6,7 +6,6 @@ reach the page; free text (the consent notice and button labels) is plain text a
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,29 +22,27 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..errors import Problem
+from ..text import MULTI_LINE_TEXT, SINGLE_LINE_TEXT
 from ..validation import problems_from_errors
 from .plan import MAX_DELAY_MS, MAX_LABEL_CHARS, MAX_NOTICE_CHARS, MAX_PIXELS_PER_ACTION
 from .platforms import PLATFORMS, PlatformName
 
-# Markup characters, control characters other than line breaks, and bidirectional overrides (which can make
-# a notice read differently from what it says).
-_NOT_PLAIN = re.compile(r"[<>\x00-\x09\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
-
-def _plain_text(value: str) -> str:
-    if _NOT_PLAIN.search(value):
-        raise ValueError("must be plain text: no markup (< or >) and no control characters")
+def _no_markup(value: str) -> str:
+    if "<" in value or ">" in value:
+        raise ValueError("must be plain text: no markup (< or >)")
     return value
 
 
-# Surrounding whitespace is trimmed before the length check, so "   " is too short rather than a blank notice.
+# The text rule (line breaks only in the notice) plus no markup; surrounding whitespace is trimmed before the length
+# check.
 NoticeText = Annotated[
     str, StringConstraints(strip_whitespace=True, strict=True, min_length=1, max_length=MAX_NOTICE_CHARS),
-    AfterValidator(_plain_text),
+    MULTI_LINE_TEXT, AfterValidator(_no_markup),
 ]  # fmt: skip
 LabelText = Annotated[
     str, StringConstraints(strip_whitespace=True, strict=True, min_length=1, max_length=MAX_LABEL_CHARS),
-    AfterValidator(_plain_text),
+    SINGLE_LINE_TEXT, AfterValidator(_no_markup),
 ]  # fmt: skip
 
 
@@ -138,3 +135,8 @@ def settings_problems(settings: dict[str, Any] | None, path: str) -> list[Proble
     except ValidationError as exc:
         return problems_from_errors(exc.errors(include_url=False), path)
     return []
+
+
+def normalised_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Valid settings as stored: the fields the customer gave, with text in its trimmed NFC form."""
+    return InterstitialSettings.model_validate(settings).model_dump(mode="json", exclude_unset=True)

@@ -14,9 +14,10 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus
 
 from ..event_fields import EVENT_OBJECTS, compile_path
+from ..netguard import parse_url
 from .base import OutboundRequest, Outcome, ProviderResponse, Verdict, classify_status
 from .common import HUMAN_EVENT_NAMES, chunk_by_limits, json_bytes, occurred_at
 
@@ -190,13 +191,12 @@ def too_large_outcomes(request: OutboundRequest, limit: str) -> dict[int, Outcom
 
 
 def base_url(value: str) -> str:
-    """A customer-supplied base URL (PostHog host, GTM container): absolute, no query, fragment or credentials.
+    """A customer-supplied base URL (PostHog host, GTM container): valid under the URL rule (normalised), without a
+    query string, a fragment or a trailing slash.
 
     The SSRF guard (scheme, host, resolved address) runs separately at save and at send time.
     """
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an absolute https URL")
-    if parts.query or parts.fragment or "@" in parts.netloc:
-        raise ValueError("must not carry a query string, a fragment or credentials")
-    return value.rstrip("/")
+    parsed = parse_url(value)
+    if parsed.query is not None or parsed.fragment is not None:
+        raise ValueError("must not carry a query string or a fragment")
+    return parsed.url.rstrip("/")

@@ -15,7 +15,9 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+
+from ..netguard import normalised_url
 
 
 class _SecretMarker:
@@ -211,4 +213,8 @@ def classify_status(response: ProviderResponse) -> Outcome:
     return Outcome.permanent(f"http_{status}")
 
 
-HttpsUrl = Annotated[str, StringConstraints(min_length=8, max_length=2048, strip_whitespace=True), Field()]
+# Every customer-supplied URL field: stored in the URL rule's normalised form; the SSRF guard judges it separately
+# (at save with the stage's loopback policy, and at send).
+HttpsUrl = Annotated[
+    str, StringConstraints(min_length=8, max_length=2048, strip_whitespace=True), AfterValidator(normalised_url)
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
 from ..event_fields import EVENT_OBJECTS, format_timestamp
 from .base import (
@@ -40,7 +41,17 @@ _RESERVED_HEADERS = frozenset(
     {"host", "content-length", "content-type", "transfer-encoding", "connection", "user-agent"}
 )
 HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")]
-HeaderValue = Annotated[str, StringConstraints(max_length=4096, pattern=r"^[^\r\n\x00]*$")]
+_VISIBLE_ASCII_AND_SPACES = re.compile(r"[\x20-\x7e]*")
+
+
+def _header_value(value: str) -> str:
+    # What HTTP/1.1 can carry as-is: anything else fails every send or reaches the endpoint as a raw control byte.
+    if not _VISIBLE_ASCII_AND_SPACES.fullmatch(value):
+        raise ValueError("header values are visible ASCII characters and spaces only (no tab, control or non-ASCII)")
+    return value.strip(" ")  # the HTTP client refuses surrounding spaces; they carry no meaning in a header
+
+
+HeaderValue = Annotated[str, StringConstraints(max_length=4096), AfterValidator(_header_value)]
 
 TEST_EVENT_TYPE = "nim.webhook.test"
 SIGNATURE_VERSION = "v1"

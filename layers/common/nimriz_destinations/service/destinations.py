@@ -24,7 +24,7 @@ from ..errors import (
     ValidationFailed,
 )
 from ..event_fields import CONVERSION_EVENT_TYPES
-from ..interstitial.settings import settings_problems
+from ..interstitial.settings import normalised_settings, settings_problems
 from ..jobs import DeliveryJob
 from ..models import ActionInput, DestinationCreate, DestinationUpdate
 from ..netguard import UnsafeDestination, check_url
@@ -355,7 +355,8 @@ def _new_action(action: ActionInput, now: str) -> ActionRecord:
         enabled=action.enabled,
         property_mapping=action.property_mapping.model_dump(mode="json"),
         event_filter=action.event_filter.model_dump(mode="json"),
-        settings=action.settings,
+        # Only interstitial_settings actions get this far with settings, and theirs passed settings_problems.
+        settings=None if action.settings is None else normalised_settings(action.settings),
         created_at=now,
         updated_at=now,
     )
