@@ -111,6 +111,7 @@ class ProviderResponse:
     status: int
     headers: Mapping[str, str]  # lower-case names
     body: bytes
+    truncated: bool = False  # the body is the first bytes of a longer one (the sender's read cap)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
