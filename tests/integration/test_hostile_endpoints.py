@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import tracemalloc
+import uuid
 from typing import Any
 
 import pytest
@@ -169,7 +170,8 @@ def test_google_ads_token_endpoint_refusing_connections_is_a_retried_network_err
         {
             "name": "Google Ads",
             "type": "google_ads",
-            "credentials": GOOGLE_ADS,
+            # A refresh token of its own: no access token cached by an earlier test may skip the token request.
+            "credentials": {**GOOGLE_ADS, "refresh_token": f"1//refused-{uuid.uuid4()}"},
             "actions": [{"name": "Sales", "action_type": "send_conversion"}],
         },
     )

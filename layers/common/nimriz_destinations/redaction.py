@@ -28,6 +28,7 @@ import codecs
 import html
 import json
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -91,7 +92,8 @@ def wire_forms(secrets: Iterable[str]) -> set[str]:
     return forms
 
 
-def _forms_of(secret: str) -> set[str]:
+@lru_cache(maxsize=1024)  # every response of a destination is redacted with the same secrets
+def _forms_of(secret: str) -> frozenset[str]:
     # surrogatepass: a lone surrogate (valid in JSON input) must not make the secret unredactable.
     raw = secret.encode("utf-8", "surrogatepass")
     forms = {
@@ -106,7 +108,7 @@ def _forms_of(secret: str) -> set[str]:
     }
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         forms.update(fragment for shift in range(3) if (fragment := _base64_fragment(raw, shift, encode)))
-    return forms
+    return frozenset(forms)
 
 
 def _base64_fragment(raw: bytes, shift: int, encode: Callable[[bytes], bytes]) -> str:
