@@ -7,8 +7,8 @@ of the request we would send. `redact_secrets` is the one redactor for such text
 * Every wire form of each secret is looked for: raw, JSON-escaped (ASCII-only and not), URL-encoded (`quote` with
   and without `/` kept, `quote_plus`), HTML-escaped (with and without quotes), and base64 (standard and URL-safe).
   Base64 is matched by the characters the secret alone determines at each of the 3 byte alignments, so the secret
-  is found inside a longer token too (Basic auth's `user:secret`); at most 3 characters on each side of such a
-  match mix in bits of the neighbouring bytes and stay.
+  is found inside a longer token too (Basic auth's `user:secret`); the one character on each side of such a
+  match that mixes the secret's bits with the neighbouring bytes' stays.
 * All occurrences of all forms are found first (overlapping ones too), merged into spans, and each span replaced
   once: replacing one form could otherwise break up another one that overlaps it.
 * Cut text (`cut=True`: the body was capped at the read limit) also loses a trailing prefix of any form of 4 or

@@ -111,7 +111,7 @@ class ProviderResponse:
     status: int
     headers: Mapping[str, str]  # lower-case names
     body: bytes
-    truncated: bool = False  # the body is the first bytes of a longer one (the sender's read cap)
+    truncated: bool = False  # reading stopped at the sender's cap: the body may go on beyond these bytes
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
