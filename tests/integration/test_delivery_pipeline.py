@@ -15,7 +15,6 @@ import pytest
 from nimriz_destinations import runtime
 from nimriz_destinations.sample_events import sample_event
 from tests.conftest import ApiClient
-from tests.local.template import LocalStack
 from tests.pipeline import Pipeline
 from tests.sinks.segment import segment_sink
 from tests.sinks.server import Sink, SinkResponse
@@ -23,16 +22,6 @@ from tests.sinks.webhook_receiver import webhook_receiver
 
 BASE = "/api/integrations/destinations"
 SIGNING_SECRET = "whsec_pipeline_test_secret_0123456789"
-
-
-@pytest.fixture
-def pipeline(aws: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    # Fast retries (1 s apart) and no config cache, so tests run in seconds.
-    monkeypatch.setenv("RETRY_BASE_SECONDS", "1")
-    monkeypatch.setenv("RETRY_BACKOFF_FACTOR", "1")
-    monkeypatch.setenv("CONFIG_CACHE_SECONDS", "0")
-    runtime.reset()
-    return Pipeline(aws)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,14 +32,14 @@ from ..providers.base import (
     ProviderResponse,
     Verdict,
 )
-from ..redaction import redact_secrets
+from ..redaction import redact_secrets, redacted_excerpt, response_text
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliveryLog, DeliverySummary, DeliveryWrite
 from ..storage.destinations import DestinationStore
 from ..storage.records import ActionRecord, DestinationRecord
 from ..storage.secrets import SecretRef, SecretStore
 from .config import CompiledActions, DestinationConfigs
 from .retry import RetryPolicy
-from .sender import DeliveryTransportError, HttpSender
+from .sender import HttpSender, SendFailed
 
 FINISHED_STATUSES = frozenset({"delivered", "dead_lettered", "skipped"})
 EXCERPT_CHARACTERS = 1024
@@ -208,10 +208,7 @@ class Dispatcher:
     def _send_items(
         self, provider: Provider, destination_type: str, credentials: dict[str, Any], items: list[DeliveryItem]
     ) -> dict[int, _Result]:
-        def send(request: OutboundRequest) -> ProviderResponse:
-            return self._sender.send(destination_type, request)
-
-        authorized = provider.authorize(credentials, send)
+        authorized = self._authorize(provider, destination_type, credentials)
         built = provider.build_requests(items, authorized, now=self._clock())
         results = {position: _Result(outcome) for position, outcome in built.skipped.items()}
         for request in built.requests:
@@ -220,6 +217,20 @@ class Dispatcher:
         for position in missing:  # an adapter that forgot an item must not make it vanish
             results[position] = _Result(Outcome.retry("adapter_error", "The provider adapter produced no request."))
         return results
+
+    def _authorize(self, provider: Provider, destination_type: str, credentials: dict[str, Any]) -> Mapping[str, Any]:
+        """`provider.authorize` with its token requests sent like any other: an authorization endpoint that gives
+        no answer fails the delivery the way the provider's own endpoint would (e.g. `network_error`, retried)."""
+
+        def send(request: OutboundRequest) -> ProviderResponse:
+            try:
+                return self._sender.send(destination_type, request)
+            except SendFailed as exc:
+                failure = exc.outcome
+                message = f"could not obtain an access token: {failure.message}"
+                raise AuthorizationFailed(replace(failure, message=message)) from None
+
+        return provider.authorize(credentials, send)
 
     def _send_one(
         self,
@@ -235,20 +246,19 @@ class Dispatcher:
             if response.status == 401 and provider.refreshes_authorization:
                 # An OAuth provider's token may have expired early: refresh once and resend this request.
                 provider.forget_authorization(credentials)
-                refreshed = provider.authorize(credentials, lambda r: self._sender.send(destination_type, r))
+                refreshed = self._authorize(provider, destination_type, credentials)
                 subset = [items[position] for position in request.items]
                 rebuilt = provider.build_requests(subset, refreshed, now=self._clock()).requests
                 if rebuilt:
                     request = _renumbered(rebuilt[0], request.items)
                     response = self._sender.send(destination_type, request)
-        except DeliveryTransportError as exc:
-            outcome = Outcome.retry(exc.error_class, str(exc))
-            return dict.fromkeys(request.items, _Result(outcome, request=_shown(request)))
+        except (SendFailed, AuthorizationFailed) as exc:  # no answer, or the refresh after a 401 failed
+            return dict.fromkeys(request.items, _Result(exc.outcome, request=_shown(request)))
         except UnsafeDestination as exc:
             outcome = Outcome.permanent("unsafe_destination", f"refused by the SSRF guard: {exc}")
             return dict.fromkeys(request.items, _Result(outcome, request=_shown(request)))
         duration_ms = int((time.monotonic() - started) * 1000)
-        excerpt = redact_secrets(response.body[:EXCERPT_CHARACTERS].decode("utf-8", "replace"), request.secrets)
+        excerpt = response_excerpt(response, request.secrets)
         outcomes = provider.classify(request, response)
         return {
             position: _Result(
@@ -363,6 +373,12 @@ def _status(verdict: Verdict, retrying: bool) -> str:
     if verdict is Verdict.SKIPPED:
         return "skipped"
     return "retrying" if retrying else "dead_lettered"
+
+
+def response_excerpt(response: ProviderResponse, secrets: Sequence[str]) -> str:
+    """The start of a response body as recorded: redacted first, then cut to EXCERPT_CHARACTERS."""
+    text = response_text(response.body, cut=response.truncated)
+    return redacted_excerpt(text, secrets, EXCERPT_CHARACTERS, cut=response.truncated)
 
 
 def _shown(request: OutboundRequest) -> dict[str, Any]:

@@ -1,12 +1,24 @@
 """Outbound HTTP for deliveries: one pooled httpx client, explicit timeouts, no redirects, the SSRF guard on
-the address actually connected to, local egress overrides, and capped response bodies.
+the address actually connected to, local egress overrides, and bounded responses.
+
+Bounded means a hostile endpoint cannot hold a dispatcher's memory or time:
+* at most one content-coding layer is undone (gzip, x-gzip, deflate), with a cap on the DECODED bytes
+  (`MAX_RESPONSE_BYTES` kept, reading stops there); any other coding, or more than one, leaves the body raw;
+* every request has a total deadline (`REQUEST_DEADLINE_SECONDS` by default) over connect, TLS, sending and all
+  reads: each socket operation waits at most the smaller of its own timeout and what is left of the deadline.
+  DNS resolution is the one step Python cannot interrupt; the deadline is checked right after it.
+Every exception on the send path becomes a `SendFailed` carrying its classified outcome (`classify_send_error`).
 """
 
 from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterable, Mapping
+import ssl
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,18 +26,86 @@ import httpcore
 import httpx
 
 from ..netguard import UnsafeDestination, check_resolved_address, check_url
-from ..providers.base import OutboundRequest, ProviderResponse
+from ..providers.base import OutboundRequest, Outcome, ProviderResponse
 
-MAX_RESPONSE_BYTES = 64 * 1024
+MAX_RESPONSE_BYTES = 64 * 1024  # decoded response bytes kept; reading stops there
+# Connect (3 s) plus one full read timeout (10 s) plus slack: a slow provider that answered within the
+# per-operation timeouts still does; one trickling a byte at a time is cut here instead of every 10 s.
+REQUEST_DEADLINE_SECONDS = 15.0
 USER_AGENT = "Nimriz-Destinations/1.0"
 
+# zlib window bits per content coding we decode: gzip framing, or the zlib framing HTTP calls `deflate`.
+_ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_WRITE_PIECE_BYTES = 16 * 1024  # writes go out in pieces so each one is bounded by what is left of the deadline
 
-class DeliveryTransportError(Exception):
-    """The request did not get an HTTP answer (timeout, refused, reset, DNS): always retryable."""
+# The deadline (time.monotonic) of the request the current thread is sending: pooled connections outlive
+# requests, so the deadline travels with the request, not with the connection.
+_request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
 
-    def __init__(self, error_class: str, message: str) -> None:
-        super().__init__(message)
-        self.error_class = error_class
+
+class SendFailed(Exception):
+    """The request got no HTTP answer; `outcome` says why and whether to retry (see `classify_send_error`)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.message or outcome.error_class)
+        self.outcome = outcome
+
+
+def classify_send_error(exc: BaseException) -> Outcome | None:
+    """The outcome of an exception raised while sending, or None when it is not a client/transport error.
+
+    Timeouts and network failures are retried; a request the client cannot put on the wire (a header that is
+    not valid HTTP or not ASCII, a URL that cannot be parsed or encoded) never will be, so it is permanent.
+    Messages name the exception class only: the exception text may quote a header value, i.e. a secret.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return Outcome.retry("timeout", f"no answer in time ({name})")
+    if isinstance(exc, httpx.LocalProtocolError | UnicodeError):
+        return Outcome.permanent("invalid_request", f"a header or the host name cannot be sent over HTTP ({name})")
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return Outcome.permanent("invalid_request", f"the URL cannot be used ({name})")
+    if isinstance(exc, httpx.TransportError):
+        return Outcome.retry("network_error", f"connection failed ({name})")
+    return None
+
+
+def _within_deadline(timeout: float | None, expired: type[Exception]) -> float | None:
+    """`timeout` shortened to what is left of the current request's deadline; `expired` once none is left."""
+    deadline = _request_deadline.get()
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise expired("the request's total deadline passed")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation also stops at the current request's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        for start in range(0, len(buffer), _WRITE_PIECE_BYTES):
+            piece = buffer[start : start + _WRITE_PIECE_BYTES]
+            self._stream.write(piece, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        bounded = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
 
 
 class _GuardedBackend(httpcore.SyncBackend):
@@ -50,7 +130,8 @@ class _GuardedBackend(httpcore.SyncBackend):
         for address in addresses:
             # Every resolved address must be acceptable: a mixed answer is how rebinding attacks look.
             check_resolved_address(str(address), allow_loopback=self._allow_loopback)
-        return super().connect_tcp(str(addresses[0]), port, timeout, local_address, socket_options)
+        bounded = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(super().connect_tcp(str(addresses[0]), port, bounded, local_address, socket_options))
 
 
 class _GuardedTransport(httpx.HTTPTransport):
@@ -90,9 +171,11 @@ class HttpSender:
         egress_overrides: Mapping[str, str] | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
+        deadline_seconds: float = REQUEST_DEADLINE_SECONDS,
     ) -> None:
         self._allow_loopback = allow_loopback
         self._overrides = dict(egress_overrides or {})
+        self._deadline_seconds = deadline_seconds
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
         self._client = httpx.Client(
             transport=_GuardedTransport(allow_loopback=allow_loopback, limits=limits),
@@ -106,28 +189,70 @@ class HttpSender:
         return override_url(url, base) if base else url
 
     def send(self, destination_type: str, request: OutboundRequest) -> ProviderResponse:
+        """The provider's answer; raises SendFailed when there is none, UnsafeDestination when the SSRF guard
+        refuses the URL or the address it resolves to."""
         # The URL rule's normalised form is what is called: what the guard judged is what httpx parses.
         url = check_url(self.resolve_url(destination_type, request.url), allow_loopback=self._allow_loopback)
+        deadline = _request_deadline.set(time.monotonic() + self._deadline_seconds)
         try:
             with self._client.stream(request.method, url, headers=dict(request.headers), content=request.body) as reply:
-                body = _read_capped(reply.iter_bytes(), MAX_RESPONSE_BYTES)
+                # Raw bytes: httpx would decode every layer, each network read in one piece, before any cap.
+                body, truncated = _read_body(reply.iter_raw(), reply.headers.get("content-encoding"))
                 headers = {name.lower(): value for name, value in reply.headers.items()}
-                return ProviderResponse(status=reply.status_code, headers=headers, body=body)
+                return ProviderResponse(status=reply.status_code, headers=headers, body=body, truncated=truncated)
         except UnsafeDestination:
             raise
-        except httpx.TimeoutException as exc:
-            raise DeliveryTransportError("timeout", f"no answer in time ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise DeliveryTransportError("network_error", f"connection failed ({type(exc).__name__})") from None
+        except Exception as exc:
+            outcome = classify_send_error(exc)
+            if outcome is None:
+                raise
+            raise SendFailed(outcome) from None
+        finally:
+            _request_deadline.reset(deadline)
 
     def close(self) -> None:
         self._client.close()
 
 
-def _read_capped(chunks: Iterable[bytes], limit: int) -> bytes:
+def _read_body(chunks: Iterator[bytes], content_encoding: str | None) -> tuple[bytes, bool]:
+    """(body, truncated): the body with one content coding undone, at most MAX_RESPONSE_BYTES of it.
+
+    No coding, an unknown one or more than one layer: the raw bytes, undecoded. `truncated` is True when the
+    cap was reached (the body may have ended exactly there).
+    """
+    codings = [coding.strip().lower() for coding in (content_encoding or "").split(",")]
+    codings = [coding for coding in codings if coding and coding != "identity"]
+    wbits = _ZLIB_WBITS.get(codings[0]) if len(codings) == 1 else None
+    if wbits is None:
+        return _read_raw(chunks)
+    return _read_decoded(chunks, wbits)
+
+
+def _read_raw(chunks: Iterable[bytes]) -> tuple[bytes, bool]:
     collected = bytearray()
     for chunk in chunks:
-        collected += chunk[: limit - len(collected)]
-        if len(collected) >= limit:
-            break
-    return bytes(collected)
+        collected += chunk[: MAX_RESPONSE_BYTES - len(collected)]
+        if len(collected) >= MAX_RESPONSE_BYTES:
+            return bytes(collected), True
+    return bytes(collected), False
+
+
+def _read_decoded(chunks: Iterable[bytes], wbits: int) -> tuple[bytes, bool]:
+    """Decompresses as it reads, never more than the cap: a few hundred compressed bytes can stand for
+    gigabytes. A body that is not in the coding it claims is kept raw (its first MAX_RESPONSE_BYTES)."""
+    decoder = zlib.decompressobj(wbits)
+    decoded, raw = bytearray(), bytearray()
+    for chunk in chunks:
+        raw += chunk[: MAX_RESPONSE_BYTES - len(raw)]
+        pending = chunk
+        try:
+            while pending and not decoder.eof and len(decoded) < MAX_RESPONSE_BYTES:
+                decoded += decoder.decompress(pending, MAX_RESPONSE_BYTES - len(decoded))
+                pending = decoder.unconsumed_tail
+        except zlib.error:
+            return bytes(raw), len(raw) >= MAX_RESPONSE_BYTES
+        if len(decoded) >= MAX_RESPONSE_BYTES:
+            return bytes(decoded), True
+        if decoder.eof:
+            break  # anything after the compressed stream is not part of the body
+    return bytes(decoded), False

@@ -18,6 +18,7 @@ from urllib.parse import quote, quote_plus
 
 from ..event_fields import EVENT_OBJECTS, compile_path
 from ..netguard import parse_url
+from ..redaction import redact_secrets, redacted_excerpt, response_text
 from .base import OutboundRequest, Outcome, ProviderResponse, Verdict, classify_status
 from .common import HUMAN_EVENT_NAMES, chunk_by_limits, json_bytes, occurred_at
 
@@ -164,15 +165,14 @@ def json_object(raw: bytes) -> dict[str, Any]:
 
 def redact(text: str, request: OutboundRequest) -> str:
     """`text` without the request's secrets: a provider echoing what we sent must not put a key into records."""
-    for secret in request.secrets:
-        text = text.replace(secret, "[redacted]")
-    return text
+    return redact_secrets(text, request.secrets)
 
 
 def error_excerpt(request: OutboundRequest, response: ProviderResponse) -> str:
-    """`answered <status>: <capped body>` with every secret of the request redacted."""
-    text = redact(response.body.decode("utf-8", "replace").strip(), request)
-    return f"answered {response.status}: {text[:_MAX_ERROR_EXCERPT] if text else 'no response body'}"
+    """`answered <status>: <capped body>` with every secret of the request redacted (before the cap)."""
+    text = response_text(response.body, cut=response.truncated)
+    excerpt = redacted_excerpt(text, request.secrets, _MAX_ERROR_EXCERPT, cut=response.truncated).strip()
+    return f"answered {response.status}: {excerpt or 'no response body'}"
 
 
 def status_outcome(provider: str, request: OutboundRequest, response: ProviderResponse) -> Outcome:

@@ -113,6 +113,7 @@ class ProviderResponse:
     status: int
     headers: Mapping[str, str]  # lower-case names
     body: bytes
+    truncated: bool = False  # reading stopped at the sender's cap: the body may go on beyond these bytes
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

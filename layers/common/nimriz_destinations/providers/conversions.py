@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
-from ..redaction import redact_secrets
+from ..redaction import redacted_excerpt
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, classify_status
 from .common import sha256_hex
 
@@ -243,4 +243,4 @@ def provider_message(text: object, request: OutboundRequest) -> str | None:
     """A provider's error text for the outcome: secrets of the request redacted, length capped."""
     if not isinstance(text, str) or not text:
         return None
-    return redact_secrets(text, request.secrets)[:MAX_MESSAGE_CHARS]
+    return redacted_excerpt(text, request.secrets, MAX_MESSAGE_CHARS)

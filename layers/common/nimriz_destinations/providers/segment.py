@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from ..event_fields import format_timestamp
+from ..redaction import redacted_excerpt, response_text
 from .analytics import canonical_properties, property_doc
 from .base import (
     Built,
@@ -216,7 +217,7 @@ def _retry_after(response: ProviderResponse) -> float | None:
 
 def _error_message(request: OutboundRequest, response: ProviderResponse) -> str:
     """Segment's error body `{"code": ..., "message": ...}` as a short message; any other body as capped text."""
-    text = response.body.decode("utf-8", "replace").strip()
+    text = response_text(response.body, cut=response.truncated).strip()
     try:
         parsed = json.loads(text)
     except ValueError:
@@ -224,10 +225,9 @@ def _error_message(request: OutboundRequest, response: ProviderResponse) -> str:
     if isinstance(parsed, dict) and parsed.get("message"):
         code = f" ({parsed['code']})" if parsed.get("code") else ""
         text = f"{parsed['message']}{code}"
-    for secret in request.secrets:  # a provider echoing what we sent must not put a key into delivery records
-        text = text.replace(secret, "[redacted]")
-    detail = text[:_MAX_ERROR_MESSAGE] if text else "no response body"
-    return f"Segment answered {response.status}: {detail}"
+    # A provider echoing what we sent must not put a key into delivery records.
+    detail = redacted_excerpt(text, request.secrets, _MAX_ERROR_MESSAGE, cut=response.truncated)
+    return f"Segment answered {response.status}: {detail or 'no response body'}"
 
 
 PROVIDER = Segment()

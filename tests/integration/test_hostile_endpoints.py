@@ -1,0 +1,212 @@
+"""Endpoints that answer to hurt: secrets echoed back, compression bombs, trickled answers, unreachable token
+endpoints, and requests the HTTP client refuses to send. Real sockets on loopback, the real dispatcher."""
+
+from __future__ import annotations
+
+import json
+import socket
+import tracemalloc
+import uuid
+from typing import Any
+
+import pytest
+
+from nimriz_destinations import runtime
+from nimriz_destinations.delivery.dispatcher import EXCERPT_CHARACTERS
+from nimriz_destinations.delivery.sender import HttpSender, SendFailed
+from nimriz_destinations.providers.base import OutboundRequest, Verdict
+from nimriz_destinations.sample_events import sample_event
+from tests.conftest import ApiClient
+from tests.e2e.providers import GOOGLE_ADS
+from tests.integration.test_delivery_pipeline import click, deliveries
+from tests.local.pollers import poll_once
+from tests.pipeline import Pipeline
+from tests.sinks.raw_endpoint import RawEndpoint, double_gzip_bomb, gzip_of_zeros, trickle, whole
+from tests.sinks.server import Sink, SinkRequest, SinkResponse
+
+BASE = "/api/integrations/destinations"
+MIB = 1 << 20
+# Quotes, a backslash and non-ASCII: what JSON escapes (both ways) and what URL-encoding changes.
+HEADER_SECRET = 'hdr-"quoted"-back\\slash-0123456789abcdef'
+POSTHOG_KEY = 'phc_"quote"\\back-é-ü-中-0123456789'
+
+
+def leaked_windows(text: str, secret: str) -> set[str]:
+    return {secret[i : i + 8] for i in range(len(secret) - 7) if secret[i : i + 8] in text}
+
+
+def create(api: ApiClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = api.post(BASE, body)
+    assert response.status == 201, response.text
+    destination: dict[str, Any] = response.json()["destination"]
+    return destination
+
+
+def webhook(api: ApiClient, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    credentials = {"url": url, "headers": headers or {}, "signing_secret": "whsec_hostile_endpoints_0123456789"}
+    actions = [{"name": "All events", "action_type": "send_webhook"}]
+    return create(api, {"name": "Webhook", "type": "generic_http", "credentials": credentials, "actions": actions})
+
+
+def delivery_detail(api: ApiClient, destination_id: str) -> dict[str, Any]:
+    (summary,) = deliveries(api, destination_id)
+    detail: dict[str, Any] = api.get(f"{BASE}/{destination_id}/deliveries/{summary['id']}").json()["delivery"]
+    return detail
+
+
+# -- secrets echoed back ---------------------------------------------------------------------------------------
+
+
+def test_a_secret_header_echoed_across_the_excerpt_cut_leaves_nothing_in_the_delivery_log(
+    api: ApiClient, pipeline: Pipeline
+) -> None:
+    def echo_across_the_cut(request: SinkRequest) -> SinkResponse:
+        # The secret starts 12 characters before the 1 KB cut: cutting first left those 12 in the excerpt.
+        echoed = request.header("x-api-key") or ""
+        return SinkResponse(400, "~" * (EXCERPT_CHARACTERS - 12) + echoed + "~" * 100)
+
+    with Sink(echo_across_the_cut) as sink:
+        destination = webhook(api, f"{sink.url}/hook", {"X-Api-Key": HEADER_SECRET})
+        pipeline.publish(click())
+        pipeline.run()
+        assert sink.requests[0].header("x-api-key") == HEADER_SECRET  # the endpoint did echo the secret
+
+    detail = delivery_detail(api, destination["id"])
+    (attempt,) = detail["attempt_log"]
+    (letter,) = api.get(f"{BASE}/{destination['id']}/dead-letters").json()["dead_letters"]
+    for excerpt in (attempt["response_excerpt"], letter["response_excerpt"]):
+        assert excerpt.startswith("~" * (EXCERPT_CHARACTERS - 12)) and len(excerpt) <= EXCERPT_CHARACTERS
+        assert not leaked_windows(excerpt, HEADER_SECRET), excerpt[-40:]
+
+
+@pytest.mark.parametrize("saved", [True, False], ids=["saved", "unsaved"])
+def test_posthog_preview_shows_no_part_of_an_api_key_with_quotes_backslashes_and_non_ascii(
+    api: ApiClient, saved: bool
+) -> None:
+    body = {
+        "name": "PostHog",
+        "type": "posthog",
+        "credentials": {"api_key": POSTHOG_KEY},
+        "actions": [{"name": "Events", "action_type": "send_event"}],
+    }
+    if saved:
+        response = api.post(f"{BASE}/{create(api, body)['id']}/preview", {})
+    else:
+        response = api.post(f"{BASE}/preview", {"destination": body})
+    assert response.status == 200, response.text
+    (action,) = response.json()["actions"]
+    (request,) = action["requests"]
+    assert request["body"]["api_key"] == "[redacted]"
+    for text in (response.text, json.dumps(response.json(), ensure_ascii=False)):
+        assert not leaked_windows(text, POSTHOG_KEY)
+        assert not leaked_windows(text, json.dumps(POSTHOG_KEY)[1:-1])
+
+
+# -- bounded responses -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "coding", "bomb"),
+    [
+        (400, "gzip, gzip", lambda: double_gzip_bomb(512)),  # ~1 KB that decodes to 512 MiB through both layers
+        (200, "gzip", lambda: gzip_of_zeros(1024)),  # ~1 MB that decodes to 1 GiB
+    ],
+    ids=["two-layers", "one-layer-1GiB"],
+)
+def test_a_compression_bomb_is_recorded_with_its_status_without_growing_the_dispatcher_memory(
+    api: ApiClient, pipeline: Pipeline, status: int, coding: str, bomb: Any
+) -> None:
+    body = bomb()
+    with RawEndpoint(whole(200, {}, b"ok")) as endpoint:
+        destination = webhook(api, f"{endpoint.url}/hook")
+        pipeline.publish(click())
+        pipeline.run()  # first delivery warms every client and cache up, so only the bomb is measured
+        endpoint.answer = whole(status, {"Content-Encoding": coding, "Content-Type": "text/plain"}, body)
+        event = click()
+        tracemalloc.start()
+        try:
+            pipeline.publish(event)
+            pipeline.run()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert endpoint.requests == 2
+
+    assert peak < 50 * MIB, f"peak traced memory grew by {peak / MIB:.0f} MiB"
+    (bombed,) = [d for d in deliveries(api, destination["id"]) if d["event_id"] == event["id"]]
+    assert bombed["last_http_status"] == status and bombed["attempts"] == 1
+
+
+@pytest.mark.parametrize("in_head", [True, False], ids=["trickled-status-line", "trickled-body"])
+def test_an_endpoint_trickling_one_byte_a_second_is_cut_at_the_request_deadline(in_head: bool) -> None:
+    # Each byte arrives well within the 10 s read timeout: only the total deadline can end the request. If it
+    # did not, the endpoint would stop after 40 bytes and the request would end another way.
+    sender = HttpSender(allow_loopback=True, deadline_seconds=2.5)
+    with RawEndpoint(trickle(200, interval=1.0, max_bytes=40, in_head=in_head)) as endpoint:
+        request = OutboundRequest("POST", f"{endpoint.url}/hook", {}, b"{}", (0,))
+        with pytest.raises(SendFailed) as failed:
+            sender.send("generic_http", request)
+    sender.close()
+    assert failed.value.outcome.verdict is Verdict.RETRY and failed.value.outcome.error_class == "timeout"
+
+
+# -- send-path errors --------------------------------------------------------------------------------------------
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there any more: connections are refused
+
+
+def test_google_ads_token_endpoint_refusing_connections_is_a_retried_network_error(
+    api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NIMRIZ_EGRESS_OVERRIDES", json.dumps({"google_ads": closed_port_url()}))
+    runtime.reset()
+    destination = create(
+        api,
+        {
+            "name": "Google Ads",
+            "type": "google_ads",
+            # A refresh token of its own: no access token cached by an earlier test may skip the token request.
+            "credentials": {**GOOGLE_ADS, "refresh_token": f"1//refused-{uuid.uuid4()}"},
+            "actions": [{"name": "Sales", "action_type": "send_conversion"}],
+        },
+    )
+    pipeline.publish(sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev"))
+    assert poll_once(pipeline.sources["FanOutFunction"], wait_seconds=0) == 1
+    assert poll_once(pipeline.sources["DispatcherFunction"], wait_seconds=0) == 1  # one attempt, then look
+
+    detail = delivery_detail(api, destination["id"])
+    assert detail["status"] == "retrying" and detail["last_error_class"] == "network_error"
+    (attempt,) = detail["attempt_log"]
+    assert attempt["outcome"] == "retry" and attempt["next_attempt_at"]
+    assert "access token" in attempt["message"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Api-Key": "café"}, {"X-Api-Key": "a\r\nX-Injected: 1"}, {"X Api Key": "value"}],
+    ids=["non-ascii-value", "crlf-in-value", "space-in-name"],
+)
+def test_a_header_the_client_cannot_send_is_a_permanent_invalid_request(headers: dict[str, str]) -> None:
+    sender = HttpSender(allow_loopback=True)
+    with Sink(lambda _: SinkResponse(200)) as sink:
+        request = OutboundRequest("POST", f"{sink.url}/hook", headers, b"{}", (0,), tuple(headers.values()))
+        with pytest.raises(SendFailed) as failed:
+            sender.send("generic_http", request)
+        assert sink.requests == []
+    sender.close()
+    outcome = failed.value.outcome
+    assert outcome.verdict is Verdict.PERMANENT and outcome.error_class == "invalid_request"
+    assert not any(value in (outcome.message or "") for value in headers.values())
+
+
+def test_a_refused_connection_is_a_retried_network_error() -> None:
+    sender = HttpSender(allow_loopback=True)
+    with pytest.raises(SendFailed) as failed:
+        sender.send("generic_http", OutboundRequest("POST", f"{closed_port_url()}/hook", {}, b"{}", (0,)))
+    sender.close()
+    assert failed.value.outcome.verdict is Verdict.RETRY and failed.value.outcome.error_class == "network_error"
