@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
 from ..event_fields import EVENT_OBJECTS, format_timestamp
 from .base import (
@@ -51,7 +51,12 @@ def _header_value(value: str) -> str:
     return value.strip(" ")  # the HTTP client refuses surrounding spaces; they carry no meaning in a header
 
 
-HeaderValue = Annotated[str, StringConstraints(max_length=4096), AfterValidator(_header_value)]
+HeaderValue = Annotated[
+    str,
+    StringConstraints(max_length=4096),
+    AfterValidator(_header_value),
+    WithJsonSchema({"type": "string", "maxLength": 4096, "pattern": "^[ -~]*$"}),  # the same rule, documented
+]
 
 TEST_EVENT_TYPE = "nim.webhook.test"
 SIGNATURE_VERSION = "v1"
