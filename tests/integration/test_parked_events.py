@@ -4,15 +4,17 @@ visible per workspace with its reason and recoverable, on moto in-process with t
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
 import pytest
 
 from nimriz_destinations import runtime
+from nimriz_destinations.service.parked_events import MAX_KEPT_BODY_BYTES, DeadLetteredEvent
 from nimriz_destinations.storage.parked_events import OPERATORS_PK
 from tests.conftest import ApiClient
-from tests.faults import FaultInjector
+from tests.faults import Fault, FaultInjector
 from tests.integration.test_delivery_pipeline import click, receiver, webhook_destination
 from tests.local.pollers import poll_once
 from tests.local.template import LocalStack
@@ -174,3 +176,33 @@ def test_recover_rejects_ids_it_cannot_recover_with_422(
     error = response.json()["error"]
     assert error["code"] == "VALIDATION_FAILED"
     assert path in [detail["path"] for detail in error["details"]]
+
+
+def park_directly(body: str, message_id: str) -> None:
+    """What the consumer hands the service for one LiveEvents DLQ message that fan-out had rejected."""
+    runtime.parked_event_service().park(
+        DeadLetteredEvent(
+            message_id=message_id, body=body, receive_count=1, sent_millis=int(time.time() * 1000),
+            invalid_reason="type: must be one of [...]", source_message_id=None,
+        )
+    )  # fmt: skip
+
+
+def test_an_event_too_large_to_keep_is_listed_but_cannot_be_recovered(api: ApiClient, aws: LocalStack) -> None:
+    huge = json.dumps({**click(), "padding": "x" * MAX_KEPT_BODY_BYTES})
+    park_directly(huge, "m-huge")
+
+    (listed,) = parked(api)
+    assert "too large to keep" in listed["reason"]
+    response = api.post(f"{PARKED}/recover", {"ids": [listed["id"]]})
+    assert response.status == 422 and "cannot be recovered" in response.text
+    assert recover(api, {}) == []
+    assert [e["id"] for e in parked(api)] == [listed["id"]]
+
+
+def test_events_sqs_did_not_take_stay_parked(api: ApiClient, aws: LocalStack, faults: FaultInjector) -> None:
+    park_directly(json.dumps(click()), "m-1")
+    faults.fail("sqs", "SendMessageBatch", fault=Fault.SERVER_ERROR)
+
+    assert api.post(f"{PARKED}/recover", {}).status == 500
+    assert len(parked(api)) == 1
