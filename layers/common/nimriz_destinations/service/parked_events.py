@@ -44,7 +44,7 @@ class ParkedEventService:
         """Keep one dead-lettered event, under its workspace when its body names one."""
         attributed = _attribution(message.body)
         size = len(message.body.encode())
-        reason = message.invalid_reason or _redrive_reason(message.receive_count)
+        reason = (message.invalid_reason or _redrive_reason(message.receive_count))[:_MAX_REASON_CHARS]
         if size > MAX_KEPT_BODY_BYTES:
             reason += f"; its body ({size} bytes) was too large to keep, so it cannot be recovered"
         event = ParkedEvent(
@@ -52,7 +52,7 @@ class ParkedEventService:
             workspace_id=attributed.get("workspace_id"),
             event_id=attributed.get("id"),
             event_type=attributed.get("type"),
-            reason=reason[:_MAX_REASON_CHARS],
+            reason=reason,
             receive_count=message.receive_count,
             source_message_id=message.source_message_id or message.message_id,
             parked_at=utc_now(),
