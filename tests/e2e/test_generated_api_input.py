@@ -82,6 +82,7 @@ def test_generated_requests_get_no_server_error_and_only_documented_answers(
         for i in interactions
         if i["response"]["status_code"] >= 500
     )
+    print(f"generated requests: {len(interactions)}, by status: {dict(sorted(statuses.items()))}")
     report = json.loads(next(reports.glob("json-*.json")).read_text())
     said = f"{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
     summary = f"statuses {dict(sorted(statuses.items()))}; schemathesis said:\n{said}"
