@@ -25,6 +25,7 @@ reached (permanent); 408 and 5xx retried.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator
@@ -139,11 +140,10 @@ class PostHog(Provider):
                 entries[_is_backfill(item, now)].append((position, _with_valid_uuid(item.payload)))
         url = str(credentials.get("host") or DEFAULT_HOST).rstrip("/") + BATCH_PATH
         for historical in (False, True):
-            flag = {"historical_migration": True} if historical else {}
             built.requests += json_posts(
                 url,
                 entries[historical],
-                lambda events, flag=flag: {"api_key": api_key, **flag, "batch": events},
+                partial(_batch_body, api_key, historical),
                 max_count=MAX_EVENTS_PER_REQUEST,
                 max_bytes=MAX_BODY_BYTES,
                 secrets=secret_forms(api_key),
@@ -154,6 +154,11 @@ class PostHog(Provider):
         if response.status == 413:
             return too_large_outcomes(request, "PostHog's request size limit")
         return dict.fromkeys(request.items, _outcome(request, response))
+
+
+def _batch_body(api_key: str, historical: bool, events: list[Any]) -> dict[str, Any]:
+    flag = {"historical_migration": True} if historical else {}
+    return {"api_key": api_key, **flag, "batch": events}
 
 
 def _is_backfill(item: DeliveryItem, now: float) -> bool:
