@@ -1,4 +1,4 @@
-"""PostHog capture (providers.md A5): `POST {host}/batch/` with `{"api_key", "batch": [...]}`.
+"""PostHog capture (https://posthog.com/docs/api/capture): `POST {host}/batch/` with `{"api_key", "batch": [...]}`.
 
 `host` is the customer's ingestion host (US cloud by default; `https://eu.i.posthog.com`, or a self-hosted domain),
 SSRF-checked at save and at send. The project API key travels in the body. No event-count limit; the body must be
