@@ -98,9 +98,17 @@ def deliver(
     *,
     now: float | None = None,
 ) -> dict[int, Outcome]:
-    """What the dispatcher does for one group of items: build, send each request, classify; outcomes by position."""
+    """What the dispatcher does for one group of items: build, send each request, classify; outcomes by position.
+
+    Items refused only because of a batch-mate (`Outcome.resend_now`) are rebuilt and sent again at once, as long
+    as each round leaves at least one refused item out (so the rounds end).
+    """
     built = provider.build_requests(items, credentials, now=time.time() if now is None else now)
     outcomes: dict[int, Outcome] = dict(built.skipped)
     for request in built.requests:
         outcomes.update(provider.classify(request, sender.send(provider.destination_type, request)))
+    resend = [position for position, outcome in outcomes.items() if outcome.resend_now]
+    if resend and len(resend) < len(items):
+        again = deliver(sender, provider, [items[position] for position in resend], credentials, now=now)
+        outcomes.update({resend[index]: outcome for index, outcome in again.items()})
     return outcomes

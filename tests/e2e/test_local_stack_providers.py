@@ -66,3 +66,41 @@ def test_every_provider_receives_its_live_event(
     for name, delivery in results.items():
         assert delivery["status"] == "delivered", (name, delivery)
         assert provider_sinks[name].requests, f"{name}: its sink saw no request"
+
+
+def test_a_meta_purchase_without_currency_fails_alone_and_the_lead_sent_with_it_is_delivered(
+    local_stack: RunningStack, api: httpx.Client, provider_sinks: dict[str, Sink]
+) -> None:
+    setup = PROVIDERS["meta"]
+    body = {
+        "name": "meta batch e2e",
+        "type": "meta",
+        "credentials": setup.credentials,
+        "actions": [{"name": "Forward", "action_type": setup.action_type}],
+    }
+    response = api.post(BASE, json=body)
+    assert response.status_code == 201, response.text
+    destination_id = response.json()["destination"]["id"]
+    time.sleep(1.2)  # past the local stack's config cache bound
+
+    purchase = sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev")
+    del purchase["conversion"]["currency"]
+    lead = sample_event("conversion.lead", workspace_id="ws_dev", organization_id="org_dev")
+    posted = httpx.post(f"{local_stack.base_url}/_local/events", json=[purchase, lead])
+    assert posted.status_code == 202
+
+    def final_outcomes() -> dict[str, dict[str, Any]]:
+        found = api.get(f"{BASE}/{destination_id}/deliveries").json()["deliveries"]
+        return {d["event_id"]: d for d in found if d["status"] != "retrying"}
+
+    deadline = time.monotonic() + 60
+    outcomes = final_outcomes()
+    while len(outcomes) < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        outcomes = final_outcomes()
+
+    assert outcomes[lead["id"]]["status"] == "delivered", outcomes[lead["id"]]
+    refused = outcomes[purchase["id"]]
+    assert (refused["status"], refused["last_error_class"]) == ("dead_lettered", "purchase_without_currency")
+    received = [event["event_id"] for request in provider_sinks["meta"].requests for event in request.json()["data"]]
+    assert lead["id"] in received and purchase["id"] not in received

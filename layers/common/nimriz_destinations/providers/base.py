@@ -69,6 +69,10 @@ class Outcome:
     error_class: str | None = None  # short machine-readable class, e.g. "http_429", "missing_identifier"
     message: str | None = None  # customer-safe detail (never a secret)
     retry_after: float | None = None  # seconds the provider asked us to wait
+    # Not judged on its own: the provider refused the request because of another item in it. The dispatcher
+    # resends the item at once, rebuilt without the refused batch-mates, and does not count that as an attempt.
+    # A dispatcher that ignores the flag still retries it as an ordinary RETRY (later, counted): nothing is lost.
+    resend_now: bool = False
 
     @classmethod
     def delivered(cls, message: str | None = None) -> Outcome:
@@ -85,6 +89,11 @@ class Outcome:
     @classmethod
     def skipped(cls, error_class: str, message: str) -> Outcome:
         return cls(Verdict.SKIPPED, error_class, message)
+
+    @classmethod
+    def resend(cls, message: str) -> Outcome:
+        """Not sent because a batch-mate made the provider refuse the whole request: resend now (see `resend_now`)."""
+        return cls(Verdict.RETRY, "batch_mate_refused", message, resend_now=True)
 
 
 @dataclass(frozen=True, slots=True)
