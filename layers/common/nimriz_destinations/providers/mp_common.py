@@ -397,8 +397,8 @@ def _fitted(payload: Mapping[str, Any]) -> _Fitted:
 
 @dataclass(frozen=True, slots=True)
 class _Limits:
-    kind: str  # "param" / "user property", as the delivery message names them
-    kinds: str
+    kind: str  # as the delivery message names one ("param", "user property")
+    kinds: str  # and several ("params", "user properties")
     max_count: int
     max_name_chars: int
     max_value_chars: int
