@@ -115,6 +115,9 @@ class OutboundRequest:
     body: bytes
     items: tuple[int, ...]  # positions, in the items given to build_requests, that this request carries
     secrets: tuple[str, ...] = ()  # values to redact wherever the request is recorded or shown
+    # Per carried item, in `items` order (empty: none): what the adapter changed to fit the provider's limits, e.g.
+    # a value cut to its maximum length; `classify` reports it in the delivered outcome's message.
+    adjustments: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
