@@ -2,7 +2,8 @@
 `POST https://googleads.googleapis.com/{version}/customers/{customer_id}:uploadClickConversions`.
 
 * Auth: an OAuth access token obtained from the refresh token at `https://oauth2.googleapis.com/token` in
-  `authorize`, cached (bounded) until shortly before it expires and dropped by `forget_authorization` after a 401;
+  `authorize` (oauth.RefreshTokenGrant), cached (bounded) until shortly before it expires and dropped by
+  `forget_authorization` after a 401;
   plus the `developer-token` header and, when calling through a manager account, `login-customer-id`.
 * `partialFailure: true` (required by Google): each conversion gets its own outcome from the per-index errors in
   `partialFailureError`. Up to 2,000 conversions per request.
@@ -19,15 +20,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
-from urllib.parse import urlencode
 
 from pydantic import BeforeValidator, StringConstraints
 
-from ..cache import TTLCache
 from .base import (
-    AuthorizationFailed,
     Built,
     Credentials,
     DeliveryItem,
@@ -42,7 +40,7 @@ from .base import (
     classify_status,
     retry_after_seconds,
 )
-from .common import json_bytes, occurred_at, sha256_hex
+from .common import json_bytes, occurred_at
 from .conversions import (
     ConversionRequest,
     Normalizer,
@@ -60,6 +58,7 @@ from .conversions import (
     response_json,
     status_line_outcome,
 )
+from .oauth import TOKEN_CACHE_ENTRIES, RefreshTokenGrant
 
 PLATFORM = "Google Ads"
 API_BASE_URL = "https://googleads.googleapis.com"
@@ -71,10 +70,8 @@ CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid")  # exactly one per conversion; t
 ACCESS_TOKEN = "access_token"  # key `authorize` adds to the credentials
 PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in the token's place
 
-TOKEN_CACHE_ENTRIES = 256
 MAX_TOKEN_LIFETIME_SECONDS = 3600.0  # Google access tokens live an hour
 DEFAULT_TOKEN_LIFETIME_SECONDS = 3600.0  # when the token answer has no usable expires_in
-TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
 
 # Row errors meaning "this conversion is already in Google Ads": a resend of a delivered event.
 DUPLICATE_ERRORS = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE", "DUPLICATE_ORDER_ID"})
@@ -109,12 +106,6 @@ class GoogleAdsCredentials(Credentials):
     client_id: PlainStr
     client_secret: SecretStr
     refresh_token: SecretStr
-
-
-@dataclass(frozen=True, slots=True)
-class _AccessToken:
-    value: str
-    expires_at: float  # on the provider's clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,25 +152,33 @@ class GoogleAds(Provider):
     )
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.monotonic, max_cached_tokens: int = TOKEN_CACHE_ENTRIES
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        max_cached_tokens: int = TOKEN_CACHE_ENTRIES,
     ) -> None:
-        self._clock = clock
-        self._tokens: TTLCache[_AccessToken] = TTLCache(
-            max_entries=max_cached_tokens, ttl_seconds=MAX_TOKEN_LIFETIME_SECONDS, clock=clock
+        self._grant = RefreshTokenGrant(
+            platform=PLATFORM,
+            token_url=TOKEN_URL,
+            default_lifetime_seconds=DEFAULT_TOKEN_LIFETIME_SECONDS,
+            max_lifetime_seconds=MAX_TOKEN_LIFETIME_SECONDS,
+            clock=clock,
+            wall_clock=wall_clock,
+            max_cached_tokens=max_cached_tokens,
         )
 
     # -- authorization -----------------------------------------------------------------------------------------
 
     def authorize(self, credentials: Mapping[str, Any], send: Send) -> Mapping[str, Any]:
-        key = _token_key(credentials)
-        token = self._tokens.get_or_load(key, lambda: self._fetch_token(credentials, send))
-        if token.expires_at <= self._clock():
-            self._tokens.invalidate(key)
-            token = self._tokens.get_or_load(key, lambda: self._fetch_token(credentials, send))
-        return {**credentials, ACCESS_TOKEN: token.value}
+        return {**credentials, ACCESS_TOKEN: self._grant.access_token(credentials, send).value}
 
     def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
-        self._tokens.invalidate(_token_key(credentials))
+        self._grant.forget(credentials)
+
+    def credential_expiry(self, credentials: Mapping[str, Any]) -> datetime | None:
+        token = self._grant.cached(credentials)
+        return token.refresh_token_expires_at if token else None
 
     def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
         return PreviewAuthorization(
@@ -187,16 +186,6 @@ class GoogleAds(Provider):
             placeholders=frozenset({PREVIEW_ACCESS_TOKEN}),
             note=f"The access token is fetched from Google when the delivery is sent; shown as {PREVIEW_ACCESS_TOKEN}.",
         )
-
-    def _fetch_token(self, credentials: Mapping[str, Any], send: Send) -> _AccessToken:
-        request = token_request(credentials)
-        response = send(request)
-        body = response_json(response)
-        value = body.get("access_token") if isinstance(body, dict) else None
-        if response.status != 200 or not isinstance(value, str) or not value:
-            raise AuthorizationFailed(_token_failure(request, response, body))
-        lifetime = _lifetime(body)
-        return _AccessToken(value, self._clock() + lifetime - min(TOKEN_EXPIRY_MARGIN_SECONDS, lifetime / 2))
 
     # -- delivery ----------------------------------------------------------------------------------------------
 
@@ -246,56 +235,6 @@ class GoogleAds(Provider):
             position: _row_outcome([error for error in errors if error.index == index] + general, request)
             for index, position in enumerate(request.items)
         }
-
-
-def token_request(credentials: Mapping[str, Any]) -> OutboundRequest:
-    """The OAuth refresh-token grant; its secrets are listed so the recorded request never shows them."""
-    client_secret, refresh_token = str(credentials["client_secret"]), str(credentials["refresh_token"])
-    form = {
-        "grant_type": "refresh_token",
-        "client_id": str(credentials["client_id"]),
-        "client_secret": client_secret,
-        "refresh_token": refresh_token,
-    }
-    return OutboundRequest(
-        method="POST",
-        url=TOKEN_URL,
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-        body=urlencode(form).encode(),
-        items=(),
-        secrets=(client_secret, refresh_token),
-    )
-
-
-def _token_key(credentials: Mapping[str, Any]) -> str:
-    # A digest, so the cache never holds the refresh token as a key; any credential change gets a new token.
-    parts = (credentials["client_id"], credentials["client_secret"], credentials["refresh_token"])
-    return sha256_hex("\x1f".join(str(part) for part in parts))
-
-
-def _lifetime(body: object) -> float:
-    expires_in = body.get("expires_in") if isinstance(body, dict) else None
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
-        return float(expires_in)
-    return DEFAULT_TOKEN_LIFETIME_SECONDS
-
-
-def _token_failure(request: OutboundRequest, response: ProviderResponse, body: object) -> Outcome:
-    if response.status in (408, 429) or response.status >= 500:
-        return Outcome.retry(
-            f"oauth_http_{response.status}",
-            "Google's OAuth token endpoint is unavailable",
-            retry_after_seconds(response),
-        )
-    if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
-        error = body["error"]
-        detail = provider_message(body.get("error_description"), request)
-        return Outcome.permanent(
-            f"oauth_{error}",
-            f"Google refused to refresh the access token ({error}{': ' + detail if detail else ''}); "
-            "reconnect the Google Ads account",
-        )
-    return Outcome.permanent(f"oauth_http_{response.status}", "Google's OAuth token endpoint returned no token")
 
 
 def _prepare(payload: Mapping[str, Any], action: str) -> dict[str, Any] | Outcome:
