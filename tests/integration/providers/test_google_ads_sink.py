@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,13 +12,12 @@ from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import (
     AuthorizationFailed,
     DeliveryItem,
-    OutboundRequest,
     Outcome,
-    ProviderResponse,
     Verdict,
 )
 from nimriz_destinations.providers.google_ads import API_VERSION, PROVIDER, GoogleAds
 from nimriz_destinations.sample_events import sample_event
+from tests import provider_support
 from tests.sinks.google_ads import GoogleAdsSink, google_error
 from tests.sinks.server import Sink
 
@@ -66,23 +64,7 @@ def make_item(event_type: str, index: int = 0, *, reason: str = "live", gclid: s
 def deliver(
     provider: GoogleAds, sender: HttpSender, items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS
 ) -> dict[int, Outcome]:
-    """What the dispatcher does: authorize, build, send, classify; after a 401 forget the token and resend once."""
-
-    def send(request: OutboundRequest) -> ProviderResponse:
-        return sender.send("google_ads", request)
-
-    outcomes: dict[int, Outcome] = {}
-    for attempt in (1, 2):
-        built = provider.build_requests(items, provider.authorize(credentials, send), now=time.time())
-        outcomes = dict(built.skipped)
-        responses = [(request, send(request)) for request in built.requests]
-        for request, response in responses:
-            outcomes |= provider.classify(request, response)
-        if attempt == 1 and any(response.status == 401 for _, response in responses):
-            provider.forget_authorization(credentials)
-            continue
-        break
-    return outcomes
+    return provider_support.deliver_authorized(sender, provider, items, credentials)
 
 
 def test_conversions_upload_after_the_refresh_token_grant(
