@@ -11,6 +11,8 @@
     of gclid / gbraid / wbraid or user identifiers; a gclid made of base64url characters (else UNPARSEABLE_GCLID);
     user identifiers only `hashedEmail` / `hashedPhoneNumber` as 64-character lower-case hex, at most 5;
     `orderId` not used before (ORDER_ID_ALREADY_IN_USE) nor twice in the request (DUPLICATE_ORDER_ID);
+  - `consent` holds only `adUserData` / `adPersonalization` with a ConsentStatus value (GRANTED, DENIED, UNKNOWN,
+    UNSPECIFIED): anything else cannot be parsed, and Google refuses the whole request (400 INVALID_ARGUMENT);
   - `validateOnly: true` checks and records nothing, and returns no results.
 * Uploaded conversions land in `uploaded` (keyed by orderId); `revoke_access_tokens()` expires every issued token.
 """
@@ -34,6 +36,8 @@ CLICK_IDS = ("gclid", "gbraid", "wbraid")
 _HASH = re.compile(r"[0-9a-f]{64}")
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}")
 _GCLID = re.compile(r"[A-Za-z0-9_-]+")
+CONSENT_FIELDS = {"adUserData": "ad_user_data", "adPersonalization": "ad_personalization"}  # JSON → proto names
+CONSENT_STATUSES = frozenset({"UNSPECIFIED", "UNKNOWN", "GRANTED", "DENIED"})
 
 
 def google_error(status: int, rpc_status: str, message: str, error_code: dict[str, str] | None = None) -> SinkResponse:
@@ -148,6 +152,8 @@ class GoogleAdsSink:
                 "Upload fewer than 2001 events in a single request.",
                 {"conversionUploadError": "TOO_MANY_CONVERSIONS_IN_REQUEST"},
             )
+        if unparseable := _unparseable_consent(conversions):
+            return google_error(400, "INVALID_ARGUMENT", unparseable)
         return self._rows(conversions, validate_only=body.get("validateOnly") is True)
 
     def _rows(self, conversions: list[Any], *, validate_only: bool) -> SinkResponse:
@@ -193,6 +199,26 @@ class GoogleAdsSink:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             return {"fieldError": "INVALID_VALUE"}, "conversionValue must be a number."
         return None
+
+
+def _unparseable_consent(conversions: list[Any]) -> str | None:
+    """Google's JSON parsing error for a consent it cannot read (it fails the whole request), else None."""
+    for index, conversion in enumerate(conversions):
+        consent = conversion.get("consent") if isinstance(conversion, dict) else None
+        if consent is None:
+            continue
+        where = f"conversions[{index}].consent"
+        if not isinstance(consent, dict):
+            return f"Invalid value at '{where}' (type.googleapis.com/google.ads.googleads.v26.common.Consent)"
+        for name, value in consent.items():
+            if name not in CONSENT_FIELDS:
+                return f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
+            if not isinstance(value, str) or value not in CONSENT_STATUSES:
+                return (
+                    f"Invalid value at '{where}.{CONSENT_FIELDS[name]}' "
+                    f"(type.googleapis.com/google.ads.googleads.v26.enums.ConsentStatusEnum.ConsentStatus), {value!r}"
+                )
+    return None
 
 
 def _result(conversion: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import (
     AuthorizationFailed,
     DeliveryItem,
+    OutboundRequest,
     Outcome,
     Verdict,
 )
@@ -58,6 +60,10 @@ def sender(google: tuple[Sink, GoogleAdsSink]) -> Iterator[HttpSender]:
 def make_item(event_type: str, index: int = 0, *, reason: str = "live", gclid: str = "Cj0KCQ-gclid_1") -> DeliveryItem:
     event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id=f"evt_{index}")
     event["click_ids"] = {"gclid": gclid}
+    return make_item_from(event, index, reason=reason)
+
+
+def make_item_from(event: dict[str, Any], index: int, *, reason: str = "live") -> DeliveryItem:
     return DeliveryItem(f"dlv_{index}", event, DEFAULT.apply(event, PROVIDER.default_payload), reason, 1)
 
 
@@ -153,3 +159,47 @@ def test_quota_exhaustion_is_retried(google: tuple[Sink, GoogleAdsSink], sender:
     sink.script.append(google_error(429, "RESOURCE_EXHAUSTED", "Quota exhausted", {"quotaError": "RESOURCE_EXHAUSTED"}))
     outcome = deliver(provider, sender, [make_item("conversion.lead")])[0]
     assert (outcome.verdict, outcome.error_class) == (Verdict.RETRY, "http_429")
+
+
+# -- consent --------------------------------------------------------------------------------------------------
+
+
+def test_conversions_carry_the_destinations_consent_and_an_events_own_wins(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    sale = dict(make_item("conversion.sale", 1).event, consent={"ad_user_data": "denied"})
+    items = [make_item("conversion.lead", 0), make_item_from(sale, 1)]
+    credentials = {**CREDENTIALS, "ad_user_data_consent": "granted"}
+    outcomes = deliver(GoogleAds(), sender, items, credentials)
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+    assert handler.uploaded["evt_0"]["consent"] == {"adUserData": "GRANTED"}
+    assert handler.uploaded["evt_1"]["consent"] == {"adUserData": "DENIED"}
+
+
+@pytest.mark.parametrize(
+    ("consent", "message"),
+    [({"adUserData": "granted"}, "Invalid value at 'conversions[0].consent.ad_user_data'"), ({"x": "GRANTED"}, "x")],
+)
+def test_a_consent_google_cannot_parse_fails_the_whole_request(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender, consent: dict[str, str], message: str
+) -> None:
+    sink, handler = google
+    token = GoogleAds().authorize(CREDENTIALS, lambda request: sender.send("google_ads", request))["access_token"]
+    conversion = {
+        "conversionAction": "customers/1234567890/conversionActions/987654321",
+        "conversionDateTime": "2026-11-28 12:00:05+00:00",
+        "gclid": "Cj0KCQ-gclid_1",
+        "orderId": "evt_9",
+        "consent": consent,
+    }
+    body = json.dumps({"conversions": [conversion], "partialFailure": True}).encode()
+    headers = {"Authorization": f"Bearer {token}", "developer-token": CREDENTIALS["developer_token"]}
+    headers["login-customer-id"] = CREDENTIALS["login_customer_id"]
+    url = f"https://googleads.googleapis.com/{API_VERSION}/customers/1234567890:uploadClickConversions"
+    response = sender.send("google_ads", OutboundRequest("POST", url, headers, body, (0,)))
+    error = json.loads(response.body)["error"]
+    assert (response.status, error["status"]) == (400, "INVALID_ARGUMENT")
+    assert message in error["message"]
+    assert handler.uploaded == {}
+    assert sink.requests[-1].path.endswith(":uploadClickConversions")

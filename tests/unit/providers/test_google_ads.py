@@ -224,6 +224,57 @@ def test_test_sends_are_validate_only_in_their_own_request() -> None:
     assert outcome.verdict is Verdict.DELIVERED and "validateOnly" in (outcome.message or "")
 
 
+# -- consent --------------------------------------------------------------------------------------------------
+
+
+def conversion_sent(event: dict[str, Any], credentials: dict[str, Any] = AUTHORIZED, **item: Any) -> dict[str, Any]:
+    (request,) = build([make_item(event, **item)], credentials).requests
+    (conversion,) = body_of(request)["conversions"]
+    return conversion
+
+
+@pytest.mark.parametrize("choice", ["granted", "denied"])
+def test_the_destinations_consent_goes_with_every_conversion(choice: str) -> None:
+    credentials = {**AUTHORIZED, "ad_user_data_consent": choice}
+    (request,) = build([make_item(make_event()), make_item(make_event("conversion.lead"))], credentials).requests
+    assert [conversion["consent"] for conversion in body_of(request)["conversions"]] == [
+        {"adUserData": choice.upper()}
+    ] * 2
+
+
+@pytest.mark.parametrize(("own", "default", "sent"), [("denied", "granted", "DENIED"), ("granted", None, "GRANTED")])
+def test_the_events_own_consent_wins_over_the_destinations(own: str, default: str | None, sent: str) -> None:
+    event = make_event()
+    event["consent"] = {"ad_user_data": own}
+    credentials = {**AUTHORIZED, "ad_user_data_consent": default} if default else AUTHORIZED
+    assert conversion_sent(event, credentials)["consent"] == {"adUserData": sent}
+
+
+def test_without_any_consent_none_is_sent() -> None:
+    assert "consent" not in conversion_sent(make_event())
+    assert "consent" not in PROVIDER.default_payload(make_event())
+
+
+def test_consent_set_by_a_mapping_is_sent_in_googles_form() -> None:
+    overrides = [{"type": "static", "to": "consent", "value": {"adUserData": "denied", "adPersonalization": "DENIED"}}]
+    conversion = conversion_sent(make_event(), {**AUTHORIZED, "ad_user_data_consent": "granted"}, overrides=overrides)
+    assert conversion["consent"] == {"adUserData": "DENIED", "adPersonalization": "DENIED"}
+
+
+@pytest.mark.parametrize("consent", ["GRANTED", {"adUserData": "yes"}, {"ad_user_data": "granted"}])
+def test_a_consent_google_could_not_parse_fails_alone_instead_of_the_whole_request(consent: object) -> None:
+    overrides = [{"type": "static", "to": "consent", "value": consent}]
+    built = build([make_item(make_event(), overrides=overrides), make_item(make_event())])
+    assert (built.skipped[0].verdict, built.skipped[0].error_class) == (Verdict.PERMANENT, "invalid_consent")
+    assert [request.items for request in built.requests] == [(1,)]
+
+
+def test_credentials_take_only_granted_or_denied_consent() -> None:
+    assert GoogleAdsCredentials.model_validate({**CREDENTIALS, "ad_user_data_consent": "denied"}).ad_user_data_consent
+    with pytest.raises(ValueError):
+        GoogleAdsCredentials.model_validate({**CREDENTIALS, "ad_user_data_consent": "GRANTED"})
+
+
 # -- OAuth ----------------------------------------------------------------------------------------------------
 
 

@@ -11,8 +11,11 @@
   same event is refused as ORDER_ID_ALREADY_IN_USE or CLICK_CONVERSION_ALREADY_EXISTS: both count as delivered.
 * Test sends set `validateOnly: true`: Google checks the conversions and records nothing.
 * Refunds, cancellations and reversals would need conversion adjustments (a separate API, not implemented): they
-  are skipped as `unsupported_outcome`. No `consent` is sent: Nimriz does not know the visitor's ad_user_data
-  consent, so Google treats it as unspecified.
+  are skipped as `unsupported_outcome`.
+* Consent (https://developers.google.com/google-ads/api/docs/conversions/upload-clicks, "consent"; for EEA traffic
+  a missing `adUserData` counts as not consented): every conversion carries `consent.adUserData` from the event's
+  own `consent.ad_user_data` when it has one, else from the destination's `ad_user_data_consent`; with neither,
+  none is sent and Google treats it as unspecified.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, StringConstraints
 
+from ..event_fields import CONSENT_STATES
 from .base import (
     Built,
     Credentials,
@@ -83,6 +87,8 @@ TRANSIENT_ERROR_CODES = frozenset(
     {"TRANSIENT_ERROR", "INTERNAL_ERROR", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"}
 )
 
+CONSENT_FIELDS = ("adUserData", "adPersonalization")  # Google's Consent message
+
 # The only user identifiers click conversion uploads accept, with Google's normalisation before hashing.
 HASHED_IDENTIFIERS: Mapping[str, Normalizer] = {
     "hashedEmail": normalize_google_email,
@@ -106,6 +112,8 @@ class GoogleAdsCredentials(Credentials):
     client_id: PlainStr
     client_secret: SecretStr
     refresh_token: SecretStr
+    # What the customer's consent banner collects for every visitor (the event's own consent wins when it has one).
+    ad_user_data_consent: Literal["granted", "denied"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +145,11 @@ class GoogleAds(Provider):
         ("userIdentifiers[].hashedPhoneNumber", "`conversion.phone` in E.164 with the leading +, SHA-256 hex"),
         ("partialFailure", "always true: each conversion gets its own outcome"),
         ("validateOnly", "true on test sends: Google validates and records nothing"),
-        ("consent", "not sent (Nimriz does not know the visitor's consent)"),
+        (
+            "consent.adUserData",
+            "`consent.ad_user_data` of the event as GRANTED / DENIED, else the destination's `ad_user_data_consent`, "
+            "else not sent (Google treats it as unspecified)",
+        ),
         (
             "hashing",
             "hashedEmail / hashedPhoneNumber set by a mapping are normalised and hashed unless already SHA-256 hex; "
@@ -210,6 +222,8 @@ class GoogleAds(Provider):
         ]
         if identifiers := _hashed_identifiers(contacts):
             payload["userIdentifiers"] = identifiers
+        if consent := _consent_status((event.get("consent") or {}).get("ad_user_data")):
+            payload["consent"] = {"adUserData": consent}
         return payload
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
@@ -217,7 +231,7 @@ class GoogleAds(Provider):
         return build_batches(
             items,
             platform=PLATFORM,
-            prepare=lambda item: _prepare(item.payload, action),
+            prepare=lambda item: _prepare(item.payload, action, credentials.get("ad_user_data_consent")),
             max_batch_size=self.max_batch_size,
             build_request=lambda payloads, positions, test: _request(payloads, positions, test, credentials),
         )
@@ -237,9 +251,36 @@ class GoogleAds(Provider):
         }
 
 
-def _prepare(payload: Mapping[str, Any], action: str) -> dict[str, Any] | Outcome:
+def _consent_status(value: object) -> str | None:
+    """Google's ConsentStatus for a consent choice (`granted` / `denied`, any case), None for anything else."""
+    return value.upper() if isinstance(value, str) and value.lower() in CONSENT_STATES else None
+
+
+def _consent(value: object, default: object) -> dict[str, str] | Outcome:
+    """The conversion's `consent` (the payload's own choices, else the destination default for adUserData).
+
+    A value Google cannot parse would make it refuse the whole request, so such a conversion fails alone."""
+    given = value if isinstance(value, Mapping) else {} if value is None else None
+    if given is None or not set(given) <= set(CONSENT_FIELDS):
+        return Outcome.permanent("invalid_consent", f"consent must be an object with only {', '.join(CONSENT_FIELDS)}")
+    consent: dict[str, str] = {}
+    for field, choice in given.items():
+        if (status := _consent_status(choice)) is None:
+            return Outcome.permanent("invalid_consent", f"consent.{field} must be GRANTED or DENIED")
+        consent[field] = status
+    if "adUserData" not in consent and (status := _consent_status(default)):
+        consent["adUserData"] = status
+    return consent
+
+
+def _prepare(payload: Mapping[str, Any], action: str, default_consent: object) -> dict[str, Any] | Outcome:
     conversion = {key: value for key, value in payload.items() if key not in CLICK_ID_FIELDS}
     conversion["conversionAction"] = action
+    consent = _consent(conversion.pop("consent", None), default_consent)
+    if isinstance(consent, Outcome):
+        return consent
+    if consent:
+        conversion["consent"] = consent
     if click := next(((field, payload[field]) for field in CLICK_ID_FIELDS if payload.get(field)), None):
         conversion[click[0]] = click[1]
     conversion.pop("userIdentifiers", None)
