@@ -1,17 +1,25 @@
-"""Google Ads click conversion upload, REST binding of ConversionUploadService.UploadClickConversions:
-`POST https://googleads.googleapis.com/{version}/customers/{customer_id}:uploadClickConversions`.
+"""Google Ads offline conversions, REST bindings of ConversionUploadService.UploadClickConversions and
+ConversionAdjustmentUploadService.UploadConversionAdjustments:
+`POST https://googleads.googleapis.com/{version}/customers/{customer_id}:uploadClickConversions` (leads, sales) and
+`...:uploadConversionAdjustments` (refunds, cancellations, reversals), each in requests of its own.
 
 * Auth: an OAuth access token obtained from the refresh token at `https://oauth2.googleapis.com/token` in
   `authorize` (oauth.RefreshTokenGrant), cached (bounded) until shortly before it expires and dropped by
   `forget_authorization` after a 401;
   plus the `developer-token` header and, when calling through a manager account, `login-customer-id`.
-* `partialFailure: true` (required by Google): each conversion gets its own outcome from the per-index errors in
-  `partialFailureError`. Up to 2,000 conversions per request.
+* `partialFailure: true` (required by Google): each conversion or adjustment gets its own outcome from the
+  per-index errors in `partialFailureError`. Up to 2,000 conversions (or adjustments) per request.
 * Dedup: `orderId` is the event id and `conversionDateTime` is derived from `occurred_at` only, so a resend of the
   same event is refused as ORDER_ID_ALREADY_IN_USE or CLICK_CONVERSION_ALREADY_EXISTS: both count as delivered.
 * Test sends set `validateOnly: true`: Google checks the conversions and records nothing.
-* Refunds, cancellations and reversals would need conversion adjustments (a separate API, not implemented): they
-  are skipped as `unsupported_outcome`.
+* Adjustments (https://developers.google.com/google-ads/api/docs/conversions/upload-adjustments and the
+  ConversionAdjustment reference): a refund, cancellation or reversal whose `conversion.original_event_id` names
+  the sale adjusts it by `orderId` (the sale was uploaded with its event id as order id): RETRACTION for a
+  cancellation or a full refund / reversal; RESTATEMENT to the remaining value for a partial one (its `value`
+  below the event's `conversion.original_value`). `adjustmentDateTime` is the follow-on's `occurred_at`, so a
+  resend repeats the same adjustment (RESTATEMENT_ALREADY_EXISTS, CONVERSION_ALREADY_RETRACTED: delivered).
+  Without an original id the event is skipped (`missing_original_event_id`). Google adjusts only conversions at
+  least 24 hours old (TOO_RECENT_CONVERSION: retried later) and not from a wbraid click.
 * Consent (https://developers.google.com/google-ads/api/docs/conversions/upload-clicks, "consent"; for EEA traffic
   a missing `adUserData` counts as not consented): every conversion carries `consent.adUserData` from the event's
   own `consent.ad_user_data` when it has one, else from the destination's `ad_user_data_consent`; with neither,
@@ -24,7 +32,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, TypeGuard
 
 from pydantic import BeforeValidator, StringConstraints
 
@@ -46,10 +55,14 @@ from .base import (
 )
 from .common import json_bytes, occurred_at
 from .conversions import (
+    ADJUSTED_OUTCOMES,
+    SUPPORTED_OUTCOMES,
     ConversionRequest,
     Normalizer,
+    Prepare,
     build_batches,
     click_id,
+    conversion_outcome,
     conversion_value,
     customer_contact,
     delivered,
@@ -82,6 +95,18 @@ DUPLICATE_ERRORS = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREA
 # Row errors Google says to retry in 6 hours (click or conversion action too recent).
 RETRY_LATER_ERRORS = frozenset({"TOO_RECENT_EVENT", "TOO_RECENT_CONVERSION_ACTION", "TOO_RECENT_CLICK"})
 RETRY_LATER_SECONDS = 6 * 3600.0
+# Adjustment row errors meaning "this adjustment is already made": a resend of a delivered follow-on (or a
+# retraction of a conversion already retracted, which leaves nothing to adjust).
+ADJUSTMENT_DUPLICATE_ERRORS = frozenset(
+    {"RESTATEMENT_ALREADY_EXISTS", "DUPLICATE_ADJUSTMENT_IN_REQUEST", "CONVERSION_ALREADY_RETRACTED"}
+)
+# Google adjusts only conversions at least 24 hours old, and nothing on a conversion action created in the last 6.
+ADJUSTMENT_RETRY_LATER: Mapping[str, float] = {
+    "TOO_RECENT_CONVERSION": 24 * 3600.0,
+    "TOO_RECENT_CONVERSION_ACTION": RETRY_LATER_SECONDS,
+}
+# Follow-ons that return money, so may return part of it (a cancellation always undoes the whole sale).
+PARTIAL_OUTCOMES = frozenset({"refund", "reversal"})
 TRANSIENT_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
 TRANSIENT_ERROR_CODES = frozenset(
     {"TRANSIENT_ERROR", "INTERNAL_ERROR", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"}
@@ -120,7 +145,42 @@ class GoogleAdsCredentials(Credentials):
 class _RowError:
     code: str  # e.g. CLICK_NOT_FOUND
     message: str
-    index: int | None  # position in `conversions`, None when the error names no conversion
+    index: int | None  # position in the request's rows, None when the error names no row
+
+
+@dataclass(frozen=True, slots=True)
+class _Upload:
+    """One of the two upload methods: its path, where its rows go, and which row errors mean what."""
+
+    method: str  # the REST custom method after `customers/{id}:`
+    rows: str  # the JSON field holding the rows
+    row_path: str  # the rows' field name in error locations (the proto name)
+    duplicates: frozenset[str]
+    duplicate_note: str
+    retry_later: Mapping[str, float]  # row error -> seconds Google says to wait
+
+
+CLICK_CONVERSIONS = _Upload(
+    "uploadClickConversions",
+    "conversions",
+    "conversions",
+    DUPLICATE_ERRORS,
+    "already in Google Ads (duplicate upload)",
+    dict.fromkeys(RETRY_LATER_ERRORS, RETRY_LATER_SECONDS),
+)
+ADJUSTMENTS = _Upload(
+    "uploadConversionAdjustments",
+    "conversionAdjustments",
+    "conversion_adjustments",
+    ADJUSTMENT_DUPLICATE_ERRORS,
+    "already adjusted in Google Ads (duplicate upload)",
+    ADJUSTMENT_RETRY_LATER,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleAdsRequest(ConversionRequest):
+    upload: _Upload = CLICK_CONVERSIONS
 
 
 class GoogleAds(Provider):
@@ -156,9 +216,25 @@ class GoogleAds(Provider):
             "other identifier kinds are dropped (uploads accept only these two), at most 5 are sent",
         ),
         (
+            "adjustments: orderId",
+            "refund, cancellation, reversal: `conversion.original_event_id` (the sale's order id), sent to "
+            "uploadConversionAdjustments in requests of their own",
+        ),
+        (
+            "adjustments: adjustmentType",
+            "RESTATEMENT for a refund or reversal whose `conversion.value` is below `conversion.original_value` "
+            "(a partial one), else RETRACTION (cancellations, full or unquantified refunds and reversals)",
+        ),
+        (
+            "adjustments: restatementValue",
+            "RESTATEMENT only: adjustedValue `conversion.original_value` minus `conversion.value`, currencyCode "
+            "`conversion.currency`",
+        ),
+        ("adjustments: adjustmentDateTime", "`occurred_at` of the follow-on, in UTC like conversionDateTime"),
+        (
             "not sent",
-            "`missing_identifier` without a click id, email or phone; refunds, cancellations and reversals "
-            "`unsupported_outcome` (conversion adjustments are not implemented); link and card events "
+            "`missing_identifier` without a click id, email or phone; `missing_original_event_id`: a refund, "
+            "cancellation or reversal without `conversion.original_event_id`; link and card events "
             "`not_a_conversion`",
         ),
     )
@@ -202,12 +278,11 @@ class GoogleAds(Provider):
     # -- delivery ----------------------------------------------------------------------------------------------
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        if conversion_outcome(event) in ADJUSTED_OUTCOMES:
+            return _adjustment_payload(event)
         if not is_supported_conversion(event):
             return {}  # never sent: build_requests records why
-        payload: dict[str, Any] = {
-            "conversionDateTime": occurred_at(event).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S+00:00"),
-            "orderId": str(event["id"]),
-        }
+        payload: dict[str, Any] = {"conversionDateTime": _date_time(event), "orderId": str(event["id"])}
         for field in CLICK_ID_FIELDS:
             if value := click_id(event, field):
                 payload[field] = value
@@ -228,27 +303,93 @@ class GoogleAds(Provider):
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         action = f"customers/{credentials['customer_id']}/conversionActions/{credentials['conversion_action_id']}"
-        return build_batches(
+        adjusting = [conversion_outcome(item.event) in ADJUSTED_OUTCOMES for item in items]
+        conversions = self._build_part(
+            CLICK_CONVERSIONS,
             items,
-            platform=PLATFORM,
-            prepare=lambda item: _prepare(item.payload, action, credentials.get("ad_user_data_consent")),
-            max_batch_size=self.max_batch_size,
-            build_request=lambda payloads, positions, test: _request(payloads, positions, test, credentials),
+            [position for position, adjustment in enumerate(adjusting) if not adjustment],
+            credentials,
+            lambda item: _prepare(item.payload, action, credentials.get("ad_user_data_consent")),
         )
+        adjustments = self._build_part(
+            ADJUSTMENTS,
+            items,
+            [position for position, adjustment in enumerate(adjusting) if adjustment],
+            credentials,
+            lambda item: _prepare_adjustment(item.payload, action),
+        )
+        return Built(conversions.requests + adjustments.requests, conversions.skipped | adjustments.skipped)
+
+    def _build_part(
+        self,
+        upload: _Upload,
+        items: Sequence[DeliveryItem],
+        positions: list[int],
+        credentials: Mapping[str, Any],
+        prepare: Prepare,
+    ) -> Built:
+        """The requests of one upload method for the items at `positions` (positions kept as in `items`)."""
+        part = build_batches(
+            [items[position] for position in positions],
+            platform=PLATFORM,
+            prepare=prepare,
+            max_batch_size=self.max_batch_size,
+            outcomes=ADJUSTED_OUTCOMES if upload is ADJUSTMENTS else SUPPORTED_OUTCOMES,
+            build_request=lambda payloads, indexes, test: _request(
+                upload, payloads, tuple(positions[index] for index in indexes), test, credentials
+            ),
+        )
+        return Built(part.requests, {positions[index]: outcome for index, outcome in part.skipped.items()})
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+        upload = request.upload if isinstance(request, GoogleAdsRequest) else CLICK_CONVERSIONS
         failure = status_line_outcome(response, PLATFORM)
         if failure is None and response.status >= 300:
             failure = _request_error(request, response)
         if failure is not None:
             return dict.fromkeys(request.items, failure)
         body = response_json(response)
-        errors = _row_errors(body.get("partialFailureError") if isinstance(body, dict) else None)
+        errors = _row_errors(body.get("partialFailureError") if isinstance(body, dict) else None, upload.row_path)
         general = [error for error in errors if error.index is None]  # names no row: applies to every row
         return {
-            position: _row_outcome([error for error in errors if error.index == index] + general, request)
+            position: _row_outcome([error for error in errors if error.index == index] + general, request, upload)
             for index, position in enumerate(request.items)
         }
+
+
+def _date_time(event: Mapping[str, Any]) -> str:
+    """The event time as Google's `yyyy-mm-dd hh:mm:ss+00:00` (UTC)."""
+    return occurred_at(event).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S+00:00")
+
+
+def _adjustment_payload(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ConversionAdjustment undoing the sale a refund, cancellation or reversal names (all or part of it)."""
+    conversion = event.get("conversion") or {}
+    payload: dict[str, Any] = {"adjustmentDateTime": _date_time(event), "adjustmentType": "RETRACTION"}
+    if original := conversion.get("original_event_id"):
+        payload["orderId"] = str(original)
+    if (remaining := _remaining_value(event)) is not None:
+        payload["adjustmentType"] = "RESTATEMENT"
+        payload["restatementValue"] = {"adjustedValue": remaining}
+        if isinstance(currency := conversion.get("currency"), str) and currency:
+            payload["restatementValue"]["currencyCode"] = currency.strip().upper()
+    return payload
+
+
+def _remaining_value(event: Mapping[str, Any]) -> float | None:
+    """What a partial refund or reversal leaves of the sale (`original_value` − `value`); None when it undoes all
+    of it or the event does not say how much the sale was worth."""
+    if conversion_outcome(event) not in PARTIAL_OUTCOMES:
+        return None
+    conversion = event.get("conversion") or {}
+    value, original = conversion.get("value"), conversion.get("original_value")
+    if _is_amount(value) and _is_amount(original) and value < original:
+        return float(Decimal(str(original)) - Decimal(str(value)))  # decimal: 100 - 20.1 must restate to 79.9
+    return None
+
+
+def _is_amount(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
 
 def _consent_status(value: object) -> str | None:
@@ -291,6 +432,20 @@ def _prepare(payload: Mapping[str, Any], action: str, default_consent: object) -
     return conversion
 
 
+def _prepare_adjustment(payload: Mapping[str, Any], action: str) -> dict[str, Any] | Outcome:
+    adjustment = dict(payload)
+    adjustment["conversionAction"] = action
+    if not adjustment.get("orderId"):
+        return Outcome.skipped(
+            "missing_original_event_id",
+            "Google Ads adjusts the sale a refund, cancellation or reversal undoes by the sale's order id: "
+            "the event needs conversion.original_event_id",
+        )
+    if adjustment.get("adjustmentType") == "RETRACTION":
+        adjustment.pop("restatementValue", None)  # Google refuses a value on a retraction
+    return adjustment
+
+
 def _hashed_identifiers(entries: object) -> list[dict[str, Any]]:
     """Email and phone identifiers, hashed per Google's rules, distinct, at most MAX_USER_IDENTIFIERS."""
     result: list[dict[str, Any]] = []
@@ -308,7 +463,11 @@ def _hashed_identifiers(entries: object) -> list[dict[str, Any]]:
 
 
 def _request(
-    payloads: list[dict[str, Any]], positions: tuple[int, ...], test: bool, credentials: Mapping[str, Any]
+    upload: _Upload,
+    payloads: list[dict[str, Any]],
+    positions: tuple[int, ...],
+    test: bool,
+    credentials: Mapping[str, Any],
 ) -> OutboundRequest:
     token = credentials.get(ACCESS_TOKEN)
     if not token:
@@ -321,24 +480,25 @@ def _request(
     }
     if login_customer_id := credentials.get("login_customer_id"):
         headers["login-customer-id"] = str(login_customer_id)
-    body = {"conversions": payloads, "partialFailure": True, "validateOnly": test}
-    return ConversionRequest(
+    body = {upload.rows: payloads, "partialFailure": True, "validateOnly": test}
+    return GoogleAdsRequest(
         method="POST",
-        url=f"{API_BASE_URL}/{API_VERSION}/customers/{credentials['customer_id']}:uploadClickConversions",
+        url=f"{API_BASE_URL}/{API_VERSION}/customers/{credentials['customer_id']}:{upload.method}",
         headers=headers,
         body=json_bytes(body),
         items=positions,
         secrets=(str(token), developer_token),
         note="test send: validated by Google Ads only (validateOnly), nothing was recorded" if test else None,
+        upload=upload,
     )
 
 
-def _row_errors(status: object) -> list[_RowError]:
+def _row_errors(status: object, row_path: str) -> list[_RowError]:
     """The GoogleAdsFailure errors inside a google.rpc.Status (`partialFailureError` or a request `error`)."""
     if not isinstance(status, Mapping):
         return []
     errors = [
-        _RowError(_error_code(error), str(error.get("message") or ""), _conversion_index(error))
+        _RowError(_error_code(error), str(error.get("message") or ""), _row_index(error, row_path))
         for detail in status.get("details") or []
         if isinstance(detail, Mapping)
         for error in detail.get("errors") or []
@@ -356,25 +516,25 @@ def _error_code(error: Mapping[str, Any]) -> str:
     return values[0] if values else "UNKNOWN"
 
 
-def _conversion_index(error: Mapping[str, Any]) -> int | None:
+def _row_index(error: Mapping[str, Any], row_path: str) -> int | None:
     location = error.get("location")
     elements = location.get("fieldPathElements") if isinstance(location, Mapping) else None
     for element in elements if isinstance(elements, list) else []:
-        if isinstance(element, Mapping) and element.get("fieldName") == "conversions":
+        if isinstance(element, Mapping) and element.get("fieldName") == row_path:
             index = element.get("index")
             return index if type(index) is int else None
     return None
 
 
-def _row_outcome(errors: list[_RowError], request: OutboundRequest) -> Outcome:
+def _row_outcome(errors: list[_RowError], request: OutboundRequest, upload: _Upload) -> Outcome:
     if not errors:
         return delivered(request)
-    if all(error.code in DUPLICATE_ERRORS for error in errors):
-        return delivered(request, "already in Google Ads (duplicate upload)")
+    if all(error.code in upload.duplicates for error in errors):
+        return delivered(request, upload.duplicate_note)
     message = provider_message("; ".join(error.message for error in errors if error.message), request)
-    failing = [error for error in errors if error.code not in DUPLICATE_ERRORS]
-    if retry_later := next((error for error in failing if error.code in RETRY_LATER_ERRORS), None):
-        return Outcome.retry(retry_later.code.lower(), message, RETRY_LATER_SECONDS)
+    failing = [error for error in errors if error.code not in upload.duplicates]
+    if retry_later := next((error for error in failing if error.code in upload.retry_later), None):
+        return Outcome.retry(retry_later.code.lower(), message, upload.retry_later[retry_later.code])
     return Outcome.permanent(failing[0].code.lower(), message)
 
 
@@ -385,7 +545,7 @@ def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outc
     if not isinstance(error, Mapping):
         return classify_status(response)
     status = str(error.get("status") or "")
-    codes = [row.code for row in _row_errors({"details": error.get("details")})]
+    codes = [row.code for row in _row_errors({"details": error.get("details")}, "")]
     message = provider_message(error.get("message"), request)
     if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
         return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, retry_after_seconds(response))
