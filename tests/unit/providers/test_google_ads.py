@@ -483,6 +483,19 @@ def test_the_token_cache_is_bounded() -> None:
     assert len(send.requests) == 4
 
 
+def test_a_time_limited_grant_tells_when_the_credentials_expire() -> None:
+    """Google sends refresh_token_expires_in only for time-based access; otherwise the expiry stays unknown."""
+    wall_now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    provider = GoogleAds(clock=FakeClock(), wall_clock=wall_now.timestamp)
+    limited = answer(200, {"access_token": "ya29.limited", "expires_in": 3599, "refresh_token_expires_in": 604800})
+    provider.authorize(CREDENTIALS, TokenEndpoint(limited))
+    assert provider.credential_expiry(CREDENTIALS) == datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    other = {**CREDENTIALS, "refresh_token": "1//unlimited"}
+    provider.authorize(other, TokenEndpoint())
+    assert provider.credential_expiry(other) is None
+    assert provider.can_refresh_authorization(CREDENTIALS) is True
+
+
 def test_a_revoked_refresh_token_fails_authorization_permanently_without_echoing_secrets() -> None:
     revoked = answer(400, {"error": "invalid_grant", "error_description": f"Bad token {CREDENTIALS['refresh_token']}"})
     with pytest.raises(AuthorizationFailed) as failure:
