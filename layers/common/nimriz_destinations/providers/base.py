@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, get_args, get_origin
@@ -196,6 +197,21 @@ class Provider:
 
     def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
         """Drop a cached authorization after the provider answered 401, so the next `authorize` refreshes it."""
+
+    def can_refresh_authorization(self, credentials: Mapping[str, Any]) -> bool:
+        """Whether a 401 is worth one `forget_authorization` + `authorize` + resend with these credentials (a
+        provider whose destinations may hold either a static token or a refresh token answers per destination)."""
+        return self.refreshes_authorization
+
+    def credential_expiry(self, credentials: Mapping[str, Any]) -> datetime | None:
+        """When these credentials stop working, as the last successful `authorize` learned it (e.g. an OAuth
+        refresh token's end of life); None when unknown or never."""
+        return None
+
+    def credential_warnings(self, credential_hints: Mapping[str, Any]) -> list[str]:
+        """What a destination with these (redacted) credentials should be told about them, e.g. that a token
+        will expire; shown with the destination, never blocks saving it."""
+        return []
 
     def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
         """Credentials to build a preview's requests with, without the network; `authorize` adds nothing by default."""
