@@ -37,6 +37,13 @@ GOOGLE_ADS = {
     "client_id": "e2e-client.apps.googleusercontent.com",
     "client_secret": "e2e-client-secret",
     "refresh_token": "1//e2e-refresh-token",
+    "ad_user_data_consent": "granted",
+}
+LINKEDIN = {
+    "refresh_token": "AQW-e2e-refresh-token",
+    "client_id": "e2e-linkedin-client",
+    "client_secret": "e2e-linkedin-client-secret",
+    "conversion_rule_id": "104012",
 }
 
 PROVIDERS: dict[str, ProviderSetup] = {
@@ -91,11 +98,14 @@ PROVIDERS: dict[str, ProviderSetup] = {
         "send_conversion",
     ),
     "linkedin": ProviderSetup(
-        {"access_token": "AQV-e2e-token", "conversion_rule_id": "104012"},
+        LINKEDIN,
         lambda: LinkedInSink(
-            access_token="AQV-e2e-token",
+            access_token=None,  # only tokens obtained with the refresh token work
             conversion_rule_urn="urn:lla:llaPartnerConversion:104012",
             versions=frozenset({LINKEDIN_VERSION}),
+            client_id=LINKEDIN["client_id"],
+            client_secret=LINKEDIN["client_secret"],
+            refresh_token=LINKEDIN["refresh_token"],
         ),
         "send_conversion",
     ),

@@ -1,9 +1,12 @@
-"""One destination per provider on the local stack, one live event each, all delivered to their sinks."""
+"""One destination per provider on the local stack, one live event each, all delivered to their sinks; and the
+provider rules that need the whole pipeline to show (e.g. an old event still reaching Mixpanel)."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -66,3 +69,77 @@ def test_every_provider_receives_its_live_event(
     for name, delivery in results.items():
         assert delivery["status"] == "delivered", (name, delivery)
         assert provider_sinks[name].requests, f"{name}: its sink saw no request"
+
+
+def test_a_meta_purchase_without_currency_fails_alone_and_the_lead_sent_with_it_is_delivered(
+    local_stack: RunningStack, api: httpx.Client, provider_sinks: dict[str, Sink]
+) -> None:
+    setup = PROVIDERS["meta"]
+    body = {
+        "name": "meta batch e2e",
+        "type": "meta",
+        "credentials": setup.credentials,
+        "actions": [{"name": "Forward", "action_type": setup.action_type}],
+    }
+    response = api.post(BASE, json=body)
+    assert response.status_code == 201, response.text
+    destination_id = response.json()["destination"]["id"]
+    time.sleep(1.2)  # past the local stack's config cache bound
+
+    purchase = sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev")
+    del purchase["conversion"]["currency"]
+    lead = sample_event("conversion.lead", workspace_id="ws_dev", organization_id="org_dev")
+    posted = httpx.post(f"{local_stack.base_url}/_local/events", json=[purchase, lead])
+    assert posted.status_code == 202
+
+    def final_outcomes() -> dict[str, dict[str, Any]]:
+        found = api.get(f"{BASE}/{destination_id}/deliveries").json()["deliveries"]
+        return {d["event_id"]: d for d in found if d["status"] != "retrying"}
+
+    deadline = time.monotonic() + 60
+    outcomes = final_outcomes()
+    while len(outcomes) < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        outcomes = final_outcomes()
+
+    assert outcomes[lead["id"]]["status"] == "delivered", outcomes[lead["id"]]
+    refused = outcomes[purchase["id"]]
+    assert (refused["status"], refused["last_error_class"]) == ("dead_lettered", "purchase_without_currency")
+    received = [event["event_id"] for request in provider_sinks["meta"].requests for event in request.json()["data"]]
+    assert lead["id"] in received and purchase["id"] not in received
+
+
+def test_a_10_day_old_event_reaches_mixpanel_via_import_with_the_project_token(
+    local_stack: RunningStack, api: httpx.Client, provider_sinks: dict[str, Sink]
+) -> None:
+    token = PROVIDERS["mixpanel"].credentials["project_token"]
+    body = {
+        "name": "mixpanel without a service account",
+        "type": "mixpanel",
+        "credentials": {"project_token": token},
+        "actions": [{"name": "Forward", "action_type": "send_event"}],
+    }
+    created = api.post(BASE, json=body)
+    assert created.status_code == 201, created.text
+    destination_id = created.json()["destination"]["id"]
+    time.sleep(1.2)  # past the local stack's config cache bound
+
+    ten_days_ago = datetime.now(UTC) - timedelta(days=10)
+    old = sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev", now=ten_days_ago)
+    assert httpx.post(f"{local_stack.base_url}/_local/events", json=[old]).status_code == 202
+
+    def final_outcome() -> dict[str, Any] | None:
+        found = api.get(f"{BASE}/{destination_id}/deliveries").json()["deliveries"]
+        return next((d for d in found if d["event_id"] == old["id"] and d["status"] != "retrying"), None)
+
+    deadline = time.monotonic() + 60
+    while (delivery := final_outcome()) is None and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert delivery is not None and delivery["status"] == "delivered", delivery
+    carrying = [
+        request
+        for request in provider_sinks["mixpanel"].requests
+        if any(event["properties"].get("$insert_id") == old["id"] for event in request.json())
+    ]
+    assert [(request.path, request.query.get("project_id")) for request in carrying] == [("/import", None)]
+    assert carrying[0].header("authorization") == "Basic " + base64.b64encode(f"{token}:".encode()).decode()

@@ -59,6 +59,30 @@ class TestCreate:
         assert action["event_filter"]["exclude"]["bot_traffic"] is True
         assert response.header("ETag") == '"v1"'
 
+    def test_a_linkedin_destination_without_a_refresh_token_is_warned_that_its_token_expires(
+        self, api: ApiClient
+    ) -> None:
+        (warning,) = create(api, destination_body("linkedin"))["warnings"]
+        assert "60 days" in warning and "refresh_token" in warning
+
+    def test_a_linkedin_destination_with_a_refresh_token_has_no_warning_and_hides_its_secrets(
+        self, api: ApiClient
+    ) -> None:
+        credentials = {
+            "refresh_token": "AQW-SeCrEt-refresh-token-5c1d",
+            "client_id": "86abc123linkedin",
+            "client_secret": "WPL_AP1.SeCrEt-client-9e2f",
+            "conversion_rule_id": "104",
+        }
+        destination = create(api, destination_body("linkedin", credentials=credentials))
+        assert destination["warnings"] == []
+        assert destination["credentials"] == {
+            "refresh_token": "…5c1d",
+            "client_id": "86abc123linkedin",
+            "client_secret": "…9e2f",
+            "conversion_rule_id": "104",
+        }
+
     def test_long_secret_shows_only_last_four_characters(self, api: ApiClient) -> None:
         body = destination_body("segment", credentials={"write_key": "seg_live_0123456789abcdef_f3a1"})
         destination = create(api, body)
@@ -132,6 +156,14 @@ class TestValidation:
         body = destination_body("meta")
         del body["credentials"]
         assert self.errors(api, body) == (422, {"credentials": "field required"})
+
+    def test_linkedin_needs_an_access_token_or_a_complete_refresh_token(self, api: ApiClient) -> None:
+        status, details = self.errors(api, destination_body("linkedin", credentials={"conversion_rule_id": "104"}))
+        assert status == 422
+        assert "access_token, or a refresh_token" in details["credentials"]
+        partial = {"conversion_rule_id": "104", "refresh_token": "AQW-refresh-token-xyz0"}
+        status, details = self.errors(api, destination_body("linkedin", credentials=partial))
+        assert (status, "go together" in details["credentials"]) == (422, True)
 
     def test_conversion_filter_that_can_never_match_a_conversion(self, api: ApiClient) -> None:
         action = action_body("send_conversion", event_filter={"include": {"event_types": ["link.clicked"]}})

@@ -1,13 +1,18 @@
-"""An Amplitude HTTP V2 API stand-in (`POST /2/httpapi`), answering with Amplitude's documented bodies.
+"""An Amplitude HTTP V2 API stand-in (`POST /2/httpapi`), answering with Amplitude's documented bodies
+(https://amplitude.com/docs/apis/analytics/http-v2).
 
 * Path other than /2/httpapi → 400 "Invalid request path"; not `application/json` or not JSON → 400 "Invalid JSON
   request body"; no `api_key` → 400 "Request missing required field" (missing_field); wrong key → 400 "Invalid API
   key"; no `events` list → 400 missing_field "events".
 * 1 MB or more, or more than 2000 events → 413 "Payload too large".
-* Per event: `event_type` required; a `user_id` or `device_id` of at least 5 characters; `time` an integer in
-  milliseconds; `insert_id` a string; `revenue` / `price` numbers. Any failure rejects the whole request with 400
-  "Invalid field values on some events" / "Request missing required field" and the indices per field: nothing is
-  ingested (Amplitude: "remove those events and resend the rest").
+* Per event: `event_type` required; a `user_id` or `device_id`; `time` an integer in milliseconds; `insert_id` a
+  string; `revenue` / `price` numbers. Each `user_id` / `device_id` present must be a string of at least 5
+  characters: a shorter one is listed in `events_with_invalid_id_lengths` (error "Invalid id length for user_id or
+  device_id"), the others in `events_with_invalid_fields` / `events_with_missing_fields`. Any failure rejects the
+  whole request with 400 and the indices per field: nothing is ingested (Amplitude: "remove those events and resend
+  the rest").
+* An event of a device in `silenced_devices` → 400 "Events silenced for device_id" with `silenced_devices` and
+  `silenced_events` (its indices). Nothing is ingested.
 * An event of a device in `throttled_devices` → 429 with `throttled_devices` and `throttled_events` (Amplitude
   sends no Retry-After; it documents a 30 s pause). Nothing is ingested.
 * 200 `{"code": 200, "events_ingested", "payload_size_bytes", "server_upload_time"}`. Ingested events are in
@@ -37,6 +42,7 @@ def _error(status: int, error: str, **details: Any) -> SinkResponse:
 class AmplitudeSink:
     api_key: str
     throttled_devices: set[str] = field(default_factory=set)
+    silenced_devices: set[str] = field(default_factory=set)
     accepted: list[dict[str, Any]] = field(default_factory=list)
     _seen: set[tuple[Any, Any]] = field(default_factory=set)
 
@@ -63,14 +69,28 @@ class AmplitudeSink:
         return self._ingest(events, len(request.body))
 
     def _ingest(self, events: list[Any], size: int) -> SinkResponse:
-        missing: dict[str, list[int]] = {}
-        invalid: dict[str, list[int]] = {}
+        by_problem: dict[str, dict[str, list[int]]] = {"missing": {}, "invalid": {}, "id_length": {}}
         for index, event in enumerate(events):
             for field_name, problem in _event_problems(event):
-                (missing if problem == "missing" else invalid).setdefault(field_name, []).append(index)
-        if missing or invalid:
-            error = "Invalid field values on some events" if invalid else "Request missing required field"
-            return _error(400, error, events_with_invalid_fields=invalid, events_with_missing_fields=missing)
+                by_problem[problem].setdefault(field_name, []).append(index)
+        if any(by_problem.values()):
+            if by_problem["invalid"]:
+                error = "Invalid field values on some events"
+            elif by_problem["id_length"]:
+                error = "Invalid id length for user_id or device_id"
+            else:
+                error = "Request missing required field"
+            return _error(
+                400,
+                error,
+                events_with_invalid_fields=by_problem["invalid"],
+                events_with_missing_fields=by_problem["missing"],
+                events_with_invalid_id_lengths=by_problem["id_length"],
+            )
+        silenced = [index for index, event in enumerate(events) if event.get("device_id") in self.silenced_devices]
+        if silenced:
+            devices = sorted({events[index]["device_id"] for index in silenced})
+            return _error(400, "Events silenced for device_id", silenced_devices=devices, silenced_events=silenced)
         throttled = [index for index, event in enumerate(events) if event.get("device_id") in self.throttled_devices]
         if throttled:
             return _error(
@@ -98,7 +118,7 @@ class AmplitudeSink:
 
 
 def _event_problems(event: Any) -> list[tuple[str, str]]:
-    """(field, "missing" | "invalid") for each documented rule the event breaks."""
+    """(field, "missing" | "invalid" | "id_length") for each documented rule the event breaks."""
     if not isinstance(event, dict):
         return [("event_type", "missing")]
     problems: list[tuple[str, str]] = []
@@ -108,7 +128,7 @@ def _event_problems(event: Any) -> list[tuple[str, str]]:
     if not ids:
         problems.append(("device_id", "missing"))
     problems += [
-        (key, "invalid") for key, value in ids.items() if not isinstance(value, str) or len(value) < MIN_ID_LENGTH
+        (key, "id_length") for key, value in ids.items() if not isinstance(value, str) or len(value) < MIN_ID_LENGTH
     ]
     event_time = event.get("time")
     if event_time is not None and (
@@ -125,6 +145,8 @@ def _event_problems(event: Any) -> list[tuple[str, str]]:
     return problems
 
 
-def amplitude_sink(api_key: str, *, throttled_devices: set[str] | None = None) -> AmplitudeSink:
+def amplitude_sink(
+    api_key: str, *, throttled_devices: set[str] | None = None, silenced_devices: set[str] | None = None
+) -> AmplitudeSink:
     """A handler for `Sink(...)` emulating one Amplitude project (`api_key`)."""
-    return AmplitudeSink(api_key, set(throttled_devices or ()))
+    return AmplitudeSink(api_key, set(throttled_devices or ()), set(silenced_devices or ()))

@@ -1,4 +1,5 @@
-"""A GA4 Measurement Protocol stand-in: `/mp/collect` and the validation server `/debug/mp/collect`.
+"""A GA4 Measurement Protocol stand-in: `/mp/collect` and the validation server `/debug/mp/collect`
+(https://developers.google.com/analytics/devguides/collection/protocol/ga4/validating-events).
 
 * Routes: POST /mp/collect and /debug/mp/collect (404 otherwise). A body of 130 kB or more → 413.
 * `/mp/collect` answers 204 to anything it receives, as GA4 does: a request with validation problems, a wrong
@@ -7,11 +8,14 @@
 * `/debug/mp/collect` answers 200 `{"validationMessages": [...]}` (empty when valid) and records nothing. Like
   Google's, it does not check measurement_id or api_secret.
 
-`validation_messages` applies GA4's documented rules (the GTM sink reuses it): client_id required and in the
-`_ga` cookie form `<digits>.<digits>`; 1-25 events; event names ≤ 40 characters of [A-Za-z0-9_] starting with a
-letter, not reserved; ≤ 25 params per event, names like event names (no reserved prefix), string values ≤ 100
-characters; `timestamp_micros` an integer in microseconds, at most 72 hours old and not in the future;
-`user_location` / `device` with their documented keys (country_id ISO 3166-1 alpha-2, region_id ISO 3166-2).
+`validation_messages` applies GA4's documented rules (reference, "Limitations"; the GTM sink reuses it): client_id
+required and in the `_ga` cookie form `<digits>.<digits>`; 1-25 events; event names ≤ 40 characters of
+[A-Za-z0-9_] starting with a letter, not reserved; ≤ 25 params per event, names like event names (no reserved
+prefix), string values ≤ 100 characters; `timestamp_micros` an integer in microseconds, at most 72 hours old and
+not in the future; `user_location` / `device` with their documented keys (country_id ISO 3166-1 alpha-2,
+region_id ISO 3166-2); ≤ 25 `user_properties`, each `{"value": ...}` with a name of ≤ 24 characters (same
+character rule) and a string value of ≤ 36 characters; `consent` with only `ad_user_data` / `ad_personalization`,
+each GRANTED or DENIED.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ MAX_EVENTS = 25
 MAX_PARAMS = 25
 MAX_NAME_CHARS = 40
 MAX_PARAM_VALUE_CHARS = 100
+MAX_USER_PROPERTIES = 25
+MAX_USER_PROPERTY_NAME_CHARS = 24
+MAX_USER_PROPERTY_VALUE_CHARS = 36
+CONSENT_KEYS = frozenset({"ad_user_data", "ad_personalization"})
+CONSENT_VALUES = frozenset({"GRANTED", "DENIED"})
 MAX_AGE_MICROS = 72 * 3600 * 1_000_000
 CLOCK_SKEW_MICROS = 60 * 1_000_000
 
@@ -88,6 +97,9 @@ def validation_messages(body: Any, *, now: float | None = None) -> list[Message]
     messages += _timestamp_messages("timestamp_micros", body.get("timestamp_micros"), now_micros)
     messages += _object_messages("user_location", body.get("user_location"), USER_LOCATION_KEYS)
     messages += _object_messages("device", body.get("device"), DEVICE_KEYS)
+    messages += _object_messages("consent", body.get("consent"), CONSENT_KEYS)
+    messages += _consent_messages(body.get("consent"))
+    messages += _user_property_messages(body.get("user_properties"))
     location = body.get("user_location")
     if isinstance(location, dict):
         if "country_id" in location and not _COUNTRY.fullmatch(str(location["country_id"])):
@@ -130,8 +142,40 @@ def _object_messages(path: str, value: Any, allowed: frozenset[str]) -> list[Mes
     return [_message(f"{path}.{key}", f"Unknown field [{key}].", "NAME_INVALID") for key in value if key not in allowed]
 
 
-def _name_problem(name: Any) -> str | None:
-    if not isinstance(name, str) or len(name) > MAX_NAME_CHARS or not _NAME.fullmatch(name):
+def _consent_messages(consent: Any) -> list[Message]:
+    if not isinstance(consent, dict):
+        return []
+    return [
+        _message(f"consent.{key}", f"Consent must be GRANTED or DENIED, not [{value}].", "VALUE_INVALID")
+        for key, value in consent.items()
+        if key in CONSENT_KEYS and value not in CONSENT_VALUES
+    ]
+
+
+def _user_property_messages(properties: Any) -> list[Message]:
+    if properties is None:
+        return []
+    if not isinstance(properties, dict):
+        return [_message("user_properties", "user_properties must be an object.", "VALUE_INVALID")]
+    messages: list[Message] = []
+    if len(properties) > MAX_USER_PROPERTIES:
+        messages.append(
+            _message("user_properties", f"Too many user properties: {len(properties)}.", "EXCEEDED_MAX_ENTITIES")
+        )
+    for name, entry in properties.items():
+        path = f"user_properties.{name}"
+        problem = _name_problem(name, MAX_USER_PROPERTY_NAME_CHARS)
+        if problem:
+            messages.append(_message(path, f"Invalid user property name [{name}].", problem))
+        if not isinstance(entry, dict) or "value" not in entry:
+            messages.append(_message(path, "A user property must be an object with a value.", "VALUE_REQUIRED"))
+        elif isinstance(entry["value"], str) and len(entry["value"]) > MAX_USER_PROPERTY_VALUE_CHARS:
+            messages.append(_message(f"{path}.value", "Value longer than 36 characters.", "VALUE_OUT_OF_BOUNDS"))
+    return messages
+
+
+def _name_problem(name: Any, max_chars: int = MAX_NAME_CHARS) -> str | None:
+    if not isinstance(name, str) or len(name) > max_chars or not _NAME.fullmatch(name):
         return "NAME_INVALID"
     if name.startswith(RESERVED_PREFIXES):
         return "NAME_RESERVED"

@@ -1,4 +1,4 @@
-"""A Google Ads stand-in for click conversion uploads, with Google's OAuth token endpoint.
+"""A Google Ads stand-in for click conversion uploads and conversion adjustments, with Google's OAuth token endpoint.
 
 * POST /token: the refresh-token grant (form body). Wrong client → 401 `invalid_client`, wrong refresh token →
   400 `invalid_grant`; success → `{"access_token", "expires_in": 3599, "token_type": "Bearer", ...}`.
@@ -11,8 +11,21 @@
     of gclid / gbraid / wbraid or user identifiers; a gclid made of base64url characters (else UNPARSEABLE_GCLID);
     user identifiers only `hashedEmail` / `hashedPhoneNumber` as 64-character lower-case hex, at most 5;
     `orderId` not used before (ORDER_ID_ALREADY_IN_USE) nor twice in the request (DUPLICATE_ORDER_ID);
+  - `consent` holds only `adUserData` / `adPersonalization` with a ConsentStatus value (GRANTED, DENIED, UNKNOWN,
+    UNSPECIFIED): anything else cannot be parsed, and Google refuses the whole request (400 INVALID_ARGUMENT);
   - `validateOnly: true` checks and records nothing, and returns no results.
-* Uploaded conversions land in `uploaded` (keyed by orderId); `revoke_access_tokens()` expires every issued token.
+* POST /{version}/customers/{customer_id}:uploadConversionAdjustments: the same auth, envelopes, partial failure and
+  2,000 limit (TOO_MANY_ADJUSTMENTS_IN_REQUEST); an `adjustmentType` other than Google's enum values fails the
+  whole request; per adjustment: `conversionAction` of this customer (NO_CONVERSION_ACTION_FOUND),
+  `adjustmentDateTime` in Google's format, RETRACTION or RESTATEMENT; exactly one of `orderId` and
+  `gclidDateTimePair`; the order id of a conversion uploaded here to the same action, not from a wbraid click
+  (CONVERSION_NOT_FOUND); at least 24 hours (TOO_RECENT_CONVERSION) and at most 54 days (CONVERSION_EXPIRED) old
+  by `clock`; not before the conversion (ADJUSTMENT_PRECEDES_CONVERSION); a RESTATEMENT with
+  `restatementValue.adjustedValue`, a RETRACTION without `restatementValue`; not already retracted
+  (CONVERSION_ALREADY_RETRACTED); a restatement newer than the last one (RESTATEMENT_ALREADY_EXISTS for the same
+  time, MORE_RECENT_RESTATEMENT_FOUND for an older one); not twice in the request (DUPLICATE_ADJUSTMENT_IN_REQUEST).
+* Uploaded conversions land in `uploaded` (keyed by orderId), adjustments in `adjustments`;
+  `revoke_access_tokens()` expires every issued token.
 """
 
 from __future__ import annotations
@@ -21,19 +34,27 @@ import json
 import re
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
 from tests.sinks.server import SinkRequest, SinkResponse
 
 TOKEN_PATH = "/token"
-MAX_CONVERSIONS = 2000
+MAX_CONVERSIONS = 2000  # per request, and so many adjustments
+ADJUSTMENT_TYPES = frozenset({"UNSPECIFIED", "UNKNOWN", "ENHANCEMENT", "RESTATEMENT", "RETRACTION"})
+MIN_CONVERSION_AGE = timedelta(hours=24)  # Google adjusts only conversions at least a day old
+MAX_CONVERSION_AGE = timedelta(days=54)
 MAX_IDENTIFIERS = 5
 CLICK_IDS = ("gclid", "gbraid", "wbraid")
 _HASH = re.compile(r"[0-9a-f]{64}")
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}")
 _GCLID = re.compile(r"[A-Za-z0-9_-]+")
+CONSENT_FIELDS = {"adUserData": "ad_user_data", "adPersonalization": "ad_personalization"}  # JSON → proto names
+CONSENT_STATUSES = frozenset({"UNSPECIFIED", "UNKNOWN", "GRANTED", "DENIED"})
 
 
 def google_error(status: int, rpc_status: str, message: str, error_code: dict[str, str] | None = None) -> SinkResponse:
@@ -52,12 +73,22 @@ def _failure(errors: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _row_error(index: int, error_code: dict[str, str], message: str) -> dict[str, Any]:
+def _row_error(index: int, error_code: dict[str, str], message: str, rows: str = "conversions") -> dict[str, Any]:
     return {
         "errorCode": error_code,
         "message": message,
-        "location": {"fieldPathElements": [{"fieldName": "conversions", "index": index}]},
+        "location": {"fieldPathElements": [{"fieldName": rows, "index": index}]},
     }
+
+
+def _date_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+        return None
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S%z")
+
+
+def _adjustment_error(code: str, message: str) -> tuple[dict[str, str], str]:
+    return {"conversionAdjustmentUploadError": code}, message
 
 
 @dataclass
@@ -71,8 +102,12 @@ class GoogleAdsSink:
     refresh_token: str
     version: str
     login_customer_id: str | None = None
+    clock: Callable[[], float] = time.time
     issued_tokens: set[str] = field(default_factory=set)
     uploaded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    adjustments: list[dict[str, Any]] = field(default_factory=list)
+    retracted: set[str] = field(default_factory=set)  # order ids
+    restated_at: dict[str, list[datetime]] = field(default_factory=dict)  # order id -> restatement times
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def revoke_access_tokens(self) -> None:
@@ -82,11 +117,11 @@ class GoogleAdsSink:
     def __call__(self, request: SinkRequest) -> SinkResponse:
         if request.method == "POST" and request.path == TOKEN_PATH:
             return self._token(request)
-        if (
-            request.method == "POST"
-            and request.path == f"/{self.version}/customers/{self.customer_id}:uploadClickConversions"
-        ):
-            return self._upload(request)
+        customer = f"/{self.version}/customers/{self.customer_id}"
+        if request.method == "POST" and request.path == f"{customer}:uploadClickConversions":
+            return self._upload(request, adjustments=False)
+        if request.method == "POST" and request.path == f"{customer}:uploadConversionAdjustments":
+            return self._upload(request, adjustments=True)
         return google_error(404, "NOT_FOUND", f"The requested URL {request.path} was not found on this server.")
 
     # -- OAuth -------------------------------------------------------------------------------------------------
@@ -107,7 +142,7 @@ class GoogleAdsSink:
 
     # -- upload ------------------------------------------------------------------------------------------------
 
-    def _upload(self, request: SinkRequest) -> SinkResponse:
+    def _upload(self, request: SinkRequest, *, adjustments: bool) -> SinkResponse:
         scheme, _, token = (request.header("authorization") or "").partition(" ")
         with self._lock:
             authorized = scheme == "Bearer" and token in self.issued_tokens
@@ -131,9 +166,10 @@ class GoogleAdsSink:
             body = json.loads(request.body)
         except ValueError:
             return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
-        conversions = body.get("conversions") if isinstance(body, dict) else None
-        if not isinstance(conversions, list) or not conversions:
-            return google_error(400, "INVALID_ARGUMENT", "conversions is required", {"fieldError": "REQUIRED"})
+        rows_field = "conversionAdjustments" if adjustments else "conversions"
+        rows = body.get(rows_field) if isinstance(body, dict) else None
+        if not isinstance(rows, list) or not rows:
+            return google_error(400, "INVALID_ARGUMENT", f"{rows_field} is required", {"fieldError": "REQUIRED"})
         if body.get("partialFailure") is not True:
             return google_error(
                 400,
@@ -141,14 +177,28 @@ class GoogleAdsSink:
                 "Partial failure mode is required",
                 {"partialFailureError": "PARTIAL_FAILURE_MODE_REQUIRED"},
             )
-        if len(conversions) > MAX_CONVERSIONS:
+        validate_only = body.get("validateOnly") is True
+        if adjustments:
+            if len(rows) > MAX_CONVERSIONS:
+                return google_error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "Try uploading fewer than 2001 adjustments in a single API request.",
+                    {"conversionAdjustmentUploadError": "TOO_MANY_ADJUSTMENTS_IN_REQUEST"},
+                )
+            if unparseable := _unparseable_adjustment_type(rows):
+                return google_error(400, "INVALID_ARGUMENT", unparseable)
+            return self._adjustment_rows(rows, validate_only=validate_only)
+        if len(rows) > MAX_CONVERSIONS:
             return google_error(
                 400,
                 "INVALID_ARGUMENT",
                 "Upload fewer than 2001 events in a single request.",
                 {"conversionUploadError": "TOO_MANY_CONVERSIONS_IN_REQUEST"},
             )
-        return self._rows(conversions, validate_only=body.get("validateOnly") is True)
+        if unparseable := _unparseable_consent(rows):
+            return google_error(400, "INVALID_ARGUMENT", unparseable)
+        return self._rows(rows, validate_only=validate_only)
 
     def _rows(self, conversions: list[Any], *, validate_only: bool) -> SinkResponse:
         errors: list[dict[str, Any]] = []
@@ -193,6 +243,134 @@ class GoogleAdsSink:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             return {"fieldError": "INVALID_VALUE"}, "conversionValue must be a number."
         return None
+
+    # -- adjustments -------------------------------------------------------------------------------------------
+
+    def _adjustment_rows(self, adjustments: list[Any], *, validate_only: bool) -> SinkResponse:
+        errors: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        seen_in_request: set[tuple[str, str]] = set()
+        with self._lock:
+            for index, adjustment in enumerate(adjustments):
+                problem = self._adjustment_problem(adjustment, seen_in_request)
+                if problem:
+                    errors.append(_row_error(index, *problem, rows="conversion_adjustments"))
+                    results.append({})
+                    continue
+                if not validate_only:
+                    self._apply(adjustment)
+                keys = ("orderId", "adjustmentType", "conversionAction", "adjustmentDateTime")
+                results.append({key: adjustment[key] for key in keys})
+        response: dict[str, Any] = {"jobId": str(secrets.randbelow(2**62) + 2**31)}
+        if not validate_only:
+            response["results"] = results
+        if errors:
+            summary = f"{len(errors)} adjustment(s) failed; the first: {errors[0]['message']}"
+            response["partialFailureError"] = {"code": 3, "message": summary, "details": [_failure(errors)]}
+        return SinkResponse(200, response)
+
+    def _adjustment_problem(
+        self, adjustment: Any, seen_in_request: set[tuple[str, str]]
+    ) -> tuple[dict[str, str], str] | None:
+        if not isinstance(adjustment, dict):
+            return {"fieldError": "REQUIRED"}, "An adjustment must be an object."
+        action = str(adjustment.get("conversionAction"))
+        if not re.fullmatch(rf"customers/{self.customer_id}/conversionActions/[0-9]+", action):
+            return _adjustment_error("NO_CONVERSION_ACTION_FOUND", "The conversion action cannot be found.")
+        adjusted_at = _date_time(adjustment.get("adjustmentDateTime"))
+        if adjusted_at is None:
+            return {"dateError": "INVALID_FIELD_FORMAT"}, "adjustmentDateTime must be yyyy-mm-dd hh:mm:ss+|-hh:mm."
+        kind = adjustment.get("adjustmentType")
+        if kind == "ENHANCEMENT":
+            return _adjustment_error("CONVERSION_ACTION_NOT_ELIGIBLE_FOR_ENHANCEMENT", "No enhancements here.")
+        if kind not in ("RETRACTION", "RESTATEMENT"):
+            return {"fieldError": "REQUIRED"}, "adjustmentType is required."
+        order_id = adjustment.get("orderId")
+        if order_id and adjustment.get("gclidDateTimePair"):
+            return _adjustment_error("GCLID_DATE_TIME_PAIR_AND_ORDER_ID_BOTH_SET", "Set only one of them.")
+        if not order_id and not adjustment.get("gclidDateTimePair"):
+            return {"fieldError": "REQUIRED"}, "An orderId or a gclidDateTimePair is required."
+        if problem := _restatement_problem(kind, adjustment.get("restatementValue")):
+            return problem
+        conversion = self.uploaded.get(str(order_id)) if order_id else None
+        if conversion is None or conversion.get("wbraid") or not _same_action(conversion, action):
+            return _adjustment_error("CONVERSION_NOT_FOUND", "The conversion for this identifier can't be found.")
+        converted_at = _date_time(conversion["conversionDateTime"])
+        assert converted_at is not None  # stored only after its format was checked
+        age = datetime.fromtimestamp(self.clock(), converted_at.tzinfo) - converted_at
+        if age < MIN_CONVERSION_AGE:
+            return _adjustment_error("TOO_RECENT_CONVERSION", "The conversion occurred less than 24 hours ago.")
+        if age > MAX_CONVERSION_AGE:
+            return _adjustment_error("CONVERSION_EXPIRED", "The conversion occurred more than 54 days ago.")
+        if adjusted_at < converted_at:
+            return _adjustment_error("ADJUSTMENT_PRECEDES_CONVERSION", "The adjustment precedes the conversion.")
+        if order_id in self.retracted:
+            return _adjustment_error("CONVERSION_ALREADY_RETRACTED", "The conversion was already retracted.")
+        if (str(order_id), adjustment["adjustmentDateTime"]) in seen_in_request:
+            return _adjustment_error("DUPLICATE_ADJUSTMENT_IN_REQUEST", "The adjustment is twice in this request.")
+        seen_in_request.add((str(order_id), adjustment["adjustmentDateTime"]))
+        restated = self.restated_at.get(str(order_id), [])
+        if kind == "RESTATEMENT" and adjusted_at in restated:
+            return _adjustment_error("RESTATEMENT_ALREADY_EXISTS", "A restatement with this time already exists.")
+        if kind == "RESTATEMENT" and any(moment > adjusted_at for moment in restated):
+            return _adjustment_error("MORE_RECENT_RESTATEMENT_FOUND", "A more recent restatement exists.")
+        return None
+
+    def _apply(self, adjustment: dict[str, Any]) -> None:
+        order_id = str(adjustment["orderId"])
+        self.adjustments.append(adjustment)
+        if adjustment["adjustmentType"] == "RETRACTION":
+            self.retracted.add(order_id)
+        else:
+            adjusted_at = _date_time(adjustment["adjustmentDateTime"])
+            assert adjusted_at is not None
+            self.restated_at.setdefault(order_id, []).append(adjusted_at)
+
+
+def _unparseable_consent(conversions: list[Any]) -> str | None:
+    """Google's JSON parsing error for a consent it cannot read (it fails the whole request), else None."""
+    for index, conversion in enumerate(conversions):
+        consent = conversion.get("consent") if isinstance(conversion, dict) else None
+        if consent is None:
+            continue
+        where = f"conversions[{index}].consent"
+        if not isinstance(consent, dict):
+            return f"Invalid value at '{where}' (type.googleapis.com/google.ads.googleads.v26.common.Consent)"
+        for name, value in consent.items():
+            if name not in CONSENT_FIELDS:
+                return f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
+            if not isinstance(value, str) or value not in CONSENT_STATUSES:
+                return (
+                    f"Invalid value at '{where}.{CONSENT_FIELDS[name]}' "
+                    f"(type.googleapis.com/google.ads.googleads.v26.enums.ConsentStatusEnum.ConsentStatus), {value!r}"
+                )
+    return None
+
+
+def _same_action(conversion: dict[str, Any], action: str) -> bool:
+    # Google identifies the action by its id alone (it ignores the customer id in the resource name).
+    return str(conversion.get("conversionAction")).rsplit("/", 1)[-1] == action.rsplit("/", 1)[-1]
+
+
+def _restatement_problem(kind: object, value: object) -> tuple[dict[str, str], str] | None:
+    if kind == "RETRACTION":
+        return ({"fieldError": "VALUE_MUST_BE_UNSET"}, "A retraction takes no restatementValue.") if value else None
+    adjusted = value.get("adjustedValue") if isinstance(value, dict) else None
+    if isinstance(adjusted, bool) or not isinstance(adjusted, int | float) or adjusted < 0:
+        return {"fieldError": "REQUIRED"}, "A restatement needs restatementValue.adjustedValue."
+    return None
+
+
+def _unparseable_adjustment_type(adjustments: list[Any]) -> str | None:
+    """Google's JSON parsing error for an adjustmentType outside its enum (it fails the whole request), else None."""
+    for index, adjustment in enumerate(adjustments):
+        kind = adjustment.get("adjustmentType", "UNSPECIFIED") if isinstance(adjustment, dict) else "UNSPECIFIED"
+        if not isinstance(kind, str) or kind not in ADJUSTMENT_TYPES:
+            return (
+                f"Invalid value at 'conversion_adjustments[{index}].adjustment_type' (type.googleapis.com/google.ads."
+                f"googleads.v26.enums.ConversionAdjustmentTypeEnum.ConversionAdjustmentType), {kind!r}"
+            )
+    return None
 
 
 def _result(conversion: dict[str, Any]) -> dict[str, Any]:

@@ -3,11 +3,14 @@
 * Path: POST /{version}/{pixel_id}/events (the version and pixel this sink was made for); others → Graph error 2500.
 * Auth: `access_token` in the query string only; missing → code 104, wrong → code 190 (OAuthException, HTTP 400).
 * Body: JSON `{"data": [...], "test_event_code"?}`, 1 to 1,000 events; all or nothing: one invalid event fails the
-  whole request with `(#100)` and nothing is kept.
-* Per event: `event_name`; `event_time` in Unix seconds, at most 7 days old and not in the future (a time in
-  milliseconds is "in the future"); `action_source` from Meta's list; a `user_data` object whose hashed keys
-  (em, ph, external_id, fn, ln, ...) hold 64-character lower-case hex only; `fbc` as `fb.1.<13-digit ms>.<fbclid>`;
-  `Purchase` needs `custom_data.currency` and a numeric `custom_data.value`.
+  whole request and nothing is kept. The refusal names the event the way Graph does: code 100, subcode 2804019,
+  `error_user_msg` starting `data[i]: ...` (and `error_data.event_index`).
+* Per event: `event_name`; `event_time` in Unix seconds, at most 7 days old (62 for `physical_store`) and not in
+  the future (a time in milliseconds is "in the future"); `action_source` from Meta's list; a `user_data` object
+  with at least one identifier (em, ph, external_id, fbc, fbp, or client_ip_address with client_user_agent) whose
+  hashed keys (em, ph, external_id, fn, ln, ct, st, country, ...) hold 64-character lower-case hex only; `fbc` as
+  `fb.1.<13-digit ms>.<fbclid>`; `Purchase` needs a 3-letter `custom_data.currency` and a numeric
+  `custom_data.value`.
 * Success: `{"events_received": n, "messages": [], "fbtrace_id": ...}`; accepted events land in `accepted` (with
   the request's test_event_code, if any).
 """
@@ -26,6 +29,8 @@ from tests.sinks.server import SinkRequest, SinkResponse
 
 MAX_EVENTS = 1000
 MAX_AGE_SECONDS = 7 * 24 * 3600
+MAX_PHYSICAL_STORE_AGE_SECONDS = 62 * 24 * 3600
+INVALID_PARAMETER_SUBCODE = 2804019  # "Server Side API Parameter Error"
 FUTURE_TOLERANCE_SECONDS = 600
 ACTION_SOURCES = frozenset(
     {
@@ -41,8 +46,10 @@ ACTION_SOURCES = frozenset(
     }
 )
 HASHED_KEYS = ("em", "ph", "external_id", "fn", "ln", "ge", "db", "ct", "st", "zp", "country")
+IDENTIFIER_KEYS = ("em", "ph", "external_id", "fbc", "fbp")
 _HASH = re.compile(r"[0-9a-f]{64}")
 _FBC = re.compile(r"fb\.[0-2]\.[0-9]{13}\.\S+")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 
 def graph_error(
@@ -87,6 +94,9 @@ class MetaSink:
         problem = self._problem(body)
         if problem:
             return graph_error(100, f"(#100) {problem}", error_type="GraphMethodException")
+        for index, event in enumerate(body["data"]):
+            if event_problem := self._event_problem(event):
+                return _event_refused(index, event_problem)
         self.accepted.extend(body["data"])
         self.test_event_codes.append(body.get("test_event_code"))
         return SinkResponse(200, {"events_received": len(body["data"]), "messages": [], "fbtrace_id": _trace_id()})
@@ -98,9 +108,6 @@ class MetaSink:
             return f"data may hold at most {MAX_EVENTS} events"
         if "test_event_code" in body and not isinstance(body["test_event_code"], str):
             return "test_event_code must be a string"
-        for index, event in enumerate(body["data"]):
-            if problem := self._event_problem(event):
-                return f"data[{index}]: {problem}"
         return None
 
     def _event_problem(self, event: Any) -> str | None:
@@ -114,10 +121,13 @@ class MetaSink:
         now = self.clock()
         if event_time > now + FUTURE_TOLERANCE_SECONDS:
             return "event_time is too far in the future (is it in milliseconds?)"
-        if event_time < now - MAX_AGE_SECONDS:
-            return "event_time is more than 7 days in the past"
         if event.get("action_source") not in ACTION_SOURCES:
             return "action_source is missing or not one of Meta's values"
+        if event["action_source"] == "physical_store":
+            if event_time < now - MAX_PHYSICAL_STORE_AGE_SECONDS:
+                return "event_time is more than 62 days in the past"
+        elif event_time < now - MAX_AGE_SECONDS:
+            return "event_time is more than 7 days in the past"
         return _user_data_problem(event.get("user_data")) or _custom_data_problem(event)
 
 
@@ -134,6 +144,9 @@ def _user_data_problem(user_data: Any) -> str | None:
     fbc = user_data.get("fbc")
     if fbc is not None and (not isinstance(fbc, str) or not _FBC.fullmatch(fbc)):
         return "user_data.fbc must look like fb.1.<creation time in ms>.<fbclid>"
+    browser = user_data.get("client_ip_address") and user_data.get("client_user_agent")
+    if not browser and not any(user_data.get(key) for key in IDENTIFIER_KEYS):
+        return "user_data holds no customer information parameter Meta can match on"
     return None
 
 
@@ -143,10 +156,28 @@ def _custom_data_problem(event: dict[str, Any]) -> str | None:
     custom = event.get("custom_data")
     if not isinstance(custom, dict) or not isinstance(custom.get("currency"), str):
         return "custom_data.currency is required for Purchase events"
+    if not _CURRENCY.fullmatch(custom["currency"]):
+        return "custom_data.currency must be an ISO 4217 currency code"
     value = custom.get("value")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "custom_data.value is required for Purchase events"
     return None
+
+
+def _event_refused(index: int, problem: str) -> SinkResponse:
+    """Graph's answer to a batch holding one invalid event: the whole request fails, naming data[index]."""
+    error = {
+        "message": "Invalid parameter",
+        "type": "OAuthException",
+        "code": 100,
+        "error_subcode": INVALID_PARAMETER_SUBCODE,
+        "is_transient": False,
+        "error_user_title": "Server Side API Parameter Error",
+        "error_user_msg": f"data[{index}]: {problem}",
+        "error_data": json.dumps({"event_index": index}),
+        "fbtrace_id": _trace_id(),
+    }
+    return SinkResponse(400, {"error": error})
 
 
 def _trace_id() -> str:

@@ -1,8 +1,11 @@
-"""A Mixpanel ingestion stand-in: `/import` (service account) and `/track` (project token).
+"""A Mixpanel ingestion stand-in: `/import` and `/track` (https://docs.mixpanel.com/reference/import-events,
+https://docs.mixpanel.com/reference/track-event).
 
 `/import` (import reference, strict mode):
-* HTTP Basic `username:secret` of the service account and `project_id` in the query, else 401. `strict=1` turns
-  per-event validation on. JSON array body (`application/json`), at most 2000 events and 10 MB, else 413.
+* HTTP Basic with the service account (`username:secret`) and `project_id` in the query, or with the project token
+  as the username and an empty password (no `project_id` needed); else 401. `strict=1` turns per-event validation
+  on. JSON array body (`application/json`), at most 2000 events and 10 MB, else 413. Any event time after
+  1971-01-01 is accepted, however old.
 * Strict validation per event: `event` a non-empty string; `properties.time` seconds or milliseconds, after
   1971-01-01 and at most 1 hour in the future; `properties.distinct_id` a string that is not a placeholder
   (anon, null, undefined, ...); `properties.$insert_id` ≤ 36 characters of [A-Za-z0-9-].
@@ -12,8 +15,8 @@
 
 `/track` (`verbose=1` answers JSON, else a bare 1/0): the token is in each event's `properties.token` and is not
 validated by the answer (Mixpanel answers 1 when one event is well-formed), but events for another token, older
-than 5 days, or whose `time` is not in seconds land in `dropped`. No well-formed event → status 0 with an error.
-At most 2000 events and 2 MB (the adapter's documented, stricter choice for /track), else 413.
+than 5 days, or whose `time` is not in seconds land in `dropped`: Mixpanel drops them silently. No well-formed
+event → status 0 with an error. At most 2000 events and 2 MB, else 413.
 
 Imported/tracked events are in `accepted`, deduplicated on (event, distinct_id, time, $insert_id) like Mixpanel.
 """
@@ -63,7 +66,9 @@ class MixpanelSink:
         if len(request.body) > limit:
             return _error(413, "request body too large", "Payload Too Large")
         if request.path == "/import" and not self._authorized(request):
-            return _error(401, "Invalid credentials: service account and project_id required", "Unauthorized")
+            return _error(
+                401, "Invalid credentials: a service account with project_id, or the project token", "Unauthorized"
+            )
         if (request.header("content-type") or "").split(";")[0].strip() != "application/json":
             return _error(400, "Content-Type must be application/json", "Bad Request")
         try:
@@ -79,10 +84,12 @@ class MixpanelSink:
         return self._track(events, verbose=request.query.get("verbose") == ["1"])
 
     def _authorized(self, request: SinkRequest) -> bool:
-        expected = base64.b64encode(f"{self.username}:{self.secret}".encode()).decode()
-        return request.header("authorization") == f"Basic {expected}" and request.query.get("project_id") == [
-            self.project_id
-        ]
+        authorization = request.header("authorization")
+        service_account = base64.b64encode(f"{self.username}:{self.secret}".encode()).decode()
+        if authorization == f"Basic {service_account}":
+            return request.query.get("project_id") == [self.project_id]
+        project_token = base64.b64encode(f"{self.project_token}:".encode()).decode()
+        return authorization == f"Basic {project_token}"
 
     def _import(self, events: list[Any], *, strict: bool) -> SinkResponse:
         failed = []

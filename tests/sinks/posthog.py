@@ -4,7 +4,10 @@
   "failed to parse request"; over 20 MB → 413.
 * `api_key` missing → 401 "event submitted without an api_key"; unknown → 401 `{"type": "authentication_error",
   "code": "invalid_api_key", "detail": ...}`.
-* `batch` missing or empty → 400 "request holds no event".
+* `batch` missing or empty → 400 "request holds no event"; `historical_migration` not a boolean → 400 "failed to
+  parse request" (capture deserialises it as one).
+* Events of a request with `"historical_migration": true` take PostHog's historical ingestion path: they land in
+  `historical` as well as `accepted` (https://posthog.com/docs/api/capture).
 * Events PostHog silently does not ingest still get 200 and land in `dropped` with why: no `event`, no or empty
   `distinct_id` (top level or in properties), a `uuid` that is not a UUID, a `timestamp` that is not ISO 8601.
 * With `quota_limited=True` the project is over its billing limit: 200 `{"status": "Ok", "quota_limited":
@@ -42,6 +45,7 @@ class PostHogSink:
     api_key: str
     quota_limited: bool = False
     accepted: list[dict[str, Any]] = field(default_factory=list)
+    historical: list[dict[str, Any]] = field(default_factory=list)  # accepted through the historical path
     dropped: list[DroppedEvent] = field(default_factory=list)
 
     def __call__(self, request: SinkRequest) -> SinkResponse:
@@ -62,19 +66,24 @@ class PostHogSink:
         batch = body.get("batch")
         if not isinstance(batch, list) or not batch:
             return SinkResponse(400, "request holds no event")
+        historical = body.get("historical_migration", False)
+        if not isinstance(historical, bool):
+            return SinkResponse(400, "failed to parse request: historical_migration: invalid type, expected a boolean")
         if self.quota_limited:
             self.dropped.extend(DroppedEvent("billing limit reached", event) for event in batch)
             return SinkResponse(200, {"status": "Ok", "quota_limited": ["events"]})
         for event in batch:
-            self._ingest(event)
+            self._ingest(event, historical)
         return SinkResponse(200, {"status": "Ok"})
 
-    def _ingest(self, event: Any) -> None:
+    def _ingest(self, event: Any, historical: bool) -> None:
         reason = _drop_reason(event)
         if reason:
             self.dropped.append(DroppedEvent(reason, event))
         elif event.get("uuid") is None or all(seen.get("uuid") != event["uuid"] for seen in self.accepted):
             self.accepted.append(event)
+            if historical:
+                self.historical.append(event)
 
 
 def _drop_reason(event: Any) -> str | None:

@@ -8,6 +8,9 @@
 * Per event: `event` name; `event_time` in Unix seconds (a millisecond value is refused); `user` object whose
   `email`, `phone` and `external_id` (string or list) are 64-character lower-case hex; `ttclid` a string.
 * Success: `{"code": 0, "message": "OK", "request_id": ..., "data": {}}`; accepted events land in `accepted`.
+  Events named after TikTok's earlier standard-event list (`SubmitForm`, `CompletePayment`, ...) are accepted, as
+  TikTok still does, and also land in `legacy_named` (the current list:
+  https://ads.tiktok.com/help/article/supported-standard-events).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ PATH = "/open_api/v1.3/event/track/"
 MAX_EVENTS = 1000
 MAX_SECONDS = 10**10  # a larger event_time is in milliseconds
 HASHED_FIELDS = ("email", "phone", "external_id")
+# Standard events of TikTok's earlier list that its current list replaced (SubmitForm by Lead, CompletePayment and
+# PlaceAnOrder by Purchase) or dropped (ClickButton).
+LEGACY_EVENT_NAMES = frozenset({"SubmitForm", "CompletePayment", "PlaceAnOrder", "ClickButton"})
 INVALID_TOKEN = 40105
 PARAMETER_ERROR = 40002
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -44,6 +50,7 @@ class TikTokSink:
     access_token: str
     accepted: list[dict[str, Any]] = field(default_factory=list)
     test_event_codes: list[str | None] = field(default_factory=list)  # one per accepted request
+    legacy_named: list[dict[str, Any]] = field(default_factory=list)  # accepted events with a legacy event name
 
     def __call__(self, request: SinkRequest) -> SinkResponse:
         if request.method != "POST" or request.path != PATH:
@@ -57,6 +64,7 @@ class TikTokSink:
         if problem := self._problem(body):
             return tiktok_answer(PARAMETER_ERROR, problem)
         self.accepted.extend(body["data"])
+        self.legacy_named.extend(event for event in body["data"] if event["event"] in LEGACY_EVENT_NAMES)
         self.test_event_codes.append(body.get("test_event_code"))
         return tiktok_answer(0, "OK")
 

@@ -9,6 +9,7 @@ import pytest
 from nimriz_destinations.canonical_event import SCHEMA_PATH, validate_canonical_event
 from nimriz_destinations.event_fields import (
     API_VERSION,
+    CONSENT_STATES,
     CONVERSION_EVENT_TYPES,
     CONVERSION_OUTCOMES,
     EVENT_OBJECTS,
@@ -63,6 +64,8 @@ def test_schema_enumerations_match_the_catalogue_constants() -> None:
     assert properties["touch_type"]["enum"] == [*TOUCH_TYPES, None]
     assert properties["privacy_mode"]["enum"] == [*PRIVACY_MODES, None]
     assert properties["conversion"]["properties"]["outcome"]["enum"] == [*CONVERSION_OUTCOMES, None]
+    for choice in EVENT_OBJECTS["consent"]:
+        assert properties["consent"]["properties"][choice]["enum"] == [*CONSENT_STATES, None]
     assert tuple(kind.removeprefix("conversion.") for kind in CONVERSION_EVENT_TYPES) == CONVERSION_OUTCOMES
 
 
@@ -131,12 +134,23 @@ def test_wrong_values_are_reported_with_their_path(path: str, value: Any, proble
         ("conversion.currency", "usd", "conversion.currency: must match pattern ^[A-Z]{3}$"),
         ("conversion.outcome", "upsell", "conversion.outcome: must be one of"),
         ("conversion.outcome", None, "conversion.outcome: must be string"),
+        ("conversion.original_value", "49.90", "conversion.original_value: must be number or null"),
+        ("consent.ad_user_data", "GRANTED", "consent.ad_user_data: must be one of"),
+        ("consent.ad_personalization", "yes", "consent.ad_personalization: must be one of"),
+        ("consent", "granted", "consent: must be object or null"),
     ],
 )
 def test_conversion_fields_are_typed(path: str, value: Any, problem: str) -> None:
     problems = validate_canonical_event(with_path(event("conversion.sale"), path, value))
     assert len(problems) == 1
     assert problems[0].startswith(problem)
+
+
+def test_a_conversion_may_carry_the_visitors_consent_and_the_value_it_undoes() -> None:
+    refund = event("conversion.refund")
+    refund["conversion"]["original_value"] = 120.0
+    refund["consent"] = {"ad_user_data": "denied", "ad_personalization": "granted"}
+    assert validate_canonical_event(refund) == []
 
 
 def test_conversion_events_require_a_conversion_with_an_outcome() -> None:

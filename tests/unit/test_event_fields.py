@@ -32,7 +32,8 @@ DESIGN_FIELDS = (
     "click_ids.msclkid",
     "visitor.visitor_hash visitor.click_id",
     "conversion.outcome conversion.conversion_name conversion.value conversion.currency conversion.click_token "
-    "conversion.original_event_id conversion.email conversion.phone",
+    "conversion.original_event_id conversion.original_value conversion.email conversion.phone",
+    "consent.ad_user_data consent.ad_personalization",
 )
 
 
@@ -41,11 +42,12 @@ def test_catalogue_holds_exactly_the_design_fields() -> None:
     assert set(EVENT_FIELDS) == expected
 
 
-def test_only_bot_flag_value_and_tag_ids_are_not_strings() -> None:
+def test_only_bot_flag_values_and_tag_ids_are_not_strings() -> None:
     non_strings = {path: kind for path, kind in EVENT_FIELDS.items() if kind is not FieldType.STRING}
     assert non_strings == {
         "bot_flag": FieldType.BOOLEAN,
         "conversion.value": FieldType.NUMBER,
+        "conversion.original_value": FieldType.NUMBER,
         "link.tag_ids": FieldType.STRING_LIST,
     }
 

@@ -37,6 +37,12 @@ class TTLCache[V]:
                 self._entries.popitem(last=False)
         return value
 
+    def get(self, key: Hashable) -> V | None:
+        """The value while it is fresh, without loading it; None otherwise."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > self._clock() else None
+
     def invalidate(self, key: Hashable) -> None:
         with self._lock:
             self._entries.pop(key, None)

@@ -27,6 +27,7 @@ EVENT_TYPES = LINK_EVENT_TYPES + CARD_EVENT_TYPES + CONVERSION_EVENT_TYPES
 TOUCH_TYPES = ("short_link_click", "qr_scan")
 PRIVACY_MODES = ("standard", "strict")
 CONVERSION_OUTCOMES = ("lead", "sale", "refund", "cancellation", "reversal")
+CONSENT_STATES = ("granted", "denied")
 
 # Removed before mapping in strict mode, and rejected by the schema when a strict event carries them.
 STRICT_PRIVACY_FIELDS = ("visitor.visitor_hash", "context.city", "context.region")
@@ -99,9 +100,12 @@ _OBJECT_FIELDS: dict[str, dict[str, FieldType]] = {
         "currency": _S,
         "click_token": _S,
         "original_event_id": _S,
+        "original_value": _N,  # follow-ons: the undone conversion's value before them (tells partial refunds)
         "email": _S,
         "phone": _S,
     },
+    # The visitor's consent choices (Google's consent mode names), when the customer's conversion carries them.
+    "consent": {"ad_user_data": _S, "ad_personalization": _S},
 }
 
 EVENT_OBJECTS: Mapping[str, tuple[str, ...]] = MappingProxyType(

@@ -160,6 +160,10 @@ class Destination(BaseModel):
     type: str
     enabled: bool
     credentials: dict[str, Any] = Field(description="Redacted: secret fields show at most their last 4 characters.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What to act on about the credentials, e.g. a token that will expire; never blocks delivery.",
+    )
     actions: list[Action]
     health: Health = Field(default_factory=Health, description="Across the destination's actions.")
     version: int

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.providers.amplitude import PROVIDER
-from nimriz_destinations.providers.base import DeliveryItem, Verdict
+from nimriz_destinations.providers.base import DeliveryItem, ProviderResponse, Verdict
 from tests.provider_support import deliver, make_event, make_item
 from tests.sinks.amplitude import AmplitudeSink, amplitude_sink
 from tests.sinks.server import Sink, SinkResponse
@@ -16,11 +18,12 @@ from tests.sinks.server import Sink, SinkResponse
 API_KEY = "amp_integration_key_42"
 CREDENTIALS = {"api_key": API_KEY, "region": "eu"}
 THROTTLED = "vh_throttled"
+SILENCED = "vh_silenced"
 
 
 @pytest.fixture
 def amplitude() -> Iterator[tuple[Sink, AmplitudeSink]]:
-    handler = amplitude_sink(API_KEY, throttled_devices={THROTTLED})
+    handler = amplitude_sink(API_KEY, throttled_devices={THROTTLED}, silenced_devices={SILENCED})
     with Sink(handler) as sink:
         yield sink, handler
 
@@ -103,3 +106,53 @@ def test_server_errors_are_retried(amplitude: tuple[Sink, AmplitudeSink], sender
     sink.script.append(SinkResponse(status, {"code": status}))
     outcomes = deliver(sender, PROVIDER, items(1), CREDENTIALS)
     assert outcomes[0].verdict is Verdict.RETRY
+
+
+def test_a_short_user_id_is_refused_alone_and_its_batch_mates_are_ingested(
+    amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender
+) -> None:
+    _, handler = amplitude
+    short = make_item(
+        PROVIDER, make_event(event_id="short"), overrides=[{"type": "static", "to": "user_id", "value": "u1"}]
+    )
+    good = items(2)
+    outcomes = deliver(sender, PROVIDER, [good[0], short, good[1]], CREDENTIALS)
+    assert {p: o.verdict for p, o in outcomes.items()} == {
+        0: Verdict.DELIVERED,
+        1: Verdict.SKIPPED,
+        2: Verdict.DELIVERED,
+    }
+    assert sorted(event["insert_id"] for event in handler.accepted) == ["e0", "e1"]
+
+
+def test_the_sink_rejects_a_short_id_like_amplitude_and_the_adapter_fails_only_that_event(
+    amplitude: tuple[Sink, AmplitudeSink],
+) -> None:
+    sink, handler = amplitude
+    built = PROVIDER.build_requests(items(2), CREDENTIALS, now=0)
+    (request,) = built.requests
+    body = json.loads(request.body)
+    body["events"][1]["user_id"] = "u1"  # what a request without the adapter's refusal would carry
+    answer = httpx.post(f"{sink.url}/2/httpapi", content=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["events_with_invalid_id_lengths"] == {"user_id": [1]}
+    assert handler.accepted == []
+    outcomes = PROVIDER.classify(request, ProviderResponse(answer.status_code, {}, answer.content))
+    assert {p: o.verdict for p, o in outcomes.items()} == {0: Verdict.RETRY, 1: Verdict.PERMANENT}
+
+
+def test_a_silenced_device_fails_alone_and_the_rest_is_ingested_on_resend(
+    amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender
+) -> None:
+    _, handler = amplitude
+    silenced = make_item(
+        PROVIDER, make_event(event_id="s1"), overrides=[{"type": "static", "to": "device_id", "value": SILENCED}]
+    )
+    good = items(1)
+    outcomes = deliver(sender, PROVIDER, [silenced, good[0]], CREDENTIALS)
+    assert {p: (o.verdict, o.error_class) for p, o in outcomes.items()} == {
+        0: (Verdict.PERMANENT, "amplitude_invalid_event"),
+        1: (Verdict.RETRY, "amplitude_batch_rejected"),
+    }
+    assert "silenced" in (outcomes[0].message or "")
+    assert deliver(sender, PROVIDER, good, CREDENTIALS)[0].verdict is Verdict.DELIVERED
+    assert [event["insert_id"] for event in handler.accepted] == ["e0"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,14 @@ from tests.sinks.ga4 import GA4Sink, ga4_sink, validation_messages
 from tests.sinks.server import Sink, SinkResponse
 
 CREDENTIALS = {"measurement_id": "G-ABC123XYZ", "api_secret": "ga4-s3cret/+", "region": "eu"}
+# A mapping past every GA4 limit: 30 extra params (one with a long name), a long value, long user properties.
+OVER_THE_LIMITS: list[dict[str, Any]] = [
+    {"type": "static", "to": "name", "value": "campaign_link_click_from_spring_newsletter_2026"},
+    {"type": "static", "to": "params.note", "value": "n" * 150},
+    {"type": "static", "to": f"params.{'long_param_name_' * 3}", "value": 1},
+    *({"type": "static", "to": f"params.extra_{n}", "value": n} for n in range(30)),
+    {"type": "static", "to": f"user_properties.{'membership_tier_' * 2}.value", "value": "platinum-" * 5},
+]
 
 
 @pytest.fixture
@@ -100,3 +109,63 @@ def test_a_server_error_is_retried_and_the_retry_delivers(ga4: tuple[Sink, GA4Si
     second = deliver(sender, PROVIDER, [item], CREDENTIALS)
     assert (first[0].verdict, second[0].verdict) == (Verdict.RETRY, Verdict.DELIVERED)
     assert len(handler.accepted) == 1
+
+
+def test_a_click_carries_what_realtime_and_session_reports_need(ga4: tuple[Sink, GA4Sink], sender: HttpSender) -> None:
+    _, handler = ga4
+    item = make_item(PROVIDER, make_event("link.clicked"))
+    assert deliver(sender, PROVIDER, [item], CREDENTIALS)[0].verdict is Verdict.DELIVERED
+    (event,) = handler.accepted
+    assert event["params"]["session_id"] == item.payload["params"]["session_id"]
+    assert event["params"]["engagement_time_msec"] == 1
+
+
+def test_an_event_past_ga4s_limits_is_cut_collected_and_the_cuts_reported(
+    ga4: tuple[Sink, GA4Sink], sender: HttpSender
+) -> None:
+    _, handler = ga4
+    item = make_item(PROVIDER, make_event("link.clicked"), overrides=OVER_THE_LIMITS)
+    outcome = deliver(sender, PROVIDER, [item], CREDENTIALS)[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert handler.dropped == []  # GA4 would have dropped the uncut event without a word
+    (event,) = handler.accepted
+    assert len(event["params"]) == 25 and event["params"]["session_id"] == item.payload["params"]["session_id"]
+    message = outcome.message or ""
+    assert message.startswith("truncated to GA4's limits: event name cut to 40 characters")
+    assert "param values cut to 100 characters: note" in message and "user property" in message
+
+
+def test_a_test_send_past_the_limits_passes_validation_and_reports_the_cuts(
+    ga4: tuple[Sink, GA4Sink], sender: HttpSender
+) -> None:
+    item = make_item(PROVIDER, make_event("link.clicked"), overrides=OVER_THE_LIMITS, reason="test")
+    outcome = deliver(sender, PROVIDER, [item], CREDENTIALS)[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert "validated" in (outcome.message or "") and "truncated" in (outcome.message or "")
+
+
+def test_the_events_consent_reaches_ga4(ga4: tuple[Sink, GA4Sink], sender: HttpSender) -> None:
+    sink, handler = ga4
+    event = make_event("conversion.sale") | {"consent": {"ad_user_data": "granted", "ad_personalization": "denied"}}
+    assert deliver(sender, PROVIDER, [make_item(PROVIDER, event)], CREDENTIALS)[0].verdict is Verdict.DELIVERED
+    assert sink.requests[0].json()["consent"] == {"ad_user_data": "GRANTED", "ad_personalization": "DENIED"}
+    assert handler.dropped == [] and len(handler.accepted) == 1
+
+
+def test_the_sink_reports_what_ga4_validation_would() -> None:
+    body = {
+        "client_id": "1234567890.1234567890",
+        "consent": {"ad_user_data": "yes"},
+        "user_properties": {f"p{n}": {"value": "x"} for n in range(26)} | {"x" * 25: {"value": "y" * 37}},
+        "events": [{"name": "e" * 41, "params": {f"q{n}": n for n in range(26)} | {"v": "z" * 101}}],
+    }
+    codes = {(message["fieldPath"], message["validationCode"]) for message in validation_messages(body)}
+    assert codes == {
+        ("consent.ad_user_data", "VALUE_INVALID"),
+        ("user_properties", "EXCEEDED_MAX_ENTITIES"),
+        (f"user_properties.{'x' * 25}", "NAME_INVALID"),
+        (f"user_properties.{'x' * 25}.value", "VALUE_OUT_OF_BOUNDS"),
+        ("events[0]", "NAME_INVALID"),
+        ("events[0].params", "EXCEEDED_MAX_ENTITIES"),
+        ("events[0].params.v", "VALUE_OUT_OF_BOUNDS"),
+    }

@@ -1,9 +1,11 @@
-"""Google Ads adapter → HttpSender → a Google-like sink (OAuth token endpoint + conversion upload) over sockets."""
+"""Google Ads adapter → HttpSender → a Google-like sink (OAuth token endpoint, conversion upload, conversion
+adjustments) over sockets."""
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,11 +17,11 @@ from nimriz_destinations.providers.base import (
     DeliveryItem,
     OutboundRequest,
     Outcome,
-    ProviderResponse,
     Verdict,
 )
 from nimriz_destinations.providers.google_ads import API_VERSION, PROVIDER, GoogleAds
 from nimriz_destinations.sample_events import sample_event
+from tests import provider_support
 from tests.sinks.google_ads import GoogleAdsSink, google_error
 from tests.sinks.server import Sink
 
@@ -57,32 +59,30 @@ def sender(google: tuple[Sink, GoogleAdsSink]) -> Iterator[HttpSender]:
     http.close()
 
 
-def make_item(event_type: str, index: int = 0, *, reason: str = "live", gclid: str = "Cj0KCQ-gclid_1") -> DeliveryItem:
-    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id=f"evt_{index}")
+def make_item(
+    event_type: str,
+    index: int = 0,
+    *,
+    reason: str = "live",
+    gclid: str = "Cj0KCQ-gclid_1",
+    occurred: datetime | None = None,
+    event_id: str | None = None,
+) -> DeliveryItem:
+    event = sample_event(
+        event_type, workspace_id="ws_1", organization_id="org_1", event_id=event_id or f"evt_{index}", now=occurred
+    )
     event["click_ids"] = {"gclid": gclid}
+    return make_item_from(event, index, reason=reason)
+
+
+def make_item_from(event: dict[str, Any], index: int, *, reason: str = "live") -> DeliveryItem:
     return DeliveryItem(f"dlv_{index}", event, DEFAULT.apply(event, PROVIDER.default_payload), reason, 1)
 
 
 def deliver(
     provider: GoogleAds, sender: HttpSender, items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS
 ) -> dict[int, Outcome]:
-    """What the dispatcher does: authorize, build, send, classify; after a 401 forget the token and resend once."""
-
-    def send(request: OutboundRequest) -> ProviderResponse:
-        return sender.send("google_ads", request)
-
-    outcomes: dict[int, Outcome] = {}
-    for attempt in (1, 2):
-        built = provider.build_requests(items, provider.authorize(credentials, send), now=time.time())
-        outcomes = dict(built.skipped)
-        responses = [(request, send(request)) for request in built.requests]
-        for request, response in responses:
-            outcomes |= provider.classify(request, response)
-        if attempt == 1 and any(response.status == 401 for _, response in responses):
-            provider.forget_authorization(credentials)
-            continue
-        break
-    return outcomes
+    return provider_support.deliver_authorized(sender, provider, items, credentials)
 
 
 def test_conversions_upload_after_the_refresh_token_grant(
@@ -171,3 +171,167 @@ def test_quota_exhaustion_is_retried(google: tuple[Sink, GoogleAdsSink], sender:
     sink.script.append(google_error(429, "RESOURCE_EXHAUSTED", "Quota exhausted", {"quotaError": "RESOURCE_EXHAUSTED"}))
     outcome = deliver(provider, sender, [make_item("conversion.lead")])[0]
     assert (outcome.verdict, outcome.error_class) == (Verdict.RETRY, "http_429")
+
+
+# -- consent --------------------------------------------------------------------------------------------------
+
+
+def test_conversions_carry_the_destinations_consent_and_an_events_own_wins(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    sale = dict(make_item("conversion.sale", 1).event, consent={"ad_user_data": "denied"})
+    items = [make_item("conversion.lead", 0), make_item_from(sale, 1)]
+    credentials = {**CREDENTIALS, "ad_user_data_consent": "granted"}
+    outcomes = deliver(GoogleAds(), sender, items, credentials)
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+    assert handler.uploaded["evt_0"]["consent"] == {"adUserData": "GRANTED"}
+    assert handler.uploaded["evt_1"]["consent"] == {"adUserData": "DENIED"}
+
+
+@pytest.mark.parametrize(
+    ("consent", "message"),
+    [({"adUserData": "granted"}, "Invalid value at 'conversions[0].consent.ad_user_data'"), ({"x": "GRANTED"}, "x")],
+)
+def test_a_consent_google_cannot_parse_fails_the_whole_request(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender, consent: dict[str, str], message: str
+) -> None:
+    sink, handler = google
+    token = GoogleAds().authorize(CREDENTIALS, lambda request: sender.send("google_ads", request))["access_token"]
+    conversion = {
+        "conversionAction": "customers/1234567890/conversionActions/987654321",
+        "conversionDateTime": "2026-11-28 12:00:05+00:00",
+        "gclid": "Cj0KCQ-gclid_1",
+        "orderId": "evt_9",
+        "consent": consent,
+    }
+    body = json.dumps({"conversions": [conversion], "partialFailure": True}).encode()
+    headers = {"Authorization": f"Bearer {token}", "developer-token": CREDENTIALS["developer_token"]}
+    headers["login-customer-id"] = CREDENTIALS["login_customer_id"]
+    url = f"https://googleads.googleapis.com/{API_VERSION}/customers/1234567890:uploadClickConversions"
+    response = sender.send("google_ads", OutboundRequest("POST", url, headers, body, (0,)))
+    error = json.loads(response.body)["error"]
+    assert (response.status, error["status"]) == (400, "INVALID_ARGUMENT")
+    assert message in error["message"]
+    assert handler.uploaded == {}
+    assert sink.requests[-1].path.endswith(":uploadClickConversions")
+
+
+# -- adjustments ----------------------------------------------------------------------------------------------
+
+SALE_ID = "4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"  # the sample follow-ons' original_event_id
+
+
+def uploaded_sale(provider: GoogleAds, sender: HttpSender, *, age: timedelta = timedelta(days=2)) -> None:
+    sale = make_item("conversion.sale", occurred=datetime.now(UTC) - age, event_id=SALE_ID)
+    assert deliver(provider, sender, [sale])[0].verdict is Verdict.DELIVERED
+
+
+def follow_on(event_type: str, index: int = 1, *, reason: str = "live", **conversion: Any) -> DeliveryItem:
+    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id=f"evt_{index}")
+    event["conversion"] = {
+        key: value for key, value in {**event["conversion"], **conversion}.items() if value is not None
+    }
+    return make_item_from(event, index, reason=reason)
+
+
+@pytest.mark.parametrize("event_type", ["conversion.refund", "conversion.cancellation", "conversion.reversal"])
+def test_a_follow_on_retracts_the_sale_it_names(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender, event_type: str
+) -> None:
+    sink, handler = google
+    provider = GoogleAds()
+    uploaded_sale(provider, sender)
+    outcome = deliver(provider, sender, [follow_on(event_type)])[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert sink.requests[-1].path == f"/{API_VERSION}/customers/1234567890:uploadConversionAdjustments"
+    (adjustment,) = handler.adjustments
+    assert (adjustment["orderId"], adjustment["adjustmentType"]) == (SALE_ID, "RETRACTION")
+    assert handler.retracted == {SALE_ID}
+
+
+def test_a_partial_refund_restates_the_sale_and_its_resend_counts_as_delivered(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    provider = GoogleAds()
+    uploaded_sale(provider, sender)
+    refund = follow_on("conversion.refund", value=9.9, original_value=49.9)
+    assert deliver(provider, sender, [refund])[0].verdict is Verdict.DELIVERED
+    again = deliver(provider, sender, [refund])[0]
+    assert again.verdict is Verdict.DELIVERED and "already adjusted" in (again.message or "")
+    (restatement,) = handler.adjustments
+    assert restatement["restatementValue"] == {"adjustedValue": 40.0, "currencyCode": "USD"}
+
+
+def test_a_second_refund_after_a_retraction_counts_as_delivered(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    provider = GoogleAds()
+    uploaded_sale(provider, sender)
+    deliver(provider, sender, [follow_on("conversion.cancellation", 1)])
+    outcome = deliver(provider, sender, [follow_on("conversion.refund", 2)])[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert len(handler.adjustments) == 1
+
+
+def test_a_sale_less_than_a_day_old_is_adjusted_later(google: tuple[Sink, GoogleAdsSink], sender: HttpSender) -> None:
+    _, handler = google
+    provider = GoogleAds()
+    uploaded_sale(provider, sender, age=timedelta(hours=1))
+    outcome = deliver(provider, sender, [follow_on("conversion.refund")])[0]
+    assert (outcome.verdict, outcome.error_class, outcome.retry_after) == (
+        Verdict.RETRY,
+        "too_recent_conversion",
+        24 * 3600.0,
+    )
+    assert handler.adjustments == []
+
+
+def test_a_refund_of_a_sale_google_never_got_fails_alone(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    provider = GoogleAds()
+    uploaded_sale(provider, sender)
+    unknown = follow_on("conversion.refund", 1, original_event_id="never-uploaded")
+    outcomes = deliver(provider, sender, [unknown, follow_on("conversion.cancellation", 2)])
+    assert (outcomes[0].verdict, outcomes[0].error_class) == (Verdict.PERMANENT, "conversion_not_found")
+    assert outcomes[1].verdict is Verdict.DELIVERED
+    assert [adjustment["orderId"] for adjustment in handler.adjustments] == [SALE_ID]
+
+
+def test_sales_and_refunds_of_one_group_reach_both_endpoints(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    sink, handler = google
+    provider = GoogleAds()
+    uploaded_sale(provider, sender)
+    outcomes = deliver(provider, sender, [make_item("conversion.sale", 5), follow_on("conversion.refund", 6)])
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+    assert [request.path.rsplit(":", 1)[1] for request in sink.requests[-2:]] == [
+        "uploadClickConversions",
+        "uploadConversionAdjustments",
+    ]
+    assert "evt_5" in handler.uploaded and handler.retracted == {SALE_ID}
+
+
+def test_a_test_send_of_a_refund_is_validated_and_records_nothing(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    provider = GoogleAds()
+    uploaded_sale(provider, sender)
+    outcome = deliver(provider, sender, [follow_on("conversion.refund", reason="test")])[0]
+    assert outcome.verdict is Verdict.DELIVERED and "validateOnly" in (outcome.message or "")
+    assert handler.adjustments == [] and handler.retracted == set()
+
+
+def test_a_follow_on_without_its_sales_id_never_reaches_google(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    sink, _ = google
+    outcome = deliver(GoogleAds(), sender, [follow_on("conversion.refund", original_event_id=None)])[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.SKIPPED, "missing_original_event_id")
+    assert [request.path for request in sink.requests] == ["/token"]

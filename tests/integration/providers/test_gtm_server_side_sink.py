@@ -81,3 +81,16 @@ def test_a_container_outage_is_retried(container: tuple[Sink, GTMContainerSink],
     sink.script.append(SinkResponse(502, "Bad Gateway"))
     outcomes = deliver(sender, PROVIDER, [make_item(PROVIDER)], credentials(sink))
     assert outcomes[0].verdict is Verdict.RETRY
+
+
+def test_an_event_past_ga4s_limits_is_cut_and_claimed_not_refused(
+    container: tuple[Sink, GTMContainerSink], sender: HttpSender
+) -> None:
+    sink, handler = container
+    extra = [{"type": "static", "to": f"params.extra_{n}", "value": "x" * 120} for n in range(30)]
+    event = make_event("link.clicked") | {"consent": {"ad_user_data": "denied"}}
+    outcome = deliver(sender, PROVIDER, [make_item(PROVIDER, event, overrides=extra)], credentials(sink))[0]
+    assert outcome.verdict is Verdict.DELIVERED and "truncated to GA4's limits" in (outcome.message or "")
+    (accepted,) = handler.accepted
+    assert len(accepted["params"]) == 25 and accepted["params"]["engagement_time_msec"] == 1
+    assert sink.requests[0].json()["consent"] == {"ad_user_data": "DENIED"}

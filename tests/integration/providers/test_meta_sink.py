@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,13 +10,14 @@ from typing import Any
 import pytest
 
 from nimriz_destinations.delivery.sender import HttpSender
-from nimriz_destinations.mapping import PropertyMapping, compile_mapping
+from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, Outcome, Verdict
+from nimriz_destinations.providers.common import sha256_hex
 from nimriz_destinations.providers.meta import GRAPH_API_VERSION, PROVIDER
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
 from tests.sinks.meta import MetaSink, graph_error
-from tests.sinks.server import Sink, SinkResponse
+from tests.sinks.server import Sink, SinkRequest, SinkResponse
 
 PIXEL_ID = "1234567890"
 TOKEN = "EAAB-meta-system-user-token-9f3a"
@@ -38,11 +40,21 @@ def sender(meta: tuple[Sink, MetaSink]) -> Iterator[HttpSender]:
 
 
 def make_item(
-    event_type: str, index: int = 0, *, reason: str = "live", overrides: list[dict[str, Any]] | None = None
+    event_type: str,
+    index: int = 0,
+    *,
+    reason: str = "live",
+    overrides: list[dict[str, Any]] | None = None,
+    privacy_mode: str = "standard",
+    without_currency: bool = False,
 ) -> DeliveryItem:
-    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id=f"evt_{index}")
+    event = sample_event(
+        event_type, workspace_id="ws_1", organization_id="org_1", event_id=f"evt_{index}", privacy_mode=privacy_mode
+    )
+    if without_currency:
+        del event["conversion"]["currency"]
     mapping = compile_mapping(PropertyMapping.model_validate({"overrides": overrides or []}))
-    return DeliveryItem(f"dlv_{index}", event, mapping.apply(event, PROVIDER.default_payload), reason, 1)
+    return DeliveryItem(f"dlv_{index}", apply_privacy(event), mapping.apply(event, PROVIDER.default_payload), reason, 1)
 
 
 def deliver(
@@ -91,20 +103,111 @@ def test_a_test_send_reaches_test_events_with_its_code(meta: tuple[Sink, MetaSin
     assert handler.test_event_codes == ["TEST12345"]
 
 
-def test_one_bad_event_fails_the_whole_batch_permanently(meta: tuple[Sink, MetaSink], sender: HttpSender) -> None:
-    _, handler = meta
-    # A mapping that sends event_time in milliseconds: Meta refuses the whole request.
-    in_ms = int((datetime.now(UTC) + timedelta(seconds=1)).timestamp() * 1000)
-    items = [
-        make_item("conversion.lead", 0),
-        make_item("conversion.lead", 1, overrides=[{"type": "static", "to": "event_time", "value": in_ms}]),
-    ]
+def test_a_purchase_without_currency_fails_alone_and_the_lead_beside_it_is_delivered(
+    meta: tuple[Sink, MetaSink], sender: HttpSender
+) -> None:
+    sink, handler = meta
+    items = [make_item("conversion.sale", 0, without_currency=True), make_item("conversion.lead", 1)]
     outcomes = deliver(sender, items)
-    assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {
-        (Verdict.PERMANENT, "meta_error_100")
+    assert (outcomes[0].verdict, outcomes[0].error_class) == (Verdict.PERMANENT, "purchase_without_currency")
+    assert outcomes[1].verdict is Verdict.DELIVERED
+    assert [event["event_id"] for event in handler.accepted] == ["evt_1"]
+    assert len(sink.requests) == 1
+
+
+def test_a_batch_meta_refuses_naming_one_event_fails_that_event_and_delivers_the_rest(
+    meta: tuple[Sink, MetaSink], sender: HttpSender
+) -> None:
+    sink, handler = meta
+    # A mapping that puts the raw fbclid in fbc: the adapter sends it, Meta refuses the whole request naming it.
+    raw_fbc = [{"type": "static", "to": "user_data.fbc", "value": "IwAR-raw-fbclid"}]
+    items = [make_item("conversion.lead", 0), make_item("conversion.lead", 1, overrides=raw_fbc)]
+    items.append(make_item("conversion.sale", 2))
+    outcomes = deliver(sender, items)
+    assert (outcomes[1].verdict, outcomes[1].error_class) == (Verdict.PERMANENT, "meta_error_100")
+    assert "data[1]: user_data.fbc" in (outcomes[1].message or "")
+    assert outcomes[0].verdict is Verdict.DELIVERED and outcomes[2].verdict is Verdict.DELIVERED
+    assert [event["event_id"] for event in handler.accepted] == ["evt_0", "evt_2"]
+    assert [len(request.json()["data"]) for request in sink.requests] == [3, 2]
+
+
+def test_location_keys_arrive_hashed_and_city_and_state_only_in_standard_mode(
+    meta: tuple[Sink, MetaSink], sender: HttpSender
+) -> None:
+    _, handler = meta
+    outcomes = deliver(
+        sender, [make_item("conversion.lead", 0), make_item("conversion.lead", 1, privacy_mode="strict")]
+    )
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+    standard, strict = (event["user_data"] for event in handler.accepted)
+    assert (standard["country"], standard["ct"], standard["st"]) == (
+        [sha256_hex("us")],
+        [sha256_hex("sanfrancisco")],
+        [sha256_hex("ca")],
+    )
+    assert strict["country"] == [sha256_hex("us")]
+    assert "ct" not in strict and "st" not in strict
+
+
+def test_the_destinations_action_source_reaches_meta(meta: tuple[Sink, MetaSink], sender: HttpSender) -> None:
+    _, handler = meta
+    outcomes = deliver(sender, [make_item("conversion.sale")], {**CREDENTIALS, "action_source": "physical_store"})
+    assert outcomes[0].verdict is Verdict.DELIVERED
+    assert handler.accepted[0]["action_source"] == "physical_store"
+
+
+# -- the sink refuses what Meta refuses ------------------------------------------------------------------------
+
+
+def post_to_sink(handler: MetaSink, events: list[dict[str, Any]]) -> SinkResponse:
+    path = f"/{GRAPH_API_VERSION}/{PIXEL_ID}/events"
+    body = json.dumps({"data": events}).encode()
+    return handler(SinkRequest("POST", path, {"access_token": [TOKEN]}, {"content-type": "application/json"}, body))
+
+
+def server_event(age: timedelta = timedelta(0), **fields: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_name": "Lead",
+        "event_time": int((datetime.now(UTC) - age).timestamp()),
+        "action_source": "website",
+        "user_data": {"em": [EMAIL_HASH]},
     }
-    assert "data[1]" in (outcomes[0].message or "")
+    return {**event, **fields}
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        (server_event(event_name="Purchase"), "custom_data.currency is required"),
+        (server_event(event_name="Purchase", custom_data={"currency": "dollars", "value": 1}), "ISO 4217"),
+        (server_event(event_name="Purchase", custom_data={"currency": "USD"}), "custom_data.value is required"),
+        (server_event(age=timedelta(days=8)), "more than 7 days"),
+        (server_event(age=timedelta(days=63), action_source="physical_store"), "more than 62 days"),
+        (server_event(action_source="web"), "action_source"),
+        (server_event(user_data={"country": [sha256_hex("us")]}), "no customer information parameter"),
+        (server_event(user_data={"em": [EMAIL_HASH], "ct": ["San Francisco"]}), "user_data.ct must be SHA-256"),
+    ],
+)
+def test_the_sink_refuses_the_whole_batch_naming_the_event_meta_would_refuse(
+    event: dict[str, Any], problem: str
+) -> None:
+    handler = MetaSink(pixel_id=PIXEL_ID, access_token=TOKEN, version=GRAPH_API_VERSION)
+    response = post_to_sink(handler, [server_event(), event])
+    assert response.status == 400
+    error = response.body["error"]
+    assert (error["code"], error["error_subcode"], json.loads(error["error_data"])) == (
+        100,
+        2804019,
+        {"event_index": 1},
+    )
+    assert error["error_user_msg"].startswith("data[1]: ") and problem in error["error_user_msg"]
     assert handler.accepted == []
+
+
+def test_the_sink_accepts_a_physical_store_event_a_month_old() -> None:
+    handler = MetaSink(pixel_id=PIXEL_ID, access_token=TOKEN, version=GRAPH_API_VERSION)
+    response = post_to_sink(handler, [server_event(age=timedelta(days=30), action_source="physical_store")])
+    assert response.status == 200 and len(handler.accepted) == 1
 
 
 def test_a_wrong_access_token_is_unauthorized(meta: tuple[Sink, MetaSink], sender: HttpSender) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from nimriz_destinations.delivery.sender import HttpSender
@@ -59,6 +60,25 @@ def test_a_batch_is_one_request_and_a_resent_uuid_is_ingested_once(
     outcomes = deliver(sender, PROVIDER, batch, credentials(sink))
     assert {o.verdict for o in outcomes.values()} == {Verdict.DELIVERED}
     assert len(sink.requests) == 2 and len(handler.accepted) == 4 and handler.dropped == []
+
+
+def test_an_old_replay_takes_the_historical_path_and_live_events_do_not(
+    posthog: tuple[Sink, PostHogSink], sender: HttpSender
+) -> None:
+    sink, handler = posthog
+    replay = make_item(PROVIDER, make_event(event_id="replayed", age_seconds=3 * 24 * 3600), reason="replay")
+    live = make_item(PROVIDER, make_event(event_id="live"))
+    outcomes = deliver(sender, PROVIDER, [replay, live], credentials(sink))
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+    assert [event["uuid"] for event in handler.historical] == [replay.payload["uuid"]]
+    assert len(handler.accepted) == 2 and len(sink.requests) == 2
+
+
+def test_a_historical_migration_flag_that_is_not_a_boolean_is_refused(posthog: tuple[Sink, PostHogSink]) -> None:
+    sink, handler = posthog
+    body = {"api_key": API_KEY, "historical_migration": "yes", "batch": [make_item(PROVIDER).payload]}
+    response = httpx.post(f"{sink.url}/batch/", json=body)
+    assert response.status_code == 400 and handler.accepted == []
 
 
 def test_an_invalid_project_key_is_permanent(posthog: tuple[Sink, PostHogSink], sender: HttpSender) -> None:

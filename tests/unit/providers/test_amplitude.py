@@ -188,6 +188,18 @@ def test_events_amplitude_would_reject_are_skipped() -> None:
     assert [request.items for request in built.requests] == [(3,)]
 
 
+def test_a_short_user_id_next_to_a_valid_device_id_is_skipped_alone() -> None:
+    short_user = make_item(PROVIDER, overrides=[{"type": "static", "to": "user_id", "value": "u1"}])
+    numeric_user = make_item(PROVIDER, overrides=[{"type": "static", "to": "user_id", "value": 123456}])
+    built = build([make_item(PROVIDER), short_user, numeric_user, make_item(PROVIDER)])
+    assert {p: (o.verdict, o.error_class) for p, o in built.skipped.items()} == {
+        1: (Verdict.SKIPPED, "invalid_identifier"),
+        2: (Verdict.SKIPPED, "invalid_identifier"),
+    }
+    assert "user_id" in (built.skipped[1].message or "") and "5 characters" in (built.skipped[1].message or "")
+    assert [request.items for request in built.requests] == [(0, 3)]
+
+
 # -- classification --------------------------------------------------------------------------------------------
 
 
@@ -226,6 +238,39 @@ def test_400_silenced_devices_are_permanent_throttled_ones_wait_30_seconds() -> 
     assert outcomes(batch_request(3), answer) == {
         0: (Verdict.PERMANENT, "amplitude_invalid_event", None),
         1: (Verdict.RETRY, "amplitude_throttled", 30.0),
+        2: (Verdict.RETRY, "amplitude_batch_rejected", None),
+    }
+
+
+def test_400_invalid_id_lengths_fail_those_events_and_resend_the_rest() -> None:
+    answer = response(
+        400,
+        {
+            "code": 400,
+            "error": "Invalid id length for user_id or device_id",
+            "events_with_invalid_id_lengths": {"user_id": [0], "device_id": [2]},
+        },
+    )
+    result = PROVIDER.classify(batch_request(3), answer)
+    assert {p: (o.verdict, o.error_class) for p, o in result.items()} == {
+        0: (Verdict.PERMANENT, "amplitude_invalid_event"),
+        1: (Verdict.RETRY, "amplitude_batch_rejected"),
+        2: (Verdict.PERMANENT, "amplitude_invalid_event"),
+    }
+    assert result[0].message == (
+        "Invalid id length for user_id or device_id: `user_id` shorter than Amplitude's minimum of 5 characters"
+    )
+
+
+def test_400_silenced_devices_fail_their_events_and_resend_the_rest() -> None:
+    request = batch_request(3)
+    silenced_device = json.loads(request.body)["events"][1]["device_id"]
+    answer = response(
+        400, {"code": 400, "error": "Events silenced for device_id", "silenced_devices": [silenced_device]}
+    )
+    assert outcomes(request, answer) == {
+        0: (Verdict.RETRY, "amplitude_batch_rejected", None),
+        1: (Verdict.PERMANENT, "amplitude_invalid_event", None),
         2: (Verdict.RETRY, "amplitude_batch_rejected", None),
     }
 

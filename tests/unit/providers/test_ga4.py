@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from nimriz_destinations.providers.base import Verdict
 from nimriz_destinations.providers.common import epoch_millis
 from nimriz_destinations.providers.ga4 import PROVIDER, GA4Credentials
-from nimriz_destinations.providers.mp_common import MAX_BODY_BYTES, client_id
+from nimriz_destinations.providers.mp_common import MAX_BODY_BYTES, client_id, session_id
 from tests.provider_support import EVENT_TYPES, make_event, make_item, mapped, response
 
 CREDENTIALS = {"measurement_id": "G-ABC123XYZ", "api_secret": "s3cr/et+key", "region": "global"}
@@ -100,6 +100,59 @@ def test_client_id_has_the_ga_cookie_form_and_is_stable_per_visitor() -> None:
     assert re.fullmatch(r"[1-9][0-9]{9}\.[1-9][0-9]{9}", first)
     assert first == again != other
     assert first == client_id("vh_a")
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    ["link.clicked", "link.qr_scanned", "card.viewed", "card.link_clicked", "conversion.lead", "conversion.sale"],
+)
+def test_visitor_interactions_carry_a_session_id_and_engagement_time(event_type: str) -> None:
+    params = PROVIDER.default_payload(make_event(event_type, visitor="a"))["params"]
+    assert (params["session_id"], params["engagement_time_msec"]) == (session_id("vh_a"), 1)
+    assert list(params)[:2] == ["session_id", "engagement_time_msec"]  # first: kept when params are cut to 25
+
+
+@pytest.mark.parametrize("event_type", ["conversion.refund", "conversion.cancellation", "conversion.reversal"])
+def test_refund_like_conversions_carry_the_session_but_no_engagement_time(event_type: str) -> None:
+    params = PROVIDER.default_payload(make_event(event_type, visitor="a"))["params"]
+    assert params["session_id"] == session_id("vh_a") and "engagement_time_msec" not in params
+
+
+def test_the_session_id_is_stable_per_visitor_and_a_conversion_joins_its_clicks_session() -> None:
+    click = PROVIDER.default_payload(make_event("link.clicked", visitor="a", event_id="e1"))["params"]
+    sale = PROVIDER.default_payload(make_event("conversion.sale", visitor="a", event_id="e2"))["params"]
+    other = PROVIDER.default_payload(make_event("link.clicked", visitor="b", event_id="e3"))["params"]
+    assert click["session_id"] == sale["session_id"] != other["session_id"]
+    assert re.fullmatch(r"[1-9][0-9]{9}", click["session_id"])
+    assert click["session_id"] not in client_id("vh_a")
+
+
+def test_strict_mode_sessions_are_per_click() -> None:
+    event = make_event("link.clicked", privacy_mode="strict")
+    assert mapped(PROVIDER, event)["params"]["session_id"] == session_id(event["visitor"]["click_id"])
+
+
+def test_the_events_consent_becomes_ga4_consent() -> None:
+    event = make_event("conversion.sale") | {"consent": {"ad_user_data": "granted", "ad_personalization": "denied"}}
+    assert PROVIDER.default_payload(event)["consent"] == {"ad_user_data": "GRANTED", "ad_personalization": "DENIED"}
+    only_user_data = make_event() | {"consent": {"ad_user_data": "denied"}}
+    assert PROVIDER.default_payload(only_user_data)["consent"] == {"ad_user_data": "DENIED"}
+
+
+@pytest.mark.parametrize("consent", [None, {}, {"ad_user_data": "yes"}, "granted"])
+def test_no_or_unreadable_consent_sends_no_consent(consent: Any) -> None:
+    event = make_event() if consent is None else make_event() | {"consent": consent}
+    assert "consent" not in PROVIDER.default_payload(event)
+
+
+def test_consent_is_request_level_so_events_with_different_consent_never_share_a_request() -> None:
+    granted = make_event(visitor="a", event_id="e1") | {"consent": {"ad_user_data": "granted"}}
+    denied = make_event(visitor="a", event_id="e2") | {"consent": {"ad_user_data": "denied"}}
+    requests = build([make_item(PROVIDER, granted), make_item(PROVIDER, denied)]).requests
+    assert sorted((request.items, body(request)["consent"]["ad_user_data"]) for request in requests) == [
+        ((0,), "GRANTED"),
+        ((1,), "DENIED"),
+    ]
 
 
 def test_purchase_has_value_currency_and_the_event_id_as_transaction_id() -> None:
@@ -201,6 +254,95 @@ def test_string_param_values_are_cut_to_100_characters_at_send() -> None:
     item = make_item(PROVIDER, overrides=[{"type": "static", "to": "params.note", "value": "x" * 150}])
     (request,) = build([item]).requests
     assert body(request)["events"][0]["params"]["note"] == "x" * 100
+
+
+def delivered_message(item: Any) -> str | None:
+    (request,) = build([item]).requests
+    outcome = PROVIDER.classify(request, response(204))[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    return outcome.message
+
+
+def test_a_cut_param_value_is_reported_in_the_delivered_outcome() -> None:
+    item = make_item(PROVIDER, overrides=[{"type": "static", "to": "params.note", "value": "x" * 150}])
+    assert delivered_message(item) == "truncated to GA4's limits: param values cut to 100 characters: note"
+
+
+def test_an_untouched_event_is_delivered_without_a_message() -> None:
+    (request,) = build([make_item(PROVIDER)]).requests
+    assert request.adjustments == () and delivered_message(make_item(PROVIDER)) is None
+
+
+def test_an_event_name_over_40_characters_is_cut_and_reported() -> None:
+    item = make_item(PROVIDER, overrides=[{"type": "static", "to": "name", "value": "n" * 45}])
+    (request,) = build([item]).requests
+    assert body(request)["events"][0]["name"] == "n" * 40
+    assert delivered_message(item) == "truncated to GA4's limits: event name cut to 40 characters"
+
+
+def test_param_names_over_40_characters_are_cut_and_reported() -> None:
+    long_name = "p" * 45
+    item = make_item(PROVIDER, overrides=[{"type": "static", "to": f"params.{long_name}", "value": 1}])
+    (request,) = build([item]).requests
+    params = body(request)["events"][0]["params"]
+    assert params["p" * 40] == 1 and long_name not in params
+    assert delivered_message(item) == f"truncated to GA4's limits: param names cut to 40 characters: {'p' * 40}"
+
+
+def test_params_past_the_25th_are_dropped_keeping_session_and_engagement_and_reported() -> None:
+    extra = [{"type": "static", "to": f"params.extra_{n}", "value": n} for n in range(10)]
+    item = make_item(PROVIDER, make_event("conversion.sale"), overrides=extra)
+    mapped_names = list(item.payload["params"])
+    assert len(mapped_names) > 25
+    (request,) = build([item]).requests
+    params = body(request)["events"][0]["params"]
+    assert list(params) == mapped_names[:25]
+    assert {"session_id", "engagement_time_msec", "transaction_id", "value", "currency"} <= set(params)
+    dropped = mapped_names[25:]
+    listed = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+    assert (
+        delivered_message(item)
+        == f"truncated to GA4's limits: params past the 25th (or repeating a cut name) dropped: {listed}"
+    )
+
+
+def test_user_properties_are_cut_to_ga4s_limits_and_reported() -> None:
+    overrides = [{"type": "static", "to": f"user_properties.prop_{n}.value", "value": f"v{n}"} for n in range(25)] + [
+        {"type": "static", "to": f"user_properties.{'u' * 30}.value", "value": "w" * 50},
+    ]
+    overrides[0] = {"type": "static", "to": "user_properties.prop_0.value", "value": "z" * 40}
+    item = make_item(PROVIDER, overrides=overrides)
+    (request,) = build([item]).requests
+    sent = body(request)["user_properties"]
+    assert len(sent) == 25 and sent["prop_0"] == {"value": "z" * 36} and "u" * 24 not in sent
+    assert delivered_message(item) == (
+        "truncated to GA4's limits: user property values cut to 36 characters: prop_0; "
+        f"user properties past the 25th (or repeating a cut name) dropped: {'u' * 24}"
+    )
+
+
+def test_a_user_property_name_over_24_characters_is_cut() -> None:
+    item = make_item(PROVIDER, overrides=[{"type": "static", "to": f"user_properties.{'t' * 30}.value", "value": "x"}])
+    (request,) = build([item]).requests
+    assert body(request)["user_properties"] == {"t" * 24: {"value": "x"}}
+    assert "user property names cut to 24 characters" in (delivered_message(item) or "")
+
+
+def test_a_validated_test_send_reports_its_cuts_too() -> None:
+    item = make_item(PROVIDER, overrides=[{"type": "static", "to": "params.note", "value": "x" * 150}], reason="test")
+    (request,) = build([item]).requests
+    outcome = PROVIDER.classify(request, response(200, {"validationMessages": []}))[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert outcome.message == (
+        "validated by the GA4 validation server (test sends do not appear in reports); "
+        "truncated to GA4's limits: param values cut to 100 characters: note"
+    )
+
+
+def test_a_failed_send_of_a_cut_event_keeps_the_failure() -> None:
+    item = make_item(PROVIDER, overrides=[{"type": "static", "to": "params.note", "value": "x" * 150}])
+    (request,) = build([item]).requests
+    assert PROVIDER.classify(request, response(503))[0].verdict is Verdict.RETRY
 
 
 # -- batching --------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from nimriz_destinations.providers.base import (
     Verdict,
 )
 from nimriz_destinations.providers.google_ads import (
+    ADJUSTMENT_RETRY_LATER,
     API_VERSION,
     MAX_CONVERSIONS_PER_REQUEST,
     PROVIDER,
@@ -115,7 +116,8 @@ def test_dots_are_kept_outside_gmail() -> None:
 
 def test_every_default_field_is_documented() -> None:
     documented = " ".join(field for field, _ in PROVIDER.default_mapping_doc)
-    for key in PROVIDER.default_payload(make_event()):
+    partial_refund = make_event("conversion.refund", value=10, original_value=49.9)
+    for key in [*PROVIDER.default_payload(make_event()), *PROVIDER.default_payload(partial_refund)]:
         assert key in documented, key
 
 
@@ -168,19 +170,11 @@ def test_email_alone_is_enough_without_a_click_id() -> None:
     assert "gclid" not in body_of(built.requests[0])["conversions"][0]
 
 
-@pytest.mark.parametrize(
-    ("event_type", "error_class"),
-    [
-        ("conversion.refund", "unsupported_outcome"),
-        ("conversion.cancellation", "unsupported_outcome"),
-        ("conversion.reversal", "unsupported_outcome"),
-        ("card.viewed", "not_a_conversion"),
-    ],
-)
-def test_events_google_ads_does_not_get_are_skipped(event_type: str, error_class: str) -> None:
+@pytest.mark.parametrize("event_type", ["card.viewed", "link.clicked"])
+def test_events_google_ads_does_not_get_are_skipped(event_type: str) -> None:
     built = build([make_item(make_event(event_type))])
     assert built.requests == []
-    assert (built.skipped[0].verdict, built.skipped[0].error_class) == (Verdict.SKIPPED, error_class)
+    assert (built.skipped[0].verdict, built.skipped[0].error_class) == (Verdict.SKIPPED, "not_a_conversion")
 
 
 def test_a_conversion_without_click_id_email_or_phone_is_skipped_for_missing_identifier() -> None:
@@ -222,6 +216,193 @@ def test_test_sends_are_validate_only_in_their_own_request() -> None:
     test_request = next(request for request in built.requests if request.items == (0,))
     outcome = PROVIDER.classify(test_request, answer(200, {"jobId": "1"}))[0]
     assert outcome.verdict is Verdict.DELIVERED and "validateOnly" in (outcome.message or "")
+
+
+# -- adjustments: refunds, cancellations, reversals ----------------------------------------------------------
+
+SALE_ID = "4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"  # the sample follow-ons' original_event_id
+
+
+def adjustment_sent(event: dict[str, Any], **item: Any) -> dict[str, Any]:
+    (request,) = build([make_item(event, **item)]).requests
+    assert request.url.endswith(":uploadConversionAdjustments")
+    (adjustment,) = body_of(request)["conversionAdjustments"]
+    return adjustment
+
+
+@pytest.mark.parametrize("event_type", ["conversion.refund", "conversion.cancellation", "conversion.reversal"])
+def test_a_follow_on_naming_its_sale_retracts_it_by_order_id(event_type: str) -> None:
+    (request,) = build([make_item(make_event(event_type))]).requests
+    assert request.url == (
+        f"https://googleads.googleapis.com/{API_VERSION}/customers/1234567890:uploadConversionAdjustments"
+    )
+    body = body_of(request)
+    assert (body["partialFailure"], body["validateOnly"]) == (True, False)
+    assert body["conversionAdjustments"] == [
+        {
+            "orderId": SALE_ID,
+            "adjustmentType": "RETRACTION",
+            "adjustmentDateTime": "2026-11-28 12:00:05+00:00",
+            "conversionAction": ACTION,
+        }
+    ]
+
+
+@pytest.mark.parametrize("event_type", ["conversion.refund", "conversion.reversal"])
+def test_a_partial_refund_restates_the_sale_to_what_remains(event_type: str) -> None:
+    adjustment = adjustment_sent(make_event(event_type, value=20.1, original_value=100))
+    assert adjustment["adjustmentType"] == "RESTATEMENT"
+    assert adjustment["restatementValue"] == {"adjustedValue": 79.9, "currencyCode": "USD"}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "conversion"),
+    [
+        ("conversion.refund", {"value": 100, "original_value": 100}),
+        ("conversion.refund", {"value": 49.9}),  # the sale's worth is not said: the refund is taken as full
+        ("conversion.refund", {"value": None, "original_value": 100}),
+        ("conversion.cancellation", {"value": 20, "original_value": 100}),  # a cancellation undoes the whole sale
+    ],
+)
+def test_everything_else_retracts_the_whole_sale(event_type: str, conversion: dict[str, Any]) -> None:
+    adjustment = adjustment_sent(make_event(event_type, **conversion))
+    assert adjustment["adjustmentType"] == "RETRACTION"
+    assert "restatementValue" not in adjustment
+
+
+def test_a_retraction_never_carries_a_value_even_from_a_mapping() -> None:
+    overrides = [{"type": "static", "to": "restatementValue", "value": {"adjustedValue": 1}}]
+    assert "restatementValue" not in adjustment_sent(make_event("conversion.refund"), overrides=overrides)
+
+
+def test_an_adjustment_carries_no_consent_or_click_conversion_fields() -> None:
+    event = make_event("conversion.refund")
+    event["consent"] = {"ad_user_data": "granted"}
+    (request,) = build([make_item(event)], {**AUTHORIZED, "ad_user_data_consent": "granted"}).requests
+    (adjustment,) = body_of(request)["conversionAdjustments"]
+    assert set(adjustment) == {"orderId", "adjustmentType", "adjustmentDateTime", "conversionAction"}
+
+
+def test_a_follow_on_without_its_sales_id_is_skipped_with_the_reason() -> None:
+    built = build([make_item(make_event("conversion.refund", original_event_id=None))])
+    assert built.requests == []
+    skipped = built.skipped[0]
+    assert (skipped.verdict, skipped.error_class) == (Verdict.SKIPPED, "missing_original_event_id")
+    assert "conversion.original_event_id" in (skipped.message or "")
+
+
+def test_sales_and_adjustments_go_in_requests_of_their_own() -> None:
+    items = [
+        make_item(make_event("conversion.refund")),
+        make_item(make_event()),
+        make_item(make_event("card.viewed")),
+        make_item(make_event("conversion.cancellation")),
+        make_item(make_event("conversion.lead")),
+    ]
+    built = build(items)
+    assert [(request.url.rsplit(":", 1)[1], request.items) for request in built.requests] == [
+        ("uploadClickConversions", (1, 4)),
+        ("uploadConversionAdjustments", (0, 3)),
+    ]
+    assert built.skipped[2].error_class == "not_a_conversion"
+
+
+def test_a_test_send_of_a_refund_is_validate_only() -> None:
+    (request,) = build([make_item(make_event("conversion.refund"), "test")]).requests
+    assert body_of(request)["validateOnly"] is True
+
+
+def adjustment_error(index: int, code: str) -> dict[str, Any]:
+    return {
+        "errorCode": {"conversionAdjustmentUploadError": code},
+        "message": f"{code} happened",
+        "location": {"fieldPathElements": [{"fieldName": "conversion_adjustments", "index": index}]},
+    }
+
+
+def adjustments_request(count: int) -> OutboundRequest:
+    (request,) = build([make_item(make_event("conversion.refund")) for _ in range(count)]).requests
+    return request
+
+
+def test_adjustment_errors_land_on_their_own_follow_on() -> None:
+    body = partial_failure(adjustment_error(1, "CONVERSION_NOT_FOUND"))
+    outcomes = PROVIDER.classify(adjustments_request(2), answer(200, body))
+    assert outcomes[0].verdict is Verdict.DELIVERED
+    assert (outcomes[1].verdict, outcomes[1].error_class) == (Verdict.PERMANENT, "conversion_not_found")
+
+
+@pytest.mark.parametrize("code", ["RESTATEMENT_ALREADY_EXISTS", "CONVERSION_ALREADY_RETRACTED"])
+def test_an_adjustment_already_made_counts_as_delivered(code: str) -> None:
+    outcome = PROVIDER.classify(adjustments_request(1), answer(200, partial_failure(adjustment_error(0, code))))[0]
+    assert outcome.verdict is Verdict.DELIVERED
+    assert "already adjusted" in (outcome.message or "")
+
+
+@pytest.mark.parametrize("code", ["TOO_RECENT_CONVERSION", "TOO_RECENT_CONVERSION_ACTION"])
+def test_adjusting_a_too_recent_conversion_is_retried_later(code: str) -> None:
+    outcome = PROVIDER.classify(adjustments_request(1), answer(200, partial_failure(adjustment_error(0, code))))[0]
+    assert (outcome.verdict, outcome.error_class, outcome.retry_after) == (
+        Verdict.RETRY,
+        code.lower(),
+        ADJUSTMENT_RETRY_LATER[code],
+    )
+
+
+def test_a_click_conversion_duplicate_code_is_not_a_duplicate_adjustment() -> None:
+    body = partial_failure(adjustment_error(0, "ORDER_ID_ALREADY_IN_USE"))
+    assert PROVIDER.classify(adjustments_request(1), answer(200, body))[0].verdict is Verdict.PERMANENT
+
+
+# -- consent --------------------------------------------------------------------------------------------------
+
+
+def conversion_sent(event: dict[str, Any], credentials: dict[str, Any] = AUTHORIZED, **item: Any) -> dict[str, Any]:
+    (request,) = build([make_item(event, **item)], credentials).requests
+    (conversion,) = body_of(request)["conversions"]
+    return conversion
+
+
+@pytest.mark.parametrize("choice", ["granted", "denied"])
+def test_the_destinations_consent_goes_with_every_conversion(choice: str) -> None:
+    credentials = {**AUTHORIZED, "ad_user_data_consent": choice}
+    (request,) = build([make_item(make_event()), make_item(make_event("conversion.lead"))], credentials).requests
+    assert [conversion["consent"] for conversion in body_of(request)["conversions"]] == [
+        {"adUserData": choice.upper()}
+    ] * 2
+
+
+@pytest.mark.parametrize(("own", "default", "sent"), [("denied", "granted", "DENIED"), ("granted", None, "GRANTED")])
+def test_the_events_own_consent_wins_over_the_destinations(own: str, default: str | None, sent: str) -> None:
+    event = make_event()
+    event["consent"] = {"ad_user_data": own}
+    credentials = {**AUTHORIZED, "ad_user_data_consent": default} if default else AUTHORIZED
+    assert conversion_sent(event, credentials)["consent"] == {"adUserData": sent}
+
+
+def test_without_any_consent_none_is_sent() -> None:
+    assert "consent" not in conversion_sent(make_event())
+    assert "consent" not in PROVIDER.default_payload(make_event())
+
+
+def test_consent_set_by_a_mapping_is_sent_in_googles_form() -> None:
+    overrides = [{"type": "static", "to": "consent", "value": {"adUserData": "denied", "adPersonalization": "DENIED"}}]
+    conversion = conversion_sent(make_event(), {**AUTHORIZED, "ad_user_data_consent": "granted"}, overrides=overrides)
+    assert conversion["consent"] == {"adUserData": "DENIED", "adPersonalization": "DENIED"}
+
+
+@pytest.mark.parametrize("consent", ["GRANTED", {"adUserData": "yes"}, {"ad_user_data": "granted"}])
+def test_a_consent_google_could_not_parse_fails_alone_instead_of_the_whole_request(consent: object) -> None:
+    overrides = [{"type": "static", "to": "consent", "value": consent}]
+    built = build([make_item(make_event(), overrides=overrides), make_item(make_event())])
+    assert (built.skipped[0].verdict, built.skipped[0].error_class) == (Verdict.PERMANENT, "invalid_consent")
+    assert [request.items for request in built.requests] == [(1,)]
+
+
+def test_credentials_take_only_granted_or_denied_consent() -> None:
+    assert GoogleAdsCredentials.model_validate({**CREDENTIALS, "ad_user_data_consent": "denied"}).ad_user_data_consent
+    with pytest.raises(ValueError):
+        GoogleAdsCredentials.model_validate({**CREDENTIALS, "ad_user_data_consent": "GRANTED"})
 
 
 # -- OAuth ----------------------------------------------------------------------------------------------------
@@ -300,6 +481,19 @@ def test_the_token_cache_is_bounded() -> None:
         provider.authorize({**CREDENTIALS, "refresh_token": f"1//r{index}"}, send)
     provider.authorize({**CREDENTIALS, "refresh_token": "1//r0"}, send)  # evicted: fetched again
     assert len(send.requests) == 4
+
+
+def test_a_time_limited_grant_tells_when_the_credentials_expire() -> None:
+    """Google sends refresh_token_expires_in only for time-based access; otherwise the expiry stays unknown."""
+    wall_now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    provider = GoogleAds(clock=FakeClock(), wall_clock=wall_now.timestamp)
+    limited = answer(200, {"access_token": "ya29.limited", "expires_in": 3599, "refresh_token_expires_in": 604800})
+    provider.authorize(CREDENTIALS, TokenEndpoint(limited))
+    assert provider.credential_expiry(CREDENTIALS) == datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    other = {**CREDENTIALS, "refresh_token": "1//unlimited"}
+    provider.authorize(other, TokenEndpoint())
+    assert provider.credential_expiry(other) is None
+    assert provider.can_refresh_authorization(CREDENTIALS) is True
 
 
 def test_a_revoked_refresh_token_fails_authorization_permanently_without_echoing_secrets() -> None:

@@ -1,19 +1,30 @@
-"""LinkedIn Conversions API adapter: mapping, identifiers and hashing, batching, test sends, per-element results."""
+"""LinkedIn Conversions API adapter: mapping, identifiers and hashing, batching, test sends, per-element results,
+access tokens from a refresh token, credential health."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
+from pydantic import ValidationError
 
-from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse, Verdict
+from nimriz_destinations.providers.base import (
+    AuthorizationFailed,
+    DeliveryItem,
+    OutboundRequest,
+    ProviderResponse,
+    Verdict,
+)
 from nimriz_destinations.providers.linkedin import (
     API_URL,
     LINKEDIN_VERSION,
     MAX_EVENTS_PER_REQUEST,
     PROVIDER,
+    TOKEN_URL,
+    LinkedIn,
     LinkedInCredentials,
 )
 from tests import provider_support
@@ -244,3 +255,197 @@ def test_every_default_field_is_documented() -> None:
     for key, value in payload.items():
         for field in [f"{key}.{inner}" for inner in value] if isinstance(value, dict) else [key]:
             assert field in documented, field
+
+
+# -- access tokens: static, or refreshed ----------------------------------------------------------------------
+
+REFRESHING: dict[str, Any] = {
+    "refresh_token": "AQW-linkedin-refresh-token-5c1d",
+    "client_id": "86abc123linkedin",
+    "client_secret": "WPL_AP1.client-secret-9e2f",
+    "conversion_rule_id": "104012",
+}
+SIXTY_DAYS = 60 * 24 * 3600
+WALL_NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TokenEndpoint:
+    """A `send` for LinkedIn's token endpoint: answers each refresh with a new token (or the scripted answers)."""
+
+    def __init__(self, *responses: ProviderResponse, refresh_token_expires_in: int | None = 300 * 24 * 3600) -> None:
+        self.requests: list[OutboundRequest] = []
+        self._responses = list(responses)
+        self._refresh_token_expires_in = refresh_token_expires_in
+
+    def __call__(self, request: OutboundRequest) -> ProviderResponse:
+        self.requests.append(request)
+        if self._responses:
+            return self._responses.pop(0)
+        body: dict[str, Any] = {"access_token": f"AQX-token-{len(self.requests)}", "expires_in": SIXTY_DAYS}
+        if self._refresh_token_expires_in is not None:
+            body["refresh_token"] = REFRESHING["refresh_token"]
+            body["refresh_token_expires_in"] = self._refresh_token_expires_in
+        return answer(200, body)
+
+
+def refreshing_provider() -> tuple[LinkedIn, FakeClock]:
+    clock = FakeClock(1000.0)
+    return LinkedIn(clock=clock, wall_clock=lambda: WALL_NOW.timestamp()), clock
+
+
+def test_credentials_take_a_refresh_token_without_an_access_token() -> None:
+    credentials = LinkedInCredentials.model_validate(REFRESHING)
+    assert credentials.access_token is None
+    assert LinkedInCredentials.secret_fields() == {"access_token", "refresh_token", "client_secret"}
+
+
+@pytest.mark.parametrize(
+    ("credentials", "reason"),
+    [
+        ({"conversion_rule_id": "104012"}, "give an access_token, or a refresh_token"),
+        ({**REFRESHING, "client_secret": None}, "go together"),
+        ({"access_token": TOKEN, "client_id": "86abc123linkedin", "conversion_rule_id": "104012"}, "go together"),
+    ],
+)
+def test_credentials_need_a_token_or_everything_to_refresh_one(credentials: dict[str, Any], reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        LinkedInCredentials.model_validate({key: value for key, value in credentials.items() if value is not None})
+
+
+def test_a_static_token_is_used_as_given_without_the_network() -> None:
+    send = TokenEndpoint()
+    provider, _ = refreshing_provider()
+    assert provider.authorize(CREDENTIALS, send) == CREDENTIALS
+    assert send.requests == []
+    assert provider.can_refresh_authorization(CREDENTIALS) is False
+
+
+def test_a_refresh_token_is_exchanged_at_linkedins_token_endpoint() -> None:
+    send = TokenEndpoint()
+    provider, _ = refreshing_provider()
+    authorized = provider.authorize(REFRESHING, send)
+    (request,) = send.requests
+    assert (request.method, request.url) == ("POST", TOKEN_URL)
+    assert TOKEN_URL == "https://www.linkedin.com/oauth/v2/accessToken"
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(request.body.decode()) == {
+        "grant_type": ["refresh_token"],
+        "client_id": [REFRESHING["client_id"]],
+        "client_secret": [REFRESHING["client_secret"]],
+        "refresh_token": [REFRESHING["refresh_token"]],
+    }
+    assert set(request.secrets) == {REFRESHING["client_secret"], REFRESHING["refresh_token"]}
+    (conversions,) = build([make_item(make_event())], dict(authorized)).requests
+    assert conversions.headers["Authorization"] == "Bearer AQX-token-1"
+    assert conversions.secrets == ("AQX-token-1",)
+    assert provider.can_refresh_authorization(REFRESHING) is True
+
+
+def test_a_refreshed_token_replaces_a_stored_access_token() -> None:
+    provider, _ = refreshing_provider()
+    authorized = provider.authorize({**REFRESHING, "access_token": TOKEN}, TokenEndpoint())
+    assert authorized["access_token"] == "AQX-token-1"
+
+
+def test_the_access_token_is_reused_until_shortly_before_its_60_days_end() -> None:
+    send = TokenEndpoint()
+    provider, clock = refreshing_provider()
+    provider.authorize(REFRESHING, send)
+    clock.now += SIXTY_DAYS - 301
+    assert provider.authorize(REFRESHING, send)["access_token"] == "AQX-token-1"
+    clock.now += 2
+    assert provider.authorize(REFRESHING, send)["access_token"] == "AQX-token-2"
+    assert len(send.requests) == 2
+
+
+def test_after_a_401_the_token_is_refreshed_exactly_once() -> None:
+    """What the dispatcher does on a 401: forget_authorization, authorize again, resend once."""
+    send = TokenEndpoint()
+    provider, _ = refreshing_provider()
+    first = provider.authorize(REFRESHING, send)
+    (request,) = build([make_item(make_event())], dict(first)).requests
+    assert PROVIDER.classify(request, answer(401, {"status": 401, "code": "EXPIRED_ACCESS_TOKEN"}))[0].verdict is (
+        Verdict.PERMANENT
+    )
+    assert provider.can_refresh_authorization(REFRESHING)
+    provider.forget_authorization(REFRESHING)
+    second = provider.authorize(REFRESHING, send)
+    assert (first["access_token"], second["access_token"]) == ("AQX-token-1", "AQX-token-2")
+    assert provider.authorize(REFRESHING, send)["access_token"] == "AQX-token-2"
+    assert len(send.requests) == 2
+
+
+def test_a_revoked_refresh_token_fails_authorization_permanently_without_echoing_it() -> None:
+    refused = answer(
+        400, {"error": "invalid_grant", "error_description": f"Token {REFRESHING['refresh_token']} was revoked"}
+    )
+    provider, _ = refreshing_provider()
+    with pytest.raises(AuthorizationFailed) as failure:
+        provider.authorize(REFRESHING, TokenEndpoint(refused))
+    outcome = failure.value.outcome
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "oauth_invalid_grant")
+    assert "reconnect the LinkedIn account" in (outcome.message or "")
+    assert REFRESHING["refresh_token"] not in (outcome.message or "")
+
+
+def test_an_unavailable_token_endpoint_is_retried_and_nothing_is_cached() -> None:
+    send = TokenEndpoint(answer(503, b"", {"retry-after": "30"}))
+    provider, _ = refreshing_provider()
+    with pytest.raises(AuthorizationFailed) as failure:
+        provider.authorize(REFRESHING, send)
+    assert (failure.value.outcome.verdict, failure.value.outcome.retry_after) == (Verdict.RETRY, 30)
+    assert provider.authorize(REFRESHING, send)["access_token"] == "AQX-token-2"
+
+
+def test_a_401_says_that_linkedin_tokens_expire_and_how_to_renew_them() -> None:
+    outcome = PROVIDER.classify(one_request(), answer(401, {"status": 401, "code": "INVALID_ACCESS_TOKEN"}))[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "unauthorized")
+    assert "60 days" in (outcome.message or "") and "refresh_token" in (outcome.message or "")
+
+
+def test_building_without_any_access_token_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="authorize"):
+        build([make_item(make_event())], REFRESHING)
+
+
+def test_a_preview_of_a_refreshing_destination_shows_a_placeholder_token() -> None:
+    preview = PROVIDER.preview_authorization(REFRESHING)
+    assert preview.credentials["access_token"] in preview.placeholders
+    assert preview.note
+    assert PROVIDER.preview_authorization(CREDENTIALS).credentials == CREDENTIALS
+
+
+# -- credential health ----------------------------------------------------------------------------------------
+
+
+def test_credentials_expire_when_linkedin_says_the_refresh_token_does() -> None:
+    provider, _ = refreshing_provider()
+    assert provider.credential_expiry(REFRESHING) is None  # nothing learned yet
+    provider.authorize(REFRESHING, TokenEndpoint(refresh_token_expires_in=300 * 24 * 3600))
+    assert provider.credential_expiry(REFRESHING) == WALL_NOW + timedelta(days=300)
+
+
+def test_the_expiry_is_unknown_when_the_token_answer_does_not_say_it() -> None:
+    provider, _ = refreshing_provider()
+    provider.authorize(REFRESHING, TokenEndpoint(refresh_token_expires_in=None))
+    assert provider.credential_expiry(REFRESHING) is None
+
+
+def test_a_static_tokens_expiry_is_unknown() -> None:
+    provider, _ = refreshing_provider()
+    provider.authorize(CREDENTIALS, TokenEndpoint())
+    assert provider.credential_expiry(CREDENTIALS) is None
+
+
+def test_a_destination_without_a_refresh_token_is_warned_that_its_token_expires() -> None:
+    (warning,) = PROVIDER.credential_warnings({"access_token": "…0b7e", "conversion_rule_id": "104012"})
+    assert "60 days" in warning and "refresh_token" in warning
+    assert PROVIDER.credential_warnings({"refresh_token": "…5c1d", "client_id": "x", "client_secret": "…9e2f"}) == []

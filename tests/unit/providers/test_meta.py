@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse, Verdict
+from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
+from nimriz_destinations.providers.common import sha256_hex
 from nimriz_destinations.providers.meta import GRAPH_API_VERSION, MAX_EVENTS_PER_REQUEST, PROVIDER, MetaCredentials
 from tests import provider_support
 
@@ -28,9 +29,9 @@ def make_event(event_type: str = "conversion.lead", *, occurred: datetime = NOW,
 
 
 def make_item(
-    event: dict[str, Any], reason: str = "live", overrides: list[dict[str, Any]] | None = None
+    event: dict[str, Any], reason: str = "live", overrides: list[dict[str, Any]] | None = None, base: str = "default"
 ) -> DeliveryItem:
-    return provider_support.make_item(PROVIDER, event, overrides=overrides or (), reason=reason)
+    return provider_support.make_item(PROVIDER, event, overrides=overrides or (), reason=reason, base=base)
 
 
 def build(items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS) -> Any:
@@ -60,7 +61,6 @@ def test_lead_maps_to_meta_lead_with_time_in_seconds_and_the_event_id_as_dedup_k
     assert payload["event_name"] == "Lead"
     assert payload["event_time"] == int(NOW.timestamp())
     assert payload["event_id"] == "evt_1"
-    assert payload["action_source"] == "website"
     assert payload["event_source_url"] == "https://shop.example.com/collections/spring"
     assert "custom_data" not in payload  # the sample lead's value 0 means "no revenue given"
 
@@ -94,11 +94,83 @@ def test_fbc_is_built_from_the_fbclid_with_the_event_time_in_milliseconds() -> N
 
 def test_unusable_contact_values_are_left_out_not_hashed() -> None:
     payload = PROVIDER.default_payload(make_event(email="not an email", phone="12", click_ids={"fbclid": "IwAR"}))
-    assert set(payload["user_data"]) == {"fbc"}
+    user_data = payload["user_data"]
+    assert "fbc" in user_data
+    assert "em" not in user_data and "ph" not in user_data
 
 
 def test_no_visitor_id_is_sent_as_external_id_by_default() -> None:
     assert "external_id" not in PROVIDER.default_payload(make_event())["user_data"]
+
+
+# -- match quality: location keys and action_source --------------------------------------------------------------
+
+
+def test_country_city_and_state_are_sent_hashed_in_metas_normalised_form() -> None:
+    user_data = PROVIDER.default_payload(make_event())["user_data"]  # the sample: US, CA, San Francisco
+    assert user_data["country"] == [sha256_hex("us")]
+    assert user_data["ct"] == [sha256_hex("sanfrancisco")]
+    assert user_data["st"] == [sha256_hex("ca")]
+
+
+@pytest.mark.parametrize(
+    ("country", "region", "city", "state_form", "city_form"),
+    [
+        ("US", "California", "St. Louis 2", "ca", "stlouis"),
+        ("US", "new york", "New-York", "ny", "newyork"),
+        ("FR", "Île-de-France", "Saint-Étienne", "îledefrance", "saintétienne"),
+        ("GE", "Georgia", "Tbilisi", "georgia", "tbilisi"),  # a US state name outside the US stays a name
+    ],
+)
+def test_region_becomes_a_us_state_code_only_in_the_us_and_cities_keep_letters_only(
+    country: str, region: str, city: str, state_form: str, city_form: str
+) -> None:
+    event = make_event()
+    event["context"].update(country=country, region=region, city=city)
+    user_data = PROVIDER.default_payload(event)["user_data"]
+    assert user_data["st"] == [sha256_hex(state_form)]
+    assert user_data["ct"] == [sha256_hex(city_form)]
+    assert user_data["country"] == [sha256_hex(country.lower())]
+
+
+def test_strict_privacy_mode_sends_country_but_never_city_or_state() -> None:
+    event = make_event()
+    event["privacy_mode"] = "strict"
+    item = make_item(event)  # the privacy rules remove city and region before mapping
+    assert "country" in item.payload["user_data"]
+    assert {"ct", "st"}.isdisjoint(item.payload["user_data"])
+    # Even an event that still held them (privacy rules bypassed) gives no ct or st in strict mode.
+    assert {"ct", "st"}.isdisjoint(PROVIDER.default_payload(event)["user_data"])
+
+
+def test_an_unusable_country_is_left_out() -> None:
+    event = make_event()
+    event["context"]["country"] = "USA"
+    assert "country" not in PROVIDER.default_payload(event)["user_data"]
+
+
+def test_action_source_is_website_by_default() -> None:
+    (request,) = build([make_item(make_event())]).requests
+    assert sent_events(request)[0]["action_source"] == "website"
+
+
+def test_action_source_comes_from_the_destination_credentials() -> None:
+    credentials = MetaCredentials.model_validate({**CREDENTIALS, "action_source": "physical_store"}).model_dump()
+    (request,) = build([make_item(make_event())], credentials).requests
+    assert sent_events(request)[0]["action_source"] == "physical_store"
+
+
+def test_a_mapping_that_sets_action_source_wins_over_the_credentials() -> None:
+    overrides = [{"type": "static", "to": "action_source", "value": "email"}]
+    credentials = {**CREDENTIALS, "action_source": "physical_store"}
+    (request,) = build([make_item(make_event(), overrides=overrides)], credentials).requests
+    assert sent_events(request)[0]["action_source"] == "email"
+
+
+@pytest.mark.parametrize("value", ["web", "Website", ""])
+def test_credentials_accept_only_metas_action_sources(value: str) -> None:
+    with pytest.raises(ValueError):
+        MetaCredentials.model_validate({**CREDENTIALS, "action_source": value})
 
 
 def test_every_default_field_is_documented() -> None:
@@ -141,6 +213,113 @@ def test_an_event_older_than_seven_days_fails_alone_instead_of_sinking_the_batch
     assert built.skipped[0].verdict is Verdict.PERMANENT
     assert built.skipped[0].error_class == "event_too_old"
     assert [request.items for request in built.requests] == [(1,)]
+
+
+# -- an event Meta would refuse fails alone, before batching ---------------------------------------------------
+
+
+def test_a_purchase_without_currency_fails_alone_and_the_lead_beside_it_is_sent() -> None:
+    purchase = make_event("conversion.sale", currency=None)
+    built = build([make_item(purchase), make_item(make_event("conversion.lead"))])
+    assert (built.skipped[0].verdict, built.skipped[0].error_class) == (Verdict.PERMANENT, "purchase_without_currency")
+    assert "currency" in (built.skipped[0].message or "")
+    (request,) = built.requests
+    assert request.items == (1,)
+    assert [event["event_name"] for event in sent_events(request)] == ["Lead"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error_class"),
+    [
+        ([{"type": "static", "to": "custom_data.value", "value": "a lot"}], "purchase_without_value"),
+        ([{"type": "static", "to": "custom_data.currency", "value": "US dollars"}], "purchase_without_currency"),
+        ([{"type": "static", "to": "action_source", "value": "web"}], "invalid_action_source"),
+        ([{"type": "static", "to": "event_time", "value": int(NOW.timestamp() * 1000)}], "invalid_event_time"),
+        ([{"type": "static", "to": "event_time", "value": int(NOW.timestamp()) + 3600}], "invalid_event_time"),
+        ([{"type": "static", "to": "event_time", "value": "2026-11-28T12:00:00Z"}], "invalid_event_time"),
+        ([{"type": "static", "to": "event_name", "value": ""}], "missing_event_name"),
+    ],
+)
+def test_a_mapped_event_meta_would_refuse_fails_alone(overrides: list[dict[str, Any]], error_class: str) -> None:
+    built = build([make_item(make_event("conversion.sale"), overrides=overrides), make_item(make_event())])
+    assert (built.skipped[0].verdict, built.skipped[0].error_class) == (Verdict.PERMANENT, error_class)
+    assert [request.items for request in built.requests] == [(1,)]
+
+
+def test_physical_store_events_may_be_up_to_62_days_old() -> None:
+    credentials = {**CREDENTIALS, "action_source": "physical_store"}
+    month_old = make_item(make_event(occurred=NOW - timedelta(days=30)))
+    too_old = make_item(make_event(occurred=NOW - timedelta(days=63)))
+    built = build([month_old, too_old], credentials)
+    assert [request.items for request in built.requests] == [(0,)]
+    assert built.skipped[1].error_class == "event_too_old"
+    assert "62 days" in (built.skipped[1].message or "")
+
+
+# -- Meta refuses a batch naming one event: that event fails, the rest are resent now ---------------------------
+
+
+def refusal_naming(index: int, form: str) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": "Invalid parameter", "type": "OAuthException", "code": 100, "fbtrace_id": "t"}
+    if form == "message":
+        error["message"] = f"(#100) data[{index}][custom_data][currency] must be a valid ISO 4217 currency"
+    elif form == "error_user_msg":
+        error["error_user_msg"] = f"Unexpected key \"index\" on param \"$['data'][{index}]['custom_data']\"."
+    else:
+        error["error_data"] = json.dumps({"event_index": index})
+    return {"error": error}
+
+
+@pytest.mark.parametrize("form", ["message", "error_user_msg", "error_data"])
+def test_a_refusal_naming_one_event_fails_it_alone_and_resends_the_others_now(form: str) -> None:
+    request = one_request(3)
+    outcomes = PROVIDER.classify(request, answer(400, refusal_naming(1, form)))
+    assert (outcomes[1].verdict, outcomes[1].error_class) == (Verdict.PERMANENT, "meta_error_100")
+    assert not outcomes[1].resend_now
+    for position in (0, 2):
+        assert (outcomes[position].verdict, outcomes[position].error_class) == (Verdict.RETRY, "batch_mate_refused")
+        assert outcomes[position].resend_now
+        assert "data[1]" in (outcomes[position].message or "")
+
+
+def test_the_refused_event_keeps_metas_message() -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(400, refusal_naming(0, "error_user_msg")))
+    assert "$['data'][0]['custom_data']" in (outcomes[0].message or "")
+
+
+def test_items_to_resend_are_rebuilt_into_a_request_without_the_refused_event() -> None:
+    items = [make_item(make_event()) for _ in range(3)]
+    (request,) = build(items).requests
+    outcomes = PROVIDER.classify(request, answer(400, refusal_naming(2, "message")))
+    resend = [position for position, outcome in outcomes.items() if outcome.resend_now]
+    (again,) = build([items[position] for position in resend]).requests
+    assert len(sent_events(again)) == 2
+
+
+def test_positions_follow_the_request_not_the_data_index() -> None:
+    # A request carrying items 4 and 7: data[1] is item 7.
+    (template,) = build([make_item(make_event()) for _ in range(2)]).requests
+    request = OutboundRequest(template.method, template.url, template.headers, template.body, (4, 7), template.secrets)
+    outcomes = PROVIDER.classify(request, answer(400, refusal_naming(1, "message")))
+    assert outcomes[7].verdict is Verdict.PERMANENT and outcomes[4].resend_now
+
+
+def test_a_refusal_naming_an_event_outside_the_request_fails_the_whole_batch() -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(400, refusal_naming(5, "message")))
+    assert {(outcome.verdict, outcome.resend_now) for outcome in outcomes.values()} == {(Verdict.PERMANENT, False)}
+
+
+def test_a_transient_error_naming_an_event_retries_the_whole_batch_later() -> None:
+    body = refusal_naming(1, "message")
+    body["error"]["is_transient"] = True
+    outcomes = PROVIDER.classify(one_request(2), answer(400, body))
+    assert {(outcome.verdict, outcome.resend_now) for outcome in outcomes.values()} == {(Verdict.RETRY, False)}
+
+
+def test_a_resend_is_a_retry_for_a_dispatcher_that_ignores_the_flag() -> None:
+    outcome = Outcome.resend("Meta refused the batch because of another event in it (data[3])")
+    assert (outcome.verdict, outcome.error_class, outcome.resend_now) == (Verdict.RETRY, "batch_mate_refused", True)
+    assert not Outcome.retry("http_500").resend_now
 
 
 # -- hashing is enforced on the mapped payload ----------------------------------------------------------------

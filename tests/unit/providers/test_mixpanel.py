@@ -12,18 +12,16 @@ from pydantic import ValidationError
 
 from nimriz_destinations.providers.base import Verdict
 from nimriz_destinations.providers.common import HUMAN_EVENT_NAMES, epoch_millis
-from nimriz_destinations.providers.mixpanel import (
-    MAX_IMPORT_BYTES,
-    MAX_TRACK_BYTES,
-    PROVIDER,
-    MixpanelCredentials,
-    insert_id,
-)
+from nimriz_destinations.providers.mixpanel import MAX_IMPORT_BYTES, PROVIDER, MixpanelCredentials, insert_id
 from tests.provider_support import EVENT_TYPES, make_event, make_item, mapped, response
 
 TOKEN = "mp_token_0123456789"
-TRACK = {"project_token": TOKEN, "region": "us"}
-IMPORT = TRACK | {"project_id": "123456", "service_account_username": "sa.user", "service_account_secret": "sa-s3cret"}
+TOKEN_ONLY = {"project_token": TOKEN, "region": "us"}
+IMPORT = TOKEN_ONLY | {
+    "project_id": "123456",
+    "service_account_username": "sa.user",
+    "service_account_secret": "sa-s3cret",
+}
 
 
 def build(items: list[Any], credentials: dict[str, Any]) -> Any:
@@ -134,36 +132,39 @@ def test_import_batches_hold_2000_events_within_10_mb() -> None:
     assert all(len(request.body) <= MAX_IMPORT_BYTES for request in requests)
 
 
-# -- /track (project token) ------------------------------------------------------------------------------------
+# -- /import with the project token (no service account) --------------------------------------------------------
 
 
-def test_without_a_service_account_events_are_tracked_with_the_token_and_time_in_seconds() -> None:
+def test_without_a_service_account_events_are_imported_with_the_project_token_as_basic_username() -> None:
     item = make_item(PROVIDER)
-    (request,) = build([item], TRACK).requests
+    (request,) = build([item], TOKEN_ONLY).requests
     url = urlsplit(request.url)
     assert (url.netloc, url.path, parse_qs(url.query)) == (
         "api.mixpanel.com",
-        "/track",
-        {"verbose": ["1"], "ip": ["0"]},
+        "/import",
+        {"strict": ["1"], "ip": ["0"]},
     )
-    assert request.headers == {"Content-Type": "application/json"}
+    basic = base64.b64encode(f"{TOKEN}:".encode()).decode()
+    assert request.headers == {"Content-Type": "application/json", "Authorization": f"Basic {basic}"}
+    assert {TOKEN, basic} <= set(request.secrets)
     (event,) = sent_events(request)
-    assert event["properties"]["token"] == TOKEN and TOKEN in request.secrets
-    assert event["properties"]["time"] == item.payload["properties"]["time"] // 1000
-    assert item.payload["properties"].get("token") is None  # the mapped payload itself is left alone
+    assert "token" not in event["properties"] and TOKEN not in request.body.decode()
+    assert event["properties"]["time"] == item.payload["properties"]["time"] > 10**12  # milliseconds, as mapped
 
 
-def test_track_skips_events_older_than_5_days() -> None:
-    old = make_item(PROVIDER, make_event(age_seconds=5 * 24 * 3600 + 60))
-    built = build([old, make_item(PROVIDER)], TRACK)
-    assert built.skipped[0].error_class == "event_too_old" and "service account" in (built.skipped[0].message or "")
-    assert [request.items for request in built.requests] == [(1,)]
+def test_an_event_older_than_5_days_is_sent_to_import_with_the_project_token() -> None:
+    old = make_item(PROVIDER, make_event(event_id="old", age_seconds=10 * 24 * 3600))
+    built = build([old, make_item(PROVIDER)], TOKEN_ONLY)
+    assert built.skipped == {}
+    (request,) = built.requests
+    assert urlsplit(request.url).path == "/import" and request.items == (0, 1)
+    assert sent_events(request)[0]["properties"]["$insert_id"] == "old"
 
 
-def test_track_requests_stay_under_2_mb() -> None:
-    bulky = [{"type": "static", "to": f"properties.blob{n}", "value": "w" * 4000} for n in range(5)]
-    requests = build([make_item(PROVIDER, overrides=bulky)] * 150, TRACK).requests
-    assert len(requests) == 2 and all(len(request.body) <= MAX_TRACK_BYTES for request in requests)
+def test_no_event_goes_to_track() -> None:
+    for credentials in (TOKEN_ONLY, IMPORT):
+        (request,) = build([make_item(PROVIDER, make_event(age_seconds=60))], credentials).requests
+        assert urlsplit(request.url).path == "/import"
 
 
 # -- mapped payload rules --------------------------------------------------------------------------------------
@@ -226,27 +227,16 @@ def test_import_400_without_failed_records_is_permanent_for_all() -> None:
     assert {o.verdict for o in result.values()} == {Verdict.PERMANENT}
 
 
-@pytest.mark.parametrize("body", [{"status": 1, "error": None}, "1"])
-def test_track_success_is_delivered(body: Any) -> None:
-    assert PROVIDER.classify(one_request(TRACK), response(200, body))[0].verdict is Verdict.DELIVERED
+def test_a_failed_record_echoing_the_token_does_not_put_it_in_the_record() -> None:
+    answer = response(
+        400,
+        {"code": 400, "failed_records": [{"index": 0, "insert_id": "x", "field": "event", "message": f"bad {TOKEN}"}]},
+    )
+    outcome = PROVIDER.classify(one_request(TOKEN_ONLY), answer)[0]
+    assert outcome.verdict is Verdict.PERMANENT and TOKEN not in (outcome.message or "")
 
 
-@pytest.mark.parametrize(
-    ("body", "detail"),
-    [({"status": 0, "error": "data, missing or empty"}, "data, missing or empty"), ("0", "status 0")],
-)
-def test_track_200_reporting_failure_is_permanent(body: Any, detail: str) -> None:
-    outcome = PROVIDER.classify(one_request(TRACK), response(200, body))[0]
-    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "mixpanel_rejected")
-    assert detail in (outcome.message or "")
-
-
-def test_a_track_error_echoing_the_token_does_not_put_it_in_the_record() -> None:
-    outcome = PROVIDER.classify(one_request(TRACK), response(200, {"status": 0, "error": f"bad {TOKEN}"}))[0]
-    assert TOKEN not in (outcome.message or "")
-
-
-@pytest.mark.parametrize("credentials", [IMPORT, TRACK])
+@pytest.mark.parametrize("credentials", [IMPORT, TOKEN_ONLY])
 def test_401_and_403_are_permanent(credentials: dict[str, Any]) -> None:
     for status in (401, 403):
         assert PROVIDER.classify(one_request(credentials), response(status))[0].verdict is Verdict.PERMANENT

@@ -130,6 +130,53 @@ def test_bodies_stay_under_the_5_mib_cap() -> None:
     assert len(requests) == 2 and all(len(request.body) <= MAX_BODY_BYTES for request in requests)
 
 
+# -- replays of old events: historical_migration ----------------------------------------------------------------
+
+DAY = 24 * 3600
+
+
+def body_of(request: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(request.body)
+    return body
+
+
+@pytest.mark.parametrize("reason", ["replay", "retry"])
+def test_a_replay_of_an_event_over_a_day_old_is_sent_as_a_historical_migration(reason: str) -> None:
+    item = make_item(PROVIDER, make_event(age_seconds=DAY + 60), reason=reason)
+    (request,) = build([item]).requests
+    assert body_of(request) == {"api_key": API_KEY, "historical_migration": True, "batch": [item.payload]}
+
+
+@pytest.mark.parametrize(
+    ("reason", "age_seconds"),
+    [("replay", DAY - 60), ("retry", 60), ("live", 3 * DAY), ("test", 3 * DAY)],
+)
+def test_live_sends_tests_and_recent_replays_are_not_historical(reason: str, age_seconds: float) -> None:
+    (request,) = build([make_item(PROVIDER, make_event(age_seconds=age_seconds), reason=reason)]).requests
+    assert "historical_migration" not in body_of(request)
+
+
+def test_replays_and_live_events_go_in_separate_requests() -> None:
+    old = make_event(event_id="old", age_seconds=2 * DAY)
+    items = [
+        make_item(PROVIDER, make_event(event_id="live-0")),
+        make_item(PROVIDER, old, reason="replay"),
+        make_item(PROVIDER, make_event(event_id="live-2")),
+        make_item(PROVIDER, old, reason="retry"),
+    ]
+    live, historical = build(items).requests
+    assert (live.items, historical.items) == ((0, 2), (1, 3))
+    assert "historical_migration" not in body_of(live)
+    assert body_of(historical)["historical_migration"] is True
+
+
+def test_age_is_the_events_occurred_at_not_a_mapped_timestamp() -> None:
+    override = [{"type": "static", "to": "timestamp", "value": "2020-01-01T00:00:00.000Z"}]
+    recent = make_item(PROVIDER, make_event(), overrides=override, reason="replay")
+    (request,) = build([recent]).requests
+    assert "historical_migration" not in body_of(request)
+
+
 def test_events_posthog_would_drop_are_skipped() -> None:
     no_name = make_item(PROVIDER, overrides=[{"type": "exclude", "field": "event"}])
     empty_id = make_item(PROVIDER, overrides=[{"type": "static", "to": "distinct_id", "value": ""}])

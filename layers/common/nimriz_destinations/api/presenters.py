@@ -16,6 +16,7 @@ from ..models import (
     FilterVerdictOut,
     Health,
 )
+from ..providers import get_provider
 from ..service.preview import ActionPreview
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
 from ..storage.records import ActionHealth, DestinationRecord
@@ -29,6 +30,7 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
         type=record.type,
         enabled=record.enabled,
         credentials={**record.credential_hints, **(revealed or {})},
+        warnings=get_provider(record.type).credential_warnings(record.credential_hints),
         actions=[
             Action.model_validate(
                 {

@@ -1,16 +1,22 @@
-"""Amplitude HTTP V2 API (providers.md A4): `POST /2/httpapi` with `{"api_key", "events": [...]}`.
+"""Amplitude HTTP V2 API (https://amplitude.com/docs/apis/analytics/http-v2): `POST /2/httpapi` with
+`{"api_key", "events": [...]}`.
 
 Hosts: us → https://api2.amplitude.com, eu → https://api.eu.amplitude.com. The API key travels in the body
 (Amplitude takes no auth header). Limits: under 1 MB and at most 2000 events per request (the HTTP V2 page says
 "fewer than 2000", the batching guide "up to 2,000": the size limit is what a 413 enforces).
 
+Ids: each `user_id` / `device_id` an event carries must be a string of at least 5 characters (the HTTP V2 page's
+"Device IDs and User IDs minimum length"; we send no `options.min_id_length`). Amplitude rejects the whole request
+for one short id, so an event breaking this is refused before sending, alone, with the reason.
+
 Responses (HTTP V2 reference):
 * 200 delivered.
-* 400 rejects the whole request. With per-event indices (`events_with_invalid_fields`,
-  `events_with_missing_fields`, `silenced_events`) the listed events are permanent and the rest are retried:
-  Amplitude's guidance is "remove those events and resend the rest". Listed `throttled_events` are retried after
-  the 30 s pause. Without indices (invalid API key, invalid JSON, a missing request-level field) every event is
-  permanent.
+* 400 rejects the whole request. Events named per event are permanent and the rest are retried, as Amplitude's own
+  SDKs do ("remove those events and resend the rest"; Amplitude-TypeScript `handleInvalidResponse`,
+  Amplitude-Python `Response.invalid_or_silenced_index`): indices in `events_with_invalid_fields`,
+  `events_with_missing_fields`, `events_with_invalid_id_lengths` and `silenced_events`, and events of a device in
+  `silenced_devices`. Listed `throttled_events` are retried after the 30 s pause. Without any of these (invalid API
+  key, invalid JSON, a missing request-level field) every event is permanent.
 * 429 rejects the request: `throttled_events` are retried after max(Retry-After, 30 s) ("pause sending events for
   that user or device for 30 seconds"); events of a user/device over its daily quota are permanent (Amplitude's SDK
   drops them too); the other events are retried without the pause.
@@ -68,8 +74,13 @@ _TOP_LEVEL_FIELDS: Mapping[str, str] = {
     "city": "city",
     "os_family": "os_name",
 }
-# Per-event index lists of a 400 answer, with how each reads in a delivery record.
-_REJECTION_LISTS = (("events_with_invalid_fields", "invalid"), ("events_with_missing_fields", "missing"))
+# Per-event index lists of a 400 answer ({field: [index, ...]}), with how each reads in a delivery record.
+_REJECTION_LISTS = (
+    ("events_with_invalid_fields", "invalid `{field}`"),
+    ("events_with_missing_fields", "missing `{field}`"),
+    ("events_with_invalid_id_lengths", f"`{{field}}` shorter than Amplitude's minimum of {MIN_ID_LENGTH} characters"),
+)
+_ID_FIELDS = ("user_id", "device_id")
 
 
 class AmplitudeCredentials(Credentials):
@@ -95,7 +106,11 @@ class Amplitude(Provider):
         ("quantity, revenueType", "1 and the outcome (sale, refund, cancellation, reversal) when revenue is set"),
         ("(privacy)", "strict mode: no region, no city; never IP or user agent (no `ip` field is sent)"),
         ("(not sent)", "conversion.email, conversion.phone: add them with an `include` override"),
-        ("(refused)", "no event_type, or no device_id/user_id of at least 5 characters after mapping: skipped"),
+        (
+            "(refused)",
+            "no event_type, no device_id/user_id of at least 5 characters, or a user_id/device_id shorter than 5 "
+            "characters after mapping: skipped alone, with the reason (Amplitude would reject the whole request)",
+        ),
     )
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,11 +166,20 @@ def _refusal(payload: Mapping[str, Any]) -> Outcome | None:
     """Why Amplitude would reject this event, or None when it is fine to send."""
     if not payload.get("event_type"):
         return Outcome.skipped("missing_event_name", "the mapped event has no event_type; Amplitude requires one")
-    ids = [payload.get("user_id"), payload.get("device_id")]
-    if not any(isinstance(value, str) and len(value) >= MIN_ID_LENGTH for value in ids):
+    ids = {field: payload[field] for field in _ID_FIELDS if payload.get(field) is not None}
+    valid = {field for field, value in ids.items() if isinstance(value, str) and len(value) >= MIN_ID_LENGTH}
+    if not valid:
         return Outcome.skipped(
             "missing_identifier",
             f"the mapped event has no device_id or user_id of at least {MIN_ID_LENGTH} characters",
+        )
+    short = [field for field in _ID_FIELDS if field in ids and field not in valid]
+    if short:
+        # One short id makes Amplitude reject the whole request (events_with_invalid_id_lengths).
+        return Outcome.skipped(
+            "invalid_identifier",
+            f"the mapped event's {' and '.join(short)} is not a string of at least {MIN_ID_LENGTH} characters; "
+            "Amplitude would reject it and every event sent with it",
         )
     return None
 
@@ -184,9 +208,10 @@ def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[i
     for key, label in _REJECTION_LISTS:
         for field, indices in _index_lists(body, key).items():
             for index in indices:
-                rejected.setdefault(index, f"{error}: {label} `{field}`")
-    for index in _indices(body, "silenced_events"):
-        rejected.setdefault(index, f"{error}: the device is silenced by Amplitude")
+                rejected.setdefault(index, f"{error}: {label.format(field=field)}")
+    silenced = f"{error}: the device is silenced by Amplitude"
+    for index in _indices(body, "silenced_events") | _silenced_device_events(request, body):
+        rejected.setdefault(index, silenced)
     throttled = _indices(body, "throttled_events")
     if body.get("missing_field") or not (rejected or throttled):
         # A request-level problem (API key, JSON, path): nothing in this request can succeed as it is.
@@ -205,6 +230,21 @@ def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[i
     return outcomes
 
 
+def _silenced_device_events(request: OutboundRequest, body: Mapping[str, Any]) -> set[int]:
+    """Indices of the request's events whose device_id Amplitude lists in `silenced_devices`."""
+    devices = body.get("silenced_devices")
+    if not isinstance(devices, list) or not devices:
+        return set()
+    silenced = {str(device) for device in devices}
+    return {index for index, event in enumerate(_sent_events(request)) if str(event.get("device_id")) in silenced}
+
+
+def _sent_events(request: OutboundRequest) -> list[dict[str, Any]]:
+    """The events of the request body, in order (an odd entry reads as an empty event)."""
+    events = json_object(request.body).get("events")
+    return [event if isinstance(event, dict) else {} for event in events] if isinstance(events, list) else []
+
+
 def _throttled(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
     body = json_object(response.body)
     error = str(body.get("error") or "Too many requests")
@@ -217,10 +257,10 @@ def _throttled(request: OutboundRequest, response: ProviderResponse) -> dict[int
         if isinstance(body.get(key), dict)
         for identity in body[key]
     }
-    events = json_object(request.body).get("events") or []
+    events = _sent_events(request)
     outcomes: dict[int, Outcome] = {}
     for index, position in enumerate(request.items):
-        event = events[index] if index < len(events) and isinstance(events[index], dict) else {}
+        event = events[index] if index < len(events) else {}
         if over_quota & {str(event.get("user_id")), str(event.get("device_id"))}:
             outcomes[position] = Outcome.permanent(
                 "amplitude_daily_quota_exceeded", f"{error}: the user or device is over Amplitude's daily event quota"

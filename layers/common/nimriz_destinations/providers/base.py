@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, get_args, get_origin
@@ -69,6 +70,10 @@ class Outcome:
     error_class: str | None = None  # short machine-readable class, e.g. "http_429", "missing_identifier"
     message: str | None = None  # customer-safe detail (never a secret)
     retry_after: float | None = None  # seconds the provider asked us to wait
+    # Not judged on its own: the provider refused the request because of another item in it. The dispatcher
+    # resends the item at once, rebuilt without the refused batch-mates, and does not count that as an attempt.
+    # A dispatcher that ignores the flag still retries it as an ordinary RETRY (later, counted): nothing is lost.
+    resend_now: bool = False
 
     @classmethod
     def delivered(cls, message: str | None = None) -> Outcome:
@@ -85,6 +90,11 @@ class Outcome:
     @classmethod
     def skipped(cls, error_class: str, message: str) -> Outcome:
         return cls(Verdict.SKIPPED, error_class, message)
+
+    @classmethod
+    def resend(cls, message: str) -> Outcome:
+        """Not sent because a batch-mate made the provider refuse the whole request: resend now (see `resend_now`)."""
+        return cls(Verdict.RETRY, "batch_mate_refused", message, resend_now=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +116,9 @@ class OutboundRequest:
     body: bytes
     items: tuple[int, ...]  # positions, in the items given to build_requests, that this request carries
     secrets: tuple[str, ...] = ()  # values to redact wherever the request is recorded or shown
+    # Per carried item, in `items` order (empty: none): what the adapter changed to fit the provider's limits, e.g.
+    # a value cut to its maximum length; `classify` reports it in the delivered outcome's message.
+    adjustments: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +197,21 @@ class Provider:
 
     def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
         """Drop a cached authorization after the provider answered 401, so the next `authorize` refreshes it."""
+
+    def can_refresh_authorization(self, credentials: Mapping[str, Any]) -> bool:
+        """Whether a 401 is worth one `forget_authorization` + `authorize` + resend with these credentials (a
+        provider whose destinations may hold either a static token or a refresh token answers per destination)."""
+        return self.refreshes_authorization
+
+    def credential_expiry(self, credentials: Mapping[str, Any]) -> datetime | None:
+        """When these credentials stop working, as the last successful `authorize` learned it (e.g. an OAuth
+        refresh token's end of life); None when unknown or never."""
+        return None
+
+    def credential_warnings(self, credential_hints: Mapping[str, Any]) -> list[str]:
+        """What a destination with these (redacted) credentials should be told about them, e.g. that a token
+        will expire; shown with the destination, never blocks saving it."""
+        return []
 
     def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
         """Credentials to build a preview's requests with, without the network; `authorize` adds nothing by default."""

@@ -1,8 +1,9 @@
 """What the four ad-platform conversion adapters (Meta, Google Ads, LinkedIn, TikTok) share.
 
-* Which events are sent at all: conversions only, and only the positive outcomes (`lead`, `sale`). No adapter
-  sends refunds, cancellations or reversals (none of these APIs takes a negative conversion; Google Ads
-  conversion adjustments are a separate API not implemented here): they are SKIPPED `unsupported_outcome`.
+* Which events are sent at all: conversions only, and only the positive outcomes (`lead`, `sale`): none of these
+  APIs takes a negative conversion, so refunds, cancellations and reversals are SKIPPED `unsupported_outcome`,
+  except by Google Ads, which sends them as adjustments of the sale they undo (its own requests, built with
+  `outcomes=ADJUSTED_OUTCOMES`).
 * Identity: click ids from the canonical `click_ids`, and the customer-supplied `conversion.email` /
   `conversion.phone`, normalised per platform and SHA-256 hashed (lower-case hex). `hashed` passes values that
   already are SHA-256 hex through, so adapters can re-apply it to the final (mapped) payload: whatever a mapping
@@ -26,6 +27,7 @@ from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderRespons
 from .common import sha256_hex
 
 SUPPORTED_OUTCOMES = frozenset({"lead", "sale"})
+ADJUSTED_OUTCOMES = frozenset({"refund", "cancellation", "reversal"})  # follow-ons undoing a sale
 # The test channel code Meta and TikTok show in their Test Events tools.
 TestEventCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 MAX_MESSAGE_CHARS = 300  # provider error text kept in an outcome
@@ -62,14 +64,15 @@ def is_supported_conversion(event: Mapping[str, Any]) -> bool:
     return conversion_outcome(event) in SUPPORTED_OUTCOMES
 
 
-def screen(event: Mapping[str, Any], platform: str) -> Outcome | None:
-    """Why `event` is not sent to `platform` at all, or None when it is a supported conversion."""
+def screen(event: Mapping[str, Any], platform: str, outcomes: frozenset[str] = SUPPORTED_OUTCOMES) -> Outcome | None:
+    """Why `event` is not sent to `platform` at all, or None when it is a conversion of one of `outcomes`."""
     outcome = conversion_outcome(event)
     if outcome is None:
         return Outcome.skipped("not_a_conversion", f"{platform} receives conversions only, not {event.get('type')}")
-    if outcome not in SUPPORTED_OUTCOMES:
+    if outcome not in outcomes:
         return Outcome.skipped(
-            "unsupported_outcome", f"only lead and sale conversions are sent to {platform}, not '{outcome}' ones"
+            "unsupported_outcome",
+            f"only {' and '.join(sorted(outcomes))} conversions are sent to {platform}, not '{outcome}' ones",
         )
     return None
 
@@ -196,13 +199,20 @@ BuildRequest = Callable[[list[dict[str, Any]], tuple[int, ...], bool], OutboundR
 
 
 def build_batches(
-    items: Sequence[DeliveryItem], *, platform: str, prepare: Prepare, max_batch_size: int, build_request: BuildRequest
+    items: Sequence[DeliveryItem],
+    *,
+    platform: str,
+    prepare: Prepare,
+    max_batch_size: int,
+    build_request: BuildRequest,
+    outcomes: frozenset[str] = SUPPORTED_OUTCOMES,
 ) -> Built:
-    """Screen and prepare every item, then batch test and live sends apart (test flags are request-wide)."""
+    """Screen (conversions of `outcomes` only) and prepare every item, then batch test and live sends apart (test
+    flags are request-wide)."""
     built = Built()
     ready: dict[bool, list[tuple[int, dict[str, Any]]]] = {False: [], True: []}
     for position, item in enumerate(items):
-        result = screen(item.event, platform) or prepare(item)
+        result = screen(item.event, platform, outcomes) or prepare(item)
         if isinstance(result, Outcome):
             built.skipped[position] = result
         else:

@@ -1,17 +1,29 @@
-"""Google Ads click conversion upload, REST binding of ConversionUploadService.UploadClickConversions:
-`POST https://googleads.googleapis.com/{version}/customers/{customer_id}:uploadClickConversions`.
+"""Google Ads offline conversions, REST bindings of ConversionUploadService.UploadClickConversions and
+ConversionAdjustmentUploadService.UploadConversionAdjustments:
+`POST https://googleads.googleapis.com/{version}/customers/{customer_id}:uploadClickConversions` (leads, sales) and
+`...:uploadConversionAdjustments` (refunds, cancellations, reversals), each in requests of its own.
 
 * Auth: an OAuth access token obtained from the refresh token at `https://oauth2.googleapis.com/token` in
-  `authorize`, cached (bounded) until shortly before it expires and dropped by `forget_authorization` after a 401;
+  `authorize` (oauth.RefreshTokenGrant), cached (bounded) until shortly before it expires and dropped by
+  `forget_authorization` after a 401;
   plus the `developer-token` header and, when calling through a manager account, `login-customer-id`.
-* `partialFailure: true` (required by Google): each conversion gets its own outcome from the per-index errors in
-  `partialFailureError`. Up to 2,000 conversions per request.
+* `partialFailure: true` (required by Google): each conversion or adjustment gets its own outcome from the
+  per-index errors in `partialFailureError`. Up to 2,000 conversions (or adjustments) per request.
 * Dedup: `orderId` is the event id and `conversionDateTime` is derived from `occurred_at` only, so a resend of the
   same event is refused as ORDER_ID_ALREADY_IN_USE or CLICK_CONVERSION_ALREADY_EXISTS: both count as delivered.
 * Test sends set `validateOnly: true`: Google checks the conversions and records nothing.
-* Refunds, cancellations and reversals would need conversion adjustments (a separate API, not implemented): they
-  are skipped as `unsupported_outcome`. No `consent` is sent: Nimriz does not know the visitor's ad_user_data
-  consent, so Google treats it as unspecified.
+* Adjustments (https://developers.google.com/google-ads/api/docs/conversions/upload-adjustments and the
+  ConversionAdjustment reference): a refund, cancellation or reversal whose `conversion.original_event_id` names
+  the sale adjusts it by `orderId` (the sale was uploaded with its event id as order id): RETRACTION for a
+  cancellation or a full refund / reversal; RESTATEMENT to the remaining value for a partial one (its `value`
+  below the event's `conversion.original_value`). `adjustmentDateTime` is the follow-on's `occurred_at`, so a
+  resend repeats the same adjustment (RESTATEMENT_ALREADY_EXISTS, CONVERSION_ALREADY_RETRACTED: delivered).
+  Without an original id the event is skipped (`missing_original_event_id`). Google adjusts only conversions at
+  least 24 hours old (TOO_RECENT_CONVERSION: retried later) and not from a wbraid click.
+* Consent (https://developers.google.com/google-ads/api/docs/conversions/upload-clicks, "consent"; for EEA traffic
+  a missing `adUserData` counts as not consented): every conversion carries `consent.adUserData` from the event's
+  own `consent.ad_user_data` when it has one, else from the destination's `ad_user_data_consent`; with neither,
+  none is sent and Google treats it as unspecified.
 """
 
 from __future__ import annotations
@@ -19,15 +31,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
-from typing import Annotated, Any, ClassVar
-from urllib.parse import urlencode
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, TypeGuard
 
 from pydantic import BeforeValidator, StringConstraints
 
-from ..cache import TTLCache
+from ..event_fields import CONSENT_STATES
 from .base import (
-    AuthorizationFailed,
     Built,
     Credentials,
     DeliveryItem,
@@ -42,12 +53,16 @@ from .base import (
     classify_status,
     retry_after_seconds,
 )
-from .common import json_bytes, occurred_at, sha256_hex
+from .common import json_bytes, occurred_at
 from .conversions import (
+    ADJUSTED_OUTCOMES,
+    SUPPORTED_OUTCOMES,
     ConversionRequest,
     Normalizer,
+    Prepare,
     build_batches,
     click_id,
+    conversion_outcome,
     conversion_value,
     customer_contact,
     delivered,
@@ -60,6 +75,7 @@ from .conversions import (
     response_json,
     status_line_outcome,
 )
+from .oauth import TOKEN_CACHE_ENTRIES, RefreshTokenGrant
 
 PLATFORM = "Google Ads"
 API_BASE_URL = "https://googleads.googleapis.com"
@@ -71,20 +87,32 @@ CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid")  # exactly one per conversion; t
 ACCESS_TOKEN = "access_token"  # key `authorize` adds to the credentials
 PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in the token's place
 
-TOKEN_CACHE_ENTRIES = 256
 MAX_TOKEN_LIFETIME_SECONDS = 3600.0  # Google access tokens live an hour
 DEFAULT_TOKEN_LIFETIME_SECONDS = 3600.0  # when the token answer has no usable expires_in
-TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
 
 # Row errors meaning "this conversion is already in Google Ads": a resend of a delivered event.
 DUPLICATE_ERRORS = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE", "DUPLICATE_ORDER_ID"})
 # Row errors Google says to retry in 6 hours (click or conversion action too recent).
 RETRY_LATER_ERRORS = frozenset({"TOO_RECENT_EVENT", "TOO_RECENT_CONVERSION_ACTION", "TOO_RECENT_CLICK"})
 RETRY_LATER_SECONDS = 6 * 3600.0
+# Adjustment row errors meaning "this adjustment is already made": a resend of a delivered follow-on (or a
+# retraction of a conversion already retracted, which leaves nothing to adjust).
+ADJUSTMENT_DUPLICATE_ERRORS = frozenset(
+    {"RESTATEMENT_ALREADY_EXISTS", "DUPLICATE_ADJUSTMENT_IN_REQUEST", "CONVERSION_ALREADY_RETRACTED"}
+)
+# Google adjusts only conversions at least 24 hours old, and nothing on a conversion action created in the last 6.
+ADJUSTMENT_RETRY_LATER: Mapping[str, float] = {
+    "TOO_RECENT_CONVERSION": 24 * 3600.0,
+    "TOO_RECENT_CONVERSION_ACTION": RETRY_LATER_SECONDS,
+}
+# Follow-ons that return money, so may return part of it (a cancellation always undoes the whole sale).
+PARTIAL_OUTCOMES = frozenset({"refund", "reversal"})
 TRANSIENT_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
 TRANSIENT_ERROR_CODES = frozenset(
     {"TRANSIENT_ERROR", "INTERNAL_ERROR", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"}
 )
+
+CONSENT_FIELDS = ("adUserData", "adPersonalization")  # Google's Consent message
 
 # The only user identifiers click conversion uploads accept, with Google's normalisation before hashing.
 HASHED_IDENTIFIERS: Mapping[str, Normalizer] = {
@@ -109,19 +137,50 @@ class GoogleAdsCredentials(Credentials):
     client_id: PlainStr
     client_secret: SecretStr
     refresh_token: SecretStr
-
-
-@dataclass(frozen=True, slots=True)
-class _AccessToken:
-    value: str
-    expires_at: float  # on the provider's clock
+    # What the customer's consent banner collects for every visitor (the event's own consent wins when it has one).
+    ad_user_data_consent: Literal["granted", "denied"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _RowError:
     code: str  # e.g. CLICK_NOT_FOUND
     message: str
-    index: int | None  # position in `conversions`, None when the error names no conversion
+    index: int | None  # position in the request's rows, None when the error names no row
+
+
+@dataclass(frozen=True, slots=True)
+class _Upload:
+    """One of the two upload methods: its path, where its rows go, and which row errors mean what."""
+
+    method: str  # the REST custom method after `customers/{id}:`
+    rows: str  # the JSON field holding the rows
+    row_path: str  # the rows' field name in error locations (the proto name)
+    duplicates: frozenset[str]
+    duplicate_note: str
+    retry_later: Mapping[str, float]  # row error -> seconds Google says to wait
+
+
+CLICK_CONVERSIONS = _Upload(
+    "uploadClickConversions",
+    "conversions",
+    "conversions",
+    DUPLICATE_ERRORS,
+    "already in Google Ads (duplicate upload)",
+    dict.fromkeys(RETRY_LATER_ERRORS, RETRY_LATER_SECONDS),
+)
+ADJUSTMENTS = _Upload(
+    "uploadConversionAdjustments",
+    "conversionAdjustments",
+    "conversion_adjustments",
+    ADJUSTMENT_DUPLICATE_ERRORS,
+    "already adjusted in Google Ads (duplicate upload)",
+    ADJUSTMENT_RETRY_LATER,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleAdsRequest(ConversionRequest):
+    upload: _Upload = CLICK_CONVERSIONS
 
 
 class GoogleAds(Provider):
@@ -146,40 +205,68 @@ class GoogleAds(Provider):
         ("userIdentifiers[].hashedPhoneNumber", "`conversion.phone` in E.164 with the leading +, SHA-256 hex"),
         ("partialFailure", "always true: each conversion gets its own outcome"),
         ("validateOnly", "true on test sends: Google validates and records nothing"),
-        ("consent", "not sent (Nimriz does not know the visitor's consent)"),
+        (
+            "consent.adUserData",
+            "`consent.ad_user_data` of the event as GRANTED / DENIED, else the destination's `ad_user_data_consent`, "
+            "else not sent (Google treats it as unspecified)",
+        ),
         (
             "hashing",
             "hashedEmail / hashedPhoneNumber set by a mapping are normalised and hashed unless already SHA-256 hex; "
             "other identifier kinds are dropped (uploads accept only these two), at most 5 are sent",
         ),
         (
+            "adjustments: orderId",
+            "refund, cancellation, reversal: `conversion.original_event_id` (the sale's order id), sent to "
+            "uploadConversionAdjustments in requests of their own",
+        ),
+        (
+            "adjustments: adjustmentType",
+            "RESTATEMENT for a refund or reversal whose `conversion.value` is below `conversion.original_value` "
+            "(a partial one), else RETRACTION (cancellations, full or unquantified refunds and reversals)",
+        ),
+        (
+            "adjustments: restatementValue",
+            "RESTATEMENT only: adjustedValue `conversion.original_value` minus `conversion.value`, currencyCode "
+            "`conversion.currency`",
+        ),
+        ("adjustments: adjustmentDateTime", "`occurred_at` of the follow-on, in UTC like conversionDateTime"),
+        (
             "not sent",
-            "`missing_identifier` without a click id, email or phone; refunds, cancellations and reversals "
-            "`unsupported_outcome` (conversion adjustments are not implemented); link and card events "
+            "`missing_identifier` without a click id, email or phone; `missing_original_event_id`: a refund, "
+            "cancellation or reversal without `conversion.original_event_id`; link and card events "
             "`not_a_conversion`",
         ),
     )
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.monotonic, max_cached_tokens: int = TOKEN_CACHE_ENTRIES
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        max_cached_tokens: int = TOKEN_CACHE_ENTRIES,
     ) -> None:
-        self._clock = clock
-        self._tokens: TTLCache[_AccessToken] = TTLCache(
-            max_entries=max_cached_tokens, ttl_seconds=MAX_TOKEN_LIFETIME_SECONDS, clock=clock
+        self._grant = RefreshTokenGrant(
+            platform=PLATFORM,
+            token_url=TOKEN_URL,
+            default_lifetime_seconds=DEFAULT_TOKEN_LIFETIME_SECONDS,
+            max_lifetime_seconds=MAX_TOKEN_LIFETIME_SECONDS,
+            clock=clock,
+            wall_clock=wall_clock,
+            max_cached_tokens=max_cached_tokens,
         )
 
     # -- authorization -----------------------------------------------------------------------------------------
 
     def authorize(self, credentials: Mapping[str, Any], send: Send) -> Mapping[str, Any]:
-        key = _token_key(credentials)
-        token = self._tokens.get_or_load(key, lambda: self._fetch_token(credentials, send))
-        if token.expires_at <= self._clock():
-            self._tokens.invalidate(key)
-            token = self._tokens.get_or_load(key, lambda: self._fetch_token(credentials, send))
-        return {**credentials, ACCESS_TOKEN: token.value}
+        return {**credentials, ACCESS_TOKEN: self._grant.access_token(credentials, send).value}
 
     def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
-        self._tokens.invalidate(_token_key(credentials))
+        self._grant.forget(credentials)
+
+    def credential_expiry(self, credentials: Mapping[str, Any]) -> datetime | None:
+        token = self._grant.cached(credentials)
+        return token.refresh_token_expires_at if token else None
 
     def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
         return PreviewAuthorization(
@@ -188,25 +275,14 @@ class GoogleAds(Provider):
             note=f"The access token is fetched from Google when the delivery is sent; shown as {PREVIEW_ACCESS_TOKEN}.",
         )
 
-    def _fetch_token(self, credentials: Mapping[str, Any], send: Send) -> _AccessToken:
-        request = token_request(credentials)
-        response = send(request)
-        body = response_json(response)
-        value = body.get("access_token") if isinstance(body, dict) else None
-        if response.status != 200 or not isinstance(value, str) or not value:
-            raise AuthorizationFailed(_token_failure(request, response, body))
-        lifetime = _lifetime(body)
-        return _AccessToken(value, self._clock() + lifetime - min(TOKEN_EXPIRY_MARGIN_SECONDS, lifetime / 2))
-
     # -- delivery ----------------------------------------------------------------------------------------------
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        if conversion_outcome(event) in ADJUSTED_OUTCOMES:
+            return _adjustment_payload(event)
         if not is_supported_conversion(event):
             return {}  # never sent: build_requests records why
-        payload: dict[str, Any] = {
-            "conversionDateTime": occurred_at(event).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S+00:00"),
-            "orderId": str(event["id"]),
-        }
+        payload: dict[str, Any] = {"conversionDateTime": _date_time(event), "orderId": str(event["id"])}
         for field in CLICK_ID_FIELDS:
             if value := click_id(event, field):
                 payload[field] = value
@@ -221,86 +297,131 @@ class GoogleAds(Provider):
         ]
         if identifiers := _hashed_identifiers(contacts):
             payload["userIdentifiers"] = identifiers
+        if consent := _consent_status((event.get("consent") or {}).get("ad_user_data")):
+            payload["consent"] = {"adUserData": consent}
         return payload
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         action = f"customers/{credentials['customer_id']}/conversionActions/{credentials['conversion_action_id']}"
-        return build_batches(
+        adjusting = [conversion_outcome(item.event) in ADJUSTED_OUTCOMES for item in items]
+        conversions = self._build_part(
+            CLICK_CONVERSIONS,
             items,
-            platform=PLATFORM,
-            prepare=lambda item: _prepare(item.payload, action),
-            max_batch_size=self.max_batch_size,
-            build_request=lambda payloads, positions, test: _request(payloads, positions, test, credentials),
+            [position for position, adjustment in enumerate(adjusting) if not adjustment],
+            credentials,
+            lambda item: _prepare(item.payload, action, credentials.get("ad_user_data_consent")),
         )
+        adjustments = self._build_part(
+            ADJUSTMENTS,
+            items,
+            [position for position, adjustment in enumerate(adjusting) if adjustment],
+            credentials,
+            lambda item: _prepare_adjustment(item.payload, action),
+        )
+        return Built(conversions.requests + adjustments.requests, conversions.skipped | adjustments.skipped)
+
+    def _build_part(
+        self,
+        upload: _Upload,
+        items: Sequence[DeliveryItem],
+        positions: list[int],
+        credentials: Mapping[str, Any],
+        prepare: Prepare,
+    ) -> Built:
+        """The requests of one upload method for the items at `positions` (positions kept as in `items`)."""
+        part = build_batches(
+            [items[position] for position in positions],
+            platform=PLATFORM,
+            prepare=prepare,
+            max_batch_size=self.max_batch_size,
+            outcomes=ADJUSTED_OUTCOMES if upload is ADJUSTMENTS else SUPPORTED_OUTCOMES,
+            build_request=lambda payloads, indexes, test: _request(
+                upload, payloads, tuple(positions[index] for index in indexes), test, credentials
+            ),
+        )
+        return Built(part.requests, {positions[index]: outcome for index, outcome in part.skipped.items()})
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+        upload = request.upload if isinstance(request, GoogleAdsRequest) else CLICK_CONVERSIONS
         failure = status_line_outcome(response, PLATFORM)
         if failure is None and response.status >= 300:
             failure = _request_error(request, response)
         if failure is not None:
             return dict.fromkeys(request.items, failure)
         body = response_json(response)
-        errors = _row_errors(body.get("partialFailureError") if isinstance(body, dict) else None)
+        errors = _row_errors(body.get("partialFailureError") if isinstance(body, dict) else None, upload.row_path)
         general = [error for error in errors if error.index is None]  # names no row: applies to every row
         return {
-            position: _row_outcome([error for error in errors if error.index == index] + general, request)
+            position: _row_outcome([error for error in errors if error.index == index] + general, request, upload)
             for index, position in enumerate(request.items)
         }
 
 
-def token_request(credentials: Mapping[str, Any]) -> OutboundRequest:
-    """The OAuth refresh-token grant; its secrets are listed so the recorded request never shows them."""
-    client_secret, refresh_token = str(credentials["client_secret"]), str(credentials["refresh_token"])
-    form = {
-        "grant_type": "refresh_token",
-        "client_id": str(credentials["client_id"]),
-        "client_secret": client_secret,
-        "refresh_token": refresh_token,
-    }
-    return OutboundRequest(
-        method="POST",
-        url=TOKEN_URL,
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-        body=urlencode(form).encode(),
-        items=(),
-        secrets=(client_secret, refresh_token),
-    )
+def _date_time(event: Mapping[str, Any]) -> str:
+    """The event time as Google's `yyyy-mm-dd hh:mm:ss+00:00` (UTC)."""
+    return occurred_at(event).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S+00:00")
 
 
-def _token_key(credentials: Mapping[str, Any]) -> str:
-    # A digest, so the cache never holds the refresh token as a key; any credential change gets a new token.
-    parts = (credentials["client_id"], credentials["client_secret"], credentials["refresh_token"])
-    return sha256_hex("\x1f".join(str(part) for part in parts))
+def _adjustment_payload(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ConversionAdjustment undoing the sale a refund, cancellation or reversal names (all or part of it)."""
+    conversion = event.get("conversion") or {}
+    payload: dict[str, Any] = {"adjustmentDateTime": _date_time(event), "adjustmentType": "RETRACTION"}
+    if original := conversion.get("original_event_id"):
+        payload["orderId"] = str(original)
+    if (remaining := _remaining_value(event)) is not None:
+        payload["adjustmentType"] = "RESTATEMENT"
+        payload["restatementValue"] = {"adjustedValue": remaining}
+        if isinstance(currency := conversion.get("currency"), str) and currency:
+            payload["restatementValue"]["currencyCode"] = currency.strip().upper()
+    return payload
 
 
-def _lifetime(body: object) -> float:
-    expires_in = body.get("expires_in") if isinstance(body, dict) else None
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
-        return float(expires_in)
-    return DEFAULT_TOKEN_LIFETIME_SECONDS
+def _remaining_value(event: Mapping[str, Any]) -> float | None:
+    """What a partial refund or reversal leaves of the sale (`original_value` − `value`); None when it undoes all
+    of it or the event does not say how much the sale was worth."""
+    if conversion_outcome(event) not in PARTIAL_OUTCOMES:
+        return None
+    conversion = event.get("conversion") or {}
+    value, original = conversion.get("value"), conversion.get("original_value")
+    if _is_amount(value) and _is_amount(original) and value < original:
+        return float(Decimal(str(original)) - Decimal(str(value)))  # decimal: 100 - 20.1 must restate to 79.9
+    return None
 
 
-def _token_failure(request: OutboundRequest, response: ProviderResponse, body: object) -> Outcome:
-    if response.status in (408, 429) or response.status >= 500:
-        return Outcome.retry(
-            f"oauth_http_{response.status}",
-            "Google's OAuth token endpoint is unavailable",
-            retry_after_seconds(response),
-        )
-    if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
-        error = body["error"]
-        detail = provider_message(body.get("error_description"), request)
-        return Outcome.permanent(
-            f"oauth_{error}",
-            f"Google refused to refresh the access token ({error}{': ' + detail if detail else ''}); "
-            "reconnect the Google Ads account",
-        )
-    return Outcome.permanent(f"oauth_http_{response.status}", "Google's OAuth token endpoint returned no token")
+def _is_amount(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
 
-def _prepare(payload: Mapping[str, Any], action: str) -> dict[str, Any] | Outcome:
+def _consent_status(value: object) -> str | None:
+    """Google's ConsentStatus for a consent choice (`granted` / `denied`, any case), None for anything else."""
+    return value.upper() if isinstance(value, str) and value.lower() in CONSENT_STATES else None
+
+
+def _consent(value: object, default: object) -> dict[str, str] | Outcome:
+    """The conversion's `consent` (the payload's own choices, else the destination default for adUserData).
+
+    A value Google cannot parse would make it refuse the whole request, so such a conversion fails alone."""
+    given = value if isinstance(value, Mapping) else {} if value is None else None
+    if given is None or not set(given) <= set(CONSENT_FIELDS):
+        return Outcome.permanent("invalid_consent", f"consent must be an object with only {', '.join(CONSENT_FIELDS)}")
+    consent: dict[str, str] = {}
+    for field, choice in given.items():
+        if (status := _consent_status(choice)) is None:
+            return Outcome.permanent("invalid_consent", f"consent.{field} must be GRANTED or DENIED")
+        consent[field] = status
+    if "adUserData" not in consent and (status := _consent_status(default)):
+        consent["adUserData"] = status
+    return consent
+
+
+def _prepare(payload: Mapping[str, Any], action: str, default_consent: object) -> dict[str, Any] | Outcome:
     conversion = {key: value for key, value in payload.items() if key not in CLICK_ID_FIELDS}
     conversion["conversionAction"] = action
+    consent = _consent(conversion.pop("consent", None), default_consent)
+    if isinstance(consent, Outcome):
+        return consent
+    if consent:
+        conversion["consent"] = consent
     if click := next(((field, payload[field]) for field in CLICK_ID_FIELDS if payload.get(field)), None):
         conversion[click[0]] = click[1]
     conversion.pop("userIdentifiers", None)
@@ -309,6 +430,20 @@ def _prepare(payload: Mapping[str, Any], action: str) -> dict[str, Any] | Outcom
     if not click and not identifiers:
         return missing_identifier(PLATFORM, "a gclid, gbraid or wbraid on the click, or the customer's email or phone")
     return conversion
+
+
+def _prepare_adjustment(payload: Mapping[str, Any], action: str) -> dict[str, Any] | Outcome:
+    adjustment = dict(payload)
+    adjustment["conversionAction"] = action
+    if not adjustment.get("orderId"):
+        return Outcome.skipped(
+            "missing_original_event_id",
+            "Google Ads adjusts the sale a refund, cancellation or reversal undoes by the sale's order id: "
+            "the event needs conversion.original_event_id",
+        )
+    if adjustment.get("adjustmentType") == "RETRACTION":
+        adjustment.pop("restatementValue", None)  # Google refuses a value on a retraction
+    return adjustment
 
 
 def _hashed_identifiers(entries: object) -> list[dict[str, Any]]:
@@ -328,7 +463,11 @@ def _hashed_identifiers(entries: object) -> list[dict[str, Any]]:
 
 
 def _request(
-    payloads: list[dict[str, Any]], positions: tuple[int, ...], test: bool, credentials: Mapping[str, Any]
+    upload: _Upload,
+    payloads: list[dict[str, Any]],
+    positions: tuple[int, ...],
+    test: bool,
+    credentials: Mapping[str, Any],
 ) -> OutboundRequest:
     token = credentials.get(ACCESS_TOKEN)
     if not token:
@@ -341,24 +480,25 @@ def _request(
     }
     if login_customer_id := credentials.get("login_customer_id"):
         headers["login-customer-id"] = str(login_customer_id)
-    body = {"conversions": payloads, "partialFailure": True, "validateOnly": test}
-    return ConversionRequest(
+    body = {upload.rows: payloads, "partialFailure": True, "validateOnly": test}
+    return GoogleAdsRequest(
         method="POST",
-        url=f"{API_BASE_URL}/{API_VERSION}/customers/{credentials['customer_id']}:uploadClickConversions",
+        url=f"{API_BASE_URL}/{API_VERSION}/customers/{credentials['customer_id']}:{upload.method}",
         headers=headers,
         body=json_bytes(body),
         items=positions,
         secrets=(str(token), developer_token),
         note="test send: validated by Google Ads only (validateOnly), nothing was recorded" if test else None,
+        upload=upload,
     )
 
 
-def _row_errors(status: object) -> list[_RowError]:
+def _row_errors(status: object, row_path: str) -> list[_RowError]:
     """The GoogleAdsFailure errors inside a google.rpc.Status (`partialFailureError` or a request `error`)."""
     if not isinstance(status, Mapping):
         return []
     errors = [
-        _RowError(_error_code(error), str(error.get("message") or ""), _conversion_index(error))
+        _RowError(_error_code(error), str(error.get("message") or ""), _row_index(error, row_path))
         for detail in status.get("details") or []
         if isinstance(detail, Mapping)
         for error in detail.get("errors") or []
@@ -376,25 +516,25 @@ def _error_code(error: Mapping[str, Any]) -> str:
     return values[0] if values else "UNKNOWN"
 
 
-def _conversion_index(error: Mapping[str, Any]) -> int | None:
+def _row_index(error: Mapping[str, Any], row_path: str) -> int | None:
     location = error.get("location")
     elements = location.get("fieldPathElements") if isinstance(location, Mapping) else None
     for element in elements if isinstance(elements, list) else []:
-        if isinstance(element, Mapping) and element.get("fieldName") == "conversions":
+        if isinstance(element, Mapping) and element.get("fieldName") == row_path:
             index = element.get("index")
             return index if type(index) is int else None
     return None
 
 
-def _row_outcome(errors: list[_RowError], request: OutboundRequest) -> Outcome:
+def _row_outcome(errors: list[_RowError], request: OutboundRequest, upload: _Upload) -> Outcome:
     if not errors:
         return delivered(request)
-    if all(error.code in DUPLICATE_ERRORS for error in errors):
-        return delivered(request, "already in Google Ads (duplicate upload)")
+    if all(error.code in upload.duplicates for error in errors):
+        return delivered(request, upload.duplicate_note)
     message = provider_message("; ".join(error.message for error in errors if error.message), request)
-    failing = [error for error in errors if error.code not in DUPLICATE_ERRORS]
-    if retry_later := next((error for error in failing if error.code in RETRY_LATER_ERRORS), None):
-        return Outcome.retry(retry_later.code.lower(), message, RETRY_LATER_SECONDS)
+    failing = [error for error in errors if error.code not in upload.duplicates]
+    if retry_later := next((error for error in failing if error.code in upload.retry_later), None):
+        return Outcome.retry(retry_later.code.lower(), message, upload.retry_later[retry_later.code])
     return Outcome.permanent(failing[0].code.lower(), message)
 
 
@@ -405,7 +545,7 @@ def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outc
     if not isinstance(error, Mapping):
         return classify_status(response)
     status = str(error.get("status") or "")
-    codes = [row.code for row in _row_errors({"details": error.get("details")})]
+    codes = [row.code for row in _row_errors({"details": error.get("details")}, "")]
     message = provider_message(error.get("message"), request)
     if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
         return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, retry_after_seconds(response))

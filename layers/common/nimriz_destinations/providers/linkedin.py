@@ -1,5 +1,12 @@
 """LinkedIn Conversions API: `POST https://api.linkedin.com/rest/conversionEvents`.
 
+* Auth: a member access token (they expire 60 days after they are issued). With a `refresh_token`, `client_id`
+  and `client_secret` (LinkedIn's programmatic refresh tokens, valid a year) `authorize` obtains access tokens at
+  `https://www.linkedin.com/oauth/v2/accessToken` (`grant_type=refresh_token`, form-encoded) and caches each until
+  shortly before it expires; after a 401 the dispatcher forgets it and resends once with a fresh one. LinkedIn's
+  token answer says when the refresh token expires (`refresh_token_expires_in`): that is `credential_expiry`.
+  See https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens. Without a
+  refresh token the static `access_token` is sent as given and the destination carries a warning that it expires.
 * Headers `Authorization: Bearer`, `LinkedIn-Version: YYYYMM` (monthly versions, each supported for at least a
   year) and `X-Restli-Protocol-Version: 2.0.0`. Every request is a Rest.li batch create
   (`X-RestLi-Method: BATCH_CREATE`, body `{"elements": [...]}`), even for one event: LinkedIn answers one status
@@ -13,11 +20,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import StringConstraints
+from pydantic import StringConstraints, model_validator
 
 from .base import (
     Built,
@@ -25,9 +34,12 @@ from .base import (
     DeliveryItem,
     OutboundRequest,
     Outcome,
+    PlainStr,
+    PreviewAuthorization,
     Provider,
     ProviderResponse,
     SecretStr,
+    Send,
     classify_status,
 )
 from .common import epoch_millis, json_bytes
@@ -47,6 +59,7 @@ from .conversions import (
     status_line_outcome,
     trimmed,
 )
+from .oauth import TOKEN_CACHE_ENTRIES, RefreshTokenGrant
 
 PLATFORM = "LinkedIn"
 API_URL = "https://api.linkedin.com/rest/conversionEvents"
@@ -57,13 +70,38 @@ RULE_URN_PREFIX = "urn:lla:llaPartnerConversion:"
 SHA256_EMAIL = "SHA256_EMAIL"
 FIRST_PARTY_ADS_TRACKING_UUID = "LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID"
 TEST_SEND_NOTE = "test send: LinkedIn has no test mode, so this was sent as a real conversion event"
+TOKEN_URL = "https://www.linkedin.com/oauth/v2/accessToken"
+ACCESS_TOKEN = "access_token"  # the credential `authorize` replaces with a fresh token when it can refresh
+PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in a refreshed token's place
+ACCESS_TOKEN_LIFETIME_SECONDS = 60 * 24 * 3600.0  # LinkedIn: access tokens are valid for 60 days
+UNAUTHORIZED_MESSAGE = (
+    "LinkedIn rejected the access token (HTTP 401). LinkedIn access tokens expire 60 days after they are issued: "
+    "give the destination a refresh_token, client_id and client_secret so Nimriz renews them, or a new access_token"
+)
+STATIC_TOKEN_WARNING = (
+    "This destination has a LinkedIn access_token but no refresh_token: LinkedIn access tokens expire 60 days "
+    "after they are issued, and deliveries then fail as 'unauthorized'. Add refresh_token, client_id and "
+    "client_secret so Nimriz renews the access token."
+)
 
 
 class LinkedInCredentials(Credentials):
-    access_token: SecretStr
+    access_token: SecretStr | None = None  # optional when the refresh fields are given
+    refresh_token: SecretStr | None = None
+    client_id: PlainStr | None = None
+    client_secret: SecretStr | None = None
     conversion_rule_id: Annotated[
         str, StringConstraints(pattern=r"^([0-9]{1,20}|urn:lla:llaPartnerConversion:[0-9]{1,20})$")
     ]
+
+    @model_validator(mode="after")
+    def _a_token_or_a_way_to_get_one(self) -> Self:
+        refresh = (self.refresh_token, self.client_id, self.client_secret)
+        if any(refresh) and not all(refresh):
+            raise ValueError("refresh_token, client_id and client_secret go together (all or none)")
+        if not self.access_token and not self.refresh_token:
+            raise ValueError("give an access_token, or a refresh_token with client_id and client_secret")
+        return self
 
 
 class LinkedIn(Provider):
@@ -71,6 +109,7 @@ class LinkedIn(Provider):
     action_types = frozenset({"send_conversion"})
     credentials_model = LinkedInCredentials
     max_batch_size = MAX_EVENTS_PER_REQUEST
+    refreshes_authorization = True
 
     default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
         ("conversion", "`urn:lla:llaPartnerConversion:<conversion_rule_id>` from the credentials (always)"),
@@ -89,6 +128,57 @@ class LinkedIn(Provider):
             "and reversals `unsupported_outcome` (no negative conversions); link and card events `not_a_conversion`",
         ),
     )
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        max_cached_tokens: int = TOKEN_CACHE_ENTRIES,
+    ) -> None:
+        self._grant = RefreshTokenGrant(
+            platform=PLATFORM,
+            token_url=TOKEN_URL,
+            default_lifetime_seconds=ACCESS_TOKEN_LIFETIME_SECONDS,
+            max_lifetime_seconds=ACCESS_TOKEN_LIFETIME_SECONDS,
+            clock=clock,
+            wall_clock=wall_clock,
+            max_cached_tokens=max_cached_tokens,
+        )
+
+    # -- authorization -----------------------------------------------------------------------------------------
+
+    def authorize(self, credentials: Mapping[str, Any], send: Send) -> Mapping[str, Any]:
+        if not _refreshable(credentials):
+            return credentials  # a static access token, sent as given until LinkedIn refuses it
+        return {**credentials, ACCESS_TOKEN: self._grant.access_token(credentials, send).value}
+
+    def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
+        if _refreshable(credentials):
+            self._grant.forget(credentials)
+
+    def can_refresh_authorization(self, credentials: Mapping[str, Any]) -> bool:
+        return _refreshable(credentials)
+
+    def credential_expiry(self, credentials: Mapping[str, Any]) -> datetime | None:
+        # A static token's expiry is not known to Nimriz (LinkedIn says it only when the token is issued).
+        token = self._grant.cached(credentials) if _refreshable(credentials) else None
+        return token.refresh_token_expires_at if token else None
+
+    def credential_warnings(self, credential_hints: Mapping[str, Any]) -> list[str]:
+        return [] if credential_hints.get("refresh_token") else [STATIC_TOKEN_WARNING]
+
+    def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
+        if not _refreshable(credentials):
+            return PreviewAuthorization(credentials)
+        return PreviewAuthorization(
+            {**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN},
+            placeholders=frozenset({PREVIEW_ACCESS_TOKEN}),
+            note="The access token is obtained from LinkedIn with the refresh token when the delivery is sent; "
+            f"shown as {PREVIEW_ACCESS_TOKEN}.",
+        )
+
+    # -- delivery ----------------------------------------------------------------------------------------------
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
         if not is_supported_conversion(event):
@@ -114,6 +204,8 @@ class LinkedIn(Provider):
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
         failure = status_line_outcome(response, PLATFORM)
+        if response.status == 401:
+            failure = Outcome.permanent("unauthorized", UNAUTHORIZED_MESSAGE)
         if failure is None and response.status >= 300:
             failure = _request_error(request, response)
         if failure is not None:
@@ -126,6 +218,10 @@ class LinkedIn(Provider):
             position: _element_outcome(elements[index] if index < len(elements) else None, request)
             for index, position in enumerate(request.items)
         }
+
+
+def _refreshable(credentials: Mapping[str, Any]) -> bool:
+    return bool(credentials.get("refresh_token"))
 
 
 def rule_urn(conversion_rule_id: str) -> str:
@@ -178,7 +274,10 @@ def _hashed_user(user: object) -> dict[str, Any]:
 def _request(
     payloads: list[dict[str, Any]], positions: tuple[int, ...], test: bool, credentials: Mapping[str, Any]
 ) -> OutboundRequest:
-    token = str(credentials["access_token"])
+    token = credentials.get(ACCESS_TOKEN)
+    if not token:
+        raise ValueError("LinkedIn requests need an access token: stored, or added by authorize() when refreshing")
+    token = str(token)
     return ConversionRequest(
         method="POST",
         url=API_URL,

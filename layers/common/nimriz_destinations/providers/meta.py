@@ -2,21 +2,35 @@
 
 * JSON body `{"data": [server events], "test_event_code"?}`; the access token travels as the `access_token`
   query parameter and is listed in `secrets`, so no recorded URL shows it.
-* Up to 1,000 events per request, all or nothing: one invalid event makes Meta reject the whole request, so
-  one outcome applies to every event of a request. Events Meta would refuse for certain are therefore held
-  back before batching: no usable identifier (SKIPPED) and older than Meta's 7-day window (PERMANENT).
-* `action_source` is "website": the journey started with a click on a tracked link to the customer's site and
-  the conversion is reported from their backend. Meta also asks website events for `client_user_agent`, which
-  Nimriz never has (design §4): Meta still accepts such events, possibly with less optimisation value; a
-  customer can override `action_source` with a static mapping.
-* `fbc` is `fb.1.<creation time ms>.<fbclid>`; Meta wants the time the fbclid was first seen, which for a
-  conversion event is not known, so the conversion time is used (never later than the click, as Meta requires).
+* Up to 1,000 events per request, all or nothing: one invalid event makes Meta reject the whole request. So
+  every event is checked against Meta's required server-event parameters before batching
+  (https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event) and one Meta
+  would refuse fails alone: `event_name`, `event_time` in Unix seconds within Meta's window (7 days; 62 for
+  `physical_store`) and not in the future, `action_source` from Meta's list, and a `Purchase` with
+  `custom_data.currency` and a numeric `custom_data.value` (Segment's Facebook Conversions API destination
+  refuses a Purchase without them too). No usable identifier is SKIPPED instead.
+* When Meta still refuses a request and its error names the event (`data[3]`, `$['data'][3]` or
+  `error_data.event_index`), that event fails alone with Meta's message; the rest are `Outcome.resend`: the
+  dispatcher sends them again at once without it (https://developers.facebook.com/docs/graph-api/guides/error-handling).
+* `action_source` comes from the destination's `action_source` credential (default "website": the journey
+  started with a click on a tracked link to the customer's site) unless a mapping sets it. Meta asks website
+  events for `client_user_agent`, which Nimriz never has (design §4): Meta accepts them, possibly with less
+  optimisation value.
+* Match keys from the event context (customer-information parameters,
+  https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters):
+  `country` always; `ct` and `st` only in standard privacy mode (strict mode removes city and region before
+  mapping; the adapter checks the mode too, so nothing re-adds them). All SHA-256 hashed after Meta's
+  normalisation.
+* `fbc` is `fb.1.<creation time ms>.<fbclid>`; Meta wants the time the fbclid was first seen. The canonical event
+  carries no click time, so the conversion time is used.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlencode
 
 from pydantic import StringConstraints
@@ -30,6 +44,7 @@ from .base import (
     Provider,
     ProviderResponse,
     SecretStr,
+    Verdict,
     classify_status,
     retry_after_seconds,
 )
@@ -61,7 +76,14 @@ GRAPH_BASE_URL = "https://graph.facebook.com"
 GRAPH_API_VERSION = "v27.0"
 MAX_EVENTS_PER_REQUEST = 1000
 MAX_EVENT_AGE_SECONDS = 7 * 24 * 3600
-ACTION_SOURCE = "website"
+MAX_PHYSICAL_STORE_AGE_SECONDS = 62 * 24 * 3600
+# Meta refuses event times in the future; a little clock skew between us and Meta is tolerated.
+FUTURE_TOLERANCE_SECONDS = 600
+ActionSource = Literal[
+    "website", "app", "phone_call", "chat", "email", "physical_store", "system_generated", "business_messaging", "other"
+]
+ACTION_SOURCES = frozenset(get_args(ActionSource))
+DEFAULT_ACTION_SOURCE: ActionSource = "website"
 EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
 
 # Graph error codes worth retrying: unknown/service errors, app/user/application request limits, too many calls,
@@ -69,10 +91,48 @@ EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
 RETRYABLE_ERROR_CODES = frozenset({1, 2, 4, 17, 341, 613})
 THROTTLING_ERROR_CODES = range(80000, 80015)
 INVALID_TOKEN_ERROR_CODE = 190
+# How Graph names the offending event: `data[3]`, `data[3][event_time]` or `$['data'][3]['custom_data']`.
+_EVENT_REFERENCE = re.compile(r"""data(?:['"]\])?\[(\d+)\]""")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 
 def _lower_without_spaces(value: str) -> str | None:
     return "".join(value.lower().split()) or None
+
+
+def _letters_only(value: str) -> str | None:
+    """Meta's city (and non-US state) form: lower-case, no digits, spaces or punctuation; other letters kept (UTF-8)."""
+    return "".join(character for character in value.lower() if character.isalpha()) or None
+
+
+# US states, DC and territories by name (letters only, lower-case): Meta wants US states as 2-letter ANSI codes.
+US_STATE_CODES: Mapping[str, str] = {
+    "alabama": "al", "alaska": "ak", "arizona": "az", "arkansas": "ar", "california": "ca", "colorado": "co",
+    "connecticut": "ct", "delaware": "de", "districtofcolumbia": "dc", "florida": "fl", "georgia": "ga",
+    "hawaii": "hi", "idaho": "id", "illinois": "il", "indiana": "in", "iowa": "ia", "kansas": "ks",
+    "kentucky": "ky", "louisiana": "la", "maine": "me", "maryland": "md", "massachusetts": "ma", "michigan": "mi",
+    "minnesota": "mn", "mississippi": "ms", "missouri": "mo", "montana": "mt", "nebraska": "ne", "nevada": "nv",
+    "newhampshire": "nh", "newjersey": "nj", "newmexico": "nm", "newyork": "ny", "northcarolina": "nc",
+    "northdakota": "nd", "ohio": "oh", "oklahoma": "ok", "oregon": "or", "pennsylvania": "pa", "rhodeisland": "ri",
+    "southcarolina": "sc", "southdakota": "sd", "tennessee": "tn", "texas": "tx", "utah": "ut", "vermont": "vt",
+    "virginia": "va", "washington": "wa", "westvirginia": "wv", "wisconsin": "wi", "wyoming": "wy",
+    "americansamoa": "as", "guam": "gu", "northernmarianaislands": "mp", "puertorico": "pr",
+    "virginislands": "vi", "usvirginislands": "vi",
+}  # fmt: skip
+
+
+def _state(region: str, country: str | None) -> str | None:
+    """`st` before hashing: a US state as its 2-letter code (from a code or a name), any other region letters only."""
+    letters = _letters_only(region)
+    if letters and country == "US":
+        return US_STATE_CODES.get(letters, letters)
+    return letters
+
+
+def _country(value: str) -> str | None:
+    """ISO 3166-1 alpha-2, lower-case; None for anything else (a hashed wrong value would only miss)."""
+    code = value.strip().lower()
+    return code if len(code) == 2 and code.isascii() and code.isalpha() else None
 
 
 # user_data keys Meta wants SHA-256 hashed, with the normalisation Meta specifies before hashing.
@@ -84,10 +144,10 @@ HASHED_USER_DATA: Mapping[str, Normalizer] = {
     "ln": lower_trimmed,
     "ge": lower_trimmed,
     "db": trimmed,
-    "ct": _lower_without_spaces,
-    "st": _lower_without_spaces,
+    "ct": _letters_only,
+    "st": _letters_only,
     "zp": _lower_without_spaces,
-    "country": _lower_without_spaces,
+    "country": _country,
 }
 # Keys Meta can match a person on by themselves.
 IDENTIFIER_KEYS = ("em", "ph", "fbc", "fbp", "external_id")
@@ -97,6 +157,8 @@ class MetaCredentials(Credentials):
     pixel_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{5,20}$")]
     access_token: SecretStr
     test_event_code: TestEventCode | None = None
+    # Where the conversions happen, in Meta's words; a mapping that sets `action_source` wins.
+    action_source: ActionSource = DEFAULT_ACTION_SOURCE
 
 
 class Meta(Provider):
@@ -107,13 +169,32 @@ class Meta(Provider):
 
     default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
         ("event_name", "`Lead` for conversion.lead, `Purchase` for conversion.sale"),
-        ("event_time", "`occurred_at` as Unix seconds; events older than 7 days fail as `event_too_old`, unsent"),
+        ("event_time", "`occurred_at` as Unix seconds"),
         ("event_id", "the event `id`: Meta deduplicates it against the Pixel's eventID (48 h)"),
-        ("action_source", '"website" (no `client_user_agent`: Nimriz never holds the raw User-Agent)'),
+        (
+            "action_source",
+            "the credentials' `action_source` (default `website`), unless a mapping sets it. Nimriz never forwards "
+            "`client_user_agent`, which Meta asks of `website` events: Meta accepts them but may optimise less on them",
+        ),
         ("event_source_url", "`link.destination_url_capped`"),
         ("user_data.em", "`conversion.email`, trimmed and lower-cased, SHA-256 hex, as a one-item list"),
         ("user_data.ph", "`conversion.phone`, digits only with country code (no +, no leading 0), SHA-256 hex"),
-        ("user_data.fbc", "`fb.1.<occurred_at in ms>.<click_ids.fbclid>`, not hashed"),
+        ("user_data.country", "`context.country`, lower-case ISO 3166-1 alpha-2, SHA-256 hex"),
+        (
+            "user_data.ct",
+            "`context.city`, lower-case letters only (no spaces, digits or punctuation), SHA-256 hex; "
+            "standard privacy mode only (never in strict mode)",
+        ),
+        (
+            "user_data.st",
+            "`context.region`: US states as their 2-letter code, other regions lower-case letters only, SHA-256 hex; "
+            "standard privacy mode only (never in strict mode)",
+        ),
+        (
+            "user_data.fbc",
+            "`fb.1.<occurred_at in ms>.<click_ids.fbclid>`, not hashed (the canonical event has no click time, so "
+            "the conversion time stands in for the time the fbclid was first seen)",
+        ),
         ("user_data.external_id", "not sent by default (Nimriz visitor ids are unknown to Meta); hashed if mapped"),
         ("custom_data.value", "`conversion.value` (a lead's 0 is left out, so Meta applies no value)"),
         ("custom_data.currency", "`conversion.currency`, upper-case ISO-4217"),
@@ -122,6 +203,14 @@ class Meta(Provider):
             "hashing",
             "em, ph, external_id, fn, ln, ge, db, ct, st, zp and country set by a mapping are normalised and "
             "hashed unless already SHA-256 hex: nothing Meta wants hashed leaves in clear",
+        ),
+        (
+            "refused alone",
+            "an event Meta would refuse fails permanently on its own, never in a batch: `missing_event_name`, "
+            "`invalid_event_time` (not Unix seconds, or in the future), `event_too_old` (over 7 days; 62 for "
+            "physical_store), `invalid_action_source`, `purchase_without_currency` / `purchase_without_value`; "
+            "when Meta refuses a batch naming `data[i]`, that event fails with Meta's message and the others are "
+            "resent at once",
         ),
         (
             "not sent",
@@ -138,7 +227,6 @@ class Meta(Provider):
             "event_name": name,
             "event_time": epoch_seconds(event),
             "event_id": str(event["id"]),
-            "action_source": ACTION_SOURCE,
             "user_data": _user_data(event),
         }
         if url := destination_url(event):
@@ -148,20 +236,27 @@ class Meta(Provider):
         return payload
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
+        action_source = str(credentials.get("action_source") or DEFAULT_ACTION_SOURCE)
         return build_batches(
             items,
             platform=PLATFORM,
-            prepare=lambda item: _prepare(item.payload, now),
+            prepare=lambda item: _prepare(item.payload, action_source, now),
             max_batch_size=self.max_batch_size,
             build_request=lambda payloads, positions, test: _request(payloads, positions, test, credentials),
         )
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        # All or nothing: Meta's answer applies to every event of the request.
         outcome = status_line_outcome(response, PLATFORM)
-        if outcome is None:
-            outcome = _acknowledged(request, response) if response.status < 300 else _graph_error(request, response)
-        return dict.fromkeys(request.items, outcome)
+        if outcome is not None:
+            return dict.fromkeys(request.items, outcome)
+        if response.status < 300:
+            return dict.fromkeys(request.items, _acknowledged(request, response))
+        outcome = _graph_error(request, response)
+        refused = _refused_event(request, response) if outcome.verdict is Verdict.PERMANENT else None
+        if refused is None or outcome.error_class == "unauthorized":
+            return dict.fromkeys(request.items, outcome)  # all or nothing: Meta's answer applies to every event
+        resend = Outcome.resend(f"Meta refused the batch because of another event in it (data[{refused}])")
+        return {position: outcome if index == refused else resend for index, position in enumerate(request.items)}
 
 
 def _user_data(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,18 +267,60 @@ def _user_data(event: Mapping[str, Any]) -> dict[str, Any]:
         user_data["ph"] = hashed_all(phone, phone_digits)
     if fbclid := click_id(event, "fbclid"):
         user_data["fbc"] = f"fb.1.{epoch_millis(event)}.{fbclid}"
+    context = event.get("context") or {}
+    country = context.get("country") if isinstance(context.get("country"), str) else None
+    if country:
+        user_data["country"] = hashed_all(country, _country)
+    # City and region identify a person more closely: standard privacy mode only, whatever the event still holds.
+    if event.get("privacy_mode") == "standard":
+        if isinstance(city := context.get("city"), str):
+            user_data["ct"] = hashed_all(city, _letters_only)
+        if isinstance(region := context.get("region"), str):
+            user_data["st"] = hashed_all(region, lambda value: _state(value, country))
     return {key: value for key, value in user_data.items() if value}
 
 
-def _prepare(payload: Mapping[str, Any], now: float) -> dict[str, Any] | Outcome:
-    event = dict(payload)
+def _prepare(payload: Mapping[str, Any], action_source: str, now: float) -> dict[str, Any] | Outcome:
+    event = {"action_source": action_source, **payload}
     event["user_data"] = user_data = _hashed_user_data(payload.get("user_data"))
     if not any(user_data.get(key) for key in IDENTIFIER_KEYS):
         return missing_identifier(PLATFORM, "the customer's email or phone, or an fbclid on the click")
-    event_time = payload.get("event_time")
-    if isinstance(event_time, int) and now - event_time > MAX_EVENT_AGE_SECONDS:
-        return Outcome.permanent("event_too_old", "Meta accepts events up to 7 days old and rejects the whole batch")
-    return event
+    return _refusal(event, now) or event
+
+
+def _refusal(event: Mapping[str, Any], now: float) -> Outcome | None:
+    """Why Meta would refuse this server event (and with it its whole batch), or None when it is fine to send."""
+    if not isinstance(event.get("event_name"), str) or not event["event_name"]:
+        return Outcome.permanent("missing_event_name", "Meta requires an event_name")
+    action_source = event.get("action_source")
+    if action_source not in ACTION_SOURCES:
+        allowed = ", ".join(sorted(ACTION_SOURCES))
+        return Outcome.permanent("invalid_action_source", f"Meta accepts only these action_source values: {allowed}")
+    event_time = event.get("event_time")
+    if type(event_time) is not int or event_time > now + FUTURE_TOLERANCE_SECONDS:
+        return Outcome.permanent("invalid_event_time", "Meta requires event_time in Unix seconds, not in the future")
+    max_age = MAX_PHYSICAL_STORE_AGE_SECONDS if action_source == "physical_store" else MAX_EVENT_AGE_SECONDS
+    if now - event_time > max_age:
+        days = max_age // (24 * 3600)
+        return Outcome.permanent("event_too_old", f"Meta accepts {action_source} events up to {days} days old")
+    if event["event_name"] == "Purchase":
+        return _purchase_refusal(event.get("custom_data"))
+    return None
+
+
+def _purchase_refusal(custom_data: object) -> Outcome | None:
+    custom = custom_data if isinstance(custom_data, Mapping) else {}
+    currency = custom.get("currency")
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+        return Outcome.permanent(
+            "purchase_without_currency", "Meta refuses a Purchase without custom_data.currency (ISO 4217 code)"
+        )
+    value = custom.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return Outcome.permanent(
+            "purchase_without_value", "Meta refuses a Purchase without a numeric custom_data.value"
+        )
+    return None
 
 
 def _hashed_user_data(user_data: object) -> dict[str, Any]:
@@ -246,6 +383,31 @@ def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcom
     if code in RETRYABLE_ERROR_CODES or code in THROTTLING_ERROR_CODES or error.get("is_transient") is True:
         return Outcome.retry(error_class, message, retry_after_seconds(response))
     return Outcome.permanent(error_class, message)
+
+
+def _refused_event(request: OutboundRequest, response: ProviderResponse) -> int | None:
+    """The index in `data` of the event Meta's error names, when it names one of this request's events."""
+    body = response_json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None
+    index = _event_index(error.get("error_data"))
+    if index is None:
+        texts = (error.get(key) for key in ("error_user_msg", "message", "error_user_title"))
+        found = (_EVENT_REFERENCE.search(text) for text in texts if isinstance(text, str))
+        index = next((int(match.group(1)) for match in found if match), None)
+    return index if index is not None and 0 <= index < len(request.items) else None
+
+
+def _event_index(error_data: object) -> int | None:
+    """`event_index` of Graph's `error_data`, which comes as an object or as a JSON-encoded string."""
+    if isinstance(error_data, str):
+        try:
+            error_data = json.loads(error_data)
+        except ValueError:
+            return None
+    index = error_data.get("event_index") if isinstance(error_data, dict) else None
+    return index if type(index) is int else None
 
 
 PROVIDER = Meta()

@@ -1,26 +1,25 @@
-"""Mixpanel ingestion (providers.md A6): `/import` with a service account, `/track` with the project token alone.
+"""Mixpanel Import API (https://docs.mixpanel.com/reference/import-events): every event goes to `/import?strict=1`.
 
 Hosts by `region`: us → api.mixpanel.com, eu → api-eu.mixpanel.com, in → api-in.mixpanel.com.
-* Service account configured: `POST /import?strict=1&project_id=<id>&ip=0`, HTTP Basic `username:secret`; any
-  event age; at most 2000 events and 10 MB uncompressed per request (current import reference). `strict=1` makes
-  Mixpanel validate every event and name the failed ones.
-* Otherwise: `POST /track?verbose=1&ip=0` with the token in each event's `properties.token`; `/track` keeps only
-  events of the last 5 days (older ones are skipped here rather than silently dropped there). Same 2000-event cap;
-  2 MB per request (the older documented limit: no current figure for /track, so the stricter one).
-Both take a JSON array. `ip=0` stops Mixpanel geolocating our server's address (what its server SDKs send); the
-event's own location goes in `$city` / `$region` / `mp_country_code`.
+Authentication (HTTP Basic, per the import reference's "Authentication" section):
+* service account configured: `username:secret` plus `project_id` in the query;
+* otherwise the project token as the Basic username with an empty password (`base64(project_token:)`), without
+  `project_id`: the import reference accepts the token this way.
+`/track` is not used: it silently drops events older than 5 days, and a replay or a delayed retry is often older;
+`/import` takes any event after 1971-01-01 and, with `strict=1`, names every event it refuses. At most 2000 events
+and 10 MB uncompressed per request. `ip=0` stops Mixpanel geolocating our server's address (what its server SDKs
+send); the event's own location goes in `$city` / `$region` / `mp_country_code`.
 
-Time: `properties.time` is milliseconds (the import reference's unit, kept by the default mapping); /track is
-documented in seconds, so a millisecond value is converted there (recognisable: above 10^11). Identity: `$device_id`
-is the visitor identity and `distinct_id` is `$device:<identity>`, the value Mixpanel itself derives for anonymous
-events under Simplified ID Merge (an opaque id under Original ID Merge). Dedup: `$insert_id` (≤ 36 characters
-of [A-Za-z0-9-]), the event id when it fits, else a UUIDv5 derived from it; a mapping's value that does not fit is
-derived the same way, and a removed one is set back from the event id (/import requires it; dedup needs it).
+Time: `properties.time` in milliseconds (the import reference accepts seconds or milliseconds). Identity:
+`$device_id` is the visitor identity and `distinct_id` is `$device:<identity>`, the value Mixpanel itself derives
+for anonymous events under Simplified ID Merge (an opaque id under Original ID Merge). Dedup: `$insert_id`
+(≤ 36 characters of [A-Za-z0-9-]), the event id when it fits, else a UUIDv5 derived from it; a mapping's value that
+does not fit is derived the same way, and a removed one is set back from the event id (strict mode requires it).
 
-Responses: `/import` 200 delivered; 400 with `failed_records` is a partial success: the listed events are
-permanent and the others were imported (delivered, never resent); a 400 without them is permanent. `/track` 200
-with `{"status": 0, "error": ...}` (verbose) or `0` is permanent. 401/403 and other 4xx permanent; 413 one event
-permanent / batch retried; 408, 429 (Retry-After honoured) and 5xx retried.
+Responses: 200 delivered; 400 with `failed_records` (each `{index, insert_id, field, message}`, see
+https://docs.mixpanel.com/troubleshooting/errors/400-bad-request) is a partial success: the listed events are
+permanent and the others were imported (delivered, never resent); a 400 without them is permanent. 401/403 and
+other 4xx permanent; 413 one event permanent / batch retried; 408, 429 (Retry-After honoured) and 5xx retried.
 """
 
 from __future__ import annotations
@@ -28,9 +27,8 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Self
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from pydantic import StringConstraints, model_validator
 
@@ -38,13 +36,11 @@ from .analytics import (
     EVENT_NAME_DOC,
     IDENTITY_DOC,
     MappingDoc,
-    age_seconds,
     as_uuid,
     canonical_properties,
     human_event_name,
     json_object,
     pack,
-    parse_json,
     property_doc,
     redact,
     secret_forms,
@@ -61,7 +57,6 @@ from .base import (
     Provider,
     ProviderResponse,
     SecretStr,
-    Verdict,
 )
 from .common import anonymous_id, epoch_millis
 
@@ -72,9 +67,6 @@ HOSTS: Mapping[str, str] = {
 }
 MAX_EVENTS_PER_REQUEST = 2000
 MAX_IMPORT_BYTES = 10_000_000
-MAX_TRACK_BYTES = 2_000_000
-MAX_TRACK_AGE_SECONDS = 5 * 24 * 3600
-_MILLISECONDS_THRESHOLD = 10**11  # a `time` above this is milliseconds (as seconds it would be the year 5138)
 _INSERT_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
 
 # Canonical properties under Mixpanel's reserved names (geolocation, browser, OS, referrer).
@@ -106,42 +98,26 @@ class MixpanelCredentials(Credentials):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class _Route:
-    """Where a batch goes and how it authenticates: /import (service account) or /track (project token)."""
-
-    url: str
-    headers: Mapping[str, str]
-    secrets: tuple[str, ...]
-    max_body_bytes: int
-    token: str | None  # set for /track: goes into every event's properties
-
-    @property
-    def is_track(self) -> bool:
-        return self.token is not None
-
-
-def _route(credentials: Mapping[str, Any]) -> _Route:
+def import_request(credentials: Mapping[str, Any], body: bytes, positions: tuple[int, ...]) -> OutboundRequest:
+    """`POST {host}/import?strict=1…` carrying `body`, authenticated by the service account or the project token."""
     host = HOSTS[credentials.get("region") or "us"]
     username, secret = credentials.get("service_account_username"), credentials.get("service_account_secret")
+    query = {"strict": "1"}
     if username and secret and credentials.get("project_id"):
-        basic = base64.b64encode(f"{username}:{secret}".encode()).decode("ascii")
-        query = urlencode({"strict": "1", "project_id": str(credentials["project_id"]), "ip": "0"})
-        return _Route(
-            url=f"{host}/import?{query}",
-            headers={"Content-Type": "application/json", "Authorization": f"Basic {basic}"},
-            # The Basic value is the credentials in base64: redact it as well as the raw parts.
-            secrets=secret_forms(str(username), str(secret), basic),
-            max_body_bytes=MAX_IMPORT_BYTES,
-            token=None,
-        )
-    token = str(credentials["project_token"])
-    return _Route(
-        url=f"{host}/track?{urlencode({'verbose': '1', 'ip': '0'})}",
-        headers={"Content-Type": "application/json"},
-        secrets=secret_forms(token),
-        max_body_bytes=MAX_TRACK_BYTES,
-        token=token,
+        query["project_id"] = str(credentials["project_id"])
+        user, password = str(username), str(secret)
+    else:
+        user, password = str(credentials["project_token"]), ""
+    query["ip"] = "0"
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return OutboundRequest(
+        method="POST",
+        url=f"{host}/import?{urlencode(query)}",
+        headers={"Content-Type": "application/json", "Authorization": f"Basic {basic}"},
+        body=body,
+        items=positions,
+        # The Basic value is the credentials in base64: redact it as well as the raw parts.
+        secrets=secret_forms(user, password, basic),
     )
 
 
@@ -159,26 +135,24 @@ class Mixpanel(Provider):
     default_mapping_doc: ClassVar[MappingDoc] = (
         (
             "(request)",
-            "service account: POST {host}/import?strict=1&project_id=…&ip=0, Basic auth; else POST "
-            "{host}/track?verbose=1&ip=0 with properties.token; body: JSON array; hosts api / api-eu / api-in",
+            "POST {host}/import?strict=1&ip=0 with Basic auth: the service account (and &project_id=…) when set, else "
+            "the project token as username; body: JSON array; hosts api / api-eu / api-in; any event age (never "
+            "/track, which drops events older than 5 days)",
         ),
         ("event", EVENT_NAME_DOC),
         ("properties.$device_id", IDENTITY_DOC),
         ("properties.distinct_id", "`$device:` + the $device_id value (Mixpanel's anonymous distinct_id)"),
-        ("properties.time", "`occurred_at` in milliseconds (sent in seconds to /track)"),
+        ("properties.time", "`occurred_at` in milliseconds"),
         (
             "properties.$insert_id",
             "event `id` when it is ≤ 36 characters of [A-Za-z0-9-], else a UUIDv5 derived from it (dedup key)",
         ),
         *property_doc("properties.", RENAMES),
         ("properties.revenue", "sale: `conversion.value`; refund/cancellation/reversal: minus `conversion.value`"),
-        ("properties.token", "the project token, added at send time on /track only"),
         ("(privacy)", "strict mode: no $region, no $city; never IP (ip=0) or user agent"),
         ("(not sent)", "conversion.email, conversion.phone: add them with an `include` override"),
-        (
-            "(refused)",
-            "no event name or none of distinct_id/$device_id/$user_id after mapping; older than 5 days on /track",
-        ),
+        ("(refused)", "no event name or none of distinct_id/$device_id/$user_id after mapping: skipped"),
+        ("(failed alone)", "an event Mixpanel lists in `failed_records`: permanent; the rest of its batch is imported"),
     )
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,44 +170,29 @@ class Mixpanel(Provider):
         return {"event": human_event_name(event), "properties": properties}
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
-        route = _route(credentials)
         built = Built()
         entries: list[tuple[int, dict[str, Any]]] = []
         for position, item in enumerate(items):
-            refusal = _refusal(item, route, now)
+            refusal = _refusal(item.payload)
             if refusal:
                 built.skipped[position] = refusal
             else:
-                entries.append((position, _wire_event(item, route)))
+                entries.append((position, _wire_event(item)))
         # The body is the bare JSON array of events.
-        for positions, body in pack(entries, list, max_count=MAX_EVENTS_PER_REQUEST, max_bytes=route.max_body_bytes):
-            built.requests.append(
-                OutboundRequest(
-                    method="POST",
-                    url=route.url,
-                    headers=route.headers,
-                    body=body,
-                    items=positions,
-                    secrets=route.secrets,
-                )
-            )
+        for positions, body in pack(entries, list, max_count=MAX_EVENTS_PER_REQUEST, max_bytes=MAX_IMPORT_BYTES):
+            built.requests.append(import_request(credentials, body, positions))
         return built
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
         if response.status == 413:
             return too_large_outcomes(request, "Mixpanel's request size limit")
-        is_import = urlsplit(request.url).path.endswith("/import")
-        if is_import and response.status == 400:
+        if response.status == 400:
             return _import_partial_failure(request, response)
-        outcome = status_outcome("Mixpanel", request, response)
-        if not is_import and outcome.verdict is Verdict.DELIVERED:
-            outcome = _track_outcome(request, response)
-        return dict.fromkeys(request.items, outcome)
+        return dict.fromkeys(request.items, status_outcome("Mixpanel", request, response))
 
 
-def _refusal(item: DeliveryItem, route: _Route, now: float) -> Outcome | None:
-    """Why Mixpanel would reject or silently drop this event, or None when it is fine to send."""
-    payload = item.payload
+def _refusal(payload: Mapping[str, Any]) -> Outcome | None:
+    """Why Mixpanel would reject this event, or None when it is fine to send."""
     properties = payload.get("properties")
     if not payload.get("event"):
         return Outcome.skipped("missing_event_name", "the mapped event has no event name; Mixpanel requires one")
@@ -243,23 +202,13 @@ def _refusal(item: DeliveryItem, route: _Route, now: float) -> Outcome | None:
         return Outcome.skipped(
             "missing_identifier", "the mapped event has no distinct_id, $device_id or $user_id in its properties"
         )
-    if route.is_track and age_seconds(item.event, now) > MAX_TRACK_AGE_SECONDS:
-        return Outcome.skipped(
-            "event_too_old",
-            "Mixpanel /track drops events older than 5 days; configure a service account to use /import",
-        )
     return None
 
 
-def _wire_event(item: DeliveryItem, route: _Route) -> dict[str, Any]:
-    """The mapped event as sent: a valid `$insert_id`, and for /track the token and `time` in seconds."""
+def _wire_event(item: DeliveryItem) -> dict[str, Any]:
+    """The mapped event as sent: with a valid `$insert_id`."""
     properties = dict(item.payload["properties"])
     properties["$insert_id"] = insert_id(str(properties.get("$insert_id") or item.event["id"]))
-    if route.is_track:
-        properties["token"] = route.token
-        time = properties.get("time")
-        if isinstance(time, int | float) and not isinstance(time, bool) and time > _MILLISECONDS_THRESHOLD:
-            properties["time"] = int(time // 1000)
     return {**item.payload, "properties": properties}
 
 
@@ -269,7 +218,8 @@ def _import_partial_failure(request: OutboundRequest, response: ProviderResponse
     for record in failed if isinstance(failed, list) else []:
         if isinstance(record, dict) and isinstance(record.get("index"), int):
             field = f"{record['field']}: " if record.get("field") else ""
-            reasons.setdefault(record["index"], f"{field}{record.get('message') or 'failed validation'}")
+            reason = f"{field}{record.get('message') or 'failed validation'}"
+            reasons.setdefault(record["index"], redact(reason, request))
     if not reasons:
         return dict.fromkeys(request.items, status_outcome("Mixpanel", request, response))
     # strict=1: Mixpanel imported every event it did not list; resending those would only duplicate work.
@@ -278,16 +228,6 @@ def _import_partial_failure(request: OutboundRequest, response: ProviderResponse
         position: Outcome.permanent("mixpanel_invalid_event", reasons[index]) if index in reasons else imported
         for index, position in enumerate(request.items)
     }
-
-
-def _track_outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    """/track answers 200 even when it rejects: `{"status": 0, "error": ...}` (verbose=1) or a bare `0`."""
-    body = parse_json(response.body)
-    status = body.get("status") if isinstance(body, dict) else body
-    if status == 1:
-        return Outcome.delivered()
-    error = str(body.get("error") or "status 0") if isinstance(body, dict) else "status 0"
-    return Outcome.permanent("mixpanel_rejected", f"Mixpanel /track rejected the request: {redact(error, request)}")
 
 
 PROVIDER = Mixpanel()

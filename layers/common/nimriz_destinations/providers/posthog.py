@@ -1,8 +1,14 @@
-"""PostHog capture (providers.md A5): `POST {host}/batch/` with `{"api_key", "batch": [...]}`.
+"""PostHog capture (https://posthog.com/docs/api/capture): `POST {host}/batch/` with `{"api_key", "batch": [...]}`.
 
 `host` is the customer's ingestion host (US cloud by default; `https://eu.i.posthog.com`, or a self-hosted domain),
 SSRF-checked at save and at send. The project API key travels in the body. No event-count limit; the body must be
 under 20 MB, and we stay under the official SDK's 5 MiB batch cap so self-hosted defaults are safe too.
+
+Replays (`reason` "replay", and "retry": a later attempt cannot tell a replay's retry from a live one's, and an
+event retried for over a day is a backfill either way) of events whose `occurred_at` is more than a day before now
+go in requests of their own with `"historical_migration": true`, as PostHog asks for backfills
+(https://posthog.com/docs/api/capture, https://posthog.com/docs/migrate): they take PostHog's historical ingestion
+path instead of competing with live traffic. Live and test sends never carry the flag.
 
 Events are anonymous (`$process_person_profile: false`: a daily-rotating or per-click id must not create person
 profiles) and carry `$geoip_disable: true` with the event's own location as `$geoip_*` properties, because PostHog
@@ -19,6 +25,7 @@ reached (permanent); 408 and 5xx retried.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator
@@ -59,6 +66,8 @@ DEFAULT_HOST = "https://us.i.posthog.com"
 BATCH_PATH = "/batch/"
 MAX_EVENTS_PER_REQUEST = 1000  # PostHog has no count limit; this bounds one request's work
 MAX_BODY_BYTES = 5 * 1024 * 1024  # the official SDK's batch cap (PostHog's own limit is 20 MB)
+HISTORICAL_AFTER_SECONDS = 24 * 3600
+REPLAY_REASONS = frozenset({"replay", "retry"})
 
 # Canonical properties under PostHog's own names, so its web analytics and GeoIP-style breakdowns work.
 RENAMES: Mapping[str, str] = {
@@ -87,6 +96,11 @@ class PostHog(Provider):
 
     default_mapping_doc: ClassVar[MappingDoc] = (
         ("(request)", 'POST {host}/batch/ {"api_key": …, "batch": [...]}; host default https://us.i.posthog.com'),
+        (
+            "historical_migration",
+            "true, in a request of its own, for replays and retries of events whose `occurred_at` is over a day old; "
+            "absent otherwise",
+        ),
         ("event", EVENT_NAME_DOC),
         ("distinct_id", IDENTITY_DOC),
         ("timestamp", "`occurred_at` (ISO 8601 UTC, milliseconds)"),
@@ -117,28 +131,39 @@ class PostHog(Provider):
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         api_key = str(credentials["api_key"])
         built = Built()
-        entries: list[tuple[int, dict[str, Any]]] = []
+        entries: dict[bool, list[tuple[int, dict[str, Any]]]] = {False: [], True: []}  # by historical_migration
         for position, item in enumerate(items):
             refusal = _refusal(item.payload)
             if refusal:
                 built.skipped[position] = refusal
             else:
-                entries.append((position, _with_valid_uuid(item.payload)))
+                entries[_is_backfill(item, now)].append((position, _with_valid_uuid(item.payload)))
         url = str(credentials.get("host") or DEFAULT_HOST).rstrip("/") + BATCH_PATH
-        built.requests += json_posts(
-            url,
-            entries,
-            lambda events: {"api_key": api_key, "batch": events},
-            max_count=MAX_EVENTS_PER_REQUEST,
-            max_bytes=MAX_BODY_BYTES,
-            secrets=secret_forms(api_key),
-        )
+        for historical in (False, True):
+            built.requests += json_posts(
+                url,
+                entries[historical],
+                partial(_batch_body, api_key, historical),
+                max_count=MAX_EVENTS_PER_REQUEST,
+                max_bytes=MAX_BODY_BYTES,
+                secrets=secret_forms(api_key),
+            )
         return built
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
         if response.status == 413:
             return too_large_outcomes(request, "PostHog's request size limit")
         return dict.fromkeys(request.items, _outcome(request, response))
+
+
+def _batch_body(api_key: str, historical: bool, events: list[Any]) -> dict[str, Any]:
+    flag = {"historical_migration": True} if historical else {}
+    return {"api_key": api_key, **flag, "batch": events}
+
+
+def _is_backfill(item: DeliveryItem, now: float) -> bool:
+    """A replay (or retry) of an event more than a day old: PostHog wants it flagged `historical_migration`."""
+    return item.reason in REPLAY_REASONS and now - occurred_at(item.event).timestamp() > HISTORICAL_AFTER_SECONDS
 
 
 def _refusal(payload: Mapping[str, Any]) -> Outcome | None:

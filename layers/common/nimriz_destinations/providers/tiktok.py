@@ -4,8 +4,10 @@
   "test_event_code"?}` (the 2.0 shape, not the 1.0 `pixel/track` one with `pixel_code`/`context`).
 * TikTok answers HTTP 200 for most failures, with `{"code": <non-zero>, "message": ...}`: a request succeeded
   only when HTTP is 2xx and `code` is 0. The code applies to the whole request.
-* Standard events from TikTok's current list (September 2025): a lead is `SubmitForm`, a sale `Purchase`
-  (`CompletePayment` is now a reserved name TikTok maps to `Purchase`).
+* Standard event names from TikTok's current list, "About supported standard events in TikTok Ads Manager"
+  (https://ads.tiktok.com/help/article/supported-standard-events, last updated September 2025), which Events API
+  2.0 shares with the Pixel: a lead is `Lead`, a sale `Purchase`. The names of the earlier list (`SubmitForm`,
+  `CompletePayment`, `PlaceAnOrder`, `ClickButton`) are gone from it; TikTok still accepts them as aliases.
 * Up to 1,000 events per request: the commonly cited limit; TikTok's own page could not be confirmed.
 """
 
@@ -55,7 +57,7 @@ PLATFORM = "TikTok"
 API_URL = "https://business-api.tiktok.com/open_api/v1.3/event/track/"
 EVENT_SOURCE = "web"
 MAX_EVENTS_PER_REQUEST = 1000
-EVENT_NAMES: Mapping[str, str] = {"lead": "SubmitForm", "sale": "Purchase"}
+EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
 
 SUCCESS_CODE = 0
 RATE_LIMIT_CODE = 40100
@@ -85,7 +87,11 @@ class TikTok(Provider):
 
     default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
         ("event_source, event_source_id", '"web" and the credentials\' `pixel_code` (request level)'),
-        ("event", "`SubmitForm` for conversion.lead, `Purchase` for conversion.sale"),
+        (
+            "event",
+            "`Lead` for conversion.lead, `Purchase` for conversion.sale (TikTok's current standard events; "
+            "the legacy `SubmitForm` and `CompletePayment` are not used)",
+        ),
         ("event_time", "`occurred_at` as Unix seconds"),
         ("event_id", "the event `id`: TikTok deduplicates it against the Pixel's event_id"),
         ("user.ttclid", "`click_ids.ttclid`, not hashed"),

@@ -1,0 +1,140 @@
+"""The OAuth 2.0 refresh-token grant (RFC 6749 §6) that OAuth adapters (Google Ads, LinkedIn) authorize with.
+
+`RefreshTokenGrant` exchanges a destination's refresh token for an access token at the platform's token
+endpoint (form-encoded `grant_type=refresh_token` with the client id and secret) and caches it, bounded, until
+shortly before it expires; `forget` drops it after the platform answered 401, so the next use refreshes once.
+It also remembers when the refresh token itself expires when the platform says so (`refresh_token_expires_in`,
+sent by LinkedIn and by Google for time-limited grants): that is when the destination's credentials stop working.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from ..cache import TTLCache
+from .base import AuthorizationFailed, OutboundRequest, Outcome, ProviderResponse, Send, retry_after_seconds
+from .common import sha256_hex
+from .conversions import provider_message, response_json
+
+TOKEN_CACHE_ENTRIES = 256
+TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    value: str
+    expires_at: float  # on the grant's (monotonic) clock, margin included: stop using it from then on
+    refresh_token_expires_at: datetime | None  # when the refresh token stops working, when the platform said
+
+
+class RefreshTokenGrant:
+    """Access tokens for credentials holding `client_id`, `client_secret` and `refresh_token`, cached per credentials;
+    one grant per platform."""
+
+    def __init__(
+        self,
+        *,
+        platform: str,
+        token_url: str,
+        default_lifetime_seconds: float,
+        max_lifetime_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        max_cached_tokens: int = TOKEN_CACHE_ENTRIES,
+    ) -> None:
+        self.platform = platform
+        self.token_url = token_url
+        self._default_lifetime = default_lifetime_seconds
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._tokens: TTLCache[AccessToken] = TTLCache(
+            max_entries=max_cached_tokens, ttl_seconds=max_lifetime_seconds, clock=clock
+        )
+
+    def access_token(self, credentials: Mapping[str, Any], send: Send) -> AccessToken:
+        """The cached token while it is fresh, else a new one from the token endpoint; AuthorizationFailed if none."""
+        key = _token_key(credentials)
+        token = self._tokens.get_or_load(key, lambda: self._fetch(credentials, send))
+        if token.expires_at <= self._clock():
+            self._tokens.invalidate(key)
+            token = self._tokens.get_or_load(key, lambda: self._fetch(credentials, send))
+        return token
+
+    def cached(self, credentials: Mapping[str, Any]) -> AccessToken | None:
+        """The token the last `access_token` call obtained for these credentials, if it is still cached."""
+        return self._tokens.get(_token_key(credentials))
+
+    def forget(self, credentials: Mapping[str, Any]) -> None:
+        self._tokens.invalidate(_token_key(credentials))
+
+    def request(self, credentials: Mapping[str, Any]) -> OutboundRequest:
+        """The refresh-token grant; its secrets are listed so the recorded request never shows them."""
+        client_secret, refresh_token = str(credentials["client_secret"]), str(credentials["refresh_token"])
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": str(credentials["client_id"]),
+            "client_secret": client_secret,
+            "refresh_token": refresh_token,
+        }
+        return OutboundRequest(
+            method="POST",
+            url=self.token_url,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            body=urlencode(form).encode(),
+            items=(),
+            secrets=(client_secret, refresh_token),
+        )
+
+    def _fetch(self, credentials: Mapping[str, Any], send: Send) -> AccessToken:
+        request = self.request(credentials)
+        response = send(request)
+        body = response_json(response)
+        value = body.get("access_token") if isinstance(body, dict) else None
+        if response.status != 200 or not isinstance(value, str) or not value:
+            raise AuthorizationFailed(self._failure(request, response, body))
+        lifetime = _seconds(body, "expires_in") or self._default_lifetime
+        refresh_lifetime = _seconds(body, "refresh_token_expires_in")
+        return AccessToken(
+            value,
+            self._clock() + lifetime - min(TOKEN_EXPIRY_MARGIN_SECONDS, lifetime / 2),
+            datetime.fromtimestamp(self._wall_clock(), UTC) + timedelta(seconds=refresh_lifetime)
+            if refresh_lifetime
+            else None,
+        )
+
+    def _failure(self, request: OutboundRequest, response: ProviderResponse, body: object) -> Outcome:
+        if response.status in (408, 429) or response.status >= 500:
+            return Outcome.retry(
+                f"oauth_http_{response.status}",
+                f"{self.platform}'s OAuth token endpoint is unavailable",
+                retry_after_seconds(response),
+            )
+        if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
+            error = body["error"]
+            detail = provider_message(body.get("error_description"), request)
+            return Outcome.permanent(
+                f"oauth_{error}",
+                f"{self.platform} refused to refresh the access token ({error}{': ' + detail if detail else ''}); "
+                f"reconnect the {self.platform} account",
+            )
+        return Outcome.permanent(
+            f"oauth_http_{response.status}", f"{self.platform}'s OAuth token endpoint returned no token"
+        )
+
+
+def _token_key(credentials: Mapping[str, Any]) -> str:
+    # A digest, so the cache never holds the refresh token as a key; any credential change gets a new token.
+    parts = (credentials["client_id"], credentials["client_secret"], credentials["refresh_token"])
+    return sha256_hex("\x1f".join(str(part) for part in parts))
+
+
+def _seconds(body: object, name: str) -> float | None:
+    value = body.get(name) if isinstance(body, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
