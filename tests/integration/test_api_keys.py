@@ -18,7 +18,7 @@ import pytest
 from nimriz_destinations import runtime
 from nimriz_destinations.observability import logger
 from nimriz_destinations.scopes import ALL_SCOPES
-from nimriz_destinations.storage.api_keys import hash_api_key
+from nimriz_destinations.storage.api_keys import ApiKeyStore, hash_api_key
 from tests.conftest import ADMIN_TOKEN, DEV_KEY, ApiClient, ApiResponse
 from tests.factories import destination_body
 from tests.faults import FaultInjector
@@ -278,6 +278,17 @@ class TestRevoke:
         assert refused.status == 401 and error_of(refused)["code"] == "UNAUTHORIZED"
         assert created["api_key"]["id"] not in listed(admin_api)
         assert ApiClient(api.gateway, DEV_KEY).get(BASE).status == 200
+
+    def test_a_revoked_key_works_until_its_cached_lookup_expires(self, aws: LocalStack, admin_api: ApiClient) -> None:
+        now = [0.0]
+        store = ApiKeyStore(aws.tables["DestinationsTable"], cache_seconds=60, clock=lambda: now[0])
+        created = create_key(admin_api)
+        assert store.lookup(created["secret"]) is not None
+        assert admin_api.delete(f"{KEYS}/{created['api_key']['id']}").status == 204
+        now[0] = 59.9
+        assert store.lookup(created["secret"]) is not None
+        now[0] = 60.1
+        assert store.lookup(created["secret"]) is None
 
     def test_revoking_twice_or_an_unknown_key_answers_404(self, admin_api: ApiClient) -> None:
         key_id = create_key(admin_api)["api_key"]["id"]
