@@ -36,7 +36,7 @@ def build_document() -> str:
         "for the Nimriz platform's backend: requests signed with AWS SigV4 (API Gateway AWS_IAM), never workspace "
         "keys; on the local stack, `Authorization: Bearer $NIMRIZ_ADMIN_TOKEN` stands in for the signature.",
         servers=[Server(url="http://127.0.0.1:3000", description="local stack")],
-        security_schemes=security_schemes,  # type: ignore[arg-type]
+        security_schemes=security_schemes,
         security=[{"bearer": []}, {"apiKeyHeader": []}],
         on_conflict="error",
     )
