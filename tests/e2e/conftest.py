@@ -25,7 +25,7 @@ E2E_DEV_KEY = "nim_dev_example_key"
 E2E_OTHER_KEY = "nim_e2e_other_workspace_key"
 # Generated requests (test_generated_api_input.py) create and change destinations: in a workspace of their own.
 E2E_FUZZ_KEY = "nim_e2e_generated_input_workspace_key"
-E2E_ADMIN_TOKEN = "nmz_admin_e2e_token"
+E2E_ADMIN_TOKEN = "nmz_admin_example_token"  # the README examples use it
 
 
 @dataclass
