@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -39,14 +39,13 @@ class IssuedKey:
 
 
 class ApiKeyService:
-    def __init__(self, store: ApiKeyStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, store: ApiKeyStore) -> None:
         self._store = store
-        self._clock = clock
 
     def create(
         self, workspace: Workspace, *, label: str, scopes: Sequence[str], expires_at: datetime | None
     ) -> IssuedKey:
-        now = self._clock()
+        now = datetime.now(UTC)
         if expires_at is not None and expires_at <= now:
             raise ValidationFailed("The request has invalid fields.", [Problem("expires_at", "must be in the future")])
         expiry = timestamp(expires_at) if expires_at is not None else None
@@ -72,7 +71,7 @@ class ApiKeyService:
     def rotate(self, workspace_id: str, key_id: str, *, overlap_seconds: int) -> IssuedKey:
         """A new key like the old one; the old one works for `overlap_seconds` more (never past its own expiry)."""
         old = self._live_key(workspace_id, key_id)
-        now = self._clock()
+        now = datetime.now(UTC)
         if old.expires_at is not None and old.expires_at <= timestamp(now):
             raise ApiKeyExpired("This API key has expired and cannot be rotated; create a new key.")
         old_expires_at = timestamp(now + timedelta(seconds=overlap_seconds))
@@ -91,7 +90,7 @@ class ApiKeyService:
         return key
 
     def _now(self) -> str:
-        return timestamp(self._clock())
+        return timestamp(datetime.now(UTC))
 
 
 def _new_key(

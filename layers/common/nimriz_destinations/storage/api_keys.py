@@ -116,13 +116,11 @@ class ApiKeyStore:
             self._recent_uses.get_or_load(key.id, lambda: self._write_use(key, now))
 
     def _write_use(self, key: AuthenticatedKey, now: datetime) -> None:
-        client = aws.dynamodb()
         try:
-            client.update_item(
+            aws.dynamodb().update_item(
                 TableName=self._table,
                 Key=_listing_key(key.workspace.workspace_id, key.id),
                 UpdateExpression="SET last_used_at = :now",
-                # Other environments may have recorded a use within the minute; a deleted listing is not recreated.
                 ConditionExpression="attribute_exists(PK) AND "
                 "(attribute_not_exists(last_used_at) OR last_used_at < :resolution_ago)",
                 ExpressionAttributeValues={
@@ -130,10 +128,11 @@ class ApiKeyStore:
                     ":resolution_ago": {"S": timestamp(now - LAST_USED_RESOLUTION)},
                 },
             )
-        except client.exceptions.ConditionalCheckFailedException:
-            pass
-        except Exception:
-            logger.warning("could not record the API key's last use", extra={"api_key_id": key.id}, exc_info=True)
+        except Exception as exc:
+            # A failed condition means another environment recorded a use within the minute (or the key's listing
+            # is gone, which must not be recreated): nothing to do.
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                logger.warning("could not record the API key's last use", extra={"api_key_id": key.id}, exc_info=True)
 
     def create(self, key: ApiKeyRecord) -> None:
         aws.dynamodb().transact_write_items(TransactItems=self._new_key_puts(key))
