@@ -36,6 +36,8 @@ from tests.local.template import LocalStack, create_stack  # noqa: E402
 
 DEV_KEY = "nim_test_dev_key_0123456789abcdef"
 OTHER_WORKSPACE_KEY = "nim_test_other_key_0123456789abcdef"
+# What the gateway stand-in accepts in place of a SigV4 signature on the admin API's AWS_IAM routes.
+ADMIN_TOKEN = "nmz_admin_test_token_0123456789abcdef"
 
 
 @pytest.fixture
@@ -112,12 +114,18 @@ class ApiClient:
 
 @pytest.fixture
 def api(aws: LocalStack) -> ApiClient:
-    return ApiClient(ApiGateway(stage="local"), DEV_KEY)
+    return ApiClient(ApiGateway(stage="local", admin_token=ADMIN_TOKEN), DEV_KEY)
 
 
 @pytest.fixture
 def other_api(aws: LocalStack) -> ApiClient:
-    return ApiClient(ApiGateway(stage="local"), OTHER_WORKSPACE_KEY)
+    return ApiClient(ApiGateway(stage="local", admin_token=ADMIN_TOKEN), OTHER_WORKSPACE_KEY)
+
+
+@pytest.fixture
+def admin_api(aws: LocalStack) -> ApiClient:
+    """The admin API's caller (the Nimriz platform's backend): signed in as the stand-in's admin."""
+    return ApiClient(ApiGateway(stage="local", admin_token=ADMIN_TOKEN), ADMIN_TOKEN)
 
 
 @pytest.fixture

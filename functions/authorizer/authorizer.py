@@ -1,5 +1,6 @@
-"""API Gateway REQUEST authorizer: resolves a workspace API key to its workspace, or answers 401."""
+"""API Gateway REQUEST authorizer: resolves a workspace API key to its workspace and scopes, or answers 401."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -9,10 +10,13 @@ from nimriz_destinations.observability import logger
 from nimriz_destinations.runtime import api_key_store
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    workspace = authenticate(event.get("headers"), api_key_store())
-    if workspace is None:
+    now = datetime.now(UTC)
+    key = authenticate(event.get("headers"), api_key_store(), now)
+    if key is None:
         # This exact message makes API Gateway answer 401 (the UNAUTHORIZED gateway response).
         raise Exception("Unauthorized")
-    return allow_policy(event["methodArn"], workspace)
+    logger.append_keys(api_key_id=key.id)
+    api_key_store().record_use(key, now)
+    return allow_policy(event["methodArn"], key)

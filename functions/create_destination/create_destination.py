@@ -15,7 +15,7 @@ from nimriz_destinations.observability import logger
 from nimriz_destinations.runtime import destination_service
 from nimriz_destinations.service.destinations import etag_of
 
-app = create_app()
+app = create_app("destinations:write")
 
 
 @app.post("/api/integrations/destinations", summary="Create a destination", responses=CREATE_RESPONSES)

@@ -14,7 +14,7 @@ from nimriz_destinations.observability import logger
 from nimriz_destinations.runtime import destination_service
 from nimriz_destinations.service.destinations import etag_of
 
-app = create_app()
+app = create_app("destinations:read")
 
 
 @app.get("/api/integrations/destinations/<destination_id>", summary="Get a destination", responses=GET_RESPONSES)

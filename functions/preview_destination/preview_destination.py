@@ -14,7 +14,7 @@ from nimriz_destinations.models import PreviewRequest, PreviewResponse
 from nimriz_destinations.observability import logger
 from nimriz_destinations.runtime import preview_service
 
-app = create_app()
+app = create_app("destinations:read")
 
 
 @app.post(

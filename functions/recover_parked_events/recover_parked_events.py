@@ -13,7 +13,7 @@ from nimriz_destinations.models import RecoveredOut, RecoverRequest, RecoverResp
 from nimriz_destinations.observability import logger
 from nimriz_destinations.runtime import parked_event_service
 
-app = create_app()
+app = create_app("deliveries:replay")
 
 
 @app.post(

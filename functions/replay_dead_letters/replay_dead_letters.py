@@ -13,7 +13,7 @@ from nimriz_destinations.models import ReplayedOut, ReplayRequest, ReplayRespons
 from nimriz_destinations.observability import logger
 from nimriz_destinations.runtime import delivery_service
 
-app = create_app()
+app = create_app("deliveries:replay")
 
 
 @app.post(

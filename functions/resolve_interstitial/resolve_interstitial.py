@@ -21,7 +21,7 @@ from nimriz_destinations.interstitial.urls import page_base_url
 from nimriz_destinations.observability import logger
 
 RESOURCE = "/api/integrations/interstitial/resolve"
-app = create_app()
+app = create_app("interstitial:resolve")
 
 
 @app.post(RESOURCE, summary="Resolve the interstitial pixels for one redirect", responses=RESOLVE_RESPONSES)

@@ -13,7 +13,7 @@ from nimriz_destinations.models import QueuedDelivery, TestSendRequest, TestSend
 from nimriz_destinations.observability import logger
 from nimriz_destinations.runtime import destination_service
 
-app = create_app()
+app = create_app("destinations:write")
 
 
 @app.post(

@@ -15,7 +15,7 @@ from nimriz_destinations.observability import logger
 from nimriz_destinations.runtime import destination_service
 from nimriz_destinations.service.destinations import etag_of
 
-app = create_app()
+app = create_app("destinations:write")
 
 
 @app.put("/api/integrations/destinations/<destination_id>", summary="Update a destination", responses=UPDATE_RESPONSES)

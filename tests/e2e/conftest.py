@@ -25,6 +25,7 @@ E2E_DEV_KEY = "nim_dev_example_key"
 E2E_OTHER_KEY = "nim_e2e_other_workspace_key"
 # Generated requests (test_generated_api_input.py) create and change destinations: in a workspace of their own.
 E2E_FUZZ_KEY = "nim_e2e_generated_input_workspace_key"
+E2E_ADMIN_TOKEN = "nmz_admin_example_token"  # the README examples use it
 
 
 @dataclass
@@ -73,6 +74,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, provider_sinks: dict[s
             "PORT": str(port),
             "NIMRIZ_DEV_API_KEY": E2E_DEV_KEY,
             "NIMRIZ_DEV_API_KEYS": f"ws_other:{E2E_OTHER_KEY},ws_fuzz:{E2E_FUZZ_KEY}",
+            "NIMRIZ_ADMIN_TOKEN": E2E_ADMIN_TOKEN,
             "NIMRIZ_EGRESS_OVERRIDES": json.dumps({name: sink.url for name, sink in provider_sinks.items()}),
         }
     )

@@ -40,10 +40,13 @@ def _destination(stack: RunningStack, name: str) -> dict[str, Any]:
 
 
 def _config(kept: dict[str, Any], doomed: dict[str, Any]) -> str:
-    """Known ids so generation reaches the handlers' logic instead of 404s; DELETE gets a destination of its own."""
+    """Known ids so generation reaches the handlers' logic instead of 404s; DELETE gets a destination of its own.
+    The admin routes answer the workspace key with 403 whatever the ids are."""
     return f"""
 [parameters]
 "path.destination_id" = "{kept["id"]}"
+"path.workspace_id" = "ws_fuzz"
+"path.key_id" = "{kept["id"]}"
 
 [[operations]]
 include-name = "DELETE {BASE}/{{destination_id}}"

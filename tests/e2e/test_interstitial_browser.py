@@ -25,7 +25,7 @@ from tests.browser.lambda_functions import invoke_function, proxy_event
 from tests.browser.page_server import InterstitialPageServer
 from tests.browser.pixel_standins import PixelHit, PixelStandins
 from tests.conftest import ApiClient
-from tests.local.seed import DEV_WORKSPACE
+from tests.local.seed import DEV_WORKSPACE, authorizer_context
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("interstitial_browser")]
 
@@ -303,13 +303,12 @@ def test_a_link_resolved_through_the_api_opens_and_continues_in_the_browser(
     assert created.status == 201, created.text
 
     link = {"url_id": "u-1", "domain_id": "d-1", "destination_url": pages.landing_url("?campaign=spring")}
-    authorizer = {"workspace_id": DEV_WORKSPACE.workspace_id, "organization_id": DEV_WORKSPACE.organization_id}
     resolve = proxy_event(
         "POST",
         "/api/integrations/interstitial/resolve",
         resource="/api/integrations/interstitial/resolve",
         body=link,
-        authorizer=authorizer,
+        authorizer=authorizer_context(DEV_WORKSPACE),
     )
     interstitial = invoke_function("resolve_interstitial", resolve).json()["interstitial"]
 

@@ -21,6 +21,7 @@ from nimriz_destinations.storage.secrets import MAX_SECRET_BYTES
 from tests.conftest import ApiClient
 from tests.factories import SECRET_MARK, VALID_CREDENTIALS, action_body, destination_body
 from tests.local.lambdas import invoke
+from tests.local.seed import authorizer_context
 from tests.local.template import LocalStack
 
 BASE = "/api/integrations/destinations"
@@ -149,7 +150,7 @@ def _create_event(body: str, *, is_base64: bool) -> dict[str, Any]:
             "httpMethod": "POST",
             "stage": "local",
             "requestId": request_id,
-            "authorizer": {"workspace_id": "ws_dev", "organization_id": "org_dev", "principalId": "ws_dev"},
+            "authorizer": authorizer_context(),
         },
         "body": body,
         "isBase64Encoded": is_base64,

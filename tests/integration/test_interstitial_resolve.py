@@ -18,7 +18,7 @@ from nimriz_destinations.storage.records import Workspace
 from tests.browser.builders import SECRET_TEXT, settings_body
 from tests.browser.lambda_functions import FunctionResponse, invoke_function, proxy_event
 from tests.conftest import ApiClient
-from tests.local.seed import DEV_WORKSPACE
+from tests.local.seed import DEV_WORKSPACE, authorizer_context
 
 RESOURCE = "/api/integrations/interstitial/resolve"
 DESTINATIONS = "/api/integrations/destinations"
@@ -60,11 +60,7 @@ def interstitial_action(event_filter: dict[str, Any] | None = None, **settings: 
 
 
 def resolve(body: dict[str, Any], workspace: Workspace | None = DEV_WORKSPACE) -> FunctionResponse:
-    authorizer = (
-        {"workspace_id": workspace.workspace_id, "organization_id": workspace.organization_id, "principalId": "key"}
-        if workspace
-        else None
-    )
+    authorizer = authorizer_context(workspace) if workspace else None
     return invoke_function(
         "resolve_interstitial", proxy_event("POST", RESOURCE, resource=RESOURCE, body=body, authorizer=authorizer)
     )

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,10 @@ EXPECTED = {
     "api_preview_new_destination.json": ("PreviewNewDestinationFunction", 200),
     "api_resolve_interstitial.json": ("ResolveInterstitialFunction", 200),
     "api_interstitial_page_invalid_token.json": ("InterstitialPageFunction", 400),
+    "api_create_api_key.json": ("CreateApiKeyFunction", 201),
+    "api_list_api_keys.json": ("ListApiKeysFunction", 200),
+    "api_revoke_api_key_not_found.json": ("RevokeApiKeyFunction", 404),
+    "api_rotate_api_key_not_found.json": ("RotateApiKeyFunction", 404),
 }
 
 
@@ -61,11 +66,17 @@ def test_api_event_files_give_the_expected_status(event_file: str) -> None:
     assert last_json(result.stdout)["statusCode"] == status
 
 
-def test_authorizer_allows_the_dev_key_with_the_workspace_in_its_context() -> None:
+def test_authorizer_allows_the_dev_key_with_the_workspace_key_id_and_scopes_in_its_context() -> None:
     result = run_invoke("AuthorizerFunction", "authorizer_request.json")
     assert result.returncode == 0, result.stderr
-    response = last_json(result.stdout)
-    assert response["context"] == {"workspace_id": "ws_dev", "organization_id": "org_dev"}
+    context = last_json(result.stdout)["context"]
+    assert isinstance(context, dict)
+    assert uuid.UUID(context.pop("api_key_id")).version == 4
+    assert context == {
+        "workspace_id": "ws_dev",
+        "organization_id": "org_dev",
+        "scopes": "destinations:read destinations:write deliveries:replay interstitial:resolve",
+    }
 
 
 def test_authorizer_rejects_an_unknown_key_like_lambda_reports_an_error() -> None:

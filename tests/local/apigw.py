@@ -1,24 +1,29 @@
 """An API Gateway (REST, proxy integration) stand-in driven by template.yaml.
 
-Routes come from the functions' `Api` events, the authorizer is the template's Lambda authorizer
-(called with a REQUEST event, its context passed on), and gateway errors use the template's
-GatewayResponses bodies, so local behaviour follows what will be deployed.
+Routes come from the functions' `Api` events, on whichever API of the template they belong to (all served on one
+port). The workspace API's Lambda authorizer is called with a REQUEST event and its context passed on; AWS_IAM
+routes (the admin API) take `Authorization: Bearer <admin token>` in place of a SigV4 signature. Gateway errors use
+the route's API's GatewayResponses bodies, so local behaviour follows what will be deployed.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import re
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from .lambdas import ACCOUNT_ID, invoke
 from .template import functions, load_template
 
-API_ID = "localapi"
+# The IAM principal a valid admin token stands for (what API Gateway puts in requestContext.identity).
+LOCAL_ADMIN_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/nimriz-local-admin"
+IAM = "AWS_IAM"
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,8 @@ class Route:
     method: str
     resource: str  # e.g. /api/integrations/destinations/{id}
     function: str  # logical id
-    authorized: bool
+    api: str  # logical id of the API the route is on
+    authorizer: str | None  # a Lambda authorizer's name in the API's Authorizers, AWS_IAM, or None (public)
     pattern: re.Pattern[str]
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
@@ -43,30 +49,38 @@ class GatewayResult:
     body: bytes
 
 
-def _api_properties() -> tuple[str, dict[str, Any]]:
-    apis = {k: v for k, v in load_template()["Resources"].items() if v["Type"] == "AWS::Serverless::Api"}
-    ((logical_id, api),) = apis.items()
-    return logical_id, api["Properties"]
+@cache
+def _apis() -> dict[str, dict[str, Any]]:
+    resources = load_template()["Resources"]
+    return {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::Serverless::Api"}
+
+
+def _workspace_api() -> str:
+    """The API whose default authorizer is a Lambda authorizer: it answers paths no route matches."""
+    (logical_id,) = [k for k, api in _apis().items() if api.get("Auth", {}).get("DefaultAuthorizer") not in (None, IAM)]
+    return logical_id
 
 
 def routes() -> list[Route]:
-    _, api = _api_properties()
-    has_default_authorizer = bool(api.get("Auth", {}).get("DefaultAuthorizer"))
     found = []
     for logical_id, function in functions().items():
         for event in function["Properties"].get("Events", {}).values():
             if event["Type"] != "Api":
                 continue
             properties = event["Properties"]
+            api = properties["RestApiId"]["Ref"]
             resource = properties["Path"]
-            auth = properties.get("Auth", {}).get("Authorizer")
+            authorizer = properties.get("Auth", {}).get("Authorizer") or _apis()[api].get("Auth", {}).get(
+                "DefaultAuthorizer"
+            )
             pattern = re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource)))
             found.append(
                 Route(
                     method=properties["Method"].upper(),
                     resource=resource,
                     function=logical_id,
-                    authorized=has_default_authorizer and auth != "NONE",
+                    api=api,
+                    authorizer=None if authorizer in (None, "NONE") else authorizer,
                     pattern=pattern,
                 )
             )
@@ -74,9 +88,8 @@ def routes() -> list[Route]:
     return sorted(found, key=lambda route: route.resource.count("{"))
 
 
-def gateway_response(response_type: str, request_id: str, default_status: int) -> GatewayResult:
-    _, api = _api_properties()
-    configured = api.get("GatewayResponses", {}).get(response_type, {})
+def gateway_response(api: str, response_type: str, request_id: str, default_status: int) -> GatewayResult:
+    configured = _apis()[api].get("GatewayResponses", {}).get(response_type, {})
     template = configured.get("ResponseTemplates", {}).get("application/json", '{"message": null}')
     body = template.replace("$context.requestId", request_id)
     status = int(configured.get("StatusCode", default_status))
@@ -84,13 +97,11 @@ def gateway_response(response_type: str, request_id: str, default_status: int) -
 
 
 class ApiGateway:
-    def __init__(self, stage: str) -> None:
+    def __init__(self, stage: str, *, admin_token: str | None = None) -> None:
         self.stage = stage
         self.routes = routes()
-        _, api = _api_properties()
-        authorizers = api.get("Auth", {}).get("Authorizers", {})
-        default = api.get("Auth", {}).get("DefaultAuthorizer")
-        self._authorizer_function = _authorizer_logical_id(authorizers.get(default, {})) if default else None
+        # Without a token every AWS_IAM route is refused, as API Gateway refuses unsigned requests.
+        self._admin_token = admin_token
 
     def handle(
         self, method: str, path: str, headers: dict[str, str], query: dict[str, list[str]], body: bytes | None
@@ -102,30 +113,48 @@ class ApiGateway:
             if params is not None:
                 break
         else:
-            return gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id, 403)
+            return gateway_response(_workspace_api(), "MISSING_AUTHENTICATION_TOKEN", request_id, 403)
         event = self._proxy_event(route, method, path, params, headers, query, body, request_id)
-        if route.authorized and self._authorizer_function:
+        if route.authorizer == IAM:
+            refusal = self._iam_refusal(headers)
+            if refusal:
+                return gateway_response(route.api, refusal, request_id, 403)
+            event["requestContext"]["identity"].update(
+                {"userArn": LOCAL_ADMIN_ARN, "caller": "AIDALOCALADMIN", "accountId": ACCOUNT_ID}
+            )
+        elif route.authorizer:
             context = self._authorize(event, route, method, path)
             if context is None:
-                return gateway_response("UNAUTHORIZED", request_id, 401)
+                return gateway_response(route.api, "UNAUTHORIZED", request_id, 401)
             event["requestContext"]["authorizer"] = context
         try:
             result = invoke(route.function, event)
         except Exception:
-            return gateway_response("DEFAULT_5XX", request_id, 502)
+            return gateway_response(route.api, "DEFAULT_5XX", request_id, 502)
         return _proxy_result(result, request_id)
 
+    def _iam_refusal(self, headers: dict[str, str]) -> str | None:
+        """The gateway response API Gateway would give an unsigned or wrongly signed request, or None."""
+        authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return "MISSING_AUTHENTICATION_TOKEN"
+        if not self._admin_token or not hmac.compare_digest(token.strip().encode(), self._admin_token.encode()):
+            return "INVALID_SIGNATURE"
+        return None
+
     def _authorize(self, event: dict[str, Any], route: Route, method: str, path: str) -> dict[str, Any] | None:
-        assert self._authorizer_function
+        assert route.authorizer
+        function = _authorizer_logical_id(_apis()[route.api]["Auth"]["Authorizers"][route.authorizer])
         request = {
             "type": "REQUEST",
-            "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{API_ID}/{self.stage}/{method}{path}",
+            "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{_api_id(route.api)}/{self.stage}/{method}{path}",
             **{key: event[key] for key in ("resource", "path", "httpMethod", "headers", "multiValueHeaders",
                                             "queryStringParameters", "multiValueQueryStringParameters",
                                             "pathParameters", "stageVariables", "requestContext")},
         }  # fmt: skip
         try:
-            response = invoke(self._authorizer_function, request)
+            response = invoke(function, request)
         except Exception:
             return None  # API Gateway answers 401 when the authorizer raises "Unauthorized"
         statement = response["policyDocument"]["Statement"][0]
@@ -157,7 +186,7 @@ class ApiGateway:
             "stageVariables": None,
             "requestContext": {
                 "accountId": ACCOUNT_ID,
-                "apiId": API_ID,
+                "apiId": _api_id(route.api),
                 "resourceId": "local",
                 "resourcePath": route.resource,
                 "httpMethod": method,
@@ -172,6 +201,10 @@ class ApiGateway:
             "body": text,
             "isBase64Encoded": False,
         }
+
+
+def _api_id(api: str) -> str:
+    return f"local{api.lower()}"
 
 
 def _authorizer_logical_id(authorizer: dict[str, Any]) -> str:

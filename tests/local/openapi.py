@@ -22,16 +22,21 @@ def build_document() -> str:
 
     from .template import load_handler
 
+    security_schemes: dict[str, Any] = {
+        "bearer": {"type": "http", "scheme": "bearer"},
+        "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Nim-Api-Key"},
+        # The admin API: AWS SigV4 in the Authorization header (how API Gateway documents AWS_IAM).
+        "awsSigV4": {"type": "apiKey", "in": "header", "name": "Authorization"},
+    }
     merge = OpenAPIMerge(
         title="Nimriz Destinations API",
         version="2026-03-30",
         description="Manage outbound destinations and their actions. Authenticate with a workspace API key "
-        "(`Authorization: Bearer <key>` or `X-Nim-Api-Key: <key>`).",
+        "(`Authorization: Bearer <key>` or `X-Nim-Api-Key: <key>`). The `/admin/...` routes are the admin API "
+        "for the Nimriz platform's backend: requests signed with AWS SigV4 (API Gateway AWS_IAM), never workspace "
+        "keys; on the local stack, `Authorization: Bearer $NIMRIZ_ADMIN_TOKEN` stands in for the signature.",
         servers=[Server(url="http://127.0.0.1:3000", description="local stack")],
-        security_schemes={
-            "bearer": {"type": "http", "scheme": "bearer"},  # type: ignore[dict-item]
-            "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Nim-Api-Key"},  # type: ignore[dict-item]
-        },
+        security_schemes=security_schemes,
         security=[{"bearer": []}, {"apiKeyHeader": []}],
         on_conflict="error",
     )
@@ -40,7 +45,10 @@ def build_document() -> str:
             continue
         load_handler(logical_id)
         module = importlib.import_module(f"nimriz_function_{logical_id}")
-        schema = module.app.get_openapi_json_schema(title="Nimriz Destinations API", version="2026-03-30")
+        # Each function's schema names the schemes its routes use (the admin routes: awsSigV4).
+        schema = module.app.get_openapi_json_schema(
+            title="Nimriz Destinations API", version="2026-03-30", security_schemes=security_schemes
+        )
         merge.add_schema(json.loads(schema))
     return merge.get_openapi_json_schema()
 

@@ -1,7 +1,9 @@
-"""Seed workspace API keys (stored hashed) for the local stack and tests."""
+"""Seed workspace API keys (stored hashed, with every scope) for the local stack and tests."""
 
 from __future__ import annotations
 
+from nimriz_destinations.scopes import ALL_SCOPES, scopes_to_context
+from nimriz_destinations.service.api_keys import ApiKeyService
 from nimriz_destinations.storage.api_keys import ApiKeyStore
 from nimriz_destinations.storage.records import Workspace
 
@@ -20,10 +22,22 @@ def parse_key_pairs(spec: str) -> list[tuple[str, str]]:
 
 
 def seed_keys(table_name: str, dev_key: str, extra: list[tuple[str, str]]) -> None:
-    store = ApiKeyStore(table_name)
-    store.put(dev_key, DEV_WORKSPACE, label="local dev key")
+    service = ApiKeyService(ApiKeyStore(table_name))
+    service.import_key(DEV_WORKSPACE, dev_key, label="local dev key", scopes=ALL_SCOPES)
     for workspace_id, key in extra:
-        store.put(key, Workspace(workspace_id=workspace_id, organization_id=f"org_{workspace_id}"), label="local key")
+        workspace = Workspace(workspace_id=workspace_id, organization_id=f"org_{workspace_id}")
+        service.import_key(workspace, key, label="local key", scopes=ALL_SCOPES)
+
+
+def authorizer_context(workspace: Workspace = DEV_WORKSPACE, *, scopes: tuple[str, ...] = ALL_SCOPES) -> dict[str, str]:
+    """What the authorizer passes to an endpoint for a key of `workspace` (for tests that build events by hand)."""
+    return {
+        "workspace_id": workspace.workspace_id,
+        "organization_id": workspace.organization_id,
+        "api_key_id": "00000000-0000-4000-8000-000000000000",
+        "scopes": scopes_to_context(scopes),
+        "principalId": workspace.workspace_id,
+    }
 
 
 # The destination the files in events/ refer to, so `make invoke` answers like a populated workspace.

@@ -25,7 +25,12 @@ from .template import ROOT
 
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
 MAX_LOCAL_EVENTS = 500
-LOCAL_DEFAULTS = {"RETRY_BASE_SECONDS": "1", "RETRY_BACKOFF_FACTOR": "2", "CONFIG_CACHE_SECONDS": "1"}
+LOCAL_DEFAULTS = {
+    "RETRY_BASE_SECONDS": "1",
+    "RETRY_BACKOFF_FACTOR": "2",
+    "CONFIG_CACHE_SECONDS": "1",
+    "AUTH_CACHE_SECONDS": "1",
+}
 
 
 def _swagger_assets() -> Path:
@@ -190,7 +195,9 @@ def main() -> None:
     dev_key = os.environ.get("NIMRIZ_DEV_API_KEY") or f"nim_dev_{secrets.token_urlsafe(24)}"
     extra_keys = parse_key_pairs(os.environ.get("NIMRIZ_DEV_API_KEYS", ""))
     seed_keys(stack.tables["DestinationsTable"], dev_key, extra_keys)
-    server.gateway = ApiGateway(stage="local")
+    # Stands in for AWS credentials on the admin API's AWS_IAM routes: `Authorization: Bearer <token>`.
+    admin_token = os.environ.get("NIMRIZ_ADMIN_TOKEN") or f"nmz_admin_{secrets.token_urlsafe(24)}"
+    server.gateway = ApiGateway(stage="local", admin_token=admin_token)
     server.live_events_queue_url = stack.queue_urls["LiveEventsQueue"]
     pollers = Pollers(stack)
     pollers.start()
@@ -204,6 +211,8 @@ def main() -> None:
         f"  Health       {base}/_local/health\n"
         f"  Dev API key  {dev_key}   (workspace ws_dev)\n"
         f"  Other keys   {', '.join(w for w, _ in extra_keys) or 'none'}\n"
+        f"  Admin API    {base}/admin/workspaces/{{workspace_id}}/api-keys\n"
+        f"  Admin token  {admin_token}   (Authorization: Bearer; stands in for AWS_IAM)\n"
         f"  AWS (moto)   http://{host}:{moto_port}\n"
         f"  Pixel hosts  {server.standins.sink.url if server.standins else 'NIMRIZ_PIXEL_HOST_OVERRIDES'}"
         f"   (hits: {base}/_local/pixel-hits)\n"

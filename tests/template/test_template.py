@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,7 +28,12 @@ API_FUNCTIONS = {
     ("POST", "/api/integrations/parked-events/recover"): "RecoverParkedEventsFunction",
     ("POST", "/api/integrations/interstitial/resolve"): "ResolveInterstitialFunction",
     ("GET", "/i/{token}"): "InterstitialPageFunction",
+    ("POST", "/admin/workspaces/{workspace_id}/api-keys"): "CreateApiKeyFunction",
+    ("GET", "/admin/workspaces/{workspace_id}/api-keys"): "ListApiKeysFunction",
+    ("DELETE", "/admin/workspaces/{workspace_id}/api-keys/{key_id}"): "RevokeApiKeyFunction",
+    ("POST", "/admin/workspaces/{workspace_id}/api-keys/{key_id}/rotate"): "RotateApiKeyFunction",
 }
+ADMIN_FUNCTIONS = {"CreateApiKeyFunction", "ListApiKeysFunction", "RevokeApiKeyFunction", "RotateApiKeyFunction"}
 TOKEN_KEY = {"Ref": "InterstitialTokenSecret"}
 
 
@@ -51,6 +57,15 @@ def actions_of(logical_id: str) -> set[str]:
         action = statement["Action"]
         found.update([action] if isinstance(action, str) else action)
     return found
+
+
+def api_events() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (logical_id, event["Properties"])
+        for logical_id, function in functions().items()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "Api"
+    ]
 
 
 def sqs_events() -> list[tuple[str, dict[str, Any]]]:
@@ -181,6 +196,44 @@ class TestLeastPrivilege:
             if event["Type"] == "Api" and event["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
         }
         assert public == {"InterstitialPageFunction"}
+
+
+class TestAdminApi:
+    def test_every_admin_route_is_on_the_admin_api_with_aws_iam(self) -> None:
+        admin_routes = {logical_id for logical_id, e in api_events() if e["RestApiId"] == {"Ref": "AdminApi"}}
+        assert admin_routes == ADMIN_FUNCTIONS
+        for logical_id, event in api_events():
+            if logical_id in ADMIN_FUNCTIONS:
+                assert event["Path"].startswith("/admin/"), logical_id
+                # Invoked through the function's resource policy, not with the caller's credentials.
+                assert event["Auth"] == {"Authorizer": "AWS_IAM", "InvokeRole": "NONE"}, logical_id
+
+    def test_the_admin_api_defaults_to_aws_iam_and_the_workspace_api_never_serves_admin_paths(self) -> None:
+        apis = resources_of_type("AWS::Serverless::Api")
+        assert apis["AdminApi"]["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+        assert "Authorizers" not in apis["AdminApi"]["Properties"]["Auth"]
+        for logical_id, event in api_events():
+            if event["RestApiId"] == {"Ref": "DestinationsApi"}:
+                assert not event["Path"].startswith("/admin/"), logical_id
+
+    def test_iam_failures_answer_403_with_the_api_error_shape(self) -> None:
+        responses = resources_of_type("AWS::Serverless::Api")["AdminApi"]["Properties"]["GatewayResponses"]
+        for response_type in ("MISSING_AUTHENTICATION_TOKEN", "INVALID_SIGNATURE", "INCOMPLETE_SIGNATURE",
+                              "EXPIRED_TOKEN", "ACCESS_DENIED"):  # fmt: skip
+            assert responses[response_type]["StatusCode"] == "403", response_type
+            body = json.loads(responses[response_type]["ResponseTemplates"]["application/json"])
+            assert body["error"]["code"] == "FORBIDDEN"
+            assert set(body["error"]) == {"code", "message", "support_reference", "details"}
+
+    def test_key_functions_touch_only_the_table(self) -> None:
+        assert actions_of("AuthorizerFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+        assert actions_of("CreateApiKeyFunction") == {"dynamodb:PutItem"}
+        assert actions_of("ListApiKeysFunction") == {"dynamodb:Query"}
+        assert actions_of("RevokeApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+        assert actions_of("RotateApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+        for logical_id in ADMIN_FUNCTIONS | {"AuthorizerFunction"}:
+            for statement in statements(logical_id):
+                assert statement["Resource"] == {"Fn::GetAtt": ["DestinationsTable", "Arn"]}, logical_id
 
 
 class TestQueues:

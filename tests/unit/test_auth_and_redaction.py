@@ -5,6 +5,7 @@ import itertools
 from nimriz_destinations.auth import allow_policy, extract_api_key
 from nimriz_destinations.cache import TTLCache
 from nimriz_destinations.redaction import hint, redact_credentials
+from nimriz_destinations.storage.api_keys import AuthenticatedKey
 from nimriz_destinations.storage.records import Workspace
 
 
@@ -25,11 +26,17 @@ def test_other_schemes_and_empty_values_carry_no_key() -> None:
     assert extract_api_key({"X-Nim-Api-Key": "k" * 300}) is None
 
 
-def test_allow_policy_covers_the_stage_and_passes_the_workspace() -> None:
+def test_allow_policy_covers_the_stage_and_passes_the_workspace_key_id_and_scopes() -> None:
     arn = "arn:aws:execute-api:us-east-1:123:abc/prod/GET/api/integrations/destinations"
-    policy = allow_policy(arn, Workspace("ws_1", "org_1"))
+    key = AuthenticatedKey("k_1", Workspace("ws_1", "org_1"), ("deliveries:replay", "destinations:read"), None, True)
+    policy = allow_policy(arn, key)
     assert policy["policyDocument"]["Statement"][0]["Resource"] == "arn:aws:execute-api:us-east-1:123:abc/prod/*"  # type: ignore[index]
-    assert policy["context"] == {"workspace_id": "ws_1", "organization_id": "org_1"}
+    assert policy["context"] == {
+        "workspace_id": "ws_1",
+        "organization_id": "org_1",
+        "api_key_id": "k_1",
+        "scopes": "destinations:read deliveries:replay",
+    }
 
 
 def test_hint_shows_at_most_the_last_four_characters() -> None:

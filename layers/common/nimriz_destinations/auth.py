@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
-from .storage.api_keys import ApiKeyStore
-from .storage.records import Workspace
+from .scopes import scopes_to_context
+from .storage.api_keys import ApiKeyStore, AuthenticatedKey, timestamp
 
 _MAX_KEY_LENGTH = 256
 
@@ -21,20 +22,30 @@ def extract_api_key(headers: Mapping[str, str] | None) -> str | None:
     return key
 
 
-def authenticate(headers: Mapping[str, str] | None, store: ApiKeyStore) -> Workspace | None:
-    key = extract_api_key(headers)
-    return store.lookup(key) if key else None
+def authenticate(headers: Mapping[str, str] | None, store: ApiKeyStore, now: datetime) -> AuthenticatedKey | None:
+    """The key the request presents, unless it is unknown, revoked (within the store's cache time) or expired."""
+    secret = extract_api_key(headers)
+    key = store.lookup(secret) if secret else None
+    if key is None or key.expired_at(timestamp(now)):
+        return None
+    return key
 
 
-def allow_policy(method_arn: str, workspace: Workspace) -> dict[str, object]:
+def allow_policy(method_arn: str, key: AuthenticatedKey) -> dict[str, object]:
     """API Gateway REQUEST authorizer response; the context reaches the endpoint's requestContext.authorizer."""
-    # Allow every method of this stage: the decision depends on the key only, never on the route.
+    # Allow every method of this stage: the decision depends on the key only. Each endpoint checks the scope its
+    # route needs against `scopes` (api/app.py), so one authorizer answer fits every route.
     api_arn = "/".join(method_arn.split("/", 2)[:2]) + "/*"
     return {
-        "principalId": workspace.workspace_id,
+        "principalId": key.workspace.workspace_id,
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": api_arn}],
         },
-        "context": {"workspace_id": workspace.workspace_id, "organization_id": workspace.organization_id},
+        "context": {
+            "workspace_id": key.workspace.workspace_id,
+            "organization_id": key.workspace.organization_id,
+            "api_key_id": key.id,
+            "scopes": scopes_to_context(key.scopes),
+        },
     }

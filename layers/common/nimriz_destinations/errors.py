@@ -67,6 +67,13 @@ class ActionNotFound(NotFound):
         super().__init__("No action with this id exists on this destination.")
 
 
+class ApiKeyNotFound(NotFound):
+    code = "API_KEY_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("No API key with this id exists in this workspace (or it was revoked).")
+
+
 class Conflict(DomainError):
     status = 409
     code = "CONFLICT"
@@ -78,6 +85,10 @@ class NoEnabledAction(Conflict):
 
 class NothingToDeliver(Conflict):
     code = "ACTION_HAS_NO_DELIVERY"
+
+
+class ApiKeyExpired(Conflict):
+    code = "API_KEY_EXPIRED"
 
 
 class ConcurrentModification(Conflict):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    Strict,
     StringConstraints,
     WithJsonSchema,
     create_model,
@@ -22,6 +26,7 @@ from pydantic_core import CoreSchema
 from .filters import EventFilter
 from .mapping import PropertyMapping
 from .providers import DESTINATION_TYPES
+from .scopes import Scope
 from .text import SINGLE_LINE_TEXT
 
 ActionType = Literal["send_event", "send_conversion", "send_webhook", "interstitial_settings"]
@@ -366,3 +371,52 @@ class RecoveredOut(BaseModel):
 
 class RecoverResponse(BaseModel):
     recovered: list[RecoveredOut]
+
+
+# Workspace and organization ids name DynamoDB partitions and Secrets Manager paths: a conservative alphabet.
+PLATFORM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+PlatformId = Annotated[str, StringConstraints(pattern=PLATFORM_ID_PATTERN)]
+MAX_OVERLAP_SECONDS = 30 * 86400
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # Pydantic alone would also take numbers (Unix time) and dates without an offset.
+    if not isinstance(value, str) or not _RFC3339.match(value.upper()):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2027-01-31T12:00:00Z")
+    return value.upper()
+
+
+Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339_text), WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class ApiKeyCreate(_Input):
+    label: Name
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=20, description="What the key may do.")]
+    organization_id: PlatformId
+    expires_at: Rfc3339 | None = Field(default=None, description="In the future; omit for a key that never expires.")
+
+
+class ApiKeyRotate(_Input):
+    overlap_seconds: Annotated[int, Strict(), Field(ge=0, le=MAX_OVERLAP_SECONDS)] = Field(
+        description="How long the old key keeps working (0 to 30 days, in seconds); 0 stops it at once."
+    )
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    label: str
+    scopes: list[Scope]
+    prefix: str = Field(description="The secret's first characters, to recognise the key by.")
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None = Field(description="Updated at most once a minute.")
+
+
+class ApiKeyCreatedResponse(BaseModel):
+    api_key: ApiKeyOut
+    secret: str = Field(description="The key itself: shown this once, stored only as a hash.")
+
+
+class ApiKeyListResponse(BaseModel):
+    api_keys: list[ApiKeyOut]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .delivery.dispatcher import Dispatcher
     from .delivery.fanout import FanOut
     from .jobs import DeliveryJob
+    from .service.api_keys import ApiKeyService
     from .service.deliveries import DeliveryService
     from .service.destinations import DestinationService
     from .service.parked_events import ParkedEventService
@@ -46,6 +47,13 @@ def api_key_store() -> ApiKeyStore:
 
     settings = get_settings()
     return ApiKeyStore(settings.table_name, cache_seconds=settings.auth_cache_seconds)
+
+
+@cache
+def api_key_service() -> ApiKeyService:
+    from .service.api_keys import ApiKeyService
+
+    return ApiKeyService(api_key_store())
 
 
 def send_delivery_jobs(jobs: list[DeliveryJob]) -> list[DeliveryJob]:
@@ -190,6 +198,7 @@ _FACTORIES = (
     preview_service,
     destination_service,
     api_key_store,
+    api_key_service,
     destination_configs,
     compiled_actions,
     fan_out,

@@ -1,6 +1,8 @@
-"""The shared REST resolver: validation, error mapping and request guards for every API function.
+"""The shared REST resolver: access checks, validation, error mapping and request guards for every API function.
 
-Each endpoint is its own Lambda with its own `app = create_app()` and exactly one route.
+Each endpoint is its own Lambda with its own app and exactly one route: `create_app(scope)` for a workspace route
+(the caller's API key must carry `scope`), `create_admin_app()` for an admin route (AWS_IAM-signed callers only).
+The access check happens here, before anything else of the request is looked at, and is the only one.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,6 +22,7 @@ from pydantic import BaseModel
 from .. import safe_json
 from ..errors import DomainError, Problem
 from ..observability import logger
+from ..scopes import Scope, scopes_from_context
 from ..settings import get_settings
 from ..storage.records import Workspace
 from ..validation import problems_from_errors
@@ -80,26 +83,67 @@ class _ParsedBody:
 
 
 class _Rejected(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, log_keys: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.log_keys = log_keys or {}
+
+
+# Checks who may call a route; returns the keys every log line of the request carries, or raises _Rejected.
+AccessCheck = Callable[[Mapping[str, Any]], dict[str, str]]
+_ACCESS_LOG_KEYS = ("api_key_id", "admin_caller")
+
+
+def _workspace_key_with(scope: Scope) -> AccessCheck:
+    def check(event: Mapping[str, Any]) -> dict[str, str]:
+        authorizer = _request_context(event).get("authorizer") or {}
+        if not authorizer.get("workspace_id"):
+            raise _Rejected(401, "UNAUTHORIZED", "Missing or invalid API key.")
+        log_keys = {"api_key_id": str(authorizer.get("api_key_id") or "unknown")}
+        # Fails closed: a context without scopes (not from our authorizer) grants none.
+        if scope not in scopes_from_context(authorizer.get("scopes")):
+            raise _Rejected(403, "INSUFFICIENT_SCOPE", f"This API key does not have the {scope} scope.", log_keys)
+        return log_keys
+
+    return check
+
+
+def _admin_caller(event: Mapping[str, Any]) -> dict[str, str]:
+    # API Gateway's AWS_IAM authorization puts the signer's ARN here. Checked again so that an admin route
+    # reached any other way (a template mistake, a workspace key) is refused rather than trusted.
+    context = _request_context(event)
+    caller = (context.get("identity") or {}).get("userArn")
+    if not caller or (context.get("authorizer") or {}).get("workspace_id"):
+        raise _Rejected(403, "FORBIDDEN", "Sign the request with AWS credentials allowed to call the admin API.")
+    return {"admin_caller": str(caller)}
+
+
+def _request_context(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    context = event.get("requestContext")
+    return context if isinstance(context, Mapping) else {}
 
 
 class DestinationsApiResolver(APIGatewayRestResolver):
-    """Decides every request body up front: size, media type, then JSON under `safe_json`'s limits.
+    """Checks access, then decides every request body up front: size, media type, then JSON under `safe_json`'s
+    limits.
 
     Powertools only ever sees a body this accepted, and validates the value parsed here instead of parsing
     the text again with `json.loads` (which would raise RecursionError or ValueError on hostile input).
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, access: AccessCheck, **kwargs: Any) -> None:
         super().__init__(json_body_deserializer=self._parsed_body_value, **kwargs)
+        self._access = access
         self._body: _ParsedBody | None = None
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
+            logger.append_keys(**self._access(event))
             self._body = _read_body(event, get_settings().max_body_bytes)
+            return super().resolve(_as_accepted(event, self._body), context)
         except _Rejected as rejection:
+            logger.append_keys(**rejection.log_keys)
+            logger.info("request refused", extra={"status": rejection.status, "code": rejection.code})
             body = error_body(rejection.code, rejection.message, _request_id(event))
             return {
                 "statusCode": rejection.status,
@@ -107,10 +151,10 @@ class DestinationsApiResolver(APIGatewayRestResolver):
                 "body": body,
                 "isBase64Encoded": False,
             }
-        try:
-            return super().resolve(_as_accepted(event, self._body), context)
         finally:
             self._body = None
+            # Keys appended here must not leak into the next request this environment serves.
+            logger.remove_keys(list(_ACCESS_LOG_KEYS))
 
     def _parsed_body_value(self, text: str) -> Any:
         # Lambda runs one event at a time per environment: the body Powertools asks about is the one
@@ -184,8 +228,17 @@ def _with_json_content_type(headers: Mapping[str, Any] | None, *, multi: bool = 
     }
 
 
-def create_app() -> APIGatewayRestResolver:
-    app = DestinationsApiResolver(enable_validation=True)
+def create_app(scope: Scope) -> APIGatewayRestResolver:
+    """A workspace route's resolver: callers need an API key with `scope`."""
+    return _with_error_handling(DestinationsApiResolver(_workspace_key_with(scope), enable_validation=True))
+
+
+def create_admin_app() -> APIGatewayRestResolver:
+    """An admin route's resolver: callers are AWS_IAM-signed (the Nimriz platform's backend), never workspace keys."""
+    return _with_error_handling(DestinationsApiResolver(_admin_caller, enable_validation=True))
+
+
+def _with_error_handling(app: DestinationsApiResolver) -> APIGatewayRestResolver:
 
     @app.exception_handler(DomainError)
     def handle_domain_error(exc: DomainError) -> Response[str]:

@@ -8,6 +8,8 @@ from typing import Any
 from ..models import (
     Action,
     ActionPreviewOut,
+    ApiKeyCreatedResponse,
+    ApiKeyOut,
     AttemptOut,
     DeadLetterOut,
     DeliveryDetail,
@@ -17,7 +19,9 @@ from ..models import (
     Health,
 )
 from ..providers import get_provider
+from ..service.api_keys import IssuedKey
 from ..service.preview import ActionPreview
+from ..storage.api_keys import ApiKeyRecord
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
 from ..storage.records import ActionHealth, DestinationRecord
 
@@ -92,3 +96,19 @@ def present_preview(preview: ActionPreview) -> ActionPreviewOut:
         requests=preview.requests,
         note=preview.note,
     )
+
+
+def present_api_key(key: ApiKeyRecord) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=key.id,
+        label=key.label,
+        scopes=list(key.scopes),  # type: ignore[arg-type]  # stored scopes are canonical (scopes.canonical_scopes)
+        prefix=key.prefix,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        last_used_at=key.last_used_at,
+    )
+
+
+def present_issued_key(issued: IssuedKey) -> ApiKeyCreatedResponse:
+    return ApiKeyCreatedResponse(api_key=present_api_key(issued.key), secret=issued.secret)

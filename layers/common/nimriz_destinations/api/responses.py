@@ -5,6 +5,8 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from ..models import (
+    ApiKeyCreatedResponse,
+    ApiKeyListResponse,
     DeadLetterListResponse,
     DeliveryDetailResponse,
     DeliveryListResponse,
@@ -25,6 +27,7 @@ def _json(description: str, model: type) -> OpenAPIResponse:
 
 _ERRORS: dict[int, OpenAPIResponse] = {
     401: _json("Missing or invalid API key", ErrorResponse),
+    403: _json("INSUFFICIENT_SCOPE: the API key lacks the scope this route needs", ErrorResponse),
     500: _json("Unexpected error", ErrorResponse),
 }
 _BODY_ERRORS: dict[int, OpenAPIResponse] = {
@@ -87,3 +90,33 @@ LIST_PARKED_EVENTS_RESPONSES = {
     **_ERRORS,
 }
 RECOVER_PARKED_EVENTS_RESPONSES = {202: _json("Queued for fan-out again", RecoverResponse), **_BODY_ERRORS, **_ERRORS}
+
+# Admin routes: API Gateway refuses unsigned or wrongly signed requests itself (403, the admin API's gateway
+# responses); there is no 401.
+_ADMIN_ERRORS: dict[int, OpenAPIResponse] = {
+    403: _json("Not signed with AWS credentials allowed to call the admin API", ErrorResponse),
+    422: _json("Invalid workspace id or query", ErrorResponse),
+    500: _json("Unexpected error", ErrorResponse),
+}
+_KEY_NOT_FOUND = {404: _json("No such API key in this workspace, or it was revoked", ErrorResponse)}
+CREATE_API_KEY_RESPONSES = {
+    201: _json("Created; the secret is shown this once", ApiKeyCreatedResponse),
+    **_BODY_ERRORS,
+    **_ADMIN_ERRORS,
+}
+LIST_API_KEYS_RESPONSES = {
+    200: _json("The workspace's keys, newest first, without secrets", ApiKeyListResponse),
+    **_ADMIN_ERRORS,
+}
+REVOKE_API_KEY_RESPONSES: dict[int, OpenAPIResponse] = {
+    204: {"description": "Revoked: the key stops working within AUTH_CACHE_SECONDS"},
+    **_KEY_NOT_FOUND,
+    **_ADMIN_ERRORS,
+}
+ROTATE_API_KEY_RESPONSES = {
+    201: _json("The new key; the secret is shown this once", ApiKeyCreatedResponse),
+    409: _json("The key has expired, or changed during the rotation", ErrorResponse),
+    **_KEY_NOT_FOUND,
+    **_BODY_ERRORS,
+    **_ADMIN_ERRORS,
+}

@@ -1,48 +1,273 @@
-"""Workspace API keys: only the SHA-256 of a key is stored, mapped to its workspace."""
+"""Workspace API keys. Only the SHA-256 of a secret is stored, never the secret itself.
+
+Each key is two items written together in one transaction:
+- the lookup item `APIKEY#<hash>` / `APIKEY`, which the authorizer reads by the hash of the presented secret;
+- the listing item `APIKEYS#WS#<workspace>` / `KEY#<id>`, which the admin API lists, and where the authorizer
+  records `last_used_at`.
+
+Lookup items written before scopes existed have no `key_id` and no `scopes`: they keep working with every scope
+(nothing breaks), but have no listing item, so they are neither listed nor revocable through the admin API.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from .. import aws
 from ..cache import TTLCache
+from ..errors import ConcurrentModification
+from ..observability import logger
+from ..scopes import ALL_SCOPES, canonical_scopes
 from . import keys
 from .records import Workspace
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+# `last_used_at` is written at most this often per key, across every authorizer environment.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+def timestamp(moment: datetime) -> str:
+    """The API's timestamps (UTC, milliseconds, `Z`): they sort as text in time order."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    workspace_id: str
+    organization_id: str
+    label: str
+    scopes: tuple[str, ...]
+    prefix: str  # the secret's first characters, so people can recognise a key; never enough to use it
+    key_hash: str
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None = None
+    revoked_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedKey:
+    """What the authorizer needs of the key a request presented."""
+
+    id: str
+    workspace: Workspace
+    scopes: tuple[str, ...]
+    expires_at: str | None
+    listed: bool  # False for keys stored before the admin API: there is no listing item to record use on
+
+    def expired_at(self, now: str) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
 class ApiKeyStore:
-    def __init__(self, table_name: str, *, cache_seconds: int = 60) -> None:
+    def __init__(
+        self, table_name: str, *, cache_seconds: float = 60, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._table = table_name
         # Positive and negative lookups are cached briefly: a revoked key stops working within cache_seconds.
-        self._cache: TTLCache[Workspace | None] = TTLCache(max_entries=1024, ttl_seconds=cache_seconds)
+        # Expiry is checked on every request against the cached expires_at, so it needs no cache delay.
+        self._lookups: TTLCache[AuthenticatedKey | None] = TTLCache(
+            max_entries=1024, ttl_seconds=cache_seconds, clock=clock
+        )
+        # Keys this environment recorded a use of in the last minute: no write for them until it passes.
+        self._recent_uses: TTLCache[None] = TTLCache(
+            max_entries=1024, ttl_seconds=LAST_USED_RESOLUTION.total_seconds(), clock=clock
+        )
 
-    def lookup(self, api_key: str) -> Workspace | None:
+    def lookup(self, api_key: str) -> AuthenticatedKey | None:
         key_hash = hash_api_key(api_key)
-        return self._cache.get_or_load(key_hash, lambda: self._read(key_hash))
+        return self._lookups.get_or_load(key_hash, lambda: self._read(key_hash))
 
-    def _read(self, key_hash: str) -> Workspace | None:
+    def _read(self, key_hash: str) -> AuthenticatedKey | None:
         response = aws.dynamodb().get_item(
-            TableName=self._table,
-            Key={"PK": {"S": keys.api_key_pk(key_hash)}, "SK": {"S": keys.API_KEY_SK}},
+            TableName=self._table, Key={"PK": {"S": keys.api_key_pk(key_hash)}, "SK": {"S": keys.API_KEY_SK}}
         )
         item = response.get("Item")
-        if not item or item.get("revoked", {}).get("BOOL"):
+        if not item or "revoked_at" in item or item.get("revoked", {}).get("BOOL"):
             return None
-        return Workspace(workspace_id=item["workspace_id"]["S"], organization_id=item["organization_id"]["S"])
-
-    def put(self, api_key: str, workspace: Workspace, *, label: str) -> None:
-        aws.dynamodb().put_item(
-            TableName=self._table,
-            Item={
-                "PK": {"S": keys.api_key_pk(hash_api_key(api_key))},
-                "SK": {"S": keys.API_KEY_SK},
-                "entity": {"S": "api_key"},
-                "workspace_id": {"S": workspace.workspace_id},
-                "organization_id": {"S": workspace.organization_id},
-                "label": {"S": label},
-            },
+        workspace = Workspace(workspace_id=item["workspace_id"]["S"], organization_id=item["organization_id"]["S"])
+        if "key_id" not in item:
+            # Stored before scopes existed: every scope, and an id that names the key without revealing it.
+            return AuthenticatedKey(f"legacy-{key_hash[:12]}", workspace, ALL_SCOPES, None, listed=False)
+        return AuthenticatedKey(
+            id=item["key_id"]["S"],
+            workspace=workspace,
+            scopes=tuple(canonical_scopes(scope["S"] for scope in item["scopes"]["L"])),
+            expires_at=item["expires_at"]["S"] if "expires_at" in item else None,
+            listed=True,
         )
+
+    def record_use(self, key: AuthenticatedKey, now: datetime) -> None:
+        """Set the key's `last_used_at`, at most once a minute per key. Never raises: a failure to record a use
+        must not fail the request."""
+        if key.listed:
+            self._recent_uses.get_or_load(key.id, lambda: self._write_use(key, now))
+
+    def _write_use(self, key: AuthenticatedKey, now: datetime) -> None:
+        try:
+            aws.dynamodb().update_item(
+                TableName=self._table,
+                Key=_listing_key(key.workspace.workspace_id, key.id),
+                UpdateExpression="SET last_used_at = :now",
+                ConditionExpression="attribute_exists(PK) AND "
+                "(attribute_not_exists(last_used_at) OR last_used_at < :resolution_ago)",
+                ExpressionAttributeValues={
+                    ":now": {"S": timestamp(now)},
+                    ":resolution_ago": {"S": timestamp(now - LAST_USED_RESOLUTION)},
+                },
+            )
+        except Exception as exc:
+            # A failed condition means another environment recorded a use within the minute (or the key's listing
+            # is gone, which must not be recreated): nothing to do.
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                logger.warning("could not record the API key's last use", extra={"api_key_id": key.id}, exc_info=True)
+
+    def create(self, key: ApiKeyRecord) -> None:
+        aws.dynamodb().transact_write_items(TransactItems=self._new_key_puts(key))
+
+    def list_keys(self, workspace_id: str) -> list[ApiKeyRecord]:
+        """The workspace's keys that are not revoked (expired ones included), newest first."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "FilterExpression": "attribute_not_exists(revoked_at)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": keys.api_key_list_pk(workspace_id)},
+                ":prefix": {"S": keys.API_KEY_LIST_SK_PREFIX},
+            },
+        }
+        found: list[ApiKeyRecord] = []
+        while True:
+            response = aws.dynamodb().query(**request)
+            found += [_from_listing(workspace_id, item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sorted(found, key=lambda key: (key.created_at, key.id), reverse=True)
+
+    def get(self, workspace_id: str, key_id: str) -> ApiKeyRecord | None:
+        """The key, unless it does not exist in this workspace or was revoked."""
+        response = aws.dynamodb().get_item(
+            TableName=self._table, Key=_listing_key(workspace_id, key_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _from_listing(workspace_id, item) if item and "revoked_at" not in item else None
+
+    def revoke(self, key: ApiKeyRecord, *, revoked_at: str) -> bool:
+        """Mark the key revoked on both its items; False when a concurrent request revoked it first."""
+        client = aws.dynamodb()
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    self._set_on_live_key(item_key, "revoked_at", revoked_at)
+                    for item_key in (_listing_key(key.workspace_id, key.id), _lookup_key(key.key_hash))
+                ]
+            )
+        except client.exceptions.TransactionCanceledException:
+            return False
+        return True
+
+    def rotate(self, old: ApiKeyRecord, *, old_expires_at: str, new: ApiKeyRecord) -> None:
+        """Store `new` and set the old key's expiry, all or nothing."""
+        # The old key must still be as read (not revoked, same expiry) when the transaction commits.
+        changes = [
+            self._set_on_live_key(item_key, "expires_at", old_expires_at, also=_expiry_is(old.expires_at))
+            for item_key in (_listing_key(old.workspace_id, old.id), _lookup_key(old.key_hash))
+        ]
+        client = aws.dynamodb()
+        try:
+            client.transact_write_items(TransactItems=[*self._new_key_puts(new), *changes])
+        except client.exceptions.TransactionCanceledException as exc:
+            raise ConcurrentModification("The API key was changed by another request; retry.") from exc
+
+    def _new_key_puts(self, key: ApiKeyRecord) -> list[TransactWriteItemTypeDef]:
+        shared: dict[str, Any] = {
+            "key_id": {"S": key.id},
+            "organization_id": {"S": key.organization_id},
+            "label": {"S": key.label},
+            "scopes": {"L": [{"S": scope} for scope in key.scopes]},
+            "created_at": {"S": key.created_at},
+        }
+        if key.expires_at is not None:
+            shared["expires_at"] = {"S": key.expires_at}
+        lookup = {
+            **_lookup_key(key.key_hash),
+            **shared,
+            "entity": {"S": "api_key"},
+            "workspace_id": {"S": key.workspace_id},
+        }
+        listing = {
+            **_listing_key(key.workspace_id, key.id),
+            **shared,
+            "entity": {"S": "api_key_listing"},
+            "prefix": {"S": key.prefix},
+            "key_hash": {"S": key.key_hash},
+        }
+        return [
+            {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
+            for item in (lookup, listing)
+        ]
+
+    def _set_on_live_key(
+        self, key: dict[str, Any], name: str, value: str, *, also: tuple[str, dict[str, Any]] = ("", {})
+    ) -> TransactWriteItemTypeDef:
+        """A transaction update of one attribute of a key's item that exists and is not revoked, under the extra
+        condition `also` (expression, values) when given."""
+        condition, values = "attribute_exists(PK) AND attribute_not_exists(revoked_at)", {":value": {"S": value}}
+        if also[0]:
+            condition, values = f"{condition} AND {also[0]}", {**values, **also[1]}
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": key,
+                "UpdateExpression": "SET #name = :value",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#name": name},
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+
+def _expiry_is(expires_at: str | None) -> tuple[str, dict[str, Any]]:
+    if expires_at is None:
+        return "attribute_not_exists(expires_at)", {}
+    return "expires_at = :expected_expiry", {":expected_expiry": {"S": expires_at}}
+
+
+def _lookup_key(key_hash: str) -> dict[str, Any]:
+    return {"PK": {"S": keys.api_key_pk(key_hash)}, "SK": {"S": keys.API_KEY_SK}}
+
+
+def _listing_key(workspace_id: str, key_id: str) -> dict[str, Any]:
+    return {"PK": {"S": keys.api_key_list_pk(workspace_id)}, "SK": {"S": keys.api_key_list_sk(key_id)}}
+
+
+def _from_listing(workspace_id: str, item: dict[str, Any]) -> ApiKeyRecord:
+    def optional(name: str) -> str | None:
+        return item[name]["S"] if name in item else None
+
+    return ApiKeyRecord(
+        id=item["key_id"]["S"],
+        workspace_id=workspace_id,
+        organization_id=item["organization_id"]["S"],
+        label=item["label"]["S"],
+        scopes=tuple(canonical_scopes(scope["S"] for scope in item["scopes"]["L"])),
+        prefix=item["prefix"]["S"],
+        key_hash=item["key_hash"]["S"],
+        created_at=item["created_at"]["S"],
+        expires_at=optional("expires_at"),
+        last_used_at=optional("last_used_at"),
+        revoked_at=optional("revoked_at"),
+    )

@@ -21,3 +21,15 @@ def api_key_pk(key_hash: str) -> str:
 
 
 API_KEY_SK = "APIKEY"
+
+
+# A workspace's API keys, listed by the admin API (the lookup items above are keyed by hash, not by workspace).
+API_KEY_LIST_SK_PREFIX = "KEY#"
+
+
+def api_key_list_pk(workspace_id: str) -> str:
+    return f"APIKEYS#WS#{workspace_id}"
+
+
+def api_key_list_sk(key_id: str) -> str:
+    return f"{API_KEY_LIST_SK_PREFIX}{key_id}"

@@ -1,0 +1,38 @@
+"""POST /admin/workspaces/{workspace_id}/api-keys (admin API, AWS_IAM)"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from nimriz_destinations.api.app import create_admin_app, json_response
+from nimriz_destinations.api.presenters import present_issued_key
+from nimriz_destinations.api.responses import CREATE_API_KEY_RESPONSES
+from nimriz_destinations.models import PLATFORM_ID_PATTERN, ApiKeyCreate, ApiKeyCreatedResponse
+from nimriz_destinations.observability import logger
+from nimriz_destinations.runtime import api_key_service
+from nimriz_destinations.storage.records import Workspace
+
+app = create_admin_app()
+
+
+@app.post(
+    "/admin/workspaces/<workspace_id>/api-keys",
+    summary="Create a workspace API key (the secret is shown once)",
+    responses=CREATE_API_KEY_RESPONSES,
+    security=[{"awsSigV4": []}],
+)
+def create_api_key(
+    workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)], body: Annotated[ApiKeyCreate, Body()]
+) -> Response[ApiKeyCreatedResponse]:
+    workspace = Workspace(workspace_id=workspace_id, organization_id=body.organization_id)
+    issued = api_key_service().create(workspace, label=body.label, scopes=body.scopes, expires_at=body.expires_at)
+    logger.info("api key created", extra={"workspace_id": workspace_id, "created_api_key_id": issued.key.id})
+    return json_response(201, present_issued_key(issued))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,39 @@
+"""POST /admin/workspaces/{workspace_id}/api-keys/{key_id}/rotate (admin API, AWS_IAM)"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from nimriz_destinations.api.app import create_admin_app, json_response
+from nimriz_destinations.api.presenters import present_issued_key
+from nimriz_destinations.api.responses import ROTATE_API_KEY_RESPONSES
+from nimriz_destinations.models import PLATFORM_ID_PATTERN, ApiKeyCreatedResponse, ApiKeyRotate
+from nimriz_destinations.observability import logger
+from nimriz_destinations.runtime import api_key_service
+
+app = create_admin_app()
+
+
+@app.post(
+    "/admin/workspaces/<workspace_id>/api-keys/<key_id>/rotate",
+    summary="Replace a workspace API key: a new key and secret; the old key works for overlap_seconds more",
+    responses=ROTATE_API_KEY_RESPONSES,
+    security=[{"awsSigV4": []}],
+)
+def rotate_api_key(
+    workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)], key_id: str, body: Annotated[ApiKeyRotate, Body()]
+) -> Response[ApiKeyCreatedResponse]:
+    issued = api_key_service().rotate(workspace_id, key_id, overlap_seconds=body.overlap_seconds)
+    logger.info(
+        "api key rotated",
+        extra={"workspace_id": workspace_id, "rotated_api_key_id": key_id.lower(), "created_api_key_id": issued.key.id},
+    )
+    return json_response(201, present_issued_key(issued))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
