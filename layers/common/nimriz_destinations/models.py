@@ -362,3 +362,33 @@ class RecoveredOut(BaseModel):
 
 class RecoverResponse(BaseModel):
     recovered: list[RecoveredOut]
+
+
+class AuditActorOut(BaseModel):
+    type: Literal["api_key", "system"] = Field(description="`system` for changes Nimriz made itself (auto-disable).")
+    id: str = Field(description="The API key's id (`unknown` when the request did not identify it), or `system`.")
+
+
+class AuditTargetOut(BaseModel):
+    type: str = Field(description="What was changed, e.g. `destination` or `api_key`.")
+    id: str
+
+
+class AuditChangeOut(BaseModel):
+    path: str = Field(description="The changed field, e.g. `name` or `actions[<action id>].enabled`.")
+    before: Any = Field(description="The value before (null when added); secret fields only as their hint.")
+    after: Any = Field(description="The value after (null when removed); secret fields only as their hint.")
+
+
+class AuditEntryOut(BaseModel):
+    id: str
+    at: str
+    actor: AuditActorOut
+    action: str = Field(description="e.g. `destination.created`, `destination.updated`, `destination.disabled`.")
+    target: AuditTargetOut
+    changes: list[AuditChangeOut]
+
+
+class AuditLogResponse(BaseModel):
+    audit_log: list[AuditEntryOut]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next (older) page.")

@@ -9,6 +9,7 @@ from ..models import (
     Action,
     ActionPreviewOut,
     AttemptOut,
+    AuditEntryOut,
     DeadLetterOut,
     DeliveryDetail,
     DeliverySummaryOut,
@@ -17,6 +18,7 @@ from ..models import (
     Health,
 )
 from ..service.preview import ActionPreview
+from ..storage.audit import AuditEntry
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
 from ..storage.records import ActionHealth, DestinationRecord
 
@@ -90,3 +92,9 @@ def present_preview(preview: ActionPreview) -> ActionPreviewOut:
         requests=preview.requests,
         note=preview.note,
     )
+
+
+def present_audit_entry(entry: AuditEntry) -> AuditEntryOut:
+    fields = asdict(entry)
+    del fields["workspace_id"]  # the caller's own workspace
+    return AuditEntryOut.model_validate(fields)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from ..models import (
+    AuditLogResponse,
     DeadLetterListResponse,
     DeliveryDetailResponse,
     DeliveryListResponse,
@@ -87,3 +88,9 @@ LIST_PARKED_EVENTS_RESPONSES = {
     **_ERRORS,
 }
 RECOVER_PARKED_EVENTS_RESPONSES = {202: _json("Queued for fan-out again", RecoverResponse), **_BODY_ERRORS, **_ERRORS}
+LIST_AUDIT_LOG_RESPONSES = {
+    200: _json("One page of the workspace's configuration changes, newest first", AuditLogResponse),
+    400: _json("Invalid cursor", ErrorResponse),
+    422: _json("Invalid query", ErrorResponse),
+    **_ERRORS,
+}
