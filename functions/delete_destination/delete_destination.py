@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_actor, current_workspace
 from nimriz_destinations.api.responses import DELETE_RESPONSES
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 
 app = create_app()
@@ -24,5 +24,6 @@ def delete_destination(destination_id: str) -> Response[None]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

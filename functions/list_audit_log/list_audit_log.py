@@ -11,7 +11,7 @@ from nimriz_destinations.api.app import create_app, current_workspace, json_resp
 from nimriz_destinations.api.presenters import present_audit_entry
 from nimriz_destinations.api.responses import LIST_AUDIT_LOG_RESPONSES
 from nimriz_destinations.models import AuditLogResponse
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import audit_log
 
 app = create_app()
@@ -32,5 +32,6 @@ def list_audit_log(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

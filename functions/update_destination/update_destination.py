@@ -11,7 +11,7 @@ from nimriz_destinations.api.app import create_app, current_actor, current_works
 from nimriz_destinations.api.presenters import present_destination
 from nimriz_destinations.api.responses import UPDATE_RESPONSES
 from nimriz_destinations.models import DestinationResponse, DestinationUpdate
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 from nimriz_destinations.service.destinations import etag_of
 
@@ -35,5 +35,6 @@ def update_destination(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
