@@ -197,6 +197,7 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
     from moto import mock_aws
 
     from nimriz_destinations import aws, runtime
+    from nimriz_destinations.audit import SYSTEM
     from nimriz_destinations.delivery.dispatcher import ReceivedJob
     from nimriz_destinations.jobs import DeliveryJob
     from nimriz_destinations.models import DestinationCreate
@@ -216,7 +217,8 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
             "credentials": {"url": f"{sink_url}/hook", "signing_secret": "whsec_bench_0123456789"},
             "actions": [{"name": "all", "action_type": "send_webhook"}],
         }
-        destination = runtime.destination_service().create(workspace, DestinationCreate.model_validate(body)).record
+        create_request = DestinationCreate.model_validate(body)
+        destination = runtime.destination_service().create(workspace, create_request, actor=SYSTEM).record
         action_id = destination.actions[0].id
 
         def jobs(count: int) -> list[ReceivedJob]:

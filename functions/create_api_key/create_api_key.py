@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_admin_app, json_response
+from nimriz_destinations.api.app import create_admin_app, current_admin, json_response
 from nimriz_destinations.api.presenters import present_issued_key
 from nimriz_destinations.api.responses import CREATE_API_KEY_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN, ApiKeyCreate, ApiKeyCreatedResponse
@@ -28,7 +28,9 @@ def create_api_key(
     workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)], body: Annotated[ApiKeyCreate, Body()]
 ) -> Response[ApiKeyCreatedResponse]:
     workspace = Workspace(workspace_id=workspace_id, organization_id=body.organization_id)
-    issued = api_key_service().create(workspace, label=body.label, scopes=body.scopes, expires_at=body.expires_at)
+    issued = api_key_service().create(
+        workspace, current_admin(app), label=body.label, scopes=body.scopes, expires_at=body.expires_at
+    )
     logger.info("api key created", extra={"workspace_id": workspace_id, "created_api_key_id": issued.key.id})
     return json_response(201, present_issued_key(issued))
 

@@ -6,9 +6,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_app, current_workspace
+from nimriz_destinations.api.app import create_app, current_actor, current_workspace
 from nimriz_destinations.api.responses import DELETE_RESPONSES
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 
 app = create_app("destinations:write")
@@ -18,11 +18,12 @@ app = create_app("destinations:write")
     "/api/integrations/destinations/<destination_id>", summary="Delete a destination", responses=DELETE_RESPONSES
 )
 def delete_destination(destination_id: str) -> Response[None]:
-    destination_service().delete(current_workspace(app), destination_id.lower())
+    destination_service().delete(current_workspace(app), destination_id.lower(), actor=current_actor(app))
     logger.info("destination deleted", extra={"destination_id": destination_id})
     return Response(status_code=204)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

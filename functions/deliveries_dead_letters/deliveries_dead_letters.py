@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from nimriz_destinations.delivery.dispatcher import ReceivedJob
 from nimriz_destinations.jobs import DeliveryJob
-from nimriz_destinations.observability import logger, metrics
+from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import dispatcher
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -19,6 +19,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     received = []
     for raw in event.get("Records", []):

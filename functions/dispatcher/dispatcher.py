@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from nimriz_destinations.delivery.dispatcher import ReceivedJob
 from nimriz_destinations.jobs import DeliveryJob
-from nimriz_destinations.observability import logger, metrics
+from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import dispatcher
 
 # Failures here are flow control (a retry scheduled through the visibility timeout), not errors of the batch.
@@ -28,6 +28,7 @@ class MalformedJob(Exception):
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     received, malformed = [], set()
     for raw in event.get("Records", []):

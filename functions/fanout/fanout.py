@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations import aws
 from nimriz_destinations.delivery.fanout import InvalidEvent
-from nimriz_destinations.observability import logger, metrics
+from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import fan_out, send_delivery_jobs
 from nimriz_destinations.settings import get_settings
 
@@ -56,5 +56,6 @@ def dead_letter_invalid_event(record: SQSRecord, reason: str) -> None:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

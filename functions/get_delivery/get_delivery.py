@@ -10,7 +10,7 @@ from nimriz_destinations.api.app import create_app, current_workspace, json_resp
 from nimriz_destinations.api.presenters import present_delivery_detail
 from nimriz_destinations.api.responses import GET_DELIVERY_RESPONSES
 from nimriz_destinations.models import DeliveryDetailResponse
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import delivery_service
 
 app = create_app("destinations:read")
@@ -29,5 +29,6 @@ def get_delivery(destination_id: str, delivery_id: str) -> Response[DeliveryDeta
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

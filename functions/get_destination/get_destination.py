@@ -10,7 +10,7 @@ from nimriz_destinations.api.app import create_app, current_workspace, json_resp
 from nimriz_destinations.api.presenters import present_destination
 from nimriz_destinations.api.responses import GET_RESPONSES
 from nimriz_destinations.models import DestinationResponse
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 from nimriz_destinations.service.destinations import etag_of
 
@@ -24,5 +24,6 @@ def get_destination(destination_id: str) -> Response[DestinationResponse]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from nimriz_destinations.interstitial.config import get_config
 from nimriz_destinations.interstitial.page import error_page, page_for_token
 from nimriz_destinations.interstitial.runtime import token_secret
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 
 app = APIGatewayRestResolver()
 
@@ -30,5 +30,6 @@ def handle_unexpected(exc: Exception) -> Response[str]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

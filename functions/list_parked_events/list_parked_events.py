@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
 from nimriz_destinations.api.responses import LIST_PARKED_EVENTS_RESPONSES
 from nimriz_destinations.models import ParkedEventListResponse, ParkedEventOut
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import parked_event_service
 
 app = create_app("destinations:read")
@@ -32,5 +32,6 @@ def list_parked_events(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

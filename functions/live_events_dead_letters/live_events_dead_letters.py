@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.observability import logger, metrics
+from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import parked_event_service
 from nimriz_destinations.service.parked_events import DeadLetteredEvent
 
@@ -45,5 +45,6 @@ def record_handler(record: SQSRecord) -> None:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

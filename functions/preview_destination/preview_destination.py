@@ -11,7 +11,7 @@ from nimriz_destinations.api.app import create_app, current_workspace, json_resp
 from nimriz_destinations.api.presenters import present_preview
 from nimriz_destinations.api.responses import PREVIEW_RESPONSES
 from nimriz_destinations.models import PreviewRequest, PreviewResponse
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import preview_service
 
 app = create_app("destinations:read")
@@ -33,5 +33,6 @@ def preview_destination(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
 from nimriz_destinations.api.responses import REPLAY_RESPONSES
 from nimriz_destinations.models import ReplayedOut, ReplayRequest, ReplayResponse
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import delivery_service
 
 app = create_app("deliveries:replay")
@@ -33,5 +33,6 @@ def replay_dead_letters(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -18,7 +18,7 @@ from nimriz_destinations.interstitial.models import (
 from nimriz_destinations.interstitial.resolve import rfc3339
 from nimriz_destinations.interstitial.runtime import interstitial_resolver
 from nimriz_destinations.interstitial.urls import page_base_url
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 
 RESOURCE = "/api/integrations/interstitial/resolve"
 app = create_app("interstitial:resolve")
@@ -38,5 +38,6 @@ def resolve_interstitial(body: Annotated[ResolveRequest, Body()]) -> Response[Re
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

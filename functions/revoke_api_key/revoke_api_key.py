@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_admin_app
+from nimriz_destinations.api.app import create_admin_app, current_admin
 from nimriz_destinations.api.responses import REVOKE_API_KEY_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN
 from nimriz_destinations.observability import logger
@@ -23,7 +23,7 @@ app = create_admin_app()
     security=[{"awsSigV4": []}],
 )
 def revoke_api_key(workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)], key_id: str) -> Response[None]:
-    revoked = api_key_service().revoke(workspace_id, key_id)
+    revoked = api_key_service().revoke(workspace_id, key_id, current_admin(app))
     logger.info("api key revoked", extra={"workspace_id": workspace_id, "revoked_api_key_id": revoked.id})
     return Response(status_code=204)
 

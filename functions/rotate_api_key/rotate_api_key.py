@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_admin_app, json_response
+from nimriz_destinations.api.app import create_admin_app, current_admin, json_response
 from nimriz_destinations.api.presenters import present_issued_key
 from nimriz_destinations.api.responses import ROTATE_API_KEY_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN, ApiKeyCreatedResponse, ApiKeyRotate
@@ -26,7 +26,7 @@ app = create_admin_app()
 def rotate_api_key(
     workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)], key_id: str, body: Annotated[ApiKeyRotate, Body()]
 ) -> Response[ApiKeyCreatedResponse]:
-    issued = api_key_service().rotate(workspace_id, key_id, overlap_seconds=body.overlap_seconds)
+    issued = api_key_service().rotate(workspace_id, key_id, current_admin(app), overlap_seconds=body.overlap_seconds)
     logger.info(
         "api key rotated",
         extra={"workspace_id": workspace_id, "rotated_api_key_id": key_id.lower(), "created_api_key_id": issued.key.id},

@@ -7,11 +7,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.app import create_app, current_actor, current_workspace, json_response
 from nimriz_destinations.api.presenters import present_destination
 from nimriz_destinations.api.responses import UPDATE_RESPONSES
 from nimriz_destinations.models import DestinationResponse, DestinationUpdate
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 from nimriz_destinations.service.destinations import etag_of
 
@@ -26,12 +26,15 @@ def update_destination(
         str | None, Header(alias="if-match", description="ETag from a previous read; a stale one gives 412.")
     ] = None,
 ) -> Response[DestinationResponse]:
-    saved = destination_service().update(current_workspace(app), destination_id.lower(), body, if_match=if_match)
+    saved = destination_service().update(
+        current_workspace(app), destination_id.lower(), body, if_match=if_match, actor=current_actor(app)
+    )
     logger.info("destination updated", extra={"destination_id": saved.record.id, "version": saved.record.version})
     response = DestinationResponse(destination=present_destination(saved.record, saved.revealed))
     return json_response(200, response, {"ETag": etag_of(saved.record)})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

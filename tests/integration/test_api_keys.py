@@ -47,6 +47,7 @@ ROUTE_SCOPES = {
     ("POST", "/api/integrations/destinations/{id}/dead-letters/replay"): "deliveries:replay",
     ("GET", "/api/integrations/parked-events"): "destinations:read",
     ("POST", "/api/integrations/parked-events/recover"): "deliveries:replay",
+    ("GET", "/api/integrations/audit-log"): "destinations:read",
     ("POST", "/api/integrations/interstitial/resolve"): "interstitial:resolve",
 }
 

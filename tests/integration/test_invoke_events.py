@@ -28,6 +28,7 @@ EXPECTED = {
     "api_replay_dead_letters.json": ("ReplayDeadLettersFunction", 202),
     "api_list_parked_events.json": ("ListParkedEventsFunction", 200),
     "api_recover_parked_events.json": ("RecoverParkedEventsFunction", 202),
+    "api_list_audit_log.json": ("ListAuditLogFunction", 200),
     "api_preview_destination.json": ("PreviewDestinationFunction", 200),
     "api_preview_new_destination.json": ("PreviewNewDestinationFunction", 200),
     "api_resolve_interstitial.json": ("ResolveInterstitialFunction", 200),

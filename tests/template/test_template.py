@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ API_FUNCTIONS = {
     ("POST", "/api/integrations/destinations/{id}/test-send"): "TestSendFunction",
     ("GET", "/api/integrations/parked-events"): "ListParkedEventsFunction",
     ("POST", "/api/integrations/parked-events/recover"): "RecoverParkedEventsFunction",
+    ("GET", "/api/integrations/audit-log"): "ListAuditLogFunction",
     ("POST", "/api/integrations/interstitial/resolve"): "ResolveInterstitialFunction",
     ("GET", "/i/{token}"): "InterstitialPageFunction",
     ("POST", "/admin/workspaces/{workspace_id}/api-keys"): "CreateApiKeyFunction",
@@ -159,6 +161,14 @@ class TestLeastPrivilege:
         environment = functions()["RecoverParkedEventsFunction"]["Properties"]["Environment"]["Variables"]
         assert environment["LIVE_EVENTS_QUEUE_URL"] == {"Ref": "LiveEventsQueue"}
 
+    def test_the_audit_log_is_only_read_by_its_list_function_and_written_with_the_changes_it_records(self) -> None:
+        assert actions_of("ListAuditLogFunction") == {"dynamodb:Query"}
+        # Create/update/delete write the entry first and delete it again if their change fails.
+        for writer in ("CreateDestinationFunction", "UpdateDestinationFunction", "DeleteDestinationFunction"):
+            assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= actions_of(writer), writer
+            environment = functions()[writer]["Properties"]["Environment"]["Variables"]
+            assert environment["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}, writer
+
     def test_no_wildcard_actions_or_resources(self) -> None:
         for logical_id in functions():
             for statement in statements(logical_id):
@@ -227,10 +237,12 @@ class TestAdminApi:
 
     def test_key_functions_touch_only_the_table(self) -> None:
         assert actions_of("AuthorizerFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-        assert actions_of("CreateApiKeyFunction") == {"dynamodb:PutItem"}
+        # PutItem/DeleteItem on the key functions that change keys: their audit entries (written, or removed again).
+        audit = {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+        assert actions_of("CreateApiKeyFunction") == {"dynamodb:PutItem"} | audit
         assert actions_of("ListApiKeysFunction") == {"dynamodb:Query"}
-        assert actions_of("RevokeApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-        assert actions_of("RotateApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+        assert actions_of("RevokeApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | audit
+        assert actions_of("RotateApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} | audit
         for logical_id in ADMIN_FUNCTIONS | {"AuthorizerFunction"}:
             for statement in statements(logical_id):
                 assert statement["Resource"] == {"Fn::GetAtt": ["DestinationsTable", "Arn"]}, logical_id
@@ -273,3 +285,107 @@ class TestQueues:
             concurrency = properties.get("ScalingConfig", {}).get("MaximumConcurrency")
             if concurrency is not None:
                 assert 2 <= concurrency <= 1000, logical_id
+
+
+def alarms() -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: alarm["Properties"] for logical_id, alarm in resources_of_type("AWS::CloudWatch::Alarm").items()
+    }
+
+
+def alarms_on(namespace: str, metric: str, dimension_value: Any) -> list[dict[str, Any]]:
+    return [
+        alarm
+        for alarm in alarms().values()
+        if alarm["Namespace"] == namespace
+        and alarm["MetricName"] == metric
+        and [dimension["Value"] for dimension in alarm["Dimensions"]] == [dimension_value]
+    ]
+
+
+def queue_name(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "QueueName"]}
+
+
+class TestAlarms:
+    def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(self) -> None:
+        assert resources_of_type("AWS::SNS::Topic").keys() == {"AlarmTopic"}
+        assert alarms()
+        for logical_id, alarm in alarms().items():
+            assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
+            assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], logical_id
+            assert alarm["TreatMissingData"] == "notBreaching", logical_id
+            assert "docs/operations.md#" in alarm["AlarmDescription"]["Fn::Sub"], logical_id
+
+    def test_every_runbook_anchor_an_alarm_names_exists_in_the_runbook(self) -> None:
+        runbook = (ROOT / "docs/operations.md").read_text()
+        anchors = {f"#{anchor}" for anchor in re.findall(r'<a id="([\w-]+)"></a>', runbook)}
+        for logical_id, alarm in alarms().items():
+            anchor = alarm["AlarmDescription"]["Fn::Sub"].rpartition("docs/operations.md")[2]
+            assert anchor in anchors, logical_id
+
+    def test_every_dead_letter_queue_alarms_on_its_depth_and_the_age_of_its_oldest_message(self) -> None:
+        dead_letter_queues = [q for q in resources_of_type("AWS::SQS::Queue") if q.endswith("DLQ")]
+        assert dead_letter_queues
+        for queue in dead_letter_queues:
+            assert alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue_name(queue)), queue
+            assert alarms_on("AWS/SQS", "ApproximateAgeOfOldestMessage", queue_name(queue)), queue
+
+    def test_every_work_queue_alarms_on_the_age_of_its_oldest_message(self) -> None:
+        for queue in resources_of_type("AWS::SQS::Queue"):
+            if not queue.endswith("DLQ"):
+                assert alarms_on("AWS/SQS", "ApproximateAgeOfOldestMessage", queue_name(queue)), queue
+
+    def test_every_function_alarms_on_its_errors_and_throttles(self) -> None:
+        for function in functions():
+            for metric in ("Errors", "Throttles"):
+                (alarm,) = alarms_on("AWS/Lambda", metric, {"Ref": function})
+                assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1, (function, metric)
+
+    def test_the_dispatcher_alarms_before_its_duration_reaches_its_timeout(self) -> None:
+        timeout_ms = functions()["DispatcherFunction"]["Properties"]["Timeout"] * 1000
+        (alarm,) = alarms_on("AWS/Lambda", "Duration", {"Ref": "DispatcherFunction"})
+        assert alarm["Statistic"] == "Maximum"
+        assert alarm["Threshold"] <= 0.8 * timeout_ms
+
+    def test_dynamodb_read_and_write_throttling_alarms(self) -> None:
+        for metric in ("ReadThrottleEvents", "WriteThrottleEvents"):
+            assert alarms_on("AWS/DynamoDB", metric, {"Ref": "DestinationsTable"}), metric
+
+
+class TestLogsAndDashboard:
+    def test_every_function_logs_to_its_own_log_group_kept_for_the_retention_parameter(self) -> None:
+        log_groups = resources_of_type("AWS::Logs::LogGroup")
+        used = []
+        for logical_id, function in functions().items():
+            (name, log_group_id) = next(iter(function["Properties"]["LoggingConfig"]["LogGroup"].items()))
+            assert name == "Ref", logical_id
+            log_group = log_groups[log_group_id]["Properties"]
+            assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical_id
+            assert log_group["LogGroupName"]["Fn::Sub"].startswith("/aws/lambda/"), logical_id
+            used.append(log_group_id)
+        assert len(set(used)) == len(used) == len(log_groups)
+
+    def test_log_retention_is_a_parameter_of_cloudwatch_values_defaulting_to_30_days(self) -> None:
+        parameter = load_template()["Parameters"]["LogRetentionDays"]
+        assert parameter["Default"] == 30
+        assert {30, 365, 3653} <= set(parameter["AllowedValues"]) and 2 not in parameter["AllowedValues"]
+
+    def test_audit_retention_is_a_parameter_defaulting_to_a_year(self) -> None:
+        assert load_template()["Parameters"]["AuditRetentionDays"]["Default"] == 365
+
+    def test_the_dashboard_shows_queues_functions_the_table_and_the_delivery_metrics(self) -> None:
+        (dashboard,) = resources_of_type("AWS::CloudWatch::Dashboard").values()
+        template_text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+        referenced = set(re.findall(r"\$\{([\w:]+)(?:\.\w+)?\}", template_text))
+        body = json.loads(re.sub(r"\$\{[\w:.]+\}", "x", template_text))
+        assert body["widgets"]
+        assert set(resources_of_type("AWS::SQS::Queue")) | set(functions()) | {"DestinationsTable"} <= referenced
+        expressions = [
+            metric["expression"]
+            for widget in body["widgets"]
+            for metric in widget["properties"]["metrics"]
+            if isinstance(metric, dict)
+        ]
+        for metric in ("Delivered", "Failed", "DeadLettered", "Latency"):
+            assert any(f'Namespace="NimrizDestinations" MetricName="{metric}"' in e for e in expressions), metric

@@ -29,3 +29,8 @@ def new_delivery_id(now_millis: int) -> str:
 def parked_event_id(message_id: str, sent_millis: int) -> str:
     """Stable per dead-lettered message, so parking the same message again overwrites instead of duplicating."""
     return _uuid7(sent_millis, hashlib.sha256(f"parked\x00{message_id}".encode()).digest())
+
+
+def audit_entry_id(now_millis: int) -> str:
+    """Time-ordered, so a workspace's audit log reads newest first by key."""
+    return _uuid7(now_millis, os.urandom(10))

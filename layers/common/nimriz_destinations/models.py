@@ -420,3 +420,38 @@ class ApiKeyCreatedResponse(BaseModel):
 
 class ApiKeyListResponse(BaseModel):
     api_keys: list[ApiKeyOut]
+
+
+class AuditActorOut(BaseModel):
+    type: Literal["api_key", "admin", "system"] = Field(
+        description="`admin` for the admin API (API keys), `system` for changes Nimriz made itself (auto-disable)."
+    )
+    id: str = Field(
+        description="The API key's id (`unknown` when the request did not identify it), the admin caller's AWS "
+        "principal ARN, or `system`."
+    )
+
+
+class AuditTargetOut(BaseModel):
+    type: str = Field(description="What was changed, e.g. `destination` or `api_key`.")
+    id: str
+
+
+class AuditChangeOut(BaseModel):
+    path: str = Field(description="The changed field, e.g. `name` or `actions[<action id>].enabled`.")
+    before: Any = Field(description="The value before (null when added); secret fields only as their hint.")
+    after: Any = Field(description="The value after (null when removed); secret fields only as their hint.")
+
+
+class AuditEntryOut(BaseModel):
+    id: str
+    at: str
+    actor: AuditActorOut
+    action: str = Field(description="e.g. `destination.created`, `destination.updated`, `destination.disabled`.")
+    target: AuditTargetOut
+    changes: list[AuditChangeOut]
+
+
+class AuditLogResponse(BaseModel):
+    audit_log: list[AuditEntryOut]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next (older) page.")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .delivery.fanout import FanOut
     from .jobs import DeliveryJob
     from .service.api_keys import ApiKeyService
+    from .service.audit import AuditLog
     from .service.deliveries import DeliveryService
     from .service.destinations import DestinationService
     from .service.parked_events import ParkedEventService
@@ -38,7 +39,18 @@ def destination_service() -> DestinationService:
     def send_delivery_job(job: DeliveryJob) -> None:
         aws.sqs().send_message(QueueUrl=settings.deliveries_queue_url, MessageBody=job.model_dump_json())
 
-    return DestinationService(settings, DestinationStore(settings.table_name), SecretStore(), send_delivery_job)
+    return DestinationService(
+        settings, DestinationStore(settings.table_name), SecretStore(), send_delivery_job, audit_log()
+    )
+
+
+@cache
+def audit_log() -> AuditLog:
+    from .service.audit import AuditLog
+    from .storage.audit import AuditStore
+
+    settings = get_settings()
+    return AuditLog(AuditStore(settings.table_name, retention_days=settings.audit_retention_days))
 
 
 @cache
@@ -53,7 +65,7 @@ def api_key_store() -> ApiKeyStore:
 def api_key_service() -> ApiKeyService:
     from .service.api_keys import ApiKeyService
 
-    return ApiKeyService(api_key_store())
+    return ApiKeyService(api_key_store(), audit_log())
 
 
 def send_delivery_jobs(jobs: list[DeliveryJob]) -> list[DeliveryJob]:
@@ -197,6 +209,7 @@ def preview_service() -> PreviewService:
 _FACTORIES = (
     preview_service,
     destination_service,
+    audit_log,
     api_key_store,
     api_key_service,
     destination_configs,

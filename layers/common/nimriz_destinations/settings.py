@@ -26,6 +26,7 @@ class Settings:
     retry_backoff_factor: float
     retry_max_delay_seconds: float
     delivery_log_days: int
+    audit_retention_days: int
 
     @property
     def is_local(self) -> bool:
@@ -55,4 +56,5 @@ def get_settings() -> Settings:
         retry_backoff_factor=float(env.get("RETRY_BACKOFF_FACTOR", "4")),
         retry_max_delay_seconds=float(env.get("RETRY_MAX_DELAY_SECONDS", str(6 * 3600))),
         delivery_log_days=int(env.get("DELIVERY_LOG_DAYS", "30")),
+        audit_retention_days=int(env.get("AUDIT_RETENTION_DAYS", "365")),
     )

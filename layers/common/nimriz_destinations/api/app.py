@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from pydantic import BaseModel
 
 from .. import safe_json
+from ..audit import Actor, admin_actor, api_key_actor
 from ..errors import DomainError, Problem
 from ..observability import logger
 from ..scopes import Scope, scopes_from_context
@@ -74,6 +75,19 @@ def current_workspace(app: APIGatewayRestResolver) -> Workspace:
     if not workspace_id or not organization_id:
         raise Unauthorized("Missing or invalid API key.")
     return Workspace(workspace_id=str(workspace_id), organization_id=str(organization_id))
+
+
+def current_admin(app: APIGatewayRestResolver) -> Actor:
+    """Who makes an admin request's changes: the AWS principal that signed it (checked by `_admin_caller`)."""
+    identity = app.current_event.request_context.identity
+    return admin_actor(str(identity.user_arn or "unknown"))
+
+
+def current_actor(app: APIGatewayRestResolver) -> Actor:
+    """Who makes this request's changes, for the audit log: the API key the authorizer resolved."""
+    authorizer = app.current_event.request_context.authorizer
+    api_key_id = authorizer.get("api_key_id") if authorizer else None
+    return api_key_actor(str(api_key_id) if api_key_id else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from ..models import (
     ApiKeyCreatedResponse,
     ApiKeyOut,
     AttemptOut,
+    AuditEntryOut,
     DeadLetterOut,
     DeliveryDetail,
     DeliverySummaryOut,
@@ -22,6 +23,7 @@ from ..providers import get_provider
 from ..service.api_keys import IssuedKey
 from ..service.preview import ActionPreview
 from ..storage.api_keys import ApiKeyRecord
+from ..storage.audit import AuditEntry
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
 from ..storage.records import ActionHealth, DestinationRecord
 
@@ -112,3 +114,9 @@ def present_api_key(key: ApiKeyRecord) -> ApiKeyOut:
 
 def present_issued_key(issued: IssuedKey) -> ApiKeyCreatedResponse:
     return ApiKeyCreatedResponse(api_key=present_api_key(issued.key), secret=issued.secret)
+
+
+def present_audit_entry(entry: AuditEntry) -> AuditEntryOut:
+    fields = asdict(entry)
+    del fields["workspace_id"]  # the caller's own workspace
+    return AuditEntryOut.model_validate(fields)

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from ..models import (
     ApiKeyCreatedResponse,
     ApiKeyListResponse,
+    AuditLogResponse,
     DeadLetterListResponse,
     DeliveryDetailResponse,
     DeliveryListResponse,
@@ -119,4 +120,10 @@ ROTATE_API_KEY_RESPONSES = {
     **_KEY_NOT_FOUND,
     **_BODY_ERRORS,
     **_ADMIN_ERRORS,
+}
+LIST_AUDIT_LOG_RESPONSES = {
+    200: _json("One page of the workspace's configuration changes, newest first", AuditLogResponse),
+    400: _json("Invalid cursor", ErrorResponse),
+    422: _json("Invalid query", ErrorResponse),
+    **_ERRORS,
 }

@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from ..audit import Actor, Change, Target
 from ..errors import ApiKeyExpired, ApiKeyNotFound, Problem, ValidationFailed
 from ..scopes import canonical_scopes
 from ..storage.api_keys import ApiKeyRecord, ApiKeyStore, hash_api_key, timestamp
 from ..storage.records import Workspace
+from .audit import AuditLog
 
 SECRET_PREFIX = "nmz_"
 SECRET_RANDOM_BYTES = 32
@@ -39,18 +41,23 @@ class IssuedKey:
 
 
 class ApiKeyService:
-    def __init__(self, store: ApiKeyStore) -> None:
+    """Every create, revoke and rotate is audited (`AuditLog.recorded`: no change without its entry)."""
+
+    def __init__(self, store: ApiKeyStore, audit: AuditLog) -> None:
         self._store = store
+        self._audit = audit
 
     def create(
-        self, workspace: Workspace, *, label: str, scopes: Sequence[str], expires_at: datetime | None
+        self, workspace: Workspace, actor: Actor, *, label: str, scopes: Sequence[str], expires_at: datetime | None
     ) -> IssuedKey:
         now = datetime.now(UTC)
         if expires_at is not None and expires_at <= now:
             raise ValidationFailed("The request has invalid fields.", [Problem("expires_at", "must be in the future")])
         expiry = timestamp(expires_at) if expires_at is not None else None
         issued = _new_key(workspace, label=label, scopes=scopes, expires_at=expiry, now=now)
-        self._store.create(issued.key)
+        changes = [Change(name, None, value) for name, value in _described(issued.key).items()]
+        with self._audit.recorded(workspace.workspace_id, actor, "api_key.created", _target(issued.key), changes):
+            self._store.create(issued.key)
         return issued
 
     def import_key(self, workspace: Workspace, secret: str, *, label: str, scopes: Sequence[str]) -> ApiKeyRecord:
@@ -62,13 +69,17 @@ class ApiKeyService:
     def list_keys(self, workspace_id: str) -> list[ApiKeyRecord]:
         return self._store.list_keys(workspace_id)
 
-    def revoke(self, workspace_id: str, key_id: str) -> ApiKeyRecord:
+    def revoke(self, workspace_id: str, key_id: str, actor: Actor) -> ApiKeyRecord:
         key = self._live_key(workspace_id, key_id)
-        if not self._store.revoke(key, revoked_at=self._now()):
-            raise ApiKeyNotFound()
+        revoked_at = self._now()
+        with self._audit.recorded(
+            workspace_id, actor, "api_key.revoked", _target(key), [Change("revoked_at", None, revoked_at)]
+        ):
+            if not self._store.revoke(key, revoked_at=revoked_at):
+                raise ApiKeyNotFound()
         return key
 
-    def rotate(self, workspace_id: str, key_id: str, *, overlap_seconds: int) -> IssuedKey:
+    def rotate(self, workspace_id: str, key_id: str, actor: Actor, *, overlap_seconds: int) -> IssuedKey:
         """A new key like the old one; the old one works for `overlap_seconds` more (never past its own expiry)."""
         old = self._live_key(workspace_id, key_id)
         now = datetime.now(UTC)
@@ -79,7 +90,9 @@ class ApiKeyService:
             old_expires_at = min(old_expires_at, old.expires_at)
         workspace = Workspace(workspace_id=workspace_id, organization_id=old.organization_id)
         issued = _new_key(workspace, label=old.label, scopes=old.scopes, expires_at=old.expires_at, now=now)
-        self._store.rotate(old, old_expires_at=old_expires_at, new=issued.key)
+        changes = [Change("expires_at", old.expires_at, old_expires_at), Change("replaced_by", None, issued.key.id)]
+        with self._audit.recorded(workspace_id, actor, "api_key.rotated", _target(old), changes):
+            self._store.rotate(old, old_expires_at=old_expires_at, new=issued.key)
         return issued
 
     def _live_key(self, workspace_id: str, key_id: str) -> ApiKeyRecord:
@@ -91,6 +104,15 @@ class ApiKeyService:
 
     def _now(self) -> str:
         return timestamp(datetime.now(UTC))
+
+
+def _target(key: ApiKeyRecord) -> Target:
+    return Target("api_key", key.id)
+
+
+def _described(key: ApiKeyRecord) -> dict[str, object]:
+    """What the audit log says about a new key: never its secret or hash, only what a list shows."""
+    return {"label": key.label, "scopes": list(key.scopes), "prefix": key.prefix, "expires_at": key.expires_at}
 
 
 def _new_key(

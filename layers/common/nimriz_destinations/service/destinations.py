@@ -8,11 +8,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from ..audit import Actor, Target, changed_secret_paths, destination_snapshot, diff
+from ..clock import utc_now
 from ..errors import (
     ActionNotFound,
     ConcurrentModification,
@@ -37,12 +38,9 @@ from ..storage.destinations import DestinationStore
 from ..storage.records import ActionRecord, DestinationRecord, Workspace
 from ..storage.secrets import MAX_SECRET_BYTES, SecretRef, SecretStore, secret_size
 from ..validation import problems_from_errors
+from .audit import AuditLog
 
 _MAX_WRITE_ATTEMPTS = 3
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def etag_of(record: DestinationRecord) -> str:
@@ -73,11 +71,13 @@ class DestinationService:
         store: DestinationStore,
         secrets: SecretStore,
         send_delivery_job: Callable[[DeliveryJob], None],
+        audit: AuditLog,
     ) -> None:
         self._settings = settings
         self._store = store
         self._secrets = secrets
         self._send_job = send_delivery_job
+        self._audit = audit
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -106,7 +106,7 @@ class DestinationService:
             return {}
         return self._secrets.read(SecretRef(record.secret_arn, record.secret_version))
 
-    def create(self, workspace: Workspace, request: DestinationCreate) -> SavedDestination:
+    def create(self, workspace: Workspace, request: DestinationCreate, *, actor: Actor) -> SavedDestination:
         provider, credentials = self.validate_new(request)
         revealed = provider.generated_credentials(credentials or {})
         now = utc_now()
@@ -130,31 +130,39 @@ class DestinationService:
             updated_at=now,
         )
         self._ensure_storable(record, stored)
-        secret = None
-        if stored is not None:
-            secret = self._secrets.create(
-                self._settings.secret_name(workspace.workspace_id, destination_id),
-                stored,
-                tags={"workspace_id": workspace.workspace_id, "destination_id": destination_id},
-            )
-            record.secret_arn, record.secret_version = secret.arn, secret.version_id
-        try:
-            self._store.create(record)
-        except Exception:
-            if secret:
-                self._secrets.delete(secret.arn)
-            raise
+        changes = diff(None, destination_snapshot(record))
+        with self._audit.recorded(workspace.workspace_id, actor, "destination.created", _target(record), changes):
+            secret = None
+            if stored is not None:
+                secret = self._secrets.create(
+                    self._settings.secret_name(workspace.workspace_id, destination_id),
+                    stored,
+                    tags={"workspace_id": workspace.workspace_id, "destination_id": destination_id},
+                )
+                record.secret_arn, record.secret_version = secret.arn, secret.version_id
+            try:
+                self._store.create(record)
+            except Exception:
+                if secret:
+                    self._secrets.delete(secret.arn)
+                raise
         return SavedDestination(record=record, revealed=revealed)
 
     def update(
-        self, workspace: Workspace, destination_id: str, request: DestinationUpdate, *, if_match: str | None
+        self,
+        workspace: Workspace,
+        destination_id: str,
+        request: DestinationUpdate,
+        *,
+        if_match: str | None,
+        actor: Actor,
     ) -> SavedDestination:
         for attempt in range(_MAX_WRITE_ATTEMPTS):
             current = self.get(workspace, destination_id)
             if if_match is not None and if_match.strip() not in ("*", etag_of(current)):
                 raise PreconditionFailed("The destination changed since you read it (ETag mismatch).")
             try:
-                return self._replace(current, request)
+                return self._replace(current, request, actor)
             except ConcurrentModification:
                 # With If-Match the client asked for exactly that version; without it, re-read and re-apply.
                 if if_match is not None and if_match.strip() != "*":
@@ -163,7 +171,7 @@ class DestinationService:
                     raise
         raise AssertionError("unreachable")
 
-    def _replace(self, current: DestinationRecord, request: DestinationUpdate) -> SavedDestination:
+    def _replace(self, current: DestinationRecord, request: DestinationUpdate, actor: Actor) -> SavedDestination:
         provider = get_provider(current.type)
         problems = []
         if request.type is not None and request.type != current.type:
@@ -180,11 +188,15 @@ class DestinationService:
         now = utc_now()
         revealed: dict[str, Any] = {}
         hints = current.credential_hints
+        changed_secrets: set[str] = set()
         if credentials is not None and provider.credentials_model.model_fields:
-            credentials = {**self._kept_generated(provider, current, credentials), **credentials}
+            previous = self.credentials_of(current)
+            credentials = {**_kept_generated(provider, previous, credentials), **credentials}
             revealed = provider.generated_credentials(credentials)
             credentials.update(revealed)
-            hints = redact_credentials(credentials, provider.credentials_model.secret_fields())
+            secret_fields = provider.credentials_model.secret_fields()
+            hints = redact_credentials(credentials, secret_fields)
+            changed_secrets = changed_secret_paths(previous, credentials, secret_fields)
         existing_actions = {action.id: action for action in current.actions}
         record = DestinationRecord(
             id=current.id,
@@ -202,24 +214,16 @@ class DestinationService:
             updated_at=now,
         )
         self._ensure_storable(record, credentials)
-        if credentials is not None:
-            secret = self._write_secret(current, credentials)
-            record.secret_arn, record.secret_version = secret.arn, secret.version_id
-        removed_actions = current.health.keys() - {action.id for action in record.actions}
-        self._store.replace(record, expected_version=current.version, drop_health_of=removed_actions)
+        changes = diff(destination_snapshot(current), destination_snapshot(record), changed_secrets=changed_secrets)
+        with self._audit.recorded(
+            record.workspace_id, actor, _update_action(current, record), _target(record), changes
+        ):
+            if credentials is not None:
+                secret = self._write_secret(current, credentials)
+                record.secret_arn, record.secret_version = secret.arn, secret.version_id
+            removed_actions = current.health.keys() - {action.id for action in record.actions}
+            self._store.replace(record, expected_version=current.version, drop_health_of=removed_actions)
         return SavedDestination(record=record, revealed=revealed)
-
-    def _kept_generated(
-        self, provider: Provider, current: DestinationRecord, credentials: dict[str, Any]
-    ) -> dict[str, Any]:
-        # Replacing credentials without a signing secret keeps the current one instead of silently rotating it.
-        if not current.secret_arn or not current.secret_version:
-            return {}
-        generated_fields = provider.generated_credentials({}).keys() - credentials.keys()
-        if not generated_fields:
-            return {}
-        stored = self.credentials_of(current)
-        return {name: stored[name] for name in generated_fields if stored.get(name)}
 
     def _write_secret(self, current: DestinationRecord, credentials: dict[str, Any]) -> SecretRef:
         if current.secret_arn:
@@ -237,10 +241,13 @@ class DestinationService:
             raise ValidationFailed("The credentials are too large to store.", [Problem("credentials", reason)])
         self._store.ensure_fits(record)
 
-    def delete(self, workspace: Workspace, destination_id: str) -> None:
-        deleted = self._store.delete(workspace.workspace_id, destination_id)
-        if deleted is None:
-            raise DestinationNotFound()
+    def delete(self, workspace: Workspace, destination_id: str, *, actor: Actor) -> None:
+        current = self.get(workspace, destination_id)
+        changes = diff(destination_snapshot(current), None)
+        with self._audit.recorded(workspace.workspace_id, actor, "destination.deleted", _target(current), changes):
+            deleted = self._store.delete(workspace.workspace_id, destination_id)
+            if deleted is None:  # deleted by another request since it was read: that one is audited
+                raise DestinationNotFound()
         if deleted.secret_arn:
             self._secrets.delete(deleted.secret_arn)
 
@@ -340,6 +347,23 @@ class DestinationService:
                     problems.append(Problem(f"{where}.id", "this action id appears more than once"))
                 seen_ids.add(action.id)
         return problems
+
+
+def _kept_generated(provider: Provider, previous: dict[str, Any], credentials: dict[str, Any]) -> dict[str, Any]:
+    # Replacing credentials without a signing secret keeps the current one instead of silently rotating it.
+    generated_fields = provider.generated_credentials({}).keys() - credentials.keys()
+    return {name: previous[name] for name in generated_fields if previous.get(name)}
+
+
+def _target(record: DestinationRecord) -> Target:
+    return Target(type="destination", id=record.id)
+
+
+def _update_action(current: DestinationRecord, updated: DestinationRecord) -> str:
+    # Turning a destination on or off is its own audited action, whatever else the same request changed.
+    if current.enabled != updated.enabled:
+        return "destination.enabled" if updated.enabled else "destination.disabled"
+    return "destination.updated"
 
 
 def _raise_if_problems(problems: list[Problem]) -> None:

@@ -1,0 +1,58 @@
+"""The audit log: every configuration change of a workspace, who made it, when, and a redacted diff.
+
+`recorded` is how a change is audited: the entry is written before the change is made, so a change never
+happens unaudited (failing to write the entry fails the request, nothing changed); when the change then fails,
+the entry is removed again. Only if that removal fails too does an entry outlive a change that did not happen,
+and that is logged as an error with the entry's id. `record` writes an entry on its own, for changes that have
+already happened (e.g. an automatic disable the dispatcher decided).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from ..audit import Actor, Change, Target
+from ..clock import iso_utc
+from ..ids import audit_entry_id
+from ..observability import logger
+from ..storage.audit import AuditEntry, AuditStore
+from ..storage.records import Workspace
+
+
+class AuditLog:
+    def __init__(self, store: AuditStore) -> None:
+        self._store = store
+
+    def record(self, workspace_id: str, actor: Actor, action: str, target: Target, changes: list[Change]) -> AuditEntry:
+        now = datetime.now(UTC)
+        entry = AuditEntry(
+            id=audit_entry_id(int(now.timestamp() * 1000)),
+            workspace_id=workspace_id,
+            at=iso_utc(now),
+            actor=actor,
+            action=action,
+            target=target,
+            changes=changes,
+        )
+        self._store.put(entry)
+        return entry
+
+    @contextmanager
+    def recorded(
+        self, workspace_id: str, actor: Actor, action: str, target: Target, changes: list[Change]
+    ) -> Iterator[AuditEntry]:
+        """Audit the change made inside the `with` block (see the module docstring)."""
+        entry = self.record(workspace_id, actor, action, target, changes)
+        try:
+            yield entry
+        except BaseException:
+            try:
+                self._store.delete(entry)
+            except Exception:
+                logger.exception("could not remove the audit entry of a failed change", extra={"audit_entry": entry.id})
+            raise
+
+    def list_page(self, workspace: Workspace, *, limit: int, cursor: str | None) -> tuple[list[AuditEntry], str | None]:
+        return self._store.list_page(workspace.workspace_id, limit=limit, cursor=cursor)
