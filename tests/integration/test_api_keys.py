@@ -438,3 +438,28 @@ class TestKeyIdInLogs:
         )
         lines = log_lines.read()
         assert lines and all("api_key_id" not in line for line in lines)
+
+
+class TestAudit:
+    def test_create_revoke_and_rotate_are_in_the_workspace_audit_log_without_secrets(
+        self, api: ApiClient, admin_api: ApiClient
+    ) -> None:
+        created = create_key(admin_api, label="CI deploy", scopes=["destinations:read"])
+        rotated = admin_api.post(f"{ADMIN}/ws_dev/api-keys/{created['api_key']['id']}/rotate", {"overlap_seconds": 60})
+        assert rotated.status == 201, rotated.text
+        new_id = rotated.json()["api_key"]["id"]
+        assert admin_api.delete(f"{ADMIN}/ws_dev/api-keys/{new_id}").status == 204
+
+        response = api.get("/api/integrations/audit-log")
+        assert response.status == 200, response.text
+        entries = [e for e in response.json()["audit_log"] if e["target"]["type"] == "api_key"]
+        assert [(e["action"], e["target"]["id"]) for e in entries] == [
+            ("api_key.revoked", new_id),
+            ("api_key.rotated", created["api_key"]["id"]),
+            ("api_key.created", created["api_key"]["id"]),
+        ]
+        assert all(e["actor"]["type"] == "admin" and e["actor"]["id"] != "unknown" for e in entries), entries
+        assert {c["path"] for c in entries[2]["changes"]} == {"label", "scopes", "prefix", "expires_at"}
+        assert {"path": "replaced_by", "before": None, "after": new_id} in entries[1]["changes"]
+        for secret in (created["secret"], rotated.json()["secret"]):
+            assert secret not in response.text and secret[len("nmz_") :][:12] not in response.text
