@@ -242,7 +242,10 @@ class TestAdminApi:
         assert actions_of("CreateApiKeyFunction") == {"dynamodb:PutItem"} | audit
         assert actions_of("ListApiKeysFunction") == {"dynamodb:Query"}
         assert actions_of("RevokeApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | audit
-        assert actions_of("RotateApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} | audit
+        assert (
+            actions_of("RotateApiKeyFunction")
+            == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} | audit
+        )
         for logical_id in ADMIN_FUNCTIONS | {"AuthorizerFunction"}:
             for statement in statements(logical_id):
                 assert statement["Resource"] == {"Fn::GetAtt": ["DestinationsTable", "Arn"]}, logical_id
