@@ -34,15 +34,11 @@ from .analytics import (
     IDENTITY_DOC,
     MappingDoc,
     canonical_properties,
-    error_excerpt,
     human_event_name,
-    json_object,
     json_posts,
     property_doc,
     secret_forms,
     signed_revenue,
-    status_outcome,
-    too_large_outcomes,
 )
 from .base import (
     Built,
@@ -56,6 +52,7 @@ from .base import (
     retry_after_seconds,
 )
 from .common import anonymous_id, epoch_millis
+from .responses import error_excerpt, json_object, status_outcome, too_large_outcomes
 
 ENDPOINTS: Mapping[str, str] = {
     "us": "https://api2.amplitude.com/2/httpapi",

@@ -71,11 +71,9 @@ from .conversions import (
     is_supported_conversion,
     missing_identifier,
     normalize_google_email,
-    provider_message,
-    response_json,
-    status_line_outcome,
 )
 from .oauth import TOKEN_CACHE_ENTRIES, RefreshTokenGrant
+from .responses import json_object, provider_message, status_line_outcome
 
 PLATFORM = "Google Ads"
 API_BASE_URL = "https://googleads.googleapis.com"
@@ -343,13 +341,12 @@ class GoogleAds(Provider):
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
         upload = request.upload if isinstance(request, GoogleAdsRequest) else CLICK_CONVERSIONS
-        failure = status_line_outcome(response, PLATFORM)
+        failure = status_line_outcome(PLATFORM, response)
         if failure is None and response.status >= 300:
             failure = _request_error(request, response)
         if failure is not None:
             return dict.fromkeys(request.items, failure)
-        body = response_json(response)
-        errors = _row_errors(body.get("partialFailureError") if isinstance(body, dict) else None, upload.row_path)
+        errors = _row_errors(json_object(response.body).get("partialFailureError"), upload.row_path)
         general = [error for error in errors if error.index is None]  # names no row: applies to every row
         return {
             position: _row_outcome([error for error in errors if error.index == index] + general, request, upload)
@@ -540,8 +537,7 @@ def _row_outcome(errors: list[_RowError], request: OutboundRequest, upload: _Upl
 
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     """A whole-request refusal in the google.rpc.Status envelope `{"error": {code, message, status, details}}`."""
-    body = response_json(response)
-    error = body.get("error") if isinstance(body, dict) else None
+    error = json_object(response.body).get("error")
     if not isinstance(error, Mapping):
         return classify_status(response)
     status = str(error.get("status") or "")

@@ -54,12 +54,10 @@ from .conversions import (
     is_supported_conversion,
     missing_identifier,
     normalize_email,
-    provider_message,
-    response_json,
-    status_line_outcome,
     trimmed,
 )
 from .oauth import TOKEN_CACHE_ENTRIES, RefreshTokenGrant
+from .responses import json_object, parse_json, provider_message, status_line_outcome
 
 PLATFORM = "LinkedIn"
 API_URL = "https://api.linkedin.com/rest/conversionEvents"
@@ -203,15 +201,14 @@ class LinkedIn(Provider):
         )
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        failure = status_line_outcome(response, PLATFORM)
+        failure = status_line_outcome(PLATFORM, response)
         if response.status == 401:
             failure = Outcome.permanent("unauthorized", UNAUTHORIZED_MESSAGE)
         if failure is None and response.status >= 300:
             failure = _request_error(request, response)
         if failure is not None:
             return dict.fromkeys(request.items, failure)
-        body = response_json(response)
-        elements = body.get("elements") if isinstance(body, dict) else None
+        elements = json_object(response.body).get("elements")
         if not isinstance(elements, list):
             return dict.fromkeys(request.items, delivered(request))  # 201 without a body: all created
         return {
@@ -301,7 +298,7 @@ def _error_class(error: Mapping[str, Any], status: int) -> str:
 
 
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    body = response_json(response)
+    body = parse_json(response.body)
     if not isinstance(body, dict):
         return classify_status(response)
     return Outcome.permanent(_error_class(body, response.status), provider_message(body.get("message"), request))

@@ -64,12 +64,10 @@ from .conversions import (
     missing_identifier,
     normalize_email,
     phone_digits,
-    provider_message,
-    response_json,
     standard_event,
-    status_line_outcome,
     trimmed,
 )
+from .responses import json_object, provider_message, status_line_outcome
 
 PLATFORM = "Meta"
 GRAPH_BASE_URL = "https://graph.facebook.com"
@@ -246,7 +244,7 @@ class Meta(Provider):
         )
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        outcome = status_line_outcome(response, PLATFORM)
+        outcome = status_line_outcome(PLATFORM, response)
         if outcome is not None:
             return dict.fromkeys(request.items, outcome)
         if response.status < 300:
@@ -362,16 +360,14 @@ def _request(
 
 
 def _acknowledged(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    body = response_json(response)
-    received = body.get("events_received") if isinstance(body, dict) else None
+    received = json_object(response.body).get("events_received")
     if isinstance(received, int) and received != len(request.items):
         return delivered(request, f"Meta acknowledged {received} of {len(request.items)} events")
     return delivered(request)
 
 
 def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    body = response_json(response)
-    error = body.get("error") if isinstance(body, dict) else None
+    error = json_object(response.body).get("error")
     if not isinstance(error, dict):
         return classify_status(response)
     code = error.get("code")
@@ -387,8 +383,7 @@ def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcom
 
 def _refused_event(request: OutboundRequest, response: ProviderResponse) -> int | None:
     """The index in `data` of the event Meta's error names, when it names one of this request's events."""
-    body = response_json(response)
-    error = body.get("error") if isinstance(body, dict) else None
+    error = json_object(response.body).get("error")
     if not isinstance(error, dict):
         return None
     index = _event_index(error.get("error_data"))

@@ -39,14 +39,10 @@ from .analytics import (
     as_uuid,
     canonical_properties,
     human_event_name,
-    json_object,
     pack,
     property_doc,
-    redact,
     secret_forms,
     signed_revenue,
-    status_outcome,
-    too_large_outcomes,
 )
 from .base import (
     Built,
@@ -59,6 +55,7 @@ from .base import (
     SecretStr,
 )
 from .common import anonymous_id, epoch_millis
+from .responses import json_object, provider_message, status_outcome, too_large_outcomes
 
 HOSTS: Mapping[str, str] = {
     "us": "https://api.mixpanel.com",
@@ -214,12 +211,12 @@ def _wire_event(item: DeliveryItem) -> dict[str, Any]:
 
 def _import_partial_failure(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
     failed = json_object(response.body).get("failed_records")
-    reasons: dict[int, str] = {}
+    reasons: dict[int, str | None] = {}  # a non-empty reason always gives a message
     for record in failed if isinstance(failed, list) else []:
         if isinstance(record, dict) and isinstance(record.get("index"), int):
             field = f"{record['field']}: " if record.get("field") else ""
             reason = f"{field}{record.get('message') or 'failed validation'}"
-            reasons.setdefault(record["index"], redact(reason, request))
+            reasons.setdefault(record["index"], provider_message(reason, request))
     if not reasons:
         return dict.fromkeys(request.items, status_outcome("Mixpanel", request, response))
     # strict=1: Mixpanel imported every event it did not list; resending those would only duplicate work.

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from ..cache import TTLCache
 from .base import AuthorizationFailed, OutboundRequest, Outcome, ProviderResponse, Send, retry_after_seconds
 from .common import sha256_hex
-from .conversions import provider_message, response_json
+from .responses import json_object, provider_message
 
 TOKEN_CACHE_ENTRIES = 256
 TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
@@ -93,8 +93,8 @@ class RefreshTokenGrant:
     def _fetch(self, credentials: Mapping[str, Any], send: Send) -> AccessToken:
         request = self.request(credentials)
         response = send(request)
-        body = response_json(response)
-        value = body.get("access_token") if isinstance(body, dict) else None
+        body = json_object(response.body)
+        value = body.get("access_token")
         if response.status != 200 or not isinstance(value, str) or not value:
             raise AuthorizationFailed(self._failure(request, response, body))
         lifetime = _seconds(body, "expires_in") or self._default_lifetime

@@ -38,15 +38,11 @@ from .analytics import (
     as_uuid,
     base_url,
     canonical_properties,
-    error_excerpt,
     human_event_name,
-    json_object,
     json_posts,
     property_doc,
     secret_forms,
     signed_revenue,
-    status_outcome,
-    too_large_outcomes,
 )
 from .base import (
     Built,
@@ -61,6 +57,7 @@ from .base import (
     Verdict,
 )
 from .common import anonymous_id, occurred_at
+from .responses import error_excerpt, json_object, status_outcome, too_large_outcomes
 
 DEFAULT_HOST = "https://us.i.posthog.com"
 BATCH_PATH = "/batch/"

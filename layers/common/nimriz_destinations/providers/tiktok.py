@@ -47,11 +47,9 @@ from .conversions import (
     lower_trimmed,
     missing_identifier,
     normalize_email,
-    provider_message,
-    response_json,
     standard_event,
-    status_line_outcome,
 )
+from .responses import parse_json, provider_message, status_line_outcome
 
 PLATFORM = "TikTok"
 API_URL = "https://business-api.tiktok.com/open_api/v1.3/event/track/"
@@ -140,7 +138,7 @@ class TikTok(Provider):
         )
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        outcome = status_line_outcome(response, PLATFORM) or _envelope_outcome(request, response)
+        outcome = status_line_outcome(PLATFORM, response) or _envelope_outcome(request, response)
         return dict.fromkeys(request.items, outcome)
 
 
@@ -203,7 +201,7 @@ def _request(
 
 def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     """TikTok's `{"code", "message"}` envelope: HTTP 200 does not mean success."""
-    body = response_json(response)
+    body = parse_json(response.body)
     if not isinstance(body, dict) or type(body.get("code")) is not int:  # bool is not a result code
         if response.status < 300:
             # A 2xx without a result code: the events may or may not be in; TikTok dedups a resend by event_id.
