@@ -1,4 +1,5 @@
-"""Twilio Segment HTTP Tracking API: `track` calls; one item → /v1/track, several → /v1/batch (providers.md A3).
+"""Twilio Segment HTTP Tracking API (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/):
+`track` calls; one item → /v1/track, several → /v1/batch.
 
 Limits (Segment docs): 32 KB per event, 500 KB per batch request, at most 2500 events per batch. An event over
 32 KB is never sent (Segment would refuse the whole request with 400). Auth is HTTP Basic with the write key as
