@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
+from . import base
 from .analytics import (
     EVENT_NAME_DOC,
     IDENTITY_DOC,
@@ -40,17 +41,7 @@ from .analytics import (
     secret_forms,
     signed_revenue,
 )
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    retry_after_seconds,
-)
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import anonymous_id, epoch_millis
 from .responses import error_excerpt, json_object, status_outcome, too_large_outcomes
 
@@ -80,12 +71,12 @@ _REJECTION_LISTS = (
 _ID_FIELDS = ("user_id", "device_id")
 
 
-class AmplitudeCredentials(Credentials):
-    api_key: SecretStr
+class AmplitudeCredentials(base.Credentials):
+    api_key: base.SecretStr
     region: Literal["us", "eu"] = "us"
 
 
-class Amplitude(Provider):
+class Amplitude(base.Provider):
     destination_type = "amplitude"
     action_types = frozenset({"send_event"})
     credentials_model = AmplitudeCredentials
@@ -245,7 +236,7 @@ def _sent_events(request: OutboundRequest) -> list[dict[str, Any]]:
 def _throttled(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
     body = json_object(response.body)
     error = str(body.get("error") or "Too many requests")
-    header_wait = retry_after_seconds(response)
+    header_wait = base.retry_after_seconds(response)
     pause = max(header_wait or 0.0, THROTTLE_PAUSE_SECONDS)
     throttled = _indices(body, "throttled_events")
     over_quota = {

@@ -38,21 +38,8 @@ from typing import Annotated, Any, ClassVar, Literal, TypeGuard
 from pydantic import BeforeValidator, StringConstraints
 
 from ..event_fields import CONSENT_STATES
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    PlainStr,
-    PreviewAuthorization,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    Send,
-    classify_status,
-    retry_after_seconds,
-)
+from . import base
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, PreviewAuthorization, ProviderResponse, Send
 from .common import json_bytes, occurred_at
 from .conversions import (
     ADJUSTED_OUTCOMES,
@@ -127,14 +114,14 @@ def _strip_dashes(value: object) -> object:
 CustomerId = Annotated[str, BeforeValidator(_strip_dashes), StringConstraints(pattern=r"^[0-9]{10}$")]
 
 
-class GoogleAdsCredentials(Credentials):
+class GoogleAdsCredentials(base.Credentials):
     customer_id: CustomerId
     conversion_action_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")]
     login_customer_id: CustomerId | None = None
-    developer_token: SecretStr
-    client_id: PlainStr
-    client_secret: SecretStr
-    refresh_token: SecretStr
+    developer_token: base.SecretStr
+    client_id: base.PlainStr
+    client_secret: base.SecretStr
+    refresh_token: base.SecretStr
     # What the customer's consent banner collects for every visitor (the event's own consent wins when it has one).
     ad_user_data_consent: Literal["granted", "denied"] | None = None
 
@@ -181,7 +168,7 @@ class GoogleAdsRequest(ConversionRequest):
     upload: _Upload = CLICK_CONVERSIONS
 
 
-class GoogleAds(Provider):
+class GoogleAds(base.Provider):
     destination_type = "google_ads"
     action_types = frozenset({"send_conversion"})
     credentials_model = GoogleAdsCredentials
@@ -539,12 +526,12 @@ def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outc
     """A whole-request refusal in the google.rpc.Status envelope `{"error": {code, message, status, details}}`."""
     error = json_object(response.body).get("error")
     if not isinstance(error, Mapping):
-        return classify_status(response)
+        return base.classify_status(response)
     status = str(error.get("status") or "")
     codes = [row.code for row in _row_errors({"details": error.get("details")}, "")]
     message = provider_message(error.get("message"), request)
     if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
-        return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, retry_after_seconds(response))
+        return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, base.retry_after_seconds(response))
     error_class = codes[0].lower() if codes else status.lower() or f"http_{response.status}"
     return Outcome.permanent(error_class, message)
 

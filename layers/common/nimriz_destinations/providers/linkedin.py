@@ -28,20 +28,8 @@ from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import StringConstraints, model_validator
 
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    PlainStr,
-    PreviewAuthorization,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    Send,
-    classify_status,
-)
+from . import base
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, PreviewAuthorization, ProviderResponse, Send
 from .common import epoch_millis, json_bytes
 from .conversions import (
     ConversionRequest,
@@ -83,11 +71,11 @@ STATIC_TOKEN_WARNING = (
 )
 
 
-class LinkedInCredentials(Credentials):
-    access_token: SecretStr | None = None  # optional when the refresh fields are given
-    refresh_token: SecretStr | None = None
-    client_id: PlainStr | None = None
-    client_secret: SecretStr | None = None
+class LinkedInCredentials(base.Credentials):
+    access_token: base.SecretStr | None = None  # optional when the refresh fields are given
+    refresh_token: base.SecretStr | None = None
+    client_id: base.PlainStr | None = None
+    client_secret: base.SecretStr | None = None
     conversion_rule_id: Annotated[
         str, StringConstraints(pattern=r"^([0-9]{1,20}|urn:lla:llaPartnerConversion:[0-9]{1,20})$")
     ]
@@ -102,7 +90,7 @@ class LinkedInCredentials(Credentials):
         return self
 
 
-class LinkedIn(Provider):
+class LinkedIn(base.Provider):
     destination_type = "linkedin"
     action_types = frozenset({"send_conversion"})
     credentials_model = LinkedInCredentials
@@ -300,7 +288,7 @@ def _error_class(error: Mapping[str, Any], status: int) -> str:
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     body = parse_json(response.body)
     if not isinstance(body, dict):
-        return classify_status(response)
+        return base.classify_status(response)
     return Outcome.permanent(_error_class(body, response.status), provider_message(body.get("message"), request))
 
 

@@ -35,19 +35,8 @@ from urllib.parse import urlencode
 
 from pydantic import StringConstraints
 
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    Verdict,
-    classify_status,
-    retry_after_seconds,
-)
+from . import base
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
 from .common import epoch_millis, epoch_seconds, json_bytes
 from .conversions import (
     ConversionRequest,
@@ -151,15 +140,15 @@ HASHED_USER_DATA: Mapping[str, Normalizer] = {
 IDENTIFIER_KEYS = ("em", "ph", "fbc", "fbp", "external_id")
 
 
-class MetaCredentials(Credentials):
+class MetaCredentials(base.Credentials):
     pixel_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{5,20}$")]
-    access_token: SecretStr
+    access_token: base.SecretStr
     test_event_code: TestEventCode | None = None
     # Where the conversions happen, in Meta's words; a mapping that sets `action_source` wins.
     action_source: ActionSource = DEFAULT_ACTION_SOURCE
 
 
-class Meta(Provider):
+class Meta(base.Provider):
     destination_type = "meta"
     action_types = frozenset({"send_conversion"})
     credentials_model = MetaCredentials
@@ -369,7 +358,7 @@ def _acknowledged(request: OutboundRequest, response: ProviderResponse) -> Outco
 def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     error = json_object(response.body).get("error")
     if not isinstance(error, dict):
-        return classify_status(response)
+        return base.classify_status(response)
     code = error.get("code")
     detail = " - ".join(str(text) for text in (error.get("message"), error.get("error_user_msg")) if text)
     message = provider_message(detail, request)
@@ -377,7 +366,7 @@ def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcom
         return Outcome.permanent("unauthorized", message)
     error_class = f"meta_error_{code}"
     if code in RETRYABLE_ERROR_CODES or code in THROTTLING_ERROR_CODES or error.get("is_transient") is True:
-        return Outcome.retry(error_class, message, retry_after_seconds(response))
+        return Outcome.retry(error_class, message, base.retry_after_seconds(response))
     return Outcome.permanent(error_class, message)
 
 

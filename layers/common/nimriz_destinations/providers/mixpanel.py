@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 
 from pydantic import StringConstraints, model_validator
 
+from . import base
 from .analytics import (
     EVENT_NAME_DOC,
     IDENTITY_DOC,
@@ -44,16 +45,7 @@ from .analytics import (
     secret_forms,
     signed_revenue,
 )
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-)
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import anonymous_id, epoch_millis
 from .responses import json_object, provider_message, status_outcome, too_large_outcomes
 
@@ -78,11 +70,11 @@ RENAMES: Mapping[str, str] = {
 }
 
 
-class MixpanelCredentials(Credentials):
-    project_token: SecretStr
+class MixpanelCredentials(base.Credentials):
+    project_token: base.SecretStr
     project_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] | None = None
-    service_account_username: SecretStr | None = None
-    service_account_secret: SecretStr | None = None
+    service_account_username: base.SecretStr | None = None
+    service_account_secret: base.SecretStr | None = None
     region: Literal["us", "eu", "in"] = "us"
 
     @model_validator(mode="after")
@@ -123,7 +115,7 @@ def insert_id(value: str) -> str:
     return value if _INSERT_ID.fullmatch(value) else as_uuid(value)
 
 
-class Mixpanel(Provider):
+class Mixpanel(base.Provider):
     destination_type = "mixpanel"
     action_types = frozenset({"send_event"})
     credentials_model = MixpanelCredentials

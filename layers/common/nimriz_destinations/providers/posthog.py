@@ -31,6 +31,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator
 
 from ..event_fields import format_timestamp
+from . import base
 from .analytics import (
     EVENT_NAME_DOC,
     IDENTITY_DOC,
@@ -44,18 +45,7 @@ from .analytics import (
     secret_forms,
     signed_revenue,
 )
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    HttpsUrl,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    Verdict,
-)
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
 from .common import anonymous_id, occurred_at
 from .responses import error_excerpt, json_object, status_outcome, too_large_outcomes
 
@@ -79,12 +69,12 @@ RENAMES: Mapping[str, str] = {
 _FIXED_PROPERTIES: Mapping[str, Any] = {"$process_person_profile": False, "$geoip_disable": True}
 
 
-class PostHogCredentials(Credentials):
-    api_key: SecretStr
-    host: Annotated[HttpsUrl, AfterValidator(base_url)] = DEFAULT_HOST
+class PostHogCredentials(base.Credentials):
+    api_key: base.SecretStr
+    host: Annotated[base.HttpsUrl, AfterValidator(base_url)] = DEFAULT_HOST
 
 
-class PostHog(Provider):
+class PostHog(base.Provider):
     destination_type = "posthog"
     action_types = frozenset({"send_event"})
     credentials_model = PostHogCredentials

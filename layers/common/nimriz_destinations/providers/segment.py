@@ -15,18 +15,9 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from ..event_fields import format_timestamp
+from . import base
 from .analytics import canonical_properties, property_doc
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    retry_after_seconds,
-)
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import HUMAN_EVENT_NAMES, anonymous_id, chunk_by_limits, json_bytes, occurred_at
 from .responses import error_excerpt, json_object
 
@@ -53,8 +44,8 @@ _CAMPAIGN_SOURCES = (
 )
 
 
-class SegmentCredentials(Credentials):
-    write_key: SecretStr
+class SegmentCredentials(base.Credentials):
+    write_key: base.SecretStr
     region: Literal["us", "eu"] = "us"
 
 
@@ -81,7 +72,7 @@ def _campaign(event: Mapping[str, Any]) -> dict[str, Any]:
     return {name: utm[key] for name, key in _CAMPAIGN_SOURCES if utm.get(key) is not None}
 
 
-class Segment(Provider):
+class Segment(base.Provider):
     destination_type = "segment"
     action_types = frozenset({"send_event"})
     credentials_model = SegmentCredentials
@@ -207,7 +198,7 @@ def _segment_outcome(request: OutboundRequest, response: ProviderResponse) -> Ou
 
 def _retry_after(response: ProviderResponse) -> float | None:
     # Segment's 429 carries Retry-After and X-RateLimit-Reset, both in seconds; prefer the standard header.
-    seconds = retry_after_seconds(response)
+    seconds = base.retry_after_seconds(response)
     if seconds is not None:
         return seconds
     reset = (response.header("x-ratelimit-reset") or "").strip()

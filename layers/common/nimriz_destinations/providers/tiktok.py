@@ -18,18 +18,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import StringConstraints
 
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    classify_status,
-    retry_after_seconds,
-)
+from . import base
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import epoch_seconds, json_bytes
 from .conversions import (
     ConversionRequest,
@@ -71,13 +61,13 @@ HASHED_USER_FIELDS: Mapping[str, Normalizer] = {
 IDENTIFIER_FIELDS = ("ttclid", "email", "phone", "external_id", "ttp")
 
 
-class TikTokCredentials(Credentials):
+class TikTokCredentials(base.Credentials):
     pixel_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{10,32}$")]
-    access_token: SecretStr
+    access_token: base.SecretStr
     test_event_code: TestEventCode | None = None
 
 
-class TikTok(Provider):
+class TikTok(base.Provider):
     destination_type = "tiktok"
     action_types = frozenset({"send_conversion"})
     credentials_model = TikTokCredentials
@@ -206,15 +196,15 @@ def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> O
         if response.status < 300:
             # A 2xx without a result code: the events may or may not be in; TikTok dedups a resend by event_id.
             return Outcome.retry("unreadable_response", "TikTok answered without a result code")
-        return classify_status(response)
+        return base.classify_status(response)
     code = body["code"]
     if code == SUCCESS_CODE:
-        return delivered(request) if response.status < 300 else classify_status(response)
+        return delivered(request) if response.status < 300 else base.classify_status(response)
     message = provider_message(body.get("message"), request)
     if code == INVALID_TOKEN_CODE:
         return Outcome.permanent("unauthorized", message)
     if code == RATE_LIMIT_CODE or code in SERVER_ERROR_CODES:
-        return Outcome.retry(f"tiktok_{code}", message, retry_after_seconds(response))
+        return Outcome.retry(f"tiktok_{code}", message, base.retry_after_seconds(response))
     return Outcome.permanent(f"tiktok_{code}", message)
 
 
