@@ -38,6 +38,7 @@ from .analytics import (
     human_event_name,
     json_posts,
     property_doc,
+    screened,
     secret_forms,
     signed_revenue,
 )
@@ -121,18 +122,10 @@ class Amplitude(base.Provider):
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         api_key = str(credentials["api_key"])
-        built = Built()
-        entries: list[tuple[int, dict[str, Any]]] = []
-        for position, item in enumerate(items):
-            refusal = _refusal(item.payload)
-            if refusal:
-                built.skipped[position] = refusal
-            else:
-                entries.append((position, item.payload))
-        url = ENDPOINTS[credentials.get("region") or "us"]
+        built, accepted = screened(items, _refusal)
         built.requests += json_posts(
-            url,
-            entries,
+            ENDPOINTS[credentials.get("region") or "us"],
+            [(position, item.payload) for position, item in accepted],
             lambda events: {"api_key": api_key, "events": events},
             max_count=MAX_EVENTS_PER_REQUEST,
             max_bytes=MAX_BODY_BYTES,

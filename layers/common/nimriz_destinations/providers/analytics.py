@@ -4,6 +4,7 @@
   adapter's convention (link/context/click-id fields under their own names, `utm_<key>`, conversion fields under
   their own names, `event_type`), so one canonical event shows the same property names in every tool.
 * `signed_revenue`: a conversion's effect on revenue (a sale adds, a refund/cancellation/reversal takes away).
+* `screened`: the items a provider would accept, the others skipped with why.
 * `pack`: request bodies within a provider's count and byte limits.
 * Dedup id derivation (`as_uuid`), the secrets' wire forms (`secret_forms`), customer base URLs (`base_url`).
 """
@@ -18,7 +19,7 @@ from urllib.parse import quote, quote_plus
 
 from ..event_fields import EVENT_OBJECTS, compile_path
 from ..netguard import parse_url
-from .base import OutboundRequest
+from .base import Built, DeliveryItem, OutboundRequest, Outcome
 from .common import HUMAN_EVENT_NAMES, chunk_by_limits, json_bytes, occurred_at
 
 MappingDoc = tuple[tuple[str, str], ...]
@@ -112,6 +113,21 @@ def secret_forms(*secrets: str | None) -> tuple[str, ...]:
             if form not in forms:
                 forms.append(form)
     return tuple(forms)
+
+
+def screened(
+    items: Sequence[DeliveryItem], refusal: Callable[[Mapping[str, Any]], Outcome | None]
+) -> tuple[Built, list[tuple[int, DeliveryItem]]]:
+    """The items whose mapped payload `refusal` lets through, with their positions; the others are already in the
+    returned `Built.skipped`, each with why."""
+    built = Built()
+    accepted: list[tuple[int, DeliveryItem]] = []
+    for position, item in enumerate(items):
+        if reason := refusal(item.payload):
+            built.skipped[position] = reason
+        else:
+            accepted.append((position, item))
+    return built, accepted
 
 
 def pack(

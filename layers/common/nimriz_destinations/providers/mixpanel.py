@@ -42,6 +42,7 @@ from .analytics import (
     human_event_name,
     pack,
     property_doc,
+    screened,
     secret_forms,
     signed_revenue,
 )
@@ -159,14 +160,8 @@ class Mixpanel(base.Provider):
         return {"event": human_event_name(event), "properties": properties}
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
-        built = Built()
-        entries: list[tuple[int, dict[str, Any]]] = []
-        for position, item in enumerate(items):
-            refusal = _refusal(item.payload)
-            if refusal:
-                built.skipped[position] = refusal
-            else:
-                entries.append((position, _wire_event(item)))
+        built, accepted = screened(items, _refusal)
+        entries = [(position, _wire_event(item)) for position, item in accepted]
         # The body is the bare JSON array of events.
         for positions, body in pack(entries, list, max_count=MAX_EVENTS_PER_REQUEST, max_bytes=MAX_IMPORT_BYTES):
             built.requests.append(import_request(credentials, body, positions))

@@ -42,6 +42,7 @@ from .analytics import (
     human_event_name,
     json_posts,
     property_doc,
+    screened,
     secret_forms,
     signed_revenue,
 )
@@ -117,19 +118,16 @@ class PostHog(base.Provider):
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         api_key = str(credentials["api_key"])
-        built = Built()
-        entries: dict[bool, list[tuple[int, dict[str, Any]]]] = {False: [], True: []}  # by historical_migration
-        for position, item in enumerate(items):
-            refusal = _refusal(item.payload)
-            if refusal:
-                built.skipped[position] = refusal
-            else:
-                entries[_is_backfill(item, now)].append((position, _with_valid_uuid(item.payload)))
+        built, accepted = screened(items, _refusal)
         url = str(credentials.get("host") or DEFAULT_HOST).rstrip("/") + BATCH_PATH
-        for historical in (False, True):
+        for historical in (False, True):  # backfills go in requests of their own, flagged historical_migration
             built.requests += json_posts(
                 url,
-                entries[historical],
+                [
+                    (position, _with_valid_uuid(item.payload))
+                    for position, item in accepted
+                    if _is_backfill(item, now) is historical
+                ],
                 partial(_batch_body, api_key, historical),
                 max_count=MAX_EVENTS_PER_REQUEST,
                 max_bytes=MAX_BODY_BYTES,
