@@ -29,6 +29,12 @@ ADJUSTED_OUTCOMES = frozenset({"refund", "cancellation", "reversal"})  # follow-
 # The test channel code Meta and TikTok show in their Test Events tools.
 TestEventCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
+# Mapping-doc text for what `screen` keeps out (each adapter adds what it needs to match a conversion on).
+SCREENED_OUT_DOC = (
+    "refunds, cancellations and reversals `unsupported_outcome` (no negative conversions); link and card events "
+    "`not_a_conversion`"
+)
+
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _NON_DIGITS = re.compile(r"\D")
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
@@ -219,6 +225,16 @@ def build_batches(
             positions = tuple(position for position, _ in batch)
             built.requests.append(build_request([payload for _, payload in batch], positions, test))
     return built
+
+
+def test_event_code(credentials: Mapping[str, Any], test: bool) -> tuple[dict[str, Any], str | None]:
+    """Meta's and TikTok's test channel: the body fields of a send (`test_event_code` on a test send, when the
+    destination has one) and the note its delivered outcome carries (without a code a test send goes live)."""
+    if not test:
+        return {}, None
+    if code := credentials.get("test_event_code"):
+        return {"test_event_code": code}, "test send: sent with the test_event_code, see Events Manager > Test events"
+    return {}, "test send: sent as a live event because no test_event_code is configured"
 
 
 # -- outcomes --------------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from . import base
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, PreviewAuthorization, ProviderResponse, Send
 from .common import epoch_millis, json_bytes
 from .conversions import (
+    SCREENED_OUT_DOC,
     ConversionRequest,
     build_batches,
     click_id,
@@ -108,11 +109,7 @@ class LinkedIn(base.Provider):
         ("phone", "not sent: LinkedIn's Conversions API takes no phone identifier"),
         ("test sends", "sent as real conversion events (LinkedIn has no test mode); the outcome message says so"),
         ("hashing", "SHA256_* user ids set by a mapping are normalised and hashed unless already SHA-256 hex"),
-        (
-            "not sent",
-            "`missing_identifier` without a user id or userInfo first and last name; refunds, cancellations "
-            "and reversals `unsupported_outcome` (no negative conversions); link and card events `not_a_conversion`",
-        ),
+        ("not sent", f"`missing_identifier` without a user id or userInfo first and last name; {SCREENED_OUT_DOC}"),
     )
 
     def __init__(

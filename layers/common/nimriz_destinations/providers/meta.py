@@ -39,6 +39,7 @@ from . import base
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
 from .common import epoch_millis, epoch_seconds, json_bytes
 from .conversions import (
+    SCREENED_OUT_DOC,
     ConversionRequest,
     Normalizer,
     TestEventCode,
@@ -54,6 +55,7 @@ from .conversions import (
     normalize_email,
     phone_digits,
     standard_event,
+    test_event_code,
     trimmed,
 )
 from .responses import json_object, provider_message, status_line_outcome
@@ -199,11 +201,7 @@ class Meta(base.Provider):
             "when Meta refuses a batch naming `data[i]`, that event fails with Meta's message and the others are "
             "resent at once",
         ),
-        (
-            "not sent",
-            "`missing_identifier` without em, ph, fbc, fbp or external_id; refunds, cancellations and "
-            "reversals `unsupported_outcome` (no negative conversions); link and card events `not_a_conversion`",
-        ),
+        ("not sent", f"`missing_identifier` without em, ph, fbc, fbp or external_id; {SCREENED_OUT_DOC}"),
     )
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -327,21 +325,14 @@ def _hashed_user_data(user_data: object) -> dict[str, Any]:
 def _request(
     payloads: list[dict[str, Any]], positions: tuple[int, ...], test: bool, credentials: Mapping[str, Any]
 ) -> OutboundRequest:
-    body: dict[str, Any] = {"data": payloads}
-    note = None
-    if test:
-        if code := credentials.get("test_event_code"):
-            body["test_event_code"] = code
-            note = "test send: sent with the test_event_code, see Events Manager > Test events"
-        else:
-            note = "test send: sent as a live event because no test_event_code is configured"
     token = str(credentials["access_token"])
     query = urlencode({"access_token": token})
+    test_fields, note = test_event_code(credentials, test)
     return ConversionRequest(
         method="POST",
         url=f"{GRAPH_BASE_URL}/{GRAPH_API_VERSION}/{credentials['pixel_id']}/events?{query}",
         headers={"Content-Type": "application/json"},
-        body=json_bytes(body),
+        body=json_bytes({"data": payloads, **test_fields}),
         items=positions,
         secrets=(token,),
         note=note,

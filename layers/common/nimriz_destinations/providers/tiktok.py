@@ -22,6 +22,7 @@ from . import base
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import epoch_seconds, json_bytes
 from .conversions import (
+    SCREENED_OUT_DOC,
     ConversionRequest,
     Normalizer,
     TestEventCode,
@@ -38,6 +39,7 @@ from .conversions import (
     missing_identifier,
     normalize_email,
     standard_event,
+    test_event_code,
 )
 from .responses import parse_json, provider_message, status_line_outcome
 
@@ -95,11 +97,7 @@ class TikTok(base.Provider):
             "user.email, user.phone and user.external_id set by a mapping are normalised and hashed unless "
             "already SHA-256 hex",
         ),
-        (
-            "not sent",
-            "`missing_identifier` without ttclid, email, phone, external_id or ttp; refunds, cancellations and "
-            "reversals `unsupported_outcome` (no negative conversions); link and card events `not_a_conversion`",
-        ),
+        ("not sent", f"`missing_identifier` without ttclid, email, phone, external_id or ttp; {SCREENED_OUT_DOC}"),
     )
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,15 +166,8 @@ def _hashed_user(user: object) -> dict[str, Any]:
 def _request(
     payloads: list[dict[str, Any]], positions: tuple[int, ...], test: bool, credentials: Mapping[str, Any]
 ) -> OutboundRequest:
-    body: dict[str, Any] = {"event_source": EVENT_SOURCE, "event_source_id": credentials["pixel_code"]}
-    note = None
-    if test:
-        if code := credentials.get("test_event_code"):
-            body["test_event_code"] = code
-            note = "test send: sent with the test_event_code, see Events Manager > Test events"
-        else:
-            note = "test send: sent as a live event because no test_event_code is configured"
-    body["data"] = payloads
+    test_fields, note = test_event_code(credentials, test)
+    body = {"event_source": EVENT_SOURCE, "event_source_id": credentials["pixel_code"], **test_fields, "data": payloads}
     token = str(credentials["access_token"])
     return ConversionRequest(
         method="POST",
