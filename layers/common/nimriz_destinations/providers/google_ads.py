@@ -28,10 +28,9 @@ ConversionAdjustmentUploadService.UploadConversionAdjustments:
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, TypeGuard
 
@@ -39,7 +38,7 @@ from pydantic import BeforeValidator, StringConstraints
 
 from ..event_fields import CONSENT_STATES
 from . import base
-from .base import Built, DeliveryItem, OutboundRequest, Outcome, PreviewAuthorization, ProviderResponse, Send
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import json_bytes, occurred_at
 from .conversions import (
     ADJUSTED_OUTCOMES,
@@ -59,7 +58,7 @@ from .conversions import (
     missing_identifier,
     normalize_google_email,
 )
-from .oauth import TOKEN_CACHE_ENTRIES, RefreshTokenGrant
+from .oauth import ACCESS_TOKEN, RefreshingProvider
 from .responses import json_object, provider_message, status_line_outcome
 
 PLATFORM = "Google Ads"
@@ -69,8 +68,6 @@ TOKEN_URL = "https://oauth2.googleapis.com/token"
 MAX_CONVERSIONS_PER_REQUEST = 2000
 MAX_USER_IDENTIFIERS = 5
 CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid")  # exactly one per conversion; the first present wins
-ACCESS_TOKEN = "access_token"  # key `authorize` adds to the credentials
-PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in the token's place
 
 MAX_TOKEN_LIFETIME_SECONDS = 3600.0  # Google access tokens live an hour
 DEFAULT_TOKEN_LIFETIME_SECONDS = 3600.0  # when the token answer has no usable expires_in
@@ -168,12 +165,16 @@ class GoogleAdsRequest(ConversionRequest):
     upload: _Upload = CLICK_CONVERSIONS
 
 
-class GoogleAds(base.Provider):
+class GoogleAds(RefreshingProvider):
     destination_type = "google_ads"
     action_types = frozenset({"send_conversion"})
     credentials_model = GoogleAdsCredentials
     max_batch_size = MAX_CONVERSIONS_PER_REQUEST
-    refreshes_authorization = True
+    platform = PLATFORM
+    token_url = TOKEN_URL
+    default_token_lifetime_seconds = DEFAULT_TOKEN_LIFETIME_SECONDS
+    max_token_lifetime_seconds = MAX_TOKEN_LIFETIME_SECONDS
+    preview_note = "The access token is fetched from Google when the delivery is sent"
 
     default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
         ("conversionAction", "`customers/<customer_id>/conversionActions/<conversion_action_id>` (always)"),
@@ -223,42 +224,6 @@ class GoogleAds(base.Provider):
             "`not_a_conversion`",
         ),
     )
-
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        max_cached_tokens: int = TOKEN_CACHE_ENTRIES,
-    ) -> None:
-        self._grant = RefreshTokenGrant(
-            platform=PLATFORM,
-            token_url=TOKEN_URL,
-            default_lifetime_seconds=DEFAULT_TOKEN_LIFETIME_SECONDS,
-            max_lifetime_seconds=MAX_TOKEN_LIFETIME_SECONDS,
-            clock=clock,
-            wall_clock=wall_clock,
-            max_cached_tokens=max_cached_tokens,
-        )
-
-    # -- authorization -----------------------------------------------------------------------------------------
-
-    def authorize(self, credentials: Mapping[str, Any], send: Send) -> Mapping[str, Any]:
-        return {**credentials, ACCESS_TOKEN: self._grant.access_token(credentials, send).value}
-
-    def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
-        self._grant.forget(credentials)
-
-    def credential_expiry(self, credentials: Mapping[str, Any]) -> datetime | None:
-        token = self._grant.cached(credentials)
-        return token.refresh_token_expires_at if token else None
-
-    def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
-        return PreviewAuthorization(
-            {**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN},
-            placeholders=frozenset({PREVIEW_ACCESS_TOKEN}),
-            note=f"The access token is fetched from Google when the delivery is sent; shown as {PREVIEW_ACCESS_TOKEN}.",
-        )
 
     # -- delivery ----------------------------------------------------------------------------------------------
 

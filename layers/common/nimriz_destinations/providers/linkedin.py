@@ -20,16 +20,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import StringConstraints, model_validator
 
 from . import base
-from .base import Built, DeliveryItem, OutboundRequest, Outcome, PreviewAuthorization, ProviderResponse, Send
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import epoch_millis, json_bytes
 from .conversions import (
     SCREENED_OUT_DOC,
@@ -45,7 +43,7 @@ from .conversions import (
     normalize_email,
     trimmed,
 )
-from .oauth import TOKEN_CACHE_ENTRIES, RefreshTokenGrant
+from .oauth import ACCESS_TOKEN, RefreshingProvider
 from .responses import json_object, parse_json, provider_message, status_line_outcome
 
 PLATFORM = "LinkedIn"
@@ -58,8 +56,6 @@ SHA256_EMAIL = "SHA256_EMAIL"
 FIRST_PARTY_ADS_TRACKING_UUID = "LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID"
 TEST_SEND_NOTE = "test send: LinkedIn has no test mode, so this was sent as a real conversion event"
 TOKEN_URL = "https://www.linkedin.com/oauth/v2/accessToken"
-ACCESS_TOKEN = "access_token"  # the credential `authorize` replaces with a fresh token when it can refresh
-PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in a refreshed token's place
 ACCESS_TOKEN_LIFETIME_SECONDS = 60 * 24 * 3600.0  # LinkedIn: access tokens are valid for 60 days
 UNAUTHORIZED_MESSAGE = (
     "LinkedIn rejected the access token (HTTP 401). LinkedIn access tokens expire 60 days after they are issued: "
@@ -91,12 +87,16 @@ class LinkedInCredentials(base.Credentials):
         return self
 
 
-class LinkedIn(base.Provider):
+class LinkedIn(RefreshingProvider):
     destination_type = "linkedin"
     action_types = frozenset({"send_conversion"})
     credentials_model = LinkedInCredentials
     max_batch_size = MAX_EVENTS_PER_REQUEST
-    refreshes_authorization = True
+    platform = PLATFORM
+    token_url = TOKEN_URL
+    default_token_lifetime_seconds = ACCESS_TOKEN_LIFETIME_SECONDS
+    max_token_lifetime_seconds = ACCESS_TOKEN_LIFETIME_SECONDS
+    preview_note = "The access token is obtained from LinkedIn with the refresh token when the delivery is sent"
 
     default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
         ("conversion", "`urn:lla:llaPartnerConversion:<conversion_rule_id>` from the credentials (always)"),
@@ -112,54 +112,15 @@ class LinkedIn(base.Provider):
         ("not sent", f"`missing_identifier` without a user id or userInfo first and last name; {SCREENED_OUT_DOC}"),
     )
 
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        max_cached_tokens: int = TOKEN_CACHE_ENTRIES,
-    ) -> None:
-        self._grant = RefreshTokenGrant(
-            platform=PLATFORM,
-            token_url=TOKEN_URL,
-            default_lifetime_seconds=ACCESS_TOKEN_LIFETIME_SECONDS,
-            max_lifetime_seconds=ACCESS_TOKEN_LIFETIME_SECONDS,
-            clock=clock,
-            wall_clock=wall_clock,
-            max_cached_tokens=max_cached_tokens,
-        )
-
     # -- authorization -----------------------------------------------------------------------------------------
 
-    def authorize(self, credentials: Mapping[str, Any], send: Send) -> Mapping[str, Any]:
-        if not _refreshable(credentials):
-            return credentials  # a static access token, sent as given until LinkedIn refuses it
-        return {**credentials, ACCESS_TOKEN: self._grant.access_token(credentials, send).value}
-
-    def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
-        if _refreshable(credentials):
-            self._grant.forget(credentials)
-
     def can_refresh_authorization(self, credentials: Mapping[str, Any]) -> bool:
+        # Without a refresh token the static access token is sent as given until LinkedIn refuses it; its expiry is
+        # not known to Nimriz (LinkedIn says it only when the token is issued).
         return _refreshable(credentials)
-
-    def credential_expiry(self, credentials: Mapping[str, Any]) -> datetime | None:
-        # A static token's expiry is not known to Nimriz (LinkedIn says it only when the token is issued).
-        token = self._grant.cached(credentials) if _refreshable(credentials) else None
-        return token.refresh_token_expires_at if token else None
 
     def credential_warnings(self, credential_hints: Mapping[str, Any]) -> list[str]:
         return [] if credential_hints.get("refresh_token") else [STATIC_TOKEN_WARNING]
-
-    def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
-        if not _refreshable(credentials):
-            return PreviewAuthorization(credentials)
-        return PreviewAuthorization(
-            {**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN},
-            placeholders=frozenset({PREVIEW_ACCESS_TOKEN}),
-            note="The access token is obtained from LinkedIn with the refresh token when the delivery is sent; "
-            f"shown as {PREVIEW_ACCESS_TOKEN}.",
-        )
 
     # -- delivery ----------------------------------------------------------------------------------------------
 
