@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nimriz_destinations.providers import DESTINATION_TYPES, get_provider
+
 SECRET_MARK = "SeCrEt"
 
 # Every secret value contains SECRET_MARK so a test can scan responses and logs for leaks.
@@ -47,19 +49,16 @@ VALID_CREDENTIALS: dict[str, dict[str, Any]] = {
     "ad_pixel_interstitial": {},
 }
 
-ACTION_TYPE_FOR = {
-    "segment": "send_event",
-    "ga4": "send_event",
-    "amplitude": "send_event",
-    "posthog": "send_event",
-    "mixpanel": "send_event",
-    "gtm_server_side": "send_event",
-    "meta": "send_conversion",
-    "google_ads": "send_conversion",
-    "linkedin": "send_conversion",
-    "tiktok": "send_conversion",
-    "generic_http": "send_webhook",
-    "ad_pixel_interstitial": "interstitial_settings",
+
+def _only_action_type(destination_type: str) -> str:
+    """The action type a test destination is created with: the one its provider supports (a provider with several
+    would need the tests to choose, so it fails here)."""
+    (action_type,) = get_provider(destination_type).action_types
+    return action_type
+
+
+ACTION_TYPE_FOR: dict[str, str] = {
+    destination_type: _only_action_type(destination_type) for destination_type in DESTINATION_TYPES
 }
 
 # The create body of the API reference (seed), verbatim.

@@ -1,6 +1,7 @@
 """A server-side GTM container stand-in whose client claims GA4 Measurement Protocol hits at `<prefix>/mp/collect`.
 
-Container behaviour depends on its clients (providers.md A2, partly unverified); this sink models a container
+Container behaviour depends on its clients (https://developers.google.com/tag-platform/tag-manager/server-side,
+partly unverified); this sink models a container
 with a Measurement Protocol client configured for one measurement id (and optionally an API secret):
 * A request no client claims (other path or method, another measurement_id) → 400 "No client claimed the request."
 * Wrong or missing api_secret when one is configured → 403.

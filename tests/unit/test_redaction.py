@@ -19,11 +19,10 @@ from hypothesis import strategies as st
 
 from nimriz_destinations.delivery.dispatcher import EXCERPT_CHARACTERS, response_excerpt
 from nimriz_destinations.delivery.sender import MAX_RESPONSE_BYTES
-from nimriz_destinations.providers.analytics import error_excerpt
 from nimriz_destinations.providers.base import OutboundRequest, ProviderResponse
-from nimriz_destinations.providers.conversions import MAX_MESSAGE_CHARS, provider_message
 from nimriz_destinations.providers.mixpanel import PROVIDER as MIXPANEL
 from nimriz_destinations.providers.posthog import PROVIDER as POSTHOG
+from nimriz_destinations.providers.responses import MAX_MESSAGE_CHARS, error_excerpt, provider_message
 from nimriz_destinations.providers.segment import PROVIDER as SEGMENT
 from nimriz_destinations.redaction import REDACTED, redact_secrets, redacted_excerpt, response_text
 from nimriz_destinations.service.preview import _shown

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from nimriz_destinations.providers.base import Verdict
 from nimriz_destinations.providers.common import epoch_millis
 from nimriz_destinations.providers.ga4 import PROVIDER, GA4Credentials
-from nimriz_destinations.providers.mp_common import MAX_BODY_BYTES, client_id, session_id
+from nimriz_destinations.providers.measurement_protocol import MAX_BODY_BYTES, client_id, session_id
 from tests.provider_support import EVENT_TYPES, make_event, make_item, mapped, response
 
 CREDENTIALS = {"measurement_id": "G-ABC123XYZ", "api_secret": "s3cr/et+key", "region": "global"}

@@ -29,33 +29,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
+from . import base
 from .analytics import (
     EVENT_NAME_DOC,
     IDENTITY_DOC,
     MappingDoc,
     canonical_properties,
-    error_excerpt,
     human_event_name,
-    json_object,
     json_posts,
     property_doc,
+    screened,
     secret_forms,
     signed_revenue,
-    status_outcome,
-    too_large_outcomes,
 )
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    retry_after_seconds,
-)
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import anonymous_id, epoch_millis
+from .responses import error_excerpt, json_object, status_outcome, too_large_outcomes
 
 ENDPOINTS: Mapping[str, str] = {
     "us": "https://api2.amplitude.com/2/httpapi",
@@ -83,12 +72,12 @@ _REJECTION_LISTS = (
 _ID_FIELDS = ("user_id", "device_id")
 
 
-class AmplitudeCredentials(Credentials):
-    api_key: SecretStr
+class AmplitudeCredentials(base.Credentials):
+    api_key: base.SecretStr
     region: Literal["us", "eu"] = "us"
 
 
-class Amplitude(Provider):
+class Amplitude(base.Provider):
     destination_type = "amplitude"
     action_types = frozenset({"send_event"})
     credentials_model = AmplitudeCredentials
@@ -133,18 +122,10 @@ class Amplitude(Provider):
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         api_key = str(credentials["api_key"])
-        built = Built()
-        entries: list[tuple[int, dict[str, Any]]] = []
-        for position, item in enumerate(items):
-            refusal = _refusal(item.payload)
-            if refusal:
-                built.skipped[position] = refusal
-            else:
-                entries.append((position, item.payload))
-        url = ENDPOINTS[credentials.get("region") or "us"]
+        built, accepted = screened(items, _refusal)
         built.requests += json_posts(
-            url,
-            entries,
+            ENDPOINTS[credentials.get("region") or "us"],
+            [(position, item.payload) for position, item in accepted],
             lambda events: {"api_key": api_key, "events": events},
             max_count=MAX_EVENTS_PER_REQUEST,
             max_bytes=MAX_BODY_BYTES,
@@ -248,7 +229,7 @@ def _sent_events(request: OutboundRequest) -> list[dict[str, Any]]:
 def _throttled(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
     body = json_object(response.body)
     error = str(body.get("error") or "Too many requests")
-    header_wait = retry_after_seconds(response)
+    header_wait = base.retry_after_seconds(response)
     pause = max(header_wait or 0.0, THROTTLE_PAUSE_SECONDS)
     throttled = _indices(body, "throttled_events")
     over_quota = {

@@ -4,8 +4,9 @@
   adapter's convention (link/context/click-id fields under their own names, `utm_<key>`, conversion fields under
   their own names, `event_type`), so one canonical event shows the same property names in every tool.
 * `signed_revenue`: a conversion's effect on revenue (a sale adds, a refund/cancellation/reversal takes away).
+* `screened`: the items a provider would accept, the others skipped with why.
 * `pack`: request bodies within a provider's count and byte limits.
-* Response helpers: JSON parsing, capped and secret-free error excerpts, 413 handling, dedup id derivation.
+* Dedup id derivation (`as_uuid`), the secrets' wire forms (`secret_forms`), customer base URLs (`base_url`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from urllib.parse import quote, quote_plus
 
 from ..event_fields import EVENT_OBJECTS, compile_path
 from ..netguard import parse_url
-from ..redaction import redact_secrets, redacted_excerpt, response_text
-from .base import OutboundRequest, Outcome, ProviderResponse, Verdict, classify_status
+from .base import Built, DeliveryItem, OutboundRequest, Outcome
 from .common import HUMAN_EVENT_NAMES, chunk_by_limits, json_bytes, occurred_at
 
 MappingDoc = tuple[tuple[str, str], ...]
@@ -52,7 +52,6 @@ EVENT_NAME_DOC = ", ".join(HUMAN_EVENT_NAMES.values()) + " by event type (an unk
 IDENTITY_DOC = "`visitor.visitor_hash` (standard mode), else the synthetic per-click `visitor.click_id` (strict mode)"
 
 _DERIVED_ID_NAMESPACE = uuid.UUID("5b0e6f2a-3c1d-5e4f-8a9b-0c1d2e3f4a5b")
-_MAX_ERROR_EXCERPT = 300
 
 
 def human_event_name(event: Mapping[str, Any]) -> str:
@@ -116,6 +115,21 @@ def secret_forms(*secrets: str | None) -> tuple[str, ...]:
     return tuple(forms)
 
 
+def screened(
+    items: Sequence[DeliveryItem], refusal: Callable[[Mapping[str, Any]], Outcome | None]
+) -> tuple[Built, list[tuple[int, DeliveryItem]]]:
+    """The items whose mapped payload `refusal` lets through, with their positions; the others are already in the
+    returned `Built.skipped`, each with why."""
+    built = Built()
+    accepted: list[tuple[int, DeliveryItem]] = []
+    for position, item in enumerate(items):
+        if reason := refusal(item.payload):
+            built.skipped[position] = reason
+        else:
+            accepted.append((position, item))
+    return built, accepted
+
+
 def pack(
     entries: Sequence[tuple[int, Any]], wrap: Callable[[list[Any]], Any], *, max_count: int, max_bytes: int
 ) -> list[tuple[tuple[int, ...], bytes]]:
@@ -147,47 +161,6 @@ def json_posts(
         OutboundRequest("POST", url, {"Content-Type": "application/json"}, body, positions, secrets)
         for positions, body in pack(entries, wrap, max_count=max_count, max_bytes=max_bytes)
     ]
-
-
-def parse_json(raw: bytes) -> Any:
-    """Parsed JSON, or None when `raw` is not JSON (providers answer plain text or HTML on some errors)."""
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def json_object(raw: bytes) -> dict[str, Any]:
-    """Parsed JSON when it is an object, else an empty one."""
-    value = parse_json(raw)
-    return value if isinstance(value, dict) else {}
-
-
-def redact(text: str, request: OutboundRequest) -> str:
-    """`text` without the request's secrets: a provider echoing what we sent must not put a key into records."""
-    return redact_secrets(text, request.secrets)
-
-
-def error_excerpt(request: OutboundRequest, response: ProviderResponse) -> str:
-    """`answered <status>: <capped body>` with every secret of the request redacted (before the cap)."""
-    text = response_text(response.body, cut=response.truncated)
-    excerpt = redacted_excerpt(text, request.secrets, _MAX_ERROR_EXCERPT, cut=response.truncated).strip()
-    return f"answered {response.status}: {excerpt or 'no response body'}"
-
-
-def status_outcome(provider: str, request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    """`classify_status`, with a permanent failure carrying what the provider said (secret-free)."""
-    outcome = classify_status(response)
-    if outcome.verdict is Verdict.PERMANENT:
-        return Outcome.permanent(outcome.error_class or "http_error", f"{provider} {error_excerpt(request, response)}")
-    return outcome
-
-
-def too_large_outcomes(request: OutboundRequest, limit: str) -> dict[int, Outcome]:
-    """413: one event over the limit can never be sent; a batch over it is retried (regrouped on the next try)."""
-    if len(request.items) == 1:
-        return {request.items[0]: Outcome.permanent("http_413", f"the event is larger than {limit}")}
-    return dict.fromkeys(request.items, Outcome.retry("http_413", f"the batch was larger than {limit}"))
 
 
 def base_url(value: str) -> str:

@@ -8,13 +8,12 @@
   `conversion.phone`, normalised per platform and SHA-256 hashed (lower-case hex). `hashed` passes values that
   already are SHA-256 hex through, so adapters can re-apply it to the final (mapped) payload: whatever a mapping
   override puts into a field the platform wants hashed leaves hashed, never in clear.
-* The build loop (screen, prepare, split test from live sends, batch) and the status-line part of classification.
+* The build loop: screen, prepare, split test from live sends, batch.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,15 +21,19 @@ from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
-from ..redaction import redacted_excerpt
-from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, classify_status
+from .base import Built, DeliveryItem, OutboundRequest, Outcome
 from .common import sha256_hex
 
 SUPPORTED_OUTCOMES = frozenset({"lead", "sale"})
 ADJUSTED_OUTCOMES = frozenset({"refund", "cancellation", "reversal"})  # follow-ons undoing a sale
 # The test channel code Meta and TikTok show in their Test Events tools.
 TestEventCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-MAX_MESSAGE_CHARS = 300  # provider error text kept in an outcome
+
+# Mapping-doc text for what `screen` keeps out (each adapter adds what it needs to match a conversion on).
+SCREENED_OUT_DOC = (
+    "refunds, cancellations and reversals `unsupported_outcome` (no negative conversions); link and card events "
+    "`not_a_conversion`"
+)
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _NON_DIGITS = re.compile(r"\D")
@@ -224,33 +227,20 @@ def build_batches(
     return built
 
 
-# -- classifying responses -------------------------------------------------------------------------------------
+def test_event_code(credentials: Mapping[str, Any], test: bool) -> tuple[dict[str, Any], str | None]:
+    """Meta's and TikTok's test channel: the body fields of a send (`test_event_code` on a test send, when the
+    destination has one) and the note its delivered outcome carries (without a code a test send goes live)."""
+    if not test:
+        return {}, None
+    if code := credentials.get("test_event_code"):
+        return {"test_event_code": code}, "test send: sent with the test_event_code, see Events Manager > Test events"
+    return {}, "test send: sent as a live event because no test_event_code is configured"
 
 
-def status_line_outcome(response: ProviderResponse, platform: str) -> Outcome | None:
-    """Outcomes the status code decides alone: 401 (the dispatcher refreshes once), 408, 429, 5xx; else None."""
-    if response.status == 401:
-        return Outcome.permanent("unauthorized", f"{platform} rejected the credentials (HTTP 401)")
-    if response.status in (408, 429) or response.status >= 500:
-        return classify_status(response)
-    return None
+# -- outcomes --------------------------------------------------------------------------------------------------
 
 
 def delivered(request: OutboundRequest, message: str | None = None) -> Outcome:
+    """Delivered, with how the request was sent (e.g. a test send) after `message`."""
     note = request.note if isinstance(request, ConversionRequest) else None
     return Outcome.delivered("; ".join(part for part in (message, note) if part) or None)
-
-
-def response_json(response: ProviderResponse) -> Any:
-    """The JSON body, or None when it is empty or not JSON."""
-    try:
-        return json.loads(response.body) if response.body else None
-    except ValueError:
-        return None
-
-
-def provider_message(text: object, request: OutboundRequest) -> str | None:
-    """A provider's error text for the outcome: secrets of the request redacted, length capped."""
-    if not isinstance(text, str) or not text:
-        return None
-    return redacted_excerpt(text, request.secrets, MAX_MESSAGE_CHARS)

@@ -1,4 +1,5 @@
-"""Google Analytics 4 Measurement Protocol (providers.md A1); the protocol itself lives in `mp_common`.
+"""Google Analytics 4 Measurement Protocol (https://developers.google.com/analytics/devguides/collection/protocol/ga4);
+the protocol itself lives in `measurement_protocol`.
 
 Endpoint by `region`: global → https://www.google-analytics.com, eu → https://region1.google-analytics.com (EU
 processing); path `/mp/collect`, or `/debug/mp/collect` (the validation server) for test sends. `measurement_id`
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from .base import Credentials, SecretStr
-from .mp_common import COLLECT_PATH, VALIDATION_PATH, MeasurementId, MeasurementProtocol, mp_query
+from .measurement_protocol import COLLECT_PATH, VALIDATION_PATH, MeasurementId, MeasurementProtocol, mp_query
 
 HOSTS: Mapping[str, str] = {"global": "https://www.google-analytics.com", "eu": "https://region1.google-analytics.com"}
 

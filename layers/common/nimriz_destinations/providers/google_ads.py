@@ -28,31 +28,17 @@ ConversionAdjustmentUploadService.UploadConversionAdjustments:
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, TypeGuard
 
 from pydantic import BeforeValidator, StringConstraints
 
 from ..event_fields import CONSENT_STATES
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    PlainStr,
-    PreviewAuthorization,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    Send,
-    classify_status,
-    retry_after_seconds,
-)
+from . import base
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import json_bytes, occurred_at
 from .conversions import (
     ADJUSTED_OUTCOMES,
@@ -71,11 +57,9 @@ from .conversions import (
     is_supported_conversion,
     missing_identifier,
     normalize_google_email,
-    provider_message,
-    response_json,
-    status_line_outcome,
 )
-from .oauth import TOKEN_CACHE_ENTRIES, RefreshTokenGrant
+from .oauth import ACCESS_TOKEN, RefreshingProvider
+from .responses import json_object, provider_message, status_line_outcome
 
 PLATFORM = "Google Ads"
 API_BASE_URL = "https://googleads.googleapis.com"
@@ -84,8 +68,6 @@ TOKEN_URL = "https://oauth2.googleapis.com/token"
 MAX_CONVERSIONS_PER_REQUEST = 2000
 MAX_USER_IDENTIFIERS = 5
 CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid")  # exactly one per conversion; the first present wins
-ACCESS_TOKEN = "access_token"  # key `authorize` adds to the credentials
-PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in the token's place
 
 MAX_TOKEN_LIFETIME_SECONDS = 3600.0  # Google access tokens live an hour
 DEFAULT_TOKEN_LIFETIME_SECONDS = 3600.0  # when the token answer has no usable expires_in
@@ -129,14 +111,14 @@ def _strip_dashes(value: object) -> object:
 CustomerId = Annotated[str, BeforeValidator(_strip_dashes), StringConstraints(pattern=r"^[0-9]{10}$")]
 
 
-class GoogleAdsCredentials(Credentials):
+class GoogleAdsCredentials(base.Credentials):
     customer_id: CustomerId
     conversion_action_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")]
     login_customer_id: CustomerId | None = None
-    developer_token: SecretStr
-    client_id: PlainStr
-    client_secret: SecretStr
-    refresh_token: SecretStr
+    developer_token: base.SecretStr
+    client_id: base.PlainStr
+    client_secret: base.SecretStr
+    refresh_token: base.SecretStr
     # What the customer's consent banner collects for every visitor (the event's own consent wins when it has one).
     ad_user_data_consent: Literal["granted", "denied"] | None = None
 
@@ -183,12 +165,16 @@ class GoogleAdsRequest(ConversionRequest):
     upload: _Upload = CLICK_CONVERSIONS
 
 
-class GoogleAds(Provider):
+class GoogleAds(RefreshingProvider):
     destination_type = "google_ads"
     action_types = frozenset({"send_conversion"})
     credentials_model = GoogleAdsCredentials
     max_batch_size = MAX_CONVERSIONS_PER_REQUEST
-    refreshes_authorization = True
+    platform = PLATFORM
+    token_url = TOKEN_URL
+    default_token_lifetime_seconds = DEFAULT_TOKEN_LIFETIME_SECONDS
+    max_token_lifetime_seconds = MAX_TOKEN_LIFETIME_SECONDS
+    preview_note = "The access token is fetched from Google when the delivery is sent"
 
     default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
         ("conversionAction", "`customers/<customer_id>/conversionActions/<conversion_action_id>` (always)"),
@@ -238,42 +224,6 @@ class GoogleAds(Provider):
             "`not_a_conversion`",
         ),
     )
-
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        max_cached_tokens: int = TOKEN_CACHE_ENTRIES,
-    ) -> None:
-        self._grant = RefreshTokenGrant(
-            platform=PLATFORM,
-            token_url=TOKEN_URL,
-            default_lifetime_seconds=DEFAULT_TOKEN_LIFETIME_SECONDS,
-            max_lifetime_seconds=MAX_TOKEN_LIFETIME_SECONDS,
-            clock=clock,
-            wall_clock=wall_clock,
-            max_cached_tokens=max_cached_tokens,
-        )
-
-    # -- authorization -----------------------------------------------------------------------------------------
-
-    def authorize(self, credentials: Mapping[str, Any], send: Send) -> Mapping[str, Any]:
-        return {**credentials, ACCESS_TOKEN: self._grant.access_token(credentials, send).value}
-
-    def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
-        self._grant.forget(credentials)
-
-    def credential_expiry(self, credentials: Mapping[str, Any]) -> datetime | None:
-        token = self._grant.cached(credentials)
-        return token.refresh_token_expires_at if token else None
-
-    def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
-        return PreviewAuthorization(
-            {**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN},
-            placeholders=frozenset({PREVIEW_ACCESS_TOKEN}),
-            note=f"The access token is fetched from Google when the delivery is sent; shown as {PREVIEW_ACCESS_TOKEN}.",
-        )
 
     # -- delivery ----------------------------------------------------------------------------------------------
 
@@ -343,13 +293,12 @@ class GoogleAds(Provider):
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
         upload = request.upload if isinstance(request, GoogleAdsRequest) else CLICK_CONVERSIONS
-        failure = status_line_outcome(response, PLATFORM)
+        failure = status_line_outcome(PLATFORM, response)
         if failure is None and response.status >= 300:
             failure = _request_error(request, response)
         if failure is not None:
             return dict.fromkeys(request.items, failure)
-        body = response_json(response)
-        errors = _row_errors(body.get("partialFailureError") if isinstance(body, dict) else None, upload.row_path)
+        errors = _row_errors(json_object(response.body).get("partialFailureError"), upload.row_path)
         general = [error for error in errors if error.index is None]  # names no row: applies to every row
         return {
             position: _row_outcome([error for error in errors if error.index == index] + general, request, upload)
@@ -540,15 +489,14 @@ def _row_outcome(errors: list[_RowError], request: OutboundRequest, upload: _Upl
 
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     """A whole-request refusal in the google.rpc.Status envelope `{"error": {code, message, status, details}}`."""
-    body = response_json(response)
-    error = body.get("error") if isinstance(body, dict) else None
+    error = json_object(response.body).get("error")
     if not isinstance(error, Mapping):
-        return classify_status(response)
+        return base.classify_status(response)
     status = str(error.get("status") or "")
     codes = [row.code for row in _row_errors({"details": error.get("details")}, "")]
     message = provider_message(error.get("message"), request)
     if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
-        return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, retry_after_seconds(response))
+        return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, base.retry_after_seconds(response))
     error_class = codes[0].lower() if codes else status.lower() or f"http_{response.status}"
     return Outcome.permanent(error_class, message)
 

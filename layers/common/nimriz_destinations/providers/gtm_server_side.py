@@ -1,10 +1,12 @@
-"""Google Tag Manager server-side container (providers.md A2): GA4 Measurement Protocol posted to the container.
+"""Google Tag Manager server-side container (https://developers.google.com/tag-platform/tag-manager/server-side):
+GA4 Measurement Protocol posted to the container.
 
-`POST {container_url}/mp/collect?measurement_id=…[&api_secret=…]` with the GA4 MP JSON body (see `mp_common`);
-the container's client claiming that path (the built-in GA4 client, or a Measurement Protocol client template)
-decides what happens next. A container path prefix is kept (`https://sgtm.example.com/t` → `/t/mp/collect`).
-Containers have no validation server, so test sends are ordinary sends. Responses: 2xx delivered; 400/404
-(no client claimed the request, wrong path) and other 4xx permanent; 408, 429 and 5xx retried.
+`POST {container_url}/mp/collect?measurement_id=…[&api_secret=…]` with the GA4 MP JSON body (see
+`measurement_protocol`); the container's client claiming that path (the built-in GA4 client, or a Measurement
+Protocol client template) decides what happens next. A container path prefix is kept
+(`https://sgtm.example.com/t` → `/t/mp/collect`). Containers have no validation server, so test sends are ordinary
+sends. Responses: 2xx delivered; 400/404 (no client claimed the request, wrong path) and other 4xx permanent; 408,
+429 and 5xx retried.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import AfterValidator
 
 from .analytics import base_url
 from .base import Credentials, HttpsUrl, SecretStr
-from .mp_common import COLLECT_PATH, MeasurementId, MeasurementProtocol, mp_query
+from .measurement_protocol import COLLECT_PATH, MeasurementId, MeasurementProtocol, mp_query
 
 
 class GTMServerSideCredentials(Credentials):

@@ -20,30 +20,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import StringConstraints, model_validator
 
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    PlainStr,
-    PreviewAuthorization,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    Send,
-    classify_status,
-)
+from . import base
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import epoch_millis, json_bytes
 from .conversions import (
+    SCREENED_OUT_DOC,
     ConversionRequest,
     build_batches,
     click_id,
@@ -54,12 +41,10 @@ from .conversions import (
     is_supported_conversion,
     missing_identifier,
     normalize_email,
-    provider_message,
-    response_json,
-    status_line_outcome,
     trimmed,
 )
-from .oauth import TOKEN_CACHE_ENTRIES, RefreshTokenGrant
+from .oauth import ACCESS_TOKEN, RefreshingProvider
+from .responses import json_object, parse_json, provider_message, status_line_outcome
 
 PLATFORM = "LinkedIn"
 API_URL = "https://api.linkedin.com/rest/conversionEvents"
@@ -71,8 +56,6 @@ SHA256_EMAIL = "SHA256_EMAIL"
 FIRST_PARTY_ADS_TRACKING_UUID = "LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID"
 TEST_SEND_NOTE = "test send: LinkedIn has no test mode, so this was sent as a real conversion event"
 TOKEN_URL = "https://www.linkedin.com/oauth/v2/accessToken"
-ACCESS_TOKEN = "access_token"  # the credential `authorize` replaces with a fresh token when it can refresh
-PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in a refreshed token's place
 ACCESS_TOKEN_LIFETIME_SECONDS = 60 * 24 * 3600.0  # LinkedIn: access tokens are valid for 60 days
 UNAUTHORIZED_MESSAGE = (
     "LinkedIn rejected the access token (HTTP 401). LinkedIn access tokens expire 60 days after they are issued: "
@@ -85,11 +68,11 @@ STATIC_TOKEN_WARNING = (
 )
 
 
-class LinkedInCredentials(Credentials):
-    access_token: SecretStr | None = None  # optional when the refresh fields are given
-    refresh_token: SecretStr | None = None
-    client_id: PlainStr | None = None
-    client_secret: SecretStr | None = None
+class LinkedInCredentials(base.Credentials):
+    access_token: base.SecretStr | None = None  # optional when the refresh fields are given
+    refresh_token: base.SecretStr | None = None
+    client_id: base.PlainStr | None = None
+    client_secret: base.SecretStr | None = None
     conversion_rule_id: Annotated[
         str, StringConstraints(pattern=r"^([0-9]{1,20}|urn:lla:llaPartnerConversion:[0-9]{1,20})$")
     ]
@@ -104,12 +87,16 @@ class LinkedInCredentials(Credentials):
         return self
 
 
-class LinkedIn(Provider):
+class LinkedIn(RefreshingProvider):
     destination_type = "linkedin"
     action_types = frozenset({"send_conversion"})
     credentials_model = LinkedInCredentials
     max_batch_size = MAX_EVENTS_PER_REQUEST
-    refreshes_authorization = True
+    platform = PLATFORM
+    token_url = TOKEN_URL
+    default_token_lifetime_seconds = ACCESS_TOKEN_LIFETIME_SECONDS
+    max_token_lifetime_seconds = ACCESS_TOKEN_LIFETIME_SECONDS
+    preview_note = "The access token is obtained from LinkedIn with the refresh token when the delivery is sent"
 
     default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
         ("conversion", "`urn:lla:llaPartnerConversion:<conversion_rule_id>` from the credentials (always)"),
@@ -122,61 +109,18 @@ class LinkedIn(Provider):
         ("phone", "not sent: LinkedIn's Conversions API takes no phone identifier"),
         ("test sends", "sent as real conversion events (LinkedIn has no test mode); the outcome message says so"),
         ("hashing", "SHA256_* user ids set by a mapping are normalised and hashed unless already SHA-256 hex"),
-        (
-            "not sent",
-            "`missing_identifier` without a user id or userInfo first and last name; refunds, cancellations "
-            "and reversals `unsupported_outcome` (no negative conversions); link and card events `not_a_conversion`",
-        ),
+        ("not sent", f"`missing_identifier` without a user id or userInfo first and last name; {SCREENED_OUT_DOC}"),
     )
-
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        max_cached_tokens: int = TOKEN_CACHE_ENTRIES,
-    ) -> None:
-        self._grant = RefreshTokenGrant(
-            platform=PLATFORM,
-            token_url=TOKEN_URL,
-            default_lifetime_seconds=ACCESS_TOKEN_LIFETIME_SECONDS,
-            max_lifetime_seconds=ACCESS_TOKEN_LIFETIME_SECONDS,
-            clock=clock,
-            wall_clock=wall_clock,
-            max_cached_tokens=max_cached_tokens,
-        )
 
     # -- authorization -----------------------------------------------------------------------------------------
 
-    def authorize(self, credentials: Mapping[str, Any], send: Send) -> Mapping[str, Any]:
-        if not _refreshable(credentials):
-            return credentials  # a static access token, sent as given until LinkedIn refuses it
-        return {**credentials, ACCESS_TOKEN: self._grant.access_token(credentials, send).value}
-
-    def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
-        if _refreshable(credentials):
-            self._grant.forget(credentials)
-
     def can_refresh_authorization(self, credentials: Mapping[str, Any]) -> bool:
+        # Without a refresh token the static access token is sent as given until LinkedIn refuses it; its expiry is
+        # not known to Nimriz (LinkedIn says it only when the token is issued).
         return _refreshable(credentials)
-
-    def credential_expiry(self, credentials: Mapping[str, Any]) -> datetime | None:
-        # A static token's expiry is not known to Nimriz (LinkedIn says it only when the token is issued).
-        token = self._grant.cached(credentials) if _refreshable(credentials) else None
-        return token.refresh_token_expires_at if token else None
 
     def credential_warnings(self, credential_hints: Mapping[str, Any]) -> list[str]:
         return [] if credential_hints.get("refresh_token") else [STATIC_TOKEN_WARNING]
-
-    def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
-        if not _refreshable(credentials):
-            return PreviewAuthorization(credentials)
-        return PreviewAuthorization(
-            {**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN},
-            placeholders=frozenset({PREVIEW_ACCESS_TOKEN}),
-            note="The access token is obtained from LinkedIn with the refresh token when the delivery is sent; "
-            f"shown as {PREVIEW_ACCESS_TOKEN}.",
-        )
 
     # -- delivery ----------------------------------------------------------------------------------------------
 
@@ -203,15 +147,14 @@ class LinkedIn(Provider):
         )
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        failure = status_line_outcome(response, PLATFORM)
+        failure = status_line_outcome(PLATFORM, response)
         if response.status == 401:
             failure = Outcome.permanent("unauthorized", UNAUTHORIZED_MESSAGE)
         if failure is None and response.status >= 300:
             failure = _request_error(request, response)
         if failure is not None:
             return dict.fromkeys(request.items, failure)
-        body = response_json(response)
-        elements = body.get("elements") if isinstance(body, dict) else None
+        elements = json_object(response.body).get("elements")
         if not isinstance(elements, list):
             return dict.fromkeys(request.items, delivered(request))  # 201 without a body: all created
         return {
@@ -301,9 +244,9 @@ def _error_class(error: Mapping[str, Any], status: int) -> str:
 
 
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    body = response_json(response)
+    body = parse_json(response.body)
     if not isinstance(body, dict):
-        return classify_status(response)
+        return base.classify_status(response)
     return Outcome.permanent(_error_class(body, response.status), provider_message(body.get("message"), request))
 
 

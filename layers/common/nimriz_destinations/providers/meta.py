@@ -35,21 +35,11 @@ from urllib.parse import urlencode
 
 from pydantic import StringConstraints
 
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    Verdict,
-    classify_status,
-    retry_after_seconds,
-)
+from . import base
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
 from .common import epoch_millis, epoch_seconds, json_bytes
 from .conversions import (
+    SCREENED_OUT_DOC,
     ConversionRequest,
     Normalizer,
     TestEventCode,
@@ -64,12 +54,11 @@ from .conversions import (
     missing_identifier,
     normalize_email,
     phone_digits,
-    provider_message,
-    response_json,
     standard_event,
-    status_line_outcome,
+    test_event_code,
     trimmed,
 )
+from .responses import json_object, provider_message, status_line_outcome
 
 PLATFORM = "Meta"
 GRAPH_BASE_URL = "https://graph.facebook.com"
@@ -153,15 +142,15 @@ HASHED_USER_DATA: Mapping[str, Normalizer] = {
 IDENTIFIER_KEYS = ("em", "ph", "fbc", "fbp", "external_id")
 
 
-class MetaCredentials(Credentials):
+class MetaCredentials(base.Credentials):
     pixel_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{5,20}$")]
-    access_token: SecretStr
+    access_token: base.SecretStr
     test_event_code: TestEventCode | None = None
     # Where the conversions happen, in Meta's words; a mapping that sets `action_source` wins.
     action_source: ActionSource = DEFAULT_ACTION_SOURCE
 
 
-class Meta(Provider):
+class Meta(base.Provider):
     destination_type = "meta"
     action_types = frozenset({"send_conversion"})
     credentials_model = MetaCredentials
@@ -212,11 +201,7 @@ class Meta(Provider):
             "when Meta refuses a batch naming `data[i]`, that event fails with Meta's message and the others are "
             "resent at once",
         ),
-        (
-            "not sent",
-            "`missing_identifier` without em, ph, fbc, fbp or external_id; refunds, cancellations and "
-            "reversals `unsupported_outcome` (no negative conversions); link and card events `not_a_conversion`",
-        ),
+        ("not sent", f"`missing_identifier` without em, ph, fbc, fbp or external_id; {SCREENED_OUT_DOC}"),
     )
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,7 +231,7 @@ class Meta(Provider):
         )
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        outcome = status_line_outcome(response, PLATFORM)
+        outcome = status_line_outcome(PLATFORM, response)
         if outcome is not None:
             return dict.fromkeys(request.items, outcome)
         if response.status < 300:
@@ -340,21 +325,14 @@ def _hashed_user_data(user_data: object) -> dict[str, Any]:
 def _request(
     payloads: list[dict[str, Any]], positions: tuple[int, ...], test: bool, credentials: Mapping[str, Any]
 ) -> OutboundRequest:
-    body: dict[str, Any] = {"data": payloads}
-    note = None
-    if test:
-        if code := credentials.get("test_event_code"):
-            body["test_event_code"] = code
-            note = "test send: sent with the test_event_code, see Events Manager > Test events"
-        else:
-            note = "test send: sent as a live event because no test_event_code is configured"
     token = str(credentials["access_token"])
     query = urlencode({"access_token": token})
+    test_fields, note = test_event_code(credentials, test)
     return ConversionRequest(
         method="POST",
         url=f"{GRAPH_BASE_URL}/{GRAPH_API_VERSION}/{credentials['pixel_id']}/events?{query}",
         headers={"Content-Type": "application/json"},
-        body=json_bytes(body),
+        body=json_bytes({"data": payloads, **test_fields}),
         items=positions,
         secrets=(token,),
         note=note,
@@ -362,18 +340,16 @@ def _request(
 
 
 def _acknowledged(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    body = response_json(response)
-    received = body.get("events_received") if isinstance(body, dict) else None
+    received = json_object(response.body).get("events_received")
     if isinstance(received, int) and received != len(request.items):
         return delivered(request, f"Meta acknowledged {received} of {len(request.items)} events")
     return delivered(request)
 
 
 def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    body = response_json(response)
-    error = body.get("error") if isinstance(body, dict) else None
+    error = json_object(response.body).get("error")
     if not isinstance(error, dict):
-        return classify_status(response)
+        return base.classify_status(response)
     code = error.get("code")
     detail = " - ".join(str(text) for text in (error.get("message"), error.get("error_user_msg")) if text)
     message = provider_message(detail, request)
@@ -381,14 +357,13 @@ def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcom
         return Outcome.permanent("unauthorized", message)
     error_class = f"meta_error_{code}"
     if code in RETRYABLE_ERROR_CODES or code in THROTTLING_ERROR_CODES or error.get("is_transient") is True:
-        return Outcome.retry(error_class, message, retry_after_seconds(response))
+        return Outcome.retry(error_class, message, base.retry_after_seconds(response))
     return Outcome.permanent(error_class, message)
 
 
 def _refused_event(request: OutboundRequest, response: ProviderResponse) -> int | None:
     """The index in `data` of the event Meta's error names, when it names one of this request's events."""
-    body = response_json(response)
-    error = body.get("error") if isinstance(body, dict) else None
+    error = json_object(response.body).get("error")
     if not isinstance(error, dict):
         return None
     index = _event_index(error.get("error_data"))

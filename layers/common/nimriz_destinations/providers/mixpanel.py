@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 
 from pydantic import StringConstraints, model_validator
 
+from . import base
 from .analytics import (
     EVENT_NAME_DOC,
     IDENTITY_DOC,
@@ -39,26 +40,15 @@ from .analytics import (
     as_uuid,
     canonical_properties,
     human_event_name,
-    json_object,
     pack,
     property_doc,
-    redact,
+    screened,
     secret_forms,
     signed_revenue,
-    status_outcome,
-    too_large_outcomes,
 )
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-)
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import anonymous_id, epoch_millis
+from .responses import json_object, provider_message, status_outcome, too_large_outcomes
 
 HOSTS: Mapping[str, str] = {
     "us": "https://api.mixpanel.com",
@@ -81,11 +71,11 @@ RENAMES: Mapping[str, str] = {
 }
 
 
-class MixpanelCredentials(Credentials):
-    project_token: SecretStr
+class MixpanelCredentials(base.Credentials):
+    project_token: base.SecretStr
     project_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] | None = None
-    service_account_username: SecretStr | None = None
-    service_account_secret: SecretStr | None = None
+    service_account_username: base.SecretStr | None = None
+    service_account_secret: base.SecretStr | None = None
     region: Literal["us", "eu", "in"] = "us"
 
     @model_validator(mode="after")
@@ -126,7 +116,7 @@ def insert_id(value: str) -> str:
     return value if _INSERT_ID.fullmatch(value) else as_uuid(value)
 
 
-class Mixpanel(Provider):
+class Mixpanel(base.Provider):
     destination_type = "mixpanel"
     action_types = frozenset({"send_event"})
     credentials_model = MixpanelCredentials
@@ -170,14 +160,8 @@ class Mixpanel(Provider):
         return {"event": human_event_name(event), "properties": properties}
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
-        built = Built()
-        entries: list[tuple[int, dict[str, Any]]] = []
-        for position, item in enumerate(items):
-            refusal = _refusal(item.payload)
-            if refusal:
-                built.skipped[position] = refusal
-            else:
-                entries.append((position, _wire_event(item)))
+        built, accepted = screened(items, _refusal)
+        entries = [(position, _wire_event(item)) for position, item in accepted]
         # The body is the bare JSON array of events.
         for positions, body in pack(entries, list, max_count=MAX_EVENTS_PER_REQUEST, max_bytes=MAX_IMPORT_BYTES):
             built.requests.append(import_request(credentials, body, positions))
@@ -214,12 +198,12 @@ def _wire_event(item: DeliveryItem) -> dict[str, Any]:
 
 def _import_partial_failure(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
     failed = json_object(response.body).get("failed_records")
-    reasons: dict[int, str] = {}
+    reasons: dict[int, str | None] = {}  # a non-empty reason always gives a message
     for record in failed if isinstance(failed, list) else []:
         if isinstance(record, dict) and isinstance(record.get("index"), int):
             field = f"{record['field']}: " if record.get("field") else ""
             reason = f"{field}{record.get('message') or 'failed validation'}"
-            reasons.setdefault(record["index"], redact(reason, request))
+            reasons.setdefault(record["index"], provider_message(reason, request))
     if not reasons:
         return dict.fromkeys(request.items, status_outcome("Mixpanel", request, response))
     # strict=1: Mixpanel imported every event it did not list; resending those would only duplicate work.

@@ -1,4 +1,5 @@
-"""The OAuth 2.0 refresh-token grant (RFC 6749 §6) that OAuth adapters (Google Ads, LinkedIn) authorize with.
+"""The OAuth 2.0 refresh-token grant (RFC 6749 §6) that OAuth adapters (Google Ads, LinkedIn) authorize with, and
+`RefreshingProvider`, their authorization side.
 
 `RefreshTokenGrant` exchanges a destination's refresh token for an access token at the platform's token
 endpoint (form-encoded `grant_type=refresh_token` with the client id and secret) and caches it, bounded, until
@@ -13,16 +14,27 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from ..cache import TTLCache
-from .base import AuthorizationFailed, OutboundRequest, Outcome, ProviderResponse, Send, retry_after_seconds
+from .base import (
+    AuthorizationFailed,
+    OutboundRequest,
+    Outcome,
+    PreviewAuthorization,
+    Provider,
+    ProviderResponse,
+    Send,
+    retry_after_seconds,
+)
 from .common import sha256_hex
-from .conversions import provider_message, response_json
+from .responses import json_object, provider_message
 
 TOKEN_CACHE_ENTRIES = 256
 TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
+ACCESS_TOKEN = "access_token"  # the credential `authorize` sets to a fresh access token
+PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in a fresh token's place
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +105,8 @@ class RefreshTokenGrant:
     def _fetch(self, credentials: Mapping[str, Any], send: Send) -> AccessToken:
         request = self.request(credentials)
         response = send(request)
-        body = response_json(response)
-        value = body.get("access_token") if isinstance(body, dict) else None
+        body = json_object(response.body)
+        value = body.get("access_token")
         if response.status != 200 or not isinstance(value, str) or not value:
             raise AuthorizationFailed(self._failure(request, response, body))
         lifetime = _seconds(body, "expires_in") or self._default_lifetime
@@ -124,6 +136,58 @@ class RefreshTokenGrant:
             )
         return Outcome.permanent(
             f"oauth_http_{response.status}", f"{self.platform}'s OAuth token endpoint returned no token"
+        )
+
+
+class RefreshingProvider(Provider):
+    """The authorization side of a provider whose destinations hold a refresh token: `authorize` adds a fresh access
+    token (cached by the grant), `forget_authorization` drops it after a 401, a preview shows a placeholder instead.
+    Destinations that `can_refresh_authorization` says cannot refresh are sent with their credentials as given."""
+
+    refreshes_authorization = True
+    platform: ClassVar[str]
+    token_url: ClassVar[str]
+    default_token_lifetime_seconds: ClassVar[float]  # when the token answer has no usable expires_in
+    max_token_lifetime_seconds: ClassVar[float]
+    preview_note: ClassVar[str]  # tells a preview's reader where the access token comes from
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        max_cached_tokens: int = TOKEN_CACHE_ENTRIES,
+    ) -> None:
+        self._grant = RefreshTokenGrant(
+            platform=self.platform,
+            token_url=self.token_url,
+            default_lifetime_seconds=self.default_token_lifetime_seconds,
+            max_lifetime_seconds=self.max_token_lifetime_seconds,
+            clock=clock,
+            wall_clock=wall_clock,
+            max_cached_tokens=max_cached_tokens,
+        )
+
+    def authorize(self, credentials: Mapping[str, Any], send: Send) -> Mapping[str, Any]:
+        if not self.can_refresh_authorization(credentials):
+            return credentials
+        return {**credentials, ACCESS_TOKEN: self._grant.access_token(credentials, send).value}
+
+    def forget_authorization(self, credentials: Mapping[str, Any]) -> None:
+        if self.can_refresh_authorization(credentials):
+            self._grant.forget(credentials)
+
+    def credential_expiry(self, credentials: Mapping[str, Any]) -> datetime | None:
+        token = self._grant.cached(credentials) if self.can_refresh_authorization(credentials) else None
+        return token.refresh_token_expires_at if token else None
+
+    def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
+        if not self.can_refresh_authorization(credentials):
+            return PreviewAuthorization(credentials)
+        return PreviewAuthorization(
+            {**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN},
+            placeholders=frozenset({PREVIEW_ACCESS_TOKEN}),
+            note=f"{self.preview_note}; shown as {PREVIEW_ACCESS_TOKEN}.",
         )
 
 

@@ -31,6 +31,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator
 
 from ..event_fields import format_timestamp
+from . import base
 from .analytics import (
     EVENT_NAME_DOC,
     IDENTITY_DOC,
@@ -38,29 +39,16 @@ from .analytics import (
     as_uuid,
     base_url,
     canonical_properties,
-    error_excerpt,
     human_event_name,
-    json_object,
     json_posts,
     property_doc,
+    screened,
     secret_forms,
     signed_revenue,
-    status_outcome,
-    too_large_outcomes,
 )
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    HttpsUrl,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    Verdict,
-)
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
 from .common import anonymous_id, occurred_at
+from .responses import error_excerpt, json_object, status_outcome, too_large_outcomes
 
 DEFAULT_HOST = "https://us.i.posthog.com"
 BATCH_PATH = "/batch/"
@@ -82,12 +70,12 @@ RENAMES: Mapping[str, str] = {
 _FIXED_PROPERTIES: Mapping[str, Any] = {"$process_person_profile": False, "$geoip_disable": True}
 
 
-class PostHogCredentials(Credentials):
-    api_key: SecretStr
-    host: Annotated[HttpsUrl, AfterValidator(base_url)] = DEFAULT_HOST
+class PostHogCredentials(base.Credentials):
+    api_key: base.SecretStr
+    host: Annotated[base.HttpsUrl, AfterValidator(base_url)] = DEFAULT_HOST
 
 
-class PostHog(Provider):
+class PostHog(base.Provider):
     destination_type = "posthog"
     action_types = frozenset({"send_event"})
     credentials_model = PostHogCredentials
@@ -130,19 +118,16 @@ class PostHog(Provider):
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         api_key = str(credentials["api_key"])
-        built = Built()
-        entries: dict[bool, list[tuple[int, dict[str, Any]]]] = {False: [], True: []}  # by historical_migration
-        for position, item in enumerate(items):
-            refusal = _refusal(item.payload)
-            if refusal:
-                built.skipped[position] = refusal
-            else:
-                entries[_is_backfill(item, now)].append((position, _with_valid_uuid(item.payload)))
+        built, accepted = screened(items, _refusal)
         url = str(credentials.get("host") or DEFAULT_HOST).rstrip("/") + BATCH_PATH
-        for historical in (False, True):
+        for historical in (False, True):  # backfills go in requests of their own, flagged historical_migration
             built.requests += json_posts(
                 url,
-                entries[historical],
+                [
+                    (position, _with_valid_uuid(item.payload))
+                    for position, item in accepted
+                    if _is_backfill(item, now) is historical
+                ],
                 partial(_batch_body, api_key, historical),
                 max_count=MAX_EVENTS_PER_REQUEST,
                 max_bytes=MAX_BODY_BYTES,

@@ -1,4 +1,5 @@
-"""Twilio Segment HTTP Tracking API: `track` calls; one item → /v1/track, several → /v1/batch (providers.md A3).
+"""Twilio Segment HTTP Tracking API (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/):
+`track` calls; one item → /v1/track, several → /v1/batch.
 
 Limits (Segment docs): 32 KB per event, 500 KB per batch request, at most 2500 events per batch. An event over
 32 KB is never sent (Segment would refuse the whole request with 400). Auth is HTTP Basic with the write key as
@@ -9,26 +10,16 @@ later drops, so the adapter checks what Segment would silently drop (no event na
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from ..event_fields import format_timestamp
-from ..redaction import redacted_excerpt, response_text
+from . import base
 from .analytics import canonical_properties, property_doc
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    retry_after_seconds,
-)
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import HUMAN_EVENT_NAMES, anonymous_id, chunk_by_limits, json_bytes, occurred_at
+from .responses import error_excerpt, json_object
 
 API_BASE_URLS: Mapping[str, str] = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}
 MAX_EVENT_BYTES = 32 * 1024  # the official SDK's MAX_MSG_SIZE (32 << 10)
@@ -40,7 +31,6 @@ LIBRARY = {"name": "nimriz-destinations", "version": "1.0"}
 # which we do not use). Everything else non-2xx is permanent.
 _RETRYABLE_4XX = frozenset({408, 410, 429, 460})
 _PERMANENT_5XX = frozenset({501, 505, 511})
-_MAX_ERROR_MESSAGE = 300
 
 _BATCH_OPEN, _BATCH_CLOSE = b'{"batch":[', b"]}"
 
@@ -54,8 +44,8 @@ _CAMPAIGN_SOURCES = (
 )
 
 
-class SegmentCredentials(Credentials):
-    write_key: SecretStr
+class SegmentCredentials(base.Credentials):
+    write_key: base.SecretStr
     region: Literal["us", "eu"] = "us"
 
 
@@ -82,7 +72,7 @@ def _campaign(event: Mapping[str, Any]) -> dict[str, Any]:
     return {name: utm[key] for name, key in _CAMPAIGN_SOURCES if utm.get(key) is not None}
 
 
-class Segment(Provider):
+class Segment(base.Provider):
     destination_type = "segment"
     action_types = frozenset({"send_event"})
     credentials_model = SegmentCredentials
@@ -208,7 +198,7 @@ def _segment_outcome(request: OutboundRequest, response: ProviderResponse) -> Ou
 
 def _retry_after(response: ProviderResponse) -> float | None:
     # Segment's 429 carries Retry-After and X-RateLimit-Reset, both in seconds; prefer the standard header.
-    seconds = retry_after_seconds(response)
+    seconds = base.retry_after_seconds(response)
     if seconds is not None:
         return seconds
     reset = (response.header("x-ratelimit-reset") or "").strip()
@@ -217,17 +207,10 @@ def _retry_after(response: ProviderResponse) -> float | None:
 
 def _error_message(request: OutboundRequest, response: ProviderResponse) -> str:
     """Segment's error body `{"code": ..., "message": ...}` as a short message; any other body as capped text."""
-    text = response_text(response.body, cut=response.truncated).strip()
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and parsed.get("message"):
-        code = f" ({parsed['code']})" if parsed.get("code") else ""
-        text = f"{parsed['message']}{code}"
-    # A provider echoing what we sent must not put a key into delivery records.
-    detail = redacted_excerpt(text, request.secrets, _MAX_ERROR_MESSAGE, cut=response.truncated)
-    return f"Segment answered {response.status}: {detail or 'no response body'}"
+    body = json_object(response.body)
+    code = f" ({body['code']})" if body.get("code") else ""
+    detail = f"{body['message']}{code}" if body.get("message") else None
+    return f"Segment {error_excerpt(request, response, detail)}"
 
 
 PROVIDER = Segment()

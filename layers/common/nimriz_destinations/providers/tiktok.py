@@ -18,20 +18,11 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import StringConstraints
 
-from .base import (
-    Built,
-    Credentials,
-    DeliveryItem,
-    OutboundRequest,
-    Outcome,
-    Provider,
-    ProviderResponse,
-    SecretStr,
-    classify_status,
-    retry_after_seconds,
-)
+from . import base
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import epoch_seconds, json_bytes
 from .conversions import (
+    SCREENED_OUT_DOC,
     ConversionRequest,
     Normalizer,
     TestEventCode,
@@ -47,11 +38,10 @@ from .conversions import (
     lower_trimmed,
     missing_identifier,
     normalize_email,
-    provider_message,
-    response_json,
     standard_event,
-    status_line_outcome,
+    test_event_code,
 )
+from .responses import parse_json, provider_message, status_line_outcome
 
 PLATFORM = "TikTok"
 API_URL = "https://business-api.tiktok.com/open_api/v1.3/event/track/"
@@ -73,13 +63,13 @@ HASHED_USER_FIELDS: Mapping[str, Normalizer] = {
 IDENTIFIER_FIELDS = ("ttclid", "email", "phone", "external_id", "ttp")
 
 
-class TikTokCredentials(Credentials):
+class TikTokCredentials(base.Credentials):
     pixel_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{10,32}$")]
-    access_token: SecretStr
+    access_token: base.SecretStr
     test_event_code: TestEventCode | None = None
 
 
-class TikTok(Provider):
+class TikTok(base.Provider):
     destination_type = "tiktok"
     action_types = frozenset({"send_conversion"})
     credentials_model = TikTokCredentials
@@ -107,11 +97,7 @@ class TikTok(Provider):
             "user.email, user.phone and user.external_id set by a mapping are normalised and hashed unless "
             "already SHA-256 hex",
         ),
-        (
-            "not sent",
-            "`missing_identifier` without ttclid, email, phone, external_id or ttp; refunds, cancellations and "
-            "reversals `unsupported_outcome` (no negative conversions); link and card events `not_a_conversion`",
-        ),
+        ("not sent", f"`missing_identifier` without ttclid, email, phone, external_id or ttp; {SCREENED_OUT_DOC}"),
     )
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -140,7 +126,7 @@ class TikTok(Provider):
         )
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        outcome = status_line_outcome(response, PLATFORM) or _envelope_outcome(request, response)
+        outcome = status_line_outcome(PLATFORM, response) or _envelope_outcome(request, response)
         return dict.fromkeys(request.items, outcome)
 
 
@@ -180,15 +166,8 @@ def _hashed_user(user: object) -> dict[str, Any]:
 def _request(
     payloads: list[dict[str, Any]], positions: tuple[int, ...], test: bool, credentials: Mapping[str, Any]
 ) -> OutboundRequest:
-    body: dict[str, Any] = {"event_source": EVENT_SOURCE, "event_source_id": credentials["pixel_code"]}
-    note = None
-    if test:
-        if code := credentials.get("test_event_code"):
-            body["test_event_code"] = code
-            note = "test send: sent with the test_event_code, see Events Manager > Test events"
-        else:
-            note = "test send: sent as a live event because no test_event_code is configured"
-    body["data"] = payloads
+    test_fields, note = test_event_code(credentials, test)
+    body = {"event_source": EVENT_SOURCE, "event_source_id": credentials["pixel_code"], **test_fields, "data": payloads}
     token = str(credentials["access_token"])
     return ConversionRequest(
         method="POST",
@@ -203,20 +182,20 @@ def _request(
 
 def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     """TikTok's `{"code", "message"}` envelope: HTTP 200 does not mean success."""
-    body = response_json(response)
+    body = parse_json(response.body)
     if not isinstance(body, dict) or type(body.get("code")) is not int:  # bool is not a result code
         if response.status < 300:
             # A 2xx without a result code: the events may or may not be in; TikTok dedups a resend by event_id.
             return Outcome.retry("unreadable_response", "TikTok answered without a result code")
-        return classify_status(response)
+        return base.classify_status(response)
     code = body["code"]
     if code == SUCCESS_CODE:
-        return delivered(request) if response.status < 300 else classify_status(response)
+        return delivered(request) if response.status < 300 else base.classify_status(response)
     message = provider_message(body.get("message"), request)
     if code == INVALID_TOKEN_CODE:
         return Outcome.permanent("unauthorized", message)
     if code == RATE_LIMIT_CODE or code in SERVER_ERROR_CODES:
-        return Outcome.retry(f"tiktok_{code}", message, retry_after_seconds(response))
+        return Outcome.retry(f"tiktok_{code}", message, base.retry_after_seconds(response))
     return Outcome.permanent(f"tiktok_{code}", message)
 
 

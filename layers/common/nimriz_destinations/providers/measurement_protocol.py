@@ -52,9 +52,10 @@ from urllib.parse import urlencode, urlsplit
 from pydantic import StringConstraints
 
 from ..event_fields import compile_path
-from .analytics import MappingDoc, age_seconds, json_object, pack, secret_forms
+from .analytics import MappingDoc, age_seconds, pack, secret_forms
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse, Verdict, classify_status
 from .common import anonymous_id, epoch_millis, sha256_hex
+from .responses import json_object
 
 MAX_EVENTS_PER_REQUEST = 25
 MAX_BODY_BYTES = 130_000 - 1  # "POST body must be smaller than 130kB" (kB read as 1000 bytes, the stricter)
