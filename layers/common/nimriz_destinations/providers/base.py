@@ -238,7 +238,7 @@ def retry_after_seconds(response: ProviderResponse) -> float | None:
 
 
 def classify_status(response: ProviderResponse) -> Outcome:
-    """Design §8: 2xx delivered; 408, 429 and 5xx retryable (Retry-After honoured); other statuses permanent."""
+    """Design §8.1: 2xx delivered; 408, 429 and 5xx retryable (Retry-After honoured); other statuses permanent."""
     status = response.status
     if 200 <= status < 300:
         return Outcome.delivered()
