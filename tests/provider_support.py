@@ -1,4 +1,5 @@
-"""Test helpers for the analytics adapters (GA4, GTM server-side, Amplitude, PostHog, Mixpanel)."""
+"""Test helpers for every provider adapter: canonical events, items mapped as the dispatcher maps them, canned
+answers, and sends through the real `HttpSender` (with an authorization step for the OAuth adapters)."""
 
 from __future__ import annotations
 

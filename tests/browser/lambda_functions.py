@@ -1,7 +1,8 @@
 """Call the interstitial functions' handlers with API Gateway (REST proxy) events, as the local stack does.
 
-A stop-gap until template.yaml routes `POST /api/integrations/interstitial/resolve` and `GET /i/{token}`:
-then `tests.local.apigw.ApiGateway` (and the `api` fixture) drive them like every other function.
+For the browser tests and `tests.browser.measure`, which serve the page from a plain loopback server (no template,
+authorizer or moto tables: the page function needs only the token key). The integration tests drive the same
+routes through `tests.local.apigw.ApiGateway` (the `api` fixture), like every other function.
 """
 
 from __future__ import annotations

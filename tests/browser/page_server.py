@@ -1,7 +1,7 @@
 """A loopback server for browser tests: `GET /i/<token>` through the interstitial page function's handler (with
 an API Gateway-shaped event) and a destination page at `/landing` that records every visit.
 
-Until template.yaml routes `GET /i/{token}` on the local stack, this is where a browser opens the page.
+A page server of its own keeps the browser tests free of the local stack (template, authorizer, moto tables).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""POST /api/integrations/interstitial/resolve and GET /i/{token} on moto, destinations created through the API.
+"""POST /api/integrations/interstitial/resolve and GET /i/{token} on moto, through the API Gateway stand-in.
 
-The handlers are called with API Gateway-shaped events (tests/browser/lambda_functions.py) until template.yaml
-routes them; the authorizer's context is what the gateway would pass for the dev workspace key.
+Destinations are created through the API; resolve is called with a workspace key (the authorizer's context comes
+from it), the page without any, as its route is public.
 """
 
 from __future__ import annotations
@@ -14,11 +14,8 @@ import pytest
 from nimriz_destinations import aws
 from nimriz_destinations.interstitial import runtime as interstitial_runtime
 from nimriz_destinations.interstitial.token import verify_token
-from nimriz_destinations.storage.records import Workspace
 from tests.browser.builders import SECRET_TEXT, settings_body
-from tests.browser.lambda_functions import FunctionResponse, invoke_function, proxy_event
-from tests.conftest import ApiClient
-from tests.local.seed import DEV_WORKSPACE, authorizer_context
+from tests.conftest import ApiClient, ApiResponse
 
 RESOURCE = "/api/integrations/interstitial/resolve"
 DESTINATIONS = "/api/integrations/destinations"
@@ -59,18 +56,12 @@ def interstitial_action(event_filter: dict[str, Any] | None = None, **settings: 
     }
 
 
-def resolve(body: dict[str, Any], workspace: Workspace | None = DEV_WORKSPACE) -> FunctionResponse:
-    authorizer = authorizer_context(workspace) if workspace else None
-    return invoke_function(
-        "resolve_interstitial", proxy_event("POST", RESOURCE, resource=RESOURCE, body=body, authorizer=authorizer)
-    )
+def resolve(api: ApiClient, body: dict[str, Any]) -> ApiResponse:
+    return api.post(RESOURCE, body)
 
 
-def open_page(token: str) -> FunctionResponse:
-    path = f"/i/{token}"
-    return invoke_function(
-        "interstitial_page", proxy_event("GET", path, resource="/i/{token}", path_parameters={"token": token})
-    )
+def open_page(api: ApiClient, token: str) -> ApiResponse:
+    return api.get(f"/i/{token}", key=None)
 
 
 def test_a_matching_link_gets_the_merged_pixels_a_signed_token_and_the_page_url(api: ApiClient) -> None:
@@ -96,9 +87,9 @@ def test_a_matching_link_gets_the_merged_pixels_a_signed_token_and_the_page_url(
         ),
     )
 
-    response = resolve(LINK)
+    response = resolve(api, LINK)
 
-    assert response.status == 200, response.body
+    assert response.status == 200, response.text
     interstitial = response.json()["interstitial"]
     assert interstitial["pixels"] == [
         {"platform": "meta", "pixel_id": "123456789012345", "events": ["PageView", "ViewContent"]},
@@ -120,35 +111,35 @@ def test_a_matching_link_gets_the_merged_pixels_a_signed_token_and_the_page_url(
 
 def test_the_token_opens_the_page_and_a_changed_token_does_not(api: ApiClient) -> None:
     create_interstitial(api, interstitial_action())
-    token = resolve(LINK).json()["interstitial"]["token"]
+    token = resolve(api, LINK).json()["interstitial"]["token"]
 
-    page = open_page(token)
+    page = open_page(api, token)
     assert page.status == 200
-    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert "script-src 'nonce-" in page.headers["Content-Security-Policy"]
-    assert 'href="https://shop.example.com/spring?utm_source=ig"' in page.body
+    assert page.header("Content-Type") == "text/html; charset=utf-8"
+    assert "script-src 'nonce-" in (page.header("Content-Security-Policy") or "")
+    assert 'href="https://shop.example.com/spring?utm_source=ig"' in page.text
 
-    tampered = open_page(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    tampered = open_page(api, token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
     assert tampered.status == 400
-    assert "shop.example.com" not in tampered.body
+    assert "shop.example.com" not in tampered.text
 
 
 def test_a_link_no_filter_matches_resolves_to_null(api: ApiClient) -> None:
     create_interstitial(api, interstitial_action({"include": {"countries": ["US"]}}))
-    response = resolve(LINK)
+    response = resolve(api, LINK)
     assert response.status == 200 and response.json() == {"interstitial": None}
 
 
 def test_another_workspaces_interstitials_never_apply(api: ApiClient, other_api: ApiClient) -> None:
     create_interstitial(other_api, interstitial_action())
-    assert resolve(LINK).json() == {"interstitial": None}
+    assert resolve(api, LINK).json() == {"interstitial": None}
 
 
 def test_the_configured_page_base_url_wins(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTERSTITIAL_PAGE_BASE_URL", "http://127.0.0.1:3000")
     interstitial_runtime.reset()
     create_interstitial(api, interstitial_action())
-    interstitial = resolve(LINK).json()["interstitial"]
+    interstitial = resolve(api, LINK).json()["interstitial"]
     assert interstitial["page_url"] == f"http://127.0.0.1:3000/i/{interstitial['token']}"
 
 
@@ -165,13 +156,13 @@ def test_the_configured_page_base_url_wins(api: ApiClient, monkeypatch: pytest.M
     ],
 )
 def test_an_invalid_link_context_is_a_422_naming_the_field(api: ApiClient, change: dict[str, Any], path: str) -> None:
-    response = resolve(LINK | change)
+    response = resolve(api, LINK | change)
     assert response.status == 422
     assert [detail["path"] for detail in response.json()["error"]["details"]] == [path]
 
 
-def test_without_the_authorizers_workspace_the_answer_is_401(api: ApiClient) -> None:
-    response = resolve(LINK, workspace=None)
+def test_without_an_api_key_the_answer_is_401(api: ApiClient) -> None:
+    response = resolve(ApiClient(api.gateway, key=None), LINK)
     assert response.status == 401 and response.json()["error"]["code"] == "UNAUTHORIZED"
 
 
@@ -185,5 +176,5 @@ def test_redirects_are_answered_from_the_cache_with_one_query_per_period(api: Ap
 
     aws.dynamodb().meta.events.register("before-call.*.*", count)
     for _ in range(20):
-        assert resolve(LINK).json()["interstitial"] is not None
+        assert resolve(api, LINK).json()["interstitial"] is not None
     assert calls == {"Query": 1}

@@ -1,8 +1,5 @@
-"""Saving interstitial settings through the Destinations API: clear 422s from the settings schema.
-
-Expected failures until `service/destinations.py` calls `settings_problems` in `_action_problems`
-(docs/interstitial.md, "Wiring"); strict, so the marker must go once the hook is in.
-"""
+"""Saving interstitial settings through the Destinations API: clear 422s from the settings schema, at the exact
+paths `service/destinations.py` reports through `settings_problems`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Workspace API key authentication (design §9, fixed): `Authorization: Bearer <key>` or `X-Nim-Api-Key: <key>`."""
+"""Workspace API key authentication (design §9.1, fixed): `Authorization: Bearer <key>` or `X-Nim-Api-Key: <key>`."""
 
 from __future__ import annotations
 

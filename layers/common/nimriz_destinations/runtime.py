@@ -226,6 +226,7 @@ _FACTORIES = (
 def reset() -> None:
     """Forget every cached object (settings, clients, caches): for tests and the local stack's restarts."""
     from .interstitial import runtime as interstitial_runtime
+    from .providers import oauth
     from .storage import secrets
 
     for factory in _FACTORIES:
@@ -233,3 +234,4 @@ def reset() -> None:
     interstitial_runtime.reset()
     aws.reset_clients()
     secrets.clear_cache()
+    oauth.forget_all_tokens()

@@ -39,7 +39,7 @@ class Unauthorized(DomainError):
 
 
 def error_body(code: str, message: str, support_reference: str, details: list[Problem] | None = None) -> str:
-    """The one error shape of the API (design §9)."""
+    """The one error shape of the API (design §9.3)."""
     details_json = [detail.as_dict() for detail in details or []]
     error = {"code": code, "message": message, "support_reference": support_reference, "details": details_json}
     return json.dumps({"error": error})

@@ -1,4 +1,4 @@
-"""The retry schedule (design §8): 6 attempts, exponential backoff with jitter, Retry-After up to the cap."""
+"""The retry schedule (design §8.1): 6 attempts, exponential backoff with jitter, Retry-After up to the cap."""
 
 from __future__ import annotations
 

@@ -1,9 +1,14 @@
 """The provider interface: one module per destination type implements it.
 
 A provider declares its credential schema (secret fields marked with `Secret`) and the action types it
-supports. On the delivery side it is pure: it maps a canonical event to its default payload, builds HTTP
-requests from mapped payloads and credentials, and classifies responses into per-item outcomes. The
+supports. On the delivery side it does no I/O of its own: it maps a canonical event to its default payload, builds
+HTTP requests from mapped payloads and credentials, and classifies responses into per-item outcomes. The
 dispatcher does the I/O (sending, SSRF guard, egress overrides, recording), so adapters test without sockets.
+
+Mapping, building and classifying are pure. The one state a provider may keep is an authorization cache: OAuth
+providers (Google Ads, LinkedIn) exchange a refresh token for an access token in `authorize`, through the `send`
+the dispatcher passes them, and keep it per credentials until shortly before it expires (`oauth.py`);
+`runtime.reset()` empties those caches.
 """
 
 from __future__ import annotations
@@ -233,7 +238,7 @@ def retry_after_seconds(response: ProviderResponse) -> float | None:
 
 
 def classify_status(response: ProviderResponse) -> Outcome:
-    """Design §8: 2xx delivered; 408, 429 and 5xx retryable (Retry-After honoured); other statuses permanent."""
+    """Design §8.1: 2xx delivered; 408, 429 and 5xx retryable (Retry-After honoured); other statuses permanent."""
     status = response.status
     if 200 <= status < 300:
         return Outcome.delivered()

@@ -1,4 +1,4 @@
-"""Generic HTTP: signed webhooks to any customer endpoint (design §8, fixed envelope and headers).
+"""Generic HTTP: signed webhooks to any customer endpoint (design §8.8, fixed envelope and headers).
 
 One delivery per request. The body is the envelope `{id, type, api_version, created_at, organization_id,
 workspace_id, data}` with the mapped payload as `data`; `X-Nim-Signature: v1=<hex>` is the HMAC-SHA256 of
@@ -223,7 +223,7 @@ def _signed_envelope(item: DeliveryItem, signing_secret: str, now: float) -> tup
 
 
 def _webhook_outcome(response: ProviderResponse) -> Outcome:
-    """Design §8 status rules, plus: a redirect is a failure (we never follow one) and 410 Gone is final."""
+    """Design §8.1 status rules, plus: a redirect is a failure (we never follow one) and 410 Gone is final."""
     status = response.status
     if 300 <= status < 400:
         return Outcome.permanent(

@@ -6,11 +6,13 @@ endpoint (form-encoded `grant_type=refresh_token` with the client id and secret)
 shortly before it expires; `forget` drops it after the platform answered 401, so the next use refreshes once.
 It also remembers when the refresh token itself expires when the platform says so (`refresh_token_expires_in`,
 sent by LinkedIn and by Google for time-limited grants): that is when the destination's credentials stop working.
+`forget_all_tokens()` empties every grant's cache (`runtime.reset()`: tests and local-stack restarts).
 """
 
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +37,15 @@ TOKEN_CACHE_ENTRIES = 256
 TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
 ACCESS_TOKEN = "access_token"  # the credential `authorize` sets to a fresh access token
 PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in a fresh token's place
+
+# Every live grant, so one call can forget all cached tokens; weak, so a grant made by a test is not kept alive.
+_grants: weakref.WeakSet[RefreshTokenGrant] = weakref.WeakSet()
+
+
+def forget_all_tokens() -> None:
+    """Drop every cached access token of every grant: the next `access_token` call fetches a new one."""
+    for grant in list(_grants):
+        grant.forget_all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,7 @@ class RefreshTokenGrant:
         self._tokens: TTLCache[AccessToken] = TTLCache(
             max_entries=max_cached_tokens, ttl_seconds=max_lifetime_seconds, clock=clock
         )
+        _grants.add(self)
 
     def access_token(self, credentials: Mapping[str, Any], send: Send) -> AccessToken:
         """The cached token while it is fresh, else a new one from the token endpoint; AuthorizationFailed if none."""
@@ -83,6 +95,9 @@ class RefreshTokenGrant:
 
     def forget(self, credentials: Mapping[str, Any]) -> None:
         self._tokens.invalidate(_token_key(credentials))
+
+    def forget_all(self) -> None:
+        self._tokens.clear()
 
     def request(self, credentials: Mapping[str, Any]) -> OutboundRequest:
         """The refresh-token grant; its secrets are listed so the recorded request never shows them."""
