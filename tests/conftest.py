@@ -29,6 +29,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 from moto import mock_aws  # noqa: E402
 
 from nimriz_destinations import runtime  # noqa: E402
+from tests.faults import FaultInjector  # noqa: E402
 from tests.local.apigw import ApiGateway  # noqa: E402
 from tests.local.seed import DEV_WORKSPACE, seed_keys  # noqa: E402
 from tests.local.template import LocalStack, create_stack  # noqa: E402
@@ -48,6 +49,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
         seed_keys(stack.tables["DestinationsTable"], DEV_KEY, [("ws_other", OTHER_WORKSPACE_KEY)])
         yield stack
         runtime.reset()
+
+
+@pytest.fixture
+def faults(aws: LocalStack) -> Iterator[FaultInjector]:
+    """Faults injected in front of moto on the project's own AWS clients (see tests/faults.py)."""
+    with FaultInjector().installed() as injector:
+        yield injector
 
 
 @dataclass

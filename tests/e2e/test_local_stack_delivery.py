@@ -170,3 +170,17 @@ def test_segment_destination_receives_track_calls(
     (call,) = wait_for(sent_calls)
     assert call["type"] == "track" and call["event"] == "Link Clicked"
     assert call["anonymousId"] == event["visitor"]["visitor_hash"]
+
+
+def test_an_invalid_live_event_is_parked_by_the_local_dlq_poller_and_listed(
+    local_stack: RunningStack, api: httpx.Client
+) -> None:
+    invalid = click(type="link.teleported")
+    post_events(local_stack, invalid)
+
+    def listed() -> list[dict[str, Any]]:
+        events = api.get("/api/integrations/parked-events", params={"limit": 100}).json()["parked_events"]
+        return [event for event in events if event["event_id"] == invalid["id"]]
+
+    (parked,) = wait_for(listed)
+    assert parked["event_type"] == "link.teleported" and parked["reason"].startswith("type:")

@@ -25,6 +25,8 @@ EXPECTED = {
     "api_get_delivery.json": ("GetDeliveryFunction", 404),
     "api_list_dead_letters.json": ("ListDeadLettersFunction", 200),
     "api_replay_dead_letters.json": ("ReplayDeadLettersFunction", 202),
+    "api_list_parked_events.json": ("ListParkedEventsFunction", 200),
+    "api_recover_parked_events.json": ("RecoverParkedEventsFunction", 202),
     "api_preview_destination.json": ("PreviewDestinationFunction", 200),
     "api_preview_new_destination.json": ("PreviewNewDestinationFunction", 200),
     "api_resolve_interstitial.json": ("ResolveInterstitialFunction", 200),
@@ -97,6 +99,12 @@ def test_deliveries_dlq_consumer_turns_parked_jobs_into_dead_letters() -> None:
     assert last_json(result.stdout) == {"batchItemFailures": []}
 
 
+def test_live_events_dlq_consumer_parks_invalid_and_redriven_events() -> None:
+    result = run_invoke("LiveEventsDeadLetterFunction", "sqs_live_events_dlq.json")
+    assert result.returncode == 0, result.stderr
+    assert last_json(result.stdout) == {"batchItemFailures": []}
+
+
 def test_every_function_has_an_event_file() -> None:
     from tests.local.template import functions
 
@@ -105,6 +113,7 @@ def test_every_function_has_an_event_file() -> None:
         "FanOutFunction",
         "DispatcherFunction",
         "DeliveriesDeadLetterFunction",
+        "LiveEventsDeadLetterFunction",
     }
     assert set(functions()) - exercised == set()
 
@@ -118,5 +127,6 @@ def test_every_event_file_is_covered() -> None:
         "sqs_live_events_invalid.json",
         "sqs_delivery_jobs.json",
         "sqs_deliveries_dlq.json",
+        "sqs_live_events_dlq.json",
     }
     assert files - covered == set(), "add the new event file to this test"

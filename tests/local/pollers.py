@@ -7,6 +7,7 @@ and the queue's own redrive policy moves them to the dead-letter queue.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -55,7 +56,10 @@ def sqs_event(source: EventSource, messages: Sequence[Mapping[str, Any]]) -> dic
                 "receiptHandle": message["ReceiptHandle"],
                 "body": message["Body"],
                 "attributes": message.get("Attributes", {}),
-                "messageAttributes": message.get("MessageAttributes", {}),
+                "messageAttributes": {
+                    name: lambda_message_attribute(attribute)
+                    for name, attribute in message.get("MessageAttributes", {}).items()
+                },
                 "md5OfBody": message.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": source.queue_arn,
@@ -63,6 +67,18 @@ def sqs_event(source: EventSource, messages: Sequence[Mapping[str, Any]]) -> dic
             }
             for message in messages
         ]
+    }
+
+
+def lambda_message_attribute(attribute: Mapping[str, Any]) -> dict[str, Any]:
+    """ReceiveMessage's attribute shape -> the one Lambda's SQS event uses (camelCase, binary as base64)."""
+    binary = attribute.get("BinaryValue")
+    return {
+        "stringValue": attribute.get("StringValue"),
+        "binaryValue": base64.b64encode(binary).decode() if binary is not None else None,
+        "stringListValues": attribute.get("StringListValues", []),
+        "binaryListValues": attribute.get("BinaryListValues", []),
+        "dataType": attribute["DataType"],
     }
 
 

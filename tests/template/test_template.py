@@ -23,6 +23,8 @@ API_FUNCTIONS = {
     ("PUT", "/api/integrations/destinations/{id}"): "UpdateDestinationFunction",
     ("DELETE", "/api/integrations/destinations/{id}"): "DeleteDestinationFunction",
     ("POST", "/api/integrations/destinations/{id}/test-send"): "TestSendFunction",
+    ("GET", "/api/integrations/parked-events"): "ListParkedEventsFunction",
+    ("POST", "/api/integrations/parked-events/recover"): "RecoverParkedEventsFunction",
     ("POST", "/api/integrations/interstitial/resolve"): "ResolveInterstitialFunction",
     ("GET", "/i/{token}"): "InterstitialPageFunction",
 }
@@ -133,6 +135,14 @@ class TestLeastPrivilege:
         assert actions_of("TestSendFunction") == {"dynamodb:GetItem", "sqs:SendMessage"}
         (sqs_statement,) = [s for s in statements("TestSendFunction") if s["Action"] == "sqs:SendMessage"]
         assert sqs_statement["Resource"] == {"Fn::GetAtt": ["DeliveriesQueue", "Arn"]}
+
+    def test_parked_events_are_stored_by_their_consumer_and_recovered_only_onto_the_live_events_queue(self) -> None:
+        assert actions_of("LiveEventsDeadLetterFunction") == {"dynamodb:PutItem"}
+        assert actions_of("ListParkedEventsFunction") == {"dynamodb:Query"}
+        (sqs_statement,) = [s for s in statements("RecoverParkedEventsFunction") if s["Action"] == "sqs:SendMessage"]
+        assert sqs_statement["Resource"] == {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]}
+        environment = functions()["RecoverParkedEventsFunction"]["Properties"]["Environment"]["Variables"]
+        assert environment["LIVE_EVENTS_QUEUE_URL"] == {"Ref": "LiveEventsQueue"}
 
     def test_no_wildcard_actions_or_resources(self) -> None:
         for logical_id in functions():

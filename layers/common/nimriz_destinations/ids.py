@@ -24,3 +24,8 @@ def live_delivery_id(event_id: str, action_id: str, occurred_millis: int) -> str
 
 def new_delivery_id(now_millis: int) -> str:
     return _uuid7(now_millis, os.urandom(10))
+
+
+def parked_event_id(message_id: str, sent_millis: int) -> str:
+    """Stable per dead-lettered message, so parking the same message again overwrites instead of duplicating."""
+    return _uuid7(sent_millis, hashlib.sha256(f"parked\x00{message_id}".encode()).digest())

@@ -333,3 +333,32 @@ class ActionPreviewOut(BaseModel):
 class PreviewResponse(BaseModel):
     event: dict[str, Any]
     actions: list[ActionPreviewOut]
+
+
+class ParkedEventOut(BaseModel):
+    id: str = Field(description="The parked event's id; pass it to recover.")
+    event_id: str | None = Field(description="The canonical event's id, when its body has one.")
+    event_type: str | None
+    reason: str = Field(description="Why fan-out could not handle it: what made it invalid, or how often it failed.")
+    receive_count: int = Field(description="How many times SQS had handed the event out when it was parked.")
+    parked_at: str
+
+
+class ParkedEventListResponse(BaseModel):
+    parked_events: list[ParkedEventOut]
+    next_cursor: str | None = None
+
+
+class RecoverRequest(_Input):
+    ids: Annotated[list[Uuid], Field(min_length=1, max_length=500)] | None = Field(
+        default=None, description="Parked event ids to recover; omit to recover all (up to 500 per call)."
+    )
+
+
+class RecoveredOut(BaseModel):
+    id: str = Field(description="The parked event's id; it is no longer parked.")
+    event_id: str | None
+
+
+class RecoverResponse(BaseModel):
+    recovered: list[RecoveredOut]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .jobs import DeliveryJob
     from .service.deliveries import DeliveryService
     from .service.destinations import DestinationService
+    from .service.parked_events import ParkedEventService
     from .service.preview import PreviewService
     from .storage.api_keys import ApiKeyStore
     from .storage.deliveries import DeliveryLog
@@ -59,6 +60,46 @@ def send_delivery_jobs(jobs: list[DeliveryJob]) -> list[DeliveryJob]:
         )
         failed += [chunk[int(entry["Id"])] for entry in response.get("Failed", [])]
     return failed
+
+
+# SQS takes up to 10 messages and 256 KiB in one batch call.
+_SQS_BATCH_MESSAGES = 10
+_SQS_BATCH_BYTES = 256 * 1024
+
+
+def send_live_events(bodies: list[str]) -> list[int]:
+    """Queue raw canonical events on the LiveEvents queue; returns the indexes SQS did not accept."""
+    queue_url = get_settings().live_events_queue_url
+    failed: list[int] = []
+    batch: list[int] = []
+    batch_bytes = 0
+
+    def flush() -> None:
+        response = aws.sqs().send_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(index), "MessageBody": bodies[index]} for index in batch]
+        )
+        failed.extend(int(entry["Id"]) for entry in response.get("Failed", []))
+
+    for index, body in enumerate(bodies):
+        size = len(body.encode())
+        if batch and (len(batch) == _SQS_BATCH_MESSAGES or batch_bytes + size > _SQS_BATCH_BYTES):
+            flush()
+            batch, batch_bytes = [], 0
+        batch.append(index)
+        batch_bytes += size
+    if batch:
+        flush()
+    return failed
+
+
+@cache
+def parked_event_service() -> ParkedEventService:
+    from .service.parked_events import ParkedEventService
+    from .storage.parked_events import ParkedEventStore
+
+    settings = get_settings()
+    store = ParkedEventStore(settings.table_name, retention_days=settings.delivery_log_days)
+    return ParkedEventService(store, send_live_events)
 
 
 @cache
@@ -155,6 +196,7 @@ _FACTORIES = (
     delivery_log,
     dispatcher,
     delivery_service,
+    parked_event_service,
     get_settings,
 )
 

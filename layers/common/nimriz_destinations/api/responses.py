@@ -11,7 +11,9 @@ from ..models import (
     DestinationListResponse,
     DestinationResponse,
     ErrorResponse,
+    ParkedEventListResponse,
     PreviewResponse,
+    RecoverResponse,
     ReplayResponse,
     TestSendResponse,
 )
@@ -78,3 +80,10 @@ LIST_DEAD_LETTERS_RESPONSES = {
 REPLAY_RESPONSES = {202: _json("Re-queued", ReplayResponse), **_BODY_ERRORS, **_NOT_FOUND, **_ERRORS}
 PREVIEW_RESPONSES = {200: _json("What each action would do", PreviewResponse), **_BODY_ERRORS, **_NOT_FOUND, **_ERRORS}
 NEW_PREVIEW_RESPONSES = {200: _json("What each action would do", PreviewResponse), **_BODY_ERRORS, **_ERRORS}
+LIST_PARKED_EVENTS_RESPONSES = {
+    200: _json("One page of the workspace's parked events, newest first", ParkedEventListResponse),
+    400: _json("Invalid cursor", ErrorResponse),
+    422: _json("Invalid query", ErrorResponse),
+    **_ERRORS,
+}
+RECOVER_PARKED_EVENTS_RESPONSES = {202: _json("Queued for fan-out again", RecoverResponse), **_BODY_ERRORS, **_ERRORS}

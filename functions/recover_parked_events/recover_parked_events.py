@@ -1,0 +1,34 @@
+"""POST /api/integrations/parked-events/recover"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.responses import RECOVER_PARKED_EVENTS_RESPONSES
+from nimriz_destinations.models import RecoveredOut, RecoverRequest, RecoverResponse
+from nimriz_destinations.observability import logger
+from nimriz_destinations.runtime import parked_event_service
+
+app = create_app()
+
+
+@app.post(
+    "/api/integrations/parked-events/recover",
+    summary="Queue parked events for fan-out again (all, or a list of ids), with their original event ids",
+    responses=RECOVER_PARKED_EVENTS_RESPONSES,
+)
+def recover_parked_events(body: Annotated[RecoverRequest | None, Body()] = None) -> Response[RecoverResponse]:
+    ids = body.ids if body else None
+    recovered = parked_event_service().recover(current_workspace(app), ids)
+    logger.info("parked events recovered", extra={"count": len(recovered)})
+    items = [RecoveredOut(id=event.id, event_id=event.event_id) for event in recovered]
+    return json_response(202, RecoverResponse(recovered=items))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
