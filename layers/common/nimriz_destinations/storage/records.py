@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+ShownCircuit = Literal["closed", "open", "half_open"]
 
 
 @dataclass(slots=True)
@@ -35,7 +37,7 @@ class CircuitRecord:
     opened_at: float | None = None  # epoch seconds
     until: float | None = None
 
-    def shown_state(self, now: float) -> str:
+    def shown_state(self, now: float) -> ShownCircuit:
         if self.state != "open":
             return "closed"
         return "open" if self.until is not None and now < self.until else "half_open"
