@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import threading
 import time
 import uuid
@@ -199,7 +200,10 @@ def test_a_hanging_endpoint_holds_neither_another_workspaces_job_nor_the_invocat
     release = threading.Event()
     hanging_requests_when_healthy_sent: list[int] = []
 
-    with RawEndpoint(lambda _: release.wait(30)) as hanging:
+    def never_answer(_: socket.socket) -> None:
+        release.wait(30)
+
+    with RawEndpoint(never_answer) as hanging:
 
         def healthy_answer(_: SinkRequest) -> SinkResponse:
             hanging_requests_when_healthy_sent.append(hanging.requests)
