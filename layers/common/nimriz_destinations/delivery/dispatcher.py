@@ -166,7 +166,7 @@ class Dispatcher:
         self._circuits = circuits
         self._return_to_queue = return_to_queue
         self._clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver")
+        self._concurrency = concurrency
         self._bookkeeping = ThreadPoolExecutor(max_workers=BOOKKEEPING_THREADS, thread_name_prefix="record")
         # The bulkhead: no destination gets more than this many of the pool's threads in one batch.
         self._lanes_per_destination = max(1, concurrency // 4)
@@ -212,14 +212,17 @@ class Dispatcher:
                 (plan, group[start : start + size]) for start in range(0, len(group), size)
             )
         # Lane n of every destination is queued before lane n + 1 of any: destinations interleave in the pool.
-        running = [
-            self._pool.submit(self._run_lane, batch, key, chunks)
-            for lane in range(self._lanes_per_destination)
-            for key, chunks in lanes.items()
-            if lane < len(chunks)
-        ]
-        for future in running:
-            future.result()
+        # A pool per batch: in Lambda one batch runs per environment at a time; where several run in one process
+        # (the local stack), a batch's hanging requests still hold only its own threads.
+        with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="deliver") as pool:
+            running = [
+                pool.submit(self._run_lane, batch, key, chunks)
+                for lane in range(self._lanes_per_destination)
+                for key, chunks in lanes.items()
+                if lane < len(chunks)
+            ]
+            for future in running:
+                future.result()
         self._wait_for_records(batch)
         self._record_health(batch)
         return self._hand_back(batch)
