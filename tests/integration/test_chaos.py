@@ -1,7 +1,7 @@
 """Chaos run: 1,000 live events through fan-out and dispatch while 5 % of the DynamoDB, SQS and Secrets Manager
 calls fail (seeded: throttles, 5xx, answers lost after the service acted) and 30 % of the endpoints' answers fail
 (5xx, 400, timeouts, requests left hanging), over several destinations in two workspaces, one deleted midway. The
-dispatcher runs in several execution environments at once, as Lambda does.
+fan-out and the dispatcher run in several execution environments at once, as Lambda does.
 
 Every event must end delivered exactly once per action or dead-lettered with a reason, every delivery's attempt
 count must equal the requests its receiver saw, and nothing may reach the deleted destination once the batch that
@@ -41,7 +41,7 @@ REQUEST_DEADLINE_SECONDS = 1.0
 # Each kind of AWS fault dooms every attempt of this share of calls (5 % in all); the code sees the failure.
 AWS_FAULT_SHARES = {Fault.THROTTLE: 0.02, Fault.SERVER_ERROR: 0.02, Fault.TIMEOUT_AFTER_SEND: 0.01}
 FUNCTIONS = ("FanOutFunction", "DispatcherFunction", "DeliveriesDeadLetterFunction", "LiveEventsDeadLetterFunction")
-DISPATCHER_ENVIRONMENTS = 4
+ENVIRONMENTS = {"FanOutFunction": 3, "DispatcherFunction": 4}  # concurrent invocations, as Lambda runs them
 # Attempts whose answer the dispatcher never got: the receiver may have accepted them all the same.
 ANSWER_LOST = frozenset({"timeout", "network_error", "unrecorded"})
 # Endpoint answers: (kind, share); 30 % fail.
@@ -150,7 +150,7 @@ def test_a_thousand_events_under_aws_and_endpoint_faults_are_each_delivered_once
         pipeline.publish(*events)
 
         stop = threading.Event()
-        pollers = [(f, 0) for f in FUNCTIONS] + [("DispatcherFunction", n) for n in range(1, DISPATCHER_ENVIRONMENTS)]
+        pollers = [(f, n) for f in FUNCTIONS for n in range(ENVIRONMENTS.get(f, 1))]
         threads = [threading.Thread(target=keep_polling, args=(pipeline, *p, stop), daemon=True) for p in pollers]
         for thread in threads:
             thread.start()
@@ -163,7 +163,7 @@ def test_a_thousand_events_under_aws_and_endpoint_faults_are_each_delivered_once
             assert api.delete(f"{BASE}/{destinations['dev_doomed']['id']}").status == 204
             inject()
             # The batches under way when the DELETE returned may still send; none started later may.
-            lambdas.wait_for_invocations("DispatcherFunction", DISPATCHER_ENVIRONMENTS)
+            lambdas.wait_for_invocations("DispatcherFunction", ENVIRONMENTS["DispatcherFunction"])
             settled_at = time.monotonic()
             sent_to_doomed_before = sum(receivers["dev_doomed"].sent.values())
             wait_until(lambda: in_flight(sqs, pipeline) == 0, timeout=150)
