@@ -1,5 +1,6 @@
 """Deliveries queue consumer: deliver jobs grouped by action, report only the records to retry later."""
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -14,12 +15,12 @@ from nimriz_destinations.jobs import DeliveryJob
 from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import dispatcher
 
-# Failures here are flow control (a retry scheduled through the visibility timeout), not errors of the batch.
+# Failures here are flow control (a job back on the queue with its visibility set), not errors of the batch.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-class RetryScheduled(Exception):
-    """The record's next attempt is scheduled; SQS hands it back after its visibility timeout."""
+class ReturnedToQueue(Exception):
+    """The job comes back after the visibility the dispatcher set: a scheduled retry, or not tried yet."""
 
 
 class MalformedJob(Exception):
@@ -30,6 +31,7 @@ class MalformedJob(Exception):
 @logger.inject_lambda_context
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     received, malformed = [], set()
     for raw in event.get("Records", []):
         record = SQSRecord(raw)
@@ -39,15 +41,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
             logger.error("malformed delivery job", extra={"message_id": record.message_id})
             malformed.add(record.message_id)
             continue
-        attempt = int(record.attributes.approximate_receive_count or 1)
-        received.append(ReceivedJob(record.message_id, record.receipt_handle, attempt, job))
-    retry_later = dispatcher().dispatch(received)
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        received.append(ReceivedJob(record.message_id, record.receipt_handle, receive_count, job))
+    returned = dispatcher().dispatch(received, deadline=deadline)
     metrics.add_metric(name="DeliveriesProcessed", unit=MetricUnit.Count, value=len(received))
+    metrics.add_metric(name="DeliveriesReturned", unit=MetricUnit.Count, value=len(returned))
 
     def record_handler(record: SQSRecord) -> None:
         if record.message_id in malformed:
             raise MalformedJob(record.message_id)
-        if record.message_id in retry_later:
-            raise RetryScheduled(record.message_id)
+        if record.message_id in returned:
+            raise ReturnedToQueue(record.message_id)
 
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -43,9 +43,11 @@ class TTLCache[V]:
             entry = self._entries.get(key)
         return entry[1] if entry is not None and entry[0] > self._clock() else None
 
-    def invalidate(self, key: Hashable) -> None:
+    def invalidate(self, key: Hashable) -> V | None:
+        """Drop `key`; returns the value it held, if any (expired or not)."""
         with self._lock:
-            self._entries.pop(key, None)
+            entry = self._entries.pop(key, None)
+        return entry[1] if entry is not None else None
 
     def clear(self) -> None:
         with self._lock:

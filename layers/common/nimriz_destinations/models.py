@@ -143,6 +143,14 @@ class Health(BaseModel):
     last_success_at: str | None = None
     last_failure_at: str | None = None
     consecutive_failures: int = 0
+    circuit: Literal["closed", "open", "half_open"] = Field(
+        default="closed",
+        description=(
+            "The destination's circuit breaker: `open` after repeated timeouts, network errors or 5xx answers "
+            "(its jobs wait unsent, not counted as attempts), `half_open` once the cool-down ended (one probe "
+            "request decides), `closed` otherwise. The same for every action of the destination."
+        ),
+    )
 
 
 class Action(BaseModel):

@@ -6,8 +6,9 @@ the factories so a function pays only for what it uses at cold start (the author
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import aws
 from .observability import logger
@@ -153,8 +154,30 @@ def delivery_log() -> DeliveryLog:
     return DeliveryLog(settings.table_name, retention_days=settings.delivery_log_days)
 
 
+def return_delivery_jobs(returns: Sequence[tuple[str, int]]) -> None:
+    """Set when each returned Deliveries message comes back: (receipt handle, seconds), 10 per call.
+
+    A failure only makes a message come back later, after the queue's own visibility timeout: a retry still
+    waits for its time, because the delivery's record holds `next_attempt_at`."""
+    queue_url = get_settings().deliveries_queue_url
+    for start in range(0, len(returns), 10):
+        chunk = returns[start : start + 10]
+        entries: Any = [
+            {"Id": str(index), "ReceiptHandle": receipt, "VisibilityTimeout": delay}
+            for index, (receipt, delay) in enumerate(chunk)
+        ]
+        try:
+            failed = aws.sqs().change_message_visibility_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
+        except Exception:
+            logger.warning("could not set when returned delivery jobs come back", exc_info=True)
+            continue
+        if failed:
+            logger.warning("could not set when some returned delivery jobs come back", extra={"failed": len(failed)})
+
+
 @cache
 def dispatcher() -> Dispatcher:
+    from .delivery.circuit import CircuitBreakers
     from .delivery.dispatcher import Dispatcher
     from .delivery.retry import RetryPolicy
     from .delivery.sender import HttpSender, parse_egress_overrides
@@ -162,16 +185,6 @@ def dispatcher() -> Dispatcher:
     from .storage.secrets import SecretStore
 
     settings = get_settings()
-
-    def schedule_retry(receipt_handle: str, delay_seconds: int) -> None:
-        try:
-            aws.sqs().change_message_visibility(
-                QueueUrl=settings.deliveries_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds
-            )
-        except Exception:
-            # The record is still reported failed: it comes back after the queue's own visibility timeout.
-            logger.warning("could not schedule the retry delay", exc_info=True)
-
     return Dispatcher(
         configs=destination_configs(),
         compiled=compiled_actions(),
@@ -179,14 +192,19 @@ def dispatcher() -> Dispatcher:
         log=delivery_log(),
         destinations=DestinationStore(settings.table_name),
         sender=HttpSender(
-            allow_loopback=settings.is_local, egress_overrides=parse_egress_overrides(settings.egress_overrides_json)
+            allow_loopback=settings.is_local,
+            egress_overrides=parse_egress_overrides(settings.egress_overrides_json),
+            deadline_seconds=settings.request_deadline_seconds,
         ),
         retry=RetryPolicy(
             base_seconds=settings.retry_base_seconds,
             factor=settings.retry_backoff_factor,
             max_delay_seconds=settings.retry_max_delay_seconds,
         ),
-        schedule_retry=schedule_retry,
+        circuits=CircuitBreakers(
+            threshold=settings.circuit_failure_threshold, cool_down_seconds=settings.circuit_cool_down_seconds
+        ),
+        return_to_queue=return_delivery_jobs,
     )
 
 

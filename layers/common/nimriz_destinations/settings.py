@@ -27,6 +27,9 @@ class Settings:
     retry_max_delay_seconds: float
     delivery_log_days: int
     audit_retention_days: int
+    request_deadline_seconds: float
+    circuit_failure_threshold: int
+    circuit_cool_down_seconds: float
 
     @property
     def is_local(self) -> bool:
@@ -57,4 +60,7 @@ def get_settings() -> Settings:
         retry_max_delay_seconds=float(env.get("RETRY_MAX_DELAY_SECONDS", str(6 * 3600))),
         delivery_log_days=int(env.get("DELIVERY_LOG_DAYS", "30")),
         audit_retention_days=int(env.get("AUDIT_RETENTION_DAYS", "365")),
+        request_deadline_seconds=float(env.get("REQUEST_DEADLINE_SECONDS", "15")),
+        circuit_failure_threshold=int(env.get("CIRCUIT_FAILURE_THRESHOLD", "5")),
+        circuit_cool_down_seconds=float(env.get("CIRCUIT_COOL_DOWN_SECONDS", "30")),
     )

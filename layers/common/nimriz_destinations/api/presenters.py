@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -25,10 +26,11 @@ from ..service.preview import ActionPreview
 from ..storage.api_keys import ApiKeyRecord
 from ..storage.audit import AuditEntry
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
-from ..storage.records import ActionHealth, DestinationRecord
+from ..storage.records import ActionHealth, DestinationRecord, ShownCircuit
 
 
 def present_destination(record: DestinationRecord, revealed: dict[str, Any] | None = None) -> Destination:
+    circuit: ShownCircuit = record.circuit.shown_state(time.time()) if record.circuit else "closed"
     return Destination(
         id=record.id,
         workspace_id=record.workspace_id,
@@ -47,27 +49,28 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
                     "property_mapping": action.property_mapping,
                     "event_filter": action.event_filter,
                     "settings": action.settings,
-                    "health": asdict(record.health.get(action.id, ActionHealth())),
+                    "health": {**asdict(record.health.get(action.id, ActionHealth())), "circuit": circuit},
                     "created_at": action.created_at,
                     "updated_at": action.updated_at,
                 }
             )
             for action in record.actions
         ],
-        health=_destination_health(record),
+        health=_destination_health(record, circuit),
         version=record.version,
         created_at=record.created_at,
         updated_at=record.updated_at,
     )
 
 
-def _destination_health(record: DestinationRecord) -> Health:
+def _destination_health(record: DestinationRecord, circuit: ShownCircuit) -> Health:
     """The destination's health across its current actions: latest success/failure, worst failure streak."""
     current = [record.health[action.id] for action in record.actions if action.id in record.health]
     return Health(
         last_success_at=max((h.last_success_at for h in current if h.last_success_at), default=None),
         last_failure_at=max((h.last_failure_at for h in current if h.last_failure_at), default=None),
         consecutive_failures=max((h.consecutive_failures for h in current), default=0),
+        circuit=circuit,
     )
 
 

@@ -33,10 +33,24 @@ class DestinationConfigs:
     def for_workspace(self, workspace_id: str) -> list[DestinationRecord]:
         return self._workspaces.get_or_load(workspace_id, lambda: self._store.list_all(workspace_id))
 
-    def destination(self, workspace_id: str, destination_id: str) -> DestinationRecord | None:
-        return self._destinations.get_or_load(
-            (workspace_id, destination_id), lambda: self._store.get(workspace_id, destination_id, consistent=False)
+    def destination(
+        self, workspace_id: str, destination_id: str, *, at_least_version: int | None = None
+    ) -> DestinationRecord | None:
+        """The cached destination; reloaded (strongly consistent) when older than `at_least_version`, the version
+        the dispatcher just read, so an update is never delivered with the configuration it replaced."""
+        key = (workspace_id, destination_id)
+        cached = self._destinations.get_or_load(
+            key, lambda: self._store.get(workspace_id, destination_id, consistent=False)
         )
+        if at_least_version is None or (cached is not None and cached.version >= at_least_version):
+            return cached
+        self._destinations.invalidate(key)
+        return self._destinations.get_or_load(key, lambda: self._store.get(workspace_id, destination_id))
+
+    def forget(self, workspace_id: str, destination_id: str) -> DestinationRecord | None:
+        """Drop a deleted destination from the dispatcher's cache; returns what was cached (to drop its
+        credentials too)."""
+        return self._destinations.invalidate((workspace_id, destination_id))
 
 
 class CompiledActions:

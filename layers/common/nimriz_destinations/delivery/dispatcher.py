@@ -1,19 +1,35 @@
 """The dispatcher: delivery jobs in, provider requests out, every attempt recorded.
 
-Per batch: skip jobs already finished (idempotency on the delivery id), group the rest by action, load the
-configuration and credentials through bounded caches, apply privacy rules and the mapping, let the provider
-build (batched) requests, send, classify per item, then record all attempts in one batched write. Retryable
-failures get their next attempt scheduled through the message's visibility timeout and are reported back as
-failed records; after the last attempt, or on a permanent failure, the delivery is dead-lettered.
+Per batch (one Lambda invocation, planned against its remaining time):
+1. One strongly consistent BatchGetItem of the batch's destination items (version + circuit): jobs of a deleted
+   destination are skipped `destination_deleted` (its cached config and credentials dropped), a newer version is
+   reloaded before sending, and an open circuit persisted by another dispatcher is adopted.
+2. Per action, the configuration, credentials and mapping come from bounded caches; a failure there returns that
+   action's jobs to the queue untried (no attempt consumed), the rest of the batch goes on.
+3. Chunks (the provider's batch size) run in lanes: at most `concurrency // 4` lanes per destination, lanes of
+   different destinations interleaved, so one hanging endpoint holds a bounded share of the pool. A chunk starts
+   only if its requests can finish (the sender's total deadline) with time left to record, and only while its
+   destination's circuit admits it; otherwise its jobs go back to the queue unsent and uncounted.
+4. Before sending, each job takes its lease on the delivery's own record (`DeliveryLog.lease`): the attempt number
+   is the record's send count + 1, never the queue's receive count; a finished delivery is acknowledged, one
+   leased by another copy or scheduled later goes back to the queue for that long.
+5. After sending, each job's outcome is recorded in one transaction (`DeliveryLog.record`). Retryable failures get
+   `next_attempt_at` in the record and the message's visibility set to the same delay; after the last attempt, or
+   on a permanent failure, the delivery is dead-lettered in that same transaction.
+Every message not acknowledged is returned to the queue with the delay its case needs (`dispatch` reports it as
+failed), so a failure in any step for one job or destination affects that job or destination only.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import time
-from collections import defaultdict
+import uuid
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,24 +49,48 @@ from ..providers.base import (
     Verdict,
 )
 from ..redaction import redact_secrets, redacted_excerpt, response_text
-from ..storage.deliveries import AttemptRecord, DeadLetter, DeliveryLog, DeliverySummary, DeliveryWrite
+from ..storage.deliveries import (
+    AttemptRecord,
+    DeadLetter,
+    DeliveryLog,
+    DeliverySummary,
+    DeliveryWrite,
+    Lease,
+    LeaseRefusal,
+    Refused,
+)
 from ..storage.destinations import DestinationStore
 from ..storage.records import ActionRecord, DestinationRecord
 from ..storage.secrets import SecretRef, SecretStore
+from .circuit import Admission, CircuitBreakers, DestinationKey
 from .config import CompiledActions, DestinationConfigs
-from .retry import RetryPolicy
+from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
 from .sender import HttpSender, SendFailed
 
-FINISHED_STATUSES = frozenset({"delivered", "dead_lettered", "skipped"})
 EXCERPT_CHARACTERS = 1024
+# Kept free at the end of an invocation for recording outcomes and setting visibilities.
+RECORD_RESERVE_SECONDS = 5.0
+# A lease outlives the invocation that took it by this much (clock differences between hosts).
+LEASE_MARGIN_SECONDS = 5.0
+# Threads for leases, records and health updates (DynamoDB calls), apart from the lanes that send.
+BOOKKEEPING_THREADS = 16
+# Failures that say the endpoint is not working (with any HTTP status >= 500): they count towards its circuit.
+CIRCUIT_FAILURES = frozenset({"timeout", "network_error"})
+
+# Handed the (receipt handle, delay seconds) of every message going back to the queue, once per batch.
+ReturnToQueue = Callable[[Sequence[tuple[str, int]]], None]
 
 
 @dataclass(frozen=True, slots=True)
 class ReceivedJob:
     message_id: str
     receipt_handle: str
-    attempt: int  # SQS ApproximateReceiveCount: 1 on the first delivery of this message
+    receive_count: int  # SQS ApproximateReceiveCount: how often the queue handed it out (not how often it was sent)
     job: DeliveryJob
+
+    @property
+    def destination(self) -> DestinationKey:
+        return self.job.workspace_id, self.job.destination_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +108,36 @@ class _Result:
     duration_ms: int | None = None
     response_excerpt: str | None = None
     request: dict[str, Any] | None = None
+    sent: bool = True  # False: decided without a request to the destination (not an attempt)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One invocation's bookkeeping, shared by its lanes."""
+
+    deadline: float  # time.monotonic() by which the invocation must have returned
+    lease_until: float  # epoch seconds: the leases this invocation takes last until then
+    returns: dict[str, tuple[str, float]] = field(default_factory=dict)  # message id -> (receipt, delay seconds)
+    outcomes: defaultdict[tuple[str, str, str], list[_Result]] = field(default_factory=lambda: defaultdict(list))
+    pending: list[Future[None]] = field(default_factory=list)  # records under way
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def give_back(self, entry: ReceivedJob, delay: float, *, unless_decided: bool = False) -> None:
+        with self.lock:
+            if not (unless_decided and entry.message_id in self.returns):
+                self.returns[entry.message_id] = (entry.receipt_handle, delay)
+
+    def sent(self, entry: ReceivedJob, result: _Result) -> None:
+        with self.lock:
+            self.outcomes[(*entry.destination, entry.job.action_id)].append(result)
 
 
 def iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_NOT_IN_TIME = Outcome.retry("not_started", "There was no time left in this invocation to send it.")
+_DELETED = Outcome.skipped("destination_deleted", "The destination no longer exists.")
 
 
 class Dispatcher:
@@ -85,7 +151,8 @@ class Dispatcher:
         destinations: DestinationStore,
         sender: HttpSender,
         retry: RetryPolicy,
-        schedule_retry: Callable[[str, int], None],
+        circuits: CircuitBreakers,
+        return_to_queue: ReturnToQueue,
         clock: Callable[[], float] = time.time,
         concurrency: int = 8,
     ) -> None:
@@ -96,126 +163,334 @@ class Dispatcher:
         self._destinations = destinations
         self._sender = sender
         self._retry = retry
-        self._schedule_retry = schedule_retry  # (receipt handle, delay seconds)
+        self._circuits = circuits
+        self._return_to_queue = return_to_queue
         self._clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver")
+        self._concurrency = concurrency
+        self._bookkeeping = ThreadPoolExecutor(max_workers=BOOKKEEPING_THREADS, thread_name_prefix="record")
+        # The bulkhead: no destination gets more than this many of the pool's threads in one batch.
+        self._lanes_per_destination = max(1, concurrency // 4)
 
-    def dispatch(self, received: Sequence[ReceivedJob]) -> set[str]:
-        """Deliver a batch; returns the message ids to hand back to the queue (their retry is scheduled)."""
-        statuses = self._log.statuses([(r.job.workspace_id, r.job.destination_id, r.job.delivery_id) for r in received])
-        pending, seen = [], set()
-        for entry in received:
-            delivery_id = entry.job.delivery_id
-            # Finished earlier, or the same delivery twice in this batch: acknowledge without sending again.
-            if statuses.get(delivery_id) not in FINISHED_STATUSES and delivery_id not in seen:
-                pending.append(entry)
-            seen.add(delivery_id)
-        groups: dict[tuple[str, str, str], list[ReceivedJob]] = defaultdict(list)
-        for entry in pending:
-            groups[(entry.job.workspace_id, entry.job.destination_id, entry.job.action_id)].append(entry)
+    def dispatch(self, received: Sequence[ReceivedJob], *, deadline: float) -> set[str]:
+        """Deliver a batch before `deadline` (time.monotonic()); returns the message ids to report as failed:
+        each is back on the queue with its visibility set to when it should be tried again."""
+        batch = self._batch(deadline)
+        entries = _first_copies(received)
+        try:
+            states = self._destinations.states(sorted({entry.destination for entry in entries}))
+        except Exception:
+            logger.exception("could not check the batch's destinations; its jobs go back to the queue untried")
+            for entry in entries:
+                batch.give_back(entry, self._untried_delay(entry))
+            return self._hand_back(batch)
 
-        results: dict[str, _Result] = {}
-        chunks: list[tuple[_Plan, list[ReceivedJob]]] = []
-        for (workspace_id, destination_id, action_id), entries in groups.items():
-            plan = self._plan(workspace_id, destination_id, action_id, entries)
+        groups: defaultdict[tuple[str, str, str], list[ReceivedJob]] = defaultdict(list)
+        for entry in entries:
+            groups[(*entry.destination, entry.job.action_id)].append(entry)
+        lanes: defaultdict[DestinationKey, deque[tuple[_Plan, list[ReceivedJob]]]] = defaultdict(deque)
+        for (workspace_id, destination_id, action_id), group in groups.items():
+            state = states.get((workspace_id, destination_id))
+            if state is None:
+                self._forget_destination(workspace_id, destination_id)
+                for entry in group:
+                    self._in_background(batch, self._record_unsent, batch, entry, _Result(_DELETED, sent=False))
+                continue
+            self._circuits.adopt((workspace_id, destination_id), state.circuit)
+            try:
+                plan = self._plan(workspace_id, destination_id, action_id, group, version=state.version)
+            except Exception:  # an outage must not cost attempts: back to the queue untried
+                logger.exception("could not load the delivery configuration", extra={"destination_id": destination_id})
+                for entry in group:
+                    batch.give_back(entry, self._untried_delay(entry))
+                continue
             if isinstance(plan, Outcome):
-                results.update({entry.message_id: _Result(plan) for entry in entries})
+                for entry in group:
+                    self._in_background(batch, self._record_unsent, batch, entry, _Result(plan, sent=False))
                 continue
             size = plan.provider.max_batch_size
-            chunks += [(plan, entries[start : start + size]) for start in range(0, len(entries), size)]
-        # Requests of different chunks are independent: send them concurrently (bounded), like a pool of workers.
-        for chunk_results in self._pool.map(lambda task: self._deliver_chunk(*task), chunks):
-            results.update(chunk_results)
-
-        writes: list[DeliveryWrite] = []
-        retry_later: set[str] = set()
-        health_updates = []
-        for (workspace_id, destination_id, action_id), entries in groups.items():
-            for entry in entries:
-                write, retrying = self._settle(entry, results[entry.message_id])
-                writes.append(write)
-                if retrying:
-                    retry_later.add(entry.message_id)
-            outcomes = [results[e.message_id] for e in entries]
-            health_updates.append(
-                self._pool.submit(self._record_health, workspace_id, destination_id, action_id, outcomes)
+            lanes[(workspace_id, destination_id)].extend(
+                (plan, group[start : start + size]) for start in range(0, len(group), size)
             )
-        self._log.write(writes)  # the health updates run meanwhile: independent items
-        for update in health_updates:
-            update.result()
-        return retry_later
+        # Lane n of every destination is queued before lane n + 1 of any: destinations interleave in the pool.
+        # A pool per batch: in Lambda one batch runs per environment at a time; where several run in one process
+        # (the local stack), a batch's hanging requests still hold only its own threads.
+        with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="deliver") as pool:
+            running = [
+                pool.submit(self._run_lane, batch, key, chunks)
+                for lane in range(self._lanes_per_destination)
+                for key, chunks in lanes.items()
+                if lane < len(chunks)
+            ]
+            for future in running:
+                future.result()
+        self._wait_for_records(batch)
+        self._record_health(batch)
+        return self._hand_back(batch)
 
-    def park(self, received: Sequence[ReceivedJob]) -> None:
-        """Jobs the queue gave up on (the dispatcher failed on them maxReceiveCount times): record them as dead
-        letters, so they are listed and replayable like every other failed delivery."""
-        statuses = self._log.statuses([(r.job.workspace_id, r.job.destination_id, r.job.delivery_id) for r in received])
+    def park(self, received: Sequence[ReceivedJob], *, deadline: float) -> set[str]:
+        """Jobs the queue gave up on (returned untried maxReceiveCount times, or crashing the dispatcher): record
+        them as `processing_failed` dead letters with the record's real send count, listed and replayable like
+        every other failed delivery. Returns the message ids that could not be recorded (they stay on the DLQ)."""
+        batch = self._batch(deadline)
         outcome = Outcome.permanent(
             "processing_failed", "Nimriz could not process this delivery repeatedly; replay it once the cause is fixed."
         )
-        writes = [
-            self._settle(entry, _Result(outcome))[0]
-            for entry in received
-            if statuses.get(entry.job.delivery_id) not in FINISHED_STATUSES
+        for entry in _first_copies(received):
+            self._in_background(batch, self._record_unsent, batch, entry, _Result(outcome, sent=False))
+        self._wait_for_records(batch)
+        return set(batch.returns)
+
+    def _batch(self, deadline: float) -> _Batch:
+        remaining = max(0.0, deadline - time.monotonic())
+        return _Batch(deadline=deadline, lease_until=self._clock() + remaining + LEASE_MARGIN_SECONDS)
+
+    # -- one destination's lane ----------------------------------------------------------------------------
+
+    def _run_lane(self, batch: _Batch, key: DestinationKey, chunks: deque[tuple[_Plan, list[ReceivedJob]]]) -> None:
+        while chunks:
+            try:
+                plan, chunk = chunks.popleft()
+            except IndexError:  # another lane of this destination took the last chunk
+                return
+            try:
+                self._run_chunk(batch, key, plan, chunk)
+            except Exception:  # a bug must not strand the batch: these jobs go back untried
+                logger.exception("a delivery chunk failed unexpectedly", extra={"destination_id": key[1]})
+                for entry in chunk:
+                    batch.give_back(entry, self._untried_delay(entry), unless_decided=True)
+
+    def _run_chunk(self, batch: _Batch, key: DestinationKey, plan: _Plan, chunk: list[ReceivedJob]) -> None:
+        if not self._fits(batch):
+            for entry in chunk:
+                batch.give_back(entry, 0)
+            return
+        decision = self._circuits.admit(key)
+        if decision.admission is Admission.REFUSE:
+            assert decision.retry_at is not None
+            for entry in chunk:
+                batch.give_back(entry, decision.retry_at - self._clock())
+            return
+        probe = decision.admission is Admission.PROBE
+        observed = False
+        try:
+            leased: list[tuple[ReceivedJob, Lease]] = []
+            for entry, lease in zip(chunk, self._lease_all(batch, chunk), strict=True):
+                if lease is None:
+                    continue
+                if self._prior_attempts(lease) >= self._retry.max_attempts:  # its last attempt went unrecorded
+                    self._in_background(batch, self._record, batch, entry, lease, _Result(_UNRECORDED, sent=False))
+                else:
+                    leased.append((entry, lease))
+            if not leased:
+                return
+            results = self._deliver_chunk(batch, plan, leased)
+            observed = self._observe_circuit(key, list(results.values()), probe=probe)
+        finally:
+            if probe and not observed:  # the probe told nothing about the endpoint: another may probe
+                self._circuits.cancel_probe(key)
+        for entry, lease in leased:
+            result = results[entry.message_id]
+            if result.sent:
+                batch.sent(entry, result)
+            if result.sent or result.outcome.verdict is not Verdict.RETRY:
+                self._in_background(batch, self._record, batch, entry, lease, result)
+            else:  # not sent after all (no time left for its request): unattempted
+                self._in_background(batch, self._release, batch, entry, lease.owner, 0.0)
+
+    def _fits(self, batch: _Batch) -> bool:
+        """Whether a request started now ends (at its total deadline) with time left to record."""
+        return time.monotonic() + self._sender.deadline_seconds + RECORD_RESERVE_SECONDS <= batch.deadline
+
+    def _observe_circuit(self, key: DestinationKey, results: list[_Result], *, probe: bool) -> bool:
+        """Tell the destination's circuit what the chunk's requests said of the endpoint; False if nothing."""
+        answered = [r for r in results if r.sent and r.http_status is not None and r.http_status < 500]
+        failed = [
+            r for r in results if r.sent and (r.outcome.error_class in CIRCUIT_FAILURES or (r.http_status or 0) >= 500)
         ]
-        self._log.write(writes)
+        if not answered and not failed:
+            return False
+        changed = self._circuits.observe(key, failed=not answered, probe=probe)
+        if changed is None:
+            return True
+        logger.info("circuit " + changed.state, extra={"destination_id": key[1]})
+        try:
+            self._destinations.record_circuit(*key, changed)
+        except Exception:  # this environment still applies it; others see it when one persists it
+            logger.exception("could not persist the circuit", extra={"destination_id": key[1]})
+        return True
+
+    # -- leases and records --------------------------------------------------------------------------------
+
+    def _lease_all(self, batch: _Batch, chunk: list[ReceivedJob]) -> list[Lease | None]:
+        if len(chunk) == 1:
+            return [self._lease(batch, chunk[0])]
+        return list(self._bookkeeping.map(lambda entry: self._lease(batch, entry), chunk))
+
+    def _lease(self, batch: _Batch, entry: ReceivedJob, *, honour_schedule: bool = True) -> Lease | None:
+        """The lease for this copy of the job, or None after handling why not (acknowledged or given back)."""
+        job = entry.job
+        now, owner = self._clock(), uuid.uuid4().hex
+        try:
+            taken = self._log.lease(
+                job.workspace_id,
+                job.destination_id,
+                job.delivery_id,
+                owner=owner,
+                now=now,
+                until=batch.lease_until,
+                honour_schedule=honour_schedule,
+            )
+        except Exception:
+            logger.exception("could not lease a delivery", extra={"delivery_id": job.delivery_id})
+            # The lease may have been taken with its answer lost: undo it, or the next copy would count a send.
+            self._release(batch, entry, owner, self._untried_delay(entry))
+            return None
+        if isinstance(taken, Refused):
+            if taken.reason is LeaseRefusal.LEASED:
+                # The holder is usually done within one request; its lease end is only the bound.
+                batch.give_back(entry, min((taken.until or now) - now, self._busy_delay()))
+            elif taken.reason is LeaseRefusal.EARLY:
+                batch.give_back(entry, (taken.until or now) - now)
+            return None  # finished: acknowledged, never sent again
+        return taken
+
+    def _record_unsent(self, batch: _Batch, entry: ReceivedJob, result: _Result) -> None:
+        """Record an outcome decided without sending (skip, refusal, park): final, whatever the schedule."""
+        lease = self._lease(batch, entry, honour_schedule=False)
+        if lease is not None:
+            self._record(batch, entry, lease, result)
+
+    def _record(self, batch: _Batch, entry: ReceivedJob, lease: Lease, result: _Result) -> None:
+        write, retry_delay = self._settle(entry, lease, result)
+        try:
+            recorded = self._log.record(write, owner=lease.owner)
+        except Exception:
+            logger.exception("could not record a delivery", extra={"delivery_id": entry.job.delivery_id})
+            if result.sent:
+                # The lease stays until it expires; the next copy then counts this send as an unrecorded attempt.
+                batch.give_back(entry, lease.until - self._clock())
+            else:
+                self._release(batch, entry, lease.owner, self._untried_delay(entry))
+            return
+        if recorded and retry_delay is not None:
+            batch.give_back(entry, retry_delay)
+        # Recorded and final, or refused because another copy moved the delivery on: acknowledged.
+
+    def _release(self, batch: _Batch, entry: ReceivedJob, owner: str, delay: float) -> None:
+        job = entry.job
+        try:
+            self._log.release(job.workspace_id, job.destination_id, job.delivery_id, owner=owner)
+        except Exception:  # it lapses at its end; the next copy then counts an attempt that was not sent
+            logger.exception("could not release a delivery", extra={"delivery_id": job.delivery_id})
+            delay = max(delay, batch.lease_until - self._clock())
+        batch.give_back(entry, delay)
+
+    def _in_background(self, batch: _Batch, work: Callable[..., None], *args: Any) -> None:
+        future = self._bookkeeping.submit(work, *args)
+        with batch.lock:
+            batch.pending.append(future)
+
+    def _wait_for_records(self, batch: _Batch) -> None:
+        while True:
+            with batch.lock:
+                pending, batch.pending = batch.pending, []
+            if not pending:
+                return
+            for future in pending:
+                future.result()
+
+    def _hand_back(self, batch: _Batch) -> set[str]:
+        if batch.returns:
+            self._return_to_queue(
+                [
+                    (receipt, min(SQS_MAX_VISIBILITY_SECONDS, max(0, math.ceil(delay))))
+                    for receipt, delay in batch.returns.values()
+                ]
+            )
+        return set(batch.returns)
+
+    def _busy_delay(self) -> float:
+        """When to look again at a delivery another copy is sending: after that copy's request and record."""
+        return self._sender.deadline_seconds + RECORD_RESERVE_SECONDS
+
+    def _untried_delay(self, entry: ReceivedJob) -> float:
+        """Back-off for a job that could not even be tried: doubling per receive, at most the first retry delay."""
+        return min(self._retry.base_seconds, 2.0 ** min(entry.receive_count, 16))
+
+    @staticmethod
+    def _prior_attempts(lease: Lease) -> int:
+        return lease.sends + (1 if lease.unrecorded else 0)
 
     # -- one action's jobs ---------------------------------------------------------------------------------
 
+    def _forget_destination(self, workspace_id: str, destination_id: str) -> None:
+        """A deleted destination's cached configuration, credentials and provider authorization go now."""
+        cached = self._configs.forget(workspace_id, destination_id)
+        if cached is not None and cached.secret_arn and cached.secret_version:
+            credentials = self._secrets.forget(SecretRef(cached.secret_arn, cached.secret_version))
+            if credentials is not None:
+                get_provider(cached.type).forget_authorization(credentials)
+
     def _plan(
-        self, workspace_id: str, destination_id: str, action_id: str, entries: list[ReceivedJob]
+        self, workspace_id: str, destination_id: str, action_id: str, entries: list[ReceivedJob], *, version: int
     ) -> _Plan | Outcome:
         """What sending this action's jobs needs (cached config, credentials, mapping), or why nothing is sent."""
-        destination = self._configs.destination(workspace_id, destination_id)
+        destination = self._configs.destination(workspace_id, destination_id, at_least_version=version)
         action = destination.action(action_id) if destination else None
         refusal = _refusal(destination, action, testing=all(e.job.reason == "test" for e in entries))
         if refusal is not None:
             return refusal
         assert destination is not None and action is not None
-        try:
-            credentials: dict[str, Any] = {}
-            if destination.secret_arn and destination.secret_version:
-                credentials = self._secrets.read(SecretRef(destination.secret_arn, destination.secret_version))
-            mapping = self._compiled.mapping(destination, action)
-        except Exception:  # an outage must not lose events: retry, then dead-letter
-            logger.exception("could not load the delivery configuration", extra={"destination_id": destination_id})
-            return Outcome.retry("internal_error", "Nimriz could not load this destination's configuration.")
+        credentials: dict[str, Any] = {}
+        if destination.secret_arn and destination.secret_version:
+            credentials = self._secrets.read(SecretRef(destination.secret_arn, destination.secret_version))
+        mapping = self._compiled.mapping(destination, action)
         return _Plan(get_provider(destination.type), destination.type, credentials, mapping)
 
-    def _deliver_chunk(self, plan: _Plan, chunk: list[ReceivedJob]) -> dict[str, _Result]:
+    def _deliver_chunk(self, batch: _Batch, plan: _Plan, leased: list[tuple[ReceivedJob, Lease]]) -> dict[str, _Result]:
         try:
             items = []
-            for entry in chunk:
+            for entry, lease in leased:
                 event = apply_privacy(entry.job.event)
+                attempt = self._prior_attempts(lease) + 1
                 items.append(
                     DeliveryItem(
                         delivery_id=entry.job.delivery_id,
                         event=event,
                         payload=plan.mapping.apply_to_private(event, plan.provider.default_payload),
-                        reason=_attempt_reason(entry),
-                        attempt=entry.attempt,
+                        reason=_attempt_reason(entry.job, attempt),
+                        attempt=attempt,
                     )
                 )
-            by_position = self._send_items(plan.provider, plan.destination_type, plan.credentials, items)
+            by_position = self._send_items(batch, plan.provider, plan.destination_type, plan.credentials, items)
         except AuthorizationFailed as exc:  # e.g. a revoked OAuth refresh token: permanent; token endpoint down: retry
-            return {entry.message_id: _Result(exc.outcome) for entry in chunk}
+            return {entry.message_id: _Result(exc.outcome) for entry, _ in leased}
         except Exception as exc:  # a bug must not lose events: retry, then dead-letter
             logger.exception("delivery failed unexpectedly", extra={"destination_type": plan.destination_type})
             error_class = exc.code.lower() if isinstance(exc, DomainError) else "internal_error"
             outcome = Outcome.retry(error_class, "Nimriz could not process this delivery; it will be retried.")
-            return {entry.message_id: _Result(outcome) for entry in chunk}
-        return {entry.message_id: by_position[position] for position, entry in enumerate(chunk)}
+            return {entry.message_id: _Result(outcome) for entry, _ in leased}
+        return {entry.message_id: by_position[position] for position, (entry, _) in enumerate(leased)}
 
     def _send_items(
-        self, provider: Provider, destination_type: str, credentials: dict[str, Any], items: list[DeliveryItem]
+        self,
+        batch: _Batch,
+        provider: Provider,
+        destination_type: str,
+        credentials: dict[str, Any],
+        items: list[DeliveryItem],
     ) -> dict[int, _Result]:
         authorized = self._authorize(provider, destination_type, credentials)
         built = provider.build_requests(items, authorized, now=self._clock())
-        results = {position: _Result(outcome) for position, outcome in built.skipped.items()}
+        results = {position: _Result(outcome, sent=False) for position, outcome in built.skipped.items()}
         for request in built.requests:
-            results.update(self._send_one(provider, destination_type, credentials, items, request))
+            if self._fits(batch):
+                results.update(self._send_one(provider, destination_type, credentials, items, request))
+            else:
+                results.update(dict.fromkeys(request.items, _Result(_NOT_IN_TIME, sent=False)))
         missing = set(range(len(items))) - results.keys()
-        for position in missing:  # an adapter that forgot an item must not make it vanish
-            results[position] = _Result(Outcome.retry("adapter_error", "The provider adapter produced no request."))
+        for position in missing:  # an adapter that forgot an item must not make it vanish: back untried
+            results[position] = _Result(Outcome.retry("adapter_error", "No request was built for it."), sent=False)
         return results
 
     def _authorize(self, provider: Provider, destination_type: str, credentials: dict[str, Any]) -> Mapping[str, Any]:
@@ -254,9 +529,9 @@ class Dispatcher:
                     response = self._sender.send(destination_type, request)
         except (SendFailed, AuthorizationFailed) as exc:  # no answer, or the refresh after a 401 failed
             return dict.fromkeys(request.items, _Result(exc.outcome, request=_shown(request)))
-        except UnsafeDestination as exc:
+        except UnsafeDestination as exc:  # refused before connecting: not an attempt, and final
             outcome = Outcome.permanent("unsafe_destination", f"refused by the SSRF guard: {exc}")
-            return dict.fromkeys(request.items, _Result(outcome, request=_shown(request)))
+            return dict.fromkeys(request.items, _Result(outcome, request=_shown(request), sent=False))
         duration_ms = int((time.monotonic() - started) * 1000)
         excerpt = response_excerpt(response, request.secrets)
         outcomes = provider.classify(request, response)
@@ -273,19 +548,52 @@ class Dispatcher:
 
     # -- recording -----------------------------------------------------------------------------------------
 
-    def _settle(self, entry: ReceivedJob, result: _Result) -> tuple[DeliveryWrite, bool]:
-        job, attempt, now = entry.job, entry.attempt, self._clock()
-        outcome = result.outcome
-        retrying = outcome.verdict is Verdict.RETRY and self._retry.should_retry(attempt)
-        next_attempt_at = None
-        if retrying:
-            delay = self._retry.delay_after(attempt, outcome.retry_after)
-            self._schedule_retry(entry.receipt_handle, delay)
-            next_attempt_at = iso(now + delay)
+    def _settle(self, entry: ReceivedJob, lease: Lease, result: _Result) -> tuple[DeliveryWrite, float | None]:
+        """The record of this outcome, and the retry delay when the delivery is to be tried again."""
+        job, now, outcome = entry.job, self._clock(), result.outcome
+        attempts: list[AttemptRecord] = []
+        if lease.unrecorded:
+            unrecorded = lease.sends + 1
+            attempts.append(
+                AttemptRecord(
+                    delivery_id=job.delivery_id,
+                    attempt=unrecorded,
+                    reason=_attempt_reason(job, unrecorded),
+                    outcome=Verdict.RETRY.value,
+                    http_status=None,
+                    duration_ms=None,
+                    error_class=_UNRECORDED.error_class,
+                    message=_UNRECORDED.message,
+                    response_excerpt=None,
+                    request=None,
+                    attempted_at=iso(now),
+                )
+            )
+        sends = self._prior_attempts(lease) + (1 if result.sent else 0)
+        retrying = outcome.verdict is Verdict.RETRY and self._retry.should_retry(sends)
+        delay = self._retry.delay_after(sends, outcome.retry_after) if retrying else None
+        next_attempt_at = now + delay if delay is not None else None
         status = _status(outcome.verdict, retrying)
         message = outcome.message
         if outcome.verdict is Verdict.RETRY and not retrying:
-            message = f"gave up after {attempt} attempts: {message or outcome.error_class}"
+            message = f"gave up after {sends} attempts: {message or outcome.error_class}"
+        if result.sent:
+            attempts.append(
+                AttemptRecord(
+                    delivery_id=job.delivery_id,
+                    attempt=sends,
+                    reason=_attempt_reason(job, sends),
+                    outcome=outcome.verdict.value,
+                    http_status=result.http_status,
+                    duration_ms=result.duration_ms,
+                    error_class=outcome.error_class,
+                    message=message,
+                    response_excerpt=result.response_excerpt,
+                    request=result.request,
+                    attempted_at=iso(now),
+                    next_attempt_at=iso(next_attempt_at) if next_attempt_at is not None else None,
+                )
+            )
         summary = DeliverySummary(
             delivery_id=job.delivery_id,
             destination_id=job.destination_id,
@@ -294,26 +602,12 @@ class Dispatcher:
             event_type=str(job.event.get("type")),
             reason=job.reason,
             status=status,
-            attempts=attempt,
+            attempts=sends,
             last_http_status=result.http_status,
             last_error_class=outcome.error_class,
             last_message=message,
             created_at=job.queued_at,
             updated_at=iso(now),
-        )
-        record = AttemptRecord(
-            delivery_id=job.delivery_id,
-            attempt=attempt,
-            reason=_attempt_reason(entry),
-            outcome=outcome.verdict.value,
-            http_status=result.http_status,
-            duration_ms=result.duration_ms,
-            error_class=outcome.error_class,
-            message=message,
-            response_excerpt=result.response_excerpt,
-            request=result.request,
-            attempted_at=iso(now),
-            next_attempt_at=next_attempt_at,
         )
         dead_letter = None
         if status == "dead_lettered":
@@ -326,29 +620,65 @@ class Dispatcher:
                 message=message,
                 http_status=result.http_status,
                 response_excerpt=result.response_excerpt,
-                attempts=attempt,
+                attempts=sends,
                 dead_lettered_at=iso(now),
                 job=job.model_dump(mode="json"),
             )
-        return DeliveryWrite(job.workspace_id, summary, record, dead_letter), retrying
-
-    def _record_health(self, workspace_id: str, destination_id: str, action_id: str, results: list[_Result]) -> None:
-        verdicts = {result.outcome.verdict for result in results}
-        if Verdict.DELIVERED in verdicts:
-            success = True
-        elif verdicts & {Verdict.RETRY, Verdict.PERMANENT}:
-            success = False
-        else:
-            return  # only skips: nothing about the destination's health
-        self._destinations.record_health(
-            workspace_id, destination_id, action_id, success=success, at=iso(self._clock())
+        write = DeliveryWrite(
+            workspace_id=job.workspace_id,
+            summary=summary,
+            attempts=attempts,
+            sends_before=lease.sends,
+            next_attempt_at=next_attempt_at,
+            dead_letter=dead_letter,
         )
+        return write, delay
+
+    def _record_health(self, batch: _Batch) -> None:
+        """Per action: last success / failure and the failure streak, from what was sent in this batch."""
+        updates = []
+        for (workspace_id, destination_id, action_id), results in batch.outcomes.items():
+            verdicts = {result.outcome.verdict for result in results}
+            if Verdict.DELIVERED in verdicts:
+                success = True
+            elif verdicts & {Verdict.RETRY, Verdict.PERMANENT}:
+                success = False
+            else:
+                continue  # only skips: nothing about the destination's health
+            updates.append(
+                self._bookkeeping.submit(
+                    self._destinations.record_health,
+                    workspace_id,
+                    destination_id,
+                    action_id,
+                    success=success,
+                    at=iso(self._clock()),
+                )
+            )
+        for update in updates:
+            try:
+                update.result()
+            except Exception:  # health is informational: the deliveries themselves are recorded
+                logger.exception("could not record destination health")
+
+
+_UNRECORDED = Outcome.retry(
+    "unrecorded", "This attempt was made but its outcome could not be recorded; it may have reached the destination."
+)
+
+
+def _first_copies(received: Sequence[ReceivedJob]) -> list[ReceivedJob]:
+    """One job per delivery id: a second copy in the same batch is acknowledged, the first carries it on."""
+    seen: dict[str, ReceivedJob] = {}
+    for entry in received:
+        seen.setdefault(entry.job.delivery_id, entry)
+    return list(seen.values())
 
 
 def _refusal(destination: DestinationRecord | None, action: ActionRecord | None, *, testing: bool) -> Outcome | None:
     """Why a group of jobs is not sent at all (a test send may target a disabled action: users test first)."""
     if destination is None:
-        return Outcome.skipped("destination_deleted", "The destination no longer exists.")
+        return _DELETED
     if action is None:
         return Outcome.skipped("action_deleted", "The action no longer exists on this destination.")
     if not get_provider(destination.type).delivers:
@@ -360,10 +690,10 @@ def _refusal(destination: DestinationRecord | None, action: ActionRecord | None,
     return None
 
 
-def _attempt_reason(entry: ReceivedJob) -> str:
+def _attempt_reason(job: DeliveryJob, attempt: int) -> str:
     """X-Nim-Delivery-Reason of this attempt: test stays test; a later attempt of live/replay is a retry."""
-    if entry.job.reason == "test" or entry.attempt == 1:
-        return entry.job.reason
+    if job.reason == "test" or attempt == 1:
+        return job.reason
     return "retry"
 
 

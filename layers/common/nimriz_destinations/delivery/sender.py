@@ -184,6 +184,11 @@ class HttpSender:
             headers={"User-Agent": USER_AGENT},
         )
 
+    @property
+    def deadline_seconds(self) -> float:
+        """The most one `send` can take (the dispatcher plans its invocation with it)."""
+        return self._deadline_seconds
+
     def resolve_url(self, destination_type: str, url: str) -> str:
         base = self._overrides.get(destination_type)
         return override_url(url, base) if base else url

@@ -5,15 +5,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Collection
-from dataclasses import asdict
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import aws
 from ..errors import ConcurrentModification, PayloadTooLarge
 from . import keys
 from .cursor import decode_cursor, encode_cursor
-from .records import ActionHealth, ActionRecord, DestinationRecord
+from .records import ActionHealth, ActionRecord, CircuitRecord, DestinationRecord
 
 _DOC_FIELDS = (
     "organization_id", "name", "type", "enabled", "credential_hints", "secret_arn", "secret_version",
@@ -22,12 +22,22 @@ _DOC_FIELDS = (
 
 ITEM_LIMIT_BYTES = 400 * 1024  # DynamoDB's item size limit (attribute names + values)
 # Kept free for the attributes written outside the document: the dispatcher's per-action health (3 attributes,
-# about 190 bytes per action, under 10 KB for 50 actions) and any later ones.
+# about 190 bytes per action, under 10 KB for 50 actions), the destination's circuit (under 100 bytes) and any
+# later ones.
 ITEM_HEADROOM_BYTES = 32 * 1024
 # The secret reference is written after the secret exists, so the check counts its longest form: a secret ARN
 # (at most 2,048 characters) and a version id (at most 64).
 SECRET_REFERENCE_BYTES = 2048 + 64
 DOCUMENT_BUDGET_BYTES = ITEM_LIMIT_BYTES - ITEM_HEADROOM_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationState:
+    """What the dispatcher checks per batch: the version (its `enabled` flag is part of the versioned document,
+    so a newer version covers a disable) and the persisted circuit."""
+
+    version: int
+    circuit: CircuitRecord | None
 
 
 class DestinationStore:
@@ -143,6 +153,46 @@ class DestinationStore:
                 ExpressionAttributeValues=values,
             )
 
+    def states(self, destinations: Sequence[tuple[str, str]]) -> dict[tuple[str, str], DestinationState]:
+        """Version and circuit of each (workspace, destination) that still exists: strongly consistent, so a
+        destination deleted before this call is missing from the answer. One BatchGetItem per 100 keys."""
+        client = aws.dynamodb()
+        found: dict[tuple[str, str], DestinationState] = {}
+        unique = list(dict.fromkeys(destinations))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [_key(workspace, destination) for workspace, destination in unique[start : start + 100]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "PK, SK, #v, circuit",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                }
+            }
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    key = (item["PK"]["S"].removeprefix("WS#"), item["SK"]["S"].removeprefix(keys.DESTINATION_PREFIX))
+                    found[key] = DestinationState(int(item["version"]["N"]), _circuit(item))
+                request = dict(response.get("UnprocessedKeys") or {})
+        return found
+
+    def record_circuit(self, workspace_id: str, destination_id: str, circuit: CircuitRecord) -> None:
+        """Persist the destination's circuit next to its health, for every dispatcher and the API to see."""
+        value: dict[str, Any] = {"state": {"S": circuit.state}}
+        if circuit.opened_at is not None:
+            value["opened_at"] = {"N": f"{circuit.opened_at:.3f}"}
+        if circuit.until is not None:
+            value["until"] = {"N": f"{circuit.until:.3f}"}
+        client = aws.dynamodb()
+        with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):  # deleted meanwhile
+            client.update_item(
+                TableName=self._table,
+                Key=_key(workspace_id, destination_id),
+                UpdateExpression="SET circuit = :circuit",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":circuit": {"M": value}},
+            )
+
     def delete(self, workspace_id: str, destination_id: str) -> DestinationRecord | None:
         """Delete and return the deleted record (None when it did not exist)."""
         response = aws.dynamodb().delete_item(
@@ -203,7 +253,19 @@ def _from_item(item: dict[str, Any]) -> DestinationRecord:
         actions=[ActionRecord(**action) for action in doc.pop("actions")],
         version=int(item["version"]["N"]),
         health=_health(item),
+        circuit=_circuit(item),
         **{name: doc[name] for name in _DOC_FIELDS},
+    )
+
+
+def _circuit(item: dict[str, Any]) -> CircuitRecord | None:
+    value = item.get("circuit", {}).get("M")
+    if value is None:
+        return None
+    return CircuitRecord(
+        state=value["state"]["S"],
+        opened_at=float(value["opened_at"]["N"]) if "opened_at" in value else None,
+        until=float(value["until"]["N"]) if "until" in value else None,
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+ShownCircuit = Literal["closed", "open", "half_open"]
 
 
 @dataclass(slots=True)
@@ -26,6 +28,21 @@ class ActionHealth:
     consecutive_failures: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class CircuitRecord:
+    """The destination's circuit as the dispatchers last persisted it: `open` until `until` (epoch seconds),
+    then one probe is allowed (half-open) until a dispatcher records it closed or open again."""
+
+    state: str  # closed | open
+    opened_at: float | None = None  # epoch seconds
+    until: float | None = None
+
+    def shown_state(self, now: float) -> ShownCircuit:
+        if self.state != "open":
+            return "closed"
+        return "open" if self.until is not None and now < self.until else "half_open"
+
+
 @dataclass(slots=True)
 class DestinationRecord:
     id: str
@@ -43,6 +60,7 @@ class DestinationRecord:
     updated_at: str
     # Maintained by the dispatcher on the item, outside the versioned document.
     health: dict[str, ActionHealth] = field(default_factory=dict)
+    circuit: CircuitRecord | None = None
 
     def action(self, action_id: str) -> ActionRecord | None:
         return next((a for a in self.actions if a.id == action_id), None)

@@ -59,6 +59,10 @@ class SecretStore:
 
         return _values.get_or_load((ref.arn, ref.version_id), load)
 
+    def forget(self, ref: SecretRef) -> dict[str, Any] | None:
+        """Drop a cached secret value (its destination was deleted); returns it when it was cached."""
+        return _values.invalidate((ref.arn, ref.version_id))
+
     def delete(self, arn: str) -> None:
         client = aws.secretsmanager()
         # Already gone is fine: deleting is idempotent.
