@@ -26,6 +26,14 @@ from .template import ROOT
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
 MAX_LOCAL_EVENTS = 500
 LOCAL_DEFAULTS = {"RETRY_BASE_SECONDS": "1", "RETRY_BACKOFF_FACTOR": "2", "CONFIG_CACHE_SECONDS": "1"}
+# Settings the user's environment overrides over the template's values, e.g. short auto-disable thresholds so a
+# demo of destination health takes seconds: AUTO_DISABLE_AFTER_SECONDS=5 AUTO_DISABLE_MIN_FAILURES=3 make dev
+USER_SETTINGS = (
+    *LOCAL_DEFAULTS,
+    "HEALTH_FAILING_AFTER_FAILURES",
+    "AUTO_DISABLE_AFTER_SECONDS",
+    "AUTO_DISABLE_MIN_FAILURES",
+)
 
 
 def _swagger_assets() -> Path:
@@ -175,7 +183,7 @@ def main() -> None:
     from .template import create_stack
 
     stack = create_stack(stage="local")
-    user_settings = {name: os.environ[name] for name in LOCAL_DEFAULTS if name in os.environ}
+    user_settings = {name: os.environ[name] for name in USER_SETTINGS if name in os.environ}
     os.environ.update(stack.all_function_environments())
     # Quick retries and config refresh locally; values set by the user win over both.
     os.environ.update({**LOCAL_DEFAULTS, **user_settings})

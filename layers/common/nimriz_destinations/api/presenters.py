@@ -8,18 +8,23 @@ from typing import Any
 
 from ..models import (
     Action,
+    ActionMetrics,
     ActionPreviewOut,
     AttemptOut,
     DeadLetterOut,
     DeliveryDetail,
     DeliverySummaryOut,
     Destination,
+    DestinationMetrics,
     FilterVerdictOut,
     Health,
+    MetricCounts,
 )
+from ..service.metrics import WindowMetrics
 from ..service.preview import ActionPreview
+from ..storage.counters import Counts
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
-from ..storage.records import ActionHealth, DestinationRecord, ShownCircuit
+from ..storage.records import DestinationRecord, ShownCircuit
 
 
 def present_destination(record: DestinationRecord, revealed: dict[str, Any] | None = None) -> Destination:
@@ -41,28 +46,17 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
                     "property_mapping": action.property_mapping,
                     "event_filter": action.event_filter,
                     "settings": action.settings,
-                    "health": {**asdict(record.health.get(action.id, ActionHealth())), "circuit": circuit},
+                    "health": {**asdict(record.action_health_view(action)), "circuit": circuit},
                     "created_at": action.created_at,
                     "updated_at": action.updated_at,
                 }
             )
             for action in record.actions
         ],
-        health=_destination_health(record, circuit),
+        health=Health.model_validate({**asdict(record.health_view()), "circuit": circuit}),
         version=record.version,
         created_at=record.created_at,
         updated_at=record.updated_at,
-    )
-
-
-def _destination_health(record: DestinationRecord, circuit: ShownCircuit) -> Health:
-    """The destination's health across its current actions: latest success/failure, worst failure streak."""
-    current = [record.health[action.id] for action in record.actions if action.id in record.health]
-    return Health(
-        last_success_at=max((h.last_success_at for h in current if h.last_success_at), default=None),
-        last_failure_at=max((h.last_failure_at for h in current if h.last_failure_at), default=None),
-        consecutive_failures=max((h.consecutive_failures for h in current), default=0),
-        circuit=circuit,
     )
 
 
@@ -93,3 +87,20 @@ def present_preview(preview: ActionPreview) -> ActionPreviewOut:
         requests=preview.requests,
         note=preview.note,
     )
+
+
+def present_metrics(metrics: WindowMetrics) -> DestinationMetrics:
+    return DestinationMetrics(
+        window=metrics.window,  # type: ignore[arg-type]
+        starts_at=metrics.starts_at,
+        actions=[ActionMetrics(action_id=action_id, **_counts(counts)) for action_id, counts in metrics.actions],
+        totals=MetricCounts(**_counts(metrics.totals)),
+    )
+
+
+def _counts(counts: Counts) -> dict[str, Any]:
+    return {
+        **{name: value for name, value in asdict(counts).items() if name != "latency"},
+        "p50_latency_ms": counts.latency_percentile(0.5),
+        "p95_latency_ms": counts.latency_percentile(0.95),
+    }

@@ -9,6 +9,7 @@ from ..models import (
     DeliveryDetailResponse,
     DeliveryListResponse,
     DestinationListResponse,
+    DestinationMetricsResponse,
     DestinationResponse,
     ErrorResponse,
     ParkedEventListResponse,
@@ -87,3 +88,9 @@ LIST_PARKED_EVENTS_RESPONSES = {
     **_ERRORS,
 }
 RECOVER_PARKED_EVENTS_RESPONSES = {202: _json("Queued for fan-out again", RecoverResponse), **_BODY_ERRORS, **_ERRORS}
+METRICS_RESPONSES = {
+    200: _json("Counts per action and in total over the window", DestinationMetricsResponse),
+    422: _json("Invalid query", ErrorResponse),
+    **_NOT_FOUND,
+    **_ERRORS,
+}
