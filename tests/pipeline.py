@@ -18,6 +18,8 @@ class Pipeline:
         self.stack = stack
         self.sources: dict[str, EventSource] = {source.function: source for source in event_sources(stack)}
         self.sqs: Any = boto3.client("sqs")
+        # Function -> invocation time (seconds) instead of the template's Timeout, for tests that need short ones.
+        self.invocation_seconds: dict[str, float] = {}
 
     def publish(self, *events: dict[str, Any] | str) -> None:
         for start in range(0, len(events), 10):
@@ -43,15 +45,20 @@ class Pipeline:
         """Poll both queues until nothing is left in flight (retries included) or the timeout passes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            received = poll_once(self.sources["FanOutFunction"], wait_seconds=0)
-            received += poll_once(self.sources["DispatcherFunction"], wait_seconds=0)
-            received += poll_once(self.sources["DeliveriesDeadLetterFunction"], wait_seconds=0)
+            received = sum(
+                self.poll(function)
+                for function in ("FanOutFunction", "DispatcherFunction", "DeliveriesDeadLetterFunction")
+            )
             if received:
                 continue
             if self.in_flight() == 0:
                 return
             time.sleep(0.2)  # waiting for a scheduled retry's visibility timeout
         raise TimeoutError(f"pipeline still had {self.in_flight()} messages in flight after {timeout}s")
+
+    def poll(self, function: str) -> int:
+        """One batch of `function`'s queue, invoked as Lambda would; returns how many messages it received."""
+        return poll_once(self.sources[function], wait_seconds=0, timeout_seconds=self.invocation_seconds.get(function))
 
     def dead_lettered_events(self) -> list[tuple[str, dict[str, str]]]:
         messages = self.sqs.receive_message(

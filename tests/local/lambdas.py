@@ -19,7 +19,7 @@ _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 class FakeLambdaContext:
     """The attributes Powertools and our handlers read from a Lambda context."""
 
-    def __init__(self, function_name: str, timeout_seconds: int) -> None:
+    def __init__(self, function_name: str, timeout_seconds: float) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{function_name}"
@@ -38,7 +38,8 @@ def timeout_of(logical_id: str) -> int:
     return int(functions()[logical_id]["Properties"].get("Timeout", default))
 
 
-def invoke(logical_id: str, event: dict[str, Any]) -> Any:
+def invoke(logical_id: str, event: dict[str, Any], *, timeout_seconds: float | None = None) -> Any:
+    """`timeout_seconds` replaces the template's Timeout (tests that plan against a short invocation)."""
     handler = load_handler(logical_id)
     with _locks[logical_id]:
-        return handler(event, FakeLambdaContext(logical_id, timeout_of(logical_id)))
+        return handler(event, FakeLambdaContext(logical_id, timeout_seconds or timeout_of(logical_id)))

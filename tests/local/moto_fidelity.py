@@ -4,14 +4,27 @@ UpdateItem: DynamoDB holds the item as it will be *after* the update to the 400 
 attribute as it is set against the item's current size, so replacing a 240 KB `doc` counts the old value and
 the new one (480 KB) and fails an update DynamoDB accepts. Here an attribute being replaced is taken out of the
 count first, and put back if the new value is refused.
+
+Concurrency: every DynamoDB request is atomic in AWS; moto's in-process backend is not thread-safe (the
+dispatcher leases and records from many threads at once). Each DynamoDB request is served under one lock here.
+
+TransactWriteItems: moto backs up every table a transaction touches with a deep copy (its whole content, per
+transaction: quadratic over a long run) and restores the copy on failure. Here only the items the transaction
+names are backed up and restored.
 """
 
 from __future__ import annotations
 
+import copy
+import threading
 from typing import Any
 
+from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.exceptions import ItemSizeTooLarge
-from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 
 _ABSENT = object()
 _moto_setitem = LimitedSizeDict.__setitem__
@@ -27,5 +40,62 @@ def _set_counting_the_result(self: LimitedSizeDict, key: str, value: Any) -> Non
         raise
 
 
+_dynamodb_lock = threading.RLock()
+_moto_call_action = DynamoHandler.call_action
+_moto_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _serialised_call_action(self: DynamoHandler) -> Any:
+    with _dynamodb_lock:
+        return _moto_call_action(self)
+
+
+class _TablesNotCopied:
+    """moto's `copy` module inside its DynamoDB backend, except that a Table is not deep-copied (see above)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _touched(backend: DynamoDBBackend, entry: dict[str, Any]) -> tuple[Table, DynamoType, DynamoType | None] | None:
+    _, operation = next(iter(entry.items()))
+    try:
+        table = backend.get_table(operation["TableName"])
+        key = operation.get("Key") or operation["Item"]
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        return table, DynamoType(key[table.hash_key_attr]), range_value
+    except Exception:  # a malformed operation: moto's own validation reports it
+        return None
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    touched = [found for entry in transact_items if (found := _touched(self, entry)) is not None]
+    backup = [(table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value)))
+              for table, hash_value, range_value in touched]  # fmt: skip
+    try:
+        _moto_transact_write_items(self, transact_items)
+    except Exception:
+        for table, hash_value, range_value, original in reversed(backup):
+            _restore(table, hash_value, range_value, original)
+        raise
+
+
+def _restore(table: Table, hash_value: DynamoType, range_value: DynamoType | None, original: Item | None) -> None:
+    table.delete_item(hash_value, range_value)
+    if original is None:
+        return
+    if range_value is not None:
+        table.items[hash_value][range_value] = original
+    else:
+        table.items[hash_value] = original  # type: ignore[assignment]
+
+
 def apply() -> None:
     LimitedSizeDict.__setitem__ = _set_counting_the_result  # type: ignore[method-assign]
+    DynamoHandler.call_action = _serialised_call_action  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    dynamodb_models.copy = _TablesNotCopied()  # type: ignore[assignment]

@@ -82,8 +82,9 @@ def lambda_message_attribute(attribute: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def poll_once(source: EventSource, *, wait_seconds: int = 1) -> int:
-    """Receive one batch, invoke, delete what succeeded. Returns how many messages were received."""
+def poll_once(source: EventSource, *, wait_seconds: int = 1, timeout_seconds: float | None = None) -> int:
+    """Receive one batch, invoke (with the template's Timeout unless `timeout_seconds` is given), delete what
+    succeeded. Returns how many messages were received."""
     sqs = boto3.client("sqs")
     received: list[Any] = []
     # Like the event source mapping, gather up to BatchSize messages (SQS hands out at most 10 per receive).
@@ -101,7 +102,7 @@ def poll_once(source: EventSource, *, wait_seconds: int = 1) -> int:
     if not received:
         return 0
     try:
-        response = invoke(source.function, sqs_event(source, received))
+        response = invoke(source.function, sqs_event(source, received), timeout_seconds=timeout_seconds)
     except Exception:
         return len(received)  # the whole batch comes back after its visibility timeout, as with Lambda
     failed = set()
