@@ -14,7 +14,7 @@ from nimriz_destinations import runtime
 from nimriz_destinations.event_fields import NOTICE_EVENT_TYPES
 from nimriz_destinations.sample_events import sample_event
 from nimriz_destinations.storage.destinations import DestinationStore
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, ApiResponse
 from tests.local.template import LocalStack
 from tests.pipeline import Pipeline
 from tests.sinks.segment import segment_sink
@@ -222,7 +222,7 @@ def test_auto_disable_keeps_a_concurrent_update_and_bumps_the_version(api: ApiCl
     rename = {"name": "Renamed", "actions": [{k: action[k] for k in ("id", "name", "action_type")}]}
     store = DestinationStore(aws.tables["DestinationsTable"])
     read = store.get
-    renamed = []
+    renamed: list[ApiResponse] = []
 
     def read_then_a_put_lands(workspace_id: str, destination_id: str, **kwargs: Any) -> Any:
         record = read(workspace_id, destination_id, **kwargs)

@@ -117,8 +117,8 @@ def test_each_window_counts_only_its_hours(api: ApiClient, sink: Sink) -> None:
     destination = two_action_webhook(api, sink.url)
     key = ("ws_dev", destination["id"], destination["actions"][0]["id"])
     now = time.time()
-    for hours_ago, delivered in ((0, 1), (3, 10), (48, 100), (24 * 8, 1000)):
-        runtime.delivery_counters().add(key, Counts(delivered=delivered), at=now - hours_ago * 3600)
+    for hours_ago, count in ((0, 1), (3, 10), (48, 100), (24 * 8, 1000)):
+        runtime.delivery_counters().add(key, Counts(delivered=count), at=now - hours_ago * 3600)
 
     windows = ("1h", "24h", "7d")
     delivered = {window: metrics(api, destination["id"], window)["totals"]["delivered"] for window in windows}
