@@ -23,6 +23,7 @@ API_FUNCTIONS = {
     ("PUT", "/api/integrations/destinations/{id}"): "UpdateDestinationFunction",
     ("DELETE", "/api/integrations/destinations/{id}"): "DeleteDestinationFunction",
     ("POST", "/api/integrations/destinations/{id}/test-send"): "TestSendFunction",
+    ("GET", "/api/integrations/destinations/{id}/metrics"): "GetDestinationMetricsFunction",
     ("GET", "/api/integrations/parked-events"): "ListParkedEventsFunction",
     ("POST", "/api/integrations/parked-events/recover"): "RecoverParkedEventsFunction",
     ("POST", "/api/integrations/interstitial/resolve"): "ResolveInterstitialFunction",
@@ -143,6 +144,27 @@ class TestLeastPrivilege:
         assert sqs_statement["Resource"] == {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]}
         environment = functions()["RecoverParkedEventsFunction"]["Properties"]["Environment"]["Variables"]
         assert environment["LIVE_EVENTS_QUEUE_URL"] == {"Ref": "LiveEventsQueue"}
+
+    def test_metrics_read_the_destination_and_its_counters_only(self) -> None:
+        assert actions_of("GetDestinationMetricsFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
+
+    def test_fan_out_may_add_to_the_counters_but_not_put_or_delete(self) -> None:
+        assert actions_of("FanOutFunction") == {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"}
+
+    def test_the_dispatcher_puts_notices_only_on_the_live_events_queue_with_its_health_settings(self) -> None:
+        (notices,) = [s for s in statements("DispatcherFunction") if s["Action"] == "sqs:SendMessage"]
+        assert notices["Resource"] == {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]}
+        environment = functions()["DispatcherFunction"]["Properties"]["Environment"]["Variables"]
+        assert environment["LIVE_EVENTS_QUEUE_URL"] == {"Ref": "LiveEventsQueue"}
+        assert environment["AUTO_DISABLE_AFTER_SECONDS"] == str(5 * 24 * 3600)  # 5 days, like Svix
+        assert environment["AUTO_DISABLE_MIN_FAILURES"] == "20"
+        assert int(environment["HEALTH_FAILING_AFTER_FAILURES"]) >= 1
+
+    def test_updates_are_conditional_updates_not_puts(self) -> None:
+        # The document is replaced with UpdateItem so the dispatcher's health attributes on the item survive.
+        assert actions_of("UpdateDestinationFunction") & {"dynamodb:UpdateItem", "dynamodb:PutItem"} == {
+            "dynamodb:UpdateItem"
+        }
 
     def test_no_wildcard_actions_or_resources(self) -> None:
         for logical_id in functions():
