@@ -70,9 +70,13 @@ class HealthKeeper:
         # The failure a notice names: 410 Gone when there was one, otherwise the last one seen.
         failure = next((f for f in failures if f.error_class == ENDPOINT_GONE), failures[-1] if failures else None)
         notice = self._destination_transition(after, failure, now=now, at=at)
-        if notice is not None:
+        if notice is None:
+            return
+        logger.info("destination health changed", extra={"destination_id": destination_id, "notice": notice["type"]})
+        try:
             self._publish([notice])
-            logger.info("destination health changed", extra={"destination_id": destination_id, "to": notice["type"]})
+        except Exception:  # the transition stands (it shows in the API); only its notice is lost
+            logger.exception("could not publish an operational notice", extra={"notice_id": notice["id"]})
 
     def _action_transition(self, record: DestinationRecord, action_id: str, at: str) -> None:
         health = record.health.get(action_id)
