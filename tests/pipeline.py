@@ -56,9 +56,15 @@ class Pipeline:
             time.sleep(0.2)  # waiting for a scheduled retry's visibility timeout
         raise TimeoutError(f"pipeline still had {self.in_flight()} messages in flight after {timeout}s")
 
-    def poll(self, function: str) -> int:
-        """One batch of `function`'s queue, invoked as Lambda would; returns how many messages it received."""
-        return poll_once(self.sources[function], wait_seconds=0, timeout_seconds=self.invocation_seconds.get(function))
+    def poll(self, function: str, environment: int = 0) -> int:
+        """One batch of `function`'s queue, invoked as Lambda would (in execution environment `environment`);
+        returns how many messages it received."""
+        return poll_once(
+            self.sources[function],
+            wait_seconds=0,
+            timeout_seconds=self.invocation_seconds.get(function),
+            environment=environment,
+        )
 
     def dead_lettered_events(self) -> list[tuple[str, dict[str, str]]]:
         messages = self.sqs.receive_message(

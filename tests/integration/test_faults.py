@@ -246,6 +246,7 @@ def test_invocations_that_could_not_try_a_job_consume_no_attempts_and_spare_othe
     with Sink(lambda _: SinkResponse(503, {"error": "down"})) as failing:
         broken = webhook_destination(api, failing.url)
         fine = webhook_destination(other_api, sink.url)
+        set_queue(pipeline, "DeliveriesQueue", VisibilityTimeout="2")  # a failed invocation's batch is back soon
         # The batch's first check fails outright, then three reads of the broken destination's config.
         faults.fail("dynamodb", "BatchGetItem", call=1)
         faults.fail("dynamodb", "GetItem", times=3 * 4, where=mentions(f"DEST#{broken['id']}"))

@@ -13,7 +13,7 @@ from .template import functions, load_handler, load_template
 ACCOUNT_ID = "123456789012"
 
 # Lambda runs one event at a time per execution environment; Powertools resolvers rely on that.
-_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_locks: defaultdict[tuple[str, int], threading.Lock] = defaultdict(threading.Lock)
 
 
 class FakeLambdaContext:
@@ -33,13 +33,23 @@ class FakeLambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def wait_for_invocations(logical_id: str, environments: int) -> None:
+    """Return once every invocation of the function's first `environments` environments under way has ended."""
+    for environment in range(environments):
+        with _locks[(logical_id, environment)]:
+            pass
+
+
 def timeout_of(logical_id: str) -> int:
     default = load_template().get("Globals", {}).get("Function", {}).get("Timeout", 3)
     return int(functions()[logical_id]["Properties"].get("Timeout", default))
 
 
-def invoke(logical_id: str, event: dict[str, Any], *, timeout_seconds: float | None = None) -> Any:
-    """`timeout_seconds` replaces the template's Timeout (tests that plan against a short invocation)."""
-    handler = load_handler(logical_id)
-    with _locks[logical_id]:
+def invoke(
+    logical_id: str, event: dict[str, Any], *, timeout_seconds: float | None = None, environment: int = 0
+) -> Any:
+    """`timeout_seconds` replaces the template's Timeout (tests that plan against a short invocation);
+    `environment` picks one of several execution environments of the function, which run concurrently."""
+    handler = load_handler(logical_id, environment)
+    with _locks[(logical_id, environment)]:
         return handler(event, FakeLambdaContext(logical_id, timeout_seconds or timeout_of(logical_id)))

@@ -82,7 +82,9 @@ def lambda_message_attribute(attribute: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def poll_once(source: EventSource, *, wait_seconds: int = 1, timeout_seconds: float | None = None) -> int:
+def poll_once(
+    source: EventSource, *, wait_seconds: int = 1, timeout_seconds: float | None = None, environment: int = 0
+) -> int:
     """Receive one batch, invoke (with the template's Timeout unless `timeout_seconds` is given), delete what
     succeeded. Returns how many messages were received."""
     sqs = boto3.client("sqs")
@@ -102,7 +104,9 @@ def poll_once(source: EventSource, *, wait_seconds: int = 1, timeout_seconds: fl
     if not received:
         return 0
     try:
-        response = invoke(source.function, sqs_event(source, received), timeout_seconds=timeout_seconds)
+        response = invoke(
+            source.function, sqs_event(source, received), timeout_seconds=timeout_seconds, environment=environment
+        )
     except Exception:
         return len(received)  # the whole batch comes back after its visibility timeout, as with Lambda
     failed = set()

@@ -156,12 +156,13 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
     return stack
 
 
-def load_handler(logical_id: str) -> Handler:
-    """Import a function's handler from its CodeUri, under a module name unique to the function."""
+def load_handler(logical_id: str, environment: int = 0) -> Handler:
+    """Import a function's handler from its CodeUri, under a module name unique to the function and execution
+    environment (each environment has its own module state, as separate Lambda environments do)."""
     properties = functions()[logical_id]["Properties"]
     module_name, _, attribute = properties["Handler"].rpartition(".")
     path = ROOT / properties["CodeUri"] / f"{module_name.replace('.', '/')}.py"
-    unique_name = f"nimriz_function_{logical_id}"
+    unique_name = f"nimriz_function_{logical_id}" + (f"_{environment}" if environment else "")
     module = sys.modules.get(unique_name)
     if module is None:
         spec = importlib.util.spec_from_file_location(unique_name, path)

@@ -317,7 +317,7 @@ class Dispatcher:
             if result.sent or result.outcome.verdict is not Verdict.RETRY:
                 self._in_background(batch, self._record, batch, entry, lease, result)
             else:  # not sent after all (no time left for its request): unattempted
-                self._in_background(batch, self._release, batch, entry, lease, 0.0)
+                self._in_background(batch, self._release, batch, entry, lease.owner, 0.0)
 
     def _fits(self, batch: _Batch) -> bool:
         """Whether a request started now ends (at its total deadline) with time left to record."""
@@ -351,25 +351,29 @@ class Dispatcher:
     def _lease(self, batch: _Batch, entry: ReceivedJob, *, honour_schedule: bool = True) -> Lease | None:
         """The lease for this copy of the job, or None after handling why not (acknowledged or given back)."""
         job = entry.job
-        now = self._clock()
+        now, owner = self._clock(), uuid.uuid4().hex
         try:
             taken = self._log.lease(
                 job.workspace_id,
                 job.destination_id,
                 job.delivery_id,
-                owner=uuid.uuid4().hex,
+                owner=owner,
                 now=now,
                 until=batch.lease_until,
                 honour_schedule=honour_schedule,
             )
         except Exception:
             logger.exception("could not lease a delivery", extra={"delivery_id": job.delivery_id})
-            batch.give_back(entry, self._untried_delay(entry))
+            # The lease may have been taken with its answer lost: undo it, or the next copy would count a send.
+            self._release(batch, entry, owner, self._untried_delay(entry))
             return None
         if isinstance(taken, Refused):
-            if taken.reason is not LeaseRefusal.FINISHED:  # finished: acknowledged, never sent again
+            if taken.reason is LeaseRefusal.LEASED:
+                # The holder is usually done within one request; its lease end is only the bound.
+                batch.give_back(entry, min((taken.until or now) - now, self._busy_delay()))
+            elif taken.reason is LeaseRefusal.EARLY:
                 batch.give_back(entry, (taken.until or now) - now)
-            return None
+            return None  # finished: acknowledged, never sent again
         return taken
 
     def _record_unsent(self, batch: _Batch, entry: ReceivedJob, result: _Result) -> None:
@@ -388,7 +392,7 @@ class Dispatcher:
                 # The lease stays until it expires; the next copy then counts this send as an unrecorded attempt.
                 batch.give_back(entry, lease.until - self._clock())
             else:
-                self._release(batch, entry, lease, self._untried_delay(entry))
+                self._release(batch, entry, lease.owner, self._untried_delay(entry))
             return
         if recorded:
             batch.settled(entry, write.summary.status, result)
@@ -396,13 +400,13 @@ class Dispatcher:
             batch.give_back(entry, retry_delay)
         # Recorded and final, or refused because another copy moved the delivery on: acknowledged.
 
-    def _release(self, batch: _Batch, entry: ReceivedJob, lease: Lease, delay: float) -> None:
+    def _release(self, batch: _Batch, entry: ReceivedJob, owner: str, delay: float) -> None:
         job = entry.job
         try:
-            self._log.release(job.workspace_id, job.destination_id, job.delivery_id, owner=lease.owner)
+            self._log.release(job.workspace_id, job.destination_id, job.delivery_id, owner=owner)
         except Exception:  # it lapses at its end; the next copy then counts an attempt that was not sent
             logger.exception("could not release a delivery", extra={"delivery_id": job.delivery_id})
-            delay = max(delay, lease.until - self._clock())
+            delay = max(delay, batch.lease_until - self._clock())
         batch.give_back(entry, delay)
 
     def _in_background(self, batch: _Batch, work: Callable[..., None], *args: Any) -> None:
@@ -428,6 +432,10 @@ class Dispatcher:
                 ]
             )
         return set(batch.returns)
+
+    def _busy_delay(self) -> float:
+        """When to look again at a delivery another copy is sending: after that copy's request and record."""
+        return self._sender.deadline_seconds + RECORD_RESERVE_SECONDS
 
     def _untried_delay(self, entry: ReceivedJob) -> float:
         """Back-off for a job that could not even be tried: doubling per receive, at most the first retry delay."""

@@ -13,7 +13,6 @@ only holds a lease (first attempt in flight) has no `doc` and is not listed yet.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -31,8 +30,9 @@ SUMMARY_PREFIX = "DLV#"
 ATTEMPT_PREFIX = "ATT#"
 DEAD_LETTER_PREFIX = "DL#"
 FINISHED_STATUSES = frozenset({"delivered", "dead_lettered", "skipped"})
-# TransactWriteItems calls per record before giving up (each call has the client's own retries as well).
-RECORD_CALLS = 3
+# Calls per record or release before giving up (each call has the client's own retries as well): a record that
+# cannot be written costs a lease period and counts its send as unrecorded, so it is worth a few more tries.
+RECORD_CALLS = 5
 _BATCH_GET_LIMIT = 100
 
 
@@ -195,16 +195,26 @@ class DeliveryLog:
         return Lease(owner, until, sends, unrecorded="lease_owner" in previous)
 
     def release(self, workspace_id: str, destination_id: str, delivery_id: str, *, owner: str) -> None:
-        """Give the delivery back unsent: the next copy may send at once, and nothing is counted."""
+        """Give the delivery back unsent: the next copy may send at once, and nothing is counted. Also the way
+        to undo a lease whose answer was lost (it may have been taken). Tried up to RECORD_CALLS times."""
         client = aws.dynamodb()
-        with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):
-            client.update_item(
-                TableName=self._table,
-                Key=_summary_key(workspace_id, destination_id, delivery_id),
-                UpdateExpression="REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
+        failure: Exception | None = None
+        for _ in range(RECORD_CALLS):
+            try:
+                client.update_item(
+                    TableName=self._table,
+                    Key=_summary_key(workspace_id, destination_id, delivery_id),
+                    UpdateExpression="REMOVE lease_owner, lease_until",
+                    ConditionExpression="lease_owner = :owner",
+                    ExpressionAttributeValues={":owner": {"S": owner}},
+                )
+                return
+            except client.exceptions.ConditionalCheckFailedException:
+                return  # not (or no longer) ours
+            except (ClientError, BotoCoreError) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
 
     def record(self, write: DeliveryWrite, *, owner: str) -> bool:
         """Write the summary, the new attempt items and the dead letter in ONE transaction, only while `owner`
