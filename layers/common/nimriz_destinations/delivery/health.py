@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,11 +57,14 @@ class HealthKeeper:
         self, workspace_id: str, destination_id: str, outcomes: Sequence[SentOutcome], *, now: float, at: str
     ) -> None:
         """Count one batch's attempts for one destination, then make the transitions they call for."""
-        tallies: dict[str, SentTally] = {}
-        for action_id in dict.fromkeys(outcome.action_id for outcome in outcomes):
-            mine = [outcome for outcome in outcomes if outcome.action_id == action_id]
-            delivered = sum(1 for outcome in mine if outcome.delivered)
-            tallies[action_id] = SentTally(delivered=delivered, failed=len(mine) - delivered)
+        delivered: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        for outcome in outcomes:
+            (delivered if outcome.delivered else failed)[outcome.action_id] += 1
+        tallies = {
+            action_id: SentTally(delivered=delivered[action_id], failed=failed[action_id])
+            for action_id in dict.fromkeys(outcome.action_id for outcome in outcomes)
+        }
         after = self._store.record_sent(workspace_id, destination_id, tallies, at=at)
         if after is None:  # deleted meanwhile
             return
