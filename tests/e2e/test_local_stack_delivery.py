@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,9 +16,11 @@ from tests.e2e.conftest import (
     E2E_DEV_KEY,
     E2E_DISABLE_AFTER_SECONDS,
     E2E_DISABLE_MIN_FAILURES,
+    E2E_OTHER_KEY,
     SEGMENT_WRITE_KEY,
     RunningStack,
 )
+from tests.sinks.raw_endpoint import RawEndpoint
 from tests.sinks.server import Sink, SinkResponse
 from tests.sinks.webhook_receiver import WebhookReceiver, webhook_receiver
 
@@ -29,15 +33,22 @@ SECRET = "whsec_e2e_signing_secret_0123456789"
 CONFIG_CACHE_BOUND_SECONDS = 1.2
 
 
-@pytest.fixture
-def api(local_stack: RunningStack) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=local_stack.base_url, headers={"Authorization": f"Bearer {E2E_DEV_KEY}"}, timeout=10
-    ) as client:
+def workspace_client(stack: RunningStack, key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
         yield client
         # Each test's destinations go away with it, so later events do not fan out to closed receivers.
         for destination in client.get(BASE, params={"limit": 100}).json()["destinations"]:
             client.delete(f"{BASE}/{destination['id']}")
+
+
+@pytest.fixture
+def api(local_stack: RunningStack) -> Iterator[httpx.Client]:
+    yield from workspace_client(local_stack, E2E_DEV_KEY)
+
+
+@pytest.fixture
+def other_api(local_stack: RunningStack) -> Iterator[httpx.Client]:
+    yield from workspace_client(local_stack, E2E_OTHER_KEY)
 
 
 @pytest.fixture
@@ -221,3 +232,30 @@ def test_a_failing_destination_is_auto_disabled_a_second_webhook_is_told_and_the
             )
         )
         assert (totals["matched"], totals["failed"], totals["delivered"]) == (events, events, 0)
+
+
+def test_a_hanging_endpoint_does_not_hold_another_workspaces_delivery(
+    local_stack: RunningStack,
+    api: httpx.Client,
+    other_api: httpx.Client,
+    receiver: tuple[Sink, WebhookReceiver],
+) -> None:
+    _, handler = receiver
+    release = threading.Event()
+
+    def never_answer(_: socket.socket) -> None:
+        release.wait(60)
+
+    with RawEndpoint(never_answer) as hanging:
+        try:
+            create_webhook(api, hanging.url)
+            create_webhook(other_api, receiver[0].url)
+            healthy = click(workspace_id="ws_other", organization_id="org_ws_other")
+            post_events(local_stack, *[click() for _ in range(50)], healthy)  # the healthy event last
+            posted = time.monotonic()
+            (delivered,) = wait_for(lambda: handler.verified, timeout=15)
+            delivered_after = time.monotonic() - posted
+        finally:
+            release.set()
+    assert delivered.event_id == healthy["id"]
+    print(f"\nhealthy endpoint: delivered {delivered_after:.1f} s after posting, next to 50 events to a hanging one")

@@ -1,7 +1,7 @@
 """Chaos run: 1,000 live events through fan-out and dispatch while 5 % of the DynamoDB, SQS and Secrets Manager
 calls fail (seeded: throttles, 5xx, answers lost after the service acted) and 30 % of the endpoints' answers fail
 (5xx, 400, timeouts, requests left hanging), over several destinations in two workspaces, one deleted midway. The
-dispatcher runs in several execution environments at once, as Lambda does.
+fan-out and the dispatcher run in several execution environments at once, as Lambda does.
 
 Every event must end delivered exactly once per action or dead-lettered with a reason, every delivery's attempt
 count must equal the requests its receiver saw, and nothing may reach the deleted destination once the batch that
@@ -41,7 +41,9 @@ REQUEST_DEADLINE_SECONDS = 1.0
 # Each kind of AWS fault dooms every attempt of this share of calls (5 % in all); the code sees the failure.
 AWS_FAULT_SHARES = {Fault.THROTTLE: 0.02, Fault.SERVER_ERROR: 0.02, Fault.TIMEOUT_AFTER_SEND: 0.01}
 FUNCTIONS = ("FanOutFunction", "DispatcherFunction", "DeliveriesDeadLetterFunction", "LiveEventsDeadLetterFunction")
-DISPATCHER_ENVIRONMENTS = 4
+ENVIRONMENTS = {"FanOutFunction": 3, "DispatcherFunction": 4}  # concurrent invocations, as Lambda runs them
+# Attempts whose answer the dispatcher never got: the receiver may have accepted them all the same.
+ANSWER_LOST = frozenset({"timeout", "network_error", "unrecorded"})
 # Endpoint answers: (kind, share); 30 % fail.
 ANSWERS = (("5xx", 0.23), ("400", 0.02), ("timeout", 0.03), ("hanging", 0.02), ("ok", 0.70))
 VISIBILITY_SECONDS = {"LiveEventsQueue": 2, "DeliveriesQueue": 12, "DeliveriesDLQ": 2, "LiveEventsDLQ": 2}
@@ -126,7 +128,7 @@ def test_a_thousand_events_under_aws_and_endpoint_faults_are_each_delivered_once
         url = pipeline.stack.queue_urls[queue]
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(seconds)})
 
-    receivers = {name: Receiver(seed, release) for seed, name in enumerate(("dev_a", "dev_b", "dev_doomed", "other"))}
+    receivers = {name: Receiver(seed, release) for seed, name in enumerate(("dev", "dev_doomed", "other"))}
     with contextlib.ExitStack() as running:
         sinks = {name: running.enter_context(Sink(receiver)) for name, receiver in receivers.items()}
         destinations = {
@@ -148,20 +150,20 @@ def test_a_thousand_events_under_aws_and_endpoint_faults_are_each_delivered_once
         pipeline.publish(*events)
 
         stop = threading.Event()
-        pollers = [(f, 0) for f in FUNCTIONS] + [("DispatcherFunction", n) for n in range(1, DISPATCHER_ENVIRONMENTS)]
+        pollers = [(f, n) for f in FUNCTIONS for n in range(ENVIRONMENTS.get(f, 1))]
         threads = [threading.Thread(target=keep_polling, args=(pipeline, *p, stop), daemon=True) for p in pollers]
         for thread in threads:
             thread.start()
         try:
             # Midway, the third destination is deleted (the API call itself is not under test: no faults).
-            wait_until(lambda: sum(receivers["dev_doomed"].sent.values()) >= 100, timeout=90)
+            wait_until(lambda: sum(receivers["dev_doomed"].sent.values()) >= 50, timeout=90)
             for rule in rules:
                 faults.remove(rule)
             rules.clear()
             assert api.delete(f"{BASE}/{destinations['dev_doomed']['id']}").status == 204
             inject()
             # The batches under way when the DELETE returned may still send; none started later may.
-            lambdas.wait_for_invocations("DispatcherFunction", DISPATCHER_ENVIRONMENTS)
+            lambdas.wait_for_invocations("DispatcherFunction", ENVIRONMENTS["DispatcherFunction"])
             settled_at = time.monotonic()
             sent_to_doomed_before = sum(receivers["dev_doomed"].sent.values())
             wait_until(lambda: in_flight(sqs, pipeline) == 0, timeout=150)
@@ -179,7 +181,8 @@ def test_a_thousand_events_under_aws_and_endpoint_faults_are_each_delivered_once
         f"injected AWS faults (calls) {dict(doomed)}, (attempts) {dict(faults.injected)}; "
         f"endpoint answers {merged(r.answers for r in receivers.values())}; "
         f"delivered {report.delivered}, dead-lettered {report.dead_lettered}, skipped after delete {report.skipped}, "
-        f"parked events {report.parked}, lost {len(report.lost)}, duplicate sends {len(report.duplicates)}, "
+        f"parked events {report.parked}, lost {len(report.lost)}, duplicate sends {len(report.duplicates)} "
+        f"(accepted again after an answer lost to a timeout: {report.repeated_after_lost_answer}), "
         f"attempts-vs-requests mismatches {len(report.mismatches)}, "
         f"requests to the deleted destination after its DELETE settled "
         f"{sum(receivers['dev_doomed'].sent.values()) - sent_to_doomed_before}"
@@ -240,7 +243,11 @@ class Report:
     skipped: int = 0
     parked: int = 0
     lost: list[tuple[str, str]] = field(default_factory=list)
+    # Sent again although the dispatcher had seen it accepted (a `delivered` attempt), or accepted by the receiver
+    # more often than answers the dispatcher never got (timeouts, unrecorded attempts) can explain.
     duplicates: list[tuple[str, str]] = field(default_factory=list)
+    # Accepted twice because the first answer was lost to a timeout: at-least-once, explained by the log.
+    repeated_after_lost_answer: int = 0
     mismatches: list[tuple[str, str, int, int, int]] = field(default_factory=list)
     dead_letters_without_reason: list[str] = field(default_factory=list)
 
@@ -261,9 +268,10 @@ def account(
         workspace = destination["workspace_id"]
         items = partition(dynamodb, table, f"WS#{workspace}#DEST#{destination['id']}")
         summaries = {i["SK"]["S"][4:]: i for i in items if i["SK"]["S"].startswith("DLV#")}
-        attempts: Counter[str] = Counter(
-            i["SK"]["S"][4:].rsplit("#", 1)[0] for i in items if i["SK"]["S"].startswith("ATT#")
-        )
+        attempts: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+        for item in items:
+            if item["SK"]["S"].startswith("ATT#"):
+                attempts[item["SK"]["S"][4:].rsplit("#", 1)[0]].append(json_doc(item))
         letters = {i["SK"]["S"][3:]: i for i in items if i["SK"]["S"].startswith("DL#")}
         by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for delivery_id, summary in summaries.items():
@@ -290,11 +298,18 @@ def account(
                     report.skipped += 1
                 else:
                     report.lost.append((name, event["id"]))
-                if receiver.accepted[event["id"]] != (1 if status == "delivered" else 0):
+                logged = attempts[doc["delivery_id"]]
+                seen_delivered = sum(a["outcome"] == "delivered" for a in logged)
+                answer_lost = sum(a["error_class"] in ANSWER_LOST for a in logged)
+                accepted = receiver.accepted[event["id"]]
+                if seen_delivered != (status == "delivered") or not seen_delivered <= accepted <= (
+                    seen_delivered + answer_lost
+                ):
                     report.duplicates.append((name, event["id"]))
-                sent, logged = receiver.sent[event["id"]], attempts[doc["delivery_id"]]
-                if not sent == logged == doc["attempts"]:
-                    report.mismatches.append((name, event["id"], sent, logged, doc["attempts"]))
+                report.repeated_after_lost_answer += max(0, accepted - 1)
+                sent = receiver.sent[event["id"]]
+                if not sent == len(logged) == doc["attempts"]:
+                    report.mismatches.append((name, event["id"], sent, len(logged), doc["attempts"]))
     return report
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ class EventSource:
     queue_arn: str
     batch_size: int
     reports_failures: bool
+    max_concurrency: int = 1  # ScalingConfig.MaximumConcurrency: invocations Lambda runs at once for this queue
+    batching_window: float = 0.0  # MaximumBatchingWindowInSeconds
 
 
 def event_sources(stack: LocalStack) -> list[EventSource]:
@@ -43,6 +46,8 @@ def event_sources(stack: LocalStack) -> list[EventSource]:
                     queue_arn=stack.queue_arns[queue_id],
                     batch_size=int(properties.get("BatchSize", 10)),
                     reports_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+                    max_concurrency=int(properties.get("ScalingConfig", {}).get("MaximumConcurrency", 1)),
+                    batching_window=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
                 )
             )
     return sources
@@ -83,13 +88,20 @@ def lambda_message_attribute(attribute: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def poll_once(
-    source: EventSource, *, wait_seconds: int = 1, timeout_seconds: float | None = None, environment: int = 0
+    source: EventSource,
+    *,
+    wait_seconds: int = 1,
+    timeout_seconds: float | None = None,
+    environment: int = 0,
+    batching_window: float = 0.0,
 ) -> int:
     """Receive one batch, invoke (with the template's Timeout unless `timeout_seconds` is given), delete what
     succeeded. Returns how many messages were received."""
     sqs = boto3.client("sqs")
     received: list[Any] = []
-    # Like the event source mapping, gather up to BatchSize messages (SQS hands out at most 10 per receive).
+    window_ends = time.monotonic() + batching_window
+    # Like the event source mapping, gather up to BatchSize messages (SQS hands out at most 10 per receive),
+    # for up to the batching window once the first message is in.
     while len(received) < source.batch_size:
         messages = sqs.receive_message(
             QueueUrl=source.queue_url,
@@ -99,8 +111,11 @@ def poll_once(
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         received += messages
-        if len(messages) < 10:
+        if len(messages) == 10:
+            continue
+        if not received or time.monotonic() >= window_ends:
             break
+        time.sleep(0.1)
     if not received:
         return 0
     try:
@@ -123,6 +138,11 @@ def poll_once(
     return len(received)
 
 
+# Execution environments run at once per function, at most: Lambda runs up to MaximumConcurrency, so one slow
+# batch (e.g. requests to an endpoint that never answers) does not hold every other job of the queue.
+LOCAL_ENVIRONMENTS = 8
+
+
 class Pollers:
     def __init__(self, stack: LocalStack) -> None:
         self._sources = event_sources(stack)
@@ -131,14 +151,20 @@ class Pollers:
 
     def start(self) -> None:
         for source in self._sources:
-            thread = threading.Thread(target=self._run, args=(source,), name=f"poller-{source.function}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            for environment in range(min(source.max_concurrency, LOCAL_ENVIRONMENTS)):
+                thread = threading.Thread(
+                    target=self._run,
+                    args=(source, environment),
+                    name=f"poller-{source.function}-{environment}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
 
-    def _run(self, source: EventSource) -> None:
+    def _run(self, source: EventSource, environment: int) -> None:
         while not self._stop.is_set():
             try:
-                poll_once(source)
+                poll_once(source, environment=environment, batching_window=source.batching_window)
             except Exception:  # keep polling through transient errors, as the managed poller does
                 self._stop.wait(0.5)
 

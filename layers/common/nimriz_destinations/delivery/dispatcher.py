@@ -183,7 +183,7 @@ class Dispatcher:
         self._circuits = circuits
         self._return_to_queue = return_to_queue
         self._clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver")
+        self._concurrency = concurrency
         self._bookkeeping = ThreadPoolExecutor(max_workers=BOOKKEEPING_THREADS, thread_name_prefix="record")
         # The bulkhead: no destination gets more than this many of the pool's threads in one batch.
         self._lanes_per_destination = max(1, concurrency // 4)
@@ -230,14 +230,17 @@ class Dispatcher:
                 (plan, group[start : start + size]) for start in range(0, len(group), size)
             )
         # Lane n of every destination is queued before lane n + 1 of any: destinations interleave in the pool.
-        running = [
-            self._pool.submit(self._run_lane, batch, key, chunks)
-            for lane in range(self._lanes_per_destination)
-            for key, chunks in lanes.items()
-            if lane < len(chunks)
-        ]
-        for future in running:
-            future.result()
+        # A pool per batch: in Lambda one batch runs per environment at a time; where several run in one process
+        # (the local stack), a batch's hanging requests still hold only its own threads.
+        with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="deliver") as pool:
+            running = [
+                pool.submit(self._run_lane, batch, key, chunks)
+                for lane in range(self._lanes_per_destination)
+                for key, chunks in lanes.items()
+                if lane < len(chunks)
+            ]
+            for future in running:
+                future.result()
         self._wait_for_records(batch)
         self._record_health(batch)
         self._count(batch)
@@ -296,20 +299,23 @@ class Dispatcher:
                 batch.give_back(entry, decision.retry_at - self._clock())
             return
         probe = decision.admission is Admission.PROBE
-        leased: list[tuple[ReceivedJob, Lease]] = []
-        for entry, lease in zip(chunk, self._lease_all(batch, chunk), strict=True):
-            if lease is None:
-                continue
-            if self._prior_attempts(lease) >= self._retry.max_attempts:  # its last attempt went unrecorded
-                self._in_background(batch, self._record, batch, entry, lease, _Result(_UNRECORDED, sent=False))
-            else:
-                leased.append((entry, lease))
-        if not leased:
-            if probe:
+        observed = False
+        try:
+            leased: list[tuple[ReceivedJob, Lease]] = []
+            for entry, lease in zip(chunk, self._lease_all(batch, chunk), strict=True):
+                if lease is None:
+                    continue
+                if self._prior_attempts(lease) >= self._retry.max_attempts:  # its last attempt went unrecorded
+                    self._in_background(batch, self._record, batch, entry, lease, _Result(_UNRECORDED, sent=False))
+                else:
+                    leased.append((entry, lease))
+            if not leased:
+                return
+            results = self._deliver_chunk(batch, plan, leased)
+            observed = self._observe_circuit(key, list(results.values()), probe=probe)
+        finally:
+            if probe and not observed:  # the probe told nothing about the endpoint: another may probe
                 self._circuits.cancel_probe(key)
-            return
-        results = self._deliver_chunk(batch, plan, leased)
-        self._observe_circuit(key, list(results.values()), probe=probe)
         for entry, lease in leased:
             result = results[entry.message_id]
             if result.sent:
@@ -323,23 +329,23 @@ class Dispatcher:
         """Whether a request started now ends (at its total deadline) with time left to record."""
         return time.monotonic() + self._sender.deadline_seconds + RECORD_RESERVE_SECONDS <= batch.deadline
 
-    def _observe_circuit(self, key: DestinationKey, results: list[_Result], *, probe: bool) -> None:
+    def _observe_circuit(self, key: DestinationKey, results: list[_Result], *, probe: bool) -> bool:
+        """Tell the destination's circuit what the chunk's requests said of the endpoint; False if nothing."""
         answered = [r for r in results if r.sent and r.http_status is not None and r.http_status < 500]
         failed = [
             r for r in results if r.sent and (r.outcome.error_class in CIRCUIT_FAILURES or (r.http_status or 0) >= 500)
         ]
         if not answered and not failed:
-            if probe:
-                self._circuits.cancel_probe(key)
-            return
+            return False
         changed = self._circuits.observe(key, failed=not answered, probe=probe)
         if changed is None:
-            return
+            return True
         logger.info("circuit " + changed.state, extra={"destination_id": key[1]})
         try:
             self._destinations.record_circuit(*key, changed)
         except Exception:  # this environment still applies it; others see it when one persists it
             logger.exception("could not persist the circuit", extra={"destination_id": key[1]})
+        return True
 
     # -- leases and records --------------------------------------------------------------------------------
 
