@@ -204,6 +204,7 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
     from nimriz_destinations.jobs import DeliveryJob
     from nimriz_destinations.models import DestinationCreate
     from nimriz_destinations.providers.base import DeliveryItem
+    from nimriz_destinations.storage.counters import COUNTER_PREFIX
     from nimriz_destinations.storage.records import Workspace
     from tests.local.pollers import event_sources
     from tests.local.template import create_stack
@@ -256,6 +257,12 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
         for aws_client in (aws.dynamodb(), aws.secretsmanager()):
             aws_client.meta.events.register("before-call.*.*", count)
 
+        def count_counter_updates(params: dict[str, Any], **_: Any) -> None:
+            if params["Key"]["SK"]["S"].startswith(COUNTER_PREFIX):
+                calls["counters.UpdateItem"] += 1
+
+        aws.dynamodb().meta.events.register("provide-client-params.dynamodb.UpdateItem", count_counter_updates)
+
         batch_size = next(s.batch_size for s in event_sources(stack) if s.function == "DispatcherFunction")
         batches = [jobs(batch_size) for _ in range(jobs_count // batch_size)]
         started = time.perf_counter()
@@ -286,7 +293,9 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
         reads = sum(
             v for k, v in calls.items() if k in ("dynamodb.GetItem", "dynamodb.Query", "secretsmanager.GetSecretValue")
         )
-        log_calls = calls["dynamodb.UpdateItem"] + calls["dynamodb.TransactWriteItems"] - len(batches)  # - health
+        health_calls = len(batches)  # one destination per batch: one health update each
+        counter_calls = calls["counters.UpdateItem"]
+        log_calls = calls["dynamodb.UpdateItem"] + calls["dynamodb.TransactWriteItems"] - health_calls - counter_calls
         return {
             "dispatcher_events_per_second": round(jobs_count / dispatcher_seconds, 1),
             "plain_httpx_events_per_second": round(jobs_count / plain_seconds, 1),
@@ -294,6 +303,7 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
             "config_and_secret_reads_per_event": round(reads / jobs_count, 4),
             "destination_checks_per_batch": round(calls["dynamodb.BatchGetItem"] / len(batches), 4),
             "delivery_log_calls_per_event": round(log_calls / jobs_count, 4),
+            "metrics_counter_calls_per_event": round(counter_calls / jobs_count, 4),
             "aws_calls_per_event": {k: round(v / jobs_count, 4) for k, v in sorted(calls.items())},
         }
 
@@ -336,6 +346,7 @@ def main() -> int:
         f"(c) config/credential reads per event: {dispatch['config_and_secret_reads_per_event']} (target 0); "
         f"destination checks per batch: {dispatch['destination_checks_per_batch']} (target 1); "
         f"delivery-log calls per event: {dispatch['delivery_log_calls_per_event']} (target 2: lease + record); "
+        f"metrics counter calls per event: {dispatch['metrics_counter_calls_per_event']} (one per action per batch); "
         f"all AWS calls per event: {dispatch['aws_calls_per_event']}"
     )
     summary = {

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations import aws
-from nimriz_destinations.delivery.fanout import InvalidEvent
+from nimriz_destinations.delivery.fanout import InvalidEvent, Routing
 from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import fan_out, send_delivery_jobs
 from nimriz_destinations.settings import get_settings
@@ -22,12 +22,13 @@ class JobsNotQueued(Exception):
     """Some jobs could not be queued: the event comes back and is fanned out again (same delivery ids)."""
 
 
-def record_handler(record: SQSRecord) -> None:
+def route_record(record: SQSRecord) -> Routing | None:
+    """Queue the event's delivery jobs; returns its routing (None for an invalid event, dead-lettered)."""
     try:
         event = fan_out().parse(record.body)
     except InvalidEvent as invalid:
         dead_letter_invalid_event(record, str(invalid))
-        return
+        return None
     routing = fan_out().route(event)
     pending = routing.jobs
     for _ in range(_ENQUEUE_ATTEMPTS):
@@ -38,6 +39,7 @@ def record_handler(record: SQSRecord) -> None:
         raise JobsNotQueued(f"{len(pending)} delivery jobs were not accepted by SQS")
     metrics.add_metric(name="DeliveryJobsQueued", unit=MetricUnit.Count, value=len(routing.jobs))
     logger.debug("event fanned out", extra={"event_id": event["id"], "jobs": len(routing.jobs)})
+    return routing
 
 
 def dead_letter_invalid_event(record: SQSRecord, reason: str) -> None:
@@ -58,4 +60,15 @@ def dead_letter_invalid_event(record: SQSRecord, reason: str) -> None:
 @logger.inject_lambda_context
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    routed: list[Routing] = []  # events fanned out in this batch (a failed one comes back and is counted then)
+
+    def record_handler(record: SQSRecord) -> None:
+        routing = route_record(record)
+        if routing is not None:
+            routed.append(routing)
+
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    fan_out().count(routed)
+    return response

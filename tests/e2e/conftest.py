@@ -26,6 +26,8 @@ E2E_OTHER_KEY = "nim_e2e_other_workspace_key"
 # Generated requests (test_generated_api_input.py) create and change destinations: in a workspace of their own.
 E2E_FUZZ_KEY = "nim_e2e_generated_input_workspace_key"
 E2E_ADMIN_TOKEN = "nmz_admin_example_token"  # the README examples use it
+E2E_DISABLE_MIN_FAILURES = 3
+E2E_DISABLE_AFTER_SECONDS = 2
 
 
 @dataclass
@@ -76,6 +78,10 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, provider_sinks: dict[s
             "NIMRIZ_DEV_API_KEYS": f"ws_other:{E2E_OTHER_KEY},ws_fuzz:{E2E_FUZZ_KEY}",
             "NIMRIZ_ADMIN_TOKEN": E2E_ADMIN_TOKEN,
             "NIMRIZ_EGRESS_OVERRIDES": json.dumps({name: sink.url for name, sink in provider_sinks.items()}),
+            # Health thresholds short enough to watch an auto-disable happen (every other test fails at most once).
+            "HEALTH_FAILING_AFTER_FAILURES": "2",
+            "AUTO_DISABLE_MIN_FAILURES": str(E2E_DISABLE_MIN_FAILURES),
+            "AUTO_DISABLE_AFTER_SECONDS": str(E2E_DISABLE_AFTER_SECONDS),
         }
     )
     with log_path.open("w") as log:

@@ -12,7 +12,14 @@ import httpx
 import pytest
 
 from nimriz_destinations.sample_events import sample_event
-from tests.e2e.conftest import E2E_DEV_KEY, E2E_OTHER_KEY, SEGMENT_WRITE_KEY, RunningStack
+from tests.e2e.conftest import (
+    E2E_DEV_KEY,
+    E2E_DISABLE_AFTER_SECONDS,
+    E2E_DISABLE_MIN_FAILURES,
+    E2E_OTHER_KEY,
+    SEGMENT_WRITE_KEY,
+    RunningStack,
+)
 from tests.sinks.raw_endpoint import RawEndpoint
 from tests.sinks.server import Sink, SinkResponse
 from tests.sinks.webhook_receiver import WebhookReceiver, webhook_receiver
@@ -194,6 +201,37 @@ def test_an_invalid_live_event_is_parked_by_the_local_dlq_poller_and_listed(
 
     (parked,) = wait_for(listed)
     assert parked["event_type"] == "link.teleported" and parked["reason"].startswith("type:")
+
+
+def test_a_failing_destination_is_auto_disabled_a_second_webhook_is_told_and_the_metrics_count_it(
+    local_stack: RunningStack, api: httpx.Client, receiver: tuple[Sink, WebhookReceiver]
+) -> None:
+    watcher_sink, watcher = receiver
+    with Sink(lambda request: SinkResponse(400, {"error": "refused"})) as refusing:
+        failing = create_webhook(api, refusing.url)
+        create_webhook(api, watcher_sink.url, event_filter={"include": {"event_types": ["destination.disabled"]}})
+        post_events(local_stack, *(click() for _ in range(E2E_DISABLE_MIN_FAILURES)))
+        wait_for(lambda: len(refusing.requests) >= E2E_DISABLE_MIN_FAILURES)
+        time.sleep(E2E_DISABLE_AFTER_SECONDS)  # no success for the whole window: the next failure disables it
+        post_events(local_stack, click())
+
+        (notice,) = wait_for(lambda: [d for d in watcher.verified if d.event_type == "destination.disabled"])
+        data = notice.envelope["data"]
+        assert data["destination_id"] == failing["id"] and data["type"] == "generic_http"
+        assert data["health"]["state"] == "disabled" and data["last_http_status"] == 400
+        shown = api.get(f"{BASE}/{failing['id']}").json()["destination"]
+        assert shown["enabled"] is False and shown["health"]["state"] == "disabled"
+        assert shown["health"]["disabled_reason"].startswith("No successful delivery since")
+
+        events = E2E_DISABLE_MIN_FAILURES + 1
+        url = f"{BASE}/{failing['id']}/metrics"
+        totals = wait_for(
+            lambda: (
+                (t := api.get(url, params={"window": "1h"}).json()["metrics"]["totals"])["dead_lettered"] == events
+                and t
+            )
+        )
+        assert (totals["matched"], totals["failed"], totals["delivered"]) == (events, events, 0)
 
 
 def test_a_hanging_endpoint_does_not_hold_another_workspaces_delivery(

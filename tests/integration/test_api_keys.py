@@ -48,6 +48,7 @@ ROUTE_SCOPES = {
     ("GET", "/api/integrations/parked-events"): "destinations:read",
     ("POST", "/api/integrations/parked-events/recover"): "deliveries:replay",
     ("GET", "/api/integrations/audit-log"): "destinations:read",
+    ("GET", "/api/integrations/destinations/{id}/metrics"): "destinations:read",
     ("POST", "/api/integrations/interstitial/resolve"): "interstitial:resolve",
 }
 

@@ -235,12 +235,12 @@ class TestStoredSizes:
         assert _secret_count() == secrets_before
 
     def test_removed_actions_lose_their_health_attributes(self, api: ApiClient, aws: LocalStack) -> None:
-        from nimriz_destinations.storage.destinations import DestinationStore
+        from nimriz_destinations.storage.destinations import DestinationStore, SentTally
 
         destination = create(api, destination_body("segment"))
         old_action = destination["actions"][0]["id"]
-        DestinationStore(aws.tables["DestinationsTable"]).record_health(
-            "ws_dev", destination["id"], old_action, success=False, at="2026-01-01T00:00:00.000Z"
+        DestinationStore(aws.tables["DestinationsTable"]).record_sent(
+            "ws_dev", destination["id"], {old_action: SentTally(delivered=0, failed=1)}, at="2026-01-01T00:00:00.000Z"
         )
         assert f"hc_{old_action}" in _item(aws, destination["id"])
 

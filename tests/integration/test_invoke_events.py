@@ -23,6 +23,7 @@ EXPECTED = {
     "api_delete_destination.json": ("DeleteDestinationFunction", 204),
     "api_test_send.json": ("TestSendFunction", 202),
     "api_list_deliveries.json": ("ListDeliveriesFunction", 200),
+    "api_get_destination_metrics.json": ("GetDestinationMetricsFunction", 200),
     "api_get_delivery.json": ("GetDeliveryFunction", 404),
     "api_list_dead_letters.json": ("ListDeadLettersFunction", 200),
     "api_replay_dead_letters.json": ("ReplayDeadLettersFunction", 202),

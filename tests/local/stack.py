@@ -31,6 +31,14 @@ LOCAL_DEFAULTS = {
     "CONFIG_CACHE_SECONDS": "1",
     "AUTH_CACHE_SECONDS": "1",
 }
+# Settings the user's environment overrides over the template's values, e.g. short auto-disable thresholds so a
+# demo of destination health takes seconds: AUTO_DISABLE_AFTER_SECONDS=5 AUTO_DISABLE_MIN_FAILURES=3 make dev
+USER_SETTINGS = (
+    *LOCAL_DEFAULTS,
+    "HEALTH_FAILING_AFTER_FAILURES",
+    "AUTO_DISABLE_AFTER_SECONDS",
+    "AUTO_DISABLE_MIN_FAILURES",
+)
 
 
 def _swagger_assets() -> Path:
@@ -180,7 +188,7 @@ def main() -> None:
     from .template import create_stack
 
     stack = create_stack(stage="local")
-    user_settings = {name: os.environ[name] for name in LOCAL_DEFAULTS if name in os.environ}
+    user_settings = {name: os.environ[name] for name in USER_SETTINGS if name in os.environ}
     os.environ.update(stack.all_function_environments())
     # Quick retries and config refresh locally; values set by the user win over both.
     os.environ.update({**LOCAL_DEFAULTS, **user_settings})

@@ -25,6 +25,7 @@ API_FUNCTIONS = {
     ("PUT", "/api/integrations/destinations/{id}"): "UpdateDestinationFunction",
     ("DELETE", "/api/integrations/destinations/{id}"): "DeleteDestinationFunction",
     ("POST", "/api/integrations/destinations/{id}/test-send"): "TestSendFunction",
+    ("GET", "/api/integrations/destinations/{id}/metrics"): "GetDestinationMetricsFunction",
     ("GET", "/api/integrations/parked-events"): "ListParkedEventsFunction",
     ("POST", "/api/integrations/parked-events/recover"): "RecoverParkedEventsFunction",
     ("GET", "/api/integrations/audit-log"): "ListAuditLogFunction",
@@ -168,6 +169,31 @@ class TestLeastPrivilege:
             assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= actions_of(writer), writer
             environment = functions()[writer]["Properties"]["Environment"]["Variables"]
             assert environment["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}, writer
+
+    def test_metrics_read_the_destination_and_its_counters_only(self) -> None:
+        assert actions_of("GetDestinationMetricsFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
+
+    def test_fan_out_may_add_to_the_counters_but_not_put_or_delete(self) -> None:
+        assert actions_of("FanOutFunction") == {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"}
+
+    def test_the_dispatcher_puts_notices_only_on_the_live_events_queue_with_its_health_settings(self) -> None:
+        (notices,) = [s for s in statements("DispatcherFunction") if s["Action"] == "sqs:SendMessage"]
+        assert notices["Resource"] == {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]}
+        environment = functions()["DispatcherFunction"]["Properties"]["Environment"]["Variables"]
+        assert environment["LIVE_EVENTS_QUEUE_URL"] == {"Ref": "LiveEventsQueue"}
+        assert environment["AUTO_DISABLE_AFTER_SECONDS"] == str(5 * 24 * 3600)  # 5 days, like Svix
+        assert environment["AUTO_DISABLE_MIN_FAILURES"] == "20"
+        assert int(environment["HEALTH_FAILING_AFTER_FAILURES"]) >= 1
+
+    def test_updates_are_conditional_updates_not_puts(self) -> None:
+        # The document is replaced with UpdateItem so the dispatcher's health attributes on the item survive; the
+        # function may put (and delete) items only in the audit partitions, for its audit entries.
+        for statement in statements("UpdateDestinationFunction"):
+            actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
+            if "dynamodb:PutItem" in actions:
+                leading_keys = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                assert leading_keys == ["AUDIT#*"], statement
+        assert "dynamodb:UpdateItem" in actions_of("UpdateDestinationFunction")
 
     def test_no_wildcard_actions_or_resources(self) -> None:
         for logical_id in functions():

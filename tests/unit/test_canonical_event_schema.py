@@ -9,6 +9,7 @@ import pytest
 from nimriz_destinations.canonical_event import SCHEMA_PATH, validate_canonical_event
 from nimriz_destinations.event_fields import (
     API_VERSION,
+    CANONICAL_EVENT_TYPES,
     CONSENT_STATES,
     CONVERSION_EVENT_TYPES,
     CONVERSION_OUTCOMES,
@@ -59,7 +60,7 @@ def test_schema_objects_declare_exactly_the_catalogue_sub_fields() -> None:
 
 def test_schema_enumerations_match_the_catalogue_constants() -> None:
     properties = SCHEMA["properties"]
-    assert properties["type"]["enum"] == list(EVENT_TYPES)
+    assert properties["type"]["enum"] == list(CANONICAL_EVENT_TYPES)
     assert properties["api_version"]["const"] == API_VERSION
     assert properties["touch_type"]["enum"] == [*TOUCH_TYPES, None]
     assert properties["privacy_mode"]["enum"] == [*PRIVACY_MODES, None]
@@ -76,6 +77,39 @@ def test_schema_enumerations_match_the_catalogue_constants() -> None:
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 def test_every_sample_event_is_valid(event_type: str, privacy_mode: str) -> None:
     assert validate_canonical_event(event(event_type, privacy_mode)) == []
+
+
+def notice(kind: str = "destination.disabled") -> dict[str, Any]:
+    from nimriz_destinations.notices import notice_event
+    from nimriz_destinations.storage.records import DestinationHealth, DestinationRecord
+
+    record = DestinationRecord(
+        id="dest_1", workspace_id="ws_1", organization_id="org_1", name="Hook", type="generic_http", enabled=False,
+        actions=[], credential_hints={}, secret_arn=None, secret_version=None, version=2,
+        created_at="2026-03-30T12:00:00.000Z", updated_at="2026-03-30T12:34:56.789Z",
+        destination_health=DestinationHealth(
+            state="disabled", since="2026-03-30T12:34:56.789Z", consecutive_failures=1, disabled_reason="gone"
+        ),
+    )  # fmt: skip
+    return notice_event(record, kind, last_error_class="endpoint_gone", last_http_status=410)
+
+
+@pytest.mark.parametrize("kind", ["destination.failing", "destination.disabled", "destination.recovered"])
+def test_operational_notices_are_valid_canonical_events(kind: str) -> None:
+    assert validate_canonical_event(notice(kind)) == []
+
+
+def test_a_notice_type_without_its_notice_object_is_invalid() -> None:
+    data = notice()
+    del data["notice"]
+    assert validate_canonical_event(data) == ["event: must contain ['notice'] properties"]
+
+
+def test_a_notice_with_an_unknown_health_state_is_invalid() -> None:
+    data = notice()
+    data["notice"]["health"]["state"] = "sleepy"
+    (problem,) = validate_canonical_event(data)
+    assert problem.startswith("notice.health.state: must be one of")
 
 
 def test_unknown_fields_are_accepted_at_top_level_and_inside_objects() -> None:

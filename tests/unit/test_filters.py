@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from nimriz_destinations.event_fields import CONVERSION_EVENT_TYPES, EVENT_TYPES
+from nimriz_destinations.event_fields import CONVERSION_EVENT_TYPES, EVENT_TYPES, NOTICE_EVENT_TYPES
 from nimriz_destinations.filters import MATCH_INPUT_LIMIT, EventFilter, FilterVerdict, compile_filter
 from nimriz_destinations.sample_events import sample_event
 
@@ -517,3 +517,28 @@ def test_can_match_any_accepts_any_iterable_and_nothing_matches_no_types() -> No
     event_filter = EventFilter.model_validate({"include": {"event_types": ["card.viewed"]}})
     assert event_filter.can_match_any(iter(["link.clicked", "card.viewed"]))
     assert not event_filter.can_match_any([])
+
+
+# -- operational notices -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("notice_type", NOTICE_EVENT_TYPES)
+def test_notices_reach_only_filters_that_list_them(notice_type: str) -> None:
+    notice = {"type": notice_type, "bot_flag": None}
+    everything = compile_filter(EventFilter())
+    assert everything.evaluate(notice) == FilterVerdict(passed=False, rejected_by="include.event_types")
+    listed = compile_filter(EventFilter.model_validate({"include": {"event_types": [notice_type]}}))
+    assert listed.evaluate(notice).passed
+    assert not listed.evaluate({"type": "link.clicked"}).passed
+
+
+def test_an_empty_include_list_still_matches_every_recorded_event_type() -> None:
+    everything = compile_filter(EventFilter())
+    assert all(everything.evaluate({"type": event_type}).passed for event_type in EVENT_TYPES)
+
+
+def test_notice_types_can_be_excluded_and_are_known_to_validation() -> None:
+    excluded = EventFilter.model_validate({"exclude": {"event_types": ["destination.failing"]}})
+    assert not compile_filter(excluded).evaluate({"type": "destination.failing"}).passed
+    with pytest.raises(ValidationError, match=r"expected one of: .*destination\.failing"):
+        EventFilter.model_validate({"include": {"event_types": ["destination.failed"]}})

@@ -23,6 +23,12 @@ CONVERSION_EVENT_TYPES = (
     "conversion.reversal",
 )
 EVENT_TYPES = LINK_EVENT_TYPES + CARD_EVENT_TYPES + CONVERSION_EVENT_TYPES
+"""What Nimriz records about links, cards and conversions (the events the edge sends)."""
+# Operational notices about a destination's health, emitted by the dispatcher on state transitions; the event's
+# `notice` object carries their data. An action receives them only when its include.event_types lists them.
+NOTICE_EVENT_TYPES = ("destination.failing", "destination.disabled", "destination.recovered")
+CANONICAL_EVENT_TYPES = EVENT_TYPES + NOTICE_EVENT_TYPES
+"""Every type a canonical event on the LiveEvents queue may have."""
 
 TOUCH_TYPES = ("short_link_click", "qr_scan")
 PRIVACY_MODES = ("standard", "strict")

@@ -7,6 +7,8 @@ Semantics, decided here and relied on by the fan-out:
   and every condition holds (an `any` group holds when one of its items does). Checks run in that order and
   the verdict names the first rule that rejected the event (`include.event_types`, `exclude.bot_traffic`,
   `conditions[2]`, ...); a failing condition inside an `any` group is reported as its top-level item.
+* Operational notices (`destination.failing`, `destination.disabled`, `destination.recovered`) are opt-in: an
+  empty `include.event_types` matches every event except them, and the verdict names `include.event_types`.
 * Absent and null are the same (design §4). A missing value fails every `include` list and passes every
   `exclude` list. A condition on a missing field is false for every operator except `not_exists`, including
   `neq`, `not_in` and `not_contains`: "country is not FR" does not match events without a country.
@@ -47,8 +49,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .event_fields import (
+    CANONICAL_EVENT_TYPES,
     EVENT_FIELDS,
-    EVENT_TYPES,
+    NOTICE_EVENT_TYPES,
     TOUCH_TYPES,
     FieldType,
     compile_path,
@@ -106,8 +109,8 @@ _COUNTRY = re.compile(r"[A-Z]{2}")
 
 
 def _known_event_type(value: str) -> str:
-    if value not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {value!r}; expected one of: {', '.join(EVENT_TYPES)}")
+    if value not in CANONICAL_EVENT_TYPES:
+        raise ValueError(f"unknown event type {value!r}; expected one of: {', '.join(CANONICAL_EVENT_TYPES)}")
     return value
 
 
@@ -418,7 +421,7 @@ def _leaf_locations(
 
 
 class EventFilter(_Strict):
-    """An action's `event_filter`; `{}` matches every event."""
+    """An action's `event_filter`; `{}` matches every event except operational notices."""
 
     include: IncludeRules = Field(default_factory=IncludeRules)
     exclude: ExcludeRules = Field(default_factory=ExcludeRules)
@@ -485,6 +488,8 @@ def _checks(event_filter: EventFilter) -> Iterator[tuple[str, Predicate]]:
         allowed = frozenset(getattr(event_filter.include, name))
         if allowed:
             yield f"include.{name}", _list_rule(_LIST_RULE_PATHS[name], allowed, wanted=True)
+        elif name == "event_types":  # operational notices are opt-in: only an action that lists them gets them
+            yield "include.event_types", _list_rule("type", _NOTICE_TYPES, wanted=False)
     for name in ExcludeRules.model_fields:
         if name == "bot_traffic":
             continue
@@ -495,6 +500,9 @@ def _checks(event_filter: EventFilter) -> Iterator[tuple[str, Predicate]]:
         yield "exclude.bot_traffic", _is_not_bot
     for index, item in enumerate(event_filter.conditions):
         yield f"conditions[{index}]", _compile_item(item)
+
+
+_NOTICE_TYPES = frozenset(NOTICE_EVENT_TYPES)
 
 
 def _is_not_bot(event: Mapping[str, Any]) -> bool:

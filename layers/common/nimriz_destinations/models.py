@@ -140,9 +140,20 @@ class TestSendRequest(_Input):
 
 
 class Health(BaseModel):
+    state: Literal["healthy", "failing", "disabled"] = Field(
+        default="healthy",
+        description=(
+            "`failing` after a run of failed attempts with no success, `disabled` when Nimriz disabled the "
+            "destination (no success for AUTO_DISABLE_AFTER_SECONDS with at least AUTO_DISABLE_MIN_FAILURES "
+            "failures, or a webhook answering 410 Gone); re-enabling it makes it `healthy` again. An action is "
+            "`disabled` with its destination."
+        ),
+    )
+    since: str | None = Field(default=None, description="When the current state began.")
+    consecutive_failures: int = 0
     last_success_at: str | None = None
     last_failure_at: str | None = None
-    consecutive_failures: int = 0
+    disabled_reason: str | None = Field(default=None, description="Why Nimriz disabled it (state `disabled` only).")
     circuit: Literal["closed", "open", "half_open"] = Field(
         default="closed",
         description=(
@@ -463,3 +474,37 @@ class AuditEntryOut(BaseModel):
 class AuditLogResponse(BaseModel):
     audit_log: list[AuditEntryOut]
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next (older) page.")
+
+
+MetricsWindow = Literal["1h", "24h", "7d"]
+
+
+class MetricCounts(BaseModel):
+    matched: int = Field(description="Events the action's filter passed (a delivery was queued).")
+    filtered_out: int = Field(description="Events the action's filter rejected.")
+    delivered: int = Field(description="Deliveries delivered.")
+    failed: int = Field(description="Attempts sent that did not deliver (each retry counts).")
+    retrying: int = Field(description="Failed attempts that were scheduled to be retried.")
+    dead_lettered: int = Field(description="Deliveries that became dead letters.")
+    skipped: int = Field(description="Deliveries deliberately not sent (e.g. disabled, not applicable).")
+    p50_latency_ms: int | None = Field(
+        description="Median request latency, as the upper bound of its histogram bin; null without requests."
+    )
+    p95_latency_ms: int | None = Field(description="95th percentile request latency, like p50_latency_ms.")
+
+
+class ActionMetrics(MetricCounts):
+    action_id: str
+
+
+class DestinationMetrics(BaseModel):
+    window: MetricsWindow
+    starts_at: str = Field(
+        description="Start of the first hourly bucket counted: windows cover whole UTC hours, the current one included."
+    )
+    actions: list[ActionMetrics] = Field(description="Every current action of the destination.")
+    totals: MetricCounts = Field(description="Across the listed actions (latency percentiles over all of them).")
+
+
+class DestinationMetricsResponse(BaseModel):
+    metrics: DestinationMetrics

@@ -1,9 +1,13 @@
 """Powertools singletons: create once per execution environment, never per request."""
 
-from collections.abc import Callable
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 logger = Logger()
 metrics = Metrics()
@@ -31,3 +35,41 @@ def trace_handler[Handler: Callable[..., Any]](handler: Handler) -> Handler:
     if tracer is None:
         return handler
     return cast(Handler, tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False))
+
+
+# EMF keeps at most this many values of one metric in one document.
+_MAX_VALUES_PER_METRIC = 100
+
+
+@dataclass(slots=True)
+class DeliveryTally:
+    """One batch's outcomes for one destination type, as operators' metrics count them."""
+
+    delivered: int = 0
+    failed: int = 0  # attempts sent that did not deliver
+    dead_lettered: int = 0
+    latencies_ms: list[int] = field(default_factory=list)
+
+    def add(self, status: str, *, failed: bool, latency_ms: int | None) -> None:
+        self.delivered += status == "delivered"
+        self.dead_lettered += status == "dead_lettered"
+        self.failed += failed
+        if latency_ms is not None:
+            self.latencies_ms.append(latency_ms)
+
+
+def emit_delivery_metrics(tallies: Mapping[str, DeliveryTally]) -> None:
+    """`Delivered`, `Failed`, `DeadLettered` (count) and `Latency` (ms) per destination type, as EMF documents in
+    the function's log (one per type: the `destination_type` dimension differs)."""
+    for destination_type, tally in tallies.items():
+        latencies = tally.latencies_ms
+        for start in range(0, max(len(latencies), 1), _MAX_VALUES_PER_METRIC):
+            emf = EphemeralMetrics()  # not the shared `metrics`: its dimensions would apply to everything it flushes
+            emf.add_dimension(name="destination_type", value=destination_type)
+            if start == 0:
+                emf.add_metric(name="Delivered", unit=MetricUnit.Count, value=tally.delivered)
+                emf.add_metric(name="Failed", unit=MetricUnit.Count, value=tally.failed)
+                emf.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=tally.dead_lettered)
+            for latency in latencies[start : start + _MAX_VALUES_PER_METRIC]:
+                emf.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency)
+            emf.flush_metrics()

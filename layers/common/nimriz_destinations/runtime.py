@@ -6,6 +6,7 @@ the factories so a function pays only for what it uses at cold start (the author
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -23,9 +24,11 @@ if TYPE_CHECKING:
     from .service.audit import AuditLog
     from .service.deliveries import DeliveryService
     from .service.destinations import DestinationService
+    from .service.metrics import MetricsService
     from .service.parked_events import ParkedEventService
     from .service.preview import PreviewService
     from .storage.api_keys import ApiKeyStore
+    from .storage.counters import DeliveryCounters
     from .storage.deliveries import DeliveryLog
 
 
@@ -113,6 +116,40 @@ def send_live_events(bodies: list[str]) -> list[int]:
     return failed
 
 
+_NOTICE_SEND_ATTEMPTS = 3
+
+
+class NoticesNotQueued(Exception):
+    """SQS kept refusing operational notices."""
+
+
+def publish_notices(notices: Sequence[dict[str, Any]]) -> None:
+    """Put operational notices on the LiveEvents queue, where fan-out routes them like any canonical event."""
+    pending = [json.dumps(notice) for notice in notices]
+    for _ in range(_NOTICE_SEND_ATTEMPTS):
+        if not pending:
+            return
+        pending = [pending[index] for index in send_live_events(pending)]
+    if pending:
+        raise NoticesNotQueued(f"{len(pending)} operational notices were not accepted by SQS")
+
+
+@cache
+def delivery_counters() -> DeliveryCounters:
+    from .storage.counters import DeliveryCounters
+
+    return DeliveryCounters(get_settings().table_name)
+
+
+@cache
+def metrics_service() -> MetricsService:
+    from .service.metrics import MetricsService
+    from .storage.destinations import DestinationStore
+
+    settings = get_settings()
+    return MetricsService(DestinationStore(settings.table_name), delivery_counters())
+
+
 @cache
 def parked_event_service() -> ParkedEventService:
     from .service.parked_events import ParkedEventService
@@ -143,7 +180,7 @@ def compiled_actions() -> CompiledActions:
 def fan_out() -> FanOut:
     from .delivery.fanout import FanOut
 
-    return FanOut(destination_configs(), compiled_actions())
+    return FanOut(destination_configs(), compiled_actions(), delivery_counters())
 
 
 @cache
@@ -179,18 +216,27 @@ def return_delivery_jobs(returns: Sequence[tuple[str, int]]) -> None:
 def dispatcher() -> Dispatcher:
     from .delivery.circuit import CircuitBreakers
     from .delivery.dispatcher import Dispatcher
+    from .delivery.health import HealthKeeper, HealthPolicy
     from .delivery.retry import RetryPolicy
     from .delivery.sender import HttpSender, parse_egress_overrides
     from .storage.destinations import DestinationStore
     from .storage.secrets import SecretStore
 
     settings = get_settings()
+    destinations = DestinationStore(settings.table_name)
+    health_policy = HealthPolicy(
+        failing_after_failures=settings.health_failing_after_failures,
+        disable_after_seconds=settings.auto_disable_after_seconds,
+        disable_min_failures=settings.auto_disable_min_failures,
+    )
     return Dispatcher(
         configs=destination_configs(),
         compiled=compiled_actions(),
         secrets=SecretStore(),
         log=delivery_log(),
-        destinations=DestinationStore(settings.table_name),
+        destinations=destinations,
+        health=HealthKeeper(destinations, health_policy, publish_notices),
+        counters=delivery_counters(),
         sender=HttpSender(
             allow_loopback=settings.is_local,
             egress_overrides=parse_egress_overrides(settings.egress_overrides_json),
@@ -237,6 +283,8 @@ _FACTORIES = (
     dispatcher,
     delivery_service,
     parked_event_service,
+    delivery_counters,
+    metrics_service,
     get_settings,
 )
 

@@ -30,6 +30,9 @@ class Settings:
     request_deadline_seconds: float
     circuit_failure_threshold: int
     circuit_cool_down_seconds: float
+    health_failing_after_failures: int
+    auto_disable_after_seconds: float
+    auto_disable_min_failures: int
 
     @property
     def is_local(self) -> bool:
@@ -63,4 +66,8 @@ def get_settings() -> Settings:
         request_deadline_seconds=float(env.get("REQUEST_DEADLINE_SECONDS", "15")),
         circuit_failure_threshold=int(env.get("CIRCUIT_FAILURE_THRESHOLD", "5")),
         circuit_cool_down_seconds=float(env.get("CIRCUIT_COOL_DOWN_SECONDS", "30")),
+        health_failing_after_failures=int(env.get("HEALTH_FAILING_AFTER_FAILURES", "3")),
+        # Like Svix: 5 days without a successful delivery, and enough failures that it is not a quiet spell.
+        auto_disable_after_seconds=float(env.get("AUTO_DISABLE_AFTER_SECONDS", str(5 * 24 * 3600))),
+        auto_disable_min_failures=int(env.get("AUTO_DISABLE_MIN_FAILURES", "20")),
     )

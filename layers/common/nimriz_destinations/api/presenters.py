@@ -8,6 +8,7 @@ from typing import Any
 
 from ..models import (
     Action,
+    ActionMetrics,
     ActionPreviewOut,
     ApiKeyCreatedResponse,
     ApiKeyOut,
@@ -17,16 +18,20 @@ from ..models import (
     DeliveryDetail,
     DeliverySummaryOut,
     Destination,
+    DestinationMetrics,
     FilterVerdictOut,
     Health,
+    MetricCounts,
 )
 from ..providers import get_provider
 from ..service.api_keys import IssuedKey
+from ..service.metrics import WindowMetrics
 from ..service.preview import ActionPreview
 from ..storage.api_keys import ApiKeyRecord
 from ..storage.audit import AuditEntry
+from ..storage.counters import Counts
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
-from ..storage.records import ActionHealth, DestinationRecord, ShownCircuit
+from ..storage.records import DestinationRecord, ShownCircuit
 
 
 def present_destination(record: DestinationRecord, revealed: dict[str, Any] | None = None) -> Destination:
@@ -49,28 +54,17 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
                     "property_mapping": action.property_mapping,
                     "event_filter": action.event_filter,
                     "settings": action.settings,
-                    "health": {**asdict(record.health.get(action.id, ActionHealth())), "circuit": circuit},
+                    "health": {**asdict(record.action_health_view(action)), "circuit": circuit},
                     "created_at": action.created_at,
                     "updated_at": action.updated_at,
                 }
             )
             for action in record.actions
         ],
-        health=_destination_health(record, circuit),
+        health=Health.model_validate({**asdict(record.health_view()), "circuit": circuit}),
         version=record.version,
         created_at=record.created_at,
         updated_at=record.updated_at,
-    )
-
-
-def _destination_health(record: DestinationRecord, circuit: ShownCircuit) -> Health:
-    """The destination's health across its current actions: latest success/failure, worst failure streak."""
-    current = [record.health[action.id] for action in record.actions if action.id in record.health]
-    return Health(
-        last_success_at=max((h.last_success_at for h in current if h.last_success_at), default=None),
-        last_failure_at=max((h.last_failure_at for h in current if h.last_failure_at), default=None),
-        consecutive_failures=max((h.consecutive_failures for h in current), default=0),
-        circuit=circuit,
     )
 
 
@@ -123,3 +117,20 @@ def present_audit_entry(entry: AuditEntry) -> AuditEntryOut:
     fields = asdict(entry)
     del fields["workspace_id"]  # the caller's own workspace
     return AuditEntryOut.model_validate(fields)
+
+
+def present_metrics(metrics: WindowMetrics) -> DestinationMetrics:
+    return DestinationMetrics(
+        window=metrics.window,  # type: ignore[arg-type]
+        starts_at=metrics.starts_at,
+        actions=[ActionMetrics(action_id=action_id, **_counts(counts)) for action_id, counts in metrics.actions],
+        totals=MetricCounts(**_counts(metrics.totals)),
+    )
+
+
+def _counts(counts: Counts) -> dict[str, Any]:
+    return {
+        **{name: value for name, value in asdict(counts).items() if name != "latency"},
+        "p50_latency_ms": counts.latency_percentile(0.5),
+        "p95_latency_ms": counts.latency_percentile(0.95),
+    }

@@ -12,6 +12,7 @@ from ..models import (
     DeliveryDetailResponse,
     DeliveryListResponse,
     DestinationListResponse,
+    DestinationMetricsResponse,
     DestinationResponse,
     ErrorResponse,
     ParkedEventListResponse,
@@ -125,5 +126,11 @@ LIST_AUDIT_LOG_RESPONSES = {
     200: _json("One page of the workspace's configuration changes, newest first", AuditLogResponse),
     400: _json("Invalid cursor", ErrorResponse),
     422: _json("Invalid query", ErrorResponse),
+    **_ERRORS,
+}
+METRICS_RESPONSES = {
+    200: _json("Counts per action and in total over the window", DestinationMetricsResponse),
+    422: _json("Invalid query", ErrorResponse),
+    **_NOT_FOUND,
     **_ERRORS,
 }

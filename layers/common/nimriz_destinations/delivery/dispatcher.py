@@ -16,6 +16,9 @@ Per batch (one Lambda invocation, planned against its remaining time):
 5. After sending, each job's outcome is recorded in one transaction (`DeliveryLog.record`). Retryable failures get
    `next_attempt_at` in the record and the message's visibility set to the same delay; after the last attempt, or
    on a permanent failure, the delivery is dead-lettered in that same transaction.
+6. Once per batch: each destination's health is updated from what was sent (`HealthKeeper`: one update per
+   destination, plus a conditional write and an operational notice on a transition), the customer counters get
+   one update per (action, hour), and the EMF metrics per destination type are emitted.
 Every message not acknowledged is returned to the queue with the delay its case needs (`dispatch` reports it as
 failed), so a failure in any step for one job or destination affects that job or destination only.
 """
@@ -37,7 +40,8 @@ from ..errors import DomainError
 from ..jobs import DeliveryJob
 from ..mapping import CompiledMapping, apply_privacy
 from ..netguard import UnsafeDestination
-from ..observability import logger
+from ..notices import is_notice, notice_data
+from ..observability import DeliveryTally, emit_delivery_metrics, logger
 from ..providers import get_provider
 from ..providers.base import (
     AuthorizationFailed,
@@ -49,6 +53,7 @@ from ..providers.base import (
     Verdict,
 )
 from ..redaction import redact_secrets, redacted_excerpt, response_text
+from ..storage.counters import CounterKey, Counts, DeliveryCounters
 from ..storage.deliveries import (
     AttemptRecord,
     DeadLetter,
@@ -64,6 +69,7 @@ from ..storage.records import ActionRecord, DestinationRecord
 from ..storage.secrets import SecretRef, SecretStore
 from .circuit import Admission, CircuitBreakers, DestinationKey
 from .config import CompiledActions, DestinationConfigs
+from .health import HealthKeeper, SentOutcome
 from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
 from .sender import HttpSender, SendFailed
 
@@ -119,6 +125,8 @@ class _Batch:
     lease_until: float  # epoch seconds: the leases this invocation takes last until then
     returns: dict[str, tuple[str, float]] = field(default_factory=dict)  # message id -> (receipt, delay seconds)
     outcomes: defaultdict[tuple[str, str, str], list[_Result]] = field(default_factory=lambda: defaultdict(list))
+    recorded: list[tuple[ReceivedJob, str, _Result]] = field(default_factory=list)  # (job, its status, outcome)
+    types: dict[DestinationKey, str] = field(default_factory=dict)  # destination -> type, from the plans
     pending: list[Future[None]] = field(default_factory=list)  # records under way
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -131,6 +139,10 @@ class _Batch:
         with self.lock:
             self.outcomes[(*entry.destination, entry.job.action_id)].append(result)
 
+    def settled(self, entry: ReceivedJob, status: str, result: _Result) -> None:
+        with self.lock:
+            self.recorded.append((entry, status, result))
+
 
 def iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -138,6 +150,7 @@ def iso(moment: float) -> str:
 
 _NOT_IN_TIME = Outcome.retry("not_started", "There was no time left in this invocation to send it.")
 _DELETED = Outcome.skipped("destination_deleted", "The destination no longer exists.")
+_NOT_APPLICABLE = Outcome.skipped("not_applicable", "Operational notices are delivered to webhook destinations only.")
 
 
 class Dispatcher:
@@ -149,6 +162,8 @@ class Dispatcher:
         secrets: SecretStore,
         log: DeliveryLog,
         destinations: DestinationStore,
+        health: HealthKeeper,
+        counters: DeliveryCounters,
         sender: HttpSender,
         retry: RetryPolicy,
         circuits: CircuitBreakers,
@@ -161,6 +176,8 @@ class Dispatcher:
         self._secrets = secrets
         self._log = log
         self._destinations = destinations
+        self._health = health
+        self._counters = counters
         self._sender = sender
         self._retry = retry
         self._circuits = circuits
@@ -207,6 +224,7 @@ class Dispatcher:
                 for entry in group:
                     self._in_background(batch, self._record_unsent, batch, entry, _Result(plan, sent=False))
                 continue
+            batch.types[(workspace_id, destination_id)] = plan.destination_type
             size = plan.provider.max_batch_size
             lanes[(workspace_id, destination_id)].extend(
                 (plan, group[start : start + size]) for start in range(0, len(group), size)
@@ -225,6 +243,7 @@ class Dispatcher:
                 future.result()
         self._wait_for_records(batch)
         self._record_health(batch)
+        self._count(batch)
         return self._hand_back(batch)
 
     def park(self, received: Sequence[ReceivedJob], *, deadline: float) -> set[str]:
@@ -238,6 +257,15 @@ class Dispatcher:
         for entry in _first_copies(received):
             self._in_background(batch, self._record_unsent, batch, entry, _Result(outcome, sent=False))
         self._wait_for_records(batch)
+        for workspace_id, destination_id in {entry.destination for entry, _, _ in batch.recorded}:
+            try:  # for the metrics' destination_type dimension; usually cached
+                destination = self._configs.destination(workspace_id, destination_id)
+            except Exception:
+                logger.warning("could not read a parked job's destination type", exc_info=True)
+                continue
+            if destination is not None:
+                batch.types[(workspace_id, destination_id)] = destination.type
+        self._count(batch)
         return set(batch.returns)
 
     def _batch(self, deadline: float) -> _Batch:
@@ -372,6 +400,8 @@ class Dispatcher:
             else:
                 self._release(batch, entry, lease.owner, self._untried_delay(entry))
             return
+        if recorded:
+            batch.settled(entry, write.summary.status, result)
         if recorded and retry_delay is not None:
             batch.give_back(entry, retry_delay)
         # Recorded and final, or refused because another copy moved the delivery on: acknowledged.
@@ -448,29 +478,38 @@ class Dispatcher:
         return _Plan(get_provider(destination.type), destination.type, credentials, mapping)
 
     def _deliver_chunk(self, batch: _Batch, plan: _Plan, leased: list[tuple[ReceivedJob, Lease]]) -> dict[str, _Result]:
+        results: dict[str, _Result] = {}
+        sendable = []
+        for entry, lease in leased:
+            if is_notice(entry.job.event) and not plan.provider.receives_notices:
+                results[entry.message_id] = _Result(_NOT_APPLICABLE, sent=False)
+            else:
+                sendable.append((entry, lease))
+        if not sendable:
+            return results
         try:
             items = []
-            for entry, lease in leased:
+            for entry, lease in sendable:
                 event = apply_privacy(entry.job.event)
                 attempt = self._prior_attempts(lease) + 1
                 items.append(
                     DeliveryItem(
                         delivery_id=entry.job.delivery_id,
                         event=event,
-                        payload=plan.mapping.apply_to_private(event, plan.provider.default_payload),
+                        payload=_payload(plan, event),
                         reason=_attempt_reason(entry.job, attempt),
                         attempt=attempt,
                     )
                 )
             by_position = self._send_items(batch, plan.provider, plan.destination_type, plan.credentials, items)
         except AuthorizationFailed as exc:  # e.g. a revoked OAuth refresh token: permanent; token endpoint down: retry
-            return {entry.message_id: _Result(exc.outcome) for entry, _ in leased}
+            return {**results, **{entry.message_id: _Result(exc.outcome) for entry, _ in sendable}}
         except Exception as exc:  # a bug must not lose events: retry, then dead-letter
             logger.exception("delivery failed unexpectedly", extra={"destination_type": plan.destination_type})
             error_class = exc.code.lower() if isinstance(exc, DomainError) else "internal_error"
             outcome = Outcome.retry(error_class, "Nimriz could not process this delivery; it will be retried.")
-            return {entry.message_id: _Result(outcome) for entry, _ in leased}
-        return {entry.message_id: by_position[position] for position, (entry, _) in enumerate(leased)}
+            return {**results, **{entry.message_id: _Result(outcome) for entry, _ in sendable}}
+        return {**results, **{entry.message_id: by_position[position] for position, (entry, _) in enumerate(sendable)}}
 
     def _send_items(
         self,
@@ -635,31 +674,61 @@ class Dispatcher:
         return write, delay
 
     def _record_health(self, batch: _Batch) -> None:
-        """Per action: last success / failure and the failure streak, from what was sent in this batch."""
-        updates = []
+        """Per destination, from what was sent in this batch (skips say nothing about a destination's health)."""
+        sent: defaultdict[DestinationKey, list[SentOutcome]] = defaultdict(list)
         for (workspace_id, destination_id, action_id), results in batch.outcomes.items():
-            verdicts = {result.outcome.verdict for result in results}
-            if Verdict.DELIVERED in verdicts:
-                success = True
-            elif verdicts & {Verdict.RETRY, Verdict.PERMANENT}:
-                success = False
-            else:
-                continue  # only skips: nothing about the destination's health
-            updates.append(
-                self._bookkeeping.submit(
-                    self._destinations.record_health,
-                    workspace_id,
-                    destination_id,
+            sent[(workspace_id, destination_id)] += [
+                SentOutcome(
                     action_id,
-                    success=success,
-                    at=iso(self._clock()),
+                    delivered=result.outcome.verdict is Verdict.DELIVERED,
+                    error_class=result.outcome.error_class,
+                    http_status=result.http_status,
                 )
-            )
+                for result in results
+                if result.outcome.verdict is not Verdict.SKIPPED
+            ]
+        now = self._clock()
+        updates = [
+            self._bookkeeping.submit(self._health.record, *key, outcomes, now=now, at=iso(now))
+            for key, outcomes in sent.items()
+            if outcomes
+        ]
         for update in updates:
             try:
                 update.result()
             except Exception:  # health is informational: the deliveries themselves are recorded
                 logger.exception("could not record destination health")
+
+    def _count(self, batch: _Batch) -> None:
+        """The batch's recorded outcomes as customer counters (one update per action) and EMF metrics per type."""
+        counts: defaultdict[CounterKey, Counts] = defaultdict(Counts)
+        tallies: defaultdict[str, DeliveryTally] = defaultdict(DeliveryTally)
+        for entry, status, result in batch.recorded:
+            action = counts[(*entry.destination, entry.job.action_id)]
+            failed = result.sent and result.outcome.verdict in (Verdict.RETRY, Verdict.PERMANENT)
+            action.failed += failed
+            if status == "delivered":
+                action.delivered += 1
+            elif status == "retrying":
+                action.retrying += 1
+            elif status == "dead_lettered":
+                action.dead_lettered += 1
+            else:
+                action.skipped += 1
+            if result.sent and result.duration_ms is not None:
+                action.observe_latency(result.duration_ms)
+            destination_type = batch.types.get(entry.destination)
+            if destination_type is not None:
+                latency = result.duration_ms if result.sent else None
+                tallies[destination_type].add(status, failed=failed, latency_ms=latency)
+        now = self._clock()
+        writes = [self._bookkeeping.submit(self._counters.add, key, added, at=now) for key, added in counts.items()]
+        for write in writes:
+            try:
+                write.result()
+            except Exception:  # counters are informational: the deliveries themselves are recorded
+                logger.exception("could not add to the delivery counters")
+        emit_delivery_metrics(tallies)
 
 
 _UNRECORDED = Outcome.retry(
@@ -688,6 +757,13 @@ def _refusal(destination: DestinationRecord | None, action: ActionRecord | None,
     if not testing and not action.enabled:
         return Outcome.skipped("action_disabled", "The action is disabled.")
     return None
+
+
+def _payload(plan: _Plan, event: dict[str, Any]) -> dict[str, Any]:
+    """A notice's data goes out as it is (its contract is fixed); any other event through the action's mapping."""
+    if is_notice(event):
+        return notice_data(event)
+    return plan.mapping.apply_to_private(event, plan.provider.default_payload)
 
 
 def _attempt_reason(job: DeliveryJob, attempt: int) -> str:

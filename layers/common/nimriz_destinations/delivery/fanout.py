@@ -4,21 +4,29 @@ Invalid events are reported (and dead-lettered by the caller with their reason) 
 Live delivery ids are derived from (event id, action id): fanning the same event out twice produces the same
 jobs, which the dispatcher's idempotency check turns into a single send, so a failure to enqueue one job can
 safely re-run the whole event without re-sending to the other actions.
+
+An operational notice (`destination.*`) is routed like any event, except never to the destination it is about.
+Each batch's verdicts are added to the customer counters (`matched`, `filtered_out`): one update per action.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..canonical_event import validate_canonical_event
 from ..ids import live_delivery_id
 from ..jobs import DeliveryJob
+from ..notices import is_notice
+from ..observability import logger
 from ..providers import get_provider
 from ..providers.common import epoch_millis
+from ..storage.counters import CounterKey, Counts, DeliveryCounters
 from .config import CompiledActions, DestinationConfigs
 from .dispatcher import iso
 
@@ -27,19 +35,31 @@ class InvalidEvent(ValueError):
     """The message is not a canonical event v1; `reason` says why (customer-safe)."""
 
 
+# Concurrent counter updates per batch (one per action the batch's events reached).
+_COUNTER_THREADS = 8
+
+
 @dataclass(slots=True)
 class Routing:
+    workspace_id: str
     jobs: list[DeliveryJob] = field(default_factory=list)
-    rejected: dict[str, str] = field(default_factory=dict)  # action id -> filter rule that rejected the event
+    # (destination id, action id) -> the filter rule that rejected the event
+    rejected: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class FanOut:
     def __init__(
-        self, configs: DestinationConfigs, compiled: CompiledActions, clock: Callable[[], float] = time.time
+        self,
+        configs: DestinationConfigs,
+        compiled: CompiledActions,
+        counters: DeliveryCounters,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._configs = configs
         self._compiled = compiled
+        self._counters = counters
         self._clock = clock
+        self._counting = ThreadPoolExecutor(max_workers=_COUNTER_THREADS, thread_name_prefix="count")
 
     def parse(self, body: str) -> dict[str, Any]:
         try:
@@ -52,18 +72,19 @@ class FanOut:
         return event
 
     def route(self, event: dict[str, Any]) -> Routing:
-        routing = Routing()
+        routing = Routing(event["workspace_id"])
         queued_at = iso(self._clock())
         occurred_millis = epoch_millis(event)
+        about = event["notice"]["destination_id"] if is_notice(event) else None
         for destination in self._configs.for_workspace(event["workspace_id"]):
-            if not destination.enabled or not get_provider(destination.type).delivers:
+            if not destination.enabled or not get_provider(destination.type).delivers or destination.id == about:
                 continue
             for action in destination.actions:
                 if not action.enabled:
                     continue
                 verdict = self._compiled.filter(destination, action).evaluate(event)
                 if not verdict.passed:
-                    routing.rejected[action.id] = verdict.rejected_by or "filter"
+                    routing.rejected[(destination.id, action.id)] = verdict.rejected_by or "filter"
                     continue
                 routing.jobs.append(
                     DeliveryJob(
@@ -78,3 +99,19 @@ class FanOut:
                     )
                 )
         return routing
+
+    def count(self, routings: Iterable[Routing]) -> None:
+        """Add the events' verdicts to the counters: one update per action, however many events a batch had."""
+        counts: defaultdict[CounterKey, Counts] = defaultdict(Counts)
+        for routing in routings:
+            for job in routing.jobs:
+                counts[(job.workspace_id, job.destination_id, job.action_id)].matched += 1
+            for destination_id, action_id in routing.rejected:
+                counts[(routing.workspace_id, destination_id, action_id)].filtered_out += 1
+        now = self._clock()
+        writes = [self._counting.submit(self._counters.add, key, added, at=now) for key, added in counts.items()]
+        for write in writes:
+            try:
+                write.result()
+            except Exception:  # counters are informational: the events were fanned out
+                logger.exception("could not add to the delivery counters")

@@ -175,6 +175,8 @@ class Provider:
     delivers: ClassVar[bool] = True
     # How many items one request may carry (the dispatcher groups jobs per action up to this).
     max_batch_size: ClassVar[int] = 1
+    # Whether operational notices (destination.* events) are sent; other types record them skipped `not_applicable`.
+    receives_notices: ClassVar[bool] = False
     # True for OAuth providers: after a 401 the dispatcher calls forget_authorization and resends once.
     refreshes_authorization: ClassVar[bool] = False
     # (provider field, where it comes from) rows documenting `base: "default"`; docs are generated from them.

@@ -116,6 +116,7 @@ class GenericHttp(Provider):
     credentials_model = GenericHttpCredentials
     url_fields = ("url",)
     max_batch_size = 1  # the envelope carries exactly one event
+    receives_notices = True
 
     default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = (
         ("(request)", "`method` and `url` from the credentials; one event per request; redirects are not followed"),
@@ -133,6 +134,12 @@ class GenericHttp(Provider):
         *(
             (f"data.{name}", f"event `{name}` object when present: {', '.join(keys)} (only the keys present)")
             for name, keys in EVENT_OBJECTS.items()
+        ),
+        (
+            "data (operational notices)",
+            "for `destination.failing`, `destination.disabled`, `destination.recovered`: {destination_id, name, type, "
+            "health, last_error_class, last_http_status} about another destination of the workspace, as it is (no "
+            "mapping); sent only to actions whose include.event_types lists the type",
         ),
         ("data (privacy)", "strict mode: no visitor.visitor_hash, context.city, context.region; never IP or UA"),
         ("data (other keys)", "unknown/extra event fields are not forwarded unless a mapping `include`s them"),

@@ -222,8 +222,13 @@ class DestinationService:
                 secret = self._write_secret(current, credentials)
                 record.secret_arn, record.secret_version = secret.arn, secret.version_id
             removed_actions = current.health.keys() - {action.id for action in record.actions}
-            self._store.replace(record, expected_version=current.version, drop_health_of=removed_actions)
-        return SavedDestination(record=record, revealed=revealed)
+            stored = self._store.replace(
+                record,
+                expected_version=current.version,
+                drop_health_of=removed_actions,
+                reset_health=record.enabled and not current.enabled,  # re-enabled: healthy again from now on
+            )
+        return SavedDestination(record=stored, revealed=revealed)
 
     def _write_secret(self, current: DestinationRecord, credentials: dict[str, Any]) -> SecretRef:
         if current.secret_arn:

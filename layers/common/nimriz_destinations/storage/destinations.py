@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from .. import aws
 from ..errors import ConcurrentModification, PayloadTooLarge
 from . import keys
 from .cursor import decode_cursor, encode_cursor
-from .records import ActionHealth, ActionRecord, CircuitRecord, DestinationRecord
+from .records import ActionHealth, ActionRecord, CircuitRecord, DestinationHealth, DestinationRecord
 
 _DOC_FIELDS = (
     "organization_id", "name", "type", "enabled", "credential_hints", "secret_arn", "secret_version",
@@ -21,14 +21,30 @@ _DOC_FIELDS = (
 )  # fmt: skip
 
 ITEM_LIMIT_BYTES = 400 * 1024  # DynamoDB's item size limit (attribute names + values)
-# Kept free for the attributes written outside the document: the dispatcher's per-action health (3 attributes,
-# about 190 bytes per action, under 10 KB for 50 actions), the destination's circuit (under 100 bytes) and any
-# later ones.
+# Kept free for the attributes written outside the document: the dispatcher's per-action health (5 attributes,
+# about 300 bytes per action, under 16 KB for 50 actions), the destination's health and circuit (under 500 bytes)
+# and any later ones.
 ITEM_HEADROOM_BYTES = 32 * 1024
 # The secret reference is written after the secret exists, so the check counts its longest form: a secret ARN
 # (at most 2,048 characters) and a version id (at most 64).
 SECRET_REFERENCE_BYTES = 2048 + 64
 DOCUMENT_BUDGET_BYTES = ITEM_LIMIT_BYTES - ITEM_HEADROOM_BYTES
+_MAX_DISABLE_ATTEMPTS = 3
+
+
+# The destination's own health attributes (the per-action ones are named by _health_names).
+_STATE, _SINCE, _REASON = "health_state", "health_since", "health_reason"
+_FAILURES, _RUN_START = "health_failures", "health_run_start"
+_SUCCESS_AT, _FAILURE_AT = "health_success_at", "health_failure_at"
+_FAILING, _DISABLED = "failing", "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class SentTally:
+    """What one batch sent for one action: deliveries that succeeded, and attempts that failed."""
+
+    delivered: int
+    failed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,58 +116,213 @@ class DestinationStore:
         )
 
     def replace(
-        self, record: DestinationRecord, *, expected_version: int, drop_health_of: Collection[str] = ()
-    ) -> None:
+        self,
+        record: DestinationRecord,
+        *,
+        expected_version: int,
+        drop_health_of: Collection[str] = (),
+        reset_health: bool = False,
+    ) -> DestinationRecord:
         """Write `record` only if the stored version is still `expected_version` (no interleaved PUTs).
 
         An update, not a put: the health attributes the dispatcher maintains on the item survive, except those of
         the actions in `drop_health_of` (removed ones: health stays within the item headroom however often
-        actions change).
+        actions change). `reset_health` (a re-enable) makes the destination and its actions healthy from now on,
+        with a closed circuit; the last success and failure times are kept. Returns the destination as stored.
         """
         client = aws.dynamodb()
         item = _to_item(record)
-        dropped = [name for action_id in drop_health_of for name in _health_names(action_id)]
-        names = {"#v": "version", "#doc": "doc", **{f"#h{index}": name for index, name in enumerate(dropped)}}
+        removed = [name for action_id in drop_health_of for name in _health_names(action_id)]
+        healthy_since: list[str] = []
+        if reset_health:
+            removed += [_STATE, _REASON, _FAILURES, _RUN_START, "circuit"]
+            for action in record.actions:
+                _, _, count, failing, since = _health_names(action.id)
+                removed += [count, failing]
+                healthy_since.append(since)
+            healthy_since.append(_SINCE)
+        names = {
+            "#v": "version",
+            "#doc": "doc",
+            **{f"#r{index}": name for index, name in enumerate(removed)},
+            **{f"#h{index}": name for index, name in enumerate(healthy_since)},
+        }
+        values = {":doc": item["doc"], ":new": item["version"], ":expected": {"N": str(expected_version)}}
         expression = "SET #doc = :doc, #v = :new"
-        if dropped:
-            expression += " REMOVE " + ", ".join(f"#h{index}" for index in range(len(dropped)))
+        if healthy_since:
+            expression += "".join(f", #h{index} = :now" for index in range(len(healthy_since)))
+            values[":now"] = {"S": record.updated_at}
+        if removed:
+            expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(removed)))
         try:
-            client.update_item(
+            response = client.update_item(
                 TableName=self._table,
                 Key=_key(record.workspace_id, record.id),
                 UpdateExpression=expression,
                 ConditionExpression="attribute_exists(PK) AND #v = :expected",
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues={
-                    ":doc": item["doc"],
-                    ":new": item["version"],
-                    ":expected": {"N": str(expected_version)},
-                },
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
         except client.exceptions.ConditionalCheckFailedException as exc:
             raise ConcurrentModification("The destination was changed by another request; retry.") from exc
+        return _from_item(response["Attributes"])
 
-    def record_health(self, workspace_id: str, destination_id: str, action_id: str, *, success: bool, at: str) -> None:
-        """Last success / last failure / consecutive failures of one action, kept on the destination item."""
-        success_name, failure_name, count_name = _health_names(action_id)
-        names = {"#at": success_name if success else failure_name, "#count": count_name}
-        if success:
-            expression = "SET #at = :at, #count = :zero"
-            values = {":at": {"S": at}, ":zero": {"N": "0"}}
+    def record_sent(
+        self, workspace_id: str, destination_id: str, tallies: Mapping[str, SentTally], *, at: str
+    ) -> DestinationRecord | None:
+        """Count one batch's sends on the item in one update: per action and for the destination, last success,
+        last failure and the run of failures (a success ends it). Returns the destination as it is after the
+        update, or None when it no longer exists."""
+        # DynamoDB refuses names and values the expressions do not use: each is added with its use.
+        names: dict[str, str] = {"#dc": _FAILURES, "#dr": _RUN_START}
+        values: dict[str, Any] = {":at": {"S": at}}
+        sets: list[str] = []
+        adds: list[str] = []
+        removes: list[str] = []
+        for index, (action_id, tally) in enumerate(tallies.items()):
+            success, failure, count, _, _ = _health_names(action_id)
+            if tally.failed:
+                names[f"#f{index}"] = failure
+                sets.append(f"#f{index} = :at")
+            if tally.delivered:
+                names.update({f"#s{index}": success, f"#c{index}": count})
+                sets += [f"#s{index} = :at", f"#c{index} = :zero"]
+            elif tally.failed:
+                names[f"#c{index}"] = count
+                adds.append(f"#c{index} :n{index}")
+                values[f":n{index}"] = {"N": str(tally.failed)}
+        failed = sum(tally.failed for tally in tallies.values())
+        if failed:
+            names["#df"] = _FAILURE_AT
+            sets.append("#df = :at")
+        if any(tally.delivered for tally in tallies.values()):
+            names["#ds"] = _SUCCESS_AT
+            sets += ["#ds = :at", "#dc = :zero"]
+            removes.append("#dr")
+            values[":zero"] = {"N": "0"}
         else:
-            expression = "SET #at = :at ADD #count :one"
-            values = {":at": {"S": at}, ":one": {"N": "1"}}
+            sets.append("#dr = if_not_exists(#dr, :at)")
+            adds.append("#dc :failed")
+            values[":failed"] = {"N": str(failed)}
+        expression = "SET " + ", ".join(sets)
+        if adds:
+            expression += " ADD " + ", ".join(adds)
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
         client = aws.dynamodb()
-        # A deleted destination is not brought back by a late delivery.
-        with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):
-            client.update_item(
+        try:  # a deleted destination is not brought back by a late delivery
+            response = client.update_item(
                 TableName=self._table,
                 Key=_key(workspace_id, destination_id),
                 UpdateExpression=expression,
                 ConditionExpression="attribute_exists(PK)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
+        except client.exceptions.ConditionalCheckFailedException:
+            return None
+        return _from_item(response["Attributes"])
+
+    def mark_failing(
+        self, workspace_id: str, destination_id: str, action_id: str | None, *, at: str, threshold: int
+    ) -> bool:
+        """Healthy -> failing for the destination (action_id None) or one action, if its run of failures still
+        reaches `threshold`. Returns whether this call made the transition (exactly one caller does)."""
+        state, since, count = self._transition_names(action_id)
+        return self._transition(
+            workspace_id,
+            destination_id,
+            expression="SET #state = :failing, #since = :at",
+            condition="attribute_not_exists(#state) AND #count >= :threshold",
+            names={"#state": state, "#since": since, "#count": count},
+            values={":failing": {"S": _FAILING}, ":at": {"S": at}, ":threshold": {"N": str(threshold)}},
+        )
+
+    def mark_recovered(
+        self, workspace_id: str, destination_id: str, action_id: str | None, *, at: str, threshold: int
+    ) -> bool:
+        """Failing -> healthy for the destination (action_id None) or one action, if it is not failing again.
+        Returns whether this call made the transition (a disabled destination is not recovered by a success)."""
+        state, since, count = self._transition_names(action_id)
+        return self._transition(
+            workspace_id,
+            destination_id,
+            expression="REMOVE #state SET #since = :at",
+            condition="#state = :failing AND (attribute_not_exists(#count) OR #count < :threshold)",
+            names={"#state": state, "#since": since, "#count": count},
+            values={":failing": {"S": _FAILING}, ":at": {"S": at}, ":threshold": {"N": str(threshold)}},
+        )
+
+    @staticmethod
+    def _transition_names(action_id: str | None) -> tuple[str, str, str]:
+        if action_id is None:
+            return _STATE, _SINCE, _FAILURES
+        _, _, count, state, since = _health_names(action_id)
+        return state, since, count
+
+    def _transition(
+        self,
+        workspace_id: str,
+        destination_id: str,
+        *,
+        expression: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> bool:
+        client = aws.dynamodb()
+        try:
+            client.update_item(
+                TableName=self._table,
+                Key=_key(workspace_id, destination_id),
+                UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists(PK) AND {condition}",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def auto_disable(self, workspace_id: str, destination_id: str, *, reason: str, at: str) -> DestinationRecord | None:
+        """Disable an enabled destination for `reason`: `enabled: false` in its document (a new version, so ETags
+        change and a concurrent PUT is not overwritten) and its health `disabled`. Returns the disabled
+        destination, or None when it is gone, already disabled, or kept changing under us."""
+        client = aws.dynamodb()
+        for _ in range(_MAX_DISABLE_ATTEMPTS):
+            current = self.get(workspace_id, destination_id)
+            if current is None or not current.enabled or current.destination_health.state == _DISABLED:
+                return None
+            disabled = dataclasses.replace(current, enabled=False, version=current.version + 1, updated_at=at)
+            try:
+                response = client.update_item(
+                    TableName=self._table,
+                    Key=_key(workspace_id, destination_id),
+                    UpdateExpression="SET #doc = :doc, #v = :new, #state = :disabled, #since = :at, #reason = :reason",
+                    ConditionExpression="attribute_exists(PK) AND #v = :expected",
+                    ExpressionAttributeNames={
+                        "#doc": "doc",
+                        "#v": "version",
+                        "#state": _STATE,
+                        "#since": _SINCE,
+                        "#reason": _REASON,
+                    },
+                    ExpressionAttributeValues={
+                        ":doc": _to_item(disabled)["doc"],
+                        ":new": {"N": str(disabled.version)},
+                        ":expected": {"N": str(current.version)},
+                        ":disabled": {"S": _DISABLED},
+                        ":at": {"S": at},
+                        ":reason": {"S": reason},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+            except client.exceptions.ConditionalCheckFailedException:
+                continue  # a PUT (or another disable) came first: judge the destination as it is now
+            return _from_item(response["Attributes"])
+        return None
 
     def states(self, destinations: Sequence[tuple[str, str]]) -> dict[tuple[str, str], DestinationState]:
         """Version and circuit of each (workspace, destination) that still exists: strongly consistent, so a
@@ -208,9 +379,10 @@ def _key(workspace_id: str, destination_id: str) -> dict[str, Any]:
     return {"PK": {"S": keys.workspace_pk(workspace_id)}, "SK": {"S": keys.destination_sk(destination_id)}}
 
 
-def _health_names(action_id: str) -> tuple[str, str, str]:
-    """The item attributes holding one action's last success, last failure and consecutive failures."""
-    return f"hs_{action_id}", f"hf_{action_id}", f"hc_{action_id}"
+def _health_names(action_id: str) -> tuple[str, str, str, str, str]:
+    """The item attributes holding one action's last success, last failure, consecutive failures, failing state
+    and when that state began."""
+    return f"hs_{action_id}", f"hf_{action_id}", f"hc_{action_id}", f"hx_{action_id}", f"ht_{action_id}"
 
 
 def _to_item(record: DestinationRecord) -> dict[str, Any]:
@@ -253,6 +425,7 @@ def _from_item(item: dict[str, Any]) -> DestinationRecord:
         actions=[ActionRecord(**action) for action in doc.pop("actions")],
         version=int(item["version"]["N"]),
         health=_health(item),
+        destination_health=_destination_health(item),
         circuit=_circuit(item),
         **{name: doc[name] for name in _DOC_FIELDS},
     )
@@ -270,17 +443,38 @@ def _circuit(item: dict[str, Any]) -> CircuitRecord | None:
 
 
 def _health(item: dict[str, Any]) -> dict[str, ActionHealth]:
-    """Per-action health from the `hs_<action>`, `hf_<action>`, `hc_<action>` attributes."""
+    """Per-action health from the attributes named by `_health_names`."""
     health: dict[str, ActionHealth] = {}
     for name, value in item.items():
         kind, _, action_id = name.partition("_")
-        if kind not in ("hs", "hf", "hc") or not action_id:
+        if kind not in ("hs", "hf", "hc", "hx", "ht") or not action_id:
             continue
         entry = health.setdefault(action_id, ActionHealth())
         if kind == "hs":
             entry.last_success_at = value["S"]
         elif kind == "hf":
             entry.last_failure_at = value["S"]
-        else:
+        elif kind == "hc":
             entry.consecutive_failures = int(value["N"])
+        elif kind == "hx":
+            entry.failing = value["S"] == _FAILING
+        else:
+            entry.since = value["S"]
     return health
+
+
+def _destination_health(item: dict[str, Any]) -> DestinationHealth:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return value["S"] if value else None
+
+    state = text(_STATE)
+    return DestinationHealth(
+        state="disabled" if state == _DISABLED else "failing" if state == _FAILING else "healthy",
+        since=text(_SINCE),
+        consecutive_failures=int(item[_FAILURES]["N"]) if _FAILURES in item else 0,
+        last_success_at=text(_SUCCESS_AT),
+        last_failure_at=text(_FAILURE_AT),
+        run_started_at=text(_RUN_START),
+        disabled_reason=text(_REASON),
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ShownCircuit = Literal["closed", "open", "half_open"]
+HealthState = Literal["healthy", "failing", "disabled"]
 
 
 @dataclass(slots=True)
@@ -26,6 +27,33 @@ class ActionHealth:
     last_success_at: str | None = None
     last_failure_at: str | None = None
     consecutive_failures: int = 0
+    failing: bool = False  # set and cleared by the dispatcher's transitions
+    since: str | None = None  # when the action last became failing or healthy again
+
+
+@dataclass(slots=True)
+class DestinationHealth:
+    """The destination's own health across its actions (a success of any action ends a run of failures)."""
+
+    state: HealthState = "healthy"
+    since: str | None = None  # when the state was entered; None: healthy since the destination was created
+    consecutive_failures: int = 0
+    last_success_at: str | None = None
+    last_failure_at: str | None = None
+    run_started_at: str | None = None  # the first failure since the last success: the auto-disable clock
+    disabled_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthView:
+    """Health as the API and operational notices show it."""
+
+    state: HealthState
+    since: str | None
+    consecutive_failures: int
+    last_success_at: str | None
+    last_failure_at: str | None
+    disabled_reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +88,41 @@ class DestinationRecord:
     updated_at: str
     # Maintained by the dispatcher on the item, outside the versioned document.
     health: dict[str, ActionHealth] = field(default_factory=dict)
+    destination_health: DestinationHealth = field(default_factory=DestinationHealth)
     circuit: CircuitRecord | None = None
 
     def action(self, action_id: str) -> ActionRecord | None:
         return next((a for a in self.actions if a.id == action_id), None)
+
+    def health_view(self) -> HealthView:
+        health = self.destination_health
+        return HealthView(
+            state=health.state,
+            since=health.since or self.created_at,
+            consecutive_failures=health.consecutive_failures,
+            last_success_at=health.last_success_at,
+            last_failure_at=health.last_failure_at,
+            disabled_reason=health.disabled_reason if health.state == "disabled" else None,
+        )
+
+    def action_health_view(self, action: ActionRecord) -> HealthView:
+        """An action is disabled with its destination; otherwise failing or healthy by its own run of failures."""
+        health = self.health.get(action.id, ActionHealth())
+        destination = self.health_view()
+        if destination.state == "disabled":
+            state: HealthState = "disabled"
+            since = destination.since
+        else:
+            state = "failing" if health.failing else "healthy"
+            since = health.since or action.created_at
+        return HealthView(
+            state=state,
+            since=since,
+            consecutive_failures=health.consecutive_failures,
+            last_success_at=health.last_success_at,
+            last_failure_at=health.last_failure_at,
+            disabled_reason=destination.disabled_reason,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,142 @@
+"""Destination health, kept after every dispatcher batch: healthy -> failing -> disabled, and back.
+
+- Each batch's sends are counted on the destination item in one update (per action and for the destination: last
+  success, last failure, the run of failed attempts; any delivered event ends the run).
+- `failing` once a run reaches `failing_after_failures`; `healthy` again after a success (`recovered`).
+- `disabled` automatically when the run has lasted `disable_after_seconds` with at least `disable_min_failures`
+  failed attempts, or at once when a webhook answers 410 Gone: the destination's `enabled` becomes false in a new
+  version of its document, so its jobs are skipped from then on. Re-enabling it (PUT) makes it healthy again.
+- Every transition of the destination is made by one conditional write, so exactly one dispatcher makes it and
+  publishes its operational notice (`destination.failing`, `destination.disabled`, `destination.recovered`).
+  Actions have the same failing/healthy states (no notices); they are disabled with their destination.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..notices import DISABLED, FAILING, RECOVERED, notice_event
+from ..observability import logger
+from ..storage.destinations import DestinationStore, SentTally
+from ..storage.records import DestinationRecord, HealthState
+
+ENDPOINT_GONE = "endpoint_gone"  # generic_http's class for 410 Gone
+
+PublishNotices = Callable[[Sequence[dict[str, Any]]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPolicy:
+    failing_after_failures: int
+    disable_after_seconds: float
+    disable_min_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class SentOutcome:
+    """One delivery attempt that reached the destination, as health sees it."""
+
+    action_id: str
+    delivered: bool
+    error_class: str | None = None
+    http_status: int | None = None
+
+
+class HealthKeeper:
+    def __init__(self, store: DestinationStore, policy: HealthPolicy, publish: PublishNotices) -> None:
+        self._store = store
+        self._policy = policy
+        self._publish = publish
+
+    def record(
+        self, workspace_id: str, destination_id: str, outcomes: Sequence[SentOutcome], *, now: float, at: str
+    ) -> None:
+        """Count one batch's attempts for one destination, then make the transitions they call for."""
+        delivered: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        for outcome in outcomes:
+            (delivered if outcome.delivered else failed)[outcome.action_id] += 1
+        tallies = {
+            action_id: SentTally(delivered=delivered[action_id], failed=failed[action_id])
+            for action_id in dict.fromkeys(outcome.action_id for outcome in outcomes)
+        }
+        after = self._store.record_sent(workspace_id, destination_id, tallies, at=at)
+        if after is None:  # deleted meanwhile
+            return
+        for action_id in tallies:
+            self._action_transition(after, action_id, at)
+        failures = [outcome for outcome in outcomes if not outcome.delivered]
+        # The failure a notice names: 410 Gone when there was one, otherwise the last one seen.
+        failure = next((f for f in failures if f.error_class == ENDPOINT_GONE), failures[-1] if failures else None)
+        notice = self._destination_transition(after, failure, now=now, at=at)
+        if notice is None:
+            return
+        logger.info("destination health changed", extra={"destination_id": destination_id, "notice": notice["type"]})
+        try:
+            self._publish([notice])
+        except Exception:  # the transition stands (it shows in the API); only its notice is lost
+            logger.exception("could not publish an operational notice", extra={"notice_id": notice["id"]})
+
+    def _action_transition(self, record: DestinationRecord, action_id: str, at: str) -> None:
+        health = record.health.get(action_id)
+        if health is None:
+            return
+        threshold = self._policy.failing_after_failures
+        args = (record.workspace_id, record.id, action_id)
+        if not health.failing and health.consecutive_failures >= threshold:
+            self._store.mark_failing(*args, at=at, threshold=threshold)
+        elif health.failing and health.consecutive_failures < threshold:
+            self._store.mark_recovered(*args, at=at, threshold=threshold)
+
+    def _destination_transition(
+        self, record: DestinationRecord, failure: SentOutcome | None, *, now: float, at: str
+    ) -> dict[str, Any] | None:
+        health = record.destination_health
+        if health.state == "disabled":  # only a re-enable (PUT) makes it healthy again
+            return None
+        error_class = failure.error_class if failure else None
+        http_status = failure.http_status if failure else None
+        reason = self._disable_reason(record, failure, now=now)
+        if reason is not None:
+            disabled = self._store.auto_disable(record.workspace_id, record.id, reason=reason, at=at)
+            if disabled is None:
+                return None
+            return notice_event(disabled, DISABLED, last_error_class=error_class, last_http_status=http_status)
+        threshold = self._policy.failing_after_failures
+        args = (record.workspace_id, record.id, None)
+        if health.state == "healthy" and health.consecutive_failures >= threshold:
+            if not self._store.mark_failing(*args, at=at, threshold=threshold):
+                return None  # another dispatcher made this transition
+            failing = _entered(record, "failing", at)
+            return notice_event(failing, FAILING, last_error_class=error_class, last_http_status=http_status)
+        if health.state == "failing" and health.consecutive_failures < threshold:
+            if not self._store.mark_recovered(*args, at=at, threshold=threshold):
+                return None
+            healthy = _entered(record, "healthy", at)
+            return notice_event(healthy, RECOVERED, last_error_class=None, last_http_status=None)
+        return None
+
+    def _disable_reason(self, record: DestinationRecord, failure: SentOutcome | None, *, now: float) -> str | None:
+        if failure is not None and failure.error_class == ENDPOINT_GONE:
+            return "The endpoint answered 410 Gone: it no longer accepts deliveries."
+        health = record.destination_health
+        if health.run_started_at is None or health.consecutive_failures < self._policy.disable_min_failures:
+            return None
+        failing_for = now - datetime.fromisoformat(health.run_started_at).timestamp()
+        if failing_for < self._policy.disable_after_seconds:
+            return None
+        return (
+            f"No successful delivery since {health.run_started_at} "
+            f"({health.consecutive_failures} failed attempts in a row)."
+        )
+
+
+def _entered(record: DestinationRecord, state: HealthState, at: str) -> DestinationRecord:
+    """`record` with the destination's health in `state` since `at` (what a transition just wrote)."""
+    health = dataclasses.replace(record.destination_health, state=state, since=at)
+    return dataclasses.replace(record, destination_health=health)
