@@ -189,6 +189,11 @@ class Destination(BaseModel):
         description="What to act on about the credentials, e.g. a token that will expire; never blocks delivery.",
     )
     actions: list[Action]
+    credentials_expire_at: str | None = Field(
+        default=None,
+        description="When the stored credentials stop working (e.g. a LinkedIn refresh token), once a delivery "
+        "learned it; null when unknown or never.",
+    )
     health: Health = Field(default_factory=Health, description="Across the destination's actions.")
     version: int
     created_at: str

@@ -44,6 +44,7 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
         enabled=record.enabled,
         credentials={**record.credential_hints, **(revealed or {})},
         warnings=get_provider(record.type).credential_warnings(record.credential_hints),
+        credentials_expire_at=record.credentials_expire_at,
         actions=[
             Action.model_validate(
                 {

@@ -102,9 +102,13 @@ class ReceivedJob:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     provider: Provider
-    destination_type: str
+    destination: DestinationRecord
     credentials: dict[str, Any]
     mapping: CompiledMapping
+
+    @property
+    def destination_type(self) -> str:
+        return self.destination.type
 
 
 @dataclass(slots=True)
@@ -475,7 +479,7 @@ class Dispatcher:
         if destination.secret_arn and destination.secret_version:
             credentials = self._secrets.read(SecretRef(destination.secret_arn, destination.secret_version))
         mapping = self._compiled.mapping(destination, action)
-        return _Plan(get_provider(destination.type), destination.type, credentials, mapping)
+        return _Plan(get_provider(destination.type), destination, credentials, mapping)
 
     def _deliver_chunk(self, batch: _Batch, plan: _Plan, leased: list[tuple[ReceivedJob, Lease]]) -> dict[str, _Result]:
         results: dict[str, _Result] = {}
@@ -501,7 +505,7 @@ class Dispatcher:
                         attempt=attempt,
                     )
                 )
-            by_position = self._send_items(batch, plan.provider, plan.destination_type, plan.credentials, items)
+            by_position = self._send_items(batch, plan, items)
         except AuthorizationFailed as exc:  # e.g. a revoked OAuth refresh token: permanent; token endpoint down: retry
             return {**results, **{entry.message_id: _Result(exc.outcome) for entry, _ in sendable}}
         except Exception as exc:  # a bug must not lose events: retry, then dead-letter
@@ -511,15 +515,33 @@ class Dispatcher:
             return {**results, **{entry.message_id: _Result(outcome) for entry, _ in sendable}}
         return {**results, **{entry.message_id: by_position[position] for position, (entry, _) in enumerate(sendable)}}
 
-    def _send_items(
+    def _send_items(self, batch: _Batch, plan: _Plan, items: list[DeliveryItem]) -> dict[int, _Result]:
+        provider, destination_type, credentials = plan.provider, plan.destination_type, plan.credentials
+        authorized = self._authorize(provider, destination_type, credentials)
+        self._note_credentials_expiry(plan)
+        results = self._send_built(batch, provider, destination_type, credentials, items, authorized)
+        # Items the provider refused only because a batch-mate was refused are sent again now, without them;
+        # every round drops at least one refused item, so this ends (at the latest when nothing is left to resend).
+        while True:
+            again = sorted(p for p, result in results.items() if result.outcome.resend_now)
+            if not again or len(again) == len(items) or not self._fits(batch):
+                break
+            subset = [items[position] for position in again]
+            resent = self._send_built(batch, provider, destination_type, credentials, subset, authorized)
+            if all(result.outcome.resend_now for result in resent.values()):
+                break  # no progress: leave them as ordinary retries
+            results.update({again[index]: result for index, result in resent.items()})
+        return results
+
+    def _send_built(
         self,
         batch: _Batch,
         provider: Provider,
         destination_type: str,
         credentials: dict[str, Any],
         items: list[DeliveryItem],
+        authorized: Mapping[str, Any],
     ) -> dict[int, _Result]:
-        authorized = self._authorize(provider, destination_type, credentials)
         built = provider.build_requests(items, authorized, now=self._clock())
         results = {position: _Result(outcome, sent=False) for position, outcome in built.skipped.items()}
         for request in built.requests:
@@ -531,6 +553,27 @@ class Dispatcher:
         for position in missing:  # an adapter that forgot an item must not make it vanish: back untried
             results[position] = _Result(Outcome.retry("adapter_error", "No request was built for it."), sent=False)
         return results
+
+    def _note_credentials_expiry(self, plan: _Plan) -> None:
+        """Record when the destination's credentials expire, once `authorize` learned it and it changed."""
+        expiry = plan.provider.credential_expiry(plan.credentials)
+        destination = plan.destination
+        if expiry is None or not destination.secret_version:
+            return
+        expires_at = iso(expiry.timestamp())
+        if expires_at == destination.credentials_expire_at:
+            return
+        try:
+            self._destinations.record_credentials_expiry(
+                destination.workspace_id,
+                destination.id,
+                secret_version=destination.secret_version,
+                expires_at=expires_at,
+            )
+        except Exception:  # bookkeeping only: the delivery goes on
+            logger.warning("could not record the credentials' expiry", exc_info=True)
+            return
+        destination.credentials_expire_at = expires_at  # the cached config: no second write for the same expiry
 
     def _authorize(self, provider: Provider, destination_type: str, credentials: dict[str, Any]) -> Mapping[str, Any]:
         """`provider.authorize` with its token requests sent like any other: an authorization endpoint that gives
@@ -557,7 +600,7 @@ class Dispatcher:
         started = time.monotonic()
         try:
             response = self._sender.send(destination_type, request)
-            if response.status == 401 and provider.refreshes_authorization:
+            if response.status == 401 and provider.can_refresh_authorization(credentials):
                 # An OAuth provider's token may have expired early: refresh once and resend this request.
                 provider.forget_authorization(credentials)
                 refreshed = self._authorize(provider, destination_type, credentials)

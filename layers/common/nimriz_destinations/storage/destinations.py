@@ -364,6 +364,21 @@ class DestinationStore:
                 ExpressionAttributeValues={":circuit": {"M": value}},
             )
 
+    def record_credentials_expiry(
+        self, workspace_id: str, destination_id: str, *, secret_version: str, expires_at: str
+    ) -> None:
+        """When the destination's current credentials stop working (e.g. an OAuth refresh token's end of life), as
+        the dispatcher learned it; tied to the secret version, so replaced credentials never show a stale date."""
+        client = aws.dynamodb()
+        with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):  # deleted meanwhile
+            client.update_item(
+                TableName=self._table,
+                Key=_key(workspace_id, destination_id),
+                UpdateExpression="SET credentials_expire_at = :at, credentials_expiry_version = :version",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":at": {"S": expires_at}, ":version": {"S": secret_version}},
+            )
+
     def delete(self, workspace_id: str, destination_id: str) -> DestinationRecord | None:
         """Delete and return the deleted record (None when it did not exist)."""
         response = aws.dynamodb().delete_item(
@@ -427,8 +442,16 @@ def _from_item(item: dict[str, Any]) -> DestinationRecord:
         health=_health(item),
         destination_health=_destination_health(item),
         circuit=_circuit(item),
+        credentials_expire_at=_credentials_expiry(item, doc.get("secret_version")),
         **{name: doc[name] for name in _DOC_FIELDS},
     )
+
+
+def _credentials_expiry(item: dict[str, Any], secret_version: str | None) -> str | None:
+    # Only the expiry learned for the credentials the destination holds now counts.
+    if item.get("credentials_expiry_version", {}).get("S") != secret_version:
+        return None
+    return str(item["credentials_expire_at"]["S"]) if "credentials_expire_at" in item else None
 
 
 def _circuit(item: dict[str, Any]) -> CircuitRecord | None:

@@ -90,6 +90,7 @@ class DestinationRecord:
     health: dict[str, ActionHealth] = field(default_factory=dict)
     destination_health: DestinationHealth = field(default_factory=DestinationHealth)
     circuit: CircuitRecord | None = None
+    credentials_expire_at: str | None = None  # learned by the dispatcher (e.g. an OAuth refresh token's expiry)
 
     def action(self, action_id: str) -> ActionRecord | None:
         return next((a for a in self.actions if a.id == action_id), None)
