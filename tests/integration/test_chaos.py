@@ -43,7 +43,7 @@ REQUEST_DEADLINE_SECONDS = 3.0
 # Each kind of AWS fault dooms every attempt of this share of calls (5 % in all); the code sees the failure.
 AWS_FAULT_SHARES = {Fault.THROTTLE: 0.02, Fault.SERVER_ERROR: 0.02, Fault.TIMEOUT_AFTER_SEND: 0.01}
 FUNCTIONS = ("FanOutFunction", "DispatcherFunction", "DeliveriesDeadLetterFunction", "LiveEventsDeadLetterFunction")
-ENVIRONMENTS = {"FanOutFunction": 3, "DispatcherFunction": 4}  # concurrent invocations, as Lambda runs them
+ENVIRONMENTS = {"FanOutFunction": 2, "DispatcherFunction": 3}  # concurrent invocations, as Lambda runs them
 # Attempts whose answer the dispatcher never got: the receiver may have accepted them all the same.
 ANSWER_LOST = frozenset({"timeout", "network_error", "unrecorded"})
 # Endpoint answers: (kind, share); 30 % fail.
