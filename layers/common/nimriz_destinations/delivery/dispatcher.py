@@ -16,9 +16,10 @@ Per batch (one Lambda invocation, planned against its remaining time):
 5. After sending, each job's outcome is recorded in one transaction (`DeliveryLog.record`). Retryable failures get
    `next_attempt_at` in the record and the message's visibility set to the same delay; after the last attempt, or
    on a permanent failure, the delivery is dead-lettered in that same transaction.
-6. Once per batch: each destination's health is updated from what was sent (`HealthKeeper`: one update per
-   destination, plus a conditional write and an operational notice on a transition), the customer counters get
-   one update per (action, hour), and the EMF metrics per destination type are emitted.
+6. Once per batch, after the returned messages' visibilities are set: each destination's health is updated from
+   what was sent (`HealthKeeper`: one update per destination, plus a conditional write and an operational notice
+   on a transition), the customer counters get one update per (action, hour), and the EMF metrics per
+   destination type are emitted.
 Every message not acknowledged is returned to the queue with the delay its case needs (`dispatch` reports it as
 failed), so a failure in any step for one job or destination affects that job or destination only.
 """
@@ -246,9 +247,10 @@ class Dispatcher:
             for future in running:
                 future.result()
         self._wait_for_records(batch)
+        returned = self._hand_back(batch)  # first: the bookkeeping below must not delay any retry's schedule
         self._record_health(batch)
         self._count(batch)
-        return self._hand_back(batch)
+        return returned
 
     def park(self, received: Sequence[ReceivedJob], *, deadline: float) -> set[str]:
         """Jobs the queue gave up on (returned untried maxReceiveCount times, or crashing the dispatcher): record
