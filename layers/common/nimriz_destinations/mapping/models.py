@@ -1,0 +1,146 @@
+"""The `property_mapping` schema: a base and a list of overrides, validated at save time."""
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ..event_fields import require_field
+from .payload import OutputPath
+from .templates import MAX_TEMPLATE_LENGTH, parse_template
+
+MAX_OVERRIDES = 100
+MAX_STATIC_JSON_LENGTH = 4096
+MAX_STATIC_DEPTH = 8
+
+
+def _canonical_path(path: str) -> str:
+    require_field(path)
+    return path
+
+
+CanonicalPath = Annotated[str, AfterValidator(_canonical_path)]
+
+
+class Override(BaseModel):
+    """What the five override models share: closed objects, `from` accepted as `from_` too."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+
+class RenameOverride(Override):
+    """Move a payload value to another path."""
+
+    type: Literal["rename"]
+    from_: OutputPath = Field(alias="from")
+    to: OutputPath
+
+
+class ExcludeOverride(Override):
+    """Remove a payload value."""
+
+    type: Literal["exclude"]
+    field: OutputPath
+
+
+class IncludeOverride(Override):
+    """Copy a canonical event field into the payload."""
+
+    type: Literal["include"]
+    field: CanonicalPath
+    to: OutputPath | None = Field(default=None, description="Defaults to the field's own dotted path.")
+
+
+def _exceeds_depth(value: Any, levels_left: int) -> bool:
+    if not isinstance(value, dict | list):
+        return False
+    if levels_left == 0:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    return any(_exceeds_depth(child, levels_left - 1) for child in children)
+
+
+class StaticOverride(Override):
+    """Set a fixed JSON value."""
+
+    type: Literal["static"]
+    to: OutputPath
+    value: JsonValue
+
+    @field_validator("value")
+    @classmethod
+    def _bounded(cls, value: JsonValue) -> JsonValue:
+        if _exceeds_depth(value, MAX_STATIC_DEPTH):
+            raise ValueError(f"value nests deeper than {MAX_STATIC_DEPTH} levels")
+        if len(json.dumps(value, ensure_ascii=False)) > MAX_STATIC_JSON_LENGTH:
+            raise ValueError(f"value is larger than {MAX_STATIC_JSON_LENGTH} characters of JSON")
+        return value
+
+
+class TemplateOverride(Override):
+    """Render `{{path}}` placeholders against the canonical event."""
+
+    type: Literal["template"]
+    to: OutputPath
+    template: str = Field(max_length=MAX_TEMPLATE_LENGTH)
+
+    @field_validator("template")
+    @classmethod
+    def _valid_template(cls, template: str) -> str:
+        parse_template(template)
+        return template
+
+
+_OVERRIDE_MODELS: dict[str, type[Override]] = {
+    "rename": RenameOverride,
+    "exclude": ExcludeOverride,
+    "include": IncludeOverride,
+    "static": StaticOverride,
+    "template": TemplateOverride,
+}
+
+
+def _validate_override(value: Any, _handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    # Dispatching on `type` here (rather than a tagged union) keeps union tags out of error locations:
+    # a bad path reports `overrides.0.to`, not `overrides.0.rename.to`.
+    if isinstance(value, Override):
+        return value
+    if not isinstance(value, dict):
+        raise PydanticCustomError("override", "an override must be an object with a `type`")
+    kind = value.get("type")
+    if kind is None:
+        raise ValidationError.from_exception_data("Override", [{"type": "missing", "loc": ("type",), "input": value}])
+    model = _OVERRIDE_MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        error = PydanticCustomError(
+            "override_type", f"unknown override type {kind!r}; expected one of: {', '.join(_OVERRIDE_MODELS)}"
+        )
+        raise ValidationError.from_exception_data("Override", [{"type": error, "loc": ("type",), "input": kind}])
+    return model.model_validate(value, context=info.context)
+
+
+AnyOverride = Annotated[
+    RenameOverride | ExcludeOverride | IncludeOverride | StaticOverride | TemplateOverride,
+    WrapValidator(_validate_override),
+]
+
+
+class PropertyMapping(BaseModel):
+    """An action's `property_mapping`; `{}` is the provider's default mapping unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: Literal["default", "none"] = "default"
+    overrides: list[AnyOverride] = Field(default_factory=list, max_length=MAX_OVERRIDES)

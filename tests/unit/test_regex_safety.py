@@ -1,0 +1,91 @@
+"""The regex-safety module on its own: which patterns it compiles, which it refuses, and its cost estimate."""
+
+import re
+
+import pytest
+
+from nimriz_destinations.filters.regex_safety import (
+    MATCH_INPUT_LIMIT,
+    MAX_PATTERN_COST,
+    MAX_PATTERN_LENGTH,
+    backtracking_cost,
+    compile_safe_pattern,
+)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^spring_\d+$",
+        r"\Autm_\w+_\d+",
+        r"instagram|facebook|tiktok",
+        r"(ab)+c",
+        r"a++b+c",
+        r"(?>a+)b",
+        r"^\w+\d+x",
+        r"(?i)^promo",
+        r"campaign.*2026",
+        "x" * MAX_PATTERN_LENGTH,
+    ],
+)
+def test_safe_patterns_compile_to_the_same_regex_as_re(pattern: str) -> None:
+    compiled = compile_safe_pattern(pattern)
+    assert compiled.pattern == pattern
+    assert compiled.flags == re.compile(pattern).flags
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("(a+)+$", "a repeated group must not contain a repeat or an alternation"),
+        ("(a|ab)*c", "a repeated group must not contain a repeat or an alternation"),
+        ("(?:x+y?){2,5}", "a repeated group must not contain a repeat"),
+        (r"(\w+)-\1", "backreferences"),
+        ("(?P<p>a)(?(p)b|c)", "conditional groups"),
+        (r"\w+\d+x", "could backtrack for too long"),
+        (r"(?m)^\w+\d+x", "could backtrack for too long"),
+        ("a?" * 30 + "b", "could backtrack for too long"),
+        ("x" * (MAX_PATTERN_LENGTH + 1), f"longer than {MAX_PATTERN_LENGTH} characters"),
+        ("(unclosed", "invalid regular expression: missing ), unterminated subpattern"),
+        ("a{99999999999}", "invalid regular expression"),
+    ],
+)
+def test_unsafe_or_invalid_patterns_are_refused_with_the_reason(pattern: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        compile_safe_pattern(pattern)
+
+
+def test_a_literal_costs_one_step_per_start_position_unless_anchored() -> None:
+    assert backtracking_cost("abc") == MATCH_INPUT_LIMIT
+    assert backtracking_cost("^abc") == 1
+    assert backtracking_cost(r"\Aabc") == 1
+
+
+def test_multiline_caret_is_not_an_anchor() -> None:
+    assert backtracking_cost("(?m)^abc") == MATCH_INPUT_LIMIT
+
+
+def test_each_unbounded_repeat_multiplies_the_cost_by_the_input_length() -> None:
+    assert backtracking_cost(r"^\w+") == MATCH_INPUT_LIMIT
+    assert backtracking_cost(r"^\w+\d+") == MATCH_INPUT_LIMIT * MATCH_INPUT_LIMIT
+
+
+def test_a_bounded_repeat_costs_its_number_of_choices() -> None:
+    assert backtracking_cost(r"^\d{2,5}") == 4
+    assert backtracking_cost(r"^\d{4}") == 1
+
+
+def test_alternatives_add_up_and_possessive_repeats_do_not_multiply() -> None:
+    assert backtracking_cost("^(?:ab|cd|ef)") == 3
+    assert backtracking_cost(r"^\w++") == 1
+
+
+def test_the_bound_admits_one_unbounded_repeat_or_two_when_anchored_and_no_more() -> None:
+    assert backtracking_cost(r"\w+") <= MAX_PATTERN_COST
+    assert backtracking_cost(r"^\w+\d+x") <= MAX_PATTERN_COST
+    assert backtracking_cost(r"\w+\d+x") > MAX_PATTERN_COST
+    assert backtracking_cost(r"^\w+\d+\s+x") > MAX_PATTERN_COST
+
+
+def test_the_cost_of_a_hopeless_pattern_is_capped_not_astronomical() -> None:
+    assert backtracking_cost(r"^\w+" * 20) <= MAX_PATTERN_COST * MATCH_INPUT_LIMIT
