@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nimriz_destinations import runtime
-from nimriz_destinations.settings import MissingSetting, load_settings
+from nimriz_destinations.settings import MissingSetting, RequiredSetting, load_settings
 
 
 @pytest.mark.parametrize(
@@ -17,7 +17,9 @@ from nimriz_destinations.settings import MissingSetting, load_settings
         ("live_events_dlq_url", "LIVE_EVENTS_DLQ_URL"),
     ],
 )
-def test_a_required_setting_that_is_unset_raises_an_error_naming_its_variable(name: str, variable: str) -> None:
+def test_a_required_setting_that_is_unset_raises_an_error_naming_its_variable(
+    name: RequiredSetting, variable: str
+) -> None:
     with pytest.raises(MissingSetting, match=f"^{variable} is not set$"):
         load_settings({}).required(name)
 

@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
+from typing import Literal
 from urllib.parse import urlsplit
 
 from .interstitial.platforms import PLATFORM_NAMES
 
 # Settings without a usable default: a factory that needs one asks `Settings.required`, so a missing variable
 # stops the function at start with its name instead of failing later on an empty queue URL or table name.
-_REQUIRED_VARIABLES = {
+RequiredSetting = Literal["table_name", "deliveries_queue_url", "live_events_queue_url", "live_events_dlq_url"]
+_REQUIRED_VARIABLES: dict[RequiredSetting, str] = {
     "table_name": "TABLE_NAME",
     "deliveries_queue_url": "DELIVERIES_QUEUE_URL",
     "live_events_queue_url": "LIVE_EVENTS_QUEUE_URL",
@@ -63,7 +65,7 @@ class Settings:
         # Loopback egress, plain http and the local-only knobs are only ever honoured on the local stack.
         return self.stage == "local"
 
-    def required(self, name: str) -> str:
+    def required(self, name: RequiredSetting) -> str:
         """The value of a setting without a default; raises `MissingSetting` naming the variable when it is unset."""
         value: str = getattr(self, name)
         if not value:
