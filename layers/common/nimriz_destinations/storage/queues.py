@@ -14,8 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
 from .. import aws
-from ..delivery.dispatcher import ReceivedJob
-from ..jobs import DeliveryJob
+from ..jobs import DeliveryJob, ReceivedJob
 from ..observability import logger
 
 # SQS takes up to 10 messages and 256 KiB in one batch call.
