@@ -200,8 +200,7 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
 
     from nimriz_destinations import aws, runtime
     from nimriz_destinations.audit import SYSTEM
-    from nimriz_destinations.delivery.dispatcher import ReceivedJob
-    from nimriz_destinations.jobs import DeliveryJob
+    from nimriz_destinations.jobs import DeliveryJob, ReceivedJob
     from nimriz_destinations.models import DestinationCreate
     from nimriz_destinations.providers.base import DeliveryItem
     from nimriz_destinations.storage.counters import COUNTER_PREFIX

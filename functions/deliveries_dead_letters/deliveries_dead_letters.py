@@ -8,12 +8,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
-from nimriz_destinations.delivery.dispatcher import ReceivedJob
-from nimriz_destinations.jobs import DeliveryJob
 from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import dispatcher
+from nimriz_destinations.storage.queues import received_jobs
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -27,17 +25,10 @@ class NotRecorded(Exception):
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
-    received = []
-    for raw in event.get("Records", []):
-        record = SQSRecord(raw)
-        try:
-            job = DeliveryJob.model_validate_json(record.body)
-        except ValidationError:
-            # Not a delivery job at all: nothing to replay. Logged (without the body) and dropped.
-            logger.error("malformed message on the Deliveries DLQ dropped", extra={"message_id": record.message_id})
-            continue
-        receive_count = int(record.attributes.approximate_receive_count or 1)
-        received.append(ReceivedJob(record.message_id, record.receipt_handle, receive_count, job))
+    received, malformed = received_jobs(event)
+    for message_id in malformed:
+        # Not a delivery job at all: nothing to replay. Logged (without the body) and dropped.
+        logger.error("malformed message on the Deliveries DLQ dropped", extra={"message_id": message_id})
     not_recorded = dispatcher().park(received, deadline=deadline)
     metrics.add_metric(name="DeliveriesParked", unit=MetricUnit.Count, value=len(received) - len(not_recorded))
 

@@ -8,12 +8,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
-from nimriz_destinations.delivery.dispatcher import ReceivedJob
-from nimriz_destinations.jobs import DeliveryJob
 from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import dispatcher
+from nimriz_destinations.storage.queues import received_jobs
 
 # Failures here are flow control (a job back on the queue with its visibility set), not errors of the batch.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -32,17 +30,9 @@ class MalformedJob(Exception):
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
-    received, malformed = [], set()
-    for raw in event.get("Records", []):
-        record = SQSRecord(raw)
-        try:
-            job = DeliveryJob.model_validate_json(record.body)
-        except ValidationError:
-            logger.error("malformed delivery job", extra={"message_id": record.message_id})
-            malformed.add(record.message_id)
-            continue
-        receive_count = int(record.attributes.approximate_receive_count or 1)
-        received.append(ReceivedJob(record.message_id, record.receipt_handle, receive_count, job))
+    received, malformed = received_jobs(event)
+    for message_id in malformed:
+        logger.error("malformed delivery job", extra={"message_id": message_id})
     returned = dispatcher().dispatch(received, deadline=deadline)
     metrics.add_metric(name="DeliveriesProcessed", unit=MetricUnit.Count, value=len(received))
     metrics.add_metric(name="DeliveriesReturned", unit=MetricUnit.Count, value=len(returned))

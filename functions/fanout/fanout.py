@@ -8,52 +8,34 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations import aws
 from nimriz_destinations.delivery.fanout import InvalidEvent, Routing
 from nimriz_destinations.observability import logger, metrics, trace_handler
-from nimriz_destinations.runtime import fan_out, send_delivery_jobs
-from nimriz_destinations.settings import get_settings
+from nimriz_destinations.runtime import deliveries_queue, fan_out, invalid_events_queue
 
 processor = BatchProcessor(event_type=EventType.SQS)
-_ENQUEUE_ATTEMPTS = 3
-
-
-class JobsNotQueued(Exception):
-    """Some jobs could not be queued: the event comes back and is fanned out again (same delivery ids)."""
 
 
 def route_record(record: SQSRecord) -> Routing | None:
-    """Queue the event's delivery jobs; returns its routing (None for an invalid event, dead-lettered)."""
+    """Queue the event's delivery jobs; returns its routing (None for an invalid event, dead-lettered).
+
+    Jobs SQS keeps refusing raise `NotQueued`: the event comes back and is fanned out again (same delivery ids)."""
     try:
         event = fan_out().parse(record.body)
     except InvalidEvent as invalid:
-        dead_letter_invalid_event(record, str(invalid))
+        park_invalid_event(record, str(invalid))
         return None
     routing = fan_out().route(event)
-    pending = routing.jobs
-    for _ in range(_ENQUEUE_ATTEMPTS):
-        if not pending:
-            break
-        pending = send_delivery_jobs(pending)
-    if pending:
-        raise JobsNotQueued(f"{len(pending)} delivery jobs were not accepted by SQS")
+    deliveries_queue().send_all(routing.jobs)
     metrics.add_metric(name="DeliveryJobsQueued", unit=MetricUnit.Count, value=len(routing.jobs))
     logger.debug("event fanned out", extra={"event_id": event["id"], "jobs": len(routing.jobs)})
     return routing
 
 
-def dead_letter_invalid_event(record: SQSRecord, reason: str) -> None:
+def park_invalid_event(record: SQSRecord, reason: str) -> None:
     """Not retried forever: the message goes to the LiveEvents DLQ with its reason, and is logged."""
     logger.warning("invalid canonical event dead-lettered", extra={"message_id": record.message_id, "reason": reason})
     metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
-    aws.sqs().send_message(
-        QueueUrl=get_settings().live_events_dlq_url,
-        MessageBody=record.body,
-        MessageAttributes={
-            "reason": {"DataType": "String", "StringValue": reason[:1000]},
-            "source_message_id": {"DataType": "String", "StringValue": record.message_id},
-        },
-    )
+    invalid_events_queue().park(record.body, source_message_id=record.message_id, reason=reason)
 
 
 @metrics.log_metrics

@@ -7,17 +7,17 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.interstitial.config import get_config
 from nimriz_destinations.interstitial.page import error_page, page_for_token
 from nimriz_destinations.interstitial.runtime import token_secret
 from nimriz_destinations.observability import logger, trace_handler
+from nimriz_destinations.settings import get_settings
 
 app = APIGatewayRestResolver()
 
 
 @app.get("/i/<token>", include_in_schema=False)
 def interstitial_page(token: str) -> Response[str]:
-    page = page_for_token(token, token_secret().get(), get_config().pixel_host_overrides, now=time.time())
+    page = page_for_token(token, token_secret().get(), get_settings().pixel_host_overrides, now=time.time())
     logger.info("interstitial page served", extra={"status": page.status})  # never the token: it holds the URL
     return Response(status_code=page.status, body=page.body, headers=page.headers)
 

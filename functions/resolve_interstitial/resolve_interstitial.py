@@ -8,7 +8,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
-from nimriz_destinations.interstitial.config import get_config
 from nimriz_destinations.interstitial.models import (
     RESOLVE_RESPONSES,
     ResolveRequest,
@@ -19,6 +18,7 @@ from nimriz_destinations.interstitial.resolve import rfc3339
 from nimriz_destinations.interstitial.runtime import interstitial_resolver
 from nimriz_destinations.interstitial.urls import page_base_url
 from nimriz_destinations.observability import logger, trace_handler
+from nimriz_destinations.settings import get_settings
 
 RESOURCE = "/api/integrations/interstitial/resolve"
 app = create_app("interstitial:resolve")
@@ -30,7 +30,9 @@ def resolve_interstitial(body: Annotated[ResolveRequest, Body()]) -> Response[Re
     logger.info("interstitial resolved", extra={"url_id": body.url_id, "applies": resolution is not None})
     if resolution is None:
         return json_response(200, ResolveResponse(interstitial=None))
-    base_url = page_base_url(get_config().page_base_url, app.current_event.raw_event["requestContext"], RESOURCE)
+    base_url = page_base_url(
+        get_settings().interstitial_page_base_url, app.current_event.raw_event["requestContext"], RESOURCE
+    )
     interstitial = present_interstitial(
         resolution.plan, resolution.token, f"{base_url}/i/{resolution.token}", rfc3339(resolution.expires_at)
     )

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from nimriz_destinations import aws, runtime
-from nimriz_destinations.delivery.dispatcher import ReceivedJob
 from nimriz_destinations.delivery.fanout import Routing
+from nimriz_destinations.jobs import ReceivedJob
 from nimriz_destinations.sample_events import sample_event
 from nimriz_destinations.storage.counters import Counts
 from tests.conftest import ApiClient

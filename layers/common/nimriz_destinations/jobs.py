@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -21,3 +22,18 @@ class DeliveryJob(BaseModel):
     reason: DeliveryReason
     event: dict[str, Any]
     queued_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedJob:
+    """A delivery job as a queue handed it over."""
+
+    message_id: str
+    receipt_handle: str
+    receive_count: int  # SQS ApproximateReceiveCount: how often the queue handed it out (not how often it was sent)
+    job: DeliveryJob
+
+    @property
+    def destination(self) -> tuple[str, str]:
+        """(workspace id, destination id): the key of its circuit and health."""
+        return self.job.workspace_id, self.job.destination_id

@@ -6,20 +6,16 @@ the factories so a function pays only for what it uses at cold start (the author
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import aws
-from .observability import logger
 from .settings import get_settings
 
 if TYPE_CHECKING:
     from .delivery.config import CompiledActions, DestinationConfigs
     from .delivery.dispatcher import Dispatcher
     from .delivery.fanout import FanOut
-    from .jobs import DeliveryJob
     from .service.api_keys import ApiKeyService
     from .service.audit import AuditLog
     from .service.deliveries import DeliveryService
@@ -30,6 +26,7 @@ if TYPE_CHECKING:
     from .storage.api_keys import ApiKeyStore
     from .storage.counters import DeliveryCounters
     from .storage.deliveries import DeliveryLog
+    from .storage.queues import DeliveriesQueue, InvalidEventsQueue, LiveEventsQueue
 
 
 @cache
@@ -39,12 +36,14 @@ def destination_service() -> DestinationService:
     from .storage.secrets import SecretStore
 
     settings = get_settings()
-
-    def send_delivery_job(job: DeliveryJob) -> None:
-        aws.sqs().send_message(QueueUrl=settings.deliveries_queue_url, MessageBody=job.model_dump_json())
-
+    # A queue is looked up on first use wherever only some of the functions sharing a service have it (here only
+    # test-send has the Deliveries queue; the Deliveries DLQ consumer shares the dispatcher but sends nothing).
     return DestinationService(
-        settings, DestinationStore(settings.table_name), SecretStore(), send_delivery_job, audit_log()
+        settings,
+        DestinationStore(settings.required("table_name")),
+        SecretStore(),
+        lambda job: deliveries_queue().send(job),
+        audit_log(),
     )
 
 
@@ -54,7 +53,7 @@ def audit_log() -> AuditLog:
     from .storage.audit import AuditStore
 
     settings = get_settings()
-    return AuditLog(AuditStore(settings.table_name, retention_days=settings.audit_retention_days))
+    return AuditLog(AuditStore(settings.required("table_name"), retention_days=settings.audit_retention_days))
 
 
 @cache
@@ -62,7 +61,7 @@ def api_key_store() -> ApiKeyStore:
     from .storage.api_keys import ApiKeyStore
 
     settings = get_settings()
-    return ApiKeyStore(settings.table_name, cache_seconds=settings.auth_cache_seconds)
+    return ApiKeyStore(settings.required("table_name"), cache_seconds=settings.auth_cache_seconds)
 
 
 @cache
@@ -72,73 +71,32 @@ def api_key_service() -> ApiKeyService:
     return ApiKeyService(api_key_store(), audit_log())
 
 
-def send_delivery_jobs(jobs: list[DeliveryJob]) -> list[DeliveryJob]:
-    """Queue jobs on the Deliveries queue, 10 per call; returns the jobs SQS did not accept."""
-    queue_url = get_settings().deliveries_queue_url
-    failed: list[DeliveryJob] = []
-    for start in range(0, len(jobs), 10):
-        chunk = jobs[start : start + 10]
-        response = aws.sqs().send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "MessageBody": job.model_dump_json()} for i, job in enumerate(chunk)],
-        )
-        failed += [chunk[int(entry["Id"])] for entry in response.get("Failed", [])]
-    return failed
+@cache
+def deliveries_queue() -> DeliveriesQueue:
+    from .storage.queues import DeliveriesQueue
+
+    return DeliveriesQueue(get_settings().required("deliveries_queue_url"))
 
 
-# SQS takes up to 10 messages and 256 KiB in one batch call.
-_SQS_BATCH_MESSAGES = 10
-_SQS_BATCH_BYTES = 256 * 1024
+@cache
+def live_events_queue() -> LiveEventsQueue:
+    from .storage.queues import LiveEventsQueue
+
+    return LiveEventsQueue(get_settings().required("live_events_queue_url"))
 
 
-def send_live_events(bodies: list[str]) -> list[int]:
-    """Queue raw canonical events on the LiveEvents queue; returns the indexes SQS did not accept."""
-    queue_url = get_settings().live_events_queue_url
-    failed: list[int] = []
-    batch: list[int] = []
-    batch_bytes = 0
+@cache
+def invalid_events_queue() -> InvalidEventsQueue:
+    from .storage.queues import InvalidEventsQueue
 
-    def flush() -> None:
-        response = aws.sqs().send_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": str(index), "MessageBody": bodies[index]} for index in batch]
-        )
-        failed.extend(int(entry["Id"]) for entry in response.get("Failed", []))
-
-    for index, body in enumerate(bodies):
-        size = len(body.encode())
-        if batch and (len(batch) == _SQS_BATCH_MESSAGES or batch_bytes + size > _SQS_BATCH_BYTES):
-            flush()
-            batch, batch_bytes = [], 0
-        batch.append(index)
-        batch_bytes += size
-    if batch:
-        flush()
-    return failed
-
-
-_NOTICE_SEND_ATTEMPTS = 3
-
-
-class NoticesNotQueued(Exception):
-    """SQS kept refusing operational notices."""
-
-
-def publish_notices(notices: Sequence[dict[str, Any]]) -> None:
-    """Put operational notices on the LiveEvents queue, where fan-out routes them like any canonical event."""
-    pending = [json.dumps(notice) for notice in notices]
-    for _ in range(_NOTICE_SEND_ATTEMPTS):
-        if not pending:
-            return
-        pending = [pending[index] for index in send_live_events(pending)]
-    if pending:
-        raise NoticesNotQueued(f"{len(pending)} operational notices were not accepted by SQS")
+    return InvalidEventsQueue(get_settings().required("live_events_dlq_url"))
 
 
 @cache
 def delivery_counters() -> DeliveryCounters:
     from .storage.counters import DeliveryCounters
 
-    return DeliveryCounters(get_settings().table_name)
+    return DeliveryCounters(get_settings().required("table_name"))
 
 
 @cache
@@ -147,7 +105,7 @@ def metrics_service() -> MetricsService:
     from .storage.destinations import DestinationStore
 
     settings = get_settings()
-    return MetricsService(DestinationStore(settings.table_name), delivery_counters())
+    return MetricsService(DestinationStore(settings.required("table_name")), delivery_counters())
 
 
 @cache
@@ -156,8 +114,8 @@ def parked_event_service() -> ParkedEventService:
     from .storage.parked_events import ParkedEventStore
 
     settings = get_settings()
-    store = ParkedEventStore(settings.table_name, retention_days=settings.delivery_log_days)
-    return ParkedEventService(store, send_live_events)
+    store = ParkedEventStore(settings.required("table_name"), retention_days=settings.delivery_log_days)
+    return ParkedEventService(store, lambda bodies: live_events_queue().send_batches(bodies))
 
 
 @cache
@@ -166,7 +124,9 @@ def destination_configs() -> DestinationConfigs:
     from .storage.destinations import DestinationStore
 
     settings = get_settings()
-    return DestinationConfigs(DestinationStore(settings.table_name), ttl_seconds=settings.config_cache_seconds)
+    return DestinationConfigs(
+        DestinationStore(settings.required("table_name")), ttl_seconds=settings.config_cache_seconds
+    )
 
 
 @cache
@@ -188,28 +148,7 @@ def delivery_log() -> DeliveryLog:
     from .storage.deliveries import DeliveryLog
 
     settings = get_settings()
-    return DeliveryLog(settings.table_name, retention_days=settings.delivery_log_days)
-
-
-def return_delivery_jobs(returns: Sequence[tuple[str, int]]) -> None:
-    """Set when each returned Deliveries message comes back: (receipt handle, seconds), 10 per call.
-
-    A failure only makes a message come back later, after the queue's own visibility timeout: a retry still
-    waits for its time, because the delivery's record holds `next_attempt_at`."""
-    queue_url = get_settings().deliveries_queue_url
-    for start in range(0, len(returns), 10):
-        chunk = returns[start : start + 10]
-        entries: Any = [
-            {"Id": str(index), "ReceiptHandle": receipt, "VisibilityTimeout": delay}
-            for index, (receipt, delay) in enumerate(chunk)
-        ]
-        try:
-            failed = aws.sqs().change_message_visibility_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
-        except Exception:
-            logger.warning("could not set when returned delivery jobs come back", exc_info=True)
-            continue
-        if failed:
-            logger.warning("could not set when some returned delivery jobs come back", extra={"failed": len(failed)})
+    return DeliveryLog(settings.required("table_name"), retention_days=settings.delivery_log_days)
 
 
 @cache
@@ -223,7 +162,7 @@ def dispatcher() -> Dispatcher:
     from .storage.secrets import SecretStore
 
     settings = get_settings()
-    destinations = DestinationStore(settings.table_name)
+    destinations = DestinationStore(settings.required("table_name"))
     health_policy = HealthPolicy(
         failing_after_failures=settings.health_failing_after_failures,
         disable_after_seconds=settings.auto_disable_after_seconds,
@@ -235,7 +174,7 @@ def dispatcher() -> Dispatcher:
         secrets=SecretStore(),
         log=delivery_log(),
         destinations=destinations,
-        health=HealthKeeper(destinations, health_policy, publish_notices),
+        health=HealthKeeper(destinations, health_policy, lambda notices: live_events_queue().publish_notices(notices)),
         counters=delivery_counters(),
         sender=HttpSender(
             allow_loopback=settings.is_local,
@@ -250,7 +189,7 @@ def dispatcher() -> Dispatcher:
         circuits=CircuitBreakers(
             threshold=settings.circuit_failure_threshold, cool_down_seconds=settings.circuit_cool_down_seconds
         ),
-        return_to_queue=return_delivery_jobs,
+        return_to_queue=lambda returns: deliveries_queue().schedule_returns(returns),
     )
 
 
@@ -260,7 +199,11 @@ def delivery_service() -> DeliveryService:
     from .storage.destinations import DestinationStore
 
     settings = get_settings()
-    return DeliveryService(DestinationStore(settings.table_name), delivery_log(), send_delivery_jobs)
+    return DeliveryService(
+        DestinationStore(settings.required("table_name")),
+        delivery_log(),
+        lambda jobs: deliveries_queue().send_batches(jobs),
+    )
 
 
 @cache
@@ -285,6 +228,9 @@ _FACTORIES = (
     parked_event_service,
     delivery_counters,
     metrics_service,
+    deliveries_queue,
+    live_events_queue,
+    invalid_events_queue,
     get_settings,
 )
 

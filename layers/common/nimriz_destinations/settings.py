@@ -5,9 +5,30 @@ Everything else receives a `Settings` value; domain code never touches `os.envir
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
+from typing import Literal
+from urllib.parse import urlsplit
+
+from .interstitial.platforms import PLATFORM_NAMES
+
+# Settings without a usable default: a factory that needs one asks `Settings.required`, so a missing variable
+# stops the function at start with its name instead of failing later on an empty queue URL or table name.
+RequiredSetting = Literal["table_name", "deliveries_queue_url", "live_events_queue_url", "live_events_dlq_url"]
+_REQUIRED_VARIABLES: dict[RequiredSetting, str] = {
+    "table_name": "TABLE_NAME",
+    "deliveries_queue_url": "DELIVERIES_QUEUE_URL",
+    "live_events_queue_url": "LIVE_EVENTS_QUEUE_URL",
+    "live_events_dlq_url": "LIVE_EVENTS_DLQ_URL",
+}
+
+
+class MissingSetting(RuntimeError):
+    """A variable the function needs is not set in its environment."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,21 +54,56 @@ class Settings:
     health_failing_after_failures: int
     auto_disable_after_seconds: float
     auto_disable_min_failures: int
+    interstitial_token_secret_arn: str  # Secrets Manager secret holding the per-stage HMAC key of page tokens
+    interstitial_local_secret: str  # local stage only: NIMRIZ_INTERSTITIAL_SECRET
+    interstitial_page_base_url: str  # where /i/{token} is served; empty: derived from the request
+    # local stage only: platform -> base URL replacing the scheme, host and port of that platform's hosts
+    pixel_host_overrides: Mapping[str, str]
 
     @property
     def is_local(self) -> bool:
-        # Loopback egress and plain http are only ever allowed on the local stack.
+        # Loopback egress, plain http and the local-only knobs are only ever honoured on the local stack.
         return self.stage == "local"
+
+    def required(self, name: RequiredSetting) -> str:
+        """The value of a setting without a default; raises `MissingSetting` naming the variable when it is unset."""
+        value: str = getattr(self, name)
+        if not value:
+            raise MissingSetting(f"{_REQUIRED_VARIABLES[name]} is not set")
+        return value
 
     def secret_name(self, workspace_id: str, destination_id: str) -> str:
         return f"{self.secret_prefix}/{self.stage}/{workspace_id}/{destination_id}"
 
 
+def parse_pixel_host_overrides(text: str) -> Mapping[str, str]:
+    """`{"meta": "http://127.0.0.1:4010/meta", ...}`: known platforms to http(s) base URLs (a path prefix is kept)."""
+    if not text.strip():
+        return MappingProxyType({})
+    overrides = json.loads(text)
+    if not isinstance(overrides, dict):
+        raise ValueError("NIMRIZ_PIXEL_HOST_OVERRIDES must be a JSON object: platform -> base URL")
+    for platform, base in overrides.items():
+        if platform not in PLATFORM_NAMES:
+            raise ValueError(f"NIMRIZ_PIXEL_HOST_OVERRIDES: unknown platform {platform!r}")
+        parts = urlsplit(base) if isinstance(base, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError(f"NIMRIZ_PIXEL_HOST_OVERRIDES: {platform} needs an http(s) base URL without a query")
+    return MappingProxyType({platform: base.rstrip("/") for platform, base in overrides.items()})
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    env = os.environ
+    return load_settings(os.environ)
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    stage = env.get("STAGE", "dev")
+    # Local-only knobs (egress and pixel host overrides, a plain token secret) are ignored on any other stage, so
+    # a misconfigured deployment can neither redirect traffic or scripts nor sign page tokens with a guessable key.
+    local = stage == "local"
     return Settings(
-        stage=env.get("STAGE", "dev"),
+        stage=stage,
         table_name=env.get("TABLE_NAME", ""),
         deliveries_queue_url=env.get("DELIVERIES_QUEUE_URL", ""),
         live_events_queue_url=env.get("LIVE_EVENTS_QUEUE_URL", ""),
@@ -56,8 +112,7 @@ def get_settings() -> Settings:
         max_body_bytes=int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
         auth_cache_seconds=int(env.get("AUTH_CACHE_SECONDS", "60")),
         config_cache_seconds=int(env.get("CONFIG_CACHE_SECONDS", "30")),
-        # Egress overrides redirect provider traffic to local sinks: honoured on the local stack only.
-        egress_overrides_json=env.get("NIMRIZ_EGRESS_OVERRIDES", "") if env.get("STAGE") == "local" else "",
+        egress_overrides_json=env.get("NIMRIZ_EGRESS_OVERRIDES", "") if local else "",
         retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", "60")),
         retry_backoff_factor=float(env.get("RETRY_BACKOFF_FACTOR", "4")),
         retry_max_delay_seconds=float(env.get("RETRY_MAX_DELAY_SECONDS", str(6 * 3600))),
@@ -70,4 +125,8 @@ def get_settings() -> Settings:
         # Like Svix: 5 days without a successful delivery, and enough failures that it is not a quiet spell.
         auto_disable_after_seconds=float(env.get("AUTO_DISABLE_AFTER_SECONDS", str(5 * 24 * 3600))),
         auto_disable_min_failures=int(env.get("AUTO_DISABLE_MIN_FAILURES", "20")),
+        interstitial_token_secret_arn=env.get("INTERSTITIAL_TOKEN_SECRET_ARN", ""),
+        interstitial_local_secret=env.get("NIMRIZ_INTERSTITIAL_SECRET", "") if local else "",
+        interstitial_page_base_url=env.get("INTERSTITIAL_PAGE_BASE_URL", ""),
+        pixel_host_overrides=parse_pixel_host_overrides(env.get("NIMRIZ_PIXEL_HOST_OVERRIDES", "") if local else ""),
     )

@@ -9,8 +9,8 @@ import pytest
 from moto import mock_aws
 
 from nimriz_destinations import aws
-from nimriz_destinations.interstitial.config import InterstitialConfig
 from nimriz_destinations.interstitial.secret import TokenSecret, TokenSecretUnavailable
+from nimriz_destinations.settings import load_settings
 
 
 class FakeClock:
@@ -33,7 +33,9 @@ def test_the_stage_secret_is_read_from_secrets_manager_once_per_cache_period(sec
     client = boto3.client("secretsmanager")
     arn = client.create_secret(Name="nimriz-interstitial/test/token-key", SecretString="k" * 64)["ARN"]
     clock = FakeClock()
-    secret = TokenSecret(InterstitialConfig(stage="prod", token_secret_arn=arn), cache_seconds=300, clock=clock)
+    secret = TokenSecret(
+        load_settings({"STAGE": "prod", "INTERSTITIAL_TOKEN_SECRET_ARN": arn}), cache_seconds=300, clock=clock
+    )
     assert secret.get() == b"k" * 64
     client.put_secret_value(SecretId=arn, SecretString="r" * 64)  # rotated
     clock.now = 299
@@ -44,17 +46,19 @@ def test_the_stage_secret_is_read_from_secrets_manager_once_per_cache_period(sec
 
 def test_a_deployed_stage_without_a_secret_refuses_to_sign() -> None:
     with pytest.raises(TokenSecretUnavailable):
-        TokenSecret(InterstitialConfig(stage="prod", local_token_secret="ignored-outside-local")).get()
+        TokenSecret(load_settings({"STAGE": "prod", "NIMRIZ_INTERSTITIAL_SECRET": "ignored-outside-local"})).get()
 
 
 def test_the_local_stack_uses_its_configured_key() -> None:
-    assert TokenSecret(InterstitialConfig(stage="local", local_token_secret="local-key")).get() == b"local-key"
+    assert (
+        TokenSecret(load_settings({"STAGE": "local", "NIMRIZ_INTERSTITIAL_SECRET": "local-key"})).get() == b"local-key"
+    )
 
 
 def test_without_a_configured_key_the_local_stack_keeps_one_random_key() -> None:
     clock = FakeClock()
-    secret = TokenSecret(InterstitialConfig(stage="local"), cache_seconds=1, clock=clock)
+    secret = TokenSecret(load_settings({"STAGE": "local"}), cache_seconds=1, clock=clock)
     first = secret.get()
     clock.now = 10
     assert secret.get() == first and len(first) >= 32
-    assert TokenSecret(InterstitialConfig(stage="local")).get() != first
+    assert TokenSecret(load_settings({"STAGE": "local"})).get() != first

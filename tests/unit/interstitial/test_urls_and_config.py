@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from nimriz_destinations.interstitial.config import load_config, parse_pixel_host_overrides
 from nimriz_destinations.interstitial.urls import check_destination_url, page_base_url
+from nimriz_destinations.settings import load_settings, parse_pixel_host_overrides
 
 LOCAL_STAND_INS = json.dumps({"meta": "http://127.0.0.1:4010/meta"})
 
@@ -69,18 +69,22 @@ def test_the_page_base_url_is_configured_or_taken_from_the_request(
 
 def test_pixel_host_overrides_and_a_plain_secret_apply_only_on_the_local_stage() -> None:
     env = {"NIMRIZ_PIXEL_HOST_OVERRIDES": LOCAL_STAND_INS, "NIMRIZ_INTERSTITIAL_SECRET": "local-secret"}
-    local = load_config({"STAGE": "local", **env})
-    deployed = load_config({"STAGE": "prod", **env})
+    local = load_settings({"STAGE": "local", **env})
+    deployed = load_settings({"STAGE": "prod", **env})
     assert dict(local.pixel_host_overrides) == {"meta": "http://127.0.0.1:4010/meta"}
-    assert local.local_token_secret == "local-secret"
-    assert dict(deployed.pixel_host_overrides) == {} and deployed.local_token_secret == ""
+    assert local.interstitial_local_secret == "local-secret"
+    assert dict(deployed.pixel_host_overrides) == {} and deployed.interstitial_local_secret == ""
 
 
 def test_the_secret_arn_and_page_base_url_are_read_in_every_stage() -> None:
-    config = load_config(
+    config = load_settings(
         {"STAGE": "prod", "INTERSTITIAL_TOKEN_SECRET_ARN": "arn:secret", "INTERSTITIAL_PAGE_BASE_URL": "https://go.x"}
     )
-    assert (config.token_secret_arn, config.page_base_url, config.is_local) == ("arn:secret", "https://go.x", False)
+    assert (config.interstitial_token_secret_arn, config.interstitial_page_base_url, config.is_local) == (
+        "arn:secret",
+        "https://go.x",
+        False,
+    )
 
 
 @pytest.mark.parametrize(

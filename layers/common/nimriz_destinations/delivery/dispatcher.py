@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import DomainError
-from ..jobs import DeliveryJob
+from ..jobs import DeliveryJob, ReceivedJob
 from ..mapping import CompiledMapping, apply_privacy
 from ..netguard import UnsafeDestination
 from ..notices import is_notice, notice_data
@@ -86,18 +86,6 @@ CIRCUIT_FAILURES = frozenset({"timeout", "network_error"})
 
 # Handed the (receipt handle, delay seconds) of every message going back to the queue, once per batch.
 ReturnToQueue = Callable[[Sequence[tuple[str, int]]], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedJob:
-    message_id: str
-    receipt_handle: str
-    receive_count: int  # SQS ApproximateReceiveCount: how often the queue handed it out (not how often it was sent)
-    job: DeliveryJob
-
-    @property
-    def destination(self) -> DestinationKey:
-        return self.job.workspace_id, self.job.destination_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from .config import get_config
+from ..settings import get_settings
 
 if TYPE_CHECKING:
     from .resolve import InterstitialResolver
@@ -20,21 +20,22 @@ if TYPE_CHECKING:
 def token_secret() -> TokenSecret:
     from .secret import TokenSecret
 
-    return TokenSecret(get_config())
+    return TokenSecret(get_settings())
 
 
 @cache
 def interstitial_resolver() -> InterstitialResolver:
-    from ..settings import get_settings
     from ..storage.destinations import DestinationStore
     from .resolve import InterstitialResolver
 
     settings = get_settings()
     return InterstitialResolver(
-        DestinationStore(settings.table_name), token_secret().get, cache_seconds=settings.config_cache_seconds
+        DestinationStore(settings.required("table_name")),
+        token_secret().get,
+        cache_seconds=settings.config_cache_seconds,
     )
 
 
 def reset() -> None:
-    for factory in (interstitial_resolver, token_secret, get_config):
+    for factory in (interstitial_resolver, token_secret):
         factory.cache_clear()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from .. import aws
 from ..cache import TTLCache
-from .config import InterstitialConfig
+from ..settings import Settings
 
 
 class TokenSecretUnavailable(RuntimeError):
@@ -24,10 +24,10 @@ class TokenSecretUnavailable(RuntimeError):
 
 class TokenSecret:
     def __init__(
-        self, config: InterstitialConfig, *, cache_seconds: float = 300, clock: Callable[[], float] = time.monotonic
+        self, settings: Settings, *, cache_seconds: float = 300, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._secret_arn = config.token_secret_arn
-        self._local_key = _local_key(config)
+        self._secret_arn = settings.interstitial_token_secret_arn
+        self._local_key = _local_key(settings)
         self._cache: TTLCache[bytes] = TTLCache(max_entries=1, ttl_seconds=cache_seconds, clock=clock)
 
     def get(self) -> bytes:
@@ -42,8 +42,8 @@ class TokenSecret:
         return self._local_key
 
 
-def _local_key(config: InterstitialConfig) -> bytes:
+def _local_key(settings: Settings) -> bytes:
     """The local stack's key, fixed for the life of the process; empty in every other stage."""
-    if not config.is_local:
+    if not settings.is_local:
         return b""
-    return (config.local_token_secret or secrets.token_urlsafe(32)).encode()
+    return (settings.interstitial_local_secret or secrets.token_urlsafe(32)).encode()

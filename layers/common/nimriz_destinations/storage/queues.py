@@ -1,0 +1,145 @@
+"""The SQS queues: Deliveries (delivery jobs), LiveEvents (canonical events and notices) and the LiveEvents DLQ.
+
+The one place that speaks SQS: batching (10 messages and 256 KiB per call), resending the entries SQS did not
+accept, setting when a returned message comes back, and reading delivery jobs out of a batch SQS handed over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
+
+from .. import aws
+from ..jobs import DeliveryJob, ReceivedJob
+from ..observability import logger
+
+# SQS takes up to 10 messages and 256 KiB in one batch call.
+_BATCH_MESSAGES = 10
+_BATCH_BYTES = 256 * 1024
+# Sends of the entries SQS did not accept before giving up (the caller's message then comes back and is retried).
+_SEND_ATTEMPTS = 3
+
+
+class NotQueued(Exception):
+    """SQS kept refusing some messages."""
+
+
+def _send_batches(queue_url: str, bodies: Sequence[str]) -> list[int]:
+    """Send in as few batch calls as fit; returns the indexes of the bodies SQS did not accept."""
+    failed: list[int] = []
+    batch: list[int] = []
+    batch_bytes = 0
+
+    def flush() -> None:
+        response = aws.sqs().send_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(index), "MessageBody": bodies[index]} for index in batch]
+        )
+        failed.extend(int(entry["Id"]) for entry in response.get("Failed", []))
+
+    for index, body in enumerate(bodies):
+        size = len(body.encode())
+        if batch and (len(batch) == _BATCH_MESSAGES or batch_bytes + size > _BATCH_BYTES):
+            flush()
+            batch, batch_bytes = [], 0
+        batch.append(index)
+        batch_bytes += size
+    if batch:
+        flush()
+    return failed
+
+
+def _send_all(queue_url: str, bodies: Sequence[str], what: str) -> None:
+    """Send every body, resending the ones SQS did not accept; raises `NotQueued` if some still are not."""
+    pending = list(bodies)
+    for _ in range(_SEND_ATTEMPTS):
+        if not pending:
+            return
+        pending = [pending[index] for index in _send_batches(queue_url, pending)]
+    if pending:
+        raise NotQueued(f"{len(pending)} {what} were not accepted by SQS")
+
+
+class DeliveriesQueue:
+    def __init__(self, queue_url: str) -> None:
+        self._queue_url = queue_url
+
+    def send(self, job: DeliveryJob) -> None:
+        aws.sqs().send_message(QueueUrl=self._queue_url, MessageBody=job.model_dump_json())
+
+    def send_batches(self, jobs: Sequence[DeliveryJob]) -> list[DeliveryJob]:
+        """Queue jobs once; returns the jobs SQS did not accept."""
+        return [jobs[index] for index in _send_batches(self._queue_url, [job.model_dump_json() for job in jobs])]
+
+    def send_all(self, jobs: Sequence[DeliveryJob]) -> None:
+        _send_all(self._queue_url, [job.model_dump_json() for job in jobs], "delivery jobs")
+
+    def schedule_returns(self, returns: Sequence[tuple[str, int]]) -> None:
+        """Set when each returned message comes back: (receipt handle, seconds), 10 per call.
+
+        A failure only makes a message come back later, after the queue's own visibility timeout: a retry still
+        waits for its time, because the delivery's record holds `next_attempt_at`."""
+        for start in range(0, len(returns), _BATCH_MESSAGES):
+            chunk = returns[start : start + _BATCH_MESSAGES]
+            entries: Any = [
+                {"Id": str(index), "ReceiptHandle": receipt, "VisibilityTimeout": delay}
+                for index, (receipt, delay) in enumerate(chunk)
+            ]
+            try:
+                response = aws.sqs().change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
+            except Exception:
+                logger.warning("could not set when returned delivery jobs come back", exc_info=True)
+                continue
+            if failed := response.get("Failed", []):
+                logger.warning(
+                    "could not set when some returned delivery jobs come back", extra={"failed": len(failed)}
+                )
+
+
+class LiveEventsQueue:
+    def __init__(self, queue_url: str) -> None:
+        self._queue_url = queue_url
+
+    def send_batches(self, bodies: Sequence[str]) -> list[int]:
+        """Queue raw canonical events once; returns the indexes SQS did not accept."""
+        return _send_batches(self._queue_url, bodies)
+
+    def publish_notices(self, notices: Sequence[dict[str, Any]]) -> None:
+        """Operational notices go where fan-out routes them like any canonical event."""
+        _send_all(self._queue_url, [json.dumps(notice) for notice in notices], "operational notices")
+
+
+class InvalidEventsQueue:
+    """The LiveEvents DLQ, where fan-out parks an event it can never route, with its reason."""
+
+    def __init__(self, queue_url: str) -> None:
+        self._queue_url = queue_url
+
+    def park(self, body: str, *, source_message_id: str, reason: str) -> None:
+        aws.sqs().send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=body,
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:1000]},
+                "source_message_id": {"DataType": "String", "StringValue": source_message_id},
+            },
+        )
+
+
+def received_jobs(event: dict[str, Any]) -> tuple[list[ReceivedJob], list[str]]:
+    """The delivery jobs of a batch from the Deliveries queue or its DLQ, and the ids of messages that are not jobs."""
+    received: list[ReceivedJob] = []
+    malformed: list[str] = []
+    for raw in event.get("Records", []):
+        record = SQSRecord(raw)
+        try:
+            job = DeliveryJob.model_validate_json(record.body)
+        except ValidationError:
+            malformed.append(record.message_id)
+            continue
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        received.append(ReceivedJob(record.message_id, record.receipt_handle, receive_count, job))
+    return received, malformed
