@@ -8,6 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.clock import iso_from_unix
 from nimriz_destinations.interstitial.config import get_config
 from nimriz_destinations.interstitial.models import (
     RESOLVE_RESPONSES,
@@ -15,7 +16,6 @@ from nimriz_destinations.interstitial.models import (
     ResolveResponse,
     present_interstitial,
 )
-from nimriz_destinations.interstitial.resolve import rfc3339
 from nimriz_destinations.interstitial.runtime import interstitial_resolver
 from nimriz_destinations.interstitial.urls import page_base_url
 from nimriz_destinations.observability import logger, trace_handler
@@ -32,7 +32,7 @@ def resolve_interstitial(body: Annotated[ResolveRequest, Body()]) -> Response[Re
         return json_response(200, ResolveResponse(interstitial=None))
     base_url = page_base_url(get_config().page_base_url, app.current_event.raw_event["requestContext"], RESOURCE)
     interstitial = present_interstitial(
-        resolution.plan, resolution.token, f"{base_url}/i/{resolution.token}", rfc3339(resolution.expires_at)
+        resolution.plan, resolution.token, f"{base_url}/i/{resolution.token}", iso_from_unix(resolution.expires_at)
     )
     return json_response(200, ResolveResponse(interstitial=interstitial))
 

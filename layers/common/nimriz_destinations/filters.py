@@ -48,6 +48,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .clock import iso_utc
 from .event_fields import (
     CANONICAL_EVENT_TYPES,
     EVENT_FIELDS,
@@ -55,7 +56,6 @@ from .event_fields import (
     TOUCH_TYPES,
     FieldType,
     compile_path,
-    format_timestamp,
     require_field,
 )
 
@@ -245,7 +245,7 @@ def _canonical_timestamp(value: Any) -> str:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a valid date and time") from None
-    return format_timestamp(moment)
+    return iso_utc(moment)
 
 
 # -- regular expressions: refuse catastrophic backtracking -----------------------------------------------------

@@ -33,9 +33,9 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
+from ..clock import iso_from_unix
 from ..errors import DomainError
 from ..jobs import DeliveryJob
 from ..mapping import CompiledMapping, apply_privacy
@@ -142,10 +142,6 @@ class _Batch:
     def settled(self, entry: ReceivedJob, status: str, result: _Result) -> None:
         with self.lock:
             self.recorded.append((entry, status, result))
-
-
-def iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 _NOT_IN_TIME = Outcome.retry("not_started", "There was no time left in this invocation to send it.")
@@ -605,7 +601,7 @@ class Dispatcher:
                     message=_UNRECORDED.message,
                     response_excerpt=None,
                     request=None,
-                    attempted_at=iso(now),
+                    attempted_at=iso_from_unix(now),
                 )
             )
         sends = self._prior_attempts(lease) + (1 if result.sent else 0)
@@ -629,8 +625,8 @@ class Dispatcher:
                     message=message,
                     response_excerpt=result.response_excerpt,
                     request=result.request,
-                    attempted_at=iso(now),
-                    next_attempt_at=iso(next_attempt_at) if next_attempt_at is not None else None,
+                    attempted_at=iso_from_unix(now),
+                    next_attempt_at=iso_from_unix(next_attempt_at) if next_attempt_at is not None else None,
                 )
             )
         summary = DeliverySummary(
@@ -646,7 +642,7 @@ class Dispatcher:
             last_error_class=outcome.error_class,
             last_message=message,
             created_at=job.queued_at,
-            updated_at=iso(now),
+            updated_at=iso_from_unix(now),
         )
         dead_letter = None
         if status == "dead_lettered":
@@ -660,7 +656,7 @@ class Dispatcher:
                 http_status=result.http_status,
                 response_excerpt=result.response_excerpt,
                 attempts=sends,
-                dead_lettered_at=iso(now),
+                dead_lettered_at=iso_from_unix(now),
                 job=job.model_dump(mode="json"),
             )
         write = DeliveryWrite(
@@ -689,7 +685,7 @@ class Dispatcher:
             ]
         now = self._clock()
         updates = [
-            self._bookkeeping.submit(self._health.record, *key, outcomes, now=now, at=iso(now))
+            self._bookkeeping.submit(self._health.record, *key, outcomes, now=now, at=iso_from_unix(now))
             for key, outcomes in sent.items()
             if outcomes
         ]
