@@ -38,9 +38,9 @@ from typing import Any
 from ..clock import iso_from_unix
 from ..errors import DomainError
 from ..jobs import DeliveryJob
-from ..mapping import CompiledMapping, apply_privacy
+from ..mapping import CompiledMapping
 from ..netguard import UnsafeDestination
-from ..notices import is_notice, notice_data
+from ..notices import is_notice
 from ..observability import DeliveryTally, emit_delivery_metrics, logger
 from ..providers import get_provider
 from ..providers.base import (
@@ -52,7 +52,7 @@ from ..providers.base import (
     ProviderResponse,
     Verdict,
 )
-from ..redaction import redact_secrets, redacted_excerpt, response_text
+from ..redaction import redacted_excerpt, response_text
 from ..storage.counters import CounterKey, Counts, DeliveryCounters
 from ..storage.deliveries import (
     AttemptRecord,
@@ -70,6 +70,7 @@ from ..storage.secrets import SecretRef, SecretStore
 from .circuit import Admission, CircuitBreakers, DestinationKey
 from .config import CompiledActions, DestinationConfigs
 from .health import HealthKeeper, SentOutcome
+from .prepare import delivery_item, shown_request
 from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
 from .sender import HttpSender, SendFailed
 
@@ -486,13 +487,13 @@ class Dispatcher:
         try:
             items = []
             for entry, lease in sendable:
-                event = apply_privacy(entry.job.event)
                 attempt = self._prior_attempts(lease) + 1
                 items.append(
-                    DeliveryItem(
+                    delivery_item(
+                        plan.provider,
+                        plan.mapping,
+                        entry.job.event,
                         delivery_id=entry.job.delivery_id,
-                        event=event,
-                        payload=_payload(plan, event),
                         reason=_attempt_reason(entry.job, attempt),
                         attempt=attempt,
                     )
@@ -755,13 +756,6 @@ def _refusal(destination: DestinationRecord | None, action: ActionRecord | None,
     return None
 
 
-def _payload(plan: _Plan, event: dict[str, Any]) -> dict[str, Any]:
-    """A notice's data goes out as it is (its contract is fixed); any other event through the action's mapping."""
-    if is_notice(event):
-        return notice_data(event)
-    return plan.mapping.apply_to_private(event, plan.provider.default_payload)
-
-
 def _attempt_reason(job: DeliveryJob, attempt: int) -> str:
     """X-Nim-Delivery-Reason of this attempt: test stays test; a later attempt of live/replay is a retry."""
     if job.reason == "test" or attempt == 1:
@@ -784,7 +778,7 @@ def response_excerpt(response: ProviderResponse, secrets: Sequence[str]) -> str:
 
 
 def _shown(request: OutboundRequest) -> dict[str, Any]:
-    return {"method": request.method, "url": redact_secrets(request.url, request.secrets)}
+    return shown_request(request, request.secrets, with_content=False)
 
 
 def _renumbered(request: OutboundRequest, positions: tuple[int, ...]) -> OutboundRequest:
