@@ -8,10 +8,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.responses import RESOLVE_INTERSTITIAL_RESPONSES
 from nimriz_destinations.clock import iso_from_unix
 from nimriz_destinations.interstitial.config import get_config
 from nimriz_destinations.interstitial.models import (
-    RESOLVE_RESPONSES,
     ResolveRequest,
     ResolveResponse,
     present_interstitial,
@@ -24,7 +24,9 @@ RESOURCE = "/api/integrations/interstitial/resolve"
 app = create_app("interstitial:resolve")
 
 
-@app.post(RESOURCE, summary="Resolve the interstitial pixels for one redirect", responses=RESOLVE_RESPONSES)
+@app.post(
+    RESOURCE, summary="Resolve the interstitial pixels for one redirect", responses=RESOLVE_INTERSTITIAL_RESPONSES
+)
 def resolve_interstitial(body: Annotated[ResolveRequest, Body()]) -> Response[ResolveResponse]:
     resolution = interstitial_resolver().resolve(current_workspace(app), body)
     logger.info("interstitial resolved", extra={"url_id": body.url_id, "applies": resolution is not None})
