@@ -9,8 +9,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from nimriz_destinations.delivery.prepare import delivery_item
 from nimriz_destinations.delivery.sender import HttpSender
-from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
+from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse
 from nimriz_destinations.sample_events import sample_event
 
@@ -77,8 +78,7 @@ def make_item(
     """A delivery item as the dispatcher makes it: privacy rules, then the (default or overridden) mapping."""
     event = make_event() if event is None else event
     mapping = compile_mapping(PropertyMapping.model_validate({"base": base, "overrides": list(overrides)}))
-    payload = mapping.apply(event, provider.default_payload)
-    return DeliveryItem("dlv_1", apply_privacy(event), payload, reason, attempt)
+    return delivery_item(provider, mapping, event, delivery_id="dlv_1", reason=reason, attempt=attempt)
 
 
 def mapped(provider: Provider, event: Mapping[str, Any], overrides: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_app, current_actor, current_workspace
+from nimriz_destinations.api.app import ResourceId, create_app, current_actor, current_workspace
 from nimriz_destinations.api.responses import DELETE_RESPONSES
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
@@ -17,8 +17,8 @@ app = create_app("destinations:write")
 @app.delete(
     "/api/integrations/destinations/<destination_id>", summary="Delete a destination", responses=DELETE_RESPONSES
 )
-def delete_destination(destination_id: str) -> Response[None]:
-    destination_service().delete(current_workspace(app), destination_id.lower(), actor=current_actor(app))
+def delete_destination(destination_id: ResourceId) -> Response[None]:
+    destination_service().delete(current_workspace(app), destination_id, actor=current_actor(app))
     logger.info("destination deleted", extra={"destination_id": destination_id})
     return Response(status_code=204)
 

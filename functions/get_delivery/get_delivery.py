@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
 from nimriz_destinations.api.presenters import present_delivery_detail
 from nimriz_destinations.api.responses import GET_DELIVERY_RESPONSES
 from nimriz_destinations.models import DeliveryDetailResponse
@@ -21,10 +21,8 @@ app = create_app("destinations:read")
     summary="Get one delivery with every attempt",
     responses=GET_DELIVERY_RESPONSES,
 )
-def get_delivery(destination_id: str, delivery_id: str) -> Response[DeliveryDetailResponse]:
-    summary, attempts = delivery_service().get_delivery(
-        current_workspace(app), destination_id.lower(), delivery_id.lower()
-    )
+def get_delivery(destination_id: ResourceId, delivery_id: ResourceId) -> Response[DeliveryDetailResponse]:
+    summary, attempts = delivery_service().get_delivery(current_workspace(app), destination_id, delivery_id)
     return json_response(200, DeliveryDetailResponse(delivery=present_delivery_detail(summary, attempts)))
 
 

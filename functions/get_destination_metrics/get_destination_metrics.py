@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
 from nimriz_destinations.api.presenters import present_metrics
 from nimriz_destinations.api.responses import METRICS_RESPONSES
 from nimriz_destinations.models import DestinationMetricsResponse, MetricsWindow
@@ -23,10 +23,10 @@ app = create_app("destinations:read")
     responses=METRICS_RESPONSES,
 )
 def get_destination_metrics(
-    destination_id: str,
+    destination_id: ResourceId,
     window: Annotated[MetricsWindow, Query(description="How far back to count, in whole UTC hours.")] = "24h",
 ) -> Response[DestinationMetricsResponse]:
-    metrics = metrics_service().for_destination(current_workspace(app), destination_id.lower(), window)
+    metrics = metrics_service().for_destination(current_workspace(app), destination_id, window)
     return json_response(200, DestinationMetricsResponse(metrics=present_metrics(metrics)))
 
 

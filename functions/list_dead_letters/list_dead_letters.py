@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
 from nimriz_destinations.api.presenters import present_dead_letter
 from nimriz_destinations.api.responses import LIST_DEAD_LETTERS_RESPONSES
 from nimriz_destinations.models import DeadLetterListResponse
@@ -23,12 +23,12 @@ app = create_app("destinations:read")
     responses=LIST_DEAD_LETTERS_RESPONSES,
 )
 def list_dead_letters(
-    destination_id: str,
+    destination_id: ResourceId,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[DeadLetterListResponse]:
     letters, next_cursor = delivery_service().list_dead_letters(
-        current_workspace(app), destination_id.lower(), limit=limit, cursor=cursor
+        current_workspace(app), destination_id, limit=limit, cursor=cursor
     )
     body = DeadLetterListResponse(dead_letters=[present_dead_letter(d) for d in letters], next_cursor=next_cursor)
     return json_response(200, body)

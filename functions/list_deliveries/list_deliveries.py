@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
 from nimriz_destinations.api.presenters import present_delivery
 from nimriz_destinations.api.responses import LIST_DELIVERIES_RESPONSES
 from nimriz_destinations.models import DeliveryListResponse, DeliveryStatus
@@ -23,14 +23,14 @@ app = create_app("destinations:read")
     responses=LIST_DELIVERIES_RESPONSES,
 )
 def list_deliveries(
-    destination_id: str,
+    destination_id: ResourceId,
     action_id: Annotated[str | None, Query(max_length=64, description="Only this action's deliveries.")] = None,
     status: Annotated[DeliveryStatus | None, Query(description="Only deliveries in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[DeliveryListResponse]:
     summaries, next_cursor = delivery_service().list_deliveries(
-        current_workspace(app), destination_id.lower(), limit=limit, cursor=cursor, action_id=action_id, status=status
+        current_workspace(app), destination_id, limit=limit, cursor=cursor, action_id=action_id, status=status
     )
     body = DeliveryListResponse(deliveries=[present_delivery(s) for s in summaries], next_cursor=next_cursor)
     return json_response(200, body)

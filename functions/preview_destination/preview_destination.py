@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
 from nimriz_destinations.api.presenters import present_preview
 from nimriz_destinations.api.responses import PREVIEW_RESPONSES
 from nimriz_destinations.models import PreviewRequest, PreviewResponse
@@ -23,11 +23,11 @@ app = create_app("destinations:read")
     responses=PREVIEW_RESPONSES,
 )
 def preview_destination(
-    destination_id: str, body: Annotated[PreviewRequest | None, Body()] = None
+    destination_id: ResourceId, body: Annotated[PreviewRequest | None, Body()] = None
 ) -> Response[PreviewResponse]:
     request = body or PreviewRequest()
     event, previews = preview_service().saved(
-        current_workspace(app), destination_id.lower(), action_id=request.action_id, event=request.event
+        current_workspace(app), destination_id, action_id=request.action_id, event=request.event
     )
     return json_response(200, PreviewResponse(event=event, actions=[present_preview(p) for p in previews]))
 

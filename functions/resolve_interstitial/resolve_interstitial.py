@@ -8,13 +8,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.responses import RESOLVE_INTERSTITIAL_RESPONSES
+from nimriz_destinations.clock import iso_from_unix
 from nimriz_destinations.interstitial.models import (
-    RESOLVE_RESPONSES,
     ResolveRequest,
     ResolveResponse,
     present_interstitial,
 )
-from nimriz_destinations.interstitial.resolve import rfc3339
 from nimriz_destinations.interstitial.runtime import interstitial_resolver
 from nimriz_destinations.interstitial.urls import page_base_url
 from nimriz_destinations.observability import logger, trace_handler
@@ -24,7 +24,9 @@ RESOURCE = "/api/integrations/interstitial/resolve"
 app = create_app("interstitial:resolve")
 
 
-@app.post(RESOURCE, summary="Resolve the interstitial pixels for one redirect", responses=RESOLVE_RESPONSES)
+@app.post(
+    RESOURCE, summary="Resolve the interstitial pixels for one redirect", responses=RESOLVE_INTERSTITIAL_RESPONSES
+)
 def resolve_interstitial(body: Annotated[ResolveRequest, Body()]) -> Response[ResolveResponse]:
     resolution = interstitial_resolver().resolve(current_workspace(app), body)
     logger.info("interstitial resolved", extra={"url_id": body.url_id, "applies": resolution is not None})
@@ -34,7 +36,7 @@ def resolve_interstitial(body: Annotated[ResolveRequest, Body()]) -> Response[Re
         get_settings().interstitial_page_base_url, app.current_event.raw_event["requestContext"], RESOURCE
     )
     interstitial = present_interstitial(
-        resolution.plan, resolution.token, f"{base_url}/i/{resolution.token}", rfc3339(resolution.expires_at)
+        resolution.plan, resolution.token, f"{base_url}/i/{resolution.token}", iso_from_unix(resolution.expires_at)
     )
     return json_response(200, ResolveResponse(interstitial=interstitial))
 

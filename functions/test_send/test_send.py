@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
 from nimriz_destinations.api.responses import TEST_SEND_RESPONSES
 from nimriz_destinations.models import QueuedDelivery, TestSendRequest, TestSendResponse
 from nimriz_destinations.observability import logger, trace_handler
@@ -22,10 +22,10 @@ app = create_app("destinations:write")
     responses=TEST_SEND_RESPONSES,
 )
 def test_send(
-    destination_id: str, body: Annotated[TestSendRequest | None, Body()] = None
+    destination_id: ResourceId, body: Annotated[TestSendRequest | None, Body()] = None
 ) -> Response[TestSendResponse]:
     action_id = body.action_id if body else None
-    queued = destination_service().test_send(current_workspace(app), destination_id.lower(), action_id)
+    queued = destination_service().test_send(current_workspace(app), destination_id, action_id)
     logger.info("test delivery queued", extra={"delivery_id": queued.delivery_id, "action_id": queued.action_id})
     delivery = QueuedDelivery(
         id=queued.delivery_id,

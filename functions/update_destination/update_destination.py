@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import create_app, current_actor, current_workspace, json_response
+from nimriz_destinations.api.app import ResourceId, create_app, current_actor, current_workspace, json_response
 from nimriz_destinations.api.presenters import present_destination
 from nimriz_destinations.api.responses import UPDATE_RESPONSES
 from nimriz_destinations.models import DestinationResponse, DestinationUpdate
@@ -20,14 +20,14 @@ app = create_app("destinations:write")
 
 @app.put("/api/integrations/destinations/<destination_id>", summary="Update a destination", responses=UPDATE_RESPONSES)
 def update_destination(
-    destination_id: str,
+    destination_id: ResourceId,
     body: Annotated[DestinationUpdate, Body()],
     if_match: Annotated[
         str | None, Header(alias="if-match", description="ETag from a previous read; a stale one gives 412.")
     ] = None,
 ) -> Response[DestinationResponse]:
     saved = destination_service().update(
-        current_workspace(app), destination_id.lower(), body, if_match=if_match, actor=current_actor(app)
+        current_workspace(app), destination_id, body, if_match=if_match, actor=current_actor(app)
     )
     logger.info("destination updated", extra={"destination_id": saved.record.id, "version": saved.record.version})
     response = DestinationResponse(destination=present_destination(saved.record, saved.revealed))

@@ -281,6 +281,19 @@ class TestList:
         assert api.get(f"{BASE}?limit=1000").status == 422
 
 
+class TestIds:
+    def test_a_destination_id_in_upper_case_reads_and_deletes_the_same_destination(self, api: ApiClient) -> None:
+        destination = create(api, SEED_CREATE_BODY)
+        shouted = destination["id"].upper()
+        assert shouted != destination["id"]
+
+        read = api.get(f"{BASE}/{shouted}")
+        assert read.status == 200, read.text
+        assert read.json()["destination"]["id"] == destination["id"]
+        assert api.delete(f"{BASE}/{shouted}").status == 204
+        assert api.get(f"{BASE}/{destination['id']}").status == 404
+
+
 class TestUpdate:
     def test_put_keeps_action_ids_sent_back_and_assigns_new_ones(self, api: ApiClient) -> None:
         destination = create(api, destination_body("segment"))

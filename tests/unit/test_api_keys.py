@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from nimriz_destinations.api.app import create_admin_app, create_app
+from nimriz_destinations.clock import iso_utc
 from nimriz_destinations.scopes import ALL_SCOPES, canonical_scopes, scopes_from_context, scopes_to_context
 from nimriz_destinations.service.api_keys import new_secret
-from nimriz_destinations.storage.api_keys import AuthenticatedKey, hash_api_key, timestamp
+from nimriz_destinations.storage.api_keys import AuthenticatedKey, hash_api_key
 from nimriz_destinations.storage.records import Workspace
 from tests.local.seed import authorizer_context
 
@@ -64,7 +65,7 @@ class TestExpiry:
 
     def test_timestamps_are_utc_with_milliseconds(self) -> None:
         moment = datetime(2027, 1, 1, 2, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
-        assert timestamp(moment) == "2027-01-01T00:00:00.123Z"
+        assert iso_utc(moment) == "2027-01-01T00:00:00.123Z"
 
 
 def proxy_event(authorizer: dict[str, Any] | None = None, identity: dict[str, str] | None = None) -> dict[str, Any]:

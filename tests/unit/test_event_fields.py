@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from nimriz_destinations.clock import iso_utc
 from nimriz_destinations.event_fields import (
     CONVERSION_EVENT_TYPES,
     EVENT_FIELDS,
@@ -15,7 +16,6 @@ from nimriz_destinations.event_fields import (
     TOUCH_TYPES,
     FieldType,
     compile_path,
-    format_timestamp,
     get_path,
     require_field,
 )
@@ -143,5 +143,5 @@ def test_require_field_returns_the_type_or_suggests_the_nearest_path() -> None:
         (datetime(2026, 3, 30, 12, 0, 0, 5000), "2026-03-30T12:00:00.005Z"),
     ],
 )
-def test_format_timestamp_gives_utc_with_milliseconds(moment: datetime, expected: str) -> None:
-    assert format_timestamp(moment) == expected
+def test_iso_utc_gives_utc_with_milliseconds_and_takes_naive_as_utc(moment: datetime, expected: str) -> None:
+    assert iso_utc(moment) == expected

@@ -18,6 +18,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from nimriz_destinations.delivery.dispatcher import EXCERPT_CHARACTERS, response_excerpt
+from nimriz_destinations.delivery.prepare import shown_request
 from nimriz_destinations.delivery.sender import MAX_RESPONSE_BYTES
 from nimriz_destinations.providers.base import OutboundRequest, ProviderResponse
 from nimriz_destinations.providers.mixpanel import PROVIDER as MIXPANEL
@@ -25,7 +26,6 @@ from nimriz_destinations.providers.posthog import PROVIDER as POSTHOG
 from nimriz_destinations.providers.responses import MAX_MESSAGE_CHARS, error_excerpt, provider_message
 from nimriz_destinations.providers.segment import PROVIDER as SEGMENT
 from nimriz_destinations.redaction import REDACTED, redact_secrets, redacted_excerpt, response_text
-from nimriz_destinations.service.preview import _shown
 from tests.provider_support import make_item
 
 FILLER = "~"
@@ -142,7 +142,7 @@ def test_a_secret_cut_by_the_read_cap_leaves_no_prefix_of_four_characters(
 def test_posthog_preview_shows_no_part_of_the_api_key(api_key: str) -> None:
     def preview(key: str) -> list[str]:
         (request,) = POSTHOG.build_requests([make_item(POSTHOG)], {"api_key": key}, now=0).requests
-        return strings_in(_shown(request, (key, *request.secrets)))
+        return strings_in(shown_request(request, (key, *request.secrets), with_content=True))
 
     forms = (api_key, json.dumps(api_key)[1:-1], json.dumps(api_key, ensure_ascii=False)[1:-1])
     assume(not any(leaked_windows(text, *forms) for text in preview(FILLER * 8)))  # a key that spells a field name
@@ -157,7 +157,9 @@ def test_basic_auth_preview_shows_no_part_of_the_secret_in_the_base64_token(user
         credentials = {"project_token": "tok", "project_id": "1", "service_account_username": username}
         credentials["service_account_secret"] = account_secret
         (request,) = MIXPANEL.build_requests([make_item(MIXPANEL)], credentials, now=0).requests
-        return request.headers["Authorization"].removeprefix("Basic "), strings_in(_shown(request, (account_secret,)))
+        return request.headers["Authorization"].removeprefix("Basic "), strings_in(
+            shown_request(request, (account_secret,), with_content=True)
+        )
 
     shift = (len(username.encode()) + 1) % 3  # `user:` bytes before the secret, modulo base64's 3-byte groups
     own = _base64_echo(base64.b64encode, shift)(secret)[1]
@@ -171,8 +173,10 @@ def test_a_key_is_found_inside_its_basic_token_without_being_told_the_token() ->
     write_key = "seg_write_key_0123456789"
     (request,) = SEGMENT.build_requests([make_item(SEGMENT)], {"write_key": write_key}, now=0).requests
     # Only the last characters stay: they encode the ":" after the key (and padding), not the key.
-    assert _shown(request, (write_key,))["headers"]["Authorization"] == f"Basic {REDACTED}Og=="
-    assert _shown(request, request.secrets)["headers"]["Authorization"] == f"Basic {REDACTED}"
+    assert (
+        shown_request(request, (write_key,), with_content=True)["headers"]["Authorization"] == f"Basic {REDACTED}Og=="
+    )
+    assert shown_request(request, request.secrets, with_content=True)["headers"]["Authorization"] == f"Basic {REDACTED}"
 
 
 def test_overlapping_secrets_are_redacted_as_one_span() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from .clock import iso_utc
 from .scopes import scopes_to_context
-from .storage.api_keys import ApiKeyStore, AuthenticatedKey, timestamp
+from .storage.api_keys import ApiKeyStore, AuthenticatedKey
 
 _MAX_KEY_LENGTH = 256
 
@@ -26,7 +27,7 @@ def authenticate(headers: Mapping[str, str] | None, store: ApiKeyStore, now: dat
     """The key the request presents, unless it is unknown, revoked (within the store's cache time) or expired."""
     secret = extract_api_key(headers)
     key = store.lookup(secret) if secret else None
-    if key is None or key.expired_at(timestamp(now)):
+    if key is None or key.expired_at(iso_utc(now)):
         return None
     return key
 

@@ -98,8 +98,3 @@ class ConcurrentModification(Conflict):
 class PreconditionFailed(DomainError):
     status = 412
     code = "PRECONDITION_FAILED"
-
-
-class ServiceUnavailable(DomainError):
-    status = 503
-    code = "INTEGRATIONS_UNAVAILABLE"

@@ -6,7 +6,6 @@ here reports a null value as *not found*.
 """
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -180,9 +179,3 @@ def compile_path(path: str) -> PathGetter:
         return _walk(obj, parts)
 
     return get_deep
-
-
-def format_timestamp(moment: datetime) -> str:
-    """Canonical `occurred_at` form: RFC 3339 UTC with milliseconds (naive datetimes are taken as UTC)."""
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from .clock import iso_utc
 from .event_fields import (
     API_VERSION,
     CARD_EVENT_TYPES,
@@ -14,7 +15,6 @@ from .event_fields import (
     EVENT_TYPES,
     PRIVACY_MODES,
     STRICT_PRIVACY_FIELDS,
-    format_timestamp,
 )
 
 _LINK = {
@@ -72,7 +72,7 @@ def sample_event(
         "id": event_id or str(uuid.uuid4()),
         "type": event_type,
         "api_version": API_VERSION,
-        "occurred_at": format_timestamp(now or datetime.now(UTC)),
+        "occurred_at": iso_utc(now or datetime.now(UTC)),
         "organization_id": organization_id,
         "workspace_id": workspace_id,
         "touch_type": "qr_scan" if event_type == "link.qr_scanned" else "short_link_click",

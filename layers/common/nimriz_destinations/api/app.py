@@ -12,12 +12,13 @@ import binascii
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import AfterValidator, BaseModel
 
 from .. import safe_json
 from ..audit import Actor, admin_actor, api_key_actor
@@ -65,6 +66,10 @@ def _support_reference(app: APIGatewayRestResolver) -> str:
         return str(app.current_event.request_context.request_id)
     except (AttributeError, KeyError, TypeError):
         return "unknown"
+
+
+# A destination or delivery id in the path: ids are stored lower-case, and a client may send them in any case.
+ResourceId = Annotated[str, AfterValidator(str.lower), Path()]
 
 
 def current_workspace(app: APIGatewayRestResolver) -> Workspace:

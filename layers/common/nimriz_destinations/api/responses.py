@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
+from ..interstitial.models import ResolveResponse
 from ..models import (
     ApiKeyCreatedResponse,
     ApiKeyListResponse,
@@ -132,5 +133,10 @@ METRICS_RESPONSES = {
     200: _json("Counts per action and in total over the window", DestinationMetricsResponse),
     422: _json("Invalid query", ErrorResponse),
     **_NOT_FOUND,
+    **_ERRORS,
+}
+RESOLVE_INTERSTITIAL_RESPONSES = {
+    200: _json("The merged pixel set with a signed page token, or interstitial: null", ResolveResponse),
+    **_BODY_ERRORS,
     **_ERRORS,
 }

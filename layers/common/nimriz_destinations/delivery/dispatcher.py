@@ -34,14 +34,14 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
+from ..clock import iso_from_unix, iso_utc
 from ..errors import DomainError
 from ..jobs import DeliveryJob, ReceivedJob
-from ..mapping import CompiledMapping, apply_privacy
+from ..mapping import CompiledMapping
 from ..netguard import UnsafeDestination
-from ..notices import is_notice, notice_data
+from ..notices import is_notice
 from ..observability import DeliveryTally, emit_delivery_metrics, logger
 from ..providers import get_provider
 from ..providers.base import (
@@ -53,7 +53,7 @@ from ..providers.base import (
     ProviderResponse,
     Verdict,
 )
-from ..redaction import redact_secrets, redacted_excerpt, response_text
+from ..redaction import redacted_excerpt, response_text
 from ..storage.counters import CounterKey, Counts, DeliveryCounters
 from ..storage.deliveries import (
     AttemptRecord,
@@ -71,6 +71,7 @@ from ..storage.secrets import SecretRef, SecretStore
 from .circuit import Admission, CircuitBreakers, DestinationKey
 from .config import CompiledActions, DestinationConfigs
 from .health import HealthKeeper, SentOutcome
+from .prepare import delivery_item, shown_request
 from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
 from .sender import HttpSender, SendFailed
 
@@ -135,10 +136,6 @@ class _Batch:
     def settled(self, entry: ReceivedJob, status: str, result: _Result) -> None:
         with self.lock:
             self.recorded.append((entry, status, result))
-
-
-def iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 _NOT_IN_TIME = Outcome.retry("not_started", "There was no time left in this invocation to send it.")
@@ -484,13 +481,13 @@ class Dispatcher:
         try:
             items = []
             for entry, lease in sendable:
-                event = apply_privacy(entry.job.event)
                 attempt = self._prior_attempts(lease) + 1
                 items.append(
-                    DeliveryItem(
+                    delivery_item(
+                        plan.provider,
+                        plan.mapping,
+                        entry.job.event,
                         delivery_id=entry.job.delivery_id,
-                        event=event,
-                        payload=_payload(plan, event),
                         reason=_attempt_reason(entry.job, attempt),
                         attempt=attempt,
                     )
@@ -550,7 +547,7 @@ class Dispatcher:
         destination = plan.destination
         if expiry is None or not destination.secret_version:
             return
-        expires_at = iso(expiry.timestamp())
+        expires_at = iso_utc(expiry)
         if expires_at == destination.credentials_expire_at:
             return
         try:
@@ -638,7 +635,7 @@ class Dispatcher:
                     message=_UNRECORDED.message,
                     response_excerpt=None,
                     request=None,
-                    attempted_at=iso(now),
+                    attempted_at=iso_from_unix(now),
                 )
             )
         sends = self._prior_attempts(lease) + (1 if result.sent else 0)
@@ -662,8 +659,8 @@ class Dispatcher:
                     message=message,
                     response_excerpt=result.response_excerpt,
                     request=result.request,
-                    attempted_at=iso(now),
-                    next_attempt_at=iso(next_attempt_at) if next_attempt_at is not None else None,
+                    attempted_at=iso_from_unix(now),
+                    next_attempt_at=iso_from_unix(next_attempt_at) if next_attempt_at is not None else None,
                 )
             )
         summary = DeliverySummary(
@@ -679,7 +676,7 @@ class Dispatcher:
             last_error_class=outcome.error_class,
             last_message=message,
             created_at=job.queued_at,
-            updated_at=iso(now),
+            updated_at=iso_from_unix(now),
         )
         dead_letter = None
         if status == "dead_lettered":
@@ -693,7 +690,7 @@ class Dispatcher:
                 http_status=result.http_status,
                 response_excerpt=result.response_excerpt,
                 attempts=sends,
-                dead_lettered_at=iso(now),
+                dead_lettered_at=iso_from_unix(now),
                 job=job.model_dump(mode="json"),
             )
         write = DeliveryWrite(
@@ -722,7 +719,7 @@ class Dispatcher:
             ]
         now = self._clock()
         updates = [
-            self._bookkeeping.submit(self._health.record, *key, outcomes, now=now, at=iso(now))
+            self._bookkeeping.submit(self._health.record, *key, outcomes, now=now, at=iso_from_unix(now))
             for key, outcomes in sent.items()
             if outcomes
         ]
@@ -792,13 +789,6 @@ def _refusal(destination: DestinationRecord | None, action: ActionRecord | None,
     return None
 
 
-def _payload(plan: _Plan, event: dict[str, Any]) -> dict[str, Any]:
-    """A notice's data goes out as it is (its contract is fixed); any other event through the action's mapping."""
-    if is_notice(event):
-        return notice_data(event)
-    return plan.mapping.apply_to_private(event, plan.provider.default_payload)
-
-
 def _attempt_reason(job: DeliveryJob, attempt: int) -> str:
     """X-Nim-Delivery-Reason of this attempt: test stays test; a later attempt of live/replay is a retry."""
     if job.reason == "test" or attempt == 1:
@@ -821,7 +811,7 @@ def response_excerpt(response: ProviderResponse, secrets: Sequence[str]) -> str:
 
 
 def _shown(request: OutboundRequest) -> dict[str, Any]:
-    return {"method": request.method, "url": redact_secrets(request.url, request.secrets)}
+    return shown_request(request, request.secrets, with_content=False)
 
 
 def _renumbered(request: OutboundRequest, positions: tuple[int, ...]) -> OutboundRequest:

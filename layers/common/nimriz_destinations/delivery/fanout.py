@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..canonical_event import validate_canonical_event
+from ..clock import iso_from_unix
 from ..ids import live_delivery_id
 from ..jobs import DeliveryJob
 from ..notices import is_notice
@@ -28,7 +29,6 @@ from ..providers import get_provider
 from ..providers.common import epoch_millis
 from ..storage.counters import CounterKey, Counts, DeliveryCounters
 from .config import CompiledActions, DestinationConfigs
-from .dispatcher import iso
 
 
 class InvalidEvent(ValueError):
@@ -73,7 +73,7 @@ class FanOut:
 
     def route(self, event: dict[str, Any]) -> Routing:
         routing = Routing(event["workspace_id"])
-        queued_at = iso(self._clock())
+        queued_at = iso_from_unix(self._clock())
         occurred_millis = epoch_millis(event)
         about = event["notice"]["destination_id"] if is_notice(event) else None
         for destination in self._configs.for_workspace(event["workspace_id"]):

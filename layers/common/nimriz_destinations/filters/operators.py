@@ -5,7 +5,8 @@ import re
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from ..event_fields import EVENT_FIELDS, FieldType, format_timestamp
+from ..clock import iso_utc
+from ..event_fields import EVENT_FIELDS, FieldType
 from .regex_safety import compile_safe_pattern
 
 MAX_LIST_ITEMS = 500
@@ -125,4 +126,4 @@ def canonical_timestamp(value: Any) -> str:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a valid date and time") from None
-    return format_timestamp(moment)
+    return iso_utc(moment)

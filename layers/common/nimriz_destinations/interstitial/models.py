@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from ..models import ErrorResponse
 from .plan import InterstitialPlan
 from .platforms import PlatformName
 from .urls import MAX_DESTINATION_CHARS, check_destination_url
@@ -79,18 +78,3 @@ def present_interstitial(plan: InterstitialPlan, token: str, page_url: str, expi
         page_url=page_url,
         expires_at=expires_at,
     )
-
-
-def _documented(description: str, model: type) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"model": model}}}
-
-
-RESOLVE_RESPONSES: dict[int, Any] = {
-    200: _documented("The merged pixel set with a signed page token, or interstitial: null", ResolveResponse),
-    400: _documented("Body is not JSON", ErrorResponse),
-    401: _documented("Missing or invalid API key", ErrorResponse),
-    413: _documented("Body too large", ErrorResponse),
-    415: _documented("Body is not application/json", ErrorResponse),
-    422: _documented("Validation failed: one details entry per problem", ErrorResponse),
-    500: _documented("Unexpected error", ErrorResponse),
-}

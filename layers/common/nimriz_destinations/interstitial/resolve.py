@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -157,7 +156,3 @@ def merge_settings(matching: Sequence[InterstitialSettings]) -> InterstitialPlan
 def _prompt(consent: ConsentSettings) -> ConsentPrompt:
     assert consent.notice is not None  # the schema requires a notice whenever consent is required
     return ConsentPrompt(notice=consent.notice, accept_label=consent.accept_label, decline_label=consent.decline_label)
-
-
-def rfc3339(unix_seconds: int) -> str:
-    return datetime.fromtimestamp(unix_seconds, UTC).isoformat().replace("+00:00", "Z")

@@ -14,13 +14,13 @@ import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
-from ..event_fields import EVENT_OBJECTS, format_timestamp
+from ..clock import iso_from_unix
+from ..event_fields import EVENT_OBJECTS
 from .base import (
     SECRET,
     Built,
@@ -210,7 +210,7 @@ def _signed_envelope(item: DeliveryItem, signing_secret: str, now: float) -> tup
         "id": event["id"],
         "type": event_type,
         "api_version": event["api_version"],
-        "created_at": format_timestamp(datetime.fromtimestamp(now, UTC)),
+        "created_at": iso_from_unix(now),
         "organization_id": event["organization_id"],
         "workspace_id": event["workspace_id"],
         "data": item.payload,

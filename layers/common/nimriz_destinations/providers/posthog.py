@@ -30,7 +30,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator
 
-from ..event_fields import format_timestamp
+from ..clock import iso_utc
 from . import base
 from .analytics import (
     EVENT_NAME_DOC,
@@ -111,7 +111,7 @@ class PostHog(base.Provider):
         return {
             "event": human_event_name(event),
             "distinct_id": anonymous_id(event),
-            "timestamp": format_timestamp(occurred_at(event)),
+            "timestamp": iso_utc(occurred_at(event)),
             "uuid": as_uuid(str(event["id"])),
             "properties": properties,
         }

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from ..event_fields import format_timestamp
+from ..clock import iso_from_unix, iso_utc
 from . import base
 from .analytics import canonical_properties, property_doc
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
@@ -110,7 +109,7 @@ class Segment(base.Provider):
             "event": event_name(event),
             "anonymousId": anonymous_id(event),
             "messageId": str(event["id"]),
-            "timestamp": format_timestamp(occurred_at(event)),
+            "timestamp": iso_utc(occurred_at(event)),
             "properties": segment_properties(event),
             "context": context,
         }
@@ -120,7 +119,7 @@ class Segment(base.Provider):
         basic_token = base64.b64encode(f"{write_key}:".encode()).decode("ascii")
         base_url = API_BASE_URLS[credentials.get("region") or "us"]
         headers = {"Content-Type": "application/json", "Authorization": f"Basic {basic_token}"}
-        sent_at = format_timestamp(datetime.fromtimestamp(now, UTC))
+        sent_at = iso_from_unix(now)
 
         built = Built()
         positions: list[int] = []

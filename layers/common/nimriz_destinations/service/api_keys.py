@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..audit import Actor, Change, Target
+from ..clock import iso_utc
 from ..errors import ApiKeyExpired, ApiKeyNotFound, Problem, ValidationFailed
 from ..scopes import canonical_scopes
-from ..storage.api_keys import ApiKeyRecord, ApiKeyStore, hash_api_key, timestamp
+from ..storage.api_keys import ApiKeyRecord, ApiKeyStore, hash_api_key
 from ..storage.records import Workspace
 from .audit import AuditLog
 
@@ -53,7 +54,7 @@ class ApiKeyService:
         now = datetime.now(UTC)
         if expires_at is not None and expires_at <= now:
             raise ValidationFailed("The request has invalid fields.", [Problem("expires_at", "must be in the future")])
-        expiry = timestamp(expires_at) if expires_at is not None else None
+        expiry = iso_utc(expires_at) if expires_at is not None else None
         issued = _new_key(workspace, label=label, scopes=scopes, expires_at=expiry, now=now)
         changes = [Change(name, None, value) for name, value in _described(issued.key).items()]
         with self._audit.recorded(workspace.workspace_id, actor, "api_key.created", _target(issued.key), changes):
@@ -83,9 +84,9 @@ class ApiKeyService:
         """A new key like the old one; the old one works for `overlap_seconds` more (never past its own expiry)."""
         old = self._live_key(workspace_id, key_id)
         now = datetime.now(UTC)
-        if old.expires_at is not None and old.expires_at <= timestamp(now):
+        if old.expires_at is not None and old.expires_at <= iso_utc(now):
             raise ApiKeyExpired("This API key has expired and cannot be rotated; create a new key.")
-        old_expires_at = timestamp(now + timedelta(seconds=overlap_seconds))
+        old_expires_at = iso_utc(now + timedelta(seconds=overlap_seconds))
         if old.expires_at is not None:
             old_expires_at = min(old_expires_at, old.expires_at)
         workspace = Workspace(workspace_id=workspace_id, organization_id=old.organization_id)
@@ -103,7 +104,7 @@ class ApiKeyService:
         return key
 
     def _now(self) -> str:
-        return timestamp(datetime.now(UTC))
+        return iso_utc(datetime.now(UTC))
 
 
 def _target(key: ApiKeyRecord) -> Target:
@@ -119,7 +120,7 @@ def _new_key(
     workspace: Workspace, *, label: str, scopes: Sequence[str], expires_at: str | None, now: datetime
 ) -> IssuedKey:
     secret = new_secret()
-    key = _record(workspace, secret, label=label, scopes=scopes, expires_at=expires_at, created_at=timestamp(now))
+    key = _record(workspace, secret, label=label, scopes=scopes, expires_at=expires_at, created_at=iso_utc(now))
     return IssuedKey(key=key, secret=secret)
 
 

@@ -7,13 +7,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..clock import utc_now
 from ..errors import DestinationNotFound, NotFound, Problem, ValidationFailed
 from ..ids import new_delivery_id
 from ..jobs import DeliveryJob
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliveryLog, DeliverySummary
 from ..storage.destinations import DestinationStore
 from ..storage.records import Workspace
-from .destinations import utc_now
 
 MAX_REPLAY = 500
 

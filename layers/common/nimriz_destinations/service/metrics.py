@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..clock import iso_utc
 from ..errors import DestinationNotFound
 from ..storage.counters import Counts, DeliveryCounters, hour_of
 from ..storage.destinations import DestinationStore
@@ -46,4 +47,4 @@ class MetricsService:
         for _, counts in actions:
             totals.add(counts)
         starts_at = datetime.strptime(first_hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
-        return WindowMetrics(window, starts_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"), actions, totals)
+        return WindowMetrics(window, iso_utc(starts_at), actions, totals)

@@ -8,11 +8,11 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..clock import utc_now
 from ..errors import Problem, ValidationFailed
 from ..ids import parked_event_id
 from ..storage.parked_events import ParkedEvent, ParkedEventStore
 from ..storage.records import Workspace
-from .destinations import utc_now
 
 MAX_RECOVER = 500
 # DynamoDB items stop at 400 KB: bodies up to the classic SQS message size are kept whole, larger ones (SQS

@@ -3,19 +3,18 @@ mapped payload, and the exact provider request(s), secrets redacted — for save
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..canonical_event import validate_canonical_event
+from ..delivery.prepare import delivery_item, shown_request
 from ..errors import Problem, ValidationFailed
 from ..filters import EventFilter, compile_filter
-from ..mapping import PropertyMapping, apply_privacy, compile_mapping
+from ..mapping import PropertyMapping, compile_mapping
 from ..models import DestinationCreate
 from ..providers import get_provider
-from ..providers.base import DeliveryItem, OutboundRequest, Provider
-from ..redaction import redact_secrets
+from ..providers.base import Provider
 from ..sample_events import sample_event
 from ..storage.records import Workspace
 from .destinations import DestinationService
@@ -126,16 +125,15 @@ class PreviewService:
         action: _Action,
         event: dict[str, Any],
     ) -> None:
-        private = apply_privacy(event)
         mapping = compile_mapping(PropertyMapping.model_validate(action.property_mapping))
-        preview.payload = mapping.apply_to_private(private, provider.default_payload)
-        item = DeliveryItem("preview", private, preview.payload, reason="live", attempt=1)
+        item = delivery_item(provider, mapping, event, delivery_id="preview", reason="live", attempt=1)
+        preview.payload = item.payload
         authorization = provider.preview_authorization(credentials)
         preview.note = authorization.note
         built = provider.build_requests([item], authorization.credentials, now=time.time())
         listed = _secret_values(provider, credentials) + [s for r in built.requests for s in r.secrets]
         secrets = tuple(s for s in listed if s not in authorization.placeholders)
-        preview.requests = [_shown(request, secrets) for request in built.requests]
+        preview.requests = [shown_request(request, secrets, with_content=True) for request in built.requests]
         if 0 in built.skipped:
             skipped = built.skipped[0]
             preview.note = f"Would not be sent ({skipped.error_class}): {skipped.message}"
@@ -150,17 +148,3 @@ def _secret_values(provider: Provider, credentials: dict[str, Any]) -> list[str]
         elif value:
             values.append(str(value))
     return values
-
-
-def _shown(request: OutboundRequest, secrets: tuple[str, ...]) -> dict[str, Any]:
-    text = redact_secrets(request.body.decode("utf-8", "replace"), secrets)
-    try:
-        body: Any = json.loads(text)
-    except ValueError:
-        body = text
-    return {
-        "method": request.method,
-        "url": redact_secrets(request.url, secrets),
-        "headers": {name: redact_secrets(value, secrets) for name, value in request.headers.items()},
-        "body": body,
-    }

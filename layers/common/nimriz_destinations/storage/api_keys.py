@@ -15,11 +15,12 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import aws
 from ..cache import TTLCache
+from ..clock import iso_utc
 from ..errors import ConcurrentModification
 from ..observability import logger
 from ..scopes import ALL_SCOPES, canonical_scopes
@@ -35,11 +36,6 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
-
-
-def timestamp(moment: datetime) -> str:
-    """The API's timestamps (UTC, milliseconds, `Z`): they sort as text in time order."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +120,8 @@ class ApiKeyStore:
                 ConditionExpression="attribute_exists(PK) AND "
                 "(attribute_not_exists(last_used_at) OR last_used_at < :resolution_ago)",
                 ExpressionAttributeValues={
-                    ":now": {"S": timestamp(now)},
-                    ":resolution_ago": {"S": timestamp(now - LAST_USED_RESOLUTION)},
+                    ":now": {"S": iso_utc(now)},
+                    ":resolution_ago": {"S": iso_utc(now - LAST_USED_RESOLUTION)},
                 },
             )
         except Exception as exc:
