@@ -223,9 +223,10 @@ def store_credentials_bypassing_validation(stack: LocalStack, destination_id: st
 
 
 @pytest.mark.parametrize("url", [URL_REPROS["space in host"], URL_REPROS["6to4 of 169.254.169.254"]])
-def test_a_stored_url_breaking_the_rule_fails_at_send_once_as_unsafe_destination(
+def test_a_stored_url_breaking_the_rule_is_dead_lettered_unsent_as_unsafe_destination(
     api: ApiClient, aws: LocalStack, url: str
 ) -> None:
+    # Refused before connecting: final at once, and no attempt is counted (attempts count requests sent).
     created = api.post(BASE, destination_body("generic_http")).json()["destination"]
     legacy = {**stored_credentials(aws, created["id"]), "url": url}
     store_credentials_bypassing_validation(aws, created["id"], legacy)
@@ -236,9 +237,11 @@ def test_a_stored_url_breaking_the_rule_fails_at_send_once_as_unsafe_destination
     delivery = api.get(f"{BASE}/{created['id']}/deliveries/{queued.json()['delivery']['id']}").json()["delivery"]
     assert (delivery["status"], delivery["attempts"], delivery["last_error_class"]) == (
         "dead_lettered",
-        1,
+        0,
         "unsafe_destination",
     )
+    (letter,) = api.get(f"{BASE}/{created['id']}/dead-letters").json()["dead_letters"]
+    assert letter["error_class"] == "unsafe_destination"
 
 
 # -- generated input: refused at save at its path, or stored in a form that is shown and sent as judged -------
