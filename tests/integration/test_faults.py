@@ -258,7 +258,7 @@ def test_invocations_that_could_not_try_a_job_consume_no_attempts_and_spare_othe
         (summary,) = summaries(api, broken["id"]).values()
         attempts = attempt_log(api, broken["id"], summary["id"])
         error_classes = [(a["attempt"], a["error_class"], a["http_status"]) for a in attempts]
-        assert len(failing.requests) == 6, error_classes
+        assert len(failing.requests) == 6, (error_classes, summary)
         assert [a["attempt"] for a in attempts] == [1, 2, 3, 4, 5, 6], error_classes
         assert all(a["http_status"] == 503 for a in attempts), error_classes
         letter = dead_letters(api, broken["id"])[event["id"]]
