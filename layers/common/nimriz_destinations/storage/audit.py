@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import aws
 from ..audit import Actor, Change, Target
-from .cursor import decode_cursor, encode_cursor
+from .cursor import query_page
 
 ENTRY_PREFIX = "ENTRY#"
 
@@ -44,19 +44,8 @@ class AuditStore:
     def list_page(self, workspace_id: str, *, limit: int, cursor: str | None) -> tuple[list[AuditEntry], str | None]:
         """Newest first; the cursor is the opaque, partition-checked LastEvaluatedKey."""
         pk = audit_pk(workspace_id)
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": ENTRY_PREFIX}},
-            "Limit": limit,
-            "ScanIndexForward": False,
-        }
-        if cursor:
-            request["ExclusiveStartKey"] = decode_cursor(cursor, expected_pk=pk, sk_prefix=ENTRY_PREFIX)
-        response = aws.dynamodb().query(**request)
-        last = response.get("LastEvaluatedKey")
-        entries = [_from_item(workspace_id, item) for item in response.get("Items", [])]
-        return entries, encode_cursor(last) if last else None
+        items, next_cursor = query_page(self._table, pk, ENTRY_PREFIX, limit=limit, cursor=cursor)
+        return [_from_item(workspace_id, item) for item in items], next_cursor
 
     def _item(self, entry: AuditEntry) -> dict[str, Any]:
         doc = asdict(entry)

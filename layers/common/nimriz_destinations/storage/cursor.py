@@ -7,7 +7,7 @@ import base64
 import json
 from typing import Any
 
-from .. import safe_json
+from .. import aws, safe_json
 from ..errors import InvalidCursor
 
 
@@ -26,3 +26,21 @@ def decode_cursor(cursor: str, *, expected_pk: str, sk_prefix: str) -> dict[str,
     if pk != expected_pk or not isinstance(sk, str) or not sk.startswith(sk_prefix):
         raise InvalidCursor("The cursor is not valid; use next_cursor from a previous page.")
     return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+def query_page(
+    table: str, pk: str, sk_prefix: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a partition's items under `sk_prefix`, newest (highest sort key) first, with the next cursor."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
+        "Limit": limit,
+        "ScanIndexForward": False,
+    }
+    if cursor:
+        request["ExclusiveStartKey"] = decode_cursor(cursor, expected_pk=pk, sk_prefix=sk_prefix)
+    response = aws.dynamodb().query(**request)
+    last = response.get("LastEvaluatedKey")
+    return response.get("Items", []), encode_cursor(last) if last else None

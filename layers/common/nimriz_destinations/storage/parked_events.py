@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import aws
 from .batch import batch_get, batch_write
-from .cursor import decode_cursor, encode_cursor
+from .cursor import query_page
 
 EVENT_PREFIX = "EVT#"
 OPERATORS_PK = "PARKED#OPERATORS"
@@ -51,18 +51,8 @@ class ParkedEventStore:
     def list_page(self, workspace_id: str, *, limit: int, cursor: str | None) -> tuple[list[ParkedEvent], str | None]:
         """Newest first; the cursor is the opaque, partition-checked LastEvaluatedKey."""
         pk = parked_pk(workspace_id)
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": EVENT_PREFIX}},
-            "Limit": limit,
-            "ScanIndexForward": False,
-        }
-        if cursor:
-            request["ExclusiveStartKey"] = decode_cursor(cursor, expected_pk=pk, sk_prefix=EVENT_PREFIX)
-        response = aws.dynamodb().query(**request)
-        last = response.get("LastEvaluatedKey")
-        return [_from_item(item) for item in response.get("Items", [])], encode_cursor(last) if last else None
+        items, next_cursor = query_page(self._table, pk, EVENT_PREFIX, limit=limit, cursor=cursor)
+        return [_from_item(item) for item in items], next_cursor
 
     def newest(self, workspace_id: str, *, limit: int) -> list[ParkedEvent]:
         events: list[ParkedEvent] = []
