@@ -1,5 +1,5 @@
 """Test helpers for every provider adapter: canonical events, items mapped as the dispatcher maps them, canned
-answers, and sends through the real `HttpSender` (with an authorization step for the OAuth adapters)."""
+answers, and sends through the real `HttpSender` the way the dispatcher sends."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 
 from nimriz_destinations.delivery.prepare import delivery_item
 from nimriz_destinations.delivery.sender import HttpSender
+from nimriz_destinations.delivery.sending import GroupSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
-from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse
+from nimriz_destinations.providers.base import DeliveryItem, Outcome, Provider, ProviderResponse
 from nimriz_destinations.sample_events import sample_event
 
 EVENT_TYPES = (
@@ -99,41 +100,8 @@ def deliver(
     *,
     now: float | None = None,
 ) -> dict[int, Outcome]:
-    """What the dispatcher does for one group of items: build, send each request, classify; outcomes by position.
-
-    Items refused only because of a batch-mate (`Outcome.resend_now`) are rebuilt and sent again at once, as long
-    as each round leaves at least one refused item out (so the rounds end).
-    """
-    built = provider.build_requests(items, credentials, now=time.time() if now is None else now)
-    outcomes: dict[int, Outcome] = dict(built.skipped)
-    for request in built.requests:
-        outcomes.update(provider.classify(request, sender.send(provider.destination_type, request)))
-    resend = [position for position, outcome in outcomes.items() if outcome.resend_now]
-    if resend and len(resend) < len(items):
-        again = deliver(sender, provider, [items[position] for position in resend], credentials, now=now)
-        outcomes.update({resend[index]: outcome for index, outcome in again.items()})
-    return outcomes
-
-
-def deliver_authorized(
-    sender: HttpSender, provider: Provider, items: Sequence[DeliveryItem], credentials: Mapping[str, Any]
-) -> dict[int, Outcome]:
-    """What the dispatcher does for an OAuth provider: authorize, build, send, classify; after a 401, when the
-    credentials can refresh, forget the token, authorize again and resend once."""
-
-    def send(request: OutboundRequest) -> ProviderResponse:
-        return sender.send(provider.destination_type, request)
-
-    outcomes: dict[int, Outcome] = {}
-    for attempt in (1, 2):
-        built = provider.build_requests(items, provider.authorize(credentials, send), now=time.time())
-        outcomes = dict(built.skipped)
-        responses = [(request, send(request)) for request in built.requests]
-        for request, response in responses:
-            outcomes |= provider.classify(request, response)
-        refused = any(response.status == 401 for _, response in responses)
-        if attempt == 1 and refused and provider.can_refresh_authorization(credentials):
-            provider.forget_authorization(credentials)
-            continue
-        break
-    return outcomes
+    """What the dispatcher does for one group of items (`GroupSender`: authorize, build, send, classify, refresh
+    once after a 401, resend batch-mates refused for another item); outcomes by position."""
+    clock = time.time if now is None else (lambda: now)
+    results = GroupSender(sender, clock=clock).send(provider, credentials, items)
+    return {position: result.outcome for position, result in results.items()}

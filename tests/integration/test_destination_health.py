@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 
 from nimriz_destinations import runtime
+from nimriz_destinations.clock import iso_from_unix
+from nimriz_destinations.delivery.health import HealthKeeper, HealthPolicy, SentOutcome
 from nimriz_destinations.event_fields import NOTICE_EVENT_TYPES
 from nimriz_destinations.sample_events import sample_event
 from nimriz_destinations.storage.destinations import DestinationStore
 from tests.conftest import ApiClient, ApiResponse
+from tests.integration import test_audit_log as audit_log
 from tests.local.template import LocalStack
 from tests.pipeline import Pipeline
 from tests.sinks.segment import segment_sink
@@ -166,6 +169,15 @@ def test_no_success_for_the_window_with_enough_failures_disables_the_destination
     assert len(receivers.failing_sink.requests) == sent_before  # a disabled destination burns no more attempts
     assert notices(receivers.failing) == []
 
+    # The audit log names the change and who made it: Nimriz itself.
+    newest = audit_log.entries(api)[0]
+    assert newest["actor"] == {"type": "system", "id": "system"} and newest["action"] == "destination.disabled"
+    assert newest["target"] == {"type": "destination", "id": failing["id"]}
+    assert {c["path"]: (c["before"], c["after"]) for c in newest["changes"]} == {
+        "enabled": (True, False),
+        "disabled_reason": (None, health["disabled_reason"]),
+    }
+
 
 def test_a_webhook_answering_410_gone_is_disabled_at_once(
     api: ApiClient, thresholds: Pipeline, receivers: Receivers
@@ -238,6 +250,28 @@ def test_auto_disable_keeps_a_concurrent_update_and_bumps_the_version(api: ApiCl
     shown = destination(api, created["id"])
     assert shown["name"] == "Renamed" and shown["enabled"] is False and shown["version"] == created["version"] + 2
     assert shown["health"]["state"] == "disabled" and shown["health"]["disabled_reason"] == "testing"
+
+
+def test_an_auto_disable_another_change_made_unnecessary_leaves_no_audit_entry(api: ApiClient, aws: LocalStack) -> None:
+    created = webhook(api, "https://hooks.example.com/nimriz")
+    # The dispatcher judged the destination from its counts; a PUT disabled it before the auto-disable's write.
+    action = {k: created["actions"][0][k] for k in ("id", "name", "action_type")}
+    disabled_by_put = {"name": created["name"], "enabled": False, "actions": [action]}
+    assert api.put(f"{BASE}/{created['id']}", disabled_by_put).status == 200
+    gone = SentOutcome(created["actions"][0]["id"], delivered=False, error_class="endpoint_gone", http_status=410)
+    published: list[dict[str, Any]] = []
+    policy = HealthPolicy(failing_after_failures=2, disable_after_seconds=1.0, disable_min_failures=3)
+    keeper = HealthKeeper(
+        DestinationStore(aws.tables["DestinationsTable"]), policy, published.extend, runtime.audit_log()
+    )
+    keeper.record("ws_dev", created["id"], [gone], now=time.time(), at=iso_from_unix(time.time()))
+
+    assert published == []  # no transition was made, so no notice either
+
+    assert [(entry["actor"]["type"], entry["action"]) for entry in audit_log.entries(api)] == [
+        ("api_key", "destination.disabled"),
+        ("api_key", "destination.created"),
+    ]
 
 
 def test_other_destination_types_skip_notices_as_not_applicable(

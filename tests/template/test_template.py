@@ -170,6 +170,13 @@ class TestLeastPrivilege:
             environment = functions()[writer]["Properties"]["Environment"]["Variables"]
             assert environment["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}, writer
 
+    def test_the_dispatcher_may_delete_only_audit_entries(self) -> None:
+        # An auto-disable is audited (actor `system`); its entry is withdrawn when another change came first.
+        (deletes,) = [s for s in statements("DispatcherFunction") if "dynamodb:DeleteItem" in str(s["Action"])]
+        assert deletes["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["AUDIT#*"]
+        environment = functions()["DispatcherFunction"]["Properties"]["Environment"]["Variables"]
+        assert environment["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}
+
     def test_metrics_read_the_destination_and_its_counters_only(self) -> None:
         assert actions_of("GetDestinationMetricsFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
 

@@ -174,7 +174,12 @@ def dispatcher() -> Dispatcher:
         secrets=SecretStore(),
         log=delivery_log(),
         destinations=destinations,
-        health=HealthKeeper(destinations, health_policy, lambda notices: live_events_queue().publish_notices(notices)),
+        health=HealthKeeper(
+            destinations,
+            health_policy,
+            lambda notices: live_events_queue().publish_notices(notices),
+            audit_log(),
+        ),
         counters=delivery_counters(),
         sender=HttpSender(
             allow_loopback=settings.is_local,

@@ -13,7 +13,6 @@ import pytest
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import (
-    AuthorizationFailed,
     DeliveryItem,
     OutboundRequest,
     Outcome,
@@ -82,7 +81,7 @@ def make_item_from(event: dict[str, Any], index: int, *, reason: str = "live") -
 def deliver(
     provider: GoogleAds, sender: HttpSender, items: list[DeliveryItem], credentials: dict[str, Any] = CREDENTIALS
 ) -> dict[int, Outcome]:
-    return provider_support.deliver_authorized(sender, provider, items, credentials)
+    return provider_support.deliver(sender, provider, items, credentials)
 
 
 def test_conversions_upload_after_the_refresh_token_grant(
@@ -156,12 +155,9 @@ def test_an_expired_access_token_is_refreshed_once_and_the_upload_goes_through(
 def test_a_revoked_refresh_token_fails_authorization_permanently(
     google: tuple[Sink, GoogleAdsSink], sender: HttpSender
 ) -> None:
-    with pytest.raises(AuthorizationFailed) as failure:
-        deliver(GoogleAds(), sender, [make_item("conversion.lead")], {**CREDENTIALS, "refresh_token": "1//revoked"})
-    assert (failure.value.outcome.verdict, failure.value.outcome.error_class) == (
-        Verdict.PERMANENT,
-        "oauth_invalid_grant",
-    )
+    revoked = {**CREDENTIALS, "refresh_token": "1//revoked"}
+    outcome = deliver(GoogleAds(), sender, [make_item("conversion.lead")], revoked)[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "oauth_invalid_grant")
 
 
 def test_quota_exhaustion_is_retried(google: tuple[Sink, GoogleAdsSink], sender: HttpSender) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
-from nimriz_destinations.providers.base import AuthorizationFailed, DeliveryItem, OutboundRequest, Outcome, Verdict
+from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, Outcome, Verdict
 from nimriz_destinations.providers.linkedin import LINKEDIN_VERSION, PROVIDER, TOKEN_URL, LinkedIn
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
@@ -127,7 +127,7 @@ def test_a_refreshing_destination_gets_its_token_from_linkedin_then_delivers(
 ) -> None:
     sink, handler = linkedin
     provider = LinkedIn()
-    outcomes = provider_support.deliver_authorized(sender, provider, [make_item("conversion.lead")], REFRESHING)
+    outcomes = provider_support.deliver(sender, provider, [make_item("conversion.lead")], REFRESHING)
     assert outcomes[0].verdict is Verdict.DELIVERED
     assert paths(sink) == ["/oauth/v2/accessToken", "/rest/conversionEvents"]
     assert sink.requests[1].header("authorization") == f"Bearer {next(iter(handler.issued_tokens))}"
@@ -139,7 +139,7 @@ def test_the_token_is_reused_across_deliveries(linkedin: tuple[Sink, LinkedInSin
     sink, _ = linkedin
     provider = LinkedIn()
     for index in range(2):
-        provider_support.deliver_authorized(sender, provider, [make_item("conversion.lead", index)], REFRESHING)
+        provider_support.deliver(sender, provider, [make_item("conversion.lead", index)], REFRESHING)
     assert paths(sink).count("/oauth/v2/accessToken") == 1
 
 
@@ -148,9 +148,9 @@ def test_a_401_is_followed_by_exactly_one_refresh_and_the_conversion_is_delivere
 ) -> None:
     sink, handler = linkedin
     provider = LinkedIn()
-    provider_support.deliver_authorized(sender, provider, [make_item("conversion.lead", 0)], REFRESHING)
+    provider_support.deliver(sender, provider, [make_item("conversion.lead", 0)], REFRESHING)
     handler.revoke_access_tokens()  # the cached token expired early at LinkedIn
-    outcome = provider_support.deliver_authorized(sender, provider, [make_item("conversion.lead", 1)], REFRESHING)[0]
+    outcome = provider_support.deliver(sender, provider, [make_item("conversion.lead", 1)], REFRESHING)[0]
     assert outcome.verdict is Verdict.DELIVERED
     assert paths(sink)[2:] == ["/rest/conversionEvents", "/oauth/v2/accessToken", "/rest/conversionEvents"]
     assert [event["eventId"] for event in handler.accepted] == ["evt_0", "evt_1"]
@@ -161,7 +161,7 @@ def test_an_expired_static_token_fails_once_without_a_refresh(
 ) -> None:
     sink, handler = linkedin
     handler.revoke_access_tokens()
-    outcome = provider_support.deliver_authorized(sender, LinkedIn(), [make_item("conversion.lead")], CREDENTIALS)[0]
+    outcome = provider_support.deliver(sender, LinkedIn(), [make_item("conversion.lead")], CREDENTIALS)[0]
     assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "unauthorized")
     assert "refresh_token" in (outcome.message or "")
     assert paths(sink) == ["/rest/conversionEvents"]
@@ -171,21 +171,16 @@ def test_a_revoked_refresh_token_fails_authorization_permanently(
     linkedin: tuple[Sink, LinkedInSink], sender: HttpSender
 ) -> None:
     revoked = {**REFRESHING, "refresh_token": "AQW-revoked"}
-    with pytest.raises(AuthorizationFailed) as failure:
-        provider_support.deliver_authorized(sender, LinkedIn(), [make_item("conversion.lead")], revoked)
-    assert (failure.value.outcome.verdict, failure.value.outcome.error_class) == (
-        Verdict.PERMANENT,
-        "oauth_invalid_grant",
-    )
+    outcome = provider_support.deliver(sender, LinkedIn(), [make_item("conversion.lead")], revoked)[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "oauth_invalid_grant")
 
 
 def test_a_wrong_client_secret_is_refused_as_invalid_client(
     linkedin: tuple[Sink, LinkedInSink], sender: HttpSender
 ) -> None:
     wrong = {**REFRESHING, "client_secret": "WPL_AP1.wrong"}
-    with pytest.raises(AuthorizationFailed) as failure:
-        provider_support.deliver_authorized(sender, LinkedIn(), [make_item("conversion.lead")], wrong)
-    assert failure.value.outcome.error_class == "oauth_invalid_client"
+    outcome = provider_support.deliver(sender, LinkedIn(), [make_item("conversion.lead")], wrong)[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "oauth_invalid_client")
 
 
 def test_the_token_endpoint_takes_only_a_form(linkedin: tuple[Sink, LinkedInSink], sender: HttpSender) -> None:

@@ -31,29 +31,23 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import iso_from_unix, iso_utc
 from ..errors import DomainError
 from ..jobs import DeliveryJob, ReceivedJob
 from ..mapping import CompiledMapping
-from ..netguard import UnsafeDestination
 from ..notices import is_notice
 from ..observability import DeliveryTally, emit_delivery_metrics, logger
 from ..providers import get_provider
 from ..providers.base import (
-    AuthorizationFailed,
-    DeliveryItem,
-    OutboundRequest,
     Outcome,
     Provider,
-    ProviderResponse,
     Verdict,
 )
-from ..redaction import redacted_excerpt, response_text
 from ..storage.counters import CounterKey, Counts, DeliveryCounters
 from ..storage.deliveries import (
     AttemptRecord,
@@ -71,11 +65,11 @@ from ..storage.secrets import SecretRef, SecretStore
 from .circuit import Admission, CircuitBreakers, DestinationKey
 from .config import CompiledActions, DestinationConfigs
 from .health import HealthKeeper, SentOutcome
-from .prepare import delivery_item, shown_request
+from .prepare import delivery_item
 from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
-from .sender import HttpSender, SendFailed
+from .sender import HttpSender
+from .sending import GroupSender, SendResult
 
-EXCERPT_CHARACTERS = 1024
 # Kept free at the end of an invocation for recording outcomes and setting visibilities.
 RECORD_RESERVE_SECONDS = 5.0
 # A lease outlives the invocation that took it by this much (clock differences between hosts).
@@ -102,24 +96,14 @@ class _Plan:
 
 
 @dataclass(slots=True)
-class _Result:
-    outcome: Outcome
-    http_status: int | None = None
-    duration_ms: int | None = None
-    response_excerpt: str | None = None
-    request: dict[str, Any] | None = None
-    sent: bool = True  # False: decided without a request to the destination (not an attempt)
-
-
-@dataclass(slots=True)
 class _Batch:
     """One invocation's bookkeeping, shared by its lanes."""
 
     deadline: float  # time.monotonic() by which the invocation must have returned
     lease_until: float  # epoch seconds: the leases this invocation takes last until then
     returns: dict[str, tuple[str, float]] = field(default_factory=dict)  # message id -> (receipt, delay seconds)
-    outcomes: defaultdict[tuple[str, str, str], list[_Result]] = field(default_factory=lambda: defaultdict(list))
-    recorded: list[tuple[ReceivedJob, str, _Result]] = field(default_factory=list)  # (job, its status, outcome)
+    outcomes: defaultdict[tuple[str, str, str], list[SendResult]] = field(default_factory=lambda: defaultdict(list))
+    recorded: list[tuple[ReceivedJob, str, SendResult]] = field(default_factory=list)  # (job, its status, outcome)
     types: dict[DestinationKey, str] = field(default_factory=dict)  # destination -> type, from the plans
     pending: list[Future[None]] = field(default_factory=list)  # records under way
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -129,16 +113,15 @@ class _Batch:
             if not (unless_decided and entry.message_id in self.returns):
                 self.returns[entry.message_id] = (entry.receipt_handle, delay)
 
-    def sent(self, entry: ReceivedJob, result: _Result) -> None:
+    def sent(self, entry: ReceivedJob, result: SendResult) -> None:
         with self.lock:
             self.outcomes[(*entry.destination, entry.job.action_id)].append(result)
 
-    def settled(self, entry: ReceivedJob, status: str, result: _Result) -> None:
+    def settled(self, entry: ReceivedJob, status: str, result: SendResult) -> None:
         with self.lock:
             self.recorded.append((entry, status, result))
 
 
-_NOT_IN_TIME = Outcome.retry("not_started", "There was no time left in this invocation to send it.")
 _DELETED = Outcome.skipped("destination_deleted", "The destination no longer exists.")
 _NOT_APPLICABLE = Outcome.skipped("not_applicable", "Operational notices are delivered to webhook destinations only.")
 
@@ -169,6 +152,7 @@ class Dispatcher:
         self._health = health
         self._counters = counters
         self._sender = sender
+        self._group_sender = GroupSender(sender, clock=clock)
         self._retry = retry
         self._circuits = circuits
         self._return_to_queue = return_to_queue
@@ -200,7 +184,7 @@ class Dispatcher:
             if state is None:
                 self._forget_destination(workspace_id, destination_id)
                 for entry in group:
-                    self._in_background(batch, self._record_unsent, batch, entry, _Result(_DELETED, sent=False))
+                    self._in_background(batch, self._record_unsent, batch, entry, SendResult(_DELETED, sent=False))
                 continue
             self._circuits.adopt((workspace_id, destination_id), state.circuit)
             try:
@@ -212,7 +196,7 @@ class Dispatcher:
                 continue
             if isinstance(plan, Outcome):
                 for entry in group:
-                    self._in_background(batch, self._record_unsent, batch, entry, _Result(plan, sent=False))
+                    self._in_background(batch, self._record_unsent, batch, entry, SendResult(plan, sent=False))
                 continue
             batch.types[(workspace_id, destination_id)] = plan.destination_type
             size = plan.provider.max_batch_size
@@ -246,7 +230,7 @@ class Dispatcher:
             "processing_failed", "Nimriz could not process this delivery repeatedly; replay it once the cause is fixed."
         )
         for entry in _first_copies(received):
-            self._in_background(batch, self._record_unsent, batch, entry, _Result(outcome, sent=False))
+            self._in_background(batch, self._record_unsent, batch, entry, SendResult(outcome, sent=False))
         self._wait_for_records(batch)
         for workspace_id, destination_id in {entry.destination for entry, _, _ in batch.recorded}:
             try:  # for the metrics' destination_type dimension; usually cached
@@ -297,7 +281,7 @@ class Dispatcher:
                 if lease is None:
                     continue
                 if self._prior_attempts(lease) >= self._retry.max_attempts:  # its last attempt went unrecorded
-                    self._in_background(batch, self._record, batch, entry, lease, _Result(_UNRECORDED, sent=False))
+                    self._in_background(batch, self._record, batch, entry, lease, SendResult(_UNRECORDED, sent=False))
                 else:
                     leased.append((entry, lease))
             if not leased:
@@ -320,7 +304,7 @@ class Dispatcher:
         """Whether a request started now ends (at its total deadline) with time left to record."""
         return time.monotonic() + self._sender.deadline_seconds + RECORD_RESERVE_SECONDS <= batch.deadline
 
-    def _observe_circuit(self, key: DestinationKey, results: list[_Result], *, probe: bool) -> bool:
+    def _observe_circuit(self, key: DestinationKey, results: list[SendResult], *, probe: bool) -> bool:
         """Tell the destination's circuit what the chunk's requests said of the endpoint; False if nothing."""
         answered = [r for r in results if r.sent and r.http_status is not None and r.http_status < 500]
         failed = [
@@ -373,13 +357,13 @@ class Dispatcher:
             return None  # finished: acknowledged, never sent again
         return taken
 
-    def _record_unsent(self, batch: _Batch, entry: ReceivedJob, result: _Result) -> None:
+    def _record_unsent(self, batch: _Batch, entry: ReceivedJob, result: SendResult) -> None:
         """Record an outcome decided without sending (skip, refusal, park): final, whatever the schedule."""
         lease = self._lease(batch, entry, honour_schedule=False)
         if lease is not None:
             self._record(batch, entry, lease, result)
 
-    def _record(self, batch: _Batch, entry: ReceivedJob, lease: Lease, result: _Result) -> None:
+    def _record(self, batch: _Batch, entry: ReceivedJob, lease: Lease, result: SendResult) -> None:
         write, retry_delay = self._settle(entry, lease, result)
         try:
             recorded = self._log.record(write, owner=lease.owner)
@@ -468,12 +452,14 @@ class Dispatcher:
         mapping = self._compiled.mapping(destination, action)
         return _Plan(get_provider(destination.type), destination, credentials, mapping)
 
-    def _deliver_chunk(self, batch: _Batch, plan: _Plan, leased: list[tuple[ReceivedJob, Lease]]) -> dict[str, _Result]:
-        results: dict[str, _Result] = {}
+    def _deliver_chunk(
+        self, batch: _Batch, plan: _Plan, leased: list[tuple[ReceivedJob, Lease]]
+    ) -> dict[str, SendResult]:
+        results: dict[str, SendResult] = {}
         sendable = []
         for entry, lease in leased:
             if is_notice(entry.job.event) and not plan.provider.receives_notices:
-                results[entry.message_id] = _Result(_NOT_APPLICABLE, sent=False)
+                results[entry.message_id] = SendResult(_NOT_APPLICABLE, sent=False)
             else:
                 sendable.append((entry, lease))
         if not sendable:
@@ -492,54 +478,16 @@ class Dispatcher:
                         attempt=attempt,
                     )
                 )
-            by_position = self._send_items(batch, plan, items)
-        except AuthorizationFailed as exc:  # e.g. a revoked OAuth refresh token: permanent; token endpoint down: retry
-            return {**results, **{entry.message_id: _Result(exc.outcome) for entry, _ in sendable}}
+            by_position = self._group_sender.send(
+                plan.provider, plan.credentials, items, may_start=lambda: self._fits(batch)
+            )
+            self._note_credentials_expiry(plan)
         except Exception as exc:  # a bug must not lose events: retry, then dead-letter
             logger.exception("delivery failed unexpectedly", extra={"destination_type": plan.destination_type})
             error_class = exc.code.lower() if isinstance(exc, DomainError) else "internal_error"
             outcome = Outcome.retry(error_class, "Nimriz could not process this delivery; it will be retried.")
-            return {**results, **{entry.message_id: _Result(outcome) for entry, _ in sendable}}
+            return {**results, **{entry.message_id: SendResult(outcome) for entry, _ in sendable}}
         return {**results, **{entry.message_id: by_position[position] for position, (entry, _) in enumerate(sendable)}}
-
-    def _send_items(self, batch: _Batch, plan: _Plan, items: list[DeliveryItem]) -> dict[int, _Result]:
-        provider, destination_type, credentials = plan.provider, plan.destination_type, plan.credentials
-        authorized = self._authorize(provider, destination_type, credentials)
-        self._note_credentials_expiry(plan)
-        results = self._send_built(batch, provider, destination_type, credentials, items, authorized)
-        # Items the provider refused only because a batch-mate was refused are sent again now, without them;
-        # every round drops at least one refused item, so this ends (at the latest when nothing is left to resend).
-        while True:
-            again = sorted(p for p, result in results.items() if result.outcome.resend_now)
-            if not again or len(again) == len(items) or not self._fits(batch):
-                break
-            subset = [items[position] for position in again]
-            resent = self._send_built(batch, provider, destination_type, credentials, subset, authorized)
-            if all(result.outcome.resend_now for result in resent.values()):
-                break  # no progress: leave them as ordinary retries
-            results.update({again[index]: result for index, result in resent.items()})
-        return results
-
-    def _send_built(
-        self,
-        batch: _Batch,
-        provider: Provider,
-        destination_type: str,
-        credentials: dict[str, Any],
-        items: list[DeliveryItem],
-        authorized: Mapping[str, Any],
-    ) -> dict[int, _Result]:
-        built = provider.build_requests(items, authorized, now=self._clock())
-        results = {position: _Result(outcome, sent=False) for position, outcome in built.skipped.items()}
-        for request in built.requests:
-            if self._fits(batch):
-                results.update(self._send_one(provider, destination_type, credentials, items, request))
-            else:
-                results.update(dict.fromkeys(request.items, _Result(_NOT_IN_TIME, sent=False)))
-        missing = set(range(len(items))) - results.keys()
-        for position in missing:  # an adapter that forgot an item must not make it vanish: back untried
-            results[position] = _Result(Outcome.retry("adapter_error", "No request was built for it."), sent=False)
-        return results
 
     def _note_credentials_expiry(self, plan: _Plan) -> None:
         """Record when the destination's credentials expire, once `authorize` learned it and it changed."""
@@ -562,62 +510,9 @@ class Dispatcher:
             return
         destination.credentials_expire_at = expires_at  # the cached config: no second write for the same expiry
 
-    def _authorize(self, provider: Provider, destination_type: str, credentials: dict[str, Any]) -> Mapping[str, Any]:
-        """`provider.authorize` with its token requests sent like any other: an authorization endpoint that gives
-        no answer fails the delivery the way the provider's own endpoint would (e.g. `network_error`, retried)."""
-
-        def send(request: OutboundRequest) -> ProviderResponse:
-            try:
-                return self._sender.send(destination_type, request)
-            except SendFailed as exc:
-                failure = exc.outcome
-                message = f"could not obtain an access token: {failure.message}"
-                raise AuthorizationFailed(replace(failure, message=message)) from None
-
-        return provider.authorize(credentials, send)
-
-    def _send_one(
-        self,
-        provider: Provider,
-        destination_type: str,
-        credentials: dict[str, Any],
-        items: list[DeliveryItem],
-        request: OutboundRequest,
-    ) -> dict[int, _Result]:
-        started = time.monotonic()
-        try:
-            response = self._sender.send(destination_type, request)
-            if response.status == 401 and provider.can_refresh_authorization(credentials):
-                # An OAuth provider's token may have expired early: refresh once and resend this request.
-                provider.forget_authorization(credentials)
-                refreshed = self._authorize(provider, destination_type, credentials)
-                subset = [items[position] for position in request.items]
-                rebuilt = provider.build_requests(subset, refreshed, now=self._clock()).requests
-                if rebuilt:
-                    request = _renumbered(rebuilt[0], request.items)
-                    response = self._sender.send(destination_type, request)
-        except (SendFailed, AuthorizationFailed) as exc:  # no answer, or the refresh after a 401 failed
-            return dict.fromkeys(request.items, _Result(exc.outcome, request=_shown(request)))
-        except UnsafeDestination as exc:  # refused before connecting: not an attempt, and final
-            outcome = Outcome.permanent("unsafe_destination", f"refused by the SSRF guard: {exc}")
-            return dict.fromkeys(request.items, _Result(outcome, request=_shown(request), sent=False))
-        duration_ms = int((time.monotonic() - started) * 1000)
-        excerpt = response_excerpt(response, request.secrets)
-        outcomes = provider.classify(request, response)
-        return {
-            position: _Result(
-                outcomes.get(position, Outcome.retry("adapter_error", "The response was not classified.")),
-                http_status=response.status,
-                duration_ms=duration_ms,
-                response_excerpt=excerpt,
-                request=_shown(request),
-            )
-            for position in request.items
-        }
-
     # -- recording -----------------------------------------------------------------------------------------
 
-    def _settle(self, entry: ReceivedJob, lease: Lease, result: _Result) -> tuple[DeliveryWrite, float | None]:
+    def _settle(self, entry: ReceivedJob, lease: Lease, result: SendResult) -> tuple[DeliveryWrite, float | None]:
         """The record of this outcome, and the retry delay when the delivery is to be tried again."""
         job, now, outcome = entry.job, self._clock(), result.outcome
         attempts: list[AttemptRecord] = []
@@ -802,18 +697,3 @@ def _status(verdict: Verdict, retrying: bool) -> str:
     if verdict is Verdict.SKIPPED:
         return "skipped"
     return "retrying" if retrying else "dead_lettered"
-
-
-def response_excerpt(response: ProviderResponse, secrets: Sequence[str]) -> str:
-    """The start of a response body as recorded: redacted first, then cut to EXCERPT_CHARACTERS."""
-    text = response_text(response.body, cut=response.truncated)
-    return redacted_excerpt(text, secrets, EXCERPT_CHARACTERS, cut=response.truncated)
-
-
-def _shown(request: OutboundRequest) -> dict[str, Any]:
-    return shown_request(request, request.secrets, with_content=False)
-
-
-def _renumbered(request: OutboundRequest, positions: tuple[int, ...]) -> OutboundRequest:
-    """A request rebuilt from a subset of items carries positions 0..n-1; map them back to the originals."""
-    return replace(request, items=tuple(positions[i] for i in request.items))

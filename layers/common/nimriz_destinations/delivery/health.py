@@ -5,7 +5,8 @@
 - `failing` once a run reaches `failing_after_failures`; `healthy` again after a success (`recovered`).
 - `disabled` automatically when the run has lasted `disable_after_seconds` with at least `disable_min_failures`
   failed attempts, or at once when a webhook answers 410 Gone: the destination's `enabled` becomes false in a new
-  version of its document, so its jobs are skipped from then on. Re-enabling it (PUT) makes it healthy again.
+  version of its document, so its jobs are skipped from then on; the audit log records it (actor `system`).
+  Re-enabling it (PUT) makes it healthy again.
 - Every transition of the destination is made by one conditional write, so exactly one dispatcher makes it and
   publishes its operational notice (`destination.failing`, `destination.disabled`, `destination.recovered`).
   Actions have the same failing/healthy states (no notices); they are disabled with their destination.
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..audit import SYSTEM, Change, Target, destination_snapshot, diff
 from ..notices import DISABLED, FAILING, RECOVERED, notice_event
 from ..observability import logger
+from ..service.audit import AuditLog
 from ..storage.destinations import DestinationStore, SentTally
 from ..storage.records import DestinationRecord, HealthState
 
@@ -48,10 +51,11 @@ class SentOutcome:
 
 
 class HealthKeeper:
-    def __init__(self, store: DestinationStore, policy: HealthPolicy, publish: PublishNotices) -> None:
+    def __init__(self, store: DestinationStore, policy: HealthPolicy, publish: PublishNotices, audit: AuditLog) -> None:
         self._store = store
         self._policy = policy
         self._publish = publish
+        self._audit = audit
 
     def record(
         self, workspace_id: str, destination_id: str, outcomes: Sequence[SentOutcome], *, now: float, at: str
@@ -103,7 +107,7 @@ class HealthKeeper:
         http_status = failure.http_status if failure else None
         reason = self._disable_reason(record, failure, now=now)
         if reason is not None:
-            disabled = self._store.auto_disable(record.workspace_id, record.id, reason=reason, at=at)
+            disabled = self._auto_disable(record, reason, at)
             if disabled is None:
                 return None
             return notice_event(disabled, DISABLED, last_error_class=error_class, last_http_status=http_status)
@@ -120,6 +124,21 @@ class HealthKeeper:
             healthy = _entered(record, "healthy", at)
             return notice_event(healthy, RECOVERED, last_error_class=None, last_http_status=None)
         return None
+
+    def _auto_disable(self, record: DestinationRecord, reason: str, at: str) -> DestinationRecord | None:
+        """Disable the destination, audited as a change by `system` (the entry first, withdrawn when another
+        dispatcher or a PUT made the change unnecessary)."""
+        after = dataclasses.replace(record, enabled=False)
+        changes = [
+            *diff(destination_snapshot(record), destination_snapshot(after)),
+            Change("disabled_reason", None, reason),
+        ]
+        target = Target(type="destination", id=record.id)
+        with self._audit.recorded(record.workspace_id, SYSTEM, "destination.disabled", target, changes) as entry:
+            disabled = self._store.auto_disable(record.workspace_id, record.id, reason=reason, at=at)
+            if disabled is None:
+                self._audit.withdraw(entry)
+        return disabled
 
     def _disable_reason(self, record: DestinationRecord, failure: SentOutcome | None, *, now: float) -> str | None:
         if failure is not None and failure.error_class == ENDPOINT_GONE:

@@ -1,10 +1,9 @@
 """The audit log: every configuration change of a workspace, who made it, when, and a redacted diff.
 
 `recorded` is how a change is audited: the entry is written before the change is made, so a change never
-happens unaudited (failing to write the entry fails the request, nothing changed); when the change then fails,
-the entry is removed again. Only if that removal fails too does an entry outlive a change that did not happen,
-and that is logged as an error with the entry's id. `record` writes an entry on its own, for changes that have
-already happened (e.g. an automatic disable the dispatcher decided).
+happens unaudited (failing to write the entry fails the change, nothing changed); when the change then fails or
+turns out not to be needed, the entry is withdrawn. Only if that removal fails too does an entry outlive a change
+that did not happen, and that is logged as an error with the entry's id.
 """
 
 from __future__ import annotations
@@ -48,11 +47,15 @@ class AuditLog:
         try:
             yield entry
         except BaseException:
-            try:
-                self._store.delete(entry)
-            except Exception:
-                logger.exception("could not remove the audit entry of a failed change", extra={"audit_entry": entry.id})
+            self.withdraw(entry)
             raise
+
+    def withdraw(self, entry: AuditEntry) -> None:
+        """Remove the entry of a change that was not made after all (it failed, or was no longer needed)."""
+        try:
+            self._store.delete(entry)
+        except Exception:
+            logger.exception("could not remove the audit entry of a change not made", extra={"audit_entry": entry.id})
 
     def list_page(self, workspace: Workspace, *, limit: int, cursor: str | None) -> tuple[list[AuditEntry], str | None]:
         return self._store.list_page(workspace.workspace_id, limit=limit, cursor=cursor)
