@@ -7,12 +7,12 @@ export PYENV_VERSION := $(PYTHON_VERSION):3.11.7
 
 .PHONY: venv dev test lint build invoke bench openapi docs clean
 
-$(STAMP): pyproject.toml layers/common/requirements.txt
+$(STAMP): pyproject.toml layers/common/requirements.txt layers/common/tracing-requirements.txt
 	@command -v pyenv >/dev/null 2>&1 && PY_BIN=$$(pyenv which python3.12) || PY_BIN=$$(command -v python3.12); \
 	  test -x "$$PY_BIN" || { echo "python3.12 not found"; exit 1; }; \
 	  test -x $(PY) || "$$PY_BIN" -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r layers/common/requirements.txt --group dev
+	$(PY) -m pip install -q -r layers/common/requirements.txt -r layers/common/tracing-requirements.txt --group dev
 	touch $(STAMP)
 
 venv: $(STAMP)
