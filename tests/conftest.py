@@ -31,7 +31,7 @@ from moto import mock_aws  # noqa: E402
 from nimriz_destinations import runtime  # noqa: E402
 from tests.faults import FaultInjector  # noqa: E402
 from tests.local.apigw import ApiGateway  # noqa: E402
-from tests.local.seed import DEV_WORKSPACE, seed_keys  # noqa: E402
+from tests.local.seed import seed_keys  # noqa: E402
 from tests.local.template import LocalStack, create_stack  # noqa: E402
 
 DEV_KEY = "nim_test_dev_key_0123456789abcdef"
@@ -126,8 +126,3 @@ def other_api(aws: LocalStack) -> ApiClient:
 def admin_api(aws: LocalStack) -> ApiClient:
     """The admin API's caller (the Nimriz platform's backend): signed in as the stand-in's admin."""
     return ApiClient(ApiGateway(stage="local", admin_token=ADMIN_TOKEN), ADMIN_TOKEN)
-
-
-@pytest.fixture
-def dev_workspace() -> Any:
-    return DEV_WORKSPACE

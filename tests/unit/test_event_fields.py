@@ -16,7 +16,6 @@ from nimriz_destinations.event_fields import (
     TOUCH_TYPES,
     FieldType,
     compile_path,
-    get_path,
     require_field,
 )
 
@@ -99,30 +98,23 @@ EVENT: dict[str, Any] = {
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("type", (True, "link.clicked")),
-        ("bot_flag", (True, False)),
-        ("link.short_code", (True, "abc")),
-        ("link.tag_ids", (True, [])),
-        ("extra.deep.value", (True, 0)),
-        ("touch_type", (False, None)),
-        ("missing", (False, None)),
-        ("link.missing", (False, None)),
-        ("utm.source", (False, None)),
-        ("context.country", (False, None)),
-        ("type.inner", (False, None)),
-        ("extra.deep.value.below", (False, None)),
+        ("type", "link.clicked"),
+        ("bot_flag", False),
+        ("link.short_code", "abc"),
+        ("link.tag_ids", []),
+        ("extra.deep.value", 0),
+        ("touch_type", None),
+        ("missing", None),
+        ("link.missing", None),
+        ("utm.source", None),
+        ("context.country", None),
+        ("type.inner", None),
+        ("extra.deep.value.below", None),
+        ("a.b.c.d", None),
     ],
 )
-def test_get_path_reports_found_and_value_with_null_as_not_found(path: str, expected: tuple[bool, Any]) -> None:
-    assert get_path(EVENT, path) == expected
-
-
-@pytest.mark.parametrize(
-    "path", ["type", "bot_flag", "touch_type", "link.short_code", "context.country", "extra.deep.value", "a.b.c.d"]
-)
-def test_compiled_path_returns_the_value_or_none_like_get_path(path: str) -> None:
-    found, value = get_path(EVENT, path)
-    assert compile_path(path)(EVENT) == (value if found else None)
+def test_a_compiled_path_returns_the_value_or_none_when_absent_or_null(path: str, expected: Any) -> None:
+    assert compile_path(path)(EVENT) == expected
 
 
 def test_require_field_returns_the_type_or_suggests_the_nearest_path() -> None:

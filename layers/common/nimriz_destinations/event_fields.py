@@ -14,13 +14,8 @@ API_VERSION = "2026-03-30"
 
 LINK_EVENT_TYPES = ("link.clicked", "link.qr_scanned")
 CARD_EVENT_TYPES = ("card.viewed", "card.link_clicked")
-CONVERSION_EVENT_TYPES = (
-    "conversion.lead",
-    "conversion.sale",
-    "conversion.refund",
-    "conversion.cancellation",
-    "conversion.reversal",
-)
+CONVERSION_OUTCOMES = ("lead", "sale", "refund", "cancellation", "reversal")
+CONVERSION_EVENT_TYPES = tuple(f"conversion.{outcome}" for outcome in CONVERSION_OUTCOMES)
 EVENT_TYPES = LINK_EVENT_TYPES + CARD_EVENT_TYPES + CONVERSION_EVENT_TYPES
 """What Nimriz records about links, cards and conversions (the events the edge sends)."""
 # Operational notices about a destination's health, emitted by the dispatcher on state transitions; the event's
@@ -31,7 +26,6 @@ CANONICAL_EVENT_TYPES = EVENT_TYPES + NOTICE_EVENT_TYPES
 
 TOUCH_TYPES = ("short_link_click", "qr_scan")
 PRIVACY_MODES = ("standard", "strict")
-CONVERSION_OUTCOMES = ("lead", "sale", "refund", "cancellation", "reversal")
 CONSENT_STATES = ("granted", "denied")
 
 # Removed before mapping in strict mode, and rejected by the schema when a strict event carries them.
@@ -148,12 +142,6 @@ def _walk(obj: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
             return None
         node = node.get(key)
     return node
-
-
-def get_path(obj: Mapping[str, Any], path: str) -> tuple[bool, Any]:
-    """Look up a dotted path: (found, value). A null value counts as not found (design §4)."""
-    value = _walk(obj, tuple(path.split(".")))
-    return value is not None, value
 
 
 def compile_path(path: str) -> PathGetter:
