@@ -17,13 +17,28 @@ class UnprocessedItems(RuntimeError):
     """DynamoDB kept returning items unprocessed (throttling): the caller's operation failed."""
 
 
-def batch_get(table: str, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-    """The items found for (PK, SK) keys, in no particular order; duplicate keys are read once."""
+def batch_get(
+    table: str,
+    keys: Sequence[tuple[str, str]],
+    *,
+    consistent: bool = False,
+    projection: str | None = None,
+    names: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The items found for (PK, SK) keys, in no particular order; duplicate keys are read once. Raises
+    UnprocessedItems when DynamoDB keeps some keys unprocessed."""
     found: list[dict[str, Any]] = []
     unique = list(dict.fromkeys(keys))
     for start in range(0, len(unique), BATCH_GET_LIMIT):
         chunk = unique[start : start + BATCH_GET_LIMIT]
-        request: dict[str, Any] = {table: {"Keys": [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in chunk]}}
+        spec: dict[str, Any] = {"Keys": [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in chunk]}
+        if consistent:
+            spec["ConsistentRead"] = True
+        if projection:
+            spec["ProjectionExpression"] = projection
+        if names:
+            spec["ExpressionAttributeNames"] = names
+        request: dict[str, Any] = {table: spec}
         for pause in _UNPROCESSED_PAUSES:
             time.sleep(pause)
             response = aws.dynamodb().batch_get_item(RequestItems=request)

@@ -29,16 +29,30 @@ def decode_cursor(cursor: str, *, expected_pk: str, sk_prefix: str) -> dict[str,
 
 
 def query_page(
-    table: str, pk: str, sk_prefix: str, *, limit: int, cursor: str | None
+    table: str,
+    pk: str,
+    sk_prefix: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    newest_first: bool = True,
+    filter_expression: str = "",
+    names: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of a partition's items under `sk_prefix`, newest (highest sort key) first, with the next cursor."""
+    """One page (one Query) of a partition's items under `sk_prefix`, newest (highest sort key) first unless
+    `newest_first` is False, optionally filtered, with the next cursor (None on the last page)."""
     request: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-        "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}, **(values or {})},
         "Limit": limit,
-        "ScanIndexForward": False,
+        "ScanIndexForward": not newest_first,
     }
+    if filter_expression:
+        request["FilterExpression"] = filter_expression
+    if names:
+        request["ExpressionAttributeNames"] = names
     if cursor:
         request["ExclusiveStartKey"] = decode_cursor(cursor, expected_pk=pk, sk_prefix=sk_prefix)
     response = aws.dynamodb().query(**request)

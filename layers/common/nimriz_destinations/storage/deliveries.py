@@ -23,8 +23,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import aws
-from .batch import batch_write
-from .cursor import decode_cursor, encode_cursor
+from .batch import batch_get, batch_write
+from .cursor import query_page
 
 SUMMARY_PREFIX = "DLV#"
 ATTEMPT_PREFIX = "ATT#"
@@ -33,7 +33,6 @@ FINISHED_STATUSES = frozenset({"delivered", "dead_lettered", "skipped"})
 # Calls per record or release before giving up (each call has the client's own retries as well): a record that
 # cannot be written costs a lease period and counts its send as unrecorded, so it is worth a few more tries.
 RECORD_CALLS = 5
-_BATCH_GET_LIMIT = 100
 
 
 def delivery_pk(workspace_id: str, destination_id: str) -> str:
@@ -365,20 +364,8 @@ class DeliveryLog:
 
     def get_dead_letters(self, workspace_id: str, destination_id: str, delivery_ids: Sequence[str]) -> list[DeadLetter]:
         pk = delivery_pk(workspace_id, destination_id)
-        items = self._batch_get([(pk, DEAD_LETTER_PREFIX + delivery_id) for delivery_id in delivery_ids])
+        items = batch_get(self._table, [(pk, DEAD_LETTER_PREFIX + delivery_id) for delivery_id in delivery_ids])
         return [DeadLetter(**json.loads(item["doc"]["S"])) for item in items]
-
-    def _batch_get(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            spec = {"Keys": [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in unique[start : start + _BATCH_GET_LIMIT]]}
-            request: dict[str, Any] = {self._table: spec}
-            while request:
-                response = aws.dynamodb().batch_get_item(RequestItems=request)
-                found += response.get("Responses", {}).get(self._table, [])
-                request = dict(response.get("UnprocessedKeys") or {})
-        return found
 
     def delete_dead_letters(self, workspace_id: str, destination_id: str, delivery_ids: Sequence[str]) -> None:
         pk = delivery_pk(workspace_id, destination_id)
@@ -400,24 +387,18 @@ class DeliveryLog:
         values: dict[str, Any] | None = None,
         newest_first: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        pk = delivery_pk(workspace_id, destination_id)
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}, **(values or {})},
-            "Limit": limit,
-            "ScanIndexForward": not newest_first,
-        }
-        if filter_expression:
-            request["FilterExpression"] = filter_expression
-        if names:
-            request["ExpressionAttributeNames"] = names
-        if cursor:
-            request["ExclusiveStartKey"] = decode_cursor(cursor, expected_pk=pk, sk_prefix=prefix)
-        response = aws.dynamodb().query(**request)
-        docs = [json.loads(item["doc"]["S"]) for item in response.get("Items", [])]
-        last = response.get("LastEvaluatedKey")
-        return docs, encode_cursor(last) if last else None
+        items, next_cursor = query_page(
+            self._table,
+            delivery_pk(workspace_id, destination_id),
+            prefix,
+            limit=limit,
+            cursor=cursor,
+            newest_first=newest_first,
+            filter_expression=filter_expression,
+            names=names,
+            values=values,
+        )
+        return [json.loads(item["doc"]["S"]) for item in items], next_cursor
 
 
 def _refusal(item: dict[str, Any], now: float) -> Refused:

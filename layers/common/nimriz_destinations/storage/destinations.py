@@ -12,7 +12,8 @@ from typing import Any
 from .. import aws
 from ..errors import ConcurrentModification, PayloadTooLarge
 from . import keys
-from .cursor import decode_cursor, encode_cursor
+from .batch import batch_get
+from .cursor import query_page
 from .records import ActionHealth, ActionRecord, CircuitRecord, DestinationHealth, DestinationRecord
 
 _DOC_FIELDS = (
@@ -74,18 +75,10 @@ class DestinationStore:
     ) -> tuple[list[DestinationRecord], str | None]:
         """One Query per page; the cursor is the opaque, workspace-checked LastEvaluatedKey."""
         pk = keys.workspace_pk(workspace_id)
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": keys.DESTINATION_PREFIX}},
-            "Limit": limit,
-        }
-        if cursor:
-            request["ExclusiveStartKey"] = decode_cursor(cursor, expected_pk=pk, sk_prefix=keys.DESTINATION_PREFIX)
-        response = aws.dynamodb().query(**request)
-        records = [_from_item(item) for item in response.get("Items", [])]
-        last = response.get("LastEvaluatedKey")
-        return records, encode_cursor(last) if last else None
+        items, next_cursor = query_page(
+            self._table, pk, keys.DESTINATION_PREFIX, limit=limit, cursor=cursor, newest_first=False
+        )
+        return [_from_item(item) for item in items], next_cursor
 
     def list_all(self, workspace_id: str) -> list[DestinationRecord]:
         records: list[DestinationRecord] = []
@@ -327,24 +320,16 @@ class DestinationStore:
     def states(self, destinations: Sequence[tuple[str, str]]) -> dict[tuple[str, str], DestinationState]:
         """Version and circuit of each (workspace, destination) that still exists: strongly consistent, so a
         destination deleted before this call is missing from the answer. One BatchGetItem per 100 keys."""
-        client = aws.dynamodb()
         found: dict[tuple[str, str], DestinationState] = {}
-        unique = list(dict.fromkeys(destinations))
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [_key(workspace, destination) for workspace, destination in unique[start : start + 100]],
-                    "ConsistentRead": True,
-                    "ProjectionExpression": "PK, SK, #v, circuit",
-                    "ExpressionAttributeNames": {"#v": "version"},
-                }
-            }
-            while request:
-                response = client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    key = (item["PK"]["S"].removeprefix("WS#"), item["SK"]["S"].removeprefix(keys.DESTINATION_PREFIX))
-                    found[key] = DestinationState(int(item["version"]["N"]), _circuit(item))
-                request = dict(response.get("UnprocessedKeys") or {})
+        wanted = [
+            (keys.workspace_pk(workspace), keys.destination_sk(destination)) for workspace, destination in destinations
+        ]
+        items = batch_get(
+            self._table, wanted, consistent=True, projection="PK, SK, #v, circuit", names={"#v": "version"}
+        )
+        for item in items:
+            key = (item["PK"]["S"].removeprefix("WS#"), item["SK"]["S"].removeprefix(keys.DESTINATION_PREFIX))
+            found[key] = DestinationState(int(item["version"]["N"]), _circuit(item))
         return found
 
     def record_circuit(self, workspace_id: str, destination_id: str, circuit: CircuitRecord) -> None:
