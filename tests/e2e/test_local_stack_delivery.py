@@ -222,6 +222,11 @@ def test_a_failing_destination_is_auto_disabled_a_second_webhook_is_told_and_the
         shown = api.get(f"{BASE}/{failing['id']}").json()["destination"]
         assert shown["enabled"] is False and shown["health"]["state"] == "disabled"
         assert shown["health"]["disabled_reason"].startswith("No successful delivery since")
+        audited = api.get("/api/integrations/audit-log", params={"limit": 10}).json()["audit_log"]
+        (disabled,) = [
+            e for e in audited if e["target"]["id"] == failing["id"] and e["action"] == "destination.disabled"
+        ]
+        assert disabled["actor"] == {"type": "system", "id": "system"}
 
         events = E2E_DISABLE_MIN_FAILURES + 1
         url = f"{BASE}/{failing['id']}/metrics"
