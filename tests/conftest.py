@@ -31,6 +31,7 @@ from moto import mock_aws  # noqa: E402
 from nimriz_destinations import runtime  # noqa: E402
 from tests.faults import FaultInjector  # noqa: E402
 from tests.local.apigw import ApiGateway  # noqa: E402
+from tests.local.atomic_moto import make_moto_atomic  # noqa: E402
 from tests.local.seed import seed_keys  # noqa: E402
 from tests.local.template import LocalStack, create_stack  # noqa: E402
 
@@ -38,6 +39,8 @@ DEV_KEY = "nim_test_dev_key_0123456789abcdef"
 OTHER_WORKSPACE_KEY = "nim_test_other_key_0123456789abcdef"
 # What the gateway stand-in accepts in place of a SigV4 signature on the admin API's AWS_IAM routes.
 ADMIN_TOKEN = "nmz_admin_test_token_0123456789abcdef"
+
+make_moto_atomic()
 
 
 @pytest.fixture

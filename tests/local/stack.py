@@ -163,6 +163,10 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
+    from .atomic_moto import make_moto_atomic
+
+    make_moto_atomic()
+
     # moto's server would log every AWS call the pollers make (several a second): keep the console readable.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
