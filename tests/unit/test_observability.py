@@ -1,7 +1,9 @@
-"""Tracing of Lambda handlers: never records responses or errors."""
+"""Tracing of Lambda handlers: never records responses or errors; in Lambda, AWS calls are traced."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import pytest
 
 from nimriz_destinations import observability
+from tests.local.template import ROOT
 
 
 class RecordingSubsegment:
@@ -50,3 +53,29 @@ def test_a_traced_handler_gets_a_subsegment_without_its_response_or_error(monkey
     subsegment = provider.subsegments["## lambda_handler"]
     assert "ColdStart" in subsegment.annotations
     assert subsegment.metadata == []
+
+
+def test_in_lambda_the_tracer_patches_botocore_with_the_layers_xray_sdk() -> None:
+    # The layer's aws-xray-sdk and wrapt (tracing-requirements.txt) patch the runtime's botocore; nothing else.
+    script = (
+        "import botocore.client, httpx\n"
+        "from nimriz_destinations import observability\n"
+        "assert observability.tracer.disabled is False\n"
+        "assert hasattr(botocore.client.BaseClient._make_api_call, '__wrapped__')\n"
+        "assert not hasattr(httpx.Client.send, '__wrapped__')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={
+            "PYTHONPATH": str(ROOT / "layers/common"),
+            "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "get_destination"),  # what Powertools takes for Lambda
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_SERVICE_NAME": "nimriz-destinations",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
