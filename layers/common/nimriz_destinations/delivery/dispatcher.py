@@ -481,31 +481,31 @@ class Dispatcher:
             by_position = self._group_sender.send(
                 plan.provider, plan.credentials, items, may_start=lambda: self._fits(batch)
             )
-            self._note_credentials_expiry(plan)
         except Exception as exc:  # a bug must not lose events: retry, then dead-letter
             logger.exception("delivery failed unexpectedly", extra={"destination_type": plan.destination_type})
             error_class = exc.code.lower() if isinstance(exc, DomainError) else "internal_error"
             outcome = Outcome.retry(error_class, "Nimriz could not process this delivery; it will be retried.")
             return {**results, **{entry.message_id: SendResult(outcome) for entry, _ in sendable}}
+        self._note_credentials_expiry(plan)  # after the sends: what it does cannot change their outcomes
         return {**results, **{entry.message_id: by_position[position] for position, (entry, _) in enumerate(sendable)}}
 
     def _note_credentials_expiry(self, plan: _Plan) -> None:
         """Record when the destination's credentials expire, once `authorize` learned it and it changed."""
-        expiry = plan.provider.credential_expiry(plan.credentials)
         destination = plan.destination
-        if expiry is None or not destination.secret_version:
-            return
-        expires_at = iso_utc(expiry)
-        if expires_at == destination.credentials_expire_at:
-            return
         try:
+            expiry = plan.provider.credential_expiry(plan.credentials)
+            if expiry is None or not destination.secret_version:
+                return
+            expires_at = iso_utc(expiry)
+            if expires_at == destination.credentials_expire_at:
+                return
             self._destinations.record_credentials_expiry(
                 destination.workspace_id,
                 destination.id,
                 secret_version=destination.secret_version,
                 expires_at=expires_at,
             )
-        except Exception:  # bookkeeping only: the delivery goes on
+        except Exception:  # bookkeeping only: it may not fail deliveries already sent
             logger.warning("could not record the credentials' expiry", exc_info=True)
             return
         destination.credentials_expire_at = expires_at  # the cached config: no second write for the same expiry
