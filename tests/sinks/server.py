@@ -7,12 +7,22 @@ Each provider's sink module supplies a handler that checks the request the way t
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up before the answer (the dispatcher's deadline, by design) is not an error here."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipeError, ConnectionResetError, ...
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass
@@ -57,7 +67,7 @@ class Sink:
         # Scripted answers for the next requests (e.g. a 500 then the handler's normal answer).
         self.script: list[SinkResponse] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._request_handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._request_handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
