@@ -260,7 +260,11 @@ def test_an_auto_disable_another_change_made_unnecessary_leaves_no_audit_entry(a
     assert api.put(f"{BASE}/{created['id']}", disabled_by_put).status == 200
     gone = SentOutcome(created["actions"][0]["id"], delivered=False, error_class="endpoint_gone", http_status=410)
     published: list[dict[str, Any]] = []
-    policy = HealthPolicy(failing_after_failures=2, disable_after_seconds=1.0, disable_min_failures=3)
+    policy = HealthPolicy(
+        failing_after_failures=FAILING_AFTER,
+        disable_after_seconds=DISABLE_AFTER_SECONDS,
+        disable_min_failures=MIN_FAILURES,
+    )
     keeper = HealthKeeper(
         DestinationStore(aws.tables["DestinationsTable"]), policy, published.extend, runtime.audit_log()
     )

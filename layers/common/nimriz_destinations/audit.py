@@ -44,6 +44,10 @@ class Target:
     id: str
 
 
+def destination_target(record: DestinationRecord) -> Target:
+    return Target(type="destination", id=record.id)
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     path: str

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..audit import SYSTEM, Change, Target, destination_snapshot, diff
+from ..audit import SYSTEM, Change, destination_snapshot, destination_target, diff
 from ..notices import DISABLED, FAILING, RECOVERED, notice_event
 from ..observability import logger
 from ..service.audit import AuditLog
@@ -133,7 +133,7 @@ class HealthKeeper:
             *diff(destination_snapshot(record), destination_snapshot(after)),
             Change("disabled_reason", None, reason),
         ]
-        target = Target(type="destination", id=record.id)
+        target = destination_target(record)
         with self._audit.recorded(record.workspace_id, SYSTEM, "destination.disabled", target, changes) as entry:
             disabled = self._store.auto_disable(record.workspace_id, record.id, reason=reason, at=at)
             if disabled is None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..audit import Actor, Target, changed_secret_paths, destination_snapshot, diff
+from ..audit import Actor, changed_secret_paths, destination_snapshot, destination_target, diff
 from ..clock import utc_now
 from ..errors import (
     ActionNotFound,
@@ -131,7 +131,9 @@ class DestinationService:
         )
         self._ensure_storable(record, stored)
         changes = diff(None, destination_snapshot(record))
-        with self._audit.recorded(workspace.workspace_id, actor, "destination.created", _target(record), changes):
+        with self._audit.recorded(
+            workspace.workspace_id, actor, "destination.created", destination_target(record), changes
+        ):
             secret = None
             if stored is not None:
                 secret = self._secrets.create(
@@ -216,7 +218,7 @@ class DestinationService:
         self._ensure_storable(record, credentials)
         changes = diff(destination_snapshot(current), destination_snapshot(record), changed_secrets=changed_secrets)
         with self._audit.recorded(
-            record.workspace_id, actor, _update_action(current, record), _target(record), changes
+            record.workspace_id, actor, _update_action(current, record), destination_target(record), changes
         ):
             if credentials is not None:
                 secret = self._write_secret(current, credentials)
@@ -249,7 +251,9 @@ class DestinationService:
     def delete(self, workspace: Workspace, destination_id: str, *, actor: Actor) -> None:
         current = self.get(workspace, destination_id)
         changes = diff(destination_snapshot(current), None)
-        with self._audit.recorded(workspace.workspace_id, actor, "destination.deleted", _target(current), changes):
+        with self._audit.recorded(
+            workspace.workspace_id, actor, "destination.deleted", destination_target(current), changes
+        ):
             deleted = self._store.delete(workspace.workspace_id, destination_id)
             if deleted is None:  # deleted by another request since it was read: that one is audited
                 raise DestinationNotFound()
@@ -358,10 +362,6 @@ def _kept_generated(provider: Provider, previous: dict[str, Any], credentials: d
     # Replacing credentials without a signing secret keeps the current one instead of silently rotating it.
     generated_fields = provider.generated_credentials({}).keys() - credentials.keys()
     return {name: previous[name] for name in generated_fields if previous.get(name)}
-
-
-def _target(record: DestinationRecord) -> Target:
-    return Target(type="destination", id=record.id)
 
 
 def _update_action(current: DestinationRecord, updated: DestinationRecord) -> str:
