@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from nimriz_destinations.storage.api_keys import ApiKeyStore, hash_api_key
 from tests.conftest import ADMIN_TOKEN, DEV_KEY, ApiClient, ApiResponse
 from tests.factories import destination_body
 from tests.faults import FaultInjector
-from tests.local.apigw import IAM, routes
+from tests.local.apigw import ACCOUNT_ID, IAM, LOCAL_ADMIN_ARN, routes
 from tests.local.template import LocalStack
 
 ADMIN = "/admin/workspaces"
@@ -442,6 +443,27 @@ class TestKeyIdInLogs:
 
 
 class TestAudit:
+    def test_admins_appear_in_audit_entries_as_a_stable_opaque_id_and_their_arn_only_in_logs(
+        self, api: ApiClient, admin_api: ApiClient, log_lines: LogLines
+    ) -> None:
+        log_lines.read()
+        first, second = create_key(admin_api, label="one"), create_key(admin_api, label="two")
+        lines = log_lines.read()
+
+        response = api.get("/api/integrations/audit-log")
+        entries = [e for e in response.json()["audit_log"] if e["target"]["type"] == "api_key"]
+        assert {e["target"]["id"] for e in entries} == {first["api_key"]["id"], second["api_key"]["id"]}
+        actor_ids = {e["actor"]["id"] for e in entries}
+        assert len(actor_ids) == 1, "one principal must keep one id"
+        (actor_id,) = actor_ids
+        assert re.fullmatch(r"adm_[0-9a-f]{24}", actor_id), actor_id
+        for revealing in (LOCAL_ADMIN_ARN, ACCOUNT_ID, "nimriz-local-admin", "arn:"):
+            assert revealing not in response.text
+        # Operators map the id back to the principal from the admin API's own log lines.
+        assert lines and all(
+            line.get("admin_caller") == LOCAL_ADMIN_ARN and line.get("admin_id") == actor_id for line in lines
+        )
+
     def test_create_revoke_and_rotate_are_in_the_workspace_audit_log_without_secrets(
         self, api: ApiClient, admin_api: ApiClient
     ) -> None:

@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 
 Handler = Callable[[dict[str, Any], Any], Any]
+_LOCAL = uuid.UUID("6c6f6361-6c00-4000-8000-6e696d72697a")  # namespace of the local stack's made-up ids
 
 
 @cache
@@ -56,9 +58,17 @@ class LocalStack:
     queue_arns: dict[str, str] = field(default_factory=dict)
     secret_arns: dict[str, str] = field(default_factory=dict)  # logical id -> ARN (Ref of a secret is its ARN)
 
+    @property
+    def stack_id(self) -> str:
+        """What `AWS::StackId` resolves to: CloudFormation's form, with a UUID that is stable per stage."""
+        unique = uuid.uuid5(_LOCAL, self.stage)
+        return f"arn:aws:cloudformation:us-east-1:123456789012:stack/nimriz-{self.stage}/{unique}"
+
     def ref(self, logical_id: str) -> str:
         if logical_id == "Stage":
             return self.stage
+        if logical_id == "AWS::StackId":
+            return self.stack_id
         parameters = load_template().get("Parameters", {})
         if logical_id in parameters:
             return str(parameters[logical_id]["Default"])
@@ -78,6 +88,12 @@ class LocalStack:
                 return self.ref(argument)
             if name == "Fn::Sub" and isinstance(argument, str):
                 return re.sub(r"\$\{([\w:]+)\}", lambda found: self.ref(found.group(1)), argument)
+            if name == "Fn::Select":
+                index, items = argument
+                return self.resolve(items)[int(index)]
+            if name == "Fn::Split":
+                delimiter, text = argument
+                return str(self.resolve(text)).split(delimiter)
             if name == "Fn::GetAtt":
                 logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
                 if attribute == "Arn" and logical_id in self.queue_arns:

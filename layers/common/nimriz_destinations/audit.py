@@ -8,6 +8,8 @@ another one with the same hint would not show in such a diff, so the caller comp
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,9 +30,18 @@ class Actor:
 SYSTEM = Actor(type="system", id="system")
 
 
-def admin_actor(caller_arn: str) -> Actor:
-    """The Nimriz platform's backend calling the admin API, named by the AWS principal that signed the request."""
-    return Actor(type="admin", id=caller_arn)
+ADMIN_ID_PREFIX = "adm_"
+
+
+def admin_actor(caller_arn: str, *, key: str) -> Actor:
+    """The Nimriz platform's backend calling the admin API, as an opaque id stable per AWS principal.
+
+    The ARN names the account, the role and often a person (an SSO session name): tenants read their audit log,
+    so it is shown as a keyed hash of the ARN (`key`: per deployment, unknown to tenants, so the id cannot be
+    confirmed by hashing guessed ARNs). Operators find the ARN beside the id in the admin API's logs.
+    """
+    digest = hmac.new(key.encode(), caller_arn.encode(), hashlib.sha256).hexdigest()
+    return Actor(type="admin", id=ADMIN_ID_PREFIX + digest[:24])
 
 
 def api_key_actor(api_key_id: str | None) -> Actor:

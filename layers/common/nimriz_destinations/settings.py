@@ -54,6 +54,8 @@ class Settings:
     health_failing_after_failures: int
     auto_disable_after_seconds: float
     auto_disable_min_failures: int
+    # Keys the hash that names admins in tenants' audit logs (audit.admin_actor): per deployment, never shown.
+    operator_id_key: str
     interstitial_token_secret_arn: str  # Secrets Manager secret holding the per-stage HMAC key of page tokens
     interstitial_local_secret: str  # local stage only: NIMRIZ_INTERSTITIAL_SECRET
     interstitial_page_base_url: str  # where /i/{token} is served; empty: derived from the request
@@ -125,6 +127,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         # Like Svix: 5 days without a successful delivery, and enough failures that it is not a quiet spell.
         auto_disable_after_seconds=float(env.get("AUTO_DISABLE_AFTER_SECONDS", str(5 * 24 * 3600))),
         auto_disable_min_failures=int(env.get("AUTO_DISABLE_MIN_FAILURES", "20")),
+        operator_id_key=env.get("OPERATOR_ID_KEY", ""),
         interstitial_token_secret_arn=env.get("INTERSTITIAL_TOKEN_SECRET_ARN", ""),
         interstitial_local_secret=env.get("NIMRIZ_INTERSTITIAL_SECRET", "") if local else "",
         interstitial_page_base_url=env.get("INTERSTITIAL_PAGE_BASE_URL", ""),

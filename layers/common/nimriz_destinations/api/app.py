@@ -83,9 +83,10 @@ def current_workspace(app: APIGatewayRestResolver) -> Workspace:
 
 
 def current_admin(app: APIGatewayRestResolver) -> Actor:
-    """Who makes an admin request's changes: the AWS principal that signed it (checked by `_admin_caller`)."""
+    """Who makes an admin request's changes: the AWS principal that signed it (checked by `_admin_caller`), as
+    its opaque id."""
     identity = app.current_event.request_context.identity
-    return admin_actor(str(identity.user_arn or "unknown"))
+    return admin_actor(str(identity.user_arn or "unknown"), key=get_settings().operator_id_key)
 
 
 def current_actor(app: APIGatewayRestResolver) -> Actor:
@@ -110,7 +111,7 @@ class _Rejected(Exception):
 
 # Checks who may call a route; returns the keys every log line of the request carries, or raises _Rejected.
 AccessCheck = Callable[[Mapping[str, Any]], dict[str, str]]
-_ACCESS_LOG_KEYS = ("api_key_id", "admin_caller")
+_ACCESS_LOG_KEYS = ("api_key_id", "admin_caller", "admin_id")
 
 
 def _workspace_key_with(scope: Scope) -> AccessCheck:
@@ -134,7 +135,8 @@ def _admin_caller(event: Mapping[str, Any]) -> dict[str, str]:
     caller = (context.get("identity") or {}).get("userArn")
     if not caller or (context.get("authorizer") or {}).get("workspace_id"):
         raise _Rejected(403, "FORBIDDEN", "Sign the request with AWS credentials allowed to call the admin API.")
-    return {"admin_caller": str(caller)}
+    # Both in every log line: operators map the opaque id tenants see in their audit log back to the ARN.
+    return {"admin_caller": str(caller), "admin_id": admin_actor(str(caller), key=get_settings().operator_id_key).id}
 
 
 def _request_context(event: Mapping[str, Any]) -> Mapping[str, Any]:
