@@ -27,6 +27,12 @@ def route_record(record: SQSRecord) -> Routing | None:
     routing = fan_out().route(event)
     deliveries_queue().send_all(routing.jobs)
     metrics.add_metric(name="DeliveryJobsQueued", unit=MetricUnit.Count, value=len(routing.jobs))
+    if routing.over_quota:
+        logger.warning(
+            "matches over the workspace's deliveries_per_event quota were not queued",
+            extra={"event_id": event["id"], "workspace_id": routing.workspace_id, "not_queued": routing.over_quota},
+        )
+        metrics.add_metric(name="DeliveriesOverQuota", unit=MetricUnit.Count, value=routing.over_quota)
     logger.debug("event fanned out", extra={"event_id": event["id"], "jobs": len(routing.jobs)})
     return routing
 

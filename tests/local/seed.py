@@ -49,7 +49,9 @@ EXAMPLE_ACTION_ID = "7a9e4c1d-2b3f-4e5a-9c8d-1f0e2d3c4b5a"
 
 
 def seed_example_destination(table_name: str, secret_name: str) -> None:
+    from nimriz_destinations.quotas import DEFAULT_QUOTAS, usage_of, usage_of_all
     from nimriz_destinations.storage.destinations import DestinationStore
+    from nimriz_destinations.storage.quotas import QuotaStore
     from nimriz_destinations.storage.records import ActionRecord, DestinationRecord
     from nimriz_destinations.storage.secrets import SecretStore
 
@@ -69,20 +71,23 @@ def seed_example_destination(table_name: str, secret_name: str) -> None:
         created_at=now,
         updated_at=now,
     )
-    DestinationStore(table_name).create(
-        DestinationRecord(
-            id=EXAMPLE_DESTINATION_ID,
-            workspace_id=DEV_WORKSPACE.workspace_id,
-            organization_id=DEV_WORKSPACE.organization_id,
-            name="Segment events",
-            type="segment",
-            enabled=True,
-            actions=[action],
-            credential_hints={"write_key": "…0000", "region": "us"},
-            secret_arn=secret.arn,
-            secret_version=secret.version_id,
-            version=1,
-            created_at=now,
-            updated_at=now,
-        )
+    record = DestinationRecord(
+        id=EXAMPLE_DESTINATION_ID,
+        workspace_id=DEV_WORKSPACE.workspace_id,
+        organization_id=DEV_WORKSPACE.organization_id,
+        name="Segment events",
+        type="segment",
+        enabled=True,
+        actions=[action],
+        credential_hints={"write_key": "…0000", "region": "us"},
+        secret_arn=secret.arn,
+        secret_version=secret.version_id,
+        version=1,
+        created_at=now,
+        updated_at=now,
     )
+    # Counted in the workspace's quota usage like any destination the API creates.
+    store, quotas = DestinationStore(table_name), QuotaStore(table_name)
+    workspace_id = DEV_WORKSPACE.workspace_id
+    quotas.start_counting(workspace_id, usage_of_all(store.list_all(workspace_id)))
+    store.create(record, usage_change=quotas.usage_change(workspace_id, usage_of(record), DEFAULT_QUOTAS))

@@ -35,8 +35,17 @@ API_FUNCTIONS = {
     ("GET", "/admin/workspaces/{workspace_id}/api-keys"): "ListApiKeysFunction",
     ("DELETE", "/admin/workspaces/{workspace_id}/api-keys/{key_id}"): "RevokeApiKeyFunction",
     ("POST", "/admin/workspaces/{workspace_id}/api-keys/{key_id}/rotate"): "RotateApiKeyFunction",
+    ("GET", "/admin/workspaces/{workspace_id}/quotas"): "GetWorkspaceQuotasFunction",
+    ("PUT", "/admin/workspaces/{workspace_id}/quotas"): "UpdateWorkspaceQuotasFunction",
 }
-ADMIN_FUNCTIONS = {"CreateApiKeyFunction", "ListApiKeysFunction", "RevokeApiKeyFunction", "RotateApiKeyFunction"}
+ADMIN_FUNCTIONS = {
+    "CreateApiKeyFunction",
+    "ListApiKeysFunction",
+    "RevokeApiKeyFunction",
+    "RotateApiKeyFunction",
+    "GetWorkspaceQuotasFunction",
+    "UpdateWorkspaceQuotasFunction",
+}
 TOKEN_KEY = {"Ref": "InterstitialTokenSecret"}
 
 
@@ -188,7 +197,8 @@ class TestLeastPrivilege:
         assert actions_of("GetDestinationMetricsFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
 
     def test_fan_out_may_add_to_the_counters_but_not_put_or_delete(self) -> None:
-        assert actions_of("FanOutFunction") == {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"}
+        reads = {"dynamodb:GetItem", "dynamodb:Query"}  # configs and quotas
+        assert actions_of("FanOutFunction") == reads | {"dynamodb:UpdateItem", "sqs:SendMessage"}
 
     def test_the_dispatcher_puts_notices_only_on_the_live_events_queue_with_its_health_settings(self) -> None:
         (notices,) = [s for s in statements("DispatcherFunction") if s["Action"] == "sqs:SendMessage"]
@@ -275,7 +285,7 @@ class TestAdminApi:
             assert body["error"]["code"] == "FORBIDDEN"
             assert set(body["error"]) == {"code", "message", "support_reference", "details"}
 
-    def test_key_functions_touch_only_the_table(self) -> None:
+    def test_admin_functions_touch_only_the_table(self) -> None:
         assert actions_of("AuthorizerFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
         # PutItem/DeleteItem on the key functions that change keys: their audit entries (written, or removed again).
         audit = {"dynamodb:PutItem", "dynamodb:DeleteItem"}
@@ -286,6 +296,8 @@ class TestAdminApi:
             actions_of("RotateApiKeyFunction")
             == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} | audit
         )
+        assert actions_of("GetWorkspaceQuotasFunction") == {"dynamodb:GetItem"}
+        assert actions_of("UpdateWorkspaceQuotasFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | audit
         for logical_id in ADMIN_FUNCTIONS | {"AuthorizerFunction"}:
             for statement in statements(logical_id):
                 assert statement["Resource"] == {"Fn::GetAtt": ["DestinationsTable", "Arn"]}, logical_id

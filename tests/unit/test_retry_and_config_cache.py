@@ -58,7 +58,7 @@ def test_delays_never_exceed_what_sqs_accepts() -> None:
 
 def test_a_config_change_is_seen_within_the_cache_bound_and_not_before() -> None:
     clock, store = FakeClock(), CountingStore()
-    configs = DestinationConfigs(store, ttl_seconds=30, clock=clock)  # type: ignore[arg-type]
+    configs = DestinationConfigs(store, store, ttl_seconds=30, clock=clock)  # type: ignore[arg-type]
     assert configs.for_workspace("ws") == ["ws-config-v1"]
     store.version = 2
     clock.now += 29
@@ -70,7 +70,7 @@ def test_a_config_change_is_seen_within_the_cache_bound_and_not_before() -> None
 
 def test_many_events_cost_one_read_per_cache_period() -> None:
     clock, store = FakeClock(), CountingStore()
-    configs = DestinationConfigs(store, ttl_seconds=30, clock=clock)  # type: ignore[arg-type]
+    configs = DestinationConfigs(store, store, ttl_seconds=30, clock=clock)  # type: ignore[arg-type]
     for _ in range(1000):
         configs.destination("ws", "dest")
         clock.now += 0.01

@@ -34,6 +34,13 @@ class ValidationFailed(DomainError):
     code = "VALIDATION_FAILED"
 
 
+class QuotaExceeded(DomainError):
+    """A save would take the workspace over one of its quotas (quotas.py); details name each quota and limit."""
+
+    status = 422
+    code = "QUOTA_EXCEEDED"
+
+
 class BadRequest(DomainError):
     status = 400
     code = "BAD_REQUEST"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +19,7 @@ from pydantic import (
     WithJsonSchema,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import JsonDict, JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
@@ -26,6 +27,7 @@ from pydantic_core import CoreSchema
 from .filters import EventFilter
 from .mapping import PropertyMapping
 from .providers import DESTINATION_TYPES
+from .quotas import QUOTA_CEILING
 from .scopes import Scope
 from .text import SINGLE_LINE_TEXT
 
@@ -427,6 +429,40 @@ class ApiKeyRotate(_Input):
     )
 
 
+QuotaValue = Annotated[int, Strict(), Field(ge=1, le=QUOTA_CEILING)]
+
+
+class QuotasUpdate(_Input):
+    """Any of the quotas; the others keep their value."""
+
+    destinations: QuotaValue | None = Field(default=None, description="Destinations in the workspace.")
+    actions: QuotaValue | None = Field(default=None, description="Actions of all its destinations together.")
+    deliveries_per_event: QuotaValue | None = Field(
+        default=None, description="Deliveries one event may fan out to (actions whose filters let its type through)."
+    )
+
+    @model_validator(mode="after")
+    def _names_one(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("name at least one of destinations, actions, deliveries_per_event")
+        if any(getattr(self, name) is None for name in self.model_fields_set):
+            raise ValueError("a quota is a whole number from 1; omit the ones that do not change")
+        return self
+
+    def changes(self) -> dict[str, int]:
+        return {name: value for name in sorted(self.model_fields_set) if (value := getattr(self, name)) is not None}
+
+
+class QuotasOut(BaseModel):
+    destinations: int
+    actions: int
+    deliveries_per_event: int
+
+
+class QuotasResponse(BaseModel):
+    quotas: QuotasOut
+
+
 class ApiKeyOut(BaseModel):
     id: str
     label: str
@@ -448,11 +484,12 @@ class ApiKeyListResponse(BaseModel):
 
 class AuditActorOut(BaseModel):
     type: Literal["api_key", "admin", "system"] = Field(
-        description="`admin` for the admin API (API keys), `system` for changes Nimriz made itself (auto-disable)."
+        description="`admin` for the admin API (API keys, quotas), `system` for changes Nimriz made itself "
+        "(auto-disable)."
     )
     id: str = Field(
-        description="The API key's id (`unknown` when the request did not identify it), the admin caller's AWS "
-        "principal ARN, or `system`."
+        description="The API key's id (`unknown` when the request did not identify it), an opaque `adm_…` id "
+        "for an admin of the Nimriz platform (stable per admin; never an AWS identity), or `system`."
     )
 
 

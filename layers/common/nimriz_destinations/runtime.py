@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .service.metrics import MetricsService
     from .service.parked_events import ParkedEventService
     from .service.preview import PreviewService
+    from .service.quotas import QuotaService
     from .storage.api_keys import ApiKeyStore
     from .storage.counters import DeliveryCounters
     from .storage.deliveries import DeliveryLog
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 def destination_service() -> DestinationService:
     from .service.destinations import DestinationService
     from .storage.destinations import DestinationStore
+    from .storage.quotas import QuotaStore
     from .storage.secrets import SecretStore
 
     settings = get_settings()
@@ -44,6 +46,7 @@ def destination_service() -> DestinationService:
         SecretStore(),
         lambda job: deliveries_queue().send(job),
         audit_log(),
+        QuotaStore(settings.required("table_name")),
     )
 
 
@@ -69,6 +72,14 @@ def api_key_service() -> ApiKeyService:
     from .service.api_keys import ApiKeyService
 
     return ApiKeyService(api_key_store(), audit_log())
+
+
+@cache
+def quota_service() -> QuotaService:
+    from .service.quotas import QuotaService
+    from .storage.quotas import QuotaStore
+
+    return QuotaService(QuotaStore(get_settings().required("table_name")), audit_log())
 
 
 @cache
@@ -122,11 +133,11 @@ def parked_event_service() -> ParkedEventService:
 def destination_configs() -> DestinationConfigs:
     from .delivery.config import DestinationConfigs
     from .storage.destinations import DestinationStore
+    from .storage.quotas import QuotaStore
 
     settings = get_settings()
-    return DestinationConfigs(
-        DestinationStore(settings.required("table_name")), ttl_seconds=settings.config_cache_seconds
-    )
+    table = settings.required("table_name")
+    return DestinationConfigs(DestinationStore(table), QuotaStore(table), ttl_seconds=settings.config_cache_seconds)
 
 
 @cache

@@ -22,8 +22,11 @@ from ..models import (
     FilterVerdictOut,
     Health,
     MetricCounts,
+    QuotasOut,
+    QuotasResponse,
 )
 from ..providers import get_provider
+from ..quotas import Quotas
 from ..service.api_keys import IssuedKey
 from ..service.metrics import WindowMetrics
 from ..service.preview import ActionPreview
@@ -112,6 +115,10 @@ def present_api_key(key: ApiKeyRecord) -> ApiKeyOut:
 
 def present_issued_key(issued: IssuedKey) -> ApiKeyCreatedResponse:
     return ApiKeyCreatedResponse(api_key=present_api_key(issued.key), secret=issued.secret)
+
+
+def present_quotas(quotas: Quotas) -> QuotasResponse:
+    return QuotasResponse(quotas=QuotasOut(**quotas.as_dict()))
 
 
 def present_audit_entry(entry: AuditEntry) -> AuditEntryOut:

@@ -18,6 +18,7 @@ from ..models import (
     ErrorResponse,
     ParkedEventListResponse,
     PreviewResponse,
+    QuotasResponse,
     RecoverResponse,
     ReplayResponse,
     TestSendResponse,
@@ -41,7 +42,15 @@ _BODY_ERRORS: dict[int, OpenAPIResponse] = {
 }
 _NOT_FOUND = {404: _json("No such destination in this workspace", ErrorResponse)}
 
-CREATE_RESPONSES = {201: _json("Created", DestinationResponse), **_BODY_ERRORS, **_ERRORS}
+# A save is also refused when it would take the workspace over a quota (quotas.py).
+_SAVE_ERRORS = {
+    **_BODY_ERRORS,
+    422: _json(
+        "VALIDATION_FAILED (one details entry per problem), or QUOTA_EXCEEDED (one per quota, with its limit)",
+        ErrorResponse,
+    ),
+}
+CREATE_RESPONSES = {201: _json("Created", DestinationResponse), **_SAVE_ERRORS, **_ERRORS}
 LIST_RESPONSES = {
     200: _json("One page of destinations", DestinationListResponse),
     400: _json("Invalid cursor", ErrorResponse),
@@ -53,7 +62,7 @@ UPDATE_RESPONSES = {
     200: _json("Updated", DestinationResponse),
     409: _json("Concurrent modification", ErrorResponse),
     412: _json("If-Match does not match the current ETag", ErrorResponse),
-    **_BODY_ERRORS,
+    **_SAVE_ERRORS,
     **_NOT_FOUND,
     **_ERRORS,
 }
@@ -120,6 +129,12 @@ ROTATE_API_KEY_RESPONSES = {
     201: _json("The new key; the secret is shown this once", ApiKeyCreatedResponse),
     409: _json("The key has expired, or changed during the rotation", ErrorResponse),
     **_KEY_NOT_FOUND,
+    **_BODY_ERRORS,
+    **_ADMIN_ERRORS,
+}
+GET_QUOTAS_RESPONSES = {200: _json("The workspace's quotas", QuotasResponse), **_ADMIN_ERRORS}
+UPDATE_QUOTAS_RESPONSES = {
+    200: _json("The quotas as they now are", QuotasResponse),
     **_BODY_ERRORS,
     **_ADMIN_ERRORS,
 }

@@ -1,7 +1,8 @@
 """Configuration caches for the delivery functions: never one DynamoDB read per event.
 
-Destinations are cached per workspace (fan-out) and per destination (dispatcher) for a bounded time
-(`CONFIG_CACHE_SECONDS`, 30 s by default): a change made through the API takes effect within that bound.
+Destinations and quotas are cached per workspace (fan-out) and destinations per destination (dispatcher) for a
+bounded time (`CONFIG_CACHE_SECONDS`, 30 s by default): a change made through the API takes effect within that
+bound.
 Compiled filters and mappings are cached per (destination, version, action), so they compile once per
 configuration version.
 """
@@ -14,15 +15,24 @@ from collections.abc import Callable
 from ..cache import TTLCache
 from ..filters import CompiledFilter, EventFilter, compile_filter
 from ..mapping import CompiledMapping, PropertyMapping, compile_mapping
+from ..quotas import Quotas
 from ..storage.destinations import DestinationStore
+from ..storage.quotas import QuotaStore
 from ..storage.records import ActionRecord, DestinationRecord
 
 
 class DestinationConfigs:
     def __init__(
-        self, store: DestinationStore, *, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        store: DestinationStore,
+        quotas: QuotaStore,
+        *,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        self._quota_store = quotas
+        self._quotas: TTLCache[Quotas] = TTLCache(max_entries=1000, ttl_seconds=ttl_seconds, clock=clock)
         self._workspaces: TTLCache[list[DestinationRecord]] = TTLCache(
             max_entries=1000, ttl_seconds=ttl_seconds, clock=clock
         )
@@ -32,6 +42,11 @@ class DestinationConfigs:
 
     def for_workspace(self, workspace_id: str) -> list[DestinationRecord]:
         return self._workspaces.get_or_load(workspace_id, lambda: self._store.list_all(workspace_id))
+
+    def quotas(self, workspace_id: str) -> Quotas:
+        return self._quotas.get_or_load(
+            workspace_id, lambda: self._quota_store.read(workspace_id, consistent=False).quotas
+        )
 
     def destination(
         self, workspace_id: str, destination_id: str, *, at_least_version: int | None = None

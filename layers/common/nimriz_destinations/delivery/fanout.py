@@ -45,6 +45,8 @@ class Routing:
     jobs: list[DeliveryJob] = field(default_factory=list)
     # (destination id, action id) -> the filter rule that rejected the event
     rejected: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Matches not queued because the event reached the workspace's `deliveries_per_event` quota (quotas.py).
+    over_quota: int = 0
 
 
 class FanOut:
@@ -98,6 +100,11 @@ class FanOut:
                         queued_at=queued_at,
                     )
                 )
+        # Saves are checked against the quota; this holds it when an admin lowered it below what is configured.
+        limit = self._configs.quotas(event["workspace_id"]).deliveries_per_event
+        if len(routing.jobs) > limit:
+            routing.over_quota = len(routing.jobs) - limit
+            del routing.jobs[limit:]
         return routing
 
     def count(self, routings: Iterable[Routing]) -> None:

@@ -31,10 +31,12 @@ from ..models import ActionInput, DestinationCreate, DestinationUpdate
 from ..netguard import UnsafeDestination, check_url
 from ..providers import get_provider
 from ..providers.base import Provider
+from ..quotas import Usage, check_change, usage_of, usage_of_all
 from ..redaction import redact_credentials
 from ..sample_events import sample_event
 from ..settings import Settings
 from ..storage.destinations import DestinationStore
+from ..storage.quotas import QuotaStore, UsageChanged
 from ..storage.records import ActionRecord, DestinationRecord, Workspace
 from ..storage.secrets import MAX_SECRET_BYTES, SecretRef, SecretStore, secret_size
 from ..validation import problems_from_errors
@@ -72,9 +74,11 @@ class DestinationService:
         secrets: SecretStore,
         send_delivery_job: Callable[[DeliveryJob], None],
         audit: AuditLog,
+        quotas: QuotaStore,
     ) -> None:
         self._settings = settings
         self._store = store
+        self._quotas = quotas
         self._secrets = secrets
         self._send_job = send_delivery_job
         self._audit = audit
@@ -130,6 +134,8 @@ class DestinationService:
             updated_at=now,
         )
         self._ensure_storable(record, stored)
+        added = usage_of(record)
+        usage_change = self._checked_usage_change(workspace.workspace_id, added)
         changes = diff(None, destination_snapshot(record))
         with self._audit.recorded(
             workspace.workspace_id, actor, "destination.created", destination_target(record), changes
@@ -143,7 +149,12 @@ class DestinationService:
                 )
                 record.secret_arn, record.secret_version = secret.arn, secret.version_id
             try:
-                self._store.create(record)
+                self._with_usage(
+                    workspace.workspace_id,
+                    added,
+                    usage_change,
+                    lambda checked: self._store.create(record, usage_change=checked),
+                )
             except Exception:
                 if secret:
                     self._secrets.delete(secret.arn)
@@ -216,6 +227,8 @@ class DestinationService:
             updated_at=now,
         )
         self._ensure_storable(record, credentials)
+        added = usage_of(record).minus(usage_of(current))
+        usage_change = None if added.is_zero else self._checked_usage_change(record.workspace_id, added)
         changes = diff(destination_snapshot(current), destination_snapshot(record), changed_secrets=changed_secrets)
         with self._audit.recorded(
             record.workspace_id, actor, _update_action(current, record), destination_target(record), changes
@@ -224,11 +237,17 @@ class DestinationService:
                 secret = self._write_secret(current, credentials)
                 record.secret_arn, record.secret_version = secret.arn, secret.version_id
             removed_actions = current.health.keys() - {action.id for action in record.actions}
-            stored = self._store.replace(
-                record,
-                expected_version=current.version,
-                drop_health_of=removed_actions,
-                reset_health=record.enabled and not current.enabled,  # re-enabled: healthy again from now on
+            stored = self._with_usage(
+                record.workspace_id,
+                added,
+                usage_change,
+                lambda checked: self._store.replace(
+                    record,
+                    expected_version=current.version,
+                    drop_health_of=removed_actions,
+                    reset_health=record.enabled and not current.enabled,  # re-enabled: healthy again from now on
+                    usage_change=checked,
+                ),
             )
         return SavedDestination(record=stored, revealed=revealed)
 
@@ -249,16 +268,30 @@ class DestinationService:
         self._store.ensure_fits(record)
 
     def delete(self, workspace: Workspace, destination_id: str, *, actor: Actor) -> None:
-        current = self.get(workspace, destination_id)
-        changes = diff(destination_snapshot(current), None)
-        with self._audit.recorded(
-            workspace.workspace_id, actor, "destination.deleted", destination_target(current), changes
-        ):
-            deleted = self._store.delete(workspace.workspace_id, destination_id)
-            if deleted is None:  # deleted by another request since it was read: that one is audited
-                raise DestinationNotFound()
-        if deleted.secret_arn:
-            self._secrets.delete(deleted.secret_arn)
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            current = self.get(workspace, destination_id)
+            removed = Usage().minus(usage_of(current))
+            usage_change = self._checked_usage_change(workspace.workspace_id, removed)
+            changes = diff(destination_snapshot(current), None)
+            try:
+                with self._audit.recorded(
+                    workspace.workspace_id, actor, "destination.deleted", destination_target(current), changes
+                ):
+                    self._with_usage(
+                        workspace.workspace_id,
+                        removed,
+                        usage_change,
+                        lambda checked: self._store.delete(current, usage_change=checked),  # noqa: B023
+                    )
+            except ConcurrentModification:
+                # Changed or deleted since it was read: read it again (a deleted one answers 404; that delete is
+                # the one audited).
+                if attempt == _MAX_WRITE_ATTEMPTS - 1:
+                    raise
+                continue
+            if current.secret_arn:
+                self._secrets.delete(current.secret_arn)
+            return
 
     def test_send(self, workspace: Workspace, destination_id: str, action_id: str | None) -> QueuedTest:
         record = self.get(workspace, destination_id)
@@ -293,6 +326,34 @@ class DestinationService:
             event_type=event_type,
             queued_at=job.queued_at,
         )
+
+    # -- quotas ------------------------------------------------------------------------------
+
+    def _checked_usage_change(self, workspace_id: str, added: Usage) -> dict[str, Any]:
+        """The usage update for a write adding `added` (negative to free), after checking the quotas it increases
+        (QuotaExceeded); counts the workspace's usage first when that was never done."""
+        quota = self._quotas.read(workspace_id)
+        usage = quota.usage
+        if usage is None:
+            usage = usage_of_all(self._store.list_all(workspace_id))
+            if not self._quotas.start_counting(workspace_id, usage):  # a concurrent save counted it first
+                usage = self._quotas.read(workspace_id).usage
+                assert usage is not None
+        check_change(quota.quotas, usage, added)
+        return self._quotas.usage_change(workspace_id, added, quota.quotas)
+
+    def _with_usage[T](
+        self, workspace_id: str, added: Usage, usage_change: dict[str, Any] | None, write: Callable[[Any], T]
+    ) -> T:
+        """`write(usage_change)`; when a concurrent save changed the usage first, checked again and retried."""
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            try:
+                return write(usage_change)
+            except UsageChanged:
+                if attempt == _MAX_WRITE_ATTEMPTS - 1:
+                    raise ConcurrentModification("The workspace was changed by other requests; retry.") from None
+                usage_change = self._checked_usage_change(workspace_id, added)
+        raise AssertionError("unreachable")
 
     # -- validation --------------------------------------------------------------------------
 

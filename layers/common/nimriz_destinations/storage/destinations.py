@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from ..errors import ConcurrentModification, PayloadTooLarge
 from . import keys
 from .batch import batch_get
 from .cursor import query_page
+from .quotas import UsageChanged
 from .records import ActionHealth, ActionRecord, CircuitRecord, DestinationHealth, DestinationRecord
 
 _DOC_FIELDS = (
@@ -101,12 +103,11 @@ class DestinationStore:
                 "Use fewer or smaller actions, mappings or settings."
             )
 
-    def create(self, record: DestinationRecord) -> None:
-        aws.dynamodb().put_item(
-            TableName=self._table,
-            Item=_to_item(record),
-            ConditionExpression="attribute_not_exists(PK)",
-        )
+    def create(self, record: DestinationRecord, *, usage_change: dict[str, Any]) -> None:
+        """Store a new destination and add it to the workspace's usage, all or nothing (`usage_change`: from
+        QuotaStore.usage_change; UsageChanged when its quota condition no longer holds)."""
+        put = {"TableName": self._table, "Item": _to_item(record), "ConditionExpression": "attribute_not_exists(PK)"}
+        _transact({"Put": put}, usage_change)
 
     def replace(
         self,
@@ -115,8 +116,10 @@ class DestinationStore:
         expected_version: int,
         drop_health_of: Collection[str] = (),
         reset_health: bool = False,
+        usage_change: dict[str, Any] | None = None,
     ) -> DestinationRecord:
-        """Write `record` only if the stored version is still `expected_version` (no interleaved PUTs).
+        """Write `record` only if the stored version is still `expected_version` (no interleaved PUTs), with
+        `usage_change` (QuotaStore.usage_change) in the same transaction when the write changes the workspace's usage.
 
         An update, not a put: the health attributes the dispatcher maintains on the item survive, except those of
         the actions in `drop_health_of` (removed ones: health stays within the item headroom however often
@@ -147,16 +150,22 @@ class DestinationStore:
             values[":now"] = {"S": record.updated_at}
         if removed:
             expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(removed)))
+        update = {
+            "TableName": self._table,
+            "Key": _key(record.workspace_id, record.id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(PK) AND #v = :expected",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if usage_change is not None:
+            _transact({"Update": update}, usage_change)
+            stored = self.get(record.workspace_id, record.id)
+            if stored is None:  # deleted by another request right after this write
+                raise ConcurrentModification("The destination was deleted by another request.")
+            return stored
         try:
-            response = client.update_item(
-                TableName=self._table,
-                Key=_key(record.workspace_id, record.id),
-                UpdateExpression=expression,
-                ConditionExpression="attribute_exists(PK) AND #v = :expected",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
+            response = client.update_item(**update, ReturnValues="ALL_NEW")  # type: ignore[arg-type]
         except client.exceptions.ConditionalCheckFailedException as exc:
             raise ConcurrentModification("The destination was changed by another request; retry.") from exc
         return _from_item(response["Attributes"])
@@ -364,15 +373,34 @@ class DestinationStore:
                 ExpressionAttributeValues={":at": {"S": expires_at}, ":version": {"S": secret_version}},
             )
 
-    def delete(self, workspace_id: str, destination_id: str) -> DestinationRecord | None:
-        """Delete and return the deleted record (None when it did not exist)."""
-        response = aws.dynamodb().delete_item(
-            TableName=self._table,
-            Key=_key(workspace_id, destination_id),
-            ReturnValues="ALL_OLD",
-        )
-        item = response.get("Attributes")
-        return _from_item(item) if item else None
+    def delete(self, record: DestinationRecord, *, usage_change: dict[str, Any]) -> None:
+        """Delete the destination as read (same version) and take it out of the workspace's usage, all or
+        nothing; ConcurrentModification when it changed or went meanwhile."""
+        delete = {
+            "Delete": {
+                "TableName": self._table,
+                "Key": _key(record.workspace_id, record.id),
+                "ConditionExpression": "#v = :expected",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":expected": {"N": str(record.version)}},
+            }
+        }
+        _transact(delete, usage_change)
+
+
+def _transact(write: dict[str, Any], usage_change: dict[str, Any]) -> None:
+    """One destination write and its usage change, all or nothing. The request token makes botocore's retry of a
+    commit whose answer was lost succeed instead of failing its own conditions."""
+    client = aws.dynamodb()
+    try:
+        client.transact_write_items(TransactItems=[write, usage_change], ClientRequestToken=str(uuid.uuid4()))  # type: ignore[list-item]
+    except client.exceptions.TransactionCanceledException as exc:
+        reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+        if reasons[:1] == ["ConditionalCheckFailed"]:
+            raise ConcurrentModification("The destination was changed by another request; retry.") from exc
+        if reasons[1:2] == ["ConditionalCheckFailed"]:
+            raise UsageChanged() from exc
+        raise
 
 
 def _key(workspace_id: str, destination_id: str) -> dict[str, Any]:

@@ -16,6 +16,10 @@ def destination_sk(destination_id: str) -> str:
     return f"{DESTINATION_PREFIX}{destination_id}"
 
 
+# In the workspace's partition beside its destinations: its quotas and what it uses of them (storage/quotas.py).
+QUOTA_SK = "QUOTA"
+
+
 def api_key_pk(key_hash: str) -> str:
     return f"APIKEY#{key_hash}"
 

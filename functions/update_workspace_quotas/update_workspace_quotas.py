@@ -1,0 +1,36 @@
+"""PUT /admin/workspaces/{workspace_id}/quotas (admin API, AWS_IAM)"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from nimriz_destinations.api.app import create_admin_app, current_admin, json_response
+from nimriz_destinations.api.presenters import present_quotas
+from nimriz_destinations.api.responses import UPDATE_QUOTAS_RESPONSES
+from nimriz_destinations.models import PLATFORM_ID_PATTERN, QuotasResponse, QuotasUpdate
+from nimriz_destinations.observability import logger
+from nimriz_destinations.runtime import quota_service
+
+app = create_admin_app()
+
+
+@app.put(
+    "/admin/workspaces/<workspace_id>/quotas",
+    summary="Change any of a workspace's quotas (audited in its audit log); the others keep their value",
+    responses=UPDATE_QUOTAS_RESPONSES,
+    security=[{"awsSigV4": []}],
+)
+def update_workspace_quotas(
+    workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)], body: Annotated[QuotasUpdate, Body()]
+) -> Response[QuotasResponse]:
+    quotas = quota_service().update(workspace_id, body.changes(), current_admin(app))
+    logger.info("workspace quotas set", extra={"workspace_id": workspace_id, **quotas.as_dict()})
+    return json_response(200, present_quotas(quotas))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
