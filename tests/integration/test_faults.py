@@ -237,6 +237,44 @@ def test_a_hanging_endpoint_holds_neither_another_workspaces_job_nor_the_invocat
         )
 
 
+def test_hanging_endpoints_of_one_workspace_hold_only_its_share_of_the_threads(
+    api: ApiClient, other_api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The finding: 8 hanging destinations of one workspace took all 8 sending threads (the bulkhead was per
+    # destination), so another workspace's job in the batch waited for their timeouts. Requests may take 20 s here,
+    # so none is cut before the other workspace's job went out: what was open then is what ran at once.
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "20")
+    runtime.reset()
+    release = threading.Event()
+    hanging_requests_when_healthy_sent: list[int] = []
+
+    def never_answer(_: socket.socket) -> None:
+        release.wait(30)
+
+    with RawEndpoint(never_answer) as hanging:
+
+        def healthy_answer(_: SinkRequest) -> SinkResponse:
+            hanging_requests_when_healthy_sent.append(hanging.requests)
+            release.set()  # the hanging requests end (unanswered) once the other workspace was served
+            return SinkResponse(200, {"ok": True})
+
+        with Sink(healthy_answer) as healthy:
+            stuck = [webhook_destination(api, hanging.url) for _ in range(8)]
+            fine = webhook_destination(other_api, healthy.url)
+            queue_jobs(
+                pipeline, [job_for(d, click()) for d in stuck for _ in range(2)] + [job_for(fine, other_click())]
+            )
+            messages = receive_all(pipeline, 17)
+            handler = dispatcher_environment("hanging-workspace")
+            context = FakeLambdaContext("DispatcherFunction", 60)
+            handler(sqs_event(pipeline.sources["DispatcherFunction"], messages), context)
+
+    # Two workspaces share the batch's 8 threads: the hanging one holds at most its 4 while the other's job goes out.
+    assert len(healthy.requests) == 1
+    assert hanging_requests_when_healthy_sent[0] <= 4
+    assert summaries(other_api, fine["id"])[json.loads(messages[-1]["Body"])["event"]["id"]]["status"] == "delivered"
+
+
 # -- 3. failed invocations ------------------------------------------------------------------------------------------
 
 

@@ -6,8 +6,9 @@ Per batch (one Lambda invocation, planned against its remaining time):
    reloaded before sending, and an open circuit persisted by another dispatcher is adopted.
 2. Per action, the configuration, credentials and mapping come from bounded caches; a failure there returns that
    action's jobs to the queue untried (no attempt consumed), the rest of the batch goes on.
-3. Chunks (the provider's batch size) run in lanes: at most `concurrency // 4` lanes per destination, lanes of
-   different destinations interleaved, so one hanging endpoint holds a bounded share of the pool. A chunk starts
+3. Chunks (the provider's batch size) run in lanes (`lanes.py`): each workspace of the batch gets its share of
+   the threads, each destination at most `concurrency // 4` of them, so hanging endpoints hold a bounded share of
+   their own workspace's threads and never another workspace's. A chunk starts
    only if its requests can finish (the sender's total deadline) with time left to record, and only while its
    destination's circuit admits it; otherwise its jobs go back to the queue unsent and uncounted.
 4. Before sending, each job takes its lease on the delivery's own record (`DeliveryLog.lease`): the attempt number
@@ -30,7 +31,7 @@ import math
 import threading
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ from ..storage.secrets import SecretRef, SecretStore
 from .circuit import Admission, CircuitBreakers, DestinationKey
 from .config import CompiledActions, DestinationConfigs
 from .health import HealthKeeper, SentOutcome
+from .lanes import send_fairly
 from .prepare import delivery_item
 from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
 from .sender import HttpSender
@@ -159,7 +161,7 @@ class Dispatcher:
         self._clock = clock
         self._concurrency = concurrency
         self._bookkeeping = ThreadPoolExecutor(max_workers=BOOKKEEPING_THREADS, thread_name_prefix="record")
-        # The bulkhead: no destination gets more than this many of the pool's threads in one batch.
+        # The bulkheads (lanes.py): no destination gets more than this many of its workspace's threads in a batch.
         self._lanes_per_destination = max(1, concurrency // 4)
 
     def dispatch(self, received: Sequence[ReceivedJob], *, deadline: float) -> set[str]:
@@ -178,7 +180,7 @@ class Dispatcher:
         groups: defaultdict[tuple[str, str, str], list[ReceivedJob]] = defaultdict(list)
         for entry in entries:
             groups[(*entry.destination, entry.job.action_id)].append(entry)
-        lanes: defaultdict[DestinationKey, deque[tuple[_Plan, list[ReceivedJob]]]] = defaultdict(deque)
+        lanes: defaultdict[DestinationKey, list[tuple[_Plan, list[ReceivedJob]]]] = defaultdict(list)
         for (workspace_id, destination_id, action_id), group in groups.items():
             state = states.get((workspace_id, destination_id))
             if state is None:
@@ -203,18 +205,14 @@ class Dispatcher:
             lanes[(workspace_id, destination_id)].extend(
                 (plan, group[start : start + size]) for start in range(0, len(group), size)
             )
-        # Lane n of every destination is queued before lane n + 1 of any: destinations interleave in the pool.
-        # A pool per batch: in Lambda one batch runs per environment at a time; where several run in one process
+        # Threads per batch: in Lambda one batch runs per environment at a time; where several run in one process
         # (the local stack), a batch's hanging requests still hold only its own threads.
-        with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="deliver") as pool:
-            running = [
-                pool.submit(self._run_lane, batch, key, chunks)
-                for lane in range(self._lanes_per_destination)
-                for key, chunks in lanes.items()
-                if lane < len(chunks)
-            ]
-            for future in running:
-                future.result()
+        send_fairly(
+            lanes,
+            lambda key, planned: self._send_chunk(batch, key, *planned),
+            concurrency=self._concurrency,
+            per_destination=self._lanes_per_destination,
+        )
         self._wait_for_records(batch)
         returned = self._hand_back(batch)  # first: the bookkeeping below must not delay any retry's schedule
         self._record_health(batch)
@@ -247,20 +245,15 @@ class Dispatcher:
         remaining = max(0.0, deadline - time.monotonic())
         return _Batch(deadline=deadline, lease_until=self._clock() + remaining + LEASE_MARGIN_SECONDS)
 
-    # -- one destination's lane ----------------------------------------------------------------------------
+    # -- one chunk ------------------------------------------------------------------------------------------
 
-    def _run_lane(self, batch: _Batch, key: DestinationKey, chunks: deque[tuple[_Plan, list[ReceivedJob]]]) -> None:
-        while chunks:
-            try:
-                plan, chunk = chunks.popleft()
-            except IndexError:  # another lane of this destination took the last chunk
-                return
-            try:
-                self._run_chunk(batch, key, plan, chunk)
-            except Exception:  # a bug must not strand the batch: these jobs go back untried
-                logger.exception("a delivery chunk failed unexpectedly", extra={"destination_id": key[1]})
-                for entry in chunk:
-                    batch.give_back(entry, self._untried_delay(entry), unless_decided=True)
+    def _send_chunk(self, batch: _Batch, key: DestinationKey, plan: _Plan, chunk: list[ReceivedJob]) -> None:
+        try:
+            self._run_chunk(batch, key, plan, chunk)
+        except Exception:  # a bug must not strand the batch: these jobs go back untried
+            logger.exception("a delivery chunk failed unexpectedly", extra={"destination_id": key[1]})
+            for entry in chunk:
+                batch.give_back(entry, self._untried_delay(entry), unless_decided=True)
 
     def _run_chunk(self, batch: _Batch, key: DestinationKey, plan: _Plan, chunk: list[ReceivedJob]) -> None:
         if not self._fits(batch):
