@@ -1,4 +1,5 @@
-"""The one JSON parser for untrusted input: request bodies and pagination cursors.
+"""The one JSON parser for untrusted input: request bodies, pagination cursors and providers' answers
+(`providers/responses.read_json`).
 
 Python's `json.loads` accepts things that later crash or corrupt: nesting deep enough to raise RecursionError,
 integers past the interpreter's digit limit (ValueError), `NaN` / `Infinity` / `1e999` (not JSON, and stored

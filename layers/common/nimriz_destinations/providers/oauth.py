@@ -35,6 +35,7 @@ from .responses import json_object, provider_message
 
 TOKEN_CACHE_ENTRIES = 256
 TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
+MAX_LIFETIME_SECONDS = 10 * 365 * 86400.0  # a token answer's lifetimes beyond this are unreadable, not a date
 ACCESS_TOKEN = "access_token"  # the credential `authorize` sets to a fresh access token
 PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in a fresh token's place
 
@@ -213,7 +214,9 @@ def _token_key(credentials: Mapping[str, Any]) -> str:
 
 
 def _seconds(body: object, name: str) -> float | None:
+    """A positive lifetime in seconds from the token answer; None when it is not one a date can be reckoned with
+    (no platform's tokens last beyond MAX_LIFETIME_SECONDS; LinkedIn's refresh tokens, the longest, last a year)."""
     value = body.get(name) if isinstance(body, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= MAX_LIFETIME_SECONDS:
         return float(value)
     return None
