@@ -186,20 +186,28 @@ HOSTILE_TOKEN_ANSWERS = [
     json.dumps({"access_token": "t-1", "expires_in": 10**60, "refresh_token_expires_in": 10**60}).encode(),
     json.dumps({"access_token": "t-2", "expires_in": 1e300, "refresh_token_expires_in": 1e300}).encode(),
     json.dumps({"access_token": [], "error": {"x": 1}, "error_description": []}).encode(),
+    json.dumps({"error": "invalid grant <script>" + "x" * 5000, "error_description": "y" * 5000}).encode(),
 ]
 
 
+@pytest.mark.parametrize("status", [200, 400])
 @pytest.mark.parametrize("destination_type", OAUTH_TYPES)
-def test_a_hostile_token_answer_gives_a_token_or_a_named_authorization_failure(destination_type: str) -> None:
+def test_a_hostile_token_answer_gives_a_token_or_a_named_authorization_failure(
+    destination_type: str, status: int
+) -> None:
     provider = get_provider(destination_type)
     for number, body in enumerate(HOSTILE_TOKEN_ANSWERS):
         # A refresh token of its own per answer: no token cached from an earlier one may skip the request.
         credentials = {**CREDENTIALS[destination_type], "refresh_token": f"hostile-token-answer-{number}"}
+        token_answer = ProviderResponse(status, {}, body)
         try:
-            authorized = provider.authorize(credentials, lambda _request, body=body: ProviderResponse(200, {}, body))
+            authorized = provider.authorize(credentials, lambda _request, answer=token_answer: answer)
         except AuthorizationFailed as failed:
-            assert failed.outcome.verdict is Verdict.PERMANENT and failed.outcome.error_class, body[:80]
+            outcome = failed.outcome
+            assert outcome.verdict is Verdict.PERMANENT and ERROR_CLASS.fullmatch(outcome.error_class or ""), body[:80]
+            assert len(outcome.message or "") <= EXCERPT_CHARACTERS, body[:80]
         else:
+            assert status == 200, body[:80]
             assert authorized["access_token"] in ("t-1", "t-2"), body[:80]
             assert provider.credential_expiry(credentials) is None, "a lifetime no date holds is no expiry"
         finally:

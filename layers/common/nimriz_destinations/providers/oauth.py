@@ -31,7 +31,7 @@ from .base import (
     retry_after_seconds,
 )
 from .common import sha256_hex
-from .responses import json_object, provider_message
+from .responses import error_code, json_object, provider_message, typed
 
 TOKEN_CACHE_ENTRIES = 256
 TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
@@ -135,15 +135,14 @@ class RefreshTokenGrant:
             else None,
         )
 
-    def _failure(self, request: OutboundRequest, response: ProviderResponse, body: object) -> Outcome:
+    def _failure(self, request: OutboundRequest, response: ProviderResponse, body: dict[str, Any]) -> Outcome:
         if response.status in (408, 429) or response.status >= 500:
             return Outcome.retry(
                 f"oauth_http_{response.status}",
                 f"{self.platform}'s OAuth token endpoint is unavailable",
                 retry_after_seconds(response),
             )
-        if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
-            error = body["error"]
+        if error := error_code(typed(body, "error", str)):  # RFC 6749 §5.2: an ASCII code such as invalid_grant
             detail = provider_message(body.get("error_description"), request)
             return Outcome.permanent(
                 f"oauth_{error}",
