@@ -9,6 +9,7 @@ import math
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -190,6 +191,16 @@ HOSTILE_TOKEN_ANSWERS = [
 ]
 
 
+@dataclass(frozen=True)
+class TokenEndpoint:
+    """A `send` giving every token request the same answer."""
+
+    answer: ProviderResponse
+
+    def __call__(self, request: OutboundRequest) -> ProviderResponse:
+        return self.answer
+
+
 @pytest.mark.parametrize("status", [200, 400])
 @pytest.mark.parametrize("destination_type", OAUTH_TYPES)
 def test_a_hostile_token_answer_gives_a_token_or_a_named_authorization_failure(
@@ -199,9 +210,9 @@ def test_a_hostile_token_answer_gives_a_token_or_a_named_authorization_failure(
     for number, body in enumerate(HOSTILE_TOKEN_ANSWERS):
         # A refresh token of its own per answer: no token cached from an earlier one may skip the request.
         credentials = {**CREDENTIALS[destination_type], "refresh_token": f"hostile-token-answer-{number}"}
-        token_answer = ProviderResponse(status, {}, body)
+        token_endpoint = TokenEndpoint(ProviderResponse(status, {}, body))
         try:
-            authorized = provider.authorize(credentials, lambda _request, answer=token_answer: answer)
+            authorized = provider.authorize(credentials, token_endpoint)
         except AuthorizationFailed as failed:
             outcome = failed.outcome
             assert outcome.verdict is Verdict.PERMANENT and ERROR_CLASS.fullmatch(outcome.error_class or ""), body[:80]
