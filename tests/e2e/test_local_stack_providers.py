@@ -15,7 +15,7 @@ import pytest
 from nimriz_destinations.sample_events import sample_event
 from tests.e2e.conftest import E2E_DEV_KEY, RunningStack
 from tests.e2e.providers import PROVIDERS
-from tests.sinks.server import Sink
+from tests.sinks.server import Sink, SinkResponse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
 BASE = "/api/integrations/destinations"
@@ -143,3 +143,39 @@ def test_a_10_day_old_event_reaches_mixpanel_via_import_with_the_project_token(
     ]
     assert [(request.path, request.query.get("project_id")) for request in carrying] == [("/import", None)]
     assert carrying[0].header("authorization") == "Basic " + base64.b64encode(f"{token}:".encode()).decode()
+
+
+def test_a_self_hosted_posthog_answering_200_with_60_kb_of_brackets_is_sent_once_and_dead_lettered_invalid_response(
+    local_stack: RunningStack, api: httpx.Client, provider_sinks: dict[str, Sink]
+) -> None:
+    body = {
+        "name": "self-hosted posthog e2e",
+        "type": "posthog",
+        "credentials": {**PROVIDERS["posthog"].credentials, "host": "https://posthog.example.com"},
+        "actions": [{"name": "Forward", "action_type": "send_event"}],
+    }
+    created = api.post(BASE, json=body)
+    assert created.status_code == 201, created.text
+    destination_id = created.json()["destination"]["id"]
+    time.sleep(1.2)  # past the local stack's config cache bound
+
+    sink = provider_sinks["posthog"]
+    sink.script.append(SinkResponse(200, b"[" * 60_000))  # nested past any parser's stack
+    click = sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev")
+    assert httpx.post(f"{local_stack.base_url}/_local/events", json=[click]).status_code == 202
+
+    def final_outcome() -> dict[str, Any] | None:
+        found = api.get(f"{BASE}/{destination_id}/deliveries").json()["deliveries"]
+        return next((d for d in found if d["event_id"] == click["id"] and d["status"] != "retrying"), None)
+
+    deadline = time.monotonic() + 60
+    while (delivery := final_outcome()) is None and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert delivery is not None, "no final outcome"
+    assert (delivery["status"], delivery["last_error_class"], delivery["attempts"]) == (
+        "dead_lettered",
+        "invalid_response",
+        1,
+    )
+    carrying = [request for request in sink.requests if any(e["uuid"] == click["id"] for e in request.json()["batch"])]
+    assert len(carrying) == 1  # PostHog answered 200: the event is never sent again

@@ -453,9 +453,9 @@ def test_validation_messages_make_the_test_send_permanent_with_the_messages() ->
     assert outcome.message == "events: Event at index: [0] has invalid name [_bad]. (NAME_INVALID)"
 
 
-def test_an_unreadable_validation_answer_is_permanent() -> None:
+def test_an_unreadable_validation_answer_is_a_permanent_invalid_response() -> None:
     outcome = PROVIDER.classify(validation_request(), response(200, "<html>oops</html>"))[0]
-    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "ga4_validation_unreadable")
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "invalid_response")
 
 
 def test_a_validation_server_outage_is_retried() -> None:

@@ -208,10 +208,10 @@ def test_each_element_gets_its_own_outcome() -> None:
     assert outcomes[3].verdict is Verdict.RETRY
 
 
-def test_elements_missing_from_the_answer_are_retried() -> None:
+def test_elements_missing_from_a_2xx_answer_are_invalid_responses_never_sent_again() -> None:
     outcomes = PROVIDER.classify(one_request(2), answer(200, {"elements": [{"status": 201}]}))
     assert outcomes[0].verdict is Verdict.DELIVERED
-    assert (outcomes[1].verdict, outcomes[1].error_class) == (Verdict.RETRY, "incomplete_response")
+    assert (outcomes[1].verdict, outcomes[1].error_class) == (Verdict.PERMANENT, "invalid_response")
 
 
 def test_a_201_without_a_body_delivers_everything() -> None:

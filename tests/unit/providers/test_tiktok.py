@@ -177,9 +177,10 @@ def test_http_200_with_a_non_zero_code_is_a_failure(code: int, verdict: Verdict,
     assert outcomes[0].message == f"failure {code}"
 
 
-def test_a_2xx_without_a_result_code_is_retried() -> None:
+def test_a_2xx_without_a_result_code_is_a_permanent_invalid_response_never_sent_again() -> None:
     outcome = PROVIDER.classify(one_request(), answer(200, b"<html>gateway</html>"))[0]
-    assert (outcome.verdict, outcome.error_class) == (Verdict.RETRY, "unreadable_response")
+    assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "invalid_response")
+    assert "not sent again" in (outcome.message or "")
 
 
 @pytest.mark.parametrize(

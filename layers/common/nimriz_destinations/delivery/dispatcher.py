@@ -34,7 +34,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..clock import iso_from_unix, iso_utc
@@ -70,7 +70,7 @@ from .lanes import send_fairly
 from .prepare import delivery_item
 from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
 from .sender import HttpSender
-from .sending import GroupSender, SendResult
+from .sending import UNEXPECTED, GroupSender, SendResult
 
 # Kept free at the end of an invocation for recording outcomes and setting visibilities.
 RECORD_RESERVE_SECONDS = 5.0
@@ -280,7 +280,10 @@ class Dispatcher:
             if not leased:
                 return
             results = self._deliver_chunk(batch, plan, leased)
-            observed = self._observe_circuit(key, list(results.values()), probe=probe)
+            try:
+                observed = self._observe_circuit(key, list(results.values()), probe=probe)
+            except Exception:  # bookkeeping after the sends: it may not keep their outcomes from being recorded
+                logger.exception("could not observe the circuit", extra={"destination_id": key[1]})
         finally:
             if probe and not observed:  # the probe told nothing about the endpoint: another may probe
                 self._circuits.cancel_probe(key)
@@ -474,10 +477,11 @@ class Dispatcher:
             by_position = self._group_sender.send(
                 plan.provider, plan.credentials, items, may_start=lambda: self._fits(batch)
             )
-        except Exception as exc:  # a bug must not lose events: retry, then dead-letter
+        except Exception as exc:
+            # A bug must not lose events: retry, then dead-letter. GroupSender.send raises only before the group's
+            # first request, so no item that went out is sent again because of it.
             logger.exception("delivery failed unexpectedly", extra={"destination_type": plan.destination_type})
-            error_class = exc.code.lower() if isinstance(exc, DomainError) else "internal_error"
-            outcome = Outcome.retry(error_class, "Nimriz could not process this delivery; it will be retried.")
+            outcome = replace(UNEXPECTED, error_class=exc.code.lower()) if isinstance(exc, DomainError) else UNEXPECTED
             return {**results, **{entry.message_id: SendResult(outcome) for entry, _ in sendable}}
         self._note_credentials_expiry(plan)  # after the sends: what it does cannot change their outcomes
         return {**results, **{entry.message_id: by_position[position] for position, (entry, _) in enumerate(sendable)}}

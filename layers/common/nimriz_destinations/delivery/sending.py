@@ -2,17 +2,26 @@
 authorize, build the provider's requests, send each, classify each answer. After a 401 from a provider whose
 credentials can refresh, the token is forgotten, obtained again and that request sent once more; items refused only
 because a batch-mate was refused (`Outcome.resend_now`) are sent again without it.
+
+Once a request has gone out, nothing may send its items again but their own outcome: `GroupSender.send` raises
+only before the group's first request (authorizing, building), so a caller turning an exception into retries
+resends nothing. An unexpected failure later is that request's alone: before its answer an `internal_error` retry
+of its items; after it, classifying that fails is `invalid_response` by the status code (design §8.1), so an answer
+the provider gave a 2xx is never sent again because it could not be read.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..netguard import UnsafeDestination
+from ..observability import logger
 from ..providers.base import AuthorizationFailed, DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse
+from ..providers.responses import invalid_response
 from ..redaction import redacted_excerpt, response_text
 from .prepare import shown_request
 from .sender import HttpSender, SendFailed
@@ -20,6 +29,7 @@ from .sender import HttpSender, SendFailed
 EXCERPT_CHARACTERS = 1024
 
 NOT_IN_TIME = Outcome.retry("not_started", "There was no time left in this invocation to send it.")
+UNEXPECTED = Outcome.retry("internal_error", "Nimriz could not process this delivery; it will be retried.")
 
 
 @dataclass(slots=True)
@@ -62,7 +72,11 @@ class GroupSender:
             if not again or len(again) == len(items) or not may_start():
                 return results
             subset = [items[position] for position in again]
-            resent = self._send_built(provider, credentials, subset, authorized, may_start)
+            try:
+                resent = self._send_built(provider, credentials, subset, authorized, may_start)
+            except Exception as exc:  # rebuilding failed: what was sent stands, the refused stay ordinary retries
+                _log_unexpected("rebuilding batch-mates to resend failed", provider, exc)
+                return results
             if all(result.outcome.resend_now for result in resent.values()):
                 return results  # no progress: leave them as ordinary retries
             results.update({again[index]: result for index, result in resent.items()})
@@ -79,7 +93,11 @@ class GroupSender:
         results = {position: SendResult(outcome, sent=False) for position, outcome in built.skipped.items()}
         for request in built.requests:
             if may_start():
-                results.update(self._send_one(provider, credentials, items, request))
+                try:
+                    results.update(self._send_one(provider, credentials, items, request))
+                except Exception as exc:  # before its answer (`_answered` never raises): this request's items only
+                    _log_unexpected("sending a request failed unexpectedly", provider, exc)
+                    results.update(dict.fromkeys(request.items, SendResult(UNEXPECTED)))
             else:
                 results.update(dict.fromkeys(request.items, SendResult(NOT_IN_TIME, sent=False)))
         missing = set(range(len(items))) - results.keys()
@@ -125,19 +143,53 @@ class GroupSender:
         except UnsafeDestination as exc:  # refused before connecting: not an attempt, and final
             outcome = Outcome.permanent("unsafe_destination", f"refused by the SSRF guard: {exc}")
             return dict.fromkeys(request.items, SendResult(outcome, request=_shown(request), sent=False))
-        duration_ms = int((time.monotonic() - started) * 1000)
-        excerpt = response_excerpt(response, request.secrets)
-        outcomes = provider.classify(request, response)
-        return {
-            position: SendResult(
-                outcomes.get(position, Outcome.retry("adapter_error", "The response was not classified.")),
-                http_status=response.status,
-                duration_ms=duration_ms,
-                response_excerpt=excerpt,
-                request=_shown(request),
-            )
-            for position in request.items
-        }
+        return _answered(provider, request, response, int((time.monotonic() - started) * 1000))
+
+
+def _answered(
+    provider: Provider, request: OutboundRequest, response: ProviderResponse, duration_ms: int
+) -> dict[int, SendResult]:
+    """Each carried item's result from the answer to its request; never raises, so nothing after an answer can
+    make the caller send these items again."""
+    try:
+        excerpt, shown = response_excerpt(response, request.secrets), _shown(request)
+    except Exception as exc:  # what is shown with the outcomes, not the outcomes themselves
+        _log_unexpected("recording an answer failed", provider, exc, http_status=response.status)
+        excerpt, shown = None, None
+    outcomes = _outcomes(provider, request, response)
+    return {
+        position: SendResult(
+            outcomes[position],
+            http_status=response.status,
+            duration_ms=duration_ms,
+            response_excerpt=excerpt,
+            request=shown,
+        )
+        for position in request.items
+    }
+
+
+def _outcomes(provider: Provider, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+    """Every carried item's outcome by `provider.classify`. An item it fails on or leaves out (an adapter bug) gets
+    `invalid_response` by the status code: permanent after a 2xx, so a request the provider took is not sent again
+    because its answer could not be understood (design §8.1)."""
+    try:
+        classified = provider.classify(request, response)
+        problem = "no outcome was classified for this event"
+    except Exception as exc:
+        _log_unexpected("classifying an answer failed", provider, exc, http_status=response.status)
+        classified, problem = {}, f"classifying it failed ({type(exc).__name__})"
+    failure = invalid_response(provider.destination_type, response, problem)
+    return {position: classified.get(position, failure) for position in request.items}
+
+
+def _log_unexpected(what: str, provider: Provider, exc: Exception, **context: object) -> None:
+    """An error line naming the exception's type and where it was raised, never its text: an exception raised
+    while reading an answer may quote it, and an answer may echo a secret."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} in {frame.name}" if frame else "unknown"
+    extra = {"destination_type": provider.destination_type, "error_type": type(exc).__name__, "where": where}
+    logger.error(what, extra={**extra, **context})
 
 
 def response_excerpt(response: ProviderResponse, secrets: Sequence[str]) -> str:

@@ -44,7 +44,15 @@ from .analytics import (
 )
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import anonymous_id, epoch_millis
-from .responses import error_excerpt, json_object, status_outcome, too_large_outcomes
+from .responses import (
+    error_excerpt,
+    json_object,
+    provider_message,
+    status_outcome,
+    too_large_outcomes,
+    typed,
+    typed_entries,
+)
 
 ENDPOINTS: Mapping[str, str] = {
     "us": "https://api2.amplitude.com/2/httpapi",
@@ -167,29 +175,28 @@ def _refusal(payload: Mapping[str, Any]) -> Outcome | None:
 
 def _index_lists(body: Mapping[str, Any], key: str) -> dict[str, list[int]]:
     """`{"field": [index, ...]}` of a 400 answer, tolerating odd shapes."""
-    value = body.get(key)
-    if not isinstance(value, dict):
-        return {}
-    return {
-        str(field): [i for i in indices if isinstance(i, int)]
-        for field, indices in value.items()
-        if isinstance(indices, list)
-    }
+    lists = typed(body, key, dict) or {}
+    return {field: typed_entries(lists, field, int) for field in lists if typed(lists, field, list) is not None}
 
 
 def _indices(body: Mapping[str, Any], key: str) -> set[int]:
-    value = body.get(key)
-    return {index for index in value if isinstance(index, int)} if isinstance(value, list) else set()
+    return set(typed_entries(body, key, int))
+
+
+def _error(request: OutboundRequest, body: Mapping[str, Any], default: str) -> str:
+    """Amplitude's `error` text, redacted and capped like every provider message."""
+    return provider_message(typed(body, "error", str), request) or default
 
 
 def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
     body = json_object(response.body)
-    error = str(body.get("error") or "Bad request")
+    error = _error(request, body, "Bad request")
     rejected: dict[int, str] = {}
     for key, label in _REJECTION_LISTS:
         for field, indices in _index_lists(body, key).items():
+            named = label.format(field=provider_message(field, request) or "")  # a field name is answer text too
             for index in indices:
-                rejected.setdefault(index, f"{error}: {label.format(field=field)}")
+                rejected.setdefault(index, f"{error}: {named}")
     silenced = f"{error}: the device is silenced by Amplitude"
     for index in _indices(body, "silenced_events") | _silenced_device_events(request, body):
         rejected.setdefault(index, silenced)
@@ -213,10 +220,9 @@ def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[i
 
 def _silenced_device_events(request: OutboundRequest, body: Mapping[str, Any]) -> set[int]:
     """Indices of the request's events whose device_id Amplitude lists in `silenced_devices`."""
-    devices = body.get("silenced_devices")
-    if not isinstance(devices, list) or not devices:
+    silenced = set(typed_entries(body, "silenced_devices", str))
+    if not silenced:
         return set()
-    silenced = {str(device) for device in devices}
     return {index for index, event in enumerate(_sent_events(request)) if str(event.get("device_id")) in silenced}
 
 
@@ -228,15 +234,14 @@ def _sent_events(request: OutboundRequest) -> list[dict[str, Any]]:
 
 def _throttled(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
     body = json_object(response.body)
-    error = str(body.get("error") or "Too many requests")
+    error = _error(request, body, "Too many requests")
     header_wait = base.retry_after_seconds(response)
     pause = max(header_wait or 0.0, THROTTLE_PAUSE_SECONDS)
     throttled = _indices(body, "throttled_events")
     over_quota = {
-        str(identity)
+        identity
         for key in ("exceeded_daily_quota_users", "exceeded_daily_quota_devices")
-        if isinstance(body.get(key), dict)
-        for identity in body[key]
+        for identity in typed(body, key, dict) or {}
     }
     events = _sent_events(request)
     outcomes: dict[int, Outcome] = {}

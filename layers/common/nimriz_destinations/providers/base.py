@@ -227,14 +227,14 @@ class Provider:
 
 def retry_after_seconds(response: ProviderResponse) -> float | None:
     """`Retry-After` as seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
-    value = response.header("retry-after")
+    value = (response.header("retry-after") or "").strip()
     if not value:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
+    if value.isascii() and value.isdigit():  # str.isdigit alone also passes digits float() refuses, e.g. "²"
+        return float(value)
     try:
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year or offset past what a date can hold
         return None
     return max(0.0, moment.timestamp() - time.time())
 

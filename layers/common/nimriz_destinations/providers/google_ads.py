@@ -8,7 +8,9 @@ ConversionAdjustmentUploadService.UploadConversionAdjustments:
   `forget_authorization` after a 401;
   plus the `developer-token` header and, when calling through a manager account, `login-customer-id`.
 * `partialFailure: true` (required by Google): each conversion or adjustment gets its own outcome from the
-  per-index errors in `partialFailureError`. Up to 2,000 conversions (or adjustments) per request.
+  per-index errors in `partialFailureError`. Up to 2,000 conversions (or adjustments) per request. A 2xx whose
+  body is not such an object, or whose `partialFailureError` cannot be read, cannot say which rows Google kept:
+  `invalid_response`, permanent (not sent again).
 * Dedup: `orderId` is the event id and `conversionDateTime` is derived from `occurred_at` only, so a resend of the
   same event is refused as ORDER_ID_ALREADY_IN_USE or CLICK_CONVERSION_ALREADY_EXISTS: both count as delivered.
 * Test sends set `validateOnly: true`: Google checks the conversions and records nothing.
@@ -59,7 +61,15 @@ from .conversions import (
     normalize_google_email,
 )
 from .oauth import ACCESS_TOKEN, RefreshingProvider
-from .responses import json_object, provider_message, status_line_outcome
+from .responses import (
+    error_code,
+    invalid_response,
+    provider_message,
+    read_json,
+    status_line_outcome,
+    typed,
+    typed_entries,
+)
 
 PLATFORM = "Google Ads"
 API_BASE_URL = "https://googleads.googleapis.com"
@@ -298,7 +308,13 @@ class GoogleAds(RefreshingProvider):
             failure = _request_error(request, response)
         if failure is not None:
             return dict.fromkeys(request.items, failure)
-        errors = _row_errors(json_object(response.body).get("partialFailureError"), upload.row_path)
+        body = read_json(response.body)
+        status = typed(body.value, "partialFailureError", dict)
+        errors = _row_errors(status, upload.row_path)
+        problem = body.problem_with("partialFailureError", dict)
+        if problem or (status and not errors):
+            failure = invalid_response(PLATFORM, response, problem or "partialFailureError holds no error to read")
+            return dict.fromkeys(request.items, failure)
         general = [error for error in errors if error.index is None]  # names no row: applies to every row
         return {
             position: _row_outcome([error for error in errors if error.index == index] + general, request, upload)
@@ -444,34 +460,27 @@ def _request(
 
 def _row_errors(status: object, row_path: str) -> list[_RowError]:
     """The GoogleAdsFailure errors inside a google.rpc.Status (`partialFailureError` or a request `error`)."""
-    if not isinstance(status, Mapping):
-        return []
     errors = [
-        _RowError(_error_code(error), str(error.get("message") or ""), _row_index(error, row_path))
-        for detail in status.get("details") or []
-        if isinstance(detail, Mapping)
-        for error in detail.get("errors") or []
-        if isinstance(error, Mapping)
+        _RowError(_error_code(error), typed(error, "message", str) or "", _row_index(error, row_path))
+        for detail in typed_entries(status, "details", dict)
+        for error in typed_entries(detail, "errors", dict)
     ]
-    if not errors and status.get("message"):
+    if not errors and (message := typed(status, "message", str)):
         # A failure Google did not break down per conversion: it must not pass for success.
-        errors.append(_RowError("PARTIAL_FAILURE", str(status["message"]), None))
+        errors.append(_RowError("PARTIAL_FAILURE", message, None))
     return errors
 
 
 def _error_code(error: Mapping[str, Any]) -> str:
-    code = error.get("errorCode")  # e.g. {"conversionUploadError": "CLICK_NOT_FOUND"}
-    values = [value for value in code.values() if isinstance(value, str)] if isinstance(code, Mapping) else []
-    return values[0] if values else "UNKNOWN"
+    code = typed(error, "errorCode", dict)  # e.g. {"conversionUploadError": "CLICK_NOT_FOUND"}
+    names = [name for value in (code or {}).values() if isinstance(value, str) and (name := error_code(value))]
+    return names[0] if names else "UNKNOWN"
 
 
 def _row_index(error: Mapping[str, Any], row_path: str) -> int | None:
-    location = error.get("location")
-    elements = location.get("fieldPathElements") if isinstance(location, Mapping) else None
-    for element in elements if isinstance(elements, list) else []:
-        if isinstance(element, Mapping) and element.get("fieldName") == row_path:
-            index = element.get("index")
-            return index if type(index) is int else None
+    for element in typed_entries(typed(error, "location", dict), "fieldPathElements", dict):
+        if element.get("fieldName") == row_path:
+            return typed(element, "index", int)
     return None
 
 
@@ -489,12 +498,12 @@ def _row_outcome(errors: list[_RowError], request: OutboundRequest, upload: _Upl
 
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     """A whole-request refusal in the google.rpc.Status envelope `{"error": {code, message, status, details}}`."""
-    error = json_object(response.body).get("error")
-    if not isinstance(error, Mapping):
+    error = typed(read_json(response.body).value, "error", dict)
+    if error is None:
         return base.classify_status(response)
-    status = str(error.get("status") or "")
+    status = error_code(typed(error, "status", str)) or ""
     codes = [row.code for row in _row_errors({"details": error.get("details")}, "")]
-    message = provider_message(error.get("message"), request)
+    message = provider_message(typed(error, "message", str), request)
     if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
         return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, base.retry_after_seconds(response))
     error_class = codes[0].lower() if codes else status.lower() or f"http_{response.status}"

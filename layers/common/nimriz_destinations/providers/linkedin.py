@@ -10,7 +10,9 @@
 * Headers `Authorization: Bearer`, `LinkedIn-Version: YYYYMM` (monthly versions, each supported for at least a
   year) and `X-Restli-Protocol-Version: 2.0.0`. Every request is a Rest.li batch create
   (`X-RestLi-Method: BATCH_CREATE`, body `{"elements": [...]}`), even for one event: LinkedIn answers one status
-  per element, so a batch can partly fail and each event gets its own outcome.
+  per element, so a batch can partly fail and each event gets its own outcome. An empty 2xx body means every
+  element was created; an event whose status cannot be read from a 2xx answer (no such element, or a body that
+  is not the documented object) is `invalid_response`, permanent: LinkedIn had the request, it is not sent again.
 * Up to 5,000 events per batch (integrators' documentation; LinkedIn's own page does not state it). LinkedIn
   accepts events up to 90 days old and refuses older ones per element.
 * LinkedIn has no test channel. A test send is sent as a real conversion event (sample identifiers are unlikely
@@ -44,7 +46,14 @@ from .conversions import (
     trimmed,
 )
 from .oauth import ACCESS_TOKEN, RefreshingProvider
-from .responses import json_object, parse_json, provider_message, status_line_outcome
+from .responses import (
+    error_code,
+    invalid_response,
+    provider_message,
+    read_json,
+    status_line_outcome,
+    typed,
+)
 
 PLATFORM = "LinkedIn"
 API_URL = "https://api.linkedin.com/rest/conversionEvents"
@@ -154,11 +163,14 @@ class LinkedIn(RefreshingProvider):
             failure = _request_error(request, response)
         if failure is not None:
             return dict.fromkeys(request.items, failure)
-        elements = json_object(response.body).get("elements")
-        if not isinstance(elements, list):
-            return dict.fromkeys(request.items, delivered(request))  # 201 without a body: all created
+        body = read_json(response.body)
+        if problem := body.problem_with("elements", list):
+            return dict.fromkeys(request.items, invalid_response(PLATFORM, response, problem))
+        elements = typed(body.value, "elements", list)
+        if elements is None:
+            return dict.fromkeys(request.items, delivered(request))  # 201 without a body (or statuses): all created
         return {
-            position: _element_outcome(elements[index] if index < len(elements) else None, request)
+            position: _element_outcome(elements[index] if index < len(elements) else None, request, response)
             for index, position in enumerate(request.items)
         }
 
@@ -238,27 +250,26 @@ def _request(
     )
 
 
-def _error_class(error: Mapping[str, Any], status: int) -> str:
-    code = error.get("code")
-    return f"linkedin_{code.lower()}" if isinstance(code, str) and code else f"http_{status}"
+def _error_class(error: object, status: int) -> str:
+    code = error_code(typed(error, "code", str))
+    return f"linkedin_{code.lower()}" if code else f"http_{status}"
 
 
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    body = parse_json(response.body)
+    body = read_json(response.body).value
     if not isinstance(body, dict):
         return base.classify_status(response)
     return Outcome.permanent(_error_class(body, response.status), provider_message(body.get("message"), request))
 
 
-def _element_outcome(element: object, request: OutboundRequest) -> Outcome:
-    if not isinstance(element, Mapping) or type(element.get("status")) is not int:
-        return Outcome.retry("incomplete_response", "LinkedIn returned no status for this event")
-    status = element["status"]
+def _element_outcome(element: object, request: OutboundRequest, response: ProviderResponse) -> Outcome:
+    status = typed(element, "status", int)
+    if status is None or not 100 <= status <= 599:
+        return invalid_response(PLATFORM, response, "no HTTP status for this event")
     if 200 <= status < 300:
         return delivered(request)
-    error = element.get("error")
-    error = error if isinstance(error, Mapping) else {}
-    message = provider_message(error.get("message"), request)
+    error = typed(element, "error", dict)
+    message = provider_message(typed(error, "message", str), request)
     if status in (408, 429) or status >= 500:
         return Outcome.retry(f"http_{status}", message)
     return Outcome.permanent(_error_class(error, status), message)

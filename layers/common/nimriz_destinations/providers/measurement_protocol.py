@@ -38,7 +38,8 @@ Purchases carry `transaction_id` (the event id), which GA4 reports use to dedupl
 
 Responses. `/mp/collect` answers 2xx to anything it receives and never reports payload errors, so the adapter
 refuses up front what GA4 would silently drop (no client_id, no name, older than 72 hours). Test sends go to the
-validation server (`/debug/mp/collect`, GA4 only) and its `validationMessages` become the outcome.
+validation server (`/debug/mp/collect`, GA4 only) and its `validationMessages` become the outcome (an answer
+without a readable list is `invalid_response`).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from ..event_fields import compile_path
 from .analytics import MappingDoc, age_seconds, pack, secret_forms
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse, Verdict, classify_status
 from .common import anonymous_id, epoch_millis, sha256_hex
-from .responses import json_object
+from .responses import invalid_response, read_json, typed
 
 MAX_EVENTS_PER_REQUEST = 25
 MAX_BODY_BYTES = 130_000 - 1  # "POST body must be smaller than 130kB" (kB read as 1000 bytes, the stricter)
@@ -458,9 +459,10 @@ def _listed(names: list[str]) -> str:
 
 
 def _validation_outcome(response: ProviderResponse) -> Outcome:
-    messages = json_object(response.body).get("validationMessages")
-    if not isinstance(messages, list):
-        return Outcome.permanent("ga4_validation_unreadable", "the GA4 validation server gave no validationMessages")
+    body = read_json(response.body)
+    messages = typed(body.value, "validationMessages", list)
+    if messages is None:
+        return invalid_response("The GA4 validation server", response, body.problem or "no validationMessages list")
     if not messages:
         return Outcome.delivered("validated by the GA4 validation server (test sends do not appear in reports)")
     text = "; ".join(_describe(message) for message in messages)
@@ -468,7 +470,6 @@ def _validation_outcome(response: ProviderResponse) -> Outcome:
 
 
 def _describe(message: Any) -> str:
-    if not isinstance(message, dict):
-        return str(message)
-    code = f" ({message['validationCode']})" if message.get("validationCode") else ""
-    return f"{message.get('fieldPath') or 'request'}: {message.get('description') or 'invalid'}{code}"
+    code = typed(message, "validationCode", str)
+    described = f"{typed(message, 'fieldPath', str) or 'request'}: {typed(message, 'description', str) or 'invalid'}"
+    return f"{described} ({code})" if code else described

@@ -27,7 +27,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal, get_args
@@ -58,7 +57,7 @@ from .conversions import (
     test_event_code,
     trimmed,
 )
-from .responses import json_object, provider_message, status_line_outcome
+from .responses import error_code, parse_json, provider_message, read_json, status_line_outcome, typed
 
 PLATFORM = "Meta"
 GRAPH_BASE_URL = "https://graph.facebook.com"
@@ -81,7 +80,7 @@ RETRYABLE_ERROR_CODES = frozenset({1, 2, 4, 17, 341, 613})
 THROTTLING_ERROR_CODES = range(80000, 80015)
 INVALID_TOKEN_ERROR_CODE = 190
 # How Graph names the offending event: `data[3]`, `data[3][event_time]` or `$['data'][3]['custom_data']`.
-_EVENT_REFERENCE = re.compile(r"""data(?:['"]\])?\[(\d+)\]""")
+_EVENT_REFERENCE = re.compile(r"""data(?:['"]\])?\[([0-9]{1,9})\]""")  # an index, not any run of digits
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 
@@ -340,22 +339,24 @@ def _request(
 
 
 def _acknowledged(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    received = json_object(response.body).get("events_received")
-    if isinstance(received, int) and received != len(request.items):
+    # Meta takes a batch whole or not at all (a refusal is an error status): the count only words a note.
+    received = typed(read_json(response.body).value, "events_received", int)
+    if received is not None and received != len(request.items):
         return delivered(request, f"Meta acknowledged {received} of {len(request.items)} events")
     return delivered(request)
 
 
 def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    error = json_object(response.body).get("error")
-    if not isinstance(error, dict):
+    error = _error(response)
+    if error is None:
         return base.classify_status(response)
-    code = error.get("code")
-    detail = " - ".join(str(text) for text in (error.get("message"), error.get("error_user_msg")) if text)
+    code = typed(error, "code", int)
+    detail = " - ".join(text for key in ("message", "error_user_msg") if (text := typed(error, key, str)))
     message = provider_message(detail, request)
     if code == INVALID_TOKEN_ERROR_CODE:
         return Outcome.permanent("unauthorized", message)
-    error_class = f"meta_error_{code}"
+    named = error_code(code)
+    error_class = f"meta_error_{named}" if named else f"http_{response.status}"
     if code in RETRYABLE_ERROR_CODES or code in THROTTLING_ERROR_CODES or error.get("is_transient") is True:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))
     return Outcome.permanent(error_class, message)
@@ -363,26 +364,27 @@ def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcom
 
 def _refused_event(request: OutboundRequest, response: ProviderResponse) -> int | None:
     """The index in `data` of the event Meta's error names, when it names one of this request's events."""
-    error = json_object(response.body).get("error")
-    if not isinstance(error, dict):
+    error = _error(response)
+    if error is None:
         return None
     index = _event_index(error.get("error_data"))
     if index is None:
-        texts = (error.get(key) for key in ("error_user_msg", "message", "error_user_title"))
-        found = (_EVENT_REFERENCE.search(text) for text in texts if isinstance(text, str))
+        texts = (typed(error, key, str) for key in ("error_user_msg", "message", "error_user_title"))
+        found = (_EVENT_REFERENCE.search(text) for text in texts if text)
         index = next((int(match.group(1)) for match in found if match), None)
     return index if index is not None and 0 <= index < len(request.items) else None
+
+
+def _error(response: ProviderResponse) -> dict[str, Any] | None:
+    """Graph's `error` object, when the answer has one."""
+    return typed(read_json(response.body).value, "error", dict)
 
 
 def _event_index(error_data: object) -> int | None:
     """`event_index` of Graph's `error_data`, which comes as an object or as a JSON-encoded string."""
     if isinstance(error_data, str):
-        try:
-            error_data = json.loads(error_data)
-        except ValueError:
-            return None
-    index = error_data.get("event_index") if isinstance(error_data, dict) else None
-    return index if type(index) is int else None
+        error_data = parse_json(error_data.encode())
+    return typed(error_data, "event_index", int)
 
 
 PROVIDER = Meta()

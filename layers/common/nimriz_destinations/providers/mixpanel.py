@@ -48,7 +48,7 @@ from .analytics import (
 )
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import anonymous_id, epoch_millis
-from .responses import json_object, provider_message, status_outcome, too_large_outcomes
+from .responses import json_object, provider_message, status_outcome, too_large_outcomes, typed, typed_entries
 
 HOSTS: Mapping[str, str] = {
     "us": "https://api.mixpanel.com",
@@ -197,13 +197,13 @@ def _wire_event(item: DeliveryItem) -> dict[str, Any]:
 
 
 def _import_partial_failure(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-    failed = json_object(response.body).get("failed_records")
     reasons: dict[int, str | None] = {}  # a non-empty reason always gives a message
-    for record in failed if isinstance(failed, list) else []:
-        if isinstance(record, dict) and isinstance(record.get("index"), int):
-            field = f"{record['field']}: " if record.get("field") else ""
-            reason = f"{field}{record.get('message') or 'failed validation'}"
-            reasons.setdefault(record["index"], provider_message(reason, request))
+    for record in typed_entries(json_object(response.body), "failed_records", dict):
+        index = typed(record, "index", int)
+        if index is not None:
+            field = f"{name}: " if (name := typed(record, "field", str)) else ""
+            reason = f"{field}{typed(record, 'message', str) or 'failed validation'}"
+            reasons.setdefault(index, provider_message(reason, request))
     if not reasons:
         return dict.fromkeys(request.items, status_outcome("Mixpanel", request, response))
     # strict=1: Mixpanel imported every event it did not list; resending those would only duplicate work.

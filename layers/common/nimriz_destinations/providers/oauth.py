@@ -31,10 +31,11 @@ from .base import (
     retry_after_seconds,
 )
 from .common import sha256_hex
-from .responses import json_object, provider_message
+from .responses import error_code, json_object, provider_message, typed
 
 TOKEN_CACHE_ENTRIES = 256
 TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
+MAX_LIFETIME_SECONDS = 10 * 365 * 86400.0  # a token answer's lifetimes beyond this are unreadable, not a date
 ACCESS_TOKEN = "access_token"  # the credential `authorize` sets to a fresh access token
 PREVIEW_ACCESS_TOKEN = "[obtained at send]"  # what a preview shows in a fresh token's place
 
@@ -134,15 +135,14 @@ class RefreshTokenGrant:
             else None,
         )
 
-    def _failure(self, request: OutboundRequest, response: ProviderResponse, body: object) -> Outcome:
+    def _failure(self, request: OutboundRequest, response: ProviderResponse, body: dict[str, Any]) -> Outcome:
         if response.status in (408, 429) or response.status >= 500:
             return Outcome.retry(
                 f"oauth_http_{response.status}",
                 f"{self.platform}'s OAuth token endpoint is unavailable",
                 retry_after_seconds(response),
             )
-        if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
-            error = body["error"]
+        if error := error_code(typed(body, "error", str)):  # RFC 6749 §5.2: an ASCII code such as invalid_grant
             detail = provider_message(body.get("error_description"), request)
             return Outcome.permanent(
                 f"oauth_{error}",
@@ -213,7 +213,9 @@ def _token_key(credentials: Mapping[str, Any]) -> str:
 
 
 def _seconds(body: object, name: str) -> float | None:
+    """A positive lifetime in seconds from the token answer; None when it is not one a date can be reckoned with
+    (no platform's tokens last beyond MAX_LIFETIME_SECONDS; LinkedIn's refresh tokens, the longest, last a year)."""
     value = body.get(name) if isinstance(body, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= MAX_LIFETIME_SECONDS:
         return float(value)
     return None

@@ -17,9 +17,10 @@ is one, else a UUIDv5 derived from it (also applied to a mapping's non-UUID valu
 
 Responses (capture service and docs): 200 `{"status": 1 | "Ok"}` delivered, except when it reports
 `quota_limited` — PostHog dropped the events for the project's billing limit, which is permanent for this
-delivery (replayable once the quota allows). 400 (malformed request, invalid event) and 401 (invalid project API
-key) permanent; 413 one event permanent / batch retried; 429 retried, unless its body says the billing limit was
-reached (permanent); 408 and 5xx retried.
+delivery (replayable once the quota allows). A 200 whose body is there but is not such an object cannot say
+whether PostHog kept the events: `invalid_response`, permanent (not sent again). 400 (malformed request, invalid
+event) and 401 (invalid project API key) permanent; 413 one event permanent / batch retried; 429 retried, unless
+its body says the billing limit was reached (permanent); 408 and 5xx retried.
 """
 
 from __future__ import annotations
@@ -48,7 +49,15 @@ from .analytics import (
 )
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
 from .common import anonymous_id, occurred_at
-from .responses import error_excerpt, json_object, status_outcome, too_large_outcomes
+from .responses import (
+    error_excerpt,
+    invalid_response,
+    provider_message,
+    read_json,
+    status_outcome,
+    too_large_outcomes,
+    typed,
+)
 
 DEFAULT_HOST = "https://us.i.posthog.com"
 BATCH_PATH = "/batch/"
@@ -175,9 +184,14 @@ def _outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     if response.status == 429 and b"billing limit" in response.body.lower():
         return Outcome.permanent("posthog_quota_limited", f"PostHog {error_excerpt(request, response)}")
     outcome = status_outcome("PostHog", request, response)
-    quota_limited = json_object(response.body).get("quota_limited") if outcome.verdict is Verdict.DELIVERED else None
+    if outcome.verdict is not Verdict.DELIVERED:
+        return outcome
+    body = read_json(response.body)
+    if problem := body.problem_with("quota_limited", list):
+        return invalid_response("PostHog", response, problem)
+    quota_limited = typed(body.value, "quota_limited", list)
     if quota_limited:
-        limited = ", ".join(map(str, quota_limited)) if isinstance(quota_limited, list) else str(quota_limited)
+        limited = provider_message(", ".join(str(entry) for entry in quota_limited), request)
         return Outcome.permanent(
             "posthog_quota_limited",
             f"PostHog dropped the events: the project is over its billing limit (quota_limited: {limited})",

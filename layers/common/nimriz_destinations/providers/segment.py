@@ -18,7 +18,7 @@ from . import base
 from .analytics import canonical_properties, property_doc
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import HUMAN_EVENT_NAMES, anonymous_id, chunk_by_limits, json_bytes, occurred_at
-from .responses import error_excerpt, json_object
+from .responses import error_code, error_excerpt, json_object, typed
 
 API_BASE_URLS: Mapping[str, str] = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}
 MAX_EVENT_BYTES = 32 * 1024  # the official SDK's MAX_MSG_SIZE (32 << 10)
@@ -201,14 +201,14 @@ def _retry_after(response: ProviderResponse) -> float | None:
     if seconds is not None:
         return seconds
     reset = (response.header("x-ratelimit-reset") or "").strip()
-    return float(reset) if reset.isdigit() else None
+    return float(reset) if reset.isascii() and reset.isdigit() else None
 
 
 def _error_message(request: OutboundRequest, response: ProviderResponse) -> str:
     """Segment's error body `{"code": ..., "message": ...}` as a short message; any other body as capped text."""
     body = json_object(response.body)
-    code = f" ({body['code']})" if body.get("code") else ""
-    detail = f"{body['message']}{code}" if body.get("message") else None
+    code = f" ({named})" if (named := error_code(body.get("code"))) else ""
+    detail = f"{message}{code}" if (message := typed(body, "message", str)) else None
     return f"Segment {error_excerpt(request, response, detail)}"
 
 

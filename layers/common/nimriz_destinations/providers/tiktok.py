@@ -3,7 +3,8 @@
 * Header `Access-Token`; body `{"event_source": "web", "event_source_id": <pixel code>, "data": [events],
   "test_event_code"?}` (the 2.0 shape, not the 1.0 `pixel/track` one with `pixel_code`/`context`).
 * TikTok answers HTTP 200 for most failures, with `{"code": <non-zero>, "message": ...}`: a request succeeded
-  only when HTTP is 2xx and `code` is 0. The code applies to the whole request.
+  only when HTTP is 2xx and `code` is 0. The code applies to the whole request. A 2xx without a readable
+  integer `code` cannot say whether TikTok kept the events: `invalid_response`, permanent (not sent again).
 * Standard event names from TikTok's current list, "About supported standard events in TikTok Ads Manager"
   (https://ads.tiktok.com/help/article/supported-standard-events, last updated September 2025), which Events API
   2.0 shares with the Pixel: a lead is `Lead`, a sale `Purchase`. The names of the earlier list (`SubmitForm`,
@@ -41,7 +42,7 @@ from .conversions import (
     standard_event,
     test_event_code,
 )
-from .responses import parse_json, provider_message, status_line_outcome
+from .responses import error_code, invalid_response, provider_message, read_json, status_line_outcome, typed
 
 PLATFORM = "TikTok"
 API_URL = "https://business-api.tiktok.com/open_api/v1.3/event/track/"
@@ -182,21 +183,21 @@ def _request(
 
 def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     """TikTok's `{"code", "message"}` envelope: HTTP 200 does not mean success."""
-    body = parse_json(response.body)
-    if not isinstance(body, dict) or type(body.get("code")) is not int:  # bool is not a result code
+    body = read_json(response.body)
+    code = typed(body.value, "code", int)
+    if code is None:
         if response.status < 300:
-            # A 2xx without a result code: the events may or may not be in; TikTok dedups a resend by event_id.
-            return Outcome.retry("unreadable_response", "TikTok answered without a result code")
+            return invalid_response(PLATFORM, response, body.problem or "no result code")
         return base.classify_status(response)
-    code = body["code"]
     if code == SUCCESS_CODE:
         return delivered(request) if response.status < 300 else base.classify_status(response)
-    message = provider_message(body.get("message"), request)
+    message = provider_message(typed(body.value, "message", str), request)
     if code == INVALID_TOKEN_CODE:
         return Outcome.permanent("unauthorized", message)
+    error_class = f"tiktok_{error_code(code) or 'error'}"
     if code == RATE_LIMIT_CODE or code in SERVER_ERROR_CODES:
-        return Outcome.retry(f"tiktok_{code}", message, base.retry_after_seconds(response))
-    return Outcome.permanent(f"tiktok_{code}", message)
+        return Outcome.retry(error_class, message, base.retry_after_seconds(response))
+    return Outcome.permanent(error_class, message)
 
 
 PROVIDER = TikTok()
