@@ -267,8 +267,17 @@ def test_verify_accepts_a_fresh_valid_signature() -> None:
         (SECRET, b"", NOW - 301, "1748563200"),  # from the future
         (SECRET, b"", NOW, "1748563201"),  # timestamp changed after signing
         (SECRET, b"", NOW, "17485632OO"),  # not a number
+        (SECRET, b"", NOW, "174856320²"),  # a digit to str.isdigit, not to int()
     ],
-    ids=["wrong-secret", "tampered-body", "stale", "future", "other-timestamp", "non-numeric-timestamp"],
+    ids=[
+        "wrong-secret",
+        "tampered-body",
+        "stale",
+        "future",
+        "other-timestamp",
+        "non-numeric-timestamp",
+        "superscript-digit",
+    ],
 )
 def test_verify_refuses_tampered_stale_or_foreign_signatures(
     secret: str, body_suffix: bytes, now: float, timestamp: str

@@ -102,7 +102,7 @@ def verify_signature(
     `body` must be the raw request bytes (verify before parsing JSON); the comparison is constant-time.
     """
     timestamp_text = str(timestamp).strip()
-    if not timestamp_text.isdigit():
+    if not (timestamp_text.isascii() and timestamp_text.isdigit()):  # isdigit alone passes "²", which int() refuses
         return False
     current = time.time() if now is None else now
     if abs(current - int(timestamp_text)) > tolerance_seconds:
