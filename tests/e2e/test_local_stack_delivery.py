@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -264,3 +265,47 @@ def test_a_hanging_endpoint_does_not_hold_another_workspaces_delivery(
             release.set()
     assert delivered.event_id == healthy["id"]
     print(f"\nhealthy endpoint: delivered {delivered_after:.1f} s after posting, next to 50 events to a hanging one")
+
+
+def test_an_event_fanning_out_to_its_quota_of_hanging_deliveries_does_not_hold_another_workspaces_delivery(
+    local_stack: RunningStack,
+    api: httpx.Client,
+    other_api: httpx.Client,
+    receiver: tuple[Sink, WebhookReceiver],
+) -> None:
+    # The finding: one workspace's configuration (20 destinations x 50 actions were accepted) could turn one event
+    # into 1,000 requests, and its hanging endpoints could fill every sending thread of the dispatcher.
+    _, handler = receiver
+    release = threading.Event()
+    cut: list[float] = []  # when the dispatcher gave up on a hanging request (its deadline)
+
+    def never_answer(connection: socket.socket) -> None:
+        while not release.is_set():
+            if select.select([connection], [], [], 0.2)[0] and not connection.recv(1):
+                cut.append(time.monotonic())  # the client hung up
+                return
+
+    fifty = [{"name": f"Events {n}", "action_type": "send_webhook"} for n in range(50)]
+    with RawEndpoint(never_answer) as hanging:
+        try:
+            for _ in range(2):  # 100 deliveries per event: the default deliveries_per_event quota
+                body = {"name": "Noisy", "type": "generic_http", "credentials": {"url": hanging.url}, "actions": fifty}
+                assert api.post(BASE, json=body).status_code == 201
+            over = api.post(BASE, json={**body, "actions": fifty[:1]})
+            assert over.status_code == 422 and over.json()["error"]["code"] == "QUOTA_EXCEEDED"
+            create_webhook(other_api, receiver[0].url)
+            healthy = click(workspace_id="ws_other", organization_id="org_ws_other")
+            post_events(local_stack, click(), healthy)  # the noisy event first
+            posted = time.monotonic()
+            (delivered,) = wait_for(lambda: handler.verified, timeout=120)
+            delivered_after = time.monotonic() - posted
+            requests_open = hanging.requests - len(cut)
+        finally:
+            release.set()
+    assert delivered.event_id == healthy["id"]
+    # Delivered while the noisy event's first requests were still hanging: it waited behind none of them.
+    assert not [moment for moment in cut if moment < posted + delivered_after]
+    print(
+        f"\nhealthy endpoint: delivered {delivered_after:.1f} s after posting, next to an event fanning out to "
+        f"100 deliveries to a hanging endpoint ({requests_open} requests to it open)"
+    )

@@ -87,21 +87,12 @@ def lambda_message_attribute(attribute: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def poll_once(
-    source: EventSource,
-    *,
-    wait_seconds: int = 1,
-    timeout_seconds: float | None = None,
-    environment: int = 0,
-    batching_window: float = 0.0,
-) -> int:
-    """Receive one batch, invoke (with the template's Timeout unless `timeout_seconds` is given), delete what
-    succeeded. Returns how many messages were received."""
+def receive_batch(source: EventSource, *, wait_seconds: int = 1, batching_window: float = 0.0) -> list[Any]:
+    """Like the event source mapping, gather up to BatchSize messages (SQS hands out at most 10 per receive), for up
+    to the batching window once the first message is in."""
     sqs = boto3.client("sqs")
     received: list[Any] = []
     window_ends = time.monotonic() + batching_window
-    # Like the event source mapping, gather up to BatchSize messages (SQS hands out at most 10 per receive),
-    # for up to the batching window once the first message is in.
     while len(received) < source.batch_size:
         messages = sqs.receive_message(
             QueueUrl=source.queue_url,
@@ -116,18 +107,25 @@ def poll_once(
         if not received or time.monotonic() >= window_ends:
             break
         time.sleep(0.1)
-    if not received:
-        return 0
+    return received
+
+
+def invoke_batch(
+    source: EventSource, received: list[Any], *, timeout_seconds: float | None = None, environment: int = 0
+) -> None:
+    """Invoke the function with a received batch (with the template's Timeout unless `timeout_seconds` is given),
+    then delete what succeeded."""
     try:
         response = invoke(
             source.function, sqs_event(source, received), timeout_seconds=timeout_seconds, environment=environment
         )
     except Exception:
-        return len(received)  # the whole batch comes back after its visibility timeout, as with Lambda
+        return  # the whole batch comes back after its visibility timeout, as with Lambda
     failed = set()
     if source.reports_failures and isinstance(response, dict):
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
     done = [m for m in received if m["MessageId"] not in failed]
+    sqs = boto3.client("sqs")
     for start in range(0, len(done), 10):
         sqs.delete_message_batch(
             QueueUrl=source.queue_url,
@@ -135,12 +133,27 @@ def poll_once(
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
             ],
         )
+
+
+def poll_once(
+    source: EventSource,
+    *,
+    wait_seconds: int = 1,
+    timeout_seconds: float | None = None,
+    environment: int = 0,
+    batching_window: float = 0.0,
+) -> int:
+    """Receive one batch and invoke the function with it; returns how many messages were received."""
+    received = receive_batch(source, wait_seconds=wait_seconds, batching_window=batching_window)
+    if received:
+        invoke_batch(source, received, timeout_seconds=timeout_seconds, environment=environment)
     return len(received)
 
 
-# Execution environments run at once per function, at most: Lambda runs up to MaximumConcurrency, so one slow
-# batch (e.g. requests to an endpoint that never answers) does not hold every other job of the queue.
-LOCAL_ENVIRONMENTS = 8
+# Lambda's event source mapping for SQS starts with five pollers, each gathering batches, and runs each batch in a
+# free execution environment, up to the mapping's MaximumConcurrency; so do these. A batch waits only when every
+# environment is busy: one slow batch (requests to an endpoint that never answers) holds its own environment only.
+POLLERS_PER_QUEUE = 5
 
 
 class Pollers:
@@ -151,24 +164,67 @@ class Pollers:
 
     def start(self) -> None:
         for source in self._sources:
-            for environment in range(min(source.max_concurrency, LOCAL_ENVIRONMENTS)):
+            environments = _Environments(source.max_concurrency)
+            for poller in range(min(POLLERS_PER_QUEUE, source.max_concurrency)):
                 thread = threading.Thread(
                     target=self._run,
-                    args=(source, environment),
-                    name=f"poller-{source.function}-{environment}",
+                    args=(source, environments),
+                    name=f"poller-{source.function}-{poller}",
                     daemon=True,
                 )
                 thread.start()
                 self._threads.append(thread)
 
-    def _run(self, source: EventSource, environment: int) -> None:
+    def _run(self, source: EventSource, environments: _Environments) -> None:
         while not self._stop.is_set():
+            environment = environments.acquire(self._stop)
+            if environment is None:
+                return
             try:
-                poll_once(source, environment=environment, batching_window=source.batching_window)
+                received = receive_batch(source, batching_window=source.batching_window)
             except Exception:  # keep polling through transient errors, as the managed poller does
+                environments.release(environment)
                 self._stop.wait(0.5)
+                continue
+            if not received:
+                environments.release(environment)
+                continue
+            threading.Thread(
+                target=self._invoke,
+                args=(source, received, environments, environment),
+                name=f"invoke-{source.function}-{environment}",
+                daemon=True,
+            ).start()
+
+    @staticmethod
+    def _invoke(source: EventSource, received: list[Any], environments: _Environments, environment: int) -> None:
+        try:
+            invoke_batch(source, received, environment=environment)
+        finally:
+            environments.release(environment)
 
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
+
+
+class _Environments:
+    """A function's execution environments: each runs one batch at a time; at most `count` exist."""
+
+    def __init__(self, count: int) -> None:
+        self._free = list(range(count - 1, -1, -1))  # environment 0 first: it is the one warmed up
+        self._available = threading.Condition()
+
+    def acquire(self, stop: threading.Event) -> int | None:
+        with self._available:
+            while not self._free:
+                if stop.is_set():
+                    return None
+                self._available.wait(0.5)
+            return self._free.pop()
+
+    def release(self, environment: int) -> None:
+        with self._available:
+            self._free.append(environment)
+            self._available.notify()
