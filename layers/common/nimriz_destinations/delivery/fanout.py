@@ -32,8 +32,8 @@ from .config import CompiledActions, DestinationConfigs
 
 
 class InvalidEvent(ValueError):
-    """The message is not a canonical event v1; the message says why (customer-safe). `event_id` is the id the
-    message claims, when it is a JSON object with a string `id` (for logs)."""
+    """The body is not a canonical event v1; `str()` says why (customer-safe). `event_id`: the id the body claims,
+    when it is a JSON object with a string `id` (for logs)."""
 
     def __init__(self, reason: str, *, event_id: str | None = None) -> None:
         super().__init__(reason)
