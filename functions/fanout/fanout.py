@@ -1,5 +1,7 @@
 """LiveEvents queue consumer: validate each canonical event, queue one delivery job per matching action."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,16 +18,18 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def route_record(record: SQSRecord) -> Routing | None:
-    """Queue the event's delivery jobs; returns its routing (None for an invalid event, dead-lettered).
+    """Queue the event's delivery jobs; returns its routing (None for an invalid event, parked at once).
 
     Jobs SQS keeps refusing raise `NotQueued`: the event comes back and is fanned out again (same delivery ids)."""
     try:
         event = fan_out().parse(record.body)
     except InvalidEvent as invalid:
-        park_invalid_event(record, str(invalid))
+        with failures_logged(record, invalid.event_id):
+            park_invalid_event(record, invalid)
         return None
-    routing = fan_out().route(event)
-    deliveries_queue().send_all(routing.jobs)
+    with failures_logged(record, event["id"]):
+        routing = fan_out().route(event)
+        deliveries_queue().send_all(routing.jobs)
     metrics.add_metric(name="DeliveryJobsQueued", unit=MetricUnit.Count, value=len(routing.jobs))
     if routing.over_quota:
         logger.warning(
@@ -37,9 +41,26 @@ def route_record(record: SQSRecord) -> Routing | None:
     return routing
 
 
-def park_invalid_event(record: SQSRecord, reason: str) -> None:
+@contextmanager
+def failures_logged(record: SQSRecord, event_id: str | None) -> Iterator[None]:
+    """Log any exception at error level with the event's id (never its body), then let it go on: the message
+    comes back from SQS and is tried again, up to 5 receives before it is parked (design §8.6)."""
+    try:
+        yield
+    except Exception:
+        logger.exception(
+            "fan-out failed; SQS will retry", extra={"event_id": event_id, "message_id": record.message_id}
+        )
+        raise
+
+
+def park_invalid_event(record: SQSRecord, invalid: InvalidEvent) -> None:
     """Not retried forever: the message goes to the LiveEvents DLQ with its reason, and is logged."""
-    logger.warning("invalid canonical event dead-lettered", extra={"message_id": record.message_id, "reason": reason})
+    reason = str(invalid)
+    logger.warning(
+        "invalid canonical event dead-lettered",
+        extra={"event_id": invalid.event_id, "message_id": record.message_id, "reason": reason},
+    )
     metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
     invalid_events_queue().park(record.body, source_message_id=record.message_id, reason=reason)
 

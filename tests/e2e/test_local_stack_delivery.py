@@ -190,18 +190,31 @@ def test_segment_destination_receives_track_calls(
     assert call["anonymousId"] == event["visitor"]["visitor_hash"]
 
 
+def parked_events_of(api: httpx.Client, event_id: str) -> list[dict[str, Any]]:
+    events = api.get("/api/integrations/parked-events", params={"limit": 100}).json()["parked_events"]
+    return [event for event in events if event["event_id"] == event_id]
+
+
 def test_an_invalid_live_event_is_parked_by_the_local_dlq_poller_and_listed(
     local_stack: RunningStack, api: httpx.Client
 ) -> None:
     invalid = click(type="link.teleported")
     post_events(local_stack, invalid)
 
-    def listed() -> list[dict[str, Any]]:
-        events = api.get("/api/integrations/parked-events", params={"limit": 100}).json()["parked_events"]
-        return [event for event in events if event["event_id"] == invalid["id"]]
+    (parked,) = wait_for(lambda: parked_events_of(api, invalid["id"]))
+    assert parked["event_type"] == "link.teleported" and parked["reason"].startswith("invalid_event: type:")
 
-    (parked,) = wait_for(listed)
-    assert parked["event_type"] == "link.teleported" and parked["reason"].startswith("type:")
+
+def test_a_live_event_on_31_february_is_parked_at_once_as_an_invalid_event_naming_the_field(
+    local_stack: RunningStack, api: httpx.Client
+) -> None:
+    impossible = click(occurred_at="2026-02-31T12:00:00.000Z")
+    post_events(local_stack, impossible)
+
+    # Within the pollers' usual delay: a fan-out failure would come back only after 180 s, 5 times over.
+    (parked,) = wait_for(lambda: parked_events_of(api, impossible["id"]))
+    assert parked["reason"].startswith("invalid_event: occurred_at: must be a real date and time")
+    assert parked["receive_count"] == 1
 
 
 def test_a_failing_destination_is_auto_disabled_a_second_webhook_is_told_and_the_metrics_count_it(

@@ -15,13 +15,14 @@ from nimriz_destinations.service.parked_events import MAX_KEPT_BODY_BYTES, DeadL
 from nimriz_destinations.storage.parked_events import OPERATORS_PK
 from tests.conftest import ApiClient
 from tests.faults import Fault, FaultInjector
+from tests.integration.test_api_keys import LogLines, log_lines
 from tests.integration.test_delivery_pipeline import click, receiver, webhook_destination
 from tests.local.pollers import poll_once
 from tests.local.template import LocalStack
 from tests.pipeline import Pipeline
 from tests.sinks.server import Sink
 
-__all__ = ["receiver"]  # the fixture, shared with the delivery pipeline tests
+__all__ = ["log_lines", "receiver"]  # fixtures, shared with the API key and delivery pipeline tests
 
 PARKED = "/api/integrations/parked-events"
 FAN_OUT_ATTEMPTS = 5  # LiveEventsQueue's maxReceiveCount in template.yaml
@@ -73,7 +74,7 @@ def test_an_invalid_event_is_listed_with_its_reason_and_parked_again_after_recov
 
     (listed,) = parked(api)
     assert listed["event_id"] == teleported["id"] and listed["event_type"] == "link.teleported"
-    assert listed["reason"].startswith("type: must be one of") and listed["receive_count"] == 1
+    assert listed["reason"].startswith("invalid_event: type: must be one of") and listed["receive_count"] == 1
     assert parked(other_api) == []
 
     assert recover(api, {}) == [{"id": listed["id"], "event_id": teleported["id"]}]
@@ -86,6 +87,64 @@ def test_an_invalid_event_is_listed_with_its_reason_and_parked_again_after_recov
     assert again["id"] != listed["id"]
 
 
+def retry_failed_receives_at_once(aws: LocalStack, pipeline: Pipeline) -> None:
+    """Failed receives come back at once instead of after the queue's 180 s visibility timeout."""
+    pipeline.sqs.set_queue_attributes(QueueUrl=aws.queue_urls["LiveEventsQueue"], Attributes={"VisibilityTimeout": "0"})
+
+
+@pytest.mark.parametrize(
+    "occurred_at", ["2026-02-31T12:00:00.000Z", "2026-03-30T23:59:60.000Z", "0000-03-30T12:00:00.000Z"]
+)
+def test_an_event_with_an_impossible_date_is_parked_at_once_as_an_invalid_event_naming_the_field(
+    api: ApiClient, aws: LocalStack, pipeline: Pipeline, receiver: tuple[Sink, Any], occurred_at: str
+) -> None:
+    sink, _ = receiver
+    webhook_destination(api, sink.url)
+    retry_failed_receives_at_once(aws, pipeline)
+    event = click(occurred_at=occurred_at)
+    pipeline.publish(event)
+    pipeline.run()
+    park_dead_letters(pipeline)
+
+    (listed,) = parked(api)
+    assert listed["event_id"] == event["id"] and listed["receive_count"] == 1  # never retried
+    assert listed["reason"].startswith("invalid_event: occurred_at: must be a real date and time")
+    assert sink.requests == []
+
+
+def test_a_body_nested_too_deeply_to_decode_is_parked_at_once_as_an_invalid_event(
+    aws: LocalStack, pipeline: Pipeline
+) -> None:
+    retry_failed_receives_at_once(aws, pipeline)
+    pipeline.publish("[" * 100_000)
+    pipeline.run()
+    park_dead_letters(pipeline)
+
+    (kept,) = operators_partition(aws)
+    parked_event = json.loads(kept["doc"]["S"])
+    assert parked_event["reason"] == "invalid_event: not JSON: nested too deeply"
+    assert parked_event["receive_count"] == 1
+
+
+def test_a_fan_out_failure_is_logged_at_error_level_with_the_event_id_and_never_the_body(
+    api: ApiClient, aws: LocalStack, pipeline: Pipeline, faults: FaultInjector, log_lines: LogLines
+) -> None:
+    webhook_destination(api, "https://hooks.example.com/nimriz")
+    faults.fail(
+        "dynamodb", "Query", where=lambda params: params["ExpressionAttributeValues"][":pk"]["S"] == "WS#ws_dev"
+    )
+    event = click()
+    pipeline.publish(event)
+    log_lines.read()
+
+    assert pipeline.poll("FanOutFunction") == 1
+
+    lines = log_lines.read()
+    errors = [line for line in lines if line["level"] == "ERROR" and line.get("event_id") == event["id"]]
+    assert len(errors) == 1 and "Traceback" in errors[0]["exception"]
+    assert event["visitor"]["visitor_hash"] not in json.dumps(lines)
+
+
 def test_an_event_naming_no_workspace_is_kept_for_operators_only(
     api: ApiClient, aws: LocalStack, pipeline: Pipeline
 ) -> None:
@@ -95,7 +154,7 @@ def test_an_event_naming_no_workspace_is_kept_for_operators_only(
 
     kept = operators_partition(aws)
     reasons = sorted(json.loads(item["doc"]["S"])["reason"] for item in kept)
-    assert len(kept) == 2 and reasons[1].startswith("not JSON")
+    assert len(kept) == 2 and reasons[1].startswith("invalid_event: not JSON")
     assert {item["body"]["S"] for item in kept} >= {"{not json"}
     assert parked(api) == []
 
@@ -110,8 +169,7 @@ def test_an_event_fan_out_kept_failing_on_is_parked_with_its_receive_count_and_r
 ) -> None:
     sink, handler = receiver
     webhook_destination(api, sink.url)
-    # Failed receives come back at once instead of after the queue's 180 s visibility timeout.
-    pipeline.sqs.set_queue_attributes(QueueUrl=aws.queue_urls["LiveEventsQueue"], Attributes={"VisibilityTimeout": "0"})
+    retry_failed_receives_at_once(aws, pipeline)
     config_outage = faults.fail(
         "dynamodb", "Query", where=lambda params: params["ExpressionAttributeValues"][":pk"]["S"] == "WS#ws_dev"
     )

@@ -17,6 +17,7 @@ from nimriz_destinations.event_fields import (
     FORBIDDEN_PATHS,
     PRIVACY_MODES,
     STRICT_PRIVACY_FIELDS,
+    TIMESTAMP_PATHS,
     TOUCH_TYPES,
     compile_path,
 )
@@ -123,6 +124,14 @@ def test_nullable_fields_may_be_null_or_absent() -> None:
     assert validate_canonical_event(data) == []
 
 
+def notice_with(path: str, value: str | None) -> dict[str, Any]:
+    """A notice (the one event type carrying every timestamp) with `value` at `path`."""
+    data = notice()
+    parent, _, key = path.rpartition(".")
+    (compile_path(parent)(data) if parent else data)[key] = value
+    return data
+
+
 # -- invalid events: one "path: reason" problem ----------------------------------------------------------------
 
 
@@ -156,6 +165,60 @@ def test_wrong_values_are_reported_with_their_path(path: str, value: Any, proble
     problems = validate_canonical_event(with_path(event(), path, value))
     assert len(problems) == 1
     assert problems[0].startswith(problem)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        ("occurred_at", "2026-02-31T12:00:00.000Z", "must be a real date and time (day is out of range for month)"),
+        ("occurred_at", "2027-02-29T12:00:00.000Z", "must be a real date and time (day is out of range for month)"),
+        ("occurred_at", "2026-04-31T12:00:00.000Z", "must be a real date and time (day is out of range for month)"),
+        ("occurred_at", "2026-03-30T23:59:60.000Z", "must be a real date and time (second must be in 0..59)"),
+        ("occurred_at", "0000-03-30T12:00:00.000Z", "must be a real date and time (year 0 is out of range)"),
+        ("occurred_at", "1970-12-31T23:59:59.999Z", "must be within the years 1971 to 9999 in UTC"),
+        ("notice.health.since", "2026-03-30T24:00:00Z", "must be a real date and time (hour must be in 0..23)"),
+        ("notice.health.since", "1971-01-01T00:30:00+01:00", "must be within the years 1971 to 9999 in UTC"),
+        ("notice.health.last_success_at", "9999-12-31T23:00:00-05:00", "must be a date and time within the years 1"),
+        ("notice.health.last_failure_at", "2026-03-30 12:00:00Z", "must be an RFC 3339 timestamp with a timezone"),
+        ("notice.health.last_failure_at", "20260330T120000Z", "must be an RFC 3339 timestamp with a timezone"),
+        ("notice.health.last_failure_at", "2026-03-30T12:00:00", "must be an RFC 3339 timestamp with a timezone"),
+        ("notice.health.last_failure_at", "yesterday", "must be an RFC 3339 timestamp with a timezone"),
+    ],
+)
+def test_timestamps_that_name_no_real_instant_are_reported_with_their_path(path: str, value: str, problem: str) -> None:
+    (found,) = validate_canonical_event(notice_with(path, value))
+    assert found.startswith(f"{path}: {problem}")
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("occurred_at", "1971-01-01T00:00:00.000Z"),
+        ("occurred_at", "9999-12-31T23:59:59.999Z"),
+        ("occurred_at", "2028-02-29T23:59:59.000Z"),
+        ("notice.health.since", "2026-03-30T14:34:56+02:00"),
+        ("notice.health.since", "1971-01-01T00:30:00-01:00"),
+        ("notice.health.last_success_at", "2026-03-30T12:34:56.123456Z"),
+        ("notice.health.last_failure_at", None),
+    ],
+)
+def test_real_instants_are_accepted_with_any_offset_the_schema_allows(path: str, value: str | None) -> None:
+    assert validate_canonical_event(notice_with(path, value)) == []
+
+
+def test_every_timestamp_the_schema_declares_is_checked_as_an_instant() -> None:
+    def timestamp_paths(schema: Any, prefix: str) -> set[str]:
+        """Properties named like timestamps (`*_at`, `since`) or described as RFC 3339, at any depth."""
+        found = set()
+        properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
+        for name, rule in properties.items():
+            described = isinstance(rule, dict) and "RFC 3339" in rule.get("description", "")
+            if name.endswith("_at") or name == "since" or described:
+                found.add(f"{prefix}{name}")
+            found |= timestamp_paths(rule, f"{prefix}{name}.")
+        return found
+
+    assert timestamp_paths(SCHEMA, "") == set(TIMESTAMP_PATHS)
 
 
 @pytest.mark.parametrize(

@@ -396,7 +396,10 @@ ABSENT = object()
         ("occurred_at", "gt", "2026-03-30", "RFC 3339 timestamp"),
         ("occurred_at", "gte", "2026-03-30T12:00:00", "with a timezone"),
         ("occurred_at", "gt", "2026-03-30T12:00:00.1234Z", "at most millisecond precision"),
-        ("occurred_at", "lt", "2026-02-30T12:00:00Z", "is not a valid date and time"),
+        ("occurred_at", "lt", "2026-02-30T12:00:00Z", "must be a real date and time (day is out of range for month)"),
+        ("occurred_at", "lt", "2026-03-30T23:59:60Z", "must be a real date and time (second must be in 0..59)"),
+        ("occurred_at", "gt", "0001-01-01T00:00:00.000+01:00", "must be a date and time within the years 1 to 9999"),
+        ("occurred_at", "lt", "9999-12-31T23:00:00-05:00", "must be a date and time within the years 1 to 9999"),
         ("utm.source", "matches", 5, "needs a regular expression string"),
     ],
 )

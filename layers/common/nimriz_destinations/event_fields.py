@@ -32,6 +32,10 @@ CONSENT_STATES = ("granted", "denied")
 STRICT_PRIVACY_FIELDS = ("visitor.visitor_hash", "context.city", "context.region")
 # Raw IP and full User-Agent are never present in any mode (design §4).
 FORBIDDEN_PATHS = ("ip", "ip_address", "user_agent", "context.ip", "context.ip_address", "context.user_agent")
+# Every path holding a timestamp: each must name a real instant (`canonical_event`). The notice's are not catalogue
+# fields (no filter or mapping reads them).
+_NOTICE_TIMESTAMPS = ("since", "last_success_at", "last_failure_at")
+TIMESTAMP_PATHS = ("occurred_at", *(f"notice.health.{name}" for name in _NOTICE_TIMESTAMPS))
 
 
 class FieldType(StrEnum):

@@ -32,7 +32,12 @@ from .config import CompiledActions, DestinationConfigs
 
 
 class InvalidEvent(ValueError):
-    """The message is not a canonical event v1; `reason` says why (customer-safe)."""
+    """The body is not a canonical event v1; `str()` says why (customer-safe). `event_id`: the id the body claims,
+    when it is a JSON object with a string `id` (for logs)."""
+
+    def __init__(self, reason: str, *, event_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.event_id = event_id
 
 
 # Concurrent counter updates per batch (one per action the batch's events reached).
@@ -64,13 +69,17 @@ class FanOut:
         self._counting = ThreadPoolExecutor(max_workers=_COUNTER_THREADS, thread_name_prefix="count")
 
     def parse(self, body: str) -> dict[str, Any]:
+        """The canonical event in `body`; InvalidEvent for anything else, whatever the body holds."""
         try:
             event: dict[str, Any] = json.loads(body)
         except json.JSONDecodeError as exc:
             raise InvalidEvent(f"not JSON: {exc.msg}") from None
+        except RecursionError:  # e.g. a body of 100,000 "[": the decoder gives up before the schema could
+            raise InvalidEvent("not JSON: nested too deeply") from None
         problems = validate_canonical_event(event)
         if problems:
-            raise InvalidEvent("; ".join(problems))
+            claimed = event.get("id") if isinstance(event, dict) else None
+            raise InvalidEvent("; ".join(problems), event_id=claimed if isinstance(claimed, str) else None)
         return event
 
     def route(self, event: dict[str, Any]) -> Routing:

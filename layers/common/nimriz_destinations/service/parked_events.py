@@ -20,6 +20,9 @@ MAX_RECOVER = 500
 MAX_KEPT_BODY_BYTES = 256 * 1024
 _MAX_FIELD_CHARS = 200  # longer ids/types/workspaces are not what the edge sends: not trusted as such
 _MAX_REASON_CHARS = 1000
+# How the reason of an event fan-out found invalid starts, before its problem ("occurred_at: must be a real
+# date and time (…)"), so it reads apart from "fan-out failed N times".
+INVALID_EVENT = "invalid_event"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,7 @@ class ParkedEventService:
         """Keep one dead-lettered event, under its workspace when its body names one."""
         attributed = _attribution(message.body)
         size = len(message.body.encode())
-        reason = (message.invalid_reason or _redrive_reason(message.receive_count))[:_MAX_REASON_CHARS]
+        reason = _parked_reason(message)
         if size > MAX_KEPT_BODY_BYTES:
             reason += f"; its body ({size} bytes) was too large to keep, so it cannot be recovered"
         event = ParkedEvent(
@@ -96,6 +99,12 @@ def _require_recoverable(ids: Sequence[str], found: dict[str, ParkedEvent]) -> N
         raise ValidationFailed("Some ids cannot be recovered.", problems)
 
 
+def _parked_reason(message: DeadLetteredEvent) -> str:
+    if message.invalid_reason:
+        return f"{INVALID_EVENT}: {message.invalid_reason}"[:_MAX_REASON_CHARS]
+    return _redrive_reason(message.receive_count)
+
+
 def _redrive_reason(receive_count: int) -> str:
     # SQS keeps the receive count when it redrives a message; the receive that handed it to the DLQ consumer
     # is one more on top of fan-out's failed ones.
@@ -107,7 +116,7 @@ def _attribution(body: str) -> dict[str, str]:
     """The workspace, id and type the body names, where they are plausible strings."""
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the decoder goes: no one to name
         return {}
     if not isinstance(event, dict):
         return {}
