@@ -1,5 +1,7 @@
-"""Payload edits: validated dotted output paths, and setting, removing and copying JSON values along them."""
+"""Payload edits: validated dotted output paths, setting, removing and copying JSON values along them, and sizing
+JSON values."""
 
+import json
 import string
 from typing import Annotated, Any
 
@@ -61,3 +63,18 @@ def copy_json(value: Any) -> Any:
     if kind is list:
         return [copy_json(item) if type(item) in _CONTAINERS else item for item in value]
     return value
+
+
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def compact_json(value: Any) -> str:
+    """`value` as compact JSON text, non-ASCII characters as they are: the form adapters send
+    (`providers.common.json_bytes` is its UTF-8)."""
+    return _COMPACT_JSON.encode(value)
+
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` as compact UTF-8 JSON; ASCII text (the usual case) is counted without encoding it again."""
+    text = compact_json(value)
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
