@@ -31,7 +31,15 @@ mapping), `templates` (`{{path}}` parsing and rendering), `compile` (the compile
 
 from .compile import CompiledMapping, compile_mapping
 from .models import PropertyMapping
+from .payload import json_size
 from .privacy import apply_privacy
 from .templates import MAX_RENDERED_LENGTH
 
-__all__ = ["MAX_RENDERED_LENGTH", "CompiledMapping", "PropertyMapping", "apply_privacy", "compile_mapping"]
+__all__ = [
+    "MAX_RENDERED_LENGTH",
+    "CompiledMapping",
+    "PropertyMapping",
+    "apply_privacy",
+    "compile_mapping",
+    "json_size",
+]
