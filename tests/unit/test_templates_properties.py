@@ -122,7 +122,9 @@ def test_rendering_is_plain_substitution(template: str, event: dict[str, Any]) -
 
 @settings(max_examples=200, deadline=None)
 @given(path=st.sampled_from(PATHS), value=json_values, event=events())
-def test_a_lone_placeholder_keeps_the_value_and_its_type_unless_too_long_to_cut(path: str, value: Any, event: dict[str, Any]) -> None:
+def test_a_lone_placeholder_keeps_the_value_and_its_type_unless_too_long_to_cut(
+    path: str, value: Any, event: dict[str, Any]
+) -> None:
     parent, _, key = path.rpartition(".")
     (event.setdefault(parent, {}) if parent else event)[key] = value
     output = render("{{ " + path + " }}", event)
