@@ -6,6 +6,7 @@ import string
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
+from pydantic_core import to_json
 
 MAX_PATH_DEPTH = 8
 MAX_SEGMENT_LENGTH = 64
@@ -75,6 +76,6 @@ def compact_json(value: Any) -> str:
 
 
 def json_size(value: Any) -> int:
-    """Bytes of `value` as compact UTF-8 JSON; ASCII text (the usual case) is counted without encoding it again."""
-    text = compact_json(value)
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
+    """Bytes of `value` as compact UTF-8 JSON. pydantic-core's serialiser writes it several times faster than the
+    json module and the same bytes, except that it drops a negative exponent's leading zero (1e-7, not 1e-07)."""
+    return len(to_json(value))
