@@ -163,6 +163,7 @@ class PreviewService:
 
 
 def _response_size(value: Any) -> int:
+    """Bytes `value` takes in the response: the API serialises it as compact JSON with non-ASCII escaped."""
     return len(json.dumps(value, separators=(",", ":")))
 
 
