@@ -1,6 +1,7 @@
 """`make bench`: the delivery pipeline's speed goals, measured on this machine.
 
-(a) filter + mapping cost per event per action, workspace of 50 actions with mixed filters (target <= 20 us);
+(a) filter + mapping cost per event per action, workspace of 50 actions with mixed filters (target <= 20 us): each
+    match is prepared as the dispatcher prepares it (`delivery_item`: privacy rules, mapping, size check);
 (b) dispatcher throughput to a local sink next to a plain httpx loop sending the same requests (target >= 0.8);
 (c) DynamoDB and Secrets Manager calls per event in steady state (target: 0 config/credential reads per event; the
     per-batch destination check is one BatchGetItem per batch; the delivery log costs 2 calls per event: the lease
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import tests.local  # noqa: F401  (puts the layer on sys.path, as Lambda's /opt/python)
+from nimriz_destinations.delivery.prepare import delivery_item
 from nimriz_destinations.filters import EventFilter, compile_filter
 from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
 from nimriz_destinations.providers import get_provider
@@ -148,7 +150,7 @@ def bench_filter_and_mapping() -> float:
             private = apply_privacy(event)
             for provider, event_filter, mapping in compiled:
                 if event_filter.evaluate(private).passed:
-                    mapping.apply_to_private(private, provider.default_payload)
+                    delivery_item(provider, mapping, event, delivery_id="bench", reason="live", attempt=1)
 
     rounds = 50
 

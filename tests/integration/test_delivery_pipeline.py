@@ -335,3 +335,24 @@ def test_a_job_the_dispatcher_kept_failing_on_becomes_a_replayable_dead_letter(
     pipeline.run()
     (delivered,) = handler.verified
     assert delivered.event_id == event["id"] and delivered.reason == "replay"
+
+
+def test_a_mapping_that_amplifies_the_event_past_64_kb_is_dead_lettered_unsent(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, _ = receiver
+    # 100 copies of a field the visitor controls (the landing URL's utm_content): a 16.9 KB event would be 1.6 MB.
+    copies = [{"type": "include", "field": "utm.content", "to": f"copies.c{n:02d}"} for n in range(100)]
+    destination = webhook_destination(api, sink.url, property_mapping={"base": "default", "overrides": copies})
+    event = click()
+    event["utm"]["content"] = "x" * 16_000
+    pipeline.publish(event)
+    pipeline.run()
+
+    assert sink.requests == []
+    (summary,) = deliveries(api, destination["id"])
+    detail = api.get(f"{BASE}/{destination['id']}/deliveries/{summary['id']}").json()["delivery"]
+    assert (detail["status"], detail["attempts"], detail["attempt_log"]) == ("dead_lettered", 0, [])
+    (letter,) = api.get(f"{BASE}/{destination['id']}/dead-letters").json()["dead_letters"]
+    assert (letter["error_class"], letter["attempts"], letter["http_status"]) == ("payload_too_large", 0, None)
+    assert "64 KB" in letter["message"]

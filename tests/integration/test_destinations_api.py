@@ -182,6 +182,14 @@ class TestValidation:
         assert any(path.startswith("actions[0].event_filter.conditions[0]") for path in details)
         assert any(path.startswith("actions[0].property_mapping.overrides[0]") for path in details)
 
+    def test_mapping_with_too_much_fixed_output_is_refused_at_its_path(self, api: ApiClient) -> None:
+        statics = [{"type": "static", "to": f"s{n}", "value": "v" * 4000} for n in range(5)]
+        action = action_body("send_event", property_mapping={"base": "default", "overrides": statics})
+        status, details = self.errors(api, destination_body("segment", actions=[action_body("send_event"), action]))
+        assert status == 422
+        assert list(details) == ["actions[1].property_mapping.overrides"]
+        assert "at most 16384 bytes" in details["actions[1].property_mapping.overrides"]
+
     def test_webhook_url_must_be_https_and_public(self, api: ApiClient) -> None:
         for url in ("http://hooks.example.com/x", "https://169.254.169.254/latest", "https://10.0.0.5/hook"):
             body = destination_body("generic_http")

@@ -57,9 +57,23 @@ def utf8(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode()
 
 
-def with_static_overrides(body: dict[str, Any], values: list[Any]) -> dict[str, Any]:
-    overrides = [{"type": "static", "to": f"properties.p{i}", "value": value} for i, value in enumerate(values)]
-    body["actions"][0]["property_mapping"] = {"base": "default", "overrides": overrides}
+def with_static_overrides(body: dict[str, Any], values: list[Any], *, per_action: int = 2) -> dict[str, Any]:
+    """One static override per value, `per_action` of them to an action (an action's fixed output is bounded)."""
+    first = body["actions"][0]
+    body["actions"] = [
+        {
+            **first,
+            "name": f"{first['name']} {start // per_action}",
+            "property_mapping": {
+                "base": "default",
+                "overrides": [
+                    {"type": "static", "to": f"properties.p{i}", "value": value}
+                    for i, value in enumerate(values[start : start + per_action], start)
+                ],
+            },
+        }
+        for start in range(0, len(values), per_action)
+    ]
     return body
 
 
@@ -184,11 +198,13 @@ class TestStoredSizes:
         destination = response.json()["destination"]
 
         fetched = api.get(f"{BASE}/{destination['id']}").json()["destination"]
-        assert [o["value"] for o in fetched["actions"][0]["property_mapping"]["overrides"]] == values
+        stored = [o["value"] for action in fetched["actions"] for o in action["property_mapping"]["overrides"]]
+        assert stored == values
         item = _item(aws, destination["id"])
         assert "\\u00e9" not in item["doc"]["S"] and "é" * 4000 in item["doc"]["S"]
 
-        update = {"name": "again", "actions": [{**body["actions"][0], "id": destination["actions"][0]["id"]}]}
+        kept = [{**sent, "id": made["id"]} for sent, made in zip(body["actions"], destination["actions"], strict=True)]
+        update = {"name": "again", "actions": kept}
         assert api.put(f"{BASE}/{destination['id']}", raw=utf8(update)).status == 200
 
     def test_a_document_over_the_item_budget_gives_413_on_create_and_update(
@@ -198,7 +214,7 @@ class TestStoredSizes:
         runtime.reset()
         destination = create(api, destination_body("segment"))
         secrets_before = _secret_count()
-        too_large = with_static_overrides(destination_body("segment"), ["x" * 4000] * 100)
+        too_large = with_static_overrides(destination_body("segment"), ["x" * 4000] * 100, per_action=4)
 
         created = api.post(BASE, raw=utf8(too_large))
         update = {"name": "too large", "actions": too_large["actions"], "credentials": VALID_CREDENTIALS["segment"]}

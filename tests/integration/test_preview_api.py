@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from nimriz_destinations.models import MAX_ACTIONS
 from nimriz_destinations.sample_events import sample_event
+from nimriz_destinations.service.preview import MAX_PREVIEW_RESPONSE_BYTES
 from tests.conftest import ApiClient
 from tests.factories import destination_body
 
@@ -64,3 +67,75 @@ def test_preview_rejects_an_invalid_event_with_422(api: ApiClient) -> None:
     response = api.post(f"{BASE}/{destination['id']}/preview", {"event": {"id": "x"}})
     assert response.status == 422
     assert response.json()["error"]["details"][0]["path"] == "event"
+
+
+def event_with_utm_content(content: str) -> dict[str, Any]:
+    event = sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev")
+    event["utm"]["content"] = content
+    return event
+
+
+def copies_of_utm_content(count: int) -> dict[str, Any]:
+    """A mapping of `count` copies of a field the visitor controls (the landing URL's utm_content)."""
+    overrides = [{"type": "include", "field": "utm.content", "to": f"c{n}"} for n in range(count)]
+    return {"base": "none", "overrides": overrides}
+
+
+def test_preview_of_a_mapped_event_over_64_kb_answers_422_naming_the_action(api: ApiClient) -> None:
+    actions = [
+        {"name": "Small", "action_type": "send_event"},
+        {"name": "Amplified", "action_type": "send_event", "property_mapping": copies_of_utm_content(5)},
+    ]
+    body = destination_body("segment", credentials={"write_key": WRITE_KEY}, actions=actions)
+    created = api.post(BASE, body)
+    assert created.status == 201, created.text
+    event = event_with_utm_content("x" * 15_000)
+
+    for response in (
+        api.post(f"{BASE}/{created.json()['destination']['id']}/preview", {"event": event}),
+        api.post(f"{BASE}/preview", {"destination": body, "event": event}),
+    ):
+        assert response.status == 422, response.text[:300]
+        error = response.json()["error"]
+        assert error["code"] == "VALIDATION_FAILED"
+        (detail,) = error["details"]
+        assert detail["path"] == "actions[1].property_mapping"
+        assert "over the 64 KB limit" in detail["reason"]
+
+
+def test_the_largest_preview_stays_far_under_the_lambda_response_limit(api: ApiClient) -> None:
+    # The worst case: the most actions, each mapping the event to just under 64 KB of characters that the
+    # response escapes the most (one 4-byte character becomes "\ud83d\ude00": 12 bytes, 14 once Lambda's own
+    # JSON escapes the backslashes), shown twice per action (the payload and the request body).
+    actions = [
+        {"name": f"Action {n}", "action_type": "send_webhook", "property_mapping": copies_of_utm_content(4)}
+        for n in range(MAX_ACTIONS)
+    ]
+    body = destination_body("generic_http", actions=actions)
+    created = api.post(BASE, body)
+    assert created.status == 201, created.text
+    destination_id = created.json()["destination"]["id"]
+    event = event_with_utm_content("\U0001f600" * 3_900)  # 4 copies: 62,400 bytes of UTF-8 per mapped event
+
+    response = api.post(
+        f"{BASE}/{destination_id}/preview", raw=json.dumps({"event": event}, ensure_ascii=False).encode()
+    )
+
+    assert response.status == 200, response.text[:300]
+    # The budget covers the event, payloads and requests; each action's other fields are well under 1 KB here.
+    assert len(response.text) <= MAX_PREVIEW_RESPONSE_BYTES + MAX_ACTIONS * 1024
+    lambda_response = json.dumps({"statusCode": 200, "headers": response.headers, "body": response.text})
+    assert len(lambda_response) < 3 * 1024 * 1024  # Lambda refuses responses over 6 MB
+    previewed = response.json()["actions"]
+    assert len(previewed) == MAX_ACTIONS
+    shown = [action for action in previewed if action["payload"] is not None]
+    hidden = [action for action in previewed if action["payload"] is None]
+    assert shown and hidden and previewed[: len(shown)] == shown  # shown in order until the budget is spent
+    assert all(action["requests"] == [] and "action_id" in action["note"] for action in hidden)
+    # A hidden action is shown in full when previewed alone.
+    alone = api.post(
+        f"{BASE}/{destination_id}/preview",
+        raw=json.dumps({"action_id": hidden[-1]["action_id"], "event": event}, ensure_ascii=False).encode(),
+    )
+    (action,) = alone.json()["actions"]
+    assert action["payload"]["c3"] == event["utm"]["content"] and action["requests"]

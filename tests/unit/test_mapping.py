@@ -176,6 +176,16 @@ def test_template_output_is_capped() -> None:
     assert payload["x"] == "r" * 2000
 
 
+def test_a_lone_placeholder_of_a_value_too_long_to_cut_renders_as_missing() -> None:
+    # A list or object cannot be cut like text: up to the cap it is copied, past it the template renders "".
+    event = make_event()
+    template = [{"type": "template", "to": "tags", "template": "{{link.tag_ids}}"}]
+    event["link"]["tag_ids"] = ["t" * 1996]  # ["ttt…"]: exactly 2000 characters of JSON
+    assert mapped(template, event)["tags"] == ["t" * 1996]
+    event["link"]["tag_ids"] = ["t" * 1997]
+    assert mapped(template, event)["tags"] == ""
+
+
 # -- order -----------------------------------------------------------------------------------------------------
 
 
@@ -351,6 +361,19 @@ def test_invalid_templates_are_refused_with_the_reason(template: str, message: s
 def test_paths_accept_provider_style_keys() -> None:
     mapping = {"overrides": [{"type": "rename", "from": "a-b.$insert_id", "to": "Properties.utm_source_2"}]}
     assert PropertyMapping.model_validate(mapping)
+
+
+def test_fixed_output_is_bounded_per_action() -> None:
+    # What a mapping writes whatever the event holds (paths, static values, template text) stays far under the
+    # 64 KB a mapped event may have: 100 static values of up to 4096 characters each are refused together.
+    values = [{"type": "static", "to": f"s{n}", "value": "v" * 4000} for n in range(4)]
+    assert PropertyMapping.model_validate({"overrides": values}).fixed_output_problem() is None
+    over = PropertyMapping.model_validate(
+        {"overrides": [*values, {"type": "template", "to": "t", "template": "w" * 400}]}
+    )
+    assert "16384 bytes" in (over.fixed_output_problem() or "")
+    many = [{"type": "static", "to": f"s{n}", "value": "v" * 4090} for n in range(100)]
+    assert PropertyMapping.model_validate({"overrides": many}).fixed_output_problem() is not None
 
 
 def test_base_and_override_count_are_checked() -> None:

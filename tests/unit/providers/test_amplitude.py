@@ -163,8 +163,11 @@ def test_default_events_fill_requests_up_to_the_byte_limit() -> None:
 
 
 def test_bodies_stay_under_1_mb() -> None:
-    bulky = [{"type": "static", "to": f"event_properties.blob{n}", "value": "z" * 4000} for n in range(5)]
-    items = [make_item(PROVIDER, make_event(event_id=f"e{i}"), overrides=bulky) for i in range(60)]
+    bulky = [{"type": "include", "field": "utm.content", "to": f"event_properties.blob{n}"} for n in range(5)]
+    events = [make_event(event_id=f"e{i}") for i in range(60)]
+    for event in events:
+        event["utm"]["content"] = "z" * 4000
+    items = [make_item(PROVIDER, event, overrides=bulky) for event in events]
     requests = build(items).requests
     assert len(requests) == 2
     assert all(len(request.body) <= MAX_BODY_BYTES for request in requests)

@@ -124,8 +124,10 @@ def test_requests_carry_at_most_1000_events() -> None:
 
 
 def test_bodies_stay_under_the_5_mib_cap() -> None:
-    bulky = [{"type": "static", "to": f"properties.blob{n}", "value": "q" * 4000} for n in range(10)]
-    item = make_item(PROVIDER, overrides=bulky)
+    bulky = [{"type": "include", "field": "utm.content", "to": f"properties.blob{n}"} for n in range(10)]
+    event = make_event()
+    event["utm"]["content"] = "q" * 4000
+    item = make_item(PROVIDER, event, overrides=bulky)
     requests = build([item] * 200).requests
     assert len(requests) == 2 and all(len(request.body) <= MAX_BODY_BYTES for request in requests)
 

@@ -93,8 +93,26 @@ LIST_DEAD_LETTERS_RESPONSES = {
     **_ERRORS,
 }
 REPLAY_RESPONSES = {202: _json("Re-queued", ReplayResponse), **_BODY_ERRORS, **_NOT_FOUND, **_ERRORS}
-PREVIEW_RESPONSES = {200: _json("What each action would do", PreviewResponse), **_BODY_ERRORS, **_NOT_FOUND, **_ERRORS}
-NEW_PREVIEW_RESPONSES = {200: _json("What each action would do", PreviewResponse), **_BODY_ERRORS, **_ERRORS}
+_PREVIEW_REFUSED = {
+    422: _json(
+        "Validation failed, one details entry per problem: the body, the event (`event`), or a mapped event over "
+        "64 KB, which would not be sent (`actions[i].property_mapping`)",
+        ErrorResponse,
+    )
+}
+PREVIEW_RESPONSES = {
+    200: _json("What each action would do", PreviewResponse),
+    **_BODY_ERRORS,
+    **_PREVIEW_REFUSED,
+    **_NOT_FOUND,
+    **_ERRORS,
+}
+NEW_PREVIEW_RESPONSES = {
+    200: _json("What each action would do", PreviewResponse),
+    **_BODY_ERRORS,
+    **_PREVIEW_REFUSED,
+    **_ERRORS,
+}
 LIST_PARKED_EVENTS_RESPONSES = {
     200: _json("One page of the workspace's parked events, newest first", ParkedEventListResponse),
     400: _json("Invalid cursor", ErrorResponse),

@@ -67,7 +67,7 @@ from .circuit import Admission, CircuitBreakers, DestinationKey
 from .config import CompiledActions, DestinationConfigs
 from .health import HealthKeeper, SentOutcome
 from .lanes import send_fairly
-from .prepare import delivery_item
+from .prepare import MappedEventTooLarge, delivery_item
 from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
 from .sender import HttpSender
 from .sending import UNEXPECTED, GroupSender, SendResult
@@ -461,11 +461,11 @@ class Dispatcher:
         if not sendable:
             return results
         try:
-            items = []
+            prepared = []
             for entry, lease in sendable:
                 attempt = self._prior_attempts(lease) + 1
-                items.append(
-                    delivery_item(
+                try:
+                    item = delivery_item(
                         plan.provider,
                         plan.mapping,
                         entry.job.event,
@@ -473,18 +473,24 @@ class Dispatcher:
                         reason=_attempt_reason(entry.job, attempt),
                         attempt=attempt,
                     )
-                )
+                except MappedEventTooLarge as too_large:  # dead-lettered unsent: no request, so no attempt
+                    results[entry.message_id] = SendResult(too_large.outcome, sent=False)
+                    continue
+                prepared.append((entry, item))
+            if not prepared:
+                return results
             by_position = self._group_sender.send(
-                plan.provider, plan.credentials, items, may_start=lambda: self._fits(batch)
+                plan.provider, plan.credentials, [item for _, item in prepared], may_start=lambda: self._fits(batch)
             )
         except Exception as exc:
             # A bug must not lose events: retry, then dead-letter. GroupSender.send raises only before the group's
             # first request, so no item that went out is sent again because of it.
             logger.exception("delivery failed unexpectedly", extra={"destination_type": plan.destination_type})
             outcome = replace(UNEXPECTED, error_class=exc.code.lower()) if isinstance(exc, DomainError) else UNEXPECTED
-            return {**results, **{entry.message_id: SendResult(outcome) for entry, _ in sendable}}
+            # What was decided before the failure (a mapped event too large to send) stands.
+            return {entry.message_id: SendResult(outcome) for entry, _ in sendable} | results
         self._note_credentials_expiry(plan)  # after the sends: what it does cannot change their outcomes
-        return {**results, **{entry.message_id: by_position[position] for position, (entry, _) in enumerate(sendable)}}
+        return {**results, **{entry.message_id: by_position[position] for position, (entry, _) in enumerate(prepared)}}
 
     def _note_credentials_expiry(self, plan: _Plan) -> None:
         """Record when the destination's credentials expire, once `authorize` learned it and it changed."""

@@ -1,6 +1,7 @@
 """The steps every sender of a group of items shares — the dispatcher, preview and the provider tests: an item is the
 event after the privacy rules plus its payload (a notice's data as it is, since its contract is fixed; any other
-event through the action's mapping); a request is shown with its secrets redacted."""
+event through the action's mapping), at most MAX_MAPPED_EVENT_BYTES of it; a request is shown with its secrets
+redacted."""
 
 from __future__ import annotations
 
@@ -8,10 +9,29 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..mapping import CompiledMapping, apply_privacy
+from ..mapping import CompiledMapping, apply_privacy, json_size
 from ..notices import is_notice, notice_data
-from ..providers.base import DeliveryItem, OutboundRequest, Provider
+from ..providers.base import DeliveryItem, OutboundRequest, Outcome, Provider
 from ..redaction import redact_secrets
+
+# One mapped event, as compact UTF-8 JSON: what no mapping may make of an event (design §7.4).
+MAX_MAPPED_EVENT_BYTES = 64 * 1024
+
+
+class MappedEventTooLarge(Exception):
+    """The mapped payload is over MAX_MAPPED_EVENT_BYTES: it is not sent."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            f"The mapped event is {size} bytes of JSON, over the 64 KB limit ({MAX_MAPPED_EVENT_BYTES} bytes): "
+            "it is not sent. Change the action's property_mapping (fewer or smaller copied fields)."
+        )
+        self.size = size
+
+    @property
+    def outcome(self) -> Outcome:
+        """Final, and not an attempt: no request was made."""
+        return Outcome.permanent("payload_too_large", str(self))
 
 
 def delivery_item(
@@ -23,10 +43,14 @@ def delivery_item(
     reason: str,
     attempt: int,
 ) -> DeliveryItem:
+    """The item to send; MappedEventTooLarge when its payload is over MAX_MAPPED_EVENT_BYTES."""
     private = apply_privacy(event)
     payload = (
         notice_data(private) if is_notice(private) else mapping.apply_to_private(private, provider.default_payload)
     )
+    size = json_size(payload)
+    if size > MAX_MAPPED_EVENT_BYTES:
+        raise MappedEventTooLarge(size)
     return DeliveryItem(delivery_id, private, payload, reason=reason, attempt=attempt)
 
 

@@ -18,7 +18,12 @@ Semantics, decided here and relied on by the dispatcher:
   `}}` is an error. Missing or null values render as "", strings as themselves and other values as compact
   JSON (`true`, `12.5`, `["a","b"]`); values are inserted verbatim, never re-rendered. Output is cut at
   MAX_RENDERED_LENGTH characters. A template that is exactly one placeholder keeps the value's JSON type
-  (a number stays a number, a list a list), and still renders "" when the value is missing.
+  (a number stays a number, a list a list), and still renders "" when the value is missing; a string value is cut
+  at MAX_RENDERED_LENGTH characters too, and a number, list or object whose compact JSON is longer, which cannot
+  be cut, renders "" as a missing value does.
+* What an action's overrides write whatever the event holds (output paths, static values as compact JSON,
+  template text outside placeholders) is at most MAX_FIXED_OUTPUT_BYTES (16 KB) in total, checked at save. The
+  mapped payload as a whole is bounded where items are prepared (`delivery.prepare`, 64 KB).
 
 Modules: `models` (the schema), `payload` (output paths and JSON edits), `privacy` (fields removed before
 mapping), `templates` (`{{path}}` parsing and rendering), `compile` (the compiled mapper).
@@ -26,7 +31,15 @@ mapping), `templates` (`{{path}}` parsing and rendering), `compile` (the compile
 
 from .compile import CompiledMapping, compile_mapping
 from .models import PropertyMapping
+from .payload import json_size
 from .privacy import apply_privacy
 from .templates import MAX_RENDERED_LENGTH
 
-__all__ = ["MAX_RENDERED_LENGTH", "CompiledMapping", "PropertyMapping", "apply_privacy", "compile_mapping"]
+__all__ = [
+    "MAX_RENDERED_LENGTH",
+    "CompiledMapping",
+    "PropertyMapping",
+    "apply_privacy",
+    "compile_mapping",
+    "json_size",
+]

@@ -18,12 +18,15 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..event_fields import require_field
-from .payload import OutputPath
+from .payload import OutputPath, json_size
 from .templates import MAX_TEMPLATE_LENGTH, parse_template
 
 MAX_OVERRIDES = 100
 MAX_STATIC_JSON_LENGTH = 4096
 MAX_STATIC_DEPTH = 8
+# What one action's overrides write whatever the event holds: a quarter of the 64 KB a mapped event may have
+# (`delivery.prepare.MAX_MAPPED_EVENT_BYTES`), so no mapping is refused at every send for its fixed part alone.
+MAX_FIXED_OUTPUT_BYTES = 16 * 1024
 
 
 def _canonical_path(path: str) -> str:
@@ -39,6 +42,10 @@ class Override(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
 
+    def fixed_output_bytes(self) -> int:
+        """Bytes of the payload this override writes whatever the event holds (output paths are ASCII)."""
+        return 0
+
 
 class RenameOverride(Override):
     """Move a payload value to another path."""
@@ -46,6 +53,9 @@ class RenameOverride(Override):
     type: Literal["rename"]
     from_: OutputPath = Field(alias="from")
     to: OutputPath
+
+    def fixed_output_bytes(self) -> int:
+        return len(self.to)
 
 
 class ExcludeOverride(Override):
@@ -61,6 +71,9 @@ class IncludeOverride(Override):
     type: Literal["include"]
     field: CanonicalPath
     to: OutputPath | None = Field(default=None, description="Defaults to the field's own dotted path.")
+
+    def fixed_output_bytes(self) -> int:
+        return len(self.to or self.field)
 
 
 def _exceeds_depth(value: Any, levels_left: int) -> bool:
@@ -88,6 +101,9 @@ class StaticOverride(Override):
             raise ValueError(f"value is larger than {MAX_STATIC_JSON_LENGTH} characters of JSON")
         return value
 
+    def fixed_output_bytes(self) -> int:
+        return len(self.to) + json_size(self.value)
+
 
 class TemplateOverride(Override):
     """Render `{{path}}` placeholders against the canonical event."""
@@ -101,6 +117,10 @@ class TemplateOverride(Override):
     def _valid_template(cls, template: str) -> str:
         parse_template(template)
         return template
+
+    def fixed_output_bytes(self) -> int:
+        literal_text = (part for part in parse_template(self.template) if isinstance(part, str))
+        return len(self.to) + sum(len(text.encode("utf-8")) for text in literal_text)
 
 
 _OVERRIDE_MODELS: dict[str, type[Override]] = {
@@ -144,3 +164,14 @@ class PropertyMapping(BaseModel):
 
     base: Literal["default", "none"] = "default"
     overrides: list[AnyOverride] = Field(default_factory=list, max_length=MAX_OVERRIDES)
+
+    def fixed_output_problem(self) -> str | None:
+        """Why the overrides write too much whatever the event holds, or None. Checked when a mapping is saved,
+        not when a stored one is read: a bound added later must not stop delivering what was accepted before."""
+        total = sum(override.fixed_output_bytes() for override in self.overrides)
+        if total <= MAX_FIXED_OUTPUT_BYTES:
+            return None
+        return (
+            f"the overrides write {total} bytes whatever the event holds (output paths, static values as compact "
+            f"JSON, template text outside placeholders); at most {MAX_FIXED_OUTPUT_BYTES} bytes per action"
+        )

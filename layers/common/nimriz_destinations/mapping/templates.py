@@ -1,12 +1,11 @@
 """`{{path}}` templates: parsed and checked at save time, compiled to a renderer over the canonical event."""
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..event_fields import PathGetter, compile_path, require_field
-from .payload import copy_json
+from .payload import compact_json, copy_json
 
 MAX_TEMPLATE_LENGTH = 1000
 MAX_RENDERED_LENGTH = 2000
@@ -52,7 +51,7 @@ def _as_text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(value)
 
 
 def compile_template(template: str) -> Callable[[Mapping[str, Any]], Any]:
@@ -75,6 +74,8 @@ def _lone_placeholder(get: PathGetter) -> Callable[[Mapping[str, Any]], Any]:
             return ""
         if isinstance(value, str):
             return value[:MAX_RENDERED_LENGTH]
+        if len(compact_json(value)) > MAX_RENDERED_LENGTH:  # a number, list or object cannot be cut: as if missing
+            return ""
         return copy_json(value)
 
     return render_value

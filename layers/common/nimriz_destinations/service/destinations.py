@@ -404,6 +404,8 @@ class DestinationService:
                 problems.append(Problem(f"{where}.settings", "settings apply only to interstitial_settings actions"))
             if action.action_type == "interstitial_settings":
                 problems += settings_problems(action.settings, f"{where}.settings")
+            if (too_much := action.property_mapping.fixed_output_problem()) is not None:
+                problems.append(Problem(f"{where}.property_mapping.overrides", too_much))
             if action.action_type == "send_conversion" and not action.event_filter.can_match_any(
                 CONVERSION_EVENT_TYPES
             ):

@@ -1,14 +1,19 @@
 """Preview: what an action would do with an event — filter verdict (with the rule that rejected it), the
-mapped payload, and the exact provider request(s), secrets redacted — for saved and unsaved destinations."""
+mapped payload, and the exact provider request(s), secrets redacted — for saved and unsaved destinations.
+
+A mapped event the dispatcher would not send (over 64 KB) answers 422 at its action's `property_mapping`. The
+response stays within MAX_PREVIEW_RESPONSE_BYTES: once the actions' payloads and requests have used it, the others
+are listed with their filter verdict and a note instead (design §7.4)."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..canonical_event import validate_canonical_event
-from ..delivery.prepare import delivery_item, shown_request
+from ..delivery.prepare import MappedEventTooLarge, delivery_item, shown_request
 from ..errors import Problem, ValidationFailed
 from ..filters import EventFilter, compile_filter
 from ..mapping import PropertyMapping, compile_mapping
@@ -18,6 +23,14 @@ from ..providers.base import Provider
 from ..sample_events import sample_event
 from ..storage.records import Workspace
 from .destinations import DestinationService
+
+# Measured as the API serialises the response (compact JSON, non-ASCII as \u escapes), the echoed event included.
+# Lambda refuses responses over 6 MB; its own JSON around the body at most doubles it.
+MAX_PREVIEW_RESPONSE_BYTES = 1024 * 1024
+_NOT_SHOWN = (
+    "Payload and requests not shown: this preview's response is limited to 1 MB and the event and earlier actions "
+    "used it. Preview this action alone (action_id, or action_index for an unsaved destination) to see them."
+)
 
 
 @dataclass(slots=True)
@@ -30,11 +43,12 @@ class ActionPreview:
     rejected_by: str | None
     payload: dict[str, Any] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
-    note: str | None = None  # why no request would be sent, when that is the case
+    note: str | None = None  # why no request would be sent, or why the payload and requests are not shown
 
 
 @dataclass(frozen=True, slots=True)
 class _Action:
+    index: int  # its position in the destination's actions, for error paths
     id: str | None
     name: str
     action_type: str
@@ -52,8 +66,8 @@ class PreviewService:
     ) -> tuple[dict[str, Any], list[ActionPreview]]:
         record = self._destinations.get(workspace, destination_id)
         actions = [
-            _Action(a.id, a.name, a.action_type, a.enabled, a.event_filter, a.property_mapping)
-            for a in record.actions
+            _Action(index, a.id, a.name, a.action_type, a.enabled, a.event_filter, a.property_mapping)
+            for index, a in enumerate(record.actions)
             if action_id is None or a.id == action_id
         ]
         if action_id is not None and not actions:
@@ -80,6 +94,7 @@ class PreviewService:
             indexed = [indexed[action_index]]
         actions = [
             _Action(
+                index,
                 None,
                 a.name,
                 a.action_type,
@@ -87,7 +102,7 @@ class PreviewService:
                 a.event_filter.model_dump(mode="json"),
                 a.property_mapping.model_dump(mode="json"),
             )
-            for _, a in indexed
+            for index, a in indexed
         ]
         chosen = event or self._sample_for(workspace, actions)
         return chosen, self._preview(provider, credentials, actions, chosen)
@@ -105,16 +120,24 @@ class PreviewService:
         if problems:
             raise ValidationFailed("The event is not a canonical event v1.", [Problem("event", p) for p in problems])
         previews = []
+        too_large: list[Problem] = []
+        budget = MAX_PREVIEW_RESPONSE_BYTES - _response_size(event)
         for action in actions:
             verdict = compile_filter(EventFilter.model_validate(action.event_filter)).evaluate(event)
             preview = ActionPreview(
                 action.id, action.name, action.action_type, action.enabled, verdict.passed, verdict.rejected_by
             )
             if verdict.passed and provider.delivers:
-                self._fill_request(preview, provider, credentials, action, event)
+                try:
+                    self._fill_request(preview, provider, credentials, action, event)
+                except MappedEventTooLarge as exc:
+                    too_large.append(Problem(f"actions[{action.index}].property_mapping", str(exc)))
+                budget -= _shown_within(preview, budget)
             elif not provider.delivers:
                 preview.note = "This action type delivers nothing server-side."
             previews.append(preview)
+        if too_large:
+            raise ValidationFailed("A mapped event is over 64 KB: it would not be sent.", too_large)
         return previews
 
     @staticmethod
@@ -137,6 +160,21 @@ class PreviewService:
         if 0 in built.skipped:
             skipped = built.skipped[0]
             preview.note = f"Would not be sent ({skipped.error_class}): {skipped.message}"
+
+
+def _response_size(value: Any) -> int:
+    """Bytes `value` takes in the response: the API serialises it as compact JSON with non-ASCII escaped."""
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def _shown_within(preview: ActionPreview, budget: int) -> int:
+    """What the preview's payload and requests add to the response; when that is over `budget`, they are left out
+    (a note says so) and nothing is added."""
+    size = _response_size([preview.payload, preview.requests])
+    if size <= budget:
+        return size
+    preview.payload, preview.requests, preview.note = None, [], _NOT_SHOWN
+    return 0
 
 
 def _secret_values(provider: Provider, credentials: dict[str, Any]) -> list[str]:
