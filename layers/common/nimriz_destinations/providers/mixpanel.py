@@ -43,7 +43,6 @@ from .analytics import (
     pack,
     property_doc,
     screened,
-    secret_forms,
     signed_revenue,
 )
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
@@ -107,7 +106,7 @@ def import_request(credentials: Mapping[str, Any], body: bytes, positions: tuple
         body=body,
         items=positions,
         # The Basic value is the credentials in base64: redact it as well as the raw parts.
-        secrets=secret_forms(user, password, basic),
+        secrets=(user, password, basic),
     )
 
 
