@@ -43,7 +43,7 @@ from .analytics import (
 )
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
 from .common import anonymous_id, epoch_millis
-from .responses import error_excerpt, json_object, status_outcome, too_large_outcomes
+from .responses import error_excerpt, json_object, provider_message, status_outcome, too_large_outcomes
 
 ENDPOINTS: Mapping[str, str] = {
     "us": "https://api2.amplitude.com/2/httpapi",
@@ -183,12 +183,12 @@ def _indices(body: Mapping[str, Any], key: str) -> set[int]:
 
 def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
     body = json_object(response.body)
-    error = str(body.get("error") or "Bad request")
+    error = provider_message(body.get("error"), request) or "Bad request"
     rejected: dict[int, str] = {}
     for key, label in _REJECTION_LISTS:
         for field, indices in _index_lists(body, key).items():
             for index in indices:
-                rejected.setdefault(index, f"{error}: {label.format(field=field)}")
+                rejected.setdefault(index, f"{error}: {label.format(field=provider_message(field, request))}")
     silenced = f"{error}: the device is silenced by Amplitude"
     for index in _indices(body, "silenced_events") | _silenced_device_events(request, body):
         rejected.setdefault(index, silenced)
@@ -227,7 +227,7 @@ def _sent_events(request: OutboundRequest) -> list[dict[str, Any]]:
 
 def _throttled(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
     body = json_object(response.body)
-    error = str(body.get("error") or "Too many requests")
+    error = provider_message(body.get("error"), request) or "Too many requests"
     header_wait = base.retry_after_seconds(response)
     pause = max(header_wait or 0.0, THROTTLE_PAUSE_SECONDS)
     throttled = _indices(body, "throttled_events")

@@ -35,6 +35,7 @@ from .base import (
     classify_status,
 )
 from .common import json_bytes
+from .responses import provider_message
 
 # Headers we set ourselves (or that transport owns); a customer header must not override them.
 _RESERVED_HEADERS = frozenset(
@@ -195,7 +196,7 @@ class GenericHttp(Provider):
         return built
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        return dict.fromkeys(request.items, _webhook_outcome(response))
+        return dict.fromkeys(request.items, _webhook_outcome(request, response))
 
 
 def _copied(value: Any) -> Any:
@@ -229,14 +230,15 @@ def _signed_envelope(item: DeliveryItem, signing_secret: str, now: float) -> tup
     return body, headers
 
 
-def _webhook_outcome(response: ProviderResponse) -> Outcome:
+def _webhook_outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     """Design §8.1 status rules, plus: a redirect is a failure (we never follow one) and 410 Gone is final."""
     status = response.status
     if 300 <= status < 400:
+        target = _location_host(request, response)
         return Outcome.permanent(
             "redirect_not_followed",
-            f"the endpoint answered {status} redirecting to {_location_host(response)}; redirects are not followed, "
-            "so set the destination URL to the final address",
+            f"the endpoint answered {status} redirecting to {target}; redirects are not followed, so set the "
+            "destination URL to the final address",
         )
     if status == 410:
         return Outcome.permanent(
@@ -245,16 +247,19 @@ def _webhook_outcome(response: ProviderResponse) -> Outcome:
     return classify_status(response)
 
 
-def _location_host(response: ProviderResponse) -> str:
-    # Only the host: the Location path or query may carry tokens that do not belong in delivery records.
+def _location_host(request: OutboundRequest, response: ProviderResponse) -> str:
+    # Only the host (and port): the Location path or query may carry tokens that do not belong in delivery records.
+    # As written, not `hostname` (lower-cased), so the redactor recognises a secret of the request in it.
     location = response.header("location")
     if not location:
         return "nowhere (no Location header)"
     try:
-        host = urlsplit(location.strip()).hostname
+        parsed = urlsplit(location.strip())
+        readable = parsed.hostname is not None
     except ValueError:
-        host = None
-    return host[:253] if host else "a relative or unreadable Location"
+        readable = False
+    host = provider_message(parsed.netloc.rpartition("@")[2], request) if readable else None
+    return host or "a relative or unreadable Location"
 
 
 PROVIDER = GenericHttp()

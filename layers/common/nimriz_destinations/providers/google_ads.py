@@ -59,7 +59,7 @@ from .conversions import (
     normalize_google_email,
 )
 from .oauth import ACCESS_TOKEN, RefreshingProvider
-from .responses import json_object, provider_message, status_line_outcome
+from .responses import json_object, provider_code, provider_message, status_line_outcome
 
 PLATFORM = "Google Ads"
 API_BASE_URL = "https://googleads.googleapis.com"
@@ -484,7 +484,7 @@ def _row_outcome(errors: list[_RowError], request: OutboundRequest, upload: _Upl
     failing = [error for error in errors if error.code not in upload.duplicates]
     if retry_later := next((error for error in failing if error.code in upload.retry_later), None):
         return Outcome.retry(retry_later.code.lower(), message, upload.retry_later[retry_later.code])
-    return Outcome.permanent(failing[0].code.lower(), message)
+    return Outcome.permanent((provider_code(failing[0].code, request) or "UNKNOWN").lower(), message)
 
 
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
@@ -492,8 +492,9 @@ def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outc
     error = json_object(response.body).get("error")
     if not isinstance(error, Mapping):
         return base.classify_status(response)
-    status = str(error.get("status") or "")
-    codes = [row.code for row in _row_errors({"details": error.get("details")}, "")]
+    status = provider_code(error.get("status"), request) or ""
+    rows = _row_errors({"details": error.get("details")}, "")
+    codes = [code for row in rows if (code := provider_code(row.code, request))]
     message = provider_message(error.get("message"), request)
     if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
         return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, base.retry_after_seconds(response))

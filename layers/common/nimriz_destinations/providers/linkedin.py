@@ -44,7 +44,7 @@ from .conversions import (
     trimmed,
 )
 from .oauth import ACCESS_TOKEN, RefreshingProvider
-from .responses import json_object, parse_json, provider_message, status_line_outcome
+from .responses import json_object, parse_json, provider_code, provider_message, status_line_outcome
 
 PLATFORM = "LinkedIn"
 API_URL = "https://api.linkedin.com/rest/conversionEvents"
@@ -238,16 +238,17 @@ def _request(
     )
 
 
-def _error_class(error: Mapping[str, Any], status: int) -> str:
-    code = error.get("code")
-    return f"linkedin_{code.lower()}" if isinstance(code, str) and code else f"http_{status}"
+def _error_class(error: Mapping[str, Any], status: int, request: OutboundRequest) -> str:
+    code = provider_code(error.get("code"), request)
+    return f"linkedin_{code.lower()}" if code else f"http_{status}"
 
 
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     body = parse_json(response.body)
     if not isinstance(body, dict):
         return base.classify_status(response)
-    return Outcome.permanent(_error_class(body, response.status), provider_message(body.get("message"), request))
+    message = provider_message(body.get("message"), request)
+    return Outcome.permanent(_error_class(body, response.status, request), message)
 
 
 def _element_outcome(element: object, request: OutboundRequest) -> Outcome:
@@ -261,7 +262,7 @@ def _element_outcome(element: object, request: OutboundRequest) -> Outcome:
     message = provider_message(error.get("message"), request)
     if status in (408, 429) or status >= 500:
         return Outcome.retry(f"http_{status}", message)
-    return Outcome.permanent(_error_class(error, status), message)
+    return Outcome.permanent(_error_class(error, status, request), message)
 
 
 PROVIDER = LinkedIn()

@@ -355,7 +355,7 @@ def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcom
     message = provider_message(detail, request)
     if code == INVALID_TOKEN_ERROR_CODE:
         return Outcome.permanent("unauthorized", message)
-    error_class = f"meta_error_{code}"
+    error_class = f"meta_error_{code}" if type(code) is int else "meta_error"  # Graph error codes are numbers
     if code in RETRYABLE_ERROR_CODES or code in THROTTLING_ERROR_CODES or error.get("is_transient") is True:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))
     return Outcome.permanent(error_class, message)

@@ -33,6 +33,17 @@ from .base import (
 from .common import sha256_hex
 from .responses import json_object, provider_message
 
+# The error codes of a refused token request (RFC 6749 §5.2); any other value is the class `oauth_error`.
+OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
 TOKEN_CACHE_ENTRIES = 256
 TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
 ACCESS_TOKEN = "access_token"  # the credential `authorize` sets to a fresh access token
@@ -141,12 +152,15 @@ class RefreshTokenGrant:
                 f"{self.platform}'s OAuth token endpoint is unavailable",
                 retry_after_seconds(response),
             )
-        if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
-            error = body["error"]
+        if isinstance(body, dict) and body.get("error"):
+            # The token endpoint's words reach the outcome only as a code of the RFC or through the redactor.
+            said = body["error"]
+            error = said if isinstance(said, str) and said in OAUTH_ERROR_CODES else None
+            said = error or provider_message(said, request) or "an unreadable error"
             detail = provider_message(body.get("error_description"), request)
             return Outcome.permanent(
-                f"oauth_{error}",
-                f"{self.platform} refused to refresh the access token ({error}{': ' + detail if detail else ''}); "
+                f"oauth_{error or 'error'}",
+                f"{self.platform} refused to refresh the access token ({said}{': ' + detail if detail else ''}); "
                 f"reconnect the {self.platform} account",
             )
         return Outcome.permanent(

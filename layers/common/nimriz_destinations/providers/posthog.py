@@ -47,7 +47,7 @@ from .analytics import (
 )
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
 from .common import anonymous_id, occurred_at
-from .responses import error_excerpt, json_object, status_outcome, too_large_outcomes
+from .responses import error_excerpt, json_object, provider_message, status_outcome, too_large_outcomes
 
 DEFAULT_HOST = "https://us.i.posthog.com"
 BATCH_PATH = "/batch/"
@@ -176,7 +176,8 @@ def _outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     outcome = status_outcome("PostHog", request, response)
     quota_limited = json_object(response.body).get("quota_limited") if outcome.verdict is Verdict.DELIVERED else None
     if quota_limited:
-        limited = ", ".join(map(str, quota_limited)) if isinstance(quota_limited, list) else str(quota_limited)
+        listed = ", ".join(map(str, quota_limited)) if isinstance(quota_limited, list) else str(quota_limited)
+        limited = provider_message(listed, request)
         return Outcome.permanent(
             "posthog_quota_limited",
             f"PostHog dropped the events: the project is over its billing limit (quota_limited: {limited})",

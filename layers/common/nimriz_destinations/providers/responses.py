@@ -4,18 +4,21 @@
   (providers answer plain text or HTML on some errors).
 * `provider_message` / `error_excerpt`: what a provider said, fit for an outcome: every secret of the request
   redacted before the text is capped (a provider echoing what we sent must not put a key into records).
+  `provider_code`: a provider's error code, only when it is fit to name an error class.
 * `status_outcome` / `status_line_outcome` / `too_large_outcomes`: outcomes the status code decides.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from ..redaction import redacted_excerpt, response_text
+from ..redaction import redact_secrets, redacted_excerpt, response_text
 from .base import OutboundRequest, Outcome, ProviderResponse, Verdict, classify_status
 
 MAX_MESSAGE_CHARS = 300  # provider text kept in an outcome
+_PROVIDER_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 
 
 def parse_json(raw: bytes) -> Any:
@@ -37,6 +40,15 @@ def provider_message(text: object, request: OutboundRequest) -> str | None:
     if not isinstance(text, str) or not text:
         return None
     return redacted_excerpt(text, request.secrets, MAX_MESSAGE_CHARS)
+
+
+def provider_code(value: object, request: OutboundRequest) -> str | None:
+    """A provider's error code fit to name an error class: an upper-case constant such as Google Ads, google.rpc and
+    LinkedIn document (`CLICK_NOT_FOUND`, `INVALID_ARGUMENT`) in which no secret of the request stands; None for
+    anything else, which the caller replaces by a fixed class (what the provider said goes to the message, redacted)."""
+    if isinstance(value, str) and _PROVIDER_CODE.fullmatch(value) and redact_secrets(value, request.secrets) == value:
+        return value
+    return None
 
 
 def error_excerpt(request: OutboundRequest, response: ProviderResponse, text: str | None = None) -> str:
