@@ -30,6 +30,32 @@ def delivery_item(
     return DeliveryItem(delivery_id, private, payload, reason=reason, attempt=attempt)
 
 
+def previewed_requests(
+    provider: Provider, credentials: Mapping[str, Any], item: DeliveryItem, *, now: float
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The requests `item` would be sent in, shown with their content (`shown_request`) and built without the network;
+    and a note: why the item would not be sent, else what the request's placeholders stand for."""
+    authorization = provider.preview_authorization(credentials)
+    built = provider.build_requests([item], authorization.credentials, now=now)
+    listed = _secret_values(provider, credentials) + [s for r in built.requests for s in r.secrets]
+    secrets = tuple(s for s in listed if s not in authorization.placeholders)
+    shown = [shown_request(request, secrets, with_content=True) for request in built.requests]
+    if skipped := built.skipped.get(0):
+        return shown, f"Would not be sent ({skipped.error_class}): {skipped.message}"
+    return shown, authorization.note
+
+
+def _secret_values(provider: Provider, credentials: Mapping[str, Any]) -> list[str]:
+    values: list[str] = []
+    for name in provider.credentials_model.secret_fields():
+        value = credentials.get(name)
+        if isinstance(value, dict):
+            values += [str(v) for v in value.values()]
+        elif value:
+            values.append(str(value))
+    return values
+
+
 def shown_request(request: OutboundRequest, secrets: Sequence[str], *, with_content: bool) -> dict[str, Any]:
     """The request as recorded (method and URL) or, `with_content`, as previewed (also headers and the body, parsed
     when it is JSON); every listed secret redacted."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..canonical_event import validate_canonical_event
-from ..delivery.prepare import delivery_item, shown_request
+from ..delivery.prepare import delivery_item, previewed_requests
 from ..errors import Problem, ValidationFailed
 from ..filters import EventFilter, compile_filter
 from ..mapping import PropertyMapping, compile_mapping
@@ -128,23 +128,4 @@ class PreviewService:
         mapping = compile_mapping(PropertyMapping.model_validate(action.property_mapping))
         item = delivery_item(provider, mapping, event, delivery_id="preview", reason="live", attempt=1)
         preview.payload = item.payload
-        authorization = provider.preview_authorization(credentials)
-        preview.note = authorization.note
-        built = provider.build_requests([item], authorization.credentials, now=time.time())
-        listed = _secret_values(provider, credentials) + [s for r in built.requests for s in r.secrets]
-        secrets = tuple(s for s in listed if s not in authorization.placeholders)
-        preview.requests = [shown_request(request, secrets, with_content=True) for request in built.requests]
-        if 0 in built.skipped:
-            skipped = built.skipped[0]
-            preview.note = f"Would not be sent ({skipped.error_class}): {skipped.message}"
-
-
-def _secret_values(provider: Provider, credentials: dict[str, Any]) -> list[str]:
-    values: list[str] = []
-    for name in provider.credentials_model.secret_fields():
-        value = credentials.get(name)
-        if isinstance(value, dict):
-            values += [str(v) for v in value.values()]
-        elif value:
-            values.append(str(value))
-    return values
+        preview.requests, preview.note = previewed_requests(provider, credentials, item, now=time.time())
