@@ -11,7 +11,7 @@ from typing import Any
 from ..mapping import CompiledMapping, apply_privacy
 from ..notices import is_notice, notice_data
 from ..providers.base import DeliveryItem, OutboundRequest, Provider
-from ..redaction import redact_secrets
+from ..redaction import REDACTED, redact_secrets
 
 
 def delivery_item(
@@ -35,25 +35,15 @@ def previewed_requests(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The requests `item` would be sent in, shown with their content (`shown_request`) and built without the network;
     and a note: why the item would not be sent, else what the request's placeholders stand for."""
-    authorization = provider.preview_authorization(credentials)
+    authorization = provider.preview_credentials(credentials)
     built = provider.build_requests([item], authorization.credentials, now=now)
-    listed = _secret_values(provider, credentials) + [s for r in built.requests for s in r.secrets]
-    secrets = tuple(s for s in listed if s not in authorization.placeholders)
+    # The requests hold no secret, only `[redacted]` (however they encode it: a query string's %5Bredacted%5D) and
+    # placeholders; but a mapping may have copied a secret into the payload.
+    secrets = (*provider.secret_values(credentials), REDACTED)
     shown = [shown_request(request, secrets, with_content=True) for request in built.requests]
     if skipped := built.skipped.get(0):
         return shown, f"Would not be sent ({skipped.error_class}): {skipped.message}"
     return shown, authorization.note
-
-
-def _secret_values(provider: Provider, credentials: Mapping[str, Any]) -> list[str]:
-    values: list[str] = []
-    for name in provider.credentials_model.secret_fields():
-        value = credentials.get(name)
-        if isinstance(value, dict):
-            values += [str(v) for v in value.values()]
-        elif value:
-            values.append(str(value))
-    return values
 
 
 def shown_request(request: OutboundRequest, secrets: Sequence[str], *, with_content: bool) -> dict[str, Any]:

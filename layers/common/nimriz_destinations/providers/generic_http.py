@@ -22,6 +22,7 @@ from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, f
 from ..clock import iso_from_unix
 from ..event_fields import EVENT_OBJECTS
 from .base import (
+    COMPUTED_AT_SEND,
     SECRET,
     Built,
     Credentials,
@@ -33,6 +34,7 @@ from .base import (
     ProviderResponse,
     SecretStr,
     classify_status,
+    derived,
 )
 from .common import json_bytes
 from .responses import provider_message
@@ -180,9 +182,9 @@ class GenericHttp(Provider):
             )
             built.skipped = dict.fromkeys(range(len(items)), missing)
             return built
-        request_secrets = (signing_secret, *custom_headers.values())
         for position, item in enumerate(items):
-            body, headers = _signed_envelope(item, signing_secret, now)
+            body, headers = _signed_envelope(item, credentials, signing_secret, now)
+            digest = headers["X-Nim-Signature"].removeprefix(f"{SIGNATURE_VERSION}=")
             built.requests.append(
                 OutboundRequest(
                     method=credentials.get("method") or "POST",
@@ -190,7 +192,7 @@ class GenericHttp(Provider):
                     headers={**custom_headers, **headers},
                     body=body,
                     items=(position,),
-                    secrets=request_secrets,
+                    secrets=(signing_secret, *custom_headers.values(), digest),  # an endpoint may echo the signature
                 )
             )
         return built
@@ -204,7 +206,9 @@ def _copied(value: Any) -> Any:
     return list(value) if isinstance(value, list) else value
 
 
-def _signed_envelope(item: DeliveryItem, signing_secret: str, now: float) -> tuple[bytes, dict[str, str]]:
+def _signed_envelope(
+    item: DeliveryItem, credentials: Mapping[str, Any], signing_secret: str, now: float
+) -> tuple[bytes, dict[str, str]]:
     event = item.event
     event_type = TEST_EVENT_TYPE if item.reason == "test" else str(event["type"])
     envelope = {
@@ -225,7 +229,9 @@ def _signed_envelope(item: DeliveryItem, signing_secret: str, now: float) -> tup
         "X-Nim-Timestamp": str(timestamp),
         "X-Nim-Delivery-Attempt": str(item.attempt),
         "X-Nim-Delivery-Reason": item.reason,
-        "X-Nim-Signature": sign(signing_secret, timestamp, body),
+        "X-Nim-Signature": derived(
+            credentials, lambda: sign(signing_secret, timestamp, body), f"{SIGNATURE_VERSION}={COMPUTED_AT_SEND}"
+        ),
     }
     return body, headers
 

@@ -45,7 +45,7 @@ from .analytics import (
     screened,
     signed_revenue,
 )
-from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, derived
 from .common import anonymous_id, epoch_millis
 from .responses import json_object, provider_message, status_outcome, too_large_outcomes
 
@@ -98,7 +98,7 @@ def import_request(credentials: Mapping[str, Any], body: bytes, positions: tuple
     else:
         user, password = str(credentials["project_token"]), ""
     query["ip"] = "0"
-    basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    basic = derived(credentials, lambda: base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))
     return OutboundRequest(
         method="POST",
         url=f"{host}/import?{urlencode(query)}",

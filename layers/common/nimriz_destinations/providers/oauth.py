@@ -213,11 +213,8 @@ class RefreshingProvider(Provider):
     def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
         if not self.can_refresh_authorization(credentials):
             return PreviewAuthorization(credentials)
-        return PreviewAuthorization(
-            {**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN},
-            placeholders=frozenset({PREVIEW_ACCESS_TOKEN}),
-            note=f"{self.preview_note}; shown as {PREVIEW_ACCESS_TOKEN}.",
-        )
+        note = f"{self.preview_note}; shown as {PREVIEW_ACCESS_TOKEN}."
+        return PreviewAuthorization({**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN}, note=note)
 
 
 def _token_key(credentials: Mapping[str, Any]) -> str:
