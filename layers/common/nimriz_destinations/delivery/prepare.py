@@ -1,6 +1,7 @@
 """The steps every sender of a group of items shares — the dispatcher, preview and the provider tests: an item is the
 event after the privacy rules plus its payload (a notice's data as it is, since its contract is fixed; any other
-event through the action's mapping); a request is shown with its secrets redacted."""
+event through the action's mapping); a request is shown with its secrets redacted; a preview's requests are built
+from placeholders, never signed or derived from a secret."""
 
 from __future__ import annotations
 

@@ -52,8 +52,8 @@ def provider_code(value: object, request: OutboundRequest) -> str | None:
 
 
 def error_excerpt(request: OutboundRequest, response: ProviderResponse, text: str | None = None) -> str:
-    """`answered <status>: <text>`, `text` being the body unless given, with every secret of the request redacted
-    (before the cap; a body cut at the read limit also loses a secret's beginning at its end)."""
+    """`answered <status>: <text>`, `text` being the body unless given, capped, with every secret of the request
+    redacted (a secret cut by the cap or by the read limit loses its beginning too)."""
     if text is None:
         text = response_text(response.body, cut=response.truncated)
     excerpt = redacted_excerpt(text, request.secrets, MAX_MESSAGE_CHARS, cut=response.truncated).strip()

@@ -1,5 +1,6 @@
 """Preview: what an action would do with an event — filter verdict (with the rule that rejected it), the
-mapped payload, and the exact provider request(s), secrets redacted — for saved and unsaved destinations."""
+mapped payload, and the exact provider request(s), secrets redacted and nothing signed or derived from them — for
+saved and unsaved destinations."""
 
 from __future__ import annotations
 
