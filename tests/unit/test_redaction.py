@@ -286,3 +286,15 @@ def naive_redaction(text: str, secrets: list[str], *, cut: bool) -> str:
 def test_plain_text_is_redacted_exactly_as_a_naive_search_would(text: str, secrets: list[str], cut: bool) -> None:
     # Texts of `a` and `b` hold no escape, and their base64 decodes to no `a` or `b` byte: only the text view matches.
     assert redact_secrets(text, secrets, cut=cut) == naive_redaction(text, secrets, cut=cut)
+
+
+def test_the_automaton_cache_stays_within_its_bounds_however_many_secret_sets_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(redaction._cache, "max_states", 20_000)
+    for n in range(3 * redaction._cache.max_automata):
+        secret = f"{n:04d}" + "x" * 3000  # each text walks 2,000 states of its automaton
+        assert redact_secrets(secret[:2000], [secret], cut=True) == REDACTED
+    cached = list(redaction._cache._entries.values())
+    assert len(cached) <= redaction._cache.max_automata
+    assert sum(len(automata.characters.goto) for automata in cached) <= 20_000

@@ -77,7 +77,7 @@ def redact_secrets(text: str, secrets: Iterable[str], *, cut: bool = False) -> s
     patterns = tuple(sorted({secret for secret in secrets if secret}))
     if not patterns or not text:
         return text
-    automata = _automata(patterns)
+    automata = _cache.get(patterns)
     reach = [0] * len(text)  # reach[i]: the furthest end of a span to redact that starts at i
     beginning = len(text)  # where the beginning of a secret the cut went through starts, if anywhere
     for view, tail in _views(text, cut):
@@ -85,6 +85,7 @@ def redact_secrets(text: str, secrets: Iterable[str], *, cut: bool = False) -> s
         beginning = min(beginning, _mark_base64(automata.octets, view, reach, cut=cut))
         if cut:
             beginning = min(beginning, _cut_beginning(automata.characters, view, state, tail, len(text)))
+    _cache.count(automata)
     if beginning < len(text):
         reach[beginning] = len(text)
     return _replaced(text, reach)
@@ -112,19 +113,23 @@ class _Automaton:
 
     A state is a prefix of some patterns: those in patterns[lo:hi] (sorted patterns sharing a prefix are adjacent).
     Its failure link is the longest proper suffix of it that is a state too; `longest` is the length of the longest
-    pattern ending it (its own, else its failure link's), all a union of matches needs.
+    pattern ending it (its own, else its failure link's), all a union of matches needs. The root's transitions (one
+    per first character) are all made at once, so a character that begins no pattern costs one lookup.
     """
 
-    __slots__ = ("depth", "fail", "goto", "hi", "lo", "longest", "patterns")
+    __slots__ = ("depth", "fail", "goto", "hi", "lo", "longest", "patterns", "shortest")
 
     def __init__(self, patterns: Sequence[str]) -> None:
         self.patterns = patterns
+        self.shortest = min(map(len, patterns))
         self.goto: list[dict[str, int]] = [{}]  # made transitions: 0 where the state has no such child
         self.fail = [0]
         self.depth = [0]
         self.longest = [0]
         self.lo = [0]
         self.hi = [len(patterns)]
+        for first in dict.fromkeys(pattern[0] for pattern in patterns):
+            self._made(0, first, 0)
 
     def matches(self, text: str) -> tuple[list[tuple[int, int]], int]:
         """(index, length) of the longest pattern ending at each index of `text` where one ends; the state at its end
@@ -135,36 +140,35 @@ class _Automaton:
         for index, character in enumerate(text):
             following = goto[state].get(character)
             if following is None:
-                following = self._child(state, character)
+                following = self._child(state, character) if state else 0
             while not following and state:
                 state = fail[state]
                 following = goto[state].get(character)
                 if following is None:
-                    following = self._child(state, character)
+                    following = self._child(state, character) if state else 0
             state = following
             if longest[state]:
                 found.append((index, longest[state]))
         return found, state
 
     def _child(self, state: int, character: str) -> int:
-        """The state `character` leads to from `state` as a trie edge (0: none), made on first use. Its failure link
-        is `character` read from the failure link of `state`: that walk may reach transitions not made yet, which
-        are made on the way back (each needs the same walk from its own failure link, a shorter suffix)."""
+        """The state `character` leads to from `state` (not the root) as a trie edge (0: none), made on first use.
+        Its failure link is `character` read from the failure link of `state`: that walk may reach transitions not
+        made yet, which are made on the way back (each needs the same walk from its own failure link, shorter)."""
         goto, fail = self.goto, self.fail
         pending = []  # states on the failure chain whose transition on `character` is not made yet
         target = 0
-        if state:
-            suffix = fail[state]
-            while True:
-                made = goto[suffix].get(character)
-                if made is None:
-                    pending.append(suffix)
-                elif made:
-                    target = made
-                    break
-                if not suffix:
-                    break
-                suffix = fail[suffix]
+        suffix = fail[state]
+        while True:
+            made = goto[suffix].get(character)
+            if made:
+                target = made
+                break
+            if made is None and suffix:
+                pending.append(suffix)
+            if not suffix:
+                break
+            suffix = fail[suffix]
         for suffix in reversed(pending):  # nearest the root first: each one's failure target is `target`
             target = self._made(suffix, character, target) or target
         return self._made(state, character, target)
@@ -175,7 +179,10 @@ class _Automaton:
         lo, hi = self.lo[state], self.hi[state]
         if len(patterns[lo]) == depth:
             lo += 1  # the pattern `state` spells has no next character
-        if lo < hi and not (patterns[lo][depth] == character == patterns[hi - 1][depth]):
+        # The patterns of the range are sorted by their character at `depth`: those with `character` are adjacent.
+        if lo < hi and not patterns[lo][depth] <= character <= patterns[hi - 1][depth]:
+            lo = hi
+        elif lo < hi and not patterns[lo][depth] == character == patterns[hi - 1][depth]:
             lo = bisect_left(patterns, character, lo, hi, key=lambda pattern: pattern[depth])
             hi = bisect_right(patterns, character, lo, hi, key=lambda pattern: pattern[depth])
         if lo >= hi:
@@ -191,32 +198,49 @@ class _Automaton:
         return made
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Automata:
     characters: _Automaton  # of the secrets
     octets: _Automaton  # of their UTF-8 bytes, one character per byte (base64 views); the same one for ASCII secrets
+    states: int = 0  # how many states they had when last counted
+
+    def recount(self) -> int:
+        """The states made since the last count."""
+        states = len(self.characters.goto) + (len(self.octets.goto) if self.octets is not self.characters else 0)
+        grown, self.states = states - self.states, states
+        return grown
 
 
-_CACHED_AUTOMATA = 64
-_CACHED_STATES = 300_000  # what all cached automata may hold together (each state about 300 bytes)
-_cache: OrderedDict[tuple[str, ...], _Automata] = OrderedDict()
+class _AutomatonCache:
+    """Automata per set of secrets, the least recently used leaving first when there are more than `max_automata` or
+    they hold more than `max_states` states together. States are made as texts are read, so each use is counted."""
+
+    def __init__(self, *, max_automata: int, max_states: int) -> None:
+        self.max_automata = max_automata
+        self.max_states = max_states
+        self._entries: OrderedDict[tuple[str, ...], _Automata] = OrderedDict()
+        self._states = 0  # the sum of the entries' `states`
+
+    def get(self, patterns: tuple[str, ...]) -> _Automata:
+        """The automata of `patterns` (sorted, distinct, non-empty), made when missing."""
+        found = self._entries.get(patterns)
+        if found is None:
+            octets = tuple(sorted(_utf8(pattern).decode("latin-1") for pattern in patterns))
+            characters = _Automaton(patterns)
+            found = _Automata(characters, characters if octets == patterns else _Automaton(octets))
+            self._entries[patterns] = found
+        self._entries.move_to_end(patterns)
+        return found
+
+    def count(self, used: _Automata) -> None:
+        """Counts the states a use of `used` made, then evicts while the cache is over its bounds."""
+        self._states += used.recount()
+        while len(self._entries) > 1 and (len(self._entries) > self.max_automata or self._states > self.max_states):
+            self._states -= self._entries.popitem(last=False)[1].states
 
 
-def _automata(patterns: tuple[str, ...]) -> _Automata:
-    """The automata of `patterns`, from the cache; the least recently used ones leave it first when it holds too many
-    automata or states (states are made as texts are read, so its size is checked on every use)."""
-    found = _cache.get(patterns)
-    if found is None:
-        octets = tuple(sorted(_utf8(pattern).decode("latin-1") for pattern in patterns))
-        characters = _Automaton(patterns)
-        found = _Automata(characters, characters if octets == patterns else _Automaton(octets))
-        _cache[patterns] = found
-    _cache.move_to_end(patterns)
-    states = sum(len(each.characters.goto) + len(each.octets.goto) for each in _cache.values())
-    while len(_cache) > 1 and (len(_cache) > _CACHED_AUTOMATA or states > _CACHED_STATES):
-        evicted = _cache.popitem(last=False)[1]
-        states -= len(evicted.characters.goto) + len(evicted.octets.goto)
-    return found
+# Each state costs about 300 bytes: some tens of MB at most.
+_cache = _AutomatonCache(max_automata=64, max_states=300_000)
 
 
 def _utf8(text: str) -> bytes:
@@ -236,8 +260,8 @@ class _View(NamedTuple):
 
 
 def _views(text: str, cut: bool) -> Iterator[tuple[_View, int]]:
-    """The text's views that differ from it, the text first, each with where it stops: a cut text's views stop
-    before an escape the cut left incomplete."""
+    """The text itself, then each decoding of it that differs from it, each with where it stops: a cut text's
+    decodings stop before an escape the cut left incomplete."""
     yield _View(text, range(len(text)), range(1, len(text) + 1)), len(text)
     decoders = []
     if "\\" in text:
@@ -399,7 +423,12 @@ def _mark_base64(automaton: _Automaton, view: _View, reach: list[int], *, cut: b
     beginning of a secret that ends the view starts in the text (the text's length when there is none)."""
     characters, starts, ends = view
     beginning = len(reach)
+    # The fewest characters of a run that can hold a secret (its bytes, at least MIN_FRAGMENT_CHARS of them its own)
+    # or, ending a cut view, the beginning of one.
+    fewest = max(MIN_FRAGMENT_CHARS, (8 * automaton.shortest + 5) // 6)
     for run in _BASE64_RUN.finditer(characters):
+        if run.end() - run.start() < fewest and not (cut and run.end() == len(characters)):
+            continue
         for first in range(run.start(), min(run.start() + 4, run.end() - MIN_FRAGMENT_CHARS + 1)):
             encoded = characters[first : run.end()].translate(_URL_SAFE_TO_STANDARD)
             whole = len(encoded) - len(encoded) % 4
