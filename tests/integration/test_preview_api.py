@@ -1,15 +1,22 @@
-"""Preview: filter verdict with the rejecting rule, the mapped payload, the exact request with secrets redacted."""
+"""Preview: filter verdict with the rejecting rule, the mapped payload, the exact request with secrets redacted and
+nothing computed from a secret (a preview never signs or derives: `tests/derived_values.py`)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
+
 from nimriz_destinations.models import MAX_ACTIONS
+from nimriz_destinations.providers.base import COMPUTED_AT_SEND
+from nimriz_destinations.providers.common import json_bytes
+from nimriz_destinations.providers.generic_http import verify_signature
 from nimriz_destinations.sample_events import sample_event
 from nimriz_destinations.service.preview import MAX_PREVIEW_RESPONSE_BYTES
 from tests.conftest import ApiClient
-from tests.factories import destination_body
+from tests.derived_values import CASES, credentials, secret_dependent, shown_derivations
+from tests.factories import SECRET_MARK, destination_body
 
 BASE = "/api/integrations/destinations"
 WRITE_KEY = "seg_preview_write_key_0123456789"
@@ -39,7 +46,7 @@ def test_saved_destination_preview_shows_payload_and_redacted_request(api: ApiCl
     (request,) = action["requests"]
     assert request["url"].endswith("/v1/track") and request["method"] == "POST"
     assert WRITE_KEY not in response.text
-    assert request["headers"]["Authorization"] == "Basic [redacted]"
+    assert request["headers"]["Authorization"] == "Basic [computed at send]"
 
 
 def test_preview_names_the_rule_that_rejected_the_event(api: ApiClient) -> None:
@@ -139,3 +146,62 @@ def test_the_largest_preview_stays_far_under_the_lambda_response_limit(api: ApiC
     )
     (action,) = alone.json()["actions"]
     assert action["payload"]["c3"] == event["utm"]["content"] and action["requests"]
+
+
+SIGNING_SECRET = "whsec_preview_oracle_0123456789"
+
+
+def webhook_destination(api: ApiClient) -> dict[str, Any]:
+    credentials = {"url": "https://hooks.example.com/nimriz", "signing_secret": SIGNING_SECRET}
+    response = api.post(BASE, destination_body("generic_http", credentials=credentials))
+    assert response.status == 201, response.text
+    created: dict[str, Any] = response.json()["destination"]
+    return created
+
+
+def assert_no_valid_signature(preview: dict[str, Any]) -> None:
+    requests = [request for action in preview["actions"] for request in action["requests"]]
+    assert requests
+    for request in requests:
+        headers, body = request["headers"], json_bytes(request["body"])
+        assert headers["X-Nim-Signature"] == f"v1={COMPUTED_AT_SEND}"
+        assert not verify_signature(SIGNING_SECRET, headers["X-Nim-Signature"], headers["X-Nim-Timestamp"], body)
+
+
+def test_a_read_only_key_gets_no_valid_signature_for_a_body_of_its_choosing(
+    api: ApiClient, admin_api: ApiClient
+) -> None:
+    destination = webhook_destination(api)
+    created = admin_api.post(
+        "/admin/workspaces/ws_dev/api-keys",
+        {"label": "dashboard", "scopes": ["destinations:read"], "organization_id": "org_dev"},
+    )
+    assert created.status == 201, created.text
+    reader = ApiClient(api.gateway, created.json()["secret"])
+    forged = sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev")
+    forged["conversion"]["value"] = 99999
+    forged_send = {"event": forged}
+    response = reader.post(f"{BASE}/{destination['id']}/preview", forged_send)
+    assert response.status == 200, response.text
+    assert_no_valid_signature(response.json())
+    unsaved = {
+        "destination": destination_body(
+            "generic_http", credentials={"url": "https://hooks.example.com/nimriz", "signing_secret": SIGNING_SECRET}
+        ),
+        **forged_send,
+    }
+    response = reader.post(f"{BASE}/preview", unsaved)
+    assert response.status == 200, response.text
+    assert_no_valid_signature(response.json())
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_preview_over_the_api_shows_nothing_computed_from_a_secret(api: ApiClient, case: str) -> None:
+    destination_type, _ = CASES[case]
+    created = api.post(BASE, destination_body(destination_type, credentials=credentials(case)))
+    assert created.status == 201, created.text
+    response = api.post(f"{BASE}/{created.json()['destination']['id']}/preview", {})
+    assert response.status == 200, response.text
+    assert any(action["requests"] for action in response.json()["actions"])
+    assert SECRET_MARK not in response.text
+    assert not shown_derivations(response.text, case, secret_dependent(case)), response.text

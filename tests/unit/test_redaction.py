@@ -1,22 +1,27 @@
-"""The one redactor: no wire form of a secret, at any offset, across any cut, survives in what is recorded or shown.
+"""The one redactor: no wire form of a secret, at any offset, across any cut, survives in what is recorded or shown,
+and its work grows with what is kept and the secrets only.
 
-Generated secrets carry the characters that change between encodings (quotes, backslashes, non-ASCII, `=`, `+`,
-`/`); generated responses echo them in one encoding at any offset. Filler is `~`, which no secret and no encoding
-of one contains, so an 8-character window of a secret form found in the output can only be a leak.
+Generated secrets carry the characters that change between encodings (quotes, backslashes, non-ASCII, `=`, `+`, `/`,
+`%`, `&`, `<`, `>`, spaces); generated responses echo them in one dialect (`tests/secret_encodings.py`: encoders
+written from each dialect's rules, not from the redactor) at any offset. Filler is `~`, which no secret and no
+encoding of one contains, so an 8-character window of a secret form found in the output can only be a leak.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import json
 import string
+import sys
 from collections.abc import Callable
-from urllib.parse import quote, quote_plus
+from types import FrameType
+from typing import Any
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from nimriz_destinations import redaction
 from nimriz_destinations.delivery.prepare import shown_request
 from nimriz_destinations.delivery.sender import MAX_RESPONSE_BYTES
 from nimriz_destinations.delivery.sending import EXCERPT_CHARACTERS, response_excerpt
@@ -26,54 +31,18 @@ from nimriz_destinations.providers.posthog import PROVIDER as POSTHOG
 from nimriz_destinations.providers.responses import MAX_MESSAGE_CHARS, error_excerpt, provider_message
 from nimriz_destinations.providers.segment import PROVIDER as SEGMENT
 from nimriz_destinations.redaction import REDACTED, redact_secrets, redacted_excerpt, response_text
+from tests import secret_encodings
 from tests.provider_support import make_item
+from tests.secret_encodings import ENCODINGS, FILLER, base64_echo
 
-FILLER = "~"
-SECRET_ALPHABET = string.ascii_letters + string.digits + "\"'\\=+/_-.:é中ü😀\u2028"
+SECRET_ALPHABET = string.ascii_letters + string.digits + "\"'\\=+/_-.:%&<> é中ü😀\u2028"
 secrets = st.text(alphabet=SECRET_ALPHABET, min_size=8, max_size=64)
-PROPERTY_SETTINGS = settings(derandomize=True, max_examples=150, deadline=None)
-
-
-def _base64_echo(encode: Callable[[bytes], bytes], shift: int) -> Callable[[str], tuple[str, str]]:
-    """The secret inside a longer base64 token (like Basic `user:secret`): `shift` bytes before it, 2 after."""
-
-    def echo(secret: str) -> tuple[str, str]:
-        raw = secret.encode()
-        token = encode(FILLER.encode() * shift + raw + FILLER.encode() * 2).decode()
-        # The characters the secret alone fixes: those whose 6 bits lie within the secret's bytes.
-        first, end = -(-8 * shift // 6), 8 * (shift + len(raw)) // 6
-        return token, token[first:end]
-
-    return echo
-
-
-def _plain(encode: Callable[[str], str]) -> Callable[[str], tuple[str, str]]:
-    def echo(secret: str) -> tuple[str, str]:
-        encoded = encode(secret)
-        return encoded, encoded
-
-    return echo
-
-
-# Each encoding: secret -> (what the endpoint echoes, the part of it that is the secret's alone).
-ENCODINGS: dict[str, Callable[[str], tuple[str, str]]] = {
-    "raw": _plain(lambda s: s),
-    "json_ascii": _plain(lambda s: json.dumps(s)[1:-1]),
-    "json_unicode": _plain(lambda s: json.dumps(s, ensure_ascii=False)[1:-1]),
-    "url_no_safe": _plain(lambda s: quote(s, safe="")),
-    "url_default": _plain(quote),
-    "url_plus": _plain(quote_plus),
-    "html": _plain(html.escape),
-    **{f"base64_shift{n}": _base64_echo(base64.b64encode, n) for n in range(3)},
-    **{f"base64url_shift{n}": _base64_echo(base64.urlsafe_b64encode, n) for n in range(3)},
-}
+PROPERTY_SETTINGS = settings(derandomize=True, max_examples=300, deadline=None)
 encodings = st.sampled_from(sorted(ENCODINGS))
 
 
 def leaked_windows(output: str, *forms: str) -> set[str]:
-    """8-character windows of `forms` present in `output` (our own `[redacted]` markers excluded)."""
-    shown = output.replace(REDACTED, "\0")
-    return {form[i : i + 8] for form in forms for i in range(len(form) - 7) if form[i : i + 8] in shown}
+    return secret_encodings.leaked_windows(output, *forms, marker=REDACTED)
 
 
 def strings_in(value: object) -> list[str]:
@@ -162,7 +131,7 @@ def test_basic_auth_preview_shows_no_part_of_the_secret_in_the_base64_token(user
         )
 
     shift = (len(username.encode()) + 1) % 3  # `user:` bytes before the secret, modulo base64's 3-byte groups
-    own = _base64_echo(base64.b64encode, shift)(secret)[1]
+    own = base64_echo(base64.b64encode, shift)(secret)[1]
     assume(not any(leaked_windows(text, secret, own) for text in preview(FILLER * 8)[1]))
     token, shown = preview(secret)
     for text in shown:
@@ -209,3 +178,123 @@ def test_short_secrets_are_redacted_whole_but_not_as_fragments() -> None:
     assert redact_secrets("pin=123; ok", ["123"]) == f"pin={REDACTED}; ok"
     # "12" is a cut prefix of only 2 characters: left alone.
     assert redact_secrets("page 12", ["123"], cut=True) == "page 12"
+
+
+@pytest.mark.parametrize(
+    ("secret", "written"),
+    [
+        ("key/with/slashes", "key\\/with\\/slashes"),  # PHP's json_encode
+        ("a<b>&c-0123", "a\\u003cb\\u003e\\u0026c-0123"),  # Go's encoding/json
+        ("clé-secrète", "cl\\u00E9-secr\\u00E8te"),  # upper-case hex
+        ("tok/en+0123", "tok%2fen%2b0123"),  # lower-case percent-encoding
+        ("tok/en+0123", "tok%2Fen+0123"),  # `+` left as it is
+        ("pass word12", "pass+word12"),  # form encoding
+        ("a&b<c>d'e", "a&amp;b&lt;c&gt;d&#X27;e"),  # HTML, hexadecimal in upper case
+        ("café-0123", "caf&eacute;-0123"),  # HTML, named
+        ("😀-secret", "\\ud83d\\ude00-secret"),  # a surrogate pair
+    ],
+)
+def test_a_secret_is_redacted_in_the_dialects_real_servers_write(secret: str, written: str) -> None:
+    assert redact_secrets(f'{{"echo": "{written}"}}', [secret]) == f'{{"echo": "{REDACTED}"}}'
+
+
+def test_a_basic_token_written_with_php_escapes_is_still_found() -> None:
+    secret = "a?~?~?~secret"  # its base64 carries `/`: PHP writes it `\/`
+    token = base64.b64encode(f"user:{secret}".encode()).decode()
+    assert "/" in token
+    written = secret_encodings.php_json(f"Basic {token}")
+    assert not leaked_windows(redact_secrets(written, [secret]), token[8:])
+
+
+def test_an_escape_cut_by_the_keep_boundary_does_not_leave_the_secret_s_beginning() -> None:
+    secret = "éèê-secret-value"
+    written = secret_encodings.upper_case_json(secret)
+    text = FILLER * 90 + written
+    for limit in range(94, 94 + len(written)):
+        assert redacted_excerpt(text, [secret], limit) == (FILLER * 90 + REDACTED)[:limit]
+
+
+def redactor_lines(run: Callable[[], object]) -> int:
+    """Lines of redaction.py that `run()` executes: the redactor's work, counted without a clock."""
+    count = 0
+
+    def trace_lines(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return trace_lines
+
+    def trace_calls(frame: FrameType, event: str, arg: Any) -> Any:
+        return trace_lines if frame.f_code.co_filename == redaction.__file__ else None
+
+    sys.settrace(trace_calls)
+    try:
+        run()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_an_excerpt_costs_the_same_however_long_the_answer_is() -> None:
+    # Long secrets of the answer's one character: every position of the answer starts a match.
+    long_secrets = tuple("a" * (4096 - n) for n in range(5))
+
+    def excerpt(size: int) -> Callable[[], str]:
+        return lambda: response_excerpt(ProviderResponse(200, {}, b"a" * size), long_secrets)
+
+    short, long = excerpt(2 * EXCERPT_CHARACTERS), excerpt(64 * EXCERPT_CHARACTERS)
+    short(), long()  # caches filled
+    assert redactor_lines(long) == redactor_lines(short)
+
+
+def test_redaction_work_grows_with_the_text_and_the_secrets_not_with_their_product() -> None:
+    def redaction_of(length: int, secret_count: int) -> Callable[[], str]:
+        text, repeated = "a" * length, ["a" * (8 + n) for n in range(secret_count)]
+        return lambda: redact_secrets(text, repeated, cut=True)
+
+    small, large = redaction_of(500, 4), redaction_of(1000, 8)
+    small(), large()  # caches filled
+    assert redactor_lines(large) <= 2.5 * redactor_lines(small)
+
+
+def naive_redaction(text: str, secrets: list[str], *, cut: bool) -> str:
+    """Every occurrence of every secret (overlapping ones too) and, when cut, the longest end of the text that begins
+    a secret (4 characters or more), merged and replaced: what the redactor must do to plain text."""
+    spans = [(i, i + len(s)) for s in secrets for i in range(len(text)) if text.startswith(s, i)]
+    if cut:
+        ends = [i for i in range(len(text) - 3) if any(s.startswith(text[i:]) for s in secrets)]
+        spans += [(min(ends), len(text))] if ends else []
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    pieces, position = [], 0
+    for start, end in merged:
+        pieces += [text[position:start], REDACTED]
+        position = end
+    return "".join([*pieces, text[position:]])
+
+
+@settings(derandomize=True, max_examples=500, deadline=None)
+@given(
+    text=st.text(alphabet="ab", max_size=60),
+    secrets=st.lists(st.text(alphabet="ab", min_size=1, max_size=8), min_size=1, max_size=6),
+    cut=st.booleans(),
+)
+def test_plain_text_is_redacted_exactly_as_a_naive_search_would(text: str, secrets: list[str], cut: bool) -> None:
+    # Texts of `a` and `b` hold no escape, and their base64 decodes to no `a` or `b` byte: only the text view matches.
+    assert redact_secrets(text, secrets, cut=cut) == naive_redaction(text, secrets, cut=cut)
+
+
+def test_the_automaton_cache_stays_within_its_bounds_however_many_secret_sets_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(redaction._cache, "max_states", 20_000)
+    for n in range(3 * redaction._cache.max_automata):
+        secret = f"{n:04d}" + "x" * 3000  # each text walks 2,000 states of its automaton
+        assert redact_secrets(secret[:2000], [secret], cut=True) == REDACTED
+    cached = list(redaction._cache._entries.values())
+    assert len(cached) <= redaction._cache.max_automata
+    assert sum(len(automata.characters.goto) for automata in cached) <= 20_000

@@ -361,7 +361,10 @@ class ActionPreviewOut(BaseModel):
     enabled: bool
     filter: FilterVerdictOut
     payload: dict[str, Any] | None
-    requests: list[dict[str, Any]] = Field(description="Exact requests that would be sent, secrets redacted.")
+    requests: list[dict[str, Any]] = Field(
+        description="Exact requests that would be sent, secrets as [redacted] and values computed from them "
+        "(signatures, Basic tokens, access tokens) as placeholders such as [computed at send]."
+    )
     note: str | None
 
 

@@ -14,7 +14,6 @@ from nimriz_destinations.providers.analytics import (
     base_url,
     canonical_properties,
     pack,
-    secret_forms,
     signed_revenue,
 )
 from nimriz_destinations.providers.common import json_bytes
@@ -70,11 +69,6 @@ def test_as_uuid_keeps_uuids_and_derives_stable_ones_for_other_ids() -> None:
     assert as_uuid(value) == value.lower()
     derived = as_uuid("evt_1")
     assert uuid.UUID(derived).version == 5 and derived == as_uuid("evt_1") != as_uuid("evt_2")
-
-
-def test_secret_forms_cover_raw_url_encoded_and_json_escaped_forms() -> None:
-    assert secret_forms("a/b+c", None, "") == ("a/b+c", "a%2Fb%2Bc")
-    assert secret_forms('q"uote') == ('q"uote', "q%22uote", 'q\\"uote')
 
 
 @pytest.mark.parametrize(

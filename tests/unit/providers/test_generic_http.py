@@ -204,9 +204,10 @@ def test_replays_keep_the_event_id() -> None:
     assert json.loads(request.body)["id"] == request.headers["X-Nim-Event-Id"] == "evt_1"
 
 
-def test_signing_secret_and_every_custom_header_value_are_listed_for_redaction() -> None:
+def test_signing_secret_every_custom_header_value_and_the_signature_are_listed_for_redaction() -> None:
     request = only_request(make_item())
-    assert set(request.secrets) == {SECRET, "Bearer customer-token-123", "growth"}
+    digest = request.headers["X-Nim-Signature"].removeprefix("v1=")
+    assert set(request.secrets) == {SECRET, "Bearer customer-token-123", "growth", digest}
 
 
 def test_each_item_gets_its_own_request() -> None:

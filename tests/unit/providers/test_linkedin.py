@@ -27,6 +27,8 @@ from nimriz_destinations.providers.linkedin import (
     LinkedIn,
     LinkedInCredentials,
 )
+from nimriz_destinations.providers.oauth import PREVIEW_ACCESS_TOKEN
+from nimriz_destinations.redaction import REDACTED
 from tests import provider_support
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -417,10 +419,10 @@ def test_building_without_any_access_token_is_a_programming_error() -> None:
 
 
 def test_a_preview_of_a_refreshing_destination_shows_a_placeholder_token() -> None:
-    preview = PROVIDER.preview_authorization(REFRESHING)
-    assert preview.credentials["access_token"] in preview.placeholders
+    preview = PROVIDER.preview_credentials(REFRESHING)
+    assert preview.credentials["access_token"] == PREVIEW_ACCESS_TOKEN
     assert preview.note
-    assert PROVIDER.preview_authorization(CREDENTIALS).credentials == CREDENTIALS
+    assert PROVIDER.preview_credentials(CREDENTIALS).credentials["access_token"] == REDACTED
 
 
 # -- credential health ----------------------------------------------------------------------------------------

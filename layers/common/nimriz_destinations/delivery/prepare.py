@@ -1,7 +1,7 @@
 """The steps every sender of a group of items shares — the dispatcher, preview and the provider tests: an item is the
 event after the privacy rules plus its payload (a notice's data as it is, since its contract is fixed; any other
 event through the action's mapping), at most MAX_MAPPED_EVENT_BYTES of it; a request is shown with its secrets
-redacted."""
+redacted; a preview's requests are built from placeholders, never signed or derived from a secret."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from ..mapping import CompiledMapping, apply_privacy, json_size
 from ..notices import is_notice, notice_data
 from ..providers.base import DeliveryItem, OutboundRequest, Outcome, Provider
-from ..redaction import redact_secrets
+from ..redaction import REDACTED, redact_secrets
 
 # One mapped event, as compact UTF-8 JSON: what no mapping may make of an event (design §7.4).
 MAX_MAPPED_EVENT_BYTES = 64 * 1024
@@ -52,6 +52,22 @@ def delivery_item(
     if size > MAX_MAPPED_EVENT_BYTES:
         raise MappedEventTooLarge(size)
     return DeliveryItem(delivery_id, private, payload, reason=reason, attempt=attempt)
+
+
+def previewed_requests(
+    provider: Provider, credentials: Mapping[str, Any], item: DeliveryItem, *, now: float
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The requests `item` would be sent in, shown with their content (`shown_request`) and built without the network;
+    and a note: why the item would not be sent, else what the request's placeholders stand for."""
+    authorization = provider.preview_credentials(credentials)
+    built = provider.build_requests([item], authorization.credentials, now=now)
+    # The requests hold no secret, only `[redacted]` (however they encode it: a query string's %5Bredacted%5D) and
+    # placeholders; but a mapping may have copied a secret into the payload.
+    secrets = (*provider.secret_values(credentials), REDACTED)
+    shown = [shown_request(request, secrets, with_content=True) for request in built.requests]
+    if skipped := built.skipped.get(0):
+        return shown, f"Would not be sent ({skipped.error_class}): {skipped.message}"
+    return shown, authorization.note
 
 
 def shown_request(request: OutboundRequest, secrets: Sequence[str], *, with_content: bool) -> dict[str, Any]:

@@ -193,7 +193,7 @@ def _log_unexpected(what: str, provider: Provider, exc: Exception, **context: ob
 
 
 def response_excerpt(response: ProviderResponse, secrets: Sequence[str]) -> str:
-    """The start of a response body as recorded: redacted first, then cut to EXCERPT_CHARACTERS."""
+    """The start of a response body as recorded: its first EXCERPT_CHARACTERS, redacted (only they are read)."""
     text = response_text(response.body, cut=response.truncated)
     return redacted_excerpt(text, secrets, EXCERPT_CHARACTERS, cut=response.truncated)
 

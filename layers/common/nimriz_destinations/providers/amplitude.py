@@ -39,7 +39,6 @@ from .analytics import (
     json_posts,
     property_doc,
     screened,
-    secret_forms,
     signed_revenue,
 )
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
@@ -137,7 +136,7 @@ class Amplitude(base.Provider):
             lambda events: {"api_key": api_key, "events": events},
             max_count=MAX_EVENTS_PER_REQUEST,
             max_bytes=MAX_BODY_BYTES,
-            secrets=secret_forms(api_key),
+            secrets=(api_key,),
         )
         return built
 

@@ -6,16 +6,14 @@
 * `signed_revenue`: a conversion's effect on revenue (a sale adds, a refund/cancellation/reversal takes away).
 * `screened`: the items a provider would accept, the others skipped with why.
 * `pack`: request bodies within a provider's count and byte limits.
-* Dedup id derivation (`as_uuid`), the secrets' wire forms (`secret_forms`), customer base URLs (`base_url`).
+* Dedup id derivation (`as_uuid`), customer base URLs (`base_url`).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from ..event_fields import EVENT_OBJECTS, compile_path
 from ..netguard import parse_url
@@ -101,18 +99,6 @@ def as_uuid(value: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         return derived_uuid(value)
-
-
-def secret_forms(*secrets: str | None) -> tuple[str, ...]:
-    """Each secret as sent: raw, URL-encoded (query strings) and JSON-escaped (bodies), so redaction finds it."""
-    forms: list[str] = []
-    for secret in secrets:
-        if not secret:
-            continue
-        for form in (secret, quote_plus(secret), quote(secret, safe=""), json.dumps(secret)[1:-1]):
-            if form not in forms:
-                forms.append(form)
-    return tuple(forms)
 
 
 def screened(

@@ -9,21 +9,26 @@ Mapping, building and classifying are pure. The one state a provider may keep is
 providers (Google Ads, LinkedIn) exchange a refresh token for an access token in `authorize`, through the `send`
 the dispatcher passes them, and keep it per credentials until shortly before it expires (`oauth.py`);
 `runtime.reset()` empties those caches.
+
+A preview never signs or derives (design §8.7): it builds requests from `preview_credentials`, where every secret is
+`[redacted]` and what `authorize` would add is a placeholder, and an adapter computes every value that comes from a
+secret (a webhook signature, a Basic token, a keyed hash) through `derived`, which gives a placeholder there.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, get_args, get_origin
+from typing import Annotated, Any, ClassVar, final, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from ..netguard import normalised_url
+from ..redaction import REDACTED
 
 
 class _SecretMarker:
@@ -151,8 +156,22 @@ class PreviewAuthorization:
     """What a preview builds requests with instead of `authorize`'s result (a preview never uses the network)."""
 
     credentials: Mapping[str, Any]
-    placeholders: frozenset[str] = frozenset()  # stand-in values shown as they are: they are not secrets
     note: str | None = None  # tells the reader what the placeholders stand for
+
+
+COMPUTED_AT_SEND = "[computed at send]"  # what a preview shows in place of a value computed from a secret
+
+
+class PreviewCredentials(dict[str, Any]):
+    """Credentials a preview builds requests with (`Provider.preview_credentials`): nothing in them is a secret, and
+    `derived` gives placeholders when building with them."""
+
+
+def derived(credentials: Mapping[str, Any], compute: Callable[[], str], shown_as: str = COMPUTED_AT_SEND) -> str:
+    """A value an adapter computes from a secret (a signature, a Basic token, a keyed hash): `compute()` when sending,
+    `shown_as` in a preview, which never signs or derives. List the value in the request's `secrets` too, so no record
+    or excerpt shows it either."""
+    return shown_as if isinstance(credentials, PreviewCredentials) else compute()
 
 
 class AuthorizationFailed(Exception):
@@ -221,8 +240,36 @@ class Provider:
         return []
 
     def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
-        """Credentials to build a preview's requests with, without the network; `authorize` adds nothing by default."""
+        """Placeholders for what `authorize` would add (a preview never uses the network); by default nothing."""
         return PreviewAuthorization(credentials)
+
+    @final
+    def preview_credentials(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
+        """What a preview builds requests with: every secret as `[redacted]`, so nothing real can be derived from one,
+        then `preview_authorization`'s placeholders."""
+        secret_fields = self.credentials_model.secret_fields()
+        masked = {
+            name: _masked(value) if name in secret_fields and value is not None else value
+            for name, value in credentials.items()
+        }
+        authorization = self.preview_authorization(masked)
+        return replace(authorization, credentials=PreviewCredentials(authorization.credentials))
+
+    @final
+    def secret_values(self, credentials: Mapping[str, Any]) -> list[str]:
+        """The value of every secret field of these credentials (each value of a secret mapping, e.g. headers)."""
+        values: list[str] = []
+        for name in self.credentials_model.secret_fields():
+            value = credentials.get(name)
+            if isinstance(value, Mapping):
+                values += [str(item) for item in value.values()]
+            elif value:
+                values.append(str(value))
+        return values
+
+
+def _masked(value: Any) -> Any:
+    return dict.fromkeys(value, REDACTED) if isinstance(value, Mapping) else REDACTED
 
 
 def retry_after_seconds(response: ProviderResponse) -> float | None:

@@ -3,7 +3,7 @@ the protocol itself lives in `measurement_protocol`.
 
 Endpoint by `region`: global → https://www.google-analytics.com, eu → https://region1.google-analytics.com (EU
 processing); path `/mp/collect`, or `/debug/mp/collect` (the validation server) for test sends. `measurement_id`
-and `api_secret` travel in the query string, so the secret is listed for redaction in its URL-encoded form too.
+and `api_secret` travel in the query string (the redactor finds the secret URL-encoded there too).
 """
 
 from __future__ import annotations

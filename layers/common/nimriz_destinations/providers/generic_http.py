@@ -22,6 +22,7 @@ from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, f
 from ..clock import iso_from_unix
 from ..event_fields import EVENT_OBJECTS
 from .base import (
+    COMPUTED_AT_SEND,
     SECRET,
     Built,
     Credentials,
@@ -33,8 +34,10 @@ from .base import (
     ProviderResponse,
     SecretStr,
     classify_status,
+    derived,
 )
 from .common import json_bytes
+from .responses import provider_message
 
 # Headers we set ourselves (or that transport owns); a customer header must not override them.
 _RESERVED_HEADERS = frozenset(
@@ -179,9 +182,9 @@ class GenericHttp(Provider):
             )
             built.skipped = dict.fromkeys(range(len(items)), missing)
             return built
-        request_secrets = (signing_secret, *custom_headers.values())
         for position, item in enumerate(items):
-            body, headers = _signed_envelope(item, signing_secret, now)
+            body, headers = _signed_envelope(item, credentials, signing_secret, now)
+            digest = headers["X-Nim-Signature"].removeprefix(f"{SIGNATURE_VERSION}=")
             built.requests.append(
                 OutboundRequest(
                     method=credentials.get("method") or "POST",
@@ -189,13 +192,13 @@ class GenericHttp(Provider):
                     headers={**custom_headers, **headers},
                     body=body,
                     items=(position,),
-                    secrets=request_secrets,
+                    secrets=(signing_secret, *custom_headers.values(), digest),  # an endpoint may echo the signature
                 )
             )
         return built
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        return dict.fromkeys(request.items, _webhook_outcome(response))
+        return dict.fromkeys(request.items, _webhook_outcome(request, response))
 
 
 def _copied(value: Any) -> Any:
@@ -203,7 +206,9 @@ def _copied(value: Any) -> Any:
     return list(value) if isinstance(value, list) else value
 
 
-def _signed_envelope(item: DeliveryItem, signing_secret: str, now: float) -> tuple[bytes, dict[str, str]]:
+def _signed_envelope(
+    item: DeliveryItem, credentials: Mapping[str, Any], signing_secret: str, now: float
+) -> tuple[bytes, dict[str, str]]:
     event = item.event
     event_type = TEST_EVENT_TYPE if item.reason == "test" else str(event["type"])
     envelope = {
@@ -224,19 +229,22 @@ def _signed_envelope(item: DeliveryItem, signing_secret: str, now: float) -> tup
         "X-Nim-Timestamp": str(timestamp),
         "X-Nim-Delivery-Attempt": str(item.attempt),
         "X-Nim-Delivery-Reason": item.reason,
-        "X-Nim-Signature": sign(signing_secret, timestamp, body),
+        "X-Nim-Signature": derived(
+            credentials, lambda: sign(signing_secret, timestamp, body), f"{SIGNATURE_VERSION}={COMPUTED_AT_SEND}"
+        ),
     }
     return body, headers
 
 
-def _webhook_outcome(response: ProviderResponse) -> Outcome:
+def _webhook_outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     """Design §8.1 status rules, plus: a redirect is a failure (we never follow one) and 410 Gone is final."""
     status = response.status
     if 300 <= status < 400:
+        target = _location_host(request, response)
         return Outcome.permanent(
             "redirect_not_followed",
-            f"the endpoint answered {status} redirecting to {_location_host(response)}; redirects are not followed, "
-            "so set the destination URL to the final address",
+            f"the endpoint answered {status} redirecting to {target}; redirects are not followed, so set the "
+            "destination URL to the final address",
         )
     if status == 410:
         return Outcome.permanent(
@@ -245,16 +253,19 @@ def _webhook_outcome(response: ProviderResponse) -> Outcome:
     return classify_status(response)
 
 
-def _location_host(response: ProviderResponse) -> str:
-    # Only the host: the Location path or query may carry tokens that do not belong in delivery records.
+def _location_host(request: OutboundRequest, response: ProviderResponse) -> str:
+    # Only the host (and port): the Location path or query may carry tokens that do not belong in delivery records.
+    # As written, not `hostname` (lower-cased), so the redactor recognises a secret of the request in it.
     location = response.header("location")
     if not location:
         return "nowhere (no Location header)"
     try:
-        host = urlsplit(location.strip()).hostname
+        parsed = urlsplit(location.strip())
+        readable = parsed.hostname is not None
     except ValueError:
-        host = None
-    return host[:253] if host else "a relative or unreadable Location"
+        readable = False
+    host = provider_message(parsed.netloc.rpartition("@")[2], request) if readable else None
+    return host or "a relative or unreadable Location"
 
 
 PROVIDER = GenericHttp()

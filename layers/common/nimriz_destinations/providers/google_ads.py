@@ -473,8 +473,8 @@ def _row_errors(status: object, row_path: str) -> list[_RowError]:
 
 def _error_code(error: Mapping[str, Any]) -> str:
     code = typed(error, "errorCode", dict)  # e.g. {"conversionUploadError": "CLICK_NOT_FOUND"}
-    names = [name for value in (code or {}).values() if isinstance(value, str) and (name := error_code(value))]
-    return names[0] if names else "UNKNOWN"
+    names = [value for value in (code or {}).values() if isinstance(value, str)]
+    return names[0] if names else "UNKNOWN"  # fit to name an error class only through error_code (_row_outcome)
 
 
 def _row_index(error: Mapping[str, Any], row_path: str) -> int | None:
@@ -493,7 +493,7 @@ def _row_outcome(errors: list[_RowError], request: OutboundRequest, upload: _Upl
     failing = [error for error in errors if error.code not in upload.duplicates]
     if retry_later := next((error for error in failing if error.code in upload.retry_later), None):
         return Outcome.retry(retry_later.code.lower(), message, upload.retry_later[retry_later.code])
-    return Outcome.permanent(failing[0].code.lower(), message)
+    return Outcome.permanent((error_code(failing[0].code, request) or "UNKNOWN").lower(), message)
 
 
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:
@@ -501,8 +501,9 @@ def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outc
     error = typed(read_json(response.body).value, "error", dict)
     if error is None:
         return base.classify_status(response)
-    status = error_code(typed(error, "status", str)) or ""
-    codes = [row.code for row in _row_errors({"details": error.get("details")}, "")]
+    status = error_code(typed(error, "status", str), request) or ""
+    rows = _row_errors({"details": error.get("details")}, "")
+    codes = [code for row in rows if (code := error_code(row.code, request))]
     message = provider_message(typed(error, "message", str), request)
     if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
         return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, base.retry_after_seconds(response))

@@ -250,8 +250,8 @@ def _request(
     )
 
 
-def _error_class(error: object, status: int) -> str:
-    code = error_code(typed(error, "code", str))
+def _error_class(error: object, status: int, request: OutboundRequest) -> str:
+    code = error_code(typed(error, "code", str), request)
     return f"linkedin_{code.lower()}" if code else f"http_{status}"
 
 
@@ -259,7 +259,8 @@ def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outc
     body = read_json(response.body).value
     if not isinstance(body, dict):
         return base.classify_status(response)
-    return Outcome.permanent(_error_class(body, response.status), provider_message(body.get("message"), request))
+    message = provider_message(body.get("message"), request)
+    return Outcome.permanent(_error_class(body, response.status, request), message)
 
 
 def _element_outcome(element: object, request: OutboundRequest, response: ProviderResponse) -> Outcome:
@@ -272,7 +273,7 @@ def _element_outcome(element: object, request: OutboundRequest, response: Provid
     message = provider_message(typed(error, "message", str), request)
     if status in (408, 429) or status >= 500:
         return Outcome.retry(f"http_{status}", message)
-    return Outcome.permanent(_error_class(error, status), message)
+    return Outcome.permanent(_error_class(error, status, request), message)
 
 
 PROVIDER = LinkedIn()

@@ -53,7 +53,7 @@ from urllib.parse import urlencode, urlsplit
 from pydantic import StringConstraints
 
 from ..event_fields import compile_path
-from .analytics import MappingDoc, age_seconds, pack, secret_forms
+from .analytics import MappingDoc, age_seconds, pack
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse, Verdict, classify_status
 from .common import anonymous_id, epoch_millis, sha256_hex
 from .responses import invalid_response, read_json, typed
@@ -310,7 +310,8 @@ class MeasurementProtocol(Provider):
                 json.dumps(fitted.request_fields, sort_keys=True),
             )
             groups.setdefault(key, (fitted.request_fields, []))[1].append((position, fitted.event))
-        secrets = secret_forms(self.api_secret(credentials))
+        api_secret = self.api_secret(credentials)
+        secrets = (api_secret,) if api_secret else ()
         for (validate, _), (request_fields, entries) in groups.items():
             url = self.collect_url(credentials, validate=validate)
             for positions, body in pack(

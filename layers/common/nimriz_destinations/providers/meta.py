@@ -57,7 +57,7 @@ from .conversions import (
     test_event_code,
     trimmed,
 )
-from .responses import error_code, parse_json, provider_message, read_json, status_line_outcome, typed
+from .responses import parse_json, provider_message, read_json, status_line_outcome, typed
 
 PLATFORM = "Meta"
 GRAPH_BASE_URL = "https://graph.facebook.com"
@@ -355,8 +355,7 @@ def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcom
     message = provider_message(detail, request)
     if code == INVALID_TOKEN_ERROR_CODE:
         return Outcome.permanent("unauthorized", message)
-    named = error_code(code)
-    error_class = f"meta_error_{named}" if named else f"http_{response.status}"
+    error_class = f"meta_error_{code}" if type(code) is int and code >= 0 else "meta_error"  # Graph codes are numbers
     if code in RETRYABLE_ERROR_CODES or code in THROTTLING_ERROR_CODES or error.get("is_transient") is True:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))
     return Outcome.permanent(error_class, message)

@@ -43,10 +43,9 @@ from .analytics import (
     pack,
     property_doc,
     screened,
-    secret_forms,
     signed_revenue,
 )
-from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, derived
 from .common import anonymous_id, epoch_millis
 from .responses import json_object, provider_message, status_outcome, too_large_outcomes, typed, typed_entries
 
@@ -99,7 +98,7 @@ def import_request(credentials: Mapping[str, Any], body: bytes, positions: tuple
     else:
         user, password = str(credentials["project_token"]), ""
     query["ip"] = "0"
-    basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    basic = derived(credentials, lambda: base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))
     return OutboundRequest(
         method="POST",
         url=f"{host}/import?{urlencode(query)}",
@@ -107,7 +106,7 @@ def import_request(credentials: Mapping[str, Any], body: bytes, positions: tuple
         body=body,
         items=positions,
         # The Basic value is the credentials in base64: redact it as well as the raw parts.
-        secrets=secret_forms(user, password, basic),
+        secrets=(user, password, basic),
     )
 
 

@@ -31,8 +31,19 @@ from .base import (
     retry_after_seconds,
 )
 from .common import sha256_hex
-from .responses import error_code, json_object, provider_message, typed
+from .responses import json_object, provider_message, typed
 
+# The error codes of a refused token request (RFC 6749 §5.2); any other value is the class `oauth_error`.
+OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
 TOKEN_CACHE_ENTRIES = 256
 TOKEN_EXPIRY_MARGIN_SECONDS = 300.0  # refresh early: a request must not carry a token that expires in flight
 MAX_LIFETIME_SECONDS = 10 * 365 * 86400.0  # a token answer's lifetimes beyond this are unreadable, not a date
@@ -142,11 +153,14 @@ class RefreshTokenGrant:
                 f"{self.platform}'s OAuth token endpoint is unavailable",
                 retry_after_seconds(response),
             )
-        if error := error_code(typed(body, "error", str)):  # RFC 6749 §5.2: an ASCII code such as invalid_grant
-            detail = provider_message(body.get("error_description"), request)
+        if said := body.get("error"):
+            # The token endpoint's words reach the outcome only as a code of the RFC or through the redactor.
+            error = said if isinstance(said, str) and said in OAUTH_ERROR_CODES else None
+            said = error or provider_message(said, request) or "an unreadable error"
+            detail = provider_message(typed(body, "error_description", str), request)
             return Outcome.permanent(
-                f"oauth_{error}",
-                f"{self.platform} refused to refresh the access token ({error}{': ' + detail if detail else ''}); "
+                f"oauth_{error or 'error'}",
+                f"{self.platform} refused to refresh the access token ({said}{': ' + detail if detail else ''}); "
                 f"reconnect the {self.platform} account",
             )
         return Outcome.permanent(
@@ -199,11 +213,8 @@ class RefreshingProvider(Provider):
     def preview_authorization(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
         if not self.can_refresh_authorization(credentials):
             return PreviewAuthorization(credentials)
-        return PreviewAuthorization(
-            {**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN},
-            placeholders=frozenset({PREVIEW_ACCESS_TOKEN}),
-            note=f"{self.preview_note}; shown as {PREVIEW_ACCESS_TOKEN}.",
-        )
+        note = f"{self.preview_note}; shown as {PREVIEW_ACCESS_TOKEN}."
+        return PreviewAuthorization({**credentials, ACCESS_TOKEN: PREVIEW_ACCESS_TOKEN}, note=note)
 
 
 def _token_key(credentials: Mapping[str, Any]) -> str:

@@ -44,7 +44,6 @@ from .analytics import (
     json_posts,
     property_doc,
     screened,
-    secret_forms,
     signed_revenue,
 )
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
@@ -140,7 +139,7 @@ class PostHog(base.Provider):
                 partial(_batch_body, api_key, historical),
                 max_count=MAX_EVENTS_PER_REQUEST,
                 max_bytes=MAX_BODY_BYTES,
-                secrets=secret_forms(api_key),
+                secrets=(api_key,),
             )
         return built
 

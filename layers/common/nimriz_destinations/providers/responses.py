@@ -5,7 +5,8 @@
   no int or float should hold, NaN, or invalid UTF-8 is not JSON we read. Reading never raises: anything else
   (providers answer plain text or HTML on some errors) reads as nothing.
 * `typed` / `typed_entries` / `error_code`: the fields of what was read, each only when it has the
-  type the adapter expects, so no shape of answer can make an adapter raise.
+  type the adapter expects, so no shape of answer can make an adapter raise; a provider's error code only when
+  it is fit to name an error class.
 * `invalid_response`: the outcome of an answer that had to be read to decide and could not be understood.
 * `provider_message` / `error_excerpt`: what a provider said, fit for an outcome: every secret of the request
   redacted before the text is capped (a provider echoing what we sent must not put a key into records).
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import safe_json
-from ..redaction import redacted_excerpt, response_text
+from ..redaction import redact_secrets, redacted_excerpt, response_text
 from .base import OutboundRequest, Outcome, ProviderResponse, Verdict, classify_status, retry_after_seconds
 
 MAX_MESSAGE_CHARS = 300  # provider text kept in an outcome
@@ -84,11 +85,14 @@ def typed_entries[T](container: object, key: str, kind: type[T]) -> list[T]:
     return [entry for entry in typed(container, key, list) or [] if _is(entry, kind)]
 
 
-def error_code(value: object) -> str | None:
-    """A provider's error code fit to name an error class (a non-negative integer, or at most 64 letters, digits
-    and underscores), else None."""
+def error_code(value: object, request: OutboundRequest) -> str | None:
+    """A provider's error code fit to name an error class: a non-negative integer, or at most 64 letters, digits and
+    underscores (`CLICK_NOT_FOUND`, `INVALID_ARGUMENT`) in which no secret of the request stands; None for anything
+    else, which the caller replaces by a fixed class (what the provider said goes to the message, redacted)."""
     text = str(value) if _is(value, int) else value
-    return text if isinstance(text, str) and _ERROR_CODE.fullmatch(text) else None
+    if isinstance(text, str) and _ERROR_CODE.fullmatch(text) and redact_secrets(text, request.secrets) == text:
+        return text
+    return None
 
 
 def _is(value: object, kind: type) -> bool:
@@ -116,8 +120,8 @@ def provider_message(text: object, request: OutboundRequest) -> str | None:
 
 
 def error_excerpt(request: OutboundRequest, response: ProviderResponse, text: str | None = None) -> str:
-    """`answered <status>: <text>`, `text` being the body unless given, with every secret of the request redacted
-    (before the cap; a body cut at the read limit also loses a secret's beginning at its end)."""
+    """`answered <status>: <text>`, `text` being the body unless given, capped, with every secret of the request
+    redacted (a secret cut by the cap or by the read limit loses its beginning too)."""
     if text is None:
         text = response_text(response.body, cut=response.truncated)
     excerpt = redacted_excerpt(text, request.secrets, MAX_MESSAGE_CHARS, cut=response.truncated).strip()

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 from ..clock import iso_from_unix, iso_utc
 from . import base
 from .analytics import canonical_properties, property_doc
-from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, derived
 from .common import HUMAN_EVENT_NAMES, anonymous_id, chunk_by_limits, json_bytes, occurred_at
 from .responses import error_code, error_excerpt, json_object, typed
 
@@ -116,7 +116,7 @@ class Segment(base.Provider):
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         write_key = str(credentials["write_key"])
-        basic_token = base64.b64encode(f"{write_key}:".encode()).decode("ascii")
+        basic_token = derived(credentials, lambda: base64.b64encode(f"{write_key}:".encode()).decode("ascii"))
         base_url = API_BASE_URLS[credentials.get("region") or "us"]
         headers = {"Content-Type": "application/json", "Authorization": f"Basic {basic_token}"}
         sent_at = iso_from_unix(now)
@@ -207,7 +207,7 @@ def _retry_after(response: ProviderResponse) -> float | None:
 def _error_message(request: OutboundRequest, response: ProviderResponse) -> str:
     """Segment's error body `{"code": ..., "message": ...}` as a short message; any other body as capped text."""
     body = json_object(response.body)
-    code = f" ({named})" if (named := error_code(body.get("code"))) else ""
+    code = f" ({named})" if (named := error_code(body.get("code"), request)) else ""
     detail = f"{message}{code}" if (message := typed(body, "message", str)) else None
     return f"Segment {error_excerpt(request, response, detail)}"
 

@@ -194,7 +194,7 @@ def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> O
     message = provider_message(typed(body.value, "message", str), request)
     if code == INVALID_TOKEN_CODE:
         return Outcome.permanent("unauthorized", message)
-    error_class = f"tiktok_{error_code(code) or 'error'}"
+    error_class = f"tiktok_{error_code(code, request) or 'error'}"
     if code == RATE_LIMIT_CODE or code in SERVER_ERROR_CODES:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))
     return Outcome.permanent(error_class, message)

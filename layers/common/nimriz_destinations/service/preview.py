@@ -1,5 +1,6 @@
 """Preview: what an action would do with an event — filter verdict (with the rule that rejected it), the
-mapped payload, and the exact provider request(s), secrets redacted — for saved and unsaved destinations.
+mapped payload, and the exact provider request(s), secrets redacted and nothing signed or derived from them — for
+saved and unsaved destinations.
 
 A mapped event the dispatcher would not send (over 64 KB) answers 422 at its action's `property_mapping`. The
 response stays within MAX_PREVIEW_RESPONSE_BYTES: once the actions' payloads and requests have used it, the others
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..canonical_event import validate_canonical_event
-from ..delivery.prepare import MappedEventTooLarge, delivery_item, shown_request
+from ..delivery.prepare import MappedEventTooLarge, delivery_item, previewed_requests
 from ..errors import Problem, ValidationFailed
 from ..filters import EventFilter, compile_filter
 from ..mapping import PropertyMapping, compile_mapping
@@ -151,15 +152,7 @@ class PreviewService:
         mapping = compile_mapping(PropertyMapping.model_validate(action.property_mapping))
         item = delivery_item(provider, mapping, event, delivery_id="preview", reason="live", attempt=1)
         preview.payload = item.payload
-        authorization = provider.preview_authorization(credentials)
-        preview.note = authorization.note
-        built = provider.build_requests([item], authorization.credentials, now=time.time())
-        listed = _secret_values(provider, credentials) + [s for r in built.requests for s in r.secrets]
-        secrets = tuple(s for s in listed if s not in authorization.placeholders)
-        preview.requests = [shown_request(request, secrets, with_content=True) for request in built.requests]
-        if 0 in built.skipped:
-            skipped = built.skipped[0]
-            preview.note = f"Would not be sent ({skipped.error_class}): {skipped.message}"
+        preview.requests, preview.note = previewed_requests(provider, credentials, item, now=time.time())
 
 
 def _response_size(value: Any) -> int:
@@ -176,13 +169,3 @@ def _shown_within(preview: ActionPreview, budget: int) -> int:
     preview.payload, preview.requests, preview.note = None, [], _NOT_SHOWN
     return 0
 
-
-def _secret_values(provider: Provider, credentials: dict[str, Any]) -> list[str]:
-    values: list[str] = []
-    for name in provider.credentials_model.secret_fields():
-        value = credentials.get(name)
-        if isinstance(value, dict):
-            values += [str(v) for v in value.values()]
-        elif value:
-            values.append(str(value))
-    return values
