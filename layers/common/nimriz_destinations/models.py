@@ -32,8 +32,9 @@ from .text import SINGLE_LINE_TEXT
 
 ActionType = Literal["send_event", "send_conversion", "send_webhook", "interstitial_settings"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), SINGLE_LINE_TEXT]
-# An id in a request body: any case, stored lower-case (ids.py).
-Uuid = Annotated[str, StringConstraints(pattern=ID_PATTERN, to_lower=True)]
+# An id in a request body, in the lower case the API answers with (ids.py): pydantic checks a pattern before any
+# `to_lower`, so ids in other cases are refused either way.
+Uuid = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 MAX_ACTIONS = 50
 
