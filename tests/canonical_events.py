@@ -6,7 +6,8 @@ walked here: `type`, `const`, `enum`, `pattern`, `minLength`, `minimum`, `proper
 `additionalProperties`, `items`, false subschemas, and the top level's `allOf` of `if`/`then` rules.
 
 Timestamps (`TIMESTAMP_PATHS`) are drawn from `timestamps()` instead: the schema shapes them as strings (at most
-a pattern), and the strategy favours what such a shape lets through but the calendar does not.
+a pattern), and the strategy favours what such a shape lets through but the calendar does not. Workspace and
+organization ids (`routing_ids()`) are mostly platform ids, which the code checks beyond the schema.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from jsonschema import Draft7Validator
 
 from nimriz_destinations.canonical_event import SCHEMA_PATH
 from nimriz_destinations.event_fields import TIMESTAMP_PATHS
+from nimriz_destinations.ids import PLATFORM_ID_PATTERN
 
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+ROUTING_IDS = ("workspace_id", "organization_id")
 
 Schema = Mapping[str, Any] | bool
 _JSON_TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
@@ -52,6 +55,16 @@ def timestamps(*, utc_milliseconds: bool) -> st.SearchStrategy[str]:
     return st.builds("{}{}{}".format, date_time, fraction, _offsets())
 
 
+def routing_ids() -> st.SearchStrategy[str]:
+    """Workspace and organization ids: mostly platform ids (so most events get past them to be mapped and built),
+    sometimes any text the schema lets through, an over-long id among it."""
+    platform = st.sampled_from(["ws_dev", "0f8c1a9e-52d4-4f0b-9a6e-3f2b1c4d5e6a"]) | st.from_regex(
+        PLATFORM_ID_PATTERN, fullmatch=True
+    )
+    other = st.text(min_size=1) | st.just("w" * 2048)
+    return st.integers(0, 9).flatmap(lambda draw: other if draw == 0 else platform)  # 1 in 10 any text
+
+
 def _types(schema: Mapping[str, Any]) -> tuple[str, ...]:
     declared = schema.get("type", _JSON_TYPES)
     return (declared,) if isinstance(declared, str) else tuple(declared)
@@ -74,6 +87,8 @@ def values(schema: Schema, path: str = "") -> st.SearchStrategy[Any]:
     if path in TIMESTAMP_PATHS:
         as_string = timestamps(utc_milliseconds="pattern" in schema)
         return st.none() | as_string if "null" in _types(schema) else as_string
+    if path in ROUTING_IDS:
+        return routing_ids()
     if "const" in schema:
         return st.just(schema["const"])
     types = _types(schema)

@@ -36,6 +36,7 @@ class RunningStack:
     port: int
     process: subprocess.Popen[str]
     log_path: Path
+    moto_url: str  # the stack's AWS stand-in (moto server), for tests that check it directly
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -64,7 +65,7 @@ def segment_sink(provider_sinks: dict[str, Sink]) -> Sink:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory, provider_sinks: dict[str, Sink]) -> Iterator[RunningStack]:
-    port = free_port()
+    port, moto_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     env = {
         key: value
@@ -74,6 +75,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, provider_sinks: dict[s
     env.update(
         {
             "PORT": str(port),
+            "MOTO_PORT": str(moto_port),
             "NIMRIZ_DEV_API_KEY": E2E_DEV_KEY,
             "NIMRIZ_DEV_API_KEYS": f"ws_other:{E2E_OTHER_KEY},ws_fuzz:{E2E_FUZZ_KEY}",
             "NIMRIZ_ADMIN_TOKEN": E2E_ADMIN_TOKEN,
@@ -93,7 +95,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, provider_sinks: dict[s
             stderr=subprocess.STDOUT,
             text=True,
         )
-    stack = RunningStack(f"http://127.0.0.1:{port}", port, process, log_path)
+    stack = RunningStack(f"http://127.0.0.1:{port}", port, process, log_path, f"http://127.0.0.1:{moto_port}")
     deadline = time.monotonic() + 90
     while True:
         try:

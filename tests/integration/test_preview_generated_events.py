@@ -1,5 +1,6 @@
 """Preview of every destination type with events generated from the canonical event schema (issue 16, item 6):
-an event the schema accepts is previewed (200) or refused as invalid (422 naming the field), never a 5xx."""
+an event the schema accepts is previewed (200) or refused as invalid (422 naming the field: a timestamp naming no
+instant, or a workspace or organization id that is no platform id), never a 5xx."""
 
 from __future__ import annotations
 
@@ -59,12 +60,13 @@ def test_preview_refuses_an_impossible_occurred_at_with_422_naming_the_field_for
 @example(event=event_at(FEBRUARY_31))
 @example(event=event_at(LEAP_SECOND, "conversion.lead"))
 @example(event=event_at(YEAR_ZERO, "card.viewed"))
-def test_preview_of_schema_generated_events_answers_200_or_422_naming_a_timestamp_never_5xx(
+def test_preview_of_schema_generated_events_answers_200_or_422_naming_a_timestamp_or_routing_id_never_5xx(
     api: ApiClient, event: dict[str, Any]
 ) -> None:
     assert SCHEMA_VALIDATOR.is_valid(event)  # the generator keeps to the schema: what preview refuses, the code does
     problems = validate_canonical_event(event)
-    assert all(problem.split(":")[0] in TIMESTAMP_PATHS for problem in problems), problems
+    checked_beyond_the_schema = {*TIMESTAMP_PATHS, "workspace_id", "organization_id"}
+    assert all(problem.split(":")[0] in checked_beyond_the_schema for problem in problems), problems
     expected = 422 if problems else 200
 
     answers = preview_everywhere(api, event)

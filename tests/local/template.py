@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 from samtranslator.yaml_helper import yaml_parse
 
-from . import moto_fidelity
+from . import dynamodb_limits, moto_fidelity
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -124,6 +124,7 @@ class LocalStack:
 
 def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> LocalStack:
     moto_fidelity.apply()
+    dynamodb_limits.apply()
     stack = LocalStack(stage=stage)
     dynamodb = boto3.client("dynamodb")
     for logical_id, resource in resources_of_type("AWS::DynamoDB::Table").items():

@@ -190,6 +190,20 @@ def test_timestamps_that_name_no_real_instant_are_reported_with_their_path(path:
     assert found.startswith(f"{path}: {problem}")
 
 
+@pytest.mark.parametrize("field", ["workspace_id", "organization_id"])
+@pytest.mark.parametrize("value", ["w" * 65, "ws dev", "ws/dev", "-ws", "wś"])
+def test_routing_ids_that_are_no_platform_id_are_reported(field: str, value: str) -> None:
+    # They become partition keys of the reads made for the event: one of 2 KB would be refused by DynamoDB.
+    event = sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev")
+    (found,) = validate_canonical_event({**event, field: value})
+    assert found.startswith(f"{field}: must be 1 to 64 letters")
+
+
+def test_routing_ids_of_64_characters_and_uuids_are_platform_ids() -> None:
+    event = sample_event("link.clicked", workspace_id="w" * 64, organization_id="0f8c1a9e-52d4-4f0b-9a6e-3f2b1c4d5e6a")
+    assert validate_canonical_event(event) == []
+
+
 @pytest.mark.parametrize(
     ("path", "value"),
     [

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .clock import parse_rfc3339
 from .event_fields import TIMESTAMP_PATHS, compile_path
+from .ids import is_platform_id
 
 if TYPE_CHECKING:
     from fastjsonschema import JsonSchemaValueException
@@ -48,7 +49,12 @@ def validate_canonical_event(data: Any) -> list[str]:
         _compiled_validator()(data)
     except JsonSchemaValueException as exc:
         return [_describe(exc)]
-    return [f"{path}: {reason}" for path, get in _TIMESTAMPS if (reason := _timestamp_problem(get(data)))]
+    problems = [
+        f"{name}: must be 1 to 64 letters, digits, '_' or '-' (a Nimriz platform id)"
+        for name in ("workspace_id", "organization_id")
+        if not is_platform_id(data[name])  # a partition key of every read made for the event (design §3)
+    ]
+    return problems + [f"{path}: {reason}" for path, get in _TIMESTAMPS if (reason := _timestamp_problem(get(data)))]
 
 
 def _describe(exc: "JsonSchemaValueException") -> str:

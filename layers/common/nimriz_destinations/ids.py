@@ -1,4 +1,6 @@
-"""Delivery ids: UUID version 7 layout (48-bit Unix ms first), so the delivery log sorts by time.
+"""Ids. Every id the service makes is a UUID in its canonical lower-case text form: destinations, actions, API keys
+and test deliveries version 4; deliveries, parked events and audit entries the version 7 layout (48-bit Unix ms
+first), so the delivery log, parked events and audit log sort by time.
 
 Live deliveries derive the remaining bits from (event id, action id): the same event fanned out twice to the
 same action gets the same delivery id, which the dispatcher's idempotency check relies on.
@@ -8,7 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import uuid
+
+# The one shape of an id (36 characters). Anything else names nothing stored: it is never put in a key, where a
+# value past DynamoDB's key limits would be refused (design §3).
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_ID = re.compile(ID_PATTERN)
+
+
+# The Nimriz platform's own ids (workspaces, organizations): what the admin API makes keys for, and so the only
+# workspaces that can have destinations. A UUID fits; so do the local stack's `ws_dev`.
+PLATFORM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_PLATFORM_ID = re.compile(PLATFORM_ID_PATTERN)
+
+
+def is_platform_id(value: str) -> bool:
+    return _PLATFORM_ID.fullmatch(value) is not None
+
+
+def is_id(value: str) -> bool:
+    """Whether `value` has the shape of an id this service makes (lower case: callers lower-case what clients send)."""
+    return _ID.fullmatch(value) is not None
 
 
 def _uuid7(millis: int, tail: bytes) -> str:

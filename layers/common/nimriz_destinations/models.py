@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import (
     AfterValidator,
@@ -21,10 +21,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import JsonDict, JsonSchemaValue, SkipJsonSchema
+from pydantic.json_schema import JsonDict, JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from .filters import EventFilter
+from .ids import ID_PATTERN, PLATFORM_ID_PATTERN
 from .mapping import PropertyMapping
 from .providers import DESTINATION_TYPES
 from .quotas import QUOTA_CEILING
@@ -33,10 +34,9 @@ from .text import SINGLE_LINE_TEXT
 
 ActionType = Literal["send_event", "send_conversion", "send_webhook", "interstitial_settings"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), SINGLE_LINE_TEXT]
-Uuid = Annotated[
-    str,
-    StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", to_lower=True),
-]
+# An id in a request body, in the lower case the API answers with (ids.py): pydantic checks a pattern before any
+# `to_lower`, so ids in other cases are refused either way.
+Uuid = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 MAX_ACTIONS = 50
 
@@ -306,17 +306,20 @@ class DeadLetterListResponse(BaseModel):
     next_cursor: str | None = None
 
 
-def _without_default(schema: JsonDict) -> None:
+def _array_only(schema: JsonDict) -> None:
+    """Document an optional array as the array alone: no null member, no null default."""
+    members = cast(list[JsonDict], schema.pop("anyOf"))
+    schema.update(next(member for member in members if member.get("type") != "null"))
     del schema["default"]
 
 
 class ReplayRequest(_Input):
-    # Absent means all; an explicit null is refused rather than read as "all". The documented schema is the
-    # array alone: SkipJsonSchema drops the null member, json_schema_extra the null default.
-    ids: Annotated[list[str], Field(min_length=1, max_length=500)] | SkipJsonSchema[None] = Field(
+    # Absent means all; an explicit null is refused rather than read as "all", so the documented schema is the
+    # array alone. (`| None` rather than a SkipJsonSchema union keeps validation errors at `ids[<index>]`.)
+    ids: Annotated[list[Uuid], Field(min_length=1, max_length=500)] | None = Field(
         default=None,
         description="Dead letter ids to replay; omit to replay all (up to 500 per call).",
-        json_schema_extra=_without_default,
+        json_schema_extra=_array_only,
     )
 
     @field_validator("ids", mode="before")
@@ -403,7 +406,6 @@ class RecoverResponse(BaseModel):
 
 
 # Workspace and organization ids name DynamoDB partitions and Secrets Manager paths: a conservative alphabet.
-PLATFORM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 PlatformId = Annotated[str, StringConstraints(pattern=PLATFORM_ID_PATTERN)]
 MAX_OVERLAP_SECONDS = 30 * 86400
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")

@@ -69,6 +69,8 @@ def _support_reference(app: APIGatewayRestResolver) -> str:
 
 
 # A destination or delivery id in the path: ids are stored lower-case, and a client may send them in any case.
+# Text of any other shape is not refused here: the stores find nothing for it without asking DynamoDB (ids.is_id),
+# so it answers exactly what a well-formed unknown id answers (design §9.4).
 ResourceId = Annotated[str, AfterValidator(str.lower), Path()]
 
 

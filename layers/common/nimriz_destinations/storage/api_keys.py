@@ -22,6 +22,7 @@ from .. import aws
 from ..cache import TTLCache
 from ..clock import iso_utc
 from ..errors import ConcurrentModification
+from ..ids import is_id
 from ..observability import logger
 from ..scopes import ALL_SCOPES, canonical_scopes
 from . import keys
@@ -154,7 +155,10 @@ class ApiKeyStore:
         return sorted(found, key=lambda key: (key.created_at, key.id), reverse=True)
 
     def get(self, workspace_id: str, key_id: str) -> ApiKeyRecord | None:
-        """The key, unless it does not exist in this workspace or was revoked."""
+        """The key, unless it does not exist in this workspace or was revoked (known without a request when `key_id`
+        cannot be an id)."""
+        if not is_id(key_id):
+            return None
         response = aws.dynamodb().get_item(
             TableName=self._table, Key=_listing_key(workspace_id, key_id), ConsistentRead=True
         )

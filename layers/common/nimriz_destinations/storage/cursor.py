@@ -1,5 +1,9 @@
 """Opaque pagination cursors: the LastEvaluatedKey, checked on the way back in so a cursor can only ever
-continue the same partition and item kind it came from."""
+continue the same partition and item kind it came from.
+
+Lists page through items keyed `<prefix><id>`: a cursor's sort key must be one of those, so what goes back to
+DynamoDB as ExclusiveStartKey is always a key of the list's own shape, never one past DynamoDB's key limits.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 
 from .. import aws, safe_json
 from ..errors import InvalidCursor
+from ..ids import is_id
 
 
 def encode_cursor(last_key: dict[str, Any]) -> str:
@@ -23,7 +28,7 @@ def decode_cursor(cursor: str, *, expected_pk: str, sk_prefix: str) -> dict[str,
     # ValueError covers bad base64 (binascii.Error), non-ASCII cursors and safe_json.InvalidJson.
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidCursor("The cursor is not valid; use next_cursor from a previous page.") from exc
-    if pk != expected_pk or not isinstance(sk, str) or not sk.startswith(sk_prefix):
+    if pk != expected_pk or not isinstance(sk, str) or not sk.startswith(sk_prefix) or not is_id(sk[len(sk_prefix) :]):
         raise InvalidCursor("The cursor is not valid; use next_cursor from a previous page.")
     return {"PK": {"S": pk}, "SK": {"S": sk}}
 

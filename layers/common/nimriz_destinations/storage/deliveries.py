@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import aws
+from ..ids import is_id
 from .batch import batch_get, batch_write
 from .cursor import query_page
 
@@ -345,6 +346,9 @@ class DeliveryLog:
     def get_delivery(
         self, workspace_id: str, destination_id: str, delivery_id: str
     ) -> tuple[DeliverySummary, list[AttemptRecord]] | None:
+        """The delivery and its attempts; None when there is none, known without a request when an id cannot be one."""
+        if not (is_id(destination_id) and is_id(delivery_id)):
+            return None
         response = aws.dynamodb().get_item(
             TableName=self._table, Key=_summary_key(workspace_id, destination_id, delivery_id)
         )

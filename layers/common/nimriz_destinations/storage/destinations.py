@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import aws
 from ..errors import ConcurrentModification, PayloadTooLarge
+from ..ids import is_id
 from . import keys
 from .batch import batch_get
 from .cursor import query_page
@@ -64,6 +65,9 @@ class DestinationStore:
         self._table = table_name
 
     def get(self, workspace_id: str, destination_id: str, *, consistent: bool = True) -> DestinationRecord | None:
+        """The destination; None when there is none, known without a request when `destination_id` cannot be an id."""
+        if not is_id(destination_id):
+            return None
         response = aws.dynamodb().get_item(
             TableName=self._table,
             Key=_key(workspace_id, destination_id),
