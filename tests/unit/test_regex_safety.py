@@ -67,7 +67,14 @@ def test_multiline_caret_is_not_an_anchor() -> None:
 
 def test_each_unbounded_repeat_multiplies_the_cost_by_the_input_length() -> None:
     assert backtracking_cost(r"^\w+") == MATCH_INPUT_LIMIT
-    assert backtracking_cost(r"^\w+\d+") == MATCH_INPUT_LIMIT * MATCH_INPUT_LIMIT
+    assert backtracking_cost(r"^\w+\w+x") == MATCH_INPUT_LIMIT * MATCH_INPUT_LIMIT
+
+
+def test_a_final_repeat_is_tried_once_not_once_per_attempt_of_what_precedes_it() -> None:
+    # Nothing after it can fail, so it never gives characters back: `utm_\w+` is linear, not quadratic.
+    assert backtracking_cost(r"^\w+\d+") == MATCH_INPUT_LIMIT
+    assert backtracking_cost(r"utm_\w+") == MATCH_INPUT_LIMIT
+    assert backtracking_cost(r"utm_\w+$") == MATCH_INPUT_LIMIT * MATCH_INPUT_LIMIT
 
 
 def test_a_bounded_repeat_costs_its_number_of_choices() -> None:
