@@ -5,8 +5,8 @@ run. Refused: backreferences and conditionals; a repeated group containing a var
 (`(a+)+`, `(a|ab)*`: exponential); and patterns whose estimated worst case on MATCH_INPUT_LIMIT characters
 exceeds MAX_PATTERN_COST (each repeat multiplies the cost by its number of choices, and an unanchored search
 multiplies it by the number of start positions; except a final repeat, which nothing after it can make give
-characters back, and a repeat followed by a literal it cannot match, `[a-z]+-`, whose every give-back fails at
-once).
+characters back, a repeat followed by a literal it cannot match, `[a-z]+-`, whose every give-back fails at once,
+and a literal prefix, which can occur only so often).
 
 That bound only keeps a pattern from exploding. What it may cost within it is for the filter cost budget
 (`cost.py`), which prices each `backtracking_cost` step by the character tests it makes (`step_profile`).
@@ -71,13 +71,40 @@ def backtracking_cost(pattern: str) -> int:
 
 def _search_cost(parsed: Any) -> int:
     items = list(parsed)
-    starts = 1 if _anchored_at_start(parsed) else MATCH_INPUT_LIMIT
     if items and items[-1][0] in (sre.MAX_REPEAT, sre.MIN_REPEAT):
         # Nothing follows a final repeat, so nothing after it can fail and make it give characters back: once it
         # has its minimum the match is found. Its choices are tried once, not once per attempt of what precedes.
         final = _node_cost(*items[-1])
-        return max(min(starts * _sequence_cost(items[:-1]), _COST_CEILING), final)
-    return min(starts * _sequence_cost(items), _COST_CEILING)
+        return max(_attempts_cost(parsed, items[:-1]), final)
+    return _attempts_cost(parsed, items)
+
+
+def _attempts_cost(parsed: Any, items: list[Any]) -> int:
+    """The cost of trying `items` at every start position the search tries."""
+    if _anchored_at_start(parsed):
+        return _sequence_cost(items)
+    every_start = min(MATCH_INPUT_LIMIT * _sequence_cost(items), _COST_CEILING)
+    prefix = _literal_prefix(items)
+    if _folds_case.get() or len(prefix) < 2:
+        return every_start
+    # A literal prefix fails at once where it does not occur, and occurs at most once every `period` characters
+    # (two occurrences closer than that would give it a shorter period): only there is the rest tried.
+    occurrences = -(-MATCH_INPUT_LIMIT // _period(prefix))
+    return min(every_start, MATCH_INPUT_LIMIT + occurrences * _sequence_cost(items[len(prefix) :]))
+
+
+def _literal_prefix(items: list[Any]) -> str:
+    prefix = []
+    for op, av in items:
+        if op is not sre.LITERAL:
+            break
+        prefix.append(chr(av))
+    return "".join(prefix)
+
+
+def _period(text: str) -> int:
+    """The smallest p such that text[i] == text[i + p] for every i."""
+    return next(p for p in range(1, len(text) + 1) if text[p:] == text[: len(text) - p])
 
 
 def _children(op: Any, av: Any) -> Sequence[Any]:
