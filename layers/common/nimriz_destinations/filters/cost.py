@@ -36,7 +36,7 @@ WORKSPACE_BUDGET_NS = 5_000_000
 ACTION_NS = 400  # evaluating an action at all: the call and its operational-notice check (measured 376)
 CHECK_NS = 1_000  # reaching a value and testing its type, before looking at it (measured 932)
 CHARACTER_NS = 0.25  # one character compared by eq, starts_with or a list hit's equality check (0.17)
-HASH_CHARACTER_NS = 0.5  # one character hashed for a list lookup (0.44; each string hashes once, ignored here)
+HASH_CHARACTER_NS = 0.5  # one character hashed for a list lookup (0.44; counted at every lookup, though cached)
 SEARCH_COMPARISON_NS = 0.65  # one character comparison of contains' search, (n - m + 1) m at worst (0.28-0.62)
 LIST_ITEM_NS = 25.0  # one item of a list field, hashed (include/exclude: 20) or compared (contains: 13)
 # A regular expression: each backtracking step (`backtracking_cost`) costs REGEX_STEP_NS plus its character

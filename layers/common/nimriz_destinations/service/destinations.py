@@ -97,12 +97,16 @@ class DestinationService:
 
     # -- commands ----------------------------------------------------------------------------
 
-    def validate_new(self, workspace: Workspace, request: DestinationCreate) -> tuple[Provider, dict[str, Any] | None]:
-        """Everything create checks before writing: the provider and the validated credentials."""
+    def validate_new(
+        self, request: DestinationCreate, *, workspace: Workspace | None = None
+    ) -> tuple[Provider, dict[str, Any] | None]:
+        """Everything create checks before writing: the provider and the validated credentials. Without the
+        workspace (an unsaved preview, which reads nothing) the evaluation budget is checked per filter only."""
         provider = get_provider(request.type)
         credentials = self._validated_credentials(provider, request.credentials, required=True)
         problems = self._action_problems(provider, request.actions, existing=None)
-        problems += self._evaluation_budget_problems(workspace.workspace_id, request.actions, replacing=None)
+        workspace_id = None if workspace is None else workspace.workspace_id
+        problems += self._evaluation_budget_problems(request.actions, workspace_id=workspace_id)
         _raise_if_problems(problems)
         return provider, credentials
 
@@ -112,7 +116,7 @@ class DestinationService:
         return self._secrets.read(SecretRef(record.secret_arn, record.secret_version))
 
     def create(self, workspace: Workspace, request: DestinationCreate, *, actor: Actor) -> SavedDestination:
-        provider, credentials = self.validate_new(workspace, request)
+        provider, credentials = self.validate_new(request, workspace=workspace)
         revealed = provider.generated_credentials(credentials or {})
         now = utc_now()
         destination_id = str(uuid.uuid4())
@@ -184,7 +188,9 @@ class DestinationService:
         if request.type is not None and request.type != current.type:
             problems.append(Problem("type", "the destination type cannot change; create a new destination"))
         problems += self._action_problems(provider, request.actions, existing=current)
-        problems += self._evaluation_budget_problems(current.workspace_id, request.actions, replacing=current.id)
+        problems += self._evaluation_budget_problems(
+            request.actions, workspace_id=current.workspace_id, replacing=current.id
+        )
         credentials = None
         if request.credentials is not None:
             try:
@@ -366,10 +372,10 @@ class DestinationService:
     # -- workspace limits ------------------------------------------------------------------------------------
 
     def _evaluation_budget_problems(
-        self, workspace_id: str, actions: Sequence[ActionInput], *, replacing: str | None
+        self, actions: Sequence[ActionInput], *, workspace_id: str | None, replacing: str | None = None
     ) -> list[Problem]:
         """Fan-out evaluates every filter of a workspace on each of its events (design §6): each action's filter
-        within FILTER_BUDGET_NS, and all the workspace's filters, these actions in place of destination
+        within FILTER_BUDGET_NS and, given the workspace, all its filters, these actions in place of destination
         `replacing`'s, within WORKSPACE_BUDGET_NS. Disabled actions and destinations count: enabling one changes
         no filter, so it is never refused."""
         costs = [filter_cost(action.event_filter) for action in actions]
@@ -384,7 +390,7 @@ class DestinationService:
                     "their repeats ({0,50}), shorten `contains` values"
                 )
                 problems.append(Problem(f"actions[{index}].event_filter" + (f".{where}" if where else ""), reason))
-        if problems:
+        if problems or workspace_id is None:
             return problems
         others = sum(
             filter_cost(EventFilter.model_validate(action.event_filter)).nanoseconds

@@ -71,7 +71,7 @@ class PreviewService:
         action_index: int | None,
         event: dict[str, Any] | None,
     ) -> tuple[dict[str, Any], list[ActionPreview]]:
-        provider, credentials = self._destinations.validate_new(workspace, destination)
+        provider, credentials = self._destinations.validate_new(destination)
         credentials = {**(credentials or {}), **provider.generated_credentials(credentials or {})}
         indexed = list(enumerate(destination.actions))
         if action_index is not None:
