@@ -8,6 +8,8 @@
     and the recording transaction);
 (d) redaction of an answer's excerpt as the dispatcher records it, 20 header secrets of 4,096 characters against a
     64 KB answer of one repeated character, secrets never seen before (target: worst case <= 50 ms).
+(e) `filter_worst_ms_per_event`: every filter of the worst workspace the save-time budgets accept (design §6), on
+    one event whose values are 1,024 characters crafted to be slow (target <= 5 ms).
 The last line is one JSON object with the figures.
 
 `make bench BENCH_ACTION=action.json BENCH_EVENT=event.json` measures one action (API action format:
@@ -35,7 +37,9 @@ from typing import Any
 
 import tests.local  # noqa: F401  (puts the layer on sys.path, as Lambda's /opt/python)
 from nimriz_destinations.delivery.prepare import delivery_item
-from nimriz_destinations.filters import EventFilter, compile_filter
+from nimriz_destinations.filters import MATCH_INPUT_LIMIT, EventFilter, compile_filter
+from nimriz_destinations.filters.cost import ACTION_NS, FILTER_BUDGET_NS, WORKSPACE_BUDGET_NS, filter_cost
+from nimriz_destinations.filters.models import MAX_CONDITIONS
 from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
 from nimriz_destinations.providers import get_provider
 from nimriz_destinations.sample_events import sample_event
@@ -228,6 +232,78 @@ def bench_redaction(repeats: int = 5) -> dict[str, float]:
     return figures
 
 
+# -- (e) the worst workspace the filter budgets accept ---------------------------------------------------------------
+
+
+def slowest_conditions() -> list[dict[str, Any]]:
+    """Conditions slow on `slow_event()`'s values, each priced near what the cost model allows; all fail on it."""
+
+    def matches(pattern: str) -> dict[str, Any]:
+        return {"field": "utm.campaign", "operator": "matches", "value": pattern}
+
+    return [
+        # Regular expressions of every kind of test, backtracking at every start position (the tightest shapes of
+        # the calibration: a variable repeat followed by a run of tests that pass until the last).
+        matches("[^x]{0,3}" + "[^x]" * 30 + "Q"),
+        matches(r"\w{0,2}" + r"\w" * 8 + "Q"),
+        matches("(?i)a{0,2}" + "a" * 12 + "Q"),
+        matches("[a-z]{0,3}?" + "[a-z]" * 20 + "Q"),
+        # Substring searches comparing the whole needle at every offset, and list membership over 1,024 items.
+        {"field": "utm.source", "operator": "contains", "value": "a" * 511 + "z"},
+        {"field": "utm.content", "operator": "contains", "value": "b" * 300 + "a"},
+        {"field": "link.tag_ids", "operator": "contains", "value": "tag_missing"},
+        {"field": "utm.medium", "operator": "in", "value": [f"{index:04d}" + "m" * 995 for index in range(500)]},
+    ]
+
+
+def slow_event() -> dict[str, Any]:
+    event = sample_event("link.clicked", workspace_id="ws", organization_id="org")
+    event["utm"] = {
+        "campaign": "a" * MATCH_INPUT_LIMIT,
+        "source": "a" * MATCH_INPUT_LIMIT,
+        "content": "b" * MATCH_INPUT_LIMIT,
+        "medium": "m" * MATCH_INPUT_LIMIT,
+    }
+    event["link"]["tag_ids"] = [f"tag_{index:05d}" for index in range(MATCH_INPUT_LIMIT)]
+    return event
+
+
+def worst_workspace() -> list[EventFilter]:
+    """Filters of nested `any` groups of `slowest_conditions()`, each filled to its budget, as many as the
+    workspace's budget takes: the configuration the save-time checks accept that is slowest to evaluate."""
+    candidates = slowest_conditions()
+    filters: list[EventFilter] = []
+    spent = 0
+    while True:
+        rotated = candidates[len(filters) % len(candidates) :] + candidates[: len(filters) % len(candidates)]
+        leaves: list[dict[str, Any]] = []
+        for condition in rotated * MAX_CONDITIONS:
+            if len(leaves) == MAX_CONDITIONS:
+                break
+            trial = EventFilter.model_validate({"conditions": [{"any": [{"any": [*leaves, condition]}]}]})
+            if filter_cost(trial).nanoseconds <= FILTER_BUDGET_NS:
+                leaves.append(condition)
+        event_filter = EventFilter.model_validate({"conditions": [{"any": [{"any": leaves}]}]})
+        cost = filter_cost(event_filter).nanoseconds
+        if spent + cost > WORKSPACE_BUDGET_NS:
+            break
+        filters.append(event_filter)
+        spent += cost
+    # What is left of the workspace's budget: actions with empty filters, the cheapest there are.
+    return filters + [EventFilter()] * ((WORKSPACE_BUDGET_NS - spent) // ACTION_NS)
+
+
+def bench_worst_filters() -> float:
+    compiled = [compile_filter(event_filter) for event_filter in worst_workspace()]
+    event = slow_event()
+
+    def run() -> None:
+        for event_filter in compiled:
+            event_filter.evaluate(event)
+
+    return _median_us(run, count=1) / 1000
+
+
 # -- (b) and (c): the dispatcher on moto with a local sink ----------------------------------------------------------
 
 
@@ -380,6 +456,8 @@ def main() -> int:
         return 0
     filter_mapping_us = bench_filter_and_mapping()
     print(f"(a) filter + mapping: {filter_mapping_us:.2f} us per event per action (50 mixed actions; target <= 20)")
+    worst_filters_ms = bench_worst_filters()
+    print(f"(e) the worst workspace the filter budgets accept: {worst_filters_ms:.2f} ms per event (target <= 5)")
     dispatch = bench_dispatcher()
     print(
         f"(b) dispatcher {dispatch['dispatcher_events_per_second']}/s vs plain httpx "
@@ -402,6 +480,7 @@ def main() -> int:
     )
     summary = {
         "filter_mapping_us_per_event_per_action": round(filter_mapping_us, 3),
+        "filter_worst_ms_per_event": round(worst_filters_ms, 3),
         **dispatch,
         **redaction,
         "targets_met": {
@@ -411,6 +490,7 @@ def main() -> int:
             and dispatch["destination_checks_per_batch"] == 1
             and dispatch["delivery_log_calls_per_event"] == 2,
             "d": redaction["redaction_worst_ms"] <= 50,
+            "e": worst_filters_ms <= 5,
         },
     }
     print(json.dumps(summary))

@@ -1,4 +1,7 @@
-"""LiveEvents queue consumer: validate each canonical event, queue one delivery job per matching action."""
+"""LiveEvents queue consumer: validate each canonical event, queue one delivery job per matching action.
+
+Workspaces take turns within a batch, and one past its share of the batch's routing time has its remaining
+events returned to the queue for a later batch (design §2)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,34 +13,44 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.delivery.fanout import InvalidEvent, Routing
+from nimriz_destinations.delivery.fanout import EventDeferred, FanOutBatch, InvalidEvent, Routing
 from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import deliveries_queue, fan_out, invalid_events_queue
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def route_record(record: SQSRecord) -> Routing | None:
+def route_record(record: SQSRecord, batch: FanOutBatch) -> Routing | None:
     """Queue the event's delivery jobs; returns its routing (None for an invalid event, parked at once).
 
-    Jobs SQS keeps refusing raise `NotQueued`: the event comes back and is fanned out again (same delivery ids)."""
-    try:
-        event = fan_out().parse(record.body)
-    except InvalidEvent as invalid:
-        with failures_logged(record, invalid.event_id):
+    Jobs SQS keeps refusing raise `NotQueued`, and an event of a workspace past its share of the batch raises
+    `EventDeferred`: the event comes back and is fanned out again (same delivery ids)."""
+    with failures_logged(record, batch.event_id(record.message_id)):
+        try:
+            routing = batch.route(record.message_id)
+        except InvalidEvent as invalid:
             park_invalid_event(record, invalid)
-        return None
-    with failures_logged(record, event["id"]):
-        routing = fan_out().route(event)
+            return None
+        except EventDeferred as deferred:
+            logger.warning(
+                "event deferred to a later batch",
+                extra={"message_id": record.message_id, "workspace_id": deferred.workspace_id, "reason": str(deferred)},
+            )
+            metrics.add_metric(name="DeferredEvents", unit=MetricUnit.Count, value=1)
+            raise
         deliveries_queue().send_all(routing.jobs)
     metrics.add_metric(name="DeliveryJobsQueued", unit=MetricUnit.Count, value=len(routing.jobs))
     if routing.over_quota:
         logger.warning(
             "matches over the workspace's deliveries_per_event quota were not queued",
-            extra={"event_id": event["id"], "workspace_id": routing.workspace_id, "not_queued": routing.over_quota},
+            extra={
+                "event_id": routing.event_id,
+                "workspace_id": routing.workspace_id,
+                "not_queued": routing.over_quota,
+            },
         )
         metrics.add_metric(name="DeliveriesOverQuota", unit=MetricUnit.Count, value=routing.over_quota)
-    logger.debug("event fanned out", extra={"event_id": event["id"], "jobs": len(routing.jobs)})
+    logger.debug("event fanned out", extra={"event_id": routing.event_id, "jobs": len(routing.jobs)})
     return routing
 
 
@@ -47,6 +60,8 @@ def failures_logged(record: SQSRecord, event_id: str | None) -> Iterator[None]:
     comes back from SQS and is tried again, up to 5 receives before it is parked (design §8.6)."""
     try:
         yield
+    except EventDeferred:
+        raise  # not a failure: logged as a deferral
     except Exception:
         logger.exception(
             "fan-out failed; SQS will retry", extra={"event_id": event_id, "message_id": record.message_id}
@@ -70,14 +85,19 @@ def park_invalid_event(record: SQSRecord, invalid: InvalidEvent) -> None:
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     routed: list[Routing] = []  # events fanned out in this batch (a failed one comes back and is counted then)
+    batch = fan_out().batch([(record["messageId"], record["body"]) for record in event["Records"]])
+    records = {record["messageId"]: record for record in event["Records"]}
 
     def record_handler(record: SQSRecord) -> None:
-        routing = route_record(record)
+        routing = route_record(record, batch)
         if routing is not None:
             routed.append(routing)
 
     response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event={**event, "Records": [records[message_id] for message_id in batch.order]},
+        record_handler=record_handler,
+        processor=processor,
+        context=context,
     )
     fan_out().count(routed)
     return response

@@ -164,7 +164,7 @@ def test_counters_take_one_update_per_action_per_batch_not_per_event(
     clicks = destination["actions"][0]["id"]
     events = [event("link.clicked") for _ in range(10)]
 
-    runtime.fan_out().count([Routing("ws_dev", jobs=runtime.fan_out().route(e).jobs) for e in events])
+    runtime.fan_out().count([Routing("ws_dev", e["id"], jobs=runtime.fan_out().route(e).jobs) for e in events])
     assert len(counter_updates(update_calls)) == 1  # ten matches of one action
 
     update_calls.clear()

@@ -1,8 +1,9 @@
 """Hostile configuration through the Destinations API (local stage, where loopback URLs are allowed).
 
 Text, URLs and header values that cannot be shown or sent are 422s at their exact path when saved; what is saved
-is stored normalised (NFC text, A-label hosts); and an unsendable URL stored before these rules fails at send as a
-permanent, named error instead of `internal_error` six times.
+is stored normalised (NFC text, A-label hosts); an unsendable URL stored before these rules fails at send as a
+permanent, named error instead of `internal_error` six times; and filters too slow to evaluate, alone or with the
+rest of their workspace, are 422s naming the budget (design §6).
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nimriz_destinations import aws as aws_clients
+from nimriz_destinations.filters import EventFilter
+from nimriz_destinations.filters.cost import FILTER_BUDGET_NS, WORKSPACE_BUDGET_NS, filter_cost, milliseconds
+from nimriz_destinations.filters.regex_safety import compile_safe_pattern
 from nimriz_destinations.netguard import check_url, parse_url
+from nimriz_destinations.sample_events import sample_event
 from tests.conftest import ApiClient, ApiResponse
 from tests.factories import INTERSTITIAL_SETTINGS, destination_body
 from tests.local.template import LocalStack
@@ -293,3 +298,63 @@ def test_generated_names_are_refused_at_their_path_or_stored_nfc_without_control
     stored = response.json()["destination"]["name"]
     assert stored == unicodedata.normalize("NFC", stored) == unicodedata.normalize("NFC", name).strip()
     assert not any(unicodedata.category(c) == "Cc" or c in "\u202e\u2066" for c in stored)
+
+
+# -- filter evaluation budgets (design §6) ------------------------------------------------------------------------
+
+# Each passes regex_safety on its own, yet backtracks for 30-140 ms on 1,024 letters (measured): fifty of them in
+# one `any` group took 6 s per preview and held up other workspaces' events in fan-out.
+SLOW_PATTERNS = [rf"(?i)[a-z]+?[a-z]{{0,3}}{index:02d}" for index in range(50)]
+
+
+def slow_any_group() -> dict[str, Any]:
+    return {"any": [{"field": "utm.campaign", "operator": "matches", "value": pattern} for pattern in SLOW_PATTERNS]}
+
+
+def test_fifty_patterns_each_accepted_alone_in_one_any_group_are_refused_at_save_naming_the_filter_budget(
+    api: ApiClient,
+) -> None:
+    assert all(compile_safe_pattern(pattern) for pattern in SLOW_PATTERNS)
+    body = destination_body("segment")
+    body["actions"][0]["event_filter"] = {"conditions": [slow_any_group()]}
+    event = sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev")
+    event["utm"]["campaign"] = "a" * 1024
+
+    created = api.post(BASE, body)
+    previewed = api.post(f"{BASE}/preview", {"destination": body, "event": event})
+    ordinary = api.post(BASE, destination_body("segment")).json()["destination"]
+    updated = api.put(f"{BASE}/{ordinary['id']}", {**body, "actions": [{**body["actions"][0]}]})
+
+    budget = f"filter evaluation budget of {milliseconds(FILTER_BUDGET_NS)}"
+    for response in (created, previewed, updated):
+        assert response.status == 422, response.text
+        ((path, reason),) = problems(response)
+        assert path == "actions[0].event_filter.conditions[0].any[0]"
+        assert budget in reason
+
+
+def test_a_workspace_whose_filters_together_exceed_its_budget_is_refused_though_each_filter_fits(
+    api: ApiClient,
+) -> None:
+    # Substring searches for half-kilobyte needles: each filter under its own budget, a few of them over the
+    # workspace's. Disabled destinations count: enabling one changes no filter.
+    needles = [chr(ord("a") + index) * 511 + "z" for index in range(4)]
+    event_filter = {"conditions": [{"field": "utm.campaign", "operator": "contains", "value": n} for n in needles]}
+    cost = filter_cost(EventFilter.model_validate(event_filter)).nanoseconds
+    assert cost <= FILTER_BUDGET_NS
+    fitting = WORKSPACE_BUDGET_NS // cost
+    body = destination_body("segment")
+    body["actions"][0]["event_filter"] = event_filter
+
+    saved = [api.post(BASE, {**body, "enabled": index % 2 == 0}) for index in range(fitting)]
+    assert [response.status for response in saved] == [201] * fitting
+    refused = api.post(BASE, body)
+    first = saved[0].json()["destination"]
+    same_filter = {**body, "actions": [{**body["actions"][0], "id": first["actions"][0]["id"]}]}
+    kept = api.put(f"{BASE}/{first['id']}", same_filter)
+
+    assert refused.status == 422, refused.text
+    ((path, reason),) = problems(refused)
+    assert path == "actions[0].event_filter"
+    assert f"workspace evaluation budget of {milliseconds(WORKSPACE_BUDGET_NS)}" in reason
+    assert kept.status == 200, kept.text  # an update replaces the destination's own share, it does not add to it

@@ -193,6 +193,12 @@ class TestLeastPrivilege:
         environment = functions()["DispatcherFunction"]["Properties"]["Environment"]["Variables"]
         assert environment["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}
 
+    def test_create_and_update_read_the_workspace_s_destinations_for_its_evaluation_budget(self) -> None:
+        # The unsaved preview checks each filter's budget alone and still touches nothing.
+        for writer in ("CreateDestinationFunction", "UpdateDestinationFunction"):
+            assert "dynamodb:Query" in actions_of(writer), writer
+        assert "Policies" not in functions()["PreviewNewDestinationFunction"]["Properties"]
+
     def test_metrics_read_the_destination_and_its_counters_only(self) -> None:
         assert actions_of("GetDestinationMetricsFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
 

@@ -151,7 +151,12 @@ def compiled_actions() -> CompiledActions:
 def fan_out() -> FanOut:
     from .delivery.fanout import FanOut
 
-    return FanOut(destination_configs(), compiled_actions(), delivery_counters())
+    return FanOut(
+        destination_configs(),
+        compiled_actions(),
+        delivery_counters(),
+        workspace_share_seconds=get_settings().fanout_workspace_share_seconds,
+    )
 
 
 @cache

@@ -42,6 +42,8 @@ class Settings:
     max_body_bytes: int
     auth_cache_seconds: int
     config_cache_seconds: int
+    # Routing time each workspace may spend in one fan-out batch before its remaining events are deferred.
+    fanout_workspace_share_seconds: float
     egress_overrides_json: str
     retry_base_seconds: float
     retry_backoff_factor: float
@@ -114,6 +116,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         max_body_bytes=int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
         auth_cache_seconds=int(env.get("AUTH_CACHE_SECONDS", "60")),
         config_cache_seconds=int(env.get("CONFIG_CACHE_SECONDS", "30")),
+        # A batch holds at most ten events: ten workspaces each spending a 2 s share use 20 s of FanOutFunction's
+        # 30 s timeout and leave a third for queueing jobs. A workspace within its filter budgets (5 ms per event,
+        # design §6) routes a full batch in a few hundredths of it.
+        fanout_workspace_share_seconds=float(env.get("FANOUT_WORKSPACE_SHARE_SECONDS", "2")),
         egress_overrides_json=env.get("NIMRIZ_EGRESS_OVERRIDES", "") if local else "",
         retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", "60")),
         retry_backoff_factor=float(env.get("RETRY_BACKOFF_FACTOR", "4")),

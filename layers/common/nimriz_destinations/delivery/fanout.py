@@ -7,14 +7,18 @@ safely re-run the whole event without re-sending to the other actions.
 
 An operational notice (`destination.*`) is routed like any event, except never to the destination it is about.
 Each batch's verdicts are added to the customer counters (`matched`, `filtered_out`): one update per action.
+
+A batch is shared between its workspaces (design §2, `FanOutBatch`): they take turns, and a workspace that has
+spent its share of the batch routing (evaluating its filters) has its remaining events deferred to a later batch
+instead of delaying the others.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +44,17 @@ class InvalidEvent(ValueError):
         self.event_id = event_id
 
 
+class EventDeferred(Exception):
+    """The event's workspace has spent its share of this batch routing: the event goes back to the queue."""
+
+    def __init__(self, workspace_id: str, spent_seconds: float, share_seconds: float) -> None:
+        super().__init__(
+            f"workspace {workspace_id} spent {spent_seconds:.3f} s routing events in this batch, its share is "
+            f"{share_seconds:g} s: its remaining events go to a later batch"
+        )
+        self.workspace_id = workspace_id
+
+
 # Concurrent counter updates per batch (one per action the batch's events reached).
 _COUNTER_THREADS = 8
 
@@ -47,11 +62,14 @@ _COUNTER_THREADS = 8
 @dataclass(slots=True)
 class Routing:
     workspace_id: str
+    event_id: str
     jobs: list[DeliveryJob] = field(default_factory=list)
     # (destination id, action id) -> the filter rule that rejected the event
     rejected: dict[tuple[str, str], str] = field(default_factory=dict)
     # Matches not queued because the event reached the workspace's `deliveries_per_event` quota (quotas.py).
     over_quota: int = 0
+    # Time spent matching the event against its workspace's actions (configs already loaded): its filters' cost.
+    routing_seconds: float = 0.0
 
 
 class FanOut:
@@ -60,13 +78,20 @@ class FanOut:
         configs: DestinationConfigs,
         compiled: CompiledActions,
         counters: DeliveryCounters,
+        *,
+        workspace_share_seconds: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._configs = configs
         self._compiled = compiled
         self._counters = counters
+        self._workspace_share_seconds = workspace_share_seconds
         self._clock = clock
         self._counting = ThreadPoolExecutor(max_workers=_COUNTER_THREADS, thread_name_prefix="count")
+
+    def batch(self, messages: Sequence[tuple[str, str]]) -> FanOutBatch:
+        """(message id, body) of one LiveEvents batch, scheduled fairly between its workspaces."""
+        return FanOutBatch(messages, parse=self.parse, route=self.route, share_seconds=self._workspace_share_seconds)
 
     def parse(self, body: str) -> dict[str, Any]:
         """The canonical event in `body`; InvalidEvent for anything else, whatever the body holds."""
@@ -83,11 +108,13 @@ class FanOut:
         return event
 
     def route(self, event: dict[str, Any]) -> Routing:
-        routing = Routing(event["workspace_id"])
+        routing = Routing(event["workspace_id"], event["id"])
         queued_at = iso_from_unix(self._clock())
         occurred_millis = epoch_millis(event)
         about = event["notice"]["destination_id"] if is_notice(event) else None
-        for destination in self._configs.for_workspace(event["workspace_id"]):
+        destinations = self._configs.for_workspace(event["workspace_id"])
+        started = time.perf_counter()
+        for destination in destinations:
             if not destination.enabled or not get_provider(destination.type).delivers or destination.id == about:
                 continue
             for action in destination.actions:
@@ -114,6 +141,7 @@ class FanOut:
         if len(routing.jobs) > limit:
             routing.over_quota = len(routing.jobs) - limit
             del routing.jobs[limit:]
+        routing.routing_seconds = time.perf_counter() - started
         return routing
 
     def count(self, routings: Iterable[Routing]) -> None:
@@ -131,3 +159,62 @@ class FanOut:
                 write.result()
             except Exception:  # counters are informational: the events were fanned out
                 logger.exception("could not add to the delivery counters")
+
+
+class FanOutBatch:
+    """One LiveEvents batch shared fairly between its workspaces (design §2).
+
+    Each message is parsed once, up front, to know its workspace. Workspaces take turns (round-robin in order of
+    first appearance, each workspace's events in arrival order), so one workspace's events never all go before
+    another's. A workspace that has spent `share_seconds` routing has its remaining events deferred
+    (`EventDeferred`: the caller returns them to the queue, for a later batch) instead of delaying the others; an
+    event already started runs to its end, so a workspace can overrun its share by one event. A message that
+    cannot be parsed is its own turn and fails alone when routed, as before.
+    """
+
+    def __init__(
+        self,
+        messages: Sequence[tuple[str, str]],
+        *,
+        parse: Callable[[str], dict[str, Any]],
+        route: Callable[[dict[str, Any]], Routing],
+        share_seconds: float,
+    ) -> None:
+        self._route = route
+        self._share_seconds = share_seconds
+        self._spent: defaultdict[str, float] = defaultdict(float)
+        self._parsed: dict[str, dict[str, Any] | Exception] = {}
+        turns: dict[str | None, deque[str]] = {}
+        for message_id, body in messages:
+            try:
+                event: dict[str, Any] | Exception = parse(body)
+            except Exception as error:  # kept for this message's turn: it fails alone, the batch goes on
+                event = error
+            self._parsed[message_id] = event
+            workspace_id = None if isinstance(event, Exception) else event["workspace_id"]
+            turns.setdefault(workspace_id, deque()).append(message_id)
+        self.order: list[str] = []
+        while turns:
+            for workspace_id in list(turns):
+                self.order.append(turns[workspace_id].popleft())
+                if not turns[workspace_id]:
+                    del turns[workspace_id]
+
+    def event_id(self, message_id: str) -> str | None:
+        """The id of the message's event, or the id an invalid one claims (for logs); None when there is none."""
+        event = self._parsed[message_id]
+        if isinstance(event, InvalidEvent):
+            return event.event_id
+        return None if isinstance(event, Exception) else str(event["id"])
+
+    def route(self, message_id: str) -> Routing:
+        """The message's routing; raises what parsing it raised, or EventDeferred."""
+        event = self._parsed[message_id]
+        if isinstance(event, Exception):
+            raise event
+        workspace_id = event["workspace_id"]
+        if self._spent[workspace_id] >= self._share_seconds:
+            raise EventDeferred(workspace_id, self._spent[workspace_id], self._share_seconds)
+        routing = self._route(event)
+        self._spent[workspace_id] += routing.routing_seconds
+        return routing

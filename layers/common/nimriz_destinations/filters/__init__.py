@@ -19,10 +19,11 @@ Semantics, decided here and relied on by the fan-out:
 * `matches` is `re.search` (unanchored unless the pattern anchors itself) over the first MATCH_INPUT_LIMIT
   characters of the value; patterns that could backtrack for long are refused at save time.
 * Limits: MAX_CONDITIONS leaf conditions in all, `any` groups nested at most MAX_GROUP_DEPTH deep,
-  MAX_LIST_ITEMS per list.
+  MAX_LIST_ITEMS per list; at save, an evaluation budget per filter and per workspace (`cost`).
 
 Modules: `models` (the schema), `operators` (which operators fit which field, their values),
-`regex_safety` (refusing patterns that could backtrack for long), `evaluate` (the compiled evaluator).
+`regex_safety` (refusing patterns that could backtrack for long), `evaluate` (the compiled evaluator),
+`cost` (a filter's worst-case evaluation time, and the budgets).
 """
 
 from .evaluate import CompiledFilter, FilterVerdict, compile_filter

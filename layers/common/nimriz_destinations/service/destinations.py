@@ -6,7 +6,7 @@ Knows nothing of HTTP or Lambda: takes validated request models and returns reco
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,9 @@ from ..errors import (
     ValidationFailed,
 )
 from ..event_fields import CONVERSION_EVENT_TYPES
+from ..filters import EventFilter
+from ..filters.cost import FILTER_BUDGET_NS, WORKSPACE_BUDGET_NS, filter_cost, milliseconds
+from ..filters.regex_safety import MATCH_INPUT_LIMIT
 from ..interstitial.settings import normalised_settings, settings_problems
 from ..jobs import DeliveryJob
 from ..models import ActionInput, DestinationCreate, DestinationUpdate
@@ -98,11 +101,17 @@ class DestinationService:
 
     # -- commands ----------------------------------------------------------------------------
 
-    def validate_new(self, request: DestinationCreate) -> tuple[Provider, dict[str, Any] | None]:
-        """Everything create checks before writing: the provider and the validated credentials."""
+    def validate_new(
+        self, request: DestinationCreate, *, workspace: Workspace | None = None
+    ) -> tuple[Provider, dict[str, Any] | None]:
+        """Everything create checks before writing: the provider and the validated credentials. Without the
+        workspace (an unsaved preview, which reads nothing) the evaluation budget is checked per filter only."""
         provider = get_provider(request.type)
         credentials = self._validated_credentials(provider, request.credentials, required=True)
-        _raise_if_problems(self._action_problems(provider, request.actions, existing=None))
+        problems = self._action_problems(provider, request.actions, existing=None)
+        workspace_id = None if workspace is None else workspace.workspace_id
+        problems += self._evaluation_budget_problems(request.actions, workspace_id=workspace_id)
+        _raise_if_problems(problems)
         return provider, credentials
 
     def credentials_of(self, record: DestinationRecord) -> dict[str, Any]:
@@ -111,7 +120,7 @@ class DestinationService:
         return self._secrets.read(SecretRef(record.secret_arn, record.secret_version))
 
     def create(self, workspace: Workspace, request: DestinationCreate, *, actor: Actor) -> SavedDestination:
-        provider, credentials = self.validate_new(request)
+        provider, credentials = self.validate_new(request, workspace=workspace)
         revealed = provider.generated_credentials(credentials or {})
         now = utc_now()
         destination_id = str(uuid.uuid4())
@@ -190,6 +199,9 @@ class DestinationService:
         if request.type is not None and request.type != current.type:
             problems.append(Problem("type", "the destination type cannot change; create a new destination"))
         problems += self._action_problems(provider, request.actions, existing=current)
+        problems += self._evaluation_budget_problems(
+            request.actions, workspace_id=current.workspace_id, replacing=current.id
+        )
         credentials = None
         if request.credentials is not None:
             try:
@@ -419,6 +431,48 @@ class DestinationService:
                     problems.append(Problem(f"{where}.id", "this action id appears more than once"))
                 seen_ids.add(action.id)
         return problems
+
+    # -- workspace limits ------------------------------------------------------------------------------------
+
+    def _evaluation_budget_problems(
+        self, actions: Sequence[ActionInput], *, workspace_id: str | None, replacing: str | None = None
+    ) -> list[Problem]:
+        """Fan-out evaluates every filter of a workspace on each of its events (design §6): each action's filter
+        within FILTER_BUDGET_NS and, given the workspace, all its filters, these actions in place of destination
+        `replacing`'s, within WORKSPACE_BUDGET_NS. Disabled actions and destinations count: enabling one changes
+        no filter, so it is never refused."""
+        costs = [filter_cost(action.event_filter) for action in actions]
+        problems = []
+        for index, cost in enumerate(costs):
+            where = cost.where_over(FILTER_BUDGET_NS)
+            if where is not None:
+                reason = (
+                    f"this filter could take up to {milliseconds(cost.nanoseconds)} per event on "
+                    f"{MATCH_INPUT_LIMIT:,}-character values and passes the filter evaluation budget of "
+                    f"{milliseconds(FILTER_BUDGET_NS)} at this check: anchor regular expressions with ^, bound "
+                    "their repeats ({0,50}), shorten `contains` values"
+                )
+                problems.append(Problem(f"actions[{index}].event_filter" + (f".{where}" if where else ""), reason))
+        if problems or workspace_id is None:
+            return problems
+        others = sum(
+            filter_cost(EventFilter.model_validate(action.event_filter)).nanoseconds
+            for record in self._store.list_all(workspace_id)
+            if record.id != replacing
+            for action in record.actions
+        )
+        total = others
+        for index, cost in enumerate(costs):
+            if cost.where_over(WORKSPACE_BUDGET_NS, already_ns=total) is not None:
+                whole = others + sum(cost.nanoseconds for cost in costs)
+                reason = (
+                    f"with this filter the workspace's filters could take up to {milliseconds(whole)} per event "
+                    f"({milliseconds(others)} in its other destinations, disabled ones included), over the "
+                    f"workspace evaluation budget of {milliseconds(WORKSPACE_BUDGET_NS)}: simplify or remove filters"
+                )
+                return [Problem(f"actions[{index}].event_filter", reason)]
+            total += cost.nanoseconds
+        return []
 
 
 def _kept_generated(provider: Provider, previous: dict[str, Any], credentials: dict[str, Any]) -> dict[str, Any]:
