@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -253,6 +254,25 @@ def test_a_failing_destination_is_auto_disabled_a_second_webhook_is_told_and_the
         assert (totals["matched"], totals["failed"], totals["delivered"]) == (events, events, 0)
 
 
+@contextmanager
+def hanging_endpoint() -> Iterator[tuple[RawEndpoint, list[float]]]:
+    """An endpoint that never answers, and when the dispatcher gave up on each of its requests (hung up)."""
+    release = threading.Event()
+    cut: list[float] = []
+
+    def never_answer(connection: socket.socket) -> None:
+        while not release.is_set():
+            if select.select([connection], [], [], 0.2)[0] and not connection.recv(1):
+                cut.append(time.monotonic())
+                return
+
+    with RawEndpoint(never_answer) as hanging:
+        try:
+            yield hanging, cut
+        finally:
+            release.set()
+
+
 def test_a_hanging_endpoint_does_not_hold_another_workspaces_delivery(
     local_stack: RunningStack,
     api: httpx.Client,
@@ -260,22 +280,14 @@ def test_a_hanging_endpoint_does_not_hold_another_workspaces_delivery(
     receiver: tuple[Sink, WebhookReceiver],
 ) -> None:
     _, handler = receiver
-    release = threading.Event()
-
-    def never_answer(_: socket.socket) -> None:
-        release.wait(60)
-
-    with RawEndpoint(never_answer) as hanging:
-        try:
-            create_webhook(api, hanging.url)
-            create_webhook(other_api, receiver[0].url)
-            healthy = click(workspace_id="ws_other", organization_id="org_ws_other")
-            post_events(local_stack, *[click() for _ in range(50)], healthy)  # the healthy event last
-            posted = time.monotonic()
-            (delivered,) = wait_for(lambda: handler.verified, timeout=15)
-            delivered_after = time.monotonic() - posted
-        finally:
-            release.set()
+    with hanging_endpoint() as (hanging, _):
+        create_webhook(api, hanging.url)
+        create_webhook(other_api, receiver[0].url)
+        healthy = click(workspace_id="ws_other", organization_id="org_ws_other")
+        post_events(local_stack, *[click() for _ in range(50)], healthy)  # the healthy event last
+        posted = time.monotonic()
+        (delivered,) = wait_for(lambda: handler.verified, timeout=15)
+        delivered_after = time.monotonic() - posted
     assert delivered.event_id == healthy["id"]
     print(f"\nhealthy endpoint: delivered {delivered_after:.1f} s after posting, next to 50 events to a hanging one")
 
@@ -289,32 +301,20 @@ def test_an_event_fanning_out_to_its_quota_of_hanging_deliveries_does_not_hold_a
     # The finding: one workspace's configuration (20 destinations x 50 actions were accepted) could turn one event
     # into 1,000 requests, and its hanging endpoints could fill every sending thread of the dispatcher.
     _, handler = receiver
-    release = threading.Event()
-    cut: list[float] = []  # when the dispatcher gave up on a hanging request (its deadline)
-
-    def never_answer(connection: socket.socket) -> None:
-        while not release.is_set():
-            if select.select([connection], [], [], 0.2)[0] and not connection.recv(1):
-                cut.append(time.monotonic())  # the client hung up
-                return
-
     fifty = [{"name": f"Events {n}", "action_type": "send_webhook"} for n in range(50)]
-    with RawEndpoint(never_answer) as hanging:
-        try:
-            for _ in range(2):  # 100 deliveries per event: the default deliveries_per_event quota
-                body = {"name": "Noisy", "type": "generic_http", "credentials": {"url": hanging.url}, "actions": fifty}
-                assert api.post(BASE, json=body).status_code == 201
-            over = api.post(BASE, json={**body, "actions": fifty[:1]})
-            assert over.status_code == 422 and over.json()["error"]["code"] == "QUOTA_EXCEEDED"
-            create_webhook(other_api, receiver[0].url)
-            healthy = click(workspace_id="ws_other", organization_id="org_ws_other")
-            post_events(local_stack, click(), healthy)  # the noisy event first
-            posted = time.monotonic()
-            (delivered,) = wait_for(lambda: handler.verified, timeout=120)
-            delivered_after = time.monotonic() - posted
-            requests_open = hanging.requests - len(cut)
-        finally:
-            release.set()
+    with hanging_endpoint() as (hanging, cut):
+        for _ in range(2):  # 100 deliveries per event: the default deliveries_per_event quota
+            body = {"name": "Noisy", "type": "generic_http", "credentials": {"url": hanging.url}, "actions": fifty}
+            assert api.post(BASE, json=body).status_code == 201
+        over = api.post(BASE, json={**body, "actions": fifty[:1]})
+        assert over.status_code == 422 and over.json()["error"]["code"] == "QUOTA_EXCEEDED"
+        create_webhook(other_api, receiver[0].url)
+        healthy = click(workspace_id="ws_other", organization_id="org_ws_other")
+        post_events(local_stack, click(), healthy)  # the noisy event first
+        posted = time.monotonic()
+        (delivered,) = wait_for(lambda: handler.verified, timeout=120)
+        delivered_after = time.monotonic() - posted
+        requests_open = hanging.requests - len(cut)
     assert delivered.event_id == healthy["id"]
     # Delivered while the noisy event's first requests were still hanging: it waited behind none of them.
     assert not [moment for moment in cut if moment < posted + delivered_after]

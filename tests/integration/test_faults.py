@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -191,12 +192,10 @@ def test_a_send_whose_record_cannot_be_written_is_counted_once_and_affects_only_
 # -- 2. a hanging endpoint -------------------------------------------------------------------------------------------
 
 
-def test_a_hanging_endpoint_holds_neither_another_workspaces_job_nor_the_invocation_past_its_time(
-    api: ApiClient, other_api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "1")
-    monkeypatch.setenv("CIRCUIT_COOL_DOWN_SECONDS", "60")
-    runtime.reset()
+@contextmanager
+def hanging_beside_healthy(*, release_once_served: bool = False) -> Iterator[tuple[RawEndpoint, Sink, list[int]]]:
+    """An endpoint that never answers (until the block ends, or the healthy one was served) beside a healthy one,
+    which notes how many requests the hanging one had received when it was served."""
     release = threading.Event()
     hanging_requests_when_healthy_sent: list[int] = []
 
@@ -207,34 +206,46 @@ def test_a_hanging_endpoint_holds_neither_another_workspaces_job_nor_the_invocat
 
         def healthy_answer(_: SinkRequest) -> SinkResponse:
             hanging_requests_when_healthy_sent.append(hanging.requests)
+            if release_once_served:
+                release.set()
             return SinkResponse(200, {"ok": True})
 
         with Sink(healthy_answer) as healthy:
-            stuck = webhook_destination(api, hanging.url)
-            fine = webhook_destination(other_api, healthy.url)
-            # 49 jobs to the hanging endpoint first, then the other workspace's job: one batch of 50.
-            queue_jobs(pipeline, [job_for(stuck, click()) for _ in range(49)] + [job_for(fine, other_click())])
-            messages = receive_all(pipeline, 50)
-            context = FakeLambdaContext("DispatcherFunction", 10)
-            handler = dispatcher_environment("hanging")
-            response = handler(sqs_event(pipeline.sources["DispatcherFunction"], messages), context)
-            remaining_ms = context.get_remaining_time_in_millis()
-            release.set()
+            try:
+                yield hanging, healthy, hanging_requests_when_healthy_sent
+            finally:
+                release.set()
 
-        # The healthy job went out while at most one request per lane of the hanging destination was open.
-        assert len(healthy.requests) == 1 and hanging_requests_when_healthy_sent[0] <= 2
-        assert remaining_ms > 0, "the invocation outlived its time"
-        # The hanging endpoint's jobs: those sent are recorded as timeouts, one attempt each; the rest went back
-        # to the queue unsent (the circuit opened), not counted.
-        logged = summaries(api, stuck["id"])
-        assert len(logged) == hanging.requests < 49
-        assert all(s["attempts"] == 1 and s["last_error_class"] == "timeout" for s in logged.values())
-        returned = {item["itemIdentifier"] for item in response["batchItemFailures"]}
-        assert len(returned) == 49  # retries of the timed-out ones and the unsent ones
-        assert health(api, stuck["id"])["circuit"] == "open"
-        assert summaries(other_api, fine["id"])[json.loads(messages[-1]["Body"])["event"]["id"]]["status"] == (
-            "delivered"
-        )
+
+def test_a_hanging_endpoint_holds_neither_another_workspaces_job_nor_the_invocation_past_its_time(
+    api: ApiClient, other_api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "1")
+    monkeypatch.setenv("CIRCUIT_COOL_DOWN_SECONDS", "60")
+    runtime.reset()
+    with hanging_beside_healthy() as (hanging, healthy, hanging_requests_when_healthy_sent):
+        stuck = webhook_destination(api, hanging.url)
+        fine = webhook_destination(other_api, healthy.url)
+        # 49 jobs to the hanging endpoint first, then the other workspace's job: one batch of 50.
+        queue_jobs(pipeline, [job_for(stuck, click()) for _ in range(49)] + [job_for(fine, other_click())])
+        messages = receive_all(pipeline, 50)
+        context = FakeLambdaContext("DispatcherFunction", 10)
+        handler = dispatcher_environment("hanging")
+        response = handler(sqs_event(pipeline.sources["DispatcherFunction"], messages), context)
+        remaining_ms = context.get_remaining_time_in_millis()
+
+    # The healthy job went out while at most one request per lane of the hanging destination was open.
+    assert len(healthy.requests) == 1 and hanging_requests_when_healthy_sent[0] <= 2
+    assert remaining_ms > 0, "the invocation outlived its time"
+    # The hanging endpoint's jobs: those sent are recorded as timeouts, one attempt each; the rest went back
+    # to the queue unsent (the circuit opened), not counted.
+    logged = summaries(api, stuck["id"])
+    assert len(logged) == hanging.requests < 49
+    assert all(s["attempts"] == 1 and s["last_error_class"] == "timeout" for s in logged.values())
+    returned = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+    assert len(returned) == 49  # retries of the timed-out ones and the unsent ones
+    assert health(api, stuck["id"])["circuit"] == "open"
+    assert summaries(other_api, fine["id"])[json.loads(messages[-1]["Body"])["event"]["id"]]["status"] == ("delivered")
 
 
 def test_hanging_endpoints_of_one_workspace_hold_only_its_share_of_the_threads(
@@ -245,29 +256,15 @@ def test_hanging_endpoints_of_one_workspace_hold_only_its_share_of_the_threads(
     # so none is cut before the other workspace's job went out: what was open then is what ran at once.
     monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "20")
     runtime.reset()
-    release = threading.Event()
-    hanging_requests_when_healthy_sent: list[int] = []
-
-    def never_answer(_: socket.socket) -> None:
-        release.wait(30)
-
-    with RawEndpoint(never_answer) as hanging:
-
-        def healthy_answer(_: SinkRequest) -> SinkResponse:
-            hanging_requests_when_healthy_sent.append(hanging.requests)
-            release.set()  # the hanging requests end (unanswered) once the other workspace was served
-            return SinkResponse(200, {"ok": True})
-
-        with Sink(healthy_answer) as healthy:
-            stuck = [webhook_destination(api, hanging.url) for _ in range(8)]
-            fine = webhook_destination(other_api, healthy.url)
-            queue_jobs(
-                pipeline, [job_for(d, click()) for d in stuck for _ in range(2)] + [job_for(fine, other_click())]
-            )
-            messages = receive_all(pipeline, 17)
-            handler = dispatcher_environment("hanging-workspace")
-            context = FakeLambdaContext("DispatcherFunction", 60)
-            handler(sqs_event(pipeline.sources["DispatcherFunction"], messages), context)
+    with hanging_beside_healthy(release_once_served=True) as (hanging, healthy, hanging_requests_when_healthy_sent):
+        stuck = [webhook_destination(api, hanging.url) for _ in range(8)]
+        fine = webhook_destination(other_api, healthy.url)
+        queue_jobs(pipeline, [job_for(d, click()) for d in stuck for _ in range(2)] + [job_for(fine, other_click())])
+        messages = receive_all(pipeline, 17)
+        handler = dispatcher_environment("hanging-workspace")
+        handler(
+            sqs_event(pipeline.sources["DispatcherFunction"], messages), FakeLambdaContext("DispatcherFunction", 60)
+        )
 
     # Two workspaces share the batch's 8 threads: the hanging one holds at most its 4 while the other's job goes out.
     assert len(healthy.requests) == 1
