@@ -14,6 +14,12 @@ passed to the client), and decide by count, by call number, or by a seeded proba
     faults.fail("dynamodb", "BatchWriteItem", call=2)                  # every attempt of the 2nd call: it fails
     faults.fail("dynamodb", "Query", where=lambda p: ...)              # every matching attempt, until removed
     faults.fail(AWS_SERVICES, probability=0.05, seed=7, fault=Fault.SERVER_ERROR)   # chaos
+    faults.lose_answer("dynamodb", "PutItem", where=lambda p: ...)     # 1st matching call: done, answer lost, retried
+    faults.slow("dynamodb", seconds=2.0)                                # every answer comes 2 s late
+
+`lose_answer` is the common production fault the others cannot make: the service carries the call out, its answer
+never arrives (a read timeout), and botocore's retry runs and succeeds, so the caller sees one answer for a call the
+service executed twice.
 
 Rules are checked in the order they were added; the first one that fails an attempt injects, later rules do
 not see that attempt. `injected` and `attempts` count per "service.Operation" what happened, for reports.
@@ -26,6 +32,7 @@ import functools
 import json
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -86,6 +93,7 @@ class Rule:
     call: int | None
     probability: float | None
     rng: random.Random
+    first_attempt_only: bool = False  # `call` then names the one call whose first attempt fails
     matching_calls: int = 0
     injected: int = 0
 
@@ -100,6 +108,11 @@ class Rule:
         """Whether this matching attempt fails; called under the injector's lock."""
         if self.times is not None:
             return self.injected < self.times
+        if self.first_attempt_only:
+            if not first_attempt:
+                return False
+            self.matching_calls += 1
+            return self.matching_calls == self.call
         if self.call is not None:
             if first_attempt:
                 self.matching_calls += 1
@@ -117,6 +130,7 @@ class FaultInjector:
         # between attempts, so a test with hundreds of injected faults stays fast.
         self._retry_backoff = retry_backoff
         self._rules: list[Rule] = []
+        self._delays: list[tuple[Rule, float]] = []  # (which attempts, seconds each waits before the service sees it)
         self._lock = threading.Lock()
         self._original_client: Any = None
         self._original_delay: Any = None
@@ -151,13 +165,47 @@ class FaultInjector:
             self._rules.append(rule)
         return rule
 
+    def lose_answer(
+        self,
+        service: str,
+        operation: str | Iterable[str],
+        *,
+        call: int = 1,
+        where: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> Rule:
+        """One shot: the `call`-th matching call (1-based) reaches the service and takes effect, its answer is lost
+        (a read timeout), and botocore's retry of it runs as usual; its later attempts and every other call pass."""
+        rule = self.fail(service, operation, fault=Fault.TIMEOUT_AFTER_SEND, call=call, where=where)
+        rule.first_attempt_only = True
+        return rule
+
+    def slow(
+        self,
+        service: str | Iterable[str],
+        operation: str | Iterable[str] | None = None,
+        *,
+        seconds: float,
+        where: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> Rule:
+        """Every matching attempt reaches the service `seconds` late (before any fault rule decides on it), until
+        removed: a slow answer, not a failure."""
+        services = frozenset([service] if isinstance(service, str) else service)
+        operations = None if operation is None else frozenset([operation] if isinstance(operation, str) else operation)
+        rule = Rule(services, operations, Fault.THROTTLE, where, None, None, None, random.Random(0))
+        with self._lock:
+            self._delays.append((rule, seconds))
+        return rule
+
     def remove(self, rule: Rule) -> None:
         with self._lock:
-            self._rules.remove(rule)
+            if rule in self._rules:
+                self._rules.remove(rule)
+            self._delays = [(delayed, seconds) for delayed, seconds in self._delays if delayed is not rule]
 
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
+            self._delays.clear()
 
     @property
     def total_injected(self) -> int:
@@ -211,6 +259,10 @@ class FaultInjector:
     def _before_send(self, request: Any, event_name: str, **kwargs: Any) -> AWSResponse | None:
         context = request.context  # an AWSPreparedRequest: it carries botocore's per-call context
         call: Call = context[_CALL_KEY]
+        with self._lock:
+            delay = sum(seconds for rule, seconds in self._delays if rule.matches(call))
+        if delay:
+            time.sleep(delay)
         fault = self._decide(call, context)
         if fault is None:
             return botocore_stubber(event_name=event_name, request=request, **kwargs)

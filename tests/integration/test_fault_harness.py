@@ -3,6 +3,7 @@ them as in production, an injected failure has no effect behind it, and seeded c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -170,3 +171,41 @@ def test_seeded_probability_is_reproducible(aws: LocalStack) -> None:
     assert clients.dynamodb().get_item(
         TableName=aws.tables["DestinationsTable"], Key={"PK": {"S": "A"}, "SK": {"S": "ITEM"}}
     )["Item"], "uninstalled: no faults any more"
+
+
+def conditional_put(stack: LocalStack, pk: str) -> Any:
+    item = {"PK": {"S": pk}, "SK": {"S": "ITEM"}}
+    return clients.dynamodb().put_item(
+        TableName=stack.tables["DestinationsTable"], Item=item, ConditionExpression="attribute_not_exists(PK)"
+    )
+
+
+def test_a_lost_answer_takes_effect_and_botocores_retry_runs_once(aws: LocalStack, faults: FaultInjector) -> None:
+    rule = faults.lose_answer("sqs", "SendMessage")
+    send_live_event(aws)  # the caller sees one success for a call the service carried out twice
+    send_live_event(aws)  # one shot: the next call is untouched
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws.queue_urls["LiveEventsQueue"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "3"
+    assert rule.injected == 1 and faults.attempts == {"sqs.SendMessage": 3}
+
+
+def test_a_lost_answer_makes_a_conditional_write_refuse_its_own_retry(aws: LocalStack, faults: FaultInjector) -> None:
+    faults.lose_answer("dynamodb", "PutItem", call=2)
+    conditional_put(aws, "A")
+    with pytest.raises(ClientError) as refused:
+        conditional_put(aws, "B")  # its first attempt wrote the item; the retry finds it there
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert get(aws, "B")["Item"]["PK"]["S"] == "B"
+    assert faults.injected == {"dynamodb.PutItem": 1}
+
+
+def test_slow_answers_arrive_late_and_intact(aws: LocalStack, faults: FaultInjector) -> None:
+    put(aws, "A")
+    rule = faults.slow("dynamodb", "GetItem", seconds=0.3)
+    started = time.monotonic()
+    assert get(aws, "A")["Item"]["PK"]["S"] == "A"
+    assert time.monotonic() - started >= 0.3
+    faults.remove(rule)
+    assert faults.total_injected == 0
