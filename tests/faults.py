@@ -226,8 +226,8 @@ class FaultInjector:
         create = original.__wrapped__
 
         @functools.cache
-        def faulty_client(service: str) -> Any:
-            client = create(service)
+        def faulty_client(service: str, **options: Any) -> Any:
+            client = create(service, **options)
             self._attach(client, service)
             return client
 

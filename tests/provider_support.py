@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from nimriz_destinations.delivery.group_sender import GroupSender
 from nimriz_destinations.delivery.prepare import delivery_item
 from nimriz_destinations.delivery.sender import HttpSender
-from nimriz_destinations.delivery.sending import GroupSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, Outcome, Provider, ProviderResponse
 from nimriz_destinations.sample_events import sample_event

@@ -29,8 +29,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     for message_id in malformed:
         # Not a delivery job at all: nothing to replay. Logged (without the body) and dropped.
         logger.error("malformed message on the Deliveries DLQ dropped", extra={"message_id": message_id})
-    not_recorded = dispatcher().park(received, deadline=deadline)
-    metrics.add_metric(name="DeliveriesParked", unit=MetricUnit.Count, value=len(received) - len(not_recorded))
+    not_recorded = dispatcher().dead_letter_abandoned(received, deadline=deadline)
+    metrics.add_metric(name="AbandonedJobsDeadLettered", unit=MetricUnit.Count, value=len(received) - len(not_recorded))
 
     def record_handler(record: SQSRecord) -> None:
         if record.message_id in not_recorded:

@@ -38,7 +38,9 @@ def route_record(record: SQSRecord, batch: FanOutBatch) -> Routing | None:
             )
             metrics.add_metric(name="DeferredEvents", unit=MetricUnit.Count, value=1)
             raise
-        deliveries_queue().send_all(routing.jobs)
+        # An event received before may have had some of its jobs queued then: the dispatcher must know (design §2).
+        seen_before = int(record.attributes.approximate_receive_count or 1) > 1
+        deliveries_queue().send_all(routing.jobs, again=seen_before)
     metrics.add_metric(name="DeliveryJobsQueued", unit=MetricUnit.Count, value=len(routing.jobs))
     if routing.over_quota:
         logger.warning(

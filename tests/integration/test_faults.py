@@ -477,3 +477,36 @@ def test_a_destination_failing_repeatedly_opens_its_circuit_then_one_probe_at_a_
         assert {s["status"] for s in final.values()} == {"delivered"} and set(final) == {e["id"] for e in events}
         sends = Counter(r.header("X-Nim-Event-Id") for r in sink.requests)
         assert {event_id: s["attempts"] for event_id, s in final.items()} == dict(sends)
+
+
+def test_re_enabling_a_destination_closes_its_open_circuit_in_every_dispatcher_at_the_next_batch(
+    api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CIRCUIT_FAILURE_THRESHOLD", "1")
+    monkeypatch.setenv("CIRCUIT_COOL_DOWN_SECONDS", "300")
+    runtime.reset()
+    answer = {"status": 503}
+    with Sink(lambda _: SinkResponse(answer["status"], {})) as sink:
+        destination = webhook_destination(api, sink.url)
+        pipeline.publish(click())
+        assert pipeline.poll("FanOutFunction") == 1
+        assert pipeline.poll("DispatcherFunction") == 1
+        assert health(api, destination["id"])["circuit"] == "open" and len(sink.requests) == 1
+
+        # The customer disables the destination, mends the endpoint and enables it again.
+        answer["status"] = 200
+        for enabled in (False, True):
+            current = api.get(f"{BASE}/{destination['id']}")
+            shown = current.json()["destination"]
+            action = {k: shown["actions"][0][k] for k in ("id", "name", "action_type", "event_filter")}
+            body = {"name": shown["name"], "enabled": enabled, "actions": [action]}
+            updated = api.put(f"{BASE}/{destination['id']}", body, headers={"If-Match": current.header("ETag") or ""})
+            assert updated.status == 200, updated.text
+        assert health(api, destination["id"])["circuit"] == "closed"
+
+        event = click()
+        pipeline.publish(event)
+        pipeline.run(timeout=30)  # the dispatcher that opened the circuit for 5 minutes sends again at once
+
+        logged = summaries(api, destination["id"])
+        assert event["id"] in logged and {summary["status"] for summary in logged.values()} == {"delivered"}

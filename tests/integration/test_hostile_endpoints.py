@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from nimriz_destinations import runtime
+from nimriz_destinations.delivery.group_sender import EXCERPT_CHARACTERS
 from nimriz_destinations.delivery.sender import HttpSender, SendFailed
-from nimriz_destinations.delivery.sending import EXCERPT_CHARACTERS
 from nimriz_destinations.providers.base import OutboundRequest, Verdict
 from nimriz_destinations.sample_events import sample_event
 from tests.conftest import ApiClient

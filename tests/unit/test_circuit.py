@@ -55,7 +55,7 @@ def test_after_the_cool_down_one_probe_at_a_time_and_its_success_closes_the_circ
     assert circuits.admit(DESTINATION).admission is Admission.REFUSE  # the probe is under way
     closed = circuits.observe(DESTINATION, failed=False, probe=True)
 
-    assert closed == CircuitRecord("closed")
+    assert closed == CircuitRecord("closed", closed_at=1010.0)
     assert circuits.admit(DESTINATION).admission is Admission.SEND
 
 
@@ -89,7 +89,7 @@ def test_an_open_circuit_another_dispatcher_persisted_is_adopted_and_its_closing
 
     clock.now = 1005.0
     assert circuits.admit(DESTINATION).admission is Admission.PROBE
-    assert circuits.observe(DESTINATION, failed=False, probe=True) == CircuitRecord("closed")
+    assert circuits.observe(DESTINATION, failed=False, probe=True) == CircuitRecord("closed", closed_at=1005.0)
 
 
 def test_a_persisted_circuit_left_open_is_closed_by_the_next_success_seen_anywhere() -> None:
@@ -98,4 +98,48 @@ def test_a_persisted_circuit_left_open_is_closed_by_the_next_success_seen_anywhe
     # Its cool-down is over and nobody probed yet: this dispatcher sends, and records the circuit closed.
     circuits.adopt(DESTINATION, CircuitRecord("open", opened_at=900.0, until=910.0))
     assert circuits.admit(DESTINATION).admission is Admission.SEND
-    assert circuits.observe(DESTINATION, failed=False, probe=False) == CircuitRecord("closed")
+    assert circuits.observe(DESTINATION, failed=False, probe=False) == CircuitRecord("closed", closed_at=1000.0)
+
+
+def test_a_closing_another_dispatcher_persisted_closes_the_circuit_here() -> None:
+    clock = Clock()
+    circuits = breakers(clock)
+    fail(circuits, 3)  # open here until 1010
+    clock.now = 1004.0
+    circuits.adopt(DESTINATION, CircuitRecord("closed", closed_at=1003.0))  # another's probe succeeded, or a re-enable
+    assert circuits.state(DESTINATION) == "closed"
+    assert circuits.admit(DESTINATION).admission is Admission.SEND
+
+
+def test_a_persisted_state_older_than_the_last_change_here_is_not_adopted() -> None:
+    clock = Clock()
+    circuits = breakers(clock)
+    fail(circuits, 3)  # opened here at 1000
+    circuits.adopt(DESTINATION, CircuitRecord("closed", closed_at=990.0))
+    assert circuits.admit(DESTINATION).admission is Admission.REFUSE
+    circuits.observe(DESTINATION, failed=False, probe=False)  # closed here at 1000
+    circuits.adopt(DESTINATION, CircuitRecord("open", opened_at=995.0, until=1005.0))
+    assert circuits.admit(DESTINATION).admission is Admission.SEND
+
+
+def test_a_half_open_circuit_no_probe_reports_on_lapses_to_closed_after_one_more_cool_down() -> None:
+    clock = Clock()
+    circuits = breakers(clock)
+    fail(circuits, 3)  # open until 1010
+    clock.now = 1010.0
+    assert circuits.admit(DESTINATION).admission is Admission.PROBE  # its chunk then never reports
+    clock.now = 1019.0
+    assert circuits.admit(DESTINATION).admission is Admission.REFUSE
+    clock.now = 1020.0
+    assert circuits.admit(DESTINATION).admission is Admission.SEND
+    assert circuits.state(DESTINATION) == "closed"
+
+
+def test_the_api_shows_a_persisted_circuit_half_open_for_one_cool_down_then_closed() -> None:
+    record = CircuitRecord("open", opened_at=1000.0, until=1010.0)
+    assert [record.shown_state(now) for now in (1009.0, 1010.0, 1019.0, 1020.0)] == [
+        "open",
+        "half_open",
+        "half_open",
+        "closed",
+    ]

@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 
 
 @cache
-def _client(service: str) -> Any:
+def _client(service: str, *, retried: bool = True) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+    retries = {"mode": "standard", "max_attempts": 3} if retried else {"mode": "standard", "total_max_attempts": 1}
+    config = Config(retries=retries, connect_timeout=2, read_timeout=5)  # type: ignore[arg-type]
     return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
 
 
@@ -30,6 +31,12 @@ def dynamodb() -> DynamoDBClient:
 
 def sqs() -> SQSClient:
     return _client("sqs")
+
+
+def sqs_first_try() -> SQSClient:
+    """SQS without botocore's retries: for a send whose retry must differ from its first try. botocore would send the
+    same bodies again after a lost answer, queueing a job twice with nothing to tell the copies apart (queues.py)."""
+    return _client("sqs", retried=False)
 
 
 def secretsmanager() -> SecretsManagerClient:

@@ -8,6 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 DeliveryReason = Literal["live", "replay", "test"]
+# How its producer queued a job (design §2, "A delivery's life"): `once` in a first send, so no other copy of it was
+# queued; `again` after a send whose outcome was unknown, or by a fan-out re-run of its event, so another copy may be
+# in flight. None (a job queued without saying): unknown.
+Queued = Literal["once", "again"]
 
 
 class DeliveryJob(BaseModel):
@@ -22,6 +26,7 @@ class DeliveryJob(BaseModel):
     reason: DeliveryReason
     event: dict[str, Any]
     queued_at: str
+    queued: Queued | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,7 +262,10 @@ class DeliverySummaryOut(BaseModel):
 
 
 class AttemptOut(BaseModel):
-    attempt: int
+    attempt: int | None = Field(
+        description="The request's number (its X-Nim-Delivery-Attempt); null for a failure before any request went "
+        "out (authorization, building the request, the mapping), which is tried again without counting as an attempt."
+    )
     reason: Literal["live", "retry", "replay", "test"]
     outcome: Literal["delivered", "retry", "permanent", "skipped"]
     http_status: int | None

@@ -163,40 +163,41 @@ def fan_out() -> FanOut:
 def delivery_log() -> DeliveryLog:
     from .storage.deliveries import DeliveryLog
 
-    settings = get_settings()
-    return DeliveryLog(settings.required("table_name"), retention_days=settings.delivery_log_days)
+    return DeliveryLog(get_settings().required("table_name"))
 
 
 @cache
 def dispatcher() -> Dispatcher:
+    from concurrent.futures import ThreadPoolExecutor
+
     from .delivery.circuit import CircuitBreakers
-    from .delivery.dispatcher import Dispatcher
+    from .delivery.dispatcher import BOOKKEEPING_THREADS, Dispatcher
     from .delivery.health import HealthKeeper, HealthPolicy
+    from .delivery.planning import Planner
     from .delivery.retry import RetryPolicy
     from .delivery.sender import HttpSender, parse_egress_overrides
+    from .delivery.tallies import Tallies
+    from .storage.delivery_states import DeliveryStates
     from .storage.destinations import DestinationStore
     from .storage.secrets import SecretStore
 
     settings = get_settings()
-    destinations = DestinationStore(settings.required("table_name"))
+    table = settings.required("table_name")
+    destinations = DestinationStore(table)
     health_policy = HealthPolicy(
         failing_after_failures=settings.health_failing_after_failures,
         disable_after_seconds=settings.auto_disable_after_seconds,
         disable_min_failures=settings.auto_disable_min_failures,
     )
+    health = HealthKeeper(
+        destinations, health_policy, lambda notices: live_events_queue().publish_notices(notices), audit_log()
+    )
+    bookkeeping = ThreadPoolExecutor(max_workers=BOOKKEEPING_THREADS, thread_name_prefix="record")
     return Dispatcher(
-        configs=destination_configs(),
-        compiled=compiled_actions(),
-        secrets=SecretStore(),
-        log=delivery_log(),
+        planner=Planner(destination_configs(), compiled_actions(), SecretStore()),
+        states=DeliveryStates(table, retention_days=settings.delivery_log_days),
         destinations=destinations,
-        health=HealthKeeper(
-            destinations,
-            health_policy,
-            lambda notices: live_events_queue().publish_notices(notices),
-            audit_log(),
-        ),
-        counters=delivery_counters(),
+        tallies=Tallies(health, delivery_counters(), bookkeeping),
         sender=HttpSender(
             allow_loopback=settings.is_local,
             egress_overrides=parse_egress_overrides(settings.egress_overrides_json),
@@ -211,6 +212,7 @@ def dispatcher() -> Dispatcher:
             threshold=settings.circuit_failure_threshold, cool_down_seconds=settings.circuit_cool_down_seconds
         ),
         return_to_queue=lambda returns: deliveries_queue().schedule_returns(returns),
+        bookkeeping=bookkeeping,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from nimriz_destinations.delivery.sending import EXCERPT_CHARACTERS
+from nimriz_destinations.delivery.group_sender import EXCERPT_CHARACTERS
 from nimriz_destinations.providers import DESTINATION_TYPES, get_provider
 from nimriz_destinations.providers.base import (
     AuthorizationFailed,

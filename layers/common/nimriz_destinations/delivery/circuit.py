@@ -1,13 +1,16 @@
 """Circuit breakers per destination, kept per execution environment and shared through the destination item.
 
 After `threshold` consecutive failures that say the endpoint is not working (timeouts, network errors, 5xx)
-a destination's circuit opens: its jobs go back to the queue unsent until the cool-down ends. Then one probe
-is allowed (half-open); its success closes the circuit, its failure opens it again for twice the cool-down (up
-to `max_cool_down_seconds`). Any HTTP answer below 500 counts as success: the endpoint works, whatever it
-thought of the request.
+a destination's circuit opens: its jobs go back to the queue unsent until the cool-down ends. Then it is half-open
+for one more cool-down: one probe at a time (a probe that never reports is given up after a cool-down); its success
+closes the circuit, its failure opens it again for twice the cool-down (up to `max_cool_down_seconds`). A half-open
+circuit no probe reported on by the end of that window lapses to closed: the next sends decide. Any HTTP answer
+below 500 counts as success: the endpoint works, whatever it thought of the request.
 
-Opening and closing are returned as `CircuitRecord`s for the dispatcher to persist on the destination item;
-every dispatcher adopts an open circuit it reads there (`adopt`), and the API shows it in `health.circuit`.
+Opening and closing are returned as `CircuitRecord`s for the dispatcher to persist on the destination item, which
+every dispatcher reads with each batch (`adopt`): the newer of the persisted state and its own view wins, open or
+closed, so every environment converges on the last change made anywhere, a re-enable (PUT) included. The API
+shows it in `health.circuit`.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ class _Circuit:
     until: float | None = None
     cool_down: float = 0.0
     probing: bool = False
+    probe_until: float = 0.0  # a probe not reported by then is given up
     persisted_open: bool = False  # what the destination item says, as last read or written
+    changed_at: float = 0.0  # epoch seconds of the last change seen, here or persisted
 
 
 class CircuitBreakers:
@@ -65,14 +70,20 @@ class CircuitBreakers:
         return self._circuits.setdefault(key, _Circuit(cool_down=self._cool_down))
 
     def adopt(self, key: DestinationKey, persisted: CircuitRecord | None) -> None:
-        """Take over an open circuit another dispatcher persisted (read with the batch's destination check)."""
+        """Take over the persisted circuit (read with the batch's destination check) when it changed after the last
+        change this environment saw: opened, or closed, by another dispatcher or a re-enable."""
         with self._lock:
             circuit = self._circuit(key)
             circuit.persisted_open = persisted is not None and persisted.state == "open"
-            if persisted is None or persisted.state != "open" or circuit.state != "closed":
+            if persisted is None or persisted.changed_at <= circuit.changed_at:
                 return
-            if persisted.until is not None and persisted.until > self._clock():
+            circuit.changed_at, circuit.probing, circuit.failures = persisted.changed_at, False, 0
+            if persisted.state == "open" and persisted.until is not None:
                 circuit.state, circuit.until = "open", persisted.until
+                if persisted.opened_at is not None:
+                    circuit.cool_down = max(persisted.until - persisted.opened_at, self._cool_down)
+            else:
+                circuit.state, circuit.until, circuit.cool_down = "closed", None, self._cool_down
 
     def admit(self, key: DestinationKey) -> Decision:
         now = self._clock()
@@ -83,8 +94,12 @@ class CircuitBreakers:
             assert circuit.until is not None
             if circuit.state == "open" and now >= circuit.until:
                 circuit.state = "half_open"
-            if circuit.state == "half_open" and not circuit.probing:
-                circuit.probing = True
+            if circuit.state == "half_open" and now >= circuit.until + circuit.cool_down:
+                # No probe reported within a cool-down of its due time: lapsed; the next sends decide.
+                circuit.state, circuit.until, circuit.probing, circuit.failures = "closed", None, False, 0
+                return Decision(Admission.SEND)
+            if circuit.state == "half_open" and (not circuit.probing or now >= circuit.probe_until):
+                circuit.probing, circuit.probe_until = True, now + circuit.cool_down
                 return Decision(Admission.PROBE)
             # Open, or half-open with its probe under way: come back when the cool-down (or the next one) ends.
             retry_at = circuit.until if circuit.until > now else now + circuit.cool_down
@@ -107,15 +122,15 @@ class CircuitBreakers:
                 if circuit.state == "closed" and not circuit.persisted_open:
                     return None
                 circuit.state, circuit.until, circuit.cool_down = "closed", None, self._cool_down
-                circuit.persisted_open = False
-                return CircuitRecord("closed")
+                circuit.persisted_open, circuit.changed_at = False, now
+                return CircuitRecord("closed", closed_at=now)
             circuit.failures += 1
             if circuit.state == "half_open" and probe:
                 circuit.cool_down = min(circuit.cool_down * 2, self._max_cool_down)
             elif circuit.state != "closed" or circuit.failures < self._threshold:
                 return None
             circuit.state, circuit.until = "open", now + circuit.cool_down
-            circuit.persisted_open = True
+            circuit.persisted_open, circuit.changed_at = True, now
             return CircuitRecord("open", opened_at=now, until=circuit.until)
 
     def state(self, key: DestinationKey) -> str:

@@ -4,10 +4,12 @@ the address actually connected to, local egress overrides, and bounded responses
 Bounded means a hostile endpoint cannot hold a dispatcher's memory or time:
 * at most one content-coding layer is undone (gzip, x-gzip, deflate), with a cap on the DECODED bytes
   (`MAX_RESPONSE_BYTES` kept, reading stops there); any other coding, or more than one, leaves the body raw;
-* every request has a total deadline (`REQUEST_DEADLINE_SECONDS` by default) over connect, TLS, sending and all
-  reads: each socket operation waits at most the smaller of its own timeout and what is left of the deadline.
-  DNS resolution is the one step Python cannot interrupt; the deadline is checked right after it.
-Every exception on the send path becomes a `SendFailed` carrying its classified outcome (`classify_send_error`).
+* every request has a total deadline (`REQUEST_DEADLINE_SECONDS` by default) over resolving the host, connect, TLS,
+  sending and all reads: each step waits at most the smaller of its own timeout and what is left of the deadline,
+  and none starts once it has passed. Python cannot interrupt a DNS lookup, so it runs on a resolver thread that
+  the request stops waiting for at its deadline.
+Every exception on the send path becomes a `SendFailed` carrying its classified outcome (`classify_send_error`) and
+whether the request may have gone out (`sent`): one the client could not build or refuse to write never did.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import ssl
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as ResolveTimeout
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -33,10 +37,14 @@ MAX_RESPONSE_BYTES = 64 * 1024  # decoded response bytes kept; reading stops the
 # per-operation timeouts still does; one trickling a byte at a time is cut here instead of every 10 s.
 REQUEST_DEADLINE_SECONDS = 15.0
 USER_AGENT = "Nimriz-Destinations/1.0"
+INVALID_REQUEST = "invalid_request"  # the request cannot be put on the wire at all
 
 # zlib window bits per content coding we decode: gzip framing, or the zlib framing HTTP calls `deflate`.
 _ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _WRITE_PIECE_BYTES = 16 * 1024  # writes go out in pieces so each one is bounded by what is left of the deadline
+# Lookups a request stopped waiting for may still hold these threads until the resolver gives up; later lookups
+# queue for a thread, each within its own request's deadline.
+_RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
 
 # The deadline (time.monotonic) of the request the current thread is sending: pooled connections outlive
 # requests, so the deadline travels with the request, not with the connection.
@@ -44,11 +52,13 @@ _request_deadline: ContextVar[float | None] = ContextVar("request_deadline", def
 
 
 class SendFailed(Exception):
-    """The request got no HTTP answer; `outcome` says why and whether to retry (see `classify_send_error`)."""
+    """The request got no HTTP answer; `outcome` says why and whether to retry (see `classify_send_error`), `sent`
+    whether it may have gone out (False: it could not be built or written, so it is not an attempt)."""
 
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, outcome: Outcome, *, sent: bool = True) -> None:
         super().__init__(outcome.message or outcome.error_class)
         self.outcome = outcome
+        self.sent = sent
 
 
 def classify_send_error(exc: BaseException) -> Outcome | None:
@@ -62,9 +72,9 @@ def classify_send_error(exc: BaseException) -> Outcome | None:
     if isinstance(exc, httpx.TimeoutException):
         return Outcome.retry("timeout", f"no answer in time ({name})")
     if isinstance(exc, httpx.LocalProtocolError | UnicodeError):
-        return Outcome.permanent("invalid_request", f"a header or the host name cannot be sent over HTTP ({name})")
+        return Outcome.permanent(INVALID_REQUEST, f"a header or the host name cannot be sent over HTTP ({name})")
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return Outcome.permanent("invalid_request", f"the URL cannot be used ({name})")
+        return Outcome.permanent(INVALID_REQUEST, f"the URL cannot be used ({name})")
     if isinstance(exc, httpx.TransportError):
         return Outcome.retry("network_error", f"connection failed ({name})")
     return None
@@ -122,8 +132,11 @@ class _GuardedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = lookup.result(timeout=_within_deadline(timeout, httpcore.ConnectTimeout))
+        except ResolveTimeout:
+            raise httpcore.ConnectTimeout(f"resolving {host} took too long") from None
         except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}") from exc
         addresses = [info[4][0] for info in infos]
@@ -198,20 +211,31 @@ class HttpSender:
         refuses the URL or the address it resolves to."""
         # The URL rule's normalised form is what is called: what the guard judged is what httpx parses.
         url = check_url(self.resolve_url(destination_type, request.url), allow_loopback=self._allow_loopback)
+        try:
+            built = self._client.build_request(request.method, url, headers=dict(request.headers), content=request.body)
+        except Exception as exc:  # e.g. a header value that is not text: nothing went out
+            unbuilt = classify_send_error(exc) or Outcome.retry(
+                "internal_error", f"the request could not be built ({type(exc).__name__})"
+            )
+            raise SendFailed(unbuilt, sent=False) from None
         deadline = _request_deadline.set(time.monotonic() + self._deadline_seconds)
         try:
-            with self._client.stream(request.method, url, headers=dict(request.headers), content=request.body) as reply:
+            reply = self._client.send(built, stream=True)
+            try:
                 # Raw bytes: httpx would decode every layer, each network read in one piece, before any cap.
                 body, truncated = _read_body(reply.iter_raw(), reply.headers.get("content-encoding"))
                 headers = {name.lower(): value for name, value in reply.headers.items()}
                 return ProviderResponse(status=reply.status_code, headers=headers, body=body, truncated=truncated)
+            finally:
+                reply.close()
         except UnsafeDestination:
             raise
         except Exception as exc:
             outcome = classify_send_error(exc)
             if outcome is None:
                 raise
-            raise SendFailed(outcome) from None
+            # A request the client refuses to write (a header h11 will not send) is refused before any byte goes out.
+            raise SendFailed(outcome, sent=outcome.error_class != INVALID_REQUEST) from None
         finally:
             _request_deadline.reset(deadline)
 

@@ -1,26 +1,20 @@
 """The delivery log and the dead-letter store, per destination (partition `WS#<ws>#DEST#<destination>`).
 
-Items: `DLV#<delivery id>` (one summary per delivery, newest first since ids are time-ordered),
-`ATT#<delivery id>#<nn>` (one per attempt, i.e. per send) and `DL#<delivery id>` (dead letters, replayable).
+Items: `DLV#<delivery id>` (one summary per delivery, newest first since ids are time-ordered; its `log` embeds
+every attempt's entry), `DL#<delivery id>` (dead letters, replayable), and `ATT#<delivery id>#<nn>` (an attempt of
+its own, as written before the log was embedded: read with the rest until they expire).
 
-The summary is the delivery's source of truth for the dispatcher: besides the JSON `doc` the API reads it
-carries `status`, `attempts` (sends recorded), `next_attempt_at` (epoch s) and, while a dispatcher holds the
-delivery, `lease_owner` + `lease_until` (epoch s). A dispatcher takes the lease before sending and records the
-outcome (summary, attempt, dead letter) in one transaction conditional on its lease and on the send count, so a
-late or duplicate copy of a job can never move a delivery backwards or overwrite an attempt. A summary that
-only holds a lease (first attempt in flight) has no `doc` and is not listed yet. Everything carries a TTL.
+The summary is also the delivery's state for the dispatcher, which alone writes it (storage/delivery_states.py,
+design §2); a summary without its `doc` holds only a hold, a lease or an unrecorded send, and is not listed yet.
+Everything carries a TTL.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from enum import StrEnum
+from dataclasses import dataclass, fields
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import aws
 from ..ids import is_id
@@ -31,31 +25,27 @@ SUMMARY_PREFIX = "DLV#"
 ATTEMPT_PREFIX = "ATT#"
 DEAD_LETTER_PREFIX = "DL#"
 FINISHED_STATUSES = frozenset({"delivered", "dead_lettered", "skipped"})
-# Calls per record or release before giving up (each call has the client's own retries as well): a record that
-# cannot be written costs a lease period and counts its send as unrecorded, so it is worth a few more tries.
-RECORD_CALLS = 5
 
 
 def delivery_pk(workspace_id: str, destination_id: str) -> str:
     return f"WS#{workspace_id}#DEST#{destination_id}"
 
 
-def attempt_sk(delivery_id: str, attempt: int) -> str:
-    return f"{ATTEMPT_PREFIX}{delivery_id}#{attempt:02d}"
-
-
-def _summary_key(workspace_id: str, destination_id: str, delivery_id: str) -> dict[str, Any]:
+def summary_key(workspace_id: str, destination_id: str, delivery_id: str) -> dict[str, Any]:
     return {"PK": {"S": delivery_pk(workspace_id, destination_id)}, "SK": {"S": SUMMARY_PREFIX + delivery_id}}
 
 
-def _number(epoch_seconds: float) -> dict[str, str]:
-    return {"N": f"{epoch_seconds:.3f}"}
+def dead_letter_key(workspace_id: str, destination_id: str, delivery_id: str) -> dict[str, Any]:
+    return {"PK": {"S": delivery_pk(workspace_id, destination_id)}, "SK": {"S": DEAD_LETTER_PREFIX + delivery_id}}
 
 
 @dataclass(slots=True)
 class AttemptRecord:
+    """One entry of a delivery's log: an attempt (a request on the wire, numbered from 1 like
+    X-Nim-Delivery-Attempt), or a failure before any request went out that schedules another try (no number)."""
+
     delivery_id: str
-    attempt: int
+    attempt: int | None
     reason: str  # live | retry | replay | test
     outcome: str  # delivered | retry | permanent | skipped
     http_status: int | None
@@ -100,223 +90,11 @@ class DeadLetter:
     job: dict[str, Any]  # the delivery job as queued, replayed with the same event
 
 
-@dataclass(slots=True)
-class DeliveryWrite:
-    """Everything one dispatch records for one delivery, written in one transaction.
-
-    `attempts` are the attempt items this record adds (none for a skip or a job parked without sending; two when
-    it also records an earlier holder's unrecorded attempt); `sends_before` is the summary's `attempts` the
-    record was planned from, so a record made from a stale view of the delivery is refused.
-    """
-
-    workspace_id: str
-    summary: DeliverySummary
-    attempts: list[AttemptRecord]
-    sends_before: int
-    next_attempt_at: float | None = None  # epoch seconds: no copy of the job may send before it
-    dead_letter: DeadLetter | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """This copy of a job may send: nobody else holds the delivery until `until` (epoch seconds)."""
-
-    owner: str
-    until: float
-    sends: int  # sends recorded on the delivery so far
-    # An earlier holder's lease ran out without a record or a release: it may have sent (e.g. its record could
-    # not be written). That attempt is counted (recorded with this holder's record) and not repeated blindly.
-    unrecorded: bool
-
-
-class LeaseRefusal(StrEnum):
-    FINISHED = "finished"  # delivered, dead-lettered or skipped: never send again
-    LEASED = "leased"  # another copy holds the delivery
-    EARLY = "early"  # the next attempt is scheduled later
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    reason: LeaseRefusal
-    until: float | None = None  # epoch seconds: when the other lease ends / the next attempt is due
-
-
 class DeliveryLog:
-    def __init__(self, table_name: str, *, retention_days: int = 30) -> None:
+    """The log and the dead letters as the API reads them (and replay removes dead letters)."""
+
+    def __init__(self, table_name: str) -> None:
         self._table = table_name
-        self._retention_seconds = retention_days * 86400
-
-    # -- dispatcher side -----------------------------------------------------------------------------------
-
-    def lease(
-        self,
-        workspace_id: str,
-        destination_id: str,
-        delivery_id: str,
-        *,
-        owner: str,
-        now: float,
-        until: float,
-        honour_schedule: bool = True,
-    ) -> Lease | Refused:
-        """Take the delivery for `owner` until `until` with one conditional UpdateItem on its summary (creating
-        it when absent): refused when the delivery is finished, leased by someone else, or (`honour_schedule`)
-        when its next attempt is due later."""
-        client = aws.dynamodb()
-        condition = (
-            "(attribute_not_exists(#status) OR NOT (#status IN (:delivered, :dead_lettered, :skipped)))"
-            " AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
-        )
-        if honour_schedule:
-            condition += " AND (attribute_not_exists(next_attempt_at) OR next_attempt_at <= :now)"
-        try:
-            response = client.update_item(
-                TableName=self._table,
-                Key=_summary_key(workspace_id, destination_id, delivery_id),
-                UpdateExpression="SET lease_owner = :owner, lease_until = :until, #ttl = if_not_exists(#ttl, :ttl)",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status", "#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":until": _number(until),
-                    ":now": _number(now),
-                    ":ttl": {"N": str(int(now) + self._retention_seconds)},
-                    **{f":{status}": {"S": status} for status in FINISHED_STATUSES},
-                },
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except client.exceptions.ConditionalCheckFailedException as refused:
-            item: dict[str, Any] = refused.response.get("Item") or {}  # type: ignore[assignment]
-            return _refusal(item, now)
-        previous = response.get("Attributes") or {}
-        sends = int(previous["attempts"]["N"]) if "attempts" in previous else 0
-        # An owner still set means its lease expired without a record or a release.
-        return Lease(owner, until, sends, unrecorded="lease_owner" in previous)
-
-    def release(self, workspace_id: str, destination_id: str, delivery_id: str, *, owner: str) -> None:
-        """Give the delivery back unsent: the next copy may send at once, and nothing is counted. Also the way
-        to undo a lease whose answer was lost (it may have been taken). Tried up to RECORD_CALLS times."""
-        client = aws.dynamodb()
-        failure: Exception | None = None
-        for _ in range(RECORD_CALLS):
-            try:
-                client.update_item(
-                    TableName=self._table,
-                    Key=_summary_key(workspace_id, destination_id, delivery_id),
-                    UpdateExpression="REMOVE lease_owner, lease_until",
-                    ConditionExpression="lease_owner = :owner",
-                    ExpressionAttributeValues={":owner": {"S": owner}},
-                )
-                return
-            except client.exceptions.ConditionalCheckFailedException:
-                return  # not (or no longer) ours
-            except (ClientError, BotoCoreError) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    def record(self, write: DeliveryWrite, *, owner: str) -> bool:
-        """Write the summary, the new attempt items and the dead letter in ONE transaction, only while `owner`
-        still holds the lease and the summary still counts `sends_before` sends; an attempt item is never
-        overwritten. False when that condition failed (nothing written): the delivery moved on without us.
-
-        Tried up to RECORD_CALLS times (each call with the client's own retries); an answer lost after the
-        transaction committed is recognised by the summary's `recorded_by`.
-        """
-        client = aws.dynamodb()
-        items: Any = self._transaction(write, owner)
-        failure: Exception | None = None
-        for _ in range(RECORD_CALLS):
-            try:
-                client.transact_write_items(TransactItems=items)
-                return True
-            except ClientError as exc:
-                reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
-                if "ConditionalCheckFailed" in reasons:
-                    return self._recorded_by(write, owner)
-                failure = exc
-            except BotoCoreError as exc:  # e.g. a timeout: the transaction may or may not have committed
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    def _transaction(self, write: DeliveryWrite, owner: str) -> list[dict[str, Any]]:
-        summary = write.summary
-        pk = delivery_pk(write.workspace_id, summary.destination_id)
-        expires = {"N": str(int(time.time()) + self._retention_seconds)}
-        summary_item: dict[str, Any] = {
-            "PK": {"S": pk},
-            "SK": {"S": SUMMARY_PREFIX + summary.delivery_id},
-            "status": {"S": summary.status},
-            "attempts": {"N": str(summary.attempts)},
-            "action_id": {"S": summary.action_id},
-            "doc": {"S": json.dumps(asdict(summary))},
-            "recorded_by": {"S": owner},
-            "ttl": expires,
-        }
-        if write.next_attempt_at is not None:
-            summary_item["next_attempt_at"] = _number(write.next_attempt_at)
-        # Conditional on this holder's lease and on the send count the record was planned from.
-        condition = "lease_owner = :owner AND " + (
-            "attempts = :before" if write.sends_before else "attribute_not_exists(attempts)"
-        )
-        values: dict[str, Any] = {":owner": {"S": owner}}
-        if write.sends_before:
-            values[":before"] = {"N": str(write.sends_before)}
-        # A Put replaces the whole summary: the lease attributes go with it.
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": summary_item,
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeValues": values,
-                }
-            }
-        ]
-        for attempt in write.attempts:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            "PK": {"S": pk},
-                            "SK": {"S": attempt_sk(attempt.delivery_id, attempt.attempt)},
-                            "doc": {"S": json.dumps(asdict(attempt))},
-                            "ttl": expires,
-                        },
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                }
-            )
-        if write.dead_letter is not None:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            "PK": {"S": pk},
-                            "SK": {"S": DEAD_LETTER_PREFIX + write.dead_letter.delivery_id},
-                            "doc": {"S": json.dumps(asdict(write.dead_letter))},
-                            "ttl": expires,
-                        },
-                    }
-                }
-            )
-        return items
-
-    def _recorded_by(self, write: DeliveryWrite, owner: str) -> bool:
-        """After a refused transaction: had an earlier call of ours committed it (its answer lost)?"""
-        item = aws.dynamodb().get_item(
-            TableName=self._table,
-            Key=_summary_key(write.workspace_id, write.summary.destination_id, write.summary.delivery_id),
-            ConsistentRead=True,
-            ProjectionExpression="recorded_by",
-        ).get("Item") or {}  # fmt: skip
-        return item.get("recorded_by", {}).get("S") == owner
-
-    # -- API side ------------------------------------------------------------------------------------------
 
     def list_deliveries(
         self,
@@ -328,7 +106,7 @@ class DeliveryLog:
         action_id: str | None = None,
         status: str | None = None,
     ) -> tuple[list[DeliverySummary], str | None]:
-        # A summary without its document only holds the lease of a first attempt in flight: not listed yet.
+        # A summary without its document holds only a hold, a lease or an unrecorded send: not listed yet.
         filters, names, values = ["attribute_exists(#doc)"], {"#doc": "doc"}, {}
         if action_id:
             filters.append("action_id = :action")
@@ -350,13 +128,16 @@ class DeliveryLog:
         if not (is_id(destination_id) and is_id(delivery_id)):
             return None
         response = aws.dynamodb().get_item(
-            TableName=self._table, Key=_summary_key(workspace_id, destination_id, delivery_id)
+            TableName=self._table, Key=summary_key(workspace_id, destination_id, delivery_id)
         )
         item = response.get("Item")
         if not item or "doc" not in item:
             return None
         docs, _ = self._query(workspace_id, destination_id, f"{ATTEMPT_PREFIX}{delivery_id}#", limit=100, cursor=None)
-        return DeliverySummary(**json.loads(item["doc"]["S"])), [AttemptRecord(**doc) for doc in docs]
+        docs += [json.loads(entry["S"]) for entry in item.get("log", {}).get("L", [])]
+        unset = dict.fromkeys(field.name for field in fields(AttemptRecord))  # an embedded entry omits empty fields
+        entries = [AttemptRecord(**{**unset, **doc, "delivery_id": delivery_id}) for doc in docs]
+        return DeliverySummary(**json.loads(item["doc"]["S"])), entries
 
     def list_dead_letters(
         self, workspace_id: str, destination_id: str, *, limit: int, cursor: str | None
@@ -403,15 +184,3 @@ class DeliveryLog:
             values=values,
         )
         return [json.loads(item["doc"]["S"]) for item in items], next_cursor
-
-
-def _refusal(item: dict[str, Any], now: float) -> Refused:
-    """Why a lease was refused, from the summary as it was (DynamoDB returns it with the refusal)."""
-    if item.get("status", {}).get("S") in FINISHED_STATUSES:
-        return Refused(LeaseRefusal.FINISHED)
-    lease_until = float(item["lease_until"]["N"]) if "lease_until" in item else None
-    if lease_until is not None and lease_until > now:
-        return Refused(LeaseRefusal.LEASED, lease_until)
-    next_attempt_at = float(item["next_attempt_at"]["N"]) if "next_attempt_at" in item else None
-    # The item changed between the condition and this reading: its lease or schedule has just run out.
-    return Refused(LeaseRefusal.EARLY, next_attempt_at if next_attempt_at is not None else now)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import aws
+from ..clock import parse_rfc3339
 from ..errors import ConcurrentModification, PayloadTooLarge
 from ..ids import is_id
 from . import keys
@@ -135,7 +136,7 @@ class DestinationStore:
         removed = [name for action_id in drop_health_of for name in _health_names(action_id)]
         healthy_since: list[str] = []
         if reset_health:
-            removed += [_STATE, _REASON, _FAILURES, _RUN_START, "circuit"]
+            removed += [_STATE, _REASON, _FAILURES, _RUN_START]
             for action in record.actions:
                 _, _, count, failing, since = _health_names(action.id)
                 removed += [count, failing]
@@ -149,6 +150,10 @@ class DestinationStore:
         }
         values = {":doc": item["doc"], ":new": item["version"], ":expected": {"N": str(expected_version)}}
         expression = "SET #doc = :doc, #v = :new"
+        if reset_health:  # closed as of now, so every dispatcher's older view of it gives way (delivery/circuit.py)
+            closed = CircuitRecord("closed", closed_at=parse_rfc3339(record.updated_at).timestamp())
+            expression += ", circuit = :circuit"
+            values[":circuit"] = _circuit_value(closed)
         if healthy_since:
             expression += "".join(f", #h{index} = :now" for index in range(len(healthy_since)))
             values[":now"] = {"S": record.updated_at}
@@ -347,11 +352,6 @@ class DestinationStore:
 
     def record_circuit(self, workspace_id: str, destination_id: str, circuit: CircuitRecord) -> None:
         """Persist the destination's circuit next to its health, for every dispatcher and the API to see."""
-        value: dict[str, Any] = {"state": {"S": circuit.state}}
-        if circuit.opened_at is not None:
-            value["opened_at"] = {"N": f"{circuit.opened_at:.3f}"}
-        if circuit.until is not None:
-            value["until"] = {"N": f"{circuit.until:.3f}"}
         client = aws.dynamodb()
         with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):  # deleted meanwhile
             client.update_item(
@@ -359,7 +359,7 @@ class DestinationStore:
                 Key=_key(workspace_id, destination_id),
                 UpdateExpression="SET circuit = :circuit",
                 ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":circuit": {"M": value}},
+                ExpressionAttributeValues={":circuit": _circuit_value(circuit)},
             )
 
     def record_credentials_expiry(
@@ -471,6 +471,15 @@ def _credentials_expiry(item: dict[str, Any], secret_version: str | None) -> str
     return str(item["credentials_expire_at"]["S"]) if "credentials_expire_at" in item else None
 
 
+def _circuit_value(circuit: CircuitRecord) -> dict[str, Any]:
+    value: dict[str, Any] = {"state": {"S": circuit.state}}
+    for name in ("opened_at", "until", "closed_at"):
+        moment = getattr(circuit, name)
+        if moment is not None:
+            value[name] = {"N": f"{moment:.3f}"}
+    return {"M": value}
+
+
 def _circuit(item: dict[str, Any]) -> CircuitRecord | None:
     value = item.get("circuit", {}).get("M")
     if value is None:
@@ -479,6 +488,7 @@ def _circuit(item: dict[str, Any]) -> CircuitRecord | None:
         state=value["state"]["S"],
         opened_at=float(value["opened_at"]["N"]) if "opened_at" in value else None,
         until=float(value["until"]["N"]) if "until" in value else None,
+        closed_at=float(value["closed_at"]["N"]) if "closed_at" in value else None,
     )
 
 

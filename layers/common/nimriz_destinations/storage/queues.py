@@ -2,20 +2,28 @@
 
 The one place that speaks SQS: batching (10 messages and 256 KiB per call), resending the entries SQS did not
 accept, setting when a returned message comes back, and reading delivery jobs out of a batch SQS handed over.
+
+A delivery job says how it was queued (`DeliveryJob.queued`, design §2): a first send goes out `once`, without
+botocore's retries, and a send whose answer never came (it may have been queued) goes out again as `again`, so
+the dispatcher knows which jobs may have a twin.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from .. import aws
 from ..jobs import DeliveryJob, ReceivedJob
 from ..observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 # SQS takes up to 10 messages and 256 KiB in one batch call.
 _BATCH_MESSAGES = 10
@@ -28,28 +36,36 @@ class NotQueued(Exception):
     """SQS kept refusing some messages."""
 
 
-def _send_batches(queue_url: str, bodies: Sequence[str]) -> list[int]:
-    """Send in as few batch calls as fit; returns the indexes of the bodies SQS did not accept."""
-    failed: list[int] = []
+def _batches(bodies: Sequence[str]) -> Iterator[list[int]]:
+    """The bodies' indexes in as few batch calls as fit."""
     batch: list[int] = []
     batch_bytes = 0
-
-    def flush() -> None:
-        response = aws.sqs().send_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": str(index), "MessageBody": bodies[index]} for index in batch]
-        )
-        failed.extend(int(entry["Id"]) for entry in response.get("Failed", []))
-
     for index, body in enumerate(bodies):
         size = len(body.encode())
         if batch and (len(batch) == _BATCH_MESSAGES or batch_bytes + size > _BATCH_BYTES):
-            flush()
+            yield batch
             batch, batch_bytes = [], 0
         batch.append(index)
         batch_bytes += size
     if batch:
-        flush()
-    return failed
+        yield batch
+
+
+def _send_batch(client: SQSClient, queue_url: str, bodies: Mapping[int, str]) -> list[int]:
+    """One SendMessageBatch; returns the indexes of the bodies SQS did not accept."""
+    response = client.send_message_batch(
+        QueueUrl=queue_url, Entries=[{"Id": str(index), "MessageBody": body} for index, body in bodies.items()]
+    )
+    return [int(entry["Id"]) for entry in response.get("Failed", [])]
+
+
+def _send_batches(queue_url: str, bodies: Sequence[str]) -> list[int]:
+    """Send in as few batch calls as fit; returns the indexes of the bodies SQS did not accept."""
+    return [
+        failed
+        for batch in _batches(bodies)
+        for failed in _send_batch(aws.sqs(), queue_url, {index: bodies[index] for index in batch})
+    ]
 
 
 def _send_all(queue_url: str, bodies: Sequence[str], what: str) -> None:
@@ -68,14 +84,33 @@ class DeliveriesQueue:
         self._queue_url = queue_url
 
     def send(self, job: DeliveryJob) -> None:
-        aws.sqs().send_message(QueueUrl=self._queue_url, MessageBody=job.model_dump_json())
+        if self.send_batches([job]):
+            raise NotQueued("the delivery job was not accepted by SQS")
 
-    def send_batches(self, jobs: Sequence[DeliveryJob]) -> list[DeliveryJob]:
-        """Queue jobs once; returns the jobs SQS did not accept."""
-        return [jobs[index] for index in _send_batches(self._queue_url, [job.model_dump_json() for job in jobs])]
+    def send_batches(self, jobs: Sequence[DeliveryJob], *, again: bool = False) -> list[DeliveryJob]:
+        """Queue each job once, `again` when another copy of it may have been queued before (e.g. a fan-out re-run);
+        returns the jobs SQS did not accept. A batch whose first send got no answer is sent again, as `again`."""
+        first = [job.model_copy(update={"queued": "again" if again else "once"}).model_dump_json() for job in jobs]
+        repeated = [job.model_copy(update={"queued": "again"}).model_dump_json() for job in jobs]
+        failed: list[int] = []
+        for batch in _batches(repeated):  # sized for the longer bodies
+            try:
+                failed += _send_batch(aws.sqs_first_try(), self._queue_url, {index: first[index] for index in batch})
+            except (ClientError, BotoCoreError):  # maybe queued: another copy must be told it may have a twin
+                logger.warning("a send of delivery jobs got no answer; sending them again", exc_info=True)
+                failed += _send_batch(aws.sqs(), self._queue_url, {index: repeated[index] for index in batch})
+        return [jobs[index] for index in failed]
 
-    def send_all(self, jobs: Sequence[DeliveryJob]) -> None:
-        _send_all(self._queue_url, [job.model_dump_json() for job in jobs], "delivery jobs")
+    def send_all(self, jobs: Sequence[DeliveryJob], *, again: bool = False) -> None:
+        """Queue every job (see `send_batches`), sending again the ones SQS did not accept; raises `NotQueued` if some
+        still are not."""
+        pending = list(jobs)
+        for attempt in range(_SEND_ATTEMPTS):
+            if not pending:
+                return
+            pending = self.send_batches(pending, again=again or attempt > 0)
+        if pending:
+            raise NotQueued(f"{len(pending)} delivery jobs were not accepted by SQS")
 
     def schedule_returns(self, returns: Sequence[tuple[str, int]]) -> None:
         """Set when each returned message comes back: (receipt handle, seconds), 10 per call.

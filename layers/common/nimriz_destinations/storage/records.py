@@ -58,17 +58,27 @@ class HealthView:
 
 @dataclass(frozen=True, slots=True)
 class CircuitRecord:
-    """The destination's circuit as the dispatchers last persisted it: `open` until `until` (epoch seconds),
-    then one probe is allowed (half-open) until a dispatcher records it closed or open again."""
+    """The destination's circuit as the dispatchers last persisted it: `open` until `until` (epoch seconds), then
+    half-open for one more cool-down (a probe is due); `closed` since `closed_at` (by a success, or a re-enable).
+    The newer of this and a dispatcher's own view wins (delivery/circuit.py)."""
 
     state: str  # closed | open
     opened_at: float | None = None  # epoch seconds
     until: float | None = None
+    closed_at: float | None = None
+
+    @property
+    def changed_at(self) -> float:
+        return (self.opened_at if self.state == "open" else self.closed_at) or 0.0
 
     def shown_state(self, now: float) -> ShownCircuit:
-        if self.state != "open":
+        if self.state != "open" or self.until is None:
             return "closed"
-        return "open" if self.until is not None and now < self.until else "half_open"
+        if now < self.until:
+            return "open"
+        cool_down = self.until - (self.opened_at if self.opened_at is not None else self.until)
+        # No probe reported within one more cool-down: the circuit has lapsed, the next sends decide.
+        return "half_open" if now < self.until + cool_down else "closed"
 
 
 @dataclass(slots=True)

@@ -1,7 +1,12 @@
 """Sending one group of items to one destination, the one way the dispatcher and the provider tests do it:
-authorize, build the provider's requests, send each, classify each answer. After a 401 from a provider whose
-credentials can refresh, the token is forgotten, obtained again and that request sent once more; items refused only
-because a batch-mate was refused (`Outcome.resend_now`) are sent again without it.
+authorize, build the provider's requests, send each through the HTTP sender (`sender.py`), classify each answer.
+After a 401 from a provider whose credentials can refresh, the token is forgotten, obtained again and that request
+sent once more; items refused only because a batch-mate was refused (`Outcome.resend_now`) are sent again without it.
+
+`SendResult.sent` says whether a request carrying the item went out: only such a result is an attempt. Authorizing,
+building and a request the HTTP client refuses to send fail before the wire (design §8.1). Every step that can wait
+asks `may_start` first (authorizing, each request, the refresh after a 401), so a group never outlives its
+invocation.
 
 Once a request has gone out, nothing may send its items again but their own outcome: `GroupSender.send` raises
 only before the group's first request (authorizing, building), so a caller turning an exception into retries
@@ -30,6 +35,9 @@ EXCERPT_CHARACTERS = 1024
 
 NOT_IN_TIME = Outcome.retry("not_started", "There was no time left in this invocation to send it.")
 UNEXPECTED = Outcome.retry("internal_error", "Nimriz could not process this delivery; it will be retried.")
+NO_TIME_TO_REFRESH = Outcome.retry(
+    "unauthorized", "The access token was refused (401) and there was no time left to obtain a new one; retried."
+)
 
 
 @dataclass(slots=True)
@@ -39,7 +47,12 @@ class SendResult:
     duration_ms: int | None = None
     response_excerpt: str | None = None
     request: dict[str, Any] | None = None
-    sent: bool = True  # False: decided without a request to the destination (not an attempt)
+    sent: bool = True  # False: decided without a request to the destination going out (not an attempt)
+
+    @property
+    def started(self) -> bool:
+        """False when nothing was tried for lack of time: the job goes back untried."""
+        return self.outcome is not NOT_IN_TIME
 
 
 def _always() -> bool:
@@ -59,12 +72,14 @@ class GroupSender:
         *,
         may_start: Callable[[], bool] = _always,
     ) -> dict[int, SendResult]:
-        """Results by the items' positions. `may_start` is asked before each request: a request it refuses is not
-        sent (`not_started`, not an attempt), e.g. when the invocation has no time left for it."""
+        """Results by the items' positions. `may_start` is asked before authorizing and before each request: a request
+        it refuses is not sent (`not_started`, not an attempt), e.g. when the invocation has no time left for it."""
+        if not may_start():
+            return dict.fromkeys(range(len(items)), SendResult(NOT_IN_TIME, sent=False))
         try:
             authorized = self._authorize(provider, credentials)
         except AuthorizationFailed as exc:  # e.g. a revoked refresh token: permanent; token endpoint down: retry
-            return {position: SendResult(exc.outcome) for position in range(len(items))}
+            return {position: SendResult(exc.outcome, sent=False) for position in range(len(items))}
         results = self._send_built(provider, credentials, items, authorized, may_start)
         # Every round drops at least one refused item, so this ends (at the latest when nothing is left to resend).
         while True:
@@ -94,7 +109,7 @@ class GroupSender:
         for request in built.requests:
             if may_start():
                 try:
-                    results.update(self._send_one(provider, credentials, items, request))
+                    results.update(self._send_one(provider, credentials, items, request, may_start))
                 except Exception as exc:  # before its answer (`_answered` never raises): this request's items only
                     _log_unexpected("sending a request failed unexpectedly", provider, exc)
                     results.update(dict.fromkeys(request.items, SendResult(UNEXPECTED)))
@@ -125,25 +140,56 @@ class GroupSender:
         credentials: Mapping[str, Any],
         items: Sequence[DeliveryItem],
         request: OutboundRequest,
+        may_start: Callable[[], bool],
     ) -> dict[int, SendResult]:
         started = time.monotonic()
         try:
             response = self._sender.send(provider.destination_type, request)
-            if response.status == 401 and provider.can_refresh_authorization(credentials):
-                # An OAuth provider's token may have expired early: refresh once and resend this request.
-                provider.forget_authorization(credentials)
-                refreshed = self._authorize(provider, credentials)
-                subset = [items[position] for position in request.items]
-                rebuilt = provider.build_requests(subset, refreshed, now=self._clock()).requests
-                if rebuilt:
-                    request = _renumbered(rebuilt[0], request.items)
-                    response = self._sender.send(provider.destination_type, request)
-        except (SendFailed, AuthorizationFailed) as exc:  # no answer, or the refresh after a 401 failed
-            return dict.fromkeys(request.items, SendResult(exc.outcome, request=_shown(request)))
+        except SendFailed as exc:  # no answer (or, `exc.sent` False, the request could not go out at all)
+            return dict.fromkeys(request.items, SendResult(exc.outcome, request=_shown(request), sent=exc.sent))
         except UnsafeDestination as exc:  # refused before connecting: not an attempt, and final
             outcome = Outcome.permanent("unsafe_destination", f"refused by the SSRF guard: {exc}")
             return dict.fromkeys(request.items, SendResult(outcome, request=_shown(request), sent=False))
+        if response.status == 401 and provider.can_refresh_authorization(credentials):
+            return self._refreshed(provider, credentials, items, request, response, may_start, started)
         return _answered(provider, request, response, int((time.monotonic() - started) * 1000))
+
+    def _refreshed(
+        self,
+        provider: Provider,
+        credentials: Mapping[str, Any],
+        items: Sequence[DeliveryItem],
+        request: OutboundRequest,
+        response: ProviderResponse,
+        may_start: Callable[[], bool],
+        started: float,
+    ) -> dict[int, SendResult]:
+        """After a 401 from a provider whose token may have expired early: forget it, obtain another and resend the
+        request, each step only if it may start (else the next attempt starts with a new token). The refused request
+        was the attempt: whatever happens next is its outcome."""
+        provider.forget_authorization(credentials)
+        try:
+            if not may_start():
+                return self._not_refreshed(request, started)
+            refreshed = self._authorize(provider, credentials)
+            subset = [items[position] for position in request.items]
+            rebuilt = provider.build_requests(subset, refreshed, now=self._clock()).requests
+            if rebuilt:
+                if not may_start():
+                    return self._not_refreshed(request, started)
+                request = _renumbered(rebuilt[0], request.items)
+                response = self._sender.send(provider.destination_type, request)
+        except (SendFailed, AuthorizationFailed) as exc:
+            return dict.fromkeys(request.items, SendResult(exc.outcome, request=_shown(request)))
+        except UnsafeDestination as exc:
+            outcome = Outcome.permanent("unsafe_destination", f"refused by the SSRF guard: {exc}")
+            return dict.fromkeys(request.items, SendResult(outcome, request=_shown(request)))
+        return _answered(provider, request, response, int((time.monotonic() - started) * 1000))
+
+    @staticmethod
+    def _not_refreshed(request: OutboundRequest, started: float) -> dict[int, SendResult]:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        return dict.fromkeys(request.items, SendResult(NO_TIME_TO_REFRESH, 401, duration_ms, request=_shown(request)))
 
 
 def _answered(

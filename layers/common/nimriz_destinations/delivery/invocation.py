@@ -1,0 +1,112 @@
+"""One dispatcher invocation's bookkeeping, shared by its lanes: its deadline, the messages going back to the queue
+(and when each comes back), what was sent and recorded (for health, counters and metrics once the batch is done),
+and the records still being written in the background, waited for only as long as the deadline allows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..jobs import ReceivedJob
+from ..observability import logger
+from .circuit import DestinationKey
+from .group_sender import SendResult
+
+# A lease outlives the invocation that took it by this much (clock differences between hosts).
+LEASE_MARGIN_SECONDS = 5.0
+# Kept free at the very end of an invocation to hand the batch back and return its response.
+RETURN_MARGIN_SECONDS = 1.0
+
+
+@dataclass(slots=True)
+class Invocation:
+    deadline: float  # time.monotonic() by which the invocation must have returned
+    lease_until: float  # epoch seconds: the leases and holds this invocation takes last until then
+    returns: dict[str, tuple[str, float]] = field(default_factory=dict)  # message id -> (receipt, delay seconds)
+    outcomes: defaultdict[tuple[str, str, str], list[SendResult]] = field(default_factory=lambda: defaultdict(list))
+    recorded: list[tuple[ReceivedJob, str, SendResult]] = field(default_factory=list)  # (job, its status, outcome)
+    types: dict[DestinationKey, str] = field(default_factory=dict)  # destination -> type, from the plans
+    # Work under way in the background, and where its job goes should the invocation end first.
+    pending: dict[Future[None], tuple[ReceivedJob, float]] = field(default_factory=dict)
+    closed: bool = False  # handed back: late work changes nothing here any more
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def starting(cls, deadline: float, clock: Callable[[], float]) -> Invocation:
+        remaining = max(0.0, deadline - time.monotonic())
+        return cls(deadline=deadline, lease_until=clock() + remaining + LEASE_MARGIN_SECONDS)
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def give_back(self, entry: ReceivedJob, delay: float, *, unless_decided: bool = False) -> None:
+        """The job goes back to the queue, to come back after `delay` seconds."""
+        with self.lock:
+            if self.closed or (unless_decided and entry.message_id in self.returns):
+                return
+            self.returns[entry.message_id] = (entry.receipt_handle, delay)
+
+    def acknowledge(self, entry: ReceivedJob) -> None:
+        """The job is done after all (e.g. its record turned out written): it does not go back."""
+        with self.lock:
+            if not self.closed:
+                self.returns.pop(entry.message_id, None)
+
+    def sent(self, entry: ReceivedJob, result: SendResult) -> None:
+        with self.lock:
+            self.outcomes[(*entry.destination, entry.job.action_id)].append(result)
+
+    def settled(self, entry: ReceivedJob, status: str, result: SendResult) -> None:
+        with self.lock:
+            if not self.closed:
+                self.recorded.append((entry, status, result))
+
+    def in_background(
+        self,
+        pool: ThreadPoolExecutor,
+        entry: ReceivedJob,
+        delay_if_unfinished: float,
+        work: Callable[..., None],
+        *args: Any,
+    ) -> None:
+        """Run `work` for `entry` in `pool`; should the invocation end first, the job goes back after
+        `delay_if_unfinished` seconds (the work may still finish: every write it makes is safe to land late)."""
+        future = pool.submit(self._run, entry, delay_if_unfinished, work, *args)
+        with self.lock:
+            self.pending[future] = (entry, delay_if_unfinished)
+
+    def wait(self, until: float) -> None:
+        """Wait for the background work (and what it starts) until time.monotonic() `until`; the jobs of what is
+        still under way then go back to the queue."""
+        while True:
+            with self.lock:
+                running = [future for future in self.pending if not future.done()]
+            if not running:
+                return
+            done, _ = wait_for(running, timeout=max(0.0, until - time.monotonic()))
+            if not done and time.monotonic() >= until:
+                break
+        with self.lock:
+            unfinished = [self.pending[future] for future in self.pending if not future.done()]
+        for entry, delay in unfinished:
+            logger.warning("out of time before a delivery was recorded", extra={"delivery_id": entry.job.delivery_id})
+            self.give_back(entry, delay, unless_decided=True)
+
+    def _run(self, entry: ReceivedJob, delay: float, work: Callable[..., None], *args: Any) -> None:
+        try:
+            work(*args)
+        except Exception:  # a bug in one job's bookkeeping: that job goes back, the others go on
+            logger.exception("delivery bookkeeping failed unexpectedly", extra={"delivery_id": entry.job.delivery_id})
+            self.give_back(entry, delay, unless_decided=True)
+
+    def close(self) -> dict[str, tuple[str, float]]:
+        """What goes back to the queue; nothing changes it afterwards."""
+        with self.lock:
+            self.closed = True
+            return dict(self.returns)

@@ -1,0 +1,140 @@
+"""What one outcome of a delivery makes of its record (design §8.1, §8.5): its status, the log entries it adds, when
+it is tried again, and its dead letter when it ends there.
+
+Two counts, bounded apart: attempts (requests on the wire, numbered like X-Nim-Delivery-Attempt: at most
+`RetryPolicy.max_attempts`) and failures before any request went out (authorization, a request that cannot be built
+or sent, a mapping that fails: at most `MAX_FAILURES_BEFORE_SENDING`, then a dead letter naming the cause). A request
+whose outcome could not be recorded counts as an attempt, logged `unrecorded` by the next record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..clock import iso_from_unix
+from ..jobs import DeliveryJob
+from ..providers.base import Outcome, Verdict
+from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
+from ..storage.delivery_states import DeliveryState, DeliveryWrite
+from .group_sender import SendResult
+from .retry import RetryPolicy
+
+MAX_FAILURES_BEFORE_SENDING = 6
+
+DELETED = Outcome.skipped("destination_deleted", "The destination no longer exists.")
+NOT_APPLICABLE = Outcome.skipped("not_applicable", "Operational notices are delivered to webhook destinations only.")
+UNRECORDED = Outcome.retry(
+    "unrecorded", "This attempt was made but its outcome could not be recorded; it may have reached the destination."
+)
+ABANDONED = Outcome.permanent(
+    "processing_failed", "Nimriz could not process this delivery repeatedly; replay it once the cause is fixed."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    write: DeliveryWrite
+    retry_delay: float | None  # seconds until the next try, when there is one
+
+
+def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: RetryPolicy, *, now: float) -> Settled:
+    """The record of `result` for a delivery whose record was `state`."""
+    outcome = result.outcome
+    entries = [_unrecorded(job, state.attempts + number, now) for number in range(1, state.unrecorded + 1)]
+    sends = state.sends + (1 if result.sent else 0)
+    unsent = state.unsent + (1 if not result.sent and outcome.verdict is Verdict.RETRY else 0)
+    delay, message = None, outcome.message
+    if outcome.verdict is Verdict.RETRY and result.sent:
+        if retry.should_retry(sends):
+            delay = retry.delay_after(sends, outcome.retry_after)
+        else:
+            message = f"gave up after {sends} attempts: {message or outcome.error_class}"
+    elif outcome.verdict is Verdict.RETRY:
+        if unsent < MAX_FAILURES_BEFORE_SENDING:
+            delay = retry.delay_after(unsent)
+        else:
+            message = f"gave up after {unsent} failures before any request was sent: {message or outcome.error_class}"
+    next_attempt_at = now + delay if delay is not None else None
+    status = _status(outcome.verdict, retrying=delay is not None)
+    # An attempt is logged; so is a failure before any request that is tried again (it says when). A final decision
+    # made without a request (a skip, a refusal) is said by the summary and the dead letter.
+    if result.sent or delay is not None:
+        entries.append(
+            AttemptRecord(
+                delivery_id=job.delivery_id,
+                attempt=sends if result.sent else None,
+                reason=attempt_reason(job, sends + (0 if result.sent else 1)),
+                outcome=outcome.verdict.value,
+                http_status=result.http_status,
+                duration_ms=result.duration_ms,
+                error_class=outcome.error_class,
+                message=message,
+                response_excerpt=result.response_excerpt,
+                request=result.request,
+                attempted_at=iso_from_unix(now),
+                next_attempt_at=iso_from_unix(next_attempt_at) if next_attempt_at is not None else None,
+            )
+        )
+    summary = DeliverySummary(
+        delivery_id=job.delivery_id,
+        destination_id=job.destination_id,
+        action_id=job.action_id,
+        event_id=str(job.event.get("id")),
+        event_type=str(job.event.get("type")),
+        reason=job.reason,
+        status=status,
+        attempts=sends,
+        last_http_status=result.http_status,
+        last_error_class=outcome.error_class,
+        last_message=message,
+        created_at=job.queued_at,
+        updated_at=iso_from_unix(now),
+    )
+    dead_letter = None
+    if status == "dead_lettered":
+        dead_letter = DeadLetter(
+            delivery_id=job.delivery_id,
+            action_id=job.action_id,
+            event_id=summary.event_id,
+            event_type=summary.event_type,
+            error_class=outcome.error_class,
+            message=message,
+            http_status=result.http_status,
+            response_excerpt=result.response_excerpt,
+            attempts=sends,
+            dead_lettered_at=iso_from_unix(now),
+            job=job.model_dump(mode="json", exclude={"queued"}),
+        )
+    write = DeliveryWrite(job.workspace_id, summary, entries, unsent, next_attempt_at, dead_letter)
+    return Settled(write, delay)
+
+
+def attempt_reason(job: DeliveryJob, attempt: int) -> str:
+    """X-Nim-Delivery-Reason of this attempt: test stays test; a later attempt of live/replay is a retry."""
+    if job.reason == "test" or attempt == 1:
+        return job.reason
+    return "retry"
+
+
+def _unrecorded(job: DeliveryJob, attempt: int, now: float) -> AttemptRecord:
+    return AttemptRecord(
+        delivery_id=job.delivery_id,
+        attempt=attempt,
+        reason=attempt_reason(job, attempt),
+        outcome=Verdict.RETRY.value,
+        http_status=None,
+        duration_ms=None,
+        error_class=UNRECORDED.error_class,
+        message=UNRECORDED.message,
+        response_excerpt=None,
+        request=None,
+        attempted_at=iso_from_unix(now),
+    )
+
+
+def _status(verdict: Verdict, *, retrying: bool) -> str:
+    if verdict is Verdict.DELIVERED:
+        return "delivered"
+    if verdict is Verdict.SKIPPED:
+        return "skipped"
+    return "retrying" if retrying else "dead_lettered"

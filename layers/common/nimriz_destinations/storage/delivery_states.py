@@ -1,0 +1,276 @@
+"""A delivery's record as the dispatcher reads and writes it: the summary item (`DLV#<delivery id>`,
+storage/deliveries.py), design §2 "A delivery's life".
+
+Besides the API's `doc` and `log` (every attempt's entry, embedded), the summary carries the state the dispatcher
+decides from: `status` once an outcome is recorded, `attempts` (requests on the wire), `unsent` (failures before
+any request), `unrecorded` (sends whose outcome could not be written), `next_attempt_at`, a `lease_until` while a
+copy of the job holds the delivery, and a `hold_until` while a job queued again waits out its possible twins.
+
+Every write but a hold is a compare-and-set on the record's revision (`rev`, bumped by each) and names its writer
+(`writer`, a token per job per invocation). So a write can only follow the state it was decided from, and a write
+whose answer was lost is recognised when botocore's retry is refused: the record DynamoDB returns with the refusal
+(`ReturnValuesOnConditionCheckFailure`) shows the revision it set and our token. A dead letter is written with its
+summary in one transaction whose `ClientRequestToken` is derived from (delivery, revision, writer).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .. import aws
+from .batch import batch_get
+from .deliveries import (
+    FINISHED_STATUSES,
+    AttemptRecord,
+    DeadLetter,
+    DeliverySummary,
+    dead_letter_key,
+    summary_key,
+)
+
+# A delivery: (workspace id, destination id, delivery id).
+DeliveryKey = tuple[str, str, str]
+
+_STATE = "SK, #status, attempts, unsent, unrecorded, rev, writer, lease_until, hold_until, next_attempt_at"
+_STATE_NAMES = {"#status": "status"}
+_TOKENS = uuid.UUID("6f1d9c52-3c1e-4c55-9d0e-5b7a43a0d8f1")  # namespace of transactions' ClientRequestTokens
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """What the dispatcher decides from; the default is a delivery with no record yet."""
+
+    rev: int = 0
+    status: str | None = None  # retrying | delivered | dead_lettered | skipped; None: no outcome recorded
+    attempts: int = 0  # requests on the wire whose outcome is recorded
+    unrecorded: int = 0  # requests on the wire whose outcome could not be written
+    unsent: int = 0  # failures before any request went out (authorization, building, mapping)
+    lease_until: float | None = None  # epoch seconds
+    hold_until: float | None = None
+    next_attempt_at: float | None = None
+    writer: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def sends(self) -> int:
+        """Requests made so far, recorded or not: the next attempt's number is one more."""
+        return self.attempts + self.unrecorded
+
+    def written(self, token: str, rev: int) -> bool:
+        """Whether this record is the one our write of revision `rev` made (its answer lost, its retry refused)."""
+        return self.writer == token and self.rev == rev
+
+
+@dataclass(slots=True)
+class DeliveryWrite:
+    """One outcome of a delivery, written with its summary: the log entries it adds (attempts, and a failure before
+    any request when it schedules another try) and, when final, the dead letter."""
+
+    workspace_id: str
+    summary: DeliverySummary
+    entries: list[AttemptRecord]
+    unsent: int  # failures before any request, this one included
+    next_attempt_at: float | None = None  # epoch seconds: no copy of the job may send before it
+    dead_letter: DeadLetter | None = None
+
+    @property
+    def key(self) -> DeliveryKey:
+        return self.workspace_id, self.summary.destination_id, self.summary.delivery_id
+
+
+def new_token() -> str:
+    """A writer token: one per job per invocation (64 random bits keep the summary small)."""
+    return uuid.uuid4().hex[:16]
+
+
+class DeliveryStates:
+    def __init__(self, table_name: str, *, retention_days: int = 30) -> None:
+        self._table = table_name
+        self._retention_seconds = retention_days * 86400
+
+    def read(self, deliveries: Sequence[DeliveryKey]) -> dict[str, DeliveryState]:
+        """Each delivery's state by delivery id, strongly consistent, in one BatchGetItem per 100 deliveries; a
+        delivery with no record yet is missing from the answer."""
+        keys = [(key["PK"]["S"], key["SK"]["S"]) for key in (summary_key(*delivery) for delivery in deliveries)]
+        items = batch_get(self._table, keys, consistent=True, projection=_STATE, names=_STATE_NAMES)
+        return {item["SK"]["S"].split("#", 1)[1]: _state(item) for item in items}
+
+    def hold(self, key: DeliveryKey, *, until: float) -> DeliveryState | None:
+        """No copy sends before `until`, and afterwards only under a lease: set on a delivery with no record (a job
+        queued again may have a twin sending unclaimed). None when held; else the record that exists."""
+        return self._update(key, _Update(sets={"hold_until": _number(until)}), seen=0, token=None)
+
+    def lease(self, key: DeliveryKey, *, seen: DeliveryState, token: str, until: float) -> DeliveryState | None:
+        """Hold the delivery until `until` to send its next attempt, if its record is still `seen`. None when taken
+        (also when an earlier try of this call took it and its answer was lost); else the record as it is."""
+        return self._update(key, _Update(sets={"lease_until": _number(until)}), seen=seen.rev, token=token)
+
+    def release(self, key: DeliveryKey, *, rev: int, token: str) -> DeliveryState | None:
+        """Give back a lease unused (revision `rev` is ours): the next copy may send at once. None when released;
+        else the record as another copy left it (the lease was no longer ours to release)."""
+        return self._update(key, _Update(removes=["lease_until"]), seen=rev, token=token)
+
+    def mark_unrecorded(self, key: DeliveryKey, *, rev: int, token: str) -> DeliveryState | None:
+        """A request went out whose outcome could not be recorded over revision `rev`: the next record counts it as
+        an attempt. None when marked (or when our outcome was written after all); else the record as it is."""
+        return self._update(key, _Update(adds={"unrecorded": {"SS": [token]}}), seen=rev, token=token)
+
+    def record(self, write: DeliveryWrite, *, rev: int, token: str) -> DeliveryState | None:
+        """Write the outcome over revision `rev`: the summary with its new log entries, and the dead letter in the same
+        transaction when there is one. None when written (also when an earlier try was and its answer was lost);
+        else the record as another copy left it: nothing was written."""
+        summary = write.summary
+        update = _Update(
+            sets={
+                "#status": {"S": summary.status},
+                "attempts": {"N": str(summary.attempts)},
+                "action_id": {"S": summary.action_id},
+                "#doc": {"S": _json(asdict(summary))},
+            },
+            appends={"#log": [{"S": _json(_entry(entry))} for entry in write.entries]},
+            removes=["lease_until", "hold_until", "unrecorded"],
+        )
+        if write.unsent:
+            update.sets["unsent"] = {"N": str(write.unsent)}
+        else:
+            update.removes.append("unsent")
+        if write.next_attempt_at is not None:
+            update.sets["next_attempt_at"] = _number(write.next_attempt_at)
+        else:
+            update.removes.append("next_attempt_at")
+        if write.dead_letter is None:
+            return self._update(write.key, update, seen=rev, token=token)
+        letter = write.dead_letter
+        dead_letter = {
+            **dead_letter_key(write.workspace_id, summary.destination_id, letter.delivery_id),
+            "doc": {"S": _json(asdict(letter))},
+            "ttl": self._expiry(),
+        }
+        client = aws.dynamodb()
+        items: Any = [
+            {"Update": self._update_request(write.key, update, seen=rev, token=token)},
+            {"Put": {"TableName": self._table, "Item": dead_letter}},
+        ]
+        try:
+            client.transact_write_items(
+                TransactItems=items,
+                ClientRequestToken=str(uuid.uuid5(_TOKENS, f"{summary.delivery_id}/{rev + 1}/{token}")),
+            )
+        except client.exceptions.TransactionCanceledException as cancelled:
+            reasons: list[Any] = cancelled.response.get("CancellationReasons", [])
+            if not reasons or reasons[0].get("Code") != "ConditionalCheckFailed":
+                raise
+            found = _state(reasons[0].get("Item") or {})
+            return None if found.written(token, rev + 1) else found
+        return None
+
+    def _update(self, key: DeliveryKey, update: _Update, *, seen: int, token: str | None) -> DeliveryState | None:
+        client = aws.dynamodb()
+        try:
+            client.update_item(**self._update_request(key, update, seen=seen, token=token))
+        except client.exceptions.ConditionalCheckFailedException as refused:
+            found = _state(refused.response.get("Item") or {})  # type: ignore[arg-type]
+            return None if token is not None and found.written(token, seen + 1) else found
+        return None
+
+    def _update_request(self, key: DeliveryKey, update: _Update, *, seen: int, token: str | None) -> dict[str, Any]:
+        """An UpdateItem of the summary over revision `seen` (a hold, without a token, over no record); with a token,
+        one that sets the next revision and names its writer."""
+        update.sets.setdefault("#ttl", self._expiry())
+        if token is not None:
+            update.sets |= {"rev": {"N": str(seen + 1)}, "writer": {"S": token}}
+        expression, names, values = update.expression()
+        condition = "attribute_not_exists(rev)"
+        if seen:
+            condition = "rev = :seen"
+            values[":seen"] = {"N": str(seen)}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": summary_key(*key),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        return request
+
+    def _expiry(self) -> dict[str, str]:
+        return {"N": str(int(time.time()) + self._retention_seconds)}
+
+
+@dataclass(slots=True)
+class _Update:
+    """An update expression in parts; `#name` for attribute names DynamoDB reserves (status, ttl, doc, log)."""
+
+    sets: dict[str, Any] = field(default_factory=dict)
+    appends: dict[str, list[Any]] = field(default_factory=dict)  # lists extended (created when absent)
+    adds: dict[str, Any] = field(default_factory=dict)  # sets added to
+    removes: list[str] = field(default_factory=list)
+
+    def expression(self) -> tuple[str, dict[str, str], dict[str, Any]]:
+        values: dict[str, Any] = {}
+        assignments = []
+        for index, (name, value) in enumerate(self.sets.items()):
+            values[f":s{index}"] = value
+            if name == "#ttl":  # the first write's expiry stays: a delivery's record lives as long as its log
+                assignments.append(f"{name} = if_not_exists({name}, :s{index})")
+            else:
+                assignments.append(f"{name} = :s{index}")
+        for index, (name, items) in enumerate(self.appends.items()):
+            values[f":a{index}"] = {"L": items}
+            values[":empty"] = {"L": []}
+            assignments.append(f"{name} = list_append(if_not_exists({name}, :empty), :a{index})")
+        clauses = ["SET " + ", ".join(assignments)]
+        if self.adds:
+            values |= {f":d{index}": value for index, value in enumerate(self.adds.values())}
+            clauses.append("ADD " + ", ".join(f"{name} :d{index}" for index, name in enumerate(self.adds)))
+        if self.removes:
+            clauses.append("REMOVE " + ", ".join(self.removes))
+        every = [*self.sets, *self.appends, *self.adds, *self.removes]
+        names = {name: name[1:] for name in every if name.startswith("#")}
+        return " ".join(clauses), names, values
+
+
+def _unchanged(rev: int) -> str:
+    """The condition that the record is still at revision `rev` (bound as `:seen`; none yet for 0)."""
+    return "attribute_not_exists(rev)" if rev == 0 else "rev = :seen"
+
+
+def _state(item: dict[str, Any]) -> DeliveryState:
+    def number(name: str) -> float | None:
+        return float(item[name]["N"]) if name in item else None
+
+    return DeliveryState(
+        rev=int(number("rev") or 0),
+        status=item.get("status", {}).get("S"),
+        attempts=int(number("attempts") or 0),
+        unrecorded=len(item.get("unrecorded", {}).get("SS", [])),
+        unsent=int(number("unsent") or 0),
+        lease_until=number("lease_until"),
+        hold_until=number("hold_until"),
+        next_attempt_at=number("next_attempt_at"),
+        writer=item.get("writer", {}).get("S"),
+    )
+
+
+def _entry(entry: AttemptRecord) -> dict[str, Any]:
+    """A log entry as the summary embeds it: without the delivery id it is filed under, nor empty fields."""
+    return {name: value for name, value in asdict(entry).items() if name != "delivery_id" and value is not None}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _number(epoch_seconds: float) -> dict[str, str]:
+    return {"N": f"{epoch_seconds:.3f}"}

@@ -1,0 +1,170 @@
+"""Every write on a delivery's life (design §2, "A delivery's life") under the fault production sees most: the call
+takes effect, its answer is lost, botocore's retry runs. Applied to one call site at a time, the endpoint must see
+as many requests as the delivery counts attempts and lists log entries, each attempt number once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from nimriz_destinations import runtime
+from tests.conftest import ApiClient
+from tests.faults import Fault, FaultInjector, Rule
+from tests.integration.test_delivery_pipeline import BASE, click, webhook_destination
+from tests.pipeline import Pipeline
+from tests.sinks.server import Sink, SinkRequest, SinkResponse
+
+Params = Mapping[str, Any]
+# Short invocations: a held or leased job is back within seconds.
+INVOCATION_SECONDS = 8
+
+
+@pytest.fixture(autouse=True)
+def short_invocations(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "2")
+    runtime.reset()
+    pipeline.invocation_seconds["DispatcherFunction"] = INVOCATION_SECONDS
+
+
+def on_summary(params: Params) -> bool:
+    return str(params.get("Key", {}).get("SK", {}).get("S", "")).startswith("DLV#")
+
+
+def summary_update(pattern: str) -> Callable[[Params], bool]:
+    """An UpdateItem of a delivery's summary whose update expression matches `pattern`."""
+    return lambda params: on_summary(params) and re.search(pattern, params.get("UpdateExpression", "")) is not None
+
+
+def records_outcome(params: Params) -> bool:
+    """A write of a delivery's outcome: its status, alone or with its dead letter in a transaction."""
+    updates = [item.get("Update", {}) for item in params.get("TransactItems", [])] or [params]
+    return any(summary_update(r"#status = ")(update) for update in updates)
+
+
+def sends_jobs(params: Params) -> bool:
+    return str(params.get("QueueUrl", "")).endswith("DeliveriesQueue")
+
+
+def once(predicate: Callable[[Params], bool]) -> Callable[[Params], bool]:
+    """`predicate`, true for the first call it matches only (every attempt of that call: they share `params`)."""
+    first: list[Params] = []
+
+    def first_call(params: Params) -> bool:
+        if predicate(params) and not first:
+            first.append(params)
+        return bool(first) and first[0] is params
+
+    return first_call
+
+
+def outcomes_refused_until_a_send_is_marked(faults: FaultInjector) -> None:
+    """Every outcome write fails until a send has been marked unrecorded (the record cannot be written at all)."""
+    marked: list[bool] = []
+
+    def refused(params: Params) -> bool:
+        if summary_update(r"ADD unrecorded ")(params):
+            marked.append(True)
+        return not marked and records_outcome(params)
+
+    faults.fail("dynamodb", ("UpdateItem", "TransactWriteItems"), fault=Fault.SERVER_ERROR, where=refused)
+
+
+@dataclass(frozen=True)
+class Site:
+    """One write call site on a delivery's life, and how a delivery comes to make that call."""
+
+    service: str
+    operation: str | tuple[str, ...]
+    where: Callable[[Params], bool]
+    answers: tuple[int, ...] = (200,)  # what the endpoint answers, request by request (then 200)
+    call: int = 1  # which matching call loses its answer
+    # Extra faults that route the delivery through this site (e.g. a job queued again).
+    setup: Callable[[FaultInjector], object] = lambda _: None
+    expected_status: str = "delivered"
+
+
+SITES = {
+    "fan-out queues the jobs": Site("sqs", "SendMessageBatch", sends_jobs),
+    "first attempt recorded": Site("dynamodb", ("UpdateItem", "TransactWriteItems"), records_outcome),
+    "a retry scheduled on the queue": Site(
+        "sqs", ("ChangeMessageVisibility", "ChangeMessageVisibilityBatch"), lambda _: True, answers=(503,)
+    ),
+    "hold of a job queued again": Site(
+        "dynamodb",
+        "UpdateItem",
+        summary_update(r"SET hold_until = "),
+        # The job's first send fails outright: it is queued again, and may have a twin.
+        setup=lambda faults: faults.fail("sqs", "SendMessageBatch", call=1, where=sends_jobs),
+    ),
+    "lease of a retry": Site("dynamodb", "UpdateItem", summary_update(r"lease_until = "), answers=(503,)),
+    "release of a lease unused": Site(
+        "dynamodb",
+        "UpdateItem",
+        summary_update(r"REMOVE lease_until"),
+        answers=(503,),
+        # The retry's lease answers so late that its request no longer fits in the invocation: it is released.
+        setup=lambda faults: faults.slow(
+            "dynamodb", "UpdateItem", seconds=2.5, where=once(summary_update(r"lease_until = "))
+        ),
+    ),
+    "outcome recorded after a lease": Site(
+        "dynamodb", ("UpdateItem", "TransactWriteItems"), records_outcome, answers=(503,), call=2
+    ),
+    "dead letter recorded": Site(
+        "dynamodb", "TransactWriteItems", records_outcome, answers=(400,), expected_status="dead_lettered"
+    ),
+    "a send marked unrecorded": Site(
+        "dynamodb",
+        "UpdateItem",
+        summary_update(r"ADD unrecorded "),
+        # The first outcome cannot be written at all: the send is marked, and counted by the next record.
+        setup=outcomes_refused_until_a_send_is_marked,
+    ),
+}
+
+
+@dataclass
+class Endpoint:
+    answers: list[int]
+    requests: list[SinkRequest] = field(default_factory=list)
+
+    def __call__(self, request: SinkRequest) -> SinkResponse:
+        self.requests.append(request)
+        status = self.answers.pop(0) if self.answers else 200
+        return SinkResponse(status, {"status": status})
+
+
+@pytest.fixture
+def endpoint(request: pytest.FixtureRequest) -> Iterator[tuple[Endpoint, Sink]]:
+    site: Site = SITES[request.node.callspec.id]
+    handler = Endpoint(list(site.answers))
+    with Sink(handler) as sink:
+        yield handler, sink
+
+
+@pytest.mark.parametrize("site", SITES.values(), ids=SITES.keys())
+def test_a_write_whose_answer_is_lost_counts_every_request_once_and_sends_nothing_twice(
+    api: ApiClient, pipeline: Pipeline, faults: FaultInjector, endpoint: tuple[Endpoint, Sink], site: Site
+) -> None:
+    handler, sink = endpoint
+    destination = webhook_destination(api, sink.url)
+    site.setup(faults)
+    lost: Rule = faults.lose_answer(site.service, site.operation, call=site.call, where=site.where)
+    event = click()
+    pipeline.publish(event)
+    pipeline.run(timeout=90)
+
+    assert lost.injected == 1, "the call site was never reached"
+    summaries = api.get(f"{BASE}/{destination['id']}/deliveries").json()["deliveries"]
+    (summary,) = summaries
+    detail = api.get(f"{BASE}/{destination['id']}/deliveries/{summary['id']}").json()["delivery"]
+    sent = [request.header("X-Nim-Delivery-Attempt") for request in handler.requests]
+    logged = [entry["attempt"] for entry in detail["attempt_log"]]
+    assert summary["status"] == site.expected_status, detail
+    assert len(handler.requests) == summary["attempts"] == len(logged), (sent, detail)
+    assert sent == [str(number) for number in range(1, len(sent) + 1)] and logged == list(range(1, len(sent) + 1))
+    assert sum(entry["outcome"] == "delivered" for entry in detail["attempt_log"]) <= 1
