@@ -18,6 +18,7 @@ import pytest
 
 from nimriz_destinations import runtime
 from nimriz_destinations.jobs import DeliveryJob
+from nimriz_destinations.sample_events import sample_event
 from tests.conftest import ApiClient
 from tests.faults import FaultInjector
 from tests.integration.test_delivery_pipeline import BASE, click, webhook_destination
@@ -510,3 +511,103 @@ def test_re_enabling_a_destination_closes_its_open_circuit_in_every_dispatcher_a
 
         logged = summaries(api, destination["id"])
         assert event["id"] in logged and {summary["status"] for summary in logged.values()} == {"delivered"}
+
+
+# -- attempts are requests on the wire ---------------------------------------------------------------------------
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there any more: connections are refused
+
+
+def test_a_token_endpoint_that_keeps_failing_costs_no_attempt_and_dead_letters_after_six_failures_naming_it(
+    api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.providers import GOOGLE_ADS
+
+    monkeypatch.setenv("NIMRIZ_EGRESS_OVERRIDES", json.dumps({"google_ads": closed_port_url()}))
+    runtime.reset()
+    created = api.post(
+        BASE,
+        {
+            "name": "Google Ads",
+            "type": "google_ads",
+            "credentials": {**GOOGLE_ADS, "refresh_token": f"1//refused-{uuid.uuid4()}"},
+            "actions": [{"name": "Sales", "action_type": "send_conversion"}],
+        },
+    )
+    assert created.status == 201, created.text
+    destination = created.json()["destination"]
+    sale = sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev")
+    pipeline.publish(sale)
+    pipeline.run(timeout=60)
+
+    summary = summaries(api, destination["id"])[sale["id"]]
+    shown = (summary["status"], summary["attempts"], summary["last_error_class"])
+    assert shown == ("dead_lettered", 0, "network_error")
+    logged = attempt_log(api, destination["id"], summary["id"])
+    assert [(entry["attempt"], entry["outcome"]) for entry in logged] == [(None, "retry")] * 6
+    letter = dead_letters(api, destination["id"])[sale["id"]]
+    assert letter["attempts"] == 0 and "gave up after 6 failures before any request was sent" in letter["message"]
+    assert "access token" in letter["message"]
+
+
+def test_requests_an_adapter_cannot_build_cost_no_attempt_and_are_not_sent(
+    api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, sink: Sink
+) -> None:
+    from nimriz_destinations.providers.generic_http import GenericHttp
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("an adapter bug")
+
+    monkeypatch.setattr(GenericHttp, "build_requests", broken)
+    destination = webhook_destination(api, sink.url)
+    event = click()
+    pipeline.publish(event)
+    pipeline.run(timeout=60)
+
+    assert sink.requests == []
+    summary = summaries(api, destination["id"])[event["id"]]
+    shown = (summary["status"], summary["attempts"], summary["last_error_class"])
+    assert shown == ("dead_lettered", 0, "internal_error")
+    assert {entry["attempt"] for entry in attempt_log(api, destination["id"], summary["id"])} == {None}
+
+
+def test_a_lease_that_cannot_be_released_is_waited_out_not_counted_as_an_attempt(
+    api: ApiClient, pipeline: Pipeline, faults: FaultInjector
+) -> None:
+    answers = [503]
+    with Sink(lambda _: SinkResponse(answers.pop(0) if answers else 200, {})) as sink:
+        destination = webhook_destination(api, sink.url)
+        pipeline.invocation_seconds["DispatcherFunction"] = INVOCATION_SECONDS
+        event = click()
+        pipeline.publish(event)
+        assert pipeline.poll("FanOutFunction") == 1
+        assert pipeline.poll("DispatcherFunction") == 1  # attempt 1: 503, a retry in about a second
+        time.sleep(1.5)
+        # The retry's lease answers so late that its request no longer fits; giving the lease back fails.
+        slow = faults.slow("dynamodb", "UpdateItem", seconds=2.5, where=sets_lease)
+        refused = faults.fail("dynamodb", "UpdateItem", where=releases_lease)
+        assert pipeline.poll("DispatcherFunction") == 1
+        faults.remove(slow)
+        faults.remove(refused)
+        assert len(sink.requests) == 1
+        pipeline.run(timeout=60)
+
+    sent = [request.header("X-Nim-Delivery-Attempt") for request in sink.requests]
+    summary = summaries(api, destination["id"])[event["id"]]
+    logged = attempt_log(api, destination["id"], summary["id"])
+    assert sent == ["1", "2"] and [entry["attempt"] for entry in logged] == [1, 2], logged
+    assert (summary["status"], summary["attempts"]) == ("delivered", 2)
+
+
+def sets_lease(params: Any) -> bool:
+    return "DLV#" in json.dumps(params.get("Key", {})) and "lease_until = " in params.get("UpdateExpression", "")
+
+
+def releases_lease(params: Any) -> bool:
+    expression = params.get("UpdateExpression", "")
+    return "DLV#" in json.dumps(params.get("Key", {})) and "REMOVE lease_" in expression and "status" not in expression

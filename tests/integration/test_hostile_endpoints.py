@@ -7,20 +7,24 @@ import json
 import socket
 import tracemalloc
 import uuid
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, cast
 
 import pytest
 
 from nimriz_destinations import runtime
-from nimriz_destinations.delivery.group_sender import EXCERPT_CHARACTERS
+from nimriz_destinations.delivery.group_sender import EXCERPT_CHARACTERS, GroupSender
 from nimriz_destinations.delivery.sender import HttpSender, SendFailed
-from nimriz_destinations.providers.base import OutboundRequest, Verdict
+from nimriz_destinations.providers.base import Built, DeliveryItem, OutboundRequest, Verdict
+from nimriz_destinations.providers.generic_http import GenericHttp
 from nimriz_destinations.sample_events import sample_event
 from tests.conftest import ApiClient
 from tests.e2e.providers import GOOGLE_ADS
 from tests.integration.test_delivery_pipeline import click, deliveries
 from tests.local.pollers import poll_once
 from tests.pipeline import Pipeline
+from tests.provider_support import make_item
 from tests.sinks.raw_endpoint import RawEndpoint, double_gzip_bomb, gzip_of_zeros, trickle, whole
 from tests.sinks.server import Sink, SinkRequest, SinkResponse
 
@@ -210,3 +214,28 @@ def test_a_refused_connection_is_a_retried_network_error() -> None:
         sender.send("generic_http", OutboundRequest("POST", f"{closed_port_url()}/hook", {}, b"{}", (0,)))
     sender.close()
     assert failed.value.outcome.verdict is Verdict.RETRY and failed.value.outcome.error_class == "network_error"
+
+
+class ExtraHeader(GenericHttp):
+    """Adds one header to its requests, as given: an adapter bug when it is not text."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
+        built = super().build_requests(items, credentials, now=now)
+        headers = cast(Mapping[str, str], {"X-Extra": self.value})
+        return Built([replace(request, headers={**request.headers, **headers}) for request in built.requests], {})
+
+
+@pytest.mark.parametrize("value", ["café", 5], ids=["non-ascii-header", "header-that-is-not-text"])
+def test_a_request_the_client_cannot_build_or_send_is_not_an_attempt(value: object) -> None:
+    provider = ExtraHeader(value)
+    sender = HttpSender(allow_loopback=True)
+    with Sink(lambda _: SinkResponse(200)) as sink:
+        credentials = {"url": f"{sink.url}/hook", "signing_secret": "whsec_not_an_attempt_0123456789"}
+        item = make_item(provider, sample_event("link.clicked", workspace_id="ws_1", organization_id="org_1"))
+        (result,) = GroupSender(sender).send(provider, credentials, [item]).values()
+        assert sink.requests == []
+    sender.close()
+    assert result.sent is False and result.outcome.error_class in ("invalid_request", "internal_error")

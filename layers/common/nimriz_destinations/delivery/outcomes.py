@@ -56,9 +56,9 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
             message = f"gave up after {unsent} failures before any request was sent: {message or outcome.error_class}"
     next_attempt_at = now + delay if delay is not None else None
     status = _status(outcome.verdict, retrying=delay is not None)
-    # An attempt is logged; so is a failure before any request that is tried again (it says when). A final decision
-    # made without a request (a skip, a refusal) is said by the summary and the dead letter.
-    if result.sent or delay is not None:
+    # An attempt is logged, and so is each failure before any request (tried again, or the last one); a decision made
+    # without a request (a skip, a refusal) is said by the summary and the dead letter.
+    if result.sent or outcome.verdict is Verdict.RETRY:
         entries.append(
             AttemptRecord(
                 delivery_id=job.delivery_id,
