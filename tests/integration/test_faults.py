@@ -611,3 +611,59 @@ def sets_lease(params: Any) -> bool:
 def releases_lease(params: Any) -> bool:
     expression = params.get("UpdateExpression", "")
     return "DLV#" in json.dumps(params.get("Key", {})) and "REMOVE lease_" in expression and "status" not in expression
+
+
+# -- everything under the deadline -------------------------------------------------------------------------------
+
+
+def test_an_invocation_against_slow_token_dns_and_dynamodb_answers_returns_in_time_with_every_job_settled_or_back(
+    api: ApiClient, pipeline: Pipeline, faults: FaultInjector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.providers import GOOGLE_ADS, PROVIDERS
+    from tests.sinks.google_ads import GoogleAdsSink
+
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "5")
+    google_ads = PROVIDERS["google_ads"].handler()
+    assert isinstance(google_ads, GoogleAdsSink)
+    slow_answers = threading.Event()
+
+    def google(request: SinkRequest) -> SinkResponse:
+        if slow_answers.is_set():
+            time.sleep(4)  # the conversion API and the token endpoint alike
+        return google_ads(request)
+
+    resolve = socket.getaddrinfo
+
+    def slow_dns(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow-dns.localhost":
+            time.sleep(12)
+            host = "127.0.0.1"
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_dns)
+    with Sink(google) as google_sink, Sink(lambda _: SinkResponse(200, {})) as webhook_sink:
+        monkeypatch.setenv("NIMRIZ_EGRESS_OVERRIDES", json.dumps({"google_ads": google_sink.url}))
+        runtime.reset()
+        body = {"name": "Ads", "type": "google_ads", "credentials": GOOGLE_ADS,
+                "actions": [{"name": "Sales", "action_type": "send_conversion"}]}  # fmt: skip
+        ads = api.post(BASE, body).json()["destination"]
+        pipeline.publish(sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev"))
+        pipeline.run()  # an access token is obtained and cached
+        hook = webhook_destination(api, webhook_sink.url.replace("127.0.0.1", "slow-dns.localhost"))
+        google_ads.revoke_access_tokens()  # the cached token now answers 401: the next send refreshes it
+        slow_answers.set()
+        faults.slow("dynamodb", ("UpdateItem", "TransactWriteItems"), seconds=3, where=mentions("DLV#"))
+        sale = sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev")
+        queue_jobs(pipeline, [job_for(ads, sale), job_for(hook, click())])
+        messages = receive_all(pipeline, 2)
+        context = FakeLambdaContext("DispatcherFunction", 14)
+        response = dispatcher_environment("slow")(sqs_event(pipeline.sources["DispatcherFunction"], messages), context)
+        remaining_ms = context.get_remaining_time_in_millis()
+
+    assert remaining_ms > 0, "the invocation outlived its time"
+    returned = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    for message in messages:
+        job = json.loads(message["Body"])
+        if message["MessageId"] not in returned:  # acknowledged: its outcome is on the record
+            logged = summaries(api, job["destination_id"])
+            assert logged[job["event"]["id"]]["status"] in ("delivered", "retrying", "dead_lettered"), logged
