@@ -280,6 +280,9 @@ def account(
         for item in items:
             if item["SK"]["S"].startswith("ATT#"):
                 attempts[item["SK"]["S"][4:].rsplit("#", 1)[0]].append(json_doc(item))
+            elif item["SK"]["S"].startswith("DLV#"):  # the log a summary embeds (its entries omit empty fields)
+                embedded = [json.loads(entry["S"]) for entry in item.get("log", {}).get("L", [])]
+                attempts[item["SK"]["S"][4:]] += [{"error_class": None, **entry} for entry in embedded]
         letters = {i["SK"]["S"][3:]: i for i in items if i["SK"]["S"].startswith("DL#")}
         by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for delivery_id, summary in summaries.items():

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from nimriz_destinations import runtime
@@ -356,3 +357,66 @@ def test_a_mapping_that_amplifies_the_event_past_64_kb_is_dead_lettered_unsent(
     (letter,) = api.get(f"{BASE}/{destination['id']}/dead-letters").json()["dead_letters"]
     assert (letter["error_class"], letter["attempts"], letter["http_status"]) == ("payload_too_large", 0, None)
     assert "64 KB" in letter["message"]
+
+
+DELIVERY_ITEMS = ("DLV#", "ATT#", "DL#")
+
+
+def delivery_writes(operation: str, params: dict[str, Any]) -> list[str]:
+    """The delivery-log items (sort keys) one DynamoDB write call writes."""
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        requests = [params]
+    elif operation == "TransactWriteItems":
+        requests = [next(iter(item.values())) for item in params["TransactItems"]]
+    elif operation == "BatchWriteItem":
+        requests = [next(iter(r.values())) for rs in params["RequestItems"].values() for r in rs]
+    else:
+        return []
+    keys = [request.get("Key") or request["Item"] for request in requests]
+    return [key["SK"]["S"] for key in keys if key["SK"]["S"].startswith(DELIVERY_ITEMS)]
+
+
+def item_bytes(value: dict[str, Any]) -> int:
+    """What DynamoDB counts for an attribute value (strings as UTF-8, numbers by significant digits, lists with
+    3 bytes of overhead and 1 per element)."""
+    if "S" in value:
+        return len(value["S"].encode())
+    if "N" in value:
+        digits = value["N"].lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if "SS" in value:
+        return sum(len(text.encode()) for text in value["SS"])
+    return 3 + sum(1 + item_bytes(element) for element in value["L"])
+
+
+def test_a_first_attempt_that_succeeds_costs_one_dynamodb_write_of_one_item_under_1_kb(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    from nimriz_destinations import aws
+
+    sink, handler = receiver
+    destination = webhook_destination(api, f"{sink.url}/hook")
+    event = click()
+    pipeline.publish(event)
+    assert pipeline.poll("FanOutFunction") == 1
+    calls: list[tuple[str, list[str]]] = []
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if written := delivery_writes(model.name, params):
+            calls.append((model.name, written))
+
+    events = aws.dynamodb().meta.events
+    events.register("before-parameter-build.dynamodb.*", note)
+    try:
+        assert pipeline.poll("DispatcherFunction") == 1
+    finally:
+        events.unregister("before-parameter-build.dynamodb.*", note)
+
+    assert len(handler.verified) == 1
+    (summary,) = deliveries(api, destination["id"])
+    assert calls == [("UpdateItem", [f"DLV#{summary['id']}"])]
+    table = pipeline.stack.tables["DestinationsTable"]
+    key = {"PK": {"S": f"WS#ws_dev#DEST#{destination['id']}"}, "SK": {"S": f"DLV#{summary['id']}"}}
+    item = boto3.client("dynamodb").get_item(TableName=table, Key=key)["Item"]
+    size = sum(len(name.encode()) + item_bytes(value) for name, value in item.items())
+    assert size <= 1024, (size, item)

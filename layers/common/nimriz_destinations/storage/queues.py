@@ -96,8 +96,8 @@ class DeliveriesQueue:
         for batch in _batches(repeated):  # sized for the longer bodies
             try:
                 failed += _send_batch(aws.sqs_first_try(), self._queue_url, {index: first[index] for index in batch})
-            except (ClientError, BotoCoreError):  # maybe queued: another copy must be told it may have a twin
-                logger.warning("a send of delivery jobs got no answer; sending them again", exc_info=True)
+            except (ClientError, BotoCoreError) as exc:  # perhaps queued all the same: the next copies say so
+                logger.warning("a first send of delivery jobs failed; sending them again", extra={"error": repr(exc)})
                 failed += _send_batch(aws.sqs(), self._queue_url, {index: repeated[index] for index in batch})
         return [jobs[index] for index in failed]
 
