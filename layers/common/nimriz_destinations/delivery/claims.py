@@ -155,9 +155,9 @@ class Claims:
         """Write the outcome (in the background). Settled: acknowledged, or back when its retry is due. Refused (another
         copy moved the delivery on meanwhile): a send of ours is counted on its record. Not written at all: a send
         is marked unrecorded, and the job goes back either way."""
-        entry, rev, token = ticket.entry, ticket.state.rev, ticket.token
+        entry, seen, token = ticket.entry, ticket.state, ticket.token
         found: list[DeliveryState | None] = []
-        if self._repeat(invocation, "record", lambda: found.append(self._states.record(write, rev=rev, token=token))):
+        if self._repeat(invocation, "record", lambda: found.append(self._states.record(write, seen=seen, token=token))):
             refused = found[-1]
             if refused is None:
                 invocation.settled(entry, write.summary.status, result)

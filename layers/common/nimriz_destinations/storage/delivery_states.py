@@ -123,31 +123,44 @@ class DeliveryStates:
         an attempt. None when marked (or when our outcome was written after all); else the record as it is."""
         return self._update(key, _Update(adds={"unrecorded": {"SS": [token]}}), seen=rev, token=token)
 
-    def record(self, write: DeliveryWrite, *, rev: int, token: str) -> DeliveryState | None:
-        """Write the outcome over revision `rev`: the summary with its new log entries, and the dead letter in the same
-        transaction when there is one. None when written (also when an earlier try was and its answer was lost);
-        else the record as another copy left it: nothing was written."""
+    def record(self, write: DeliveryWrite, *, seen: DeliveryState, token: str) -> DeliveryState | None:
+        """Write the outcome over the record `seen`: the summary with its new log entries (one PutItem when there was
+        no record, else one UpdateItem), and the dead letter in the same transaction when there is one. None when
+        written (also when an earlier try was and its answer was lost); else the record as another copy left it:
+        nothing was written."""
         summary = write.summary
-        update = _Update(
-            sets={
-                "#status": {"S": summary.status},
-                "attempts": {"N": str(summary.attempts)},
-                "action_id": {"S": summary.action_id},
-                "#doc": {"S": _json(asdict(summary))},
-            },
-            appends={"#log": [{"S": _json(_entry(entry))} for entry in write.entries]},
-            removes=["lease_until", "hold_until", "unrecorded"],
-        )
+        values: dict[str, Any] = {
+            "#status": {"S": summary.status},
+            "attempts": {"N": str(summary.attempts)},
+            "action_id": {"S": summary.action_id},
+            "#doc": {"S": _json(asdict(summary))},
+        }
         if write.unsent:
-            update.sets["unsent"] = {"N": str(write.unsent)}
-        else:
-            update.removes.append("unsent")
+            values["unsent"] = {"N": str(write.unsent)}
         if write.next_attempt_at is not None:
-            update.sets["next_attempt_at"] = _number(write.next_attempt_at)
+            values["next_attempt_at"] = _number(write.next_attempt_at)
+        entries = [{"S": _json(_entry(entry))} for entry in write.entries]
+        if seen.rev == 0:  # nothing recorded yet (at most a hold, which the record ends): the whole item
+            values |= {"#log": {"L": entries}, "rev": {"N": "1"}, "writer": {"S": token}, "#ttl": self._expiry()}
+            request = {
+                "TableName": self._table,
+                "Item": {**summary_key(*write.key), **{name.lstrip("#"): value for name, value in values.items()}},
+                "ConditionExpression": "attribute_not_exists(rev)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+            operation = "Put"
         else:
-            update.removes.append("next_attempt_at")
+            present = {"lease_until": seen.lease_until, "hold_until": seen.hold_until, "unrecorded": seen.unrecorded,
+                       "unsent": seen.unsent, "next_attempt_at": seen.next_attempt_at}  # fmt: skip
+            update = _Update(
+                sets=values,
+                appends={"#log": entries},
+                removes=[name for name, value in present.items() if value and name not in values],
+            )
+            request = self._update_request(write.key, update, seen=seen.rev, token=token)
+            operation = "Update"
         if write.dead_letter is None:
-            return self._update(write.key, update, seen=rev, token=token)
+            return self._write(operation, request, token=token, rev=seen.rev + 1)
         letter = write.dead_letter
         dead_letter = {
             **dead_letter_key(write.workspace_id, summary.destination_id, letter.delivery_id),
@@ -155,31 +168,37 @@ class DeliveryStates:
             "ttl": self._expiry(),
         }
         client = aws.dynamodb()
-        items: Any = [
-            {"Update": self._update_request(write.key, update, seen=rev, token=token)},
-            {"Put": {"TableName": self._table, "Item": dead_letter}},
-        ]
+        items: Any = [{operation: request}, {"Put": {"TableName": self._table, "Item": dead_letter}}]
         try:
             client.transact_write_items(
                 TransactItems=items,
-                ClientRequestToken=str(uuid.uuid5(_TOKENS, f"{summary.delivery_id}/{rev + 1}/{token}")),
+                ClientRequestToken=str(uuid.uuid5(_TOKENS, f"{summary.delivery_id}/{seen.rev + 1}/{token}")),
             )
         except client.exceptions.TransactionCanceledException as cancelled:
             reasons: list[Any] = cancelled.response.get("CancellationReasons", [])
             if not reasons or reasons[0].get("Code") != "ConditionalCheckFailed":
                 raise
             found = _state(reasons[0].get("Item") or {})
-            return None if found.written(token, rev + 1) else found
+            return None if found.written(token, seen.rev + 1) else found
+        return None
+
+    def _write(self, operation: str, request: dict[str, Any], *, token: str | None, rev: int) -> DeliveryState | None:
+        """One PutItem or UpdateItem (setting revision `rev` by `token`, when it has one): None when written, else the
+        record as it is."""
+        client = aws.dynamodb()
+        try:
+            if operation == "Put":
+                client.put_item(**request)
+            else:
+                client.update_item(**request)
+        except client.exceptions.ConditionalCheckFailedException as refused:
+            found = _state(refused.response.get("Item") or {})  # type: ignore[arg-type]
+            return None if token is not None and found.written(token, rev) else found
         return None
 
     def _update(self, key: DeliveryKey, update: _Update, *, seen: int, token: str | None) -> DeliveryState | None:
-        client = aws.dynamodb()
-        try:
-            client.update_item(**self._update_request(key, update, seen=seen, token=token))
-        except client.exceptions.ConditionalCheckFailedException as refused:
-            found = _state(refused.response.get("Item") or {})  # type: ignore[arg-type]
-            return None if token is not None and found.written(token, seen + 1) else found
-        return None
+        request = self._update_request(key, update, seen=seen, token=token)
+        return self._write("Update", request, token=token, rev=seen + 1)
 
     def _update_request(self, key: DeliveryKey, update: _Update, *, seen: int, token: str | None) -> dict[str, Any]:
         """An UpdateItem of the summary over revision `seen` (a hold, without a token, over no record); with a token,
