@@ -417,6 +417,6 @@ def test_a_first_attempt_that_succeeds_costs_one_dynamodb_write_of_one_item_unde
     assert [written for _, written in calls] == [[f"DLV#{summary['id']}"]], calls
     table = pipeline.stack.tables["DestinationsTable"]
     key = {"PK": {"S": f"WS#ws_dev#DEST#{destination['id']}"}, "SK": {"S": f"DLV#{summary['id']}"}}
-    item = boto3.client("dynamodb").get_item(TableName=table, Key=key)["Item"]
+    item: dict[str, Any] = boto3.client("dynamodb").get_item(TableName=table, Key=key)["Item"]
     size = sum(len(name.encode()) + item_bytes(value) for name, value in item.items())
     assert size <= 1024, (size, item)
