@@ -421,7 +421,8 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
         )
         health_calls = len(batches)  # one destination per batch: one health update each
         counter_calls = calls["counters.UpdateItem"]
-        log_calls = calls["dynamodb.UpdateItem"] + calls["dynamodb.TransactWriteItems"] - health_calls - counter_calls
+        log_writes = calls["dynamodb.PutItem"] + calls["dynamodb.UpdateItem"] + calls["dynamodb.TransactWriteItems"]
+        log_calls = log_writes - health_calls - counter_calls
         return {
             "dispatcher_events_per_second": round(jobs_count / dispatcher_seconds, 1),
             "plain_httpx_events_per_second": round(jobs_count / plain_seconds, 1),
