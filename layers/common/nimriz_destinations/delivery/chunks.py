@@ -52,15 +52,15 @@ class Chunks:
         """Whether a request started now ends (at its total deadline) with time left to record."""
         return invocation.time_left() >= self._request_seconds + RECORD_RESERVE_SECONDS
 
-    def send(self, invocation: Invocation, key: DestinationKey, plan: Plan, tickets: list[Ticket]) -> None:
+    def run(self, invocation: Invocation, key: DestinationKey, plan: Plan, tickets: list[Ticket]) -> None:
         try:
-            self._send(invocation, key, plan, tickets)
+            self._run(invocation, key, plan, tickets)
         except Exception:  # a bug must not strand the batch: these jobs go back untried, their leases released
             logger.exception("a delivery chunk failed unexpectedly", extra={"destination_id": key[1]})
             for ticket in tickets:
                 self._claims.release(invocation, ticket, self._claims.untried_delay(ticket.entry))
 
-    def record(self, invocation: Invocation, ticket: Ticket, result: SendResult) -> None:
+    def record_outcome(self, invocation: Invocation, ticket: Ticket, result: SendResult) -> None:
         """Settle `result` and write it in the background (the job goes back if the invocation ends first)."""
         settled = settle(ticket.entry.job, ticket.state, result, self._retry, now=self._claims.now())
         unfinished = (
@@ -71,7 +71,7 @@ class Chunks:
             self._claims.record, invocation, ticket, settled.write, result, settled.retry_delay,
         )  # fmt: skip
 
-    def _send(self, invocation: Invocation, key: DestinationKey, plan: Plan, tickets: list[Ticket]) -> None:
+    def _run(self, invocation: Invocation, key: DestinationKey, plan: Plan, tickets: list[Ticket]) -> None:
         if not self.fits(invocation):
             for ticket in tickets:
                 invocation.give_back(ticket.entry, 0)
@@ -103,7 +103,7 @@ class Chunks:
                 continue
             if result.sent:
                 invocation.sent(ticket.entry, result)
-            self.record(invocation, ticket, result)
+            self.record_outcome(invocation, ticket, result)
 
     def _claimed(self, invocation: Invocation, tickets: list[Ticket]) -> list[Ticket]:
         """The tickets that may send now: unclaimed first attempts, and the others once leased."""
@@ -118,7 +118,7 @@ class Chunks:
             if id(ticket) in refused:
                 continue
             if ticket.state.sends >= self._retry.max_attempts:  # its last attempt went unrecorded: none is left
-                self.record(invocation, ticket, SendResult(_exhausted(ticket.state.sends), sent=False))
+                self.record_outcome(invocation, ticket, SendResult(_exhausted(ticket.state.sends), sent=False))
                 continue
             claimed.append(ticket)
         return claimed

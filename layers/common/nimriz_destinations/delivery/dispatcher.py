@@ -123,7 +123,7 @@ class Dispatcher:
         # (the local stack), a batch's hanging requests still hold only its own threads.
         send_fairly(
             lanes,
-            lambda key, planned: self._chunks.send(invocation, key, *planned),
+            lambda key, planned: self._chunks.run(invocation, key, *planned),
             concurrency=self._concurrency,
             per_destination=self._lanes_per_destination,
         )
@@ -146,7 +146,7 @@ class Dispatcher:
             return {entry.message_id for entry in entries}
         for ticket in tickets:
             if self._goes_on(invocation, ticket, honour_schedule=False):
-                self._chunks.record(invocation, ticket, SendResult(ABANDONED, sent=False))
+                self._chunks.record_outcome(invocation, ticket, SendResult(ABANDONED, sent=False))
         invocation.wait(until=deadline - RETURN_MARGIN_SECONDS)
         for workspace_id, destination_id in {entry.destination for entry, _, _ in invocation.recorded}:
             try:  # for the metrics' destination_type dimension; usually cached
@@ -205,7 +205,7 @@ class Dispatcher:
     def _record_unsent(self, invocation: Invocation, group: list[Ticket], outcome: Outcome) -> None:
         """An outcome decided without sending (a skip, a refusal): final, whatever the schedule."""
         for ticket in group:
-            self._chunks.record(invocation, ticket, SendResult(outcome, sent=False))
+            self._chunks.record_outcome(invocation, ticket, SendResult(outcome, sent=False))
 
     def _hand_back(self, invocation: Invocation) -> set[str]:
         returns = invocation.close()
