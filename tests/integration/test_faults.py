@@ -667,3 +667,43 @@ def test_an_invocation_against_slow_token_dns_and_dynamodb_answers_returns_in_ti
         if message["MessageId"] not in returned:  # acknowledged: its outcome is on the record
             logged = summaries(api, job["destination_id"])
             assert logged[job["event"]["id"]]["status"] in ("delivered", "retrying", "dead_lettered"), logged
+
+
+def test_a_copy_queued_again_beside_its_unclaimed_first_copy_in_flight_is_sent_once(
+    api: ApiClient, pipeline: Pipeline
+) -> None:
+    """A fan-out re-run's copy (queued `again`) runs while the first copy (queued `once`, sent unclaimed) is still
+    waiting for its answer: the hold keeps the second from sending until the first has recorded."""
+    released = threading.Event()
+
+    def slow_then_503(_: SinkRequest) -> SinkResponse:
+        if not released.is_set():
+            released.set()
+            time.sleep(1.0)  # the first copy's request is still open while the second runs
+            return SinkResponse(200, {"ok": True})
+        return SinkResponse(503, {"error": "down"})
+
+    with Sink(slow_then_503) as sink:
+        destination = webhook_destination(api, sink.url)
+        job = job_for(destination, click())
+        queue_jobs(pipeline, [job.model_copy(update={"queued": "once"}), job.model_copy(update={"queued": "again"})])
+        first, again = receive_all(pipeline, 2)
+        source = pipeline.sources["DispatcherFunction"]
+        responses: dict[str, Any] = {}
+
+        def run(name: str, message: dict[str, Any]) -> None:
+            context = FakeLambdaContext("DispatcherFunction", INVOCATION_SECONDS)
+            responses[name] = dispatcher_environment(name)(sqs_event(source, [message]), context)
+
+        running = threading.Thread(target=run, args=("first", first))
+        running.start()
+        released.wait(5)
+        run("again", again)
+        running.join()
+        acknowledge(pipeline, [first], responses["first"])
+        acknowledge(pipeline, [again], responses["again"])
+        pipeline.run(timeout=60)  # the held copy comes back after its hold and finds the delivery finished
+
+        assert len(sink.requests) == 1
+        (summary,) = summaries(api, destination["id"]).values()
+        assert summary["status"] == "delivered" and summary["attempts"] == 1
