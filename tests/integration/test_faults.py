@@ -555,15 +555,18 @@ def test_a_token_endpoint_that_keeps_failing_costs_no_attempt_and_dead_letters_a
     assert "access token" in letter["message"]
 
 
-def test_requests_an_adapter_cannot_build_cost_no_attempt_and_are_not_sent(
-    api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, sink: Sink
+@pytest.mark.parametrize("failing", ["building the request", "the mapping"])
+def test_a_delivery_whose_request_cannot_be_made_costs_no_attempt_and_sends_nothing(
+    api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, sink: Sink, failing: str
 ) -> None:
+    from nimriz_destinations.mapping.compile import CompiledMapping
     from nimriz_destinations.providers.generic_http import GenericHttp
 
     def broken(*_: object, **__: object) -> None:
-        raise RuntimeError("an adapter bug")
+        raise RuntimeError(f"a bug in {failing}")
 
-    monkeypatch.setattr(GenericHttp, "build_requests", broken)
+    owner: Any = GenericHttp if failing == "building the request" else CompiledMapping
+    monkeypatch.setattr(owner, "build_requests" if owner is GenericHttp else "apply_to_private", broken)
     destination = webhook_destination(api, sink.url)
     event = click()
     pipeline.publish(event)
@@ -571,9 +574,37 @@ def test_requests_an_adapter_cannot_build_cost_no_attempt_and_are_not_sent(
 
     assert sink.requests == []
     summary = summaries(api, destination["id"])[event["id"]]
-    shown = (summary["status"], summary["attempts"], summary["last_error_class"])
-    assert shown == ("dead_lettered", 0, "internal_error")
+    assert (summary["status"], summary["attempts"]) == ("dead_lettered", 0)
     assert {entry["attempt"] for entry in attempt_log(api, destination["id"], summary["id"])} == {None}
+    assert dead_letters(api, destination["id"])[event["id"]]["attempts"] == 0
+
+
+def test_a_chunk_failing_after_its_leases_gives_them_back_so_no_attempt_is_counted(
+    api: ApiClient, pipeline: Pipeline, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nimriz_destinations.providers.generic_http import GenericHttp
+
+    def broken(_: object) -> bool:
+        raise RuntimeError("a bug while preparing a chunk")
+
+    # Preparing a notice's chunk fails unexpectedly after its lease was taken, each time the job comes back, until
+    # SQS gives up on it.
+    monkeypatch.setattr(GenericHttp, "receives_notices", property(broken))
+    destination = webhook_destination(api, sink.url)
+    pipeline.invocation_seconds["DispatcherFunction"] = INVOCATION_SECONDS
+    dlq_arn = pipeline.stack.queue_arns["DeliveriesDLQ"]
+    set_queue(
+        pipeline, "DeliveriesQueue", RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
+    )
+    event = click(type="destination.failing")
+    queue_jobs(pipeline, [job_for(destination, event)])
+    pipeline.run(timeout=90)
+
+    assert sink.requests == []
+    letter = dead_letters(api, destination["id"])[event["id"]]
+    assert (letter["error_class"], letter["attempts"]) == ("processing_failed", 0)
+    summary = summaries(api, destination["id"])[event["id"]]
+    assert summary["attempts"] == 0 and attempt_log(api, destination["id"], summary["id"]) == []
 
 
 def test_a_lease_that_cannot_be_released_is_waited_out_not_counted_as_an_attempt(
