@@ -27,6 +27,7 @@ import pytest
 from nimriz_destinations import runtime
 from nimriz_destinations.cache import TTLCache
 from nimriz_destinations.storage import secrets
+from nimriz_destinations.storage.deliveries import log_shard_pks
 from nimriz_destinations.storage.parked_events import parked_pk
 from tests.conftest import ApiClient
 from tests.faults import AWS_SERVICES, Fault, FaultInjector
@@ -274,7 +275,7 @@ def account(
     report.parked = len(parked_ids)
     for name, destination in destinations.items():
         workspace = destination["workspace_id"]
-        items = partition(dynamodb, table, f"WS#{workspace}#DEST#{destination['id']}")
+        items = [item for pk in log_shard_pks(workspace, destination["id"]) for item in partition(dynamodb, table, pk)]
         summaries = {i["SK"]["S"][4:]: i for i in items if i["SK"]["S"].startswith("DLV#")}
         attempts: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
         for item in items:

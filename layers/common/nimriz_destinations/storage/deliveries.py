@@ -1,7 +1,10 @@
-"""The delivery log and the dead-letter store, per destination (partition `WS#<ws>#DEST#<destination>`).
+"""The delivery log and the dead-letter store, per destination, spread over LOG_SHARDS partitions
+`WS#<ws>#DEST#<destination>#<shard>`: a delivery's items all live in the shard its id picks (`delivery_key`), so one
+destination's writes spread evenly over them (design §3; docs/cost.md, "Scale", for how many a hot destination needs).
 
 Items: `DLV#<delivery id>` (one summary per delivery, newest first since ids are time-ordered),
-`ATT#<delivery id>#<nn>` (one per attempt, i.e. per send) and `DL#<delivery id>` (dead letters, replayable).
+`ATT#<delivery id>#<nn>` (one per attempt, i.e. per send) and `DL#<delivery id>` (dead letters, replayable). Lists
+read every shard and merge them newest first (`shard_pages.py`).
 
 The summary is the delivery's source of truth for the dispatcher: besides the JSON `doc` the API reads it
 carries `status`, `attempts` (sends recorded), `next_attempt_at` (epoch s) and, while a dispatcher holds the
@@ -26,6 +29,7 @@ from .. import aws
 from ..ids import is_id
 from .batch import batch_get, batch_write
 from .cursor import query_page
+from .shard_pages import query_shards_page
 
 SUMMARY_PREFIX = "DLV#"
 ATTEMPT_PREFIX = "ATT#"
@@ -36,16 +40,46 @@ FINISHED_STATUSES = frozenset({"delivered", "dead_lettered", "skipped"})
 RECORD_CALLS = 5
 
 
-def delivery_pk(workspace_id: str, destination_id: str) -> str:
+# Partitions of one destination's delivery log. Changing it moves every delivery to another partition: the log
+# written before would no longer be read.
+LOG_SHARDS = 32
+
+
+def destination_log_pk(workspace_id: str, destination_id: str) -> str:
+    """The destination's own partition: its hourly counters (storage/counters.py); its log's shards are named
+    after it, and list cursors name it."""
     return f"WS#{workspace_id}#DEST#{destination_id}"
+
+
+def log_shard_pks(workspace_id: str, destination_id: str) -> list[str]:
+    return [f"{destination_log_pk(workspace_id, destination_id)}#{shard}" for shard in range(LOG_SHARDS)]
+
+
+def delivery_pk(workspace_id: str, destination_id: str, delivery_id: str) -> str:
+    """The partition of every item of a delivery: the shard its id's last 8 hex digits pick (random or hashed bits
+    in every delivery id, ids.py, so deliveries spread evenly)."""
+    return f"{destination_log_pk(workspace_id, destination_id)}#{int(delivery_id[-8:], 16) % LOG_SHARDS}"
+
+
+def delivery_key(workspace_id: str, destination_id: str, delivery_id: str, sort_key: str) -> dict[str, Any]:
+    """The key of one item of a delivery (`summary_sk`, `attempt_sk`, `dead_letter_sk`): the one way any is built."""
+    return {"PK": {"S": delivery_pk(workspace_id, destination_id, delivery_id)}, "SK": {"S": sort_key}}
+
+
+def summary_sk(delivery_id: str) -> str:
+    return f"{SUMMARY_PREFIX}{delivery_id}"
 
 
 def attempt_sk(delivery_id: str, attempt: int) -> str:
     return f"{ATTEMPT_PREFIX}{delivery_id}#{attempt:02d}"
 
 
+def dead_letter_sk(delivery_id: str) -> str:
+    return f"{DEAD_LETTER_PREFIX}{delivery_id}"
+
+
 def _summary_key(workspace_id: str, destination_id: str, delivery_id: str) -> dict[str, Any]:
-    return {"PK": {"S": delivery_pk(workspace_id, destination_id)}, "SK": {"S": SUMMARY_PREFIX + delivery_id}}
+    return delivery_key(workspace_id, destination_id, delivery_id, summary_sk(delivery_id))
 
 
 def _number(epoch_seconds: float) -> dict[str, str]:
@@ -243,11 +277,11 @@ class DeliveryLog:
 
     def _transaction(self, write: DeliveryWrite, owner: str) -> list[dict[str, Any]]:
         summary = write.summary
-        pk = delivery_pk(write.workspace_id, summary.destination_id)
+        pk = delivery_pk(write.workspace_id, summary.destination_id, summary.delivery_id)
         expires = {"N": str(int(time.time()) + self._retention_seconds)}
         summary_item: dict[str, Any] = {
             "PK": {"S": pk},
-            "SK": {"S": SUMMARY_PREFIX + summary.delivery_id},
+            "SK": {"S": summary_sk(summary.delivery_id)},
             "status": {"S": summary.status},
             "attempts": {"N": str(summary.attempts)},
             "action_id": {"S": summary.action_id},
@@ -297,7 +331,7 @@ class DeliveryLog:
                         "TableName": self._table,
                         "Item": {
                             "PK": {"S": pk},
-                            "SK": {"S": DEAD_LETTER_PREFIX + write.dead_letter.delivery_id},
+                            "SK": {"S": dead_letter_sk(write.dead_letter.delivery_id)},
                             "doc": {"S": json.dumps(asdict(write.dead_letter))},
                             "ttl": expires,
                         },
@@ -337,9 +371,9 @@ class DeliveryLog:
             filters.append("#s = :status")
             names["#s"] = "status"
             values[":status"] = {"S": status}
-        docs, next_cursor = self._query(
+        docs, next_cursor = self._newest_first(
             workspace_id, destination_id, SUMMARY_PREFIX, limit=limit, cursor=cursor,
-            filter_expression=" AND ".join(filters), names=names, values=values, newest_first=True,
+            filter_expression=" AND ".join(filters), names=names, values=values,
         )  # fmt: skip
         return [DeliverySummary(**doc) for doc in docs], next_cursor
 
@@ -355,30 +389,39 @@ class DeliveryLog:
         item = response.get("Item")
         if not item or "doc" not in item:
             return None
-        docs, _ = self._query(workspace_id, destination_id, f"{ATTEMPT_PREFIX}{delivery_id}#", limit=100, cursor=None)
-        return DeliverySummary(**json.loads(item["doc"]["S"])), [AttemptRecord(**doc) for doc in docs]
+        attempts, _ = query_page(
+            self._table,
+            delivery_pk(workspace_id, destination_id, delivery_id),
+            f"{ATTEMPT_PREFIX}{delivery_id}#",
+            limit=100,
+            cursor=None,
+            newest_first=False,
+        )
+        return DeliverySummary(**json.loads(item["doc"]["S"])), [AttemptRecord(**_doc(a)) for a in attempts]
 
     def list_dead_letters(
         self, workspace_id: str, destination_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[DeadLetter], str | None]:
-        docs, next_cursor = self._query(
-            workspace_id, destination_id, DEAD_LETTER_PREFIX, limit=limit, cursor=cursor, newest_first=True
+        docs, next_cursor = self._newest_first(
+            workspace_id, destination_id, DEAD_LETTER_PREFIX, limit=limit, cursor=cursor
         )
         return [DeadLetter(**doc) for doc in docs], next_cursor
 
     def get_dead_letters(self, workspace_id: str, destination_id: str, delivery_ids: Sequence[str]) -> list[DeadLetter]:
-        pk = delivery_pk(workspace_id, destination_id)
-        items = batch_get(self._table, [(pk, DEAD_LETTER_PREFIX + delivery_id) for delivery_id in delivery_ids])
-        return [DeadLetter(**json.loads(item["doc"]["S"])) for item in items]
+        keys = [delivery_key(workspace_id, destination_id, d, dead_letter_sk(d)) for d in delivery_ids]
+        items = batch_get(self._table, [(key["PK"]["S"], key["SK"]["S"]) for key in keys])
+        return [DeadLetter(**_doc(item)) for item in items]
 
     def delete_dead_letters(self, workspace_id: str, destination_id: str, delivery_ids: Sequence[str]) -> None:
-        pk = delivery_pk(workspace_id, destination_id)
         batch_write(
             self._table,
-            [{"DeleteRequest": {"Key": {"PK": {"S": pk}, "SK": {"S": DEAD_LETTER_PREFIX + d}}}} for d in delivery_ids],
+            [
+                {"DeleteRequest": {"Key": delivery_key(workspace_id, destination_id, d, dead_letter_sk(d))}}
+                for d in delivery_ids
+            ],
         )
 
-    def _query(
+    def _newest_first(
         self,
         workspace_id: str,
         destination_id: str,
@@ -389,20 +432,25 @@ class DeliveryLog:
         filter_expression: str = "",
         names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
-        newest_first: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        items, next_cursor = query_page(
+        """One page of the destination's items under `prefix` across every shard of its log, newest first."""
+        items, next_cursor = query_shards_page(
             self._table,
-            delivery_pk(workspace_id, destination_id),
-            prefix,
+            log_shard_pks(workspace_id, destination_id),
+            cursor_pk=destination_log_pk(workspace_id, destination_id),
+            sk_prefix=prefix,
             limit=limit,
             cursor=cursor,
-            newest_first=newest_first,
             filter_expression=filter_expression,
             names=names,
             values=values,
         )
-        return [json.loads(item["doc"]["S"]) for item in items], next_cursor
+        return [_doc(item) for item in items], next_cursor
+
+
+def _doc(item: dict[str, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(item["doc"]["S"])
+    return document
 
 
 def _refusal(item: dict[str, Any], now: float) -> Refused:
