@@ -7,8 +7,8 @@ accept, setting when a returned message comes back, and reading delivery jobs ou
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
@@ -22,6 +22,8 @@ _BATCH_MESSAGES = 10
 _BATCH_BYTES = 256 * 1024
 # Sends of the entries SQS did not accept before giving up (the caller's message then comes back and is retried).
 _SEND_ATTEMPTS = 3
+
+Owner = TypeVar("Owner")
 
 
 class NotQueued(Exception):
@@ -52,15 +54,21 @@ def _send_batches(queue_url: str, bodies: Sequence[str]) -> list[int]:
     return failed
 
 
-def _send_all(queue_url: str, bodies: Sequence[str], what: str) -> None:
-    """Send every body, resending the ones SQS did not accept; raises `NotQueued` if some still are not."""
-    pending = list(bodies)
+def _send_until_accepted(queue_url: str, bodies: Sequence[str]) -> list[int]:
+    """Send every body, resending the ones SQS did not accept; returns the indexes it still refused."""
+    pending = list(range(len(bodies)))
     for _ in range(_SEND_ATTEMPTS):
         if not pending:
-            return
-        pending = [pending[index] for index in _send_batches(queue_url, pending)]
-    if pending:
-        raise NotQueued(f"{len(pending)} {what} were not accepted by SQS")
+            break
+        pending = [pending[index] for index in _send_batches(queue_url, [bodies[index] for index in pending])]
+    return pending
+
+
+def _send_all(queue_url: str, bodies: Sequence[str], what: str) -> None:
+    """Send every body, resending the ones SQS did not accept; raises `NotQueued` if some still are not."""
+    refused = _send_until_accepted(queue_url, bodies)
+    if refused:
+        raise NotQueued(f"{len(refused)} {what} were not accepted by SQS")
 
 
 class DeliveriesQueue:
@@ -74,8 +82,12 @@ class DeliveriesQueue:
         """Queue jobs once; returns the jobs SQS did not accept."""
         return [jobs[index] for index in _send_batches(self._queue_url, [job.model_dump_json() for job in jobs])]
 
-    def send_all(self, jobs: Sequence[DeliveryJob]) -> None:
-        _send_all(self._queue_url, [job.model_dump_json() for job in jobs], "delivery jobs")
+    def send_all(self, groups: Mapping[Owner, Sequence[DeliveryJob]]) -> set[Owner]:
+        """Queue the jobs of every group (e.g. each event's), several groups sharing a batch call, resending what
+        SQS did not accept; returns the groups some of whose jobs SQS kept refusing."""
+        owned = [(owner, job.model_dump_json()) for owner, jobs in groups.items() for job in jobs]
+        refused = _send_until_accepted(self._queue_url, [body for _, body in owned])
+        return {owned[index][0] for index in refused}
 
     def schedule_returns(self, returns: Sequence[tuple[str, int]]) -> None:
         """Set when each returned message comes back: (receipt handle, seconds), 10 per call.
