@@ -4,7 +4,8 @@ the API as one log: newest first, full pages, one cursor that continues every pa
 from __future__ import annotations
 
 import json
-from collections import Counter
+import uuid
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,11 @@ from typing import Any
 import boto3
 import pytest
 
+from nimriz_destinations import runtime
+from nimriz_destinations.ids import live_delivery_id
 from nimriz_destinations.sample_events import sample_event
+from nimriz_destinations.storage.deliveries import LOG_SHARDS, delivery_pk, log_shard_pks
+from tests.aws_usage import AwsMeter
 from tests.conftest import ApiClient
 from tests.local.template import LocalStack
 from tests.pipeline import Pipeline
@@ -147,3 +152,54 @@ def test_dead_letters_read_newest_first_across_partitions_and_replay_by_id(
     assert replayed.status == 202, replayed.text
     remaining = [letter["id"] for page in pages(api, path, "dead_letters", limit=100) for letter in page]
     assert remaining == letters[2:]
+
+
+# DynamoDB's per-partition limits (docs/cost.md, "Scale").
+PARTITION_WRITE_UNITS_PER_SECOND = 1000
+PARTITION_READ_UNITS_PER_SECOND = 3000
+HOT_DELIVERIES_PER_SECOND = 2000
+
+
+def test_one_destination_at_2000_deliveries_a_second_stays_under_every_partitions_limits(
+    aws: LocalStack, api: ApiClient, pipeline: Pipeline
+) -> None:
+    """The units each partition takes per delivery, metered from the calls the pipeline really makes, times 2,000
+    deliveries a second; the log's shards each take their busiest share of deliveries (ids spread by hash)."""
+    with Sink(lambda _: SinkResponse()) as sink, AwsMeter().installed() as meter:
+        runtime.reset()  # the project's clients again, metered
+        body = {
+            "name": "Hot webhook",
+            "type": "generic_http",
+            "credentials": {"url": f"{sink.url}/hook", "signing_secret": "whsec_hot_0123456789abcdef"},
+            "actions": [{"name": "All", "action_type": "send_webhook"}],
+        }
+        response = api.post(BASE, body)
+        assert response.status == 201, response.text
+        destination = response.json()["destination"]
+        meter.reset()
+        events = [sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev") for _ in range(40)]
+        pipeline.publish(*events)
+        pipeline.run()
+
+    shards = set(log_shard_pks("ws_dev", destination["id"]))
+    units: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for call in meter.calls:
+        for pk, (read, write) in call.partitions.items():
+            units["log shards" if pk in shards else pk][0] += read
+            units["log shards" if pk in shards else pk][1] += write
+    per_second = {pk: (HOT_DELIVERIES_PER_SECOND * r / len(events), HOT_DELIVERIES_PER_SECOND * w / len(events))
+                  for pk, (r, w) in units.items()}  # fmt: skip
+    # The busiest shard's share of 100,000 live deliveries of one action.
+    action_id = destination["actions"][0]["id"]
+    spread = Counter(
+        delivery_pk("ws_dev", destination["id"], live_delivery_id(str(uuid.uuid4()), action_id, 1_796_000_000_000))
+        for _ in range(100_000)
+    )
+    busiest_share = max(spread.values()) / 100_000
+    log_reads, log_writes = per_second.pop("log shards")
+
+    assert len(spread) == LOG_SHARDS and busiest_share < 1.1 / LOG_SHARDS
+    assert log_writes * busiest_share <= PARTITION_WRITE_UNITS_PER_SECOND, (log_writes, busiest_share)
+    assert log_reads * busiest_share <= PARTITION_READ_UNITS_PER_SECOND
+    for pk, (reads, writes) in per_second.items():
+        assert writes <= PARTITION_WRITE_UNITS_PER_SECOND and reads <= PARTITION_READ_UNITS_PER_SECOND, pk
