@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +40,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
 SQS_CHUNK_BYTES = 64 * 1024
+STORAGE_OVERHEAD_BYTES = 100
 # Keys in botocore's per-call context, shared by the call's events.
 _PARAMS_KEY = "aws_usage_params"
 _BEFORE_KEY = "aws_usage_item_sizes_before"
@@ -163,6 +164,15 @@ class AwsMeter:
             pk = request.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S", "?")
             units[pk] += _read_cost(read, request.get("ConsistentRead", False))
         return units
+
+    def stored_bytes(self, table: str, pks: Iterable[str]) -> int:
+        """What the partitions' items take in storage: their sizes plus DynamoDB's 100 bytes of overhead per item."""
+        moto_table = dynamodb_backends[DEFAULT_ACCOUNT_ID][self._region].get_table(table)
+        total = 0
+        for pk in pks:
+            for item in moto_table.items.get(DynamoType({"S": pk}), {}).values():
+                total += item_size(item.to_json()["Attributes"]) + STORAGE_OVERHEAD_BYTES
+        return total
 
     def _item_size(self, table: str, pk: str, sk: str | None) -> int:
         """The item's size as DynamoDB counts it (0 when there is none), read from moto's table."""

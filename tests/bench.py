@@ -463,6 +463,7 @@ COST_EVENTS = 500
 COST_FAILURE_RATE = 0.02  # of the provider's answers: 500, retried
 BATCH_EVENTS = 200
 PLAIN_REQUESTS = 50  # the plain loop's rate is steady: measured on this many requests
+WARM_EVENTS = 20
 # Every request to a provider is answered after this long (docs/cost.md, "Assumptions"): the dispatcher's Lambda
 # time is mostly waiting for providers, and what batching saves is requests.
 PROVIDER_LATENCY_SECONDS = 0.1
@@ -519,7 +520,7 @@ def _pipeline_to_sink(
     """moto (every DynamoDB request atomic, as the tests run it), the resources of template.yaml, a sink process
     answering after `latency_seconds` (Segment's traffic goes there too), the destinations
     `destination_bodies(sink_url)` of workspace ws_bench, every AWS call metered (tests/aws_usage.py, with
-    AWS_LATENCY_SECONDS) and every invocation the pollers make timed; warmed with 20 events."""
+    AWS_LATENCY_SECONDS) and every invocation the pollers make timed; warmed with WARM_EVENTS events."""
     os.environ.update(
         {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
     )
@@ -564,7 +565,7 @@ def _pipeline_to_sink(
         with meter.installed(), mock.patch.object(pollers, "invoke", timed_invoke):
             runtime.reset()  # the project's clients again, metered
             run = _PipelineRun(Pipeline(stack), destinations, meter, invocations, sink_url)
-            run.deliver(20)  # warm: configs, credentials, connections, as in steady state
+            run.deliver(WARM_EVENTS)  # configs, credentials, connections: as in steady state
             yield run
         runtime.reset()
 
@@ -601,6 +602,8 @@ def bench_cost(events_count: int = COST_EVENTS) -> dict[str, Any]:
     latency, failures = PROVIDER_LATENCY_SECONDS, COST_FAILURE_RATE
     with _pipeline_to_sink(webhook_and_segment, latency_seconds=latency, failure_rate=failures) as run:
         run.deliver(events_count)
+        log_pks = [pk for d in run.destinations for pk in log_shard_pks(d.workspace_id, d.id)]
+        stored = run.meter.stored_bytes(run.pipeline.stack.tables["DestinationsTable"], log_pks)
     deliveries = 2 * events_count
     # Not per event: the pipeline driver's own questions, and the pollers' empty receives (a fixed cost, docs/cost.md).
     idle = {"sqs.GetQueueAttributes"}
@@ -608,7 +611,11 @@ def bench_cost(events_count: int = COST_EVENTS) -> dict[str, Any]:
         c for c in run.meter.calls if c.name not in idle and not (c.operation == "ReceiveMessage" and not c.messages)
     ]
     by_operation = Counter(c.name for c in calls)
-    gb_seconds = sum(memory_gb(function) * math.ceil(seconds * 1000) / 1000 for function, seconds in run.invocations)
+    stored_per_delivery = stored / (2 * (events_count + WARM_EVENTS))  # the warm-up's deliveries are stored too
+    gb_seconds_by_function: defaultdict[str, float] = defaultdict(float)
+    for function, seconds in run.invocations:
+        gb_seconds_by_function[function] += memory_gb(function) * math.ceil(seconds * 1000) / 1000
+    gb_seconds = sum(gb_seconds_by_function.values())
     costs = {
         "lambda_gb_seconds": gb_seconds * prices["lambda_gb_second_arm64"],
         "lambda_requests": len(run.invocations) * prices["lambda_request"],
@@ -646,6 +653,14 @@ def bench_cost(events_count: int = COST_EVENTS) -> dict[str, Any]:
         },
         "dynamodb_read_units_per_delivery": round(sum(c.read_units for c in calls) / deliveries, 3),
         "lambda_gb_seconds_per_delivery": round(gb_seconds / deliveries, 5),
+        "lambda_gb_seconds_per_delivery_by_function": {
+            function: round(value / deliveries, 5) for function, value in sorted(gb_seconds_by_function.items())
+        },
+        # Not a call, so not in the figure: the log is kept DELIVERY_LOG_DAYS (30), a month's events for a month.
+        "log_storage_bytes_per_delivery": round(stored_per_delivery),
+        "log_storage_usd_per_million_events": round(
+            2 * stored_per_delivery * 1e6 / 2**30 * prices["dynamodb_storage_gb_month"], 3
+        ),
         "dispatcher_seconds_per_invocation": round(statistics.mean(dispatched), 3) if dispatched else None,
         "invocations": dict(Counter(function for function, _ in run.invocations)),
         "log_write_units_per_delivery": round(log_write_units, 3),
