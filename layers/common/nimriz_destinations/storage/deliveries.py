@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -56,9 +57,9 @@ def log_shard_pks(workspace_id: str, destination_id: str) -> list[str]:
 
 
 def delivery_pk(workspace_id: str, destination_id: str, delivery_id: str) -> str:
-    """The partition of every item of a delivery: the shard its id's last 8 hex digits pick (random or hashed bits
-    in every delivery id, ids.py, so deliveries spread evenly)."""
-    return f"{destination_log_pk(workspace_id, destination_id)}#{int(delivery_id[-8:], 16) % LOG_SHARDS}"
+    """The partition of every item of a delivery: the shard a hash (CRC-32) of its id picks, so deliveries spread
+    evenly over the shards whatever their ids look like."""
+    return f"{destination_log_pk(workspace_id, destination_id)}#{zlib.crc32(delivery_id.encode()) % LOG_SHARDS}"
 
 
 def delivery_key(workspace_id: str, destination_id: str, delivery_id: str, sort_key: str) -> dict[str, Any]:
