@@ -10,6 +10,11 @@
     64 KB answer of one repeated character, secrets never seen before (target: worst case <= 50 ms).
 (e) `filter_worst_ms_per_event`: every filter of the worst workspace the save-time budgets accept (design §6), on
     one event whose values are 1,024 characters crafted to be slow (target <= 5 ms).
+(f) `cost_per_million_events_usd`: events through fan-out and the dispatcher (in-process on moto) to two actions,
+    the endpoint failing 2 % of requests; every AWS call metered and priced by docs/cost.md (target <= 2.50), with
+    `aws_calls_per_delivery`.
+(g) `batch_to_plain_ratio`: Segment events per second through the dispatcher (batched) vs a plain loop sending one
+    per request, to an endpoint answering in PROVIDER_LATENCY_SECONDS (target >= 5).
 The last line is one JSON object with the figures.
 
 `make bench BENCH_ACTION=action.json BENCH_EVENT=event.json` measures one action (API action format:
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import statistics
@@ -29,9 +35,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -332,7 +339,7 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
         stack = create_stack(stage="local")
         os.environ.update(stack.all_function_environments())
         runtime.reset()
-        workspace = Workspace("ws_bench", "org_bench")
+        workspace = Workspace("ws_bench", "org_b")
         body = {
             "name": "bench",
             "type": "generic_http",
@@ -439,11 +446,17 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
 
 
 @contextmanager
-def _sink_process() -> Iterator[str]:
-    """The receiving end in its own process, as a provider would be: it must not share our interpreter lock."""
+def _sink_process(*, latency_seconds: float = 0.0, failure_rate: float = 0.0) -> Iterator[str]:
+    """The receiving end in its own process, as a provider would be: it must not share our interpreter lock. It
+    answers each request after `latency_seconds`, 500 for `failure_rate` of them (seeded), else 200."""
     code = (
-        "import sys, time; from tests.sinks.server import Sink, SinkResponse\n"
-        "with Sink(lambda request: SinkResponse(200, {'ok': True})) as sink:\n"
+        "import random, sys, time; from tests.sinks.server import Sink, SinkResponse\n"
+        f"latency, failure_rate, chance = {latency_seconds!r}, {failure_rate!r}, random.Random(17)\n"
+        "def answer(request):\n"
+        "    time.sleep(latency)\n"
+        "    failed = chance.random() < failure_rate\n"
+        "    return SinkResponse(500, {'error': 'failed'}) if failed else SinkResponse(200, {'ok': True})\n"
+        "with Sink(answer) as sink:\n"
         "    print(sink.url, flush=True); sys.stdin.read()\n"
     )
     process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -453,6 +466,256 @@ def _sink_process() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# -- (f) cost and (g) batching: the whole pipeline on moto, metered, to a sink answering like a provider -----------
+
+COST_EVENTS = 500
+COST_FAILURE_RATE = 0.02  # of the provider's answers: 500, retried
+BATCH_EVENTS = 200
+PLAIN_REQUESTS = 50  # the plain loop's rate is steady: measured on this many requests
+WARM_EVENTS = 20
+# Every request to a provider is answered after this long (docs/cost.md, "Assumptions"): the dispatcher's Lambda
+# time is mostly waiting for providers, and what batching saves is requests.
+PROVIDER_LATENCY_SECONDS = 0.1
+# What a call takes in the region (network and service), instead of in-process moto's ~1 ms (docs/cost.md).
+AWS_LATENCY_SECONDS = {"dynamodb": 0.005, "sqs": 0.01, "secretsmanager": 0.02}
+COST_DOC = Path(__file__).resolve().parents[1] / "docs" / "cost.md"
+
+
+def read_prices(document: Path = COST_DOC) -> dict[str, float]:
+    """The price table of docs/cost.md: rows whose first cell is a `name`, their third cell the USD price."""
+    prices = {}
+    for line in document.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("`") and cells[0].endswith("`"):
+            prices[cells[0].strip("`")] = float(cells[2].replace(",", ""))
+    return prices
+
+
+def memory_gb(function: str) -> float:
+    from tests.local.template import functions, load_template
+
+    default = load_template().get("Globals", {}).get("Function", {}).get("MemorySize", 128)
+    return int(functions()[function]["Properties"].get("MemorySize", default)) / 1024
+
+
+@dataclass
+class _PipelineRun:
+    pipeline: Any  # tests.pipeline.Pipeline
+    destinations: list[Any]  # DestinationRecord, in the order of the bodies
+    meter: Any  # tests.aws_usage.AwsMeter
+    invocations: list[tuple[str, float]]  # (function, seconds) of every invocation
+    sink_url: str
+
+    def events(self, count: int) -> list[dict[str, Any]]:
+        return [
+            sample_event("link.clicked", workspace_id="ws_bench", organization_id="org_bench") for _ in range(count)
+        ]
+
+    def deliver(self, count: int) -> None:
+        """`count` events through the pipeline, metered from a clean slate; fan-out runs first, as with a backlog at
+        volume, so the dispatcher gets full batches."""
+        self.meter.reset()
+        self.invocations.clear()
+        self.pipeline.publish(*self.events(count))
+        while self.pipeline.poll("FanOutFunction"):
+            pass
+        self.pipeline.run(timeout=600)
+
+
+@contextmanager
+def _pipeline_to_sink(
+    destination_bodies: Any, *, latency_seconds: float, failure_rate: float = 0.0
+) -> Iterator[_PipelineRun]:
+    """moto (every DynamoDB request atomic, as the tests run it), the resources of template.yaml, a sink process
+    answering after `latency_seconds` (Segment's traffic goes there too), the destinations
+    `destination_bodies(sink_url)` of workspace ws_bench, every AWS call metered (tests/aws_usage.py, with
+    AWS_LATENCY_SECONDS) and every invocation the pollers make timed; warmed with WARM_EVENTS events."""
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    from unittest import mock
+
+    from moto import mock_aws
+
+    from nimriz_destinations import runtime
+    from nimriz_destinations.audit import SYSTEM
+    from nimriz_destinations.models import DestinationCreate
+    from nimriz_destinations.storage.records import Workspace
+    from tests.aws_usage import AwsMeter
+    from tests.local import pollers
+    from tests.local.atomic_moto import make_moto_atomic
+    from tests.local.template import create_stack
+    from tests.pipeline import Pipeline
+
+    make_moto_atomic()
+    invocations: list[tuple[str, float]] = []
+    invoke = pollers.invoke
+
+    def timed_invoke(function: str, event: dict[str, Any], **options: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return invoke(function, event, **options)
+        finally:
+            invocations.append((function, time.perf_counter() - started))
+
+    with mock_aws(), _sink_process(latency_seconds=latency_seconds, failure_rate=failure_rate) as sink_url:
+        stack = create_stack(stage="local")
+        os.environ.update(stack.all_function_environments())
+        os.environ.update({"NIMRIZ_EGRESS_OVERRIDES": json.dumps({"segment": sink_url}), "RETRY_BASE_SECONDS": "1"})
+        runtime.reset()
+        workspace = Workspace("ws_bench", "org_b")
+        service = runtime.destination_service()
+        destinations = [
+            service.create(workspace, DestinationCreate.model_validate(body), actor=SYSTEM).record
+            for body in destination_bodies(sink_url)
+        ]
+        meter = AwsMeter(latency=AWS_LATENCY_SECONDS)
+        with meter.installed(), mock.patch.object(pollers, "invoke", timed_invoke):
+            runtime.reset()  # the project's clients again, metered
+            run = _PipelineRun(Pipeline(stack), destinations, meter, invocations, sink_url)
+            run.deliver(WARM_EVENTS)  # configs, credentials, connections: as in steady state
+            yield run
+        runtime.reset()
+
+
+def _segment_body(sink_url: str) -> dict[str, Any]:
+    return {
+        "name": "segment",
+        "type": "segment",
+        "credentials": {"write_key": "bench-write-key"},
+        "actions": [{"name": "all", "action_type": "send_event"}],
+    }
+
+
+def _webhook_body(sink_url: str) -> dict[str, Any]:
+    return {
+        "name": "webhook",
+        "type": "generic_http",
+        "credentials": {"url": f"{sink_url}/hook", "signing_secret": "whsec_bench_0123456789abcdef"},
+        "actions": [{"name": "all", "action_type": "send_webhook"}],
+    }
+
+
+def bench_cost(events_count: int = COST_EVENTS) -> dict[str, Any]:
+    """Events through fan-out and the dispatcher to a webhook and a Segment destination (two matching actions per
+    event) whose endpoint fails 2 % of requests; every AWS call metered and priced by docs/cost.md's table, Lambda by
+    the GB-seconds of each invocation as measured here."""
+    from nimriz_destinations.storage.deliveries import LOG_SHARDS, log_shard_pks
+
+    prices = read_prices()
+
+    def webhook_and_segment(sink_url: str) -> list[dict[str, Any]]:
+        return [_webhook_body(sink_url), _segment_body(sink_url)]
+
+    latency, failures = PROVIDER_LATENCY_SECONDS, COST_FAILURE_RATE
+    with _pipeline_to_sink(webhook_and_segment, latency_seconds=latency, failure_rate=failures) as run:
+        run.deliver(events_count)
+        log_pks = [pk for d in run.destinations for pk in log_shard_pks(d.workspace_id, d.id)]
+        stored = run.meter.stored_bytes(run.pipeline.stack.tables["DestinationsTable"], log_pks)
+    deliveries = 2 * events_count
+    # Not per event: the pipeline driver's own questions, and the pollers' empty receives (a fixed cost, docs/cost.md).
+    idle = {"sqs.GetQueueAttributes"}
+    calls = [
+        c for c in run.meter.calls if c.name not in idle and not (c.operation == "ReceiveMessage" and not c.messages)
+    ]
+    by_operation = Counter(c.name for c in calls)
+    stored_per_delivery = stored / (2 * (events_count + WARM_EVENTS))  # the warm-up's deliveries are stored too
+    gb_seconds_by_function: defaultdict[str, float] = defaultdict(float)
+    for function, seconds in run.invocations:
+        gb_seconds_by_function[function] += memory_gb(function) * math.ceil(seconds * 1000) / 1000
+    gb_seconds = sum(gb_seconds_by_function.values())
+    costs = {
+        "lambda_gb_seconds": gb_seconds * prices["lambda_gb_second_arm64"],
+        "lambda_requests": len(run.invocations) * prices["lambda_request"],
+        "sqs_requests": sum(c.requests for c in calls if c.service == "sqs") * prices["sqs_request"],
+        "dynamodb_writes": sum(c.write_units for c in calls) * prices["dynamodb_write_unit"],
+        "dynamodb_reads": sum(c.read_units for c in calls) * prices["dynamodb_read_unit"],
+        "secrets_manager_calls": by_operation["secretsmanager.GetSecretValue"] * prices["secrets_manager_api_call"],
+        "api_gateway_requests": 0.0,  # no event passes through API Gateway: only the workspace API does
+    }
+    # Units per partition: each destination's log shards together (its deliveries spread evenly over them: hashed
+    # ids), every other partition alone.
+    shard_owner = {pk: d.name for d in run.destinations for pk in log_shard_pks(d.workspace_id, d.id)}
+    partition_units: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    write_units_by_call: defaultdict[str, float] = defaultdict(float)  # "<operation> on <partition>" -> units
+    for call in calls:
+        for pk, (read, write) in call.partitions.items():
+            group = f"log shards of {shard_owner[pk]}" if pk in shard_owner else pk
+            partition_units[group][0] += read
+            partition_units[group][1] += write
+            write_units_by_call[f"{call.operation} on {group}"] += write
+    log_write_units = partition_units["log shards of webhook"][1] / events_count  # per webhook delivery
+    dispatched = [seconds for function, seconds in run.invocations if function == "DispatcherFunction"]
+    return {
+        "cost_per_million_events_usd": round(sum(costs.values()) / events_count * 1e6, 3),
+        "cost_usd_per_million_events_by_item": {
+            name: round(usd / events_count * 1e6, 4) for name, usd in costs.items()
+        },
+        "aws_calls_per_delivery": round(len(calls) / deliveries, 3),
+        "aws_calls_per_delivery_by_operation": {k: round(v / deliveries, 3) for k, v in sorted(by_operation.items())},
+        "dynamodb_write_units_per_delivery": round(sum(c.write_units for c in calls) / deliveries, 3),
+        "dynamodb_write_units_per_delivery_by_call": {
+            name: round(units / deliveries, 3)
+            for name, units in sorted(write_units_by_call.items(), key=lambda item: -item[1])
+            if units
+        },
+        "dynamodb_read_units_per_delivery": round(sum(c.read_units for c in calls) / deliveries, 3),
+        "lambda_gb_seconds_per_delivery": round(gb_seconds / deliveries, 5),
+        "lambda_gb_seconds_per_delivery_by_function": {
+            function: round(value / deliveries, 5) for function, value in sorted(gb_seconds_by_function.items())
+        },
+        # Not a call, so not in the figure: the log is kept DELIVERY_LOG_DAYS (30), a month's events for a month.
+        "log_storage_bytes_per_delivery": round(stored_per_delivery),
+        "log_storage_usd_per_million_events": round(
+            2 * stored_per_delivery * 1e6 / 2**30 * prices["dynamodb_storage_gb_month"], 3
+        ),
+        "dispatcher_seconds_per_invocation": round(statistics.mean(dispatched), 3) if dispatched else None,
+        "invocations": dict(Counter(function for function, _ in run.invocations)),
+        "log_write_units_per_delivery": round(log_write_units, 3),
+        "log_shard_write_units_per_second_at_2000": round(2000 * log_write_units / LOG_SHARDS, 1),
+        # (read, write) units per delivery: at 2,000 deliveries a second, 2,000 times these per second.
+        "partition_units_per_delivery": {
+            pk: (round(read / deliveries, 4), round(write / deliveries, 4))
+            for pk, (read, write) in sorted(partition_units.items())
+        },
+    }
+
+
+def bench_batching(events_count: int = BATCH_EVENTS) -> dict[str, Any]:
+    """Events through the pipeline to a Segment destination (the dispatcher sends each batch's events in one
+    request), against a plain httpx loop sending the same events one per request, both to a sink answering after
+    PROVIDER_LATENCY_SECONDS: events per second of dispatcher time and of the loop."""
+    import httpx
+
+    from nimriz_destinations import runtime
+    from nimriz_destinations.delivery.sender import override_url
+    from nimriz_destinations.providers.base import DeliveryItem
+
+    with _pipeline_to_sink(lambda sink_url: [_segment_body(sink_url)], latency_seconds=PROVIDER_LATENCY_SECONDS) as run:
+        run.deliver(events_count)
+        dispatcher_seconds = sum(seconds for function, seconds in run.invocations if function == "DispatcherFunction")
+        provider = get_provider("segment")
+        credentials = runtime.destination_service().credentials_of(run.destinations[0])
+        requests = []
+        for event in run.events(PLAIN_REQUESTS):
+            item = DeliveryItem(str(uuid.uuid4()), event, provider.default_payload(event), "live", 1)
+            requests += provider.build_requests([item], credentials, now=time.time()).requests
+        with httpx.Client() as client:
+            started = time.perf_counter()
+            for request in requests:
+                url = override_url(request.url, run.sink_url)
+                client.request(request.method, url, headers=dict(request.headers), content=request.body)
+            plain_seconds = time.perf_counter() - started
+    batched_rate = events_count / dispatcher_seconds
+    plain_rate = len(requests) / plain_seconds
+    return {
+        "batched_segment_events_per_second": round(batched_rate, 1),
+        "plain_one_per_request_events_per_second": round(plain_rate, 1),
+        "batch_to_plain_ratio": round(batched_rate / plain_rate, 2),
+    }
 
 
 def main() -> int:
@@ -490,11 +753,26 @@ def main() -> int:
         f"{redaction['redaction_repeated_warm_ms']} ms warm; random {redaction['redaction_random_cold_ms']} ms cold, "
         f"{redaction['redaction_random_warm_ms']} ms warm"
     )
+    cost = bench_cost()
+    print(
+        f"(f) cost per million events (two matching actions, 2 % failures): ${cost['cost_per_million_events_usd']} "
+        f"(target <= 2.50), by item {cost['cost_usd_per_million_events_by_item']}; AWS calls per delivery "
+        f"{cost['aws_calls_per_delivery']}: {cost['aws_calls_per_delivery_by_operation']}; DynamoDB write units per "
+        f"delivery {cost['dynamodb_write_units_per_delivery']}: {cost['dynamodb_write_units_per_delivery_by_call']}"
+    )
+    batching = bench_batching()
+    print(
+        f"(g) Segment batches {batching['batched_segment_events_per_second']} events/s vs one per request "
+        f"{batching['plain_one_per_request_events_per_second']}/s: ratio {batching['batch_to_plain_ratio']} "
+        f"(target >= 5; provider answering in {PROVIDER_LATENCY_SECONDS * 1000:.0f} ms)"
+    )
     summary = {
         "filter_mapping_us_per_event_per_action": round(filter_mapping_us, 3),
         "filter_worst_ms_per_event": round(worst_filters_ms, 3),
         **dispatch,
         **redaction,
+        **cost,
+        **batching,
         "targets_met": {
             "a": filter_mapping_us <= 20,
             "b": dispatch["dispatcher_to_plain_ratio"] >= 0.8,
@@ -504,6 +782,8 @@ def main() -> int:
             and dispatch["delivery_log_calls_per_event"] == 1,
             "d": redaction["redaction_worst_ms"] <= 50,
             "e": worst_filters_ms <= 5,
+            "f": cost["cost_per_million_events_usd"] <= 2.5,
+            "g": batching["batch_to_plain_ratio"] >= 5,
         },
     }
     print(json.dumps(summary))

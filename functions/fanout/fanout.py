@@ -1,9 +1,10 @@
-"""LiveEvents queue consumer: validate each canonical event, queue one delivery job per matching action.
+"""LiveEvents queue consumer: validate each canonical event, queue one delivery job per matching action (the
+batch's jobs together, in as few SendMessageBatch calls as fit).
 
 Workspaces take turns within a batch, and one past its share of the batch's routing time has its remaining
 events returned to the queue for a later batch (design §2)."""
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,13 +22,12 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def route_record(record: SQSRecord, batch: FanOutBatch) -> Routing | None:
-    """Queue the event's delivery jobs; returns its routing (None for an invalid event, parked at once).
-
-    Jobs SQS keeps refusing raise `NotQueued`, and an event of a workspace past its share of the batch raises
-    `EventDeferred`: the event comes back and is fanned out again (same delivery ids)."""
+    """The event's routing, its jobs to be queued with the batch's (`queue_jobs`); None for an invalid event, parked
+    at once. An event of a workspace past its share of the batch raises `EventDeferred`: the event comes back and is
+    fanned out again (same delivery ids)."""
     with failures_logged(record, batch.event_id(record.message_id)):
         try:
-            routing = batch.route(record.message_id)
+            return batch.route(record.message_id)
         except InvalidEvent as invalid:
             park_invalid_event(record, invalid)
             return None
@@ -38,22 +38,40 @@ def route_record(record: SQSRecord, batch: FanOutBatch) -> Routing | None:
             )
             metrics.add_metric(name="DeferredEvents", unit=MetricUnit.Count, value=1)
             raise
-        # An event received before may have had some of its jobs queued then: the dispatcher must know (design §2).
-        seen_before = int(record.attributes.approximate_receive_count or 1) > 1
-        deliveries_queue().send_all(routing.jobs, again=seen_before)
-    metrics.add_metric(name="DeliveryJobsQueued", unit=MetricUnit.Count, value=len(routing.jobs))
-    if routing.over_quota:
-        logger.warning(
-            "matches over the workspace's deliveries_per_event quota were not queued",
-            extra={
-                "event_id": routing.event_id,
-                "workspace_id": routing.workspace_id,
-                "not_queued": routing.over_quota,
-            },
-        )
-        metrics.add_metric(name="DeliveriesOverQuota", unit=MetricUnit.Count, value=routing.over_quota)
-    logger.debug("event fanned out", extra={"event_id": routing.event_id, "jobs": len(routing.jobs)})
-    return routing
+
+
+def queue_jobs(routed: Mapping[str, Routing], seen_before: Collection[str]) -> set[str]:
+    """Queue the jobs of every routed event of the batch together, ten to a SendMessageBatch whatever event they came
+    from (design §2); an event received before (`seen_before`, message ids) may have had some of its jobs queued
+    then, and its jobs say so for the dispatcher. Returns the message ids of the events some of whose jobs SQS kept
+    refusing: they come back and are fanned out again (same delivery ids, so what was queued is not sent twice)."""
+    try:
+        jobs = {message_id: routing.jobs for message_id, routing in routed.items()}
+        refused = deliveries_queue().send_all(jobs, again=seen_before)
+    except Exception:
+        event_ids = [routing.event_id for routing in routed.values()]
+        logger.exception("could not queue the batch's delivery jobs; SQS will retry", extra={"event_ids": event_ids})
+        return set(routed)
+    for message_id, routing in routed.items():
+        if message_id in refused:
+            logger.error(
+                "delivery jobs not accepted by SQS; SQS will retry",
+                extra={"event_id": routing.event_id, "message_id": message_id},
+            )
+            continue
+        metrics.add_metric(name="DeliveryJobsQueued", unit=MetricUnit.Count, value=len(routing.jobs))
+        if routing.over_quota:
+            logger.warning(
+                "matches over the workspace's deliveries_per_event quota were not queued",
+                extra={
+                    "event_id": routing.event_id,
+                    "workspace_id": routing.workspace_id,
+                    "not_queued": routing.over_quota,
+                },
+            )
+            metrics.add_metric(name="DeliveriesOverQuota", unit=MetricUnit.Count, value=routing.over_quota)
+        logger.debug("event fanned out", extra={"event_id": routing.event_id, "jobs": len(routing.jobs)})
+    return refused
 
 
 @contextmanager
@@ -86,14 +104,14 @@ def park_invalid_event(record: SQSRecord, invalid: InvalidEvent) -> None:
 @logger.inject_lambda_context
 @trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    routed: list[Routing] = []  # events fanned out in this batch (a failed one comes back and is counted then)
+    routed: dict[str, Routing] = {}  # message id -> the routing of its event
     batch = fan_out().batch([(record["messageId"], record["body"]) for record in event["Records"]])
     records = {record["messageId"]: record for record in event["Records"]}
 
     def record_handler(record: SQSRecord) -> None:
         routing = route_record(record, batch)
         if routing is not None:
-            routed.append(routing)
+            routed[record.message_id] = routing
 
     response = process_partial_response(
         event={**event, "Records": [records[message_id] for message_id in batch.order]},
@@ -101,5 +119,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         processor=processor,
         context=context,
     )
-    fan_out().count(routed)
+    seen_before = {
+        record["messageId"]
+        for record in event["Records"]
+        if int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")) > 1
+    }
+    refused = queue_jobs(routed, seen_before)
+    response["batchItemFailures"] += [{"itemIdentifier": message_id} for message_id in sorted(refused)]
+    # A refused event comes back and is counted then.
+    fan_out().count(routing for message_id, routing in routed.items() if message_id not in refused)
     return response

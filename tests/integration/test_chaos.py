@@ -27,6 +27,7 @@ import pytest
 from nimriz_destinations import runtime
 from nimriz_destinations.cache import TTLCache
 from nimriz_destinations.storage import secrets
+from nimriz_destinations.storage.deliveries import log_shard_pks
 from nimriz_destinations.storage.parked_events import parked_pk
 from tests.conftest import ApiClient
 from tests.faults import AWS_SERVICES, Fault, FaultInjector
@@ -274,13 +275,11 @@ def account(
     report.parked = len(parked_ids)
     for name, destination in destinations.items():
         workspace = destination["workspace_id"]
-        items = partition(dynamodb, table, f"WS#{workspace}#DEST#{destination['id']}")
+        items = [item for pk in log_shard_pks(workspace, destination["id"]) for item in partition(dynamodb, table, pk)]
         summaries = {i["SK"]["S"][4:]: i for i in items if i["SK"]["S"].startswith("DLV#")}
         attempts: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
         for item in items:
-            if item["SK"]["S"].startswith("ATT#"):
-                attempts[item["SK"]["S"][4:].rsplit("#", 1)[0]].append(json_doc(item))
-            elif item["SK"]["S"].startswith("DLV#"):  # the log a summary embeds (its entries omit empty fields)
+            if item["SK"]["S"].startswith("DLV#"):  # the log a summary embeds (its entries omit empty fields)
                 embedded = [json.loads(entry["S"]) for entry in item.get("log", {}).get("L", [])]
                 attempts[item["SK"]["S"][4:]] += [{"error_class": None, **entry} for entry in embedded]
         letters = {i["SK"]["S"][3:]: i for i in items if i["SK"]["S"].startswith("DL#")}

@@ -15,6 +15,7 @@ import pytest
 
 from nimriz_destinations import runtime
 from nimriz_destinations.sample_events import sample_event
+from nimriz_destinations.storage.deliveries import summary_key
 from tests.conftest import ApiClient
 from tests.pipeline import Pipeline
 from tests.sinks.segment import segment_sink
@@ -359,7 +360,7 @@ def test_a_mapping_that_amplifies_the_event_past_64_kb_is_dead_lettered_unsent(
     assert "64 KB" in letter["message"]
 
 
-DELIVERY_ITEMS = ("DLV#", "ATT#", "DL#")
+DELIVERY_ITEMS = ("DLV#", "DL#")
 
 
 def delivery_writes(operation: str, params: dict[str, Any]) -> list[str]:
@@ -416,7 +417,7 @@ def test_a_first_attempt_that_succeeds_costs_one_dynamodb_write_of_one_item_unde
     (summary,) = deliveries(api, destination["id"])
     assert [written for _, written in calls] == [[f"DLV#{summary['id']}"]], calls
     table = pipeline.stack.tables["DestinationsTable"]
-    key = {"PK": {"S": f"WS#ws_dev#DEST#{destination['id']}"}, "SK": {"S": f"DLV#{summary['id']}"}}
+    key = summary_key("ws_dev", destination["id"], summary["id"])
     item: dict[str, Any] = boto3.client("dynamodb").get_item(TableName=table, Key=key)["Item"]
     size = sum(len(name.encode()) + item_bytes(value) for name, value in item.items())
     assert size <= 1024, (size, item)

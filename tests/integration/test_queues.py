@@ -38,14 +38,14 @@ def drain(queue_url: str) -> list[dict[str, Any]]:
 def test_more_jobs_than_one_batch_holds_all_arrive_once(aws: LocalStack) -> None:
     # 23 jobs of ~40 KiB: more than 10 messages and more than 256 KiB, so several batch calls by count and by size.
     jobs = [job(number) for number in range(23)]
-    runtime.deliveries_queue().send_all(jobs)
+    assert runtime.deliveries_queue().send_all({"all": jobs}) == set()
 
     bodies = [DeliveryJob.model_validate_json(message["Body"]) for message in drain(aws.queue_urls["DeliveriesQueue"])]
     assert sorted(body.delivery_id for body in bodies) == sorted(job.delivery_id for job in jobs)
 
 
 def test_received_jobs_reads_each_job_and_names_the_messages_that_are_not_jobs(aws: LocalStack) -> None:
-    runtime.deliveries_queue().send_all([job(1), job(2)])
+    runtime.deliveries_queue().send_all({"1": [job(1)], "2": [job(2)]})
     boto3.client("sqs").send_message(QueueUrl=aws.queue_urls["DeliveriesQueue"], MessageBody='{"not": "a job"}')
     messages = drain(aws.queue_urls["DeliveriesQueue"])
     event = {

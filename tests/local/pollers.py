@@ -92,7 +92,7 @@ def receive_batch(source: EventSource, *, wait_seconds: int = 1, batching_window
     to the batching window once the first message is in."""
     sqs = boto3.client("sqs")
     received: list[Any] = []
-    window_ends = time.monotonic() + batching_window
+    window_ends = 0.0
     while len(received) < source.batch_size:
         messages = sqs.receive_message(
             QueueUrl=source.queue_url,
@@ -101,6 +101,8 @@ def receive_batch(source: EventSource, *, wait_seconds: int = 1, batching_window
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
+        if messages and not received:  # the window opens with the first message, not with the long poll
+            window_ends = time.monotonic() + batching_window
         received += messages
         if len(messages) == 10:
             continue
@@ -153,6 +155,9 @@ def poll_once(
 # Lambda's event source mapping for SQS starts with five pollers, each gathering batches, and runs each batch in a
 # free execution environment, up to the mapping's MaximumConcurrency; so do these. A batch waits only when every
 # environment is busy: one slow batch (requests to an endpoint that never answers) holds its own environment only.
+# The pollers of a queue gather one batch at a time, so messages that arrive together go out together, in full
+# batches (BatchSize, or all that came within the batching window), instead of a few to each poller; invoking the
+# function is what runs concurrently.
 POLLERS_PER_QUEUE = 5
 
 
@@ -165,23 +170,25 @@ class Pollers:
     def start(self) -> None:
         for source in self._sources:
             environments = _Environments(source.max_concurrency)
+            gathering = threading.Lock()
             for poller in range(min(POLLERS_PER_QUEUE, source.max_concurrency)):
                 thread = threading.Thread(
                     target=self._run,
-                    args=(source, environments),
+                    args=(source, environments, gathering),
                     name=f"poller-{source.function}-{poller}",
                     daemon=True,
                 )
                 thread.start()
                 self._threads.append(thread)
 
-    def _run(self, source: EventSource, environments: _Environments) -> None:
+    def _run(self, source: EventSource, environments: _Environments, gathering: threading.Lock) -> None:
         while not self._stop.is_set():
             environment = environments.acquire(self._stop)
             if environment is None:
                 return
             try:
-                received = receive_batch(source, batching_window=source.batching_window)
+                with gathering:
+                    received = receive_batch(source, batching_window=source.batching_window)
             except Exception:  # keep polling through transient errors, as the managed poller does
                 environments.release(environment)
                 self._stop.wait(0.5)

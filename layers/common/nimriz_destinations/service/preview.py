@@ -168,4 +168,3 @@ def _shown_within(preview: ActionPreview, budget: int) -> int:
         return size
     preview.payload, preview.requests, preview.note = None, [], _NOT_SHOWN
     return 0
-

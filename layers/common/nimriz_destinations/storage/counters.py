@@ -1,6 +1,7 @@
 """Delivery counters per action per hour: what fan-out and the dispatcher did, for the customer metrics route.
 
-One item per (action, hour) in the destination's delivery-log partition (`MET#<YYYY-MM-DDTHH>#<action id>`),
+One item per (action, hour) in the destination's own partition, beside its delivery log's shards
+(`storage/deliveries.destination_log_pk`; `MET#<YYYY-MM-DDTHH>#<action id>`),
 holding atomic ADD counters and a fixed latency histogram. Writers add a whole batch's counts to an item in one
 UpdateItem; a window is read with one paginated Query over its hours, never by scanning the delivery log.
 """
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import aws
-from .deliveries import delivery_pk
+from .deliveries import destination_log_pk
 
 COUNTER_PREFIX = "MET#"
 # Upper bounds (ms) of the latency histogram's bins; the last bin also holds anything slower (a request has at most
@@ -97,7 +98,7 @@ class DeliveryCounters:
             "TableName": self._table,
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
             "ExpressionAttributeValues": {
-                ":pk": {"S": delivery_pk(workspace_id, destination_id)},
+                ":pk": {"S": destination_log_pk(workspace_id, destination_id)},
                 ":first": {"S": f"{COUNTER_PREFIX}{first_hour}#"},
                 ":last": {"S": f"{COUNTER_PREFIX}{last_hour}#~"},  # "~" sorts after every action id
             },
@@ -116,7 +117,7 @@ class DeliveryCounters:
 
 def _key(workspace_id: str, destination_id: str, hour: str, action_id: str) -> dict[str, Any]:
     return {
-        "PK": {"S": delivery_pk(workspace_id, destination_id)},
+        "PK": {"S": destination_log_pk(workspace_id, destination_id)},
         "SK": {"S": f"{COUNTER_PREFIX}{hour}#{action_id}"},
     }
 

@@ -1,8 +1,10 @@
-"""The delivery log and the dead-letter store, per destination (partition `WS#<ws>#DEST#<destination>`).
+"""The delivery log and the dead-letter store, per destination, spread over LOG_SHARDS partitions
+`WS#<ws>#DEST#<destination>#<shard>`: a delivery's items all live in the shard its id picks (`delivery_key`), so one
+destination's writes spread evenly over them (design §3; docs/cost.md, "Scale", for how many a hot destination needs).
 
 Items: `DLV#<delivery id>` (one summary per delivery, newest first since ids are time-ordered; its `log` embeds
-every attempt's entry), `DL#<delivery id>` (dead letters, replayable), and `ATT#<delivery id>#<nn>` (an attempt of
-its own, as written before the log was embedded: read with the rest until they expire).
+every attempt's entry) and `DL#<delivery id>` (dead letters, replayable). Lists read every shard and merge them
+newest first (`shard_pages.py`).
 
 The summary is also the delivery's state for the dispatcher, which alone writes it (storage/delivery_states.py,
 design §2); a summary without its `doc` holds only a hold, a lease or an unrecorded send, and is not listed yet.
@@ -12,6 +14,7 @@ Everything carries a TTL.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -19,24 +22,43 @@ from typing import Any
 from .. import aws
 from ..ids import is_id
 from .batch import batch_get, batch_write
-from .cursor import query_page
+from .shard_pages import query_shards_page
 
 SUMMARY_PREFIX = "DLV#"
-ATTEMPT_PREFIX = "ATT#"
 DEAD_LETTER_PREFIX = "DL#"
 FINISHED_STATUSES = frozenset({"delivered", "dead_lettered", "skipped"})
+# Partitions of one destination's delivery log. Changing it moves every delivery to another partition: the log
+# written before would no longer be read.
+LOG_SHARDS = 32
 
 
-def delivery_pk(workspace_id: str, destination_id: str) -> str:
+def destination_log_pk(workspace_id: str, destination_id: str) -> str:
+    """The destination's own partition: its hourly counters (storage/counters.py); its log's shards are named
+    after it, and list cursors name it."""
     return f"WS#{workspace_id}#DEST#{destination_id}"
 
 
+def log_shard_pks(workspace_id: str, destination_id: str) -> list[str]:
+    return [f"{destination_log_pk(workspace_id, destination_id)}#{shard}" for shard in range(LOG_SHARDS)]
+
+
+def delivery_pk(workspace_id: str, destination_id: str, delivery_id: str) -> str:
+    """The partition of every item of a delivery: the shard a hash (CRC-32) of its id picks, so deliveries spread
+    evenly over the shards whatever their ids look like."""
+    return f"{destination_log_pk(workspace_id, destination_id)}#{zlib.crc32(delivery_id.encode()) % LOG_SHARDS}"
+
+
+def delivery_key(workspace_id: str, destination_id: str, delivery_id: str, sort_key: str) -> dict[str, Any]:
+    """The key of one item of a delivery: the one way any is built."""
+    return {"PK": {"S": delivery_pk(workspace_id, destination_id, delivery_id)}, "SK": {"S": sort_key}}
+
+
 def summary_key(workspace_id: str, destination_id: str, delivery_id: str) -> dict[str, Any]:
-    return {"PK": {"S": delivery_pk(workspace_id, destination_id)}, "SK": {"S": SUMMARY_PREFIX + delivery_id}}
+    return delivery_key(workspace_id, destination_id, delivery_id, SUMMARY_PREFIX + delivery_id)
 
 
 def dead_letter_key(workspace_id: str, destination_id: str, delivery_id: str) -> dict[str, Any]:
-    return {"PK": {"S": delivery_pk(workspace_id, destination_id)}, "SK": {"S": DEAD_LETTER_PREFIX + delivery_id}}
+    return delivery_key(workspace_id, destination_id, delivery_id, DEAD_LETTER_PREFIX + delivery_id)
 
 
 @dataclass(slots=True)
@@ -115,9 +137,9 @@ class DeliveryLog:
             filters.append("#s = :status")
             names["#s"] = "status"
             values[":status"] = {"S": status}
-        docs, next_cursor = self._query(
+        docs, next_cursor = self._newest_first(
             workspace_id, destination_id, SUMMARY_PREFIX, limit=limit, cursor=cursor,
-            filter_expression=" AND ".join(filters), names=names, values=values, newest_first=True,
+            filter_expression=" AND ".join(filters), names=names, values=values,
         )  # fmt: skip
         return [DeliverySummary(**doc) for doc in docs], next_cursor
 
@@ -133,8 +155,7 @@ class DeliveryLog:
         item = response.get("Item")
         if not item or "doc" not in item:
             return None
-        docs, _ = self._query(workspace_id, destination_id, f"{ATTEMPT_PREFIX}{delivery_id}#", limit=100, cursor=None)
-        docs += [json.loads(entry["S"]) for entry in item.get("log", {}).get("L", [])]
+        docs = [json.loads(entry["S"]) for entry in item.get("log", {}).get("L", [])]
         unset = dict.fromkeys(field.name for field in fields(AttemptRecord))  # an embedded entry omits empty fields
         entries = [AttemptRecord(**{**unset, **doc, "delivery_id": delivery_id}) for doc in docs]
         return DeliverySummary(**json.loads(item["doc"]["S"])), entries
@@ -142,24 +163,23 @@ class DeliveryLog:
     def list_dead_letters(
         self, workspace_id: str, destination_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[DeadLetter], str | None]:
-        docs, next_cursor = self._query(
-            workspace_id, destination_id, DEAD_LETTER_PREFIX, limit=limit, cursor=cursor, newest_first=True
+        docs, next_cursor = self._newest_first(
+            workspace_id, destination_id, DEAD_LETTER_PREFIX, limit=limit, cursor=cursor
         )
         return [DeadLetter(**doc) for doc in docs], next_cursor
 
     def get_dead_letters(self, workspace_id: str, destination_id: str, delivery_ids: Sequence[str]) -> list[DeadLetter]:
-        pk = delivery_pk(workspace_id, destination_id)
-        items = batch_get(self._table, [(pk, DEAD_LETTER_PREFIX + delivery_id) for delivery_id in delivery_ids])
+        keys = [dead_letter_key(workspace_id, destination_id, delivery_id) for delivery_id in delivery_ids]
+        items = batch_get(self._table, [(key["PK"]["S"], key["SK"]["S"]) for key in keys])
         return [DeadLetter(**json.loads(item["doc"]["S"])) for item in items]
 
     def delete_dead_letters(self, workspace_id: str, destination_id: str, delivery_ids: Sequence[str]) -> None:
-        pk = delivery_pk(workspace_id, destination_id)
         batch_write(
             self._table,
-            [{"DeleteRequest": {"Key": {"PK": {"S": pk}, "SK": {"S": DEAD_LETTER_PREFIX + d}}}} for d in delivery_ids],
+            [{"DeleteRequest": {"Key": dead_letter_key(workspace_id, destination_id, d)}} for d in delivery_ids],
         )
 
-    def _query(
+    def _newest_first(
         self,
         workspace_id: str,
         destination_id: str,
@@ -170,15 +190,15 @@ class DeliveryLog:
         filter_expression: str = "",
         names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
-        newest_first: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        items, next_cursor = query_page(
+        """One page of the destination's items under `prefix` across every shard of its log, newest first."""
+        items, next_cursor = query_shards_page(
             self._table,
-            delivery_pk(workspace_id, destination_id),
-            prefix,
+            log_shard_pks(workspace_id, destination_id),
+            cursor_pk=destination_log_pk(workspace_id, destination_id),
+            sk_prefix=prefix,
             limit=limit,
             cursor=cursor,
-            newest_first=newest_first,
             filter_expression=filter_expression,
             names=names,
             values=values,

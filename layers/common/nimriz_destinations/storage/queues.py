@@ -11,8 +11,8 @@ the dispatcher knows which jobs may have a twin.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,6 +30,8 @@ _BATCH_MESSAGES = 10
 _BATCH_BYTES = 256 * 1024
 # Sends of the entries SQS did not accept before giving up (the caller's message then comes back and is retried).
 _SEND_ATTEMPTS = 3
+
+Owner = TypeVar("Owner")
 
 
 class NotQueued(Exception):
@@ -90,6 +92,9 @@ class DeliveriesQueue:
     def send_batches(self, jobs: Sequence[DeliveryJob], *, again: bool = False) -> list[DeliveryJob]:
         """Queue each job once, `again` when another copy of it may have been queued before (e.g. a fan-out re-run);
         returns the jobs SQS did not accept. A batch whose first send got no answer is sent again, as `again`."""
+        return [jobs[index] for index in self._refused_indexes(jobs, again=again)]
+
+    def _refused_indexes(self, jobs: Sequence[DeliveryJob], *, again: bool) -> list[int]:
         first = [job.model_copy(update={"queued": "again" if again else "once"}).model_dump_json() for job in jobs]
         repeated = [job.model_copy(update={"queued": "again"}).model_dump_json() for job in jobs]
         failed: list[int] = []
@@ -99,18 +104,26 @@ class DeliveriesQueue:
             except (ClientError, BotoCoreError) as exc:  # perhaps queued all the same: the next copies say so
                 logger.warning("a first send of delivery jobs failed; sending them again", extra={"error": repr(exc)})
                 failed += _send_batch(aws.sqs(), self._queue_url, {index: repeated[index] for index in batch})
-        return [jobs[index] for index in failed]
+        return failed
 
-    def send_all(self, jobs: Sequence[DeliveryJob], *, again: bool = False) -> None:
-        """Queue every job (see `send_batches`), sending again the ones SQS did not accept; raises `NotQueued` if some
-        still are not."""
-        pending = list(jobs)
+    def send_all(self, groups: Mapping[Owner, Sequence[DeliveryJob]], *, again: Collection[Owner] = ()) -> set[Owner]:
+        """Queue the jobs of every group (e.g. each event's), several groups sharing a batch call (see
+        `send_batches`; the groups in `again` may have had jobs queued before), sending again what SQS did not
+        accept; returns the groups some of whose jobs SQS kept refusing."""
+        owned = [(owner, job) for owner, jobs in groups.items() for job in jobs]
+        pending = list(range(len(owned)))
         for attempt in range(_SEND_ATTEMPTS):
             if not pending:
-                return
-            pending = self.send_batches(pending, again=again or attempt > 0)
-        if pending:
-            raise NotQueued(f"{len(pending)} delivery jobs were not accepted by SQS")
+                break
+            first_time = [index for index in pending if attempt == 0 and owned[index][0] not in again]
+            before = [index for index in pending if index not in set(first_time)]
+            pending = [
+                sent[refused]
+                for sent, was_queued in ((first_time, False), (before, True))
+                if sent
+                for refused in self._refused_indexes([owned[index][1] for index in sent], again=was_queued)
+            ]
+        return {owned[index][0] for index in pending}
 
     def schedule_returns(self, returns: Sequence[tuple[str, int]]) -> None:
         """Set when each returned message comes back: (receipt handle, seconds), 10 per call.
