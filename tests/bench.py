@@ -323,11 +323,9 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
     from nimriz_destinations.providers.base import DeliveryItem
     from nimriz_destinations.storage.counters import COUNTER_PREFIX
     from nimriz_destinations.storage.records import Workspace
-    from tests.local.atomic_moto import make_moto_atomic
     from tests.local.pollers import event_sources
     from tests.local.template import create_stack
 
-    make_moto_atomic()
     with mock_aws(), _sink_process() as sink_url:
         stack = create_stack(stage="local")
         os.environ.update(stack.all_function_environments())

@@ -41,12 +41,10 @@ def main(argv: list[str]) -> int:
     from nimriz_destinations import runtime
     from nimriz_destinations.settings import get_settings
 
-    from .atomic_moto import make_moto_atomic
     from .lambdas import invoke
     from .seed import EXAMPLE_DESTINATION_ID, seed_example_destination, seed_keys
     from .template import create_stack
 
-    make_moto_atomic()
     with mock_aws():
         stack = create_stack(stage="local")
         os.environ.update(stack.function_environment(logical_id))
