@@ -27,6 +27,8 @@ import statistics
 import string
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -43,6 +45,8 @@ from nimriz_destinations.filters.models import MAX_CONDITIONS
 from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
 from nimriz_destinations.providers import get_provider
 from nimriz_destinations.sample_events import sample_event
+from tests.local import ROOT
+from tests.sinks.server import SinkRequest, SinkResponse
 
 DEFAULT_DESTINATION_FOR = {"send_event": "segment", "send_conversion": "meta", "send_webhook": "generic_http"}
 
@@ -425,21 +429,137 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
         }
 
 
+ALWAYS_OK_SINK = (
+    "import sys; from tests.sinks.server import Sink, SinkResponse\n"
+    "with Sink(lambda request: SinkResponse(200, {'ok': True})) as sink:\n"
+    "    print(sink.url, flush=True); sys.stdin.read()\n"
+)
+
+
 @contextmanager
-def _sink_process() -> Iterator[str]:
-    """The receiving end in its own process, as a provider would be: it must not share our interpreter lock."""
-    code = (
-        "import sys, time; from tests.sinks.server import Sink, SinkResponse\n"
-        "with Sink(lambda request: SinkResponse(200, {'ok': True})) as sink:\n"
-        "    print(sink.url, flush=True); sys.stdin.read()\n"
+def _sink_process(code: str = ALWAYS_OK_SINK) -> Iterator[str]:
+    """The receiving end in its own process, as a provider would be: it must not share our interpreter lock. `code`
+    serves a Sink, prints its URL and stops when its standard input closes."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         yield process.stdout.readline().strip()
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# -- (f) the local stack: 1,000 events, 30 % failures ------------------------------------------------------------------
+
+
+class FlakyReceiver:
+    """A webhook endpoint failing `failure_share` of the requests (seeded), answering `GET /stats` with what it saw:
+    per event, whether it was accepted or failed its last attempt, and when first attempts arrived (monotonic)."""
+
+    def __init__(self, failure_share: float, max_attempts: int, seed: int = 42) -> None:
+        self._failure_share = failure_share
+        self._max_attempts = max_attempts
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.first_attempts: list[float] = []
+        self.finished: dict[str, str] = {}  # event id -> "accepted" | "gave_up"
+        self.requests = 0
+
+    def __call__(self, request: SinkRequest) -> SinkResponse:
+        if request.method == "GET" and request.path == "/stats":
+            with self._lock:
+                stats = {"first_attempts": self.first_attempts, "finished": self.finished, "requests": self.requests}
+                return SinkResponse(200, stats)
+        event_id = request.header("X-Nim-Event-Id") or "?"
+        attempt = int(request.header("X-Nim-Delivery-Attempt") or 0)
+        with self._lock:
+            self.requests += 1
+            if attempt == 1:
+                self.first_attempts.append(time.monotonic())
+            failed = self._rng.random() < self._failure_share
+            if not failed:
+                self.finished[event_id] = "accepted"
+            elif attempt >= self._max_attempts:
+                self.finished[event_id] = "gave_up"
+        return SinkResponse(500, {"error": "flaky"}) if failed else SinkResponse(200, {"ok": True})
+
+
+def bench_local_stack(events: int = 1000, failure_share: float = 0.3, posted_per_call: int = 50) -> dict[str, Any]:
+    """`make dev`'s stack (moto in its own process, pollers as the event source mappings) delivering `events` live
+    events to a webhook failing `failure_share` of the time, with the stack's local retry schedule: how long until
+    each event was accepted or given up on (drained), first attempts per second, and POST /_local/events latency."""
+    import httpx
+
+    from nimriz_destinations.delivery.retry import MAX_ATTEMPTS
+    from tests.local.stack import stack_process
+
+    dev_key = "nim_dev_bench_key"
+    receiver_code = (
+        "import sys; from tests.bench import FlakyReceiver; from tests.sinks.server import Sink\n"
+        f"with Sink(FlakyReceiver({failure_share}, {MAX_ATTEMPTS})) as sink:\n"
+        "    print(sink.url, flush=True); sys.stdin.read()\n"
+    )
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        _sink_process(receiver_code) as receiver_url,
+        stack_process({"NIMRIZ_DEV_API_KEY": dev_key}, Path(scratch) / "stack.log") as stack,
+    ):
+        api = httpx.Client(base_url=stack.base_url, headers={"Authorization": f"Bearer {dev_key}"}, timeout=30)
+        body = {
+            "name": "bench",
+            "type": "generic_http",
+            "credentials": {"url": f"{receiver_url}/hook", "signing_secret": "whsec_bench_0123456789"},
+            "actions": [{"name": "all", "action_type": "send_webhook"}],
+        }
+        created = api.post("/api/integrations/destinations", json=body)
+        assert created.status_code == 201, created.text
+        destination_id = created.json()["destination"]["id"]
+        posted = [sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev") for _ in range(events)]
+        post_ms = []
+        started = time.monotonic()
+        for start in range(0, events, posted_per_call):
+            sent = time.perf_counter()
+            answer = api.post("/_local/events", json=posted[start : start + posted_per_call])
+            post_ms.append((time.perf_counter() - sent) * 1000)
+            assert answer.status_code == 202, answer.text
+        while True:
+            stats = httpx.get(f"{receiver_url}/stats", timeout=30).json()
+            if len(stats["finished"]) == events:
+                break
+            assert time.monotonic() - started < 900, f"not drained: {len(stats['finished'])} of {events}"
+            time.sleep(0.5)
+        drained = time.monotonic() - started
+        outcomes = Counter(stats["finished"].values())
+        logged = _delivery_statuses(api, destination_id)
+        api.close()
+    assert len(logged) == events and Counter(logged.values()) == Counter(
+        delivered=outcomes["accepted"], dead_lettered=outcomes["gave_up"]
+    ), f"the delivery log must agree with what the receiver saw: {Counter(logged.values())}, {outcomes}"
+    first_attempts = sorted(stats["first_attempts"])
+    return {
+        "local_stack_drain_seconds": round(drained, 1),
+        "local_stack_first_attempts_per_second": round(len(first_attempts) / (first_attempts[-1] - started), 1),
+        "local_stack_requests": stats["requests"],
+        "local_events_post_ms": round(statistics.median(post_ms), 1),
+        "local_events_post_max_ms": round(max(post_ms), 1),
+    }
+
+
+def _delivery_statuses(api: Any, destination_id: str) -> dict[str, str]:
+    """Event id -> the status the stack's delivery log shows."""
+    statuses: dict[str, str] = {}
+    cursor = None
+    while True:
+        page = api.get(
+            f"/api/integrations/destinations/{destination_id}/deliveries",
+            params={"limit": 100, **({"cursor": cursor} if cursor else {})},
+        ).json()
+        statuses.update({summary["event_id"]: summary["status"] for summary in page["deliveries"]})
+        cursor = page["next_cursor"]
+        if not cursor:
+            return statuses
 
 
 def main() -> int:

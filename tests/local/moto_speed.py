@@ -6,6 +6,9 @@ stack. Here they cost what the request touches. Answers stay exactly moto's.
 
 - DynamoDB Query on a table (not an index) sorted the whole table, every partition, to keep the queried one's
   items: it now reads the partition only (DynamoDB reads one partition's items in sort-key order).
+- moto's server found the backend of every request by listing moto's package directory (a stat per service) and
+  matching the host against every service's URL patterns, all under one lock that every request waits for: the
+  answer, the same for every request of a service, is remembered.
 - SQS computed "now" with datetime arithmetic twice per message of the queue on every receive, and once more per
   message for every visibility and retention check: "now" is read from the clock directly (the same instant, in
   the same milliseconds since the epoch).
@@ -19,6 +22,7 @@ from typing import Any
 
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs import models as sqs_models
 
 _moto_query = Table.query
@@ -46,6 +50,16 @@ def _query_one_partition(self: Table, hash_key: DynamoType | None, *args: Any, *
     return _moto_query(table, hash_key, *args, **kwargs)  # type: ignore[arg-type]
 
 
+_moto_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+_backends: dict[str | None, Any] = {}
+
+
+def _remembered_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+    if host not in _backends:  # called under the application's lock
+        _backends[host] = _moto_backend_for_host(self, host)
+    return _backends[host]
+
+
 def _unix_time_millis(dt: Any = None) -> float:
     return time.time() * 1000.0 if dt is None else _moto_unix_time_millis(dt)
 
@@ -60,5 +74,6 @@ _moto_unix_time = sqs_models.unix_time
 
 def apply() -> None:
     Table.query = _query_one_partition  # type: ignore[method-assign]
+    DomainDispatcherApplication.get_backend_for_host = _remembered_backend_for_host  # type: ignore[method-assign]
     sqs_models.unix_time_millis = _unix_time_millis
     sqs_models.unix_time = _unix_time

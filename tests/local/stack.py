@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from urllib.request import urlopen
 
-from nimriz_destinations import safe_json
+from nimriz_destinations import aws, safe_json
 
 from .aws_server import aws_server_process
 from .template import ROOT
@@ -35,6 +35,9 @@ MAX_LOCAL_EVENTS = 500
 LOCAL_DEFAULTS = {
     "RETRY_BASE_SECONDS": "1",
     "RETRY_BACKOFF_FACTOR": "2",
+    # The circuit's cool-down on the retries' scale: 30 s (deployed) would hold a flaky endpoint's jobs for as long
+    # as six local retries take.
+    "CIRCUIT_COOL_DOWN_SECONDS": "1",
     "CONFIG_CACHE_SECONDS": "1",
     "AUTH_CACHE_SECONDS": "1",
 }
@@ -141,8 +144,6 @@ class LocalServer:
 
     def enqueue_events(self, body: bytes | None) -> tuple[int, Any]:
         """Put one canonical event (or a JSON list of them) on the LiveEvents queue."""
-        import boto3
-
         try:
             payload = safe_json.loads(body or b"")
         except safe_json.InvalidJson as exc:
@@ -151,11 +152,10 @@ class LocalServer:
         events = payload if isinstance(payload, list) else [payload]
         if not events or len(events) > MAX_LOCAL_EVENTS:
             return 400, {"error": {"code": "BAD_REQUEST", "message": f"Send 1 to {MAX_LOCAL_EVENTS} events."}}
-        sqs = boto3.client("sqs")
         message_ids = []
         for start in range(0, len(events), 10):
             chunk = events[start : start + 10]
-            response = sqs.send_message_batch(
+            response = aws.sqs().send_message_batch(
                 QueueUrl=self.live_events_queue_url,
                 Entries=[{"Id": str(i), "MessageBody": json.dumps(event)} for i, event in enumerate(chunk)],
             )
