@@ -2,7 +2,8 @@
 
 (a) filter + mapping cost per event per action, workspace of 50 actions with mixed filters (target <= 20 us): each
     match is prepared as the dispatcher prepares it (`delivery_item`: privacy rules, mapping, size check);
-(b) dispatcher throughput to a local sink next to a plain httpx loop sending the same requests (target >= 0.8);
+(b) dispatcher throughput to a local sink next to a plain httpx loop sending the same requests, AWS (the local
+    stack's moto server) in a process of its own as the sink is (target >= 0.8);
 (c) DynamoDB and Secrets Manager calls per event in steady state (target: 0 config/credential reads per event; the
     per-batch destination check is one BatchGetItem per batch, and so is the read of the jobs' delivery records; the
     delivery log costs 1 write per delivered event: its record);
@@ -15,6 +16,9 @@
     `aws_calls_per_delivery`.
 (g) `batch_to_plain_ratio`: Segment events per second through the dispatcher (batched) vs a plain loop sending one
     per request, to an endpoint answering in PROVIDER_LATENCY_SECONDS (target >= 5).
+(l) the local stack (`make dev`) delivering 1,000 live events to a webhook failing 30 % of the time:
+    `local_stack_drain_seconds` until each is accepted or dead-lettered (target <= 60), first attempts per second
+    (target >= 200), `POST /_local/events` with 50 events (median, target <= 100 ms).
 The last line is one JSON object with the figures.
 
 `make bench BENCH_ACTION=action.json BENCH_EVENT=event.json` measures one action (API action format:
@@ -33,6 +37,8 @@ import statistics
 import string
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -50,6 +56,7 @@ from nimriz_destinations.filters.models import MAX_CONDITIONS
 from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
 from nimriz_destinations.providers import get_provider
 from nimriz_destinations.sample_events import sample_event
+from tests.sinks.server import Sink, SinkRequest, SinkResponse
 
 DEFAULT_DESTINATION_FOR = {"send_event": "segment", "send_conversion": "meta", "send_webhook": "generic_http"}
 
@@ -315,13 +322,13 @@ def bench_worst_filters() -> float:
 
 
 def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
-    """Batches as the template's event source mapping delivers them (its BatchSize)."""
+    """Batches as the template's event source mapping delivers them (its BatchSize). AWS is the local stack's moto
+    server, in a process of its own as the sink is: only the dispatcher runs in this one."""
     os.environ.update(
         {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
     import httpx
-    from moto import mock_aws
 
     from nimriz_destinations import aws, runtime
     from nimriz_destinations.audit import SYSTEM
@@ -330,12 +337,12 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
     from nimriz_destinations.providers.base import DeliveryItem
     from nimriz_destinations.storage.counters import COUNTER_PREFIX
     from nimriz_destinations.storage.records import Workspace
-    from tests.local.atomic_moto import make_moto_atomic
+    from tests.local.aws_server import aws_server_process
     from tests.local.pollers import event_sources
     from tests.local.template import create_stack
 
-    make_moto_atomic()
-    with mock_aws(), _sink_process() as sink_url:
+    with aws_server_process() as aws_url, _sink_process() as sink_url:
+        os.environ["AWS_ENDPOINT_URL"] = aws_url
         stack = create_stack(stage="local")
         os.environ.update(stack.all_function_environments())
         runtime.reset()
@@ -528,7 +535,7 @@ class _PipelineRun:
 def _pipeline_to_sink(
     destination_bodies: Any, *, latency_seconds: float, failure_rate: float = 0.0
 ) -> Iterator[_PipelineRun]:
-    """moto (every DynamoDB request atomic, as the tests run it), the resources of template.yaml, a sink process
+    """moto (corrected as the tests run it: `create_stack`), the resources of template.yaml, a sink process
     answering after `latency_seconds` (Segment's traffic goes there too), the destinations
     `destination_bodies(sink_url)` of workspace ws_bench, every AWS call metered (tests/aws_usage.py, with
     AWS_LATENCY_SECONDS) and every invocation the pollers make timed; warmed with WARM_EVENTS events."""
@@ -546,11 +553,9 @@ def _pipeline_to_sink(
     from nimriz_destinations.storage.records import Workspace
     from tests.aws_usage import AwsMeter
     from tests.local import pollers
-    from tests.local.atomic_moto import make_moto_atomic
     from tests.local.template import create_stack
     from tests.pipeline import Pipeline
 
-    make_moto_atomic()
     invocations: list[tuple[str, float]] = []
     invoke = pollers.invoke
 
@@ -718,6 +723,103 @@ def bench_batching(events_count: int = BATCH_EVENTS) -> dict[str, Any]:
     }
 
 
+# -- (l) the local stack: 1,000 events, 30 % failures ------------------------------------------------------------------
+
+
+class FlakyReceiver:
+    """A webhook endpoint failing `failure_share` of the requests (seeded) that notes, per event, whether it was
+    accepted or failed its last attempt, and when each first attempt arrived."""
+
+    def __init__(self, failure_share: float, max_attempts: int, seed: int = 42) -> None:
+        self._failure_share = failure_share
+        self._max_attempts = max_attempts
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.first_attempts: list[float] = []  # time.monotonic()
+        self.finished: dict[str, str] = {}  # event id -> "accepted" | "gave_up"
+        self.requests = 0
+
+    def __call__(self, request: SinkRequest) -> SinkResponse:
+        attempt = int(request.header("X-Nim-Delivery-Attempt") or 0)
+        with self._lock:
+            self.requests += 1
+            if attempt == 1:
+                self.first_attempts.append(time.monotonic())
+            failed = self._rng.random() < self._failure_share
+            if not failed:
+                self.finished[request.header("X-Nim-Event-Id") or "?"] = "accepted"
+            elif attempt >= self._max_attempts:
+                self.finished[request.header("X-Nim-Event-Id") or "?"] = "gave_up"
+        return SinkResponse(500, {"error": "flaky"}) if failed else SinkResponse(200, {"ok": True})
+
+
+def bench_local_stack(events: int = 1000, failure_share: float = 0.3, posted_per_call: int = 50) -> dict[str, Any]:
+    """`make dev`'s stack (its own processes: the service with pollers as the event source mappings, moto) delivering
+    `events` live events to a webhook failing `failure_share` of the time, with the stack's local retry schedule: how
+    long until each event was accepted or given up on (drained), first attempts per second, and how long
+    POST /_local/events takes with `posted_per_call` events. The receiver runs here: this process only waits."""
+    import httpx
+
+    from nimriz_destinations.delivery.retry import MAX_ATTEMPTS
+    from tests.local.stack import stack_process
+
+    dev_key = "nim_dev_bench_key"
+    receiver = FlakyReceiver(failure_share, MAX_ATTEMPTS)
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Sink(receiver) as sink,
+        stack_process({"NIMRIZ_DEV_API_KEY": dev_key}, Path(scratch) / "stack.log") as stack,
+        httpx.Client(base_url=stack.base_url, headers={"Authorization": f"Bearer {dev_key}"}, timeout=30) as api,
+    ):
+        body = {
+            "name": "bench",
+            "type": "generic_http",
+            "credentials": {"url": f"{sink.url}/hook", "signing_secret": "whsec_bench_0123456789"},
+            "actions": [{"name": "all", "action_type": "send_webhook"}],
+        }
+        created = api.post("/api/integrations/destinations", json=body)
+        assert created.status_code == 201, created.text
+        posted = [sample_event("link.clicked", workspace_id="ws_dev", organization_id="org_dev") for _ in range(events)]
+        post_ms = []
+        started = time.monotonic()
+        for start in range(0, events, posted_per_call):
+            sent = time.perf_counter()
+            answer = api.post("/_local/events", json=posted[start : start + posted_per_call])
+            post_ms.append((time.perf_counter() - sent) * 1000)
+            assert answer.status_code == 202, answer.text
+        while len(receiver.finished) < events:
+            assert time.monotonic() - started < 900, f"not drained: {len(receiver.finished)} of {events}"
+            time.sleep(0.2)
+        drained = time.monotonic() - started
+        logged = _delivery_statuses(api, created.json()["destination"]["id"])
+    outcomes = Counter(receiver.finished.values())
+    assert len(logged) == events and Counter(logged.values()) == Counter(
+        delivered=outcomes["accepted"], dead_lettered=outcomes["gave_up"]
+    ), f"the delivery log must agree with what the receiver saw: {Counter(logged.values())}, {outcomes}"
+    return {
+        "local_stack_drain_seconds": round(drained, 1),
+        "local_stack_first_attempts_per_second": round(events / (max(receiver.first_attempts) - started), 1),
+        "local_stack_requests": receiver.requests,
+        "local_events_post_ms": round(statistics.median(post_ms), 1),
+        "local_events_post_max_ms": round(max(post_ms), 1),
+    }
+
+
+def _delivery_statuses(api: Any, destination_id: str) -> dict[str, str]:
+    """Event id -> the status the stack's delivery log shows."""
+    statuses: dict[str, str] = {}
+    cursor = None
+    while True:
+        page = api.get(
+            f"/api/integrations/destinations/{destination_id}/deliveries",
+            params={"limit": 100, **({"cursor": cursor} if cursor else {})},
+        ).json()
+        statuses.update({summary["event_id"]: summary["status"] for summary in page["deliveries"]})
+        cursor = page["next_cursor"]
+        if not cursor:
+            return statuses
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--action", type=Path)
@@ -766,6 +868,13 @@ def main() -> int:
         f"{batching['plain_one_per_request_events_per_second']}/s: ratio {batching['batch_to_plain_ratio']} "
         f"(target >= 5; provider answering in {PROVIDER_LATENCY_SECONDS * 1000:.0f} ms)"
     )
+    local = bench_local_stack()
+    print(
+        f"(l) local stack, 1,000 events at 30 % failures: drained in {local['local_stack_drain_seconds']} s "
+        f"(target <= 60), first attempts {local['local_stack_first_attempts_per_second']}/s (target >= 200), "
+        f"POST /_local/events of 50 events {local['local_events_post_ms']} ms median (target <= 100), "
+        f"{local['local_events_post_max_ms']} ms at most"
+    )
     summary = {
         "filter_mapping_us_per_event_per_action": round(filter_mapping_us, 3),
         "filter_worst_ms_per_event": round(worst_filters_ms, 3),
@@ -773,6 +882,7 @@ def main() -> int:
         **redaction,
         **cost,
         **batching,
+        **local,
         "targets_met": {
             "a": filter_mapping_us <= 20,
             "b": dispatch["dispatcher_to_plain_ratio"] >= 0.8,
@@ -784,6 +894,9 @@ def main() -> int:
             "e": worst_filters_ms <= 5,
             "f": cost["cost_per_million_events_usd"] <= 2.5,
             "g": batching["batch_to_plain_ratio"] >= 5,
+            "l": local["local_stack_drain_seconds"] <= 60
+            and local["local_stack_first_attempts_per_second"] >= 200
+            and local["local_events_post_ms"] <= 100,
         },
     }
     print(json.dumps(summary))

@@ -31,8 +31,8 @@ from moto import mock_aws  # noqa: E402
 from nimriz_destinations import runtime  # noqa: E402
 from tests.faults import FaultInjector  # noqa: E402
 from tests.local.apigw import ApiGateway  # noqa: E402
-from tests.local.atomic_moto import make_moto_atomic  # noqa: E402
 from tests.local.seed import seed_keys  # noqa: E402
+from tests.local.service_models import share_service_models  # noqa: E402
 from tests.local.template import LocalStack, create_stack  # noqa: E402
 
 DEV_KEY = "nim_test_dev_key_0123456789abcdef"
@@ -40,7 +40,7 @@ OTHER_WORKSPACE_KEY = "nim_test_other_key_0123456789abcdef"
 # What the gateway stand-in accepts in place of a SigV4 signature on the admin API's AWS_IAM routes.
 ADMIN_TOKEN = "nmz_admin_test_token_0123456789abcdef"
 
-make_moto_atomic()
+share_service_models()
 
 
 @pytest.fixture

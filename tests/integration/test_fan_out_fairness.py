@@ -16,6 +16,7 @@ import pytest
 
 from nimriz_destinations import aws as aws_clients
 from nimriz_destinations import runtime
+from nimriz_destinations.delivery.fanout import FanOut
 from nimriz_destinations.sample_events import sample_event
 from tests.conftest import ApiClient
 from tests.factories import destination_body
@@ -109,3 +110,26 @@ def test_a_slow_workspace_is_deferred_while_the_other_workspace_in_its_batch_is_
         later += queued_event_ids(fair_pipeline)
     assert sorted(later) == sorted(event["id"] for event in slow_events[1:])
     assert fair_pipeline.dead_lettered_events() == []  # deferred, never parked
+
+
+def test_a_slow_quota_read_is_not_counted_as_the_workspaces_routing(
+    api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A workspace's share bounds what its filters cost. Reading its quotas is I/O (slow when DynamoDB throttles,
+    # or on a busy machine): counted as routing, it deferred the events of a workspace whose filters cost nothing.
+    api.post(BASE, destination_body("segment"))
+    configs = runtime.destination_configs()
+    read_quotas = configs.quotas
+
+    def slow_quotas(workspace_id: str) -> Any:
+        time.sleep(0.3)
+        return read_quotas(workspace_id)
+
+    monkeypatch.setattr(configs, "quotas", slow_quotas)
+    fan_out = FanOut(
+        configs, runtime.compiled_actions(), runtime.delivery_counters(), workspace_share_seconds=float(SHARE_SECONDS)
+    )
+    events = [live_event("ws_dev", "org_dev") for _ in range(2)]
+    batch = fan_out.batch([(f"m{n}", json.dumps(event)) for n, event in enumerate(events)])
+
+    assert [len(batch.route(f"m{n}").jobs) for n in range(2)] == [1, 1]  # neither deferred

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,16 +43,49 @@ EXPECTED = {
 }
 
 
-def run_invoke(function: str, event_file: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tests.local.invoke", function, f"events/{event_file}"],
+@dataclass(frozen=True)
+class Run:
+    function: str
+    event_file: str
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Invoked:
+    exit_code: int
+    output: str  # what `make invoke` printed
+
+
+# Segment traffic goes to a closed local port: the transport fails.
+UNREACHABLE_SEGMENT = (("NIMRIZ_EGRESS_OVERRIDES", json.dumps({"segment": "http://127.0.0.1:9"})),)
+RUNS = [
+    *(Run(function, event_file) for event_file, (function, _) in sorted(EXPECTED.items())),
+    Run("AuthorizerFunction", "authorizer_request.json"),
+    Run("AuthorizerFunction", "authorizer_request_invalid_key.json"),
+    Run("FanOutFunction", "sqs_live_events.json"),
+    Run("FanOutFunction", "sqs_live_events_invalid.json"),
+    Run("DispatcherFunction", "sqs_delivery_jobs.json", UNREACHABLE_SEGMENT),
+    Run("DeliveriesDeadLetterFunction", "sqs_deliveries_dlq.json"),
+    Run("LiveEventsDeadLetterFunction", "sqs_live_events_dlq.json"),
+]
+
+
+@pytest.fixture(scope="module")
+def invoked() -> dict[Run, Invoked]:
+    """Every run of this module by one `python -m tests.local.invoke --each`: each as its own `make invoke` goes."""
+    runs = [
+        {"function": r.function, "event": f"events/{r.event_file}", "environment": dict(r.environment)} for r in RUNS
+    ]
+    process = subprocess.run(
+        [sys.executable, "-m", "tests.local.invoke", "--each"],
         cwd=ROOT,
-        env={**os.environ, **env},
+        input=json.dumps(runs),
         capture_output=True,
         text=True,
-        timeout=120,
-        check=False,
+        timeout=600,
+        check=True,
     )
+    return {run: Invoked(**result) for run, result in zip(RUNS, json.loads(process.stdout), strict=True)}
 
 
 def last_json(stdout: str) -> dict[str, object]:
@@ -63,17 +96,19 @@ def last_json(stdout: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("event_file", sorted(EXPECTED))
-def test_api_event_files_give_the_expected_status(event_file: str) -> None:
+def test_api_event_files_give_the_expected_status(invoked: dict[Run, Invoked], event_file: str) -> None:
     function, status = EXPECTED[event_file]
-    result = run_invoke(function, event_file)
-    assert result.returncode == 0, result.stderr
-    assert last_json(result.stdout)["statusCode"] == status
+    result = invoked[Run(function, event_file)]
+    assert result.exit_code == 0, result.output
+    assert last_json(result.output)["statusCode"] == status
 
 
-def test_authorizer_allows_the_dev_key_with_the_workspace_key_id_and_scopes_in_its_context() -> None:
-    result = run_invoke("AuthorizerFunction", "authorizer_request.json")
-    assert result.returncode == 0, result.stderr
-    context = last_json(result.stdout)["context"]
+def test_authorizer_allows_the_dev_key_with_the_workspace_key_id_and_scopes_in_its_context(
+    invoked: dict[Run, Invoked],
+) -> None:
+    result = invoked[Run("AuthorizerFunction", "authorizer_request.json")]
+    assert result.exit_code == 0, result.output
+    context = last_json(result.output)["context"]
     assert isinstance(context, dict)
     assert uuid.UUID(context.pop("api_key_id")).version == 4
     assert context == {
@@ -83,41 +118,41 @@ def test_authorizer_allows_the_dev_key_with_the_workspace_key_id_and_scopes_in_i
     }
 
 
-def test_authorizer_rejects_an_unknown_key_like_lambda_reports_an_error() -> None:
-    result = run_invoke("AuthorizerFunction", "authorizer_request_invalid_key.json")
-    assert result.returncode == 1
-    assert last_json(result.stdout)["errorMessage"] == "Unauthorized"
+def test_authorizer_rejects_an_unknown_key_like_lambda_reports_an_error(invoked: dict[Run, Invoked]) -> None:
+    result = invoked[Run("AuthorizerFunction", "authorizer_request_invalid_key.json")]
+    assert result.exit_code == 1
+    assert last_json(result.output)["errorMessage"] == "Unauthorized"
 
 
-def test_fan_out_consumes_live_events_and_dead_letters_invalid_ones_without_retry() -> None:
+def test_fan_out_consumes_live_events_and_dead_letters_invalid_ones_without_retry(invoked: dict[Run, Invoked]) -> None:
     for event_file in ("sqs_live_events.json", "sqs_live_events_invalid.json"):
-        result = run_invoke("FanOutFunction", event_file)
-        assert result.returncode == 0, result.stderr
-        assert last_json(result.stdout) == {"batchItemFailures": []}
+        result = invoked[Run("FanOutFunction", event_file)]
+        assert result.exit_code == 0, result.output
+        assert last_json(result.output) == {"batchItemFailures": []}
     assert (
-        "invalid canonical event dead-lettered" in run_invoke("FanOutFunction", "sqs_live_events_invalid.json").stdout
+        "invalid canonical event dead-lettered" in invoked[Run("FanOutFunction", "sqs_live_events_invalid.json")].output
     )
+    assert "invalid canonical event dead-lettered" not in invoked[Run("FanOutFunction", "sqs_live_events.json")].output
 
 
-def test_dispatcher_reports_an_undeliverable_job_for_retry() -> None:
+def test_dispatcher_reports_an_undeliverable_job_for_retry(invoked: dict[Run, Invoked]) -> None:
     # Segment traffic goes to a closed local port: the transport fails, so the record is handed back for a retry.
-    closed_port = json.dumps({"segment": "http://127.0.0.1:9"})
-    result = run_invoke("DispatcherFunction", "sqs_delivery_jobs.json", NIMRIZ_EGRESS_OVERRIDES=closed_port)
-    assert result.returncode == 0, result.stderr
-    failures = last_json(result.stdout)["batchItemFailures"]
+    result = invoked[Run("DispatcherFunction", "sqs_delivery_jobs.json", UNREACHABLE_SEGMENT)]
+    assert result.exit_code == 0, result.output
+    failures = last_json(result.output)["batchItemFailures"]
     assert isinstance(failures, list) and len(failures) == 1
 
 
-def test_deliveries_dlq_consumer_turns_parked_jobs_into_dead_letters() -> None:
-    result = run_invoke("DeliveriesDeadLetterFunction", "sqs_deliveries_dlq.json")
-    assert result.returncode == 0, result.stderr
-    assert last_json(result.stdout) == {"batchItemFailures": []}
+def test_deliveries_dlq_consumer_turns_parked_jobs_into_dead_letters(invoked: dict[Run, Invoked]) -> None:
+    result = invoked[Run("DeliveriesDeadLetterFunction", "sqs_deliveries_dlq.json")]
+    assert result.exit_code == 0, result.output
+    assert last_json(result.output) == {"batchItemFailures": []}
 
 
-def test_live_events_dlq_consumer_parks_invalid_and_redriven_events() -> None:
-    result = run_invoke("LiveEventsDeadLetterFunction", "sqs_live_events_dlq.json")
-    assert result.returncode == 0, result.stderr
-    assert last_json(result.stdout) == {"batchItemFailures": []}
+def test_live_events_dlq_consumer_parks_invalid_and_redriven_events(invoked: dict[Run, Invoked]) -> None:
+    result = invoked[Run("LiveEventsDeadLetterFunction", "sqs_live_events_dlq.json")]
+    assert result.exit_code == 0, result.output
+    assert last_json(result.output) == {"batchItemFailures": []}
 
 
 def test_every_function_has_an_event_file() -> None:

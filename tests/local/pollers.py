@@ -8,6 +8,7 @@ and the queue's own redrive policy moves them to the dead-letter queue.
 from __future__ import annotations
 
 import base64
+import functools
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -15,9 +16,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from .lambdas import invoke
 from .template import LocalStack, functions
+
+# The event source mapping long-polls (SQS's longest wait): a poll returns as soon as a message is in, and an idle queue
+# costs one call per poller every 20 s instead of one a second.
+LONG_POLL_SECONDS = 20
+
+
+@functools.cache
+def _sqs() -> Any:
+    """The pollers' SQS client, one per process (clients are thread-safe, and making one takes tens of milliseconds):
+    with a connection for every poller, and waiting longer than a long poll for its answer."""
+    return boto3.client("sqs", config=Config(read_timeout=LONG_POLL_SECONDS + 10, max_pool_connections=64))
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,7 @@ def lambda_message_attribute(attribute: Mapping[str, Any]) -> dict[str, Any]:
 def receive_batch(source: EventSource, *, wait_seconds: int = 1, batching_window: float = 0.0) -> list[Any]:
     """Like the event source mapping, gather up to BatchSize messages (SQS hands out at most 10 per receive), for up
     to the batching window once the first message is in."""
-    sqs = boto3.client("sqs")
+    sqs = _sqs()
     received: list[Any] = []
     window_ends = 0.0
     while len(received) < source.batch_size:
@@ -127,7 +140,7 @@ def invoke_batch(
     if source.reports_failures and isinstance(response, dict):
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
     done = [m for m in received if m["MessageId"] not in failed]
-    sqs = boto3.client("sqs")
+    sqs = _sqs()
     for start in range(0, len(done), 10):
         sqs.delete_message_batch(
             QueueUrl=source.queue_url,
@@ -188,7 +201,9 @@ class Pollers:
                 return
             try:
                 with gathering:
-                    received = receive_batch(source, batching_window=source.batching_window)
+                    received = receive_batch(
+                        source, wait_seconds=LONG_POLL_SECONDS, batching_window=source.batching_window
+                    )
             except Exception:  # keep polling through transient errors, as the managed poller does
                 environments.release(environment)
                 self._stop.wait(0.5)
@@ -211,9 +226,11 @@ class Pollers:
             environments.release(environment)
 
     def stop(self) -> None:
+        """Pollers stop at their next turn; one in a long poll is not waited for (it ends with the AWS stand-in)."""
         self._stop.set()
+        until = time.monotonic() + 2
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, until - time.monotonic()))
 
 
 class _Environments:

@@ -1,26 +1,33 @@
 """`make dev`: the whole service on this machine, no cloud account and no Docker (design §10).
 
-moto server for DynamoDB/SQS/Secrets Manager, resources created from template.yaml, the API on
-http://127.0.0.1:${PORT:-3000} through the API Gateway stand-in, SQS pollers for the queue consumers.
+moto server for DynamoDB/SQS/Secrets Manager in a process of its own (`aws_server.py`), resources created from
+template.yaml, the API on http://127.0.0.1:${PORT:-3000} through the API Gateway stand-in, SQS pollers for the queue
+consumers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
 import os
 import secrets
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from urllib.request import urlopen
 
-from nimriz_destinations import safe_json
+from nimriz_destinations import aws, safe_json
 
+from .aws_server import aws_server_process
 from .template import ROOT
 
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
@@ -28,6 +35,9 @@ MAX_LOCAL_EVENTS = 500
 LOCAL_DEFAULTS = {
     "RETRY_BASE_SECONDS": "1",
     "RETRY_BACKOFF_FACTOR": "2",
+    # The circuit's cool-down on the retries' scale: 30 s (deployed) would hold a flaky endpoint's jobs for as long
+    # as six local retries take.
+    "CIRCUIT_COOL_DOWN_SECONDS": "1",
     "CONFIG_CACHE_SECONDS": "1",
     "AUTH_CACHE_SECONDS": "1",
 }
@@ -134,8 +144,6 @@ class LocalServer:
 
     def enqueue_events(self, body: bytes | None) -> tuple[int, Any]:
         """Put one canonical event (or a JSON list of them) on the LiveEvents queue."""
-        import boto3
-
         try:
             payload = safe_json.loads(body or b"")
         except safe_json.InvalidJson as exc:
@@ -144,11 +152,10 @@ class LocalServer:
         events = payload if isinstance(payload, list) else [payload]
         if not events or len(events) > MAX_LOCAL_EVENTS:
             return 400, {"error": {"code": "BAD_REQUEST", "message": f"Send 1 to {MAX_LOCAL_EVENTS} events."}}
-        sqs = boto3.client("sqs")
         message_ids = []
         for start in range(0, len(events), 10):
             chunk = events[start : start + 10]
-            response = sqs.send_message_batch(
+            response = aws.sqs().send_message_batch(
                 QueueUrl=self.live_events_queue_url,
                 Entries=[{"Id": str(i), "MessageBody": json.dumps(event)} for i, event in enumerate(chunk)],
             )
@@ -156,26 +163,78 @@ class LocalServer:
         return 202, {"queued": len(message_ids), "message_ids": message_ids}
 
 
+@dataclass
+class RunningStack:
+    """A local stack started by `stack_process`."""
+
+    base_url: str
+    port: int
+    process: subprocess.Popen[str]
+    log_path: Path
+    moto_url: str  # the stack's AWS stand-in (moto server), for callers that check it directly
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def stack_process(settings: Mapping[str, str], log_path: Path, *, ready_within: float = 90) -> Iterator[RunningStack]:
+    """`python -m tests.local.stack` (what `make dev` runs) on free ports with `settings` in its environment (this
+    process's AWS and Powertools variables left out), logging to `log_path`; stopped with Ctrl-C when the block ends."""
+    port, moto_port = free_port(), free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS"))}
+    env.update({**settings, "PORT": str(port), "MOTO_PORT": str(moto_port)})
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.local.stack"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    stack = RunningStack(f"http://127.0.0.1:{port}", port, process, log_path, f"http://127.0.0.1:{moto_port}")
+    deadline = time.monotonic() + ready_within
+    while not _healthy(stack.base_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"local stack did not become healthy:\n{stack.log()}")
+        time.sleep(0.3)
+    try:
+        yield stack
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise RuntimeError("local stack did not stop on Ctrl-C") from None
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        with urlopen(f"{base_url}/_local/health", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:  # not listening yet, or 503 while starting
+        return False
+
+
 def main() -> None:
     port = int(os.environ.get("PORT", "3000"))
     server = LocalServer(port)  # bind first: a busy port fails fast
     threading.Thread(target=server.httpd.serve_forever, name="api", daemon=True).start()
 
-    from moto.server import ThreadedMotoServer
-
-    from .atomic_moto import make_moto_atomic
-
-    make_moto_atomic()
-
-    # moto's server would log every AWS call the pollers make (several a second): keep the console readable.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=int(os.environ.get("MOTO_PORT", "0")), verbose=False)
-    moto.start()
-    host, moto_port = moto.get_host_and_port()
+    aws = contextlib.ExitStack()
+    aws_url = aws.enter_context(aws_server_process(int(os.environ.get("MOTO_PORT", "0"))))
     os.environ.update(
         {
-            "AWS_ENDPOINT_URL": f"http://{host}:{moto_port}",
+            "AWS_ENDPOINT_URL": aws_url,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -225,7 +284,7 @@ def main() -> None:
         f"  Other keys   {', '.join(w for w, _ in extra_keys) or 'none'}\n"
         f"  Admin API    {base}/admin/workspaces/{{workspace_id}}/api-keys\n"
         f"  Admin token  {admin_token}   (Authorization: Bearer; stands in for AWS_IAM)\n"
-        f"  AWS (moto)   http://{host}:{moto_port}\n"
+        f"  AWS (moto)   {aws_url}\n"
         f"  Pixel hosts  {server.standins.sink.url if server.standins else 'NIMRIZ_PIXEL_HOST_OVERRIDES'}"
         f"   (hits: {base}/_local/pixel-hits)\n"
         f"Ctrl-C stops everything.\n",
@@ -244,7 +303,7 @@ def main() -> None:
     if server.standins:
         server.standins.__exit__(None, None, None)
     server.httpd.shutdown()
-    moto.stop()
+    aws.close()
 
 
 if __name__ == "__main__":

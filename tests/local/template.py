@@ -15,15 +15,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import boto3
 from samtranslator.yaml_helper import yaml_parse
 
-from . import dynamodb_limits, moto_fidelity
+from . import ROOT
+from .aws_server import correct_moto
 
-ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -123,8 +122,7 @@ class LocalStack:
 
 
 def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> LocalStack:
-    moto_fidelity.apply()
-    dynamodb_limits.apply()
+    correct_moto()
     stack = LocalStack(stage=stage)
     dynamodb = boto3.client("dynamodb")
     for logical_id, resource in resources_of_type("AWS::DynamoDB::Table").items():
