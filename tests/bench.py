@@ -304,6 +304,59 @@ def bench_worst_filters() -> float:
     return _median_us(run, count=1) / 1000
 
 
+# -- (g) handler imports ------------------------------------------------------------------------------------------
+
+_TIMED_IMPORT = (
+    "import importlib, time\n"
+    "started = time.process_time()\n"
+    "importlib.import_module({module!r})\n"
+    "print(time.process_time() - started)\n"
+)
+
+
+def _import_seconds(module: str, code_folder: Path) -> float:
+    """One import of `module` in a fresh interpreter set up as Lambda sets one up: the layer and the function's code
+    on the path, tracing on (`LAMBDA_TASK_ROOT` is what Powertools takes for Lambda)."""
+    from tests.local.template import ROOT
+
+    environment = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/common"), str(code_folder)]),
+        "LAMBDA_TASK_ROOT": str(code_folder),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "nimriz-destinations",
+    }
+    command = [sys.executable, "-c", _TIMED_IMPORT.format(module=module)]
+    done = subprocess.run(command, env=environment, cwd=code_folder, capture_output=True, text=True, check=True)
+    return float(done.stdout)
+
+
+def bench_import_ratio(samples: int = 5) -> dict[str, Any]:
+    """Median import time of each template function's handler module over the median of a bare `import boto3` (what
+    the Lambda runtime itself loads), each sample in a fresh interpreter. Rounds take every module in turn, so a
+    change of load on the machine weighs on all of them alike; a first round only writes the bytecode caches."""
+    from tests.local.template import ROOT, functions
+
+    handlers = {}
+    for properties in (resource["Properties"] for resource in functions().values()):
+        module = properties["Handler"].rpartition(".")[0]
+        handlers[module] = ROOT / properties["CodeUri"]
+    seconds: dict[str, list[float]] = {module: [] for module in ["boto3", *handlers]}
+    for round_number in range(samples + 1):
+        for module, folder in [("boto3", ROOT), *handlers.items()]:
+            sample = _import_seconds(module, folder)
+            if round_number:
+                seconds[module].append(sample)
+    boto3_seconds = statistics.median(seconds.pop("boto3"))
+    ratios = {module: round(statistics.median(samples) / boto3_seconds, 2) for module, samples in seconds.items()}
+    return {
+        "import_ratio_max": max(ratios.values()),
+        "import_ratios": dict(sorted(ratios.items(), key=lambda item: -item[1])),
+        "boto3_import_ms": round(boto3_seconds * 1000, 1),
+    }
+
+
 # -- (b) and (c): the dispatcher on moto with a local sink ----------------------------------------------------------
 
 
