@@ -1,7 +1,8 @@
 """`make bench`: the delivery pipeline's speed goals, measured on this machine.
 
-(a) filter + mapping cost per event per action, workspace of 50 actions with mixed filters (target <= 20 us): each
-    match is prepared as the dispatcher prepares it (`delivery_item`: privacy rules, mapping, size check);
+(a) `us_per_event_action`: filter + mapping cost per event per action, workspace of 50 actions with mixed filters
+    (target <= 4 us): each match is prepared as the dispatcher prepares it (`delivery_item`: privacy rules, mapping,
+    size check);
 (b) dispatcher throughput to a local sink next to a plain httpx loop sending the same requests (target >= 0.8);
 (c) DynamoDB and Secrets Manager calls per event in steady state (target: 0 config/credential reads per event; the
     per-batch destination check is one BatchGetItem per batch; the delivery log costs 2 calls per event: the lease
@@ -9,7 +10,11 @@
 (d) redaction of an answer's excerpt as the dispatcher records it, 20 header secrets of 4,096 characters against a
     64 KB answer of one repeated character, secrets never seen before (target: worst case <= 50 ms).
 (e) `filter_worst_ms_per_event`: every filter of the worst workspace the save-time budgets accept (design §6), on
-    one event whose values are 1,024 characters crafted to be slow (target <= 5 ms).
+    one event whose values are 1,024 characters crafted to be slow (target <= 5 ms);
+(f) `engine_vs_segment_ratio`: filter + mapping per event over Segment's own engines doing the same work on the same
+    event (tests/segment_comparison; needs node and Segment's bench, shared/bench/segment, else skipped), target
+    <= 0.5 with the output identical;
+(g) `import_ratio_max`: each handler module's import over a bare `import boto3`, tracing on (target <= 1.2).
 The last line is one JSON object with the figures.
 
 `make bench BENCH_ACTION=action.json BENCH_EVENT=event.json` measures one action (API action format:
@@ -23,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import string
 import subprocess
@@ -194,6 +200,55 @@ def bench_one(action_path: Path, event_path: Path) -> dict[str, Any]:
             once()
 
     return {"us_per_event": round(_median_us(many, count=rounds), 3), "output": once()}
+
+
+# -- (f) filter + mapping next to Segment's own engines ------------------------------------------------------------
+
+SEGMENT_COMPARISON = Path(__file__).parent / "segment_comparison"
+SEGMENT_BENCH_ITERATIONS = "50000"  # per repetition of Segment's bench (its default, 200,000, takes a minute here)
+
+
+def _segment_bench_folder() -> Path | None:
+    """Segment's bench: SEGMENT_BENCH_DIR, else `shared/bench/segment` beside the repository or a folder above it."""
+    configured = os.environ.get("SEGMENT_BENCH_DIR")
+    candidates = (
+        [Path(configured)] if configured else [p / "shared/bench/segment" for p in Path(__file__).resolve().parents[1:]]
+    )
+    return next((folder for folder in candidates if (folder / "run_segment_bench.sh").is_file()), None)
+
+
+def bench_engine_vs_segment() -> dict[str, Any]:
+    """Our filter + mapping per event (`bench_one` on tests/segment_comparison: privacy rules, filter, mapping) over
+    Segment's (`c_filter_then_transform`: destination-subscriptions' filter, then mapping-kit's transform) on the
+    same event, both timed in this run; and whether our payload is the output Segment's bench checks its own
+    against. Skipped, saying why, without node or Segment's bench folder."""
+    folder, node = _segment_bench_folder(), shutil.which("node")
+    if folder is None or node is None:
+        missing = "node" if node is None else "Segment's bench (shared/bench/segment, or set SEGMENT_BENCH_DIR)"
+        return {"engine_vs_segment_ratio": None, "segment_comparison_skipped": f"{missing} not found"}
+    event_path = SEGMENT_COMPARISON / "event.json"
+    if json.loads((folder / "canonical_event.json").read_text()) != json.loads(event_path.read_text()):
+        return {
+            "engine_vs_segment_ratio": None,
+            "segment_comparison_skipped": f"{folder} times another event than {event_path}",
+        }
+    ours = bench_one(SEGMENT_COMPARISON / "action.json", event_path)
+    environment = {"SEGBENCH_N": SEGMENT_BENCH_ITERATIONS, **os.environ}
+    run = subprocess.run(
+        [str(folder / "run_segment_bench.sh")], env=environment, capture_output=True, text=True, check=False
+    )
+    if run.returncode != 0:
+        reason = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"engine_vs_segment_ratio": None, "segment_comparison_skipped": f"Segment's bench failed: {reason}"}
+    segment = json.loads(run.stdout.strip().splitlines()[-1])
+    segment_us = segment["median_us"]["c_filter_then_transform"]
+    expected = json.loads((folder / "expected_mapped_event.json").read_text())
+    return {
+        "engine_vs_segment_ratio": round(ours["us_per_event"] / segment_us, 3),
+        "engine_us_per_event": ours["us_per_event"],
+        "segment_us_per_event": segment_us,
+        "engine_output_identical": segment["verified"] is True and ours["output"] == expected,
+    }
 
 
 # -- (d) redaction ----------------------------------------------------------------------------------------------------
@@ -508,7 +563,16 @@ def main() -> int:
         print(json.dumps(bench_one(args.action, args.event)))
         return 0
     filter_mapping_us = bench_filter_and_mapping()
-    print(f"(a) filter + mapping: {filter_mapping_us:.2f} us per event per action (50 mixed actions; target <= 20)")
+    print(f"(a) filter + mapping: {filter_mapping_us:.2f} us per event per action (50 mixed actions; target <= 4)")
+    segment = bench_engine_vs_segment()
+    if segment["engine_vs_segment_ratio"] is None:
+        print(f"(f) filter + mapping next to Segment's engines: skipped, {segment['segment_comparison_skipped']}")
+    else:
+        print(
+            f"(f) filter + mapping next to Segment's engines: {segment['engine_us_per_event']} vs "
+            f"{segment['segment_us_per_event']} us per event, ratio {segment['engine_vs_segment_ratio']} "
+            f"(target <= 0.5), output identical: {segment['engine_output_identical']}"
+        )
     worst_filters_ms = bench_worst_filters()
     print(f"(e) the worst workspace the filter budgets accept: {worst_filters_ms:.2f} ms per event (target <= 5)")
     dispatch = bench_dispatcher()
@@ -531,19 +595,30 @@ def main() -> int:
         f"{redaction['redaction_repeated_warm_ms']} ms warm; random {redaction['redaction_random_cold_ms']} ms cold, "
         f"{redaction['redaction_random_warm_ms']} ms warm"
     )
+    imports = bench_import_ratio()
+    print(
+        f"(g) handler import over a bare import boto3 ({imports['boto3_import_ms']} ms CPU): worst "
+        f"{imports['import_ratio_max']} (target <= 1.2); per handler: {imports['import_ratios']}"
+    )
     summary = {
-        "filter_mapping_us_per_event_per_action": round(filter_mapping_us, 3),
+        "us_per_event_action": round(filter_mapping_us, 3),
+        **segment,
         "filter_worst_ms_per_event": round(worst_filters_ms, 3),
         **dispatch,
         **redaction,
+        **imports,
         "targets_met": {
-            "a": filter_mapping_us <= 20,
+            "a": filter_mapping_us <= 4,
             "b": dispatch["dispatcher_to_plain_ratio"] >= 0.8,
             "c": dispatch["config_and_secret_reads_per_event"] == 0
             and dispatch["destination_checks_per_batch"] == 1
             and dispatch["delivery_log_calls_per_event"] == 2,
             "d": redaction["redaction_worst_ms"] <= 50,
             "e": worst_filters_ms <= 5,
+            "f": None
+            if segment["engine_vs_segment_ratio"] is None
+            else segment["engine_vs_segment_ratio"] <= 0.5 and segment["engine_output_identical"],
+            "g": imports["import_ratio_max"] <= 1.2,
         },
     }
     print(json.dumps(summary))
