@@ -181,7 +181,7 @@ def compile_projection(sources: Sequence[tuple[str, str]]) -> Callable[[Mapping[
     delivery."""
     source = FunctionSource("projection", "event")
     reads = EventReads(source, "event")
-    copied = source.constant(_copied)
+    copied = source.constant(copied_value)
     source.add("projected = {}")
     for path, name in sources:
         value = reads.value(path)
@@ -192,5 +192,7 @@ def compile_projection(sources: Sequence[tuple[str, str]]) -> Callable[[Mapping[
     return projection
 
 
-def _copied(value: Any) -> Any:
+def copied_value(value: Any) -> Any:
+    """A value read from an event, safe to hand out: a list (`link.tag_ids`; the only container a valid event's
+    objects hold) as a new list, anything else as it is."""
     return list(value) if isinstance(value, list) else value
