@@ -1,7 +1,8 @@
 """`make bench`: the delivery pipeline's speed goals, measured on this machine.
 
-(a) filter + mapping cost per event per action, workspace of 50 actions with mixed filters (target <= 20 us): each
-    match is prepared as the dispatcher prepares it (`delivery_item`: privacy rules, mapping, size check);
+(a) `us_per_event_action`: filter + mapping cost per event per action, workspace of 50 actions with mixed filters
+    (target <= 4 us): each match is prepared as the dispatcher prepares it (`delivery_item`: privacy rules, mapping,
+    size check);
 (b) dispatcher throughput to a local sink next to a plain httpx loop sending the same requests, AWS (the local
     stack's moto server) in a process of its own as the sink is (target >= 0.8);
 (c) DynamoDB and Secrets Manager calls per event in steady state (target: 0 config/credential reads per event; the
@@ -16,9 +17,13 @@
     `aws_calls_per_delivery`.
 (g) `batch_to_plain_ratio`: Segment events per second through the dispatcher (batched) vs a plain loop sending one
     per request, to an endpoint answering in PROVIDER_LATENCY_SECONDS (target >= 5).
-(l) the local stack (`make dev`) delivering 1,000 live events to a webhook failing 30 % of the time:
+(h) the local stack (`make dev`) delivering 1,000 live events to a webhook failing 30 % of the time:
     `local_stack_drain_seconds` until each is accepted or dead-lettered (target <= 60), first attempts per second
-    (target >= 200), `POST /_local/events` with 50 events (median, target <= 100 ms).
+    (target >= 200), `POST /_local/events` with 50 events (median, target <= 100 ms);
+(i) `engine_vs_segment_ratio`: filter + mapping per event over Segment's own engines doing the same work on the same
+    event (tests/segment_comparison; needs node and Segment's bench, shared/bench/segment, else skipped), target
+    <= 0.5 with the output identical;
+(j) `import_ratio_max`: each handler module's import over a bare `import boto3`, tracing on (target <= 1.2).
 The last line is one JSON object with the figures.
 
 `make bench BENCH_ACTION=action.json BENCH_EVENT=event.json` measures one action (API action format:
@@ -33,6 +38,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import string
 import subprocess
@@ -210,6 +216,55 @@ def bench_one(action_path: Path, event_path: Path) -> dict[str, Any]:
     return {"us_per_event": round(_median_us(many, count=rounds), 3), "output": once()}
 
 
+# -- (i) filter + mapping next to Segment's own engines ------------------------------------------------------------
+
+SEGMENT_COMPARISON = Path(__file__).parent / "segment_comparison"
+SEGMENT_BENCH_ITERATIONS = "50000"  # per repetition of Segment's bench (its default, 200,000, takes a minute here)
+
+
+def _segment_bench_folder() -> Path | None:
+    """Segment's bench: SEGMENT_BENCH_DIR, else `shared/bench/segment` beside the repository or a folder above it."""
+    configured = os.environ.get("SEGMENT_BENCH_DIR")
+    candidates = (
+        [Path(configured)] if configured else [p / "shared/bench/segment" for p in Path(__file__).resolve().parents[1:]]
+    )
+    return next((folder for folder in candidates if (folder / "run_segment_bench.sh").is_file()), None)
+
+
+def bench_engine_vs_segment() -> dict[str, Any]:
+    """Our filter + mapping per event (`bench_one` on tests/segment_comparison: privacy rules, filter, mapping) over
+    Segment's (`c_filter_then_transform`: destination-subscriptions' filter, then mapping-kit's transform) on the
+    same event, both timed in this run; and whether our payload is the output Segment's bench checks its own
+    against. Skipped, saying why, without node or Segment's bench folder."""
+    folder, node = _segment_bench_folder(), shutil.which("node")
+    if folder is None or node is None:
+        missing = "node" if node is None else "Segment's bench (shared/bench/segment, or set SEGMENT_BENCH_DIR)"
+        return {"engine_vs_segment_ratio": None, "segment_comparison_skipped": f"{missing} not found"}
+    event_path = SEGMENT_COMPARISON / "event.json"
+    if json.loads((folder / "canonical_event.json").read_text()) != json.loads(event_path.read_text()):
+        return {
+            "engine_vs_segment_ratio": None,
+            "segment_comparison_skipped": f"{folder} times another event than {event_path}",
+        }
+    ours = bench_one(SEGMENT_COMPARISON / "action.json", event_path)
+    environment = {"SEGBENCH_N": SEGMENT_BENCH_ITERATIONS, **os.environ}
+    run = subprocess.run(
+        [str(folder / "run_segment_bench.sh")], env=environment, capture_output=True, text=True, check=False
+    )
+    if run.returncode != 0:
+        reason = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"engine_vs_segment_ratio": None, "segment_comparison_skipped": f"Segment's bench failed: {reason}"}
+    segment = json.loads(run.stdout.strip().splitlines()[-1])
+    segment_us = segment["median_us"]["c_filter_then_transform"]
+    expected = json.loads((folder / "expected_mapped_event.json").read_text())
+    return {
+        "engine_vs_segment_ratio": round(ours["us_per_event"] / segment_us, 3),
+        "engine_us_per_event": ours["us_per_event"],
+        "segment_us_per_event": segment_us,
+        "engine_output_identical": segment["verified"] is True and ours["output"] == expected,
+    }
+
+
 # -- (d) redaction ----------------------------------------------------------------------------------------------------
 
 
@@ -316,6 +371,59 @@ def bench_worst_filters() -> float:
             event_filter.evaluate(event)
 
     return _median_us(run, count=1) / 1000
+
+
+# -- (j) handler imports ------------------------------------------------------------------------------------------
+
+_TIMED_IMPORT = (
+    "import importlib, time\n"
+    "started = time.process_time()\n"
+    "importlib.import_module({module!r})\n"
+    "print(time.process_time() - started)\n"
+)
+
+
+def _import_seconds(module: str, code_folder: Path) -> float:
+    """One import of `module` in a fresh interpreter set up as Lambda sets one up: the layer and the function's code
+    on the path, tracing on (`LAMBDA_TASK_ROOT` is what Powertools takes for Lambda)."""
+    from tests.local.template import ROOT
+
+    environment = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/common"), str(code_folder)]),
+        "LAMBDA_TASK_ROOT": str(code_folder),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "nimriz-destinations",
+    }
+    command = [sys.executable, "-c", _TIMED_IMPORT.format(module=module)]
+    done = subprocess.run(command, env=environment, cwd=code_folder, capture_output=True, text=True, check=True)
+    return float(done.stdout)
+
+
+def bench_import_ratio(samples: int = 5) -> dict[str, Any]:
+    """Median import time of each template function's handler module over the median of a bare `import boto3` (what
+    the Lambda runtime itself loads), each sample in a fresh interpreter. Rounds take every module in turn, so a
+    change of load on the machine weighs on all of them alike; a first round only writes the bytecode caches."""
+    from tests.local.template import ROOT, functions
+
+    handlers = {}
+    for properties in (resource["Properties"] for resource in functions().values()):
+        module = properties["Handler"].rpartition(".")[0]
+        handlers[module] = ROOT / properties["CodeUri"]
+    seconds: dict[str, list[float]] = {module: [] for module in ["boto3", *handlers]}
+    for round_number in range(samples + 1):
+        for module, folder in [("boto3", ROOT), *handlers.items()]:
+            sample = _import_seconds(module, folder)
+            if round_number:
+                seconds[module].append(sample)
+    boto3_seconds = statistics.median(seconds.pop("boto3"))
+    ratios = {module: round(statistics.median(samples) / boto3_seconds, 2) for module, samples in seconds.items()}
+    return {
+        "import_ratio_max": max(ratios.values()),
+        "import_ratios": dict(sorted(ratios.items(), key=lambda item: -item[1])),
+        "boto3_import_ms": round(boto3_seconds * 1000, 1),
+    }
 
 
 # -- (b) and (c): the dispatcher on moto with a local sink ----------------------------------------------------------
@@ -723,7 +831,7 @@ def bench_batching(events_count: int = BATCH_EVENTS) -> dict[str, Any]:
     }
 
 
-# -- (l) the local stack: 1,000 events, 30 % failures ------------------------------------------------------------------
+# -- (h) the local stack: 1,000 events, 30 % failures ------------------------------------------------------------------
 
 
 class FlakyReceiver:
@@ -831,7 +939,16 @@ def main() -> int:
         print(json.dumps(bench_one(args.action, args.event)))
         return 0
     filter_mapping_us = bench_filter_and_mapping()
-    print(f"(a) filter + mapping: {filter_mapping_us:.2f} us per event per action (50 mixed actions; target <= 20)")
+    print(f"(a) filter + mapping: {filter_mapping_us:.2f} us per event per action (50 mixed actions; target <= 4)")
+    segment = bench_engine_vs_segment()
+    if segment["engine_vs_segment_ratio"] is None:
+        print(f"(i) filter + mapping next to Segment's engines: skipped, {segment['segment_comparison_skipped']}")
+    else:
+        print(
+            f"(i) filter + mapping next to Segment's engines: {segment['engine_us_per_event']} vs "
+            f"{segment['segment_us_per_event']} us per event, ratio {segment['engine_vs_segment_ratio']} "
+            f"(target <= 0.5), output identical: {segment['engine_output_identical']}"
+        )
     worst_filters_ms = bench_worst_filters()
     print(f"(e) the worst workspace the filter budgets accept: {worst_filters_ms:.2f} ms per event (target <= 5)")
     dispatch = bench_dispatcher()
@@ -870,21 +987,28 @@ def main() -> int:
     )
     local = bench_local_stack()
     print(
-        f"(l) local stack, 1,000 events at 30 % failures: drained in {local['local_stack_drain_seconds']} s "
+        f"(h) local stack, 1,000 events at 30 % failures: drained in {local['local_stack_drain_seconds']} s "
         f"(target <= 60), first attempts {local['local_stack_first_attempts_per_second']}/s (target >= 200), "
         f"POST /_local/events of 50 events {local['local_events_post_ms']} ms median (target <= 100), "
         f"{local['local_events_post_max_ms']} ms at most"
     )
+    imports = bench_import_ratio()
+    print(
+        f"(j) handler import over a bare import boto3 ({imports['boto3_import_ms']} ms CPU): worst "
+        f"{imports['import_ratio_max']} (target <= 1.2); per handler: {imports['import_ratios']}"
+    )
     summary = {
-        "filter_mapping_us_per_event_per_action": round(filter_mapping_us, 3),
+        "us_per_event_action": round(filter_mapping_us, 3),
+        **segment,
         "filter_worst_ms_per_event": round(worst_filters_ms, 3),
         **dispatch,
         **redaction,
         **cost,
         **batching,
         **local,
+        **imports,
         "targets_met": {
-            "a": filter_mapping_us <= 20,
+            "a": filter_mapping_us <= 4,
             "b": dispatch["dispatcher_to_plain_ratio"] >= 0.8,
             "c": dispatch["config_and_secret_reads_per_event"] == 0
             and dispatch["destination_checks_per_batch"] == 1
@@ -894,9 +1018,13 @@ def main() -> int:
             "e": worst_filters_ms <= 5,
             "f": cost["cost_per_million_events_usd"] <= 2.5,
             "g": batching["batch_to_plain_ratio"] >= 5,
-            "l": local["local_stack_drain_seconds"] <= 60
+            "h": local["local_stack_drain_seconds"] <= 60
             and local["local_stack_first_attempts_per_second"] >= 200
             and local["local_events_post_ms"] <= 100,
+            "i": None
+            if segment["engine_vs_segment_ratio"] is None
+            else segment["engine_vs_segment_ratio"] <= 0.5 and segment["engine_output_identical"],
+            "j": imports["import_ratio_max"] <= 1.2,
         },
     }
     print(json.dumps(summary))

@@ -13,7 +13,6 @@ from nimriz_destinations.api.responses import CREATE_RESPONSES
 from nimriz_destinations.models import DestinationCreate, DestinationResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
-from nimriz_destinations.service.destinations import etag_of
 
 app = create_app("destinations:write")
 
@@ -23,7 +22,7 @@ def create_destination(body: Annotated[DestinationCreate, Body()]) -> Response[D
     saved = destination_service().create(current_workspace(app), body, actor=current_actor(app))
     logger.info("destination created", extra={"destination_id": saved.record.id, "type": saved.record.type})
     response = DestinationResponse(destination=present_destination(saved.record, saved.revealed))
-    return json_response(201, response, headers={"ETag": etag_of(saved.record)})
+    return json_response(201, response, headers={"ETag": saved.record.etag})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -12,7 +12,6 @@ from nimriz_destinations.api.responses import GET_RESPONSES
 from nimriz_destinations.models import DestinationResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
-from nimriz_destinations.service.destinations import etag_of
 
 app = create_app("destinations:read")
 
@@ -20,7 +19,7 @@ app = create_app("destinations:read")
 @app.get("/api/integrations/destinations/<destination_id>", summary="Get a destination", responses=GET_RESPONSES)
 def get_destination(destination_id: ResourceId) -> Response[DestinationResponse]:
     record = destination_service().get(current_workspace(app), destination_id)
-    return json_response(200, DestinationResponse(destination=present_destination(record)), {"ETag": etag_of(record)})
+    return json_response(200, DestinationResponse(destination=present_destination(record)), {"ETag": record.etag})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

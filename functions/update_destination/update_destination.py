@@ -13,7 +13,6 @@ from nimriz_destinations.api.responses import UPDATE_RESPONSES
 from nimriz_destinations.models import DestinationResponse, DestinationUpdate
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
-from nimriz_destinations.service.destinations import etag_of
 
 app = create_app("destinations:write")
 
@@ -31,7 +30,7 @@ def update_destination(
     )
     logger.info("destination updated", extra={"destination_id": saved.record.id, "version": saved.record.version})
     response = DestinationResponse(destination=present_destination(saved.record, saved.revealed))
-    return json_response(200, response, {"ETag": etag_of(saved.record)})
+    return json_response(200, response, {"ETag": saved.record.etag})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

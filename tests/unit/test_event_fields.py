@@ -133,6 +133,7 @@ def test_require_field_returns_the_type_or_suggests_the_nearest_path() -> None:
         (datetime(2026, 3, 30, 12, 34, 56, 789999, tzinfo=UTC), "2026-03-30T12:34:56.789Z"),
         (datetime(2026, 3, 30, 14, 0, 0, tzinfo=timezone(timedelta(hours=2))), "2026-03-30T12:00:00.000Z"),
         (datetime(2026, 3, 30, 12, 0, 0, 5000), "2026-03-30T12:00:00.005Z"),
+        (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), "0999-01-02T03:04:05.000Z"),  # RFC 3339 years have four digits
     ],
 )
 def test_iso_utc_gives_utc_with_milliseconds_and_takes_naive_as_utc(moment: datetime, expected: str) -> None:

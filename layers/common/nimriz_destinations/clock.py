@@ -14,7 +14,9 @@ _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:
 def iso_utc(moment: datetime) -> str:
     """RFC 3339 UTC with milliseconds; a naive datetime is taken as UTC (never as the machine's local time)."""
     utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    # Not strftime: it is slower (every delivery writes timestamps) and leaves years before 1000 unpadded.
+    date = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+    return f"{date}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
 
 
 def iso_from_unix(seconds: float) -> str:

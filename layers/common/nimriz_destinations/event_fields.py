@@ -5,10 +5,12 @@ Filters, mappings, templates and the JSON Schema all agree on this one catalogue
 here reports a null value as *not found*.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
+
+from .codegen import EventReads, FunctionSource
 
 API_VERSION = "2026-03-30"
 
@@ -163,7 +165,7 @@ def compile_path(path: str) -> PathGetter:
 
         def get_nested(obj: Mapping[str, Any]) -> Any:
             node = obj.get(outer)
-            return node.get(inner) if isinstance(node, Mapping) else None
+            return node.get(inner) if type(node) is dict or isinstance(node, Mapping) else None
 
         return get_nested
 
@@ -171,3 +173,26 @@ def compile_path(path: str) -> PathGetter:
         return _walk(obj, parts)
 
     return get_deep
+
+
+def compile_projection(sources: Sequence[tuple[str, str]]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A function returning the present (non-null) values at the `(path, name)` sources' paths, each under its name
+    (a later source wins a name), lists copied: a generated function (`codegen`), for flat payloads built on every
+    delivery."""
+    source = FunctionSource("projection", "event")
+    reads = EventReads(source, "event")
+    copied = source.constant(copied_value)
+    source.add("projected = {}")
+    for path, name in sources:
+        value = reads.value(path)
+        source.add(f"if {value} is not None:")
+        source.add(f"projected[{name!r}] = {value} if type({value}) is str else {copied}({value})", depth=2)
+    source.add("return projected")
+    projection: Callable[[Mapping[str, Any]], dict[str, Any]] = source.build()
+    return projection
+
+
+def copied_value(value: Any) -> Any:
+    """A value read from an event, safe to hand out: a list (`link.tag_ids`; the only container a valid event's
+    objects hold) as a new list, anything else as it is."""
+    return list(value) if isinstance(value, list) else value

@@ -15,7 +15,8 @@ Queued = Literal["once", "again"]
 
 
 class DeliveryJob(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Built at first use, not at import (as every model of the package): an API function may never queue a job.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     job_version: Literal[1] = 1
     delivery_id: str

@@ -54,7 +54,12 @@ DestinationType = Annotated[
 ]
 
 
-class _Input(BaseModel):
+class _Model(BaseModel):
+    # Validators are built at a model's first use, not at import: each function uses a few of these models.
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Input(_Model):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -141,7 +146,7 @@ class TestSendRequest(_Input):
     action_id: Uuid | None = None
 
 
-class Health(BaseModel):
+class Health(_Model):
     state: Literal["healthy", "failing", "disabled"] = Field(
         default="healthy",
         description=(
@@ -166,7 +171,7 @@ class Health(BaseModel):
     )
 
 
-class Action(BaseModel):
+class Action(_Model):
     id: str
     name: str
     action_type: ActionType
@@ -179,7 +184,7 @@ class Action(BaseModel):
     updated_at: str
 
 
-class Destination(BaseModel):
+class Destination(_Model):
     id: str
     workspace_id: str
     name: str
@@ -202,16 +207,16 @@ class Destination(BaseModel):
     updated_at: str
 
 
-class DestinationResponse(BaseModel):
+class DestinationResponse(_Model):
     destination: Destination
 
 
-class DestinationListResponse(BaseModel):
+class DestinationListResponse(_Model):
     destinations: list[Destination]
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
 
 
-class QueuedDelivery(BaseModel):
+class QueuedDelivery(_Model):
     id: str = Field(description="Delivery id; the delivery log shows its outcome.")
     destination_id: str
     action_id: str
@@ -222,30 +227,30 @@ class QueuedDelivery(BaseModel):
     queued_at: str
 
 
-class TestSendResponse(BaseModel):
+class TestSendResponse(_Model):
     delivery: QueuedDelivery
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(_Model):
     path: str
     reason: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(_Model):
     code: str
     message: str
     support_reference: str
     details: list[ErrorDetail] = Field(default_factory=list)
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(_Model):
     error: ErrorBody
 
 
 DeliveryStatus = Literal["retrying", "delivered", "dead_lettered", "skipped"]
 
 
-class DeliverySummaryOut(BaseModel):
+class DeliverySummaryOut(_Model):
     id: str
     destination_id: str
     action_id: str
@@ -261,7 +266,7 @@ class DeliverySummaryOut(BaseModel):
     updated_at: str
 
 
-class AttemptOut(BaseModel):
+class AttemptOut(_Model):
     attempt: int | None = Field(
         description="The request's number (its X-Nim-Delivery-Attempt); null for a failure before any request went "
         "out (authorization, building the request, the mapping), which is tried again without counting as an attempt."
@@ -278,7 +283,7 @@ class AttemptOut(BaseModel):
     next_attempt_at: str | None
 
 
-class DeliveryListResponse(BaseModel):
+class DeliveryListResponse(_Model):
     deliveries: list[DeliverySummaryOut]
     next_cursor: str | None = None
 
@@ -287,11 +292,11 @@ class DeliveryDetail(DeliverySummaryOut):
     attempt_log: list[AttemptOut]
 
 
-class DeliveryDetailResponse(BaseModel):
+class DeliveryDetailResponse(_Model):
     delivery: DeliveryDetail
 
 
-class DeadLetterOut(BaseModel):
+class DeadLetterOut(_Model):
     id: str = Field(description="The dead delivery's id; pass it to replay.")
     action_id: str
     event_id: str
@@ -304,7 +309,7 @@ class DeadLetterOut(BaseModel):
     dead_lettered_at: str
 
 
-class DeadLetterListResponse(BaseModel):
+class DeadLetterListResponse(_Model):
     dead_letters: list[DeadLetterOut]
     next_cursor: str | None = None
 
@@ -333,14 +338,14 @@ class ReplayRequest(_Input):
         return value
 
 
-class ReplayedOut(BaseModel):
+class ReplayedOut(_Model):
     dead_letter_id: str
     delivery_id: str = Field(description="The new delivery; it shows in the delivery log with reason replay.")
     event_id: str
     action_id: str
 
 
-class ReplayResponse(BaseModel):
+class ReplayResponse(_Model):
     replayed: list[ReplayedOut]
 
 
@@ -355,12 +360,12 @@ class NewDestinationPreviewRequest(_Input):
     event: dict[str, Any] | None = Field(default=None, description="A canonical event v1; default: a sample.")
 
 
-class FilterVerdictOut(BaseModel):
+class FilterVerdictOut(_Model):
     passed: bool
     rejected_by: str | None = Field(description="The filter rule that rejected the event, e.g. include.event_types.")
 
 
-class ActionPreviewOut(BaseModel):
+class ActionPreviewOut(_Model):
     action_id: str | None
     name: str
     action_type: ActionType
@@ -374,12 +379,12 @@ class ActionPreviewOut(BaseModel):
     note: str | None
 
 
-class PreviewResponse(BaseModel):
+class PreviewResponse(_Model):
     event: dict[str, Any]
     actions: list[ActionPreviewOut]
 
 
-class ParkedEventOut(BaseModel):
+class ParkedEventOut(_Model):
     id: str = Field(description="The parked event's id; pass it to recover.")
     event_id: str | None = Field(description="The canonical event's id, when its body has one.")
     event_type: str | None
@@ -388,7 +393,7 @@ class ParkedEventOut(BaseModel):
     parked_at: str
 
 
-class ParkedEventListResponse(BaseModel):
+class ParkedEventListResponse(_Model):
     parked_events: list[ParkedEventOut]
     next_cursor: str | None = None
 
@@ -399,12 +404,12 @@ class RecoverRequest(_Input):
     )
 
 
-class RecoveredOut(BaseModel):
+class RecoveredOut(_Model):
     id: str = Field(description="The parked event's id; it is no longer parked.")
     event_id: str | None
 
 
-class RecoverResponse(BaseModel):
+class RecoverResponse(_Model):
     recovered: list[RecoveredOut]
 
 
@@ -461,17 +466,17 @@ class QuotasUpdate(_Input):
         return {name: value for name in sorted(self.model_fields_set) if (value := getattr(self, name)) is not None}
 
 
-class QuotasOut(BaseModel):
+class QuotasOut(_Model):
     destinations: int
     actions: int
     deliveries_per_event: int
 
 
-class QuotasResponse(BaseModel):
+class QuotasResponse(_Model):
     quotas: QuotasOut
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(_Model):
     id: str
     label: str
     scopes: list[Scope]
@@ -481,16 +486,16 @@ class ApiKeyOut(BaseModel):
     last_used_at: str | None = Field(description="Updated at most once a minute.")
 
 
-class ApiKeyCreatedResponse(BaseModel):
+class ApiKeyCreatedResponse(_Model):
     api_key: ApiKeyOut
     secret: str = Field(description="The key itself: shown this once, stored only as a hash.")
 
 
-class ApiKeyListResponse(BaseModel):
+class ApiKeyListResponse(_Model):
     api_keys: list[ApiKeyOut]
 
 
-class AuditActorOut(BaseModel):
+class AuditActorOut(_Model):
     type: Literal["api_key", "admin", "system"] = Field(
         description="`admin` for the admin API (API keys, quotas), `system` for changes Nimriz made itself "
         "(auto-disable)."
@@ -501,18 +506,18 @@ class AuditActorOut(BaseModel):
     )
 
 
-class AuditTargetOut(BaseModel):
+class AuditTargetOut(_Model):
     type: str = Field(description="What was changed, e.g. `destination` or `api_key`.")
     id: str
 
 
-class AuditChangeOut(BaseModel):
+class AuditChangeOut(_Model):
     path: str = Field(description="The changed field, e.g. `name` or `actions[<action id>].enabled`.")
     before: Any = Field(description="The value before (null when added); secret fields only as their hint.")
     after: Any = Field(description="The value after (null when removed); secret fields only as their hint.")
 
 
-class AuditEntryOut(BaseModel):
+class AuditEntryOut(_Model):
     id: str
     at: str
     actor: AuditActorOut
@@ -521,7 +526,7 @@ class AuditEntryOut(BaseModel):
     changes: list[AuditChangeOut]
 
 
-class AuditLogResponse(BaseModel):
+class AuditLogResponse(_Model):
     audit_log: list[AuditEntryOut]
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next (older) page.")
 
@@ -529,7 +534,7 @@ class AuditLogResponse(BaseModel):
 MetricsWindow = Literal["1h", "24h", "7d"]
 
 
-class MetricCounts(BaseModel):
+class MetricCounts(_Model):
     matched: int = Field(description="Events the action's filter passed (a delivery was queued).")
     filtered_out: int = Field(description="Events the action's filter rejected.")
     delivered: int = Field(description="Deliveries delivered.")
@@ -547,7 +552,7 @@ class ActionMetrics(MetricCounts):
     action_id: str
 
 
-class DestinationMetrics(BaseModel):
+class DestinationMetrics(_Model):
     window: MetricsWindow
     starts_at: str = Field(
         description="Start of the first hourly bucket counted: windows cover whole UTC hours, the current one included."
@@ -556,5 +561,5 @@ class DestinationMetrics(BaseModel):
     totals: MetricCounts = Field(description="Across the listed actions (latency percentiles over all of them).")
 
 
-class DestinationMetricsResponse(BaseModel):
+class DestinationMetricsResponse(_Model):
     metrics: DestinationMetrics

@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.metrics import EphemeralMetrics, Metrics, MetricUnit
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.tracing import Tracer
 
 logger = Logger()
 metrics = Metrics()
 
 
-# AWS calls only: X-Ray's httpx/httplib patches record request URLs, and some providers carry credentials in theirs
-# (GA4's api_secret). The layer carries the X-Ray SDK without its botocore (layers/common/Makefile).
-tracer = Tracer(patch_modules=["botocore"])
+@functools.cache
+def tracer() -> Tracer:
+    """Made at the first traced call, not at import: the X-Ray SDK builds an X-Ray client when it is imported, which
+    would double a handler module's import time where tracing is on."""
+    from aws_lambda_powertools.tracing import Tracer
+
+    # AWS calls only: X-Ray's httpx/httplib patches record request URLs, and some providers carry credentials in
+    # theirs (GA4's api_secret). The layer carries the X-Ray SDK without its botocore (layers/common/Makefile).
+    return Tracer(patch_modules=["botocore"])
 
 
 def trace_handler[Handler: Callable[..., Any]](handler: Handler) -> Handler:
     """A Lambda handler in its own X-Ray subsegment (with the cold start annotated). Neither the response nor an
-    error is recorded in the trace: a create response reveals a generated signing secret once."""
-    return cast(Handler, tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False))
+    error is recorded in the trace: a create response reveals a generated signing secret once. Botocore is patched
+    at the first call, before the handler can make an AWS client (they are made on first use: `aws`)."""
+    traced: list[Callable[..., Any]] = []
+
+    @functools.wraps(handler)
+    def lambda_handler(event: Any, context: Any) -> Any:
+        if not traced:
+            traced.append(tracer().capture_lambda_handler(handler, capture_response=False, capture_error=False))
+        return traced[0](event, context)
+
+    return cast(Handler, lambda_handler)
 
 
 # EMF keeps at most this many values of one metric in one document.

@@ -12,8 +12,8 @@ from nimriz_destinations.providers.analytics import (
     PROPERTY_SOURCES,
     as_uuid,
     base_url,
-    canonical_properties,
     pack,
+    property_projection,
     signed_revenue,
 )
 from nimriz_destinations.providers.common import json_bytes
@@ -41,7 +41,7 @@ def test_pack_respects_the_count_limit_and_keeps_an_oversized_event_alone() -> N
 
 def test_canonical_properties_flatten_present_fields_and_leave_identity_and_personal_data_out() -> None:
     event = make_event("conversion.sale")
-    properties = canonical_properties(event, {"country": "geo_country"})
+    properties = property_projection({"country": "geo_country"})(event)
     assert properties["utm_source"] == "instagram" and properties["geo_country"] == "US"
     assert "country" not in properties and "utm_term" not in properties
     assert properties["tag_ids"] == event["link"]["tag_ids"] and properties["tag_ids"] is not event["link"]["tag_ids"]

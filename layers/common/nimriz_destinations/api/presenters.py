@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import (
     Action,
@@ -26,15 +26,17 @@ from ..models import (
     QuotasResponse,
 )
 from ..providers import get_provider
-from ..quotas import Quotas
-from ..service.api_keys import IssuedKey
-from ..service.metrics import WindowMetrics
-from ..service.preview import ActionPreview
-from ..storage.api_keys import ApiKeyRecord
-from ..storage.audit import AuditEntry
-from ..storage.counters import Counts
-from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
-from ..storage.records import DestinationRecord, ShownCircuit
+
+if TYPE_CHECKING:  # each function presents one of these: a handler imports none of their modules to present one
+    from ..quotas import Quotas
+    from ..service.api_keys import IssuedKey
+    from ..service.metrics import WindowMetrics
+    from ..service.preview import ActionPreview
+    from ..storage.api_keys import ApiKeyRecord
+    from ..storage.audit import AuditEntry
+    from ..storage.counters import Counts
+    from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
+    from ..storage.records import DestinationRecord, ShownCircuit
 
 
 def present_destination(record: DestinationRecord, revealed: dict[str, Any] | None = None) -> Destination:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from ..interstitial.models import ResolveResponse
 from ..models import (
     ApiKeyCreatedResponse,
     ApiKeyListResponse,
@@ -168,8 +167,14 @@ METRICS_RESPONSES = {
     **_NOT_FOUND,
     **_ERRORS,
 }
-RESOLVE_INTERSTITIAL_RESPONSES = {
-    200: _json("The merged pixel set with a signed page token, or interstitial: null", ResolveResponse),
-    **_BODY_ERRORS,
-    **_ERRORS,
-}
+
+
+def resolve_interstitial_responses() -> dict[int, OpenAPIResponse]:
+    """The resolve route's responses; its models are imported here, by that route's function alone."""
+    from ..interstitial.models import ResolveResponse
+
+    return {
+        200: _json("The merged pixel set with a signed page token, or interstitial: null", ResolveResponse),
+        **_BODY_ERRORS,
+        **_ERRORS,
+    }

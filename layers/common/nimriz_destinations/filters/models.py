@@ -56,7 +56,8 @@ IdList = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Fi
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Built at first use, not at import: most functions that import the schema never validate a filter.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class IncludeRules(_Strict):
@@ -156,8 +157,7 @@ def _validate_condition_item(value: Any, _handler: ValidatorFunctionWrapHandler,
         _group_depth.reset(token)
 
 
-ConditionItem = Annotated[Condition | AnyGroup, WrapValidator(_validate_condition_item)]
-AnyGroup.model_rebuild()
+ConditionItem = Annotated[Condition | AnyGroup, WrapValidator(_validate_condition_item)]  # AnyGroup's items
 
 
 def _leaf_locations(

@@ -40,7 +40,14 @@ CanonicalPath = Annotated[str, AfterValidator(_canonical_path)]
 class Override(BaseModel):
     """What the five override models share: closed objects, `from` accepted as `from_` too."""
 
-    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+    # Built at first use, not at import (as PropertyMapping): most functions that import them never validate one.
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        defer_build=True,
+    )
 
     def fixed_output_bytes(self) -> int:
         """Bytes of the payload this override writes whatever the event holds (output paths are ASCII)."""
@@ -160,7 +167,7 @@ AnyOverride = Annotated[
 class PropertyMapping(BaseModel):
     """An action's `property_mapping`; `{}` is the provider's default mapping unchanged."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     base: Literal["default", "none"] = "default"
     overrides: list[AnyOverride] = Field(default_factory=list, max_length=MAX_OVERRIDES)

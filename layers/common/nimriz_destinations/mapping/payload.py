@@ -1,5 +1,4 @@
-"""Payload edits: validated dotted output paths, setting, removing and copying JSON values along them, and sizing
-JSON values."""
+"""Payload pieces: validated dotted output paths, copying JSON values, and sizing them."""
 
 import json
 import string
@@ -30,39 +29,22 @@ def _output_path(path: str) -> str:
 
 OutputPath = Annotated[str, AfterValidator(_output_path)]
 
-MISSING: Any = object()  # what pop_path returns when no value is there (null is a value)
+MISSING: Any = object()  # what removing a path finds when no value is there (null is a value)
 
-
-def set_path(payload: dict[str, Any], segments: tuple[str, ...], value: Any) -> None:
-    node = payload
-    for key in segments[:-1]:
-        child = node.get(key)
-        if not isinstance(child, dict):
-            child = node[key] = {}
-        node = child
-    node[segments[-1]] = value
-
-
-def pop_path(payload: dict[str, Any], segments: tuple[str, ...]) -> Any:
-    """Remove and return the value at `segments` (null included), or MISSING."""
-    node: Any = payload
-    for key in segments[:-1]:
-        node = node.get(key)
-        if not isinstance(node, dict):
-            return MISSING
-    return node.pop(segments[-1], MISSING)
-
-
-_CONTAINERS = frozenset({dict, list})
+CONTAINER_TYPES = frozenset({dict, list})
 
 
 def copy_json(value: Any) -> Any:
     """Deep copy of JSON-shaped data (plain dicts and lists); several times cheaper than copy.deepcopy."""
     kind = type(value)
     if kind is dict:
-        return {key: copy_json(item) if type(item) in _CONTAINERS else item for key, item in value.items()}
+        copied = value.copy()  # at C speed; only the containers in it are then replaced by copies
+        for key, item in value.items():
+            if type(item) in CONTAINER_TYPES:
+                copied[key] = copy_json(item)
+        return copied
     if kind is list:
-        return [copy_json(item) if type(item) in _CONTAINERS else item for item in value]
+        return [copy_json(item) if type(item) in CONTAINER_TYPES else item for item in value]
     return value
 
 

@@ -1,10 +1,11 @@
-"""`{{path}}` templates: parsed and checked at save time, compiled to a renderer over the canonical event."""
+"""`{{path}}` templates: parsed and checked at save time, compiled to an expression of a generated mapping
+(`codegen`) over the canonical event."""
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..event_fields import PathGetter, compile_path, require_field
+from ..codegen import EventReads, FunctionSource
+from ..event_fields import require_field
 from .payload import compact_json, copy_json
 
 MAX_TEMPLATE_LENGTH = 1000
@@ -54,28 +55,30 @@ def _as_text(value: Any) -> str:
     return compact_json(value)
 
 
-def compile_template(template: str) -> Callable[[Mapping[str, Any]], Any]:
+def _lone_value(value: Any) -> Any:
+    """What a template that is exactly one placeholder renders of the value (it keeps its JSON type)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value[:MAX_RENDERED_LENGTH]
+    if len(compact_json(value)) > MAX_RENDERED_LENGTH:  # a number, list or object cannot be cut: as if missing
+        return ""
+    return copy_json(value)
+
+
+def rendered_expression(template: str, source: FunctionSource, reads: EventReads) -> str:
+    """A Python expression, over locals `reads` fills, that renders `template` (validated) against the event."""
     parts = parse_template(template)
     if len(parts) == 1 and isinstance(parts[0], _Placeholder):
-        return _lone_placeholder(compile_path(parts[0].path))
-    pieces = tuple(part if isinstance(part, str) else compile_path(part.path) for part in parts)
-
-    def render(event: Mapping[str, Any]) -> str:
-        text = "".join([piece if isinstance(piece, str) else _as_text(piece(event)) for piece in pieces])
-        return text[:MAX_RENDERED_LENGTH]
-
-    return render
-
-
-def _lone_placeholder(get: PathGetter) -> Callable[[Mapping[str, Any]], Any]:
-    def render_value(event: Mapping[str, Any]) -> Any:
-        value = get(event)
-        if value is None:
-            return ""
-        if isinstance(value, str):
-            return value[:MAX_RENDERED_LENGTH]
-        if len(compact_json(value)) > MAX_RENDERED_LENGTH:  # a number, list or object cannot be cut: as if missing
-            return ""
-        return copy_json(value)
-
-    return render_value
+        value = reads.value(parts[0].path)
+        return f"({value}[:{MAX_RENDERED_LENGTH}] if type({value}) is str else {source.constant(_lone_value)}({value}))"
+    as_text = source.constant(_as_text)
+    pieces: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            pieces.append(source.constant(part))
+        else:
+            value = reads.value(part.path)
+            pieces.append(f"({value} if type({value}) is str else {as_text}({value}))")
+    joined = " + ".join(pieces) or repr("")  # an empty template renders ""
+    return f"({joined})[:{MAX_RENDERED_LENGTH}]"

@@ -1,8 +1,9 @@
 """Pieces shared by the analytics (`send_event`) adapters: GA4 / GTM server-side, Amplitude, PostHog, Mixpanel.
 
-* `canonical_properties`: the flat property bag Amplitude, PostHog and Mixpanel receive. Names follow the Segment
-  adapter's convention (link/context/click-id fields under their own names, `utm_<key>`, conversion fields under
-  their own names, `event_type`), so one canonical event shows the same property names in every tool.
+* `canonical_properties` (`property_projection` with renames): the flat property bag Amplitude, PostHog and
+  Mixpanel receive. Names follow the Segment adapter's convention (link/context/click-id fields under their own
+  names, `utm_<key>`, conversion fields under their own names, `event_type`), so one canonical event shows the same
+  property names in every tool.
 * `signed_revenue`: a conversion's effect on revenue (a sale adds, a refund/cancellation/reversal takes away).
 * `screened`: the items a provider would accept, the others skipped with why.
 * `pack`: request bodies within a provider's count and byte limits.
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..event_fields import EVENT_OBJECTS, compile_path
+from ..event_fields import EVENT_OBJECTS, compile_projection
 from ..netguard import parse_url
 from .base import Built, DeliveryItem, OutboundRequest, Outcome
 from .common import HUMAN_EVENT_NAMES, chunk_by_limits, json_bytes, occurred_at
@@ -39,7 +40,6 @@ PROPERTY_SOURCES: tuple[tuple[str, str], ...] = (
         if f"{name}.{key}" not in _NOT_FORWARDED
     ),
 )
-_PROPERTY_GETTERS = tuple((name, compile_path(path)) for path, name in PROPERTY_SOURCES)
 
 # Sign of a conversion outcome's revenue; a lead has none.
 _REVENUE_SIGN: Mapping[str, int] = {"sale": 1, "refund": -1, "cancellation": -1, "reversal": -1}
@@ -58,15 +58,14 @@ def human_event_name(event: Mapping[str, Any]) -> str:
     return HUMAN_EVENT_NAMES.get(event_type, event_type)
 
 
-def canonical_properties(event: Mapping[str, Any], renames: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The present (non-null) fields of PROPERTY_SOURCES, each under its flat name or its name in `renames`."""
+def property_projection(renames: Mapping[str, str] | None = None) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A function returning the present (non-null) fields of PROPERTY_SOURCES, each under its flat name or its name
+    in `renames` (compiled once per adapter: it runs on every delivery)."""
     renames = renames or {}
-    properties: dict[str, Any] = {}
-    for name, get in _PROPERTY_GETTERS:
-        value = get(event)
-        if value is not None:
-            properties[renames.get(name, name)] = list(value) if isinstance(value, list) else value
-    return properties
+    return compile_projection([(path, renames.get(name, name)) for path, name in PROPERTY_SOURCES])
+
+
+canonical_properties = property_projection()
 
 
 def property_doc(prefix: str, renames: Mapping[str, str] | None = None) -> MappingDoc:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
 from ..clock import iso_from_unix
-from ..event_fields import EVENT_OBJECTS
+from ..event_fields import EVENT_OBJECTS, copied_value
 from .base import (
     COMPUTED_AT_SEND,
     SECRET,
@@ -165,7 +165,7 @@ class GenericHttp(Provider):
         for name, keys in EVENT_OBJECTS.items():
             source = event.get(name)
             if isinstance(source, Mapping):
-                present = {key: _copied(source[key]) for key in keys if source.get(key) is not None}
+                present = {key: copied_value(source[key]) for key in keys if source.get(key) is not None}
                 if present:
                     data[name] = present
         return data
@@ -199,11 +199,6 @@ class GenericHttp(Provider):
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
         return dict.fromkeys(request.items, _webhook_outcome(request, response))
-
-
-def _copied(value: Any) -> Any:
-    # Lists (tag_ids) are the only containers inside the event's objects; never share them with the caller.
-    return list(value) if isinstance(value, list) else value
 
 
 def _signed_envelope(

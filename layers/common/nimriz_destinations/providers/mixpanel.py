@@ -38,10 +38,10 @@ from .analytics import (
     IDENTITY_DOC,
     MappingDoc,
     as_uuid,
-    canonical_properties,
     human_event_name,
     pack,
     property_doc,
+    property_projection,
     screened,
     signed_revenue,
 )
@@ -68,6 +68,7 @@ RENAMES: Mapping[str, str] = {
     "referrer": "$referrer",
     "referrer_host": "$referring_domain",
 }
+_properties = property_projection(RENAMES)
 
 
 class MixpanelCredentials(base.Credentials):
@@ -151,7 +152,7 @@ class Mixpanel(base.Provider):
             "$device_id": identity,
             "time": epoch_millis(event),
             "$insert_id": insert_id(str(event["id"])),
-            **canonical_properties(event, RENAMES),
+            **_properties(event),
         }
         revenue = signed_revenue(event)
         if revenue is not None:

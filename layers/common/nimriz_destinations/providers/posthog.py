@@ -39,10 +39,10 @@ from .analytics import (
     MappingDoc,
     as_uuid,
     base_url,
-    canonical_properties,
     human_event_name,
     json_posts,
     property_doc,
+    property_projection,
     screened,
     signed_revenue,
 )
@@ -75,6 +75,7 @@ RENAMES: Mapping[str, str] = {
     "referrer": "$referrer",
     "referrer_host": "$referring_domain",
 }
+_properties = property_projection(RENAMES)
 _FIXED_PROPERTIES: Mapping[str, Any] = {"$process_person_profile": False, "$geoip_disable": True}
 
 
@@ -111,7 +112,7 @@ class PostHog(base.Provider):
     )
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        properties = canonical_properties(event, RENAMES)
+        properties = _properties(event)
         revenue = signed_revenue(event)
         if revenue is not None:
             properties["revenue"] = revenue

@@ -48,10 +48,6 @@ from .audit import AuditLog
 _MAX_WRITE_ATTEMPTS = 3
 
 
-def etag_of(record: DestinationRecord) -> str:
-    return f'"v{record.version}"'
-
-
 @dataclass(slots=True)
 class SavedDestination:
     record: DestinationRecord
@@ -181,7 +177,7 @@ class DestinationService:
     ) -> SavedDestination:
         for attempt in range(_MAX_WRITE_ATTEMPTS):
             current = self.get(workspace, destination_id)
-            if if_match is not None and if_match.strip() not in ("*", etag_of(current)):
+            if if_match is not None and if_match.strip() not in ("*", current.etag):
                 raise PreconditionFailed("The destination changed since you read it (ETag mismatch).")
             try:
                 return self._replace(current, request, actor)

@@ -102,6 +102,11 @@ class DestinationRecord:
     circuit: CircuitRecord | None = None
     credentials_expire_at: str | None = None  # learned by the dispatcher (e.g. an OAuth refresh token's expiry)
 
+    @property
+    def etag(self) -> str:
+        """The HTTP ETag of this version (an `If-Match` on update must name it)."""
+        return f'"v{self.version}"'
+
     def action(self, action_id: str) -> ActionRecord | None:
         return next((a for a in self.actions if a.id == action_id), None)
 
