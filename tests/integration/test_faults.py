@@ -559,14 +559,17 @@ def test_a_token_endpoint_that_keeps_failing_costs_no_attempt_and_dead_letters_a
 def test_a_delivery_whose_request_cannot_be_made_costs_no_attempt_and_sends_nothing(
     api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, sink: Sink, failing: str
 ) -> None:
+    from nimriz_destinations.delivery import config
     from nimriz_destinations.mapping.compile import CompiledMapping
     from nimriz_destinations.providers.generic_http import GenericHttp
 
-    def broken(*_: object, **__: object) -> None:
+    def broken(*_: object, **__: object) -> Any:
         raise RuntimeError(f"a bug in {failing}")
 
-    owner: Any = GenericHttp if failing == "building the request" else CompiledMapping
-    monkeypatch.setattr(owner, "build_requests" if owner is GenericHttp else "apply_to_private", broken)
+    if failing == "building the request":
+        monkeypatch.setattr(GenericHttp, "build_requests", broken)
+    else:  # every mapping compiles to a function that raises
+        monkeypatch.setattr(config, "compile_mapping", lambda _: CompiledMapping(broken))
     destination = webhook_destination(api, sink.url)
     event = click()
     pipeline.publish(event)
