@@ -13,10 +13,11 @@ _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:
 
 def iso_utc(moment: datetime) -> str:
     """RFC 3339 UTC with milliseconds; a naive datetime is taken as UTC (never as the machine's local time)."""
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    # Not strftime: it is slower (every delivery writes timestamps) and leaves years before 1000 unpadded.
-    date = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
-    return f"{date}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    # isoformat, not strftime (slower, and it leaves years before 1000 unpadded) nor a formatted string (slower still:
+    # every delivery writes timestamps). It cuts the milliseconds, not rounds them; in UTC its offset is "+00:00".
+    if moment.tzinfo is None:
+        return moment.isoformat(timespec="milliseconds") + "Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 def iso_from_unix(seconds: float) -> str:

@@ -4,8 +4,9 @@ Semantics, decided here and relied on by the dispatcher:
 
 * `apply` runs `apply_privacy` first and hands only the privacy-filtered event to the provider's default
   mapping and to every override, so no mapping can re-introduce a removed field (design §4).
-* `base: "default"` starts from the provider's default payload (deep-copied: overrides never mutate anything
-  the caller or the event owns); `base: "none"` starts from `{}`. Overrides then apply in list order.
+* `base: "default"` starts from the provider's default payload, which the adapter makes anew for each event and
+  shares no object with it or with anything else (`Provider.default_payload`), so overrides edit it in place;
+  `base: "none"` starts from `{}`. Overrides then apply in list order.
 * Output paths (`from`, `to`, `exclude.field`) are dotted paths into the payload: segments of 1-64 characters
   from `[A-Za-z0-9_$-]` (`$` for keys such as Mixpanel's `$insert_id`), at most 8 deep. Setting a path creates
   missing objects and replaces a non-object in the way; `rename` and `exclude` of a missing path do nothing.

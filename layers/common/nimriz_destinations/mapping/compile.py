@@ -41,8 +41,8 @@ class CompiledMapping:
 def compile_mapping(mapping: PropertyMapping) -> CompiledMapping:
     source = FunctionSource("apply_to_private", "visible", "default_payload")
     writer = _PayloadWriter(source, EventReads(source, "visible"))
-    if mapping.base == "default":  # deep-copied: overrides never change what the adapter or the event owns
-        source.add(f"payload = {source.constant(copy_json)}(default_payload(visible))")
+    if mapping.base == "default":  # not copied: an adapter's default payload is a new object (Provider.default_payload)
+        source.add("payload = default_payload(visible)")
     else:
         source.add("payload = {}")
     for override in mapping.overrides:

@@ -24,8 +24,7 @@ HUMAN_EVENT_NAMES: Mapping[str, str] = {
 
 def occurred_at(event: Mapping[str, Any]) -> datetime:
     """The event time as an aware UTC datetime (canonical `occurred_at` is RFC 3339 UTC with milliseconds)."""
-    raw = str(event["occurred_at"])
-    moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(str(event["occurred_at"]))  # reads a `Z` as UTC (Python 3.11+)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
