@@ -133,7 +133,8 @@ def normalize_email(value: str) -> str | None:
     """Trimmed and lower-cased; None unless it looks like `local@domain`."""
     email = value.strip().lower()
     local, at, domain = email.rpartition("@")
-    if not at or not local or "." not in domain or any(character.isspace() for character in email):
+    # Stripped, it holds whitespace exactly when split() cuts it in two (split() reads whitespace as isspace() does).
+    if not at or not local or "." not in domain or len(email.split()) > 1:
         return None
     return email
 
