@@ -39,9 +39,11 @@ DIGITS = st.sampled_from([0, 1, 3, 6])
 def _occurred_at_texts() -> st.SearchStrategy[str]:
     """RFC 3339 texts as producers may write them, and impossible dates and times in the same shape."""
     written = st.builds(
-        lambda moment, digits, offset: moment.strftime("%Y-%m-%dT%H:%M:%S")
-        + (f".{moment.microsecond:06d}"[: digits + 1] if digits else "")
-        + offset,
+        lambda moment, digits, offset: (
+            moment.strftime("%Y-%m-%dT%H:%M:%S")
+            + (f".{moment.microsecond:06d}"[: digits + 1] if digits else "")
+            + offset
+        ),
         st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
         DIGITS,
         OFFSETS,
