@@ -12,6 +12,7 @@ from nimriz_destinations.event_fields import (
     CANONICAL_EVENT_TYPES,
     CONSENT_STATES,
     CONVERSION_OUTCOMES,
+    EVENT_FIELDS,
     EVENT_OBJECTS,
     EVENT_TYPES,
     FORBIDDEN_PATHS,
@@ -19,6 +20,7 @@ from nimriz_destinations.event_fields import (
     STRICT_PRIVACY_FIELDS,
     TIMESTAMP_PATHS,
     TOUCH_TYPES,
+    FieldType,
     compile_path,
 )
 from nimriz_destinations.sample_events import sample_event
@@ -67,6 +69,39 @@ def test_schema_enumerations_match_the_catalogue_constants() -> None:
     assert properties["conversion"]["properties"]["outcome"]["enum"] == [*CONVERSION_OUTCOMES, None]
     for choice in EVENT_OBJECTS["consent"]:
         assert properties["consent"]["properties"][choice]["enum"] == [*CONSENT_STATES, None]
+
+
+# JSON types the schema may allow at a catalogue path of each catalogue type (null aside).
+SCHEMA_TYPES = {
+    FieldType.STRING: {"string"},
+    FieldType.NUMBER: {"number", "integer"},
+    FieldType.BOOLEAN: {"boolean"},
+    FieldType.STRING_LIST: {"array"},
+}
+
+
+def _schema_rule(path: str) -> dict[str, Any]:
+    parent, _, key = path.rpartition(".")
+    properties = SCHEMA["properties"][parent]["properties"] if parent else SCHEMA["properties"]
+    rule: dict[str, Any] = properties[key]
+    return rule
+
+
+@pytest.mark.parametrize("path", sorted(EVENT_FIELDS))
+def test_a_valid_event_holds_only_its_catalogue_type_or_null_at_each_catalogue_path(path: str) -> None:
+    # Flat payloads copy only list-typed fields (`event_fields.compile_projection`): every other catalogue value of a
+    # valid event must be a scalar, never an object or list a mapping could edit in place.
+    rule = _schema_rule(path)
+    if "enum" in rule:
+        allowed = {type(value).__name__ for value in rule["enum"]} - {"NoneType"}
+        assert allowed == {"str"}, path
+    elif "const" in rule:
+        assert isinstance(rule["const"], str), path
+    else:
+        declared = {rule["type"]} if isinstance(rule["type"], str) else set(rule["type"])
+        assert declared - {"null"} <= SCHEMA_TYPES[EVENT_FIELDS[path]], path
+        if EVENT_FIELDS[path] is FieldType.STRING_LIST:
+            assert rule["items"] == {"type": "string"}, path
 
 
 # -- valid events ----------------------------------------------------------------------------------------------

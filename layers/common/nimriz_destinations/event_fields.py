@@ -176,9 +176,12 @@ def compile_path(path: str) -> PathGetter:
 
 
 def compile_projection(sources: Sequence[tuple[str, str]]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """A function returning the present (non-null) values at the `(path, name)` sources' paths, each under its name
+    """A function returning the present (non-null) values at the `(path, name)` catalogue paths, each under its name
     (a later source wins a name), lists copied: a generated function (`codegen`), for flat payloads built on every
-    delivery."""
+    delivery.
+
+    Events reach it validated (fan-out, preview: design §4), and the schema allows at each catalogue path only its
+    catalogue type or null: only a string list can be a container, so only those values are tested and copied."""
     source = FunctionSource("projection", "event")
     reads = EventReads(source, "event")
     copied = source.constant(copied_value)
@@ -186,7 +189,8 @@ def compile_projection(sources: Sequence[tuple[str, str]]) -> Callable[[Mapping[
     for path, name in sources:
         value = reads.value(path)
         source.add(f"if {value} is not None:")
-        source.add(f"projected[{name!r}] = {value} if type({value}) is str else {copied}({value})", depth=2)
+        kept = f"{copied}({value})" if EVENT_FIELDS[path] is FieldType.STRING_LIST else value
+        source.add(f"projected[{name!r}] = {kept}", depth=2)
     source.add("return projected")
     projection: Callable[[Mapping[str, Any]], dict[str, Any]] = source.build()
     return projection

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from ..clock import iso_utc
 
 # Segment-style human names for the canonical event types (where a tool expects names, not codes).
 HUMAN_EVENT_NAMES: Mapping[str, str] = {
@@ -26,6 +29,21 @@ def occurred_at(event: Mapping[str, Any]) -> datetime:
     """The event time as an aware UTC datetime (canonical `occurred_at` is RFC 3339 UTC with milliseconds)."""
     moment = datetime.fromisoformat(str(event["occurred_at"]))  # reads a `Z` as UTC (Python 3.11+)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# `occurred_at` as producers write it (design §4): already the text iso_utc writes for that instant.
+_ISO_UTC_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", re.ASCII)
+
+
+def occurred_at_text(event: Mapping[str, Any]) -> str:
+    """`iso_utc(occurred_at(event))`: the event time as RFC 3339 UTC with milliseconds, without formatting a datetime
+    anew when the event's text already is that (formatting an aware datetime costs several times this check, on every
+    Segment and PostHog payload)."""
+    text = str(event["occurred_at"])
+    if _ISO_UTC_TEXT.fullmatch(text):
+        datetime.fromisoformat(text)  # raises for a date or time that does not exist, as occurred_at does
+        return text
+    return iso_utc(occurred_at(event))
 
 
 def epoch_millis(event: Mapping[str, Any]) -> int:

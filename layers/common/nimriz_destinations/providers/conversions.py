@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -133,7 +133,8 @@ def normalize_email(value: str) -> str | None:
     """Trimmed and lower-cased; None unless it looks like `local@domain`."""
     email = value.strip().lower()
     local, at, domain = email.rpartition("@")
-    if not at or not local or "." not in domain or any(character.isspace() for character in email):
+    # Stripped, it holds whitespace exactly when split() cuts it in two (split() reads whitespace as isspace() does).
+    if not at or not local or "." not in domain or len(email.split()) > 1:
         return None
     return email
 
@@ -172,7 +173,8 @@ def lower_trimmed(value: str) -> str | None:
 
 
 def is_sha256_hex(value: object) -> bool:
-    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
+    # The length first: most values (emails, phones, names) are not 64 characters, and it costs less than the regex.
+    return isinstance(value, str) and len(value) == 64 and _SHA256_HEX.fullmatch(value) is not None
 
 
 def hashed(value: object, normalize: Normalizer) -> str | None:
@@ -180,16 +182,18 @@ def hashed(value: object, normalize: Normalizer) -> str | None:
     if not isinstance(value, str):
         return None
     candidate = value.strip()
-    if is_sha256_hex(candidate.lower()):
-        return candidate.lower()
+    if is_sha256_hex(lowered := candidate.lower()):
+        return lowered
     normalized = normalize(candidate)
     return sha256_hex(normalized) if normalized else None
 
 
 def hashed_all(values: object, normalize: Normalizer) -> list[str]:
     """`hashed` over one value or a list of them: distinct digests in order, unusable values dropped."""
-    items: Iterable[object] = values if isinstance(values, list) else [values]
-    digests = (hashed(item, normalize) for item in items)
+    if not isinstance(values, list):  # the usual case (an event's own field): nothing to deduplicate
+        digest = hashed(values, normalize)
+        return [digest] if digest else []
+    digests = (hashed(item, normalize) for item in values)
     return list(dict.fromkeys(digest for digest in digests if digest))
 
 

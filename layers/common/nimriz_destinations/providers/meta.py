@@ -90,7 +90,7 @@ def _lower_without_spaces(value: str) -> str | None:
 
 def _letters_only(value: str) -> str | None:
     """Meta's city (and non-US state) form: lower-case, no digits, spaces or punctuation; other letters kept (UTF-8)."""
-    return "".join(character for character in value.lower() if character.isalpha()) or None
+    return "".join(filter(str.isalpha, value.lower())) or None
 
 
 # US states, DC and territories by name (letters only, lower-case): Meta wants US states as 2-letter ANSI codes.

@@ -31,7 +31,6 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator
 
-from ..clock import iso_utc
 from . import base
 from .analytics import (
     EVENT_NAME_DOC,
@@ -47,7 +46,7 @@ from .analytics import (
     signed_revenue,
 )
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
-from .common import anonymous_id, occurred_at
+from .common import anonymous_id, occurred_at, occurred_at_text
 from .responses import (
     error_excerpt,
     invalid_response,
@@ -120,7 +119,7 @@ class PostHog(base.Provider):
         return {
             "event": human_event_name(event),
             "distinct_id": anonymous_id(event),
-            "timestamp": iso_utc(occurred_at(event)),
+            "timestamp": occurred_at_text(event),
             "uuid": as_uuid(str(event["id"])),
             "properties": properties,
         }

@@ -13,11 +13,11 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-from ..clock import iso_from_unix, iso_utc
+from ..clock import iso_from_unix
 from . import base
 from .analytics import canonical_properties, property_doc
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, derived
-from .common import HUMAN_EVENT_NAMES, anonymous_id, chunk_by_limits, json_bytes, occurred_at
+from .common import HUMAN_EVENT_NAMES, anonymous_id, chunk_by_limits, json_bytes, occurred_at_text
 from .responses import error_code, error_excerpt, json_object, typed
 
 API_BASE_URLS: Mapping[str, str] = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}
@@ -109,7 +109,7 @@ class Segment(base.Provider):
             "event": event_name(event),
             "anonymousId": anonymous_id(event),
             "messageId": str(event["id"]),
-            "timestamp": iso_utc(occurred_at(event)),
+            "timestamp": occurred_at_text(event),
             "properties": segment_properties(event),
             "context": context,
         }
