@@ -33,6 +33,9 @@
   twice in the request (same order id and `adjustmentDateTime`): every copy is refused
   DUPLICATE_ADJUSTMENT_IN_REQUEST and none made (`conversion_adjustment_upload_error.py`: "Imported adjustment has
   a duplicate conversion adjustment with same adjustment_date_time ... try again").
+* A version in `retired_versions` (either method): 400 INVALID_ARGUMENT with `requestError: UNSUPPORTED_VERSION`,
+  "This API version has been sunset and is no longer supported." (`errors/types/request_error.py`; the 400 as
+  integrators observed it after v21's sunset, e.g. OWOX PR #1504).
 * Uploaded conversions land in `uploaded` (keyed by orderId), adjustments in `adjustments`;
   `revoke_access_tokens()` expires every issued token.
 """
@@ -112,6 +115,7 @@ class GoogleAdsSink:
     refresh_token: str
     version: str
     login_customer_id: str | None = None
+    retired_versions: frozenset[str] = frozenset()
     clock: Callable[[], float] = time.time
     issued_tokens: set[str] = field(default_factory=set)
     uploaded: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -127,6 +131,13 @@ class GoogleAdsSink:
     def __call__(self, request: SinkRequest) -> SinkResponse:
         if request.method == "POST" and request.path == TOKEN_PATH:
             return self._token(request)
+        if request.path.split("/")[1] in self.retired_versions:
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "This API version has been sunset and is no longer supported.",
+                {"requestError": "UNSUPPORTED_VERSION"},
+            )
         customer = f"/{self.version}/customers/{self.customer_id}"
         if request.method == "POST" and request.path == f"{customer}:uploadClickConversions":
             return self._upload(request, adjustments=False)

@@ -1,6 +1,9 @@
 """A TikTok Events API 2.0 stand-in: checks requests the way TikTok documents and answers like it.
 
-* Path: POST /open_api/v1.3/event/track/ (trailing slash included); others → HTTP 404.
+* Path: POST /open_api/{version}/event/track/ (trailing slash included; `version` v1.3 unless told); others → HTTP
+  404, except a version in `retired_versions`: HTTP 200 with code 40051, the official SDK's
+  ERROR_CODE_INVALID_API_VERSION (tiktok-business-api-sdk `tiktok_business/tiktok_code.py`; TikTok documents no
+  message for it, so the stand-in's says what happened).
 * Auth: header `Access-Token`; missing or wrong → HTTP 200 with code 40105 (TikTok's application errors come
   with HTTP 200 and a non-zero `code`).
 * Body: JSON `{"event_source": "web", "event_source_id": <pixel code>, "data": [...], "test_event_code"?}`, 1 to
@@ -23,7 +26,7 @@ from typing import Any
 
 from tests.sinks.server import SinkRequest, SinkResponse
 
-PATH = "/open_api/v1.3/event/track/"
+PATH = "/open_api/{version}/event/track/"
 MAX_EVENTS = 1000
 MAX_SECONDS = 10**10  # a larger event_time is in milliseconds
 HASHED_FIELDS = ("email", "phone", "external_id")
@@ -31,6 +34,7 @@ HASHED_FIELDS = ("email", "phone", "external_id")
 # PlaceAnOrder by Purchase) or dropped (ClickButton).
 LEGACY_EVENT_NAMES = frozenset({"SubmitForm", "CompletePayment", "PlaceAnOrder", "ClickButton"})
 INVALID_TOKEN = 40105
+INVALID_API_VERSION = 40051
 PARAMETER_ERROR = 40002
 _HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -48,12 +52,16 @@ class TikTokSink:
 
     pixel_code: str
     access_token: str
+    version: str = "v1.3"
+    retired_versions: frozenset[str] = frozenset()
     accepted: list[dict[str, Any]] = field(default_factory=list)
     test_event_codes: list[str | None] = field(default_factory=list)  # one per accepted request
     legacy_named: list[dict[str, Any]] = field(default_factory=list)  # accepted events with a legacy event name
 
     def __call__(self, request: SinkRequest) -> SinkResponse:
-        if request.method != "POST" or request.path != PATH:
+        if any(request.path == PATH.format(version=retired) for retired in self.retired_versions):
+            return tiktok_answer(INVALID_API_VERSION, "This API version is no longer supported.")
+        if request.method != "POST" or request.path != PATH.format(version=self.version):
             return SinkResponse(404, "404 page not found")
         if request.header("access-token") != self.access_token:
             return tiktok_answer(INVALID_TOKEN, "Access token is incorrect or has been revoked.")

@@ -13,6 +13,7 @@ import pytest
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import (
+    API_VERSION_RETIRED,
     DeliveryItem,
     OutboundRequest,
     Outcome,
@@ -405,3 +406,17 @@ def test_a_follow_on_without_its_sales_id_never_reaches_google(
     outcome = deliver(GoogleAds(), sender, [follow_on("conversion.refund", original_event_id=None)])[0]
     assert (outcome.verdict, outcome.error_class) == (Verdict.SKIPPED, "missing_original_event_id")
     assert [request.path for request in sink.requests] == ["/token"]
+
+
+def test_a_sunset_google_ads_version_fails_permanently_as_api_version_retired(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    # RequestErrorEnum.UNSUPPORTED_VERSION: "This API version has been sunset and is no longer supported."
+    _, handler = google
+    handler.version, handler.retired_versions = "v27", frozenset({API_VERSION})
+    outcomes = deliver(GoogleAds(), sender, [make_item("conversion.lead", 0), follow_on("conversion.refund", 1)])
+    assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {
+        (Verdict.PERMANENT, API_VERSION_RETIRED)
+    }
+    assert API_VERSION in (outcomes[0].message or "")
+    assert handler.uploaded == {} and handler.adjustments == []

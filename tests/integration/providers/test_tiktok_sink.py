@@ -9,7 +9,7 @@ import pytest
 
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
-from nimriz_destinations.providers.base import DeliveryItem, Outcome, Verdict
+from nimriz_destinations.providers.base import API_VERSION_RETIRED, DeliveryItem, Outcome, Verdict
 from nimriz_destinations.providers.tiktok import PROVIDER
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
@@ -102,3 +102,17 @@ def test_the_rate_limit_code_is_retried(tiktok: tuple[Sink, TikTokSink], sender:
     assert deliver(sender, [make_item("conversion.lead")])[0].error_class == "tiktok_40100"
     assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
     assert len(handler.accepted) == 1
+
+
+def test_a_retired_tiktok_version_fails_permanently_as_api_version_retired(
+    tiktok: tuple[Sink, TikTokSink], sender: HttpSender
+) -> None:
+    # The official SDK's code for it: tiktok_code.py, ERROR_CODE_INVALID_API_VERSION = 40051.
+    _, handler = tiktok
+    handler.version, handler.retired_versions = "v1.4", frozenset({"v1.3"})
+    outcomes = deliver(sender, [make_item("conversion.lead", 0), make_item("conversion.sale", 1)])
+    assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {
+        (Verdict.PERMANENT, API_VERSION_RETIRED)
+    }
+    assert "v1.3" in (outcomes[0].message or "")
+    assert handler.accepted == []

@@ -104,6 +104,9 @@ RETRY_LATER_SECONDS = 6 * 3600.0
 ADJUSTMENT_DUPLICATE_ERRORS = frozenset({"RESTATEMENT_ALREADY_EXISTS", "CONVERSION_ALREADY_RETRACTED"})
 # Follow-ons that return money, so may return part of it (a cancellation always undoes the whole sale).
 PARTIAL_OUTCOMES = frozenset({"refund", "reversal"})
+# RequestErrorEnum.UNSUPPORTED_VERSION (`errors/types/request_error.py`): "This API version has been sunset and is no
+# longer supported" (answered 400 INVALID_ARGUMENT): API_VERSION must be moved on (docs/api-versions.md).
+UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
 TRANSIENT_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
 TRANSIENT_ERROR_CODES = frozenset(
     {"TRANSIENT_ERROR", "INTERNAL_ERROR", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"}
@@ -556,6 +559,8 @@ def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outc
     rows = _row_errors({"details": error.get("details")}, "")
     codes = [code for row in rows if (code := error_code(row.code, request))]
     message = provider_message(typed(error, "message", str), request)
+    if UNSUPPORTED_VERSION in codes:
+        return Outcome.version_retired(PLATFORM, API_VERSION, message)
     if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
         return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, base.retry_after_seconds(response))
     error_class = codes[0].lower() if codes else status.lower() or f"http_{response.status}"

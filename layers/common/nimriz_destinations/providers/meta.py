@@ -79,6 +79,10 @@ EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
 RETRYABLE_ERROR_CODES = frozenset({1, 2, 4, 17, 341, 613})
 THROTTLING_ERROR_CODES = range(80000, 80015)
 INVALID_TOKEN_ERROR_CODE = 190
+# "(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version" (Meta, "Upcoming
+# change in Marketing API version deprecation to enable version auto-upgrade", 2024-04-16): GRAPH_API_VERSION is
+# no longer served (calls to an expired version "may fail or be upgraded to the next available version").
+DEPRECATED_VERSION_ERROR_CODE = 2635
 # How Graph names the offending event: `data[3]`, `data[3][event_time]` or `$['data'][3]['custom_data']`.
 _EVENT_REFERENCE = re.compile(r"""data(?:['"]\])?\[([0-9]{1,9})\]""")  # an index, not any run of digits
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -355,6 +359,8 @@ def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcom
     message = provider_message(detail, request)
     if code == INVALID_TOKEN_ERROR_CODE:
         return Outcome.permanent("unauthorized", message)
+    if code == DEPRECATED_VERSION_ERROR_CODE:
+        return Outcome.version_retired(PLATFORM, GRAPH_API_VERSION, message)
     error_class = f"meta_error_{code}" if type(code) is int and code >= 0 else "meta_error"  # Graph codes are numbers
     if code in RETRYABLE_ERROR_CODES or code in THROTTLING_ERROR_CODES or error.get("is_transient") is True:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))

@@ -45,7 +45,8 @@ from .conversions import (
 from .responses import error_code, invalid_response, provider_message, read_json, status_line_outcome, typed
 
 PLATFORM = "TikTok"
-API_URL = "https://business-api.tiktok.com/open_api/v1.3/event/track/"
+API_VERSION = "v1.3"
+API_URL = f"https://business-api.tiktok.com/open_api/{API_VERSION}/event/track/"
 EVENT_SOURCE = "web"
 MAX_EVENTS_PER_REQUEST = 1000
 EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
@@ -53,6 +54,9 @@ EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
 SUCCESS_CODE = 0
 RATE_LIMIT_CODE = 40100
 INVALID_TOKEN_CODE = 40105
+# The official SDK's ERROR_CODE_INVALID_API_VERSION (tiktok-business-api-sdk, `tiktok_business/tiktok_code.py`):
+# the version in API_URL is not served (TikTok retired v1.2 in August 2023 after a year's notice; docs/api-versions.md).
+INVALID_API_VERSION_CODE = 40051
 SERVER_ERROR_CODES = range(50000, 60000)
 
 # `user` fields TikTok wants SHA-256 hashed, with TikTok's normalisation before hashing.
@@ -194,6 +198,8 @@ def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> O
     message = provider_message(typed(body.value, "message", str), request)
     if code == INVALID_TOKEN_CODE:
         return Outcome.permanent("unauthorized", message)
+    if code == INVALID_API_VERSION_CODE:
+        return Outcome.version_retired(PLATFORM, API_VERSION, message)
     error_class = f"tiktok_{error_code(code, request) or 'error'}"
     if code == RATE_LIMIT_CODE or code in SERVER_ERROR_CODES:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))
