@@ -15,7 +15,10 @@
   `fb.1.<13-digit ms>.<fbclid>`; `Purchase` needs a 3-letter `custom_data.currency` and a numeric
   `custom_data.value`.
 * Success: `{"events_received": n, "messages": [], "fbtrace_id": ...}`; accepted events land in `accepted` (with
-  the request's test_event_code, if any).
+  the request's test_event_code, if any). Meta's parameters page says website events "require the
+  client_user_agent, action_source, and event_source_url parameters, while non-web events require only
+  action_source", but documents no refusal for a website event without them: such events are accepted and also
+  land in `website_without_user_agent`.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class MetaSink:
     retired_versions: frozenset[str] = frozenset()
     accepted: list[dict[str, Any]] = field(default_factory=list)
     test_event_codes: list[str | None] = field(default_factory=list)  # one per accepted request
+    website_without_user_agent: list[dict[str, Any]] = field(default_factory=list)  # accepted ones
 
     def __call__(self, request: SinkRequest) -> SinkResponse:
         if any(request.path.startswith(f"/{retired}/") for retired in self.retired_versions):
@@ -108,6 +112,11 @@ class MetaSink:
             if event_problem := self._event_problem(event):
                 return _event_refused(index, event_problem)
         self.accepted.extend(body["data"])
+        self.website_without_user_agent.extend(
+            event
+            for event in body["data"]
+            if event["action_source"] == "website" and not event["user_data"].get("client_user_agent")
+        )
         self.test_event_codes.append(body.get("test_event_code"))
         return SinkResponse(200, {"events_received": len(body["data"]), "messages": [], "fbtrace_id": _trace_id()})
 

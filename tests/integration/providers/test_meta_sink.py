@@ -149,6 +149,12 @@ def test_location_keys_arrive_hashed_and_city_and_state_only_in_standard_mode(
     assert "ct" not in strict and "st" not in strict
 
 
+def test_the_default_action_source_needs_no_user_agent(meta: tuple[Sink, MetaSink], sender: HttpSender) -> None:
+    _, handler = meta
+    assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
+    assert handler.accepted and handler.website_without_user_agent == []
+
+
 def test_the_destinations_action_source_reaches_meta(meta: tuple[Sink, MetaSink], sender: HttpSender) -> None:
     _, handler = meta
     outcomes = deliver(sender, [make_item("conversion.sale")], {**CREDENTIALS, "action_source": "physical_store"})

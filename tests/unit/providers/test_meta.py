@@ -149,9 +149,11 @@ def test_an_unusable_country_is_left_out() -> None:
     assert "country" not in PROVIDER.default_payload(event)["user_data"]
 
 
-def test_action_source_is_website_by_default() -> None:
+def test_action_source_is_other_by_default_a_non_web_source_meta_takes_without_a_user_agent() -> None:
+    # Meta's Conversions API parameters: "Website events ... require the client_user_agent, action_source, and
+    # event_source_url parameters, while non-web events require only action_source"; Nimriz has no user agent.
     (request,) = build([make_item(make_event())]).requests
-    assert sent_events(request)[0]["action_source"] == "website"
+    assert sent_events(request)[0]["action_source"] == "other"
 
 
 def test_action_source_comes_from_the_destination_credentials() -> None:

@@ -12,10 +12,13 @@
 * When Meta still refuses a request and its error names the event (`data[3]`, `$['data'][3]` or
   `error_data.event_index`), that event fails alone with Meta's message; the rest are `Outcome.resend`: the
   dispatcher sends them again at once without it (https://developers.facebook.com/docs/graph-api/guides/error-handling).
-* `action_source` comes from the destination's `action_source` credential (default "website": the journey
-  started with a click on a tracked link to the customer's site) unless a mapping sets it. Meta asks website
-  events for `client_user_agent`, which Nimriz never has (design §4): Meta accepts them, possibly with less
-  optimisation value.
+* `action_source` comes from the destination's `action_source` credential unless a mapping sets it. The default is
+  `other` ("Conversion happened in a way that is not listed", facebook-python-business-sdk
+  `adobjects/serverside/action_source.py`): Meta's Conversions API parameters page
+  (https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/) says "Website events shared
+  using the Conversions API require the `client_user_agent`, `action_source`, and `event_source_url` parameters,
+  while non-web events require only `action_source`", and Nimriz never has a user agent (design §4). A customer
+  whose conversions do happen on a website may still choose `website`.
 * Match keys from the event context (customer-information parameters,
   https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters):
   `country` always; `ct` and `st` only in standard privacy mode (strict mode removes city and region before
@@ -71,7 +74,7 @@ ActionSource = Literal[
     "website", "app", "phone_call", "chat", "email", "physical_store", "system_generated", "business_messaging", "other"
 ]
 ACTION_SOURCES = frozenset(get_args(ActionSource))
-DEFAULT_ACTION_SOURCE: ActionSource = "website"
+DEFAULT_ACTION_SOURCE: ActionSource = "other"  # a non-web source: Meta requires no client_user_agent of it
 EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
 
 # Graph error codes worth retrying: unknown/service errors, app/user/application request limits, too many calls,
@@ -165,8 +168,9 @@ class Meta(base.Provider):
         ("event_id", "the event `id`: Meta deduplicates it against the Pixel's eventID (48 h)"),
         (
             "action_source",
-            "the credentials' `action_source` (default `website`), unless a mapping sets it. Nimriz never forwards "
-            "`client_user_agent`, which Meta asks of `website` events: Meta accepts them but may optimise less on them",
+            "the credentials' `action_source` (default `other`), unless a mapping sets it. Meta requires "
+            "`client_user_agent` of `website` events and only `action_source` of non-web ones (Conversions API "
+            "parameters); Nimriz never has a user agent",
         ),
         ("event_source_url", "`link.destination_url_capped`"),
         ("user_data.em", "`conversion.email`, trimmed and lower-cased, SHA-256 hex, as a one-item list"),
