@@ -16,8 +16,8 @@ Responses (HTTP V2 reference):
   Amplitude-Python `Response.invalid_or_silenced_index`): indices in `events_with_invalid_fields`,
   `events_with_missing_fields`, `events_with_invalid_id_lengths` and `silenced_events`, and events of a device in
   `silenced_devices`. Listed `throttled_events` are retried after the 30 s pause. Every event is permanent only
-  for an invalid API key or a missing request-level field (`missing_field`); any other 400 naming no event (e.g.
-  invalid JSON) is retried, as Amplitude-Python does (`src/amplitude/processor.py`: `if
+  for an invalid API key or a missing request-level field (`missing_field`); any other answer of Amplitude's naming
+  no event (e.g. "Invalid JSON request body") is retried, as Amplitude-Python does (`src/amplitude/processor.py`: `if
   res.error.startswith("Invalid API key:")` ... `if res.missing_field` ... `else`: the events not listed are
   pushed back for retry), and so does Amplitude-TypeScript (`handleInvalidResponse`).
 * 429 rejects the request: `throttled_events` are retried after max(Retry-After, 30 s) ("pause sending events for
@@ -211,7 +211,9 @@ def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[i
         failure = Outcome.permanent("http_400", f"Amplitude {error_excerpt(request, response)}")
         return dict.fromkeys(request.items, failure)
     if not (rejected or throttled):
-        return dict.fromkeys(request.items, Outcome.retry("http_400", f"Amplitude {error_excerpt(request, response)}"))
+        # Amplitude's answer naming no event is retried; a body that is not Amplitude's JSON says only "400" (§8.1).
+        failure = Outcome.retry("http_400", f"Amplitude {error_excerpt(request, response)}") if body else None
+        return dict.fromkeys(request.items, failure or status_outcome("Amplitude", request, response))
     outcomes: dict[int, Outcome] = {}
     for index, position in enumerate(request.items):
         if index in rejected:
