@@ -11,9 +11,10 @@
 * Per event: `event` name; `event_time` in Unix seconds (a millisecond value is refused); `user` object whose
   `email`, `phone` and `external_id` (string or list) are 64-character lower-case hex; `ttclid` a string.
 * Success: `{"code": 0, "message": "OK", "request_id": ..., "data": {}}`; accepted events land in `accepted`.
-  Events named after TikTok's earlier standard-event list (`SubmitForm`, `CompletePayment`, ...) are accepted, as
-  TikTok still does, and also land in `legacy_named` (the current list:
-  https://ads.tiktok.com/help/article/supported-standard-events).
+  Events named after TikTok's earlier standard-event list (`CompletePayment`, `PlaceAnOrder`, `ClickButton`) are
+  accepted, as TikTok still does, and also land in `legacy_named` (the current list, September 2025:
+  https://ads.tiktok.com/help/article/supported-standard-events, with `Purchase` and `SubmitForm`; `Lead`, the
+  May 2025 guide's name for SubmitForm, is accepted as the guide says: "Legacy names are auto-converted").
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ PATH = "/open_api/{version}/event/track/"
 MAX_EVENTS = 1000
 MAX_SECONDS = 10**10  # a larger event_time is in milliseconds
 HASHED_FIELDS = ("email", "phone", "external_id")
-# Standard events of TikTok's earlier list that its current list replaced (SubmitForm by Lead, CompletePayment and
-# PlaceAnOrder by Purchase) or dropped (ClickButton).
-LEGACY_EVENT_NAMES = frozenset({"SubmitForm", "CompletePayment", "PlaceAnOrder", "ClickButton"})
+# Standard events of TikTok's earlier list that its current list replaced (CompletePayment and PlaceAnOrder by
+# Purchase) or dropped (ClickButton).
+LEGACY_EVENT_NAMES = frozenset({"CompletePayment", "PlaceAnOrder", "ClickButton"})
 INVALID_TOKEN = 40105
 INVALID_API_VERSION = 40051
 PARAMETER_ERROR = 40002

@@ -56,7 +56,7 @@ def test_leads_and_sales_are_accepted(tiktok: tuple[Sink, TikTokSink], sender: H
     (request,) = sink.requests
     assert request.header("access-token") == TOKEN
     assert [(event["event"], event["event_id"]) for event in handler.accepted] == [
-        ("Lead", "evt_0"),
+        ("SubmitForm", "evt_0"),
         ("Purchase", "evt_1"),
     ]
     assert handler.legacy_named == []  # TikTok's current standard event names only
@@ -67,12 +67,12 @@ def test_leads_and_sales_are_accepted(tiktok: tuple[Sink, TikTokSink], sender: H
 def test_a_legacy_event_name_is_still_accepted_but_noted(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:
     _, handler = tiktok
     legacy = compile_mapping(
-        PropertyMapping.model_validate({"overrides": [{"type": "static", "to": "event", "value": "SubmitForm"}]})
+        PropertyMapping.model_validate({"overrides": [{"type": "static", "to": "event", "value": "CompletePayment"}]})
     )
     item = make_item("conversion.lead")
     item = DeliveryItem(item.delivery_id, item.event, legacy.apply(item.event, PROVIDER.default_payload), "live", 1)
     assert deliver(sender, [item])[0].verdict is Verdict.DELIVERED
-    assert [event["event"] for event in handler.legacy_named] == ["SubmitForm"]
+    assert [event["event"] for event in handler.legacy_named] == ["CompletePayment"]
 
 
 def test_a_test_send_carries_the_test_event_code(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:

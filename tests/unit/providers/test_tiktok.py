@@ -48,7 +48,7 @@ def answer(status: int, body: Any = None, headers: dict[str, str] | None = None)
 # -- default mapping ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("event_type", "name"), [("conversion.lead", "Lead"), ("conversion.sale", "Purchase")])
+@pytest.mark.parametrize(("event_type", "name"), [("conversion.lead", "SubmitForm"), ("conversion.sale", "Purchase")])
 def test_outcomes_map_to_tiktoks_current_standard_events(event_type: str, name: str) -> None:
     assert PROVIDER.default_payload(make_event(event_type))["event"] == name
 

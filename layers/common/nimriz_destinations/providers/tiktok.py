@@ -7,8 +7,12 @@
   integer `code` cannot say whether TikTok kept the events: `invalid_response`, permanent (not sent again).
 * Standard event names from TikTok's current list, "About supported standard events in TikTok Ads Manager"
   (https://ads.tiktok.com/help/article/supported-standard-events, last updated September 2025), which Events API
-  2.0 shares with the Pixel: a lead is `Lead`, a sale `Purchase`. The names of the earlier list (`SubmitForm`,
-  `CompletePayment`, `PlaceAnOrder`, `ClickButton`) are gone from it; TikTok still accepts them as aliases.
+  2.0 shares with the Pixel: a sale is `Purchase` (the list's "When a visitor makes a purchase"; `CompletePayment`
+  and `PlaceAnOrder` are gone from it) and a lead `SubmitForm` ("Submit Form: when a visitor submits a form",
+  objective Lead; TikTok's "About reserved events", September 2025, maps `ClickForm` to `SubmitForm` too). The
+  list has no `Lead` row: TikTok's May 2025 "How to Adopt TikTok's Updated Standard Events" renamed SubmitForm to
+  Lead, but the September 2025 pages went back to SubmitForm, and that guide says both names keep working ("Legacy
+  names are auto-converted on the backend").
 * Up to 1,000 events per request: the commonly cited limit; TikTok's own page could not be confirmed.
 """
 
@@ -49,7 +53,7 @@ API_VERSION = "v1.3"
 API_URL = f"https://business-api.tiktok.com/open_api/{API_VERSION}/event/track/"
 EVENT_SOURCE = "web"
 MAX_EVENTS_PER_REQUEST = 1000
-EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
+EVENT_NAMES: Mapping[str, str] = {"lead": "SubmitForm", "sale": "Purchase"}
 
 SUCCESS_CODE = 0
 RATE_LIMIT_CODE = 40100
@@ -84,8 +88,9 @@ class TikTok(base.Provider):
         ("event_source, event_source_id", '"web" and the credentials\' `pixel_code` (request level)'),
         (
             "event",
-            "`Lead` for conversion.lead, `Purchase` for conversion.sale (TikTok's current standard events; "
-            "the legacy `SubmitForm` and `CompletePayment` are not used)",
+            "`SubmitForm` for conversion.lead, `Purchase` for conversion.sale (TikTok's standard events list of "
+            "September 2025, https://ads.tiktok.com/help/article/supported-standard-events; the legacy "
+            "`CompletePayment` is not used)",
         ),
         ("event_time", "`occurred_at` as Unix seconds"),
         ("event_id", "the event `id`: TikTok deduplicates it against the Pixel's event_id"),
