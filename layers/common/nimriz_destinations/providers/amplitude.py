@@ -212,8 +212,9 @@ def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[i
         return dict.fromkeys(request.items, failure)
     if not (rejected or throttled):
         # Amplitude's answer naming no event is retried; a body that is not Amplitude's JSON says only "400" (§8.1).
-        failure = Outcome.retry("http_400", f"Amplitude {error_excerpt(request, response)}") if body else None
-        return dict.fromkeys(request.items, failure or status_outcome("Amplitude", request, response))
+        if not body:
+            return dict.fromkeys(request.items, status_outcome("Amplitude", request, response))
+        return dict.fromkeys(request.items, Outcome.retry("http_400", f"Amplitude {error_excerpt(request, response)}"))
     outcomes: dict[int, Outcome] = {}
     for index, position in enumerate(request.items):
         if index in rejected:
