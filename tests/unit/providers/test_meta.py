@@ -466,3 +466,26 @@ def test_error_messages_never_echo_the_access_token() -> None:
     outcome = PROVIDER.classify(one_request(), answer(400, body))[0]
     assert TOKEN not in (outcome.message or "")
     assert "[redacted]" in (outcome.message or "")
+
+
+# -- limited data use -----------------------------------------------------------------------------------------
+
+LDU = {"data_processing_options": ["LDU"], "data_processing_options_country": 0, "data_processing_options_state": 0}
+
+
+def ldu_fields(event: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in event.items() if key.startswith("data_processing_options")}
+
+
+def test_limited_data_use_on_the_destination_sends_ldu_for_meta_to_geolocate() -> None:
+    credentials = MetaCredentials.model_validate({**CREDENTIALS, "limited_data_use": True}).model_dump()
+    (request,) = build([make_item(make_event())], credentials).requests
+    assert ldu_fields(sent_events(request)[0]) == LDU
+
+
+def test_a_strict_privacy_event_always_goes_with_ldu_whatever_its_mapping_says() -> None:
+    strict = make_event()
+    strict["privacy_mode"] = "strict"
+    overrides = [{"type": "static", "to": "data_processing_options", "value": []}]
+    (request,) = build([make_item(strict, overrides=overrides), make_item(make_event())]).requests
+    assert [ldu_fields(event) for event in sent_events(request)] == [LDU, {}]

@@ -13,6 +13,10 @@
   list has no `Lead` row: TikTok's May 2025 "How to Adopt TikTok's Updated Standard Events" renamed SubmitForm to
   Lead, but the September 2025 pages went back to SubmitForm, and that guide says both names keep working ("Legacy
   names are auto-converted on the backend").
+* Limited Data Use: with the destination's `limited_data_use`, and always for an event in strict privacy mode,
+  each event of `data` carries `limited_data_use: true`, whatever a mapping set there (TikTok's "Events API 2.0 -
+  Limited Data Use", https://ads.tiktok.com/marketing_api/docs?id=1771101204435970, as Segment's TikTok
+  Conversions destination places it: a boolean in each event, `reportWebEvent/utils.ts`).
 * Up to 1,000 events per request: the commonly cited limit; TikTok's own page could not be confirmed.
 """
 
@@ -40,6 +44,7 @@ from .conversions import (
     e164_phone,
     hashed,
     hashed_all,
+    limited_data_use,
     lower_trimmed,
     missing_identifier,
     normalize_email,
@@ -76,6 +81,8 @@ class TikTokCredentials(base.Credentials):
     pixel_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{10,32}$")]
     access_token: base.SecretStr
     test_event_code: TestEventCode | None = None
+    # Ask TikTok to limit its processing of every event (events in strict privacy mode always are).
+    limited_data_use: bool = False
 
 
 class TikTok(base.Provider):
@@ -102,6 +109,11 @@ class TikTok(base.Provider):
         ("properties.value", "`conversion.value` (a lead's 0 is left out)"),
         ("properties.currency", "`conversion.currency`, upper-case ISO-4217"),
         ("test_event_code", "the credentials' `test_event_code`, on test sends only (else a test send goes live)"),
+        (
+            "limited_data_use",
+            "`true` on each event in strict privacy mode and on destinations with `limited_data_use`, whatever a "
+            "mapping sets; else not sent",
+        ),
         (
             "hashing",
             "user.email, user.phone and user.external_id set by a mapping are normalised and hashed unless "
@@ -130,7 +142,7 @@ class TikTok(base.Provider):
         return build_batches(
             items,
             platform=PLATFORM,
-            prepare=lambda item: _prepare(item.payload),
+            prepare=lambda item: _prepare(item.payload, limited_data_use(item.event, credentials)),
             max_batch_size=self.max_batch_size,
             build_request=lambda payloads, positions, test: _request(payloads, positions, test, credentials),
         )
@@ -151,8 +163,10 @@ def _user(event: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in user.items() if value}
 
 
-def _prepare(payload: Mapping[str, Any]) -> dict[str, Any] | Outcome:
+def _prepare(payload: Mapping[str, Any], limited: bool) -> dict[str, Any] | Outcome:
     event = dict(payload)
+    if limited:
+        event["limited_data_use"] = True
     event["user"] = user = _hashed_user(payload.get("user"))
     if not any(user.get(field) for field in IDENTIFIER_FIELDS):
         return missing_identifier(PLATFORM, "the customer's email or phone, or a ttclid on the click")
