@@ -15,6 +15,7 @@ import pytest
 from nimriz_destinations.sample_events import sample_event
 from tests.e2e.conftest import E2E_DEV_KEY, RunningStack
 from tests.e2e.providers import PROVIDERS
+from tests.sinks.google_ads import GoogleAdsSink
 from tests.sinks.server import Sink, SinkResponse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
@@ -179,3 +180,51 @@ def test_a_self_hosted_posthog_answering_200_with_60_kb_of_brackets_is_sent_once
     )
     carrying = [request for request in sink.requests if any(e["uuid"] == click["id"] for e in request.json()["batch"])]
     assert len(carrying) == 1  # PostHog answered 200: the event is never sent again
+
+
+def test_a_partial_refund_then_a_cancellation_adjust_the_google_ads_sale_at_once(
+    local_stack: RunningStack, api: httpx.Client, provider_sinks: dict[str, Sink]
+) -> None:
+    setup = PROVIDERS["google_ads"]
+    body = {
+        "name": "google ads adjustments e2e",
+        "type": "google_ads",
+        "credentials": setup.credentials,
+        "actions": [{"name": "Forward", "action_type": setup.action_type}],
+    }
+    created = api.post(BASE, json=body)
+    assert created.status_code == 201, created.text
+    destination_id = created.json()["destination"]["id"]
+    time.sleep(1.2)  # past the local stack's config cache bound
+
+    def delivered(event: dict[str, Any]) -> None:
+        assert httpx.post(f"{local_stack.base_url}/_local/events", json=[event]).status_code == 202
+
+        def final_outcome() -> dict[str, Any] | None:
+            found = api.get(f"{BASE}/{destination_id}/deliveries").json()["deliveries"]
+            return next((d for d in found if d["event_id"] == event["id"] and d["status"] != "retrying"), None)
+
+        deadline = time.monotonic() + 60
+        while (delivery := final_outcome()) is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert delivery is not None and delivery["status"] == "delivered", (event["type"], delivery)
+
+    sale = sample_event("conversion.sale", workspace_id="ws_dev", organization_id="org_dev")
+    delivered(sale)
+    # Seconds after the sale: Google dropped its 24-hour wait for adjustments on 2024-09-09.
+    refund = sample_event("conversion.refund", workspace_id="ws_dev", organization_id="org_dev")
+    refund["conversion"] |= {"original_event_id": sale["id"], "value": 10, "original_value": 49.9}
+    delivered(refund)
+    cancellation = sample_event("conversion.cancellation", workspace_id="ws_dev", organization_id="org_dev")
+    cancellation["conversion"]["original_event_id"] = sale["id"]
+    delivered(cancellation)
+
+    google = provider_sinks["google_ads"].handler
+    assert isinstance(google, GoogleAdsSink)
+    made = [
+        (adjustment["adjustmentType"], adjustment.get("restatementValue", {}).get("adjustedValue"))
+        for adjustment in google.adjustments
+        if adjustment["orderId"] == sale["id"]
+    ]
+    assert made == [("RESTATEMENT", 39.9), ("RETRACTION", None)]
+    assert sale["id"] in google.retracted

@@ -10,20 +10,32 @@
     empty): `conversionAction` of this customer; `conversionDateTime` as `yyyy-mm-dd hh:mm:ss+hh:mm`; exactly one
     of gclid / gbraid / wbraid or user identifiers; a gclid made of base64url characters (else UNPARSEABLE_GCLID);
     user identifiers only `hashedEmail` / `hashedPhoneNumber` as 64-character lower-case hex, at most 5;
-    `orderId` not used before (ORDER_ID_ALREADY_IN_USE) nor twice in the request (DUPLICATE_ORDER_ID);
+    `orderId` not used before (ORDER_ID_ALREADY_IN_USE) nor more than once in the request: then *every* copy is
+    refused DUPLICATE_ORDER_ID and none recorded (googleads/google-ads-python `errors/types/conversion_upload_error.py`:
+    "Imported events include multiple conversions with the same order ID and were not processed");
   - `consent` holds only `adUserData` / `adPersonalization` with a ConsentStatus value (GRANTED, DENIED, UNKNOWN,
-    UNSPECIFIED): anything else cannot be parsed, and Google refuses the whole request (400 INVALID_ARGUMENT);
+    UNSPECIFIED): anything else cannot be parsed, and Google refuses the whole request (400 INVALID_ARGUMENT).
+    `adPersonalization` parses but "can only be set for OfflineUserDataJobService and UserDataService" (the Consent
+    reference, `common/types/consent.py`); Google documents no error code for it, so the stand-in refuses such a
+    request with a plain 400 INVALID_ARGUMENT quoting that sentence;
   - `validateOnly: true` checks and records nothing, and returns no results.
 * POST /{version}/customers/{customer_id}:uploadConversionAdjustments: the same auth, envelopes, partial failure and
   2,000 limit (TOO_MANY_ADJUSTMENTS_IN_REQUEST); an `adjustmentType` other than Google's enum values fails the
   whole request; per adjustment: `conversionAction` of this customer (NO_CONVERSION_ACTION_FOUND),
   `adjustmentDateTime` in Google's format, RETRACTION or RESTATEMENT; exactly one of `orderId` and
   `gclidDateTimePair`; the order id of a conversion uploaded here to the same action, not from a wbraid click
-  (CONVERSION_NOT_FOUND); at least 24 hours (TOO_RECENT_CONVERSION) and at most 54 days (CONVERSION_EXPIRED) old
-  by `clock`; not before the conversion (ADJUSTMENT_PRECEDES_CONVERSION); a RESTATEMENT with
-  `restatementValue.adjustedValue`, a RETRACTION without `restatementValue`; not already retracted
-  (CONVERSION_ALREADY_RETRACTED); a restatement newer than the last one (RESTATEMENT_ALREADY_EXISTS for the same
-  time, MORE_RECENT_RESTATEMENT_FOUND for an older one); not twice in the request (DUPLICATE_ADJUSTMENT_IN_REQUEST).
+  (CONVERSION_NOT_FOUND); at most 54 days (CONVERSION_EXPIRED) old by `clock`, and at once after its upload (no
+  24-hour wait since 2024-09-09: Google Ads Developer Blog, "Improvements to conversion adjustment uploads",
+  2024-08-12, "they can be uploaded immediately after the original conversion has been uploaded"); not before the
+  conversion (ADJUSTMENT_PRECEDES_CONVERSION); a RESTATEMENT with `restatementValue.adjustedValue`, a RETRACTION
+  without `restatementValue`; not already retracted (CONVERSION_ALREADY_RETRACTED); a restatement newer than the
+  last one (RESTATEMENT_ALREADY_EXISTS for the same time, MORE_RECENT_RESTATEMENT_FOUND for an older one); not
+  twice in the request (same order id and `adjustmentDateTime`): every copy is refused
+  DUPLICATE_ADJUSTMENT_IN_REQUEST and none made (`conversion_adjustment_upload_error.py`: "Imported adjustment has
+  a duplicate conversion adjustment with same adjustment_date_time ... try again").
+* A version in `retired_versions` (either method): 400 INVALID_ARGUMENT with `requestError: UNSUPPORTED_VERSION`,
+  "This API version has been sunset and is no longer supported." (`errors/types/request_error.py`; the 400 as
+  integrators observed it after v21's sunset, e.g. OWOX PR #1504).
 * Uploaded conversions land in `uploaded` (keyed by orderId), adjustments in `adjustments`;
   `revoke_access_tokens()` expires every issued token.
 """
@@ -35,7 +47,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,7 +59,6 @@ from tests.sinks.server import SinkRequest, SinkResponse
 TOKEN_PATH = "/token"
 MAX_CONVERSIONS = 2000  # per request, and so many adjustments
 ADJUSTMENT_TYPES = frozenset({"UNSPECIFIED", "UNKNOWN", "ENHANCEMENT", "RESTATEMENT", "RETRACTION"})
-MIN_CONVERSION_AGE = timedelta(hours=24)  # Google adjusts only conversions at least a day old
 MAX_CONVERSION_AGE = timedelta(days=54)
 MAX_IDENTIFIERS = 5
 CLICK_IDS = ("gclid", "gbraid", "wbraid")
@@ -54,6 +66,7 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}")
 _GCLID = re.compile(r"[A-Za-z0-9_-]+")
 CONSENT_FIELDS = {"adUserData": "ad_user_data", "adPersonalization": "ad_personalization"}  # JSON → proto names
+NOT_FOR_CLICK_CONVERSIONS = "adPersonalization"
 CONSENT_STATUSES = frozenset({"UNSPECIFIED", "UNKNOWN", "GRANTED", "DENIED"})
 
 
@@ -102,6 +115,7 @@ class GoogleAdsSink:
     refresh_token: str
     version: str
     login_customer_id: str | None = None
+    retired_versions: frozenset[str] = frozenset()
     clock: Callable[[], float] = time.time
     issued_tokens: set[str] = field(default_factory=set)
     uploaded: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -117,6 +131,13 @@ class GoogleAdsSink:
     def __call__(self, request: SinkRequest) -> SinkResponse:
         if request.method == "POST" and request.path == TOKEN_PATH:
             return self._token(request)
+        if request.path.split("/")[1] in self.retired_versions:
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "This API version has been sunset and is no longer supported.",
+                {"requestError": "UNSUPPORTED_VERSION"},
+            )
         customer = f"/{self.version}/customers/{self.customer_id}"
         if request.method == "POST" and request.path == f"{customer}:uploadClickConversions":
             return self._upload(request, adjustments=False)
@@ -196,17 +217,19 @@ class GoogleAdsSink:
                 "Upload fewer than 2001 events in a single request.",
                 {"conversionUploadError": "TOO_MANY_CONVERSIONS_IN_REQUEST"},
             )
-        if unparseable := _unparseable_consent(rows):
+        if unparseable := _refused_consent(rows):
             return google_error(400, "INVALID_ARGUMENT", unparseable)
         return self._rows(rows, validate_only=validate_only)
 
     def _rows(self, conversions: list[Any], *, validate_only: bool) -> SinkResponse:
         errors: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
-        seen_in_request: set[str] = set()
+        repeated = _repeated(
+            conversion.get("orderId") if isinstance(conversion, dict) else None for conversion in conversions
+        )
         with self._lock:
             for index, conversion in enumerate(conversions):
-                problem = self._row_problem(conversion, seen_in_request)
+                problem = self._row_problem(conversion, repeated)
                 if problem:
                     errors.append(_row_error(index, *problem))
                     results.append({})
@@ -222,7 +245,7 @@ class GoogleAdsSink:
             response["partialFailureError"] = {"code": 3, "message": summary, "details": [_failure(errors)]}
         return SinkResponse(200, response)
 
-    def _row_problem(self, conversion: Any, seen_in_request: set[str]) -> tuple[dict[str, str], str] | None:
+    def _row_problem(self, conversion: Any, repeated: set[Any]) -> tuple[dict[str, str], str] | None:
         if not isinstance(conversion, dict):
             return {"fieldError": "REQUIRED"}, "A conversion must be an object."
         action = str(conversion.get("conversionAction"))
@@ -234,9 +257,11 @@ class GoogleAdsSink:
             return problem
         order_id = conversion.get("orderId")
         if isinstance(order_id, str) and order_id:
-            if order_id in seen_in_request:
-                return {"conversionUploadError": "DUPLICATE_ORDER_ID"}, "The order ID is used twice in this request."
-            seen_in_request.add(order_id)
+            if order_id in repeated:
+                return {"conversionUploadError": "DUPLICATE_ORDER_ID"}, (
+                    "Imported events include multiple conversions with the same order ID and were not processed. "
+                    "Make sure order IDs are unique and try again."
+                )
             if order_id in self.uploaded:
                 return {"conversionUploadError": "ORDER_ID_ALREADY_IN_USE"}, "The order ID was already used."
         value = conversion.get("conversionValue")
@@ -249,10 +274,15 @@ class GoogleAdsSink:
     def _adjustment_rows(self, adjustments: list[Any], *, validate_only: bool) -> SinkResponse:
         errors: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
-        seen_in_request: set[tuple[str, str]] = set()
+        repeated = _repeated(
+            (str(adjustment.get("orderId")), str(adjustment.get("adjustmentDateTime")))
+            if isinstance(adjustment, dict)
+            else None
+            for adjustment in adjustments
+        )
         with self._lock:
             for index, adjustment in enumerate(adjustments):
-                problem = self._adjustment_problem(adjustment, seen_in_request)
+                problem = self._adjustment_problem(adjustment, repeated)
                 if problem:
                     errors.append(_row_error(index, *problem, rows="conversion_adjustments"))
                     results.append({})
@@ -269,9 +299,7 @@ class GoogleAdsSink:
             response["partialFailureError"] = {"code": 3, "message": summary, "details": [_failure(errors)]}
         return SinkResponse(200, response)
 
-    def _adjustment_problem(
-        self, adjustment: Any, seen_in_request: set[tuple[str, str]]
-    ) -> tuple[dict[str, str], str] | None:
+    def _adjustment_problem(self, adjustment: Any, repeated: set[Any]) -> tuple[dict[str, str], str] | None:
         if not isinstance(adjustment, dict):
             return {"fieldError": "REQUIRED"}, "An adjustment must be an object."
         action = str(adjustment.get("conversionAction"))
@@ -298,17 +326,18 @@ class GoogleAdsSink:
         converted_at = _date_time(conversion["conversionDateTime"])
         assert converted_at is not None  # stored only after its format was checked
         age = datetime.fromtimestamp(self.clock(), converted_at.tzinfo) - converted_at
-        if age < MIN_CONVERSION_AGE:
-            return _adjustment_error("TOO_RECENT_CONVERSION", "The conversion occurred less than 24 hours ago.")
         if age > MAX_CONVERSION_AGE:
             return _adjustment_error("CONVERSION_EXPIRED", "The conversion occurred more than 54 days ago.")
         if adjusted_at < converted_at:
             return _adjustment_error("ADJUSTMENT_PRECEDES_CONVERSION", "The adjustment precedes the conversion.")
         if order_id in self.retracted:
             return _adjustment_error("CONVERSION_ALREADY_RETRACTED", "The conversion was already retracted.")
-        if (str(order_id), adjustment["adjustmentDateTime"]) in seen_in_request:
-            return _adjustment_error("DUPLICATE_ADJUSTMENT_IN_REQUEST", "The adjustment is twice in this request.")
-        seen_in_request.add((str(order_id), adjustment["adjustmentDateTime"]))
+        if (str(order_id), adjustment["adjustmentDateTime"]) in repeated:
+            return _adjustment_error(
+                "DUPLICATE_ADJUSTMENT_IN_REQUEST",
+                "Imported adjustment has a duplicate conversion adjustment with same adjustment_date_time. Make sure "
+                "your adjustment has the correct adjustment_date_time and try again.",
+            )
         restated = self.restated_at.get(str(order_id), [])
         if kind == "RESTATEMENT" and adjusted_at in restated:
             return _adjustment_error("RESTATEMENT_ALREADY_EXISTS", "A restatement with this time already exists.")
@@ -327,8 +356,14 @@ class GoogleAdsSink:
             self.restated_at.setdefault(order_id, []).append(adjusted_at)
 
 
-def _unparseable_consent(conversions: list[Any]) -> str | None:
-    """Google's JSON parsing error for a consent it cannot read (it fails the whole request), else None."""
+def _repeated(keys: Iterable[Any]) -> set[Any]:
+    """The keys (order ids, ...) found more than once among `keys`, None aside."""
+    counts = Counter(key for key in keys if key is not None)
+    return {key for key, count in counts.items() if count > 1}
+
+
+def _refused_consent(conversions: list[Any]) -> str | None:
+    """Why Google fails the whole request for a consent it cannot read or refuses on a click conversion, else None."""
     for index, conversion in enumerate(conversions):
         consent = conversion.get("consent") if isinstance(conversion, dict) else None
         if consent is None:
@@ -339,6 +374,8 @@ def _unparseable_consent(conversions: list[Any]) -> str | None:
         for name, value in consent.items():
             if name not in CONSENT_FIELDS:
                 return f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
+            if name == NOT_FOR_CLICK_CONVERSIONS:
+                return f"{where}.ad_personalization: can only be set for OfflineUserDataJobService and UserDataService."
             if not isinstance(value, str) or value not in CONSENT_STATUSES:
                 return (
                     f"Invalid value at '{where}.{CONSENT_FIELDS[name]}' "

@@ -82,7 +82,9 @@ class LinkedInSink:
         if not version:
             return linkedin_error(400, "VERSION_MISSING", "A version must be present. Please specify a version.")
         if version not in self.versions:
-            return linkedin_error(426, "NONEXISTENT_VERSION", f"Requested version {version} is not active")
+            # LinkedIn names the version as YYYYMMDD whatever was sent: "Requested version 20240901 is not active"
+            # for 202409 (PipedreamHQ/pipedream#18398, inovector/mixpost#166, ComposioHQ/composio#3113).
+            return linkedin_error(426, "NONEXISTENT_VERSION", f"Requested version {version}01 is not active")
         if request.header("x-restli-protocol-version") != "2.0.0":
             return linkedin_error(400, "ILLEGAL_ARGUMENT", "X-Restli-Protocol-Version 2.0.0 is required")
         try:

@@ -1,6 +1,9 @@
 """A Meta Conversions API stand-in: checks requests the way Graph documents and answers like it.
 
-* Path: POST /{version}/{pixel_id}/events (the version and pixel this sink was made for); others → Graph error 2500.
+* Path: POST /{version}/{pixel_id}/events (the version and pixel this sink was made for); others → Graph error 2500,
+  except a version in `retired_versions`: Meta's deprecated-version error, code 2635, "(#2635) You are calling a
+  deprecated version of the Ads API. Please update to the latest version: vXX.X." (Meta, "Upcoming change in Marketing
+  API version deprecation to enable version auto-upgrade", 2024-04-16; body as in facebook-java-business-sdk#136).
 * Auth: `access_token` in the query string only; missing → code 104, wrong → code 190 (OAuthException, HTTP 400).
 * Body: JSON `{"data": [...], "test_event_code"?}`, 1 to 1,000 events; all or nothing: one invalid event fails the
   whole request and nothing is kept. The refusal names the event the way Graph does: code 100, subcode 2804019,
@@ -12,7 +15,10 @@
   `fb.1.<13-digit ms>.<fbclid>`; `Purchase` needs a 3-letter `custom_data.currency` and a numeric
   `custom_data.value`.
 * Success: `{"events_received": n, "messages": [], "fbtrace_id": ...}`; accepted events land in `accepted` (with
-  the request's test_event_code, if any).
+  the request's test_event_code, if any). Meta's parameters page says website events "require the
+  client_user_agent, action_source, and event_source_url parameters, while non-web events require only
+  action_source", but documents no refusal for a website event without them: such events are accepted and also
+  land in `website_without_user_agent`.
 """
 
 from __future__ import annotations
@@ -76,10 +82,18 @@ class MetaSink:
     access_token: str
     version: str
     clock: Callable[[], float] = time.time
+    retired_versions: frozenset[str] = frozenset()
     accepted: list[dict[str, Any]] = field(default_factory=list)
     test_event_codes: list[str | None] = field(default_factory=list)  # one per accepted request
+    website_without_user_agent: list[dict[str, Any]] = field(default_factory=list)  # accepted ones
 
     def __call__(self, request: SinkRequest) -> SinkResponse:
+        if any(request.path.startswith(f"/{retired}/") for retired in self.retired_versions):
+            return graph_error(
+                2635,
+                f"(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: "
+                f"{self.version}.",
+            )
         if request.method != "POST" or request.path != f"/{self.version}/{self.pixel_id}/events":
             return graph_error(2500, f"Unknown path components: {request.path}")
         tokens = request.query.get("access_token") or []
@@ -98,6 +112,11 @@ class MetaSink:
             if event_problem := self._event_problem(event):
                 return _event_refused(index, event_problem)
         self.accepted.extend(body["data"])
+        self.website_without_user_agent.extend(
+            event
+            for event in body["data"]
+            if event["action_source"] == "website" and not event["user_data"].get("client_user_agent")
+        )
         self.test_event_codes.append(body.get("test_event_code"))
         return SinkResponse(200, {"events_received": len(body["data"]), "messages": [], "fbtrace_id": _trace_id()})
 

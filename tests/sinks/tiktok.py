@@ -1,6 +1,9 @@
 """A TikTok Events API 2.0 stand-in: checks requests the way TikTok documents and answers like it.
 
-* Path: POST /open_api/v1.3/event/track/ (trailing slash included); others → HTTP 404.
+* Path: POST /open_api/{version}/event/track/ (trailing slash included; `version` v1.3 unless told); others → HTTP
+  404, except a version in `retired_versions`: HTTP 200 with code 40051, the official SDK's
+  ERROR_CODE_INVALID_API_VERSION (tiktok-business-api-sdk `tiktok_business/tiktok_code.py`; TikTok documents no
+  message for it, so the stand-in's says what happened).
 * Auth: header `Access-Token`; missing or wrong → HTTP 200 with code 40105 (TikTok's application errors come
   with HTTP 200 and a non-zero `code`).
 * Body: JSON `{"event_source": "web", "event_source_id": <pixel code>, "data": [...], "test_event_code"?}`, 1 to
@@ -8,9 +11,10 @@
 * Per event: `event` name; `event_time` in Unix seconds (a millisecond value is refused); `user` object whose
   `email`, `phone` and `external_id` (string or list) are 64-character lower-case hex; `ttclid` a string.
 * Success: `{"code": 0, "message": "OK", "request_id": ..., "data": {}}`; accepted events land in `accepted`.
-  Events named after TikTok's earlier standard-event list (`SubmitForm`, `CompletePayment`, ...) are accepted, as
-  TikTok still does, and also land in `legacy_named` (the current list:
-  https://ads.tiktok.com/help/article/supported-standard-events).
+  Events named after TikTok's earlier standard-event list (`CompletePayment`, `PlaceAnOrder`, `ClickButton`) are
+  accepted, as TikTok still does, and also land in `legacy_named` (the current list, September 2025:
+  https://ads.tiktok.com/help/article/supported-standard-events, with `Purchase` and `SubmitForm`; `Lead`, the
+  May 2025 guide's name for SubmitForm, is accepted as the guide says: "Legacy names are auto-converted").
 """
 
 from __future__ import annotations
@@ -23,14 +27,15 @@ from typing import Any
 
 from tests.sinks.server import SinkRequest, SinkResponse
 
-PATH = "/open_api/v1.3/event/track/"
+PATH = "/open_api/{version}/event/track/"
 MAX_EVENTS = 1000
 MAX_SECONDS = 10**10  # a larger event_time is in milliseconds
 HASHED_FIELDS = ("email", "phone", "external_id")
-# Standard events of TikTok's earlier list that its current list replaced (SubmitForm by Lead, CompletePayment and
-# PlaceAnOrder by Purchase) or dropped (ClickButton).
-LEGACY_EVENT_NAMES = frozenset({"SubmitForm", "CompletePayment", "PlaceAnOrder", "ClickButton"})
+# Standard events of TikTok's earlier list that its current list replaced (CompletePayment and PlaceAnOrder by
+# Purchase) or dropped (ClickButton).
+LEGACY_EVENT_NAMES = frozenset({"CompletePayment", "PlaceAnOrder", "ClickButton"})
 INVALID_TOKEN = 40105
+INVALID_API_VERSION = 40051
 PARAMETER_ERROR = 40002
 _HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -48,12 +53,16 @@ class TikTokSink:
 
     pixel_code: str
     access_token: str
+    version: str = "v1.3"
+    retired_versions: frozenset[str] = frozenset()
     accepted: list[dict[str, Any]] = field(default_factory=list)
     test_event_codes: list[str | None] = field(default_factory=list)  # one per accepted request
     legacy_named: list[dict[str, Any]] = field(default_factory=list)  # accepted events with a legacy event name
 
     def __call__(self, request: SinkRequest) -> SinkResponse:
-        if request.method != "POST" or request.path != PATH:
+        if any(request.path == PATH.format(version=retired) for retired in self.retired_versions):
+            return tiktok_answer(INVALID_API_VERSION, "This API version is no longer supported.")
+        if request.method != "POST" or request.path != PATH.format(version=self.version):
             return SinkResponse(404, "404 page not found")
         if request.header("access-token") != self.access_token:
             return tiktok_answer(INVALID_TOKEN, "Access token is incorrect or has been revoked.")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from nimriz_destinations.observability import API_VERSION_RETIRED_METRIC
 from tests.local.template import ROOT, TEMPLATE_PATH, functions, load_template, resources_of_type
 
 SAM = str(Path(sys.executable).parent / "sam")
@@ -408,6 +409,18 @@ class TestAlarms:
         (alarm,) = alarms_on("AWS/Lambda", "Duration", {"Ref": "DispatcherFunction"})
         assert alarm["Statistic"] == "Maximum"
         assert alarm["Threshold"] <= 0.8 * timeout_ms
+
+    def test_a_retired_api_version_alarms_at_once_on_the_dispatchers_metric_for_every_destination_type(self) -> None:
+        environment = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+        (alarm,) = alarms_on(
+            environment["POWERTOOLS_METRICS_NAMESPACE"],
+            API_VERSION_RETIRED_METRIC,
+            environment["POWERTOOLS_SERVICE_NAME"],
+        )
+        assert [dimension["Name"] for dimension in alarm["Dimensions"]] == ["service"]
+        assert (alarm["Statistic"], alarm["Threshold"], alarm["EvaluationPeriods"]) == ("Sum", 1, 1)
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["AlarmDescription"]["Fn::Sub"].endswith("docs/operations.md#api-version-retired")
 
     def test_dynamodb_read_and_write_throttling_alarms(self) -> None:
         for metric in ("ReadThrottleEvents", "WriteThrottleEvents"):

@@ -1,7 +1,8 @@
-"""Tracing of Lambda handlers: never records responses or errors; in Lambda, AWS calls are traced."""
+"""Tracing of Lambda handlers: never records responses or errors; in Lambda, AWS calls are traced. Delivery metrics."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -98,3 +99,28 @@ def test_in_lambda_a_handler_module_loads_the_xray_sdk_only_at_its_first_call() 
         "get_destination.lambda_handler(event, FakeLambdaContext('get_destination', 3))\n"
         "assert 'aws_xray_sdk.core' in sys.modules\n"
     )
+
+
+def emf_documents(output: str) -> list[dict[str, Any]]:
+    return [document for line in output.splitlines() if "_aws" in (document := json.loads(line))]
+
+
+def test_a_retired_api_version_is_counted_without_the_destination_type_dimension_so_one_alarm_sees_every_type(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    linkedin = observability.DeliveryTally()
+    linkedin.add("dead_lettered", failed=True, latency_ms=80, version_retired=True)
+    linkedin.add("delivered", failed=False, latency_ms=70)
+    meta = observability.DeliveryTally()
+    meta.add("dead_lettered", failed=True, latency_ms=90)
+    observability.emit_delivery_metrics({"linkedin": linkedin, "meta": meta})
+    retired = [
+        (
+            document["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            document["ApiVersionRetired"],
+            document["destination_type"],
+        )
+        for document in emf_documents(capsys.readouterr().out)
+        if "ApiVersionRetired" in document
+    ]
+    assert retired == [([["service"]], [1.0], "linkedin")]

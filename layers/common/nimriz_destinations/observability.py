@@ -45,6 +45,8 @@ def trace_handler[Handler: Callable[..., Any]](handler: Handler) -> Handler:
 
 # EMF keeps at most this many values of one metric in one document.
 _MAX_VALUES_PER_METRIC = 100
+# Deliveries a provider refused because it no longer serves the pinned API version (`api_version_retired`).
+API_VERSION_RETIRED_METRIC = "ApiVersionRetired"
 
 
 @dataclass(slots=True)
@@ -54,20 +56,28 @@ class DeliveryTally:
     delivered: int = 0
     failed: int = 0  # attempts sent that did not deliver
     dead_lettered: int = 0
+    version_retired: int = 0  # outcomes `api_version_retired`
     latencies_ms: list[int] = field(default_factory=list)
 
-    def add(self, status: str, *, failed: bool, latency_ms: int | None) -> None:
+    def add(self, status: str, *, failed: bool, latency_ms: int | None, version_retired: bool = False) -> None:
         self.delivered += status == "delivered"
         self.dead_lettered += status == "dead_lettered"
         self.failed += failed
+        self.version_retired += version_retired
         if latency_ms is not None:
             self.latencies_ms.append(latency_ms)
 
 
 def emit_delivery_metrics(tallies: Mapping[str, DeliveryTally]) -> None:
     """`Delivered`, `Failed`, `DeadLettered` (count) and `Latency` (ms) per destination type, as EMF documents in
-    the function's log (one per type: the `destination_type` dimension differs)."""
+    the function's log (one per type: the `destination_type` dimension differs); and `ApiVersionRetired` without
+    that dimension, so one alarm sees every type (the type is in the document, for Logs Insights)."""
     for destination_type, tally in tallies.items():
+        if tally.version_retired:
+            retired = EphemeralMetrics()
+            retired.add_metric(name=API_VERSION_RETIRED_METRIC, unit=MetricUnit.Count, value=tally.version_retired)
+            retired.add_metadata(key="destination_type", value=destination_type)
+            retired.flush_metrics()
         latencies = tally.latencies_ms
         for start in range(0, max(len(latencies), 1), _MAX_VALUES_PER_METRIC):
             emf = EphemeralMetrics()  # not the shared `metrics`: its dimensions would apply to everything it flushes

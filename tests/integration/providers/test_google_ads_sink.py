@@ -13,6 +13,7 @@ import pytest
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import (
+    API_VERSION_RETIRED,
     DeliveryItem,
     OutboundRequest,
     Outcome,
@@ -120,6 +121,79 @@ def test_resending_a_delivered_conversion_counts_as_delivered(
     assert list(handler.uploaded) == ["evt_0"]
 
 
+def upload_directly(
+    sender: HttpSender, rows: list[dict[str, Any]], method: str = "uploadClickConversions"
+) -> tuple[int, dict[str, Any]]:
+    """A request built by hand (one the adapter would never send), with a token the sink issued: status and body."""
+    token = GoogleAds().authorize(CREDENTIALS, lambda request: sender.send("google_ads", request))["access_token"]
+    field = "conversions" if method == "uploadClickConversions" else "conversionAdjustments"
+    body = json.dumps({field: rows, "partialFailure": True}).encode()
+    headers = {"Authorization": f"Bearer {token}", "developer-token": CREDENTIALS["developer_token"]}
+    headers["login-customer-id"] = CREDENTIALS["login_customer_id"]
+    url = f"https://googleads.googleapis.com/{API_VERSION}/customers/1234567890:{method}"
+    response = sender.send("google_ads", OutboundRequest("POST", url, headers, body, (0,)))
+    answer: dict[str, Any] = json.loads(response.body)
+    return response.status, answer
+
+
+def conversion_row(order_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "conversionAction": "customers/1234567890/conversionActions/987654321",
+        "conversionDateTime": "2026-11-28 12:00:05+00:00",
+        "gclid": "Cj0KCQ-gclid_1",
+        "orderId": order_id,
+        **fields,
+    }
+
+
+def failed_rows(answer: dict[str, Any]) -> dict[int, str]:
+    """Row index -> error code of a partial failure answer."""
+    errors = answer.get("partialFailureError", {}).get("details", [{}])[0].get("errors", [])
+    return {
+        error["location"]["fieldPathElements"][0]["index"]: next(iter(error["errorCode"].values())) for error in errors
+    }
+
+
+def test_the_stand_in_processes_no_copy_of_an_order_id_sent_twice_in_one_request(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    rows = [conversion_row("evt_7"), conversion_row("evt_8"), conversion_row("evt_7")]
+    status, answer = upload_directly(sender, rows)
+    assert status == 200
+    assert failed_rows(answer) == {0: "DUPLICATE_ORDER_ID", 2: "DUPLICATE_ORDER_ID"}
+    assert list(handler.uploaded) == ["evt_8"]
+
+
+def test_copies_of_one_event_in_one_group_are_uploaded_once_and_both_delivered(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    sink, handler = google
+    copies = [make_item("conversion.sale", 0, event_id="evt_9"), make_item("conversion.sale", 1, event_id="evt_9")]
+    outcomes = deliver(GoogleAds(), sender, copies)
+    assert outcomes[0] == Outcome.delivered()
+    assert outcomes[1].verdict is Verdict.DELIVERED and "duplicate" in (outcomes[1].message or "")
+    assert list(handler.uploaded) == ["evt_9"]
+    assert [request.path.rsplit(":", 1)[1] for request in sink.requests[1:]] == ["uploadClickConversions"] * 2
+
+
+def test_ad_personalization_is_refused_on_click_conversions_and_never_sent(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    status, answer = upload_directly(sender, [conversion_row("evt_6", consent={"adPersonalization": "GRANTED"})])
+    assert (status, answer["error"]["status"]) == (400, "INVALID_ARGUMENT")
+    mapping = compile_mapping(
+        PropertyMapping.model_validate(
+            {"overrides": [{"type": "static", "to": "consent", "value": {"adPersonalization": "GRANTED"}}]}
+        )
+    )
+    event = make_item("conversion.sale", 1).event
+    item = DeliveryItem("dlv_1", event, mapping.apply(event, PROVIDER.default_payload), "live", 1)
+    assert deliver(GoogleAds(), sender, [item])[0].verdict is Verdict.DELIVERED
+    assert "adPersonalization" not in handler.uploaded["evt_1"].get("consent", {})
+
+
 def test_a_bad_row_fails_alone_thanks_to_partial_failure(
     google: tuple[Sink, GoogleAdsSink], sender: HttpSender
 ) -> None:
@@ -193,21 +267,9 @@ def test_a_consent_google_cannot_parse_fails_the_whole_request(
     google: tuple[Sink, GoogleAdsSink], sender: HttpSender, consent: dict[str, str], message: str
 ) -> None:
     sink, handler = google
-    token = GoogleAds().authorize(CREDENTIALS, lambda request: sender.send("google_ads", request))["access_token"]
-    conversion = {
-        "conversionAction": "customers/1234567890/conversionActions/987654321",
-        "conversionDateTime": "2026-11-28 12:00:05+00:00",
-        "gclid": "Cj0KCQ-gclid_1",
-        "orderId": "evt_9",
-        "consent": consent,
-    }
-    body = json.dumps({"conversions": [conversion], "partialFailure": True}).encode()
-    headers = {"Authorization": f"Bearer {token}", "developer-token": CREDENTIALS["developer_token"]}
-    headers["login-customer-id"] = CREDENTIALS["login_customer_id"]
-    url = f"https://googleads.googleapis.com/{API_VERSION}/customers/1234567890:uploadClickConversions"
-    response = sender.send("google_ads", OutboundRequest("POST", url, headers, body, (0,)))
-    error = json.loads(response.body)["error"]
-    assert (response.status, error["status"]) == (400, "INVALID_ARGUMENT")
+    status, answer = upload_directly(sender, [conversion_row("evt_9", consent=consent)])
+    error = answer["error"]
+    assert (status, error["status"]) == (400, "INVALID_ARGUMENT")
     assert message in error["message"]
     assert handler.uploaded == {}
     assert sink.requests[-1].path.endswith(":uploadClickConversions")
@@ -272,17 +334,30 @@ def test_a_second_refund_after_a_retraction_counts_as_delivered(
     assert len(handler.adjustments) == 1
 
 
-def test_a_sale_less_than_a_day_old_is_adjusted_later(google: tuple[Sink, GoogleAdsSink], sender: HttpSender) -> None:
+def test_a_sale_is_adjusted_right_after_its_upload(google: tuple[Sink, GoogleAdsSink], sender: HttpSender) -> None:
+    # Google removed the 24-hour wait on 2024-09-09 ("Improvements to conversion adjustment uploads").
     _, handler = google
     provider = GoogleAds()
-    uploaded_sale(provider, sender, age=timedelta(hours=1))
-    outcome = deliver(provider, sender, [follow_on("conversion.refund")])[0]
-    assert (outcome.verdict, outcome.error_class, outcome.retry_after) == (
-        Verdict.RETRY,
-        "too_recent_conversion",
-        24 * 3600.0,
-    )
-    assert handler.adjustments == []
+    uploaded_sale(provider, sender, age=timedelta(minutes=1))
+    assert deliver(provider, sender, [follow_on("conversion.refund")])[0] == Outcome.delivered()
+    assert handler.retracted == {SALE_ID}
+
+
+def test_the_stand_in_makes_no_copy_of_an_adjustment_sent_twice_in_one_request(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    _, handler = google
+    uploaded_sale(GoogleAds(), sender)
+    retraction = {
+        "conversionAction": "customers/1234567890/conversionActions/987654321",
+        "adjustmentDateTime": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S+00:00"),
+        "adjustmentType": "RETRACTION",
+        "orderId": SALE_ID,
+    }
+    status, answer = upload_directly(sender, [retraction, retraction], "uploadConversionAdjustments")
+    assert status == 200
+    assert failed_rows(answer) == {0: "DUPLICATE_ADJUSTMENT_IN_REQUEST", 1: "DUPLICATE_ADJUSTMENT_IN_REQUEST"}
+    assert handler.adjustments == [] and handler.retracted == set()
 
 
 def test_a_refund_of_a_sale_google_never_got_fails_alone(
@@ -331,3 +406,17 @@ def test_a_follow_on_without_its_sales_id_never_reaches_google(
     outcome = deliver(GoogleAds(), sender, [follow_on("conversion.refund", original_event_id=None)])[0]
     assert (outcome.verdict, outcome.error_class) == (Verdict.SKIPPED, "missing_original_event_id")
     assert [request.path for request in sink.requests] == ["/token"]
+
+
+def test_a_sunset_google_ads_version_fails_permanently_as_api_version_retired(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender
+) -> None:
+    # RequestErrorEnum.UNSUPPORTED_VERSION: "This API version has been sunset and is no longer supported."
+    _, handler = google
+    handler.version, handler.retired_versions = "v27", frozenset({API_VERSION})
+    outcomes = deliver(GoogleAds(), sender, [make_item("conversion.lead", 0), follow_on("conversion.refund", 1)])
+    assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {
+        (Verdict.PERMANENT, API_VERSION_RETIRED)
+    }
+    assert API_VERSION in (outcomes[0].message or "")
+    assert handler.uploaded == {} and handler.adjustments == []

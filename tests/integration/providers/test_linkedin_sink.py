@@ -11,7 +11,7 @@ import pytest
 
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
-from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, Outcome, Verdict
+from nimriz_destinations.providers.base import API_VERSION_RETIRED, DeliveryItem, OutboundRequest, Outcome, Verdict
 from nimriz_destinations.providers.linkedin import LINKEDIN_VERSION, PROVIDER, TOKEN_URL, LinkedIn
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
@@ -188,3 +188,17 @@ def test_the_token_endpoint_takes_only_a_form(linkedin: tuple[Sink, LinkedInSink
     request = OutboundRequest("POST", TOKEN_URL, {"Content-Type": "application/json"}, body, ())
     response = sender.send("linkedin", request)
     assert (response.status, json.loads(response.body)["error"]) == (400, "invalid_request")
+
+
+def test_a_retired_linkedin_version_fails_permanently_as_api_version_retired(
+    linkedin: tuple[Sink, LinkedInSink], sender: HttpSender
+) -> None:
+    # LinkedIn's answer once a version is sunset: 426 NONEXISTENT_VERSION, "Requested version ... is not active".
+    _, handler = linkedin
+    handler.versions = frozenset({"202612"})
+    outcomes = deliver(sender, [make_item("conversion.lead", 0), make_item("conversion.sale", 1)])
+    assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {
+        (Verdict.PERMANENT, API_VERSION_RETIRED)
+    }
+    assert LINKEDIN_VERSION in (outcomes[0].message or "")
+    assert handler.accepted == []

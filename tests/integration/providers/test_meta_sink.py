@@ -11,7 +11,7 @@ import pytest
 
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
-from nimriz_destinations.providers.base import DeliveryItem, Outcome, Verdict
+from nimriz_destinations.providers.base import API_VERSION_RETIRED, DeliveryItem, Outcome, Verdict
 from nimriz_destinations.providers.common import sha256_hex
 from nimriz_destinations.providers.meta import GRAPH_API_VERSION, PROVIDER
 from nimriz_destinations.sample_events import sample_event
@@ -149,6 +149,12 @@ def test_location_keys_arrive_hashed_and_city_and_state_only_in_standard_mode(
     assert "ct" not in strict and "st" not in strict
 
 
+def test_the_default_action_source_needs_no_user_agent(meta: tuple[Sink, MetaSink], sender: HttpSender) -> None:
+    _, handler = meta
+    assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
+    assert handler.accepted and handler.website_without_user_agent == []
+
+
 def test_the_destinations_action_source_reaches_meta(meta: tuple[Sink, MetaSink], sender: HttpSender) -> None:
     _, handler = meta
     outcomes = deliver(sender, [make_item("conversion.sale")], {**CREDENTIALS, "action_source": "physical_store"})
@@ -225,3 +231,17 @@ def test_throttling_is_retried_with_the_servers_retry_after(meta: tuple[Sink, Me
     assert (second.verdict, second.retry_after) == (Verdict.RETRY, 15)
     assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
     assert len(handler.accepted) == 1
+
+
+def test_a_retired_graph_version_fails_permanently_as_api_version_retired(
+    meta: tuple[Sink, MetaSink], sender: HttpSender
+) -> None:
+    # Meta's answer to a deprecated version: "(#2635) You are calling a deprecated version of the Ads API".
+    _, handler = meta
+    handler.version, handler.retired_versions = "v28.0", frozenset({GRAPH_API_VERSION})
+    outcomes = deliver(sender, [make_item("conversion.lead", 0), make_item("conversion.sale", 1)])
+    assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {
+        (Verdict.PERMANENT, API_VERSION_RETIRED)
+    }
+    assert GRAPH_API_VERSION in (outcomes[0].message or "")
+    assert handler.accepted == []

@@ -9,7 +9,7 @@ import pytest
 
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
-from nimriz_destinations.providers.base import DeliveryItem, Outcome, Verdict
+from nimriz_destinations.providers.base import API_VERSION_RETIRED, DeliveryItem, Outcome, Verdict
 from nimriz_destinations.providers.tiktok import PROVIDER
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
@@ -56,7 +56,7 @@ def test_leads_and_sales_are_accepted(tiktok: tuple[Sink, TikTokSink], sender: H
     (request,) = sink.requests
     assert request.header("access-token") == TOKEN
     assert [(event["event"], event["event_id"]) for event in handler.accepted] == [
-        ("Lead", "evt_0"),
+        ("SubmitForm", "evt_0"),
         ("Purchase", "evt_1"),
     ]
     assert handler.legacy_named == []  # TikTok's current standard event names only
@@ -67,12 +67,12 @@ def test_leads_and_sales_are_accepted(tiktok: tuple[Sink, TikTokSink], sender: H
 def test_a_legacy_event_name_is_still_accepted_but_noted(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:
     _, handler = tiktok
     legacy = compile_mapping(
-        PropertyMapping.model_validate({"overrides": [{"type": "static", "to": "event", "value": "SubmitForm"}]})
+        PropertyMapping.model_validate({"overrides": [{"type": "static", "to": "event", "value": "CompletePayment"}]})
     )
     item = make_item("conversion.lead")
     item = DeliveryItem(item.delivery_id, item.event, legacy.apply(item.event, PROVIDER.default_payload), "live", 1)
     assert deliver(sender, [item])[0].verdict is Verdict.DELIVERED
-    assert [event["event"] for event in handler.legacy_named] == ["SubmitForm"]
+    assert [event["event"] for event in handler.legacy_named] == ["CompletePayment"]
 
 
 def test_a_test_send_carries_the_test_event_code(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:
@@ -102,3 +102,17 @@ def test_the_rate_limit_code_is_retried(tiktok: tuple[Sink, TikTokSink], sender:
     assert deliver(sender, [make_item("conversion.lead")])[0].error_class == "tiktok_40100"
     assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
     assert len(handler.accepted) == 1
+
+
+def test_a_retired_tiktok_version_fails_permanently_as_api_version_retired(
+    tiktok: tuple[Sink, TikTokSink], sender: HttpSender
+) -> None:
+    # The official SDK's code for it: tiktok_code.py, ERROR_CODE_INVALID_API_VERSION = 40051.
+    _, handler = tiktok
+    handler.version, handler.retired_versions = "v1.4", frozenset({"v1.3"})
+    outcomes = deliver(sender, [make_item("conversion.lead", 0), make_item("conversion.sale", 1)])
+    assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {
+        (Verdict.PERMANENT, API_VERSION_RETIRED)
+    }
+    assert "v1.3" in (outcomes[0].message or "")
+    assert handler.accepted == []

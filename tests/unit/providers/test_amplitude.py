@@ -281,15 +281,20 @@ def test_400_silenced_devices_fail_their_events_and_resend_the_rest() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        {"code": 400, "error": "Invalid API key"},
+        {"code": 400, "error": "Invalid API key: 0123"},
         {"code": 400, "error": "Request missing required field", "missing_field": "api_key"},
-        {"code": 400, "error": "Invalid JSON request body"},
-        "not json",
     ],
 )
-def test_request_level_400s_fail_every_event(body: Any) -> None:
+def test_an_invalid_api_key_or_a_missing_field_fails_every_event(body: Any) -> None:
     result = PROVIDER.classify(batch_request(2), response(400, body))
     assert {o.verdict for o in result.values()} == {Verdict.PERMANENT}
+
+
+def test_any_other_400_naming_no_event_is_retried_as_amplitudes_sdk_does() -> None:
+    # Amplitude-Python src/amplitude/processor.py: a 400 is final only for "Invalid API key:" or a missing_field;
+    # otherwise the events it does not list are pushed back for retry (all of them when it lists none).
+    result = PROVIDER.classify(batch_request(2), response(400, {"code": 400, "error": "Invalid JSON request body"}))
+    assert {(o.verdict, o.error_class) for o in result.values()} == {(Verdict.RETRY, "http_400")}
 
 
 def test_an_error_echoing_the_api_key_does_not_put_it_in_the_record() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,6 @@ from nimriz_destinations.providers.base import (
     Verdict,
 )
 from nimriz_destinations.providers.google_ads import (
-    ADJUSTMENT_RETRY_LATER,
     API_VERSION,
     MAX_CONVERSIONS_PER_REQUEST,
     PROVIDER,
@@ -45,9 +45,15 @@ GMAIL_HASH = "3a627126a4392d8cec5f5d4eaa26639d3cfe852ebf1f1b49c3ffa61667798637" 
 PHONE_HASH = "36a2cef4ff9bf7a1abd2a93359136b870393be4106e6c5d19b72ff564f9deca4"  # +14155550123
 
 
+EVENT_IDS = itertools.count(1)
+
+
 def make_event(event_type: str = "conversion.sale", **conversion: Any) -> dict[str, Any]:
+    """A conversion of its own: a new event id, so its order id is its own (copies go in requests of their own)."""
     click_ids = conversion.pop("click_ids", {"gclid": "Cj0KCQ-gclid_1"})
-    return provider_support.conversion_event(event_type, now=NOW, click_ids=click_ids, **conversion)
+    event = provider_support.conversion_event(event_type, now=NOW, click_ids=click_ids, **conversion)
+    event["id"] = f"evt_{next(EVENT_IDS)}"
+    return event
 
 
 def make_item(
@@ -79,9 +85,10 @@ def answer(status: int, body: Any = None, headers: dict[str, str] | None = None)
 
 
 def test_conversion_date_time_is_utc_in_googles_format_and_the_order_id_is_the_event_id() -> None:
-    payload = PROVIDER.default_payload(make_event())
+    event = make_event()
+    payload = PROVIDER.default_payload(event)
     assert payload["conversionDateTime"] == "2026-11-28 12:00:05+00:00"
-    assert payload["orderId"] == "evt_1"
+    assert payload["orderId"] == event["id"]
     assert (payload["conversionValue"], payload["currencyCode"]) == (49.9, "USD")
 
 
@@ -209,6 +216,22 @@ def test_batches_hold_at_most_2000_conversions() -> None:
     assert [len(request.items) for request in built.requests] == [MAX_CONVERSIONS_PER_REQUEST, 1]
 
 
+def test_copies_of_one_order_id_go_in_requests_of_their_own_first_copy_first() -> None:
+    sale = make_event()
+    items = [make_item(sale), make_item(make_event("conversion.lead")), make_item(sale), make_item(sale)]
+    built = build(items)
+    assert [request.items for request in built.requests] == [(0, 1), (2,), (3,)]
+    for request in built.requests:
+        order_ids = [conversion["orderId"] for conversion in body_of(request)["conversions"]]
+        assert len(order_ids) == len(set(order_ids))
+
+
+def test_adjustments_of_one_sale_go_in_requests_of_their_own() -> None:
+    refund = make_event("conversion.refund")
+    built = build([make_item(refund), make_item(make_event("conversion.cancellation"))])
+    assert [request.items for request in built.requests] == [(0,), (1,)]
+
+
 def test_test_sends_are_validate_only_in_their_own_request() -> None:
     built = build([make_item(make_event(), "test"), make_item(make_event())])
     flags = {request.items: body_of(request)["validateOnly"] for request in built.requests}
@@ -296,7 +319,7 @@ def test_sales_and_adjustments_go_in_requests_of_their_own() -> None:
         make_item(make_event("conversion.refund")),
         make_item(make_event()),
         make_item(make_event("card.viewed")),
-        make_item(make_event("conversion.cancellation")),
+        make_item(make_event("conversion.cancellation", original_event_id="another-sale")),
         make_item(make_event("conversion.lead")),
     ]
     built = build(items)
@@ -321,7 +344,8 @@ def adjustment_error(index: int, code: str) -> dict[str, Any]:
 
 
 def adjustments_request(count: int) -> OutboundRequest:
-    (request,) = build([make_item(make_event("conversion.refund")) for _ in range(count)]).requests
+    refunds = [make_event("conversion.refund", original_event_id=f"sale_{index}") for index in range(count)]
+    (request,) = build([make_item(refund) for refund in refunds]).requests
     return request
 
 
@@ -339,14 +363,12 @@ def test_an_adjustment_already_made_counts_as_delivered(code: str) -> None:
     assert "already adjusted" in (outcome.message or "")
 
 
-@pytest.mark.parametrize("code", ["TOO_RECENT_CONVERSION", "TOO_RECENT_CONVERSION_ACTION"])
-def test_adjusting_a_too_recent_conversion_is_retried_later(code: str) -> None:
-    outcome = PROVIDER.classify(adjustments_request(1), answer(200, partial_failure(adjustment_error(0, code))))[0]
-    assert (outcome.verdict, outcome.error_class, outcome.retry_after) == (
-        Verdict.RETRY,
-        code.lower(),
-        ADJUSTMENT_RETRY_LATER[code],
-    )
+def test_an_adjustment_twice_in_one_request_is_not_delivered() -> None:
+    # conversion_adjustment_upload_error.py: DUPLICATE_ADJUSTMENT_IN_REQUEST, "... Make sure your adjustment has the
+    # correct adjustment_date_time and try again": the adjustment was not made.
+    body = partial_failure(adjustment_error(0, "DUPLICATE_ADJUSTMENT_IN_REQUEST"))
+    outcome = PROVIDER.classify(adjustments_request(1), answer(200, body))[0]
+    assert (outcome.verdict, outcome.error_class) == (Verdict.RETRY, "duplicate_adjustment_in_request")
 
 
 def test_a_click_conversion_duplicate_code_is_not_a_duplicate_adjustment() -> None:
@@ -385,10 +407,12 @@ def test_without_any_consent_none_is_sent() -> None:
     assert "consent" not in PROVIDER.default_payload(make_event())
 
 
-def test_consent_set_by_a_mapping_is_sent_in_googles_form() -> None:
+def test_consent_set_by_a_mapping_is_sent_in_googles_form_without_ad_personalization() -> None:
+    # Google's Consent reference: ad_personalization "can only be set for OfflineUserDataJobService and
+    # UserDataService", never on a click conversion.
     overrides = [{"type": "static", "to": "consent", "value": {"adUserData": "denied", "adPersonalization": "DENIED"}}]
     conversion = conversion_sent(make_event(), {**AUTHORIZED, "ad_user_data_consent": "granted"}, overrides=overrides)
-    assert conversion["consent"] == {"adUserData": "DENIED", "adPersonalization": "DENIED"}
+    assert conversion["consent"] == {"adUserData": "DENIED"}
 
 
 @pytest.mark.parametrize("consent", ["GRANTED", {"adUserData": "yes"}, {"ad_user_data": "granted"}])
@@ -544,11 +568,21 @@ def test_partial_failure_errors_land_on_their_own_conversion() -> None:
     assert outcomes[2].verdict is Verdict.DELIVERED
 
 
-@pytest.mark.parametrize("code", ["CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE", "DUPLICATE_ORDER_ID"])
+@pytest.mark.parametrize("code", ["CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE"])
 def test_duplicates_count_as_delivered(code: str) -> None:
     outcome = PROVIDER.classify(one_request(), answer(200, partial_failure(row_error(0, code))))[0]
     assert outcome.verdict is Verdict.DELIVERED
     assert "duplicate" in (outcome.message or "")
+
+
+def test_copies_of_an_order_id_within_one_request_are_not_delivered() -> None:
+    # conversion_upload_error.py: DUPLICATE_ORDER_ID "Imported events include multiple conversions with the same
+    # order ID and were not processed."
+    body = partial_failure(row_error(0, "DUPLICATE_ORDER_ID"), row_error(1, "DUPLICATE_ORDER_ID"))
+    outcomes = PROVIDER.classify(one_request(2), answer(200, body))
+    assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {
+        (Verdict.RETRY, "duplicate_order_id")
+    }
 
 
 @pytest.mark.parametrize("code", ["TOO_RECENT_EVENT", "TOO_RECENT_CONVERSION_ACTION"])

@@ -230,7 +230,7 @@ def linkedin_error(status: int, code: str | None = None) -> dict[str, Any]:
         (401, linkedin_error(401, "INVALID_ACCESS_TOKEN"), Verdict.PERMANENT, "unauthorized"),
         (403, linkedin_error(403, "ACCESS_DENIED"), Verdict.PERMANENT, "linkedin_access_denied"),
         (422, linkedin_error(422), Verdict.PERMANENT, "http_422"),
-        (426, linkedin_error(426, "NONEXISTENT_VERSION"), Verdict.PERMANENT, "linkedin_nonexistent_version"),
+        (426, linkedin_error(426, "NONEXISTENT_VERSION"), Verdict.PERMANENT, "api_version_retired"),
         (429, linkedin_error(429), Verdict.RETRY, "http_429"),
         (500, b"", Verdict.RETRY, "http_500"),
         (400, b"not json", Verdict.PERMANENT, "http_400"),

@@ -149,9 +149,11 @@ def test_an_unusable_country_is_left_out() -> None:
     assert "country" not in PROVIDER.default_payload(event)["user_data"]
 
 
-def test_action_source_is_website_by_default() -> None:
+def test_action_source_is_other_by_default_a_non_web_source_meta_takes_without_a_user_agent() -> None:
+    # Meta's Conversions API parameters: "Website events ... require the client_user_agent, action_source, and
+    # event_source_url parameters, while non-web events require only action_source"; Nimriz has no user agent.
     (request,) = build([make_item(make_event())]).requests
-    assert sent_events(request)[0]["action_source"] == "website"
+    assert sent_events(request)[0]["action_source"] == "other"
 
 
 def test_action_source_comes_from_the_destination_credentials() -> None:
@@ -464,3 +466,26 @@ def test_error_messages_never_echo_the_access_token() -> None:
     outcome = PROVIDER.classify(one_request(), answer(400, body))[0]
     assert TOKEN not in (outcome.message or "")
     assert "[redacted]" in (outcome.message or "")
+
+
+# -- limited data use -----------------------------------------------------------------------------------------
+
+LDU = {"data_processing_options": ["LDU"], "data_processing_options_country": 0, "data_processing_options_state": 0}
+
+
+def ldu_fields(event: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in event.items() if key.startswith("data_processing_options")}
+
+
+def test_limited_data_use_on_the_destination_sends_ldu_for_meta_to_geolocate() -> None:
+    credentials = MetaCredentials.model_validate({**CREDENTIALS, "limited_data_use": True}).model_dump()
+    (request,) = build([make_item(make_event())], credentials).requests
+    assert ldu_fields(sent_events(request)[0]) == LDU
+
+
+def test_a_strict_privacy_event_always_goes_with_ldu_whatever_its_mapping_says() -> None:
+    strict = make_event()
+    strict["privacy_mode"] = "strict"
+    overrides = [{"type": "static", "to": "data_processing_options", "value": []}]
+    (request,) = build([make_item(strict, overrides=overrides), make_item(make_event())]).requests
+    assert [ldu_fields(event) for event in sent_events(request)] == [LDU, {}]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse, Verdict
-from nimriz_destinations.providers.tiktok import API_URL, MAX_EVENTS_PER_REQUEST, PROVIDER
+from nimriz_destinations.providers.tiktok import API_URL, MAX_EVENTS_PER_REQUEST, PROVIDER, TikTokCredentials
 from tests import provider_support
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -48,7 +48,7 @@ def answer(status: int, body: Any = None, headers: dict[str, str] | None = None)
 # -- default mapping ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("event_type", "name"), [("conversion.lead", "Lead"), ("conversion.sale", "Purchase")])
+@pytest.mark.parametrize(("event_type", "name"), [("conversion.lead", "SubmitForm"), ("conversion.sale", "Purchase")])
 def test_outcomes_map_to_tiktoks_current_standard_events(event_type: str, name: str) -> None:
     assert PROVIDER.default_payload(make_event(event_type))["event"] == name
 
@@ -207,3 +207,20 @@ def test_a_rate_limit_code_honours_retry_after() -> None:
 def test_error_messages_never_echo_the_access_token() -> None:
     outcome = PROVIDER.classify(one_request(), answer(200, {"code": 40105, "message": f"token {TOKEN} revoked"}))[0]
     assert TOKEN not in (outcome.message or "")
+
+
+# -- limited data use -----------------------------------------------------------------------------------------
+
+
+def test_limited_data_use_on_the_destination_flags_every_event() -> None:
+    credentials = TikTokCredentials.model_validate({**CREDENTIALS, "limited_data_use": True}).model_dump()
+    (request,) = build([make_item(make_event())], credentials).requests
+    assert [event.get("limited_data_use") for event in json.loads(request.body)["data"]] == [True]
+
+
+def test_a_strict_privacy_event_always_goes_with_limited_data_use_whatever_its_mapping_says() -> None:
+    strict = make_event()
+    strict["privacy_mode"] = "strict"
+    overrides = [{"type": "static", "to": "limited_data_use", "value": False}]
+    (request,) = build([make_item(strict, overrides=overrides), make_item(make_event())]).requests
+    assert [event.get("limited_data_use") for event in json.loads(request.body)["data"]] == [True, None]

@@ -13,7 +13,7 @@ from concurrent.futures import wait as wait_for
 
 from ..clock import iso_from_unix
 from ..observability import DeliveryTally, emit_delivery_metrics, logger
-from ..providers.base import Verdict
+from ..providers.base import API_VERSION_RETIRED, Verdict
 from ..storage.counters import CounterKey, Counts, DeliveryCounters
 from .circuit import DestinationKey
 from .health import HealthKeeper, SentOutcome
@@ -77,7 +77,8 @@ class Tallies:
             destination_type = invocation.types.get(entry.destination)
             if destination_type is not None:
                 latency = result.duration_ms if result.sent else None
-                tallies[destination_type].add(status, failed=failed, latency_ms=latency)
+                retired = result.outcome.error_class == API_VERSION_RETIRED
+                tallies[destination_type].add(status, failed=failed, latency_ms=latency, version_retired=retired)
         now = self._clock()
         writes = [self._bookkeeping.submit(self._counters.add, key, added, at=now) for key, added in counts.items()]
         _settle(writes, invocation, "could not add to the delivery counters")

@@ -15,8 +15,11 @@ Responses (HTTP V2 reference):
   SDKs do ("remove those events and resend the rest"; Amplitude-TypeScript `handleInvalidResponse`,
   Amplitude-Python `Response.invalid_or_silenced_index`): indices in `events_with_invalid_fields`,
   `events_with_missing_fields`, `events_with_invalid_id_lengths` and `silenced_events`, and events of a device in
-  `silenced_devices`. Listed `throttled_events` are retried after the 30 s pause. Without any of these (invalid API
-  key, invalid JSON, a missing request-level field) every event is permanent.
+  `silenced_devices`. Listed `throttled_events` are retried after the 30 s pause. Every event is permanent only
+  for an invalid API key or a missing request-level field (`missing_field`); any other answer of Amplitude's naming
+  no event (e.g. "Invalid JSON request body") is retried, as Amplitude-Python does (`src/amplitude/processor.py`: `if
+  res.error.startswith("Invalid API key:")` ... `if res.missing_field` ... `else`: the events not listed are
+  pushed back for retry), and so does Amplitude-TypeScript (`handleInvalidResponse`).
 * 429 rejects the request: `throttled_events` are retried after max(Retry-After, 30 s) ("pause sending events for
   that user or device for 30 seconds"); events of a user/device over its daily quota are permanent (Amplitude's SDK
   drops them too); the other events are retried without the pause.
@@ -60,6 +63,9 @@ ENDPOINTS: Mapping[str, str] = {
 MAX_EVENTS_PER_REQUEST = 2000
 MAX_BODY_BYTES = 1_000_000 - 1  # "under 1 MB" (MB read as 10^6 bytes, the stricter)
 THROTTLE_PAUSE_SECONDS = 30.0
+# The error text both official SDKs give up on (Amplitude-Python: `startswith("Invalid API key:")`;
+# Amplitude-TypeScript: `startsWith(INVALID_API_KEY)`).
+INVALID_API_KEY_ERROR = "Invalid API key"
 # Amplitude rejects a user_id / device_id shorter than this (unless options.min_id_length says otherwise).
 MIN_ID_LENGTH = 5
 
@@ -200,10 +206,15 @@ def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[i
     for index in _indices(body, "silenced_events") | _silenced_device_events(request, body):
         rejected.setdefault(index, silenced)
     throttled = _indices(body, "throttled_events")
-    if body.get("missing_field") or not (rejected or throttled):
-        # A request-level problem (API key, JSON, path): nothing in this request can succeed as it is.
+    if body.get("missing_field") or (typed(body, "error", str) or "").startswith(INVALID_API_KEY_ERROR):
+        # Nothing in this request can succeed as it is (the official SDKs give up on these two alone).
         failure = Outcome.permanent("http_400", f"Amplitude {error_excerpt(request, response)}")
         return dict.fromkeys(request.items, failure)
+    if not (rejected or throttled):
+        # Amplitude's answer naming no event is retried; a body that is not Amplitude's JSON says only "400" (§8.1).
+        if not body:
+            return dict.fromkeys(request.items, status_outcome("Amplitude", request, response))
+        return dict.fromkeys(request.items, Outcome.retry("http_400", f"Amplitude {error_excerpt(request, response)}"))
     outcomes: dict[int, Outcome] = {}
     for index, position in enumerate(request.items):
         if index in rejected:

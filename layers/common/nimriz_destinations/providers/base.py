@@ -74,6 +74,12 @@ class Verdict(StrEnum):
     SKIPPED = "skipped"  # deliberately not sent (e.g. no usable identifier): recorded, never retried
 
 
+# The error class of an answer saying the provider no longer serves the API version the adapter pins
+# (docs/api-versions.md): permanent, counted by the dispatcher's `ApiVersionRetired` metric, which has its own alarm
+# (docs/operations.md, "API version retired").
+API_VERSION_RETIRED = "api_version_retired"
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     verdict: Verdict
@@ -100,6 +106,13 @@ class Outcome:
     @classmethod
     def skipped(cls, error_class: str, message: str) -> Outcome:
         return cls(Verdict.SKIPPED, error_class, message)
+
+    @classmethod
+    def version_retired(cls, platform: str, version: str, message: str | None) -> Outcome:
+        """The provider refused the request because it no longer serves `version`, the one the adapter pins: every
+        delivery fails so until Nimriz moves to a newer version (then replay the dead letters)."""
+        note = f"{platform} no longer serves API version {version}, which Nimriz uses; Nimriz must move to a newer one"
+        return cls.permanent(API_VERSION_RETIRED, f"{note} ({message})" if message else note)
 
     @classmethod
     def resend(cls, message: str) -> Outcome:

@@ -80,6 +80,13 @@ def screen(event: Mapping[str, Any], platform: str, outcomes: frozenset[str] = S
     return None
 
 
+def limited_data_use(event: Mapping[str, Any], credentials: Mapping[str, Any]) -> bool:
+    """Whether the platform is asked to limit its processing of this event: always for an event not in standard
+    privacy mode (a missing or unknown mode counts as strict, design §4), else as the destination's
+    `limited_data_use` says. Applied after the mapping, so no override can drop it."""
+    return event.get("privacy_mode") != "standard" or credentials.get("limited_data_use") is True
+
+
 def standard_event(event: Mapping[str, Any], names: Mapping[str, str]) -> str | None:
     """The platform's standard event name for the event's outcome (`names`: outcome -> name)."""
     outcome = conversion_outcome(event)

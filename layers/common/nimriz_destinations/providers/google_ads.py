@@ -13,6 +13,12 @@ ConversionAdjustmentUploadService.UploadConversionAdjustments:
   `invalid_response`, permanent (not sent again).
 * Dedup: `orderId` is the event id and `conversionDateTime` is derived from `occurred_at` only, so a resend of the
   same event is refused as ORDER_ID_ALREADY_IN_USE or CLICK_CONVERSION_ALREADY_EXISTS: both count as delivered.
+  Copies of one order id *within* a request are a different matter: Google processes none of them
+  (googleads/google-ads-python `errors/types/conversion_upload_error.py`, DUPLICATE_ORDER_ID: "Imported events
+  include multiple conversions with the same order ID and were not processed"; for adjustments
+  `conversion_adjustment_upload_error.py`, DUPLICATE_ADJUSTMENT_IN_REQUEST, "... try again"). So a request carries
+  at most one row per order id (later copies go in later requests, in order, where they meet
+  ORDER_ID_ALREADY_IN_USE), and an in-request duplicate Google still reports is retried, never delivered.
 * Test sends set `validateOnly: true`: Google checks the conversions and records nothing.
 * Adjustments (https://developers.google.com/google-ads/api/docs/conversions/upload-adjustments and the
   ConversionAdjustment reference): a refund, cancellation or reversal whose `conversion.original_event_id` names
@@ -20,12 +26,18 @@ ConversionAdjustmentUploadService.UploadConversionAdjustments:
   cancellation or a full refund / reversal; RESTATEMENT to the remaining value for a partial one (its `value`
   below the event's `conversion.original_value`). `adjustmentDateTime` is the follow-on's `occurred_at`, so a
   resend repeats the same adjustment (RESTATEMENT_ALREADY_EXISTS, CONVERSION_ALREADY_RETRACTED: delivered).
-  Without an original id the event is skipped (`missing_original_event_id`). Google adjusts only conversions at
-  least 24 hours old (TOO_RECENT_CONVERSION: retried later) and not from a wbraid click.
+  Without an original id the event is skipped (`missing_original_event_id`). Adjustments go out as soon as the
+  sale was uploaded: Google dropped its 24-hour wait on 2024-09-09 ("Improvements to conversion adjustment
+  uploads", Google Ads Developer Blog, 2024-08-12: "Google Ads API users will no longer need to wait 24 hours before
+  uploading conversion adjustments ... Remove any logic from your application that waits before uploading
+  adjustments"; TOO_RECENT_CONVERSION and TOO_RECENT_CONVERSION_ACTION are no longer returned for them). A sale
+  from a wbraid click cannot be adjusted.
 * Consent (https://developers.google.com/google-ads/api/docs/conversions/upload-clicks, "consent"; for EEA traffic
   a missing `adUserData` counts as not consented): every conversion carries `consent.adUserData` from the event's
   own `consent.ad_user_data` when it has one, else from the destination's `ad_user_data_consent`; with neither,
-  none is sent and Google treats it as unspecified.
+  none is sent and Google treats it as unspecified. `adPersonalization` is never sent on a click conversion, even
+  from a mapping: Google's Consent reference (`common/types/consent.py`): ad_personalization "can only be set for
+  OfflineUserDataJobService and UserDataService".
 """
 
 from __future__ import annotations
@@ -83,28 +95,27 @@ MAX_TOKEN_LIFETIME_SECONDS = 3600.0  # Google access tokens live an hour
 DEFAULT_TOKEN_LIFETIME_SECONDS = 3600.0  # when the token answer has no usable expires_in
 
 # Row errors meaning "this conversion is already in Google Ads": a resend of a delivered event.
-DUPLICATE_ERRORS = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE", "DUPLICATE_ORDER_ID"})
-# Row errors Google says to retry in 6 hours (click or conversion action too recent).
-RETRY_LATER_ERRORS = frozenset({"TOO_RECENT_EVENT", "TOO_RECENT_CONVERSION_ACTION", "TOO_RECENT_CLICK"})
+DUPLICATE_ERRORS = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE"})
+# Row errors Google says to retry in 6 hours (click or conversion action too recent; conversion_upload_error.py).
+RETRY_LATER_ERRORS = frozenset({"TOO_RECENT_EVENT", "TOO_RECENT_CONVERSION_ACTION"})
 RETRY_LATER_SECONDS = 6 * 3600.0
 # Adjustment row errors meaning "this adjustment is already made": a resend of a delivered follow-on (or a
 # retraction of a conversion already retracted, which leaves nothing to adjust).
-ADJUSTMENT_DUPLICATE_ERRORS = frozenset(
-    {"RESTATEMENT_ALREADY_EXISTS", "DUPLICATE_ADJUSTMENT_IN_REQUEST", "CONVERSION_ALREADY_RETRACTED"}
-)
-# Google adjusts only conversions at least 24 hours old, and nothing on a conversion action created in the last 6.
-ADJUSTMENT_RETRY_LATER: Mapping[str, float] = {
-    "TOO_RECENT_CONVERSION": 24 * 3600.0,
-    "TOO_RECENT_CONVERSION_ACTION": RETRY_LATER_SECONDS,
-}
+ADJUSTMENT_DUPLICATE_ERRORS = frozenset({"RESTATEMENT_ALREADY_EXISTS", "CONVERSION_ALREADY_RETRACTED"})
 # Follow-ons that return money, so may return part of it (a cancellation always undoes the whole sale).
 PARTIAL_OUTCOMES = frozenset({"refund", "reversal"})
+# RequestErrorEnum.UNSUPPORTED_VERSION (`errors/types/request_error.py`): "This API version has been sunset and is no
+# longer supported" (answered 400 INVALID_ARGUMENT): API_VERSION must be moved on (docs/api-versions.md).
+UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
 TRANSIENT_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
 TRANSIENT_ERROR_CODES = frozenset(
     {"TRANSIENT_ERROR", "INTERNAL_ERROR", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"}
 )
 
-CONSENT_FIELDS = ("adUserData", "adPersonalization")  # Google's Consent message
+CONSENT_FIELDS = ("adUserData",)  # what Google's Consent message takes on a click conversion
+# In the Consent message, but only for OfflineUserDataJobService and UserDataService (the Consent reference): a
+# mapping's value is left out rather than failing the conversion.
+NOT_FOR_CLICK_CONVERSIONS = frozenset({"adPersonalization"})
 
 # The only user identifiers click conversion uploads accept, with Google's normalisation before hashing.
 HASHED_IDENTIFIERS: Mapping[str, Normalizer] = {
@@ -149,7 +160,9 @@ class _Upload:
     row_path: str  # the rows' field name in error locations (the proto name)
     duplicates: frozenset[str]
     duplicate_note: str
-    retry_later: Mapping[str, float]  # row error -> seconds Google says to wait
+    # Row errors of rows Google did not process and says to send again -> seconds Google says to wait first (None:
+    # the usual schedule).
+    retry_later: Mapping[str, float | None]
 
 
 CLICK_CONVERSIONS = _Upload(
@@ -158,7 +171,7 @@ CLICK_CONVERSIONS = _Upload(
     "conversions",
     DUPLICATE_ERRORS,
     "already in Google Ads (duplicate upload)",
-    dict.fromkeys(RETRY_LATER_ERRORS, RETRY_LATER_SECONDS),
+    {**dict.fromkeys(RETRY_LATER_ERRORS, RETRY_LATER_SECONDS), "DUPLICATE_ORDER_ID": None},
 )
 ADJUSTMENTS = _Upload(
     "uploadConversionAdjustments",
@@ -166,7 +179,7 @@ ADJUSTMENTS = _Upload(
     "conversion_adjustments",
     ADJUSTMENT_DUPLICATE_ERRORS,
     "already adjusted in Google Ads (duplicate upload)",
-    ADJUSTMENT_RETRY_LATER,
+    {"DUPLICATE_ADJUSTMENT_IN_REQUEST": None},
 )
 
 
@@ -190,7 +203,11 @@ class GoogleAds(RefreshingProvider):
         ("conversionAction", "`customers/<customer_id>/conversionActions/<conversion_action_id>` (always)"),
         ("gclid / gbraid / wbraid", "`click_ids.gclid`, else `gbraid`, else `wbraid`: exactly one is sent"),
         ("conversionDateTime", "`occurred_at` in UTC as `yyyy-mm-dd hh:mm:ss+00:00`"),
-        ("orderId", "the event `id`: Google refuses a second upload, which counts as delivered"),
+        (
+            "orderId",
+            "the event `id`: Google refuses a second upload, which counts as delivered; copies of one order id never "
+            "share a request (Google would process none of them)",
+        ),
         ("conversionValue", "`conversion.value` (a lead's 0 is left out, so the action's default value applies)"),
         ("currencyCode", "`conversion.currency`, upper-case ISO-4217"),
         (
@@ -204,7 +221,8 @@ class GoogleAds(RefreshingProvider):
         (
             "consent.adUserData",
             "`consent.ad_user_data` of the event as GRANTED / DENIED, else the destination's `ad_user_data_consent`, "
-            "else not sent (Google treats it as unspecified)",
+            "else not sent (Google treats it as unspecified); `adPersonalization` is never sent, even from a mapping "
+            "(Google takes it only for Customer Match uploads)",
         ),
         (
             "hashing",
@@ -288,7 +306,23 @@ class GoogleAds(RefreshingProvider):
         credentials: Mapping[str, Any],
         prepare: Prepare,
     ) -> Built:
-        """The requests of one upload method for the items at `positions` (positions kept as in `items`)."""
+        """The requests of one upload method for the items at `positions` (positions kept as in `items`), each
+        holding at most one row per order id (`_order_id_rounds`)."""
+        built = Built()
+        for round_positions in _order_id_rounds(items, positions):
+            part = self._build_round(upload, items, round_positions, credentials, prepare)
+            built.requests += part.requests
+            built.skipped |= part.skipped
+        return built
+
+    def _build_round(
+        self,
+        upload: _Upload,
+        items: Sequence[DeliveryItem],
+        positions: list[int],
+        credentials: Mapping[str, Any],
+        prepare: Prepare,
+    ) -> Built:
         part = build_batches(
             [items[position] for position in positions],
             platform=PLATFORM,
@@ -320,6 +354,24 @@ class GoogleAds(RefreshingProvider):
             position: _row_outcome([error for error in errors if error.index == index] + general, request, upload)
             for index, position in enumerate(request.items)
         }
+
+
+def _order_id_rounds(items: Sequence[DeliveryItem], positions: list[int]) -> list[list[int]]:
+    """`positions` in rounds whose items' order ids are distinct: the n-th copy of an order id goes in round n, so
+    its requests follow those of the copy before it (Google processes none of the copies of an order id sent in one
+    request: DUPLICATE_ORDER_ID, DUPLICATE_ADJUSTMENT_IN_REQUEST)."""
+    rounds: list[list[int]] = []
+    copies: dict[str, int] = {}
+    for position in positions:
+        order_id = items[position].payload.get("orderId")
+        copy = 0
+        if isinstance(order_id, str) and order_id:
+            copy = copies.get(order_id, 0)
+            copies[order_id] = copy + 1
+        if copy == len(rounds):
+            rounds.append([])
+        rounds[copy].append(position)
+    return rounds
 
 
 def _date_time(event: Mapping[str, Any]) -> str:
@@ -367,6 +419,8 @@ def _consent(value: object, default: object) -> dict[str, str] | Outcome:
 
     A value Google cannot parse would make it refuse the whole request, so such a conversion fails alone."""
     given = value if isinstance(value, Mapping) else {} if value is None else None
+    if given is not None:
+        given = {field: choice for field, choice in given.items() if field not in NOT_FOR_CLICK_CONVERSIONS}
     if given is None or not set(given) <= set(CONSENT_FIELDS):
         return Outcome.permanent("invalid_consent", f"consent must be an object with only {', '.join(CONSENT_FIELDS)}")
     consent: dict[str, str] = {}
@@ -505,6 +559,8 @@ def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outc
     rows = _row_errors({"details": error.get("details")}, "")
     codes = [code for row in rows if (code := error_code(row.code, request))]
     message = provider_message(typed(error, "message", str), request)
+    if UNSUPPORTED_VERSION in codes:
+        return Outcome.version_retired(PLATFORM, API_VERSION, message)
     if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
         return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, base.retry_after_seconds(response))
     error_class = codes[0].lower() if codes else status.lower() or f"http_{response.status}"

@@ -18,6 +18,10 @@
 * LinkedIn has no test channel. A test send is sent as a real conversion event (sample identifiers are unlikely
   to match a member) and its delivered outcome says so: sending nothing would prove nothing, while a real send
   checks the token, the conversion rule and the API version.
+* A version LinkedIn no longer serves is answered `426 {"code": "NONEXISTENT_VERSION", "message": "Requested
+  version 20240901 is not active"}` (LinkedIn's live answers, e.g. PipedreamHQ/pipedream#18398; versions are
+  "supported and stable for a minimum of one year before sunset", https://learn.microsoft.com/linkedin/marketing/versioning):
+  `api_version_retired`, permanent, until LINKEDIN_VERSION is moved on (docs/api-versions.md).
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ from .responses import (
 PLATFORM = "LinkedIn"
 API_URL = "https://api.linkedin.com/rest/conversionEvents"
 LINKEDIN_VERSION = "202608"
+RETIRED_VERSION_STATUS = 426  # with code NONEXISTENT_VERSION: the LinkedIn-Version sent is no longer served
+RETIRED_VERSION_CODE = "NONEXISTENT_VERSION"
 RESTLI_PROTOCOL_VERSION = "2.0.0"
 MAX_EVENTS_PER_REQUEST = 5000
 RULE_URN_PREFIX = "urn:lla:llaPartnerConversion:"
@@ -260,6 +266,8 @@ def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outc
     if not isinstance(body, dict):
         return base.classify_status(response)
     message = provider_message(body.get("message"), request)
+    if response.status == RETIRED_VERSION_STATUS or body.get("code") == RETIRED_VERSION_CODE:
+        return Outcome.version_retired(PLATFORM, LINKEDIN_VERSION, message)
     return Outcome.permanent(_error_class(body, response.status, request), message)
 
 

@@ -12,10 +12,18 @@
 * When Meta still refuses a request and its error names the event (`data[3]`, `$['data'][3]` or
   `error_data.event_index`), that event fails alone with Meta's message; the rest are `Outcome.resend`: the
   dispatcher sends them again at once without it (https://developers.facebook.com/docs/graph-api/guides/error-handling).
-* `action_source` comes from the destination's `action_source` credential (default "website": the journey
-  started with a click on a tracked link to the customer's site) unless a mapping sets it. Meta asks website
-  events for `client_user_agent`, which Nimriz never has (design §4): Meta accepts them, possibly with less
-  optimisation value.
+* `action_source` comes from the destination's `action_source` credential unless a mapping sets it. The default is
+  `other` ("Conversion happened in a way that is not listed", facebook-python-business-sdk
+  `adobjects/serverside/action_source.py`): Meta's Conversions API parameters page
+  (https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/) says "Website events shared
+  using the Conversions API require the `client_user_agent`, `action_source`, and `event_source_url` parameters,
+  while non-web events require only `action_source`", and Nimriz never has a user agent (design §4). A customer
+  whose conversions do happen on a website may still choose `website`.
+* Limited Data Use (https://developers.facebook.com/docs/marketing-apis/data-processing-options): with the
+  destination's `limited_data_use`, and always for an event in strict privacy mode, each event carries
+  `data_processing_options: ["LDU"]` with `data_processing_options_country: 0` and `data_processing_options_state: 0`
+  ("use 0 to ask us to geolocate this event"; the fields of facebook-python-business-sdk
+  `adobjects/serverside/event.py`), whatever a mapping set there.
 * Match keys from the event context (customer-information parameters,
   https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters):
   `country` always; `ct` and `st` only in standard privacy mode (strict mode removes city and region before
@@ -49,6 +57,7 @@ from .conversions import (
     delivered,
     destination_url,
     hashed_all,
+    limited_data_use,
     lower_trimmed,
     missing_identifier,
     normalize_email,
@@ -71,7 +80,7 @@ ActionSource = Literal[
     "website", "app", "phone_call", "chat", "email", "physical_store", "system_generated", "business_messaging", "other"
 ]
 ACTION_SOURCES = frozenset(get_args(ActionSource))
-DEFAULT_ACTION_SOURCE: ActionSource = "website"
+DEFAULT_ACTION_SOURCE: ActionSource = "other"  # a non-web source: Meta requires no client_user_agent of it
 EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
 
 # Graph error codes worth retrying: unknown/service errors, app/user/application request limits, too many calls,
@@ -79,6 +88,16 @@ EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
 RETRYABLE_ERROR_CODES = frozenset({1, 2, 4, 17, 341, 613})
 THROTTLING_ERROR_CODES = range(80000, 80015)
 INVALID_TOKEN_ERROR_CODE = 190
+# Limited Data Use with country and state 0: "use 0 to ask us to geolocate this event" (Data Processing Options).
+LIMITED_DATA_USE: Mapping[str, Any] = {
+    "data_processing_options": ["LDU"],
+    "data_processing_options_country": 0,
+    "data_processing_options_state": 0,
+}
+# "(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version" (Meta, "Upcoming
+# change in Marketing API version deprecation to enable version auto-upgrade", 2024-04-16): GRAPH_API_VERSION is
+# no longer served (calls to an expired version "may fail or be upgraded to the next available version").
+DEPRECATED_VERSION_ERROR_CODE = 2635
 # How Graph names the offending event: `data[3]`, `data[3][event_time]` or `$['data'][3]['custom_data']`.
 _EVENT_REFERENCE = re.compile(r"""data(?:['"]\])?\[([0-9]{1,9})\]""")  # an index, not any run of digits
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -147,6 +166,8 @@ class MetaCredentials(base.Credentials):
     test_event_code: TestEventCode | None = None
     # Where the conversions happen, in Meta's words; a mapping that sets `action_source` wins.
     action_source: ActionSource = DEFAULT_ACTION_SOURCE
+    # Ask Meta to limit its processing of every event (events in strict privacy mode always are).
+    limited_data_use: bool = False
 
 
 class Meta(base.Provider):
@@ -161,8 +182,9 @@ class Meta(base.Provider):
         ("event_id", "the event `id`: Meta deduplicates it against the Pixel's eventID (48 h)"),
         (
             "action_source",
-            "the credentials' `action_source` (default `website`), unless a mapping sets it. Nimriz never forwards "
-            "`client_user_agent`, which Meta asks of `website` events: Meta accepts them but may optimise less on them",
+            "the credentials' `action_source` (default `other`), unless a mapping sets it. Meta requires "
+            "`client_user_agent` of `website` events and only `action_source` of non-web ones (Conversions API "
+            "parameters); Nimriz never has a user agent",
         ),
         ("event_source_url", "`link.destination_url_capped`"),
         ("user_data.em", "`conversion.email`, trimmed and lower-cased, SHA-256 hex, as a one-item list"),
@@ -187,6 +209,11 @@ class Meta(base.Provider):
         ("custom_data.value", "`conversion.value` (a lead's 0 is left out, so Meta applies no value)"),
         ("custom_data.currency", "`conversion.currency`, upper-case ISO-4217"),
         ("test_event_code", "the credentials' `test_event_code`, on test sends only (else a test send goes live)"),
+        (
+            "data_processing_options, _country, _state",
+            '`["LDU"]`, 0, 0 (Limited Data Use, Meta geolocates) for events in strict privacy mode and on destinations '
+            "with `limited_data_use`, whatever a mapping sets; else not sent",
+        ),
         (
             "hashing",
             "em, ph, external_id, fn, ln, ge, db, ct, st, zp and country set by a mapping are normalised and "
@@ -224,7 +251,7 @@ class Meta(base.Provider):
         return build_batches(
             items,
             platform=PLATFORM,
-            prepare=lambda item: _prepare(item.payload, action_source, now),
+            prepare=lambda item: _prepare(item.payload, action_source, now, limited_data_use(item.event, credentials)),
             max_batch_size=self.max_batch_size,
             build_request=lambda payloads, positions, test: _request(payloads, positions, test, credentials),
         )
@@ -264,8 +291,10 @@ def _user_data(event: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in user_data.items() if value}
 
 
-def _prepare(payload: Mapping[str, Any], action_source: str, now: float) -> dict[str, Any] | Outcome:
+def _prepare(payload: Mapping[str, Any], action_source: str, now: float, limited: bool) -> dict[str, Any] | Outcome:
     event = {"action_source": action_source, **payload}
+    if limited:
+        event |= LIMITED_DATA_USE
     event["user_data"] = user_data = _hashed_user_data(payload.get("user_data"))
     if not any(user_data.get(key) for key in IDENTIFIER_KEYS):
         return missing_identifier(PLATFORM, "the customer's email or phone, or an fbclid on the click")
@@ -355,6 +384,8 @@ def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcom
     message = provider_message(detail, request)
     if code == INVALID_TOKEN_ERROR_CODE:
         return Outcome.permanent("unauthorized", message)
+    if code == DEPRECATED_VERSION_ERROR_CODE:
+        return Outcome.version_retired(PLATFORM, GRAPH_API_VERSION, message)
     error_class = f"meta_error_{code}" if type(code) is int and code >= 0 else "meta_error"  # Graph codes are numbers
     if code in RETRYABLE_ERROR_CODES or code in THROTTLING_ERROR_CODES or error.get("is_transient") is True:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))

@@ -7,8 +7,16 @@
   integer `code` cannot say whether TikTok kept the events: `invalid_response`, permanent (not sent again).
 * Standard event names from TikTok's current list, "About supported standard events in TikTok Ads Manager"
   (https://ads.tiktok.com/help/article/supported-standard-events, last updated September 2025), which Events API
-  2.0 shares with the Pixel: a lead is `Lead`, a sale `Purchase`. The names of the earlier list (`SubmitForm`,
-  `CompletePayment`, `PlaceAnOrder`, `ClickButton`) are gone from it; TikTok still accepts them as aliases.
+  2.0 shares with the Pixel: a sale is `Purchase` (the list's "When a visitor makes a purchase"; `CompletePayment`
+  and `PlaceAnOrder` are gone from it) and a lead `SubmitForm` ("Submit Form: when a visitor submits a form",
+  objective Lead; TikTok's "About reserved events", September 2025, maps `ClickForm` to `SubmitForm` too). The
+  list has no `Lead` row: TikTok's May 2025 "How to Adopt TikTok's Updated Standard Events" renamed SubmitForm to
+  Lead, but the September 2025 pages went back to SubmitForm, and that guide says both names keep working ("Legacy
+  names are auto-converted on the backend").
+* Limited Data Use: with the destination's `limited_data_use`, and always for an event in strict privacy mode,
+  each event of `data` carries `limited_data_use: true`, whatever a mapping set there (TikTok's "Events API 2.0 -
+  Limited Data Use", https://ads.tiktok.com/marketing_api/docs?id=1771101204435970, as Segment's TikTok
+  Conversions destination places it: a boolean in each event, `reportWebEvent/utils.ts`).
 * Up to 1,000 events per request: the commonly cited limit; TikTok's own page could not be confirmed.
 """
 
@@ -36,6 +44,7 @@ from .conversions import (
     e164_phone,
     hashed,
     hashed_all,
+    limited_data_use,
     lower_trimmed,
     missing_identifier,
     normalize_email,
@@ -45,14 +54,18 @@ from .conversions import (
 from .responses import error_code, invalid_response, provider_message, read_json, status_line_outcome, typed
 
 PLATFORM = "TikTok"
-API_URL = "https://business-api.tiktok.com/open_api/v1.3/event/track/"
+API_VERSION = "v1.3"
+API_URL = f"https://business-api.tiktok.com/open_api/{API_VERSION}/event/track/"
 EVENT_SOURCE = "web"
 MAX_EVENTS_PER_REQUEST = 1000
-EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
+EVENT_NAMES: Mapping[str, str] = {"lead": "SubmitForm", "sale": "Purchase"}
 
 SUCCESS_CODE = 0
 RATE_LIMIT_CODE = 40100
 INVALID_TOKEN_CODE = 40105
+# The official SDK's ERROR_CODE_INVALID_API_VERSION (tiktok-business-api-sdk, `tiktok_business/tiktok_code.py`):
+# the version in API_URL is not served (TikTok retired v1.2 in August 2023 after a year's notice; docs/api-versions.md).
+INVALID_API_VERSION_CODE = 40051
 SERVER_ERROR_CODES = range(50000, 60000)
 
 # `user` fields TikTok wants SHA-256 hashed, with TikTok's normalisation before hashing.
@@ -68,6 +81,8 @@ class TikTokCredentials(base.Credentials):
     pixel_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{10,32}$")]
     access_token: base.SecretStr
     test_event_code: TestEventCode | None = None
+    # Ask TikTok to limit its processing of every event (events in strict privacy mode always are).
+    limited_data_use: bool = False
 
 
 class TikTok(base.Provider):
@@ -80,8 +95,9 @@ class TikTok(base.Provider):
         ("event_source, event_source_id", '"web" and the credentials\' `pixel_code` (request level)'),
         (
             "event",
-            "`Lead` for conversion.lead, `Purchase` for conversion.sale (TikTok's current standard events; "
-            "the legacy `SubmitForm` and `CompletePayment` are not used)",
+            "`SubmitForm` for conversion.lead, `Purchase` for conversion.sale (TikTok's standard events list of "
+            "September 2025, https://ads.tiktok.com/help/article/supported-standard-events; the legacy "
+            "`CompletePayment` is not used)",
         ),
         ("event_time", "`occurred_at` as Unix seconds"),
         ("event_id", "the event `id`: TikTok deduplicates it against the Pixel's event_id"),
@@ -93,6 +109,11 @@ class TikTok(base.Provider):
         ("properties.value", "`conversion.value` (a lead's 0 is left out)"),
         ("properties.currency", "`conversion.currency`, upper-case ISO-4217"),
         ("test_event_code", "the credentials' `test_event_code`, on test sends only (else a test send goes live)"),
+        (
+            "limited_data_use",
+            "`true` on each event in strict privacy mode and on destinations with `limited_data_use`, whatever a "
+            "mapping sets; else not sent",
+        ),
         (
             "hashing",
             "user.email, user.phone and user.external_id set by a mapping are normalised and hashed unless "
@@ -121,7 +142,7 @@ class TikTok(base.Provider):
         return build_batches(
             items,
             platform=PLATFORM,
-            prepare=lambda item: _prepare(item.payload),
+            prepare=lambda item: _prepare(item.payload, limited_data_use(item.event, credentials)),
             max_batch_size=self.max_batch_size,
             build_request=lambda payloads, positions, test: _request(payloads, positions, test, credentials),
         )
@@ -142,8 +163,10 @@ def _user(event: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in user.items() if value}
 
 
-def _prepare(payload: Mapping[str, Any]) -> dict[str, Any] | Outcome:
+def _prepare(payload: Mapping[str, Any], limited: bool) -> dict[str, Any] | Outcome:
     event = dict(payload)
+    if limited:
+        event["limited_data_use"] = True
     event["user"] = user = _hashed_user(payload.get("user"))
     if not any(user.get(field) for field in IDENTIFIER_FIELDS):
         return missing_identifier(PLATFORM, "the customer's email or phone, or a ttclid on the click")
@@ -194,6 +217,8 @@ def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> O
     message = provider_message(typed(body.value, "message", str), request)
     if code == INVALID_TOKEN_CODE:
         return Outcome.permanent("unauthorized", message)
+    if code == INVALID_API_VERSION_CODE:
+        return Outcome.version_retired(PLATFORM, API_VERSION, message)
     error_class = f"tiktok_{error_code(code, request) or 'error'}"
     if code == RATE_LIMIT_CODE or code in SERVER_ERROR_CODES:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))
