@@ -1,5 +1,6 @@
-"""What the dispatcher does with the provider hooks: a batch-mate's refusal resends the rest at once, a static
-token gets no refresh after a 401, and the credentials' expiry a refresh learned shows on the destination."""
+"""What the dispatcher does with the provider hooks: a batch-mate's refusal resends the rest at once (each request an
+attempt), a static token gets no refresh after a 401, and the credentials' expiry a refresh learned shows on the
+destination."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def lead(**click_ids: str) -> dict[str, Any]:
     return event
 
 
-def test_a_batch_meta_refuses_for_one_event_delivers_the_others_in_the_same_attempt(
+def test_a_batch_meta_refuses_for_one_event_delivers_the_others_at_once_each_request_an_attempt(
     api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     setup = PROVIDERS["meta"]
@@ -61,8 +62,15 @@ def test_a_batch_meta_refuses_for_one_event_delivers_the_others_in_the_same_atte
         pipeline.run()
 
         outcomes = deliveries(api, destination["id"])
-        assert (outcomes[good["id"]]["status"], outcomes[good["id"]]["attempts"]) == ("delivered", 1), outcomes
+        # Two requests carried the good event: two attempts, each in its log.
+        assert (outcomes[good["id"]]["status"], outcomes[good["id"]]["attempts"]) == ("delivered", 2), outcomes
         assert outcomes[refused["id"]]["status"] == "dead_lettered", outcomes
+        detail = api.get(f"{BASE}/{destination['id']}/deliveries/{outcomes[good['id']]['id']}").json()["delivery"]
+        logged = [(entry["attempt"], entry["outcome"], entry["error_class"]) for entry in detail["attempt_log"]]
+        assert sorted(logged, key=lambda entry: entry[0]) == [
+            (1, "retry", "batch_mate_refused"),
+            (2, "delivered", None),
+        ], logged
         carried = [[event["event_id"] for event in request.json()["data"]] for request in sink.requests]
         assert carried == [[good["id"], refused["id"]], [good["id"]]] or carried == [
             [refused["id"], good["id"]],
