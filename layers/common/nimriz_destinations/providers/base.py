@@ -23,12 +23,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, final, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, final, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from ..netguard import normalised_url
 from ..redaction import REDACTED
+
+if TYPE_CHECKING:
+    from ..mapping import PropertyMapping
 
 
 class _SecretMarker:
@@ -218,6 +221,11 @@ class Provider:
         sharing no dict or list with the event or with anything the adapter keeps, since the action's overrides then
         edit it in place (tests/unit/providers/test_default_payload_ownership.py)."""
         raise NotImplementedError(f"{self.destination_type} delivers nothing server-side")
+
+    def mapping_problems(self, mapping: PropertyMapping) -> list[tuple[str, str]]:
+        """(path under `property_mapping`, e.g. `overrides[2].to`, why) for what the mapping's overrides produce
+        whatever the event holds that the provider would drop or refuse; checked when an action is saved (422)."""
+        return []
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         """HTTP requests carrying `items` (batched up to the provider's limits), plus items deliberately skipped."""

@@ -54,9 +54,11 @@ from urllib.parse import urlencode, urlsplit
 from pydantic import StringConstraints
 
 from ..event_fields import compile_path
+from ..mapping import PropertyMapping
 from .analytics import MappingDoc, age_seconds, pack
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse, Verdict, classify_status
 from .common import anonymous_id, epoch_millis, sha256_hex
+from .ga4_names import name_problems
 from .responses import invalid_response, read_json, typed
 
 MAX_EVENTS_PER_REQUEST = 25
@@ -279,6 +281,10 @@ class MeasurementProtocol(Provider):
     """A destination speaking GA4's Measurement Protocol; subclasses say where it goes and with which secret."""
 
     action_types = frozenset({"send_event"})
+
+    def mapping_problems(self, mapping: PropertyMapping) -> list[tuple[str, str]]:
+        return name_problems(mapping)  # GA4 drops events and params with names that break its rules (ga4_names.py)
+
     max_batch_size = MAX_EVENTS_PER_REQUEST
     default_mapping_doc: ClassVar[MappingDoc] = DEFAULT_MAPPING_DOC
     # Whether test sends go to the validation server (only Google's endpoint has one).
