@@ -1,5 +1,6 @@
-"""What the dispatcher does with the provider hooks: a batch-mate's refusal resends the rest at once, a static
-token gets no refresh after a 401, and the credentials' expiry a refresh learned shows on the destination."""
+"""What the dispatcher does with the provider hooks: a batch-mate's refusal resends the rest at once (each request an
+attempt), a static token gets no refresh after a 401, and the credentials' expiry a refresh learned shows on the
+destination."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def lead(**click_ids: str) -> dict[str, Any]:
     return event
 
 
-def test_a_batch_meta_refuses_for_one_event_delivers_the_others_in_the_same_attempt(
+def test_a_batch_meta_refuses_for_one_event_delivers_the_others_at_once_each_request_an_attempt(
     api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     setup = PROVIDERS["meta"]
@@ -61,13 +62,68 @@ def test_a_batch_meta_refuses_for_one_event_delivers_the_others_in_the_same_atte
         pipeline.run()
 
         outcomes = deliveries(api, destination["id"])
-        assert (outcomes[good["id"]]["status"], outcomes[good["id"]]["attempts"]) == ("delivered", 1), outcomes
+        # Two requests carried the good event: two attempts, each in its log.
+        assert (outcomes[good["id"]]["status"], outcomes[good["id"]]["attempts"]) == ("delivered", 2), outcomes
         assert outcomes[refused["id"]]["status"] == "dead_lettered", outcomes
+        detail = api.get(f"{BASE}/{destination['id']}/deliveries/{outcomes[good['id']]['id']}").json()["delivery"]
+        logged = [(entry["attempt"], entry["outcome"], entry["error_class"]) for entry in detail["attempt_log"]]
+        assert sorted(logged, key=lambda entry: entry[0]) == [
+            (1, "retry", "batch_mate_refused"),
+            (2, "delivered", None),
+        ], logged
         carried = [[event["event_id"] for event in request.json()["data"]] for request in sink.requests]
         assert carried == [[good["id"], refused["id"]], [good["id"]]] or carried == [
             [refused["id"], good["id"]],
             [good["id"]],
         ], carried
+
+
+def test_a_tiktok_batch_refused_with_a_code_naming_no_event_delivers_the_good_events_and_fails_only_the_bad_one(
+    api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup = PROVIDERS["tiktok"]
+    with Sink(setup.handler()) as sink:
+        routed_to(monkeypatch, "tiktok", sink)
+        # A mapping puts the conversion's value into user.ttclid: a number where an event has one, which TikTok refuses
+        # with code 40002 for the whole request, naming no event; the events without a value keep their ttclid.
+        ttclid = {"type": "include", "field": "conversion.value", "to": "user.ttclid"}
+        body = {
+            "name": "TikTok",
+            "type": "tiktok",
+            "credentials": setup.credentials,
+            "actions": [
+                {
+                    "name": "Leads",
+                    "action_type": "send_conversion",
+                    "property_mapping": {"base": "default", "overrides": [ttclid]},
+                }
+            ],
+        }
+        created = api.post(BASE, body)
+        assert created.status == 201, created.text
+        destination = created.json()["destination"]
+        events = [lead(ttclid=f"E.C.P.ttclid-{index}") for index in range(3)]
+        for index, event in enumerate(events):
+            event["conversion"].pop("value", None)
+            if index == 1:
+                event["conversion"]["value"] = 42
+        bad = events[1]["id"]
+        pipeline.publish(*events)
+        pipeline.run()
+
+        outcomes = deliveries(api, destination["id"])
+        carried = [[event["event_id"] for event in request.json()["data"]] for request in sink.requests]
+    assert len(carried[0]) == 3 and all(len(request) < 3 for request in carried[1:]), carried  # one batch, then parts
+    assert {event_id: outcome["status"] for event_id, outcome in outcomes.items()} == {
+        event["id"]: "dead_lettered" if event["id"] == bad else "delivered" for event in events
+    }
+    assert outcomes[bad]["last_error_class"] == "tiktok_40002"
+    for event in events:
+        summary = outcomes[event["id"]]
+        log = api.get(f"{BASE}/{destination['id']}/deliveries/{summary['id']}").json()["delivery"]["attempt_log"]
+        rode = sum(event["id"] in request for request in carried)  # requests the endpoint saw carrying it
+        assert summary["attempts"] == len(log) == rode, (summary, log, carried)
+        assert sorted(entry["attempt"] for entry in log) == list(range(1, rode + 1))
 
 
 def test_a_refresh_learns_when_the_linkedin_credentials_expire_and_the_destination_shows_it(

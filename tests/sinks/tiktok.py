@@ -7,7 +7,7 @@
 * Auth: header `Access-Token`; missing or wrong → HTTP 200 with code 40105 (TikTok's application errors come
   with HTTP 200 and a non-zero `code`).
 * Body: JSON `{"event_source": "web", "event_source_id": <pixel code>, "data": [...], "test_event_code"?}`, 1 to
-  1,000 events; any problem → HTTP 200 `{"code": 40002, "message": ...}` for the whole request.
+  1,000 events; any problem → HTTP 200 `{"code": 40002, "message": ...}` for the whole request, naming no event.
 * Per event: `event` name; `event_time` in Unix seconds (a millisecond value is refused); `user` object whose
   `email`, `phone` and `external_id` (string or list) are 64-character lower-case hex; `ttclid` a string.
 * Success: `{"code": 0, "message": "OK", "request_id": ..., "data": {}}`; accepted events land in `accepted`.
@@ -87,9 +87,12 @@ class TikTokSink:
         data = body.get("data")
         if not isinstance(data, list) or not 1 <= len(data) <= MAX_EVENTS:
             return f"data: between 1 and {MAX_EVENTS} events are required"
-        for index, event in enumerate(data):
+        for event in data:
+            # The code and message are for the whole request and name no event (the official SDK's envelope
+            # `{code, message, request_id, data}`, tiktok/tiktok-business-api-sdk tiktok_response.py; the issue's
+            # live answer "Invalid value for event_id...").
             if problem := _event_problem(event):
-                return f"data[{index}].{problem}"
+                return f"Invalid value for {problem}"
         return None
 
 

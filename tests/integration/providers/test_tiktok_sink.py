@@ -116,3 +116,19 @@ def test_a_retired_tiktok_version_fails_permanently_as_api_version_retired(
     }
     assert "v1.3" in (outcomes[0].message or "")
     assert handler.accepted == []
+
+
+def test_a_batch_refused_for_one_bad_event_delivers_the_others(
+    tiktok: tuple[Sink, TikTokSink], sender: HttpSender
+) -> None:
+    sink, handler = tiktok
+    items = [make_item("conversion.lead", index) for index in range(3)]
+    items[1].payload["user"]["ttclid"] = 40002  # TikTok refuses the request with code 40002, naming no event
+    outcomes = deliver(sender, items)
+    assert {n: outcome.verdict for n, outcome in outcomes.items()} == {
+        0: Verdict.DELIVERED, 1: Verdict.PERMANENT, 2: Verdict.DELIVERED
+    }  # fmt: skip
+    assert outcomes[1].error_class == "tiktok_40002"
+    assert sorted(event["event_id"] for event in handler.accepted) == ["evt_0", "evt_2"]
+    carried = [[event["event_id"] for event in request.json()["data"]] for request in sink.requests]
+    assert carried == [["evt_0", "evt_1", "evt_2"], ["evt_0"], ["evt_1", "evt_2"], ["evt_1"], ["evt_2"]]

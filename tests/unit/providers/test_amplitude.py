@@ -337,10 +337,11 @@ def test_429_for_a_device_over_its_daily_quota_is_permanent() -> None:
     }
 
 
-def test_413_fails_a_lone_event_and_retries_a_batch() -> None:
+def test_413_fails_a_lone_event_and_refuses_a_batchs_events_together() -> None:
     answer = response(413, {"code": 413, "error": "Payload too large"})
     assert outcomes(batch_request(1), answer) == {0: (Verdict.PERMANENT, "http_413", None)}
-    assert set(outcomes(batch_request(2), answer).values()) == {(Verdict.RETRY, "http_413", None)}
+    assert set(outcomes(batch_request(2), answer).values()) == {(Verdict.PERMANENT, "http_413", None)}
+    assert all(outcome.resend_now for outcome in PROVIDER.classify(batch_request(2), answer).values())
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])

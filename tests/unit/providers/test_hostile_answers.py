@@ -38,7 +38,7 @@ REQUESTS = [(name, name, "live") for name in DESTINATION_TYPES if get_provider(n
 ]
 # Requests whose 2xx answer says what happened to the events: an answer there that cannot be read is
 # `invalid_response`. Every other adapter's 2xx means delivered, whatever the body.
-READS_2XX_ANSWERS = frozenset({"posthog", "google_ads", "linkedin", "tiktok", "ga4-validation"})
+READS_2XX_ANSWERS = frozenset({"posthog", "google_ads", "linkedin", "tiktok", "ga4-validation", "meta"})
 
 UNREADABLE = {
     "60 KB of [": b"[" * 60_000,

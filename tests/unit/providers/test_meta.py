@@ -306,8 +306,16 @@ def test_positions_follow_the_request_not_the_data_index() -> None:
     assert outcomes[7].verdict is Verdict.PERMANENT and outcomes[4].resend_now
 
 
-def test_a_refusal_naming_an_event_outside_the_request_fails_the_whole_batch() -> None:
+def test_an_invalid_parameter_refusal_naming_no_event_of_the_request_refuses_the_batch_together() -> None:
+    # The dispatcher resends its events at once in halves until the refusal is one event's own.
     outcomes = PROVIDER.classify(one_request(2), answer(400, refusal_naming(5, "message")))
+    assert {(o.verdict, o.error_class, o.resend_now) for o in outcomes.values()} == {
+        (Verdict.PERMANENT, "meta_error_100", True)
+    }
+
+
+def test_a_refusal_about_the_account_is_not_isolated() -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(400, graph_error(200)))
     assert {(outcome.verdict, outcome.resend_now) for outcome in outcomes.values()} == {(Verdict.PERMANENT, False)}
 
 
@@ -406,10 +414,28 @@ def test_success_delivers_every_event_of_the_request() -> None:
     assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
 
 
-def test_success_with_fewer_events_received_says_so() -> None:
-    outcome = PROVIDER.classify(one_request(2), answer(200, {"events_received": 1}))[0]
-    assert outcome.verdict is Verdict.DELIVERED
-    assert outcome.message == "Meta acknowledged 1 of 2 events"
+def test_fewer_events_received_than_sent_delivers_none_of_them_without_proof() -> None:
+    # Which one is missing is unknown: both are refused together, resent at once in halves until each is counted.
+    outcomes = PROVIDER.classify(one_request(2), answer(200, {"events_received": 1, "messages": []}))
+    assert {(o.verdict, o.error_class, o.resend_now) for o in outcomes.values()} == {
+        (Verdict.RETRY, "meta_events_not_received", True)
+    }
+    assert "Meta acknowledged 1 of 2 events" in (outcomes[0].message or "")
+
+
+def test_events_metas_messages_name_fail_and_the_rest_of_the_count_is_delivered() -> None:
+    body = {"events_received": 2, "messages": ["data[1]: event_time is too far in the past"], "fbtrace_id": "t"}
+    outcomes = PROVIDER.classify(one_request(3), answer(200, body))
+    assert (outcomes[1].verdict, outcomes[1].error_class) == (Verdict.PERMANENT, "meta_event_not_received")
+    assert "event_time is too far in the past" in (outcomes[1].message or "")
+    assert outcomes[0].verdict is outcomes[2].verdict is Verdict.DELIVERED
+    assert "Meta acknowledged 2 of 3 events" in (outcomes[0].message or "")
+
+
+@pytest.mark.parametrize("body", [{}, {"events_received": "3"}, {"events_received": -1}])
+def test_a_2xx_without_a_readable_count_is_a_permanent_invalid_response(body: dict[str, Any]) -> None:
+    outcomes = PROVIDER.classify(one_request(3), answer(200, body))
+    assert {(o.verdict, o.error_class) for o in outcomes.values()} == {(Verdict.PERMANENT, "invalid_response")}
 
 
 def graph_error(code: int, **extra: Any) -> dict[str, Any]:

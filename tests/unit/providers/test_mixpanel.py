@@ -253,9 +253,10 @@ def test_server_errors_are_retried(status: int) -> None:
     assert PROVIDER.classify(one_request(IMPORT), response(status))[0].verdict is Verdict.RETRY
 
 
-def test_413_fails_a_lone_event_and_retries_a_batch() -> None:
+def test_413_fails_a_lone_event_and_refuses_a_batchs_events_together() -> None:
     assert PROVIDER.classify(one_request(IMPORT, 1), response(413))[0].verdict is Verdict.PERMANENT
-    assert {o.verdict for o in PROVIDER.classify(one_request(IMPORT, 2), response(413)).values()} == {Verdict.RETRY}
+    batch = PROVIDER.classify(one_request(IMPORT, 2), response(413)).values()
+    assert {(o.verdict, o.resend_now) for o in batch} == {(Verdict.PERMANENT, True)}
 
 
 def test_a_partial_service_account_is_rejected() -> None:

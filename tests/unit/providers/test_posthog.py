@@ -234,9 +234,10 @@ def test_an_error_echoing_the_key_does_not_put_it_in_the_record() -> None:
     assert API_KEY not in (outcome.message or "")
 
 
-def test_413_fails_a_lone_event_and_retries_a_batch() -> None:
+def test_413_fails_a_lone_event_and_refuses_a_batchs_events_together() -> None:
     assert PROVIDER.classify(one_request(1), response(413))[0].verdict is Verdict.PERMANENT
-    assert {o.verdict for o in PROVIDER.classify(one_request(2), response(413)).values()} == {Verdict.RETRY}
+    batch = PROVIDER.classify(one_request(2), response(413)).values()
+    assert {(o.verdict, o.resend_now) for o in batch} == {(Verdict.PERMANENT, True)}
 
 
 @pytest.mark.parametrize("status", [408, 500, 502, 503])

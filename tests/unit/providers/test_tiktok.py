@@ -177,6 +177,21 @@ def test_http_200_with_a_non_zero_code_is_a_failure(code: int, verdict: Verdict,
     assert outcomes[0].message == f"failure {code}"
 
 
+@pytest.mark.parametrize("code", [40000, 40002, 40061, 40062])
+def test_a_code_refusing_the_requests_content_refuses_its_events_together(code: int) -> None:
+    # The code names no event: the dispatcher resends them in halves until the refusal is one event's own.
+    outcomes = PROVIDER.classify(one_request(3), answer(200, {"code": code, "message": "Invalid value for event_id"}))
+    assert {(o.verdict, o.error_class, o.resend_now) for o in outcomes.values()} == {
+        (Verdict.PERMANENT, f"tiktok_{code}", True)
+    }
+
+
+@pytest.mark.parametrize("code", [40001, 40105, 40100, 50000])
+def test_codes_about_the_account_or_the_endpoint_are_not_isolated(code: int) -> None:
+    outcomes = PROVIDER.classify(one_request(2), answer(200, {"code": code, "message": "failure"}))
+    assert not any(outcome.resend_now for outcome in outcomes.values())
+
+
 def test_a_2xx_without_a_result_code_is_a_permanent_invalid_response_never_sent_again() -> None:
     outcome = PROVIDER.classify(one_request(), answer(200, b"<html>gateway</html>"))[0]
     assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "invalid_response")

@@ -169,25 +169,28 @@ class Claims:
                                extra={"delivery_id": entry.job.delivery_id})  # fmt: skip
                 metrics.add_metric(name="DuplicateSends", unit=MetricUnit.Count, value=1)
                 if not refused.finished:
-                    self._mark_unrecorded(invocation, dataclasses.replace(ticket, state=refused), retry_delay)
+                    self._mark_unrecorded(invocation, dataclasses.replace(ticket, state=refused), result, retry_delay)
                     return
             self.follow(invocation, ticket, refused)
             return
         if result.sent:
-            self._mark_unrecorded(invocation, ticket, retry_delay)
+            self._mark_unrecorded(invocation, ticket, result, retry_delay)
         else:
             self.release(invocation, ticket, self.untried_delay(entry))
 
-    def _mark_unrecorded(self, invocation: Invocation, ticket: Ticket, retry_delay: float | None) -> None:
-        """Our request went out and its outcome is not on the record: mark it, so the next record counts it."""
+    def _mark_unrecorded(
+        self, invocation: Invocation, ticket: Ticket, result: SendResult, retry_delay: float | None
+    ) -> None:
+        """Our requests went out and their outcome is not on the record: mark them, so the next record counts them."""
         marked = self._repeat(invocation, "mark unrecorded", lambda: self._states.mark_unrecorded(
-            ticket.key, rev=ticket.state.rev, token=ticket.token
+            ticket.key, rev=ticket.state.rev, token=ticket.token, sends=result.requests
         ))  # fmt: skip
         if not marked:
             logger.error("a send could not be recorded nor marked: the next copy will not count it",
                          extra={"delivery_id": ticket.entry.job.delivery_id})  # fmt: skip
-        delay = retry_delay if retry_delay is not None else self._retry.delay_after(ticket.state.sends + 1)
-        invocation.give_back(ticket.entry, delay)
+        if retry_delay is None:
+            retry_delay = self._retry.delay_after(ticket.state.sends + result.requests)
+        invocation.give_back(ticket.entry, retry_delay)
 
     def _repeat(self, invocation: Invocation, what: str, call: Callable[[], object]) -> bool:
         """`call` up to RECORD_CALLS times until it returns, each only while the invocation lasts; False if it never

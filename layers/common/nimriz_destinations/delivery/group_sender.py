@@ -1,9 +1,12 @@
 """Sending one group of items to one destination, the one way the dispatcher and the provider tests do it:
 authorize, build the provider's requests, send each through the HTTP sender (`sender.py`), classify each answer.
 After a 401 from a provider whose credentials can refresh, the token is forgotten, obtained again and that request
-sent once more; items refused only because a batch-mate was refused (`Outcome.resend_now`) are sent again without it.
+sent once more. Items a provider refused together (`Outcome.resend_now`: the whole request was refused, because of a
+batch-mate it named or of one it did not name) are sent again at once in smaller requests until each refusal is its
+item's own: without the named item, else in halves, down to a request of one item (design §8.1, "refused together").
 
-`SendResult.sent` says whether a request carrying the item went out: only such a result is an attempt. Authorizing,
+`SendResult.sent` says whether a request carrying the item went out: only such a result is an attempt, and
+`SendResult.earlier` holds the answered requests it rode in before, each an attempt too. Authorizing,
 building and a request the HTTP client refuses to send fail before the wire (design §8.1). Every step that can wait
 asks `may_start` first (authorizing, each request, the refresh after a 401), so a group never outlives its
 invocation.
@@ -19,13 +22,22 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..netguard import UnsafeDestination
 from ..observability import logger
-from ..providers.base import AuthorizationFailed, DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse
+from ..providers.base import (
+    AuthorizationFailed,
+    DeliveryItem,
+    OutboundRequest,
+    Outcome,
+    Provider,
+    ProviderResponse,
+    Verdict,
+)
 from ..providers.responses import invalid_response
 from ..redaction import redacted_excerpt, response_text
 from .prepare import shown_request
@@ -48,6 +60,14 @@ class SendResult:
     response_excerpt: str | None = None
     request: dict[str, Any] | None = None
     sent: bool = True  # False: decided without a request to the destination going out (not an attempt)
+    # Earlier requests of this group send that carried the item and were refused together (oldest first): each an
+    # attempt of its own. Only a sent result has earlier ones.
+    earlier: tuple[SendResult, ...] = ()
+
+    @property
+    def requests(self) -> int:
+        """Requests on the wire that carried the item: its attempts in this result."""
+        return len(self.earlier) + (1 if self.sent else 0)
 
     @property
     def started(self) -> bool:
@@ -80,21 +100,27 @@ class GroupSender:
             authorized = self._authorize(provider, credentials)
         except AuthorizationFailed as exc:  # e.g. a revoked refresh token: permanent; token endpoint down: retry
             return {position: SendResult(exc.outcome, sent=False) for position in range(len(items))}
-        results = self._send_built(provider, credentials, items, authorized, may_start)
-        # Every round drops at least one refused item, so this ends (at the latest when nothing is left to resend).
-        while True:
-            again = sorted(p for p, result in results.items() if result.outcome.resend_now)
-            if not again or len(again) == len(items) or not may_start():
-                return results
-            subset = [items[position] for position in again]
+        results, requests = self._send_built(provider, credentials, items, authorized, may_start)
+        parts = deque(_refused_parts(results, requests, answered=set(results)))
+        # Every part is smaller than the request it comes from, so this ends.
+        while parts and may_start():
+            part = parts.popleft()
             try:
-                resent = self._send_built(provider, credentials, subset, authorized, may_start)
-            except Exception as exc:  # rebuilding failed: what was sent stands, the refused stay ordinary retries
-                _log_unexpected("rebuilding batch-mates to resend failed", provider, exc)
-                return results
-            if all(result.outcome.resend_now for result in resent.values()):
-                return results  # no progress: leave them as ordinary retries
-            results.update({again[index]: result for index, result in resent.items()})
+                resent, resent_requests = self._send_built(
+                    provider, credentials, [items[position] for position in part], authorized, may_start
+                )
+            except Exception as exc:  # rebuilding failed: what was sent stands
+                _log_unexpected("rebuilding items refused together failed", provider, exc)
+                break
+            answered = set()
+            for index, result in resent.items():
+                if result.sent:  # else (no time, refused before the wire) its last answer stands
+                    previous = results[part[index]]
+                    results[part[index]] = replace(result, earlier=(*previous.earlier, replace(previous, earlier=())))
+                    answered.add(part[index])
+            carried = [tuple(part[index] for index in request) for request in resent_requests]
+            parts.extend(_refused_parts(results, carried, answered=answered))
+        return {position: _not_isolated(result) for position, result in results.items()}
 
     def _send_built(
         self,
@@ -103,7 +129,8 @@ class GroupSender:
         items: Sequence[DeliveryItem],
         authorized: Mapping[str, Any],
         may_start: Callable[[], bool],
-    ) -> dict[int, SendResult]:
+    ) -> tuple[dict[int, SendResult], list[tuple[int, ...]]]:
+        """Results by position, and the positions each request built carried."""
         built = provider.build_requests(items, authorized, now=self._clock())
         results = {position: SendResult(outcome, sent=False) for position, outcome in built.skipped.items()}
         for request in built.requests:
@@ -118,7 +145,7 @@ class GroupSender:
         missing = set(range(len(items))) - results.keys()
         for position in missing:  # an adapter that forgot an item must not make it vanish: back untried
             results[position] = SendResult(Outcome.retry("adapter_error", "No request was built for it."), sent=False)
-        return results
+        return results, [request.items for request in built.requests]
 
     def _authorize(self, provider: Provider, credentials: Mapping[str, Any]) -> Mapping[str, Any]:
         """`provider.authorize` with its token requests sent like any other: an authorization endpoint that gives
@@ -190,6 +217,40 @@ class GroupSender:
     def _not_refreshed(request: OutboundRequest, started: float) -> dict[int, SendResult]:
         duration_ms = int((time.monotonic() - started) * 1000)
         return dict.fromkeys(request.items, SendResult(NO_TIME_TO_REFRESH, 401, duration_ms, request=_shown(request)))
+
+
+def _refused_parts(
+    results: dict[int, SendResult], requests: Sequence[tuple[int, ...]], *, answered: set[int]
+) -> list[list[int]]:
+    """What to resend at once of each request just `answered` whose items were refused together: the refused items,
+    or halves of the request when the refusal named none of them. A one-item request's refusal is the item's own."""
+    parts = []
+    for carried in requests:
+        refused = [position for position in carried if position in answered and _refused_together(results[position])]
+        if len(carried) == 1 and refused:
+            result = results[carried[0]]
+            results[carried[0]] = replace(result, outcome=replace(result.outcome, resend_now=False))
+        elif len(refused) == len(carried) > 1:
+            middle = len(refused) // 2
+            parts += [refused[:middle], refused[middle:]]
+        elif refused:
+            parts.append(refused)
+    return parts
+
+
+def _refused_together(result: SendResult) -> bool:
+    return result.sent and result.outcome.resend_now
+
+
+def _not_isolated(result: SendResult) -> SendResult:
+    """An item still refused together (no time was left to resend it) is retried later: a refusal of its request
+    is not its own."""
+    outcome = result.outcome
+    if not outcome.resend_now:
+        return result
+    detail = outcome.message or outcome.error_class
+    message = f"{detail}; refused with other events and not yet resent on its own: it will be tried again"
+    return replace(result, outcome=replace(outcome, verdict=Verdict.RETRY, message=message, resend_now=False))
 
 
 def _answered(

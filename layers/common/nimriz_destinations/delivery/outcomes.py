@@ -41,7 +41,12 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
     """The record of `result` for a delivery whose record was `state`."""
     outcome = result.outcome
     entries = [_unrecorded(job, state.attempts + number, now) for number in range(1, state.unrecorded + 1)]
-    sends = state.sends + (1 if result.sent else 0)
+    # Requests of this send refused together with other items and resent at once: each an attempt, logged first.
+    for number, earlier in enumerate(result.earlier, start=state.sends + 1):
+        refusal = earlier.outcome.message or earlier.outcome.error_class
+        resent = f"{refusal}; sent again at once in a smaller request"
+        entries.append(_attempt(job, number, earlier, Verdict.RETRY, resent, now=now))
+    sends = state.sends + result.requests
     unsent = state.unsent + (1 if not result.sent and outcome.verdict is Verdict.RETRY else 0)
     delay, message = None, outcome.message
     if outcome.verdict is Verdict.RETRY and result.sent:
@@ -59,22 +64,9 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
     # An attempt is logged, and so is each failure before any request (tried again, or the last one); a decision made
     # without a request (a skip, a refusal) is said by the summary and the dead letter.
     if result.sent or outcome.verdict is Verdict.RETRY:
-        entries.append(
-            AttemptRecord(
-                delivery_id=job.delivery_id,
-                attempt=sends if result.sent else None,
-                reason=attempt_reason(job, sends + (0 if result.sent else 1)),
-                outcome=outcome.verdict.value,
-                http_status=result.http_status,
-                duration_ms=result.duration_ms,
-                error_class=outcome.error_class,
-                message=message,
-                response_excerpt=result.response_excerpt,
-                request=result.request,
-                attempted_at=iso_from_unix(now),
-                next_attempt_at=iso_from_unix(next_attempt_at) if next_attempt_at is not None else None,
-            )
-        )
+        number = sends if result.sent else sends + 1
+        entry = _attempt(job, number, result, outcome.verdict, message, now=now, next_attempt_at=next_attempt_at)
+        entries.append(entry)
     summary = DeliverySummary(
         delivery_id=job.delivery_id,
         destination_id=job.destination_id,
@@ -114,6 +106,34 @@ def attempt_reason(job: DeliveryJob, attempt: int) -> str:
     if job.reason == "test" or attempt == 1:
         return job.reason
     return "retry"
+
+
+def _attempt(
+    job: DeliveryJob,
+    number: int,
+    result: SendResult,
+    verdict: Verdict,
+    message: str | None,
+    *,
+    now: float,
+    next_attempt_at: float | None = None,
+) -> AttemptRecord:
+    """The log entry of `result` as attempt `number`; a failure before any request is logged without a number (the
+    next attempt's reason)."""
+    return AttemptRecord(
+        delivery_id=job.delivery_id,
+        attempt=number if result.sent else None,
+        reason=attempt_reason(job, number),
+        outcome=verdict.value,
+        http_status=result.http_status,
+        duration_ms=result.duration_ms,
+        error_class=result.outcome.error_class,
+        message=message,
+        response_excerpt=result.response_excerpt,
+        request=result.request,
+        attempted_at=iso_from_unix(now),
+        next_attempt_at=iso_from_unix(next_attempt_at) if next_attempt_at is not None else None,
+    )
 
 
 def _unrecorded(job: DeliveryJob, attempt: int, now: float) -> AttemptRecord:

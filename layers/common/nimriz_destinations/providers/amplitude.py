@@ -23,8 +23,9 @@ Responses (HTTP V2 reference):
 * 429 rejects the request: `throttled_events` are retried after max(Retry-After, 30 s) ("pause sending events for
   that user or device for 30 seconds"); events of a user/device over its daily quota are permanent (Amplitude's SDK
   drops them too); the other events are retried without the pause.
-* 413: one event → permanent; a batch → retried. 403 (WAF block) and other 4xx permanent; 408 and 5xx retried —
-  500/502/504 may have been ingested, which `insert_id` (7-day dedup) makes safe.
+* 413: one event → permanent; a batch → refused together (resent at once in halves, design §8.1). 403 (WAF block)
+  and other 4xx permanent; 408 and 5xx retried — 500/502/504 may have been ingested, which `insert_id` (7-day
+  dedup) makes safe.
 """
 
 from __future__ import annotations
@@ -222,9 +223,11 @@ def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[i
         elif index in throttled:
             outcomes[position] = Outcome.retry("amplitude_throttled", error, THROTTLE_PAUSE_SECONDS)
         else:
+            # "When a 400 response lists rejected events, remove those events and resend the rest" (batching guide):
+            # at once, each resend an attempt (design §8.1).
             outcomes[position] = Outcome.retry(
                 "amplitude_batch_rejected", "Amplitude rejected the batch for other events in it; resent without them"
-            )
+            ).refused_together()
     return outcomes
 
 

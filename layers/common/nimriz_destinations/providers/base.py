@@ -23,12 +23,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, final, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, final, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from ..netguard import normalised_url
 from ..redaction import REDACTED
+
+if TYPE_CHECKING:
+    from ..mapping import PropertyMapping
 
 
 class _SecretMarker:
@@ -86,9 +89,10 @@ class Outcome:
     error_class: str | None = None  # short machine-readable class, e.g. "http_429", "missing_identifier"
     message: str | None = None  # customer-safe detail (never a secret)
     retry_after: float | None = None  # seconds the provider asked us to wait
-    # Not judged on its own: the provider refused the request because of another item in it. The dispatcher
-    # resends the item at once, rebuilt without the refused batch-mates, and does not count that as an attempt.
-    # A dispatcher that ignores the flag still retries it as an ordinary RETRY (later, counted): nothing is lost.
+    # Not judged on its own: the provider refused the whole request, because of another item it named or of an item it
+    # did not name (design §8.1, "refused together"). The group sender resends the item at once in a smaller request
+    # (without the named item, or in halves), each request an attempt. In a request carrying only this item the
+    # outcome is the item's own; in a larger one never resent (no time left) it is retried later like any RETRY.
     resend_now: bool = False
 
     @classmethod
@@ -116,8 +120,13 @@ class Outcome:
 
     @classmethod
     def resend(cls, message: str) -> Outcome:
-        """Not sent because a batch-mate made the provider refuse the whole request: resend now (see `resend_now`)."""
+        """Refused with its batch because of a batch-mate the provider named: resend now (see `resend_now`)."""
         return cls(Verdict.RETRY, "batch_mate_refused", message, resend_now=True)
+
+    def refused_together(self) -> Outcome:
+        """This refusal of a whole request that names no item, given to each item it carried: the group sender
+        isolates the item it is about by resending the others in smaller requests (see `resend_now`)."""
+        return replace(self, resend_now=True)
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building one cost about
@@ -225,6 +234,11 @@ class Provider:
         sharing no dict or list with the event or with anything the adapter keeps, since the action's overrides then
         edit it in place (tests/unit/providers/test_default_payload_ownership.py)."""
         raise NotImplementedError(f"{self.destination_type} delivers nothing server-side")
+
+    def mapping_problems(self, mapping: PropertyMapping) -> list[tuple[str, str]]:
+        """(path under `property_mapping`, e.g. `overrides[2].to`, why) for what the mapping's overrides produce
+        whatever the event holds that the provider would drop or refuse; checked when an action is saved (422)."""
+        return []
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         """HTTP requests carrying `items` (batched up to the provider's limits), plus items deliberately skipped."""

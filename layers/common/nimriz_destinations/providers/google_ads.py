@@ -52,7 +52,7 @@ from pydantic import BeforeValidator, StringConstraints
 
 from ..event_fields import CONSENT_STATES
 from . import base
-from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
 from .common import json_bytes, occurred_at
 from .conversions import (
     ADJUSTED_OUTCOMES,
@@ -108,6 +108,9 @@ PARTIAL_OUTCOMES = frozenset({"refund", "reversal"})
 # longer supported" (answered 400 INVALID_ARGUMENT): API_VERSION must be moved on (docs/api-versions.md).
 UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
 TRANSIENT_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
+# Error classes of a retired API version (googleads/google-ads-python, errors/types/request_error.py): about the
+# request, never one of its rows.
+VERSION_ERRORS = frozenset({"unsupported_version", "api_version_retired"})
 TRANSIENT_ERROR_CODES = frozenset(
     {"TRANSIENT_ERROR", "INTERNAL_ERROR", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"}
 )
@@ -341,6 +344,8 @@ class GoogleAds(RefreshingProvider):
         if failure is None and response.status >= 300:
             failure = _request_error(request, response)
         if failure is not None:
+            if _about_the_rows(response, failure):
+                failure = failure.refused_together()
             return dict.fromkeys(request.items, failure)
         body = read_json(response.body)
         status = typed(body.value, "partialFailureError", dict)
@@ -548,6 +553,13 @@ def _row_outcome(errors: list[_RowError], request: OutboundRequest, upload: _Upl
     if retry_later := next((error for error in failing if error.code in upload.retry_later), None):
         return Outcome.retry(retry_later.code.lower(), message, upload.retry_later[retry_later.code])
     return Outcome.permanent((error_code(failing[0].code, request) or "UNKNOWN").lower(), message)
+
+
+def _about_the_rows(response: ProviderResponse, failure: Outcome) -> bool:
+    """Whether a whole-request refusal may be about one of its rows: an INVALID_ARGUMENT (HTTP 400) other than a retired
+    API version (RequestError.UNSUPPORTED_VERSION, "This API version has been sunset"), so its rows are refused together
+    (design §8.1). With partial failure on, Google reports row problems per row; this covers the rest."""
+    return response.status == 400 and failure.verdict is Verdict.PERMANENT and failure.error_class not in VERSION_ERRORS
 
 
 def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:

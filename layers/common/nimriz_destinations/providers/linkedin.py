@@ -13,6 +13,8 @@
   per element, so a batch can partly fail and each event gets its own outcome. An empty 2xx body means every
   element was created; an event whose status cannot be read from a 2xx answer (no such element, or a body that
   is not the documented object) is `invalid_response`, permanent: LinkedIn had the request, it is not sent again.
+  A 400 or 422 for the whole request names no element: its events are refused together, resent at once in halves
+  until the refusal is one event's own (design §8.1).
 * Up to 5,000 events per batch (integrators' documentation; LinkedIn's own page does not state it). LinkedIn
   accepts events up to 90 days old and refuses older ones per element.
 * LinkedIn has no test channel. A test send is sent as a real conversion event (sample identifiers are unlikely
@@ -66,6 +68,9 @@ RETIRED_VERSION_STATUS = 426  # with code NONEXISTENT_VERSION: the LinkedIn-Vers
 RETIRED_VERSION_CODE = "NONEXISTENT_VERSION"
 RESTLI_PROTOCOL_VERSION = "2.0.0"
 MAX_EVENTS_PER_REQUEST = 5000
+# Whole-request refusals of what the request carries (Rest.li's 400 Bad Request, 422 Unprocessable Entity), unlike
+# 401/403 (the token, the account) or 426 (the API version).
+CONTENT_REFUSAL_STATUSES = frozenset({400, 422})
 RULE_URN_PREFIX = "urn:lla:llaPartnerConversion:"
 SHA256_EMAIL = "SHA256_EMAIL"
 FIRST_PARTY_ADS_TRACKING_UUID = "LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID"
@@ -168,6 +173,8 @@ class LinkedIn(RefreshingProvider):
         if failure is None and response.status >= 300:
             failure = _request_error(request, response)
         if failure is not None:
+            if response.status in CONTENT_REFUSAL_STATUSES:
+                failure = failure.refused_together()
             return dict.fromkeys(request.items, failure)
         body = read_json(response.body)
         if problem := body.problem_with("elements", list):

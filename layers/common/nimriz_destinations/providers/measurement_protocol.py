@@ -39,7 +39,8 @@ Purchases carry `transaction_id` (the event id), which GA4 reports use to dedupl
 Responses. `/mp/collect` answers 2xx to anything it receives and never reports payload errors, so the adapter
 refuses up front what GA4 would silently drop (no client_id, no name, older than 72 hours). Test sends go to the
 validation server (`/debug/mp/collect`, GA4 only) and its `validationMessages` become the outcome (an answer
-without a readable list is `invalid_response`).
+without a readable list is `invalid_response`). A refusal of a batch (validation messages, or a 400 from a server
+container) is isolated: its events are refused together and resent at once in halves (design §8.1).
 """
 
 from __future__ import annotations
@@ -53,9 +54,11 @@ from urllib.parse import urlencode, urlsplit
 from pydantic import StringConstraints
 
 from ..event_fields import compile_path
+from ..mapping import PropertyMapping
 from .analytics import MappingDoc, age_seconds, pack
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse, Verdict, classify_status
 from .common import anonymous_id, epoch_millis, sha256_hex
+from .ga4_names import name_problems
 from .responses import invalid_response, read_json, typed
 
 MAX_EVENTS_PER_REQUEST = 25
@@ -71,6 +74,7 @@ ENGAGEMENT_TIME_MSEC = 1
 MAX_EVENT_AGE_SECONDS = 72 * 3600  # backdating limit ("72 hours"; newer docs: 3 calendar days)
 COLLECT_PATH = "/mp/collect"
 VALIDATION_PATH = "/debug/mp/collect"
+VALIDATION_FAILED = "ga4_validation_failed"
 _MAX_VALIDATION_MESSAGE = 1000
 
 MeasurementId = Annotated[str, StringConstraints(pattern=r"^G-[A-Z0-9]{4,20}$")]
@@ -277,6 +281,10 @@ class MeasurementProtocol(Provider):
     """A destination speaking GA4's Measurement Protocol; subclasses say where it goes and with which secret."""
 
     action_types = frozenset({"send_event"})
+
+    def mapping_problems(self, mapping: PropertyMapping) -> list[tuple[str, str]]:
+        return name_problems(mapping)  # GA4 drops events and params with names that break its rules (ga4_names.py)
+
     max_batch_size = MAX_EVENTS_PER_REQUEST
     default_mapping_doc: ClassVar[MappingDoc] = DEFAULT_MAPPING_DOC
     # Whether test sends go to the validation server (only Google's endpoint has one).
@@ -335,6 +343,10 @@ class MeasurementProtocol(Provider):
         by_status = classify_status(response)
         if urlsplit(request.url).path.endswith(VALIDATION_PATH) and by_status.verdict is Verdict.DELIVERED:
             by_status = _validation_outcome(response)  # the validation server answers 200 either way
+        if by_status.verdict is Verdict.PERMANENT and (
+            response.status == 400 or by_status.error_class == VALIDATION_FAILED
+        ):
+            by_status = by_status.refused_together()  # names no event it could be about: isolated (design §8.1)
         outcomes = dict.fromkeys(request.items, by_status)
         if by_status.verdict is Verdict.DELIVERED:
             for position, adjustment in zip(request.items, request.adjustments, strict=False):
@@ -467,7 +479,7 @@ def _validation_outcome(response: ProviderResponse) -> Outcome:
     if not messages:
         return Outcome.delivered("validated by the GA4 validation server (test sends do not appear in reports)")
     text = "; ".join(_describe(message) for message in messages)
-    return Outcome.permanent("ga4_validation_failed", text[:_MAX_VALIDATION_MESSAGE])
+    return Outcome.permanent(VALIDATION_FAILED, text[:_MAX_VALIDATION_MESSAGE])
 
 
 def _describe(message: Any) -> str:

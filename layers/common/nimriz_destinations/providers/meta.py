@@ -12,6 +12,14 @@
 * When Meta still refuses a request and its error names the event (`data[3]`, `$['data'][3]` or
   `error_data.event_index`), that event fails alone with Meta's message; the rest are `Outcome.resend`: the
   dispatcher sends them again at once without it (https://developers.facebook.com/docs/graph-api/guides/error-handling).
+  An invalid-parameter error (Graph code 100) naming no event refuses the events together: the dispatcher resends
+  them at once in halves until the refusal is one event's own (design §8.1).
+* Delivered only with proof: a 2xx answer's `events_received` ("Gets the count of events received.",
+  facebook/facebook-python-business-sdk, adobjects/serverside/event_response.py) must count every event sent. Fewer:
+  the events Meta's `messages` name (`data[i]`) fail with its message, and when they do not account for every event
+  missing, the others are not proven either: refused together, resent at once in halves until each is counted or
+  alone (then retried later; Meta deduplicates a resent event by its event_id). No readable count is
+  `invalid_response`, permanent: Meta had the request.
 * `action_source` comes from the destination's `action_source` credential unless a mapping sets it. The default is
   `other` ("Conversion happened in a way that is not listed", facebook-python-business-sdk
   `adobjects/serverside/action_source.py`): Meta's Conversions API parameters page
@@ -66,7 +74,15 @@ from .conversions import (
     test_event_code,
     trimmed,
 )
-from .responses import parse_json, provider_message, read_json, status_line_outcome, typed
+from .responses import (
+    invalid_response,
+    parse_json,
+    provider_message,
+    read_json,
+    status_line_outcome,
+    typed,
+    typed_entries,
+)
 
 PLATFORM = "Meta"
 GRAPH_BASE_URL = "https://graph.facebook.com"
@@ -98,6 +114,7 @@ LIMITED_DATA_USE: Mapping[str, Any] = {
 # change in Marketing API version deprecation to enable version auto-upgrade", 2024-04-16): GRAPH_API_VERSION is
 # no longer served (calls to an expired version "may fail or be upgraded to the next available version").
 DEPRECATED_VERSION_ERROR_CODE = 2635
+INVALID_PARAMETER_ERROR_CODE = 100  # Graph's "Invalid parameter" (graph-api/guides/error-handling)
 # How Graph names the offending event: `data[3]`, `data[3][event_time]` or `$['data'][3]['custom_data']`.
 _EVENT_REFERENCE = re.compile(r"""data(?:['"]\])?\[([0-9]{1,9})\]""")  # an index, not any run of digits
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -261,10 +278,15 @@ class Meta(base.Provider):
         if outcome is not None:
             return dict.fromkeys(request.items, outcome)
         if response.status < 300:
-            return dict.fromkeys(request.items, _acknowledged(request, response))
+            return _acknowledged(request, response)
         outcome = _graph_error(request, response)
         refused = _refused_event(request, response) if outcome.verdict is Verdict.PERMANENT else None
         if refused is None or outcome.error_class == "unauthorized":
+            if (
+                outcome.verdict is Verdict.PERMANENT
+                and outcome.error_class == f"meta_error_{INVALID_PARAMETER_ERROR_CODE}"
+            ):
+                outcome = outcome.refused_together()  # about an event it does not name: isolated
             return dict.fromkeys(request.items, outcome)  # all or nothing: Meta's answer applies to every event
         resend = Outcome.resend(f"Meta refused the batch because of another event in it (data[{refused}])")
         return {position: outcome if index == refused else resend for index, position in enumerate(request.items)}
@@ -367,12 +389,31 @@ def _request(
     )
 
 
-def _acknowledged(request: OutboundRequest, response: ProviderResponse) -> Outcome:
-    # Meta takes a batch whole or not at all (a refusal is an error status): the count only words a note.
-    received = typed(read_json(response.body).value, "events_received", int)
-    if received is not None and received != len(request.items):
-        return delivered(request, f"Meta acknowledged {received} of {len(request.items)} events")
-    return delivered(request)
+def _acknowledged(request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+    """A 2xx answer: delivered when `events_received` counts every event sent (see the module's docstring)."""
+    body = read_json(response.body)
+    received = typed(body.value, "events_received", int)
+    sent = len(request.items)
+    if received is None or received < 0:
+        problem = body.problem_with("events_received", int) or "no events_received count"
+        return dict.fromkeys(request.items, invalid_response(PLATFORM, response, problem))
+    if received >= sent:
+        return dict.fromkeys(request.items, delivered(request))
+    named: dict[int, str] = {}
+    for text in typed_entries(body.value, "messages", str):
+        for match in _EVENT_REFERENCE.finditer(text):
+            if int(match.group(1)) < sent:
+                named.setdefault(int(match.group(1)), text)
+    count = f"Meta acknowledged {received} of {sent} events"
+    unproven = sent - len(named) > received  # the named ones do not account for every event missing
+    missing = Outcome.retry("meta_events_not_received", f"{count}; this one is not known to be received")
+    outcomes = {}
+    for index, position in enumerate(request.items):
+        if index in named:
+            outcomes[position] = Outcome.permanent("meta_event_not_received", provider_message(named[index], request))
+        else:
+            outcomes[position] = missing.refused_together() if unproven else delivered(request, count)
+    return outcomes
 
 
 def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcome:

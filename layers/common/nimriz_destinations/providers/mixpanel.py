@@ -18,8 +18,11 @@ does not fit is derived the same way, and a removed one is set back from the eve
 
 Responses: 200 delivered; 400 with `failed_records` (each `{index, insert_id, field, message}`, see
 https://docs.mixpanel.com/troubleshooting/errors/400-bad-request) is a partial success: the listed events are
-permanent and the others were imported (delivered, never resent); a 400 without them is permanent. 401/403 and
-other 4xx permanent; 413 one event permanent / batch retried; 408, 429 (Retry-After honoured) and 5xx retried.
+permanent and the others were imported (delivered, never resent); a 400 without them names no event, so a batch's
+events are refused together: resent at once in halves until the refusal is one event's own (design §8.1). 401/403
+and other 4xx permanent; 413 one event permanent / a batch refused together ("A 413 means the request body exceeded
+Mixpanel's size limit. Split the batch and send it again.", https://docs.mixpanel.com/troubleshooting/errors/
+413-payload-too-large); 408, 429 (Retry-After honoured) and 5xx retried.
 """
 
 from __future__ import annotations
@@ -205,7 +208,7 @@ def _import_partial_failure(request: OutboundRequest, response: ProviderResponse
             reason = f"{field}{typed(record, 'message', str) or 'failed validation'}"
             reasons.setdefault(index, provider_message(reason, request))
     if not reasons:
-        return dict.fromkeys(request.items, status_outcome("Mixpanel", request, response))
+        return dict.fromkeys(request.items, status_outcome("Mixpanel", request, response).refused_together())
     # strict=1: Mixpanel imported every event it did not list; resending those would only duplicate work.
     imported = Outcome.delivered("imported (other events in the same request failed validation)")
     return {

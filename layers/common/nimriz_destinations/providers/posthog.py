@@ -19,7 +19,8 @@ Responses (capture service and docs): 200 `{"status": 1 | "Ok"}` delivered, exce
 `quota_limited` — PostHog dropped the events for the project's billing limit, which is permanent for this
 delivery (replayable once the quota allows). A 200 whose body is there but is not such an object cannot say
 whether PostHog kept the events: `invalid_response`, permanent (not sent again). 400 (malformed request, invalid
-event) and 401 (invalid project API key) permanent; 413 one event permanent / batch retried; 429 retried, unless
+event: naming none, so a batch's events are refused together and resent at once in halves, design §8.1) and 401
+(invalid project API key) permanent; 413 one event permanent / a batch refused together; 429 retried, unless
 its body says the billing limit was reached (permanent); 408 and 5xx retried.
 """
 
@@ -183,6 +184,8 @@ def _outcome(request: OutboundRequest, response: ProviderResponse) -> Outcome:
     if response.status == 429 and b"billing limit" in response.body.lower():
         return Outcome.permanent("posthog_quota_limited", f"PostHog {error_excerpt(request, response)}")
     outcome = status_outcome("PostHog", request, response)
+    if response.status == 400:
+        return outcome.refused_together()
     if outcome.verdict is not Verdict.DELIVERED:
         return outcome
     body = read_json(response.body)

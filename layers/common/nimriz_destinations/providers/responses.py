@@ -148,7 +148,9 @@ def status_line_outcome(platform: str, response: ProviderResponse) -> Outcome | 
 
 
 def too_large_outcomes(request: OutboundRequest, limit: str) -> dict[int, Outcome]:
-    """413: one event over the limit can never be sent; a batch over it is retried (regrouped on the next try)."""
+    """413: one event over the limit can never be sent; a batch over it is refused together (design §8.1): resent at
+    once in halves, so only an event over the limit by itself fails."""
     if len(request.items) == 1:
         return {request.items[0]: Outcome.permanent("http_413", f"the event is larger than {limit}")}
-    return dict.fromkeys(request.items, Outcome.retry("http_413", f"the batch was larger than {limit}"))
+    refusal = Outcome.permanent("http_413", f"the batch was larger than {limit}")
+    return dict.fromkeys(request.items, refusal.refused_together())

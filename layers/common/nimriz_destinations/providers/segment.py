@@ -2,7 +2,9 @@
 `track` calls; one item → /v1/track, several → /v1/batch.
 
 Limits (Segment docs): 32 KB per event, 500 KB per batch request, at most 2500 events per batch. An event over
-32 KB is never sent (Segment would refuse the whole request with 400). Auth is HTTP Basic with the write key as
+32 KB is never sent (Segment would refuse the whole request with 400). Segment answers 400 only for "large payloads
+and JSON errors" (HTTP API docs, "Errors"), naming no event: a batch's 400 refuses its events together, resent at once
+in halves until it is one event's own (design §8.1). Auth is HTTP Basic with the write key as
 the user name, so the key never appears in a body. Segment answers 200 for anything it queued, even events it
 later drops, so the adapter checks what Segment would silently drop (no event name, no identity) before sending.
 """
@@ -192,7 +194,8 @@ def _segment_outcome(request: OutboundRequest, response: ProviderResponse) -> Ou
         return Outcome.delivered()
     if status in _RETRYABLE_4XX or (status >= 500 and status not in _PERMANENT_5XX):
         return Outcome.retry(f"http_{status}", retry_after=_retry_after(response))
-    return Outcome.permanent(f"http_{status}", _error_message(request, response))
+    refusal = Outcome.permanent(f"http_{status}", _error_message(request, response))
+    return refusal.refused_together() if status == 400 else refusal
 
 
 def _retry_after(response: ProviderResponse) -> float | None:

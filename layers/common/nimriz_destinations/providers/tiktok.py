@@ -5,6 +5,9 @@
 * TikTok answers HTTP 200 for most failures, with `{"code": <non-zero>, "message": ...}`: a request succeeded
   only when HTTP is 2xx and `code` is 0. The code applies to the whole request. A 2xx without a readable
   integer `code` cannot say whether TikTok kept the events: `invalid_response`, permanent (not sent again).
+* A code refusing the request's content (`EVENT_CONTENT_CODES`) names no event, though one event may be all it is
+  about: its events are refused together, so the dispatcher resends them at once in halves until the refusal is one
+  event's own (design §8.1); a batch-mate is never failed for it.
 * Standard event names from TikTok's current list, "About supported standard events in TikTok Ads Manager"
   (https://ads.tiktok.com/help/article/supported-standard-events, last updated September 2025), which Events API
   2.0 shares with the Pixel: a sale is `Purchase` (the list's "When a visitor makes a purchase"; `CompletePayment`
@@ -66,6 +69,10 @@ INVALID_TOKEN_CODE = 40105
 # The official SDK's ERROR_CODE_INVALID_API_VERSION (tiktok-business-api-sdk, `tiktok_business/tiktok_code.py`):
 # the version in API_URL is not served (TikTok retired v1.2 in August 2023 after a year's notice; docs/api-versions.md).
 INVALID_API_VERSION_CODE = 40051
+# Refusals of what the request carries, in the official SDK's code list (tiktok/tiktok-business-api-sdk,
+# python_sdk/business_api_client/tiktok_business/tiktok_code.py): ERROR_CODE_INVALID_PARAMS 40000,
+# ERROR_CODE_PARAM_ERROR 40002, ERROR_CODE_INVALID_BATCH_SIZE 40061, ERROR_CODE_PII_NOT_HASHED 40062.
+EVENT_CONTENT_CODES = frozenset({40000, 40002, 40061, 40062})
 SERVER_ERROR_CODES = range(50000, 60000)
 
 # `user` fields TikTok wants SHA-256 hashed, with TikTok's normalisation before hashing.
@@ -222,7 +229,8 @@ def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> O
     error_class = f"tiktok_{error_code(code, request) or 'error'}"
     if code == RATE_LIMIT_CODE or code in SERVER_ERROR_CODES:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))
-    return Outcome.permanent(error_class, message)
+    refusal = Outcome.permanent(error_class, message)
+    return refusal.refused_together() if code in EVENT_CONTENT_CODES else refusal
 
 
 PROVIDER = TikTok()

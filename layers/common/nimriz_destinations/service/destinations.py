@@ -414,6 +414,8 @@ class DestinationService:
                 problems += settings_problems(action.settings, f"{where}.settings")
             if (too_much := action.property_mapping.fixed_output_problem()) is not None:
                 problems.append(Problem(f"{where}.property_mapping.overrides", too_much))
+            for path, problem in provider.mapping_problems(action.property_mapping):
+                problems.append(Problem(f"{where}.property_mapping.{path}", problem))
             if action.action_type == "send_conversion" and not action.event_filter.can_match_any(
                 CONVERSION_EVENT_TYPES
             ):

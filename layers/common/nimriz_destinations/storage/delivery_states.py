@@ -118,10 +118,12 @@ class DeliveryStates:
         else the record as another copy left it (the lease was no longer ours to release)."""
         return self._update(key, _Update(removes=["lease_until"]), seen=rev, token=token)
 
-    def mark_unrecorded(self, key: DeliveryKey, *, rev: int, token: str) -> DeliveryState | None:
-        """A request went out whose outcome could not be recorded over revision `rev`: the next record counts it as
-        an attempt. None when marked (or when our outcome was written after all); else the record as it is."""
-        return self._update(key, _Update(adds={"unrecorded": {"SS": [token]}}), seen=rev, token=token)
+    def mark_unrecorded(self, key: DeliveryKey, *, rev: int, token: str, sends: int = 1) -> DeliveryState | None:
+        """`sends` requests went out whose outcome could not be recorded over revision `rev`: the next record counts
+        them as attempts (one member of the `unrecorded` set each, named after our token, so a repeated call adds
+        none). None when marked (or when our outcome was written after all); else the record as it is."""
+        marks = [token] + [f"{token}/{number}" for number in range(2, sends + 1)]
+        return self._update(key, _Update(adds={"unrecorded": {"SS": marks}}), seen=rev, token=token)
 
     def record(self, write: DeliveryWrite, *, seen: DeliveryState, token: str) -> DeliveryState | None:
         """Write the outcome over the record `seen`: the summary with its new log entries (one PutItem when there was
