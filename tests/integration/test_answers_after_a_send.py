@@ -109,24 +109,6 @@ class SecondRequestUnsendable(GenericHttp):
         return Built([first, replace(second, headers=cast(Mapping[str, str], {"X-Count": 5}))], built.skipped)
 
 
-class RebuildFails(GenericHttp):
-    """A 409 answer marks its item as refused for a batch-mate (resend now); rebuilding to resend it fails."""
-
-    def __init__(self) -> None:
-        self.builds = 0
-
-    def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
-        self.builds += 1
-        if self.builds > 1:
-            raise RuntimeError("rebuilding failed")
-        return super().build_requests(items, credentials, now=now)
-
-    def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        if response.status == 409:
-            return dict.fromkeys(request.items, Outcome.resend("refused for a batch-mate"))
-        return super().classify(request, response)
-
-
 def send_group(provider: GenericHttp, sink: Sink, count: int) -> dict[int, SendResult]:
     events = [sample_event("link.clicked", workspace_id="ws_1", organization_id="org_1") for _ in range(count)]
     items = [make_item(provider, event) for event in events]
@@ -168,14 +150,3 @@ def test_a_request_answered_200_keeps_delivered_when_the_next_request_of_the_gro
 
     assert results[0].outcome.verdict is Verdict.DELIVERED
     assert (results[1].outcome.verdict, results[1].outcome.error_class) == (Verdict.RETRY, "internal_error")
-
-
-def test_when_batch_mates_cannot_be_rebuilt_to_resend_the_delivered_stay_delivered_and_the_refused_retry() -> None:
-    with Sink(lambda _: SinkResponse(200, {"received": True})) as sink:
-        sink.script.extend([SinkResponse(200, {"received": True}), SinkResponse(409, {"error": "batch-mate"})])
-        results = send_group(RebuildFails(), sink, 2)
-        assert len(sink.requests) == 2
-
-    assert results[0].outcome.verdict is Verdict.DELIVERED
-    refused = results[1].outcome
-    assert (refused.verdict, refused.error_class) == (Verdict.RETRY, "batch_mate_refused")
