@@ -81,8 +81,6 @@ class Dispatcher:
             bookkeeping=bookkeeping,
         )
         self._bookkeeping = bookkeeping
-        # The bulkheads (lanes.py): no destination gets more than this many of its workspace's threads in a batch.
-        self._lanes_per_destination = max(1, concurrency // 4)
 
     def dispatch(self, received: Sequence[ReceivedJob], *, deadline: float) -> set[str]:
         """Deliver a batch before `deadline` (time.monotonic()); returns the message ids to report as failed:
@@ -125,7 +123,6 @@ class Dispatcher:
             lanes,
             lambda key, planned: self._chunks.run(invocation, key, *planned),
             concurrency=self._concurrency,
-            per_destination=self._lanes_per_destination,
         )
         invocation.wait(until=deadline - RETURN_MARGIN_SECONDS)
         returned = self._hand_back(invocation)  # first: the bookkeeping below must not delay any retry's schedule
