@@ -88,7 +88,7 @@ class Dispatcher:
         invocation = Invocation.starting(deadline, self._clock)
         entries = _first_copies(received)
         try:
-            states = self._destinations.states(sorted({entry.destination for entry in entries}))
+            states = invocation.states = self._destinations.states(sorted({entry.destination for entry in entries}))
             tickets = self._claims.read(entries)
         except Exception:
             logger.exception("could not read the batch's destinations and deliveries; its jobs go back untried")
