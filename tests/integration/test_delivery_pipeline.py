@@ -421,3 +421,25 @@ def test_a_first_attempt_that_succeeds_costs_one_dynamodb_write_of_one_item_unde
     item: dict[str, Any] = boto3.client("dynamodb").get_item(TableName=table, Key=key)["Item"]
     size = sum(len(name.encode()) + item_bytes(value) for name, value in item.items())
     assert size <= 1024, (size, item)
+
+
+def test_a_batch_to_one_destination_sends_sixteen_requests_at_once(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, handler = receiver
+    together = threading.Barrier(16, timeout=10)  # each answer waits until 16 requests are under way
+    attempts: list[str | None] = []
+
+    def answer_when_all_arrived(request: Any) -> SinkResponse:
+        attempts.append(request.header("X-Nim-Delivery-Attempt"))
+        together.wait()
+        return handler(request)
+
+    sink.handler = answer_when_all_arrived
+    webhook_destination(api, sink.url)
+    pipeline.publish(*(click() for _ in range(16)))
+    while pipeline.poll("FanOutFunction"):  # every job queued first: the dispatcher takes the 16 in one batch
+        pass
+    pipeline.run()
+
+    assert not together.broken and attempts == ["1"] * 16  # the Lambda time of a batch is mostly this wait
