@@ -45,6 +45,8 @@ BOOKKEEPING_THREADS = 16
 # Threads sending a batch's chunks: a dispatcher's Lambda time is mostly its requests waiting for their answers
 # (docs/cost.md), and a provider answering in 100 ms takes a batch of 50 single-event requests in 0.4 s on 16.
 SENDING_THREADS = 16
+# A destination's threads until it delivers (lanes.py): what an endpoint that hangs or fails can hold.
+FIRST_LANES = 2
 
 # Handed the (receipt handle, delay seconds) of every message going back to the queue, once per batch.
 ReturnToQueue = Callable[[Sequence[tuple[str, int]]], None]
@@ -126,6 +128,7 @@ class Dispatcher:
             lanes,
             lambda key, planned: self._chunks.run(invocation, key, *planned),
             concurrency=self._concurrency,
+            first_lanes=FIRST_LANES,
         )
         invocation.wait(until=deadline - RETURN_MARGIN_SECONDS)
         returned = self._hand_back(invocation)  # first: the bookkeeping below must not delay any retry's schedule

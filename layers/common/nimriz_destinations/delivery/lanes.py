@@ -2,13 +2,13 @@
 can hold the batch's sending threads.
 
 A batch's chunks are grouped per workspace and, inside it, per destination. Each workspace gets its share of the
-threads (the concurrency divided among the workspaces in the batch, at least one each), and each destination an
-equal part of its workspace's share among the destinations that still have chunks queued or sending; a workspace's
-runners take its destinations' chunks in turn. So hanging endpoints hold at most their own workspace's share, and
-one of its destinations at most its part of it while the others have chunks, however many there are; every other
-workspace's chunks start at once. Threads a destination has no use for go to the others (a runner with nothing it
-may take waits for a send to end), so a batch of one destination keeps its workspace's whole share: requests wait
-on their answers in parallel, which is most of a dispatcher's Lambda time (docs/cost.md).
+threads (the concurrency divided among the workspaces in the batch, at least one each); a workspace's runners take
+its destinations' chunks in turn. A destination starts with `first_lanes` threads and gets one more for each chunk
+it delivers (back to `first_lanes` after one it does not), up to an equal part of its workspace's share among the
+destinations that still have chunks queued or sending. So an endpoint that hangs or fails holds `first_lanes`
+threads, every other workspace's chunks start at once, and a destination that answers sends its chunks in
+parallel, with the threads the others have no use for (a runner with nothing it may take waits for a send to
+end): requests waiting on their answers are most of a dispatcher's Lambda time (docs/cost.md).
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from .circuit import DestinationKey
 
 class _WorkspaceChunks[Chunk]:
     """One workspace's chunks for `runners` threads: handed out destination by destination in turn, each
-    destination at most its part of the runners."""
+    destination at most its allowance and its part of the runners."""
 
-    def __init__(self, chunks: Mapping[DestinationKey, Sequence[Chunk]], runners: int) -> None:
+    def __init__(self, chunks: Mapping[DestinationKey, Sequence[Chunk]], runners: int, first_lanes: int) -> None:
         self._queues = {key: deque(items) for key, items in chunks.items() if items}
         self._order = deque(self._queues)
         self._running: Counter[Hashable] = Counter()
+        self._first_lanes = first_lanes
+        self._allowed = dict.fromkeys(self._queues, first_lanes)
         self._runners = runners
         self._changed = threading.Condition()
 
@@ -43,25 +45,28 @@ class _WorkspaceChunks[Chunk]:
                 for _ in range(len(self._order)):
                     key = self._order[0]
                     self._order.rotate(-1)
-                    if self._queues[key] and self._running[key] < part:
+                    if self._queues[key] and self._running[key] < min(part, self._allowed[key]):
                         self._running[key] += 1
                         return key, self._queues[key].popleft()
                 self._changed.wait()
             return None
 
-    def done(self, key: DestinationKey) -> None:
+    def done(self, key: DestinationKey, delivered: bool) -> None:
         with self._changed:
             self._running[key] -= 1
+            self._allowed[key] = self._allowed[key] + 1 if delivered else self._first_lanes
             self._changed.notify_all()
 
 
 def send_fairly[Chunk](
     chunks: Mapping[DestinationKey, Sequence[Chunk]],
-    send: Callable[[DestinationKey, Chunk], object],
+    send: Callable[[DestinationKey, Chunk], bool],
     *,
     concurrency: int,
+    first_lanes: int,
 ) -> None:
-    """Call `send` for every chunk, with the bulkheads above; returns when all are done. `send` must not raise."""
+    """Call `send` for every chunk, with the bulkheads above; returns when all are done. `send` returns whether the
+    chunk was delivered, and must not raise."""
     by_workspace: dict[str, dict[DestinationKey, Sequence[Chunk]]] = {}
     for key, items in chunks.items():
         by_workspace.setdefault(key[0], {})[key] = items
@@ -72,7 +77,7 @@ def send_fairly[Chunk](
     for destinations in by_workspace.values():
         count = min(share, sum(len(items) for items in destinations.values()))
         if count:
-            runners.append((_WorkspaceChunks(destinations, count), count))
+            runners.append((_WorkspaceChunks(destinations, count, first_lanes), count))
     if not runners:
         return
     # Every runner has its thread from the start: none waits behind another workspace's.
@@ -82,10 +87,11 @@ def send_fairly[Chunk](
             future.result()
 
 
-def _drain[Chunk](chunks: _WorkspaceChunks[Chunk], send: Callable[[DestinationKey, Chunk], object]) -> None:
+def _drain[Chunk](chunks: _WorkspaceChunks[Chunk], send: Callable[[DestinationKey, Chunk], bool]) -> None:
     while (taken := chunks.take()) is not None:
         key, chunk = taken
+        delivered = False
         try:
-            send(key, chunk)
+            delivered = send(key, chunk)
         finally:
-            chunks.done(key)
+            chunks.done(key, delivered)
