@@ -87,12 +87,12 @@ def delivering_at_once_after(
     return send
 
 
-def test_a_destination_that_delivers_gets_a_lane_more_per_delivered_chunk_up_to_the_whole_share() -> None:
-    chunks = {("ws_a", "hook"): list(range(14))}
+def test_a_destination_that_delivers_gets_the_whole_share_after_its_first_lanes() -> None:
+    chunks = {("ws_a", "hook"): list(range(10))}
     seen = Concurrency()
-    gate = threading.Barrier(8, timeout=10)  # 2 first lanes + 6 delivered chunks: all 8 threads at once
+    gate = threading.Barrier(8, timeout=10)  # once a chunk is delivered: all 8 threads at once
 
-    send_fairly(chunks, delivering_at_once_after(6, gate, seen), concurrency=8, first_lanes=2)
+    send_fairly(chunks, delivering_at_once_after(2, gate, seen), concurrency=8, first_lanes=2)
 
     assert not gate.broken and seen.peak[("ws_a", "hook")] == 8
 
@@ -102,7 +102,7 @@ def test_a_workspaces_threads_are_shared_equally_among_its_destinations_that_del
     seen = Concurrency()
     gate = threading.Barrier(8, timeout=10)  # passes only when 8 sends run at once: 4 per destination
 
-    send_fairly(chunks, delivering_at_once_after(6, gate, seen), concurrency=8, first_lanes=2)
+    send_fairly(chunks, delivering_at_once_after(2, gate, seen), concurrency=8, first_lanes=2)
 
     assert not gate.broken
     assert seen.peak[("ws_a", "hook")] == 4 and seen.peak[("ws_a", "crm")] == 4
@@ -110,10 +110,10 @@ def test_a_workspaces_threads_are_shared_equally_among_its_destinations_that_del
 
 
 def test_threads_a_finished_destination_leaves_go_to_one_that_delivers() -> None:
-    chunks = {("ws_a", "crm"): [0], ("ws_a", "hook"): list(range(14))}
+    chunks = {("ws_a", "crm"): [0], ("ws_a", "hook"): list(range(10))}
     seen = Concurrency()
     gate = threading.Barrier(8, timeout=10)
 
-    send_fairly(chunks, delivering_at_once_after(6, gate, seen), concurrency=8, first_lanes=2)
+    send_fairly(chunks, delivering_at_once_after(2, gate, seen), concurrency=8, first_lanes=2)
 
     assert not gate.broken and seen.peak[("ws_a", "hook")] == 8

@@ -3,12 +3,12 @@ can hold the batch's sending threads.
 
 A batch's chunks are grouped per workspace and, inside it, per destination. Each workspace gets its share of the
 threads (the concurrency divided among the workspaces in the batch, at least one each); a workspace's runners take
-its destinations' chunks in turn. A destination starts with `first_lanes` threads and gets one more for each chunk
-it delivers (back to `first_lanes` after one it does not), up to an equal part of its workspace's share among the
-destinations that still have chunks queued or sending. So an endpoint that hangs or fails holds `first_lanes`
-threads, every other workspace's chunks start at once, and a destination that answers sends its chunks in
-parallel, with the threads the others have no use for (a runner with nothing it may take waits for a send to
-end): requests waiting on their answers are most of a dispatcher's Lambda time (docs/cost.md).
+its destinations' chunks in turn. A destination has `first_lanes` threads until a chunk of it is delivered, then an
+equal part of its workspace's share among the destinations that still have chunks queued or sending (back to
+`first_lanes` after a chunk that is not). So an endpoint that hangs or fails holds `first_lanes` threads, every
+other workspace's chunks start at once, and a destination that answers sends its chunks in parallel, with the
+threads the others have no use for (a runner with nothing it may take waits for a send to end): requests waiting on
+their answers are most of a dispatcher's Lambda time (docs/cost.md).
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from .circuit import DestinationKey
 
 class _WorkspaceChunks[Chunk]:
     """One workspace's chunks for `runners` threads: handed out destination by destination in turn, each
-    destination at most its allowance and its part of the runners."""
+    destination at most `first_lanes` of them until it delivers, then its part of the runners."""
 
     def __init__(self, chunks: Mapping[DestinationKey, Sequence[Chunk]], runners: int, first_lanes: int) -> None:
         self._queues = {key: deque(items) for key, items in chunks.items() if items}
         self._order = deque(self._queues)
         self._running: Counter[Hashable] = Counter()
         self._first_lanes = first_lanes
-        self._allowed = dict.fromkeys(self._queues, first_lanes)
+        self._delivering: set[Hashable] = set()  # destinations whose last chunk was delivered
         self._runners = runners
         self._changed = threading.Condition()
 
@@ -45,7 +45,8 @@ class _WorkspaceChunks[Chunk]:
                 for _ in range(len(self._order)):
                     key = self._order[0]
                     self._order.rotate(-1)
-                    if self._queues[key] and self._running[key] < min(part, self._allowed[key]):
+                    limit = part if key in self._delivering else min(part, self._first_lanes)
+                    if self._queues[key] and self._running[key] < limit:
                         self._running[key] += 1
                         return key, self._queues[key].popleft()
                 self._changed.wait()
@@ -54,7 +55,10 @@ class _WorkspaceChunks[Chunk]:
     def done(self, key: DestinationKey, delivered: bool) -> None:
         with self._changed:
             self._running[key] -= 1
-            self._allowed[key] = self._allowed[key] + 1 if delivered else self._first_lanes
+            if delivered:
+                self._delivering.add(key)
+            else:
+                self._delivering.discard(key)
             self._changed.notify_all()
 
 
