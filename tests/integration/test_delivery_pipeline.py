@@ -421,3 +421,29 @@ def test_a_first_attempt_that_succeeds_costs_one_dynamodb_write_of_one_item_unde
     item: dict[str, Any] = boto3.client("dynamodb").get_item(TableName=table, Key=key)["Item"]
     size = sum(len(name.encode()) + item_bytes(value) for name, value in item.items())
     assert size <= 1024, (size, item)
+
+
+def test_a_destination_that_delivers_gets_sixteen_requests_at_once_in_one_batch(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, handler = receiver
+    together = threading.Barrier(16, timeout=10)  # the answers after the first 2 wait until 16 are under way
+    attempts: list[str | None] = []
+    lock = threading.Lock()
+
+    def answer_when_all_arrived(request: Any) -> SinkResponse:
+        with lock:
+            attempts.append(request.header("X-Nim-Delivery-Attempt"))
+            arrived = len(attempts)
+        if arrived > 2:  # 2 first lanes until a delivery, then every thread
+            together.wait()
+        return handler(request)
+
+    sink.handler = answer_when_all_arrived
+    webhook_destination(api, sink.url)
+    pipeline.publish(*(click() for _ in range(18)))
+    while pipeline.poll("FanOutFunction"):  # every job queued first: the dispatcher takes the 18 in one batch
+        pass
+    pipeline.run()
+
+    assert not together.broken and attempts == ["1"] * 18  # the Lambda time of a batch is mostly this wait

@@ -309,3 +309,70 @@ def test_other_destination_types_skip_notices_as_not_applicable(
         assert logged["event_type"] == "destination.disabled"
         assert logged["status"] == "skipped" and logged["last_error_class"] == "not_applicable"
         assert [kind for kind, _ in notices(receivers.watcher)] == ["destination.disabled"]
+
+
+def test_a_batch_of_successes_on_a_healthy_destination_with_a_recent_success_writes_no_health(
+    api: ApiClient, pipeline: Pipeline, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = webhook(api, receivers.failing_sink.url)
+    pipeline.publish(click())
+    pipeline.run()
+    before = destination(api, hook["id"])
+    assert before["health"]["last_success_at"] and before["actions"][0]["health"]["last_success_at"]
+    written: list[str] = []
+    record_sent = DestinationStore.record_sent
+
+    def noted(store: DestinationStore, workspace_id: str, destination_id: str, *args: Any, **kwargs: Any) -> Any:
+        written.append(destination_id)
+        return record_sent(store, workspace_id, destination_id, *args, **kwargs)
+
+    monkeypatch.setattr(DestinationStore, "record_sent", noted)
+
+    pipeline.publish(click(), click())
+    pipeline.run()
+
+    assert len(receivers.failing.verified) == 3
+    assert written == []  # an UpdateItem costs the whole destination item: nothing it would show changed
+    assert destination(api, hook["id"])["health"] == before["health"]
+
+
+def test_a_last_success_a_minute_old_or_a_run_of_failures_read_at_the_batchs_start_is_written(
+    api: ApiClient, aws: LocalStack
+) -> None:
+    body = {
+        "name": "Two actions",
+        "type": "generic_http",
+        "credentials": {"url": "https://hooks.example.com/nimriz", "signing_secret": SECRET},
+        "actions": [{"name": "A", "action_type": "send_webhook"}, {"name": "B", "action_type": "send_webhook"}],
+    }
+    created = api.post(BASE, body)
+    assert created.status == 201, created.text
+    hook = created.json()["destination"]
+    first, second = (action["id"] for action in hook["actions"])
+    store = DestinationStore(aws.tables["DestinationsTable"])
+    policy = HealthPolicy(
+        failing_after_failures=FAILING_AFTER, disable_after_seconds=3600, disable_min_failures=MIN_FAILURES
+    )
+    keeper = HealthKeeper(store, policy, lambda notices: None, runtime.audit_log())
+    now = time.time()
+
+    def record(*outcomes: SentOutcome, at: float) -> None:
+        (read,) = store.states([("ws_dev", hook["id"])]).values()
+        keeper.record("ws_dev", hook["id"], outcomes, now=at, at=iso_from_unix(at), read=read)
+
+    record(SentOutcome(first, delivered=False, error_class="http_500"), at=now)
+    record(SentOutcome(second, delivered=True), at=now + 1)  # ends the destination's run, not action A's
+    assert destination(api, hook["id"])["actions"][0]["health"]["consecutive_failures"] == 1
+
+    record(SentOutcome(first, delivered=True), at=now + 2)  # A's run, read at the start, is ended
+    shown = destination(api, hook["id"])
+    assert shown["actions"][0]["health"]["consecutive_failures"] == 0
+    assert shown["actions"][0]["health"]["last_success_at"] == iso_from_unix(now + 2)
+
+    record(SentOutcome(first, delivered=True), at=now + 30)  # nothing shown would change but the time
+    assert destination(api, hook["id"])["actions"][0]["health"]["last_success_at"] == iso_from_unix(now + 2)
+
+    record(SentOutcome(first, delivered=True), at=now + 62)  # a minute after the last written success
+    shown = destination(api, hook["id"])
+    assert shown["health"]["last_success_at"] == shown["actions"][0]["health"]["last_success_at"]
+    assert shown["health"]["last_success_at"] == iso_from_unix(now + 62)

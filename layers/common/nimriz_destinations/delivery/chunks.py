@@ -11,7 +11,7 @@ from ..clock import iso_utc
 from ..errors import DomainError
 from ..notices import is_notice
 from ..observability import logger
-from ..providers.base import Outcome
+from ..providers.base import Outcome, Verdict
 from ..storage.destinations import DestinationStore
 from .circuit import Admission, CircuitBreakers, DestinationKey
 from .claims import Claim, Claims, Ticket
@@ -52,13 +52,16 @@ class Chunks:
         """Whether a request started now ends (at its total deadline) with time left to record."""
         return invocation.time_left() >= self._request_seconds + RECORD_RESERVE_SECONDS
 
-    def run(self, invocation: Invocation, key: DestinationKey, plan: Plan, tickets: list[Ticket]) -> None:
+    def run(self, invocation: Invocation, key: DestinationKey, plan: Plan, tickets: list[Ticket]) -> bool:
+        """Send and record the chunk; returns whether the destination delivered any of it (the lanes give a
+        destination more threads only as it proves it answers)."""
         try:
-            self._run(invocation, key, plan, tickets)
+            return self._run(invocation, key, plan, tickets)
         except Exception:  # a bug must not strand the batch: these jobs go back untried, their leases released
             logger.exception("a delivery chunk failed unexpectedly", extra={"destination_id": key[1]})
             for ticket in tickets:
                 self._claims.release(invocation, ticket, self._claims.untried_delay(ticket.entry))
+            return False
 
     def record_outcome(self, invocation: Invocation, ticket: Ticket, result: SendResult) -> None:
         """Settle `result` and write it in the background (the job goes back if the invocation ends first)."""
@@ -71,23 +74,23 @@ class Chunks:
             self._claims.record, invocation, ticket, settled.write, result, settled.retry_delay,
         )  # fmt: skip
 
-    def _run(self, invocation: Invocation, key: DestinationKey, plan: Plan, tickets: list[Ticket]) -> None:
+    def _run(self, invocation: Invocation, key: DestinationKey, plan: Plan, tickets: list[Ticket]) -> bool:
         if not self.fits(invocation):
             for ticket in tickets:
                 invocation.give_back(ticket.entry, 0)
-            return
+            return False
         decision = self._circuits.admit(key)
         if decision.admission is Admission.REFUSE:
             assert decision.retry_at is not None
             for ticket in tickets:
                 invocation.give_back(ticket.entry, decision.retry_at - self._claims.now())
-            return
+            return False
         probe = decision.admission is Admission.PROBE
         observed = False
         try:
             claimed = self._claimed(invocation, tickets)
             if not claimed:
-                return
+                return False
             results = self._deliver(invocation, plan, claimed)
             try:
                 observed = self._observe_circuit(key, list(results.values()), probe=probe)
@@ -104,6 +107,7 @@ class Chunks:
             if result.sent:
                 invocation.sent(ticket.entry, result)
             self.record_outcome(invocation, ticket, result)
+        return any(result.outcome.verdict is Verdict.DELIVERED for result in results.values())
 
     def _claimed(self, invocation: Invocation, tickets: list[Ticket]) -> list[Ticket]:
         """The tickets that may send now: unclaimed first attempts, and the others once leased."""

@@ -1,7 +1,11 @@
 """Destination health, kept after every dispatcher batch: healthy -> failing -> disabled, and back.
 
 - Each batch's sends are counted on the destination item in one update (per action and for the destination: last
-  success, last failure, the run of failed attempts; any delivered event ends the run).
+  success, last failure, the run of failed attempts; any delivered event ends the run). A batch of successes only,
+  on a destination that was healthy with no failure run when the batch read it, and whose last success (its own and
+  each action's) is under `SUCCESS_REFRESH_SECONDS` old, changes nothing but that time and writes nothing: an update
+  costs the whole destination item, and a busy destination's batches would otherwise rewrite it many times a
+  second in its workspace's partition (docs/cost.md). So `last_success_at` is at most that much behind.
 - `failing` once a run reaches `failing_after_failures`; `healthy` again after a success (`recovered`).
 - `disabled` automatically when the run has lasted `disable_after_seconds` with at least `disable_min_failures`
   failed attempts, or at once when a webhook answers 410 Gone: the destination's `enabled` becomes false in a new
@@ -25,10 +29,12 @@ from ..audit import SYSTEM, Change, destination_snapshot, destination_target, di
 from ..notices import DISABLED, FAILING, RECOVERED, notice_event
 from ..observability import logger
 from ..service.audit import AuditLog
-from ..storage.destinations import DestinationStore, SentTally
+from ..storage.destinations import DestinationState, DestinationStore, SentTally
 from ..storage.records import DestinationRecord, HealthState
 
 ENDPOINT_GONE = "endpoint_gone"  # generic_http's class for 410 Gone
+# How far behind a healthy destination's `last_success_at` may be (see above).
+SUCCESS_REFRESH_SECONDS = 60.0
 
 PublishNotices = Callable[[Sequence[dict[str, Any]]], None]
 
@@ -58,9 +64,19 @@ class HealthKeeper:
         self._audit = audit
 
     def record(
-        self, workspace_id: str, destination_id: str, outcomes: Sequence[SentOutcome], *, now: float, at: str
+        self,
+        workspace_id: str,
+        destination_id: str,
+        outcomes: Sequence[SentOutcome],
+        *,
+        now: float,
+        at: str,
+        read: DestinationState | None = None,
     ) -> None:
-        """Count one batch's attempts for one destination, then make the transitions they call for."""
+        """Count one batch's attempts for one destination, then make the transitions they call for; nothing when
+        they change only a recent success's time on the destination as `read` at the batch's start."""
+        if read is not None and _only_refresh_success(read, outcomes, now):
+            return
         delivered: Counter[str] = Counter()
         failed: Counter[str] = Counter()
         for outcome in outcomes:
@@ -153,6 +169,23 @@ class HealthKeeper:
             f"No successful delivery since {health.run_started_at} "
             f"({health.consecutive_failures} failed attempts in a row)."
         )
+
+
+def _only_refresh_success(read: DestinationState, outcomes: Sequence[SentOutcome], now: float) -> bool:
+    """Whether the batch's attempts, all delivered, leave the destination and each of their actions healthy, with
+    no failure run, and with a last success under SUCCESS_REFRESH_SECONDS old, as they were read."""
+    if not all(outcome.delivered for outcome in outcomes) or read.health.state != "healthy":
+        return False
+    actions = [read.action_health.get(action_id) for action_id in {outcome.action_id for outcome in outcomes}]
+    if any(action is None or action.failing for action in actions):
+        return False
+    return all(
+        state is not None
+        and not state.consecutive_failures
+        and state.last_success_at is not None
+        and now - datetime.fromisoformat(state.last_success_at).timestamp() < SUCCESS_REFRESH_SECONDS
+        for state in (read.health, *actions)
+    )
 
 
 def _entered(record: DestinationRecord, state: HealthState, at: str) -> DestinationRecord:

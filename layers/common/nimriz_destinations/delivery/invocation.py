@@ -15,6 +15,7 @@ from typing import Any
 
 from ..jobs import ReceivedJob
 from ..observability import logger
+from ..storage.destinations import DestinationState
 from .circuit import DestinationKey
 from .group_sender import SendResult
 
@@ -32,6 +33,8 @@ class Invocation:
     outcomes: defaultdict[tuple[str, str, str], list[SendResult]] = field(default_factory=lambda: defaultdict(list))
     recorded: list[tuple[ReceivedJob, str, SendResult]] = field(default_factory=list)  # (job, its status, outcome)
     types: dict[DestinationKey, str] = field(default_factory=dict)  # destination -> type, from the plans
+    # Each destination as the batch's check read it at the start (its health: what the batch may leave unchanged).
+    states: dict[DestinationKey, DestinationState] = field(default_factory=dict)
     # Work under way in the background, and where its job goes should the invocation end first.
     pending: dict[Future[None], tuple[ReceivedJob, float]] = field(default_factory=dict)
     closed: bool = False  # handed back: late work changes nothing here any more

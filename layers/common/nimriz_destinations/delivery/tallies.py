@@ -50,7 +50,9 @@ class Tallies:
             ]
         now = self._clock()
         updates = [
-            self._bookkeeping.submit(self._health.record, *key, outcomes, now=now, at=iso_from_unix(now))
+            self._bookkeeping.submit(
+                self._health.record, *key, outcomes, now=now, at=iso_from_unix(now), read=invocation.states.get(key)
+            )
             for key, outcomes in sent.items()
             if outcomes
         ]

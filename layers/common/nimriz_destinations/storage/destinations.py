@@ -55,10 +55,12 @@ class SentTally:
 @dataclass(frozen=True, slots=True)
 class DestinationState:
     """What the dispatcher checks per batch: the version (its `enabled` flag is part of the versioned document,
-    so a newer version covers a disable) and the persisted circuit."""
+    so a newer version covers a disable), the persisted circuit, and the health its batch may leave unchanged."""
 
     version: int
     circuit: CircuitRecord | None
+    health: DestinationHealth
+    action_health: dict[str, ActionHealth]
 
 
 class DestinationStore:
@@ -336,18 +338,18 @@ class DestinationStore:
         return None
 
     def states(self, destinations: Sequence[tuple[str, str]]) -> dict[tuple[str, str], DestinationState]:
-        """Version and circuit of each (workspace, destination) that still exists: strongly consistent, so a
-        destination deleted before this call is missing from the answer. One BatchGetItem per 100 keys."""
+        """Version, circuit and health of each (workspace, destination) that still exists: strongly consistent,
+        so a destination deleted before this call is missing from the answer. One BatchGetItem per 100 keys, of
+        whole items (a projection would not make the read cheaper: DynamoDB bills the item's size)."""
         found: dict[tuple[str, str], DestinationState] = {}
         wanted = [
             (keys.workspace_pk(workspace), keys.destination_sk(destination)) for workspace, destination in destinations
         ]
-        items = batch_get(
-            self._table, wanted, consistent=True, projection="PK, SK, #v, circuit", names={"#v": "version"}
-        )
-        for item in items:
+        for item in batch_get(self._table, wanted, consistent=True):
             key = (item["PK"]["S"].removeprefix("WS#"), item["SK"]["S"].removeprefix(keys.DESTINATION_PREFIX))
-            found[key] = DestinationState(int(item["version"]["N"]), _circuit(item))
+            found[key] = DestinationState(
+                int(item["version"]["N"]), _circuit(item), _destination_health(item), _health(item)
+            )
         return found
 
     def record_circuit(self, workspace_id: str, destination_id: str, circuit: CircuitRecord) -> None:
