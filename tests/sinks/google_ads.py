@@ -24,6 +24,7 @@
   `restatementValue.adjustedValue`, a RETRACTION without `restatementValue`; not already retracted
   (CONVERSION_ALREADY_RETRACTED); a restatement newer than the last one (RESTATEMENT_ALREADY_EXISTS for the same
   time, MORE_RECENT_RESTATEMENT_FOUND for an older one); not twice in the request (DUPLICATE_ADJUSTMENT_IN_REQUEST).
+* Quota exhausted (scripted: `quota_exhausted`): 429 RESOURCE_EXHAUSTED with the QuotaErrorDetails retry delay.
 * Uploaded conversions land in `uploaded` (keyed by orderId), adjustments in `adjustments`;
   `revoke_access_tokens()` expires every issued token.
 """
@@ -63,6 +64,21 @@ def google_error(status: int, rpc_status: str, message: str, error_code: dict[st
     if error_code:
         error["details"] = [_failure([{"errorCode": error_code, "message": message}])]
     return SinkResponse(status, {"error": error})
+
+
+def quota_exhausted(retry_delay: str, *, rate_scope: str = "DEVELOPER") -> SinkResponse:
+    """A quota refusal as googleads/google-ads-python's v25 types describe it: QuotaError RESOURCE_EXHAUSTED ("Too many
+    requests.", errors/types/quota_error.py) in the GoogleAdsFailure, with `details.quotaErrorDetails`
+    (errors/types/errors.py, QuotaErrorDetails: `rate_scope`, and `retry_delay`, "Backoff period that customers
+    should wait before sending next request", a protobuf Duration in proto3 JSON such as "60s"). No Retry-After:
+    no Google source says the API sends one."""
+    error = {
+        "errorCode": {"quotaError": "RESOURCE_EXHAUSTED"},
+        "message": "Too many requests.",
+        "details": {"quotaErrorDetails": {"rateScope": rate_scope, "retryDelay": retry_delay}},
+    }
+    body = {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED"}
+    return SinkResponse(429, {"error": {**body, "details": [_failure([error])]}})
 
 
 def _failure(errors: list[dict[str, Any]]) -> dict[str, Any]:

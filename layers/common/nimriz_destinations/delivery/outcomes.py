@@ -4,7 +4,9 @@ it is tried again, and its dead letter when it ends there.
 Two counts, bounded apart: attempts (requests on the wire, numbered like X-Nim-Delivery-Attempt: at most
 `RetryPolicy.max_attempts`) and failures before any request went out (authorization, a request that cannot be built
 or sent, a mapping that fails: at most `MAX_FAILURES_BEFORE_SENDING`, then a dead letter naming the cause). A request
-whose outcome could not be recorded counts as an attempt, logged `unrecorded` by the next record.
+whose outcome could not be recorded counts as an attempt, logged `unrecorded` by the next record. An attempt the
+provider's rate limit refused is logged `throttled` and waits the provider's time; the first
+`RetryPolicy.max_throttled` of them are not counted against the attempts' budget (later ones are).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .group_sender import SendResult
 from .retry import RetryPolicy
 
 MAX_FAILURES_BEFORE_SENDING = 6
+THROTTLED = "throttled"  # the log's outcome of an attempt the provider's rate limit refused
 
 DELETED = Outcome.skipped("destination_deleted", "The destination no longer exists.")
 NOT_APPLICABLE = Outcome.skipped("not_applicable", "Operational notices are delivered to webhook destinations only.")
@@ -43,12 +46,17 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
     entries = [_unrecorded(job, state.attempts + number, now) for number in range(1, state.unrecorded + 1)]
     sends = state.sends + (1 if result.sent else 0)
     unsent = state.unsent + (1 if not result.sent and outcome.verdict is Verdict.RETRY else 0)
+    throttled = result.sent and outcome.throttled
+    free = throttled and state.throttled < retry.max_throttled  # not counted against the attempts' budget
+    uncounted = state.throttled + (1 if free else 0)
     delay, message = None, outcome.message
     if outcome.verdict is Verdict.RETRY and result.sent:
-        if retry.should_retry(sends):
-            delay = retry.delay_after(sends, outcome.retry_after)
+        if free or retry.should_retry(sends - uncounted):
+            wait = outcome.retry_after
+            delay = retry.throttled_delay(sends, wait) if throttled else retry.delay_after(sends, wait)
         else:
-            message = f"gave up after {sends} attempts: {message or outcome.error_class}"
+            also = f" ({uncounted} of them throttled)" if uncounted else ""
+            message = f"gave up after {sends} attempts{also}: {message or outcome.error_class}"
     elif outcome.verdict is Verdict.RETRY:
         if unsent < MAX_FAILURES_BEFORE_SENDING:
             delay = retry.delay_after(unsent)
@@ -64,7 +72,7 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
                 delivery_id=job.delivery_id,
                 attempt=sends if result.sent else None,
                 reason=attempt_reason(job, sends + (0 if result.sent else 1)),
-                outcome=outcome.verdict.value,
+                outcome=THROTTLED if throttled else outcome.verdict.value,
                 http_status=result.http_status,
                 duration_ms=result.duration_ms,
                 error_class=outcome.error_class,
@@ -105,7 +113,7 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
             dead_lettered_at=iso_from_unix(now),
             job=job.model_dump(mode="json", exclude={"queued"}),
         )
-    write = DeliveryWrite(job.workspace_id, summary, entries, unsent, next_attempt_at, dead_letter)
+    write = DeliveryWrite(job.workspace_id, summary, entries, unsent, next_attempt_at, dead_letter, uncounted)
     return Settled(write, delay)
 
 

@@ -18,8 +18,9 @@ Responses (HTTP V2 reference):
   `silenced_devices`. Listed `throttled_events` are retried after the 30 s pause. Without any of these (invalid API
   key, invalid JSON, a missing request-level field) every event is permanent.
 * 429 rejects the request: `throttled_events` are retried after max(Retry-After, 30 s) ("pause sending events for
-  that user or device for 30 seconds"); events of a user/device over its daily quota are permanent (Amplitude's SDK
-  drops them too); the other events are retried without the pause.
+  that user or device for 30 seconds"), throttled (design §8.1: not counted against the attempts); events of a
+  user/device over its daily quota are permanent (Amplitude's SDK drops them too); the other events are retried
+  without the pause.
 * 413: one event → permanent; a batch → retried. 403 (WAF block) and other 4xx permanent; 408 and 5xx retried —
   500/502/504 may have been ingested, which `insert_id` (7-day dedup) makes safe.
 """
@@ -209,7 +210,7 @@ def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[i
         if index in rejected:
             outcomes[position] = Outcome.permanent("amplitude_invalid_event", rejected[index])
         elif index in throttled:
-            outcomes[position] = Outcome.retry("amplitude_throttled", error, THROTTLE_PAUSE_SECONDS)
+            outcomes[position] = Outcome.throttle("amplitude_throttled", error, THROTTLE_PAUSE_SECONDS)
         else:
             outcomes[position] = Outcome.retry(
                 "amplitude_batch_rejected", "Amplitude rejected the batch for other events in it; resent without them"
@@ -251,7 +252,7 @@ def _throttled(request: OutboundRequest, response: ProviderResponse) -> dict[int
                 "amplitude_daily_quota_exceeded", f"{error}: the user or device is over Amplitude's daily event quota"
             )
         elif not throttled or index in throttled:
-            outcomes[position] = Outcome.retry("http_429", error, pause)
+            outcomes[position] = Outcome.throttle("http_429", error, pause)
         else:
             outcomes[position] = Outcome.retry(
                 "amplitude_batch_rejected", "Amplitude rejected the batch for other events in it", header_wait

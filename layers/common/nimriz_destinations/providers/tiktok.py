@@ -52,8 +52,13 @@ EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
 
 SUCCESS_CODE = 0
 RATE_LIMIT_CODE = 40100
+# TikTok's rate limits (NumericErrorCodes, python_sdk/business_api_client/tiktok_business/tiktok_code.py,
+# tiktok/tiktok-business-api-sdk): ERROR_CODE_REQUEST_TOO_FREQUENT 40100, ERROR_CODE_REQUEST_FREQUENCY_LIMITED
+# 40132, ERROR_CODE_TOO_MANY_REQUESTS_BL 61000. TikTok documents no wait for them: throttled, our schedule's wait.
+THROTTLING_CODES = frozenset({RATE_LIMIT_CODE, 40132, 61000})
 INVALID_TOKEN_CODE = 40105
 SERVER_ERROR_CODES = range(50000, 60000)
+MAINTENANCE_CODE = 60001  # ERROR_CODE_MAINTENANCE: an outage, retried (and counted) like a server error
 
 # `user` fields TikTok wants SHA-256 hashed, with TikTok's normalisation before hashing.
 HASHED_USER_FIELDS: Mapping[str, Normalizer] = {
@@ -195,7 +200,9 @@ def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> O
     if code == INVALID_TOKEN_CODE:
         return Outcome.permanent("unauthorized", message)
     error_class = f"tiktok_{error_code(code, request) or 'error'}"
-    if code == RATE_LIMIT_CODE or code in SERVER_ERROR_CODES:
+    if code in THROTTLING_CODES:
+        return Outcome.throttle(error_class, message, base.retry_after_seconds(response))
+    if code in SERVER_ERROR_CODES or code == MAINTENANCE_CODE:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))
     return Outcome.permanent(error_class, message)
 
