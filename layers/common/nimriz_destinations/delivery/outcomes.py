@@ -51,7 +51,7 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
     uncounted = state.throttled + (1 if free else 0)
     delay, message = None, outcome.message
     if outcome.verdict is Verdict.RETRY and result.sent:
-        if free or retry.should_retry(sends - uncounted):
+        if free or retry.should_retry(state.counted + 1):
             wait = outcome.retry_after
             delay = retry.throttled_delay(sends, wait) if throttled else retry.delay_after(sends, wait)
         else:

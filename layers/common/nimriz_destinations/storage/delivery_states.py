@@ -66,6 +66,11 @@ class DeliveryState:
         """Requests made so far, recorded or not: the next attempt's number is one more."""
         return self.attempts + self.unrecorded
 
+    @property
+    def counted(self) -> int:
+        """Sends the retry budget counts: throttled ones within their bound are not (design §8.1)."""
+        return self.sends - self.throttled
+
     def written(self, token: str, rev: int) -> bool:
         """Whether this record is the one our write of revision `rev` made (its answer lost, its retry refused)."""
         return self.writer == token and self.rev == rev
