@@ -1,20 +1,24 @@
 """Test helpers for every provider adapter: canonical events, items mapped as the dispatcher maps them, canned
-answers, and sends through the real `HttpSender` the way the dispatcher sends."""
+answers, sends through the real `HttpSender` the way the dispatcher sends, and the records the answers make."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nimriz_destinations.delivery.group_sender import GroupSender
+from nimriz_destinations.delivery.group_sender import GroupSender, SendResult
+from nimriz_destinations.delivery.outcomes import settle
 from nimriz_destinations.delivery.prepare import delivery_item
+from nimriz_destinations.delivery.retry import RetryPolicy
 from nimriz_destinations.delivery.sender import HttpSender
+from nimriz_destinations.jobs import DeliveryJob
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, Outcome, Provider, ProviderResponse
 from nimriz_destinations.sample_events import sample_event
+from nimriz_destinations.storage.delivery_states import DeliveryState, DeliveryWrite
 
 EVENT_TYPES = (
     "link.clicked",
@@ -102,6 +106,45 @@ def deliver(
 ) -> dict[int, Outcome]:
     """What the dispatcher does for one group of items (`GroupSender`: authorize, build, send, classify, refresh
     once after a 401, resend batch-mates refused for another item); outcomes by position."""
+    return {position: result.outcome for position, result in send(sender, provider, items, credentials, now).items()}
+
+
+def send(
+    sender: HttpSender,
+    provider: Provider,
+    items: Sequence[DeliveryItem],
+    credentials: Mapping[str, Any],
+    now: float | None = None,
+) -> dict[int, SendResult]:
+    """As `deliver`, each position's whole result (what its record is made of)."""
     clock = time.time if now is None else (lambda: now)
-    results = GroupSender(sender, clock=clock).send(provider, credentials, items)
-    return {position: result.outcome for position, result in results.items()}
+    return GroupSender(sender, clock=clock).send(provider, credentials, items)
+
+
+def records(answer: Callable[[], SendResult], count: int, *, now: float) -> list[DeliveryWrite]:
+    """The records the dispatcher writes (`outcomes.settle`, the default retry policy) for `count` results of
+    `answer()` in turn, one live delivery's attempts, each over the state the previous record left."""
+    job = DeliveryJob(
+        delivery_id="dlv_1",
+        workspace_id="ws_1",
+        organization_id="org_1",
+        destination_id="dst_1",
+        action_id="act_1",
+        reason="live",
+        event=make_event(),
+        queued_at="2026-11-28T12:00:00.000Z",
+    )
+    state, written = DeliveryState(), []
+    for _ in range(count):
+        write = settle(job, state, answer(), RetryPolicy(), now=now).write
+        written.append(write)
+        summary = write.summary
+        state = DeliveryState(
+            rev=state.rev + 1,
+            status=summary.status,
+            attempts=summary.attempts,
+            unsent=write.unsent,
+            next_attempt_at=write.next_attempt_at,
+            throttled=write.throttled,
+        )
+    return written

@@ -33,6 +33,8 @@ from .template import ROOT
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
 MAX_LOCAL_EVENTS = 500
 LOCAL_DEFAULTS = {
+    # Our own schedule only: a provider's stated wait (Retry-After, Google Ads' retryDelay, Meta's time to regain
+    # access, Amplitude's 30 s) is honoured up to MAX_PROVIDER_WAIT_SECONDS (12 h) here as when deployed (design §8.1).
     "RETRY_BASE_SECONDS": "1",
     "RETRY_BACKOFF_FACTOR": "2",
     # The circuit's cool-down on the retries' scale: 30 s (deployed) would hold a flaky endpoint's jobs for as long

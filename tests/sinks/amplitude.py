@@ -93,6 +93,9 @@ class AmplitudeSink:
             return _error(400, "Events silenced for device_id", silenced_devices=devices, silenced_events=silenced)
         throttled = [index for index, event in enumerate(events) if event.get("device_id") in self.throttled_devices]
         if throttled:
+            # https://amplitude.com/docs/apis/analytics/http-v2: "User or device | 30 events per second for each user_id
+            # or device_id"; Amplitude's FAQ: pause sending for that user or device "for 30 seconds before retrying".
+            # The fields are those Amplitude's SDKs read from a 429 (Amplitude-Python's Response); no Retry-After.
             return _error(
                 429,
                 "Too many requests for some devices and users",

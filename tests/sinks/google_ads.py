@@ -36,6 +36,7 @@
 * A version in `retired_versions` (either method): 400 INVALID_ARGUMENT with `requestError: UNSUPPORTED_VERSION`,
   "This API version has been sunset and is no longer supported." (`errors/types/request_error.py`; the 400 as
   integrators observed it after v21's sunset, e.g. OWOX PR #1504).
+* Quota exhausted (scripted: `quota_exhausted`): 429 RESOURCE_EXHAUSTED with the QuotaErrorDetails retry delay.
 * Uploaded conversions land in `uploaded` (keyed by orderId), adjustments in `adjustments`;
   `revoke_access_tokens()` expires every issued token.
 """
@@ -76,6 +77,21 @@ def google_error(status: int, rpc_status: str, message: str, error_code: dict[st
     if error_code:
         error["details"] = [_failure([{"errorCode": error_code, "message": message}])]
     return SinkResponse(status, {"error": error})
+
+
+def quota_exhausted(retry_delay: str, *, rate_scope: str = "DEVELOPER") -> SinkResponse:
+    """A quota refusal as googleads/google-ads-python's v25 types describe it: QuotaError RESOURCE_EXHAUSTED ("Too many
+    requests.", errors/types/quota_error.py) in the GoogleAdsFailure, with `details.quotaErrorDetails`
+    (errors/types/errors.py, QuotaErrorDetails: `rate_scope`, and `retry_delay`, "Backoff period that customers
+    should wait before sending next request", a protobuf Duration in proto3 JSON such as "60s"). No Retry-After:
+    no Google source says the API sends one."""
+    error = {
+        "errorCode": {"quotaError": "RESOURCE_EXHAUSTED"},
+        "message": "Too many requests.",
+        "details": {"quotaErrorDetails": {"rateScope": rate_scope, "retryDelay": retry_delay}},
+    }
+    body = {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED"}
+    return SinkResponse(429, {"error": {**body, "details": [_failure([error])]}})
 
 
 def _failure(errors: list[dict[str, Any]]) -> dict[str, Any]:

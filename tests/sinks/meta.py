@@ -19,6 +19,8 @@
   client_user_agent, action_source, and event_source_url parameters, while non-web events require only
   action_source", but documents no refusal for a website event without them: such events are accepted and also
   land in `website_without_user_agent`.
+* Throttling (scripted: `buc_throttled`, `app_throttled`) as Meta's Rate Limits page documents it: a Graph error
+  with a throttle code and the usage header saying how long; never a Retry-After, which Meta does not send.
 """
 
 from __future__ import annotations
@@ -72,6 +74,49 @@ def graph_error(
     if is_transient is not None:
         error["is_transient"] = is_transient
     return SinkResponse(status, {"error": error}, headers or {})
+
+
+# Meta's Rate Limits page (https://developers.facebook.com/docs/graph-api/overview/rate-limiting), "Business Use Case
+# Rate Limits" > "Error Codes": "error code 80004, error subcode 2446079 | Ads Management", with the sample message
+# "(#80001) There have been too many calls to this Page account. Wait a bit and try again. ..."
+ADS_MANAGEMENT_THROTTLED = 80004
+BUC_THROTTLE_SUBCODE = 2446079
+
+
+def buc_throttled(
+    regain_minutes: int, *, code: int = ADS_MANAGEMENT_THROTTLED, business_id: str = "1234567890"
+) -> SinkResponse:
+    """A business use case rate limit reached. "All API responses made by your app that are rate limited using the BUC
+    logic include an `X-Business-Use-Case-Usage` HTTP header", whose `estimated_time_to_regain_access` is the "Time,
+    in minutes, until calls will not longer be throttled" (same page, "Headers")."""
+    usage = {
+        business_id: [
+            {
+                "type": "ads_management",
+                "call_count": 100,
+                "total_cputime": 25,
+                "total_time": 25,
+                "estimated_time_to_regain_access": regain_minutes,
+                "ads_api_access_tier": "standard_access",
+            }
+        ]
+    }
+    response = graph_error(
+        code,
+        f"(#{code}) There have been too many calls to this ad-account. Wait a bit and try again. For more info, "
+        "please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+        headers={"X-Business-Use-Case-Usage": json.dumps(usage)},
+    )
+    response.body["error"]["error_subcode"] = BUC_THROTTLE_SUBCODE
+    return response
+
+
+def app_throttled() -> SinkResponse:
+    """The app's rate limit reached: "`4` | Indicates that the app whose token is being used in the request has
+    reached its rate limit" (same page, "Throttle Error Codes"), with `X-App-Usage`, which holds percentages of "a
+    rolling one hour period" and no time to wait."""
+    usage = {"call_count": 100, "total_cputime": 40, "total_time": 45}
+    return graph_error(4, "(#4) Application request limit reached", headers={"X-App-Usage": json.dumps(usage)})
 
 
 @dataclass

@@ -10,6 +10,8 @@
   1,000 events; any problem → HTTP 200 `{"code": 40002, "message": ...}` for the whole request, naming no event.
 * Per event: `event` name; `event_time` in Unix seconds (a millisecond value is refused); `user` object whose
   `email`, `phone` and `external_id` (string or list) are 64-character lower-case hex; `ttclid` a string.
+* Throttling (scripted: `tiktok_throttled`): HTTP 200 with one of the rate-limit codes TikTok's SDK names; TikTok
+  documents no wait and no Retry-After, so none is sent.
 * Success: `{"code": 0, "message": "OK", "request_id": ..., "data": {}}`; accepted events land in `accepted`.
   Events named after TikTok's earlier standard-event list (`CompletePayment`, `PlaceAnOrder`, `ClickButton`) are
   accepted, as TikTok still does, and also land in `legacy_named` (the current list, September 2025:
@@ -36,6 +38,13 @@ HASHED_FIELDS = ("email", "phone", "external_id")
 LEGACY_EVENT_NAMES = frozenset({"CompletePayment", "PlaceAnOrder", "ClickButton"})
 INVALID_TOKEN = 40105
 INVALID_API_VERSION = 40051
+# Rate-limit codes of TikTok's SDK (NumericErrorCodes, python_sdk/business_api_client/tiktok_business/tiktok_code.py,
+# tiktok/tiktok-business-api-sdk): their constant names, as TikTok's message wording is not documented.
+THROTTLING_MESSAGES = {
+    40100: "Request too frequent",  # ERROR_CODE_REQUEST_TOO_FREQUENT
+    40132: "Request frequency limited",  # ERROR_CODE_REQUEST_FREQUENCY_LIMITED
+    61000: "Too many requests",  # ERROR_CODE_TOO_MANY_REQUESTS_BL
+}
 PARAMETER_ERROR = 40002
 _HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -45,6 +54,11 @@ def tiktok_answer(code: int, message: str, *, status: int = 200, headers: dict[s
     return SinkResponse(
         status, {"code": code, "message": message, "request_id": uuid.uuid4().hex, "data": {}}, headers or {}
     )
+
+
+def tiktok_throttled(code: int = 40100) -> SinkResponse:
+    """TikTok's rate limit: like every application error, HTTP 200 with the code (tiktok_answer)."""
+    return tiktok_answer(code, THROTTLING_MESSAGES[code])
 
 
 @dataclass

@@ -4,7 +4,7 @@ import random
 from typing import Any
 
 from nimriz_destinations.delivery.config import DestinationConfigs
-from nimriz_destinations.delivery.retry import MAX_ATTEMPTS, RetryPolicy
+from nimriz_destinations.delivery.retry import MAX_ATTEMPTS, MAX_PROVIDER_WAIT_SECONDS, RetryPolicy
 from nimriz_destinations.ids import live_delivery_id, new_delivery_id
 
 
@@ -44,11 +44,22 @@ def test_backoff_grows_exponentially_within_the_jitter() -> None:
         assert expected * 0.8 - 1 <= delay <= expected * 1.2 + 1, (attempt, delay)
 
 
-def test_retry_after_is_honoured_up_to_the_cap() -> None:
+def test_retry_after_is_honoured_up_to_twelve_hours_whatever_our_schedules_cap() -> None:
     policy = RetryPolicy(base_seconds=10, factor=2, jitter=0, max_delay_seconds=3600)
     assert policy.delay_after(1, retry_after=120) == 120
     assert policy.delay_after(1, retry_after=5) == 10  # our own backoff when it is longer
-    assert policy.delay_after(1, retry_after=999_999) == 3600
+    assert policy.delay_after(1, retry_after=7200) == 7200  # a provider's stated wait is not cut to our cap
+    assert policy.delay_after(1, retry_after=999_999) == MAX_PROVIDER_WAIT_SECONDS == 43_200
+
+
+def test_a_throttled_answer_waits_the_providers_time_never_less_and_our_schedule_without_one() -> None:
+    quick = RetryPolicy(base_seconds=1, factor=2, max_delay_seconds=1)  # the local stack's kind of schedule
+    rng = random.Random(3)
+    waits = [quick.throttled_delay(5, 30.0, rng=rng) for _ in range(200)]
+    assert min(waits) >= 30 and max(waits) <= 36 and len(set(waits)) > 1  # spread, never shorter
+    assert quick.throttled_delay(1, 10**9) == 43_200
+    assert quick.throttled_delay(1, 0.2) == 1
+    assert RetryPolicy(jitter=0).throttled_delay(2, None) == 240  # no stated wait: the schedule's
 
 
 def test_delays_never_exceed_what_sqs_accepts() -> None:

@@ -272,7 +272,10 @@ class AttemptOut(_Model):
         "out (authorization, building the request, the mapping), which is tried again without counting as an attempt."
     )
     reason: Literal["live", "retry", "replay", "test"]
-    outcome: Literal["delivered", "retry", "permanent", "skipped"]
+    outcome: Literal["delivered", "retry", "throttled", "permanent", "skipped"] = Field(
+        description="`throttled`: the provider's rate limit refused the request; it is tried again after the "
+        "provider's stated wait and, up to 12 such answers, does not count against the 6 attempts."
+    )
     http_status: int | None
     duration_ms: int | None
     error_class: str | None

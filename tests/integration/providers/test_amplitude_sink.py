@@ -11,7 +11,7 @@ import pytest
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.providers.amplitude import PROVIDER
 from nimriz_destinations.providers.base import DeliveryItem, ProviderResponse, Verdict
-from tests.provider_support import deliver, make_event, make_item
+from tests.provider_support import deliver, make_event, make_item, records, send
 from tests.sinks.amplitude import AmplitudeSink, amplitude_sink
 from tests.sinks.server import Sink, SinkResponse
 
@@ -93,6 +93,18 @@ def test_a_throttled_device_waits_30_seconds_and_the_rest_is_resent(
         0: (Verdict.RETRY, "amplitude_batch_rejected", None),
         1: (Verdict.RETRY, "http_429", 30.0),
     }
+
+
+def test_a_throttled_device_waits_amplitudes_30_seconds_and_spares_the_attempts(
+    amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender
+) -> None:
+    throttled = make_item(
+        PROVIDER, make_event(event_id="t1"), overrides=[{"type": "static", "to": "device_id", "value": THROTTLED}]
+    )
+    writes = records(lambda: send(sender, PROVIDER, [throttled], CREDENTIALS)[0], 6, now=1000.0)
+    assert [(w.entries[-1].outcome, w.entries[-1].http_status) for w in writes] == [("throttled", 429)] * 6
+    assert all(30 <= (w.next_attempt_at or 0) - 1000.0 <= 36 for w in writes)
+    assert [w.summary.status for w in writes] == ["retrying"] * 6 and writes[-1].dead_letter is None
 
 
 def test_a_429_with_retry_after_is_honoured(amplitude: tuple[Sink, AmplitudeSink], sender: HttpSender) -> None:

@@ -22,7 +22,7 @@ from nimriz_destinations.providers.base import (
 from nimriz_destinations.providers.google_ads import API_VERSION, PROVIDER, GoogleAds
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
-from tests.sinks.google_ads import GoogleAdsSink, google_error
+from tests.sinks.google_ads import GoogleAdsSink, quota_exhausted
 from tests.sinks.server import Sink
 
 CREDENTIALS: dict[str, Any] = {
@@ -234,13 +234,23 @@ def test_a_revoked_refresh_token_fails_authorization_permanently(
     assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "oauth_invalid_grant")
 
 
-def test_quota_exhaustion_is_retried(google: tuple[Sink, GoogleAdsSink], sender: HttpSender) -> None:
-    sink, _ = google
+@pytest.mark.parametrize(("retry_delay", "seconds"), [("60s", 60.0), ("1.5s", 1.5), ("3600s", 3600.0)])
+def test_quota_exhaustion_waits_googles_retry_delay_and_spares_the_attempts(
+    google: tuple[Sink, GoogleAdsSink], sender: HttpSender, retry_delay: str, seconds: float
+) -> None:
+    sink, handler = google
     provider = GoogleAds()
     provider.authorize(CREDENTIALS, lambda request: sender.send("google_ads", request))  # token first, then script
-    sink.script.append(google_error(429, "RESOURCE_EXHAUSTED", "Quota exhausted", {"quotaError": "RESOURCE_EXHAUSTED"}))
-    outcome = deliver(provider, sender, [make_item("conversion.lead")])[0]
-    assert (outcome.verdict, outcome.error_class) == (Verdict.RETRY, "http_429")
+    sink.script.extend(quota_exhausted(retry_delay) for _ in range(6))
+    lead = make_item("conversion.lead")
+    writes = provider_support.records(lambda: provider_support.send(sender, provider, [lead], CREDENTIALS)[0], 6, now=0)
+    assert [(w.entries[-1].outcome, w.entries[-1].error_class) for w in writes] == [
+        ("throttled", "google_ads_resource_exhausted")
+    ] * 6
+    assert all(seconds <= (w.next_attempt_at or 0) <= seconds * 1.2 + 1 for w in writes)
+    assert [w.summary.status for w in writes] == ["retrying"] * 6 and writes[-1].dead_letter is None
+    assert deliver(provider, sender, [lead])[0].verdict is Verdict.DELIVERED
+    assert list(handler.uploaded) == ["evt_0"]
 
 
 # -- consent --------------------------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from nimriz_destinations.delivery.group_sender import SendResult
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, apply_privacy, compile_mapping
 from nimriz_destinations.providers.base import API_VERSION_RETIRED, DeliveryItem, Outcome, Verdict
@@ -16,7 +18,7 @@ from nimriz_destinations.providers.common import sha256_hex
 from nimriz_destinations.providers.meta import GRAPH_API_VERSION, PROVIDER
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
-from tests.sinks.meta import MetaSink, graph_error
+from tests.sinks.meta import MetaSink, app_throttled, buc_throttled
 from tests.sinks.server import Sink, SinkRequest, SinkResponse
 
 PIXEL_ID = "1234567890"
@@ -221,14 +223,19 @@ def test_a_wrong_access_token_is_unauthorized(meta: tuple[Sink, MetaSink], sende
     assert (outcomes[0].verdict, outcomes[0].error_class) == (Verdict.PERMANENT, "unauthorized")
 
 
-def test_throttling_is_retried_with_the_servers_retry_after(meta: tuple[Sink, MetaSink], sender: HttpSender) -> None:
+def test_a_business_use_case_throttle_waits_metas_time_to_regain_access_and_spares_the_attempts(
+    meta: tuple[Sink, MetaSink], sender: HttpSender
+) -> None:
     sink, handler = meta
-    sink.script.append(graph_error(17, "(#17) User request limit reached", headers={"Retry-After": "30"}))
-    sink.script.append(SinkResponse(429, {"error": {"message": "slow down", "code": 4}}, {"Retry-After": "15"}))
-    first = deliver(sender, [make_item("conversion.lead")])[0]
-    second = deliver(sender, [make_item("conversion.lead")])[0]
-    assert (first.verdict, first.error_class, first.retry_after) == (Verdict.RETRY, "meta_error_17", 30)
-    assert (second.verdict, second.retry_after) == (Verdict.RETRY, 15)
+    sink.script.extend(buc_throttled(regain_minutes=19) for _ in range(6))
+    now = time.time()
+    writes = provider_support.records(lambda: send_one(sender, make_item("conversion.lead")), 6, now=now)
+    assert [(w.entries[-1].outcome, w.entries[-1].error_class) for w in writes] == [
+        ("throttled", "meta_error_80004")
+    ] * 6
+    assert all(19 * 60 <= (w.next_attempt_at or 0) - now <= 19 * 60 * 1.2 + 1 for w in writes)
+    assert [w.summary.status for w in writes] == ["retrying"] * 6 and writes[-1].dead_letter is None
+    assert all("retry-after" not in {name.lower() for name in answer.headers} for answer in sink.responses)
     assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
     assert len(handler.accepted) == 1
 
@@ -245,3 +252,15 @@ def test_a_retired_graph_version_fails_permanently_as_api_version_retired(
     }
     assert GRAPH_API_VERSION in (outcomes[0].message or "")
     assert handler.accepted == []
+
+
+def test_an_app_throttle_without_a_time_waits_our_schedule(meta: tuple[Sink, MetaSink], sender: HttpSender) -> None:
+    sink, _ = meta
+    sink.script.append(app_throttled())
+    (write,) = provider_support.records(lambda: send_one(sender, make_item("conversion.lead")), 1, now=1000.0)
+    assert (write.entries[-1].outcome, write.entries[-1].error_class) == ("throttled", "meta_error_4")
+    assert 48 <= (write.next_attempt_at or 0) - 1000.0 <= 72  # the first retry's 60 s ± 20 %
+
+
+def send_one(sender: HttpSender, item: DeliveryItem) -> SendResult:
+    return provider_support.send(sender, PROVIDER, [item], CREDENTIALS)[0]

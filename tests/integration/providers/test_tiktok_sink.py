@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from nimriz_destinations.delivery.group_sender import SendResult
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import API_VERSION_RETIRED, DeliveryItem, Outcome, Verdict
@@ -14,7 +15,7 @@ from nimriz_destinations.providers.tiktok import PROVIDER
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
 from tests.sinks.server import Sink
-from tests.sinks.tiktok import TikTokSink, tiktok_answer
+from tests.sinks.tiktok import TikTokSink, tiktok_answer, tiktok_throttled
 
 PIXEL_CODE = "C4A1B2C3D4E5F6G7H8I9"
 TOKEN = "tt-events-api-token-77c1"
@@ -96,10 +97,18 @@ def test_an_unknown_pixel_is_a_permanent_parameter_error(tiktok: tuple[Sink, Tik
     assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "tiktok_40002")
 
 
-def test_the_rate_limit_code_is_retried(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:
+@pytest.mark.parametrize("code", [40100, 40132, 61000])
+def test_a_rate_limit_code_is_throttled_on_our_schedule_and_spares_the_attempts(
+    tiktok: tuple[Sink, TikTokSink], sender: HttpSender, code: int
+) -> None:
     sink, handler = tiktok
-    sink.script.append(tiktok_answer(40100, "Requests made too frequently"))
-    assert deliver(sender, [make_item("conversion.lead")])[0].error_class == "tiktok_40100"
+    sink.script.extend(tiktok_throttled(code) for _ in range(6))
+    writes = provider_support.records(lambda: send_one(sender, make_item("conversion.lead")), 6, now=1000.0)
+    assert [(w.entries[-1].outcome, w.entries[-1].error_class) for w in writes] == [("throttled", f"tiktok_{code}")] * 6
+    # TikTok states no wait: our schedule's, growing with each request (60 s, 240 s, ... ± 20 %).
+    waits = [(w.next_attempt_at or 0) - 1000.0 for w in writes[:5]]
+    assert all(60 * 4**n * 0.8 - 1 <= wait <= 60 * 4**n * 1.2 + 1 for n, wait in enumerate(waits)), waits
+    assert [w.summary.status for w in writes] == ["retrying"] * 6 and writes[-1].dead_letter is None
     assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
     assert len(handler.accepted) == 1
 
@@ -132,3 +141,15 @@ def test_a_batch_refused_for_one_bad_event_delivers_the_others(
     assert sorted(event["event_id"] for event in handler.accepted) == ["evt_0", "evt_2"]
     carried = [[event["event_id"] for event in request.json()["data"]] for request in sink.requests]
     assert carried == [["evt_0", "evt_1", "evt_2"], ["evt_0"], ["evt_1", "evt_2"], ["evt_1"], ["evt_2"]]
+
+
+def test_maintenance_is_retried_and_counted(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:
+    sink, _ = tiktok
+    sink.script.append(tiktok_answer(60001, "System maintenance"))
+    (write,) = provider_support.records(lambda: send_one(sender, make_item("conversion.lead")), 1, now=1000.0)
+    assert (write.entries[-1].outcome, write.entries[-1].error_class) == ("retry", "tiktok_60001")
+    assert write.throttled == 0
+
+
+def send_one(sender: HttpSender, item: DeliveryItem) -> SendResult:
+    return provider_support.send(sender, PROVIDER, [item], CREDENTIALS)[0]

@@ -309,6 +309,11 @@ def test_408_429_and_5xx_are_retried(status: int) -> None:
     assert (outcome.verdict, outcome.error_class, outcome.retry_after) == (Verdict.RETRY, f"http_{status}", None)
 
 
+@pytest.mark.parametrize(("status", "throttled"), [(429, True), (408, False), (503, False)])
+def test_a_429_is_throttled_other_retries_are_not(status: int, throttled: bool) -> None:
+    assert outcome_of(status).throttled is throttled  # RFC 6585 §4: 429 is "rate limiting"
+
+
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_is_honoured(status: int) -> None:
     assert outcome_of(status, {"Retry-After": "30"}).retry_after == 30.0

@@ -625,7 +625,12 @@ def google_error(status: int, rpc_status: str, error_code: dict[str, str] | None
     ("status", "body", "verdict", "error_class"),
     [
         (401, google_error(401, "UNAUTHENTICATED"), Verdict.PERMANENT, "unauthorized"),
-        (429, google_error(429, "RESOURCE_EXHAUSTED", {"quotaError": "RESOURCE_EXHAUSTED"}), Verdict.RETRY, "http_429"),
+        (
+            429,
+            google_error(429, "RESOURCE_EXHAUSTED", {"quotaError": "RESOURCE_EXHAUSTED"}),
+            Verdict.RETRY,
+            "google_ads_resource_exhausted",
+        ),
         (500, google_error(500, "INTERNAL"), Verdict.RETRY, "http_500"),
         (503, google_error(503, "UNAVAILABLE"), Verdict.RETRY, "http_503"),
         (400, google_error(400, "INVALID_ARGUMENT", {"fieldError": "REQUIRED"}), Verdict.PERMANENT, "required"),
@@ -646,6 +651,31 @@ def test_whole_request_errors_apply_to_every_conversion(
     assert {outcome.verdict for outcome in outcomes.values()} == {verdict}
     if error_class:
         assert outcomes[0].error_class == error_class
+
+
+@pytest.mark.parametrize(
+    ("quota_error", "retry_delay", "wait"),
+    [
+        ("RESOURCE_EXHAUSTED", "60s", 60.0),
+        ("RESOURCE_TEMPORARILY_EXHAUSTED", "1.500s", 1.5),
+        ("RESOURCE_EXHAUSTED", "86400s", 86400.0),  # bounded by the dispatcher, not here
+        ("RESOURCE_EXHAUSTED", "a minute", None),  # not a Duration: our own schedule
+        ("RESOURCE_EXHAUSTED", None, None),
+    ],
+)
+def test_a_quota_error_is_throttled_for_its_retry_delay(
+    quota_error: str, retry_delay: str | None, wait: float | None
+) -> None:
+    error: dict[str, Any] = {"errorCode": {"quotaError": quota_error}, "message": "Too many requests."}
+    if retry_delay is not None:
+        error["details"] = {"quotaErrorDetails": {"rateScope": "ACCOUNT", "retryDelay": retry_delay}}
+    failure = {"@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure", "errors": [error]}
+    body = {
+        "error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED", "details": [failure]}
+    }
+    outcome = PROVIDER.classify(one_request(), answer(429, body))[0]
+    assert (outcome.verdict, outcome.throttled, outcome.retry_after) == (Verdict.RETRY, True, wait)
+    assert outcome.error_class == "google_ads_resource_exhausted"
 
 
 def test_a_429_honours_retry_after() -> None:

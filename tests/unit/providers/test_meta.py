@@ -442,12 +442,50 @@ def graph_error(code: int, **extra: Any) -> dict[str, Any]:
     return {"error": {"message": f"error {code}", "type": "OAuthException", "code": code, "fbtrace_id": "t", **extra}}
 
 
-@pytest.mark.parametrize("code", [1, 2, 4, 17, 341, 613, 80004])
+@pytest.mark.parametrize("code", [1, 2, 341])
 def test_transient_graph_errors_are_retried_for_the_whole_batch(code: int) -> None:
-    outcomes = PROVIDER.classify(one_request(2), answer(400, graph_error(code), {"retry-after": "30"}))
-    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.RETRY}
+    outcomes = PROVIDER.classify(one_request(2), answer(400, graph_error(code)))
+    assert {(outcome.verdict, outcome.throttled) for outcome in outcomes.values()} == {(Verdict.RETRY, False)}
     assert outcomes[0].error_class == f"meta_error_{code}"
-    assert outcomes[0].retry_after == 30
+
+
+@pytest.mark.parametrize("code", [4, 17, 32, 613, 80000, 80004, 80014])
+def test_rate_limit_codes_are_throttled_until_meta_says_access_returns(code: int) -> None:
+    usage = {"1234": [{"type": "ads_management", "estimated_time_to_regain_access": 19}], "5678": [{"type": "pages"}]}
+    headers = {"x-business-use-case-usage": json.dumps(usage)}
+    outcomes = PROVIDER.classify(one_request(2), answer(400, graph_error(code), headers))
+    assert {(o.verdict, o.throttled, o.error_class) for o in outcomes.values()} == {
+        (Verdict.RETRY, True, f"meta_error_{code}")
+    }
+    assert outcomes[0].retry_after == 19 * 60
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"x-ad-account-usage": '{"acc_id_util_pct": 99.5, "reset_time_duration": 100}'}, 100),
+        (
+            {
+                "x-ad-account-usage": '{"reset_time_duration": 100}',
+                "x-business-use-case-usage": '{"1": [{"estimated_time_to_regain_access": 3}]}',
+            },
+            180,
+        ),
+        ({"x-app-usage": '{"call_count": 100, "total_time": 40, "total_cputime": 30}'}, None),  # percentages only
+        ({"x-business-use-case-usage": '{"1": [{"estimated_time_to_regain_access": 0}]}'}, None),
+        ({"x-business-use-case-usage": "not json"}, None),
+        ({"retry-after": "30"}, None),  # Meta sends none: not read
+    ],
+)
+def test_the_wait_of_a_throttle_comes_from_metas_usage_headers(headers: dict[str, str], wait: float | None) -> None:
+    outcome = PROVIDER.classify(one_request(), answer(400, graph_error(17), headers))[0]
+    assert (outcome.throttled, outcome.retry_after) == (True, wait)
+
+
+def test_a_429_with_a_graph_throttle_reads_the_usage_headers() -> None:
+    headers = {"x-business-use-case-usage": '{"1": [{"estimated_time_to_regain_access": 2}]}'}
+    outcome = PROVIDER.classify(one_request(), answer(429, graph_error(80004), headers))[0]
+    assert (outcome.throttled, outcome.error_class, outcome.retry_after) == (True, "meta_error_80004", 120)
 
 
 def test_an_error_marked_transient_is_retried() -> None:

@@ -219,6 +219,24 @@ def test_a_rate_limit_code_honours_retry_after() -> None:
     assert (outcome.verdict, outcome.retry_after) == (Verdict.RETRY, 5)
 
 
+@pytest.mark.parametrize(
+    ("code", "verdict", "throttled"),
+    [
+        (40100, Verdict.RETRY, True),  # ERROR_CODE_REQUEST_TOO_FREQUENT
+        (40132, Verdict.RETRY, True),  # ERROR_CODE_REQUEST_FREQUENCY_LIMITED
+        (61000, Verdict.RETRY, True),  # ERROR_CODE_TOO_MANY_REQUESTS_BL
+        (60001, Verdict.RETRY, False),  # ERROR_CODE_MAINTENANCE
+        (50002, Verdict.RETRY, False),  # ERROR_CODE_SYS_TIMEOUT
+        (40002, Verdict.PERMANENT, False),
+    ],
+)
+def test_rate_limit_codes_are_throttled_and_maintenance_is_retried(
+    code: int, verdict: Verdict, throttled: bool
+) -> None:
+    outcome = PROVIDER.classify(one_request(), answer(200, {"code": code, "message": "no"}))[0]
+    assert (outcome.verdict, outcome.throttled, outcome.error_class) == (verdict, throttled, f"tiktok_{code}")
+
+
 def test_error_messages_never_echo_the_access_token() -> None:
     outcome = PROVIDER.classify(one_request(), answer(200, {"code": 40105, "message": f"token {TOKEN} revoked"}))[0]
     assert TOKEN not in (outcome.message or "")

@@ -121,7 +121,7 @@ class Chunks:
         for ticket in tickets:
             if id(ticket) in refused:
                 continue
-            if ticket.state.sends >= self._retry.max_attempts:  # its last attempt went unrecorded: none is left
+            if ticket.state.counted >= self._retry.max_attempts:  # its last attempt went unrecorded: none is left
                 self.record_outcome(invocation, ticket, SendResult(_exhausted(ticket.state.sends), sent=False))
                 continue
             claimed.append(ticket)

@@ -4,7 +4,9 @@ it is tried again, and its dead letter when it ends there.
 Two counts, bounded apart: attempts (requests on the wire, numbered like X-Nim-Delivery-Attempt: at most
 `RetryPolicy.max_attempts`) and failures before any request went out (authorization, a request that cannot be built
 or sent, a mapping that fails: at most `MAX_FAILURES_BEFORE_SENDING`, then a dead letter naming the cause). A request
-whose outcome could not be recorded counts as an attempt, logged `unrecorded` by the next record.
+whose outcome could not be recorded counts as an attempt, logged `unrecorded` by the next record. An attempt the
+provider's rate limit refused is logged `throttled` and waits the provider's time; the first
+`RetryPolicy.max_throttled` of them are not counted against the attempts' budget (later ones are).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .group_sender import SendResult
 from .retry import RetryPolicy
 
 MAX_FAILURES_BEFORE_SENDING = 6
+THROTTLED = "throttled"  # the log's outcome of an attempt the provider's rate limit refused
 
 DELETED = Outcome.skipped("destination_deleted", "The destination no longer exists.")
 NOT_APPLICABLE = Outcome.skipped("not_applicable", "Operational notices are delivered to webhook destinations only.")
@@ -45,15 +48,20 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
     for number, earlier in enumerate(result.earlier, start=state.sends + 1):
         refusal = earlier.outcome.message or earlier.outcome.error_class
         resent = f"{refusal}; sent again at once in a smaller request"
-        entries.append(_attempt(job, number, earlier, Verdict.RETRY, resent, now=now))
+        entries.append(_attempt(job, number, earlier, Verdict.RETRY.value, resent, now=now))
     sends = state.sends + result.requests
     unsent = state.unsent + (1 if not result.sent and outcome.verdict is Verdict.RETRY else 0)
+    throttled = result.sent and outcome.throttled
+    free = throttled and state.throttled < retry.max_throttled  # not counted against the attempts' budget
+    uncounted = state.throttled + (1 if free else 0)
     delay, message = None, outcome.message
     if outcome.verdict is Verdict.RETRY and result.sent:
-        if retry.should_retry(sends):
-            delay = retry.delay_after(sends, outcome.retry_after)
+        if free or retry.should_retry(state.counted + result.requests):
+            wait = outcome.retry_after
+            delay = retry.throttled_delay(sends, wait) if throttled else retry.delay_after(sends, wait)
         else:
-            message = f"gave up after {sends} attempts: {message or outcome.error_class}"
+            also = f" ({uncounted} of them throttled)" if uncounted else ""
+            message = f"gave up after {sends} attempts{also}: {message or outcome.error_class}"
     elif outcome.verdict is Verdict.RETRY:
         if unsent < MAX_FAILURES_BEFORE_SENDING:
             delay = retry.delay_after(unsent)
@@ -65,7 +73,8 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
     # without a request (a skip, a refusal) is said by the summary and the dead letter.
     if result.sent or outcome.verdict is Verdict.RETRY:
         number = sends if result.sent else sends + 1
-        entry = _attempt(job, number, result, outcome.verdict, message, now=now, next_attempt_at=next_attempt_at)
+        logged = THROTTLED if throttled else outcome.verdict.value
+        entry = _attempt(job, number, result, logged, message, now=now, next_attempt_at=next_attempt_at)
         entries.append(entry)
     summary = DeliverySummary(
         delivery_id=job.delivery_id,
@@ -97,7 +106,7 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
             dead_lettered_at=iso_from_unix(now),
             job=job.model_dump(mode="json", exclude={"queued"}),
         )
-    write = DeliveryWrite(job.workspace_id, summary, entries, unsent, next_attempt_at, dead_letter)
+    write = DeliveryWrite(job.workspace_id, summary, entries, unsent, next_attempt_at, dead_letter, uncounted)
     return Settled(write, delay)
 
 
@@ -112,19 +121,19 @@ def _attempt(
     job: DeliveryJob,
     number: int,
     result: SendResult,
-    verdict: Verdict,
+    logged: str,
     message: str | None,
     *,
     now: float,
     next_attempt_at: float | None = None,
 ) -> AttemptRecord:
     """The log entry of `result` as attempt `number`; a failure before any request is logged without a number (the
-    next attempt's reason)."""
+    next attempt's reason); `logged` is its outcome in the log (a verdict, or `throttled`)."""
     return AttemptRecord(
         delivery_id=job.delivery_id,
         attempt=number if result.sent else None,
         reason=attempt_reason(job, number),
-        outcome=verdict.value,
+        outcome=logged,
         http_status=result.http_status,
         duration_ms=result.duration_ms,
         error_class=result.outcome.error_class,

@@ -21,8 +21,9 @@ Responses (HTTP V2 reference):
   res.error.startswith("Invalid API key:")` ... `if res.missing_field` ... `else`: the events not listed are
   pushed back for retry), and so does Amplitude-TypeScript (`handleInvalidResponse`).
 * 429 rejects the request: `throttled_events` are retried after max(Retry-After, 30 s) ("pause sending events for
-  that user or device for 30 seconds"); events of a user/device over its daily quota are permanent (Amplitude's SDK
-  drops them too); the other events are retried without the pause.
+  that user or device for 30 seconds"), throttled (design §8.1: not counted against the attempts); events of a
+  user/device over its daily quota are permanent (Amplitude's SDK drops them too); the other events are retried
+  without the pause.
 * 413: one event → permanent; a batch → refused together (resent at once in halves, design §8.1). 403 (WAF block)
   and other 4xx permanent; 408 and 5xx retried — 500/502/504 may have been ingested, which `insert_id` (7-day
   dedup) makes safe.
@@ -221,7 +222,7 @@ def _bad_request(request: OutboundRequest, response: ProviderResponse) -> dict[i
         if index in rejected:
             outcomes[position] = Outcome.permanent("amplitude_invalid_event", rejected[index])
         elif index in throttled:
-            outcomes[position] = Outcome.retry("amplitude_throttled", error, THROTTLE_PAUSE_SECONDS)
+            outcomes[position] = Outcome.throttle("amplitude_throttled", error, THROTTLE_PAUSE_SECONDS)
         else:
             # "When a 400 response lists rejected events, remove those events and resend the rest" (batching guide):
             # at once, each resend an attempt (design §8.1).
@@ -265,7 +266,7 @@ def _throttled(request: OutboundRequest, response: ProviderResponse) -> dict[int
                 "amplitude_daily_quota_exceeded", f"{error}: the user or device is over Amplitude's daily event quota"
             )
         elif not throttled or index in throttled:
-            outcomes[position] = Outcome.retry("http_429", error, pause)
+            outcomes[position] = Outcome.throttle("http_429", error, pause)
         else:
             outcomes[position] = Outcome.retry(
                 "amplitude_batch_rejected", "Amplitude rejected the batch for other events in it", header_wait

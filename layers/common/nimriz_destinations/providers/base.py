@@ -72,7 +72,7 @@ class NoCredentials(Credentials):
 
 class Verdict(StrEnum):
     DELIVERED = "delivered"
-    RETRY = "retry"  # transient: try again later (network, timeout, 408, 429, 5xx, provider "try later")
+    RETRY = "retry"  # transient: try again later (network, timeout, 408, 429, 5xx, provider "try later", throttling)
     PERMANENT = "permanent"  # the provider refused it for good: dead-letter without retrying
     SKIPPED = "skipped"  # deliberately not sent (e.g. no usable identifier): recorded, never retried
 
@@ -94,6 +94,9 @@ class Outcome:
     # (without the named item, or in halves), each request an attempt. In a request carrying only this item the
     # outcome is the item's own; in a larger one never resent (no time left) it is retried later like any RETRY.
     resend_now: bool = False
+    # The provider is rate-limiting us (design §8.1): tried again after its stated wait (`retry_after`; the schedule's
+    # when it states none), logged `throttled`, and not counted against the retry budget (up to a bound of its own).
+    throttled: bool = False
 
     @classmethod
     def delivered(cls, message: str | None = None) -> Outcome:
@@ -102,6 +105,11 @@ class Outcome:
     @classmethod
     def retry(cls, error_class: str, message: str | None = None, retry_after: float | None = None) -> Outcome:
         return cls(Verdict.RETRY, error_class, message, retry_after)
+
+    @classmethod
+    def throttle(cls, error_class: str, message: str | None = None, wait: float | None = None) -> Outcome:
+        """The provider's rate limit refused the request; `wait`: seconds it says (or documents) to wait, if any."""
+        return cls(Verdict.RETRY, error_class, message, wait, throttled=True)
 
     @classmethod
     def permanent(cls, error_class: str, message: str | None = None) -> Outcome:
@@ -318,11 +326,14 @@ def retry_after_seconds(response: ProviderResponse) -> float | None:
 
 
 def classify_status(response: ProviderResponse) -> Outcome:
-    """Design §8.1: 2xx delivered; 408, 429 and 5xx retryable (Retry-After honoured); other statuses permanent."""
+    """Design §8.1: 2xx delivered; 429 throttled (RFC 6585 §4, "rate limiting"), 408 and 5xx retryable, Retry-After
+    honoured; other statuses permanent."""
     status = response.status
     if 200 <= status < 300:
         return Outcome.delivered()
-    if status in (408, 429) or status >= 500:
+    if status == 429:
+        return Outcome.throttle("http_429", wait=retry_after_seconds(response))
+    if status == 408 or status >= 500:
         return Outcome.retry(f"http_{status}", retry_after=retry_after_seconds(response))
     return Outcome.permanent(f"http_{status}")
 

@@ -42,6 +42,7 @@ ConversionAdjustmentUploadService.UploadConversionAdjustments:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -111,9 +112,13 @@ TRANSIENT_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL",
 # Error classes of a retired API version (googleads/google-ads-python, errors/types/request_error.py): about the
 # request, never one of its rows.
 VERSION_ERRORS = frozenset({"unsupported_version", "api_version_retired"})
-TRANSIENT_ERROR_CODES = frozenset(
-    {"TRANSIENT_ERROR", "INTERNAL_ERROR", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"}
-)
+TRANSIENT_ERROR_CODES = frozenset({"TRANSIENT_ERROR", "INTERNAL_ERROR", "DEADLINE_EXCEEDED"})
+# QuotaError "Too many requests." / "Too many requests in a short amount of time." (errors/types/quota_error.py):
+# throttled, tried again after the error's `QuotaErrorDetails.retry_delay` ("Backoff period that customers should
+# wait before sending next request", errors/types/errors.py, googleads/google-ads-python).
+QUOTA_ERROR_CODES = frozenset({"RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"})
+# A protobuf Duration in proto3 JSON: seconds with up to 9 decimals and an `s`, e.g. "60s", "1.5s".
+_DURATION = re.compile(r"([0-9]{1,12})(\.[0-9]{1,9})?s")
 
 CONSENT_FIELDS = ("adUserData",)  # what Google's Consent message takes on a click conversion
 # In the Consent message, but only for OfflineUserDataJobService and UserDataService (the Consent reference): a
@@ -340,7 +345,8 @@ class GoogleAds(RefreshingProvider):
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
         upload = request.upload if isinstance(request, GoogleAdsRequest) else CLICK_CONVERSIONS
-        failure = status_line_outcome(PLATFORM, response)
+        # A 429's body says how long to wait (`retryDelay`), so it is read like any refusal.
+        failure = None if response.status == 429 else status_line_outcome(PLATFORM, response)
         if failure is None and response.status >= 300:
             failure = _request_error(request, response)
         if failure is not None:
@@ -573,10 +579,27 @@ def _request_error(request: OutboundRequest, response: ProviderResponse) -> Outc
     message = provider_message(typed(error, "message", str), request)
     if UNSUPPORTED_VERSION in codes:
         return Outcome.version_retired(PLATFORM, API_VERSION, message)
+    quota = next((code for code in [status, *codes] if code in QUOTA_ERROR_CODES), None)
+    if quota is not None:
+        wait = _retry_delay(error) or base.retry_after_seconds(response)
+        return Outcome.throttle(f"google_ads_{quota.lower()}", message, wait)
     if status in TRANSIENT_STATUSES or any(code in TRANSIENT_ERROR_CODES for code in codes):
         return Outcome.retry(f"google_ads_{status.lower() or 'transient'}", message, base.retry_after_seconds(response))
     error_class = codes[0].lower() if codes else status.lower() or f"http_{response.status}"
     return Outcome.permanent(error_class, message)
+
+
+def _retry_delay(error: Mapping[str, Any]) -> float | None:
+    """The longest `retryDelay` of the GoogleAdsFailure's quota errors, in seconds
+    (`error.details[].errors[].details.quotaErrorDetails.retryDelay`); None when none gives one."""
+    delays = [
+        float(match.group(0)[:-1])
+        for detail in typed_entries(error, "details", dict)
+        for failure in typed_entries(detail, "errors", dict)
+        if (delay := typed(typed(typed(failure, "details", dict), "quotaErrorDetails", dict), "retryDelay", str))
+        and (match := _DURATION.fullmatch(delay))
+    ]
+    return max(delays, default=None)
 
 
 PROVIDER = GoogleAds()

@@ -76,6 +76,7 @@ from .conversions import (
 )
 from .responses import (
     invalid_response,
+    json_object,
     parse_json,
     provider_message,
     read_json,
@@ -99,10 +100,13 @@ ACTION_SOURCES = frozenset(get_args(ActionSource))
 DEFAULT_ACTION_SOURCE: ActionSource = "other"  # a non-web source: Meta requires no client_user_agent of it
 EVENT_NAMES: Mapping[str, str] = {"lead": "Lead", "sale": "Purchase"}
 
-# Graph error codes worth retrying: unknown/service errors, app/user/application request limits, too many calls,
-# and the business-use-case throttles (80000-80014, documented only in secondary sources).
-RETRYABLE_ERROR_CODES = frozenset({1, 2, 4, 17, 341, 613})
-THROTTLING_ERROR_CODES = range(80000, 80015)
+# Graph error codes worth retrying: unknown/service errors and "Application limit reached".
+RETRYABLE_ERROR_CODES = frozenset({1, 2, 341})
+# Meta's rate limits (https://developers.facebook.com/docs/graph-api/overview/rate-limiting, "Throttle Error Codes"
+# and the Business Use Case "Error Codes"): 4 app, 17 user, 32 Pages, 613 custom rate limit; 80000-80014 the
+# business use cases (80000 Ads Insights, 80004 Ads Management, ... 80014 Catalog Batch). Throttled: tried again
+# when Meta says access returns (`_regain_seconds`), not counted against the attempts.
+THROTTLING_ERROR_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 INVALID_TOKEN_ERROR_CODE = 190
 # Limited Data Use with country and state 0: "use 0 to ask us to geolocate this event" (Data Processing Options).
 LIMITED_DATA_USE: Mapping[str, Any] = {
@@ -274,7 +278,8 @@ class Meta(base.Provider):
         )
 
     def classify(self, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
-        outcome = status_line_outcome(PLATFORM, response)
+        # A 429 is read like any Graph error: its code and usage headers say how long to wait.
+        outcome = None if response.status == 429 else status_line_outcome(PLATFORM, response)
         if outcome is not None:
             return dict.fromkeys(request.items, outcome)
         if response.status < 300:
@@ -428,9 +433,36 @@ def _graph_error(request: OutboundRequest, response: ProviderResponse) -> Outcom
     if code == DEPRECATED_VERSION_ERROR_CODE:
         return Outcome.version_retired(PLATFORM, GRAPH_API_VERSION, message)
     error_class = f"meta_error_{code}" if type(code) is int and code >= 0 else "meta_error"  # Graph codes are numbers
-    if code in RETRYABLE_ERROR_CODES or code in THROTTLING_ERROR_CODES or error.get("is_transient") is True:
-        return Outcome.retry(error_class, message, base.retry_after_seconds(response))
+    if code in THROTTLING_ERROR_CODES:
+        return Outcome.throttle(error_class, message, _regain_seconds(response))
+    if code in RETRYABLE_ERROR_CODES or error.get("is_transient") is True:
+        return Outcome.retry(error_class, message)  # Meta sends no Retry-After: our own schedule
     return Outcome.permanent(error_class, message)
+
+
+def _regain_seconds(response: ProviderResponse) -> float | None:
+    """When a throttled app may call again, by Meta's usage headers
+    (https://developers.facebook.com/docs/graph-api/overview/rate-limiting, "Headers"): the longest of every
+    `X-Business-Use-Case-Usage` entry's `estimated_time_to_regain_access` ("Time, in minutes, until calls will not
+    longer be throttled") and `X-Ad-Account-Usage`'s `reset_time_duration` ("Time duration (in seconds) it takes to
+    reset the current rate limit to 0"). None when neither says (`X-App-Usage` holds only percentages of a rolling
+    hour): our own schedule then."""
+    business_use_cases = json_object((response.header("x-business-use-case-usage") or "").encode())
+    minutes = [
+        _number(entry, "estimated_time_to_regain_access")
+        for entries in business_use_cases.values()
+        for entry in (entries if isinstance(entries, list) else [])
+    ]
+    ad_account = json_object((response.header("x-ad-account-usage") or "").encode())
+    longest = max([60.0 * wait for wait in minutes], default=0.0)
+    longest = max(longest, _number(ad_account, "reset_time_duration"))
+    return longest if longest > 0 else None
+
+
+def _number(container: object, key: str) -> float:
+    """A usage header's figure (Meta sends whole numbers, some figures with decimals), 0 when absent or not one."""
+    value = typed(container, key, int)
+    return float(value if value is not None else typed(container, key, float) or 0)
 
 
 def _refused_event(request: OutboundRequest, response: ProviderResponse) -> int | None:

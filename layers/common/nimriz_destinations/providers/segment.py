@@ -192,6 +192,8 @@ def _segment_outcome(request: OutboundRequest, response: ProviderResponse) -> Ou
     status = response.status
     if 200 <= status < 300:
         return Outcome.delivered()
+    if status == 429:
+        return Outcome.throttle("http_429", wait=_retry_after(response))
     if status in _RETRYABLE_4XX or (status >= 500 and status not in _PERMANENT_5XX):
         return Outcome.retry(f"http_{status}", retry_after=_retry_after(response))
     refusal = Outcome.permanent(f"http_{status}", _error_message(request, response))

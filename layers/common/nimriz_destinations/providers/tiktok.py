@@ -65,6 +65,10 @@ EVENT_NAMES: Mapping[str, str] = {"lead": "SubmitForm", "sale": "Purchase"}
 
 SUCCESS_CODE = 0
 RATE_LIMIT_CODE = 40100
+# TikTok's rate limits (NumericErrorCodes, python_sdk/business_api_client/tiktok_business/tiktok_code.py,
+# tiktok/tiktok-business-api-sdk): ERROR_CODE_REQUEST_TOO_FREQUENT 40100, ERROR_CODE_REQUEST_FREQUENCY_LIMITED
+# 40132, ERROR_CODE_TOO_MANY_REQUESTS_BL 61000. TikTok documents no wait for them: throttled, our schedule's wait.
+THROTTLING_CODES = frozenset({RATE_LIMIT_CODE, 40132, 61000})
 INVALID_TOKEN_CODE = 40105
 # The official SDK's ERROR_CODE_INVALID_API_VERSION (tiktok-business-api-sdk, `tiktok_business/tiktok_code.py`):
 # the version in API_URL is not served (TikTok retired v1.2 in August 2023 after a year's notice; docs/api-versions.md).
@@ -74,6 +78,7 @@ INVALID_API_VERSION_CODE = 40051
 # ERROR_CODE_PARAM_ERROR 40002, ERROR_CODE_INVALID_BATCH_SIZE 40061, ERROR_CODE_PII_NOT_HASHED 40062.
 EVENT_CONTENT_CODES = frozenset({40000, 40002, 40061, 40062})
 SERVER_ERROR_CODES = range(50000, 60000)
+MAINTENANCE_CODE = 60001  # ERROR_CODE_MAINTENANCE: an outage, retried (and counted) like a server error
 
 # `user` fields TikTok wants SHA-256 hashed, with TikTok's normalisation before hashing.
 HASHED_USER_FIELDS: Mapping[str, Normalizer] = {
@@ -227,7 +232,9 @@ def _envelope_outcome(request: OutboundRequest, response: ProviderResponse) -> O
     if code == INVALID_API_VERSION_CODE:
         return Outcome.version_retired(PLATFORM, API_VERSION, message)
     error_class = f"tiktok_{error_code(code, request) or 'error'}"
-    if code == RATE_LIMIT_CODE or code in SERVER_ERROR_CODES:
+    if code in THROTTLING_CODES:
+        return Outcome.throttle(error_class, message, base.retry_after_seconds(response))
+    if code in SERVER_ERROR_CODES or code == MAINTENANCE_CODE:
         return Outcome.retry(error_class, message, base.retry_after_seconds(response))
     refusal = Outcome.permanent(error_class, message)
     return refusal.refused_together() if code in EVENT_CONTENT_CODES else refusal

@@ -3,7 +3,8 @@ storage/deliveries.py), design §2 "A delivery's life".
 
 Besides the API's `doc` and `log` (every attempt's entry, embedded), the summary carries the state the dispatcher
 decides from: `status` once an outcome is recorded, `attempts` (requests on the wire), `unsent` (failures before
-any request), `unrecorded` (sends whose outcome could not be written), `next_attempt_at`, a `lease_until` while a
+any request), `unrecorded` (sends whose outcome could not be written), `throttled` (sends the provider's rate limit
+refused, not counted against the attempts' budget), `next_attempt_at`, a `lease_until` while a
 copy of the job holds the delivery, and a `hold_until` while a job queued again waits out its possible twins.
 
 Every write but a hold is a compare-and-set on the record's revision (`rev`, bumped by each) and names its writer
@@ -36,7 +37,7 @@ from .deliveries import (
 # A delivery: (workspace id, destination id, delivery id).
 DeliveryKey = tuple[str, str, str]
 
-_STATE = "SK, #status, attempts, unsent, unrecorded, rev, writer, lease_until, hold_until, next_attempt_at"
+_STATE = "SK, #status, attempts, unsent, unrecorded, throttled, rev, writer, lease_until, hold_until, next_attempt_at"
 _STATE_NAMES = {"#status": "status"}
 _TOKENS = uuid.UUID("6f1d9c52-3c1e-4c55-9d0e-5b7a43a0d8f1")  # namespace of transactions' ClientRequestTokens
 
@@ -54,6 +55,7 @@ class DeliveryState:
     hold_until: float | None = None
     next_attempt_at: float | None = None
     writer: str | None = None
+    throttled: int = 0  # recorded attempts the provider's rate limit refused that the retry budget does not count
 
     @property
     def finished(self) -> bool:
@@ -63,6 +65,11 @@ class DeliveryState:
     def sends(self) -> int:
         """Requests made so far, recorded or not: the next attempt's number is one more."""
         return self.attempts + self.unrecorded
+
+    @property
+    def counted(self) -> int:
+        """Sends the retry budget counts: throttled ones within their bound are not (design §8.1)."""
+        return self.sends - self.throttled
 
     def written(self, token: str, rev: int) -> bool:
         """Whether this record is the one our write of revision `rev` made (its answer lost, its retry refused)."""
@@ -80,6 +87,7 @@ class DeliveryWrite:
     unsent: int  # failures before any request, this one included
     next_attempt_at: float | None = None  # epoch seconds: no copy of the job may send before it
     dead_letter: DeadLetter | None = None
+    throttled: int = 0  # throttled attempts the retry budget does not count, this one included
 
     @property
     def key(self) -> DeliveryKey:
@@ -139,6 +147,8 @@ class DeliveryStates:
         }
         if write.unsent:
             values["unsent"] = {"N": str(write.unsent)}
+        if write.throttled:
+            values["throttled"] = {"N": str(write.throttled)}
         if write.next_attempt_at is not None:
             values["next_attempt_at"] = _number(write.next_attempt_at)
         entries = [{"S": _json(_entry(entry))} for entry in write.entries]
@@ -281,6 +291,7 @@ def _state(item: dict[str, Any]) -> DeliveryState:
         hold_until=number("hold_until"),
         next_attempt_at=number("next_attempt_at"),
         writer=item.get("writer", {}).get("S"),
+        throttled=int(number("throttled") or 0),
     )
 
 
