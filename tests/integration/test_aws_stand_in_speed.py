@@ -128,3 +128,33 @@ def test_queue_counts_and_receives_see_visibility_and_delays_at_one_instant(aws:
     ) == ("3", "1", "1")
     rest = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert sorted(m["Body"] for m in taken + rest) == ["now-0", "now-1", "now-2", "now-3"]
+
+
+def test_an_update_expression_passed_before_is_still_checked_against_other_names_and_values(aws: LocalStack) -> None:
+    client: Any = boto3.client("dynamodb")
+    table = aws.tables["DestinationsTable"]
+    key = {"PK": {"S": "SPEED#c"}, "SK": {"S": "X"}}
+    update = {"TableName": table, "Key": key, "UpdateExpression": "SET #a = :v, #b = :v"}
+    client.update_item(
+        **update, ExpressionAttributeNames={"#a": "x", "#b": "y"}, ExpressionAttributeValues={":v": {"N": "1"}}
+    )
+
+    with pytest.raises(client.exceptions.ClientError, match="Cannot update attribute PK"):  # a key attribute
+        client.update_item(
+            **update, ExpressionAttributeNames={"#a": "PK", "#b": "y"}, ExpressionAttributeValues={":v": {"S": "1"}}
+        )
+    with pytest.raises(client.exceptions.ClientError, match="Two document paths overlap"):
+        client.update_item(
+            **update, ExpressionAttributeNames={"#a": "x", "#b": "x"}, ExpressionAttributeValues={":v": {"N": "1"}}
+        )
+    adding = {"TableName": table, "Key": key, "UpdateExpression": "SET n = if_not_exists(n, :zero) + :v"}
+    client.update_item(**adding, ExpressionAttributeValues={":zero": {"N": "0"}, ":v": {"N": "1"}})
+    with pytest.raises(client.exceptions.ClientError, match="Incorrect operand type"):  # checked against the values
+        client.update_item(**adding, ExpressionAttributeValues={":zero": {"N": "0"}, ":v": {"S": "1"}})
+    for _ in range(2):  # refused every time, never remembered as passed
+        with pytest.raises(client.exceptions.ClientError, match='The "SET" section can only be used once'):
+            client.update_item(
+                **{**update, "UpdateExpression": "SET #a = :v SET #b = :v"},
+                ExpressionAttributeNames={"#a": "x", "#b": "y"},
+                ExpressionAttributeValues={":v": {"N": "1"}},
+            )

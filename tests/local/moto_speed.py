@@ -17,8 +17,10 @@ stack. Here they cost what the request touches. Answers stay exactly moto's.
   counts take one pass each at one instant, and attribute names are converted once.
 - DynamoDB projections (BatchGetItem and GetItem reading a few attributes of a large item) converted the whole item,
   once per projected attribute: each projection converts only the attribute it reads.
-- DynamoDB parsed an UpdateExpression twice per UpdateItem: a parsed expression is remembered (the validation that
-  follows works on a copy of it, as before).
+- DynamoDB parsed an UpdateExpression twice per UpdateItem and ran every validation of it on each: a parsed expression
+  is remembered (the validation that follows works on a copy of it, as before), and the checks that depend on the
+  expression alone (clause counts, overlapping paths, key attributes updated: half of an UpdateItem's cost) run once
+  per expression, attribute names and table keys; the checks against the item and the values run every time.
 - DynamoDB answers went through moto's generic serializer, which looks each of an AttributeValue's ten members up
   under several aliases: an AttributeValue is written as the wire form it already is (moto's serializer still writes
   anything else, and any value of a type it would have to convert).
@@ -42,6 +44,12 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import find_nested_key
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.validators import (
+    ActionCountValidator,
+    OverlappingPathsValidator,
+    UpdateExpressionValidator,
+    UpdateHashRangeKeyValidator,
+)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs import models as sqs_models
 
@@ -147,6 +155,39 @@ def _parsed_update_expression(expression: str) -> Any:
 
 _underscored = functools.cache(camelcase_to_underscores)
 
+# Validations of an update expression that read nothing but the expression, its attribute names and the table's keys.
+_EXPRESSION_CHECKS = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+_moto_validator_init = UpdateExpressionValidator.__init__
+_moto_validator_processors = UpdateExpressionValidator.get_ast_processors
+_moto_validate = UpdateExpressionValidator.validate
+
+
+def _validator_init(
+    self: Any,
+    expression: Any,
+    expression_attribute_names: dict[str, str],
+    expression_attribute_values: Any,
+    item: Item,
+    table: Table,
+) -> None:
+    self.checks_passed = expression.__dict__.setdefault("checks_passed", set())  # kept with the remembered parse
+    self.checked_as = (frozenset((expression_attribute_names or {}).items()), tuple(table.table_key_attrs))
+    _moto_validator_init(self, expression, expression_attribute_names, expression_attribute_values, item, table)
+
+
+def _validator_processors(self: Any) -> Any:
+    processors = _moto_validator_processors(self)
+    if self.checked_as in self.checks_passed:
+        return [processor for processor in processors if not isinstance(processor, _EXPRESSION_CHECKS)]
+    return processors
+
+
+def _validate(self: Any) -> Any:
+    validated = _moto_validate(self)
+    self.checks_passed.add(self.checked_as)
+    return validated
+
+
 _moto_serialize_structure = BaseJSONSerializer._serialize_type_structure
 _STRINGS = frozenset({"S", "N"})
 _STRING_SETS = frozenset({"SS", "NS"})
@@ -197,4 +238,8 @@ def apply() -> None:
     sqs_models.camelcase_to_underscores = moto_responses.camelcase_to_underscores = _underscored
     Item.project = _project  # type: ignore[method-assign]
     UpdateExpressionParser.make = staticmethod(_parsed_update_expression)
+    validator: Any = UpdateExpressionValidator
+    validator.__init__ = _validator_init
+    validator.get_ast_processors = _validator_processors
+    validator.validate = _validate
     BaseJSONSerializer._serialize_type_structure = _serialize_structure  # type: ignore[method-assign]
