@@ -237,8 +237,8 @@ def main() -> None:
     server = LocalServer(port)  # bind first: a busy port fails fast
     threading.Thread(target=server.httpd.serve_forever, name="api", daemon=True).start()
 
-    aws = contextlib.ExitStack()
-    aws_url = aws.enter_context(aws_server_process(int(os.environ.get("MOTO_PORT", "0"))))
+    aws_stand_in = contextlib.ExitStack()
+    aws_url = aws_stand_in.enter_context(aws_server_process(int(os.environ.get("MOTO_PORT", "0"))))
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": aws_url,
@@ -270,6 +270,10 @@ def main() -> None:
         os.environ["NIMRIZ_PIXEL_HOST_OVERRIDES"] = json.dumps(server.standins.host_overrides())
     os.environ.setdefault("INTERSTITIAL_PAGE_BASE_URL", f"http://127.0.0.1:{port}")
     runtime.reset()
+    # The AWS clients every function of this process shares, made once now: the first concurrent calls (the sends of
+    # a POST /_local/events, environments starting together) would each make their own, seconds of work under load.
+    for make_client in (aws.dynamodb, aws.sqs, aws.sqs_first_try, aws.secretsmanager):
+        make_client()
     dev_key = os.environ.get("NIMRIZ_DEV_API_KEY") or f"nim_dev_{secrets.token_urlsafe(24)}"
     extra_keys = parse_key_pairs(os.environ.get("NIMRIZ_DEV_API_KEYS", ""))
     seed_keys(stack.tables["DestinationsTable"], dev_key, extra_keys)
@@ -310,7 +314,7 @@ def main() -> None:
     if server.standins:
         server.standins.__exit__(None, None, None)
     server.httpd.shutdown()
-    aws.close()
+    aws_stand_in.close()
 
 
 if __name__ == "__main__":
