@@ -1,4 +1,4 @@
-"""moto at the cost AWS has (applied with the other corrections, `stand_in.correct_moto`).
+"""moto at the cost AWS has (applied with the other corrections, `aws_server.correct_moto`).
 
 Some of moto's operations cost time in proportion to everything it holds, where AWS's cost depends only on what the
 request touches; over a long run (1,000 events and their retries) they came to dominate every test and the local
