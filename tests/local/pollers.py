@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 
 from .lambdas import invoke
-from .template import LocalStack, functions
+from .template import LocalStack, functions, load_handler
 
 # The event source mapping long-polls (SQS's longest wait): a poll returns as soon as a message is in, and an idle queue
 # costs one call per poller every 20 s instead of one a second.
@@ -182,6 +182,9 @@ class Pollers:
 
     def start(self) -> None:
         for source in self._sources:
+            # Each consumer's code is loaded (its INIT: the handler module's imports) before the stack reports ready,
+            # so the first events of a session do not wait seconds for imports while their batching windows run.
+            load_handler(source.function)
             environments = _Environments(source.max_concurrency)
             gathering = threading.Lock()
             for poller in range(min(POLLERS_PER_QUEUE, source.max_concurrency)):

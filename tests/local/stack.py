@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,6 +33,10 @@ from .template import ROOT
 
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
 MAX_LOCAL_EVENTS = 500
+# SendMessageBatch takes at most 10 messages; a list of events goes out in that many calls at once, as the edge's many
+# senders would, so posting 50 takes about as long as one call instead of five in a row.
+SQS_BATCH = 10
+CONCURRENT_SENDS = 10
 LOCAL_DEFAULTS = {
     # Our own schedule only: a provider's stated wait (Retry-After, Google Ads' retryDelay, Meta's time to regain
     # access, Amplitude's 30 s) is honoured up to MAX_PROVIDER_WAIT_SECONDS (12 h) here as when deployed (design §8.1).
@@ -74,6 +79,7 @@ class LocalServer:
         self.standins: Any = None  # tests.browser.pixel_standins.PixelStandins, unless the user points elsewhere
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self.httpd.daemon_threads = True
+        self._senders = ThreadPoolExecutor(max_workers=CONCURRENT_SENDS, thread_name_prefix="local-events")
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -154,15 +160,16 @@ class LocalServer:
         events = payload if isinstance(payload, list) else [payload]
         if not events or len(events) > MAX_LOCAL_EVENTS:
             return 400, {"error": {"code": "BAD_REQUEST", "message": f"Send 1 to {MAX_LOCAL_EVENTS} events."}}
-        message_ids = []
-        for start in range(0, len(events), 10):
-            chunk = events[start : start + 10]
-            response = aws.sqs().send_message_batch(
-                QueueUrl=self.live_events_queue_url,
-                Entries=[{"Id": str(i), "MessageBody": json.dumps(event)} for i, event in enumerate(chunk)],
-            )
-            message_ids += [entry["MessageId"] for entry in response.get("Successful", [])]
+        chunks = [events[start : start + SQS_BATCH] for start in range(0, len(events), SQS_BATCH)]
+        message_ids = [message_id for sent in self._senders.map(self._send_chunk, chunks) for message_id in sent]
         return 202, {"queued": len(message_ids), "message_ids": message_ids}
+
+    def _send_chunk(self, chunk: list[Any]) -> list[str]:
+        response = aws.sqs().send_message_batch(
+            QueueUrl=self.live_events_queue_url,
+            Entries=[{"Id": str(i), "MessageBody": json.dumps(event)} for i, event in enumerate(chunk)],
+        )
+        return [entry["MessageId"] for entry in response.get("Successful", [])]
 
 
 @dataclass
@@ -232,8 +239,8 @@ def main() -> None:
     server = LocalServer(port)  # bind first: a busy port fails fast
     threading.Thread(target=server.httpd.serve_forever, name="api", daemon=True).start()
 
-    aws = contextlib.ExitStack()
-    aws_url = aws.enter_context(aws_server_process(int(os.environ.get("MOTO_PORT", "0"))))
+    aws_stand_in = contextlib.ExitStack()
+    aws_url = aws_stand_in.enter_context(aws_server_process(int(os.environ.get("MOTO_PORT", "0"))))
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": aws_url,
@@ -265,6 +272,10 @@ def main() -> None:
         os.environ["NIMRIZ_PIXEL_HOST_OVERRIDES"] = json.dumps(server.standins.host_overrides())
     os.environ.setdefault("INTERSTITIAL_PAGE_BASE_URL", f"http://127.0.0.1:{port}")
     runtime.reset()
+    # The AWS clients every function of this process shares, made once now: the first concurrent calls (the sends of
+    # a POST /_local/events, environments starting together) would each make their own, seconds of work under load.
+    for make_client in (aws.dynamodb, aws.sqs, aws.sqs_first_try, aws.secretsmanager):
+        make_client()
     dev_key = os.environ.get("NIMRIZ_DEV_API_KEY") or f"nim_dev_{secrets.token_urlsafe(24)}"
     extra_keys = parse_key_pairs(os.environ.get("NIMRIZ_DEV_API_KEYS", ""))
     seed_keys(stack.tables["DestinationsTable"], dev_key, extra_keys)
@@ -305,7 +316,7 @@ def main() -> None:
     if server.standins:
         server.standins.__exit__(None, None, None)
     server.httpd.shutdown()
-    aws.close()
+    aws_stand_in.close()
 
 
 if __name__ == "__main__":
