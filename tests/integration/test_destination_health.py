@@ -196,6 +196,28 @@ def test_a_webhook_answering_410_gone_is_disabled_at_once(
     assert notices(receivers.failing) == []
 
 
+def test_a_destination_only_throttled_for_longer_than_the_disable_window_stays_enabled_and_healthy(
+    api: ApiClient, thresholds: Pipeline, receivers: Receivers
+) -> None:
+    # A provider's rate limit says nothing about whether the destination works (design §8.10): more throttled
+    # answers in a row than failing or disabling would take, for longer than the window, change nothing.
+    failing, _ = watched_destinations(api, receivers)
+    answer_always(receivers.failing_sink, 429)
+    thresholds.publish(click(), click(), click())
+    thresholds.run()
+    time.sleep(DISABLE_AFTER_SECONDS)
+    thresholds.publish(click(), click())
+    thresholds.run()
+
+    assert len(receivers.failing_sink.requests) >= MIN_FAILURES + 1
+    shown = destination(api, failing["id"])
+    assert shown["enabled"] is True and shown["version"] == failing["version"]
+    assert shown["health"]["state"] == "healthy" and shown["health"]["consecutive_failures"] == 0
+    assert shown["health"]["last_failure_at"] is None and shown["health"]["disabled_reason"] is None
+    assert shown["actions"][0]["health"]["state"] == "healthy"
+    assert notices(receivers.watcher) == []
+
+
 def test_re_enabling_through_put_makes_the_destination_healthy_again(
     api: ApiClient, thresholds: Pipeline, receivers: Receivers
 ) -> None:

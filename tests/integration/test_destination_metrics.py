@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from tests.sinks.webhook_receiver import webhook_receiver
 
 BASE = "/api/integrations/destinations"
 SECRET = "whsec_metrics_test_secret_0123456789"
-COUNTERS = ("matched", "filtered_out", "delivered", "failed", "retrying", "dead_lettered", "skipped")
+COUNTERS = ("matched", "filtered_out", "delivered", "failed", "retrying", "throttled", "dead_lettered", "skipped")
 
 
 @pytest.fixture
@@ -103,6 +104,27 @@ def test_a_retried_attempt_counts_as_failed_and_retrying(api: ApiClient, pipelin
     pipeline.run()
     clicks = metrics(api, destination["id"], "1h")["actions"][0]
     assert counters(clicks) == expected(matched=1, delivered=1, failed=1, retrying=1)
+
+
+def test_a_throttled_attempt_counts_as_throttled_not_as_failed_for_customers_and_operators(
+    api: ApiClient, pipeline: Pipeline, sink: Sink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    destination = two_action_webhook(api, sink.url)
+    sink.script.append(SinkResponse(429, {"error": "slow down"}))
+    pipeline.publish(event("link.clicked"))
+    pipeline.run()
+    clicks = metrics(api, destination["id"], "1h")["actions"][0]
+    assert counters(clicks) == expected(matched=1, delivered=1, throttled=1)
+    emitted = [
+        {name: sum(document[name]) for name in ("Delivered", "Failed", "Throttled") if name in document}
+        for line in capsys.readouterr().out.splitlines()
+        if '"NimrizDestinations"' in line and (document := json.loads(line))["destination_type"] == "generic_http"
+    ]
+    assert {name: sum(batch.get(name, 0) for batch in emitted) for name in ("Delivered", "Failed", "Throttled")} == {
+        "Delivered": 1,
+        "Failed": 0,
+        "Throttled": 1,
+    }
 
 
 def test_a_destination_without_traffic_shows_zeros_for_every_action(api: ApiClient, sink: Sink) -> None:

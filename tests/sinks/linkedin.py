@@ -13,6 +13,7 @@
 * Per event: `conversion` = this sink's rule URN; `conversionHappenedAt` in epoch milliseconds within the past 90
   days; `user.userIds` present (a list) with at least one id or a userInfo first and last name; `SHA256_EMAIL` values
   64-character lower-case hex; `conversionValue.amount` a decimal string with an upper-case currency code.
+* Over the rate limit (`rate_limited`, scripted by tests): 429 with LinkedIn's error body and no wait header.
 * Accepted events land in `accepted`; `revoke_access_tokens()` makes every token refused (as when one expires).
 """
 
@@ -43,6 +44,18 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 def linkedin_error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> SinkResponse:
     """LinkedIn's error body `{"status", "code", "message"}`."""
     return SinkResponse(status, {"status": status, "code": code, "message": message}, headers or {})
+
+
+def rate_limited() -> SinkResponse:
+    """LinkedIn's answer to an app or member over its daily limit. Rate Limits page
+    (learn.microsoft.com/linkedin/shared/api-guide/concepts/rate-limits): "Rate limited requests will receive a 429
+    response" (limits are per day and "reset at midnight UTC every day"; "In rare cases, LinkedIn may also return a 429
+    response as part of infrastructure protection"). LinkedIn documents no wait header, so none is sent; the body is
+    LinkedIn's error shape with the message integrators quote from its live answers (secondary: api-evangelist's
+    linkedin-ads rate-limits profile, "Resource level throttle limit ...", "no Retry-After")."""
+    return linkedin_error(
+        429, "TOO_MANY_REQUESTS", "Resource level throttle limit for calls to this resource is reached."
+    )
 
 
 def oauth_error(status: int, error: str, description: str) -> SinkResponse:

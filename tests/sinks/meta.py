@@ -14,6 +14,8 @@
   hashed keys (em, ph, external_id, fn, ln, ct, st, country, ...) hold 64-character lower-case hex only; `fbc` as
   `fb.1.<13-digit ms>.<fbclid>`; `Purchase` needs a 3-letter `custom_data.currency` and a numeric
   `custom_data.value`.
+* Limited Data Use (Data Processing Options page, SDK `event.py`): `data_processing_options` `["LDU"]` or `[]`,
+  `data_processing_options_country` / `_state` integers (0: Meta geolocates); anything else refuses the event.
 * Success: `{"events_received": n, "messages": [], "fbtrace_id": ...}`; accepted events land in `accepted` (with
   the request's test_event_code, if any). Meta's parameters page says website events "require the
   client_user_agent, action_source, and event_source_url parameters, while non-web events require only
@@ -192,7 +194,28 @@ class MetaSink:
                 return "event_time is more than 62 days in the past"
         elif event_time < now - MAX_AGE_SECONDS:
             return "event_time is more than 7 days in the past"
-        return _user_data_problem(event.get("user_data")) or _custom_data_problem(event)
+        return (
+            _user_data_problem(event.get("user_data"))
+            or _custom_data_problem(event)
+            or _data_processing_options_problem(event)
+        )
+
+
+def _data_processing_options_problem(event: dict[str, Any]) -> str | None:
+    """Limited Data Use as Meta's "Data Processing Options for US Users" page
+    (developers.facebook.com/docs/marketing-apis/data-processing-options) and the official SDK
+    (facebook-python-business-sdk `adobjects/serverside/event.py`: `data_processing_options` list[str], "Processing
+    options you would like to enable for a specific event"; `data_processing_options_country` and `_state` int)
+    describe it: "Limited Data Use is sent through a parameter called Data Processing Options, and it can optionally
+    be sent alongside a user's country and state"; the options are `["LDU"]` or an empty array (LDU not enabled), the
+    country and state integers, 0 asking Meta to geolocate ("use 0 to ask us to geolocate this event")."""
+    options = event.get("data_processing_options")
+    if options is not None and options not in ([], ["LDU"]):
+        return 'data_processing_options must be an array holding "LDU", or empty'
+    for key in ("data_processing_options_country", "data_processing_options_state"):
+        if key in event and type(event[key]) is not int:
+            return f"{key} must be an integer (0: Meta geolocates the event)"
+    return None
 
 
 def _user_data_problem(user_data: Any) -> str | None:

@@ -19,6 +19,7 @@ than 5 days, or whose `time` is not in seconds land in `dropped`: Mixpanel drops
 event → status 0 with an error. At most 2000 events and 2 MB, else 413.
 
 Imported/tracked events are in `accepted`, deduplicated on (event, distinct_id, time, $insert_id) like Mixpanel.
+Over the rate limit (`rate_limited`, scripted by tests): Mixpanel's documented 429 body, no Retry-After.
 """
 
 from __future__ import annotations
@@ -176,6 +177,15 @@ def _import_problem(event: Any) -> tuple[str, str] | None:
     if not isinstance(insert_id, str) or not _INSERT_ID.fullmatch(insert_id):
         return "properties.$insert_id", "'properties.$insert_id' must be ≤ 36 characters of [A-Za-z0-9-]"
     return None
+
+
+def rate_limited() -> SinkResponse:
+    """Mixpanel's answer to a project over its ingestion rate limit, as its 429 page shows it
+    (docs.mixpanel.com/troubleshooting/errors/429-rate-limit-exceeded, "What the Response Looks Like"), with no
+    Retry-After: "The API reference doesn't document a `Retry-After` header. Compute your own backoff interval"."""
+    return _error(
+        429, "Project exceeded rate limits. Please retry the request with exponential backoff.", "Too Many Requests"
+    )
 
 
 def _error(status: int, error: str, status_text: str) -> SinkResponse:

@@ -9,6 +9,7 @@
   than 2500 in a batch) still get 200, as from Segment, and land in `dropped` with why. This sink also drops a
   message without `messageId` (Segment would invent one, losing dedup across retries).
 * Success: `{"success": true}`; every accepted message is in `accepted`.
+* Over the rate limit (`rate_limited`, scripted by tests): 429 with `Retry-After` and `X-RateLimit-Reset` in seconds.
 """
 
 from __future__ import annotations
@@ -115,6 +116,15 @@ def _drop_reason(message: Any) -> str | None:
 
 def _serialized_size(message: Any) -> int:
     return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def rate_limited(seconds: int) -> SinkResponse:
+    """Segment's answer to a source over its rate limit. HTTP API Source docs, "Rate limits"
+    (segment.com/docs/connections/sources/catalog/libraries/server/http-api/#rate-limits): "Requests that exceed
+    acceptable limits may be rejected with HTTP Status Code 429. When Segment rejects the requests, the response header
+    contains `Retry-After` and `X-RateLimit-Reset` headers, which contains the number of seconds after which you can
+    retry the request." The docs give no body for it, so none is sent."""
+    return SinkResponse(429, b"", {"Retry-After": str(seconds), "X-RateLimit-Reset": str(seconds)})
 
 
 def _error(status: int, code: str, message: str) -> SinkResponse:

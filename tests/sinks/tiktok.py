@@ -9,7 +9,8 @@
 * Body: JSON `{"event_source": "web", "event_source_id": <pixel code>, "data": [...], "test_event_code"?}`, 1 to
   1,000 events; any problem → HTTP 200 `{"code": 40002, "message": ...}` for the whole request, naming no event.
 * Per event: `event` name; `event_time` in Unix seconds (a millisecond value is refused); `user` object whose
-  `email`, `phone` and `external_id` (string or list) are 64-character lower-case hex; `ttclid` a string.
+  `email`, `phone` and `external_id` (string or list) are 64-character lower-case hex; `ttclid` a string;
+  `limited_data_use`, when present, a boolean on the event (not the request).
 * Throttling (scripted: `tiktok_throttled`): HTTP 200 with one of the rate-limit codes TikTok's SDK names; TikTok
   documents no wait and no Retry-After, so none is sent.
 * Success: `{"code": 0, "message": "OK", "request_id": ..., "data": {}}`; accepted events land in `accepted`.
@@ -130,4 +131,9 @@ def _event_problem(event: Any) -> str | None:
                 return f"user.{name}: must be SHA-256 hashed"
     if "ttclid" in user and not isinstance(user["ttclid"], str):
         return "user.ttclid: must be a string"
+    # Limited Data Use is a boolean on each event of `data` (TikTok's "Events API 2.0 - Limited Data Use" page, as
+    # Segment's TikTok destination sends it: `limited_data_use: typeof limited_data_use === 'boolean' ? ... : false`,
+    # segmentio/action-destinations tiktok-conversions/reportWebEvent/utils.ts; TikTok's page is not in our sources).
+    if "limited_data_use" in event and not isinstance(event["limited_data_use"], bool):
+        return "limited_data_use: must be a boolean"
     return None

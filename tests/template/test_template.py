@@ -461,5 +461,5 @@ class TestLogsAndDashboard:
             for metric in widget["properties"]["metrics"]
             if isinstance(metric, dict)
         ]
-        for metric in ("Delivered", "Failed", "DeadLettered", "Latency"):
+        for metric in ("Delivered", "Failed", "Throttled", "DeadLettered", "Latency"):
             assert any(f'Namespace="NimrizDestinations" MetricName="{metric}"' in e for e in expressions), metric

@@ -543,6 +543,9 @@ class MetricCounts(_Model):
     delivered: int = Field(description="Deliveries delivered.")
     failed: int = Field(description="Attempts sent that did not deliver (each retry counts).")
     retrying: int = Field(description="Failed attempts that were scheduled to be retried.")
+    throttled: int = Field(
+        description="Attempts the provider's rate limit refused, tried again at its time; not counted in failed."
+    )
     dead_lettered: int = Field(description="Deliveries that became dead letters.")
     skipped: int = Field(description="Deliveries deliberately not sent (e.g. disabled, not applicable).")
     p50_latency_ms: int | None = Field(

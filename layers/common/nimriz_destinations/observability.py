@@ -54,24 +54,34 @@ class DeliveryTally:
     """One batch's outcomes for one destination type, as operators' metrics count them."""
 
     delivered: int = 0
-    failed: int = 0  # attempts sent that did not deliver
+    failed: int = 0  # attempts sent that did not deliver, throttled ones apart
+    throttled: int = 0  # attempts a provider's rate limit refused (design §8.1): not failures
     dead_lettered: int = 0
     version_retired: int = 0  # outcomes `api_version_retired`
     latencies_ms: list[int] = field(default_factory=list)
 
-    def add(self, status: str, *, failed: bool, latency_ms: int | None, version_retired: bool = False) -> None:
+    def add(
+        self,
+        status: str,
+        *,
+        failed: bool,
+        latency_ms: int | None,
+        throttled: bool = False,
+        version_retired: bool = False,
+    ) -> None:
         self.delivered += status == "delivered"
         self.dead_lettered += status == "dead_lettered"
         self.failed += failed
+        self.throttled += throttled
         self.version_retired += version_retired
         if latency_ms is not None:
             self.latencies_ms.append(latency_ms)
 
 
 def emit_delivery_metrics(tallies: Mapping[str, DeliveryTally]) -> None:
-    """`Delivered`, `Failed`, `DeadLettered` (count) and `Latency` (ms) per destination type, as EMF documents in
-    the function's log (one per type: the `destination_type` dimension differs); and `ApiVersionRetired` without
-    that dimension, so one alarm sees every type (the type is in the document, for Logs Insights)."""
+    """`Delivered`, `Failed`, `Throttled`, `DeadLettered` (count) and `Latency` (ms) per destination type, as EMF
+    documents in the function's log (one per type: the `destination_type` dimension differs); and `ApiVersionRetired`
+    without that dimension, so one alarm sees every type (the type is in the document, for Logs Insights)."""
     for destination_type, tally in tallies.items():
         if tally.version_retired:
             retired = EphemeralMetrics()
@@ -85,6 +95,7 @@ def emit_delivery_metrics(tallies: Mapping[str, DeliveryTally]) -> None:
             if start == 0:
                 emf.add_metric(name="Delivered", unit=MetricUnit.Count, value=tally.delivered)
                 emf.add_metric(name="Failed", unit=MetricUnit.Count, value=tally.failed)
+                emf.add_metric(name="Throttled", unit=MetricUnit.Count, value=tally.throttled)
                 emf.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=tally.dead_lettered)
             for latency in latencies[start : start + _MAX_VALUES_PER_METRIC]:
                 emf.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency)

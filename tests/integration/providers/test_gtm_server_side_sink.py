@@ -69,11 +69,12 @@ def test_an_unclaimed_request_is_permanent(container: tuple[Sink, GTMContainerSi
     assert (outcomes[0].verdict, outcomes[0].error_class) == (Verdict.PERMANENT, "http_400")
 
 
-def test_429_is_retried_after_retry_after(container: tuple[Sink, GTMContainerSink], sender: HttpSender) -> None:
+def test_a_429_is_throttled_on_our_schedule(container: tuple[Sink, GTMContainerSink], sender: HttpSender) -> None:
+    # A server container is the customer's own: Google documents no rate limit or wait for it (research note §4.4).
     sink, _ = container
-    sink.script.append(SinkResponse(429, "slow down", {"Retry-After": "12"}))
+    sink.script.append(SinkResponse(429, "slow down"))
     outcomes = deliver(sender, PROVIDER, [make_item(PROVIDER)], credentials(sink))
-    assert (outcomes[0].verdict, outcomes[0].retry_after) == (Verdict.RETRY, 12.0)
+    assert (outcomes[0].verdict, outcomes[0].throttled, outcomes[0].retry_after) == (Verdict.RETRY, True, None)
 
 
 def test_a_container_outage_is_retried(container: tuple[Sink, GTMContainerSink], sender: HttpSender) -> None:

@@ -15,7 +15,7 @@ from nimriz_destinations.providers.base import API_VERSION_RETIRED, DeliveryItem
 from nimriz_destinations.providers.linkedin import LINKEDIN_VERSION, PROVIDER, TOKEN_URL, LinkedIn
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
-from tests.sinks.linkedin import LinkedInSink, linkedin_error
+from tests.sinks.linkedin import LinkedInSink, rate_limited
 from tests.sinks.server import Sink
 
 TOKEN = "AQV-linkedin-member-token-0b7e"
@@ -104,13 +104,13 @@ def test_a_wrong_access_token_is_unauthorized(linkedin: tuple[Sink, LinkedInSink
     assert (outcome.verdict, outcome.error_class) == (Verdict.PERMANENT, "unauthorized")
 
 
-def test_throttling_is_retried_with_retry_after(linkedin: tuple[Sink, LinkedInSink], sender: HttpSender) -> None:
+def test_throttling_is_throttled_on_our_schedule_as_linkedin_states_no_wait(
+    linkedin: tuple[Sink, LinkedInSink], sender: HttpSender
+) -> None:
     sink, handler = linkedin
-    sink.script.append(
-        linkedin_error(429, "TOO_MANY_REQUESTS", "Resource level throttle limit", headers={"Retry-After": "20"})
-    )
+    sink.script.append(rate_limited())
     throttled = deliver(sender, [make_item("conversion.lead")])[0]
-    assert (throttled.verdict, throttled.retry_after) == (Verdict.RETRY, 20)
+    assert (throttled.verdict, throttled.throttled, throttled.retry_after) == (Verdict.RETRY, True, None)
     assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
     assert len(handler.accepted) == 1
 

@@ -151,6 +151,21 @@ def test_location_keys_arrive_hashed_and_city_and_state_only_in_standard_mode(
     assert "ct" not in strict and "st" not in strict
 
 
+def test_limited_data_use_reaches_meta_on_a_destination_asking_for_it_and_always_in_strict_mode(
+    meta: tuple[Sink, MetaSink], sender: HttpSender
+) -> None:
+    _, handler = meta
+    ldu = {"data_processing_options": ["LDU"], "data_processing_options_country": 0, "data_processing_options_state": 0}
+    standard, strict = make_item("conversion.lead", 0), make_item("conversion.lead", 1, privacy_mode="strict")
+    outcomes = deliver(sender, [standard, strict], {**CREDENTIALS, "limited_data_use": True})
+    outcomes |= deliver(
+        sender, [make_item("conversion.lead", 2), make_item("conversion.lead", 3, privacy_mode="strict")]
+    )
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+    sent = [{key: event.get(key) for key in ldu} for event in handler.accepted]
+    assert sent == [ldu, ldu, dict.fromkeys(ldu), ldu]  # the standard event of a destination not asking: no flags
+
+
 def test_the_default_action_source_needs_no_user_agent(meta: tuple[Sink, MetaSink], sender: HttpSender) -> None:
     _, handler = meta
     assert deliver(sender, [make_item("conversion.lead")])[0].verdict is Verdict.DELIVERED
@@ -194,6 +209,10 @@ def server_event(age: timedelta = timedelta(0), **fields: Any) -> dict[str, Any]
         (server_event(action_source="web"), "action_source"),
         (server_event(user_data={"country": [sha256_hex("us")]}), "no customer information parameter"),
         (server_event(user_data={"em": [EMAIL_HASH], "ct": ["San Francisco"]}), "user_data.ct must be SHA-256"),
+        (server_event(data_processing_options="LDU"), "data_processing_options must be an array"),
+        (server_event(data_processing_options=["LDU", "GDPR"]), "data_processing_options must be an array"),
+        (server_event(data_processing_options=["LDU"], data_processing_options_country="0"), "must be an integer"),
+        (server_event(data_processing_options=["LDU"], data_processing_options_state=None), "must be an integer"),
     ],
 )
 def test_the_sink_refuses_the_whole_batch_naming_the_event_meta_would_refuse(

@@ -14,7 +14,7 @@ from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.providers.base import Verdict
 from nimriz_destinations.providers.mixpanel import PROVIDER
 from tests.provider_support import deliver, make_event, make_item
-from tests.sinks.mixpanel import MixpanelSink, mixpanel_sink
+from tests.sinks.mixpanel import MixpanelSink, mixpanel_sink, rate_limited
 from tests.sinks.server import Sink, SinkResponse
 
 TOKEN = "mp_integration_token"
@@ -142,17 +142,15 @@ def test_an_invalid_event_imported_with_the_project_token_fails_alone(
     assert [event["properties"]["$insert_id"] for event in handler.accepted] == ["good"]
 
 
-def test_a_rate_limit_is_retried_after_retry_after(mixpanel: tuple[Sink, MixpanelSink], sender: HttpSender) -> None:
-    sink, _ = mixpanel
-    sink.script.append(
-        SinkResponse(
-            429,
-            {"code": 429, "error": "Project exceeded rate limits. Please retry the request with exponential backoff."},
-            {"Retry-After": "45"},
-        )
-    )
+def test_a_rate_limit_is_throttled_for_mixpanels_rolling_minute(
+    mixpanel: tuple[Sink, MixpanelSink], sender: HttpSender
+) -> None:
+    sink, handler = mixpanel
+    sink.script.append(rate_limited())
     outcomes = deliver(sender, PROVIDER, [make_item(PROVIDER)], IMPORT)
-    assert (outcomes[0].verdict, outcomes[0].retry_after) == (Verdict.RETRY, 45.0)
+    assert (outcomes[0].verdict, outcomes[0].throttled, outcomes[0].retry_after) == (Verdict.RETRY, True, 60.0)
+    assert deliver(sender, PROVIDER, [make_item(PROVIDER)], IMPORT)[0].verdict is Verdict.DELIVERED
+    assert len(handler.accepted) == 1
 
 
 def test_a_gateway_error_is_retried(mixpanel: tuple[Sink, MixpanelSink], sender: HttpSender) -> None:

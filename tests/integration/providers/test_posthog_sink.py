@@ -96,11 +96,12 @@ def test_a_200_reporting_quota_limited_is_permanent(sender: HttpSender) -> None:
     assert handler.accepted == []
 
 
-def test_429_is_retried_after_retry_after(posthog: tuple[Sink, PostHogSink], sender: HttpSender) -> None:
+def test_a_429_is_throttled_on_our_schedule(posthog: tuple[Sink, PostHogSink], sender: HttpSender) -> None:
+    # PostHog documents no rate limit on its public capture endpoints and no wait, so the 429 carries none.
     sink, _ = posthog
-    sink.script.append(SinkResponse(429, "rate limited", {"Retry-After": "8"}))
+    sink.script.append(SinkResponse(429, "rate limited"))
     outcomes = deliver(sender, PROVIDER, [make_item(PROVIDER)], credentials(sink))
-    assert (outcomes[0].verdict, outcomes[0].retry_after) == (Verdict.RETRY, 8.0)
+    assert (outcomes[0].verdict, outcomes[0].throttled, outcomes[0].retry_after) == (Verdict.RETRY, True, None)
 
 
 def test_a_transient_capture_error_is_retried(posthog: tuple[Sink, PostHogSink], sender: HttpSender) -> None:

@@ -15,7 +15,7 @@ from nimriz_destinations.providers.base import DeliveryItem, Outcome, Verdict
 from nimriz_destinations.providers.segment import MAX_BATCH_BYTES, PROVIDER
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
-from tests.sinks.segment import SegmentSink, segment_sink
+from tests.sinks.segment import SegmentSink, rate_limited, segment_sink
 from tests.sinks.server import Sink, SinkRequest, SinkResponse
 
 WRITE_KEY = "seg_SeCrEt_write_key_f3a1"
@@ -102,12 +102,15 @@ def test_rate_limit_is_retried_after_the_advertised_delay(
     segment: tuple[Sink, SegmentSink], sender: HttpSender
 ) -> None:
     sink, handler = segment
-    sink.script.append(
-        SinkResponse(429, {"code": "rate_limited", "message": "Too Many Requests"}, {"Retry-After": "5"})
-    )
+    sink.script.append(rate_limited(5))
     items = make_items(1)
     first = deliver(sender, items)[0]
-    assert (first.verdict, first.error_class, first.retry_after) == (Verdict.RETRY, "http_429", 5.0)
+    assert (first.verdict, first.error_class, first.retry_after, first.throttled) == (
+        Verdict.RETRY,
+        "http_429",
+        5.0,
+        True,
+    )
     assert deliver(sender, items)[0].verdict is Verdict.DELIVERED
     assert [message["messageId"] for message in handler.accepted] == ["evt_0"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from nimriz_destinations.providers.base import API_VERSION_RETIRED, DeliveryItem
 from nimriz_destinations.providers.tiktok import PROVIDER
 from nimriz_destinations.sample_events import sample_event
 from tests import provider_support
-from tests.sinks.server import Sink
+from tests.sinks.server import Sink, SinkRequest
 from tests.sinks.tiktok import TikTokSink, tiktok_answer, tiktok_throttled
 
 PIXEL_CODE = "C4A1B2C3D4E5F6G7H8I9"
@@ -38,8 +39,10 @@ def sender(tiktok: tuple[Sink, TikTokSink]) -> Iterator[HttpSender]:
     http.close()
 
 
-def make_item(event_type: str, index: int = 0, *, reason: str = "live") -> DeliveryItem:
-    event = sample_event(event_type, workspace_id="ws_1", organization_id="org_1", event_id=f"evt_{index}")
+def make_item(event_type: str, index: int = 0, *, reason: str = "live", privacy_mode: str = "standard") -> DeliveryItem:
+    event = sample_event(
+        event_type, workspace_id="ws_1", organization_id="org_1", event_id=f"evt_{index}", privacy_mode=privacy_mode
+    )
     event["click_ids"] = {"ttclid": f"E.C.P.ttclid-{index}"}
     return DeliveryItem(f"dlv_{index}", event, DEFAULT.apply(event, PROVIDER.default_payload), reason, 1)
 
@@ -63,6 +66,36 @@ def test_leads_and_sales_are_accepted(tiktok: tuple[Sink, TikTokSink], sender: H
     assert handler.legacy_named == []  # TikTok's current standard event names only
     assert handler.accepted[0]["user"]["ttclid"] == "E.C.P.ttclid-0"
     assert handler.accepted[0]["user"]["phone"] == PHONE_HASH
+
+
+def test_limited_data_use_reaches_tiktok_on_a_destination_asking_for_it_and_always_in_strict_mode(
+    tiktok: tuple[Sink, TikTokSink], sender: HttpSender
+) -> None:
+    _, handler = tiktok
+    standard, strict = make_item("conversion.lead", 0), make_item("conversion.lead", 1, privacy_mode="strict")
+    outcomes = deliver(sender, [standard, strict], {**CREDENTIALS, "limited_data_use": True})
+    outcomes |= deliver(
+        sender, [make_item("conversion.lead", 2), make_item("conversion.lead", 3, privacy_mode="strict")]
+    )
+    assert {outcome.verdict for outcome in outcomes.values()} == {Verdict.DELIVERED}
+    assert [event.get("limited_data_use") for event in handler.accepted] == [True, True, None, True]
+
+
+def test_the_sink_refuses_a_limited_data_use_that_is_not_a_boolean(tiktok: tuple[Sink, TikTokSink]) -> None:
+    _, handler = tiktok
+
+    def post(limited_data_use: object) -> dict[str, Any]:
+        event = {"event": "SubmitForm", "event_time": 1_700_000_000, "user": {}, "limited_data_use": limited_data_use}
+        body = {"event_source": "web", "event_source_id": PIXEL_CODE, "data": [event]}
+        request = SinkRequest(
+            "POST", "/open_api/v1.3/event/track/", {}, {"access-token": TOKEN}, json.dumps(body).encode()
+        )
+        answer: dict[str, Any] = handler(request).body
+        return answer
+
+    refused = post("true")
+    assert refused["code"] == 40002 and "limited_data_use: must be a boolean" in refused["message"]
+    assert post(True)["code"] == 0
 
 
 def test_a_legacy_event_name_is_still_accepted_but_noted(tiktok: tuple[Sink, TikTokSink], sender: HttpSender) -> None:

@@ -419,9 +419,10 @@ def test_any_2xx_from_collect_is_delivered() -> None:
     assert PROVIDER.classify(collect_request(), response(204))[0].verdict is Verdict.DELIVERED
 
 
-def test_429_is_retried_after_the_retry_after_delay() -> None:
-    outcome = PROVIDER.classify(collect_request(), response(429, headers={"Retry-After": "17"}))[0]
-    assert (outcome.verdict, outcome.retry_after) == (Verdict.RETRY, 17.0)
+def test_a_429_is_throttled_on_our_schedule() -> None:
+    # GA4 documents no 429 ("always returns a 2xx status code if the HTTP request was received"), so no wait either.
+    outcome = PROVIDER.classify(collect_request(), response(429))[0]
+    assert (outcome.verdict, outcome.throttled, outcome.retry_after) == (Verdict.RETRY, True, None)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 408])

@@ -206,7 +206,7 @@ def test_each_element_gets_its_own_outcome() -> None:
         "linkedin_field_validation_error",
         "too old",
     )
-    assert (outcomes[2].verdict, outcomes[2].error_class) == (Verdict.RETRY, "http_429")
+    assert (outcomes[2].verdict, outcomes[2].error_class, outcomes[2].throttled) == (Verdict.RETRY, "http_429", True)
     assert outcomes[3].verdict is Verdict.RETRY
 
 
@@ -241,9 +241,10 @@ def test_request_level_answers_apply_to_every_event(status: int, body: Any, verd
     assert {(outcome.verdict, outcome.error_class) for outcome in outcomes.values()} == {(verdict, error_class)}
 
 
-def test_a_429_honours_retry_after() -> None:
-    outcome = PROVIDER.classify(one_request(), answer(429, None, {"retry-after": "60"}))[0]
-    assert outcome.retry_after == 60
+def test_a_429_is_throttled_without_a_wait_linkedin_documents_none() -> None:
+    body = {"status": 429, "code": "TOO_MANY_REQUESTS", "message": "Resource level throttle limit"}
+    outcome = PROVIDER.classify(one_request(), answer(429, body))[0]
+    assert (outcome.verdict, outcome.throttled, outcome.retry_after) == (Verdict.RETRY, True, None)
 
 
 def test_error_messages_never_echo_the_access_token() -> None:

@@ -242,10 +242,10 @@ def test_401_and_403_are_permanent(credentials: dict[str, Any]) -> None:
         assert PROVIDER.classify(one_request(credentials), response(status))[0].verdict is Verdict.PERMANENT
 
 
-def test_429_is_retried_after_retry_after() -> None:
-    answer = response(429, {"code": 429, "error": "Project exceeded rate limits."}, {"Retry-After": "60"})
-    outcome = PROVIDER.classify(one_request(IMPORT), answer)[0]
-    assert (outcome.verdict, outcome.retry_after) == (Verdict.RETRY, 60.0)
+def test_429_is_throttled_for_mixpanels_rolling_minute() -> None:
+    body = {"code": 429, "error": "Project exceeded rate limits.", "status": "Too Many Requests"}
+    outcome = PROVIDER.classify(one_request(IMPORT), response(429, body))[0]
+    assert (outcome.verdict, outcome.throttled, outcome.retry_after) == (Verdict.RETRY, True, 60.0)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])

@@ -207,11 +207,11 @@ def test_a_200_reporting_quota_limited_is_a_permanent_failure() -> None:
     assert "billing limit" in (result[0].message or "")
 
 
-def test_a_429_for_the_billing_limit_is_permanent_other_429s_wait_for_retry_after() -> None:
+def test_a_429_for_the_billing_limit_is_permanent_other_429s_are_throttled_on_our_schedule() -> None:
     billing = PROVIDER.classify(one_request(), response(429, "billing limit reached"))[0]
     assert (billing.verdict, billing.error_class) == (Verdict.PERMANENT, "posthog_quota_limited")
-    throttled = PROVIDER.classify(one_request(), response(429, "rate limited", {"Retry-After": "5"}))[0]
-    assert (throttled.verdict, throttled.retry_after) == (Verdict.RETRY, 5.0)
+    throttled = PROVIDER.classify(one_request(), response(429, "rate limited"))[0]
+    assert (throttled.verdict, throttled.throttled, throttled.retry_after) == (Verdict.RETRY, True, None)
 
 
 @pytest.mark.parametrize(

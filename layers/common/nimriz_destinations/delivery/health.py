@@ -1,11 +1,13 @@
 """Destination health, kept after every dispatcher batch: healthy -> failing -> disabled, and back.
 
 - Each batch's sends are counted on the destination item in one update (per action and for the destination: last
-  success, last failure, the run of failed attempts; any delivered event ends the run). A batch of successes only,
-  on a destination that was healthy with no failure run when the batch read it, and whose last success (its own and
-  each action's) is under `SUCCESS_REFRESH_SECONDS` old, changes nothing but that time and writes nothing: an update
-  costs the whole destination item, and a busy destination's batches would otherwise rewrite it many times a
-  second in its workspace's partition (docs/cost.md). So `last_success_at` is at most that much behind.
+  success, last failure, the run of failed attempts; any delivered event ends the run). Throttled attempts are not
+  given to it (`delivery/tallies.py`): a provider's rate limit is neither a success nor a failure of the destination.
+  A batch of successes only, on a destination that was healthy with no failure run when the batch read it, and whose
+  last success (its own and each action's) is under `SUCCESS_REFRESH_SECONDS` old, changes nothing but that time and
+  writes nothing: an update costs the whole destination item, and a busy destination's batches would otherwise
+  rewrite it many times a second in its workspace's partition (docs/cost.md). So `last_success_at` is at most that
+  much behind.
 - `failing` once a run reaches `failing_after_failures`; `healthy` again after a success (`recovered`).
 - `disabled` automatically when the run has lasted `disable_after_seconds` with at least `disable_min_failures`
   failed attempts, or at once when a webhook answers 410 Gone: the destination's `enabled` becomes false in a new

@@ -35,7 +35,9 @@ class Tallies:
         self._clock = clock
 
     def record_health(self, invocation: Invocation) -> None:
-        """Per destination, from what was sent in this batch (skips say nothing about a destination's health)."""
+        """Per destination, from what was sent in this batch. Skips say nothing about a destination's health, nor
+        does a throttled answer: the provider's rate limit refused the request, the destination works (design §8.10),
+        so it is neither a success nor a failure, and rate limiting alone never makes a destination failing."""
         sent: defaultdict[DestinationKey, list[SentOutcome]] = defaultdict(list)
         for (workspace_id, destination_id, action_id), results in invocation.outcomes.items():
             sent[(workspace_id, destination_id)] += [
@@ -46,7 +48,7 @@ class Tallies:
                     http_status=result.http_status,
                 )
                 for result in results
-                if result.outcome.verdict is not Verdict.SKIPPED
+                if result.outcome.verdict is not Verdict.SKIPPED and not result.outcome.throttled
             ]
         now = self._clock()
         updates = [
@@ -64,12 +66,15 @@ class Tallies:
         tallies: defaultdict[str, DeliveryTally] = defaultdict(DeliveryTally)
         for entry, status, result in invocation.recorded:
             action = counts[(*entry.destination, entry.job.action_id)]
-            failed = result.sent and result.outcome.verdict in (Verdict.RETRY, Verdict.PERMANENT)
+            # A throttled attempt is counted apart, never as failed (design §11).
+            throttled = result.sent and result.outcome.throttled
+            failed = result.sent and not throttled and result.outcome.verdict in (Verdict.RETRY, Verdict.PERMANENT)
             action.failed += failed
+            action.throttled += throttled
             if status == "delivered":
                 action.delivered += 1
             elif status == "retrying":
-                action.retrying += 1
+                action.retrying += not throttled
             elif status == "dead_lettered":
                 action.dead_lettered += 1
             else:
@@ -80,7 +85,9 @@ class Tallies:
             if destination_type is not None:
                 latency = result.duration_ms if result.sent else None
                 retired = result.outcome.error_class == API_VERSION_RETIRED
-                tallies[destination_type].add(status, failed=failed, latency_ms=latency, version_retired=retired)
+                tallies[destination_type].add(
+                    status, failed=failed, throttled=throttled, latency_ms=latency, version_retired=retired
+                )
         now = self._clock()
         writes = [self._bookkeeping.submit(self._counters.add, key, added, at=now) for key, added in counts.items()]
         _settle(writes, invocation, "could not add to the delivery counters")

@@ -286,7 +286,10 @@ def _element_outcome(element: object, request: OutboundRequest, response: Provid
         return delivered(request)
     error = typed(element, "error", dict)
     message = provider_message(typed(error, "message", str), request)
-    if status in (408, 429) or status >= 500:
+    if status == 429:  # LinkedIn's rate limit (Rate Limits page: "Rate limited requests will receive a 429
+        # response"), stating no wait: our schedule's (design §8.1)
+        return Outcome.throttle(f"http_{status}", message)
+    if status == 408 or status >= 500:
         return Outcome.retry(f"http_{status}", message)
     return Outcome.permanent(_error_class(error, status, request), message)
 

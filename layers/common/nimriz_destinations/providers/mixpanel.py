@@ -22,7 +22,7 @@ permanent and the others were imported (delivered, never resent); a 400 without 
 events are refused together: resent at once in halves until the refusal is one event's own (design §8.1). 401/403
 and other 4xx permanent; 413 one event permanent / a batch refused together ("A 413 means the request body exceeded
 Mixpanel's size limit. Split the batch and send it again.", https://docs.mixpanel.com/troubleshooting/errors/
-413-payload-too-large); 408, 429 (Retry-After honoured) and 5xx retried.
+413-payload-too-large); 408 and 5xx retried; 429 throttled for a minute (below).
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ HOSTS: Mapping[str, str] = {
 MAX_EVENTS_PER_REQUEST = 2000
 MAX_IMPORT_BYTES = 10_000_000
 _INSERT_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
+# Mixpanel's 429 (docs.mixpanel.com/troubleshooting/errors/429-rate-limit-exceeded) states no wait: "The API reference
+# doesn't document a `Retry-After` header". The limit is "measured on a rolling one-minute basis" and its backoff
+# tops out at "a maximum of 60 seconds": a minute later the window holding the refused request has passed.
+RATE_LIMIT_WINDOW_SECONDS = 60.0
 
 # Canonical properties under Mixpanel's reserved names (geolocation, browser, OS, referrer).
 RENAMES: Mapping[str, str] = {
@@ -175,6 +179,8 @@ class Mixpanel(base.Provider):
             return too_large_outcomes(request, "Mixpanel's request size limit")
         if response.status == 400:
             return _import_partial_failure(request, response)
+        if response.status == 429:
+            return dict.fromkeys(request.items, Outcome.throttle("http_429", wait=RATE_LIMIT_WINDOW_SECONDS))
         return dict.fromkeys(request.items, status_outcome("Mixpanel", request, response))
 
 

@@ -201,7 +201,8 @@ def _segment_outcome(request: OutboundRequest, response: ProviderResponse) -> Ou
 
 
 def _retry_after(response: ProviderResponse) -> float | None:
-    # Segment's 429 carries Retry-After and X-RateLimit-Reset, both in seconds; prefer the standard header.
+    # HTTP API Source docs, "Rate limits": on a 429 "the response header contains `Retry-After` and
+    # `X-RateLimit-Reset` headers, which contains the number of seconds after which you can retry"; prefer the first.
     seconds = base.retry_after_seconds(response)
     if seconds is not None:
         return seconds

@@ -34,8 +34,9 @@ class Counts:
     matched: int = 0  # fan-out: the action's filter passed the event (a delivery job was queued)
     filtered_out: int = 0  # fan-out: the filter rejected it
     delivered: int = 0  # deliveries delivered
-    failed: int = 0  # attempts sent that did not deliver (retried or dead-lettered after)
+    failed: int = 0  # attempts sent that did not deliver (retried or dead-lettered after), throttled ones apart
     retrying: int = 0  # failed attempts scheduled for another
+    throttled: int = 0  # attempts a provider's rate limit refused (design §8.1): not failures
     dead_lettered: int = 0  # deliveries that became dead letters
     skipped: int = 0  # deliveries deliberately not sent
     latency: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BOUNDS_MS))  # attempts per bin
