@@ -42,6 +42,9 @@ ADMIN_TOKEN = "nmz_admin_test_token_0123456789abcdef"
 
 share_service_models()
 
+# `make test`'s `--dist loadgroup` keeps each xdist_group on one worker (tests/xdist_groups.py).
+pytest_plugins = ["tests.xdist_groups"]
+
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# On one worker: the module's single `make invoke` process (the `invoked` fixture) then runs once, not once per worker.
+pytestmark = pytest.mark.xdist_group("make_invoke")
 
 EXPECTED = {
     "api_create_destination.json": ("CreateDestinationFunction", 201),
