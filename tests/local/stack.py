@@ -192,13 +192,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stack_environment(settings: Mapping[str, str], *, port: int, moto_port: int) -> dict[str, str]:
+    """This process's environment with `settings`, less what it set for in-process functions (AWS, Powertools and
+    NIMRIZ_ variables, the template's function settings, the local stack's own): the stack would take those for the
+    user's choice (a benchmark run before once left RETRY_BACKOFF_FACTOR=4, the deployed value, to a local stack)."""
+    from .template import function_environment_names
+
+    inherited = function_environment_names() | set(USER_SETTINGS)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "POWERTOOLS", "NIMRIZ_")) and key not in inherited
+    }
+    return {**env, **settings, "PORT": str(port), "MOTO_PORT": str(moto_port)}
+
+
 @contextlib.contextmanager
 def stack_process(settings: Mapping[str, str], log_path: Path, *, ready_within: float = 90) -> Iterator[RunningStack]:
-    """`python -m tests.local.stack` (what `make dev` runs) on free ports with `settings` in its environment (this
-    process's AWS and Powertools variables left out), logging to `log_path`; stopped with Ctrl-C when the block ends."""
+    """`python -m tests.local.stack` (what `make dev` runs) on free ports with `settings` in its environment
+    (`stack_environment`), logging to `log_path`; stopped with Ctrl-C when the block ends."""
     port, moto_port = free_port(), free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS"))}
-    env.update({**settings, "PORT": str(port), "MOTO_PORT": str(moto_port)})
+    env = stack_environment(settings, port=port, moto_port=moto_port)
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.local.stack"],

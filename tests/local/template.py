@@ -121,6 +121,15 @@ class LocalStack:
         return merged
 
 
+def function_environment_names() -> frozenset[str]:
+    """Every environment variable template.yaml sets on a function (Globals included)."""
+    template = load_template()
+    names = set(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+    for function in functions().values():
+        names.update(function["Properties"].get("Environment", {}).get("Variables", {}))
+    return frozenset(names)
+
+
 def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> LocalStack:
     correct_moto()
     stack = LocalStack(stage=stage)
