@@ -228,3 +228,86 @@ def test_a_partial_refund_then_a_cancellation_adjust_the_google_ads_sale_at_once
     ]
     assert made == [("RESTATEMENT", 39.9), ("RETRACTION", None)]
     assert sale["id"] in google.retracted
+
+
+def _conversions_destination(api: httpx.Client, name: str, overrides: list[dict[str, Any]]) -> str:
+    body = {
+        "name": f"{name} e2e",
+        "type": name,
+        "credentials": PROVIDERS[name].credentials,
+        "actions": [
+            {
+                "name": "Leads",
+                "action_type": "send_conversion",
+                "property_mapping": {"base": "default", "overrides": overrides},
+            }
+        ],
+    }
+    created = api.post(BASE, json=body)
+    assert created.status_code == 201, created.text
+    time.sleep(1.2)  # past the local stack's config cache bound
+    return str(created.json()["destination"]["id"])
+
+
+def _final_deliveries(api: httpx.Client, destination_id: str, event_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """Event id -> its delivery once every one of `event_ids` has a final status (at most 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        found = api.get(f"{BASE}/{destination_id}/deliveries", params={"limit": 100}).json()["deliveries"]
+        final = {d["event_id"]: d for d in found if d["event_id"] in event_ids and d["status"] != "retrying"}
+        if len(final) == len(event_ids) or time.monotonic() > deadline:
+            return final
+        time.sleep(0.3)
+
+
+def test_a_tiktok_batch_refused_for_one_event_delivers_its_batch_mates_each_request_an_attempt(
+    local_stack: RunningStack, api: httpx.Client, provider_sinks: dict[str, Sink]
+) -> None:
+    # The conversion's value mapped into user.ttclid: a number where an event has one, which TikTok refuses with code
+    # 40002 for the whole request, naming no event (the stand-in answers as TikTok's envelope does).
+    destination_id = _conversions_destination(
+        api, "tiktok", [{"type": "include", "field": "conversion.value", "to": "user.ttclid"}]
+    )
+    events = [sample_event("conversion.lead", workspace_id="ws_dev", organization_id="org_dev") for _ in range(3)]
+    for index, event in enumerate(events):
+        event["conversion"].pop("value", None)
+        if index == 1:
+            event["conversion"]["value"] = 42
+    posted = {event["id"] for event in events}
+    sink = provider_sinks["tiktok"]
+    assert httpx.post(f"{local_stack.base_url}/_local/events", json=events).status_code == 202
+
+    final = _final_deliveries(api, destination_id, posted)
+    carried = [ids for r in list(sink.requests) if posted & (ids := {e["event_id"] for e in r.json()["data"]})]
+    assert {event_id: d["status"] for event_id, d in final.items()} == {
+        event["id"]: "dead_lettered" if index == 1 else "delivered" for index, event in enumerate(events)
+    }, carried
+    assert final[events[1]["id"]]["last_error_class"] == "tiktok_40002"
+    for event_id, delivery in final.items():
+        log = api.get(f"{BASE}/{destination_id}/deliveries/{delivery['id']}").json()["delivery"]["attempt_log"]
+        rode = sum(event_id in ids for ids in carried)  # the requests the endpoint saw carrying it
+        assert delivery["attempts"] == len(log) == rode, (delivery, log, carried)
+
+
+def test_a_meta_throttle_waits_metas_time_to_regain_access_on_the_local_stack_too(
+    local_stack: RunningStack, api: httpx.Client, provider_sinks: dict[str, Sink]
+) -> None:
+    from tests.sinks.meta import buc_throttled
+
+    # The local stack retries after 1, 2, 4 ... seconds; a provider's own wait is honoured there as when deployed.
+    destination_id = _conversions_destination(api, "meta", [])
+    event = sample_event("conversion.lead", workspace_id="ws_dev", organization_id="org_dev")
+    provider_sinks["meta"].script.append(buc_throttled(19))
+    assert httpx.post(f"{local_stack.base_url}/_local/events", json=[event]).status_code == 202
+
+    deadline = time.monotonic() + 30
+    while True:
+        found = api.get(f"{BASE}/{destination_id}/deliveries").json()["deliveries"]
+        if (mine := [d for d in found if d["event_id"] == event["id"]]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    (delivery,) = mine
+    (entry,) = api.get(f"{BASE}/{destination_id}/deliveries/{delivery['id']}").json()["delivery"]["attempt_log"]
+    assert (delivery["status"], entry["outcome"], entry["error_class"]) == ("retrying", "throttled", "meta_error_80004")
+    waited = datetime.fromisoformat(entry["next_attempt_at"]) - datetime.fromisoformat(entry["attempted_at"])
+    assert timedelta(minutes=19) <= waited <= timedelta(minutes=19 * 1.2, seconds=1)
