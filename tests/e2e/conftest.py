@@ -36,9 +36,9 @@ def segment_sink(provider_sinks: dict[str, Sink]) -> Sink:
     return provider_sinks["segment"]
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory, provider_sinks: dict[str, Sink]) -> Iterator[RunningStack]:
-    settings = {
+def stack_settings(provider_sinks: dict[str, Sink]) -> dict[str, str]:
+    """The end-to-end stacks' settings: the keys above, every provider's traffic to its sink."""
+    return {
         "NIMRIZ_DEV_API_KEY": E2E_DEV_KEY,
         "NIMRIZ_DEV_API_KEYS": f"ws_other:{E2E_OTHER_KEY},ws_fuzz:{E2E_FUZZ_KEY}",
         "NIMRIZ_ADMIN_TOKEN": E2E_ADMIN_TOKEN,
@@ -48,5 +48,10 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, provider_sinks: dict[s
         "AUTO_DISABLE_MIN_FAILURES": str(E2E_DISABLE_MIN_FAILURES),
         "AUTO_DISABLE_AFTER_SECONDS": str(E2E_DISABLE_AFTER_SECONDS),
     }
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory, provider_sinks: dict[str, Sink]) -> Iterator[RunningStack]:
+    settings = stack_settings(provider_sinks)
     with stack_process(settings, tmp_path_factory.mktemp("stack") / "stack.log") as stack:
         yield stack
