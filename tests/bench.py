@@ -386,18 +386,10 @@ _TIMED_IMPORT = (
 
 
 def _import_seconds(module: str, code_folder: Path) -> float:
-    """One import of `module` in a fresh interpreter set up as Lambda sets one up: the layer and the function's code
-    on the path, tracing on (`LAMBDA_TASK_ROOT` is what Powertools takes for Lambda)."""
-    from tests.local.template import ROOT
+    """One import of `module` in a fresh interpreter set up as Lambda sets one up (`tests/lambda_process.py`)."""
+    from tests.lambda_process import lambda_environment
 
-    environment = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/common"), str(code_folder)]),
-        "LAMBDA_TASK_ROOT": str(code_folder),
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_SERVICE_NAME": "nimriz-destinations",
-    }
+    environment = lambda_environment(code_folder)
     command = [sys.executable, "-c", _TIMED_IMPORT.format(module=module)]
     done = subprocess.run(command, env=environment, cwd=code_folder, capture_output=True, text=True, check=True)
     return float(done.stdout)

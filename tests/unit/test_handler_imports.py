@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.local.template import ROOT
+from tests.lambda_process import run_like_lambda
 
 # Printed by a fresh interpreter after importing the handler module.
 _LOADED = """
@@ -27,22 +25,7 @@ print(json.dumps({{"modules": sorted(sys.modules), "built_models": built}}))
 
 
 def loaded_by_import(function: str) -> dict[str, list[str]]:
-    result = subprocess.run(
-        [sys.executable, "-c", _LOADED.format(module=function)],
-        cwd=ROOT,
-        env={
-            "PYTHONPATH": f"{ROOT / 'layers/common'}:{ROOT / 'functions' / function}",
-            "LAMBDA_TASK_ROOT": str(ROOT / "functions" / function),  # what Powertools takes for Lambda
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_SERVICE_NAME": "nimriz-destinations",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    loaded: dict[str, list[str]] = json.loads(result.stdout)
+    loaded: dict[str, list[str]] = json.loads(run_like_lambda(_LOADED.format(module=function), function))
     return loaded
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,7 +10,7 @@ from typing import Any
 import pytest
 
 from nimriz_destinations import observability
-from tests.local.template import ROOT
+from tests.lambda_process import run_like_lambda
 
 
 class RecordingSubsegment:
@@ -56,48 +54,31 @@ def test_a_traced_handler_gets_a_subsegment_without_its_response_or_error(monkey
     assert subsegment.metadata == []
 
 
-def run_in_lambda_environment(script: str, function: str = "get_destination") -> None:
-    """Runs `script` in a fresh interpreter set up as Lambda runs `function`: tracing on."""
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={
-            "PYTHONPATH": f"{ROOT / 'layers/common'}:{ROOT / 'functions' / function}",
-            "LAMBDA_TASK_ROOT": str(ROOT / "functions" / function),  # what Powertools takes for Lambda
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_SERVICE_NAME": "nimriz-destinations",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-
-
 def test_in_lambda_the_tracer_patches_botocore_with_the_layers_xray_sdk() -> None:
     # The layer's aws-xray-sdk and wrapt (tracing-requirements.txt) patch the runtime's botocore; nothing else.
-    run_in_lambda_environment(
+    run_like_lambda(
         "import botocore.client, httpx\n"
         "from nimriz_destinations import observability\n"
         "traced = observability.trace_handler(lambda event, context: 'done')\n"
         "assert traced({}, None) == 'done'\n"
         "assert observability.tracer().disabled is False\n"
         "assert hasattr(botocore.client.BaseClient._make_api_call, '__wrapped__')\n"
-        "assert not hasattr(httpx.Client.send, '__wrapped__')\n"
+        "assert not hasattr(httpx.Client.send, '__wrapped__')\n",
+        "get_destination",
     )
 
 
 def test_in_lambda_a_handler_module_loads_the_xray_sdk_only_at_its_first_call() -> None:
     # The SDK builds an X-Ray client when it is imported: the largest part of a handler's import in Lambda.
-    run_in_lambda_environment(
+    run_like_lambda(
         "import sys, get_destination\n"
         "assert 'aws_xray_sdk' not in sys.modules, 'the X-Ray SDK is imported with the handler module'\n"
         "assert 'botocore.client' not in sys.modules, 'an AWS client is made with the handler module'\n"
         "event = {'httpMethod': 'GET', 'path': '/', 'requestContext': {}, 'headers': {}}\n"
         "from tests.local.lambdas import FakeLambdaContext\n"
         "get_destination.lambda_handler(event, FakeLambdaContext('get_destination', 3))\n"
-        "assert 'aws_xray_sdk.core' in sys.modules\n"
+        "assert 'aws_xray_sdk.core' in sys.modules\n",
+        "get_destination",
     )
 
 
