@@ -92,10 +92,14 @@ class DeliveriesQueue:
     def send_batches(self, jobs: Sequence[DeliveryJob], *, again: bool = False) -> list[DeliveryJob]:
         """Queue each job once, `again` when another copy of it may have been queued before (e.g. a fan-out re-run);
         returns the jobs SQS did not accept. A batch whose first send got no answer is sent again, as `again`."""
-        return [jobs[index] for index in self._refused_indexes(jobs, again=again)]
+        return [jobs[index] for index in self._refused_indexes(jobs, [again] * len(jobs))]
 
-    def _refused_indexes(self, jobs: Sequence[DeliveryJob], *, again: bool) -> list[int]:
-        first = [job.model_copy(update={"queued": "again" if again else "once"}).model_dump_json() for job in jobs]
+    def _refused_indexes(self, jobs: Sequence[DeliveryJob], again: Sequence[bool]) -> list[int]:
+        """`send_batches` with each job's own `again`; returns the indexes SQS did not accept."""
+        first = [
+            job.model_copy(update={"queued": "again" if queued_before else "once"}).model_dump_json()
+            for job, queued_before in zip(jobs, again, strict=True)
+        ]
         repeated = [job.model_copy(update={"queued": "again"}).model_dump_json() for job in jobs]
         failed: list[int] = []
         for batch in _batches(repeated):  # sized for the longer bodies
@@ -115,14 +119,9 @@ class DeliveriesQueue:
         for attempt in range(_SEND_ATTEMPTS):
             if not pending:
                 break
-            first_time = [index for index in pending if attempt == 0 and owned[index][0] not in again]
-            before = [index for index in pending if index not in set(first_time)]
-            pending = [
-                sent[refused]
-                for sent, was_queued in ((first_time, False), (before, True))
-                if sent
-                for refused in self._refused_indexes([owned[index][1] for index in sent], again=was_queued)
-            ]
+            queued_before = [attempt > 0 or owned[index][0] in again for index in pending]
+            refused = self._refused_indexes([owned[index][1] for index in pending], queued_before)
+            pending = [pending[index] for index in refused]
         return {owned[index][0] for index in pending}
 
     def schedule_returns(self, returns: Sequence[tuple[str, int]]) -> None:
