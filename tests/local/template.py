@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -180,6 +181,9 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
     return stack
 
 
+_loading = threading.Lock()
+
+
 def load_handler(logical_id: str, environment: int = 0) -> Handler:
     """Import a function's handler from its CodeUri, under a module name unique to the function and execution
     environment (each environment has its own module state, as separate Lambda environments do)."""
@@ -187,12 +191,19 @@ def load_handler(logical_id: str, environment: int = 0) -> Handler:
     module_name, _, attribute = properties["Handler"].rpartition(".")
     path = ROOT / properties["CodeUri"] / f"{module_name.replace('.', '/')}.py"
     unique_name = f"nimriz_function_{logical_id}" + (f"_{environment}" if environment else "")
-    module = sys.modules.get(unique_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(unique_name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[unique_name] = module
-        spec.loader.exec_module(module)
+    # A module is in sys.modules before its code has run: without the lock, a concurrent first request would find
+    # it there half-loaded, with no handler yet (the gateway answered 502).
+    with _loading:
+        module = sys.modules.get(unique_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(unique_name, path)
+            assert spec and spec.loader
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[unique_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[unique_name]  # as a failed import leaves nothing behind: the next request retries
+                raise
     handler: Handler = getattr(module, attribute)
     return handler
