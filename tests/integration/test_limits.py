@@ -29,7 +29,7 @@ def plans_of(workspace: str, aws: LocalStack) -> list[dict[str, Any]]:
     client = boto3.client("apigateway")
     value = usage_key_value(aws.stage, workspace)
     (key,) = [k for k in client.get_api_keys(includeValues=True)["items"] if k["value"] == value]
-    return list(client.get_usage_plans(keyId=key["id"])["items"])
+    return [dict(plan) for plan in client.get_usage_plans(keyId=key["id"])["items"]]
 
 
 class TestAdminApi:
@@ -64,7 +64,7 @@ class TestAdminApi:
     def test_setting_the_same_values_again_changes_and_audits_nothing(
         self, api: ApiClient, admin_api: ApiClient
     ) -> None:
-        set_limits(admin_api, **DEFAULT_LIMITS.as_dict())
+        set_limits(admin_api, "ws_dev", **DEFAULT_LIMITS.as_dict())
         entries = api.get("/api/integrations/audit-log").json()["audit_log"]
         assert not [e for e in entries if e["action"] == "workspace.limits_updated"]
 

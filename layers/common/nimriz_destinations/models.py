@@ -26,9 +26,9 @@ from pydantic_core import CoreSchema
 
 from .filters import EventFilter
 from .ids import ID_PATTERN, PLATFORM_ID_PATTERN
+from .limits import MAX_BURST, MAX_REQUESTS_PER_SECOND, Limits
 from .mapping import PropertyMapping
 from .providers import DESTINATION_TYPES
-from .limits import MAX_BURST, MAX_REQUESTS_PER_SECOND, Limits
 from .quotas import QUOTA_CEILING
 from .scopes import Scope
 from .text import SINGLE_LINE_TEXT

@@ -21,9 +21,9 @@ from ..models import (
     DestinationMetrics,
     FilterVerdictOut,
     Health,
-    MetricCounts,
     LimitsOut,
     LimitsResponse,
+    MetricCounts,
     QuotasOut,
     QuotasResponse,
 )
