@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..cache import TTLCache
 from ..limits import usage_key_name, usage_key_value
+from ..observability import logger
 from ..storage.limits import LimitsRecord, LimitsStore
 from ..storage.usage_plans import UsagePlans
 
@@ -33,5 +34,10 @@ class UsageKeys:
             return record.usage_key_id
         name, value = usage_key_name(self._stage, workspace_id), usage_key_value(self._stage, workspace_id)
         key_id = self._plans.add_key(name, value)
-        self._store.set_usage_key(workspace_id, key_id)
+        try:
+            self._store.set_usage_key(workspace_id, key_id)
+        except Exception:
+            # The key is made and in a plan, which is what the request needs; unrecorded, the next environment
+            # to see the workspace finds it again (add_key is safe to repeat).
+            logger.warning("could not record the workspace's usage key", extra={"workspace_id": workspace_id})
         return key_id
