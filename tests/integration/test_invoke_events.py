@@ -40,6 +40,8 @@ EXPECTED = {
     "api_list_api_keys.json": ("ListApiKeysFunction", 200),
     "api_get_workspace_quotas.json": ("GetWorkspaceQuotasFunction", 200),
     "api_update_workspace_quotas.json": ("UpdateWorkspaceQuotasFunction", 200),
+    "api_get_workspace_limits.json": ("GetWorkspaceLimitsFunction", 200),
+    "api_update_workspace_limits.json": ("UpdateWorkspaceLimitsFunction", 200),
     "api_revoke_api_key_not_found.json": ("RevokeApiKeyFunction", 404),
     "api_rotate_api_key_not_found.json": ("RotateApiKeyFunction", 404),
 }

@@ -12,14 +12,18 @@ import base64
 import hmac
 import json
 import re
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from nimriz_destinations import aws
+from nimriz_destinations.cache import TTLCache
+
 from .lambdas import ACCOUNT_ID, invoke
-from .template import functions, load_template
+from .template import api_id, functions, load_template
 
 # The IAM principal a valid admin token stands for (what API Gateway puts in requestContext.identity).
 LOCAL_ADMIN_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/nimriz-local-admin"
@@ -33,6 +37,7 @@ class Route:
     function: str  # logical id
     api: str  # logical id of the API the route is on
     authorizer: str | None  # a Lambda authorizer's name in the API's Authorizers, AWS_IAM, or None (public)
+    api_key_required: bool
     pattern: re.Pattern[str]
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
@@ -74,6 +79,9 @@ def routes() -> list[Route]:
                 "DefaultAuthorizer"
             )
             pattern = re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource)))
+            key_required = properties.get("Auth", {}).get("ApiKeyRequired")
+            if key_required is None:
+                key_required = _apis()[api].get("Auth", {}).get("ApiKeyRequired", False)
             found.append(
                 Route(
                     method=properties["Method"].upper(),
@@ -81,6 +89,7 @@ def routes() -> list[Route]:
                     function=logical_id,
                     api=api,
                     authorizer=None if authorizer in (None, "NONE") else authorizer,
+                    api_key_required=bool(key_required),
                     pattern=pattern,
                 )
             )
@@ -93,7 +102,69 @@ def gateway_response(api: str, response_type: str, request_id: str, default_stat
     template = configured.get("ResponseTemplates", {}).get("application/json", '{"message": null}')
     body = template.replace("$context.requestId", request_id)
     status = int(configured.get("StatusCode", default_status))
-    return GatewayResult(status, {"Content-Type": "application/json", "x-amzn-RequestId": request_id}, body.encode())
+    headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id}
+    # Static header values are quoted in the template ("'1'").
+    headers.update({k: v.strip("'") for k, v in configured.get("ResponseParameters", {}).get("Headers", {}).items()})
+    return GatewayResult(status, headers, body.encode())
+
+
+@dataclass
+class TokenBucket:
+    """API Gateway's throttling algorithm: `burst` tokens at most, refilled at `rate` per second."""
+
+    rate: float
+    burst: int
+    tokens: float = field(init=False)
+    updated: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = float(self.burst)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class UsagePlanThrottles:
+    """The bucket a request with a given usage key takes a token from, per the plans in the AWS stand-in."""
+
+    def __init__(self, stage: str) -> None:
+        self._stage = stage
+        # As long as the local stack's other caches (AUTH_CACHE_SECONDS=1): a changed plan counts within a second.
+        self._plans: TTLCache[tuple[str, dict[str, Any]] | None] = TTLCache(max_entries=1000, ttl_seconds=1)
+        self._buckets: dict[tuple[Any, ...], TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, api: str, usage_key: str, method: str, resource: str) -> str | None:
+        """None when the request may pass, else the gateway response type refusing it."""
+        found = self._plans.get_or_load((api, usage_key), lambda: self._plan_of(api, usage_key))
+        if found is None:
+            return "INVALID_API_KEY"
+        plan_id, stage = found
+        throttle = stage.get("throttle", {}).get(f"{resource}/{method}")
+        scope = f"{resource}/{method}" if throttle else "*"
+        throttle = throttle or stage["plan_throttle"]
+        rate, burst = float(throttle["rateLimit"]), int(throttle["burstLimit"])
+        with self._lock:
+            bucket = self._buckets.setdefault((usage_key, plan_id, scope, rate, burst), TokenBucket(rate, burst))
+            return None if bucket.take() else "THROTTLED"
+
+    def _plan_of(self, api: str, usage_key: str) -> tuple[str, dict[str, Any]] | None:
+        client = aws.apigateway()
+        keys = client.get_api_keys(includeValues=True)["items"]
+        key_id = next((key["id"] for key in keys if key.get("value") == usage_key), None)
+        if key_id is None:
+            return None
+        for plan in client.get_usage_plans(keyId=key_id)["items"]:
+            for stage in plan.get("apiStages", []):
+                if stage["apiId"] == api_id(api) and stage["stage"] == self._stage:
+                    return plan["id"], {**stage, "plan_throttle": plan["throttle"]}
+        return None
 
 
 class ApiGateway:
@@ -102,6 +173,7 @@ class ApiGateway:
         self.routes = routes()
         # Without a token every AWS_IAM route is refused, as API Gateway refuses unsigned requests.
         self._admin_token = admin_token
+        self._throttles = UsagePlanThrottles(stage)
 
     def handle(
         self, method: str, path: str, headers: dict[str, str], query: dict[str, list[str]], body: bytes | None
@@ -123,9 +195,13 @@ class ApiGateway:
                 {"userArn": LOCAL_ADMIN_ARN, "caller": "AIDALOCALADMIN", "accountId": ACCOUNT_ID}
             )
         elif route.authorizer:
-            context = self._authorize(event, route, method, path)
-            if context is None:
+            authorized = self._authorize(event, route, method, path)
+            if authorized is None:
                 return gateway_response(route.api, "UNAUTHORIZED", request_id, 401)
+            context, usage_key = authorized
+            refusal = self._throttle(route, usage_key)
+            if refusal:
+                return gateway_response(route.api, refusal, request_id, 429 if refusal == "THROTTLED" else 403)
             event["requestContext"]["authorizer"] = context
         try:
             result = invoke(route.function, event)
@@ -143,12 +219,22 @@ class ApiGateway:
             return "INVALID_SIGNATURE"
         return None
 
-    def _authorize(self, event: dict[str, Any], route: Route, method: str, path: str) -> dict[str, Any] | None:
+    def _throttle(self, route: Route, usage_key: str | None) -> str | None:
+        """The gateway response type refusing the request for its usage plan, or None."""
+        if not route.api_key_required or _apis()[route.api].get("ApiKeySourceType") != "AUTHORIZER":
+            return None
+        if not usage_key:
+            return "INVALID_API_KEY"
+        return self._throttles.take(route.api, usage_key, route.method, route.resource)
+
+    def _authorize(
+        self, event: dict[str, Any], route: Route, method: str, path: str
+    ) -> tuple[dict[str, Any], str | None] | None:
         assert route.authorizer
         function = _authorizer_logical_id(_apis()[route.api]["Auth"]["Authorizers"][route.authorizer])
         request = {
             "type": "REQUEST",
-            "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{_api_id(route.api)}/{self.stage}/{method}{path}",
+            "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{api_id(route.api)}/{self.stage}/{method}{path}",
             **{key: event[key] for key in ("resource", "path", "httpMethod", "headers", "multiValueHeaders",
                                             "queryStringParameters", "multiValueQueryStringParameters",
                                             "pathParameters", "stageVariables", "requestContext")},
@@ -160,7 +246,8 @@ class ApiGateway:
         statement = response["policyDocument"]["Statement"][0]
         if statement["Effect"] != "Allow":
             return None
-        return {**response.get("context", {}), "principalId": response["principalId"]}
+        context = {**response.get("context", {}), "principalId": response["principalId"]}
+        return context, response.get("usageIdentifierKey")
 
     def _proxy_event(
         self,
@@ -186,7 +273,7 @@ class ApiGateway:
             "stageVariables": None,
             "requestContext": {
                 "accountId": ACCOUNT_ID,
-                "apiId": _api_id(route.api),
+                "apiId": api_id(route.api),
                 "resourceId": "local",
                 "resourcePath": route.resource,
                 "httpMethod": method,
@@ -201,10 +288,6 @@ class ApiGateway:
             "body": text,
             "isBase64Encoded": False,
         }
-
-
-def _api_id(api: str) -> str:
-    return f"local{api.lower()}"
 
 
 def _authorizer_logical_id(authorizer: dict[str, Any]) -> str:

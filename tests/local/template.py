@@ -57,6 +57,7 @@ class LocalStack:
     queue_urls: dict[str, str] = field(default_factory=dict)  # logical id -> url
     queue_arns: dict[str, str] = field(default_factory=dict)
     secret_arns: dict[str, str] = field(default_factory=dict)  # logical id -> ARN (Ref of a secret is its ARN)
+    usage_plan_ids: dict[str, str] = field(default_factory=dict)  # logical id -> id in the AWS stand-in
 
     @property
     def stack_id(self) -> str:
@@ -78,6 +79,11 @@ class LocalStack:
             return self.queue_urls[logical_id]
         if logical_id in self.secret_arns:
             return self.secret_arns[logical_id]
+        if logical_id in self.usage_plan_ids:
+            return self.usage_plan_ids[logical_id]
+        api, _, attribute = logical_id.partition(".")
+        if api in resources_of_type("AWS::Serverless::Api"):
+            return self.stage if attribute == "Stage" else api_id(api)
         raise KeyError(f"cannot resolve Ref {logical_id} locally")
 
     def resolve(self, value: Any) -> Any:
@@ -120,6 +126,11 @@ class LocalStack:
         for logical_id in functions():
             merged.update(self.function_environment(logical_id))
         return merged
+
+
+def api_id(logical_id: str) -> str:
+    """What an API's Ref (its id) is locally."""
+    return f"local{logical_id.lower()}"
 
 
 def function_environment_names() -> frozenset[str]:
@@ -178,7 +189,28 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
         length = int(properties.get("GenerateSecretString", {}).get("PasswordLength", 32))
         value = secrets.token_urlsafe(length)[:length]  # what GenerateSecretString would make: a random string
         stack.secret_arns[logical_id] = secretsmanager.create_secret(Name=properties["Name"], SecretString=value)["ARN"]
+
+    apigateway = boto3.client("apigateway")
+    for logical_id, resource in resources_of_type("AWS::ApiGateway::UsagePlan").items():
+        properties = stack.resolve(resource["Properties"])
+        plan = apigateway.create_usage_plan(
+            name=properties["UsagePlanName"],
+            apiStages=[
+                {
+                    "apiId": stage["ApiId"],
+                    "stage": stage["Stage"],
+                    "throttle": {method: _throttle(t) for method, t in stage.get("Throttle", {}).items()},
+                }
+                for stage in properties["ApiStages"]
+            ],
+            throttle=_throttle(properties["Throttle"]),
+        )
+        stack.usage_plan_ids[logical_id] = plan["id"]
     return stack
+
+
+def _throttle(settings: dict[str, Any]) -> Any:
+    return {"rateLimit": float(settings["RateLimit"]), "burstLimit": int(settings["BurstLimit"])}
 
 
 _loading = threading.Lock()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from nimriz_destinations.limits import DEFAULT_LIMITS, RESOLVE_LIMITS, RESOLVE_METHOD, default_plan_name
 from nimriz_destinations.observability import API_VERSION_RETIRED_METRIC
 from tests.local.template import ROOT, TEMPLATE_PATH, functions, load_template, resources_of_type
 
@@ -38,6 +39,8 @@ API_FUNCTIONS = {
     ("POST", "/admin/workspaces/{workspace_id}/api-keys/{key_id}/rotate"): "RotateApiKeyFunction",
     ("GET", "/admin/workspaces/{workspace_id}/quotas"): "GetWorkspaceQuotasFunction",
     ("PUT", "/admin/workspaces/{workspace_id}/quotas"): "UpdateWorkspaceQuotasFunction",
+    ("GET", "/admin/workspaces/{workspace_id}/limits"): "GetWorkspaceLimitsFunction",
+    ("PUT", "/admin/workspaces/{workspace_id}/limits"): "UpdateWorkspaceLimitsFunction",
 }
 ADMIN_FUNCTIONS = {
     "CreateApiKeyFunction",
@@ -46,6 +49,8 @@ ADMIN_FUNCTIONS = {
     "RotateApiKeyFunction",
     "GetWorkspaceQuotasFunction",
     "UpdateWorkspaceQuotasFunction",
+    "GetWorkspaceLimitsFunction",
+    "UpdateWorkspaceLimitsFunction",
 }
 TOKEN_KEY = {"Ref": "InterstitialTokenSecret"}
 
@@ -293,7 +298,7 @@ class TestAdminApi:
             assert set(body["error"]) == {"code", "message", "support_reference", "details"}
 
     def test_admin_functions_touch_only_the_table(self) -> None:
-        assert actions_of("AuthorizerFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+        assert actions_of("AuthorizerFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | USAGE_KEY_MAKING
         # PutItem/DeleteItem on the key functions that change keys: their audit entries (written, or removed again).
         audit = {"dynamodb:PutItem", "dynamodb:DeleteItem"}
         assert actions_of("CreateApiKeyFunction") == {"dynamodb:PutItem"} | audit
@@ -305,9 +310,91 @@ class TestAdminApi:
         )
         assert actions_of("GetWorkspaceQuotasFunction") == {"dynamodb:GetItem"}
         assert actions_of("UpdateWorkspaceQuotasFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | audit
+        assert actions_of("GetWorkspaceLimitsFunction") == {"dynamodb:GetItem", "apigateway:GET"}
+        assert (
+            actions_of("UpdateWorkspaceLimitsFunction")
+            == {"dynamodb:GetItem", "dynamodb:UpdateItem", "apigateway:PATCH", "apigateway:DELETE"}
+            | audit
+            | USAGE_KEY_MAKING
+        )
         for logical_id in ADMIN_FUNCTIONS | {"AuthorizerFunction"}:
             for statement in statements(logical_id):
+                if str(statement["Action"]).startswith("['apigateway:") or statement["Action"] == "apigateway:GET":
+                    continue  # usage plans and keys: TestRequestLimits
                 assert statement["Resource"] == {"Fn::GetAtt": ["DestinationsTable", "Arn"]}, logical_id
+
+
+USAGE_KEY_MAKING = {"apigateway:GET", "apigateway:POST"}
+APIGATEWAY_ARN = "arn:${AWS::Partition}:apigateway:${AWS::Region}::"
+
+
+class TestRequestLimits:
+    """Per-workspace limits with API Gateway's usage plans (design §9.6)."""
+
+    def api(self) -> dict[str, Any]:
+        return dict(resources_of_type("AWS::Serverless::Api")["DestinationsApi"]["Properties"])
+
+    def test_the_authorizer_supplies_the_api_key_and_every_route_but_the_public_page_requires_one(self) -> None:
+        api = self.api()
+        assert api["ApiKeySourceType"] == "AUTHORIZER"
+        assert api["Auth"]["ApiKeyRequired"] is True
+        for logical_id, event in api_events():
+            if event["RestApiId"] == {"Ref": "DestinationsApi"}:
+                required = event.get("Auth", {}).get("ApiKeyRequired", True)
+                assert required is (logical_id != "InterstitialPageFunction"), logical_id
+
+    def test_the_default_plan_is_the_documented_defaults_with_the_resolve_route_higher(self) -> None:
+        (plan,) = resources_of_type("AWS::ApiGateway::UsagePlan").values()
+        properties = plan["Properties"]
+        assert properties["UsagePlanName"] == {"Fn::Sub": default_plan_name("${Stage}")}
+        assert properties["Throttle"] == {
+            "RateLimit": DEFAULT_LIMITS.requests_per_second,
+            "BurstLimit": DEFAULT_LIMITS.burst,
+        }
+        (stage,) = properties["ApiStages"]
+        assert stage["ApiId"] == {"Ref": "DestinationsApi"}
+        assert stage["Stage"] == {"Ref": "DestinationsApi.Stage"}
+        resolve = {"RateLimit": RESOLVE_LIMITS.requests_per_second, "BurstLimit": RESOLVE_LIMITS.burst}
+        assert stage["Throttle"] == {RESOLVE_METHOD: resolve}
+        assert RESOLVE_LIMITS.requests_per_second > DEFAULT_LIMITS.requests_per_second
+        assert RESOLVE_LIMITS.burst > DEFAULT_LIMITS.burst
+        (route,) = [e for _, e in api_events() if e["Path"] == "/api/integrations/interstitial/resolve"]
+        assert f"{route['Path']}/{route['Method'].upper()}" == RESOLVE_METHOD
+
+    def test_over_the_limit_answers_429_rate_limited_with_retry_after_in_the_error_shape(self) -> None:
+        responses = self.api()["GatewayResponses"]
+        for response_type, status, code in (
+            ("THROTTLED", "429", "RATE_LIMITED"),
+            ("INVALID_API_KEY", "503", "INTEGRATIONS_UNAVAILABLE"),
+        ):
+            assert responses[response_type]["StatusCode"] == status
+            assert responses[response_type]["ResponseParameters"] == {"Headers": {"Retry-After": "'1'"}}
+            body = json.loads(responses[response_type]["ResponseTemplates"]["application/json"])
+            assert body["error"]["code"] == code
+            assert set(body["error"]) == {"code", "message", "support_reference", "details"}
+
+    def test_the_stage_throttle_caps_all_workspaces_together_above_any_one(self) -> None:
+        (settings,) = self.api()["MethodSettings"]
+        assert settings["ThrottlingRateLimit"] > 10 * RESOLVE_LIMITS.requests_per_second / 2
+        assert settings["ThrottlingBurstLimit"] > RESOLVE_LIMITS.burst
+
+    def test_usage_plan_permissions_name_api_gateway_paths_only(self) -> None:
+        for logical_id in ("AuthorizerFunction", "GetWorkspaceLimitsFunction", "UpdateWorkspaceLimitsFunction"):
+            for statement in statements(logical_id):
+                if "apigateway:" not in str(statement["Action"]):
+                    continue
+                resources = (
+                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                )
+                for resource in resources:
+                    assert resource["Fn::Sub"].startswith(f"{APIGATEWAY_ARN}/"), logical_id
+        # The authorizer only makes keys and adds them to plans: it never changes or removes a plan or a key.
+        (authorizer_statement,) = [s for s in statements("AuthorizerFunction") if "apigateway:" in str(s["Action"])]
+        assert {r["Fn::Sub"] for r in authorizer_statement["Resource"]} == {
+            f"{APIGATEWAY_ARN}/apikeys",
+            f"{APIGATEWAY_ARN}/usageplans",
+            f"{APIGATEWAY_ARN}/usageplans/*/keys",
+        }
 
 
 class TestQueues:

@@ -26,10 +26,11 @@ def test_other_schemes_and_empty_values_carry_no_key() -> None:
     assert extract_api_key({"X-Nim-Api-Key": "k" * 300}) is None
 
 
-def test_allow_policy_covers_the_stage_and_passes_the_workspace_key_id_and_scopes() -> None:
+def test_allow_policy_covers_the_stage_and_passes_the_workspace_key_id_scopes_and_usage_key() -> None:
     arn = "arn:aws:execute-api:us-east-1:123:abc/prod/GET/api/integrations/destinations"
     key = AuthenticatedKey("k_1", Workspace("ws_1", "org_1"), ("deliveries:replay", "destinations:read"), None, True)
-    policy = allow_policy(arn, key)
+    policy = allow_policy(arn, key, "a" * 64)
+    assert policy["usageIdentifierKey"] == "a" * 64  # the workspace's API Gateway key: its usage plan throttles
     assert policy["policyDocument"]["Statement"][0]["Resource"] == "arn:aws:execute-api:us-east-1:123:abc/prod/*"  # type: ignore[index]
     assert policy["context"] == {
         "workspace_id": "ws_1",

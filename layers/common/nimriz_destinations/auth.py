@@ -32,13 +32,15 @@ def authenticate(headers: Mapping[str, str] | None, store: ApiKeyStore, now: dat
     return key
 
 
-def allow_policy(method_arn: str, key: AuthenticatedKey) -> dict[str, object]:
-    """API Gateway REQUEST authorizer response; the context reaches the endpoint's requestContext.authorizer."""
+def allow_policy(method_arn: str, key: AuthenticatedKey, usage_key: str) -> dict[str, object]:
+    """API Gateway REQUEST authorizer response; the context reaches the endpoint's requestContext.authorizer.
+    `usage_key` is the workspace's API Gateway API key: its usage plan throttles the request (design §9.6)."""
     # Allow every method of this stage: the decision depends on the key only. Each endpoint checks the scope its
     # route needs against `scopes` (api/app.py), so one authorizer answer fits every route.
     api_arn = "/".join(method_arn.split("/", 2)[:2]) + "/*"
     return {
         "principalId": key.workspace.workspace_id,
+        "usageIdentifierKey": usage_key,
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": api_arn}],

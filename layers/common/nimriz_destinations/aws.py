@@ -10,6 +10,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
@@ -41,6 +42,10 @@ def sqs_first_try() -> SQSClient:
 
 def secretsmanager() -> SecretsManagerClient:
     return _client("secretsmanager")
+
+
+def apigateway() -> APIGatewayClient:
+    return _client("apigateway")
 
 
 def reset_clients() -> None:

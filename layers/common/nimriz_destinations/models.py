@@ -26,6 +26,7 @@ from pydantic_core import CoreSchema
 
 from .filters import EventFilter
 from .ids import ID_PATTERN, PLATFORM_ID_PATTERN
+from .limits import MAX_BURST, MAX_REQUESTS_PER_SECOND, Limits
 from .mapping import PropertyMapping
 from .providers import DESTINATION_TYPES
 from .quotas import QUOTA_CEILING
@@ -477,6 +478,37 @@ class QuotasOut(_Model):
 
 class QuotasResponse(_Model):
     quotas: QuotasOut
+
+
+class LimitsUpdate(_Input):
+    """Both limits of a workspace's requests (a token bucket, design §9.6)."""
+
+    requests_per_second: Annotated[int, Strict(), Field(ge=1, le=MAX_REQUESTS_PER_SECOND)] = Field(
+        description="The steady rate the bucket refills at."
+    )
+    burst: Annotated[int, Strict(), Field(ge=1, le=MAX_BURST)] = Field(
+        description="Requests that may arrive at once (the bucket's size); at least requests_per_second."
+    )
+
+    @model_validator(mode="after")
+    def _burst_holds_a_second(self) -> Self:
+        # A bucket smaller than one second's refill could never serve the rate to a client whose requests arrive
+        # together (API Gateway throttles with a token bucket).
+        if self.burst < self.requests_per_second:
+            raise ValueError("burst must be at least requests_per_second")
+        return self
+
+    def limits(self) -> Limits:
+        return Limits(requests_per_second=self.requests_per_second, burst=self.burst)
+
+
+class LimitsOut(_Model):
+    requests_per_second: int
+    burst: int
+
+
+class LimitsResponse(_Model):
+    limits: LimitsOut
 
 
 class ApiKeyOut(_Model):

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from .service.audit import AuditLog
     from .service.deliveries import DeliveryService
     from .service.destinations import DestinationService
+    from .service.limits import LimitsService
     from .service.metrics import MetricsService
     from .service.parked_events import ParkedEventService
     from .service.preview import PreviewService
     from .service.quotas import QuotaService
+    from .service.usage_keys import UsageKeys
     from .storage.api_keys import ApiKeyStore
     from .storage.counters import DeliveryCounters
     from .storage.deliveries import DeliveryLog
@@ -80,6 +82,27 @@ def quota_service() -> QuotaService:
     from .storage.quotas import QuotaStore
 
     return QuotaService(QuotaStore(get_settings().required("table_name")), audit_log())
+
+
+@cache
+def usage_keys() -> UsageKeys:
+    from .service.usage_keys import UsageKeys
+    from .storage.limits import LimitsStore
+    from .storage.usage_plans import UsagePlans
+
+    settings = get_settings()
+    return UsageKeys(LimitsStore(settings.required("table_name")), UsagePlans(settings.stage), settings.stage)
+
+
+@cache
+def limits_service() -> LimitsService:
+    from .service.limits import LimitsService
+    from .storage.limits import LimitsStore
+    from .storage.usage_plans import UsagePlans
+
+    settings = get_settings()
+    store = LimitsStore(settings.required("table_name"))
+    return LimitsService(store, UsagePlans(settings.stage), usage_keys(), audit_log())
 
 
 @cache
@@ -242,6 +265,8 @@ _FACTORIES = (
     audit_log,
     api_key_store,
     api_key_service,
+    usage_keys,
+    limits_service,
     destination_configs,
     compiled_actions,
     fan_out,

@@ -21,6 +21,8 @@ from ..models import (
     DestinationMetrics,
     FilterVerdictOut,
     Health,
+    LimitsOut,
+    LimitsResponse,
     MetricCounts,
     QuotasOut,
     QuotasResponse,
@@ -28,6 +30,7 @@ from ..models import (
 from ..providers import get_provider
 
 if TYPE_CHECKING:  # each function presents one of these: a handler imports none of their modules to present one
+    from ..limits import Limits
     from ..quotas import Quotas
     from ..service.api_keys import IssuedKey
     from ..service.metrics import WindowMetrics
@@ -121,6 +124,10 @@ def present_issued_key(issued: IssuedKey) -> ApiKeyCreatedResponse:
 
 def present_quotas(quotas: Quotas) -> QuotasResponse:
     return QuotasResponse(quotas=QuotasOut(**quotas.as_dict()))
+
+
+def present_limits(limits: Limits) -> LimitsResponse:
+    return LimitsResponse(limits=LimitsOut(**limits.as_dict()))
 
 
 def present_audit_entry(entry: AuditEntry) -> AuditEntryOut:

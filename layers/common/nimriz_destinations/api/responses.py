@@ -15,6 +15,7 @@ from ..models import (
     DestinationMetricsResponse,
     DestinationResponse,
     ErrorResponse,
+    LimitsResponse,
     ParkedEventListResponse,
     PreviewResponse,
     QuotasResponse,
@@ -152,6 +153,12 @@ ROTATE_API_KEY_RESPONSES = {
 GET_QUOTAS_RESPONSES = {200: _json("The workspace's quotas", QuotasResponse), **_ADMIN_ERRORS}
 UPDATE_QUOTAS_RESPONSES = {
     200: _json("The quotas as they now are", QuotasResponse),
+    **_BODY_ERRORS,
+    **_ADMIN_ERRORS,
+}
+GET_LIMITS_RESPONSES = {200: _json("The workspace's request limits", LimitsResponse), **_ADMIN_ERRORS}
+UPDATE_LIMITS_RESPONSES = {
+    200: _json("The request limits as they now are", LimitsResponse),
     **_BODY_ERRORS,
     **_ADMIN_ERRORS,
 }

@@ -18,6 +18,8 @@ def destination_sk(destination_id: str) -> str:
 
 # In the workspace's partition beside its destinations: its quotas and what it uses of them (storage/quotas.py).
 QUOTA_SK = "QUOTA"
+# Beside it: the ids of the workspace's API Gateway key and own usage plan (storage/limits.py).
+LIMITS_SK = "LIMITS"
 
 
 def api_key_pk(key_hash: str) -> str:
