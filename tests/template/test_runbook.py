@@ -97,8 +97,7 @@ class TestStatedNumbers:
     def test_retentions_and_the_dispatchers_deadlines_are_the_templates(self) -> None:
         text = runbook_text()
         queues = resources_of_type("AWS::SQS::Queue")
-        dlq_days = {queue["Properties"]["MessageRetentionPeriod"] // 86400 for k, queue in queues.items() if k.endswith("DLQ")}
-        (days,) = dlq_days
+        (days,) = {q["Properties"]["MessageRetentionPeriod"] // 86400 for k, q in queues.items() if k.endswith("DLQ")}
         assert f"messages are kept {days} days" in text and f"Messages leave the DLQ after {days} days" in text
         parameters = load_template()["Parameters"]
         assert f"`LogRetentionDays` (default {parameters['LogRetentionDays']['Default']};" in text
@@ -119,7 +118,7 @@ def emitted_metric_names() -> set[str]:
                     continue
                 (name,) = [keyword.value for keyword in node.keywords if keyword.arg == "name"]
                 if isinstance(name, ast.Constant):
-                    names.add(name.value)
+                    names.add(str(name.value))
                 else:
                     assert path.name == "observability.py", f"{path}: name metrics with a literal"
     for constant, value in vars(observability).items():

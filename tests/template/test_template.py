@@ -388,6 +388,21 @@ def metric_of(query: dict[str, Any]) -> tuple[Any, str, dict[str, Any], str, int
     return metric["Namespace"], metric["MetricName"], dimensions, stat["Stat"], stat["Period"]
 
 
+def metric_stats(alarm: dict[str, Any]) -> list[tuple[Any, str, dict[str, Any], str, int]]:
+    """The metrics a metric-math alarm reads (`metric_of` each)."""
+    return [metric_of(query) for query in queries(alarm).values() if "MetricStat" in query]
+
+
+def math_alarm_on(metric: str, dimensions: dict[str, Any]) -> dict[str, Any]:
+    """The one metric-math alarm that reads `metric` with exactly `dimensions`."""
+    (alarm,) = [
+        alarm
+        for alarm in alarms().values()
+        if any(found[1] == metric and found[2] == dimensions for found in metric_stats(alarm))
+    ]
+    return alarm
+
+
 def returned_expression(alarm: dict[str, Any]) -> str:
     (returned,) = [query for query in alarm["Metrics"] if query.get("ReturnData", True)]
     expression: str = returned["Expression"]
@@ -484,11 +499,8 @@ class TestAlarms:
         from nimriz_destinations.observability import API_SERVER_ERRORS_METRIC
 
         api_label = {"DestinationsApi": "workspace", "AdminApi": "admin"}[api]
-        (alarm,) = [a for a in alarms().values() if any(
-            metric_of(q)[1] == "5XXError" and metric_of(q)[2] == api_dimensions(api)
-            for q in queries(a).values() if "MetricStat" in q
-        )]  # fmt: skip
-        metrics = {metric_of(q)[1]: metric_of(q) for q in queries(alarm).values() if "MetricStat" in q}
+        alarm = math_alarm_on("5XXError", api_dimensions(api))
+        metrics = {metric[1]: metric for metric in metric_stats(alarm)}
         assert metrics["Count"][2] == api_dimensions(api) and metrics["Count"][3] == "Sum"
         handled = metrics[API_SERVER_ERRORS_METRIC]
         assert handled[0] == metrics_namespace()
@@ -499,11 +511,8 @@ class TestAlarms:
 
     @pytest.mark.parametrize("api", ["DestinationsApi", "AdminApi"])
     def test_each_api_alarms_on_its_p99_latency_per_stage(self, api: str) -> None:
-        (alarm,) = [a for a in alarms().values() if any(
-            metric_of(q)[1] == "Latency" and metric_of(q)[2] == api_dimensions(api)
-            for q in queries(a).values() if "MetricStat" in q
-        )]  # fmt: skip
-        (latency,) = [metric_of(q) for q in queries(alarm).values() if "MetricStat" in q and metric_of(q)[1] == "Latency"]
+        alarm = math_alarm_on("Latency", api_dimensions(api))
+        (latency,) = [metric for metric in metric_stats(alarm) if metric[1] == "Latency"]
         assert latency[3] == "p99"
         assert volume_guard(alarm) is not None
         assert 1 < alarm["DatapointsToAlarm"] <= alarm["EvaluationPeriods"]
@@ -514,7 +523,7 @@ class TestAlarms:
         self, alarm_id: str, numerator: str
     ) -> None:
         alarm = alarms()[alarm_id]
-        metrics = {metric_of(q)[1]: metric_of(q) for q in queries(alarm).values() if "MetricStat" in q}
+        metrics = {metric[1]: metric for metric in metric_stats(alarm)}
         assert {"Delivered", numerator} <= set(metrics)
         for namespace, _, dimensions, stat, _ in metrics.values():
             # The live totals: no destination type, so every type counts; test-sends have their own names.
@@ -549,14 +558,15 @@ class TestAlarms:
     def test_the_metric_namespace_carries_the_stage_and_every_alarm_on_our_metrics_uses_it(self) -> None:
         assert metrics_namespace() == {"Fn::Sub": "NimrizDestinations/${Stage}"}
         namespaces = [alarm.get("Namespace") for alarm in alarms().values()]
-        namespaces += [metric_of(q)[0] for a in alarms().values() for q in queries(a).values() if "MetricStat" in q]
+        namespaces += [metric[0] for alarm in alarms().values() for metric in metric_stats(alarm)]
         assert metrics_namespace() in namespaces
         assert all(ns is None or ns == metrics_namespace() or str(ns).startswith("AWS/") for ns in namespaces)
 
 
 class TestLogsAndDashboard:
     def test_every_function_logs_to_its_own_log_group_kept_for_the_retention_parameter(self) -> None:
-        log_groups = {k: v for k, v in resources_of_type("AWS::Logs::LogGroup").items() if not k.endswith("AccessLogGroup")}
+        log_groups = resources_of_type("AWS::Logs::LogGroup")
+        log_groups = {logical_id: group for logical_id, group in log_groups.items() if "AccessLog" not in logical_id}
         used = []
         for logical_id, function in functions().items():
             (name, log_group_id) = next(iter(function["Properties"]["LoggingConfig"]["LogGroup"].items()))
