@@ -115,16 +115,37 @@ def test_a_throttled_attempt_counts_as_throttled_not_as_failed_for_customers_and
     pipeline.run()
     clicks = metrics(api, destination["id"], "1h")["actions"][0]
     assert counters(clicks) == expected(matched=1, delivered=1, throttled=1)
-    emitted = [
-        {name: sum(document[name]) for name in ("Delivered", "Failed", "Throttled") if name in document}
-        for line in capsys.readouterr().out.splitlines()
-        if '"NimrizDestinations"' in line and (document := json.loads(line))["destination_type"] == "generic_http"
-    ]
-    assert {name: sum(batch.get(name, 0) for batch in emitted) for name in ("Delivered", "Failed", "Throttled")} == {
+    emitted = emitted_per_type(capsys.readouterr().out, "generic_http")
+    assert {name: emitted.get(name, 0) for name in ("Delivered", "Failed", "Throttled")} == {
         "Delivered": 1,
         "Failed": 0,
         "Throttled": 1,
     }
+
+
+def emitted_per_type(output: str, destination_type: str) -> dict[str, float]:
+    """The dispatcher's EMF counts of one destination type in `output`, summed by metric name."""
+    sums: dict[str, float] = {}
+    for line in output.splitlines():
+        document = json.loads(line) if line.startswith("{") else {}
+        if "_aws" not in document or document.get("destination_type") != destination_type:
+            continue
+        for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            name, value = definition["Name"], document[definition["Name"]]
+            sums[name] = sums.get(name, 0) + (sum(value) if isinstance(value, list) else value)
+    return sums
+
+
+def test_a_test_send_is_counted_apart_from_live_deliveries_for_operators(
+    api: ApiClient, pipeline: Pipeline, sink: Sink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    destination = two_action_webhook(api, sink.url)
+    test_send = f"{BASE}/{destination['id']}/test-send"
+    assert api.post(test_send, {"action_id": destination["actions"][0]["id"]}).status == 202
+    pipeline.run()
+    emitted = emitted_per_type(capsys.readouterr().out, "generic_http")
+    assert emitted.get("TestSendDelivered") == 1
+    assert emitted.get("Delivered", 0) == 0 and "Latency" not in emitted
 
 
 def test_a_destination_without_traffic_shows_zeros_for_every_action(api: ApiClient, sink: Sink) -> None:

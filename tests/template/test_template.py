@@ -442,14 +442,74 @@ def alarms() -> dict[str, dict[str, Any]]:
     }
 
 
-def alarms_on(namespace: str, metric: str, dimension_value: Any) -> list[dict[str, Any]]:
+def alarms_on(namespace: Any, metric: str, dimension_value: Any) -> list[dict[str, Any]]:
+    """The single-metric alarms on `metric` of one resource (metric-math alarms have no top-level metric)."""
     return [
         alarm
         for alarm in alarms().values()
-        if alarm["Namespace"] == namespace
-        and alarm["MetricName"] == metric
+        if alarm.get("Namespace") == namespace
+        and alarm.get("MetricName") == metric
         and [dimension["Value"] for dimension in alarm["Dimensions"]] == [dimension_value]
     ]
+
+
+def composite_alarms() -> dict[str, dict[str, Any]]:
+    composites = resources_of_type("AWS::CloudWatch::CompositeAlarm").items()
+    return {logical_id: alarm["Properties"] for logical_id, alarm in composites}
+
+
+def per_function_alarms(metric: str) -> set[str]:
+    return {f"{function}{metric}Alarm" for function in functions()}
+
+
+def queries(alarm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A metric-math alarm's queries by id."""
+    return {query["Id"]: query for query in alarm.get("Metrics", [])}
+
+
+def metric_of(query: dict[str, Any]) -> tuple[Any, str, dict[str, Any], str, int]:
+    """(namespace, metric name, dimensions by name, statistic, period) of a metric query."""
+    stat = query["MetricStat"]
+    metric = stat["Metric"]
+    dimensions = {dimension["Name"]: dimension["Value"] for dimension in metric.get("Dimensions", [])}
+    return metric["Namespace"], metric["MetricName"], dimensions, stat["Stat"], stat["Period"]
+
+
+def metric_stats(alarm: dict[str, Any]) -> list[tuple[Any, str, dict[str, Any], str, int]]:
+    """The metrics a metric-math alarm reads (`metric_of` each)."""
+    return [metric_of(query) for query in queries(alarm).values() if "MetricStat" in query]
+
+
+def math_alarm_on(metric: str, dimensions: dict[str, Any]) -> dict[str, Any]:
+    """The one metric-math alarm that reads `metric` with exactly `dimensions`."""
+    (alarm,) = [
+        alarm
+        for alarm in alarms().values()
+        if any(found[1] == metric and found[2] == dimensions for found in metric_stats(alarm))
+    ]
+    return alarm
+
+
+def returned_expression(alarm: dict[str, Any]) -> str:
+    (returned,) = [query for query in alarm["Metrics"] if query.get("ReturnData", True)]
+    expression: str = returned["Expression"]
+    return expression
+
+
+def volume_guard(alarm: dict[str, Any]) -> tuple[str, int] | None:
+    """(query id, least value) of the alarm's `IF(<id> >= <n>, …)` minimum-volume guard, if it has one."""
+    found = re.fullmatch(r"IF\((\w+) >= (\d+), \w+, 0\)", returned_expression(alarm))
+    return (found.group(1), int(found.group(2))) if found else None
+
+
+def metrics_namespace() -> Any:
+    return load_template()["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+
+
+def api_dimensions(api_logical_id: str) -> dict[str, Any]:
+    """The dimensions API Gateway publishes one REST API stage's metrics under."""
+    properties = resources_of_type("AWS::Serverless::Api")[api_logical_id]["Properties"]
+    return {"ApiName": properties["Name"], "Stage": properties["StageName"]}
 
 
 def queue_name(logical_id: str) -> dict[str, Any]:
@@ -457,19 +517,23 @@ def queue_name(logical_id: str) -> dict[str, Any]:
 
 
 class TestAlarms:
-    def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(self) -> None:
+    def test_every_alarm_but_the_per_function_ones_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(
+        self,
+    ) -> None:
         assert resources_of_type("AWS::SNS::Topic").keys() == {"AlarmTopic"}
-        assert alarms()
-        for logical_id, alarm in alarms().items():
+        rolled_up = per_function_alarms("Errors") | per_function_alarms("Throttles")
+        notifying = {**{k: v for k, v in alarms().items() if k not in rolled_up}, **composite_alarms()}
+        assert notifying
+        for logical_id, alarm in notifying.items():
             assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
             assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], logical_id
-            assert alarm["TreatMissingData"] == "notBreaching", logical_id
+            assert alarm.get("TreatMissingData", "notBreaching") == "notBreaching", logical_id
             assert "docs/operations.md#" in alarm["AlarmDescription"]["Fn::Sub"], logical_id
 
     def test_every_runbook_anchor_an_alarm_names_exists_in_the_runbook(self) -> None:
         runbook = (ROOT / "docs/operations.md").read_text()
         anchors = {f"#{anchor}" for anchor in re.findall(r'<a id="([\w-]+)"></a>', runbook)}
-        for logical_id, alarm in alarms().items():
+        for logical_id, alarm in {**alarms(), **composite_alarms()}.items():
             anchor = alarm["AlarmDescription"]["Fn::Sub"].rpartition("docs/operations.md")[2]
             assert anchor in anchors, logical_id
 
@@ -491,16 +555,79 @@ class TestAlarms:
                 (alarm,) = alarms_on("AWS/Lambda", metric, {"Ref": function})
                 assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1, (function, metric)
 
-    def test_the_dispatcher_alarms_before_its_duration_reaches_its_timeout(self) -> None:
-        timeout_ms = functions()["DispatcherFunction"]["Properties"]["Timeout"] * 1000
+    def test_function_errors_and_throttles_page_once_through_one_composite_alarm_each(self) -> None:
+        # Account concurrency exhausted throttles most functions at once: one page, not one per function.
+        for metric in ("Errors", "Throttles"):
+            for logical_id in per_function_alarms(metric):
+                alarm = alarms()[logical_id]
+                assert not alarm.get("AlarmActions") and not alarm.get("OKActions"), logical_id
+            rule = composite_alarms()[f"Function{metric}CompositeAlarm"]["AlarmRule"]["Fn::Sub"]
+            assert set(re.findall(r'ALARM\("\$\{(\w+)\}"\)', rule)) == per_function_alarms(metric), metric
+            assert re.fullmatch(r'ALARM\("\$\{\w+\}"\)( OR ALARM\("\$\{\w+\}"\))*', rule.strip()), metric
+
+    def test_the_dispatcher_duration_alarm_stays_quiet_while_the_deadline_math_holds(self) -> None:
+        # design §8.2: a request starts only with its deadline and the record reserve left, so a run whose every
+        # endpoint hangs still ends its last request by timeout - reserve and its records by timeout - margin.
+        from nimriz_destinations.delivery.chunks import RECORD_RESERVE_SECONDS
+        from nimriz_destinations.delivery.invocation import RETURN_MARGIN_SECONDS
+
+        dispatcher = functions()["DispatcherFunction"]["Properties"]
+        timeout_ms = dispatcher["Timeout"] * 1000
+        request_ms = float(dispatcher["Environment"]["Variables"]["REQUEST_DEADLINE_SECONDS"]) * 1000
         (alarm,) = alarms_on("AWS/Lambda", "Duration", {"Ref": "DispatcherFunction"})
         assert alarm["Statistic"] == "Maximum"
-        assert alarm["Threshold"] <= 0.8 * timeout_ms
+        last_request_ends_ms = timeout_ms - RECORD_RESERVE_SECONDS * 1000
+        assert request_ms < last_request_ends_ms < alarm["Threshold"]  # a hanging endpoint never reaches it
+        assert alarm["Threshold"] == timeout_ms - RETURN_MARGIN_SECONDS * 1000  # past it: the plan overran
+        assert alarm["EvaluationPeriods"] >= 2
+
+    @pytest.mark.parametrize("api", ["DestinationsApi", "AdminApi"])
+    def test_each_api_alarms_on_its_5xx_rate_counting_gateway_5xx_and_its_handled_500s(self, api: str) -> None:
+        from nimriz_destinations.observability import API_SERVER_ERRORS_METRIC
+
+        api_label = {"DestinationsApi": "workspace", "AdminApi": "admin"}[api]
+        alarm = math_alarm_on("5XXError", api_dimensions(api))
+        metrics = {metric[1]: metric for metric in metric_stats(alarm)}
+        assert metrics["Count"][2] == api_dimensions(api) and metrics["Count"][3] == "Sum"
+        handled = metrics[API_SERVER_ERRORS_METRIC]
+        assert handled[0] == metrics_namespace()
+        assert handled[2] == {"api": api_label, "service": "nimriz-destinations"}
+        guard = volume_guard(alarm)
+        assert guard is not None and metrics["Count"] == metric_of(queries(alarm)[guard[0]]) and guard[1] >= 10
+        assert 1 < alarm["DatapointsToAlarm"] <= alarm["EvaluationPeriods"]
+
+    @pytest.mark.parametrize("api", ["DestinationsApi", "AdminApi"])
+    def test_each_api_alarms_on_its_p99_latency_per_stage(self, api: str) -> None:
+        alarm = math_alarm_on("Latency", api_dimensions(api))
+        (latency,) = [metric for metric in metric_stats(alarm) if metric[1] == "Latency"]
+        assert latency[3] == "p99"
+        assert volume_guard(alarm) is not None
+        assert 1 < alarm["DatapointsToAlarm"] <= alarm["EvaluationPeriods"]
+
+    @pytest.mark.parametrize(("alarm_id", "numerator"), [("DeliveryFailureRateAlarm", "Failed"),
+                                                         ("DeadLetterRateAlarm", "DeadLettered")])  # fmt: skip
+    def test_delivery_failure_and_dead_letter_rates_over_all_workspaces_page_only_when_sustained_at_volume(
+        self, alarm_id: str, numerator: str
+    ) -> None:
+        alarm = alarms()[alarm_id]
+        metrics = {metric[1]: metric for metric in metric_stats(alarm)}
+        assert {"Delivered", numerator} <= set(metrics)
+        for namespace, _, dimensions, stat, _ in metrics.values():
+            # The live totals: no destination type, so every type counts; test-sends have their own names.
+            assert (namespace, dimensions, stat) == (metrics_namespace(), {"service": "nimriz-destinations"}, "Sum")
+        guard = volume_guard(alarm)
+        assert guard is not None and guard[1] >= 10  # 1 failure of 2 at 3 a.m. does not page
+        assert 1 < alarm["DatapointsToAlarm"] <= alarm["EvaluationPeriods"]
+
+    def test_parked_live_events_alarm(self) -> None:
+        (alarm,) = alarms_on(metrics_namespace(), "LiveEventsParked", "nimriz-destinations")
+        assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1)
+        assert alarm["AlarmDescription"]["Fn::Sub"].endswith("docs/operations.md#parked-events")
 
     def test_a_retired_api_version_alarms_at_once_on_the_dispatchers_metric_for_every_destination_type(self) -> None:
         environment = load_template()["Globals"]["Function"]["Environment"]["Variables"]
         (alarm,) = alarms_on(
-            environment["POWERTOOLS_METRICS_NAMESPACE"],
+            metrics_namespace(),
             API_VERSION_RETIRED_METRIC,
             environment["POWERTOOLS_SERVICE_NAME"],
         )
@@ -509,14 +636,24 @@ class TestAlarms:
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["AlarmDescription"]["Fn::Sub"].endswith("docs/operations.md#api-version-retired")
 
-    def test_dynamodb_read_and_write_throttling_alarms(self) -> None:
+    def test_dynamodb_read_and_write_throttling_alarms_fire_only_on_sustained_throttling(self) -> None:
+        # The runbook: a one-off spike settles by itself.
         for metric in ("ReadThrottleEvents", "WriteThrottleEvents"):
-            assert alarms_on("AWS/DynamoDB", metric, {"Ref": "DestinationsTable"}), metric
+            (alarm,) = alarms_on("AWS/DynamoDB", metric, {"Ref": "DestinationsTable"})
+            assert alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"]) >= 2, metric
+
+    def test_the_metric_namespace_carries_the_stage_and_every_alarm_on_our_metrics_uses_it(self) -> None:
+        assert metrics_namespace() == {"Fn::Sub": "NimrizDestinations/${Stage}"}
+        namespaces = [alarm.get("Namespace") for alarm in alarms().values()]
+        namespaces += [metric[0] for alarm in alarms().values() for metric in metric_stats(alarm)]
+        assert metrics_namespace() in namespaces
+        assert all(ns is None or ns == metrics_namespace() or str(ns).startswith("AWS/") for ns in namespaces)
 
 
 class TestLogsAndDashboard:
     def test_every_function_logs_to_its_own_log_group_kept_for_the_retention_parameter(self) -> None:
         log_groups = resources_of_type("AWS::Logs::LogGroup")
+        log_groups = {logical_id: group for logical_id, group in log_groups.items() if "AccessLog" not in logical_id}
         used = []
         for logical_id, function in functions().items():
             (name, log_group_id) = next(iter(function["Properties"]["LoggingConfig"]["LogGroup"].items()))
@@ -535,18 +672,50 @@ class TestLogsAndDashboard:
     def test_audit_retention_is_a_parameter_defaulting_to_a_year(self) -> None:
         assert load_template()["Parameters"]["AuditRetentionDays"]["Default"] == 365
 
-    def test_the_dashboard_shows_queues_functions_the_table_and_the_delivery_metrics(self) -> None:
-        (dashboard,) = resources_of_type("AWS::CloudWatch::Dashboard").values()
-        template_text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    def test_the_dashboard_shows_queues_functions_the_table_and_the_live_delivery_metrics(self) -> None:
+        template_text, body = dashboard()
         referenced = set(re.findall(r"\$\{([\w:]+)(?:\.\w+)?\}", template_text))
-        body = json.loads(re.sub(r"\$\{[\w:.]+\}", "x", template_text))
         assert body["widgets"]
         assert set(resources_of_type("AWS::SQS::Queue")) | set(functions()) | {"DestinationsTable"} <= referenced
-        expressions = [
-            metric["expression"]
-            for widget in body["widgets"]
-            for metric in widget["properties"]["metrics"]
-            if isinstance(metric, dict)
-        ]
+        # Per destination type, in the stage's namespace; live deliveries only (test-sends have their own names).
         for metric in ("Delivered", "Failed", "Throttled", "DeadLettered", "Latency"):
-            assert any(f'Namespace="NimrizDestinations" MetricName="{metric}"' in e for e in expressions), metric
+            search = f"SEARCH('{{NimrizDestinations/${{Stage}},destination_type,service}} MetricName=\\\"{metric}\\\"'"
+            assert search in template_text, metric
+        assert not re.search(r"\bTestSend(Delivered|Failed|Throttled|DeadLettered|Latency)\b", template_text)
+
+    def test_the_dashboard_has_rows_for_both_apis_the_retry_backlog_and_parked_events(self) -> None:
+        template_text, _ = dashboard()
+        for api in ("DestinationsApi", "AdminApi"):
+            name = api_dimensions(api)["ApiName"]["Fn::Sub"]
+            for metric in ("4XXError", "5XXError", "Latency", "Count"):
+                assert f'["AWS/ApiGateway", "{metric}", "ApiName", "{name}", "Stage", "${{Stage}}"' in template_text, (
+                    api,
+                    metric,
+                )
+        for metric in ("ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"):
+            assert f'["AWS/SQS", "{metric}", "QueueName", "${{DeliveriesQueue.QueueName}}"' in template_text, metric
+        assert '"NimrizDestinations/${Stage}", "LiveEventsParked"' in template_text
+
+    @pytest.mark.parametrize("api", ["DestinationsApi", "AdminApi"])
+    def test_each_api_writes_json_access_logs_kept_for_the_retention_parameter(self, api: str) -> None:
+        setting = resources_of_type("AWS::Serverless::Api")[api]["Properties"]["AccessLogSetting"]
+        (log_group_id, _) = setting["DestinationArn"]["Fn::GetAtt"]
+        log_group = resources_of_type("AWS::Logs::LogGroup")[log_group_id]["Properties"]
+        assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        line = json.loads(setting["Format"])
+        assert line["requestId"] == "$context.requestId"
+        assert line["workspace"] == "$context.authorizer.workspace_id"
+        assert line["route"] == "$context.httpMethod $context.resourcePath"
+        assert line["status"] == "$context.status"
+        assert line["latency"] == "$context.responseLatency"
+        # API Gateway writes to CloudWatch Logs with the account's role (one per account and region).
+        account = resources_of_type("AWS::ApiGateway::Account")
+        assert list(account) == ["ApiGatewayAccount"]
+        assert "ApiGatewayAccount" in resources_of_type("AWS::Serverless::Api")[api]["DependsOn"]
+
+
+def dashboard() -> tuple[str, dict[str, Any]]:
+    """The dashboard body as written (with its ${...} substitutions) and parsed (substitutions blanked)."""
+    (resource,) = resources_of_type("AWS::CloudWatch::Dashboard").values()
+    template_text: str = resource["Properties"]["DashboardBody"]["Fn::Sub"]
+    return template_text, json.loads(re.sub(r"\$\{[\w:.]+\}", "x", template_text))

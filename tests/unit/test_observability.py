@@ -105,3 +105,46 @@ def test_a_retired_api_version_is_counted_without_the_destination_type_dimension
         if "ApiVersionRetired" in document
     ]
     assert retired == [([["service"]], [1.0], "linkedin")]
+
+
+def test_test_sends_are_counted_under_their_own_names_never_as_live_deliveries(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    live = observability.DeliveryTally()
+    live.add("delivered", failed=False, latency_ms=70)
+    test_send = observability.DeliveryTally()
+    test_send.add("delivered", failed=False, latency_ms=40)
+    test_send.add("dead_lettered", failed=True, latency_ms=50)
+    observability.emit_delivery_metrics({"generic_http": live}, test_sends={"generic_http": test_send})
+    documents = emf_documents(capsys.readouterr().out)
+
+    def values(name: str) -> list[float]:
+        # Per destination type only: the live totals (dimension `service` alone) are checked below.
+        found = [document[name] for document in documents if name in document and "destination_type" in document]
+        return [value for item in found for value in (item if isinstance(item, list) else [item])]
+
+    assert (sum(values("Delivered")), sum(values("DeadLettered")), sum(values("Failed"))) == (1, 0, 0)
+    assert values("Latency") == [70]
+    assert (sum(values("TestSendDelivered")), sum(values("TestSendDeadLettered")), sum(values("TestSendFailed"))) == (
+        1,
+        1,
+        1,
+    )
+    assert sorted(values("TestSendLatency")) == [40, 50]
+
+
+def test_live_delivery_totals_are_counted_without_the_destination_type_so_one_alarm_sees_every_type(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    linkedin = observability.DeliveryTally()
+    linkedin.add("delivered", failed=False, latency_ms=70)
+    linkedin.add("retrying", failed=True, latency_ms=80)
+    meta = observability.DeliveryTally()
+    meta.add("dead_lettered", failed=True, latency_ms=90)
+    observability.emit_delivery_metrics({"linkedin": linkedin, "meta": meta})
+    totals = [
+        document
+        for document in emf_documents(capsys.readouterr().out)
+        if document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]] and "Delivered" in document
+    ]
+    assert [(d["Delivered"], d["Failed"], d["DeadLettered"]) for d in totals] == [([1.0], [2.0], [1.0])]

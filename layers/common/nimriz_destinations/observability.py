@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, Metrics, MetricUnit
@@ -47,6 +47,24 @@ def trace_handler[Handler: Callable[..., Any]](handler: Handler) -> Handler:
 _MAX_VALUES_PER_METRIC = 100
 # Deliveries a provider refused because it no longer serves the pinned API version (`api_version_retired`).
 API_VERSION_RETIRED_METRIC = "ApiVersionRetired"
+# 500s the API answered itself (a handled error is a response, so Lambda's `Errors` never sees it).
+API_SERVER_ERRORS_METRIC = "ApiServerErrors"
+
+
+class DeliveryMetricNames(NamedTuple):
+    delivered: str
+    failed: str
+    throttled: str
+    dead_lettered: str
+    latency: str
+
+
+# Live deliveries (replays included) and test-sends, counted apart: a customer trying a destination out says
+# nothing about the service, so the alarms and the dashboard count live deliveries only (docs/operations.md).
+LIVE_DELIVERY_METRICS = DeliveryMetricNames("Delivered", "Failed", "Throttled", "DeadLettered", "Latency")
+TEST_SEND_METRICS = DeliveryMetricNames(
+    "TestSendDelivered", "TestSendFailed", "TestSendThrottled", "TestSendDeadLettered", "TestSendLatency"
+)
 
 
 @dataclass(slots=True)
@@ -78,25 +96,52 @@ class DeliveryTally:
             self.latencies_ms.append(latency_ms)
 
 
-def emit_delivery_metrics(tallies: Mapping[str, DeliveryTally]) -> None:
-    """`Delivered`, `Failed`, `Throttled`, `DeadLettered` (count) and `Latency` (ms) per destination type, as EMF
-    documents in the function's log (one per type: the `destination_type` dimension differs); and `ApiVersionRetired`
-    without that dimension, so one alarm sees every type (the type is in the document, for Logs Insights)."""
-    for destination_type, tally in tallies.items():
-        if tally.version_retired:
-            retired = EphemeralMetrics()
-            retired.add_metric(name=API_VERSION_RETIRED_METRIC, unit=MetricUnit.Count, value=tally.version_retired)
-            retired.add_metadata(key="destination_type", value=destination_type)
-            retired.flush_metrics()
-        latencies = tally.latencies_ms
-        for start in range(0, max(len(latencies), 1), _MAX_VALUES_PER_METRIC):
-            emf = EphemeralMetrics()  # not the shared `metrics`: its dimensions would apply to everything it flushes
-            emf.add_dimension(name="destination_type", value=destination_type)
-            if start == 0:
-                emf.add_metric(name="Delivered", unit=MetricUnit.Count, value=tally.delivered)
-                emf.add_metric(name="Failed", unit=MetricUnit.Count, value=tally.failed)
-                emf.add_metric(name="Throttled", unit=MetricUnit.Count, value=tally.throttled)
-                emf.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=tally.dead_lettered)
-            for latency in latencies[start : start + _MAX_VALUES_PER_METRIC]:
-                emf.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency)
-            emf.flush_metrics()
+def emit_delivery_metrics(
+    tallies: Mapping[str, DeliveryTally], *, test_sends: Mapping[str, DeliveryTally] | None = None
+) -> None:
+    """EMF documents in the function's log: per destination type (the `destination_type` dimension) the counts
+    `Delivered`, `Failed`, `Throttled`, `DeadLettered` and `Latency` (ms) of live deliveries, and the same under
+    `TestSend…` names for test-sends; the live counts once more without that dimension, the totals the delivery
+    alarms divide; and `ApiVersionRetired` without it too, so one alarm sees every type (the type is in the
+    document, for Logs Insights)."""
+    for names, by_type in ((LIVE_DELIVERY_METRICS, tallies), (TEST_SEND_METRICS, test_sends or {})):
+        for destination_type, tally in by_type.items():
+            if tally.version_retired:
+                retired = EphemeralMetrics()
+                retired.add_metric(name=API_VERSION_RETIRED_METRIC, unit=MetricUnit.Count, value=tally.version_retired)
+                retired.add_metadata(key="destination_type", value=destination_type)
+                retired.flush_metrics()
+            _emit_tally(names, tally, {"destination_type": destination_type})
+    if tallies:
+        total = DeliveryTally()
+        for tally in tallies.values():
+            total.delivered += tally.delivered
+            total.failed += tally.failed
+            total.throttled += tally.throttled
+            total.dead_lettered += tally.dead_lettered
+        _emit_tally(LIVE_DELIVERY_METRICS, total, {})
+
+
+def _emit_tally(names: DeliveryMetricNames, tally: DeliveryTally, dimensions: Mapping[str, str]) -> None:
+    latencies = tally.latencies_ms
+    for start in range(0, max(len(latencies), 1), _MAX_VALUES_PER_METRIC):
+        emf = EphemeralMetrics()  # not the shared `metrics`: its dimensions would apply to everything it flushes
+        for name, value in dimensions.items():
+            emf.add_dimension(name=name, value=value)
+        if start == 0:
+            emf.add_metric(name=names.delivered, unit=MetricUnit.Count, value=tally.delivered)
+            emf.add_metric(name=names.failed, unit=MetricUnit.Count, value=tally.failed)
+            emf.add_metric(name=names.throttled, unit=MetricUnit.Count, value=tally.throttled)
+            emf.add_metric(name=names.dead_lettered, unit=MetricUnit.Count, value=tally.dead_lettered)
+        for latency in latencies[start : start + _MAX_VALUES_PER_METRIC]:
+            emf.add_metric(name=names.latency, unit=MetricUnit.Milliseconds, value=latency)
+        emf.flush_metrics()
+
+
+def count_api_server_error(api: str) -> None:
+    """One handled 500 of the API `api` (`workspace` or `admin`), as its own EMF document: API functions flush no
+    shared metrics, and the count must reach the log even though the request failed."""
+    emf = EphemeralMetrics()
+    emf.add_dimension(name="api", value=api)
+    emf.add_metric(name=API_SERVER_ERRORS_METRIC, unit=MetricUnit.Count, value=1)
+    emf.flush_metrics()

@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel
 from .. import safe_json
 from ..audit import Actor, admin_actor, api_key_actor
 from ..errors import DomainError, Problem
-from ..observability import logger
+from ..observability import count_api_server_error, logger
 from ..scopes import Scope, scopes_from_context
 from ..settings import get_settings
 from ..storage.records import Workspace
@@ -253,20 +253,23 @@ def _with_json_content_type(headers: Mapping[str, Any] | None, *, multi: bool = 
 
 def create_app(scope: Scope) -> APIGatewayRestResolver:
     """A workspace route's resolver: callers need an API key with `scope`."""
-    return _with_error_handling(DestinationsApiResolver(_workspace_key_with(scope), enable_validation=True))
+    resolver = DestinationsApiResolver(_workspace_key_with(scope), enable_validation=True)
+    return _with_error_handling(resolver, "workspace")
 
 
 def create_admin_app() -> APIGatewayRestResolver:
     """An admin route's resolver: callers are AWS_IAM-signed (the Nimriz platform's backend), never workspace keys."""
-    return _with_error_handling(DestinationsApiResolver(_admin_caller, enable_validation=True))
+    return _with_error_handling(DestinationsApiResolver(_admin_caller, enable_validation=True), "admin")
 
 
-def _with_error_handling(app: DestinationsApiResolver) -> APIGatewayRestResolver:
+def _with_error_handling(app: DestinationsApiResolver, api: str) -> APIGatewayRestResolver:
+    """Every error as the API's error body; each 500 counted for the API's 5xx alarm (`api`: which API)."""
 
     @app.exception_handler(DomainError)
     def handle_domain_error(exc: DomainError) -> Response[str]:
         if exc.status >= 500:
             logger.exception("request failed", extra={"code": exc.code})
+            count_api_server_error(api)
         return error_response(app, exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
@@ -284,6 +287,7 @@ def _with_error_handling(app: DestinationsApiResolver) -> APIGatewayRestResolver
     def handle_unexpected(exc: Exception) -> Response[str]:
         # The message is generic on purpose: exception text can carry request data.
         logger.exception("unexpected error")
+        count_api_server_error(api)
         return error_response(app, 500, "INTERNAL_ERROR", "Something went wrong on our side; retry later.")
 
     return app

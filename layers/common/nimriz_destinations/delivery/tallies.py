@@ -1,7 +1,7 @@
 """What a dispatcher batch adds up to once its jobs are settled: each destination's health (one update per
 destination, from what was sent), the customer counters (one update per action and hour) and the EMF metrics per
-destination type. All informational: none of it may delay or change a delivery, so each waits only while the
-invocation has time."""
+destination type (test-sends apart from live deliveries). All informational: none of it may delay or change a
+delivery, so each waits only while the invocation has time."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ class Tallies:
     def count(self, invocation: Invocation) -> None:
         """The batch's recorded outcomes as customer counters (one update per action) and EMF metrics per type."""
         counts: defaultdict[CounterKey, Counts] = defaultdict(Counts)
-        tallies: defaultdict[str, DeliveryTally] = defaultdict(DeliveryTally)
+        live: defaultdict[str, DeliveryTally] = defaultdict(DeliveryTally)
+        test_sends: defaultdict[str, DeliveryTally] = defaultdict(DeliveryTally)
         for entry, status, result in invocation.recorded:
             action = counts[(*entry.destination, entry.job.action_id)]
             # A throttled attempt is counted apart, never as failed (design §11).
@@ -85,13 +86,14 @@ class Tallies:
             if destination_type is not None:
                 latency = result.duration_ms if result.sent else None
                 retired = result.outcome.error_class == API_VERSION_RETIRED
+                tallies = test_sends if entry.job.reason == "test" else live
                 tallies[destination_type].add(
                     status, failed=failed, throttled=throttled, latency_ms=latency, version_retired=retired
                 )
         now = self._clock()
         writes = [self._bookkeeping.submit(self._counters.add, key, added, at=now) for key, added in counts.items()]
         _settle(writes, invocation, "could not add to the delivery counters")
-        emit_delivery_metrics(tallies)
+        emit_delivery_metrics(live, test_sends=test_sends)
 
 
 def _settle(futures: list[Future[None]], invocation: Invocation, failure: str) -> None:
