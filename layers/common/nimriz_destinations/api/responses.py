@@ -32,7 +32,10 @@ def _json(description: str, model: type) -> OpenAPIResponse:
 _ERRORS: dict[int, OpenAPIResponse] = {
     401: _json("Missing or invalid API key", ErrorResponse),
     403: _json("INSUFFICIENT_SCOPE: the API key lacks the scope this route needs", ErrorResponse),
+    # Answered by API Gateway from the workspace's usage plan (design §9.6), before the function runs.
+    429: _json("RATE_LIMITED: over the workspace's request limit; retry after Retry-After seconds", ErrorResponse),
     500: _json("Unexpected error", ErrorResponse),
+    503: _json("INTEGRATIONS_UNAVAILABLE: retry after Retry-After seconds", ErrorResponse),
 }
 _BODY_ERRORS: dict[int, OpenAPIResponse] = {
     400: _json("Body is not JSON", ErrorResponse),
