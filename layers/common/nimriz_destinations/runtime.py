@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .service.audit import AuditLog
     from .service.deliveries import DeliveryService
     from .service.destinations import DestinationService
+    from .service.idempotency import IdempotentRequests
     from .service.metrics import MetricsService
     from .service.parked_events import ParkedEventService
     from .service.preview import PreviewService
@@ -71,7 +72,23 @@ def api_key_store() -> ApiKeyStore:
 def api_key_service() -> ApiKeyService:
     from .service.api_keys import ApiKeyService
 
-    return ApiKeyService(api_key_store(), audit_log())
+    return ApiKeyService(api_key_store(), audit_log(), idempotent_requests())
+
+
+@cache
+def idempotent_requests() -> IdempotentRequests:
+    from .service.idempotency import IdempotentRequests
+    from .storage.idempotency import IdempotencyStore
+
+    return IdempotentRequests(IdempotencyStore(get_settings().required("table_name")), idempotency_key)
+
+
+@cache
+def idempotency_key() -> bytes:
+    """The per-stack key idempotent answers derive their secrets from: read once per execution environment, when a
+    request first needs it (never rotated: a replay within 24 hours of a change would fail, design §9.6)."""
+    secret_arn = get_settings().required("idempotency_secret_arn")
+    return aws.secretsmanager().get_secret_value(SecretId=secret_arn)["SecretString"].encode()
 
 
 @cache
@@ -242,6 +259,8 @@ _FACTORIES = (
     audit_log,
     api_key_store,
     api_key_service,
+    idempotent_requests,
+    idempotency_key,
     destination_configs,
     compiled_actions,
     fan_out,

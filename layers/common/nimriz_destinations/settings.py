@@ -18,12 +18,15 @@ from .interstitial.platforms import PLATFORM_NAMES
 
 # Settings without a usable default: a factory that needs one asks `Settings.required`, so a missing variable
 # stops the function at start with its name instead of failing later on an empty queue URL or table name.
-RequiredSetting = Literal["table_name", "deliveries_queue_url", "live_events_queue_url", "live_events_dlq_url"]
+RequiredSetting = Literal[
+    "table_name", "deliveries_queue_url", "live_events_queue_url", "live_events_dlq_url", "idempotency_secret_arn"
+]
 _REQUIRED_VARIABLES: dict[RequiredSetting, str] = {
     "table_name": "TABLE_NAME",
     "deliveries_queue_url": "DELIVERIES_QUEUE_URL",
     "live_events_queue_url": "LIVE_EVENTS_QUEUE_URL",
     "live_events_dlq_url": "LIVE_EVENTS_DLQ_URL",
+    "idempotency_secret_arn": "IDEMPOTENCY_SECRET_ARN",
 }
 
 
@@ -58,6 +61,8 @@ class Settings:
     auto_disable_min_failures: int
     # Keys the hash that names admins in tenants' audit logs (audit.admin_actor): per deployment, never shown.
     operator_id_key: str
+    # Secrets Manager secret keying what idempotent answers derive their secrets from (service/idempotency.py)
+    idempotency_secret_arn: str
     interstitial_token_secret_arn: str  # Secrets Manager secret holding the per-stage HMAC key of page tokens
     interstitial_local_secret: str  # local stage only: NIMRIZ_INTERSTITIAL_SECRET
     interstitial_page_base_url: str  # where /i/{token} is served; empty: derived from the request
@@ -134,6 +139,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         auto_disable_after_seconds=float(env.get("AUTO_DISABLE_AFTER_SECONDS", str(5 * 24 * 3600))),
         auto_disable_min_failures=int(env.get("AUTO_DISABLE_MIN_FAILURES", "20")),
         operator_id_key=env.get("OPERATOR_ID_KEY", ""),
+        idempotency_secret_arn=env.get("IDEMPOTENCY_SECRET_ARN", ""),
         interstitial_token_secret_arn=env.get("INTERSTITIAL_TOKEN_SECRET_ARN", ""),
         interstitial_local_secret=env.get("NIMRIZ_INTERSTITIAL_SECRET", "") if local else "",
         interstitial_page_base_url=env.get("INTERSTITIAL_PAGE_BASE_URL", ""),
