@@ -13,7 +13,7 @@ from nimriz_destinations.models import PLATFORM_ID_PATTERN
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import api_key_service
 
-app = create_admin_app()
+app = create_admin_app(api_key_service)
 
 
 @app.delete(

@@ -12,10 +12,10 @@ from nimriz_destinations.api.presenters import present_issued_key
 from nimriz_destinations.api.responses import ROTATE_API_KEY_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN, ApiKeyCreatedResponse, ApiKeyRotate
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.runtime import api_key_service
+from nimriz_destinations.runtime import api_key_service, idempotency_key
 from nimriz_destinations.service.idempotency import IDEMPOTENCY_KEY_PATTERN
 
-app = create_admin_app()
+app = create_admin_app(api_key_service, idempotency_key)
 
 
 @app.post(

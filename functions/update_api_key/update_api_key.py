@@ -15,7 +15,7 @@ from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import api_key_service
 from nimriz_destinations.service.api_keys import KeyChanges
 
-app = create_admin_app()
+app = create_admin_app(api_key_service)
 
 
 @app.patch(

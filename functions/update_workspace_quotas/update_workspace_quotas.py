@@ -14,7 +14,7 @@ from nimriz_destinations.models import PLATFORM_ID_PATTERN, QuotasResponse, Quot
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import quota_service
 
-app = create_admin_app()
+app = create_admin_app(quota_service)
 
 
 @app.put(

@@ -10,7 +10,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from . import aws
-from .settings import get_settings
+from .settings import get_settings, requires
 
 if TYPE_CHECKING:
     from .delivery.config import CompiledActions, DestinationConfigs
@@ -31,6 +31,17 @@ if TYPE_CHECKING:
     from .storage.queues import DeliveriesQueue, InvalidEventsQueue, LiveEventsQueue
 
 
+@requires("table_name")
+@cache
+def audit_log() -> AuditLog:
+    from .service.audit import AuditLog
+    from .storage.audit import AuditStore
+
+    settings = get_settings()
+    return AuditLog(AuditStore(settings.required("table_name"), retention_days=settings.audit_retention_days))
+
+
+@requires("table_name", uses=[audit_log])
 @cache
 def destination_service() -> DestinationService:
     from .service.destinations import DestinationService
@@ -51,15 +62,7 @@ def destination_service() -> DestinationService:
     )
 
 
-@cache
-def audit_log() -> AuditLog:
-    from .service.audit import AuditLog
-    from .storage.audit import AuditStore
-
-    settings = get_settings()
-    return AuditLog(AuditStore(settings.required("table_name"), retention_days=settings.audit_retention_days))
-
-
+@requires("table_name")
 @cache
 def api_key_store() -> ApiKeyStore:
     from .storage.api_keys import ApiKeyStore
@@ -68,13 +71,7 @@ def api_key_store() -> ApiKeyStore:
     return ApiKeyStore(settings.required("table_name"), cache_seconds=settings.auth_cache_seconds)
 
 
-@cache
-def api_key_service() -> ApiKeyService:
-    from .service.api_keys import ApiKeyService
-
-    return ApiKeyService(api_key_store(), audit_log(), idempotent_requests())
-
-
+@requires("table_name")
 @cache
 def idempotent_requests() -> IdempotentRequests:
     from .service.idempotency import IdempotentRequests
@@ -83,6 +80,7 @@ def idempotent_requests() -> IdempotentRequests:
     return IdempotentRequests(IdempotencyStore(get_settings().required("table_name")), idempotency_key)
 
 
+@requires("idempotency_secret_arn")
 @cache
 def idempotency_key() -> bytes:
     """The per-stack key idempotent answers derive their secrets from: read once per execution environment, when a
@@ -91,6 +89,15 @@ def idempotency_key() -> bytes:
     return aws.secretsmanager().get_secret_value(SecretId=secret_arn)["SecretString"].encode()
 
 
+@requires(uses=[api_key_store, audit_log, idempotent_requests])
+@cache
+def api_key_service() -> ApiKeyService:
+    from .service.api_keys import ApiKeyService
+
+    return ApiKeyService(api_key_store(), audit_log(), idempotent_requests())
+
+
+@requires("table_name", uses=[audit_log])
 @cache
 def quota_service() -> QuotaService:
     from .service.quotas import QuotaService
@@ -99,6 +106,7 @@ def quota_service() -> QuotaService:
     return QuotaService(QuotaStore(get_settings().required("table_name")), audit_log())
 
 
+@requires("deliveries_queue_url")
 @cache
 def deliveries_queue() -> DeliveriesQueue:
     from .storage.queues import DeliveriesQueue
@@ -106,6 +114,7 @@ def deliveries_queue() -> DeliveriesQueue:
     return DeliveriesQueue(get_settings().required("deliveries_queue_url"))
 
 
+@requires("live_events_queue_url")
 @cache
 def live_events_queue() -> LiveEventsQueue:
     from .storage.queues import LiveEventsQueue
@@ -113,6 +122,7 @@ def live_events_queue() -> LiveEventsQueue:
     return LiveEventsQueue(get_settings().required("live_events_queue_url"))
 
 
+@requires("live_events_dlq_url")
 @cache
 def invalid_events_queue() -> InvalidEventsQueue:
     from .storage.queues import InvalidEventsQueue
@@ -120,6 +130,7 @@ def invalid_events_queue() -> InvalidEventsQueue:
     return InvalidEventsQueue(get_settings().required("live_events_dlq_url"))
 
 
+@requires("table_name")
 @cache
 def delivery_counters() -> DeliveryCounters:
     from .storage.counters import DeliveryCounters
@@ -127,6 +138,7 @@ def delivery_counters() -> DeliveryCounters:
     return DeliveryCounters(get_settings().required("table_name"))
 
 
+@requires("table_name", uses=[delivery_counters])
 @cache
 def metrics_service() -> MetricsService:
     from .service.metrics import MetricsService
@@ -136,6 +148,7 @@ def metrics_service() -> MetricsService:
     return MetricsService(DestinationStore(settings.required("table_name")), delivery_counters())
 
 
+@requires("table_name")
 @cache
 def parked_event_service() -> ParkedEventService:
     from .service.parked_events import ParkedEventService
@@ -146,6 +159,7 @@ def parked_event_service() -> ParkedEventService:
     return ParkedEventService(store, lambda bodies: live_events_queue().send_batches(bodies))
 
 
+@requires("table_name")
 @cache
 def destination_configs() -> DestinationConfigs:
     from .delivery.config import DestinationConfigs
@@ -157,6 +171,7 @@ def destination_configs() -> DestinationConfigs:
     return DestinationConfigs(DestinationStore(table), QuotaStore(table), ttl_seconds=settings.config_cache_seconds)
 
 
+@requires()
 @cache
 def compiled_actions() -> CompiledActions:
     from .delivery.config import CompiledActions
@@ -164,6 +179,7 @@ def compiled_actions() -> CompiledActions:
     return CompiledActions()
 
 
+@requires(uses=[destination_configs, compiled_actions, delivery_counters])
 @cache
 def fan_out() -> FanOut:
     from .delivery.fanout import FanOut
@@ -176,6 +192,7 @@ def fan_out() -> FanOut:
     )
 
 
+@requires("table_name")
 @cache
 def delivery_log() -> DeliveryLog:
     from .storage.deliveries import DeliveryLog
@@ -183,6 +200,8 @@ def delivery_log() -> DeliveryLog:
     return DeliveryLog(get_settings().required("table_name"))
 
 
+# The queues are looked up on first use: the Deliveries DLQ consumer shares the dispatcher but sends nothing.
+@requires("table_name", uses=[audit_log, destination_configs, compiled_actions, delivery_counters])
 @cache
 def dispatcher() -> Dispatcher:
     from concurrent.futures import ThreadPoolExecutor
@@ -233,6 +252,7 @@ def dispatcher() -> Dispatcher:
     )
 
 
+@requires("table_name", uses=[delivery_log])
 @cache
 def delivery_service() -> DeliveryService:
     from .service.deliveries import DeliveryService
@@ -246,6 +266,7 @@ def delivery_service() -> DeliveryService:
     )
 
 
+@requires(uses=[destination_service])
 @cache
 def preview_service() -> PreviewService:
     from .service.preview import PreviewService
