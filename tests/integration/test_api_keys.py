@@ -472,6 +472,33 @@ class TestIdempotentRotate:
         for form in (secret, secret.removeprefix("nmz_"), secret.removeprefix("nmz_")[8:24]):
             assert form not in dump
 
+    def test_a_rotation_whose_answer_was_never_recorded_is_answered_again_once_its_lease_ends(
+        self, aws: LocalStack, api: ApiClient, admin_api: ApiClient, faults: FaultInjector
+    ) -> None:
+        old = create_key(admin_api)
+        recording = faults.fail("dynamodb", "UpdateItem", where=lambda params: ":answer" in str(params))
+        first = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 3600}, "k-unrecorded")
+        assert first.status == 201, first.text
+        faults.remove(recording)
+        busy = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 3600}, "k-unrecorded")
+        assert busy.status == 409 and error_of(busy)["code"] == "IDEMPOTENCY_KEY_IN_USE"
+        table = boto3.client("dynamodb")
+        (record,) = [
+            item
+            for item in table.scan(TableName=aws.tables["DestinationsTable"])["Items"]
+            if item["PK"]["S"].startswith("IDEM#WS#ws_dev#")
+        ]
+        table.update_item(  # the lease of the request that did the work ends (it died before recording)
+            TableName=aws.tables["DestinationsTable"],
+            Key={"PK": record["PK"], "SK": record["SK"]},
+            UpdateExpression="SET lease_until = :past",
+            ExpressionAttributeValues={":past": {"N": "0"}},
+        )
+        again = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 3600}, "k-unrecorded")
+        assert (again.status, again.json()) == (201, first.json())
+        assert as_key(api, again.json()["secret"]).get(BASE).status == 200
+        assert len([key for key in listed(admin_api).values() if key["label"] == "Zapier"]) == 2
+
     @pytest.mark.parametrize("idempotency_key", ["", "x" * 256, "caf\u00e9", "tab\tin"])
     def test_an_idempotency_key_is_1_to_255_printable_ascii_characters(
         self, admin_api: ApiClient, idempotency_key: str

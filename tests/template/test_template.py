@@ -388,12 +388,16 @@ class TestAdminApi:
         assert actions_of("CreateApiKeyFunction") == {"dynamodb:PutItem"} | audit
         assert actions_of("ListApiKeysFunction") == {"dynamodb:Query"}
         assert actions_of("RevokeApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | audit
-        assert actions_of("RotateApiKeyFunction") == {
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "secretsmanager:GetSecretValue",  # the idempotency key only: see the test before
-        } | audit
+        assert (
+            actions_of("RotateApiKeyFunction")
+            == {
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "secretsmanager:GetSecretValue",  # the idempotency key only: see the test before
+            }
+            | audit
+        )
         assert actions_of("UpdateApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | audit
         assert actions_of("GetWorkspaceQuotasFunction") == {"dynamodb:GetItem"}
         assert actions_of("UpdateWorkspaceQuotasFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | audit
