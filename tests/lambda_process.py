@@ -9,11 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.local.template import ROOT
+from tests.local.template import ROOT, function_of, named_stack
 
 
 def lambda_environment(code_folder: Path) -> dict[str, str]:
+    """What Lambda gives the function in `code_folder`: its template environment (Globals and its own, the
+    resources' names made up), which its handler module checks when it loads."""
+    logical_id = function_of(code_folder)
     return {
+        **(named_stack().function_environment(logical_id) if logical_id else {}),
         "PATH": os.environ["PATH"],
         "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/common"), str(code_folder)]),
         "LAMBDA_TASK_ROOT": str(code_folder),

@@ -9,6 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from nimriz_destinations.auth import allow_policy, authenticate
 from nimriz_destinations.observability import logger
 from nimriz_destinations.runtime import api_key_store, usage_keys
+from nimriz_destinations.settings import check_settings
+
+check_settings(api_key_store, usage_keys)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -11,11 +11,11 @@ from nimriz_destinations.api.app import create_admin_app, current_admin, json_re
 from nimriz_destinations.api.presenters import present_issued_key
 from nimriz_destinations.api.responses import CREATE_API_KEY_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN, ApiKeyCreate, ApiKeyCreatedResponse
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import api_key_service
 from nimriz_destinations.storage.records import Workspace
 
-app = create_admin_app()
+app = create_admin_app(api_key_service)
 
 
 @app.post(
@@ -36,5 +36,6 @@ def create_api_key(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -14,7 +14,7 @@ from nimriz_destinations.models import DestinationCreate, DestinationResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 
-app = create_app("destinations:write")
+app = create_app("destinations:write", destination_service)
 
 
 @app.post("/api/integrations/destinations", summary="Create a destination", responses=CREATE_RESPONSES)

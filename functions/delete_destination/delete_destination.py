@@ -11,7 +11,7 @@ from nimriz_destinations.api.responses import DELETE_RESPONSES
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 
-app = create_app("destinations:write")
+app = create_app("destinations:write", destination_service)
 
 
 @app.delete(

@@ -11,7 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import dispatcher
+from nimriz_destinations.settings import check_settings
 from nimriz_destinations.storage.queues import received_jobs
+
+check_settings(dispatcher)
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

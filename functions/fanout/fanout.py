@@ -17,6 +17,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from nimriz_destinations.delivery.fanout import EventDeferred, FanOutBatch, InvalidEvent, Routing
 from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import deliveries_queue, fan_out, invalid_events_queue
+from nimriz_destinations.settings import check_settings
+
+check_settings(fan_out, deliveries_queue, invalid_events_queue)
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -13,7 +13,7 @@ from nimriz_destinations.models import DestinationResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 
-app = create_app("destinations:read")
+app = create_app("destinations:read", destination_service)
 
 
 @app.get("/api/integrations/destinations/<destination_id>", summary="Get a destination", responses=GET_RESPONSES)

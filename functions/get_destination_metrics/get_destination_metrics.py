@@ -14,7 +14,7 @@ from nimriz_destinations.models import DestinationMetricsResponse, MetricsWindow
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import metrics_service
 
-app = create_app("destinations:read")
+app = create_app("destinations:read", metrics_service)
 
 
 @app.get(

@@ -11,10 +11,10 @@ from nimriz_destinations.api.app import create_admin_app, json_response
 from nimriz_destinations.api.presenters import present_limits
 from nimriz_destinations.api.responses import GET_LIMITS_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN, LimitsResponse
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import limits_service
 
-app = create_admin_app()
+app = create_admin_app(limits_service)
 
 
 @app.get(
@@ -28,5 +28,6 @@ def get_workspace_limits(workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_P
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

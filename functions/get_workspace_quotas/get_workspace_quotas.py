@@ -11,10 +11,10 @@ from nimriz_destinations.api.app import create_admin_app, json_response
 from nimriz_destinations.api.presenters import present_quotas
 from nimriz_destinations.api.responses import GET_QUOTAS_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN, QuotasResponse
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import quota_service
 
-app = create_admin_app()
+app = create_admin_app(quota_service)
 
 
 @app.get(
@@ -28,5 +28,6 @@ def get_workspace_quotas(workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_P
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

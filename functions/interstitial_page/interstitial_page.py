@@ -10,7 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from nimriz_destinations.interstitial.page import error_page, page_for_token
 from nimriz_destinations.interstitial.runtime import token_secret
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.settings import get_settings
+from nimriz_destinations.settings import check_settings, get_settings
+
+check_settings(token_secret)
 
 app = APIGatewayRestResolver()
 

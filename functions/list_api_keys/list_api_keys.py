@@ -11,10 +11,10 @@ from nimriz_destinations.api.app import create_admin_app, json_response
 from nimriz_destinations.api.presenters import present_api_key
 from nimriz_destinations.api.responses import LIST_API_KEYS_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN, ApiKeyListResponse
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import api_key_service
 
-app = create_admin_app()
+app = create_admin_app(api_key_service)
 
 
 @app.get(
@@ -29,5 +29,6 @@ def list_api_keys(workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -14,7 +14,7 @@ from nimriz_destinations.models import AuditLogResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import audit_log
 
-app = create_app("destinations:read")
+app = create_app("destinations:read", audit_log)
 
 
 @app.get(

@@ -14,7 +14,7 @@ from nimriz_destinations.models import DeadLetterListResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import delivery_service
 
-app = create_app("destinations:read")
+app = create_app("destinations:read", delivery_service)
 
 
 @app.get(

@@ -14,7 +14,7 @@ from nimriz_destinations.models import DestinationListResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 
-app = create_app("destinations:read")
+app = create_app("destinations:read", destination_service)
 
 
 @app.get("/api/integrations/destinations", summary="List destinations", responses=LIST_RESPONSES)

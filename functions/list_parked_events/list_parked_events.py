@@ -13,7 +13,7 @@ from nimriz_destinations.models import ParkedEventListResponse, ParkedEventOut
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import parked_event_service
 
-app = create_app("destinations:read")
+app = create_app("destinations:read", parked_event_service)
 
 
 @app.get(

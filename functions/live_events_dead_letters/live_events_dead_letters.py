@@ -12,6 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from nimriz_destinations.observability import logger, metrics, trace_handler
 from nimriz_destinations.runtime import parked_event_service
 from nimriz_destinations.service.parked_events import DeadLetteredEvent
+from nimriz_destinations.settings import check_settings
+
+check_settings(parked_event_service)
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

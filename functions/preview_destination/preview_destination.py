@@ -14,7 +14,7 @@ from nimriz_destinations.models import PreviewRequest, PreviewResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import preview_service
 
-app = create_app("destinations:read")
+app = create_app("destinations:read", preview_service)
 
 
 @app.post(

@@ -11,9 +11,9 @@ from nimriz_destinations.api.app import create_app, current_workspace, json_resp
 from nimriz_destinations.api.responses import RECOVER_PARKED_EVENTS_RESPONSES
 from nimriz_destinations.models import RecoveredOut, RecoverRequest, RecoverResponse
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.runtime import parked_event_service
+from nimriz_destinations.runtime import live_events_queue, parked_event_service
 
-app = create_app("deliveries:replay")
+app = create_app("deliveries:replay", parked_event_service, live_events_queue)
 
 
 @app.post(

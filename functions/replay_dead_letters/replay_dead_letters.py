@@ -11,9 +11,9 @@ from nimriz_destinations.api.app import ResourceId, create_app, current_workspac
 from nimriz_destinations.api.responses import REPLAY_RESPONSES
 from nimriz_destinations.models import ReplayedOut, ReplayRequest, ReplayResponse
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.runtime import delivery_service
+from nimriz_destinations.runtime import deliveries_queue, delivery_service
 
-app = create_app("deliveries:replay")
+app = create_app("deliveries:replay", delivery_service, deliveries_queue)
 
 
 @app.post(

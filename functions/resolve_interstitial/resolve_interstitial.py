@@ -21,7 +21,7 @@ from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.settings import get_settings
 
 RESOURCE = "/api/integrations/interstitial/resolve"
-app = create_app("interstitial:resolve")
+app = create_app("interstitial:resolve", interstitial_resolver)
 
 
 @app.post(

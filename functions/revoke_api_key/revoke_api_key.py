@@ -10,10 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from nimriz_destinations.api.app import create_admin_app, current_admin
 from nimriz_destinations.api.responses import REVOKE_API_KEY_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import api_key_service
 
-app = create_admin_app()
+app = create_admin_app(api_key_service)
 
 
 @app.delete(
@@ -29,5 +29,6 @@ def revoke_api_key(workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

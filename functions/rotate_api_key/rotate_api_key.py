@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -11,10 +11,11 @@ from nimriz_destinations.api.app import create_admin_app, current_admin, json_re
 from nimriz_destinations.api.presenters import present_issued_key
 from nimriz_destinations.api.responses import ROTATE_API_KEY_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN, ApiKeyCreatedResponse, ApiKeyRotate
-from nimriz_destinations.observability import logger
-from nimriz_destinations.runtime import api_key_service
+from nimriz_destinations.observability import logger, trace_handler
+from nimriz_destinations.runtime import api_key_service, idempotency_key
+from nimriz_destinations.service.idempotency import IDEMPOTENCY_KEY_PATTERN
 
-app = create_admin_app()
+app = create_admin_app(api_key_service, idempotency_key)
 
 
 @app.post(
@@ -24,16 +25,42 @@ app = create_admin_app()
     security=[{"awsSigV4": []}],
 )
 def rotate_api_key(
-    workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)], key_id: str, body: Annotated[ApiKeyRotate, Body()]
+    workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)],
+    key_id: str,
+    body: Annotated[ApiKeyRotate, Body()],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="idempotency-key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="1-255 printable ASCII characters: a retry with the same key within 24 hours gets the first "
+            "answer again (Idempotent-Replayed: true).",
+        ),
+    ] = None,
 ) -> Response[ApiKeyCreatedResponse]:
-    issued = api_key_service().rotate(workspace_id, key_id, current_admin(app), overlap_seconds=body.overlap_seconds)
+    outcome = api_key_service().rotate(
+        workspace_id,
+        key_id,
+        current_admin(app),
+        overlap_seconds=body.overlap_seconds,
+        expires_at=body.expires_at,
+        idempotency_key=idempotency_key,
+    )
+    issued = outcome.result
     logger.info(
         "api key rotated",
-        extra={"workspace_id": workspace_id, "rotated_api_key_id": key_id.lower(), "created_api_key_id": issued.key.id},
+        extra={
+            "workspace_id": workspace_id,
+            "rotated_api_key_id": key_id.lower(),
+            "created_api_key_id": issued.key.id,
+            "replayed": outcome.replayed,
+        },
     )
-    return json_response(201, present_issued_key(issued))
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return json_response(201, present_issued_key(issued), headers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -11,9 +11,9 @@ from nimriz_destinations.api.app import ResourceId, create_app, current_workspac
 from nimriz_destinations.api.responses import TEST_SEND_RESPONSES
 from nimriz_destinations.models import QueuedDelivery, TestSendRequest, TestSendResponse
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.runtime import destination_service
+from nimriz_destinations.runtime import deliveries_queue, destination_service
 
-app = create_app("destinations:write")
+app = create_app("destinations:write", destination_service, deliveries_queue)
 
 
 @app.post(

@@ -14,7 +14,7 @@ from nimriz_destinations.models import DestinationResponse, DestinationUpdate
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 
-app = create_app("destinations:write")
+app = create_app("destinations:write", destination_service)
 
 
 @app.put("/api/integrations/destinations/<destination_id>", summary="Update a destination", responses=UPDATE_RESPONSES)

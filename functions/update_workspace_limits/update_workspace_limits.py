@@ -11,10 +11,10 @@ from nimriz_destinations.api.app import create_admin_app, current_admin, json_re
 from nimriz_destinations.api.presenters import present_limits
 from nimriz_destinations.api.responses import UPDATE_LIMITS_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN, LimitsResponse, LimitsUpdate
-from nimriz_destinations.observability import logger
+from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import limits_service
 
-app = create_admin_app()
+app = create_admin_app(limits_service)
 
 
 @app.put(
@@ -32,5 +32,6 @@ def update_workspace_limits(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -100,3 +100,28 @@ def test_admin_routes_refuse_workspace_keys_and_missing_credentials(local_stack:
             response = caller.get(KEYS)
         assert response.status_code == 403, token
         assert response.json()["error"]["code"] == "FORBIDDEN"
+
+
+def test_a_retried_rotation_gets_the_first_answer_and_a_second_rotation_is_refused(local_stack: RunningStack) -> None:
+    old = create_key(local_stack)
+    rotate = f"{KEYS}/{old['api_key']['id']}/rotate"
+    with client(local_stack, E2E_ADMIN_TOKEN) as admin:
+        first = admin.post(rotate, json={"overlap_seconds": 60}, headers={"Idempotency-Key": "e2e-rotate-1"})
+        retried = admin.post(rotate, json={"overlap_seconds": 60}, headers={"Idempotency-Key": "e2e-rotate-1"})
+        again = admin.post(rotate, json={"overlap_seconds": 60})
+    assert first.status_code == 201, first.text
+    assert (retried.status_code, retried.json()) == (201, first.json())
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert again.status_code == 409 and again.json()["error"]["code"] == "API_KEY_ROTATING"
+    assert status_with(local_stack, retried.json()["secret"]) == 200
+
+
+def test_a_scope_added_by_patch_applies_within_the_auth_cache(local_stack: RunningStack) -> None:
+    created = create_key(local_stack, scopes=["destinations:read"])
+    with client(local_stack, created["secret"]) as api:
+        assert api.post(BASE, json=destination_body("segment")).status_code == 403
+        with client(local_stack, E2E_ADMIN_TOKEN) as admin:
+            body = {"scopes": ["destinations:read", "destinations:write"]}
+            patched = admin.patch(f"{KEYS}/{created['api_key']['id']}", json=body)
+        assert patched.status_code == 200, patched.text
+        assert eventually(lambda: api.post(BASE, json=destination_body("segment")).status_code == 201)

@@ -24,6 +24,7 @@ from tests.conftest import ADMIN_TOKEN, DEV_KEY, ApiClient, ApiResponse
 from tests.factories import destination_body
 from tests.faults import FaultInjector
 from tests.local.apigw import ACCOUNT_ID, IAM, LOCAL_ADMIN_ARN, routes
+from tests.local.seed import DEV_WORKSPACE
 from tests.local.template import LocalStack
 
 ADMIN = "/admin/workspaces"
@@ -61,8 +62,13 @@ def no_auth_cache(aws: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime.reset()
 
 
+def organization_of(workspace: str) -> str:
+    """The organization the seeded keys give a workspace (tests/local/seed.py); any other for a new one."""
+    return DEV_WORKSPACE.organization_id if workspace == DEV_WORKSPACE.workspace_id else f"org_{workspace}"
+
+
 def create_key(admin_api: ApiClient, workspace: str = "ws_dev", **fields: Any) -> dict[str, Any]:
-    body = {"label": "Zapier", "scopes": list(ALL_SCOPES), "organization_id": f"org_{workspace}", **fields}
+    body = {"label": "Zapier", "scopes": list(ALL_SCOPES), "organization_id": organization_of(workspace), **fields}
     response = admin_api.post(f"{ADMIN}/{workspace}/api-keys", body)
     assert response.status == 201, response.text
     created: dict[str, Any] = response.json()
@@ -87,7 +93,7 @@ def listed(admin_api: ApiClient, workspace: str = "ws_dev") -> dict[str, dict[st
 
 def table_dump(aws: LocalStack) -> str:
     items = boto3.client("dynamodb").scan(TableName=aws.tables["DestinationsTable"])["Items"]
-    return json.dumps(items)
+    return json.dumps(items, default=lambda binary: base64.b64encode(binary).decode())
 
 
 class TestCreate:
@@ -338,10 +344,48 @@ class TestRotate:
     def test_the_overlap_never_extends_the_old_keys_own_expiry(self, admin_api: ApiClient) -> None:
         expires = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
         old = create_key(admin_api, expires_at=expires.isoformat())
-        new = admin_api.post(f"{KEYS}/{old['api_key']['id']}/rotate", {"overlap_seconds": 86400}).json()
+        assert admin_api.post(f"{KEYS}/{old['api_key']['id']}/rotate", {"overlap_seconds": 86400}).status == 201
         expected = expires.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         assert listed(admin_api)[old["api_key"]["id"]]["expires_at"] == expected
-        assert new["api_key"]["expires_at"] == expected
+
+    def test_the_new_key_never_inherits_the_old_keys_expiry(self, api: ApiClient, admin_api: ApiClient) -> None:
+        soon = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+        old = create_key(admin_api, expires_at=soon.isoformat())
+        new = admin_api.post(f"{KEYS}/{old['api_key']['id']}/rotate", {"overlap_seconds": 60}).json()
+        assert new["api_key"]["expires_at"] is None
+        assert listed(admin_api)[new["api_key"]["id"]]["expires_at"] is None
+
+    def test_the_new_key_expires_when_the_rotate_says(self, admin_api: ApiClient) -> None:
+        later = (datetime.now(UTC) + timedelta(days=90)).replace(microsecond=0)
+        old = create_key(admin_api)
+        response = admin_api.post(
+            f"{KEYS}/{old['api_key']['id']}/rotate", {"overlap_seconds": 60, "expires_at": later.isoformat()}
+        )
+        assert response.status == 201, response.text
+        expected = later.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        assert response.json()["api_key"]["expires_at"] == expected
+
+    def test_a_new_expiry_in_the_past_answers_422(self, admin_api: ApiClient) -> None:
+        old = create_key(admin_api)
+        body = {"overlap_seconds": 60, "expires_at": "2020-01-01T00:00:00Z"}
+        response = admin_api.post(f"{KEYS}/{old['api_key']['id']}/rotate", body)
+        assert response.status == 422, response.text
+        assert [detail["path"] for detail in error_of(response)["details"]] == ["expires_at"]
+
+    def test_rotating_a_key_already_replaced_answers_409_api_key_rotating(
+        self, api: ApiClient, admin_api: ApiClient
+    ) -> None:
+        old = create_key(admin_api)
+        first = admin_api.post(f"{KEYS}/{old['api_key']['id']}/rotate", {"overlap_seconds": 3600})
+        assert first.status == 201, first.text
+        again = admin_api.post(f"{KEYS}/{old['api_key']['id']}/rotate", {"overlap_seconds": 3600})
+        assert again.status == 409, again.text
+        assert error_of(again)["code"] == "API_KEY_ROTATING"
+        assert set(listed(admin_api)) >= {old["api_key"]["id"], first.json()["api_key"]["id"]}
+        assert len([key for key in listed(admin_api).values() if key["label"] == "Zapier"]) == 2
+        # The key that replaced it can itself be rotated.
+        newest = admin_api.post(f"{KEYS}/{first.json()['api_key']['id']}/rotate", {"overlap_seconds": 60})
+        assert newest.status == 201, newest.text
 
     def test_an_expired_key_cannot_be_rotated(self, admin_api: ApiClient) -> None:
         old = create_key(admin_api)
@@ -370,6 +414,190 @@ class TestRotate:
     def test_thirty_days_of_overlap_is_accepted(self, admin_api: ApiClient) -> None:
         key_id = create_key(admin_api)["api_key"]["id"]
         assert admin_api.post(f"{KEYS}/{key_id}/rotate", {"overlap_seconds": 2592000}).status == 201
+
+
+def rotate(admin_api: ApiClient, key_id: str, body: dict[str, Any], idempotency_key: str | None) -> ApiResponse:
+    headers = {"idempotency-key": idempotency_key} if idempotency_key is not None else {}
+    return admin_api.post(f"{KEYS}/{key_id}/rotate", body, headers=headers)
+
+
+class TestIdempotentRotate:
+    def test_a_rotate_retried_with_the_same_idempotency_key_gets_the_first_answer_again(
+        self, api: ApiClient, admin_api: ApiClient
+    ) -> None:
+        old = create_key(admin_api)
+        first = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 3600}, "rotate-zapier-1")
+        assert first.status == 201, first.text
+        assert first.header("Idempotent-Replayed") is None
+        again = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 3600}, "rotate-zapier-1")
+        assert (again.status, again.json()) == (201, first.json())
+        assert again.header("Idempotent-Replayed") == "true"
+        assert as_key(api, again.json()["secret"]).get(BASE).status == 200
+        labelled = [key for key in listed(admin_api).values() if key["label"] == "Zapier"]
+        assert len(labelled) == 2, "the retry must not make a third key"
+
+    def test_the_same_idempotency_key_with_another_body_answers_422(self, admin_api: ApiClient) -> None:
+        old = create_key(admin_api)
+        assert rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 3600}, "k1").status == 201
+        response = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 60}, "k1")
+        assert response.status == 422, response.text
+        assert error_of(response)["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+    def test_the_same_idempotency_key_on_another_key_answers_422(self, admin_api: ApiClient) -> None:
+        first, second = create_key(admin_api), create_key(admin_api)
+        assert rotate(admin_api, first["api_key"]["id"], {"overlap_seconds": 60}, "k1").status == 201
+        response = rotate(admin_api, second["api_key"]["id"], {"overlap_seconds": 60}, "k1")
+        assert response.status == 422 and error_of(response)["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+    def test_idempotency_keys_belong_to_one_workspace(self, admin_api: ApiClient) -> None:
+        here, there = create_key(admin_api), create_key(admin_api, "ws_other")
+        assert rotate(admin_api, here["api_key"]["id"], {"overlap_seconds": 60}, "shared").status == 201
+        response = admin_api.post(
+            f"{ADMIN}/ws_other/api-keys/{there['api_key']['id']}/rotate",
+            {"overlap_seconds": 60},
+            headers={"idempotency-key": "shared"},
+        )
+        assert response.status == 201 and response.header("Idempotent-Replayed") is None
+
+    def test_a_rotate_that_failed_can_be_retried_with_its_idempotency_key(self, admin_api: ApiClient) -> None:
+        missing = rotate(admin_api, str(uuid.uuid4()), {"overlap_seconds": 60}, "k-after-404")
+        assert missing.status == 404
+        old = create_key(admin_api)
+        assert rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 60}, "k-other").status == 201
+
+    def test_the_secret_of_an_idempotent_answer_is_never_stored(self, aws: LocalStack, admin_api: ApiClient) -> None:
+        old = create_key(admin_api)
+        secret = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 60}, "k-stored").json()["secret"]
+        dump = table_dump(aws)
+        for form in (secret, secret.removeprefix("nmz_"), secret.removeprefix("nmz_")[8:24]):
+            assert form not in dump
+
+    def test_a_rotation_whose_answer_was_never_recorded_is_answered_again_once_its_lease_ends(
+        self, aws: LocalStack, api: ApiClient, admin_api: ApiClient, faults: FaultInjector
+    ) -> None:
+        old = create_key(admin_api)
+        recording = faults.fail("dynamodb", "UpdateItem", where=lambda params: ":answer" in str(params))
+        first = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 3600}, "k-unrecorded")
+        assert first.status == 201, first.text
+        faults.remove(recording)
+        busy = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 3600}, "k-unrecorded")
+        assert busy.status == 409 and error_of(busy)["code"] == "IDEMPOTENCY_KEY_IN_USE"
+        table = boto3.client("dynamodb")
+        (record,) = [
+            item
+            for item in table.scan(TableName=aws.tables["DestinationsTable"])["Items"]
+            if item["PK"]["S"].startswith("IDEM#WS#ws_dev#")
+        ]
+        table.update_item(  # the lease of the request that did the work ends (it died before recording)
+            TableName=aws.tables["DestinationsTable"],
+            Key={"PK": record["PK"], "SK": record["SK"]},
+            UpdateExpression="SET lease_until = :past",
+            ExpressionAttributeValues={":past": {"N": "0"}},
+        )
+        again = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 3600}, "k-unrecorded")
+        assert (again.status, again.json()) == (201, first.json())
+        assert as_key(api, again.json()["secret"]).get(BASE).status == 200
+        assert len([key for key in listed(admin_api).values() if key["label"] == "Zapier"]) == 2
+
+    @pytest.mark.parametrize("idempotency_key", ["", "x" * 256, "caf\u00e9", "tab\tin"])
+    def test_an_idempotency_key_is_1_to_255_printable_ascii_characters(
+        self, admin_api: ApiClient, idempotency_key: str
+    ) -> None:
+        old = create_key(admin_api)
+        response = rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 60}, idempotency_key)
+        assert response.status == 422, response.text
+        assert [detail["path"] for detail in error_of(response)["details"]] == ["header.idempotency-key"]
+
+    def test_the_longest_idempotency_key_is_accepted(self, admin_api: ApiClient) -> None:
+        old = create_key(admin_api)
+        assert rotate(admin_api, old["api_key"]["id"], {"overlap_seconds": 60}, "~" * 255).status == 201
+
+
+class TestUpdate:
+    def test_patch_changes_the_label_and_answers_the_key_as_the_list_shows_it(self, admin_api: ApiClient) -> None:
+        created = create_key(admin_api, label="old name")
+        response = admin_api.request("PATCH", f"{KEYS}/{created['api_key']['id']}", {"label": "new name"})
+        assert response.status == 200, response.text
+        assert response.json() == listed(admin_api)[created["api_key"]["id"]]
+        assert response.json()["label"] == "new name"
+        assert created["secret"] not in response.text
+
+    def test_changed_scopes_apply_to_the_key_on_the_workspace_api(self, api: ApiClient, admin_api: ApiClient) -> None:
+        created = create_key(admin_api, scopes=["destinations:read"])
+        client = as_key(api, created["secret"])
+        assert client.post(BASE, destination_body("segment")).status == 403
+        body = {"scopes": ["destinations:write", "destinations:read"]}
+        response = admin_api.request("PATCH", f"{KEYS}/{created['api_key']['id']}", body)
+        assert response.status == 200, response.text
+        assert response.json()["scopes"] == ["destinations:read", "destinations:write"]
+        assert client.post(BASE, destination_body("segment")).status == 201  # AUTH_CACHE_SECONDS is 0 here
+
+    @pytest.mark.parametrize(
+        ("body", "path"),
+        [
+            ({"scopes": ["destinations:admin"]}, "scopes[0]"),
+            ({"scopes": []}, "scopes"),
+            ({"label": "bad\u202elabel"}, "label"),
+            ({"label": None}, "body"),
+            ({}, "body"),
+            ({"expires_at": "2099-01-01T00:00:00Z"}, "expires_at"),
+        ],
+    )
+    def test_invalid_changes_answer_422_as_at_create(
+        self, admin_api: ApiClient, body: dict[str, Any], path: str
+    ) -> None:
+        created = create_key(admin_api)
+        response = admin_api.request("PATCH", f"{KEYS}/{created['api_key']['id']}", body)
+        assert response.status == 422, response.text
+        assert [detail["path"] for detail in error_of(response)["details"]] == [path]
+
+    def test_an_unknown_revoked_or_other_workspaces_key_answers_404(self, admin_api: ApiClient) -> None:
+        revoked = create_key(admin_api)["api_key"]["id"]
+        admin_api.delete(f"{KEYS}/{revoked}")
+        elsewhere = create_key(admin_api, "ws_other")["api_key"]["id"]
+        for key_id in (revoked, elsewhere, str(uuid.uuid4()), "not-a-uuid"):
+            response = admin_api.request("PATCH", f"{KEYS}/{key_id}", {"label": "x"})
+            assert response.status == 404 and error_of(response)["code"] == "API_KEY_NOT_FOUND", key_id
+
+    def test_a_change_is_audited_with_what_changed(self, api: ApiClient, admin_api: ApiClient) -> None:
+        created = create_key(admin_api, label="before", scopes=["destinations:read"])
+        body = {"label": "after", "scopes": ["destinations:read"]}
+        assert admin_api.request("PATCH", f"{KEYS}/{created['api_key']['id']}", body).status == 200
+        (entry,) = [
+            e for e in api.get("/api/integrations/audit-log").json()["audit_log"] if e["action"] == "api_key.updated"
+        ]
+        assert entry["target"] == {"type": "api_key", "id": created["api_key"]["id"]}
+        assert entry["actor"]["type"] == "admin"
+        assert entry["changes"] == [{"path": "label", "before": "before", "after": "after"}]
+
+
+class TestOrganization:
+    def test_a_key_for_a_workspace_of_another_organization_answers_422(self, admin_api: ApiClient) -> None:
+        response = admin_api.post(
+            KEYS, {"label": "x", "scopes": ["destinations:read"], "organization_id": "org_somebody_else"}
+        )
+        assert response.status == 422, response.text
+        assert error_of(response)["details"][0]["path"] == "organization_id"
+        assert "x" not in [key["label"] for key in listed(admin_api).values()]
+
+    def test_a_new_workspace_belongs_to_the_organization_of_its_first_key(self, admin_api: ApiClient) -> None:
+        create_key(admin_api, "ws_brand_new", organization_id="org_first")
+        second = admin_api.post(
+            f"{ADMIN}/ws_brand_new/api-keys",
+            {"label": "x", "scopes": ["destinations:read"], "organization_id": "org_second"},
+        )
+        assert second.status == 422, second.text
+        create_key(admin_api, "ws_brand_new", organization_id="org_first")
+
+    def test_a_workspace_whose_keys_predate_the_check_keeps_their_organization(
+        self, aws: LocalStack, admin_api: ApiClient
+    ) -> None:
+        boto3.client("dynamodb").delete_item(
+            TableName=aws.tables["DestinationsTable"], Key={"PK": {"S": "WS#ws_dev"}, "SK": {"S": "ORGANIZATION"}}
+        )
+        refused = admin_api.post(KEYS, {"label": "x", "scopes": ["destinations:read"], "organization_id": "org_x"})
+        assert refused.status == 422, refused.text
+        create_key(admin_api)
 
 
 class TestAdminAuth:
@@ -436,7 +664,8 @@ class TestKeyIdInLogs:
         as_key(api, created["secret"]).post(BASE, destination_body("segment"))
         log_lines.read()
         assert (
-            admin_api.post(KEYS, {"label": "x", "scopes": ["destinations:read"], "organization_id": "o"}).status == 201
+            admin_api.post(KEYS, {"label": "x", "scopes": ["destinations:read"], "organization_id": "org_dev"}).status
+            == 201
         )
         lines = log_lines.read()
         assert lines and all("api_key_id" not in line for line in lines)

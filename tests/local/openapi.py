@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import Any
+from unittest import mock
 
-from .template import ROOT, functions
+from .template import ROOT, functions, named_stack
 
 OUTPUT = ROOT / "docs" / "openapi.json"
 
@@ -43,7 +45,9 @@ def build_document() -> str:
     for logical_id, function in sorted(functions().items()):
         if not any(event["Type"] == "Api" for event in function["Properties"].get("Events", {}).values()):
             continue
-        load_handler(logical_id)
+        # A handler checks its settings when it loads: each loads with its own function's environment.
+        with mock.patch.dict(os.environ, named_stack().function_environment(logical_id)):
+            load_handler(logical_id)
         module = importlib.import_module(f"nimriz_function_{logical_id}")
         # Each function's schema names the schemes its routes use (the admin routes: awsSigV4).
         schema = module.app.get_openapi_json_schema(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from nimriz_destinations.scopes import ALL_SCOPES, scopes_to_context
-from nimriz_destinations.service.api_keys import ApiKeyService
-from nimriz_destinations.service.audit import AuditLog
+from nimriz_destinations.service.api_keys import import_key
 from nimriz_destinations.storage.api_keys import ApiKeyStore
-from nimriz_destinations.storage.audit import AuditStore
 from nimriz_destinations.storage.records import Workspace
 
 DEV_WORKSPACE = Workspace(workspace_id="ws_dev", organization_id="org_dev")
@@ -24,12 +22,11 @@ def parse_key_pairs(spec: str) -> list[tuple[str, str]]:
 
 
 def seed_keys(table_name: str, dev_key: str, extra: list[tuple[str, str]]) -> None:
-    # Seeding imports keys directly (import_key is not audited); the audit log is there for the service's shape.
-    service = ApiKeyService(ApiKeyStore(table_name), AuditLog(AuditStore(table_name, retention_days=1)))
-    service.import_key(DEV_WORKSPACE, dev_key, label="local dev key", scopes=ALL_SCOPES)
+    store = ApiKeyStore(table_name)
+    import_key(store, DEV_WORKSPACE, dev_key, label="local dev key", scopes=ALL_SCOPES)
     for workspace_id, key in extra:
         workspace = Workspace(workspace_id=workspace_id, organization_id=f"org_{workspace_id}")
-        service.import_key(workspace, key, label="local key", scopes=ALL_SCOPES)
+        import_key(store, workspace, key, label="local key", scopes=ALL_SCOPES)
 
 
 def authorizer_context(workspace: Workspace = DEV_WORKSPACE, *, scopes: tuple[str, ...] = ALL_SCOPES) -> dict[str, str]:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -214,6 +215,28 @@ def _throttle(settings: dict[str, Any]) -> Any:
 
 
 _loading = threading.Lock()
+
+
+def named_stack(stage: str = "dev") -> LocalStack:
+    """Names for every table, queue and secret the template declares, none of them created: for what only reads a
+    function's environment (a handler module loading, which checks its settings)."""
+    stack = LocalStack(stage=stage)
+    for logical_id in resources_of_type("AWS::DynamoDB::Table"):
+        stack.tables[logical_id] = f"nimriz-{stage}-{logical_id}"
+    for logical_id in resources_of_type("AWS::SQS::Queue"):
+        stack.queue_urls[logical_id] = f"https://sqs.us-east-1.amazonaws.com/123456789012/nimriz-{stage}-{logical_id}"
+        stack.queue_arns[logical_id] = f"arn:aws:sqs:us-east-1:123456789012:nimriz-{stage}-{logical_id}"
+    for logical_id in resources_of_type("AWS::SecretsManager::Secret"):
+        stack.secret_arns[logical_id] = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{logical_id}-AbCdEf"
+    return stack
+
+
+def function_of(code_folder: Path) -> str | None:
+    """The logical id of the function whose code is in `code_folder`, if any."""
+    for logical_id, function in functions().items():
+        if (ROOT / function["Properties"]["CodeUri"]).resolve() == code_folder.resolve():
+            return logical_id
+    return None
 
 
 def load_handler(logical_id: str, environment: int = 0) -> Handler:

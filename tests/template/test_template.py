@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import pytest
 
 from nimriz_destinations.limits import DEFAULT_LIMITS, RESOLVE_LIMITS, RESOLVE_METHOD, default_plan_name
 from nimriz_destinations.observability import API_VERSION_RETIRED_METRIC
-from tests.local.template import ROOT, TEMPLATE_PATH, functions, load_template, resources_of_type
+from tests.local.template import ROOT, TEMPLATE_PATH, functions, load_template, named_stack, resources_of_type
 
 SAM = str(Path(sys.executable).parent / "sam")
 SAM_ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -37,6 +38,7 @@ API_FUNCTIONS = {
     ("GET", "/admin/workspaces/{workspace_id}/api-keys"): "ListApiKeysFunction",
     ("DELETE", "/admin/workspaces/{workspace_id}/api-keys/{key_id}"): "RevokeApiKeyFunction",
     ("POST", "/admin/workspaces/{workspace_id}/api-keys/{key_id}/rotate"): "RotateApiKeyFunction",
+    ("PATCH", "/admin/workspaces/{workspace_id}/api-keys/{key_id}"): "UpdateApiKeyFunction",
     ("GET", "/admin/workspaces/{workspace_id}/quotas"): "GetWorkspaceQuotasFunction",
     ("PUT", "/admin/workspaces/{workspace_id}/quotas"): "UpdateWorkspaceQuotasFunction",
     ("GET", "/admin/workspaces/{workspace_id}/limits"): "GetWorkspaceLimitsFunction",
@@ -47,12 +49,14 @@ ADMIN_FUNCTIONS = {
     "ListApiKeysFunction",
     "RevokeApiKeyFunction",
     "RotateApiKeyFunction",
+    "UpdateApiKeyFunction",
     "GetWorkspaceQuotasFunction",
     "UpdateWorkspaceQuotasFunction",
     "GetWorkspaceLimitsFunction",
     "UpdateWorkspaceLimitsFunction",
 }
 TOKEN_KEY = {"Ref": "InterstitialTokenSecret"}
+IDEMPOTENCY_KEY = {"Ref": "IdempotencySecret"}
 
 
 def run_sam(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
@@ -161,6 +165,80 @@ class TestFunctions:
         assert packages and not [p for p in packages if p.startswith(("boto3", "botocore"))]
 
 
+# Loads every function's handler module in one fresh interpreter, each with exactly the environment the template gives
+# it (Globals and its own; resources' names made up): a module checks its settings when it loads.
+_LOAD_EVERY_HANDLER = """
+import importlib, json, os, sys
+from nimriz_destinations import runtime
+from nimriz_destinations.settings import InvalidSettings
+failures = {}
+for logical_id, (folder, module, environment) in json.loads(sys.argv[1]).items():
+    os.environ.clear()
+    os.environ.update(environment)
+    runtime.reset()
+    sys.path.insert(0, folder)
+    try:
+        importlib.import_module(module)
+    except InvalidSettings as exc:
+        failures[logical_id] = str(exc)
+    finally:
+        sys.path.remove(folder)
+print(json.dumps(failures))
+"""
+
+
+def handlers_loaded_with(environments: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Which functions' handler modules refuse to load with the given environments, and why."""
+    plan = {}
+    for logical_id, environment in environments.items():
+        properties = functions()[logical_id]["Properties"]
+        module = properties["Handler"].rpartition(".")[0]
+        plan[logical_id] = (str(ROOT / properties["CodeUri"]), module, {**environment, **_PROCESS})
+    command = [sys.executable, "-c", _LOAD_EVERY_HANDLER, json.dumps(plan)]
+    env = {"PYTHONPATH": str(ROOT / "layers/common"), **_PROCESS}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True)
+    failures: dict[str, str] = json.loads(done.stdout)
+    return failures
+
+
+_PROCESS = {"PATH": os.environ["PATH"], "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1"}
+
+
+class TestSettings:
+    def test_every_function_loads_with_the_environment_the_template_gives_it(self) -> None:
+        stack = named_stack()
+        assert (
+            handlers_loaded_with({logical_id: stack.function_environment(logical_id) for logical_id in functions()})
+            == {}
+        )
+
+    def test_a_function_missing_a_variable_it_needs_does_not_load_and_names_it(self) -> None:
+        stack = named_stack()
+        environments = {}
+        for logical_id, variable in (("TestSendFunction", "DELIVERIES_QUEUE_URL"),
+                                     ("RotateApiKeyFunction", "IDEMPOTENCY_SECRET_ARN"),
+                                     ("DispatcherFunction", "TABLE_NAME")):  # fmt: skip
+            environments[logical_id] = stack.function_environment(logical_id)
+            del environments[logical_id][variable]
+        failures = handlers_loaded_with(environments)
+        assert failures == {
+            "TestSendFunction": "invalid settings: DELIVERIES_QUEUE_URL is not set",
+            "RotateApiKeyFunction": "invalid settings: IDEMPOTENCY_SECRET_ARN is not set",
+            "DispatcherFunction": "invalid settings: TABLE_NAME is not set",
+        }
+
+    def test_every_function_but_the_authorizer_is_traced(self) -> None:
+        untraced = set()
+        for logical_id, function in functions().items():
+            properties = function["Properties"]
+            module, _, handler = properties["Handler"].rpartition(".")
+            tree = ast.parse((ROOT / properties["CodeUri"] / f"{module}.py").read_text())
+            (definition,) = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == handler]
+            if "trace_handler" not in {ast.unparse(decorator) for decorator in definition.decorator_list}:
+                untraced.add(logical_id)
+        assert untraced == {"AuthorizerFunction"}
+
+
 class TestLeastPrivilege:
     def test_list_and_get_never_touch_secrets(self) -> None:
         assert actions_of("ListDestinationsFunction") == {"dynamodb:Query"}
@@ -241,8 +319,8 @@ class TestLeastPrivilege:
         for logical_id in functions():
             for statement in statements(logical_id):
                 actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-                if statement["Resource"] == TOKEN_KEY:
-                    continue  # the interstitial token key: see the next test
+                if statement["Resource"] in (TOKEN_KEY, IDEMPOTENCY_KEY):
+                    continue  # the interstitial token key and the idempotency key: see the next tests
                 if any(action.startswith("secretsmanager:") for action in actions):
                     assert statement["Resource"]["Fn::Sub"].endswith(":secret:nimriz-destinations/${Stage}/*")
 
@@ -297,6 +375,17 @@ class TestAdminApi:
             assert body["error"]["code"] == "FORBIDDEN"
             assert set(body["error"]) == {"code", "message", "support_reference", "details"}
 
+    def test_only_the_rotate_function_reads_the_idempotency_key(self) -> None:
+        readers = [
+            (logical_id, statement["Action"])
+            for logical_id in functions()
+            for statement in statements(logical_id)
+            if statement["Resource"] == IDEMPOTENCY_KEY
+        ]
+        assert readers == [("RotateApiKeyFunction", "secretsmanager:GetSecretValue")]
+        environment = functions()["RotateApiKeyFunction"]["Properties"]["Environment"]["Variables"]
+        assert environment["IDEMPOTENCY_SECRET_ARN"] == IDEMPOTENCY_KEY
+
     def test_admin_functions_touch_only_the_table(self) -> None:
         assert actions_of("AuthorizerFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | USAGE_KEY_MAKING
         # PutItem/DeleteItem on the key functions that change keys: their audit entries (written, or removed again).
@@ -306,8 +395,15 @@ class TestAdminApi:
         assert actions_of("RevokeApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | audit
         assert (
             actions_of("RotateApiKeyFunction")
-            == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} | audit
+            == {
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "secretsmanager:GetSecretValue",  # the idempotency key only: see the test before
+            }
+            | audit
         )
+        assert actions_of("UpdateApiKeyFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | audit
         assert actions_of("GetWorkspaceQuotasFunction") == {"dynamodb:GetItem"}
         assert actions_of("UpdateWorkspaceQuotasFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | audit
         assert actions_of("GetWorkspaceLimitsFunction") == {"dynamodb:GetItem", "apigateway:GET"}
@@ -321,7 +417,8 @@ class TestAdminApi:
             for statement in statements(logical_id):
                 if str(statement["Action"]).startswith("['apigateway:") or statement["Action"] == "apigateway:GET":
                     continue  # usage plans and keys: TestRequestLimits
-                assert statement["Resource"] == {"Fn::GetAtt": ["DestinationsTable", "Arn"]}, logical_id
+                if statement["Resource"] != IDEMPOTENCY_KEY:  # the rotate function's: see the test before
+                    assert statement["Resource"] == {"Fn::GetAtt": ["DestinationsTable", "Arn"]}, logical_id
 
 
 USAGE_KEY_MAKING = {"apigateway:GET", "apigateway:POST"}

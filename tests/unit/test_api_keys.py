@@ -14,6 +14,7 @@ from nimriz_destinations.api.app import create_admin_app, create_app
 from nimriz_destinations.clock import iso_utc
 from nimriz_destinations.scopes import ALL_SCOPES, canonical_scopes, scopes_from_context, scopes_to_context
 from nimriz_destinations.service.api_keys import new_secret
+from nimriz_destinations.settings import InvalidSettings
 from nimriz_destinations.storage.api_keys import AuthenticatedKey, hash_api_key
 from nimriz_destinations.storage.records import Workspace
 from tests.local.seed import authorizer_context
@@ -141,6 +142,16 @@ class TestScopeEnforcement:
 
 
 class TestAdminAccess:
+    @pytest.fixture(autouse=True)
+    def operator_id_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # An admin route needs the key of the admins' opaque ids (template: the stack's id), checked as it is built.
+        monkeypatch.setenv("OPERATOR_ID_KEY", "stack-id")
+
+    def test_an_admin_route_without_the_operator_id_key_does_not_load(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("OPERATOR_ID_KEY")
+        with pytest.raises(InvalidSettings, match="OPERATOR_ID_KEY is not set"):
+            admin_app()
+
     def test_an_iam_signed_caller_passes(self) -> None:
         identity = {"userArn": "arn:aws:iam::123456789012:user/platform", "sourceIp": "10.0.0.1"}
         assert admin_app().resolve(proxy_event(identity=identity), None)["statusCode"] == 200

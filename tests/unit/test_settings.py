@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from nimriz_destinations import runtime
-from nimriz_destinations.settings import MissingSetting, RequiredSetting, load_settings
+from nimriz_destinations.settings import (
+    InvalidSettings,
+    MissingSetting,
+    RequiredSetting,
+    check_settings,
+    load_settings,
+    required_settings,
+)
 
 
 @pytest.mark.parametrize(
@@ -45,3 +52,48 @@ def test_a_queue_factory_without_its_queue_url_fails_at_start_naming_the_variabl
     finally:
         monkeypatch.undo()
         runtime.reset()  # the next test reads its own environment
+
+
+def test_a_malformed_value_raises_an_error_naming_the_variable_and_what_it_must_be() -> None:
+    with pytest.raises(InvalidSettings, match=r"RETRY_BASE_SECONDS='one minute' must be a number of seconds above 0"):
+        load_settings({"RETRY_BASE_SECONDS": "one minute"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MAX_BODY_BYTES", "0"),
+        ("AUTH_CACHE_SECONDS", "1.5"),
+        ("RETRY_BACKOFF_FACTOR", "nan"),
+        ("CIRCUIT_COOL_DOWN_SECONDS", "-1"),
+        ("DELIVERY_LOG_DAYS", "thirty"),
+    ],
+)
+def test_values_out_of_their_range_are_malformed(variable: str, value: str) -> None:
+    with pytest.raises(InvalidSettings, match=f"{variable}="):
+        load_settings({variable: value})
+
+
+def test_the_defaults_are_valid_settings() -> None:
+    settings = load_settings({})
+    assert (settings.retry_base_seconds, settings.auth_cache_seconds, settings.max_body_bytes) == (60, 60, 262144)
+
+
+def test_every_missing_and_malformed_variable_is_named_in_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TABLE_NAME", raising=False)
+    monkeypatch.delenv("DELIVERIES_QUEUE_URL", raising=False)
+    monkeypatch.setenv("RETRY_BASE_SECONDS", "one minute")
+    monkeypatch.setenv("MAX_BODY_BYTES", "lots")
+    with pytest.raises(InvalidSettings) as raised:
+        check_settings(runtime.destination_service, runtime.deliveries_queue)
+    message = str(raised.value)
+    for named in ("TABLE_NAME is not set", "DELIVERIES_QUEUE_URL is not set", "RETRY_BASE_SECONDS=", "MAX_BODY_BYTES="):
+        assert named in message
+
+
+def test_a_factory_requires_the_settings_of_the_factories_it_uses() -> None:
+    assert required_settings(runtime.api_key_service) == ["TABLE_NAME"]
+    assert required_settings(runtime.api_key_service, runtime.idempotency_key) == [
+        "TABLE_NAME",
+        "IDEMPOTENCY_SECRET_ARN",
+    ]

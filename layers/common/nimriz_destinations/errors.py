@@ -98,6 +98,39 @@ class ApiKeyExpired(Conflict):
     code = "API_KEY_EXPIRED"
 
 
+class ApiKeyRotating(Conflict):
+    """The key was already replaced by a rotation: rotating it again would hand out a second new key."""
+
+    code = "API_KEY_ROTATING"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This API key was already rotated and is in its overlap; rotate the key that replaced it, or retry the "
+            "first rotation with its Idempotency-Key."
+        )
+
+
+class IdempotencyKeyInUse(Conflict):
+    """Another request with the same Idempotency-Key is still being handled (service/idempotency.py)."""
+
+    code = "IDEMPOTENCY_KEY_IN_USE"
+
+    def __init__(self) -> None:
+        super().__init__("A request with this Idempotency-Key is still in progress; retry in a few seconds.")
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    """The Idempotency-Key was used within 24 hours for a different request (another route, path or body)."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was used for a different request in the last 24 hours; use a new key.",
+            [Problem("header.idempotency-key", "already used for a different request")],
+        )
+
+
 class ConcurrentModification(Conflict):
     code = "CONCURRENT_MODIFICATION"
 

@@ -444,6 +444,26 @@ class ApiKeyRotate(_Input):
     overlap_seconds: Annotated[int, Strict(), Field(ge=0, le=MAX_OVERLAP_SECONDS)] = Field(
         description="How long the old key keeps working (0 to 30 days, in seconds); 0 stops it at once."
     )
+    expires_at: Rfc3339 | None = Field(
+        default=None, description="When the new key expires, in the future; omit for a key that never expires."
+    )
+
+
+class ApiKeyUpdate(_Input):
+    """Any of a key's label and scopes; what is omitted keeps its value."""
+
+    label: Name | None = Field(default=None, description="The key's new label.")
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=20)] | None = Field(
+        default=None, description="What the key may do from now on (replaces its scopes)."
+    )
+
+    @model_validator(mode="after")
+    def _names_one(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("name at least one of label, scopes")
+        if any(getattr(self, name) is None for name in self.model_fields_set):
+            raise ValueError("omit the fields that do not change (null is not a value)")
+        return self
 
 
 QuotaValue = Annotated[int, Strict(), Field(ge=1, le=QUOTA_CEILING)]

@@ -10,7 +10,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from . import aws
-from .settings import get_settings
+from .settings import get_settings, requires
 
 if TYPE_CHECKING:
     from .delivery.config import CompiledActions, DestinationConfigs
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .service.audit import AuditLog
     from .service.deliveries import DeliveryService
     from .service.destinations import DestinationService
+    from .service.idempotency import IdempotentRequests
     from .service.limits import LimitsService
     from .service.metrics import MetricsService
     from .service.parked_events import ParkedEventService
@@ -32,6 +33,17 @@ if TYPE_CHECKING:
     from .storage.queues import DeliveriesQueue, InvalidEventsQueue, LiveEventsQueue
 
 
+@requires("table_name")
+@cache
+def audit_log() -> AuditLog:
+    from .service.audit import AuditLog
+    from .storage.audit import AuditStore
+
+    settings = get_settings()
+    return AuditLog(AuditStore(settings.required("table_name"), retention_days=settings.audit_retention_days))
+
+
+@requires("table_name", uses=[audit_log])
 @cache
 def destination_service() -> DestinationService:
     from .service.destinations import DestinationService
@@ -52,15 +64,7 @@ def destination_service() -> DestinationService:
     )
 
 
-@cache
-def audit_log() -> AuditLog:
-    from .service.audit import AuditLog
-    from .storage.audit import AuditStore
-
-    settings = get_settings()
-    return AuditLog(AuditStore(settings.required("table_name"), retention_days=settings.audit_retention_days))
-
-
+@requires("table_name")
 @cache
 def api_key_store() -> ApiKeyStore:
     from .storage.api_keys import ApiKeyStore
@@ -69,13 +73,33 @@ def api_key_store() -> ApiKeyStore:
     return ApiKeyStore(settings.required("table_name"), cache_seconds=settings.auth_cache_seconds)
 
 
+@requires("table_name")
+@cache
+def idempotent_requests() -> IdempotentRequests:
+    from .service.idempotency import IdempotentRequests
+    from .storage.idempotency import IdempotencyStore
+
+    return IdempotentRequests(IdempotencyStore(get_settings().required("table_name")), idempotency_key)
+
+
+@requires("idempotency_secret_arn")
+@cache
+def idempotency_key() -> bytes:
+    """The per-stack key idempotent answers derive their secrets from: read once per execution environment, when a
+    request first needs it (never rotated: a replay within 24 hours of a change would fail, design §9.7)."""
+    secret_arn = get_settings().required("idempotency_secret_arn")
+    return aws.secretsmanager().get_secret_value(SecretId=secret_arn)["SecretString"].encode()
+
+
+@requires(uses=[api_key_store, audit_log, idempotent_requests])
 @cache
 def api_key_service() -> ApiKeyService:
     from .service.api_keys import ApiKeyService
 
-    return ApiKeyService(api_key_store(), audit_log())
+    return ApiKeyService(api_key_store(), audit_log(), idempotent_requests())
 
 
+@requires("table_name", uses=[audit_log])
 @cache
 def quota_service() -> QuotaService:
     from .service.quotas import QuotaService
@@ -84,6 +108,7 @@ def quota_service() -> QuotaService:
     return QuotaService(QuotaStore(get_settings().required("table_name")), audit_log())
 
 
+@requires("table_name")
 @cache
 def usage_keys() -> UsageKeys:
     from .service.usage_keys import UsageKeys
@@ -94,6 +119,7 @@ def usage_keys() -> UsageKeys:
     return UsageKeys(LimitsStore(settings.required("table_name")), UsagePlans(settings.stage), settings.stage)
 
 
+@requires("table_name", uses=[usage_keys, audit_log])
 @cache
 def limits_service() -> LimitsService:
     from .service.limits import LimitsService
@@ -105,6 +131,7 @@ def limits_service() -> LimitsService:
     return LimitsService(store, UsagePlans(settings.stage), usage_keys(), audit_log())
 
 
+@requires("deliveries_queue_url")
 @cache
 def deliveries_queue() -> DeliveriesQueue:
     from .storage.queues import DeliveriesQueue
@@ -112,6 +139,7 @@ def deliveries_queue() -> DeliveriesQueue:
     return DeliveriesQueue(get_settings().required("deliveries_queue_url"))
 
 
+@requires("live_events_queue_url")
 @cache
 def live_events_queue() -> LiveEventsQueue:
     from .storage.queues import LiveEventsQueue
@@ -119,6 +147,7 @@ def live_events_queue() -> LiveEventsQueue:
     return LiveEventsQueue(get_settings().required("live_events_queue_url"))
 
 
+@requires("live_events_dlq_url")
 @cache
 def invalid_events_queue() -> InvalidEventsQueue:
     from .storage.queues import InvalidEventsQueue
@@ -126,6 +155,7 @@ def invalid_events_queue() -> InvalidEventsQueue:
     return InvalidEventsQueue(get_settings().required("live_events_dlq_url"))
 
 
+@requires("table_name")
 @cache
 def delivery_counters() -> DeliveryCounters:
     from .storage.counters import DeliveryCounters
@@ -133,6 +163,7 @@ def delivery_counters() -> DeliveryCounters:
     return DeliveryCounters(get_settings().required("table_name"))
 
 
+@requires("table_name", uses=[delivery_counters])
 @cache
 def metrics_service() -> MetricsService:
     from .service.metrics import MetricsService
@@ -142,6 +173,7 @@ def metrics_service() -> MetricsService:
     return MetricsService(DestinationStore(settings.required("table_name")), delivery_counters())
 
 
+@requires("table_name")
 @cache
 def parked_event_service() -> ParkedEventService:
     from .service.parked_events import ParkedEventService
@@ -152,6 +184,7 @@ def parked_event_service() -> ParkedEventService:
     return ParkedEventService(store, lambda bodies: live_events_queue().send_batches(bodies))
 
 
+@requires("table_name")
 @cache
 def destination_configs() -> DestinationConfigs:
     from .delivery.config import DestinationConfigs
@@ -163,6 +196,7 @@ def destination_configs() -> DestinationConfigs:
     return DestinationConfigs(DestinationStore(table), QuotaStore(table), ttl_seconds=settings.config_cache_seconds)
 
 
+@requires()
 @cache
 def compiled_actions() -> CompiledActions:
     from .delivery.config import CompiledActions
@@ -170,6 +204,7 @@ def compiled_actions() -> CompiledActions:
     return CompiledActions()
 
 
+@requires(uses=[destination_configs, compiled_actions, delivery_counters])
 @cache
 def fan_out() -> FanOut:
     from .delivery.fanout import FanOut
@@ -182,6 +217,7 @@ def fan_out() -> FanOut:
     )
 
 
+@requires("table_name")
 @cache
 def delivery_log() -> DeliveryLog:
     from .storage.deliveries import DeliveryLog
@@ -189,6 +225,8 @@ def delivery_log() -> DeliveryLog:
     return DeliveryLog(get_settings().required("table_name"))
 
 
+# The queues are looked up on first use: the Deliveries DLQ consumer shares the dispatcher but sends nothing.
+@requires("table_name", uses=[audit_log, destination_configs, compiled_actions, delivery_counters])
 @cache
 def dispatcher() -> Dispatcher:
     from concurrent.futures import ThreadPoolExecutor
@@ -239,6 +277,7 @@ def dispatcher() -> Dispatcher:
     )
 
 
+@requires("table_name", uses=[delivery_log])
 @cache
 def delivery_service() -> DeliveryService:
     from .service.deliveries import DeliveryService
@@ -252,6 +291,7 @@ def delivery_service() -> DeliveryService:
     )
 
 
+@requires(uses=[destination_service])
 @cache
 def preview_service() -> PreviewService:
     from .service.preview import PreviewService
@@ -267,6 +307,8 @@ _FACTORIES = (
     api_key_service,
     usage_keys,
     limits_service,
+    idempotent_requests,
+    idempotency_key,
     destination_configs,
     compiled_actions,
     fan_out,

@@ -1,33 +1,51 @@
 """The one place that reads the process environment.
 
-Everything else receives a `Settings` value; domain code never touches `os.environ`.
+Everything else receives a `Settings` value; domain code never touches `os.environ`. Each variable is declared
+once below (`_VARIABLES`: name, default, what it must be). A function checks its settings when its handler module
+loads (`check_settings`, called by `api/app.py`'s resolvers and the other handlers with the composition-root
+factories they use): every malformed variable, and every variable those factories need that is unset, named in
+one `InvalidSettings` error, so a bad deployment fails at cold start instead of on some later request.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .interstitial.platforms import PLATFORM_NAMES
 
-# Settings without a usable default: a factory that needs one asks `Settings.required`, so a missing variable
-# stops the function at start with its name instead of failing later on an empty queue URL or table name.
-RequiredSetting = Literal["table_name", "deliveries_queue_url", "live_events_queue_url", "live_events_dlq_url"]
+# Settings without a usable default: the factories that need one declare it (`requires`), so a missing variable
+# stops the function at cold start with its name instead of failing later on an empty queue URL or table name.
+RequiredSetting = Literal[
+    "table_name",
+    "deliveries_queue_url",
+    "live_events_queue_url",
+    "live_events_dlq_url",
+    "idempotency_secret_arn",
+    "operator_id_key",
+]
 _REQUIRED_VARIABLES: dict[RequiredSetting, str] = {
     "table_name": "TABLE_NAME",
     "deliveries_queue_url": "DELIVERIES_QUEUE_URL",
     "live_events_queue_url": "LIVE_EVENTS_QUEUE_URL",
     "live_events_dlq_url": "LIVE_EVENTS_DLQ_URL",
+    "idempotency_secret_arn": "IDEMPOTENCY_SECRET_ARN",
+    "operator_id_key": "OPERATOR_ID_KEY",
 }
 
 
-class MissingSetting(RuntimeError):
+class InvalidSettings(RuntimeError):
+    """Variables of the function's environment that are missing or malformed, every one named in the message."""
+
+
+class MissingSetting(InvalidSettings):
     """A variable the function needs is not set in its environment."""
 
 
@@ -58,6 +76,8 @@ class Settings:
     auto_disable_min_failures: int
     # Keys the hash that names admins in tenants' audit logs (audit.admin_actor): per deployment, never shown.
     operator_id_key: str
+    # Secrets Manager secret keying what idempotent answers derive their secrets from (service/idempotency.py)
+    idempotency_secret_arn: str
     interstitial_token_secret_arn: str  # Secrets Manager secret holding the per-stage HMAC key of page tokens
     interstitial_local_secret: str  # local stage only: NIMRIZ_INTERSTITIAL_SECRET
     interstitial_page_base_url: str  # where /i/{token} is served; empty: derived from the request
@@ -96,46 +116,158 @@ def parse_pixel_host_overrides(text: str) -> Mapping[str, str]:
     return MappingProxyType({platform: base.rstrip("/") for platform, base in overrides.items()})
 
 
+def _whole(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _number(*, positive: bool = False) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise ValueError
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True, slots=True)
+class _Variable:
+    name: str
+    default: str  # "" for a variable without a usable default (a RequiredSetting) or an optional one
+    parse: Callable[[str], Any]
+    must_be: str
+    local_only: bool = False  # honoured on the local stage only; its default everywhere else
+
+
+def _text(name: str, default: str = "", *, local_only: bool = False) -> _Variable:
+    return _Variable(name, default, str, "text", local_only)
+
+
+# Every variable, once: the field of `Settings` it sets, its default and what it must be (README, "Configuration").
+_VARIABLES: dict[str, _Variable] = {
+    "table_name": _text("TABLE_NAME"),
+    "deliveries_queue_url": _text("DELIVERIES_QUEUE_URL"),
+    "live_events_queue_url": _text("LIVE_EVENTS_QUEUE_URL"),
+    "live_events_dlq_url": _text("LIVE_EVENTS_DLQ_URL"),
+    "secret_prefix": _text("SECRET_PREFIX", "nimriz-destinations"),
+    "max_body_bytes": _Variable("MAX_BODY_BYTES", str(256 * 1024), _whole(1), "a whole number of bytes, at least 1"),
+    "auth_cache_seconds": _Variable("AUTH_CACHE_SECONDS", "60", _whole(0), "a whole number of seconds, 0 or more"),
+    "config_cache_seconds": _Variable("CONFIG_CACHE_SECONDS", "30", _whole(0), "a whole number of seconds, 0 or more"),
+    # A batch holds at most ten events: ten workspaces each spending a 2 s share use 20 s of FanOutFunction's 30 s
+    # timeout and leave a third for queueing jobs. A workspace within its filter budgets (5 ms per event, design §6)
+    # routes a full batch in a few hundredths of it.
+    "fanout_workspace_share_seconds": _Variable(
+        "FANOUT_WORKSPACE_SHARE_SECONDS", "2", _number(positive=True), "a number of seconds above 0"
+    ),
+    "egress_overrides_json": _text("NIMRIZ_EGRESS_OVERRIDES", local_only=True),
+    "retry_base_seconds": _Variable("RETRY_BASE_SECONDS", "60", _number(positive=True), "a number of seconds above 0"),
+    "retry_backoff_factor": _Variable("RETRY_BACKOFF_FACTOR", "4", _number(positive=True), "a number above 0"),
+    "retry_max_delay_seconds": _Variable(
+        "RETRY_MAX_DELAY_SECONDS", str(6 * 3600), _number(positive=True), "a number of seconds above 0"
+    ),
+    "delivery_log_days": _Variable("DELIVERY_LOG_DAYS", "30", _whole(1), "a whole number of days, at least 1"),
+    "audit_retention_days": _Variable("AUDIT_RETENTION_DAYS", "365", _whole(1), "a whole number of days, at least 1"),
+    "request_deadline_seconds": _Variable(
+        "REQUEST_DEADLINE_SECONDS", "15", _number(positive=True), "a number of seconds above 0"
+    ),
+    "circuit_failure_threshold": _Variable("CIRCUIT_FAILURE_THRESHOLD", "5", _whole(1), "a whole number, at least 1"),
+    "circuit_cool_down_seconds": _Variable(
+        "CIRCUIT_COOL_DOWN_SECONDS", "30", _number(positive=True), "a number of seconds above 0"
+    ),
+    "health_failing_after_failures": _Variable(
+        "HEALTH_FAILING_AFTER_FAILURES", "3", _whole(1), "a whole number, at least 1"
+    ),
+    # Like Svix: 5 days without a successful delivery, and enough failures that it is not a quiet spell.
+    "auto_disable_after_seconds": _Variable(
+        "AUTO_DISABLE_AFTER_SECONDS", str(5 * 24 * 3600), _number(positive=True), "a number of seconds above 0"
+    ),
+    "auto_disable_min_failures": _Variable("AUTO_DISABLE_MIN_FAILURES", "20", _whole(1), "a whole number, at least 1"),
+    "operator_id_key": _text("OPERATOR_ID_KEY"),
+    "idempotency_secret_arn": _text("IDEMPOTENCY_SECRET_ARN"),
+    "interstitial_token_secret_arn": _text("INTERSTITIAL_TOKEN_SECRET_ARN"),
+    "interstitial_local_secret": _text("NIMRIZ_INTERSTITIAL_SECRET", local_only=True),
+    "interstitial_page_base_url": _text("INTERSTITIAL_PAGE_BASE_URL"),
+    "pixel_host_overrides": _Variable(
+        "NIMRIZ_PIXEL_HOST_OVERRIDES",
+        "",
+        lambda text: parse_pixel_host_overrides(text),
+        "a JSON object of known platforms to http(s) base URLs without a query",
+        local_only=True,
+    ),
+}
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings(os.environ)
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
+    """The settings `env` sets; raises `InvalidSettings` naming every malformed variable."""
+    settings, malformed = _parsed(env)
+    if settings is None:
+        raise InvalidSettings(_message(malformed))
+    return settings
+
+
+def _parsed(env: Mapping[str, str]) -> tuple[Settings | None, list[str]]:
     stage = env.get("STAGE", "dev")
     # Local-only knobs (egress and pixel host overrides, a plain token secret) are ignored on any other stage, so
     # a misconfigured deployment can neither redirect traffic or scripts nor sign page tokens with a guessable key.
-    local = stage == "local"
-    return Settings(
-        stage=stage,
-        table_name=env.get("TABLE_NAME", ""),
-        deliveries_queue_url=env.get("DELIVERIES_QUEUE_URL", ""),
-        live_events_queue_url=env.get("LIVE_EVENTS_QUEUE_URL", ""),
-        live_events_dlq_url=env.get("LIVE_EVENTS_DLQ_URL", ""),
-        secret_prefix=env.get("SECRET_PREFIX", "nimriz-destinations"),
-        max_body_bytes=int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
-        auth_cache_seconds=int(env.get("AUTH_CACHE_SECONDS", "60")),
-        config_cache_seconds=int(env.get("CONFIG_CACHE_SECONDS", "30")),
-        # A batch holds at most ten events: ten workspaces each spending a 2 s share use 20 s of FanOutFunction's
-        # 30 s timeout and leave a third for queueing jobs. A workspace within its filter budgets (5 ms per event,
-        # design §6) routes a full batch in a few hundredths of it.
-        fanout_workspace_share_seconds=float(env.get("FANOUT_WORKSPACE_SHARE_SECONDS", "2")),
-        egress_overrides_json=env.get("NIMRIZ_EGRESS_OVERRIDES", "") if local else "",
-        retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", "60")),
-        retry_backoff_factor=float(env.get("RETRY_BACKOFF_FACTOR", "4")),
-        retry_max_delay_seconds=float(env.get("RETRY_MAX_DELAY_SECONDS", str(6 * 3600))),
-        delivery_log_days=int(env.get("DELIVERY_LOG_DAYS", "30")),
-        audit_retention_days=int(env.get("AUDIT_RETENTION_DAYS", "365")),
-        request_deadline_seconds=float(env.get("REQUEST_DEADLINE_SECONDS", "15")),
-        circuit_failure_threshold=int(env.get("CIRCUIT_FAILURE_THRESHOLD", "5")),
-        circuit_cool_down_seconds=float(env.get("CIRCUIT_COOL_DOWN_SECONDS", "30")),
-        health_failing_after_failures=int(env.get("HEALTH_FAILING_AFTER_FAILURES", "3")),
-        # Like Svix: 5 days without a successful delivery, and enough failures that it is not a quiet spell.
-        auto_disable_after_seconds=float(env.get("AUTO_DISABLE_AFTER_SECONDS", str(5 * 24 * 3600))),
-        auto_disable_min_failures=int(env.get("AUTO_DISABLE_MIN_FAILURES", "20")),
-        operator_id_key=env.get("OPERATOR_ID_KEY", ""),
-        interstitial_token_secret_arn=env.get("INTERSTITIAL_TOKEN_SECRET_ARN", ""),
-        interstitial_local_secret=env.get("NIMRIZ_INTERSTITIAL_SECRET", "") if local else "",
-        interstitial_page_base_url=env.get("INTERSTITIAL_PAGE_BASE_URL", ""),
-        pixel_host_overrides=parse_pixel_host_overrides(env.get("NIMRIZ_PIXEL_HOST_OVERRIDES", "") if local else ""),
-    )
+    values: dict[str, Any] = {"stage": stage}
+    malformed = []
+    for field, variable in _VARIABLES.items():
+        honoured = stage == "local" or not variable.local_only
+        text = env.get(variable.name, variable.default) if honoured else variable.default
+        try:
+            values[field] = variable.parse(text)
+        except ValueError:
+            # The value is shown: only numbers and JSON maps can be malformed, and neither holds a secret.
+            malformed.append(f"{variable.name}={text!r} must be {variable.must_be}")
+    return (Settings(**values) if not malformed else None), malformed
+
+
+def _message(problems: list[str]) -> str:
+    return "invalid settings: " + "; ".join(problems)
+
+
+# What each composition-root factory needs set (`requires`): its own settings and those of the factories it uses.
+_FACTORY_SETTINGS: dict[Callable[[], Any], tuple[RequiredSetting, ...]] = {}
+
+
+def requires[F: Callable[[], Any]](
+    *settings: RequiredSetting, uses: Iterable[Callable[[], Any]] = ()
+) -> Callable[[F], F]:
+    """Declare what a factory needs set: `settings` of its own and those of the factories it builds on."""
+
+    def declare(factory: F) -> F:
+        needed = dict.fromkeys(settings)
+        for used in uses:
+            needed.update(dict.fromkeys(_FACTORY_SETTINGS[used]))
+        _FACTORY_SETTINGS[factory] = tuple(needed)
+        return factory
+
+    return declare
+
+
+def required_settings(*factories: Callable[[], Any]) -> list[str]:
+    """The variables `factories` need set, by name (for the template test and `check_settings`)."""
+    needed = dict.fromkeys(name for factory in factories for name in _FACTORY_SETTINGS[factory])
+    return [_REQUIRED_VARIABLES[name] for name in needed]
+
+
+def check_settings(*factories: Callable[[], Any], also: Iterable[RequiredSetting] = ()) -> Settings:
+    """At a function's cold start: its settings, or one `InvalidSettings` naming every variable that is malformed
+    and every one that `factories` (and `also`) need and the environment leaves unset."""
+    needed = [*required_settings(*factories), *(_REQUIRED_VARIABLES[name] for name in also)]
+    missing = [f"{variable} is not set" for variable in dict.fromkeys(needed) if not os.environ.get(variable)]
+    settings, malformed = _parsed(os.environ)
+    if missing or settings is None:
+        raise InvalidSettings(_message(missing + malformed))
+    return settings

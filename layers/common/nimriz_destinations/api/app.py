@@ -25,7 +25,7 @@ from ..audit import Actor, admin_actor, api_key_actor
 from ..errors import DomainError, Problem
 from ..observability import count_api_server_error, logger
 from ..scopes import Scope, scopes_from_context
-from ..settings import get_settings
+from ..settings import check_settings, get_settings
 from ..storage.records import Workspace
 from ..validation import problems_from_errors
 
@@ -251,14 +251,19 @@ def _with_json_content_type(headers: Mapping[str, Any] | None, *, multi: bool = 
     }
 
 
-def create_app(scope: Scope) -> APIGatewayRestResolver:
-    """A workspace route's resolver: callers need an API key with `scope`."""
-    resolver = DestinationsApiResolver(_workspace_key_with(scope), enable_validation=True)
-    return _with_error_handling(resolver, "workspace")
+def create_app(scope: Scope, *uses: Callable[[], Any]) -> APIGatewayRestResolver:
+    """A workspace route's resolver: callers need an API key with `scope`. Built when the handler module loads, it
+    checks the settings of the composition-root factories the route `uses` then (settings.check_settings)."""
+    check_settings(*uses)
+    return _with_error_handling(
+        DestinationsApiResolver(_workspace_key_with(scope), enable_validation=True), "workspace"
+    )
 
 
-def create_admin_app() -> APIGatewayRestResolver:
-    """An admin route's resolver: callers are AWS_IAM-signed (the Nimriz platform's backend), never workspace keys."""
+def create_admin_app(*uses: Callable[[], Any]) -> APIGatewayRestResolver:
+    """An admin route's resolver: callers are AWS_IAM-signed (the Nimriz platform's backend), never workspace keys.
+    Checks the settings of what the route `uses`, and the key of the admins' opaque ids, when the module loads."""
+    check_settings(*uses, also=["operator_id_key"])
     return _with_error_handling(DestinationsApiResolver(_admin_caller, enable_validation=True), "admin")
 
 

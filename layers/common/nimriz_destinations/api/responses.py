@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from ..models import (
     ApiKeyCreatedResponse,
     ApiKeyListResponse,
+    ApiKeyOut,
     AuditLogResponse,
     DeadLetterListResponse,
     DeliveryDetailResponse,
@@ -147,8 +148,22 @@ REVOKE_API_KEY_RESPONSES: dict[int, OpenAPIResponse] = {
     **_ADMIN_ERRORS,
 }
 ROTATE_API_KEY_RESPONSES = {
-    201: _json("The new key; the secret is shown this once", ApiKeyCreatedResponse),
-    409: _json("The key has expired, or changed during the rotation", ErrorResponse),
+    201: _json(
+        "The new key; the secret is shown this once (again, to a retry with the same Idempotency-Key)",
+        ApiKeyCreatedResponse,
+    ),
+    409: _json(
+        "The key has expired, was already rotated (API_KEY_ROTATING), or a request with the same "
+        "Idempotency-Key is in progress",
+        ErrorResponse,
+    ),
+    **_KEY_NOT_FOUND,
+    **_BODY_ERRORS,
+    **_ADMIN_ERRORS,
+}
+UPDATE_API_KEY_RESPONSES = {
+    200: _json("The key as the list shows it", ApiKeyOut),
+    409: _json("The key changed during the update", ErrorResponse),
     **_KEY_NOT_FOUND,
     **_BODY_ERRORS,
     **_ADMIN_ERRORS,

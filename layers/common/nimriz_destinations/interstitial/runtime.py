@@ -9,13 +9,15 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from ..settings import get_settings
+from ..settings import get_settings, requires
 
 if TYPE_CHECKING:
     from .resolve import InterstitialResolver
     from .secret import TokenSecret
 
 
+# The token key's ARN is not required: the local stage may do without it (interstitial/secret.py).
+@requires()
 @cache
 def token_secret() -> TokenSecret:
     from .secret import TokenSecret
@@ -23,6 +25,7 @@ def token_secret() -> TokenSecret:
     return TokenSecret(get_settings())
 
 
+@requires("table_name", uses=[token_secret])
 @cache
 def interstitial_resolver() -> InterstitialResolver:
     from ..storage.destinations import DestinationStore

@@ -3,7 +3,11 @@
 Each key is two items written together in one transaction:
 - the lookup item `APIKEY#<hash>` / `APIKEY`, which the authorizer reads by the hash of the presented secret;
 - the listing item `APIKEYS#WS#<workspace>` / `KEY#<id>`, which the admin API lists, and where the authorizer
-  records `last_used_at`.
+  records `last_used_at` and a rotation the key that `replaced_by` it.
+
+A workspace belongs to the organization its first key names: the item `WS#<workspace>` / `ORGANIZATION` is written
+with every new key, on condition that it names the same organization (workspaces whose keys predate it: the
+organization of their keys).
 
 Lookup items written before scopes existed have no `key_id` and no `scopes`: they keep working with every scope
 (nothing breaks), but have no listing item, so they are neither listed nor revocable through the admin API.
@@ -52,6 +56,12 @@ class ApiKeyRecord:
     expires_at: str | None
     last_used_at: str | None = None
     revoked_at: str | None = None
+    replaced_by: str | None = None  # the key a rotation made to replace this one
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> ApiKeyRecord:
+        """The inverse of `dataclasses.asdict` after a JSON round trip (scopes come back as a list)."""
+        return cls(**{**fields, "scopes": tuple(fields["scopes"])})
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +141,43 @@ class ApiKeyStore:
             if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 logger.warning("could not record the API key's last use", extra={"api_key_id": key.id}, exc_info=True)
 
-    def create(self, key: ApiKeyRecord) -> None:
-        aws.dynamodb().transact_write_items(TransactItems=self._new_key_puts(key))
+    def create(self, key: ApiKeyRecord) -> bool:
+        """Store a new key; False when its workspace belongs to another organization (nothing is stored)."""
+        organization: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self._table,
+                "Item": {**_organization_key(key.workspace_id), "organization_id": {"S": key.organization_id}},
+                "ConditionExpression": "attribute_not_exists(PK) OR organization_id = :organization",
+                "ExpressionAttributeValues": {":organization": {"S": key.organization_id}},
+            }
+        }
+        client = aws.dynamodb()
+        try:
+            client.transact_write_items(TransactItems=[*self._new_key_puts(key), organization])
+        except client.exceptions.TransactionCanceledException:
+            if self.organization_of(key.workspace_id) not in (None, key.organization_id):
+                return False
+            raise
+        return True
+
+    def organization_of(self, workspace_id: str) -> str | None:
+        """The organization the workspace belongs to; None for a workspace without keys."""
+        client = aws.dynamodb()
+        item = client.get_item(TableName=self._table, Key=_organization_key(workspace_id), ConsistentRead=True).get(
+            "Item"
+        )
+        if item is None:  # a workspace whose keys predate the organization item
+            item = next(iter(client.query(
+                TableName=self._table,
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": keys.api_key_list_pk(workspace_id)},
+                    ":prefix": {"S": keys.API_KEY_LIST_SK_PREFIX},
+                },
+                ConsistentRead=True,
+                Limit=1,
+            ).get("Items", [])), None)  # fmt: skip
+        return item["organization_id"]["S"] if item else None
 
     def list_keys(self, workspace_id: str) -> list[ApiKeyRecord]:
         """The workspace's keys that are not revoked (expired ones included), newest first."""
@@ -171,7 +216,22 @@ class ApiKeyStore:
         try:
             client.transact_write_items(
                 TransactItems=[
-                    self._set_on_live_key(item_key, "revoked_at", revoked_at)
+                    self._set_on_live_key(item_key, {"revoked_at": {"S": revoked_at}})
+                    for item_key in (_listing_key(key.workspace_id, key.id), _lookup_key(key.key_hash))
+                ]
+            )
+        except client.exceptions.TransactionCanceledException:
+            return False
+        return True
+
+    def update(self, key: ApiKeyRecord, *, label: str, scopes: tuple[str, ...]) -> bool:
+        """Set the key's label and scopes on both its items; False when it was revoked meanwhile."""
+        values = {"label": {"S": label}, "scopes": {"L": [{"S": scope} for scope in scopes]}}
+        client = aws.dynamodb()
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    self._set_on_live_key(item_key, values)
                     for item_key in (_listing_key(key.workspace_id, key.id), _lookup_key(key.key_hash))
                 ]
             )
@@ -180,11 +240,16 @@ class ApiKeyStore:
         return True
 
     def rotate(self, old: ApiKeyRecord, *, old_expires_at: str, new: ApiKeyRecord) -> None:
-        """Store `new` and set the old key's expiry, all or nothing."""
-        # The old key must still be as read (not revoked, same expiry) when the transaction commits.
+        """Store `new`, set the old key's expiry and mark it replaced by `new`, all or nothing."""
+        # The old key must still be as read (not revoked, not replaced, same expiry) when the transaction commits.
+        expiry, (unchanged, values) = {"expires_at": {"S": old_expires_at}}, _expiry_is(old.expires_at)
         changes = [
-            self._set_on_live_key(item_key, "expires_at", old_expires_at, also=_expiry_is(old.expires_at))
-            for item_key in (_listing_key(old.workspace_id, old.id), _lookup_key(old.key_hash))
+            self._set_on_live_key(
+                _listing_key(old.workspace_id, old.id),
+                {**expiry, "replaced_by": {"S": new.id}},
+                also=(f"{unchanged} AND attribute_not_exists(replaced_by)", values),
+            ),
+            self._set_on_live_key(_lookup_key(old.key_hash), expiry, also=(unchanged, values)),
         ]
         client = aws.dynamodb()
         try:
@@ -221,21 +286,25 @@ class ApiKeyStore:
         ]
 
     def _set_on_live_key(
-        self, key: dict[str, Any], name: str, value: str, *, also: tuple[str, dict[str, Any]] = ("", {})
+        self, key: dict[str, Any], values: dict[str, Any], *, also: tuple[str, dict[str, Any]] = ("", {})
     ) -> TransactWriteItemTypeDef:
-        """A transaction update of one attribute of a key's item that exists and is not revoked, under the extra
+        """A transaction update of attributes of a key's item that exists and is not revoked, under the extra
         condition `also` (expression, values) when given."""
-        condition, values = "attribute_exists(PK) AND attribute_not_exists(revoked_at)", {":value": {"S": value}}
+        condition = "attribute_exists(PK) AND attribute_not_exists(revoked_at)"
         if also[0]:
-            condition, values = f"{condition} AND {also[0]}", {**values, **also[1]}
+            condition = f"{condition} AND {also[0]}"
+        names = {f"#a{index}": name for index, name in enumerate(values)}
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": key,
-                "UpdateExpression": "SET #name = :value",
+                "UpdateExpression": "SET " + ", ".join(f"{name} = :v{name[2:]}" for name in names),
                 "ConditionExpression": condition,
-                "ExpressionAttributeNames": {"#name": name},
-                "ExpressionAttributeValues": values,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {
+                    **{f":v{index}": value for index, value in enumerate(values.values())},
+                    **also[1],
+                },
             }
         }
 
@@ -248,6 +317,10 @@ def _expiry_is(expires_at: str | None) -> tuple[str, dict[str, Any]]:
 
 def _lookup_key(key_hash: str) -> dict[str, Any]:
     return {"PK": {"S": keys.api_key_pk(key_hash)}, "SK": {"S": keys.API_KEY_SK}}
+
+
+def _organization_key(workspace_id: str) -> dict[str, Any]:
+    return {"PK": {"S": keys.workspace_pk(workspace_id)}, "SK": {"S": keys.ORGANIZATION_SK}}
 
 
 def _listing_key(workspace_id: str, key_id: str) -> dict[str, Any]:
@@ -270,4 +343,5 @@ def _from_listing(workspace_id: str, item: dict[str, Any]) -> ApiKeyRecord:
         expires_at=optional("expires_at"),
         last_used_at=optional("last_used_at"),
         revoked_at=optional("revoked_at"),
+        replaced_by=optional("replaced_by"),
     )

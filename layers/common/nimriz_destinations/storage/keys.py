@@ -20,6 +20,8 @@ def destination_sk(destination_id: str) -> str:
 QUOTA_SK = "QUOTA"
 # Beside it: the ids of the workspace's API Gateway key and own usage plan (storage/limits.py).
 LIMITS_SK = "LIMITS"
+# ... and the organization it belongs to, set by its first API key (storage/api_keys.py).
+ORGANIZATION_SK = "ORGANIZATION"
 
 
 def api_key_pk(key_hash: str) -> str:
@@ -39,3 +41,12 @@ def api_key_list_pk(workspace_id: str) -> str:
 
 def api_key_list_sk(key_id: str) -> str:
     return f"{API_KEY_LIST_SK_PREFIX}{key_id}"
+
+
+def idempotency_pk(workspace_id: str, key_hash: str) -> str:
+    """A request's idempotency record (storage/idempotency.py): the workspace and the SHA-256 of its key, never the
+    key's own text (design §9.4)."""
+    return f"IDEM#WS#{workspace_id}#{key_hash}"
+
+
+IDEMPOTENCY_SK = "IDEM"
