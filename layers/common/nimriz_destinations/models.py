@@ -216,6 +216,20 @@ class DestinationListResponse(_Model):
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
 
 
+class UnhealthyDestination(_Model):
+    workspace_id: str
+    id: str
+    name: str
+    type: str
+    enabled: bool
+    health: Health = Field(description="As the workspace API shows it.")
+
+
+class UnhealthyDestinationListResponse(_Model):
+    destinations: list[UnhealthyDestination] = Field(description="The most recent transitions first.")
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
+
+
 class QueuedDelivery(_Model):
     id: str = Field(description="Delivery id; the delivery log shows its outcome.")
     destination_id: str
