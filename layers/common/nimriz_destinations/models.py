@@ -514,8 +514,8 @@ class ApiKeyListResponse(_Model):
 
 class AuditActorOut(_Model):
     type: Literal["api_key", "admin", "system"] = Field(
-        description="`admin` for the admin API (API keys, quotas), `system` for changes Nimriz made itself "
-        "(auto-disable)."
+        description="`admin` for the admin API (API keys, quotas, what support does for the workspace), `system` "
+        "for changes Nimriz made itself (auto-disable)."
     )
     id: str = Field(
         description="The API key's id (`unknown` when the request did not identify it), an opaque `adm_…` id "
@@ -538,7 +538,10 @@ class AuditEntryOut(_Model):
     id: str
     at: str
     actor: AuditActorOut
-    action: str = Field(description="e.g. `destination.created`, `destination.updated`, `destination.disabled`.")
+    action: str = Field(
+        description="e.g. `destination.created`, `destination.updated`, `destination.disabled`, and support's "
+        "`dead_letters.replayed` and `parked_events.recovered`."
+    )
     target: AuditTargetOut
     changes: list[AuditChangeOut]
 
