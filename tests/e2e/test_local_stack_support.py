@@ -75,7 +75,7 @@ def listed(support: httpx.Client, health: str) -> list[dict[str, Any]]:
     """Every destination of this test's workspace in the cross-workspace list, page by page."""
     found, cursor = [], None
     while True:
-        params = {"health": health, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"health": health, "limit": 2, **({"cursor": cursor} if cursor else {})}
         response = support.get("/admin/destinations", params=params)
         assert response.status_code == 200, response.text
         found += [d for d in response.json()["destinations"] if d["workspace_id"] == WORKSPACE]
