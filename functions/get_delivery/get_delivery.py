@@ -22,7 +22,9 @@ app = create_app("destinations:read", delivery_service)
     responses=GET_DELIVERY_RESPONSES,
 )
 def get_delivery(destination_id: ResourceId, delivery_id: ResourceId) -> Response[DeliveryDetailResponse]:
-    summary, attempts = delivery_service().get_delivery(current_workspace(app), destination_id, delivery_id)
+    summary, attempts = delivery_service().get_delivery(
+        current_workspace(app).workspace_id, destination_id, delivery_id
+    )
     return json_response(200, DeliveryDetailResponse(delivery=present_delivery_detail(summary, attempts)))
 
 

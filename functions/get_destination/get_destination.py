@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
-from nimriz_destinations.api.presenters import present_destination
+from nimriz_destinations.api.presenters import destination_answer
 from nimriz_destinations.api.responses import GET_RESPONSES
 from nimriz_destinations.models import DestinationResponse
 from nimriz_destinations.observability import logger, trace_handler
@@ -18,8 +18,8 @@ app = create_app("destinations:read", destination_service)
 
 @app.get("/api/integrations/destinations/<destination_id>", summary="Get a destination", responses=GET_RESPONSES)
 def get_destination(destination_id: ResourceId) -> Response[DestinationResponse]:
-    record = destination_service().get(current_workspace(app), destination_id)
-    return json_response(200, DestinationResponse(destination=present_destination(record)), {"ETag": record.etag})
+    record = destination_service().get(current_workspace(app).workspace_id, destination_id)
+    return json_response(200, *destination_answer(record))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

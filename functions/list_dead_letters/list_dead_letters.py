@@ -1,14 +1,14 @@
 """GET /api/integrations/destinations/{id}/dead-letters"""
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
-from nimriz_destinations.api.presenters import present_dead_letter
+from nimriz_destinations.api.params import Cursor, Limit
+from nimriz_destinations.api.presenters import present_dead_letter_page
 from nimriz_destinations.api.responses import LIST_DEAD_LETTERS_RESPONSES
 from nimriz_destinations.models import DeadLetterListResponse
 from nimriz_destinations.observability import logger, trace_handler
@@ -23,15 +23,12 @@ app = create_app("destinations:read", delivery_service)
     responses=LIST_DEAD_LETTERS_RESPONSES,
 )
 def list_dead_letters(
-    destination_id: ResourceId,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    destination_id: ResourceId, limit: Limit = 50, cursor: Cursor = None
 ) -> Response[DeadLetterListResponse]:
-    letters, next_cursor = delivery_service().list_dead_letters(
-        current_workspace(app), destination_id, limit=limit, cursor=cursor
+    page = delivery_service().list_dead_letters(
+        current_workspace(app).workspace_id, destination_id, limit=limit, cursor=cursor
     )
-    body = DeadLetterListResponse(dead_letters=[present_dead_letter(d) for d in letters], next_cursor=next_cursor)
-    return json_response(200, body)
+    return json_response(200, present_dead_letter_page(*page))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

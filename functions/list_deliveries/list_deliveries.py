@@ -1,16 +1,16 @@
 """GET /api/integrations/destinations/{id}/deliveries"""
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
-from nimriz_destinations.api.presenters import present_delivery
+from nimriz_destinations.api.params import ActionIdFilter, Cursor, Limit, StatusFilter
+from nimriz_destinations.api.presenters import present_delivery_page
 from nimriz_destinations.api.responses import LIST_DELIVERIES_RESPONSES
-from nimriz_destinations.models import DeliveryListResponse, DeliveryStatus
+from nimriz_destinations.models import DeliveryListResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import delivery_service
 
@@ -24,16 +24,20 @@ app = create_app("destinations:read", delivery_service)
 )
 def list_deliveries(
     destination_id: ResourceId,
-    action_id: Annotated[str | None, Query(max_length=64, description="Only this action's deliveries.")] = None,
-    status: Annotated[DeliveryStatus | None, Query(description="Only deliveries in this status.")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    action_id: ActionIdFilter = None,
+    status: StatusFilter = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Response[DeliveryListResponse]:
-    summaries, next_cursor = delivery_service().list_deliveries(
-        current_workspace(app), destination_id, limit=limit, cursor=cursor, action_id=action_id, status=status
+    page = delivery_service().list_deliveries(
+        current_workspace(app).workspace_id,
+        destination_id,
+        limit=limit,
+        cursor=cursor,
+        action_id=action_id,
+        status=status,
     )
-    body = DeliveryListResponse(deliveries=[present_delivery(s) for s in summaries], next_cursor=next_cursor)
-    return json_response(200, body)
+    return json_response(200, present_delivery_page(*page))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

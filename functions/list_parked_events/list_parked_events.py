@@ -1,15 +1,16 @@
 """GET /api/integrations/parked-events"""
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.params import Cursor, Limit
+from nimriz_destinations.api.presenters import present_parked_page
 from nimriz_destinations.api.responses import LIST_PARKED_EVENTS_RESPONSES
-from nimriz_destinations.models import ParkedEventListResponse, ParkedEventOut
+from nimriz_destinations.models import ParkedEventListResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import parked_event_service
 
@@ -21,14 +22,9 @@ app = create_app("destinations:read", parked_event_service)
     summary="List live events fan-out could not handle (invalid, or failing until parked)",
     responses=LIST_PARKED_EVENTS_RESPONSES,
 )
-def list_parked_events(
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
-) -> Response[ParkedEventListResponse]:
-    events, next_cursor = parked_event_service().list_parked(current_workspace(app), limit=limit, cursor=cursor)
-    items = [ParkedEventOut(id=e.id, event_id=e.event_id, event_type=e.event_type, reason=e.reason,
-                            receive_count=e.receive_count, parked_at=e.parked_at) for e in events]  # fmt: skip
-    return json_response(200, ParkedEventListResponse(parked_events=items, next_cursor=next_cursor))
+def list_parked_events(limit: Limit = 50, cursor: Cursor = None) -> Response[ParkedEventListResponse]:
+    page = parked_event_service().list_parked(current_workspace(app).workspace_id, limit=limit, cursor=cursor)
+    return json_response(200, present_parked_page(*page))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

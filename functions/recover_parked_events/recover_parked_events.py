@@ -8,8 +8,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
+from nimriz_destinations.api.presenters import present_recovered
 from nimriz_destinations.api.responses import RECOVER_PARKED_EVENTS_RESPONSES
-from nimriz_destinations.models import RecoveredOut, RecoverRequest, RecoverResponse
+from nimriz_destinations.models import RecoverRequest, RecoverResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import live_events_queue, parked_event_service
 
@@ -23,10 +24,9 @@ app = create_app("deliveries:replay", parked_event_service, live_events_queue)
 )
 def recover_parked_events(body: Annotated[RecoverRequest | None, Body()] = None) -> Response[RecoverResponse]:
     ids = body.ids if body else None
-    recovered = parked_event_service().recover(current_workspace(app), ids)
+    recovered = parked_event_service().recover(current_workspace(app).workspace_id, ids)
     logger.info("parked events recovered", extra={"count": len(recovered)})
-    items = [RecoveredOut(id=event.id, event_id=event.event_id) for event in recovered]
-    return json_response(202, RecoverResponse(recovered=items))
+    return json_response(202, present_recovered(recovered))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -8,8 +8,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
+from nimriz_destinations.api.presenters import present_replayed
 from nimriz_destinations.api.responses import REPLAY_RESPONSES
-from nimriz_destinations.models import ReplayedOut, ReplayRequest, ReplayResponse
+from nimriz_destinations.models import ReplayRequest, ReplayResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import deliveries_queue, delivery_service
 
@@ -25,11 +26,9 @@ def replay_dead_letters(
     destination_id: ResourceId, body: Annotated[ReplayRequest | None, Body()] = None
 ) -> Response[ReplayResponse]:
     ids = body.ids if body else None
-    replayed = delivery_service().replay(current_workspace(app), destination_id, ids)
+    replayed = delivery_service().replay(current_workspace(app).workspace_id, destination_id, ids)
     logger.info("dead letters replayed", extra={"destination_id": destination_id, "count": len(replayed)})
-    items = [ReplayedOut(dead_letter_id=r.dead_letter_id, delivery_id=r.delivery_id, event_id=r.event_id,
-                         action_id=r.action_id) for r in replayed]  # fmt: skip
-    return json_response(202, ReplayResponse(replayed=items))
+    return json_response(202, present_replayed(replayed))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -16,11 +16,13 @@ import pytest
 
 from nimriz_destinations.limits import DEFAULT_LIMITS, RESOLVE_LIMITS, RESOLVE_METHOD, default_plan_name
 from nimriz_destinations.observability import API_VERSION_RETIRED_METRIC
+from nimriz_destinations.storage.destinations import HEALTH_INDEX
 from tests.local.template import ROOT, TEMPLATE_PATH, functions, load_template, named_stack, resources_of_type
 
 SAM = str(Path(sys.executable).parent / "sam")
 SAM_ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
+SUPPORT_DESTINATION = "/admin/workspaces/{workspace_id}/destinations/{destination_id}"
 API_FUNCTIONS = {
     ("POST", "/api/integrations/destinations"): "CreateDestinationFunction",
     ("GET", "/api/integrations/destinations"): "ListDestinationsFunction",
@@ -43,7 +45,17 @@ API_FUNCTIONS = {
     ("PUT", "/admin/workspaces/{workspace_id}/quotas"): "UpdateWorkspaceQuotasFunction",
     ("GET", "/admin/workspaces/{workspace_id}/limits"): "GetWorkspaceLimitsFunction",
     ("PUT", "/admin/workspaces/{workspace_id}/limits"): "UpdateWorkspaceLimitsFunction",
+    ("GET", "/admin/destinations"): "AdminListUnhealthyDestinationsFunction",
+    ("GET", f"{SUPPORT_DESTINATION}"): "AdminGetDestinationFunction",
+    ("GET", f"{SUPPORT_DESTINATION}/deliveries"): "AdminListDeliveriesFunction",
+    ("GET", f"{SUPPORT_DESTINATION}/dead-letters"): "AdminListDeadLettersFunction",
+    ("POST", f"{SUPPORT_DESTINATION}/dead-letters/replay"): "AdminReplayDeadLettersFunction",
+    ("POST", f"{SUPPORT_DESTINATION}/enable"): "AdminEnableDestinationFunction",
+    ("GET", "/admin/workspaces/{workspace_id}/parked-events"): "AdminListParkedEventsFunction",
+    ("POST", "/admin/workspaces/{workspace_id}/parked-events/recover"): "AdminRecoverParkedEventsFunction",
 }
+# Support without customers' keys (issue 19 §3): the workspace routes' answers, for any workspace.
+SUPPORT_FUNCTIONS = {logical_id for logical_id in API_FUNCTIONS.values() if logical_id.startswith("Admin")}
 ADMIN_FUNCTIONS = {
     "CreateApiKeyFunction",
     "ListApiKeysFunction",
@@ -54,7 +66,8 @@ ADMIN_FUNCTIONS = {
     "UpdateWorkspaceQuotasFunction",
     "GetWorkspaceLimitsFunction",
     "UpdateWorkspaceLimitsFunction",
-}
+} | SUPPORT_FUNCTIONS
+AUDIT_WRITES = {"dynamodb:PutItem", "dynamodb:DeleteItem"}
 TOKEN_KEY = {"Ref": "InterstitialTokenSecret"}
 IDEMPOTENCY_KEY = {"Ref": "IdempotencySecret"}
 
@@ -71,6 +84,11 @@ def statements(logical_id: str) -> list[dict[str, Any]]:
         assert isinstance(policy, dict) and "Statement" in policy, f"{logical_id}: use explicit statements"
         found.extend(policy["Statement"])
     return found
+
+
+def environment_of(logical_id: str) -> dict[str, Any]:
+    variables: dict[str, Any] = functions()[logical_id]["Properties"]["Environment"]["Variables"]
+    return variables
 
 
 def actions_of(logical_id: str) -> set[str]:
@@ -413,7 +431,7 @@ class TestAdminApi:
             | audit
             | USAGE_KEY_MAKING
         )
-        for logical_id in ADMIN_FUNCTIONS | {"AuthorizerFunction"}:
+        for logical_id in (ADMIN_FUNCTIONS - SUPPORT_FUNCTIONS) | {"AuthorizerFunction"}:
             for statement in statements(logical_id):
                 if str(statement["Action"]).startswith("['apigateway:") or statement["Action"] == "apigateway:GET":
                     continue  # usage plans and keys: TestRequestLimits
@@ -492,6 +510,49 @@ class TestRequestLimits:
             f"{APIGATEWAY_ARN}/usageplans",
             f"{APIGATEWAY_ARN}/usageplans/*/keys",
         }
+
+    def test_support_functions_read_what_their_workspace_twins_read_and_write_only_what_they_change(self) -> None:
+        assert actions_of("AdminGetDestinationFunction") == actions_of("GetDestinationFunction")
+        assert actions_of("AdminListDeliveriesFunction") == actions_of("ListDeliveriesFunction")
+        assert actions_of("AdminListDeadLettersFunction") == actions_of("ListDeadLettersFunction")
+        assert actions_of("AdminListParkedEventsFunction") == actions_of("ListParkedEventsFunction")
+        # The changes, plus their audit entries, written only in the audit partitions.
+        assert actions_of("AdminReplayDeadLettersFunction") == actions_of("ReplayDeadLettersFunction") | AUDIT_WRITES
+        assert (
+            actions_of("AdminRecoverParkedEventsFunction") == actions_of("RecoverParkedEventsFunction") | AUDIT_WRITES
+        )
+        assert (
+            actions_of("AdminEnableDestinationFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | AUDIT_WRITES
+        )
+        for logical_id in SUPPORT_FUNCTIONS:
+            for statement in statements(logical_id):
+                actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
+                if actions & AUDIT_WRITES:
+                    assert actions == AUDIT_WRITES, logical_id
+                    assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["AUDIT#*"]
+            environment = functions()[logical_id]["Properties"]["Environment"]["Variables"]
+            assert environment["OPERATOR_ID_KEY"] == environment_of("CreateApiKeyFunction")["OPERATOR_ID_KEY"]
+            if actions_of(logical_id) & AUDIT_WRITES:
+                assert environment["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}, logical_id
+        (enable,) = [s for s in statements("AdminEnableDestinationFunction") if "dynamodb:UpdateItem" in s["Action"]]
+        assert enable["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["WS#*"]
+        for twin, queue in [("AdminReplayDeadLettersFunction", "DeliveriesQueue"),
+                            ("AdminRecoverParkedEventsFunction", "LiveEventsQueue")]:  # fmt: skip
+            (sends,) = [s for s in statements(twin) if s["Action"] == "sqs:SendMessage"]
+            assert sends["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}, twin
+
+    def test_failing_and_disabled_destinations_are_listed_from_a_sparse_keys_only_index(self) -> None:
+        table = resources_of_type("AWS::DynamoDB::Table")["DestinationsTable"]["Properties"]
+        (index,) = table["GlobalSecondaryIndexes"]
+        assert index["IndexName"] == HEALTH_INDEX
+        # Only a failing or disabled destination has `health_state` (storage/destinations.py): the index is sparse.
+        assert [key["AttributeName"] for key in index["KeySchema"]] == ["health_state", "health_since"]
+        assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+        (query, read) = statements("AdminListUnhealthyDestinationsFunction")
+        assert query["Action"] == "dynamodb:Query"
+        assert query["Resource"] == {"Fn::Sub": "${DestinationsTable.Arn}/index/" + HEALTH_INDEX}
+        assert read["Action"] == "dynamodb:BatchGetItem"
+        assert read["Resource"] == {"Fn::GetAtt": ["DestinationsTable", "Arn"]}
 
 
 class TestQueues:

@@ -92,6 +92,12 @@ def destination_snapshot(record: DestinationRecord) -> dict[str, Any]:
     }
 
 
+def state_changes(kind: str, ids: Iterable[str], before: str, after: str) -> list[Change]:
+    """One change per item an action moved from one state to another (`dead_letters[<id>]`: `dead_lettered` to
+    `replayed`), bounded in size like a diff."""
+    return _bounded([Change(f"{kind}[{item_id}]", before, after) for item_id in ids])
+
+
 def changed_secret_paths(before: Mapping[str, Any], after: Mapping[str, Any], secret_fields: Iterable[str]) -> set[str]:
     """Paths (as in a snapshot's `credentials`) of the secret values that differ between two sets of credentials.
 

@@ -217,6 +217,20 @@ class DestinationListResponse(_Model):
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
 
 
+class UnhealthyDestination(_Model):
+    workspace_id: str
+    id: str
+    name: str
+    type: str
+    enabled: bool
+    health: Health = Field(description="As the workspace API shows it.")
+
+
+class UnhealthyDestinationListResponse(_Model):
+    destinations: list[UnhealthyDestination] = Field(description="The most recent transitions first.")
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
+
+
 class QueuedDelivery(_Model):
     id: str = Field(description="Delivery id; the delivery log shows its outcome.")
     destination_id: str
@@ -552,8 +566,8 @@ class ApiKeyListResponse(_Model):
 
 class AuditActorOut(_Model):
     type: Literal["api_key", "admin", "system"] = Field(
-        description="`admin` for the admin API (API keys, quotas), `system` for changes Nimriz made itself "
-        "(auto-disable)."
+        description="`admin` for the admin API (API keys, quotas, what support does for the workspace), `system` "
+        "for changes Nimriz made itself (auto-disable)."
     )
     id: str = Field(
         description="The API key's id (`unknown` when the request did not identify it), an opaque `adm_…` id "
@@ -576,7 +590,10 @@ class AuditEntryOut(_Model):
     id: str
     at: str
     actor: AuditActorOut
-    action: str = Field(description="e.g. `destination.created`, `destination.updated`, `destination.disabled`.")
+    action: str = Field(
+        description="e.g. `destination.created`, `destination.updated`, `destination.disabled`, and support's "
+        "`dead_letters.replayed` and `parked_events.recovered`."
+    )
     target: AuditTargetOut
     changes: list[AuditChangeOut]
 

@@ -181,7 +181,7 @@ def parked_event_service() -> ParkedEventService:
 
     settings = get_settings()
     store = ParkedEventStore(settings.required("table_name"), retention_days=settings.delivery_log_days)
-    return ParkedEventService(store, lambda bodies: live_events_queue().send_batches(bodies))
+    return ParkedEventService(store, lambda bodies: live_events_queue().send_batches(bodies), audit_log())
 
 
 @requires("table_name")
@@ -288,6 +288,7 @@ def delivery_service() -> DeliveryService:
         DestinationStore(settings.required("table_name")),
         delivery_log(),
         lambda jobs: deliveries_queue().send_batches(jobs),
+        audit_log(),
     )
 
 

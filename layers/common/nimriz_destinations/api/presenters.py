@@ -14,18 +14,29 @@ from ..models import (
     ApiKeyOut,
     AttemptOut,
     AuditEntryOut,
+    DeadLetterListResponse,
     DeadLetterOut,
     DeliveryDetail,
+    DeliveryListResponse,
     DeliverySummaryOut,
     Destination,
     DestinationMetrics,
+    DestinationResponse,
     FilterVerdictOut,
     Health,
     LimitsOut,
     LimitsResponse,
     MetricCounts,
+    ParkedEventListResponse,
+    ParkedEventOut,
     QuotasOut,
     QuotasResponse,
+    RecoveredOut,
+    RecoverResponse,
+    ReplayedOut,
+    ReplayResponse,
+    UnhealthyDestination,
+    UnhealthyDestinationListResponse,
 )
 from ..providers import get_provider
 
@@ -33,17 +44,27 @@ if TYPE_CHECKING:  # each function presents one of these: a handler imports none
     from ..limits import Limits
     from ..quotas import Quotas
     from ..service.api_keys import IssuedKey
+    from ..service.deliveries import Replayed
     from ..service.metrics import WindowMetrics
     from ..service.preview import ActionPreview
     from ..storage.api_keys import ApiKeyRecord
     from ..storage.audit import AuditEntry
     from ..storage.counters import Counts
     from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
+    from ..storage.parked_events import ParkedEvent
     from ..storage.records import DestinationRecord, ShownCircuit
 
 
+def _shown_circuit(record: DestinationRecord) -> ShownCircuit:
+    return record.circuit.shown_state(time.time()) if record.circuit else "closed"
+
+
+def _health(record: DestinationRecord, circuit: ShownCircuit) -> Health:
+    return Health.model_validate({**asdict(record.health_view()), "circuit": circuit})
+
+
 def present_destination(record: DestinationRecord, revealed: dict[str, Any] | None = None) -> Destination:
-    circuit: ShownCircuit = record.circuit.shown_state(time.time()) if record.circuit else "closed"
+    circuit = _shown_circuit(record)
     return Destination(
         id=record.id,
         workspace_id=record.workspace_id,
@@ -70,11 +91,33 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
             )
             for action in record.actions
         ],
-        health=Health.model_validate({**asdict(record.health_view()), "circuit": circuit}),
+        health=_health(record, circuit),
         version=record.version,
         created_at=record.created_at,
         updated_at=record.updated_at,
     )
+
+
+def destination_answer(record: DestinationRecord) -> tuple[DestinationResponse, dict[str, str]]:
+    """A destination read or enabled, and its ETag header."""
+    return DestinationResponse(destination=present_destination(record)), {"ETag": record.etag}
+
+
+def present_unhealthy_destinations(
+    records: list[DestinationRecord], next_cursor: str | None
+) -> UnhealthyDestinationListResponse:
+    destinations = [
+        UnhealthyDestination(
+            workspace_id=record.workspace_id,
+            id=record.id,
+            name=record.name,
+            type=record.type,
+            enabled=record.enabled,
+            health=_health(record, _shown_circuit(record)),
+        )
+        for record in records
+    ]
+    return UnhealthyDestinationListResponse(destinations=destinations, next_cursor=next_cursor)
 
 
 def present_delivery(summary: DeliverySummary) -> DeliverySummaryOut:
@@ -87,10 +130,38 @@ def present_delivery_detail(summary: DeliverySummary, attempts: list[AttemptReco
     return DeliveryDetail.model_validate({**present_delivery(summary).model_dump(), "attempt_log": log})
 
 
+def present_delivery_page(summaries: list[DeliverySummary], next_cursor: str | None) -> DeliveryListResponse:
+    return DeliveryListResponse(deliveries=[present_delivery(s) for s in summaries], next_cursor=next_cursor)
+
+
 def present_dead_letter(letter: DeadLetter) -> DeadLetterOut:
     fields = asdict(letter)
     fields.pop("job")
     return DeadLetterOut.model_validate({"id": fields.pop("delivery_id"), **fields})
+
+
+def present_dead_letter_page(letters: list[DeadLetter], next_cursor: str | None) -> DeadLetterListResponse:
+    return DeadLetterListResponse(dead_letters=[present_dead_letter(d) for d in letters], next_cursor=next_cursor)
+
+
+def present_replayed(replayed: list[Replayed]) -> ReplayResponse:
+    return ReplayResponse(
+        replayed=[
+            ReplayedOut(dead_letter_id=r.dead_letter_id, delivery_id=r.delivery_id, event_id=r.event_id,
+                        action_id=r.action_id)
+            for r in replayed
+        ]
+    )  # fmt: skip
+
+
+def present_parked_page(events: list[ParkedEvent], next_cursor: str | None) -> ParkedEventListResponse:
+    items = [ParkedEventOut(id=e.id, event_id=e.event_id, event_type=e.event_type, reason=e.reason,
+                            receive_count=e.receive_count, parked_at=e.parked_at) for e in events]  # fmt: skip
+    return ParkedEventListResponse(parked_events=items, next_cursor=next_cursor)
+
+
+def present_recovered(recovered: list[ParkedEvent]) -> RecoverResponse:
+    return RecoverResponse(recovered=[RecoveredOut(id=event.id, event_id=event.event_id) for event in recovered])
 
 
 def present_preview(preview: ActionPreview) -> ActionPreviewOut:

@@ -23,6 +23,7 @@ from ..models import (
     RecoverResponse,
     ReplayResponse,
     TestSendResponse,
+    UnhealthyDestinationListResponse,
 )
 
 
@@ -203,3 +204,24 @@ def resolve_interstitial_responses() -> dict[int, OpenAPIResponse]:
         **_BODY_ERRORS,
         **_ERRORS,
     }
+
+
+# Support's routes (admin API): a workspace route's answers, with the admin API's access errors for its own.
+def _for_support(responses: dict[int, OpenAPIResponse]) -> dict[int, OpenAPIResponse]:
+    return {**_ADMIN_ERRORS, **{status: r for status, r in responses.items() if status not in _ERRORS}}
+
+
+LIST_UNHEALTHY_DESTINATIONS_RESPONSES = {
+    200: _json("One page of failing or disabled destinations of every workspace", UnhealthyDestinationListResponse),
+    400: _json("Invalid cursor", ErrorResponse),
+    **_ADMIN_ERRORS,
+}
+SUPPORT_GET_RESPONSES = _for_support(GET_RESPONSES)
+SUPPORT_LIST_DELIVERIES_RESPONSES = _for_support(LIST_DELIVERIES_RESPONSES)
+SUPPORT_LIST_DEAD_LETTERS_RESPONSES = _for_support(LIST_DEAD_LETTERS_RESPONSES)
+SUPPORT_REPLAY_RESPONSES = _for_support(REPLAY_RESPONSES)
+SUPPORT_ENABLE_RESPONSES = _for_support(
+    {200: _json("Enabled (or already enabled)", DestinationResponse), 409: UPDATE_RESPONSES[409], **_NOT_FOUND}
+)
+SUPPORT_LIST_PARKED_EVENTS_RESPONSES = _for_support(LIST_PARKED_EVENTS_RESPONSES)
+SUPPORT_RECOVER_PARKED_EVENTS_RESPONSES = _for_support(RECOVER_PARKED_EVENTS_RESPONSES)

@@ -9,7 +9,7 @@ that did not happen, and that is logged as an error with the entry's id.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 
 from ..audit import Actor, Change, Target
@@ -49,6 +49,23 @@ class AuditLog:
         except BaseException:
             self.withdraw(entry)
             raise
+
+    def recorded_if(
+        self, actor: Actor | None, workspace_id: str, action: str, target: Target, changes: list[Change]
+    ) -> AbstractContextManager[AuditEntry | None]:
+        """`recorded` when there is an actor to audit and something changes; otherwise nothing (None)."""
+        if actor is None or not changes:
+            return nullcontext(None)
+        return self.recorded(workspace_id, actor, action, target, changes)
+
+    def narrow(self, entry: AuditEntry, changes: list[Change]) -> None:
+        """A change was made only in part: its entry is replaced by one of the `changes` made (none: withdrawn).
+        The new entry is written before the old one goes, so the part that was made is never unaudited."""
+        if changes == entry.changes:
+            return
+        if changes:
+            self.record(entry.workspace_id, entry.actor, entry.action, entry.target, changes)
+        self.withdraw(entry)
 
     def withdraw(self, entry: AuditEntry) -> None:
         """Remove the entry of a change that was not made after all (it failed, or was no longer needed)."""

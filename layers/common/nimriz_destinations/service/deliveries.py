@@ -1,19 +1,20 @@
-"""Delivery log, dead letters and replay, as the API exposes them (always scoped to a destination the
-caller's workspace owns)."""
+"""Delivery log, dead letters and replay, as the API exposes them (always scoped to a destination of the workspace
+named: the caller's own, or the one an operator acts for through the admin API)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from ..audit import Actor, Change, Target, state_changes
 from ..clock import utc_now
 from ..errors import DestinationNotFound, NotFound, Problem, ValidationFailed
 from ..ids import new_delivery_id
 from ..jobs import DeliveryJob
 from ..storage.deliveries import AttemptRecord, DeadLetter, DeliveryLog, DeliverySummary
 from ..storage.destinations import DestinationStore
-from ..storage.records import Workspace
+from .audit import AuditLog
 
 MAX_REPLAY = 500
 
@@ -39,18 +40,20 @@ class DeliveryService:
         destinations: DestinationStore,
         log: DeliveryLog,
         send_jobs: Callable[[list[DeliveryJob]], list[DeliveryJob]],
+        audit: AuditLog,
     ) -> None:
         self._destinations = destinations
         self._log = log
         self._send_jobs = send_jobs
+        self._audit = audit
 
-    def _require_destination(self, workspace: Workspace, destination_id: str) -> None:
-        if self._destinations.get(workspace.workspace_id, destination_id, consistent=False) is None:
+    def _require_destination(self, workspace_id: str, destination_id: str) -> None:
+        if self._destinations.get(workspace_id, destination_id, consistent=False) is None:
             raise DestinationNotFound()
 
     def list_deliveries(
         self,
-        workspace: Workspace,
+        workspace_id: str,
         destination_id: str,
         *,
         limit: int,
@@ -58,48 +61,56 @@ class DeliveryService:
         action_id: str | None,
         status: str | None,
     ) -> tuple[list[DeliverySummary], str | None]:
-        self._require_destination(workspace, destination_id)
+        self._require_destination(workspace_id, destination_id)
         return self._log.list_deliveries(
-            workspace.workspace_id, destination_id, limit=limit, cursor=cursor, action_id=action_id, status=status
+            workspace_id, destination_id, limit=limit, cursor=cursor, action_id=action_id, status=status
         )
 
     def get_delivery(
-        self, workspace: Workspace, destination_id: str, delivery_id: str
+        self, workspace_id: str, destination_id: str, delivery_id: str
     ) -> tuple[DeliverySummary, list[AttemptRecord]]:
-        self._require_destination(workspace, destination_id)
-        found = self._log.get_delivery(workspace.workspace_id, destination_id, delivery_id)
+        self._require_destination(workspace_id, destination_id)
+        found = self._log.get_delivery(workspace_id, destination_id, delivery_id)
         if found is None:
             raise DeliveryNotFound()
         return found
 
     def list_dead_letters(
-        self, workspace: Workspace, destination_id: str, *, limit: int, cursor: str | None
+        self, workspace_id: str, destination_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[DeadLetter], str | None]:
-        self._require_destination(workspace, destination_id)
-        return self._log.list_dead_letters(workspace.workspace_id, destination_id, limit=limit, cursor=cursor)
+        self._require_destination(workspace_id, destination_id)
+        return self._log.list_dead_letters(workspace_id, destination_id, limit=limit, cursor=cursor)
 
-    def replay(self, workspace: Workspace, destination_id: str, ids: Sequence[str] | None) -> list[Replayed]:
-        """Re-queue dead letters (all, or the given ids) with the same event and reason `replay`."""
-        self._require_destination(workspace, destination_id)
+    def replay(
+        self, workspace_id: str, destination_id: str, ids: Sequence[str] | None, *, operator: Actor | None = None
+    ) -> list[Replayed]:
+        """Re-queue dead letters (all, or the given ids) with the same event and reason `replay`.
+
+        A workspace's own replays show in its delivery log (reason `replay`); one an `operator` makes for it through
+        the admin API is also audited in its audit log, so the customer sees who acted for them."""
+        self._require_destination(workspace_id, destination_id)
         if ids is None:
-            letters, _ = self._log.list_dead_letters(
-                workspace.workspace_id, destination_id, limit=MAX_REPLAY, cursor=None
-            )
+            letters, _ = self._log.list_dead_letters(workspace_id, destination_id, limit=MAX_REPLAY, cursor=None)
         else:
-            letters = self._log.get_dead_letters(workspace.workspace_id, destination_id, ids)
+            letters = self._log.get_dead_letters(workspace_id, destination_id, ids)
             unknown = sorted(set(ids) - {letter.delivery_id for letter in letters})
             if unknown:
                 problems = [Problem(f"ids[{list(ids).index(i)}]", "no dead letter with this id") for i in unknown]
                 raise ValidationFailed("Some ids are not dead letters of this destination.", problems)
         jobs = [self._replay_job(letter) for letter in letters]
-        failed = {job.delivery_id for job in self._send_jobs(jobs)}
+        target = Target("destination", destination_id)
+        replaying = _replayed(letter.delivery_id for letter in letters)
+        with self._audit.recorded_if(operator, workspace_id, "dead_letters.replayed", target, replaying) as entry:
+            failed = {job.delivery_id for job in self._send_jobs(jobs)}
         replayed = [
             Replayed(letter.delivery_id, job.delivery_id, letter.event_id, letter.action_id)
             for letter, job in zip(letters, jobs, strict=True)
             if job.delivery_id not in failed
         ]
+        if entry is not None:
+            self._audit.narrow(entry, _replayed(r.dead_letter_id for r in replayed))
         # Only what was queued leaves the dead-letter store; the rest stays replayable.
-        self._log.delete_dead_letters(workspace.workspace_id, destination_id, [r.dead_letter_id for r in replayed])
+        self._log.delete_dead_letters(workspace_id, destination_id, [r.dead_letter_id for r in replayed])
         return replayed
 
     def _replay_job(self, letter: DeadLetter) -> DeliveryJob:
@@ -112,3 +123,7 @@ class DeliveryService:
                 "queued_at": utc_now(),
             }
         )
+
+
+def _replayed(dead_letter_ids: Iterable[str]) -> list[Change]:
+    return state_changes("dead_letters", dead_letter_ids, "dead_lettered", "replayed")

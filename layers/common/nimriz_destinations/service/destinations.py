@@ -5,6 +5,7 @@ Knows nothing of HTTP or Lambda: takes validated request models and returns reco
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from ..sample_events import sample_event
 from ..settings import Settings
 from ..storage.destinations import DestinationStore
 from ..storage.quotas import QuotaStore, UsageChanged
-from ..storage.records import ActionRecord, DestinationRecord, Workspace
+from ..storage.records import ActionRecord, DestinationRecord, UnhealthyState, Workspace
 from ..storage.secrets import MAX_SECRET_BYTES, SecretRef, SecretStore, secret_size
 from ..validation import problems_from_errors
 from .audit import AuditLog
@@ -84,11 +85,17 @@ class DestinationService:
 
     # -- queries -----------------------------------------------------------------------------
 
-    def get(self, workspace: Workspace, destination_id: str) -> DestinationRecord:
-        record = self._store.get(workspace.workspace_id, destination_id)
+    def get(self, workspace_id: str, destination_id: str) -> DestinationRecord:
+        record = self._store.get(workspace_id, destination_id)
         if record is None:
             raise DestinationNotFound()
         return record
+
+    def list_by_health(
+        self, state: UnhealthyState, *, limit: int, cursor: str | None
+    ) -> tuple[list[DestinationRecord], str | None]:
+        """Failing or disabled destinations of every workspace (the admin API's support view)."""
+        return self._store.list_by_health(state, limit=limit, cursor=cursor)
 
     def list_page(
         self, workspace: Workspace, *, limit: int, cursor: str | None
@@ -176,7 +183,7 @@ class DestinationService:
         actor: Actor,
     ) -> SavedDestination:
         for attempt in range(_MAX_WRITE_ATTEMPTS):
-            current = self.get(workspace, destination_id)
+            current = self.get(workspace.workspace_id, destination_id)
             if if_match is not None and if_match.strip() not in ("*", current.etag):
                 raise PreconditionFailed("The destination changed since you read it (ETag mismatch).")
             try:
@@ -185,6 +192,26 @@ class DestinationService:
                 # With If-Match the client asked for exactly that version; without it, re-read and re-apply.
                 if if_match is not None and if_match.strip() != "*":
                     raise PreconditionFailed("The destination changed since you read it (ETag mismatch).") from None
+                if attempt == _MAX_WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def enable(self, workspace_id: str, destination_id: str, *, actor: Actor) -> DestinationRecord:
+        """What a PUT with `enabled: true` does, and nothing else: a new version, enabled and healthy again with a
+        closed circuit, audited as `destination.enabled`. Enabling changes no filter or usage, so it is never refused
+        (design §6, §9.5). An enabled destination is answered as it is, with nothing written."""
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            current = self.get(workspace_id, destination_id)
+            if current.enabled:
+                return current
+            record = dataclasses.replace(current, enabled=True, version=current.version + 1, updated_at=utc_now())
+            changes = diff(destination_snapshot(current), destination_snapshot(record))
+            try:
+                with self._audit.recorded(
+                    workspace_id, actor, "destination.enabled", destination_target(record), changes
+                ):
+                    return self._store.replace(record, expected_version=current.version, reset_health=True)
+            except ConcurrentModification:
                 if attempt == _MAX_WRITE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
@@ -277,7 +304,7 @@ class DestinationService:
 
     def delete(self, workspace: Workspace, destination_id: str, *, actor: Actor) -> None:
         for attempt in range(_MAX_WRITE_ATTEMPTS):
-            current = self.get(workspace, destination_id)
+            current = self.get(workspace.workspace_id, destination_id)
             removed = Usage().minus(usage_of(current))
             usage_change = self._checked_usage_change(workspace.workspace_id, removed)
             changes = diff(destination_snapshot(current), None)
@@ -302,7 +329,7 @@ class DestinationService:
             return
 
     def test_send(self, workspace: Workspace, destination_id: str, action_id: str | None) -> QueuedTest:
-        record = self.get(workspace, destination_id)
+        record = self.get(workspace.workspace_id, destination_id)
         if action_id is not None:
             action = record.action(action_id)
             if action is None:

@@ -5,14 +5,15 @@ LiveEvents queue with their original body, so fan-out derives the same delivery 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from ..audit import Actor, Change, Target, state_changes
 from ..clock import utc_now
 from ..errors import Problem, ValidationFailed
 from ..ids import parked_event_id
 from ..storage.parked_events import ParkedEvent, ParkedEventStore
-from ..storage.records import Workspace
+from .audit import AuditLog
 
 MAX_RECOVER = 500
 # DynamoDB items stop at 400 KB: bodies up to the classic SQS message size are kept whole, larger ones (SQS
@@ -38,10 +39,11 @@ class DeadLetteredEvent:
 
 
 class ParkedEventService:
-    def __init__(self, store: ParkedEventStore, send_events: Callable[[list[str]], list[int]]) -> None:
+    def __init__(self, store: ParkedEventStore, send_events: Callable[[list[str]], list[int]], audit: AuditLog) -> None:
         self._store = store
         # Queues raw event bodies on the LiveEvents queue; returns the indexes SQS did not accept.
         self._send_events = send_events
+        self._audit = audit
 
     def park(self, message: DeadLetteredEvent) -> ParkedEvent:
         """Keep one dead-lettered event, under its workspace when its body names one."""
@@ -64,15 +66,15 @@ class ParkedEventService:
         self._store.put(event)
         return event
 
-    def list_parked(
-        self, workspace: Workspace, *, limit: int, cursor: str | None
-    ) -> tuple[list[ParkedEvent], str | None]:
-        return self._store.list_page(workspace.workspace_id, limit=limit, cursor=cursor)
+    def list_parked(self, workspace_id: str, *, limit: int, cursor: str | None) -> tuple[list[ParkedEvent], str | None]:
+        return self._store.list_page(workspace_id, limit=limit, cursor=cursor)
 
-    def recover(self, workspace: Workspace, ids: Sequence[str] | None) -> list[ParkedEvent]:
+    def recover(
+        self, workspace_id: str, ids: Sequence[str] | None, *, operator: Actor | None = None
+    ) -> list[ParkedEvent]:
         """Queue parked events (all recoverable ones up to 500, or the given ids) on the LiveEvents queue again;
-        only those SQS accepted leave the store."""
-        workspace_id = workspace.workspace_id
+        only those SQS accepted leave the store. A recovery an `operator` makes for the workspace through the admin
+        API is audited in its audit log, as they."""
         if ids is None:
             events = [e for e in self._store.newest(workspace_id, limit=MAX_RECOVER) if e.body is not None]
         else:
@@ -81,10 +83,19 @@ class ParkedEventService:
             _require_recoverable(ids, found)
             events = [found[i] for i in wanted]
         queueable = [(event, event.body) for event in events if event.body is not None]
-        failed = set(self._send_events([body for _, body in queueable]))
+        target = Target("workspace", workspace_id)
+        recovering = _recovered(event for event, _ in queueable)
+        with self._audit.recorded_if(operator, workspace_id, "parked_events.recovered", target, recovering) as entry:
+            failed = set(self._send_events([body for _, body in queueable]))
         recovered = [event for index, (event, _) in enumerate(queueable) if index not in failed]
+        if entry is not None:
+            self._audit.narrow(entry, _recovered(recovered))
         self._store.delete(workspace_id, [event.id for event in recovered])
         return recovered
+
+
+def _recovered(events: Iterable[ParkedEvent]) -> list[Change]:
+    return state_changes("parked_events", (event.id for event in events), "parked", "recovered")
 
 
 def _require_recoverable(ids: Sequence[str], found: dict[str, ParkedEvent]) -> None:

@@ -65,7 +65,7 @@ class PreviewService:
     def saved(
         self, workspace: Workspace, destination_id: str, *, action_id: str | None, event: dict[str, Any] | None
     ) -> tuple[dict[str, Any], list[ActionPreview]]:
-        record = self._destinations.get(workspace, destination_id)
+        record = self._destinations.get(workspace.workspace_id, destination_id)
         actions = [
             _Action(index, a.id, a.name, a.action_type, a.enabled, a.event_filter, a.property_mapping)
             for index, a in enumerate(record.actions)

@@ -15,21 +15,38 @@ from .. import aws, safe_json
 from ..errors import InvalidCursor
 from ..ids import is_id
 
+INVALID_CURSOR_MESSAGE = "The cursor is not valid; use next_cursor from a previous page."
+
 
 def encode_cursor(last_key: dict[str, Any]) -> str:
-    raw = json.dumps({"pk": last_key["PK"]["S"], "sk": last_key["SK"]["S"]}, separators=(",", ":"))
+    return encode_fields({"pk": last_key["PK"]["S"], "sk": last_key["SK"]["S"]})
+
+
+def encode_fields(fields: dict[str, str]) -> str:
+    """A cursor holding `fields` (the text of a key's attributes), for keys of more than PK and SK."""
+    raw = json.dumps(fields, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, expected_pk: str, sk_prefix: str) -> dict[str, Any]:
+def decode_fields(cursor: str, names: tuple[str, ...]) -> dict[str, str]:
+    """The text fields `names` of a cursor made by `encode_fields` or `encode_cursor` (InvalidCursor otherwise);
+    the caller checks each is of its key's shape."""
     try:
         decoded = safe_json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        pk, sk = decoded["pk"], decoded["sk"]
+        fields = {name: decoded[name] for name in names}
     # ValueError covers bad base64 (binascii.Error), non-ASCII cursors and safe_json.InvalidJson.
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidCursor("The cursor is not valid; use next_cursor from a previous page.") from exc
-    if pk != expected_pk or not isinstance(sk, str) or not sk.startswith(sk_prefix) or not is_id(sk[len(sk_prefix) :]):
-        raise InvalidCursor("The cursor is not valid; use next_cursor from a previous page.")
+        raise InvalidCursor(INVALID_CURSOR_MESSAGE) from exc
+    if not all(isinstance(value, str) for value in fields.values()):
+        raise InvalidCursor(INVALID_CURSOR_MESSAGE)
+    return fields
+
+
+def decode_cursor(cursor: str, *, expected_pk: str, sk_prefix: str) -> dict[str, Any]:
+    fields = decode_fields(cursor, ("pk", "sk"))
+    pk, sk = fields["pk"], fields["sk"]
+    if pk != expected_pk or not sk.startswith(sk_prefix) or not is_id(sk[len(sk_prefix) :]):
+        raise InvalidCursor(INVALID_CURSOR_MESSAGE)
     return {"PK": {"S": pk}, "SK": {"S": sk}}
 
 

@@ -12,13 +12,20 @@ from typing import Any
 
 from .. import aws
 from ..clock import parse_rfc3339
-from ..errors import ConcurrentModification, PayloadTooLarge
-from ..ids import is_id
+from ..errors import ConcurrentModification, InvalidCursor, PayloadTooLarge
+from ..ids import is_id, is_platform_id
 from . import keys
 from .batch import batch_get
-from .cursor import query_page
+from .cursor import INVALID_CURSOR_MESSAGE, decode_fields, encode_fields, query_page
 from .quotas import UsageChanged
-from .records import ActionHealth, ActionRecord, CircuitRecord, DestinationHealth, DestinationRecord
+from .records import (
+    ActionHealth,
+    ActionRecord,
+    CircuitRecord,
+    DestinationHealth,
+    DestinationRecord,
+    UnhealthyState,
+)
 
 _DOC_FIELDS = (
     "organization_id", "name", "type", "enabled", "credential_hints", "secret_arn", "secret_version",
@@ -42,6 +49,10 @@ _STATE, _SINCE, _REASON = "health_state", "health_since", "health_reason"
 _FAILURES, _RUN_START = "health_failures", "health_run_start"
 _SUCCESS_AT, _FAILURE_AT = "health_success_at", "health_failure_at"
 _FAILING, _DISABLED = "failing", "disabled"
+# The sparse index of destinations that are not healthy (design §3): keyed by `health_state`, which only a failing
+# or disabled destination has, and `health_since`; it holds the table's keys only (KEYS_ONLY), so the dispatcher's
+# health counts on a failing destination never write to it: only its transitions do.
+HEALTH_INDEX = "HealthIndex"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,39 @@ class DestinationStore:
             self._table, pk, keys.DESTINATION_PREFIX, limit=limit, cursor=cursor, newest_first=False
         )
         return [_from_item(item) for item in items], next_cursor
+
+    def list_by_health(
+        self, state: UnhealthyState, *, limit: int, cursor: str | None
+    ) -> tuple[list[DestinationRecord], str | None]:
+        """Destinations of every workspace whose health is `state`, the most recent transitions first: `limit` of
+        them unless it is the last page. Reads the sparse health index (never the healthy destinations), then the
+        items it names in one BatchGetItem per page; one that changed state since the index saw it is left out
+        and the index read on, so the page shows each destination as it is."""
+        found: list[DestinationRecord] = []
+        start = _health_cursor_key(cursor, state) if cursor else None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": HEALTH_INDEX,
+                "KeyConditionExpression": "#state = :state",
+                "ExpressionAttributeNames": {"#state": _STATE},
+                "ExpressionAttributeValues": {":state": {"S": state}},
+                "ScanIndexForward": False,
+                "Limit": limit - len(found),
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            response = aws.dynamodb().query(**request)
+            wanted = [(item["PK"]["S"], item["SK"]["S"]) for item in response.get("Items", [])]
+            items = {(item["PK"]["S"], item["SK"]["S"]): item for item in batch_get(self._table, wanted)}
+            found += [
+                record
+                for key in wanted
+                if key in items and (record := _from_item(items[key])).destination_health.state == state
+            ]
+            start = response.get("LastEvaluatedKey")
+            if not start or len(found) == limit:
+                return found, _health_cursor(start) if start else None
 
     def list_all(self, workspace_id: str) -> list[DestinationRecord]:
         records: list[DestinationRecord] = []
@@ -407,6 +451,43 @@ def _transact(write: dict[str, Any], usage_change: dict[str, Any]) -> None:
         if reasons[1:2] == ["ConditionalCheckFailed"]:
             raise UsageChanged() from exc
         raise
+
+
+def _health_cursor(last_key: dict[str, Any]) -> str:
+    return encode_fields(
+        {
+            "pk": last_key["PK"]["S"],
+            "sk": last_key["SK"]["S"],
+            "state": last_key[_STATE]["S"],
+            "since": last_key[_SINCE]["S"],
+        }
+    )
+
+
+def _health_cursor_key(cursor: str, state: str) -> dict[str, Any]:
+    """The health index key a cursor of `list_by_health` continues from: only a list of the same state, and only at a
+    destination's key (InvalidCursor otherwise, design §9.4)."""
+    fields = decode_fields(cursor, ("pk", "sk", "state", "since"))
+    workspace_id = fields["pk"].removeprefix("WS#")
+    destination_id = fields["sk"].removeprefix(keys.DESTINATION_PREFIX)
+    try:
+        parse_rfc3339(fields["since"])
+    except ValueError:
+        raise InvalidCursor(INVALID_CURSOR_MESSAGE) from None
+    if (
+        fields["state"] != state
+        or fields["pk"] != keys.workspace_pk(workspace_id)
+        or not is_platform_id(workspace_id)
+        or fields["sk"] != keys.destination_sk(destination_id)
+        or not is_id(destination_id)
+    ):
+        raise InvalidCursor(INVALID_CURSOR_MESSAGE)
+    return {
+        "PK": {"S": fields["pk"]},
+        "SK": {"S": fields["sk"]},
+        _STATE: {"S": fields["state"]},
+        _SINCE: {"S": fields["since"]},
+    }
 
 
 def _key(workspace_id: str, destination_id: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 ShownCircuit = Literal["closed", "open", "half_open"]
 HealthState = Literal["healthy", "failing", "disabled"]
+UnhealthyState = Literal["failing", "disabled"]  # the states the health index lists (storage/destinations.py)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,17 @@
+"""Path and query parameters shared by the routes that take them: a workspace route and the admin route that
+answers the same for support (its "twin") take the same, so both validate and document them alike."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from ..models import PLATFORM_ID_PATTERN, DeliveryStatus
+
+# A workspace named in an admin route's path: a platform id (ids.PLATFORM_ID_PATTERN), else 422.
+WorkspaceId = Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+ActionIdFilter = Annotated[str | None, Query(max_length=64, description="Only this action's deliveries.")]
+StatusFilter = Annotated[DeliveryStatus | None, Query(description="Only deliveries in this status.")]
