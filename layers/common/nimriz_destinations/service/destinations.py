@@ -35,7 +35,6 @@ from ..netguard import UnsafeDestination, check_url
 from ..providers import get_provider
 from ..providers.base import Provider
 from ..quotas import Usage, check_change, usage_of, usage_of_all
-from ..redaction import redact_credentials
 from ..sample_events import sample_event
 from ..settings import Settings
 from ..storage.destinations import DestinationStore
@@ -131,7 +130,7 @@ class DestinationService:
             type=request.type,
             enabled=request.enabled,
             actions=[_new_action(action, now) for action in request.actions],
-            credential_hints=redact_credentials(stored or {}, provider.credentials_model.secret_fields()),
+            credential_hints=provider.credential_hints(stored or {}),
             secret_arn=None,
             secret_version=None,
             version=1,
@@ -212,12 +211,11 @@ class DestinationService:
         changed_secrets: set[str] = set()
         if credentials is not None and provider.credentials_model.model_fields:
             previous = self.credentials_of(current)
-            credentials = {**_kept_generated(provider, previous, credentials), **credentials}
+            credentials = {**provider.kept_credentials(previous, credentials), **credentials}
             revealed = provider.generated_credentials(credentials)
             credentials.update(revealed)
-            secret_fields = provider.credentials_model.secret_fields()
-            hints = redact_credentials(credentials, secret_fields)
-            changed_secrets = changed_secret_paths(previous, credentials, secret_fields)
+            hints = provider.credential_hints(credentials)
+            changed_secrets = changed_secret_paths(previous, credentials, provider.credentials_model.secret_fields())
         existing_actions = {action.id: action for action in current.actions}
         record = DestinationRecord(
             id=current.id,
@@ -471,12 +469,6 @@ class DestinationService:
                 return [Problem(f"actions[{index}].event_filter", reason)]
             total += cost.nanoseconds
         return []
-
-
-def _kept_generated(provider: Provider, previous: dict[str, Any], credentials: dict[str, Any]) -> dict[str, Any]:
-    # Replacing credentials without a signing secret keeps the current one instead of silently rotating it.
-    generated_fields = provider.generated_credentials({}).keys() - credentials.keys()
-    return {name: previous[name] for name in generated_fields if previous.get(name)}
 
 
 def _update_action(current: DestinationRecord, updated: DestinationRecord) -> str:
