@@ -40,6 +40,7 @@ ROUTE_SCOPES = {
     ("PUT", "/api/integrations/destinations/{id}"): "destinations:write",
     ("DELETE", "/api/integrations/destinations/{id}"): "destinations:write",
     ("POST", "/api/integrations/destinations/{id}/test-send"): "destinations:write",
+    ("POST", "/api/integrations/destinations/{id}/rotate-signing-secret"): "destinations:write",
     ("POST", "/api/integrations/destinations/{id}/preview"): "destinations:read",
     ("POST", "/api/integrations/destinations/preview"): "destinations:read",
     ("GET", "/api/integrations/destinations/{id}/deliveries"): "destinations:read",

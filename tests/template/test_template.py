@@ -26,6 +26,7 @@ API_FUNCTIONS = {
     ("PUT", "/api/integrations/destinations/{id}"): "UpdateDestinationFunction",
     ("DELETE", "/api/integrations/destinations/{id}"): "DeleteDestinationFunction",
     ("POST", "/api/integrations/destinations/{id}/test-send"): "TestSendFunction",
+    ("POST", "/api/integrations/destinations/{id}/rotate-signing-secret"): "RotateSigningSecretFunction",
     ("GET", "/api/integrations/destinations/{id}/metrics"): "GetDestinationMetricsFunction",
     ("GET", "/api/integrations/parked-events"): "ListParkedEventsFunction",
     ("POST", "/api/integrations/parked-events/recover"): "RecoverParkedEventsFunction",
@@ -164,7 +165,13 @@ class TestLeastPrivilege:
     def test_only_create_update_delete_write_secrets(self) -> None:
         writes = {"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"}
         writers = {logical_id for logical_id in functions() if actions_of(logical_id) & writes}
-        assert writers == {"CreateDestinationFunction", "UpdateDestinationFunction", "DeleteDestinationFunction"}
+        assert writers == {
+            "CreateDestinationFunction",
+            "UpdateDestinationFunction",
+            "DeleteDestinationFunction",
+            "RotateSigningSecretFunction",
+        }
+        assert actions_of("RotateSigningSecretFunction") & writes == {"secretsmanager:PutSecretValue"}
 
     def test_test_send_reads_the_table_and_sends_only_to_the_deliveries_queue(self) -> None:
         assert actions_of("TestSendFunction") == {"dynamodb:GetItem", "sqs:SendMessage"}

@@ -20,6 +20,7 @@ from ..models import (
     QuotasResponse,
     RecoverResponse,
     ReplayResponse,
+    SigningSecretRotated,
     TestSendResponse,
 )
 
@@ -69,6 +70,13 @@ DELETE_RESPONSES: dict[int, OpenAPIResponse] = {204: {"description": "Deleted"},
 TEST_SEND_RESPONSES = {
     202: _json("Queued; the delivery log shows the outcome", TestSendResponse),
     409: _json("No enabled action, or the action delivers nothing", ErrorResponse),
+    **_BODY_ERRORS,
+    **_NOT_FOUND,
+    **_ERRORS,
+}
+ROTATE_SIGNING_SECRET_RESPONSES = {
+    200: _json("Rotated; the new secret is shown only here", SigningSecretRotated),
+    409: _json("SIGNING_SECRET_NOT_SUPPORTED (the type signs nothing), or CONCURRENT_MODIFICATION", ErrorResponse),
     **_BODY_ERRORS,
     **_NOT_FOUND,
     **_ERRORS,

@@ -249,7 +249,7 @@ class Provider:
     def rotated_signing_secret(
         self, stored: Mapping[str, Any], *, previous_expires_at: float | None
     ) -> dict[str, Any] | None:
-        """The stored credentials with a new signing secret, the current one kept to sign too until
+        """The stored credentials with a new `signing_secret`, the current one kept to sign too until
         `previous_expires_at` (Unix seconds; None: not at all); None for a type that signs nothing."""
         return None
 
@@ -329,7 +329,6 @@ class Provider:
             elif value:
                 values.append(str(value))
         return values
-
 
     def _secret_fields(self) -> frozenset[str]:
         return self.credentials_model.secret_fields() | self.stored_secret_fields

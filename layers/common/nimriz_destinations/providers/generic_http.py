@@ -237,8 +237,8 @@ class GenericHttp(Provider):
             )
             built.skipped = dict.fromkeys(range(len(items)), missing)
             return built
-        # Every secret stored, an expired previous one included: an endpoint may still echo it.
-        stored_secrets = [credentials[name] for name in (SIGNING_SECRET, PREVIOUS_SIGNING_SECRET) if credentials.get(name)]
+        # Every secret stored (an expired previous one included) and every signature: an endpoint may echo them.
+        stored_secrets = self.secret_values(credentials)
         for position, item in enumerate(items):
             body, headers = _signed_envelope(item, credentials, signing_with, now)
             digests = [entry.removeprefix(f"{SIGNATURE_VERSION}=") for entry in headers["X-Nim-Signature"].split()]
@@ -249,8 +249,7 @@ class GenericHttp(Provider):
                     headers={**custom_headers, **headers},
                     body=body,
                     items=(position,),
-                    # an endpoint may echo a signature
-                    secrets=(*stored_secrets, *custom_headers.values(), *digests),
+                    secrets=(*stored_secrets, *digests),
                 )
             )
         return built
