@@ -51,6 +51,7 @@ ROUTE_SCOPES = {
     ("POST", "/api/integrations/parked-events/recover"): "deliveries:replay",
     ("GET", "/api/integrations/audit-log"): "destinations:read",
     ("GET", "/api/integrations/destinations/{id}/metrics"): "destinations:read",
+    ("GET", "/api/integrations/destinations/{id}/estimate"): "destinations:read",
     ("POST", "/api/integrations/interstitial/resolve"): "interstitial:resolve",
 }
 

@@ -28,6 +28,7 @@ API_FUNCTIONS = {
     ("POST", "/api/integrations/destinations/{id}/test-send"): "TestSendFunction",
     ("POST", "/api/integrations/destinations/{id}/rotate-signing-secret"): "RotateSigningSecretFunction",
     ("GET", "/api/integrations/destinations/{id}/metrics"): "GetDestinationMetricsFunction",
+    ("GET", "/api/integrations/destinations/{id}/estimate"): "GetDestinationEstimateFunction",
     ("GET", "/api/integrations/parked-events"): "ListParkedEventsFunction",
     ("POST", "/api/integrations/parked-events/recover"): "RecoverParkedEventsFunction",
     ("GET", "/api/integrations/audit-log"): "ListAuditLogFunction",
@@ -209,6 +210,7 @@ class TestLeastPrivilege:
 
     def test_metrics_read_the_destination_and_its_counters_only(self) -> None:
         assert actions_of("GetDestinationMetricsFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
+        assert actions_of("GetDestinationEstimateFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
 
     def test_fan_out_may_add_to_the_counters_but_not_put_or_delete(self) -> None:
         reads = {"dynamodb:GetItem", "dynamodb:Query"}  # configs and quotas

@@ -587,3 +587,25 @@ class DestinationMetrics(_Model):
 
 class DestinationMetricsResponse(_Model):
     metrics: DestinationMetrics
+
+
+class ActionEstimate(_Model):
+    action_id: str
+    enabled: bool = Field(description="The action's own flag; the destination's is the destination's `enabled`.")
+    matched: int = Field(
+        description="Events the action's filter passed in the window, whether it (or its destination) was enabled "
+        "and sent them or disabled and sent nothing."
+    )
+    matched_per_day: float = Field(
+        description="`matched` per day over the time counted: the window, from the action's creation if later, and "
+        "at least an hour."
+    )
+
+
+class Estimate(_Model):
+    window: MetricsWindow
+    actions: list[ActionEstimate] = Field(description="Every current action of the destination, enabled or not.")
+
+
+class EstimateResponse(_Model):
+    estimate: Estimate

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..models import (
     Action,
+    ActionEstimate,
     ActionMetrics,
     ActionPreviewOut,
     ApiKeyCreatedResponse,
@@ -19,6 +20,7 @@ from ..models import (
     DeliverySummaryOut,
     Destination,
     DestinationMetrics,
+    Estimate,
     FilterVerdictOut,
     Health,
     MetricCounts,
@@ -30,7 +32,7 @@ from ..providers import get_provider
 if TYPE_CHECKING:  # each function presents one of these: a handler imports none of their modules to present one
     from ..quotas import Quotas
     from ..service.api_keys import IssuedKey
-    from ..service.metrics import WindowMetrics
+    from ..service.metrics import VolumeEstimate, WindowMetrics
     from ..service.preview import ActionPreview
     from ..storage.api_keys import ApiKeyRecord
     from ..storage.audit import AuditEntry
@@ -138,9 +140,17 @@ def present_metrics(metrics: WindowMetrics) -> DestinationMetrics:
     )
 
 
+def present_estimate(estimate: VolumeEstimate) -> Estimate:
+    return Estimate(
+        window=estimate.window,  # type: ignore[arg-type]
+        actions=[ActionEstimate.model_validate(asdict(action)) for action in estimate.actions],
+    )
+
+
 def _counts(counts: Counts) -> dict[str, Any]:
     return {
-        **{name: value for name, value in asdict(counts).items() if name != "latency"},
+        # matched_disabled is the volume estimate's (present_estimate), not a delivery number
+        **{name: value for name, value in asdict(counts).items() if name not in ("latency", "matched_disabled")},
         "p50_latency_ms": counts.latency_percentile(0.5),
         "p95_latency_ms": counts.latency_percentile(0.95),
     }

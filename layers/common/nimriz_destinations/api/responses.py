@@ -15,6 +15,7 @@ from ..models import (
     DestinationMetricsResponse,
     DestinationResponse,
     ErrorResponse,
+    EstimateResponse,
     ParkedEventListResponse,
     PreviewResponse,
     QuotasResponse,
@@ -171,6 +172,12 @@ LIST_AUDIT_LOG_RESPONSES = {
 }
 METRICS_RESPONSES = {
     200: _json("Counts per action and in total over the window", DestinationMetricsResponse),
+    422: _json("Invalid query", ErrorResponse),
+    **_NOT_FOUND,
+    **_ERRORS,
+}
+ESTIMATE_RESPONSES = {
+    200: _json("What each action matched over the window, enabled or not", EstimateResponse),
     422: _json("Invalid query", ErrorResponse),
     **_NOT_FOUND,
     **_ERRORS,
