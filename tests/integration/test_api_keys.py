@@ -41,6 +41,7 @@ ROUTE_SCOPES = {
     ("PUT", "/api/integrations/destinations/{id}"): "destinations:write",
     ("DELETE", "/api/integrations/destinations/{id}"): "destinations:write",
     ("POST", "/api/integrations/destinations/{id}/test-send"): "destinations:write",
+    ("POST", "/api/integrations/destinations/{id}/rotate-signing-secret"): "destinations:write",
     ("POST", "/api/integrations/destinations/{id}/preview"): "destinations:read",
     ("POST", "/api/integrations/destinations/preview"): "destinations:read",
     ("GET", "/api/integrations/destinations/{id}/deliveries"): "destinations:read",
@@ -51,6 +52,7 @@ ROUTE_SCOPES = {
     ("POST", "/api/integrations/parked-events/recover"): "deliveries:replay",
     ("GET", "/api/integrations/audit-log"): "destinations:read",
     ("GET", "/api/integrations/destinations/{id}/metrics"): "destinations:read",
+    ("GET", "/api/integrations/destinations/{id}/estimate"): "destinations:read",
     ("POST", "/api/integrations/interstitial/resolve"): "interstitial:resolve",
 }
 

@@ -1,8 +1,10 @@
 """A customer's webhook receiver for Generic HTTP deliveries, written only from the documented contract.
 
 It verifies `X-Nim-Signature` with hmac/hashlib directly (never through our `sign` helper, so a drift between the
-adapter and the published algorithm fails here), checks every `X-Nim-*` header against the envelope, refuses
-stale timestamps, and records what it accepted. Usage: `with Sink(webhook_receiver(secret)) as sink: ...`.
+adapter and the published algorithm fails here), accepting a request when any signature the header lists (two,
+newest first, during a signing-secret rotation) matches its secret, checks every `X-Nim-*` header against the
+envelope, refuses stale timestamps, and records what it accepted.
+Usage: `with Sink(webhook_receiver(secret)) as sink: ...`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tests.sinks.server import SinkRequest, SinkResponse
 ENVELOPE_KEYS = frozenset({"id", "type", "api_version", "created_at", "organization_id", "workspace_id", "data"})
 DELIVERY_REASONS = frozenset({"live", "retry", "replay", "test"})
 TEST_EVENT_TYPE = "nim.webhook.test"
-_SIGNATURE = re.compile(r"v1=[0-9a-f]{64}")
+_SIGNATURES = re.compile(r"v1=[0-9a-f]{64}( v1=[0-9a-f]{64})*")
 _RFC3339_MILLIS_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
@@ -100,10 +102,10 @@ class WebhookReceiver:
         return timestamp
 
     def _check_signature(self, header: str, timestamp: int, body: bytes) -> None:
-        if not _SIGNATURE.fullmatch(header):
-            raise Rejected(401, "X-Nim-Signature is not v1=<64 lowercase hex>")
+        if not _SIGNATURES.fullmatch(header):
+            raise Rejected(401, "X-Nim-Signature is not v1=<64 lowercase hex> (space-separated when several)")
         expected = hmac.new(self.secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(header, "v1=" + expected):
+        if not any(hmac.compare_digest(listed, "v1=" + expected) for listed in header.split(" ")):
             raise Rejected(401, "signature mismatch")
 
 

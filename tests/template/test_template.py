@@ -30,7 +30,9 @@ API_FUNCTIONS = {
     ("PUT", "/api/integrations/destinations/{id}"): "UpdateDestinationFunction",
     ("DELETE", "/api/integrations/destinations/{id}"): "DeleteDestinationFunction",
     ("POST", "/api/integrations/destinations/{id}/test-send"): "TestSendFunction",
+    ("POST", "/api/integrations/destinations/{id}/rotate-signing-secret"): "RotateSigningSecretFunction",
     ("GET", "/api/integrations/destinations/{id}/metrics"): "GetDestinationMetricsFunction",
+    ("GET", "/api/integrations/destinations/{id}/estimate"): "GetDestinationEstimateFunction",
     ("GET", "/api/integrations/parked-events"): "ListParkedEventsFunction",
     ("POST", "/api/integrations/parked-events/recover"): "RecoverParkedEventsFunction",
     ("GET", "/api/integrations/audit-log"): "ListAuditLogFunction",
@@ -265,7 +267,13 @@ class TestLeastPrivilege:
     def test_only_create_update_delete_write_secrets(self) -> None:
         writes = {"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"}
         writers = {logical_id for logical_id in functions() if actions_of(logical_id) & writes}
-        assert writers == {"CreateDestinationFunction", "UpdateDestinationFunction", "DeleteDestinationFunction"}
+        assert writers == {
+            "CreateDestinationFunction",
+            "UpdateDestinationFunction",
+            "DeleteDestinationFunction",
+            "RotateSigningSecretFunction",
+        }
+        assert actions_of("RotateSigningSecretFunction") & writes == {"secretsmanager:PutSecretValue"}
 
     def test_test_send_reads_the_table_and_sends_only_to_the_deliveries_queue(self) -> None:
         assert actions_of("TestSendFunction") == {"dynamodb:GetItem", "sqs:SendMessage"}
@@ -303,6 +311,7 @@ class TestLeastPrivilege:
 
     def test_metrics_read_the_destination_and_its_counters_only(self) -> None:
         assert actions_of("GetDestinationMetricsFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
+        assert actions_of("GetDestinationEstimateFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
 
     def test_fan_out_may_add_to_the_counters_but_not_put_or_delete(self) -> None:
         reads = {"dynamodb:GetItem", "dynamodb:Query"}  # configs and quotas

@@ -94,6 +94,13 @@ class NothingToDeliver(Conflict):
     code = "ACTION_HAS_NO_DELIVERY"
 
 
+class SigningSecretNotSupported(Conflict):
+    code = "SIGNING_SECRET_NOT_SUPPORTED"
+
+    def __init__(self, destination_type: str) -> None:
+        super().__init__(f"{destination_type} destinations sign nothing: only generic_http has a signing secret.")
+
+
 class ApiKeyExpired(Conflict):
     code = "API_KEY_EXPIRED"
 

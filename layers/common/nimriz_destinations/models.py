@@ -147,6 +147,24 @@ class TestSendRequest(_Input):
     action_id: Uuid | None = None
 
 
+MAX_SIGNING_OVERLAP_SECONDS = 7 * 86400
+
+
+class SigningSecretRotate(_Input):
+    overlap_seconds: Annotated[int, Strict(), Field(ge=0, le=MAX_SIGNING_OVERLAP_SECONDS)] = Field(
+        description="How long the current secret keeps signing beside the new one (0 to 7 days, in seconds); 0 "
+        "stops it at once."
+    )
+
+
+class SigningSecretRotated(_Model):
+    signing_secret: str = Field(description="The new signing secret, shown only in this response.")
+    previous_secret_expires_at: str | None = Field(
+        description="Until when requests carry a second signature made with the replaced secret (RFC 3339); null "
+        "when overlap_seconds was 0."
+    )
+
+
 class Health(_Model):
     state: Literal["healthy", "failing", "disabled"] = Field(
         default="healthy",
@@ -638,3 +656,25 @@ class DestinationMetrics(_Model):
 
 class DestinationMetricsResponse(_Model):
     metrics: DestinationMetrics
+
+
+class ActionEstimate(_Model):
+    action_id: str
+    enabled: bool = Field(description="The action's own flag; the destination's is the destination's `enabled`.")
+    matched: int = Field(
+        description="Events the action's filter passed in the window, whether it (or its destination) was enabled "
+        "and sent them or disabled and sent nothing."
+    )
+    matched_per_day: float = Field(
+        description="`matched` per day over the time counted: the window, from the action's creation if later, and "
+        "at least an hour."
+    )
+
+
+class Estimate(_Model):
+    window: MetricsWindow
+    actions: list[ActionEstimate] = Field(description="Every current action of the destination, enabled or not.")
+
+
+class EstimateResponse(_Model):
+    estimate: Estimate

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..models import (
     Action,
+    ActionEstimate,
     ActionMetrics,
     ActionPreviewOut,
     ApiKeyCreatedResponse,
@@ -22,6 +23,7 @@ from ..models import (
     Destination,
     DestinationMetrics,
     DestinationResponse,
+    Estimate,
     FilterVerdictOut,
     Health,
     LimitsOut,
@@ -45,7 +47,7 @@ if TYPE_CHECKING:  # each function presents one of these: a handler imports none
     from ..quotas import Quotas
     from ..service.api_keys import IssuedKey
     from ..service.deliveries import Replayed
-    from ..service.metrics import WindowMetrics
+    from ..service.metrics import VolumeEstimate, WindowMetrics
     from ..service.preview import ActionPreview
     from ..storage.api_keys import ApiKeyRecord
     from ..storage.audit import AuditEntry
@@ -216,9 +218,17 @@ def present_metrics(metrics: WindowMetrics) -> DestinationMetrics:
     )
 
 
+def present_estimate(estimate: VolumeEstimate) -> Estimate:
+    return Estimate(
+        window=estimate.window,  # type: ignore[arg-type]
+        actions=[ActionEstimate.model_validate(asdict(action)) for action in estimate.actions],
+    )
+
+
 def _counts(counts: Counts) -> dict[str, Any]:
     return {
-        **{name: value for name, value in asdict(counts).items() if name != "latency"},
+        # matched_disabled is the volume estimate's (present_estimate), not a delivery number
+        **{name: value for name, value in asdict(counts).items() if name not in ("latency", "matched_disabled")},
         "p50_latency_ms": counts.latency_percentile(0.5),
         "p95_latency_ms": counts.latency_percentile(0.95),
     }

@@ -16,12 +16,14 @@ from ..models import (
     DestinationMetricsResponse,
     DestinationResponse,
     ErrorResponse,
+    EstimateResponse,
     LimitsResponse,
     ParkedEventListResponse,
     PreviewResponse,
     QuotasResponse,
     RecoverResponse,
     ReplayResponse,
+    SigningSecretRotated,
     TestSendResponse,
     UnhealthyDestinationListResponse,
 )
@@ -75,6 +77,13 @@ DELETE_RESPONSES: dict[int, OpenAPIResponse] = {204: {"description": "Deleted"},
 TEST_SEND_RESPONSES = {
     202: _json("Queued; the delivery log shows the outcome", TestSendResponse),
     409: _json("No enabled action, or the action delivers nothing", ErrorResponse),
+    **_BODY_ERRORS,
+    **_NOT_FOUND,
+    **_ERRORS,
+}
+ROTATE_SIGNING_SECRET_RESPONSES = {
+    200: _json("Rotated; the new secret is shown only here", SigningSecretRotated),
+    409: _json("SIGNING_SECRET_NOT_SUPPORTED (the type signs nothing), or CONCURRENT_MODIFICATION", ErrorResponse),
     **_BODY_ERRORS,
     **_NOT_FOUND,
     **_ERRORS,
@@ -189,6 +198,12 @@ LIST_AUDIT_LOG_RESPONSES = {
 }
 METRICS_RESPONSES = {
     200: _json("Counts per action and in total over the window", DestinationMetricsResponse),
+    422: _json("Invalid query", ErrorResponse),
+    **_NOT_FOUND,
+    **_ERRORS,
+}
+ESTIMATE_RESPONSES = {
+    200: _json("What each action matched over the window, enabled or not", EstimateResponse),
     422: _json("Invalid query", ErrorResponse),
     **_NOT_FOUND,
     **_ERRORS,

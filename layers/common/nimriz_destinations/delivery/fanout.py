@@ -6,7 +6,9 @@ jobs, which the dispatcher's idempotency check turns into a single send, so a fa
 safely re-run the whole event without re-sending to the other actions.
 
 An operational notice (`destination.*`) is routed like any event, except never to the destination it is about.
-Each batch's verdicts are added to the customer counters (`matched`, `filtered_out`): one update per action.
+Disabled actions and the actions of disabled destinations are evaluated too, and queue nothing: what they would
+have matched is counted for the volume estimate (`matched_disabled`). Each batch's verdicts are added to the customer
+counters (`matched`, `filtered_out`, `matched_disabled`): one update per action with a count, however many events.
 
 A batch is shared between its workspaces (design §2, `FanOutBatch`): they take turns, and a workspace that has
 spent its share of the batch routing (evaluating its filters) has its remaining events deferred to a later batch
@@ -66,10 +68,12 @@ class Routing:
     jobs: list[DeliveryJob] = field(default_factory=list)
     # (destination id, action id) -> the filter rule that rejected the event
     rejected: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (destination id, action id) of the disabled actions (or actions of disabled destinations) the event matched
+    matched_disabled: list[tuple[str, str]] = field(default_factory=list)
     # Matches not queued because the event reached the workspace's `deliveries_per_event` quota (quotas.py).
     over_quota: int = 0
     # Time spent matching the event against its workspace's actions (configs and quotas already loaded): its
-    # filters' cost.
+    # filters' cost, disabled actions' included.
     routing_seconds: float = 0.0
 
 
@@ -117,12 +121,15 @@ class FanOut:
         limit = self._configs.quotas(event["workspace_id"]).deliveries_per_event  # I/O: not the filters' cost
         started = time.perf_counter()
         for destination in destinations:
-            if not destination.enabled or not get_provider(destination.type).delivers or destination.id == about:
+            if not get_provider(destination.type).delivers or destination.id == about:
                 continue
             for action in destination.actions:
-                if not action.enabled:
-                    continue
                 verdict = self._compiled.filter(destination, action).evaluate(event)
+                if not (destination.enabled and action.enabled):
+                    # Counted for the estimate only: a rejection is not, so a quiet disabled action writes nothing.
+                    if verdict.passed:
+                        routing.matched_disabled.append((destination.id, action.id))
+                    continue
                 if not verdict.passed:
                     routing.rejected[(destination.id, action.id)] = verdict.rejected_by or "filter"
                     continue
@@ -153,6 +160,8 @@ class FanOut:
                 counts[(job.workspace_id, job.destination_id, job.action_id)].matched += 1
             for destination_id, action_id in routing.rejected:
                 counts[(routing.workspace_id, destination_id, action_id)].filtered_out += 1
+            for destination_id, action_id in routing.matched_disabled:
+                counts[(routing.workspace_id, destination_id, action_id)].matched_disabled += 1
         now = self._clock()
         writes = [self._counting.submit(self._counters.add, key, added, at=now) for key, added in counts.items()]
         for write in writes:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, final, get_args, get
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from ..netguard import normalised_url
-from ..redaction import REDACTED
+from ..redaction import REDACTED, redact_credentials
 
 if TYPE_CHECKING:
     from ..mapping import PropertyMapping
@@ -232,10 +232,33 @@ class Provider:
     refreshes_authorization: ClassVar[bool] = False
     # (provider field, where it comes from) rows documenting `base: "default"`; docs are generated from them.
     default_mapping_doc: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # Secrets the service itself keeps in the stored credentials beside the customer's (a webhook's previous signing
+    # secret during a rotation): not fields of the credentials model, never shown, masked and redacted like them.
+    stored_secret_fields: ClassVar[frozenset[str]] = frozenset()
 
     def generated_credentials(self, supplied: dict[str, Any]) -> dict[str, Any]:
         """Values the service generates when the customer omits them (e.g. a webhook signing secret)."""
         return {}
+
+    def kept_credentials(self, stored: Mapping[str, Any], supplied: Mapping[str, Any]) -> dict[str, Any]:
+        """What replacing the `stored` credentials with `supplied` keeps of the stored ones: generated values the
+        customer omitted, so a signing secret is never rotated by saving other credentials."""
+        omitted = self.generated_credentials({}).keys() - supplied.keys()
+        return {name: stored[name] for name in omitted if stored.get(name)}
+
+    def rotated_signing_secret(
+        self, stored: Mapping[str, Any], *, previous_expires_at: float | None
+    ) -> dict[str, Any] | None:
+        """The stored credentials with a new `signing_secret`, the current one kept to sign too until
+        `previous_expires_at` (Unix seconds; None: not at all); None for a type that signs nothing."""
+        return None
+
+    @final
+    def credential_hints(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        """What responses and audit diffs show of stored credentials: the model's fields, secrets as hints only."""
+        fields = self.credentials_model.model_fields
+        shown = {name: value for name, value in credentials.items() if name in fields}
+        return redact_credentials(shown, self.credentials_model.secret_fields())
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The provider's default mapping (`base: "default"`) of a privacy-filtered canonical event: a new payload
@@ -286,7 +309,7 @@ class Provider:
     def preview_credentials(self, credentials: Mapping[str, Any]) -> PreviewAuthorization:
         """What a preview builds requests with: every secret as `[redacted]`, so nothing real can be derived from one,
         then `preview_authorization`'s placeholders."""
-        secret_fields = self.credentials_model.secret_fields()
+        secret_fields = self._secret_fields()
         masked = {
             name: _masked(value) if name in secret_fields and value is not None else value
             for name, value in credentials.items()
@@ -296,15 +319,19 @@ class Provider:
 
     @final
     def secret_values(self, credentials: Mapping[str, Any]) -> list[str]:
-        """The value of every secret field of these credentials (each value of a secret mapping, e.g. headers)."""
+        """The value of every secret of these credentials, the stored ones included (each value of a secret mapping,
+        e.g. headers)."""
         values: list[str] = []
-        for name in self.credentials_model.secret_fields():
+        for name in self._secret_fields():
             value = credentials.get(name)
             if isinstance(value, Mapping):
                 values += [str(item) for item in value.values()]
             elif value:
                 values.append(str(value))
         return values
+
+    def _secret_fields(self) -> frozenset[str]:
+        return self.credentials_model.secret_fields() | self.stored_secret_fields
 
 
 def _masked(value: Any) -> Any:

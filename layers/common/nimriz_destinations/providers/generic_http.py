@@ -4,6 +4,10 @@ One delivery per request. The body is the envelope `{id, type, api_version, crea
 workspace_id, data}` with the mapped payload as `data`; `X-Nim-Signature: v1=<hex>` is the HMAC-SHA256 of
 `"<X-Nim-Timestamp>.<raw body>"` keyed with the UTF-8 bytes of the signing secret. `sign` and
 `verify_signature` are the reference implementation of that contract for receivers.
+
+A rotation (`rotated_signing_secret`) keeps the replaced secret in the stored credentials with its expiry; until
+then the header lists both signatures, space-separated, newest first (`v1=<new> v1=<old>`), so a receiver moves to
+the new secret at its own pace: it accepts a request when any listed signature matches one of its secrets.
 """
 
 from __future__ import annotations
@@ -64,6 +68,12 @@ HeaderValue = Annotated[
 TEST_EVENT_TYPE = "nim.webhook.test"
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE_SECONDS = 300
+SIGNING_SECRET = "signing_secret"
+# Kept by a rotation in the stored credentials, never given by customers: the replaced secret, and until when (Unix
+# seconds) it still signs.
+PREVIOUS_SIGNING_SECRET = "previous_signing_secret"
+PREVIOUS_SECRET_EXPIRES_AT = "previous_signing_secret_expires_at"
+_ROTATION_FIELDS = (PREVIOUS_SIGNING_SECRET, PREVIOUS_SECRET_EXPIRES_AT)
 
 # The canonical event's top-level data fields; the envelope fields (id, type, ...) are not repeated in `data`.
 _DATA_SCALARS = ("occurred_at", "touch_type", "bot_flag", "privacy_mode")
@@ -91,8 +101,13 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     return f"{SIGNATURE_VERSION}={digest}"
 
 
+def signature_header(secrets: Sequence[str], timestamp: int | str, body: bytes) -> str:
+    """The `X-Nim-Signature` value signed with each of `secrets`, newest first: `v1=<hex> v1=<hex>`."""
+    return " ".join(sign(secret, timestamp, body) for secret in secrets)
+
+
 def verify_signature(
-    secret: str,
+    secret: str | Sequence[str],
     header_value: str,
     timestamp: int | str,
     body: bytes,
@@ -100,9 +115,12 @@ def verify_signature(
     tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS,
     now: float | None = None,
 ) -> bool:
-    """True when `header_value` signs `body` at `timestamp` and the timestamp is within the tolerance of `now`.
+    """True when a signature listed in `header_value` signs `body` at `timestamp` with `secret` (or with any of a
+    list of secrets, a receiver's own during its rotation) and the timestamp is within the tolerance of `now`.
 
-    `body` must be the raw request bytes (verify before parsing JSON); the comparison is constant-time.
+    The header lists one signature, or two during a rotation (`v1=<new> v1=<old>`): any match is enough, and
+    entries of other versions are ignored. `body` must be the raw request bytes (verify before parsing JSON); each
+    comparison is constant-time.
     """
     timestamp_text = str(timestamp).strip()
     if not (timestamp_text.isascii() and timestamp_text.isdigit()):  # isdigit alone passes "²", which int() refuses
@@ -110,7 +128,20 @@ def verify_signature(
     current = time.time() if now is None else now
     if abs(current - int(timestamp_text)) > tolerance_seconds:
         return False
-    return hmac.compare_digest(header_value.strip(), sign(secret, timestamp_text, body))
+    secrets_ = [secret] if isinstance(secret, str) else list(secret)
+    listed = [entry for entry in header_value.split() if entry.startswith(f"{SIGNATURE_VERSION}=")]
+    expected = [sign(candidate, timestamp_text, body) for candidate in secrets_]
+    return any(hmac.compare_digest(entry, signature) for entry in listed for signature in expected)
+
+
+def signing_secrets(credentials: Mapping[str, Any], *, now: float) -> list[str]:
+    """The secrets that sign a request sent at `now`, newest first: the current one, and the previous one until its
+    expiry."""
+    current = [credentials[SIGNING_SECRET]] if credentials.get(SIGNING_SECRET) else []
+    previous = credentials.get(PREVIOUS_SIGNING_SECRET)
+    if previous and now < float(credentials.get(PREVIOUS_SECRET_EXPIRES_AT) or 0):
+        return [*current, previous]
+    return current
 
 
 class GenericHttp(Provider):
@@ -150,14 +181,38 @@ class GenericHttp(Provider):
         ("X-Nim-Timestamp", "Unix seconds of this attempt (the signed timestamp)"),
         ("X-Nim-Delivery-Attempt", "1-based attempt number"),
         ("X-Nim-Delivery-Reason", "live | retry | replay | test"),
-        ("X-Nim-Signature", 'v1=<lowercase hex HMAC-SHA256 of "<X-Nim-Timestamp>.<raw body>" with the signing secret>'),
+        (
+            "X-Nim-Signature",
+            'v1=<lowercase hex HMAC-SHA256 of "<X-Nim-Timestamp>.<raw body>" with the signing secret>; during a '
+            "rotation's overlap two, space-separated, newest first: v1=<with the new secret> v1=<with the old one>",
+        ),
         ("(custom headers)", "every header from the credentials `headers`, unchanged"),
     )
 
+    stored_secret_fields = frozenset({PREVIOUS_SIGNING_SECRET})
+
     def generated_credentials(self, supplied: dict[str, Any]) -> dict[str, Any]:
-        if supplied.get("signing_secret"):
+        if supplied.get(SIGNING_SECRET):
             return {}
-        return {"signing_secret": "whsec_" + secrets.token_urlsafe(32)}
+        return {SIGNING_SECRET: _new_signing_secret()}
+
+    def kept_credentials(self, stored: Mapping[str, Any], supplied: Mapping[str, Any]) -> dict[str, Any]:
+        # A rotation's overlap outlives a save that keeps the signing secret; a save that sets another one ends it.
+        kept = super().kept_credentials(stored, supplied)
+        if supplied.get(SIGNING_SECRET, stored.get(SIGNING_SECRET)) == stored.get(SIGNING_SECRET):
+            kept.update({name: stored[name] for name in _ROTATION_FIELDS if name in stored})
+        return kept
+
+    def rotated_signing_secret(
+        self, stored: Mapping[str, Any], *, previous_expires_at: float | None
+    ) -> dict[str, Any] | None:
+        # Only the secret being replaced is kept: a rotation during an overlap ends the older secret's at once.
+        rotated = {name: value for name, value in stored.items() if name not in _ROTATION_FIELDS}
+        rotated[SIGNING_SECRET] = _new_signing_secret()
+        if previous_expires_at is not None and stored.get(SIGNING_SECRET):
+            rotated[PREVIOUS_SIGNING_SECRET] = stored[SIGNING_SECRET]
+            rotated[PREVIOUS_SECRET_EXPIRES_AT] = previous_expires_at
+        return rotated
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The event's data: its documented non-envelope fields (nulls dropped, unknown keys never copied)."""
@@ -173,18 +228,20 @@ class GenericHttp(Provider):
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         # Credentials are read as stored (validated at save time), not re-validated: a pydantic error here would
         # echo the secret values it was given.
-        signing_secret = credentials.get("signing_secret")
+        signing_with = signing_secrets(credentials, now=now)
         custom_headers: Mapping[str, str] = credentials.get("headers") or {}
         built = Built()
-        if not signing_secret:
+        if not signing_with:
             missing = Outcome.permanent(
                 "missing_signing_secret", "the destination has no signing secret; save it again"
             )
             built.skipped = dict.fromkeys(range(len(items)), missing)
             return built
+        # Every secret stored (an expired previous one included) and every signature: an endpoint may echo them.
+        stored_secrets = self.secret_values(credentials)
         for position, item in enumerate(items):
-            body, headers = _signed_envelope(item, credentials, signing_secret, now)
-            digest = headers["X-Nim-Signature"].removeprefix(f"{SIGNATURE_VERSION}=")
+            body, headers = _signed_envelope(item, credentials, signing_with, now)
+            digests = [entry.removeprefix(f"{SIGNATURE_VERSION}=") for entry in headers["X-Nim-Signature"].split()]
             built.requests.append(
                 OutboundRequest(
                     method=credentials.get("method") or "POST",
@@ -192,7 +249,7 @@ class GenericHttp(Provider):
                     headers={**custom_headers, **headers},
                     body=body,
                     items=(position,),
-                    secrets=(signing_secret, *custom_headers.values(), digest),  # an endpoint may echo the signature
+                    secrets=(*stored_secrets, *digests),
                 )
             )
         return built
@@ -201,8 +258,12 @@ class GenericHttp(Provider):
         return dict.fromkeys(request.items, _webhook_outcome(request, response))
 
 
+def _new_signing_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
 def _signed_envelope(
-    item: DeliveryItem, credentials: Mapping[str, Any], signing_secret: str, now: float
+    item: DeliveryItem, credentials: Mapping[str, Any], signing_with: Sequence[str], now: float
 ) -> tuple[bytes, dict[str, str]]:
     event = item.event
     event_type = TEST_EVENT_TYPE if item.reason == "test" else str(event["type"])
@@ -225,7 +286,9 @@ def _signed_envelope(
         "X-Nim-Delivery-Attempt": str(item.attempt),
         "X-Nim-Delivery-Reason": item.reason,
         "X-Nim-Signature": derived(
-            credentials, lambda: sign(signing_secret, timestamp, body), f"{SIGNATURE_VERSION}={COMPUTED_AT_SEND}"
+            credentials,
+            lambda: signature_header(signing_with, timestamp, body),
+            " ".join(f"{SIGNATURE_VERSION}={COMPUTED_AT_SEND}" for _ in signing_with),
         ),
     }
     return body, headers

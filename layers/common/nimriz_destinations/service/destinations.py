@@ -1,4 +1,4 @@
-"""Destination use cases: create, list, get, update, delete, test-send.
+"""Destination use cases: create, list, get, update, delete, test-send, signing-secret rotation.
 
 Knows nothing of HTTP or Lambda: takes validated request models and returns records.
 """
@@ -6,6 +6,7 @@ Knows nothing of HTTP or Lambda: takes validated request models and returns reco
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..audit import Actor, changed_secret_paths, destination_snapshot, destination_target, diff
-from ..clock import utc_now
+from ..clock import iso_from_unix, utc_now
 from ..errors import (
     ActionNotFound,
     ConcurrentModification,
@@ -23,6 +24,7 @@ from ..errors import (
     NothingToDeliver,
     PreconditionFailed,
     Problem,
+    SigningSecretNotSupported,
     ValidationFailed,
 )
 from ..event_fields import CONVERSION_EVENT_TYPES
@@ -36,7 +38,6 @@ from ..netguard import UnsafeDestination, check_url
 from ..providers import get_provider
 from ..providers.base import Provider
 from ..quotas import Usage, check_change, usage_of, usage_of_all
-from ..redaction import redact_credentials
 from ..sample_events import sample_event
 from ..settings import Settings
 from ..storage.destinations import DestinationStore
@@ -54,6 +55,12 @@ class SavedDestination:
     record: DestinationRecord
     # Generated secrets (a webhook signing secret) shown once, in the create/update response only.
     revealed: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedSigningSecret:
+    signing_secret: str  # shown once, in the rotation's response only
+    previous_secret_expires_at: str | None  # until when the replaced secret signs too; None: it stopped at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +145,7 @@ class DestinationService:
             type=request.type,
             enabled=request.enabled,
             actions=[_new_action(action, now) for action in request.actions],
-            credential_hints=redact_credentials(stored or {}, provider.credentials_model.secret_fields()),
+            credential_hints=provider.credential_hints(stored or {}),
             secret_arn=None,
             secret_version=None,
             version=1,
@@ -239,12 +246,11 @@ class DestinationService:
         changed_secrets: set[str] = set()
         if credentials is not None and provider.credentials_model.model_fields:
             previous = self.credentials_of(current)
-            credentials = {**_kept_generated(provider, previous, credentials), **credentials}
+            credentials = {**provider.kept_credentials(previous, credentials), **credentials}
             revealed = provider.generated_credentials(credentials)
             credentials.update(revealed)
-            secret_fields = provider.credentials_model.secret_fields()
-            hints = redact_credentials(credentials, secret_fields)
-            changed_secrets = changed_secret_paths(previous, credentials, secret_fields)
+            hints = provider.credential_hints(credentials)
+            changed_secrets = changed_secret_paths(previous, credentials, provider.credentials_model.secret_fields())
         existing_actions = {action.id: action for action in current.actions}
         record = DestinationRecord(
             id=current.id,
@@ -285,6 +291,56 @@ class DestinationService:
                 ),
             )
         return SavedDestination(record=stored, revealed=revealed)
+
+    def rotate_signing_secret(
+        self, workspace: Workspace, destination_id: str, *, overlap_seconds: int, actor: Actor
+    ) -> RotatedSigningSecret:
+        """A new signing secret for a webhook destination; the current one keeps signing beside it for
+        `overlap_seconds` (design §8.8). A new version of the destination: every dispatcher batch reads the version
+        before sending, so no request is signed with the secrets it replaced once this returns."""
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            current = self.get(workspace.workspace_id, destination_id)
+            try:
+                return self._rotate(current, overlap_seconds, actor)
+            except ConcurrentModification:
+                if attempt == _MAX_WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _rotate(self, current: DestinationRecord, overlap_seconds: int, actor: Actor) -> RotatedSigningSecret:
+        provider = get_provider(current.type)
+        expires_at = time.time() + overlap_seconds if overlap_seconds else None
+        stored = self.credentials_of(current)
+        rotated = provider.rotated_signing_secret(stored, previous_expires_at=expires_at)
+        if rotated is None:
+            raise SigningSecretNotSupported(current.type)
+        record = dataclasses.replace(
+            current,
+            credential_hints=provider.credential_hints(rotated),
+            version=current.version + 1,
+            updated_at=utc_now(),
+        )
+        self._ensure_storable(record, rotated)
+        changes = diff(
+            destination_snapshot(current),
+            destination_snapshot(record),
+            changed_secrets=changed_secret_paths(stored, rotated, provider.credentials_model.secret_fields()),
+        )
+        target = destination_target(record)
+        with self._audit.recorded(record.workspace_id, actor, "destination.signing_secret_rotated", target, changes):
+            secret = self._write_secret(current, rotated)
+            record.secret_arn, record.secret_version = secret.arn, secret.version_id
+            try:
+                self._store.replace(record, expected_version=current.version)
+            except ConcurrentModification:
+                # Refused because it landed already (its answer lost, botocore's retry refused), or a save came first.
+                now_stored = self._store.get(record.workspace_id, record.id)
+                if now_stored is None or now_stored.secret_version != secret.version_id:
+                    raise
+        return RotatedSigningSecret(
+            signing_secret=rotated["signing_secret"],
+            previous_secret_expires_at=None if expires_at is None else iso_from_unix(expires_at),
+        )
 
     def _write_secret(self, current: DestinationRecord, credentials: dict[str, Any]) -> SecretRef:
         if current.secret_arn:
@@ -498,12 +554,6 @@ class DestinationService:
                 return [Problem(f"actions[{index}].event_filter", reason)]
             total += cost.nanoseconds
         return []
-
-
-def _kept_generated(provider: Provider, previous: dict[str, Any], credentials: dict[str, Any]) -> dict[str, Any]:
-    # Replacing credentials without a signing secret keeps the current one instead of silently rotating it.
-    generated_fields = provider.generated_credentials({}).keys() - credentials.keys()
-    return {name: previous[name] for name in generated_fields if previous.get(name)}
 
 
 def _update_action(current: DestinationRecord, updated: DestinationRecord) -> str:

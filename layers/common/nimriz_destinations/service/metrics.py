@@ -1,4 +1,5 @@
-"""Customer metrics: a destination's delivery counters per action over a window, from the hourly counters."""
+"""Customer metrics: a destination's delivery counters per action over a window, from the hourly counters; and its
+volume estimate: how many events each action matched, enabled or not (fan-out evaluates disabled ones too)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..clock import iso_utc
+from ..clock import iso_utc, parse_rfc3339
 from ..errors import DestinationNotFound
 from ..storage.counters import Counts, DeliveryCounters, hour_of
 from ..storage.destinations import DestinationStore
-from ..storage.records import Workspace
+from ..storage.records import DestinationRecord, Workspace
 
 WINDOW_SECONDS = {"1h": 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600}
+DAY_SECONDS = 24 * 3600
+# A daily rate is taken over at least this long, so an action created minutes ago is not extrapolated from them.
+MIN_RATE_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +26,20 @@ class WindowMetrics:
     starts_at: str  # the first hour counted
     actions: list[tuple[str, Counts]]  # (action id, its counts), in the destination's action order
     totals: Counts
+
+
+@dataclass(frozen=True, slots=True)
+class ActionVolume:
+    action_id: str
+    enabled: bool  # the action's own flag (its destination's is the destination's)
+    matched: int  # events its filter passed in the window, queued or not (the action or destination disabled)
+    matched_per_day: float  # `matched` over the time counted: the window from the action's creation, at least an hour
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeEstimate:
+    window: str
+    actions: list[ActionVolume]  # in the destination's action order
 
 
 class MetricsService:
@@ -34,6 +52,29 @@ class MetricsService:
 
     def for_destination(self, workspace: Workspace, destination_id: str, window: str) -> WindowMetrics:
         """The hourly buckets the window touches (so `1h` covers the previous hour and the current one so far)."""
+        record, starts_at, _, counted = self._counted(workspace, destination_id, window)
+        actions = [(action.id, counted.get(action.id, Counts())) for action in record.actions]
+        totals = Counts()
+        for _, counts in actions:
+            totals.add(counts)
+        return WindowMetrics(window, iso_utc(starts_at), actions, totals)
+
+    def estimate(self, workspace: Workspace, destination_id: str, window: str) -> VolumeEstimate:
+        """What each action matched over the window's hourly buckets, enabled or disabled, and its daily rate."""
+        record, starts_at, now, counted = self._counted(workspace, destination_id, window)
+        volumes = []
+        for action in record.actions:
+            counts = counted.get(action.id, Counts())
+            matched = counts.matched + counts.matched_disabled
+            since = max(starts_at.timestamp(), parse_rfc3339(action.created_at).timestamp())
+            per_day = matched * DAY_SECONDS / max(now - since, MIN_RATE_SECONDS)
+            volumes.append(ActionVolume(action.id, action.enabled, matched, round(per_day, 1)))
+        return VolumeEstimate(window, volumes)
+
+    def _counted(
+        self, workspace: Workspace, destination_id: str, window: str
+    ) -> tuple[DestinationRecord, datetime, float, dict[str, Counts]]:
+        """The destination, the start of the window's first hour, now, and the counts per action since then."""
         record = self._destinations.get(workspace.workspace_id, destination_id, consistent=False)
         if record is None:
             raise DestinationNotFound()
@@ -42,9 +83,5 @@ class MetricsService:
         counted = self._counters.read(
             workspace.workspace_id, destination_id, first_hour=first_hour, last_hour=hour_of(now)
         )
-        actions = [(action.id, counted.get(action.id, Counts())) for action in record.actions]
-        totals = Counts()
-        for _, counts in actions:
-            totals.add(counts)
         starts_at = datetime.strptime(first_hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
-        return WindowMetrics(window, iso_utc(starts_at), actions, totals)
+        return record, starts_at, now, counted

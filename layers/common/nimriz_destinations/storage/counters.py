@@ -33,6 +33,9 @@ def hour_of(moment: float) -> str:
 class Counts:
     matched: int = 0  # fan-out: the action's filter passed the event (a delivery job was queued)
     filtered_out: int = 0  # fan-out: the filter rejected it
+    # fan-out: the filter passed the event but the action or its destination is disabled, so nothing was queued (the
+    # volume estimate, `service/metrics.py`)
+    matched_disabled: int = 0
     delivered: int = 0  # deliveries delivered
     failed: int = 0  # attempts sent that did not deliver (retried or dead-lettered after), throttled ones apart
     retrying: int = 0  # failed attempts scheduled for another
