@@ -26,7 +26,7 @@ def list_audit_log(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[AuditLogResponse]:
-    entries, next_cursor = audit_log().list_page(current_workspace(app), limit=limit, cursor=cursor)
+    entries, next_cursor = audit_log().list_page(current_workspace(app).workspace_id, limit=limit, cursor=cursor)
     items = [present_audit_entry(entry) for entry in entries]
     return json_response(200, AuditLogResponse(audit_log=items, next_cursor=next_cursor))
 

@@ -246,6 +246,7 @@ class TestOneDestination:
             ("POST", admin_path("ws_dev", destination["id"], "/enable")),
             ("GET", "/admin/workspaces/ws_dev/parked-events"),
             ("POST", "/admin/workspaces/ws_dev/parked-events/recover"),
+            ("GET", "/admin/workspaces/ws_dev/audit-log"),
         ]:
             response = api.request(method, path, {} if method == "POST" else None)
             assert response.status == 403, (method, path, response.text)
@@ -358,3 +359,19 @@ class TestActingForTheCustomer:
         assert entry["target"] == {"type": "workspace", "id": "ws_dev"}
         assert entry["changes"] == [{"path": f"parked_events[{event['id']}]", "before": "parked", "after": "recovered"}]
         assert_audited_as_an_admin(entry, entries)
+
+
+class TestReadingTheAuditLog:
+    def test_support_reads_a_workspaces_audit_log_as_the_workspace_does_and_only_that_workspaces(
+        self, api: ApiClient, other_api: ApiClient, admin_api: ApiClient
+    ) -> None:
+        create(api, "Mine")
+        create(other_api, "Theirs")
+        support = admin_api.get("/admin/workspaces/ws_dev/audit-log?limit=100")
+        assert support.status == 200, support.text
+        assert support.json() == api.get("/api/integrations/audit-log?limit=100").json()
+        assert [e["action"] for e in support.json()["audit_log"]] == ["destination.created"]
+        first = admin_api.get("/admin/workspaces/ws_dev/audit-log?limit=1")
+        assert first.json() == api.get("/api/integrations/audit-log?limit=1").json()
+        assert admin_api.get("/admin/workspaces/ws_nobody/audit-log").json() == {"audit_log": [], "next_cursor": None}
+        assert admin_api.get("/admin/workspaces/ws_dev/audit-log?limit=0").status == 422

@@ -55,6 +55,7 @@ API_FUNCTIONS = {
     ("POST", f"{SUPPORT_DESTINATION}/enable"): "AdminEnableDestinationFunction",
     ("GET", "/admin/workspaces/{workspace_id}/parked-events"): "AdminListParkedEventsFunction",
     ("POST", "/admin/workspaces/{workspace_id}/parked-events/recover"): "AdminRecoverParkedEventsFunction",
+    ("GET", "/admin/workspaces/{workspace_id}/audit-log"): "AdminListAuditLogFunction",
 }
 # Support without customers' keys (issue 19 §3): the workspace routes' answers, for any workspace.
 SUPPORT_FUNCTIONS = {logical_id for logical_id in API_FUNCTIONS.values() if logical_id.startswith("Admin")}

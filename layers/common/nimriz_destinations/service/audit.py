@@ -17,7 +17,6 @@ from ..clock import iso_utc
 from ..ids import audit_entry_id
 from ..observability import logger
 from ..storage.audit import AuditEntry, AuditStore
-from ..storage.records import Workspace
 
 
 class AuditLog:
@@ -74,5 +73,5 @@ class AuditLog:
         except Exception:
             logger.exception("could not remove the audit entry of a change not made", extra={"audit_entry": entry.id})
 
-    def list_page(self, workspace: Workspace, *, limit: int, cursor: str | None) -> tuple[list[AuditEntry], str | None]:
-        return self._store.list_page(workspace.workspace_id, limit=limit, cursor=cursor)
+    def list_page(self, workspace_id: str, *, limit: int, cursor: str | None) -> tuple[list[AuditEntry], str | None]:
+        return self._store.list_page(workspace_id, limit=limit, cursor=cursor)
