@@ -132,3 +132,15 @@ def other_api(aws: LocalStack) -> ApiClient:
 def admin_api(aws: LocalStack) -> ApiClient:
     """The admin API's caller (the Nimriz platform's backend): signed in as the stand-in's admin."""
     return ApiClient(ApiGateway(stage="local", admin_token=ADMIN_TOKEN), ADMIN_TOKEN)
+
+
+@pytest.fixture
+def highest_request_limits(admin_api: ApiClient) -> None:
+    """The dev workspace at the highest request limit an admin may set (design §9.6): for generated-input tests,
+    which send a thousand requests within seconds to check answers, not the limit (tests/integration/test_limits.py
+    and the local stack's test do)."""
+    from nimriz_destinations.limits import MAX_BURST, MAX_REQUESTS_PER_SECOND
+
+    limits = {"requests_per_second": MAX_REQUESTS_PER_SECOND, "burst": MAX_BURST}
+    response = admin_api.put("/admin/workspaces/ws_dev/limits", limits)
+    assert response.status == 200, response.text

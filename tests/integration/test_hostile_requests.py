@@ -381,6 +381,7 @@ content_types = st.sampled_from(
 )  # fmt: skip
 
 
+@pytest.mark.usefixtures("highest_request_limits")
 @settings(
     max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

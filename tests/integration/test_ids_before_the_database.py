@@ -198,6 +198,7 @@ def destination_id(api: ApiClient) -> str:
     return str(create(api)["id"])
 
 
+@pytest.mark.usefixtures("highest_request_limits")
 class TestGeneratedInput:
     @PROPERTY_SETTINGS
     @given(malformed=path_ids, route=st.sampled_from(DESTINATION_ROUTES))

@@ -52,6 +52,7 @@ def test_preview_refuses_an_impossible_occurred_at_with_422_naming_the_field_for
         assert detail["path"] == "event" and detail["reason"].startswith("occurred_at: must be a real date and time")
 
 
+@pytest.mark.usefixtures("highest_request_limits")
 @settings(
     max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
