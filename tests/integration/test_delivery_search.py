@@ -155,7 +155,7 @@ def test_a_rare_event_type_fills_every_page_across_the_shards(api: ApiClient, lo
 
 def test_a_rare_status_fills_every_page_across_the_shards(api: ApiClient, log: Log) -> None:
     for status, limits in (("dead_lettered", (1, 7)), ("retrying", (1, 7)), ("delivered", (97,))):
-        expected = log.ids(lambda d, status=status: d.status == status)  # type: ignore[misc]
+        expected = log.ids(lambda d, status=status: d.status == status)
         for limit in limits:
             assert_full_pages(pages(api, log.path, limit, status=status), limit, expected)
     assert len(log.ids(lambda d: d.status == "dead_lettered")) == DELIVERIES // RARE_EVERY
