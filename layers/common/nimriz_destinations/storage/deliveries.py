@@ -7,9 +7,9 @@ every attempt's entry) and `DL#<delivery id>` (dead letters, replayable). Lists 
 newest first (`shard_pages.py`).
 
 Searches (design §3, "Searching the delivery log") read a summary index where their filter has one: `event_key`
-(the destination and a hash of the event id: one small partition per event) and `status_key` (the delivery's shard
-and its status, for every status but `delivered`, the common one, whose search reads the log itself); a time range
-is a range of ids; the other filters are filter expressions.
+(the destination and a hash of the event id: one small partition per event) and `status_key` (the destination, the
+delivery's shard and its status, for every status but `delivered`, the common one, whose search reads the log
+itself); a time range is a range of ids; the other filters are filter expressions.
 
 The summary is also the delivery's state for the dispatcher, which alone writes it (storage/delivery_states.py,
 design §2); a summary without its `doc` holds only a hold, a lease or an unrecorded send, and is not listed yet.
@@ -18,6 +18,7 @@ Everything carries a TTL.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -57,24 +58,32 @@ def log_shard_pks(workspace_id: str, destination_id: str) -> list[str]:
     return [f"{destination_log_pk(workspace_id, destination_id)}#{shard}" for shard in range(LOG_SHARDS)]
 
 
+def log_shard(delivery_id: str) -> int:
+    """The shard of a delivery: a hash (CRC-32) of its id picks it, so deliveries spread evenly over the shards
+    whatever their ids look like."""
+    return zlib.crc32(delivery_id.encode()) % LOG_SHARDS
+
+
 def delivery_pk(workspace_id: str, destination_id: str, delivery_id: str) -> str:
-    """The partition of every item of a delivery: the shard a hash (CRC-32) of its id picks, so deliveries spread
-    evenly over the shards whatever their ids look like."""
-    return f"{destination_log_pk(workspace_id, destination_id)}#{zlib.crc32(delivery_id.encode()) % LOG_SHARDS}"
+    """The partition of every item of a delivery: its shard's."""
+    return f"{destination_log_pk(workspace_id, destination_id)}#{log_shard(delivery_id)}"
 
 
-def event_index_key(workspace_id: str, destination_id: str, event_id: str) -> str:
-    """The event index's partition of an event's deliveries to a destination. A hash of the event id: ids are any
-    string the edge sent (design §4), and a key has a length limit (design §9.4)."""
-    digest = hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{destination_log_pk(workspace_id, destination_id)}#EVT#{digest}"
+# The indexes' keys start with the destination id alone: a summary's every byte is paid on each of its writes (a
+# first attempt's record stays one write unit), and a destination id, made by the service, names one workspace's
+# destination, which a search checks before reading.
 
 
-def status_index_key(workspace_id: str, destination_id: str, delivery_id: str, status: str) -> str | None:
-    """The status index's partition of a delivery: its shard's and its status (None for the unindexed status)."""
-    if status == UNINDEXED_STATUS:
-        return None
-    return f"{delivery_pk(workspace_id, destination_id, delivery_id)}#{status}"
+def event_index_key(destination_id: str, event_id: str) -> str:
+    """The event index's partition of an event's deliveries to a destination. A hash of the event id (128 bits of
+    SHA-256): ids are any string the edge sent (design §4), and a key has a length limit (design §9.4)."""
+    digest = hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).digest()[:16]
+    return f"{destination_id}#{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+
+
+def status_index_key(destination_id: str, shard: int, status: str) -> str:
+    """The status index's partition of a destination's deliveries in one log shard and one status."""
+    return f"{destination_id}#{shard}#{status}"
 
 
 def delivery_key(workspace_id: str, destination_id: str, delivery_id: str, sort_key: str) -> dict[str, Any]:
@@ -178,10 +187,10 @@ class DeliveryLog:
         index = None
         if search.event_id is not None:
             index = EVENT_INDEX
-            shard_pks = [event_index_key(workspace_id, destination_id, search.event_id)]
+            shard_pks = [event_index_key(destination_id, search.event_id)]
         elif search.status is not None and search.status != UNINDEXED_STATUS:
             index = STATUS_INDEX
-            shard_pks = [f"{pk}#{search.status}" for pk in log_shard_pks(workspace_id, destination_id)]
+            shard_pks = [status_index_key(destination_id, shard, search.status) for shard in range(LOG_SHARDS)]
         else:
             # A summary without its document holds only a hold, a lease or an unrecorded send: not listed yet
             # (the indexes hold only summaries with one).

@@ -30,11 +30,13 @@ from .. import aws
 from .batch import batch_get
 from .deliveries import (
     FINISHED_STATUSES,
+    UNINDEXED_STATUS,
     AttemptRecord,
     DeadLetter,
     DeliverySummary,
     dead_letter_key,
     event_index_key,
+    log_shard,
     status_index_key,
     summary_key,
 )
@@ -149,13 +151,14 @@ class DeliveryStates:
             "attempts": {"N": str(summary.attempts)},
             "action_id": {"S": summary.action_id},
             "event_type": {"S": summary.event_type},
-            "event_key": {"S": event_index_key(write.workspace_id, summary.destination_id, summary.event_id)},
+            "event_key": {"S": event_index_key(summary.destination_id, summary.event_id)},
             "#doc": {"S": _json(asdict(summary))},
         }
         # The status index's key follows the status; the unindexed status has none (storage/deliveries.py).
-        status_key = status_index_key(*write.key, summary.status)
-        if status_key is not None:
-            values["status_key"] = {"S": status_key}
+        if summary.status != UNINDEXED_STATUS:
+            values["status_key"] = {
+                "S": status_index_key(summary.destination_id, log_shard(summary.delivery_id), summary.status)
+            }
         if write.unsent:
             values["unsent"] = {"N": str(write.unsent)}
         if write.throttled:

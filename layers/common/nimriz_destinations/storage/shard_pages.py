@@ -143,6 +143,8 @@ def query_shards_page(
         below = min(below, above)
     elif below is None:
         below = above
+    if below is not None and lowest is not None and below <= lowest:
+        return [], None  # a cursor at or below the range's start (another search's): nothing of the range is left
     query = _Query(table, index, sk_prefix, lowest, below, filter_expression, names, values)
     # Enough for the page when the items are spread evenly, plus one; a shard that runs short is read again.
     share = -(-limit // len(shard_pks)) + 1
