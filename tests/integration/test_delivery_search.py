@@ -178,6 +178,9 @@ def test_since_and_until_bound_the_time_the_log_sorts_by(api: ApiClient, log: Lo
     assert_full_pages(pages(api, log.path, 7, since=iso_utc(since), until=iso_utc(until)), 7, expected)
     only_since = pages(api, log.path, 100, since=iso_utc(at(590)))
     assert only_since == [log.ids(lambda d: datetime.fromisoformat(d.created_at) >= at(590))]
+    before_1970 = "1969-12-31T23:59:59Z"  # before the first instant an id's time can hold: everything is after it
+    assert pages(api, log.path, 100, since=before_1970) == pages(api, log.path, 100)
+    assert pages(api, log.path, 100, until=before_1970) == [[]]
     offset = (until + timedelta(hours=2)).isoformat().replace("+00:00", "+02:00")  # the same instant as `until`
     assert pages(api, log.path, 100, until=offset) == pages(api, log.path, 100, until=iso_utc(until))
 

@@ -167,7 +167,8 @@ def _id_time_bound(moment: datetime | None) -> str | None:
     """The sort key every delivery id made at `moment` or later sorts at or above, every earlier one below."""
     if moment is None:
         return None
-    return SUMMARY_PREFIX + time_order_prefix(math.ceil(moment.timestamp() * 1000))
+    # Before 1970 every id is later (their time is unsigned); years up to 9999 fit the 48 bits.
+    return SUMMARY_PREFIX + time_order_prefix(max(0, math.ceil(moment.timestamp() * 1000)))
 
 
 class DeliveryLog:

@@ -138,14 +138,13 @@ def query_shards_page(
     newest (highest sort key) first, optionally filtered, and the next cursor (None after the last page). Cursors
     name `cursor_pk`, the partition the shards make up. Raises SearchTooBroad when the read budget is spent before
     the page is full."""
-    below = decode_cursor(cursor, expected_pk=cursor_pk, sk_prefix=sk_prefix)["SK"]["S"] if cursor else None
-    if below is not None and above is not None:
-        below = min(below, above)
-    elif below is None:
-        below = above
-    if below is not None and lowest is not None and below <= lowest:
+    # Every item read is below the cursor's sort key and the range's end, whichever is lower.
+    upper = decode_cursor(cursor, expected_pk=cursor_pk, sk_prefix=sk_prefix)["SK"]["S"] if cursor else None
+    if upper is None or (above is not None and above < upper):
+        upper = above
+    if upper is not None and lowest is not None and upper <= lowest:
         return [], None  # a cursor at or below the range's start (another search's): nothing of the range is left
-    query = _Query(table, index, sk_prefix, lowest, below, filter_expression, names, values)
+    query = _Query(table, index, sk_prefix, lowest, upper, filter_expression, names, values)
     # Enough for the page when the items are spread evenly, plus one; a shard that runs short is read again.
     share = -(-limit // len(shard_pks)) + 1
     shards = [_Shard(pk, share=share, limit=share) for pk in shard_pks]
