@@ -114,6 +114,11 @@ class ApiClient:
     def put(self, url: str, body: Any = None, **kwargs: Any) -> ApiResponse:
         return self.request("PUT", url, body, **kwargs)
 
+    def patch(self, url: str, body: Any = None, **kwargs: Any) -> ApiResponse:
+        """A JSON Merge Patch (RFC 7396): sent as application/merge-patch+json unless `headers` say otherwise."""
+        headers = {"content-type": "application/merge-patch+json", **kwargs.pop("headers", {})}
+        return self.request("PATCH", url, body, headers=headers, **kwargs)
+
     def delete(self, url: str, **kwargs: Any) -> ApiResponse:
         return self.request("DELETE", url, **kwargs)
 

@@ -8,7 +8,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_admin_app, json_response
-from nimriz_destinations.api.params import ActionIdFilter, Cursor, Limit, StatusFilter, WorkspaceId
+from nimriz_destinations.api.params import (
+    ActionIdFilter,
+    Cursor,
+    EventIdFilter,
+    EventTypeFilter,
+    Limit,
+    SinceFilter,
+    StatusFilter,
+    UntilFilter,
+    WorkspaceId,
+)
 from nimriz_destinations.api.presenters import present_delivery_page
 from nimriz_destinations.api.responses import SUPPORT_LIST_DELIVERIES_RESPONSES
 from nimriz_destinations.models import DeliveryListResponse
@@ -29,11 +39,24 @@ def admin_list_deliveries(
     destination_id: ResourceId,
     action_id: ActionIdFilter = None,
     status: StatusFilter = None,
+    event_id: EventIdFilter = None,
+    event_type: EventTypeFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response[DeliveryListResponse]:
     page = delivery_service().list_deliveries(
-        workspace_id, destination_id, limit=limit, cursor=cursor, action_id=action_id, status=status
+        workspace_id,
+        destination_id,
+        limit=limit,
+        cursor=cursor,
+        action_id=action_id,
+        status=status,
+        event_id=event_id,
+        event_type=event_type,
+        since=since,
+        until=until,
     )
     return json_response(200, present_delivery_page(*page))
 

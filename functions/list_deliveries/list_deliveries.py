@@ -7,7 +7,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
-from nimriz_destinations.api.params import ActionIdFilter, Cursor, Limit, StatusFilter
+from nimriz_destinations.api.params import (
+    ActionIdFilter,
+    Cursor,
+    EventIdFilter,
+    EventTypeFilter,
+    Limit,
+    SinceFilter,
+    StatusFilter,
+    UntilFilter,
+)
 from nimriz_destinations.api.presenters import present_delivery_page
 from nimriz_destinations.api.responses import LIST_DELIVERIES_RESPONSES
 from nimriz_destinations.models import DeliveryListResponse
@@ -26,6 +35,10 @@ def list_deliveries(
     destination_id: ResourceId,
     action_id: ActionIdFilter = None,
     status: StatusFilter = None,
+    event_id: EventIdFilter = None,
+    event_type: EventTypeFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response[DeliveryListResponse]:
@@ -36,6 +49,10 @@ def list_deliveries(
         cursor=cursor,
         action_id=action_id,
         status=status,
+        event_id=event_id,
+        event_type=event_type,
+        since=since,
+        until=until,
     )
     return json_response(200, present_delivery_page(*page))
 

@@ -20,6 +20,7 @@ from nimriz_destinations import runtime
 from nimriz_destinations.delivery.dispatcher import SENDING_THREADS
 from nimriz_destinations.jobs import DeliveryJob
 from nimriz_destinations.sample_events import sample_event
+from nimriz_destinations.storage.deliveries import DeliverySearch
 from tests.conftest import ApiClient
 from tests.faults import FaultInjector
 from tests.integration.test_delivery_pipeline import BASE, click, webhook_destination
@@ -422,7 +423,9 @@ def test_nothing_is_sent_to_a_destination_after_its_delete_returned(
     pipeline.run()
 
     assert len(sink.requests) == 1
-    found = runtime.delivery_log().list_deliveries("ws_dev", destination["id"], limit=10, cursor=None)[0]
+    found = runtime.delivery_log().list_deliveries(
+        "ws_dev", destination["id"], DeliverySearch(), limit=10, cursor=None
+    )[0]
     skipped = {summary.event_id: summary for summary in found}[later["id"]]
     assert skipped.status == "skipped" and skipped.last_error_class == "destination_deleted"
     assert skipped.attempts == 0

@@ -22,6 +22,7 @@ EXPECTED = {
     "api_get_destination.json": ("GetDestinationFunction", 200),
     "api_get_destination_not_found.json": ("GetDestinationFunction", 404),
     "api_update_destination.json": ("UpdateDestinationFunction", 200),
+    "api_patch_destination.json": ("PatchDestinationFunction", 200),
     "api_delete_destination.json": ("DeleteDestinationFunction", 204),
     "api_test_send.json": ("TestSendFunction", 202),
     "api_list_deliveries.json": ("ListDeliveriesFunction", 200),

@@ -192,3 +192,16 @@ def test_an_invalid_overlap_is_422_and_changes_nothing(api: ApiClient, sink: Sin
     response = api.post(f"{BASE}/{destination['id']}/rotate-signing-secret", body)
     assert response.status == 422 and response.json()["error"]["code"] == "VALIDATION_FAILED", response.text
     assert api.get(f"{BASE}/{destination['id']}").json()["destination"]["version"] == destination["version"]
+
+
+def test_a_patch_of_other_credentials_during_the_overlap_keeps_both_secrets_signing(
+    api: ApiClient, pipeline: Pipeline, sink: Sink
+) -> None:
+    destination = webhook(api, sink.url)
+    new_secret = rotate(api, destination["id"], 3600)["signing_secret"]
+    response = api.patch(f"{BASE}/{destination['id']}", {"credentials": {"headers": {"X-Team": "growth"}}})
+    assert response.status == 200, response.text
+    pipeline.publish(click())
+    pipeline.run()
+    assert sink.requests[0].headers.get("x-team") == "growth"
+    assert signatures_verified(sink.requests[0], [new_secret, FIRST_SECRET]) == [[new_secret], [FIRST_SECRET]]

@@ -28,6 +28,7 @@ API_FUNCTIONS = {
     ("GET", "/api/integrations/destinations"): "ListDestinationsFunction",
     ("GET", "/api/integrations/destinations/{id}"): "GetDestinationFunction",
     ("PUT", "/api/integrations/destinations/{id}"): "UpdateDestinationFunction",
+    ("PATCH", "/api/integrations/destinations/{id}"): "PatchDestinationFunction",
     ("DELETE", "/api/integrations/destinations/{id}"): "DeleteDestinationFunction",
     ("POST", "/api/integrations/destinations/{id}/test-send"): "TestSendFunction",
     ("POST", "/api/integrations/destinations/{id}/rotate-signing-secret"): "RotateSigningSecretFunction",
@@ -271,6 +272,7 @@ class TestLeastPrivilege:
         assert writers == {
             "CreateDestinationFunction",
             "UpdateDestinationFunction",
+            "PatchDestinationFunction",
             "DeleteDestinationFunction",
             "RotateSigningSecretFunction",
         }
@@ -292,7 +294,12 @@ class TestLeastPrivilege:
     def test_the_audit_log_is_only_read_by_its_list_function_and_written_with_the_changes_it_records(self) -> None:
         assert actions_of("ListAuditLogFunction") == {"dynamodb:Query"}
         # Create/update/delete write the entry first and delete it again if their change fails.
-        for writer in ("CreateDestinationFunction", "UpdateDestinationFunction", "DeleteDestinationFunction"):
+        for writer in (
+            "CreateDestinationFunction",
+            "UpdateDestinationFunction",
+            "PatchDestinationFunction",
+            "DeleteDestinationFunction",
+        ):
             assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= actions_of(writer), writer
             environment = functions()[writer]["Properties"]["Environment"]["Variables"]
             assert environment["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}, writer
@@ -306,7 +313,7 @@ class TestLeastPrivilege:
 
     def test_create_and_update_read_the_workspace_s_destinations_for_its_evaluation_budget(self) -> None:
         # The unsaved preview checks each filter's budget alone and still touches nothing.
-        for writer in ("CreateDestinationFunction", "UpdateDestinationFunction"):
+        for writer in ("CreateDestinationFunction", "UpdateDestinationFunction", "PatchDestinationFunction"):
             assert "dynamodb:Query" in actions_of(writer), writer
         assert "Policies" not in functions()["PreviewNewDestinationFunction"]["Properties"]
 
@@ -330,12 +337,13 @@ class TestLeastPrivilege:
     def test_updates_are_conditional_updates_not_puts(self) -> None:
         # The document is replaced with UpdateItem so the dispatcher's health attributes on the item survive; the
         # function may put (and delete) items only in the audit partitions, for its audit entries.
-        for statement in statements("UpdateDestinationFunction"):
-            actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
-            if "dynamodb:PutItem" in actions:
-                leading_keys = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-                assert leading_keys == ["AUDIT#*"], statement
-        assert "dynamodb:UpdateItem" in actions_of("UpdateDestinationFunction")
+        for function in ("UpdateDestinationFunction", "PatchDestinationFunction"):
+            for statement in statements(function):
+                actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
+                if "dynamodb:PutItem" in actions:
+                    leading_keys = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                    assert leading_keys == ["AUDIT#*"], statement
+            assert "dynamodb:UpdateItem" in actions_of(function)
 
     def test_no_wildcard_actions_or_resources(self) -> None:
         for logical_id in functions():
@@ -553,8 +561,7 @@ class TestRequestLimits:
 
     def test_failing_and_disabled_destinations_are_listed_from_a_sparse_keys_only_index(self) -> None:
         table = resources_of_type("AWS::DynamoDB::Table")["DestinationsTable"]["Properties"]
-        (index,) = table["GlobalSecondaryIndexes"]
-        assert index["IndexName"] == HEALTH_INDEX
+        (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == HEALTH_INDEX]
         # Only a failing or disabled destination has `health_state` (storage/destinations.py): the index is sparse.
         assert [key["AttributeName"] for key in index["KeySchema"]] == ["health_state", "health_since"]
         assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}

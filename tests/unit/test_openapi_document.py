@@ -14,5 +14,5 @@ def test_committed_openapi_document_matches_the_code() -> None:
 def test_document_covers_every_documented_endpoint() -> None:
     paths = json.loads(OUTPUT.read_text())["paths"]
     assert set(paths["/api/integrations/destinations"]) == {"get", "post"}
-    assert set(paths["/api/integrations/destinations/{destination_id}"]) == {"get", "put", "delete"}
+    assert set(paths["/api/integrations/destinations/{destination_id}"]) == {"get", "put", "patch", "delete"}
     assert set(paths["/api/integrations/destinations/{destination_id}/test-send"]) == {"post"}

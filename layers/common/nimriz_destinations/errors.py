@@ -34,6 +34,13 @@ class ValidationFailed(DomainError):
     code = "VALIDATION_FAILED"
 
 
+class SearchTooBroad(DomainError):
+    """A list search read its budget without filling a page (storage/shard_pages.py, design §3)."""
+
+    status = 422
+    code = "SEARCH_TOO_BROAD"
+
+
 class QuotaExceeded(DomainError):
     """A save would take the workspace over one of its quotas (quotas.py); details name each quota and limit."""
 

@@ -1,5 +1,5 @@
 """Ids. Every id the service makes is a UUID in its canonical lower-case text form: destinations, actions, API keys
-and test deliveries version 4; deliveries, parked events and audit entries the version 7 layout (48-bit Unix ms
+version 4; deliveries (test deliveries included), parked events and audit entries the version 7 layout (48-bit Unix ms
 first), so the delivery log, parked events and audit log sort by time.
 
 Live deliveries derive the remaining bits from (event id, action id): the same event fanned out twice to the
@@ -43,6 +43,13 @@ def _uuid7(millis: int, tail: bytes) -> str:
 
 def live_delivery_id(event_id: str, action_id: str, occurred_millis: int) -> str:
     return _uuid7(occurred_millis, hashlib.sha256(f"{event_id}\x00{action_id}".encode()).digest())
+
+
+def time_order_prefix(millis: int) -> str:
+    """The first 13 characters of every version-7 id made at `millis` (its 48-bit time, hyphenated as in an id): ids
+    made earlier sort below it as text, ids made then or later above it (they extend it)."""
+    digits = f"{millis & ((1 << 48) - 1):012x}"
+    return f"{digits[:8]}-{digits[8:]}"
 
 
 def new_delivery_id(now_millis: int) -> str:

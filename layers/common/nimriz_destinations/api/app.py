@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel
 from .. import safe_json
 from ..audit import Actor, admin_actor, api_key_actor
 from ..errors import DomainError, Problem
+from ..merge_patch import MEDIA_TYPE as MERGE_PATCH_MEDIA_TYPE
 from ..observability import count_api_server_error, logger
 from ..scopes import Scope, scopes_from_context
 from ..settings import check_settings, get_settings
@@ -202,8 +203,12 @@ def _read_body(event: Mapping[str, Any], max_body_bytes: int) -> _ParsedBody | N
         size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))
         if size > max_body_bytes:
             raise _Rejected(413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {max_body_bytes} bytes.")
-    # Checked with or without a body: Powertools would raise late (a 500) on any other declared type.
-    if content_type is not None and not _is_json_media_type(str(content_type)):
+    # Checked with or without a body: Powertools would raise late (a 500) on any other declared type. A PATCH is a
+    # JSON Merge Patch, which says so (RFC 7396 §4): its media type is required.
+    if event.get("httpMethod") == "PATCH":
+        if content_type is None or not _is_media_type(str(content_type), MERGE_PATCH_MEDIA_TYPE):
+            raise _Rejected(415, "UNSUPPORTED_MEDIA_TYPE", f"Send the patch as {MERGE_PATCH_MEDIA_TYPE}.")
+    elif content_type is not None and not _is_media_type(str(content_type), JSON):
         raise _Rejected(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.")
     if not body:
         return None
@@ -214,9 +219,9 @@ def _read_body(event: Mapping[str, Any], max_body_bytes: int) -> _ParsedBody | N
         raise _Rejected(400, "INVALID_JSON", f"The request body is not valid JSON: {exc.reason}.") from None
 
 
-def _is_json_media_type(content_type: str) -> bool:
-    # Exactly application/json; parameters (`; charset=utf-8`) are allowed, `text/json` or `+json` types are not.
-    return content_type.split(";", 1)[0].strip().lower() == JSON
+def _is_media_type(content_type: str, expected: str) -> bool:
+    # Exactly `expected`; parameters (`; charset=utf-8`) are allowed, other types (`text/json`, `+json`) are not.
+    return content_type.split(";", 1)[0].strip().lower() == expected
 
 
 def _decoded(base64_body: str) -> str:

@@ -15,3 +15,18 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
 ActionIdFilter = Annotated[str | None, Query(max_length=64, description="Only this action's deliveries.")]
 StatusFilter = Annotated[DeliveryStatus | None, Query(description="Only deliveries in this status.")]
+EventIdFilter = Annotated[
+    str | None, Query(min_length=1, max_length=1024, description="Only deliveries of this event (its `id`).")
+]
+EventTypeFilter = Annotated[str | None, Query(max_length=64, description="Only deliveries of events of this type.")]
+SinceFilter = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="RFC 3339; only deliveries whose time (what the log sorts by: a live delivery's event "
+        "`occurred_at`, a replay's or test's queueing time) is at or after it.",
+    ),
+]
+UntilFilter = Annotated[
+    str | None, Query(max_length=64, description="RFC 3339; only deliveries whose time is before it.")
+]

@@ -73,6 +73,10 @@ UPDATE_RESPONSES = {
     **_NOT_FOUND,
     **_ERRORS,
 }
+PATCH_RESPONSES = {
+    **UPDATE_RESPONSES,
+    415: _json("Body is not application/merge-patch+json", ErrorResponse),
+}
 DELETE_RESPONSES: dict[int, OpenAPIResponse] = {204: {"description": "Deleted"}, **_NOT_FOUND, **_ERRORS}
 TEST_SEND_RESPONSES = {
     202: _json("Queued; the delivery log shows the outcome", TestSendResponse),
@@ -89,9 +93,13 @@ ROTATE_SIGNING_SECRET_RESPONSES = {
     **_ERRORS,
 }
 LIST_DELIVERIES_RESPONSES = {
-    200: _json("One page of deliveries, newest first", DeliveryListResponse),
+    200: _json("One page of deliveries, newest first: full unless it is the last", DeliveryListResponse),
     400: _json("Invalid cursor", ErrorResponse),
-    422: _json("Invalid query", ErrorResponse),
+    422: _json(
+        "VALIDATION_FAILED: an invalid filter; SEARCH_TOO_BROAD: no full page within the read budget (narrow the "
+        "time range)",
+        ErrorResponse,
+    ),
     **_NOT_FOUND,
     **_ERRORS,
 }

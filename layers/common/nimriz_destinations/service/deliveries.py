@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..audit import Actor, Change, Target, state_changes
-from ..clock import utc_now
+from ..clock import parse_rfc3339, utc_now
 from ..errors import DestinationNotFound, NotFound, Problem, ValidationFailed
+from ..event_fields import CANONICAL_EVENT_TYPES
 from ..ids import new_delivery_id
 from ..jobs import DeliveryJob
-from ..storage.deliveries import AttemptRecord, DeadLetter, DeliveryLog, DeliverySummary
+from ..storage.deliveries import AttemptRecord, DeadLetter, DeliveryLog, DeliverySearch, DeliverySummary
 from ..storage.destinations import DestinationStore
 from .audit import AuditLog
 
@@ -58,13 +60,32 @@ class DeliveryService:
         *,
         limit: int,
         cursor: str | None,
-        action_id: str | None,
-        status: str | None,
+        action_id: str | None = None,
+        status: str | None = None,
+        event_id: str | None = None,
+        event_type: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> tuple[list[DeliverySummary], str | None]:
+        """One page of the destination's deliveries the filters keep, newest first (design §3, "Searching the
+        delivery log"); `since` and `until` are RFC 3339 texts."""
+        problems: list[Problem] = []
+        bounds: dict[str, datetime | None] = {}
+        for name, text in (("since", since), ("until", until)):
+            try:
+                bounds[name] = parse_rfc3339(text) if text is not None else None
+            except ValueError as invalid:
+                problems.append(Problem(f"query.{name}", str(invalid)))
+        start, end = bounds.get("since"), bounds.get("until")
+        if start is not None and end is not None and end <= start:
+            problems.append(Problem("query.until", "must be later than since"))
+        if event_type is not None and event_type not in CANONICAL_EVENT_TYPES:
+            problems.append(Problem("query.event_type", f"must be one of {', '.join(CANONICAL_EVENT_TYPES)}"))
+        if problems:
+            raise ValidationFailed("The search has invalid fields.", problems)
         self._require_destination(workspace_id, destination_id)
-        return self._log.list_deliveries(
-            workspace_id, destination_id, limit=limit, cursor=cursor, action_id=action_id, status=status
-        )
+        search = DeliverySearch(action_id, status, event_id, event_type, start, end)
+        return self._log.list_deliveries(workspace_id, destination_id, search, limit=limit, cursor=cursor)
 
     def get_delivery(
         self, workspace_id: str, destination_id: str, delivery_id: str

@@ -31,8 +31,10 @@ from ..event_fields import CONVERSION_EVENT_TYPES
 from ..filters import EventFilter
 from ..filters.cost import FILTER_BUDGET_NS, WORKSPACE_BUDGET_NS, filter_cost, milliseconds
 from ..filters.regex_safety import MATCH_INPUT_LIMIT
+from ..ids import new_delivery_id
 from ..interstitial.settings import normalised_settings, settings_problems
 from ..jobs import DeliveryJob
+from ..merge_patch import merge_patch
 from ..models import ActionInput, DestinationCreate, DestinationUpdate
 from ..netguard import UnsafeDestination, check_url
 from ..providers import get_provider
@@ -189,12 +191,34 @@ class DestinationService:
         if_match: str | None,
         actor: Actor,
     ) -> SavedDestination:
+        """PUT: the destination replaced by `request`."""
+        return self._save_over(workspace, destination_id, lambda _: request, if_match=if_match, actor=actor)
+
+    def patch(
+        self, workspace: Workspace, destination_id: str, patch: dict[str, Any], *, if_match: str | None, actor: Actor
+    ) -> SavedDestination:
+        """PATCH: the JSON Merge Patch `patch` (RFC 7396) merged onto the stored destination, then saved as PUT saves
+        the result. Credentials merge field by field onto the stored ones (read only when the patch names them)."""
+        return self._save_over(
+            workspace, destination_id, lambda current: self._patched(current, patch), if_match=if_match, actor=actor
+        )
+
+    def _save_over(
+        self,
+        workspace: Workspace,
+        destination_id: str,
+        request_for: Callable[[DestinationRecord], DestinationUpdate],
+        *,
+        if_match: str | None,
+        actor: Actor,
+    ) -> SavedDestination:
+        """Save `request_for(current)` over the current destination, read again when another write came between."""
         for attempt in range(_MAX_WRITE_ATTEMPTS):
             current = self.get(workspace.workspace_id, destination_id)
             if if_match is not None and if_match.strip() not in ("*", current.etag):
                 raise PreconditionFailed("The destination changed since you read it (ETag mismatch).")
             try:
-                return self._replace(current, request, actor)
+                return self._replace(current, request_for(current), actor)
             except ConcurrentModification:
                 # With If-Match the client asked for exactly that version; without it, re-read and re-apply.
                 if if_match is not None and if_match.strip() != "*":
@@ -222,6 +246,23 @@ class DestinationService:
                 if attempt == _MAX_WRITE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def _patched(self, current: DestinationRecord, patch: dict[str, Any]) -> DestinationUpdate:
+        """The PUT body `patch` makes of the current destination, validated as PUT validates its body."""
+        document = merge_patch(_updatable_fields(current), {k: v for k, v in patch.items() if k != "credentials"})
+        if "credentials" in patch:
+            # Only what a PUT body may hold: what the provider keeps beside it (a rotation's previous signing secret)
+            # is carried over by the save, as for a PUT. Removing them all (null) leaves none: the type's required
+            # fields are then missing, as in a PUT.
+            fields = get_provider(current.type).credentials_model.model_fields
+            supplied = {name: value for name, value in self.credentials_of(current).items() if name in fields}
+            document["credentials"] = merge_patch(supplied, patch["credentials"]) or {}
+        try:
+            return DestinationUpdate.model_validate(document)
+        except ValidationError as exc:
+            raise ValidationFailed(
+                "The request has invalid fields.", problems_from_errors(exc.errors(include_url=False))
+            ) from None
 
     def _replace(self, current: DestinationRecord, request: DestinationUpdate, actor: Actor) -> SavedDestination:
         provider = get_provider(current.type)
@@ -399,7 +440,7 @@ class DestinationService:
         event_type = "conversion.lead" if action.action_type == "send_conversion" else "link.clicked"
         event = sample_event(event_type, workspace_id=workspace.workspace_id, organization_id=workspace.organization_id)
         job = DeliveryJob(
-            delivery_id=str(uuid.uuid4()),
+            delivery_id=new_delivery_id(int(time.time() * 1000)),  # time-ordered: the log sorts and searches by it
             workspace_id=workspace.workspace_id,
             organization_id=workspace.organization_id,
             destination_id=record.id,
@@ -554,6 +595,27 @@ class DestinationService:
                 return [Problem(f"actions[{index}].event_filter", reason)]
             total += cost.nanoseconds
         return []
+
+
+def _updatable_fields(record: DestinationRecord) -> dict[str, Any]:
+    """What a PUT body holds of the stored destination but its credentials (secret: read only when a patch names
+    them): the document a PATCH merges onto. A field PUT gains belongs here too."""
+    return {
+        "name": record.name,
+        "enabled": record.enabled,
+        "actions": [
+            {
+                "id": action.id,
+                "name": action.name,
+                "action_type": action.action_type,
+                "enabled": action.enabled,
+                "property_mapping": action.property_mapping,
+                "event_filter": action.event_filter,
+                **({} if action.settings is None else {"settings": action.settings}),
+            }
+            for action in record.actions
+        ],
+    }
 
 
 def _update_action(current: DestinationRecord, updated: DestinationRecord) -> str:

@@ -6,6 +6,11 @@ Items: `DLV#<delivery id>` (one summary per delivery, newest first since ids are
 every attempt's entry) and `DL#<delivery id>` (dead letters, replayable). Lists read every shard and merge them
 newest first (`shard_pages.py`).
 
+Searches (design §3, "Searching the delivery log") read a summary index where their filter has one: `event_key`
+(the destination and a hash of the event id: one small partition per event) and `status_key` (the destination, the
+delivery's shard and its status, for every status but `delivered`, the common one, whose search reads the log
+itself); a time range is a range of ids; the other filters are filter expressions.
+
 The summary is also the delivery's state for the dispatcher, which alone writes it (storage/delivery_states.py,
 design §2); a summary without its `doc` holds only a hold, a lease or an unrecorded send, and is not listed yet.
 Everything carries a TTL.
@@ -13,16 +18,20 @@ Everything carries a TTL.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 from .. import aws
-from ..ids import is_id
+from ..ids import is_id, time_order_prefix
 from .batch import batch_get, batch_write
-from .shard_pages import query_shards_page
+from .shard_pages import Index, query_shards_page
 
 SUMMARY_PREFIX = "DLV#"
 DEAD_LETTER_PREFIX = "DL#"
@@ -30,6 +39,13 @@ FINISHED_STATUSES = frozenset({"delivered", "dead_lettered", "skipped"})
 # Partitions of one destination's delivery log. Changing it moves every delivery to another partition: the log
 # written before would no longer be read.
 LOG_SHARDS = 32
+# The summaries' indexes (template.yaml, DestinationsTable): both sort by the table's SK and project the attributes
+# searches filter on.
+EVENT_INDEX = Index("DeliveriesByEvent", "event_key")
+STATUS_INDEX = Index("DeliveriesByStatus", "status_key")
+# Most deliveries end delivered on their first attempt: indexing it would add an index write to most deliveries,
+# and a search for it reads mostly matches in the log itself.
+UNINDEXED_STATUS = "delivered"
 
 
 def destination_log_pk(workspace_id: str, destination_id: str) -> str:
@@ -42,10 +58,32 @@ def log_shard_pks(workspace_id: str, destination_id: str) -> list[str]:
     return [f"{destination_log_pk(workspace_id, destination_id)}#{shard}" for shard in range(LOG_SHARDS)]
 
 
+def log_shard(delivery_id: str) -> int:
+    """The shard of a delivery: a hash (CRC-32) of its id picks it, so deliveries spread evenly over the shards
+    whatever their ids look like."""
+    return zlib.crc32(delivery_id.encode()) % LOG_SHARDS
+
+
 def delivery_pk(workspace_id: str, destination_id: str, delivery_id: str) -> str:
-    """The partition of every item of a delivery: the shard a hash (CRC-32) of its id picks, so deliveries spread
-    evenly over the shards whatever their ids look like."""
-    return f"{destination_log_pk(workspace_id, destination_id)}#{zlib.crc32(delivery_id.encode()) % LOG_SHARDS}"
+    """The partition of every item of a delivery: its shard's."""
+    return f"{destination_log_pk(workspace_id, destination_id)}#{log_shard(delivery_id)}"
+
+
+# The indexes' keys start with the destination id alone: a summary's every byte is paid on each of its writes (a
+# first attempt's record stays one write unit), and a destination id, made by the service, names one workspace's
+# destination, which a search checks before reading.
+
+
+def event_index_key(destination_id: str, event_id: str) -> str:
+    """The event index's partition of an event's deliveries to a destination. A hash of the event id (128 bits of
+    SHA-256): ids are any string the edge sent (design §4), and a key has a length limit (design §9.4)."""
+    digest = hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).digest()[:16]
+    return f"{destination_id}#{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+
+
+def status_index_key(destination_id: str, shard: int, status: str) -> str:
+    """The status index's partition of a destination's deliveries in one log shard and one status."""
+    return f"{destination_id}#{shard}#{status}"
 
 
 def delivery_key(workspace_id: str, destination_id: str, delivery_id: str, sort_key: str) -> dict[str, Any]:
@@ -112,6 +150,27 @@ class DeadLetter:
     job: dict[str, Any]  # the delivery job as queued, replayed with the same event
 
 
+@dataclass(frozen=True, slots=True)
+class DeliverySearch:
+    """What a list of the delivery log keeps: every filter given (None: any). `since` (included) and `until`
+    (excluded) bound the time a delivery's id carries, which the log sorts by."""
+
+    action_id: str | None = None
+    status: str | None = None
+    event_id: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _id_time_bound(moment: datetime | None) -> str | None:
+    """The sort key every delivery id made at `moment` or later sorts at or above, every earlier one below."""
+    if moment is None:
+        return None
+    # Before 1970 every id is later (their time is unsigned); years up to 9999 fit the 48 bits.
+    return SUMMARY_PREFIX + time_order_prefix(max(0, math.ceil(moment.timestamp() * 1000)))
+
+
 class DeliveryLog:
     """The log and the dead letters as the API reads them (and replay removes dead letters)."""
 
@@ -119,29 +178,55 @@ class DeliveryLog:
         self._table = table_name
 
     def list_deliveries(
-        self,
-        workspace_id: str,
-        destination_id: str,
-        *,
-        limit: int,
-        cursor: str | None,
-        action_id: str | None = None,
-        status: str | None = None,
+        self, workspace_id: str, destination_id: str, search: DeliverySearch, *, limit: int, cursor: str | None
     ) -> tuple[list[DeliverySummary], str | None]:
-        # A summary without its document holds only a hold, a lease or an unrecorded send: not listed yet.
-        filters, names, values = ["attribute_exists(#doc)"], {"#doc": "doc"}, {}
-        if action_id:
-            filters.append("action_id = :action")
-            values[":action"] = {"S": action_id}
-        if status:
-            filters.append("#s = :status")
-            names["#s"] = "status"
-            values[":status"] = {"S": status}
-        docs, next_cursor = self._newest_first(
-            workspace_id, destination_id, SUMMARY_PREFIX, limit=limit, cursor=cursor,
-            filter_expression=" AND ".join(filters), names=names, values=values,
-        )  # fmt: skip
-        return [DeliverySummary(**doc) for doc in docs], next_cursor
+        """One page of the deliveries `search` keeps, newest first: full unless it is the last (SearchTooBroad when
+        the read budget cannot fill it, shard_pages.py)."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        filters = []
+        index = None
+        if search.event_id is not None:
+            index = EVENT_INDEX
+            shard_pks = [event_index_key(destination_id, search.event_id)]
+        elif search.status is not None and search.status != UNINDEXED_STATUS:
+            index = STATUS_INDEX
+            shard_pks = [status_index_key(destination_id, shard, search.status) for shard in range(LOG_SHARDS)]
+        else:
+            # A summary without its document holds only a hold, a lease or an unrecorded send: not listed yet
+            # (the indexes hold only summaries with one).
+            shard_pks = log_shard_pks(workspace_id, destination_id)
+            filters.append("attribute_exists(#doc)")
+            names["#doc"] = "doc"
+        if search.status is not None and index is not STATUS_INDEX:
+            filters.append("#status = :status")
+            names["#status"] = "status"
+            values[":status"] = {"S": search.status}
+        for attribute, value in (("action_id", search.action_id), ("event_type", search.event_type)):
+            if value is not None:
+                filters.append(f"{attribute} = :{attribute}")
+                values[f":{attribute}"] = {"S": value}
+        items, next_cursor = query_shards_page(
+            self._table,
+            shard_pks,
+            cursor_pk=destination_log_pk(workspace_id, destination_id),
+            sk_prefix=SUMMARY_PREFIX,
+            limit=limit,
+            cursor=cursor,
+            index=index,
+            lowest=_id_time_bound(search.since),
+            above=_id_time_bound(search.until),
+            filter_expression=" AND ".join(filters),
+            names=names,
+            values=values,
+        )
+        if index is not None:  # an index holds the keys and what searches filter on: the documents are the table's
+            found = {
+                item["SK"]["S"]: item
+                for item in batch_get(self._table, [(item["PK"]["S"], item["SK"]["S"]) for item in items])
+            }
+            items = [found[item["SK"]["S"]] for item in items if item["SK"]["S"] in found]
+        return [DeliverySummary(**json.loads(item["doc"]["S"])) for item in items], next_cursor
 
     def get_delivery(
         self, workspace_id: str, destination_id: str, delivery_id: str

@@ -7,6 +7,9 @@ any request), `unrecorded` (sends whose outcome could not be written), `throttle
 refused, not counted against the attempts' budget), `next_attempt_at`, a `lease_until` while a
 copy of the job holds the delivery, and a `hold_until` while a job queued again waits out its possible twins.
 
+Each record also sets what the summary's indexes are keyed and filtered on (`event_key`, `status_key`, `event_type`:
+storage/deliveries.py, design §3 "Searching the delivery log").
+
 Every write but a hold is a compare-and-set on the record's revision (`rev`, bumped by each) and names its writer
 (`writer`, a token per job per invocation). So a write can only follow the state it was decided from, and a write
 whose answer was lost is recognised when botocore's retry is refused: the record DynamoDB returns with the refusal
@@ -27,10 +30,14 @@ from .. import aws
 from .batch import batch_get
 from .deliveries import (
     FINISHED_STATUSES,
+    UNINDEXED_STATUS,
     AttemptRecord,
     DeadLetter,
     DeliverySummary,
     dead_letter_key,
+    event_index_key,
+    log_shard,
+    status_index_key,
     summary_key,
 )
 
@@ -143,8 +150,15 @@ class DeliveryStates:
             "#status": {"S": summary.status},
             "attempts": {"N": str(summary.attempts)},
             "action_id": {"S": summary.action_id},
+            "event_type": {"S": summary.event_type},
+            "event_key": {"S": event_index_key(summary.destination_id, summary.event_id)},
             "#doc": {"S": _json(asdict(summary))},
         }
+        # The status index's key follows the status; the unindexed status has none (storage/deliveries.py).
+        if summary.status != UNINDEXED_STATUS:
+            values["status_key"] = {
+                "S": status_index_key(summary.destination_id, log_shard(summary.delivery_id), summary.status)
+            }
         if write.unsent:
             values["unsent"] = {"N": str(write.unsent)}
         if write.throttled:
@@ -163,7 +177,8 @@ class DeliveryStates:
             operation = "Put"
         else:
             present = {"lease_until": seen.lease_until, "hold_until": seen.hold_until, "unrecorded": seen.unrecorded,
-                       "unsent": seen.unsent, "next_attempt_at": seen.next_attempt_at}  # fmt: skip
+                       "unsent": seen.unsent, "next_attempt_at": seen.next_attempt_at,
+                       "status_key": seen.status is not None}  # fmt: skip
             update = _Update(
                 sets=values,
                 appends={"#log": entries},

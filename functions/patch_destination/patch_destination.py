@@ -1,0 +1,46 @@
+"""PATCH /api/integrations/destinations/{id} (a JSON Merge Patch, RFC 7396)"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from nimriz_destinations.api.app import ResourceId, create_app, current_actor, current_workspace, json_response
+from nimriz_destinations.api.presenters import present_destination
+from nimriz_destinations.api.responses import PATCH_RESPONSES
+from nimriz_destinations.merge_patch import MEDIA_TYPE
+from nimriz_destinations.models import DestinationResponse
+from nimriz_destinations.observability import logger, trace_handler
+from nimriz_destinations.runtime import destination_service
+
+app = create_app("destinations:write", destination_service)
+
+
+@app.patch(
+    "/api/integrations/destinations/<destination_id>",
+    summary="Change some fields of a destination (JSON Merge Patch)",
+    description="The patch (`name`, `enabled`, `credentials` field by field, `actions` as a whole; null removes a "
+    "field) is merged onto the stored destination, which is then validated and saved as PUT does.",
+    responses=PATCH_RESPONSES,
+)
+def patch_destination(
+    destination_id: ResourceId,
+    body: Annotated[dict[str, Any], Body(media_type=MEDIA_TYPE)],
+    if_match: Annotated[
+        str | None, Header(alias="if-match", description="ETag from a previous read; a stale one gives 412.")
+    ] = None,
+) -> Response[DestinationResponse]:
+    saved = destination_service().patch(
+        current_workspace(app), destination_id, body, if_match=if_match, actor=current_actor(app)
+    )
+    logger.info("destination patched", extra={"destination_id": saved.record.id, "version": saved.record.version})
+    response = DestinationResponse(destination=present_destination(saved.record, saved.revealed))
+    return json_response(200, response, {"ETag": saved.record.etag})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@trace_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
