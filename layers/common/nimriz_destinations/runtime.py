@@ -24,10 +24,11 @@ if TYPE_CHECKING:
     from .service.parked_events import ParkedEventService
     from .service.preview import PreviewService
     from .service.quotas import QuotaService
+    from .service.recoveries import RecoveryService
     from .storage.api_keys import ApiKeyStore
     from .storage.counters import DeliveryCounters
     from .storage.deliveries import DeliveryLog
-    from .storage.queues import DeliveriesQueue, InvalidEventsQueue, LiveEventsQueue
+    from .storage.queues import DeliveriesQueue, InvalidEventsQueue, LiveEventsQueue, RecoveriesQueue
 
 
 @cache
@@ -213,6 +214,7 @@ def dispatcher() -> Dispatcher:
         ),
         return_to_queue=lambda returns: deliveries_queue().schedule_returns(returns),
         bookkeeping=bookkeeping,
+        hold_max_seconds=settings.hold_max_seconds,
     )
 
 
@@ -226,6 +228,31 @@ def delivery_service() -> DeliveryService:
         DestinationStore(settings.required("table_name")),
         delivery_log(),
         lambda jobs: deliveries_queue().send_batches(jobs),
+    )
+
+
+@cache
+def recoveries_queue() -> RecoveriesQueue:
+    from .storage.queues import RecoveriesQueue
+
+    return RecoveriesQueue(get_settings().required("recoveries_queue_url"))
+
+
+@cache
+def recovery_service() -> RecoveryService:
+    from .service.recoveries import RecoveryService
+    from .storage.destinations import DestinationStore
+    from .storage.recoveries import RecoveryStore
+
+    table = get_settings().required("table_name")
+    return RecoveryService(
+        DestinationStore(table),
+        RecoveryStore(table),
+        delivery_log(),
+        lambda jobs, again: deliveries_queue().send_batches(jobs, again=again),
+        lambda kind, workspace_id, destination_id, walk_id, delay: recoveries_queue().continue_walk(
+            kind, workspace_id, destination_id, walk_id, delay=delay
+        ),
     )
 
 
@@ -248,6 +275,8 @@ _FACTORIES = (
     delivery_log,
     dispatcher,
     delivery_service,
+    recovery_service,
+    recoveries_queue,
     parked_event_service,
     delivery_counters,
     metrics_service,

@@ -18,12 +18,15 @@ from .interstitial.platforms import PLATFORM_NAMES
 
 # Settings without a usable default: a factory that needs one asks `Settings.required`, so a missing variable
 # stops the function at start with its name instead of failing later on an empty queue URL or table name.
-RequiredSetting = Literal["table_name", "deliveries_queue_url", "live_events_queue_url", "live_events_dlq_url"]
+RequiredSetting = Literal[
+    "table_name", "deliveries_queue_url", "live_events_queue_url", "live_events_dlq_url", "recoveries_queue_url"
+]
 _REQUIRED_VARIABLES: dict[RequiredSetting, str] = {
     "table_name": "TABLE_NAME",
     "deliveries_queue_url": "DELIVERIES_QUEUE_URL",
     "live_events_queue_url": "LIVE_EVENTS_QUEUE_URL",
     "live_events_dlq_url": "LIVE_EVENTS_DLQ_URL",
+    "recoveries_queue_url": "RECOVERIES_QUEUE_URL",
 }
 
 
@@ -38,6 +41,7 @@ class Settings:
     deliveries_queue_url: str
     live_events_queue_url: str
     live_events_dlq_url: str
+    recoveries_queue_url: str
     secret_prefix: str
     max_body_bytes: int
     auth_cache_seconds: int
@@ -56,6 +60,7 @@ class Settings:
     health_failing_after_failures: int
     auto_disable_after_seconds: float
     auto_disable_min_failures: int
+    hold_max_seconds: float  # how long a paused destination's deliveries are held before they are dead-lettered
     # Keys the hash that names admins in tenants' audit logs (audit.admin_actor): per deployment, never shown.
     operator_id_key: str
     interstitial_token_secret_arn: str  # Secrets Manager secret holding the per-stage HMAC key of page tokens
@@ -112,6 +117,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         deliveries_queue_url=env.get("DELIVERIES_QUEUE_URL", ""),
         live_events_queue_url=env.get("LIVE_EVENTS_QUEUE_URL", ""),
         live_events_dlq_url=env.get("LIVE_EVENTS_DLQ_URL", ""),
+        recoveries_queue_url=env.get("RECOVERIES_QUEUE_URL", ""),
         secret_prefix=env.get("SECRET_PREFIX", "nimriz-destinations"),
         max_body_bytes=int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
         auth_cache_seconds=int(env.get("AUTH_CACHE_SECONDS", "60")),
@@ -133,6 +139,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         # Like Svix: 5 days without a successful delivery, and enough failures that it is not a quiet spell.
         auto_disable_after_seconds=float(env.get("AUTO_DISABLE_AFTER_SECONDS", str(5 * 24 * 3600))),
         auto_disable_min_failures=int(env.get("AUTO_DISABLE_MIN_FAILURES", "20")),
+        hold_max_seconds=float(env.get("HOLD_MAX_SECONDS", str(7 * 24 * 3600))),
         operator_id_key=env.get("OPERATOR_ID_KEY", ""),
         interstitial_token_secret_arn=env.get("INTERSTITIAL_TOKEN_SECRET_ARN", ""),
         interstitial_local_secret=env.get("NIMRIZ_INTERSTITIAL_SECRET", "") if local else "",

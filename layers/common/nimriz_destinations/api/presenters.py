@@ -68,6 +68,7 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
             for action in record.actions
         ],
         health=Health.model_validate({**asdict(record.health_view()), "circuit": circuit}),
+        paused=record.paused,
         version=record.version,
         created_at=record.created_at,
         updated_at=record.updated_at,

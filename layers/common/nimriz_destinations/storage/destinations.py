@@ -42,6 +42,7 @@ _STATE, _SINCE, _REASON = "health_state", "health_since", "health_reason"
 _FAILURES, _RUN_START = "health_failures", "health_run_start"
 _SUCCESS_AT, _FAILURE_AT = "health_success_at", "health_failure_at"
 _FAILING, _DISABLED = "failing", "disabled"
+_PAUSED_AT = "paused_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class DestinationState:
     circuit: CircuitRecord | None
     health: DestinationHealth
     action_health: dict[str, ActionHealth]
+    paused: bool = False  # its deliveries are held, not sent (design §2.2)
 
 
 class DestinationStore:
@@ -348,9 +350,42 @@ class DestinationStore:
         for item in batch_get(self._table, wanted, consistent=True):
             key = (item["PK"]["S"].removeprefix("WS#"), item["SK"]["S"].removeprefix(keys.DESTINATION_PREFIX))
             found[key] = DestinationState(
-                int(item["version"]["N"]), _circuit(item), _destination_health(item), _health(item)
-            )
+                int(item["version"]["N"]), _circuit(item), _destination_health(item), _health(item),
+                paused=_PAUSED_AT in item,
+            )  # fmt: skip
         return found
+
+    def pause(self, workspace_id: str, destination_id: str, *, at: str) -> DestinationRecord | None:
+        """Hold the destination's deliveries from now on (design §2.2); pausing a paused destination keeps when it
+        was first paused, so a retry after a lost answer changes nothing. None when it does not exist."""
+        return self._set_paused(workspace_id, destination_id, "SET #paused = if_not_exists(#paused, :at)", at)
+
+    def resume(self, workspace_id: str, destination_id: str) -> DestinationRecord | None:
+        """Send the destination's deliveries again (its held ones are released by the caller); resuming one that is
+        not paused changes nothing. None when it does not exist."""
+        return self._set_paused(workspace_id, destination_id, "REMOVE #paused", None)
+
+    def _set_paused(
+        self, workspace_id: str, destination_id: str, expression: str, at: str | None
+    ) -> DestinationRecord | None:
+        if not is_id(destination_id):
+            return None
+        client = aws.dynamodb()
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(workspace_id, destination_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(PK)",
+            "ExpressionAttributeNames": {"#paused": _PAUSED_AT},
+            "ReturnValues": "ALL_NEW",
+        }
+        if at is not None:
+            request["ExpressionAttributeValues"] = {":at": {"S": at}}
+        try:
+            response = client.update_item(**request)
+        except client.exceptions.ConditionalCheckFailedException:
+            return None
+        return _from_item(response["Attributes"])
 
     def record_circuit(self, workspace_id: str, destination_id: str, circuit: CircuitRecord) -> None:
         """Persist the destination's circuit next to its health, for every dispatcher and the API to see."""
@@ -462,6 +497,7 @@ def _from_item(item: dict[str, Any]) -> DestinationRecord:
         destination_health=_destination_health(item),
         circuit=_circuit(item),
         credentials_expire_at=_credentials_expiry(item, doc.get("secret_version")),
+        paused_at=item[_PAUSED_AT]["S"] if _PAUSED_AT in item else None,
         **{name: doc[name] for name in _DOC_FIELDS},
     )
 

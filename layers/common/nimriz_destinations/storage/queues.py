@@ -159,6 +159,18 @@ class LiveEventsQueue:
         _send_all(self._queue_url, [json.dumps(notice) for notice in notices], "operational notices")
 
 
+class RecoveriesQueue:
+    """The next page of a recovery or release (design §2.2): one message per page, consumed by RecoveryFunction. A copy
+    sent twice (a send whose answer was lost) is harmless: only one claims the page (storage/recoveries.py)."""
+
+    def __init__(self, queue_url: str) -> None:
+        self._queue_url = queue_url
+
+    def continue_walk(self, kind: str, workspace_id: str, destination_id: str, walk_id: str, *, delay: int) -> None:
+        body = {"kind": kind, "workspace_id": workspace_id, "destination_id": destination_id, "id": walk_id}
+        aws.sqs().send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(body), DelaySeconds=delay)
+
+
 class InvalidEventsQueue:
     """The LiveEvents DLQ, where fan-out parks an event it can never route, with its reason."""
 
