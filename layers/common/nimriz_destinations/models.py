@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    ValidationInfo,
     Strict,
     StringConstraints,
     WithJsonSchema,
@@ -589,11 +590,13 @@ class RecoverDeliveriesRequest(_Input):
                            Field(min_length=1, max_length=50)] | None = None  # fmt: skip
     action_id: Uuid | None = None
 
-    @model_validator(mode="after")
-    def _until_after_since(self) -> Self:
-        if self.until is not None and self.until < self.since:
-            raise ValueError("until must not be before since")
-        return self
+    @field_validator("until")
+    @classmethod
+    def _until_after_since(cls, until: datetime | None, info: ValidationInfo) -> datetime | None:
+        since = info.data.get("since")
+        if until is not None and since is not None and until < since:
+            raise ValueError("must not be before since")
+        return until
 
 
 class RecoveryOut(_Model):
