@@ -48,7 +48,10 @@ class Pipeline:
             received = sum(
                 self.poll(function)
                 for function in (
-                    "FanOutFunction", "DispatcherFunction", "DeliveriesDeadLetterFunction", "ContinueRecoveryFunction"
+                    "FanOutFunction",
+                    "DispatcherFunction",
+                    "DeliveriesDeadLetterFunction",
+                    "ContinueRecoveryFunction",
                 )
             )
             if received:

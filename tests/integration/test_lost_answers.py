@@ -94,8 +94,9 @@ class Site:
 
 def on_destination(pattern: str) -> Callable[[Params], bool]:
     """An UpdateItem of a destination item whose update expression matches `pattern`."""
-    return lambda params: str(params.get("Key", {}).get("SK", {}).get("S", "")).startswith("DEST#") and (
-        re.search(pattern, params.get("UpdateExpression", "")) is not None
+    return lambda params: (
+        str(params.get("Key", {}).get("SK", {}).get("S", "")).startswith("DEST#")
+        and (re.search(pattern, params.get("UpdateExpression", "")) is not None)
     )
 
 
@@ -109,9 +110,10 @@ def on_walk(prefix: str, pattern: str = "") -> Callable[[Params], bool]:
 
     def matches(params: Params) -> bool:
         key = params.get("Key") or params.get("Item") or {}
-        return str(key.get("SK", {}).get("S", "")).startswith(prefix) and re.search(
-            pattern, params.get("UpdateExpression", "")
-        ) is not None
+        return (
+            str(key.get("SK", {}).get("S", "")).startswith(prefix)
+            and re.search(pattern, params.get("UpdateExpression", "")) is not None
+        )
 
     return matches
 
