@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
+from nimriz_destinations.api.app import ResourceId, create_app, current_actor, current_workspace, json_response
 from nimriz_destinations.api.presenters import present_destination
 from nimriz_destinations.api.responses import PAUSE_RESPONSES
 from nimriz_destinations.models import DestinationResponse
@@ -22,7 +22,7 @@ app = create_app("destinations:write")
     responses=PAUSE_RESPONSES,
 )
 def resume_destination(destination_id: ResourceId) -> Response[DestinationResponse]:
-    record = recovery_service().resume(current_workspace(app), destination_id)
+    record = recovery_service().resume(current_workspace(app), destination_id, actor=current_actor(app))
     logger.info("destination resumed", extra={"destination_id": destination_id})
     return json_response(200, DestinationResponse(destination=present_destination(record)), {"ETag": record.etag})
 

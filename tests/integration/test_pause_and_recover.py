@@ -187,3 +187,40 @@ def test_a_recovery_body_that_names_nothing_recoverable_is_refused(
     answer = recover(api, destination["id"], **body)
     assert answer.status == 422, answer.text
     assert [detail["path"] for detail in answer.json()["error"]["details"]] == [path]
+
+
+def test_a_recovered_delivery_waiting_for_its_retry_goes_out_as_replay(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, handler = receiver
+    destination = webhook_destination(api, sink.url)
+    sink.script.append(SinkResponse(503, {"error": "unavailable"}))
+    event = click()
+    pipeline.publish(event)
+    pipeline.poll("FanOutFunction")
+    pipeline.poll("DispatcherFunction")  # 503: `failed`, its retry scheduled a second later
+    assert [d["status"] for d in deliveries(api, destination["id"])] == ["retrying"]
+
+    answer = recover(api, destination["id"], statuses=["failed"])
+    assert answer.status == 202 and answer.json()["recovery"]["queued"] == 1
+    pipeline.run()
+
+    assert [(d.attempt, d.reason) for d in handler.verified] == [(2, "replay")]
+    assert [d["status"] for d in deliveries(api, destination["id"])] == ["delivered"]
+
+
+def test_pause_and_resume_are_audited_with_their_actor_and_a_repeated_one_is_not(api: ApiClient, aws: Any) -> None:
+    destination = webhook_destination(api, "https://hooks.example.com/in")
+    url = f"{BASE}/{destination['id']}"
+
+    for path in ("pause", "pause", "resume", "resume"):
+        assert api.post(f"{url}/{path}").status == 200
+
+    listed = api.get("/api/integrations/audit-log?limit=10").json()["audit_log"]
+    resumed, paused = listed[:2]
+    assert [resumed["action"], paused["action"]] == ["destination.resumed", "destination.paused"]
+    assert [e["action"] for e in listed[2:]] == ["destination.created"]
+    for entry, before in ((paused, False), (resumed, True)):
+        assert entry["target"] == {"type": "destination", "id": destination["id"]}
+        assert entry["actor"]["type"] == "api_key" and entry["actor"]["id"]
+        assert [(c["path"], c["before"], c["after"]) for c in entry["changes"]] == [("paused", before, not before)]

@@ -249,6 +249,7 @@ def recovery_service() -> RecoveryService:
         DestinationStore(table),
         RecoveryStore(table),
         delivery_log(),
+        audit_log(),
         lambda jobs, again: deliveries_queue().send_batches(jobs, again=again),
         lambda kind, workspace_id, destination_id, walk_id, delay: recoveries_queue().continue_walk(
             kind, workspace_id, destination_id, walk_id, delay=delay

@@ -108,11 +108,12 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
             response_excerpt=result.response_excerpt,
             attempts=sends,
             dead_lettered_at=iso_from_unix(now),
-            job=job.model_dump(mode="json", exclude={"queued"}),
+            job=job.model_dump(mode="json", exclude={"queued", "first_attempt"}),  # replayed as a new delivery
         )
     write = DeliveryWrite(
-        job.workspace_id, summary, entries, unsent, next_attempt_at, dead_letter, uncounted, job=stored_job(job)
-    )
+        job.workspace_id, summary, entries, unsent, next_attempt_at, dead_letter, uncounted,
+        job=stored_job(job, next_attempt=sends + 1),
+    )  # fmt: skip
     return Settled(write, delay)
 
 
@@ -133,18 +134,20 @@ def held(job: DeliveryJob, state: DeliveryState, *, now: float) -> DeliveryWrite
         created_at=job.queued_at,
         updated_at=iso_from_unix(now),
     )
-    return DeliveryWrite(job.workspace_id, summary, [], state.unsent, job=stored_job(job))
+    return DeliveryWrite(job.workspace_id, summary, [], state.unsent, job=stored_job(job, next_attempt=state.sends + 1))
 
 
-def stored_job(job: DeliveryJob) -> str:
+def stored_job(job: DeliveryJob, *, next_attempt: int) -> str:
     """What a record keeps to send the delivery again (a recovery, a resume): the job as compact JSON, the canonical
-    event and ids only (no credential is ever part of a job), bounded by the queue's 256 KiB message."""
-    return job.model_dump_json(exclude={"queued"})
+    event and ids only (no credential is ever part of a job), bounded by the queue's 256 KiB message; its
+    `first_attempt` is the delivery's next, so the re-send carries its own reason."""
+    return job.model_copy(update={"first_attempt": next_attempt}).model_dump_json(exclude={"queued"})
 
 
 def attempt_reason(job: DeliveryJob, attempt: int) -> str:
-    """X-Nim-Delivery-Reason of this attempt: test stays test; a later attempt of live/replay is a retry."""
-    if job.reason == "test" or attempt == 1:
+    """X-Nim-Delivery-Reason of this attempt: test stays test; the job's first send carries its reason (live,
+    replay), a later attempt is a retry."""
+    if job.reason == "test" or attempt <= job.first_attempt:
         return job.reason
     return "retry"
 

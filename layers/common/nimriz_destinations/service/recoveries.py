@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..audit import Actor, Change, destination_target
 from ..clock import iso_from_unix
 from ..errors import Conflict, DestinationNotFound
 from ..ids import recovered_delivery_id
@@ -26,6 +27,7 @@ from ..storage.destinations import DestinationStore
 from ..storage.queues import NotQueued
 from ..storage.records import DestinationRecord, Workspace
 from ..storage.recoveries import Criteria, Page, Recovery, RecoveryKind, RecoveryStore
+from .audit import AuditLog
 
 # Held deliveries released per page: one dispatcher batch (BatchSize 50), so a page is sent in occurred_at order.
 RELEASE_PAGE = 50
@@ -66,6 +68,7 @@ class RecoveryService:
         destinations: DestinationStore,
         store: RecoveryStore,
         log: DeliveryLog,
+        audit: AuditLog,
         send_jobs: SendJobs,
         continue_walk: ContinueWalk,
         *,
@@ -74,6 +77,7 @@ class RecoveryService:
         self._destinations = destinations
         self._store = store
         self._log = log
+        self._audit = audit
         self._send_jobs = send_jobs
         self._continue_walk = continue_walk
         self._clock = clock
@@ -81,20 +85,46 @@ class RecoveryService:
     def now(self) -> float:
         return self._clock()
 
-    def pause(self, workspace: Workspace, destination_id: str) -> DestinationRecord:
-        record = self._destinations.pause(workspace.workspace_id, destination_id, at=iso_from_unix(self._clock()))
-        if record is None:
-            raise DestinationNotFound()
-        return record
+    def pause(self, workspace: Workspace, destination_id: str, *, actor: Actor) -> DestinationRecord:
+        """Hold the destination's deliveries from now on; audited `destination.paused` unless it was paused already."""
+        at = iso_from_unix(self._clock())
+        return self._set_paused(workspace, destination_id, True, actor,
+                                lambda: self._destinations.pause(workspace.workspace_id, destination_id, at=at))  # fmt: skip
 
-    def resume(self, workspace: Workspace, destination_id: str) -> DestinationRecord:
-        """Send again from now on, and release what was held (its first page before answering)."""
-        record = self._destinations.resume(workspace.workspace_id, destination_id)
-        if record is None:
-            raise DestinationNotFound()
+    def resume(self, workspace: Workspace, destination_id: str, *, actor: Actor) -> DestinationRecord:
+        """Send again from now on, and release what was held (its first page before answering); audited
+        `destination.resumed` unless it was not paused. A repeated resume releases again (a release it replaces
+        stopped), sending nothing twice."""
+        record = self._set_paused(workspace, destination_id, False, actor,
+                                  lambda: self._destinations.resume(workspace.workspace_id, destination_id))  # fmt: skip
         release = self._new("release", workspace, destination_id, None)
         self._store.start(release, now=self._clock())
         self._step(release, token=release.id)
+        return record
+
+    def _set_paused(
+        self,
+        workspace: Workspace,
+        destination_id: str,
+        paused: bool,
+        actor: Actor,
+        change: Callable[[], DestinationRecord | None],
+    ) -> DestinationRecord:
+        """Make the change, audited (as PUT's changes are) when it changes the destination's `paused`."""
+        current = self._destinations.get(workspace.workspace_id, destination_id, consistent=True)
+        if current is None:
+            raise DestinationNotFound()
+        if current.paused == paused:  # a repeated call (or its retry): nothing changes, nothing to audit
+            record = change()
+        else:
+            action = "destination.paused" if paused else "destination.resumed"
+            changes = [Change("paused", current.paused, paused)]
+            with self._audit.recorded(workspace.workspace_id, actor, action, destination_target(current), changes):
+                record = change()
+                if record is None:  # deleted meanwhile: the entry is withdrawn
+                    raise DestinationNotFound()
+        if record is None:
+            raise DestinationNotFound()
         return record
 
     def recover(self, workspace: Workspace, destination_id: str, criteria: Criteria) -> Started:
@@ -186,6 +216,7 @@ class RecoveryService:
                 continue
             jobs.append(original.model_copy(update={
                 "delivery_id": recovered_delivery_id(summary.delivery_id), "reason": "replay", "queued_at": now,
+                "first_attempt": 1,
             }))  # fmt: skip
             if summary.status == "dead_lettered":
                 replaced.append(summary.delivery_id)
