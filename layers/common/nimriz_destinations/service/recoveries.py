@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from ..audit import Actor, Change, destination_target
 from ..clock import iso_from_unix
@@ -88,15 +89,15 @@ class RecoveryService:
     def pause(self, workspace: Workspace, destination_id: str, *, actor: Actor) -> DestinationRecord:
         """Hold the destination's deliveries from now on; audited `destination.paused` unless it was paused already."""
         at = iso_from_unix(self._clock())
-        return self._set_paused(workspace, destination_id, True, actor,
-                                lambda: self._destinations.pause(workspace.workspace_id, destination_id, at=at))  # fmt: skip
+        pause = partial(self._destinations.pause, workspace.workspace_id, destination_id, at=at)
+        return self._set_paused(workspace, destination_id, True, actor, pause)
 
     def resume(self, workspace: Workspace, destination_id: str, *, actor: Actor) -> DestinationRecord:
         """Send again from now on, and release what was held (its first page before answering); audited
         `destination.resumed` unless it was not paused. A repeated resume releases again (a release it replaces
         stopped), sending nothing twice."""
-        record = self._set_paused(workspace, destination_id, False, actor,
-                                  lambda: self._destinations.resume(workspace.workspace_id, destination_id))  # fmt: skip
+        resume = partial(self._destinations.resume, workspace.workspace_id, destination_id)
+        record = self._set_paused(workspace, destination_id, False, actor, resume)
         release = self._new("release", workspace, destination_id, None)
         self._store.start(release, now=self._clock())
         self._step(release, token=release.id)
