@@ -1,4 +1,4 @@
-"""Recoveries queue consumer: the next page of a recovery or of a resume's release (design §2.2)."""
+"""Recoveries queue consumer: the next page of a recovery, a resume's release, an expiry or the sweep (design §2.2)."""
 
 import json
 from typing import Any
@@ -17,6 +17,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def record_handler(record: SQSRecord) -> None:
     """A failure returns the message: it comes back and queues its page again (the claim is its message id's)."""
     page = json.loads(record.body)
+    if page["kind"] == "sweep":
+        recovery_service().sweep(page["cursor"])
+        return
     recovery_service().continue_walk(
         page["kind"], page["workspace_id"], page["destination_id"], page["id"], token=record.message_id
     )

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from nimriz_destinations import runtime
+from nimriz_destinations.service import recoveries as recovery_service
 from nimriz_destinations.storage import recoveries
 from tests.conftest import ApiClient
 from tests.integration.test_delivery_pipeline import BASE, click, deliveries, receiver, webhook_destination
+from tests.local.lambdas import invoke
 from tests.pipeline import Pipeline
 from tests.sinks.server import Sink, SinkResponse
 
@@ -224,3 +226,40 @@ def test_pause_and_resume_are_audited_with_their_actor_and_a_repeated_one_is_not
         assert entry["target"] == {"type": "destination", "id": destination["id"]}
         assert entry["actor"]["type"] == "api_key" and entry["actor"]["id"]
         assert [(c["path"], c["before"], c["after"]) for c in entry["changes"]] == [("paused", before, not before)]
+
+
+# What EventBridge hands the sweep on its schedule (the function reads nothing of it).
+SCHEDULED_EVENT = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+
+
+def test_deliveries_held_past_hold_max_are_dead_lettered_hold_expired_by_the_sweep_while_still_paused(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOLD_MAX_SECONDS", "0")
+    runtime.reset()
+    # A paused destination and a held delivery per page: the sweep goes on through the Recoveries queue.
+    monkeypatch.setattr(recovery_service, "SWEEP_DESTINATIONS_PER_PAGE", 1)
+    monkeypatch.setattr(recovery_service, "EXPIRY_PAGE", 1)
+    sink, handler = receiver
+    paused = [webhook_destination(api, sink.url) for _ in range(2)]
+    for destination in paused:
+        assert api.post(f"{BASE}/{destination['id']}/pause").status == 200
+    events = [click() for _ in range(2)]
+    pipeline.publish(*events)
+    pipeline.run()
+
+    invoke("SweepHeldFunction", SCHEDULED_EVENT)
+    pipeline.run()
+
+    assert sink.requests == []
+    for destination in paused:
+        assert api.get(f"{BASE}/{destination['id']}").json()["destination"]["paused"] is True
+        assert {d["status"] for d in deliveries(api, destination["id"])} == {"dead_lettered"}
+        letters = api.get(f"{BASE}/{destination['id']}/dead-letters").json()["dead_letters"]
+        assert sorted(letter["event_id"] for letter in letters) == sorted(event["id"] for event in events)
+        assert {letter["error_class"] for letter in letters} == {"hold_expired"}
+    resumed = paused[0]["id"]
+    assert api.post(f"{BASE}/{resumed}/resume").status == 200
+    assert api.post(f"{BASE}/{resumed}/dead-letters/replay", {}).status == 202
+    pipeline.run()
+    assert sorted((d.event_id, d.reason) for d in handler.verified) == sorted((e["id"], "replay") for e in events)

@@ -254,6 +254,8 @@ def recovery_service() -> RecoveryService:
         lambda kind, workspace_id, destination_id, walk_id, delay: recoveries_queue().continue_walk(
             kind, workspace_id, destination_id, walk_id, delay=delay
         ),
+        lambda cursor: recoveries_queue().continue_sweep(cursor),
+        hold_max_seconds=get_settings().hold_max_seconds,
     )
 
 

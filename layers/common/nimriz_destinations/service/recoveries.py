@@ -3,7 +3,9 @@
 Pausing marks the destination: the dispatcher holds its deliveries (status `held`, their job kept on the record).
 Resuming unmarks it and releases the held ones: a walk over the held index, oldest event first, a page at a time,
 each page's jobs queued under their own delivery ids (reason `live`), the next page continued by a message on the
-Recoveries queue. A recovery walks the delivery log between two instants the same way and queues every matching
+Recoveries queue. A scheduled sweep expires what paused destinations hold past HOLD_MAX_SECONDS the same way: an
+expiry walk per paused destination queues its expired held deliveries, which the dispatcher dead-letters
+`hold_expired` unsent. A recovery walks the delivery log between two instants the same way and queues every matching
 delivery again with reason `replay`: a delivery waiting for its retry (`failed`) or held under its own id, a finished
 one (dead-lettered, skipped) as a new delivery whose id is derived from the original's, so recovering it twice
 queues the same delivery and its record sends it once. A delivery already `delivered` is never matched.
@@ -32,6 +34,9 @@ from .audit import AuditLog
 
 # Held deliveries released per page: one dispatcher batch (BatchSize 50), so a page is sent in occurred_at order.
 RELEASE_PAGE = 50
+# Expired held deliveries an expiry page reads at most (index items), and paused destinations a sweep page starts.
+EXPIRY_PAGE = 100
+SWEEP_DESTINATIONS_PER_PAGE = 100
 # After the last page, the release reads the index once more from the start this much later: a delivery held while
 # the resume began, which the index (eventually consistent) did not show yet, is released then.
 RELEASE_SWEEP_DELAY_SECONDS = 10
@@ -45,6 +50,7 @@ RECOVERABLE_STATUSES = {"failed": "retrying", "dead_lettered": "dead_lettered", 
 
 SendJobs = Callable[[Sequence[DeliveryJob], bool], list[DeliveryJob]]  # (jobs, queued before?) -> refused
 ContinueWalk = Callable[[RecoveryKind, str, str, str, int], None]  # kind, workspace, destination, id, delay
+ContinueSweep = Callable[[str], None]  # where the sweep's next page of paused destinations starts
 
 
 class RecoveryRunning(Conflict):
@@ -72,7 +78,9 @@ class RecoveryService:
         audit: AuditLog,
         send_jobs: SendJobs,
         continue_walk: ContinueWalk,
+        continue_sweep: ContinueSweep,
         *,
+        hold_max_seconds: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._destinations = destinations
@@ -81,6 +89,8 @@ class RecoveryService:
         self._audit = audit
         self._send_jobs = send_jobs
         self._continue_walk = continue_walk
+        self._continue_sweep = continue_sweep
+        self._hold_max_seconds = hold_max_seconds
         self._clock = clock
 
     def now(self) -> float:
@@ -98,7 +108,7 @@ class RecoveryService:
         stopped), sending nothing twice."""
         resume = partial(self._destinations.resume, workspace.workspace_id, destination_id)
         record = self._set_paused(workspace, destination_id, False, actor, resume)
-        release = self._new("release", workspace, destination_id, None)
+        release = self._new("release", workspace.workspace_id, destination_id, None)
         self._store.start(release, now=self._clock())
         self._step(release, token=release.id)
         return record
@@ -132,11 +142,26 @@ class RecoveryService:
         """Start a recovery and queue its first page; RecoveryRunning while another one runs for the destination."""
         if self._destinations.get(workspace.workspace_id, destination_id, consistent=False) is None:
             raise DestinationNotFound()
-        recovery = self._new("recover", workspace, destination_id, criteria)
+        recovery = self._new("recover", workspace.workspace_id, destination_id, criteria)
         if not self._store.start(recovery, now=self._clock()):
             raise RecoveryRunning()
         matched, queued = self._step(recovery, token=recovery.id) or (0, 0)
         return Started(recovery.id, matched, queued)
+
+    def sweep(self, cursor: str | None = None) -> None:
+        """Expire what paused destinations hold past HOLD_MAX_SECONDS (the schedule's call, then a Recoveries queue
+        message per further page): a page of paused destinations from the sparse index, each given an expiry walk
+        (its pages queued through the Recoveries queue), the next page continued the same way."""
+        now = self._clock()
+        paused, next_cursor = self._destinations.paused_destinations(limit=SWEEP_DESTINATIONS_PER_PAGE, cursor=cursor)
+        for workspace_id, destination_id in paused:
+            expiry = self._new("expire", workspace_id, destination_id, None)
+            expiry.held_before = now - self._hold_max_seconds
+            self._store.start(expiry, now=now)
+            self._continue_walk("expire", workspace_id, destination_id, expiry.id, 0)
+        if next_cursor is not None:
+            self._continue_sweep(next_cursor)
+        logger.info("paused destinations swept", extra={"destinations": len(paused), "more": next_cursor is not None})
 
     def continue_walk(
         self, kind: RecoveryKind, workspace_id: str, destination_id: str, walk_id: str, token: str
@@ -147,12 +172,10 @@ class RecoveryService:
             return  # replaced by a newer one, or done
         self._step(recovery, token=token)
 
-    def _new(
-        self, kind: RecoveryKind, workspace: Workspace, destination_id: str, criteria: Criteria | None
-    ) -> Recovery:
+    def _new(self, kind: RecoveryKind, workspace_id: str, destination_id: str, criteria: Criteria | None) -> Recovery:
         now = self._clock()
         return Recovery(
-            kind, workspace.workspace_id, destination_id, str(uuid.uuid4()), iso_from_unix(now), criteria,
+            kind, workspace_id, destination_id, str(uuid.uuid4()), iso_from_unix(now), criteria,
             lease_until=now + RECOVERY_LEASE_SECONDS,
         )  # fmt: skip
 
@@ -187,6 +210,8 @@ class RecoveryService:
     def _page(self, recovery: Recovery, start: str) -> Page:
         if recovery.kind == "release":
             return self._store.held_page(recovery, start=start, limit=RELEASE_PAGE)
+        if recovery.kind == "expire":
+            return self._store.expired_page(recovery, start=start, limit=EXPIRY_PAGE)
         page = self._store.log_page(recovery, start=start)
         # Only what existed when the recovery started: never the deliveries it made itself.
         page.found = [found for found in page.found if found.summary.created_at < recovery.started_at]
@@ -194,7 +219,7 @@ class RecoveryService:
 
     def _jobs(self, recovery: Recovery, page: Page) -> tuple[list[DeliveryJob], list[str]]:
         """The page's jobs, and the dead letters they replace."""
-        if recovery.kind == "release":
+        if recovery.kind != "recover":  # held deliveries, queued as they were held (expired ones are dead-lettered)
             return [DeliveryJob.model_validate_json(found.job) for found in page.found if found.job], []
         missing = [f.summary.delivery_id for f in page.found if f.job is None and f.summary.status == "dead_lettered"]
         letters = {

@@ -43,6 +43,9 @@ _FAILURES, _RUN_START = "health_failures", "health_run_start"
 _SUCCESS_AT, _FAILURE_AT = "health_success_at", "health_failure_at"
 _FAILING, _DISABLED = "failing", "disabled"
 _PAUSED_AT = "paused_at"
+# The sparse index of paused destinations (template.yaml): one partition, written on pause and resume only.
+PAUSED_INDEX = "paused"
+_PAUSED_PARTITION = "PAUSED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,12 +361,36 @@ class DestinationStore:
     def pause(self, workspace_id: str, destination_id: str, *, at: str) -> DestinationRecord | None:
         """Hold the destination's deliveries from now on (design §2.2); pausing a paused destination keeps when it
         was first paused, so a retry after a lost answer changes nothing. None when it does not exist."""
-        return self._set_paused(workspace_id, destination_id, "SET #paused = if_not_exists(#paused, :at)", at)
+        # Listed in the sparse `paused` index while paused, for the sweep of expired holds (paused_destinations).
+        expression = (
+            "SET #paused = if_not_exists(#paused, :at), paused_pk = :paused, paused_sk = if_not_exists(paused_sk, :at)"
+        )
+        return self._set_paused(workspace_id, destination_id, expression, at)
 
     def resume(self, workspace_id: str, destination_id: str) -> DestinationRecord | None:
         """Send the destination's deliveries again (its held ones are released by the caller); resuming one that is
         not paused changes nothing. None when it does not exist."""
-        return self._set_paused(workspace_id, destination_id, "REMOVE #paused", None)
+        return self._set_paused(workspace_id, destination_id, "REMOVE #paused, paused_pk, paused_sk", None)
+
+    def paused_destinations(self, *, limit: int, cursor: str | None) -> tuple[list[tuple[str, str]], str | None]:
+        """A page of the paused destinations of every workspace, (workspace id, destination id), longest paused first:
+        one Query of the sparse `paused` index (only paused destinations are in it, keys only), never a scan."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": PAUSED_INDEX,
+            "KeyConditionExpression": "paused_pk = :paused",
+            "ExpressionAttributeValues": {":paused": {"S": _PAUSED_PARTITION}},
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = json.loads(cursor)
+        response = aws.dynamodb().query(**request)
+        found = [
+            (item["PK"]["S"].removeprefix("WS#"), item["SK"]["S"].removeprefix(keys.DESTINATION_PREFIX))
+            for item in response.get("Items", [])
+        ]
+        last = response.get("LastEvaluatedKey")
+        return found, json.dumps(last, separators=(",", ":")) if last else None
 
     def _set_paused(
         self, workspace_id: str, destination_id: str, expression: str, at: str | None
@@ -380,7 +407,7 @@ class DestinationStore:
             "ReturnValues": "ALL_NEW",
         }
         if at is not None:
-            request["ExpressionAttributeValues"] = {":at": {"S": at}}
+            request["ExpressionAttributeValues"] = {":at": {"S": at}, ":paused": {"S": _PAUSED_PARTITION}}
         try:
             response = client.update_item(**request)
         except client.exceptions.ConditionalCheckFailedException:

@@ -1,7 +1,8 @@
 """Walks over a destination's deliveries that queue them again, page by page (design §2.2): a recovery asked for
-through the API (`RECOVERY#<destination>`: at most one running per destination) and the release of held deliveries
-after a resume (`RELEASE#<destination>`: a resume replaces the one before), each one item in the workspace's
-partition beside its destinations.
+through the API (`RECOVERY#<destination>`: at most one running per destination), the release of held deliveries
+after a resume (`RELEASE#<destination>`: a resume replaces the one before) and the expiry of deliveries held past
+HOLD_MAX_SECONDS, started by the scheduled sweep (`EXPIRY#<destination>`: a sweep replaces the one before), each one
+item in the workspace's partition beside its destinations.
 
 The item says where the next page starts (`cursor`). Whoever queues a page first claims it: one conditional
 UpdateItem moves the cursor from where it was read to where the page ends and names the claimer (`page_token`: the
@@ -10,7 +11,9 @@ recovery's id for the first page, the SQS message id of each continuation). So a
 retry is refused (the item returned shows our token), and a claimer that failed after its claim finds its token on
 the item when its message comes back and queues the same page again (`page_start`).
 
-Pages: the release reads the sparse `held` index in occurred_at order; a recovery reads the delivery log's shards
+Pages: the release reads the sparse `held` index in occurred_at order; an expiry reads the same index up to the
+events that occurred before its cutoff (a delivery is held after its event occurred), keeping those held before it;
+a recovery reads the delivery log's shards
 one after another between the delivery ids of `since` and `until`, the statuses (and action) filtered by DynamoDB.
 """
 
@@ -33,8 +36,8 @@ from .deliveries import (
     summary_of,
 )
 
-RecoveryKind = Literal["recover", "release"]
-_PREFIXES: dict[RecoveryKind, str] = {"recover": "RECOVERY#", "release": "RELEASE#"}
+RecoveryKind = Literal["recover", "release", "expire"]
+_PREFIXES: dict[RecoveryKind, str] = {"recover": "RECOVERY#", "release": "RELEASE#", "expire": "EXPIRY#"}
 # Items one recovery page reads at most (the statuses filtered out included), in Queries of at most this many each.
 READS_PER_PAGE = 400
 _QUERY_LIMIT = 100
@@ -68,6 +71,7 @@ class Recovery:
     finished: bool = False
     sweeps: int = 0  # a release's passes from the beginning (one more after the first: stragglers, design §2.2)
     lease_until: float = 0.0  # epoch seconds: without a page claimed by then, another recovery may start
+    held_before: float = 0.0  # an expiry's cutoff (epoch seconds): the deliveries held before it have expired
 
 
 @dataclass(slots=True)
@@ -99,10 +103,10 @@ class RecoveryStore:
 
     def start(self, recovery: Recovery, *, now: float) -> bool:
         """Store a new walk. A recovery starts only when none is running for the destination (the one before finished
-        or stopped claiming pages); a release replaces the one before. Returns whether it started (a start whose
-        answer was lost is recognised: the item refused shows its id)."""
+        or stopped claiming pages); a release or expiry replaces the one before (whose next message then stops).
+        Returns whether it started (a start whose answer was lost is recognised: the item refused shows its id)."""
         request: dict[str, Any] = {"TableName": self._table, "Item": _to_item(recovery)}
-        if recovery.kind == "release":
+        if recovery.kind != "recover":
             aws.dynamodb().put_item(**request)
             return True
         client = aws.dynamodb()
@@ -179,6 +183,31 @@ class RecoveryStore:
         page = Page([Found(_held_summary(item), item.get("job", {}).get("S")) for item in items])
         if "LastEvaluatedKey" in response and items:
             page.next_cursor = items[-1]["held_sk"]["S"]
+        return page
+
+    def expired_page(self, recovery: Recovery, *, start: str, limit: int) -> Page:
+        """Held deliveries held before the expiry's cutoff, from `start` (JSON: the index's last key read; "" the
+        first), reading at most `limit` index items: the key condition bounds the read to events that occurred before
+        the cutoff, the filter keeps those held before it."""
+        cutoff_millis = int(recovery.held_before * 1000)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": HELD_INDEX,
+            "KeyConditionExpression": "held_pk = :pk AND held_sk < :cutoff",
+            "FilterExpression": "held_at < :held_before",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": held_pk(recovery.workspace_id, recovery.destination_id)},
+                ":cutoff": {"S": f"{cutoff_millis:013d}"},
+                ":held_before": {"N": f"{recovery.held_before:.3f}"},
+            },
+            "Limit": limit,
+        }
+        if start:
+            request["ExclusiveStartKey"] = json.loads(start)
+        response = aws.dynamodb().query(**request)
+        page = Page([Found(_held_summary(item), item.get("job", {}).get("S")) for item in response.get("Items", [])])
+        if "LastEvaluatedKey" in response:
+            page.next_cursor = json.dumps(response["LastEvaluatedKey"], separators=(",", ":"))
         return page
 
     def log_page(self, recovery: Recovery, *, start: str) -> Page:
@@ -259,6 +288,7 @@ def _to_item(recovery: Recovery) -> dict[str, Any]:
         "finished": {"BOOL": recovery.finished},
         "sweeps": {"N": str(recovery.sweeps)},
         "lease_until": {"N": f"{recovery.lease_until:.3f}"},
+        "held_before": {"N": f"{recovery.held_before:.3f}"},
         "ttl": {"N": str(int(time.time()) + 30 * 86400)},  # kept a while after it ends, for operators
     }
     if criteria is not None:
@@ -300,4 +330,5 @@ def _from_item(kind: RecoveryKind, item: dict[str, Any]) -> Recovery:
         finished=item["finished"]["BOOL"],
         sweeps=int(item["sweeps"]["N"]),
         lease_until=float(item["lease_until"]["N"]),
+        held_before=float(item.get("held_before", {}).get("N", 0)),
     )
