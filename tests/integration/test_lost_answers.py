@@ -15,6 +15,8 @@ from nimriz_destinations import runtime
 from tests.conftest import ApiClient
 from tests.faults import Fault, FaultInjector, Rule
 from tests.integration.test_delivery_pipeline import BASE, click, webhook_destination
+from tests.integration.test_pause_and_recover import SCHEDULED_EVENT
+from tests.local.lambdas import invoke
 from tests.pipeline import Pipeline
 from tests.sinks.server import Sink, SinkRequest, SinkResponse
 
@@ -90,6 +92,8 @@ class Site:
     expected_status: str = "delivered"
     # The destination is paused before the event and resumed after it was held (design §2.2).
     paused: bool = False
+    # The destination is paused before the event, which is held past HOLD_MAX_SECONDS (0) and expired by the sweep.
+    expires: bool = False
 
 
 def on_destination(pattern: str) -> Callable[[Params], bool]:
@@ -154,6 +158,22 @@ SITES = {
     "a release started": Site("dynamodb", "PutItem", on_walk("RELEASE#"), paused=True),
     "a release page claimed": Site("dynamodb", "UpdateItem", on_walk("RELEASE#", r"page_token = "), paused=True),
     "a release page queued": Site("sqs", "SendMessageBatch", sends_jobs, call=2, paused=True),
+    "a sweep's expiry started": Site(
+        "dynamodb", "PutItem", on_walk("EXPIRY#"), expires=True, expected_status="dead_lettered"
+    ),
+    "an expiry page claimed": Site(
+        "dynamodb", "UpdateItem", on_walk("EXPIRY#", r"page_token = "), expires=True, expected_status="dead_lettered"
+    ),
+    "an expiry page queued": Site(
+        "sqs", "SendMessageBatch", sends_jobs, call=2, expires=True, expected_status="dead_lettered"
+    ),
+    "a held delivery dead-lettered hold_expired": Site(
+        "dynamodb",
+        "TransactWriteItems",
+        lambda params: records_outcome(params) and not holds_paused(params),
+        expires=True,
+        expected_status="dead_lettered",
+    ),
     "a send marked unrecorded": Site(
         "dynamodb",
         "UpdateItem",
@@ -185,14 +205,22 @@ def endpoint(request: pytest.FixtureRequest) -> Iterator[tuple[Endpoint, Sink]]:
 
 @pytest.mark.parametrize("site", SITES.values(), ids=SITES.keys())
 def test_a_write_whose_answer_is_lost_counts_every_request_once_and_sends_nothing_twice(
-    api: ApiClient, pipeline: Pipeline, faults: FaultInjector, endpoint: tuple[Endpoint, Sink], site: Site
+    api: ApiClient,
+    pipeline: Pipeline,
+    faults: FaultInjector,
+    endpoint: tuple[Endpoint, Sink],
+    site: Site,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     handler, sink = endpoint
+    if site.expires:
+        monkeypatch.setenv("HOLD_MAX_SECONDS", "0")
+        runtime.reset()
     destination = webhook_destination(api, sink.url)
     site.setup(faults)
     lost: Rule = faults.lose_answer(site.service, site.operation, call=site.call, where=site.where)
     event = click()
-    if site.paused:
+    if site.paused or site.expires:
         assert api.post(f"{BASE}/{destination['id']}/pause").status == 200
     pipeline.publish(event)
     pipeline.run(timeout=90)
@@ -200,6 +228,10 @@ def test_a_write_whose_answer_is_lost_counts_every_request_once_and_sends_nothin
         assert not handler.requests
         assert api.post(f"{BASE}/{destination['id']}/resume").status == 200
         pipeline.run(timeout=90)
+    if site.expires:
+        invoke("SweepHeldFunction", SCHEDULED_EVENT)
+        pipeline.run(timeout=90)
+        assert not handler.requests
 
     assert lost.injected == 1, ("the call site was never reached", dict(faults.injected), dict(faults.attempts))
     summaries = api.get(f"{BASE}/{destination['id']}/deliveries").json()["deliveries"]
