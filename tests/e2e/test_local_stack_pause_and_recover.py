@@ -1,4 +1,4 @@
-"""End to end over real sockets: a pause holds events until resume sends them in order, and a recovery by time range
+"""End to end over real sockets: a pause holds events until resume sends each once, and a recovery by time range
 sends dead letters and skipped deliveries once each (design §2.2)."""
 
 from __future__ import annotations
@@ -36,6 +36,17 @@ def statuses(api: httpx.Client, destination_id: str) -> list[str]:
     return sorted(delivery["status"] for delivery in found)
 
 
+def held_count(api: httpx.Client, destination_id: str) -> int:
+    """The destination's held deliveries, every page of its log."""
+    held, params = 0, {"limit": 100}
+    while True:
+        page = api.get(f"{BASE}/{destination_id}/deliveries", params=params).json()
+        held += sum(delivery["status"] == "held" for delivery in page["deliveries"])
+        if not page.get("next_cursor"):
+            return held
+        params = {"limit": 100, "cursor": page["next_cursor"]}
+
+
 def update_body(destination: dict[str, Any], url: str, **changes: Any) -> dict[str, Any]:
     """A PUT body keeping the destination's action, with its endpoint `url`."""
     actions = [{key: action[key] for key in ("id", "name", "action_type")} for action in destination["actions"]]
@@ -43,7 +54,7 @@ def update_body(destination: dict[str, Any], url: str, **changes: Any) -> dict[s
             "credentials": {"url": url, "signing_secret": SECRET}, "actions": actions, **changes}  # fmt: skip
 
 
-def test_a_paused_destination_receives_nothing_until_resumed_then_every_event_in_occurred_at_order(
+def test_a_paused_destination_receives_nothing_until_resumed_then_every_held_event_once_as_live(
     local_stack: RunningStack, api: httpx.Client, receiver: tuple[Sink, WebhookReceiver]
 ) -> None:
     sink, handler = receiver
@@ -51,18 +62,20 @@ def test_a_paused_destination_receives_nothing_until_resumed_then_every_event_in
     assert api.post(f"{BASE}/{destination['id']}/pause").json()["destination"]["paused"] is True
     time.sleep(1.2)  # fan-out's config cache; the dispatcher would hold them anyway
     base = datetime(2026, 3, 3, 9, tzinfo=UTC)
-    minutes = random.sample(range(120), 6)
+    minutes = random.sample(range(1000), 120)  # more than two release pages (50 each)
     events = [click(occurred_at=(base + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%S.000Z")) for m in minutes]
 
     post_events(local_stack, *events)
-    wait_for(lambda: statuses(api, destination["id"]) == ["held"] * len(events))
+    wait_for(lambda: held_count(api, destination["id"]) == len(events))
     time.sleep(1)
     assert sink.requests == []
     assert api.post(f"{BASE}/{destination['id']}/resume").json()["destination"]["paused"] is False
 
     wait_for(lambda: len(handler.verified) == len(events))
-    in_order = [event["id"] for _, event in sorted(zip(minutes, events, strict=True), key=lambda pair: pair[0])]
-    assert [delivered.event_id for delivered in handler.verified] == in_order
+    time.sleep(1)
+    # Released oldest event first, page after page; concurrent dispatcher batches of a standard queue may interleave
+    # them (design §2.2 says which order holds), so this checks that each arrives once, as live.
+    assert sorted(delivered.event_id for delivered in handler.verified) == sorted(event["id"] for event in events)
     assert {delivered.reason for delivered in handler.verified} == {"live"}
 
 

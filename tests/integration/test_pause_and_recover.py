@@ -263,3 +263,22 @@ def test_deliveries_held_past_hold_max_are_dead_lettered_hold_expired_by_the_swe
     assert api.post(f"{BASE}/{resumed}/dead-letters/replay", {}).status == 202
     pipeline.run()
     assert sorted((d.event_id, d.reason) for d in handler.verified) == sorted((e["id"], "replay") for e in events)
+
+
+def test_a_release_of_several_pages_sends_every_held_event_in_occurred_at_order(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    sink, handler = receiver
+    destination = webhook_destination(api, sink.url)
+    api.post(f"{BASE}/{destination['id']}/pause")
+    minutes = random.sample(range(1000), 2 * recovery_service.RELEASE_PAGE + 20)
+    events = clicks_at(minutes)
+    pipeline.publish(*events)
+    pipeline.run()
+    assert sink.requests == []
+
+    assert api.post(f"{BASE}/{destination['id']}/resume").status == 200
+    pipeline.run()
+
+    in_order = [event["id"] for _, event in sorted(zip(minutes, events, strict=True), key=lambda pair: pair[0])]
+    assert [d.event_id for d in handler.verified] == in_order
