@@ -31,7 +31,7 @@ class Pipeline:
 
     def in_flight(self) -> int:
         total = 0
-        for queue in ("LiveEventsQueue", "DeliveriesQueue", "DeliveriesDLQ"):
+        for queue in ("LiveEventsQueue", "DeliveriesQueue", "DeliveriesDLQ", "RecoveriesQueue"):
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=self.stack.queue_urls[queue],
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -47,7 +47,12 @@ class Pipeline:
         while time.monotonic() < deadline:
             received = sum(
                 self.poll(function)
-                for function in ("FanOutFunction", "DispatcherFunction", "DeliveriesDeadLetterFunction")
+                for function in (
+                    "FanOutFunction",
+                    "DispatcherFunction",
+                    "DeliveriesDeadLetterFunction",
+                    "ContinueRecoveryFunction",
+                )
             )
             if received:
                 continue

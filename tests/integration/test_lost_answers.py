@@ -15,6 +15,8 @@ from nimriz_destinations import runtime
 from tests.conftest import ApiClient
 from tests.faults import Fault, FaultInjector, Rule
 from tests.integration.test_delivery_pipeline import BASE, click, webhook_destination
+from tests.integration.test_pause_and_recover import SCHEDULED_EVENT
+from tests.local.lambdas import invoke
 from tests.pipeline import Pipeline
 from tests.sinks.server import Sink, SinkRequest, SinkResponse
 
@@ -88,6 +90,36 @@ class Site:
     # Extra faults that route the delivery through this site (e.g. a job queued again).
     setup: Callable[[FaultInjector], object] = lambda _: None
     expected_status: str = "delivered"
+    # The destination is paused before the event and resumed after it was held (design §2.2).
+    paused: bool = False
+    # The destination is paused before the event, which is held past HOLD_MAX_SECONDS (0) and expired by the sweep.
+    expires: bool = False
+
+
+def on_destination(pattern: str) -> Callable[[Params], bool]:
+    """An UpdateItem of a destination item whose update expression matches `pattern`."""
+    return lambda params: (
+        str(params.get("Key", {}).get("SK", {}).get("S", "")).startswith("DEST#")
+        and (re.search(pattern, params.get("UpdateExpression", "")) is not None)
+    )
+
+
+def holds_paused(params: Params) -> bool:
+    """The transaction holding a paused destination's delivery: its check that the destination is still paused."""
+    return any("ConditionCheck" in item for item in params.get("TransactItems", []))
+
+
+def on_walk(prefix: str, pattern: str = "") -> Callable[[Params], bool]:
+    """A write of a recovery or release item (its sort key starts with `prefix`)."""
+
+    def matches(params: Params) -> bool:
+        key = params.get("Key") or params.get("Item") or {}
+        return (
+            str(key.get("SK", {}).get("S", "")).startswith(prefix)
+            and re.search(pattern, params.get("UpdateExpression", "")) is not None
+        )
+
+    return matches
 
 
 SITES = {
@@ -120,6 +152,28 @@ SITES = {
     "dead letter recorded": Site(
         "dynamodb", "TransactWriteItems", records_outcome, answers=(400,), expected_status="dead_lettered"
     ),
+    "pause": Site("dynamodb", "UpdateItem", on_destination(r"SET #paused = "), paused=True),
+    "a delivery held while paused": Site("dynamodb", "TransactWriteItems", holds_paused, paused=True),
+    "resume": Site("dynamodb", "UpdateItem", on_destination(r"REMOVE #paused"), paused=True),
+    "a release started": Site("dynamodb", "PutItem", on_walk("RELEASE#"), paused=True),
+    "a release page claimed": Site("dynamodb", "UpdateItem", on_walk("RELEASE#", r"page_token = "), paused=True),
+    "a release page queued": Site("sqs", "SendMessageBatch", sends_jobs, call=2, paused=True),
+    "a sweep's expiry started": Site(
+        "dynamodb", "PutItem", on_walk("EXPIRY#"), expires=True, expected_status="dead_lettered"
+    ),
+    "an expiry page claimed": Site(
+        "dynamodb", "UpdateItem", on_walk("EXPIRY#", r"page_token = "), expires=True, expected_status="dead_lettered"
+    ),
+    "an expiry page queued": Site(
+        "sqs", "SendMessageBatch", sends_jobs, call=2, expires=True, expected_status="dead_lettered"
+    ),
+    "a held delivery dead-lettered hold_expired": Site(
+        "dynamodb",
+        "TransactWriteItems",
+        lambda params: records_outcome(params) and not holds_paused(params),
+        expires=True,
+        expected_status="dead_lettered",
+    ),
     "a send marked unrecorded": Site(
         "dynamodb",
         "UpdateItem",
@@ -151,15 +205,33 @@ def endpoint(request: pytest.FixtureRequest) -> Iterator[tuple[Endpoint, Sink]]:
 
 @pytest.mark.parametrize("site", SITES.values(), ids=SITES.keys())
 def test_a_write_whose_answer_is_lost_counts_every_request_once_and_sends_nothing_twice(
-    api: ApiClient, pipeline: Pipeline, faults: FaultInjector, endpoint: tuple[Endpoint, Sink], site: Site
+    api: ApiClient,
+    pipeline: Pipeline,
+    faults: FaultInjector,
+    endpoint: tuple[Endpoint, Sink],
+    site: Site,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     handler, sink = endpoint
+    if site.expires:
+        monkeypatch.setenv("HOLD_MAX_SECONDS", "0")
+        runtime.reset()
     destination = webhook_destination(api, sink.url)
     site.setup(faults)
     lost: Rule = faults.lose_answer(site.service, site.operation, call=site.call, where=site.where)
     event = click()
+    if site.paused or site.expires:
+        assert api.post(f"{BASE}/{destination['id']}/pause").status == 200
     pipeline.publish(event)
     pipeline.run(timeout=90)
+    if site.paused:
+        assert not handler.requests
+        assert api.post(f"{BASE}/{destination['id']}/resume").status == 200
+        pipeline.run(timeout=90)
+    if site.expires:
+        invoke("SweepHeldFunction", SCHEDULED_EVENT)
+        pipeline.run(timeout=90)
+        assert not handler.requests
 
     assert lost.injected == 1, ("the call site was never reached", dict(faults.injected), dict(faults.attempts))
     summaries = api.get(f"{BASE}/{destination['id']}/deliveries").json()["deliveries"]

@@ -56,6 +56,19 @@ def new_delivery_id(now_millis: int) -> str:
     return _uuid7(now_millis, os.urandom(10))
 
 
+def recovered_delivery_id(delivery_id: str) -> str:
+    """The delivery a recovery makes of a finished one (dead-lettered, skipped): of the same time as the original,
+    so it sorts beside it, and the same whichever recovery or copy of a page makes it, so recovering a delivery
+    twice queues the same delivery, which its record sends once."""
+    millis = int(delivery_id.replace("-", "")[:12], 16)
+    return _uuid7(millis, hashlib.sha256(f"recovered\x00{delivery_id}".encode()).digest())
+
+
+def delivery_id_range(since_millis: int, until_millis: int) -> tuple[str, str]:
+    """The lowest and highest delivery id of the time-ordered layout between two Unix-ms instants (inclusive)."""
+    return _uuid7(since_millis, bytes(10)), _uuid7(until_millis, b"\xff" * 10)
+
+
 def parked_event_id(message_id: str, sent_millis: int) -> str:
     """Stable per dead-lettered message, so parking the same message again overwrites instead of duplicating."""
     return _uuid7(sent_millis, hashlib.sha256(f"parked\x00{message_id}".encode()).digest())

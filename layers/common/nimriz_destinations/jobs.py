@@ -28,6 +28,9 @@ class DeliveryJob(BaseModel):
     event: dict[str, Any]
     queued_at: str
     queued: Queued | None = None
+    # The attempt this job's first send is: a delivery recovered or released after attempts goes on from them, and
+    # that send carries the job's reason (`replay`, `live`), the later ones `retry` (outcomes.attempt_reason).
+    first_attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)

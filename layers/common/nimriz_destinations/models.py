@@ -16,6 +16,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     Strict,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
     create_model,
     field_validator,
@@ -221,6 +222,10 @@ class Destination(_Model):
         "learned it; null when unknown or never.",
     )
     health: Health = Field(default_factory=Health, description="Across the destination's actions.")
+    paused: bool = Field(
+        default=False,
+        description="Paused (`POST …/pause`): matched events are kept as `held` deliveries, sent on `POST …/resume`.",
+    )
     version: int
     created_at: str
     updated_at: str
@@ -280,7 +285,7 @@ class ErrorResponse(_Model):
     error: ErrorBody
 
 
-DeliveryStatus = Literal["retrying", "delivered", "dead_lettered", "skipped"]
+DeliveryStatus = Literal["retrying", "held", "delivered", "dead_lettered", "skipped"]
 
 
 class DeliverySummaryOut(_Model):
@@ -678,3 +683,39 @@ class Estimate(_Model):
 
 class EstimateResponse(_Model):
     estimate: Estimate
+
+
+RecoverableStatus = Literal["failed", "dead_lettered", "skipped", "held"]
+
+
+class RecoverDeliveriesRequest(_Input):
+    since: Rfc3339 = Field(description="Deliveries from this instant (the event's occurred_at for live deliveries).")
+    until: Rfc3339 | None = Field(default=None, description="Up to this instant, inclusive; default: now.")
+    statuses: Annotated[list[RecoverableStatus], Field(min_length=1, max_length=4)] = Field(
+        description="`failed`: waiting for a retry; `dead_lettered`; `skipped` (e.g. `destination_disabled`); "
+        "`held` (by a pause). A `delivered` delivery is never sent again."
+    )
+    event_types: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=100)]],
+                           Field(min_length=1, max_length=50)] | None = None  # fmt: skip
+    action_id: Uuid | None = None
+
+    @field_validator("until")
+    @classmethod
+    def _until_after_since(cls, until: datetime | None, info: ValidationInfo) -> datetime | None:
+        since = info.data.get("since")
+        if until is not None and since is not None and until < since:
+            raise ValueError("must not be before since")
+        return until
+
+
+class RecoveryOut(_Model):
+    id: str
+    matched: int = Field(description="Deliveries found matching when the answer was made (its first page).")
+    queued: int = Field(
+        description="Of them, queued again by then; a large recovery goes on in the background, one at a time per "
+        "destination."
+    )
+
+
+class RecoveryResponse(_Model):
+    recovery: RecoveryOut

@@ -26,11 +26,12 @@ if TYPE_CHECKING:
     from .service.parked_events import ParkedEventService
     from .service.preview import PreviewService
     from .service.quotas import QuotaService
+    from .service.recoveries import RecoveryService
     from .service.usage_keys import UsageKeys
     from .storage.api_keys import ApiKeyStore
     from .storage.counters import DeliveryCounters
     from .storage.deliveries import DeliveryLog
-    from .storage.queues import DeliveriesQueue, InvalidEventsQueue, LiveEventsQueue
+    from .storage.queues import DeliveriesQueue, InvalidEventsQueue, LiveEventsQueue, RecoveriesQueue
 
 
 @requires("table_name")
@@ -274,6 +275,7 @@ def dispatcher() -> Dispatcher:
         ),
         return_to_queue=lambda returns: deliveries_queue().schedule_returns(returns),
         bookkeeping=bookkeeping,
+        hold_max_seconds=settings.hold_max_seconds,
     )
 
 
@@ -289,6 +291,37 @@ def delivery_service() -> DeliveryService:
         delivery_log(),
         lambda jobs: deliveries_queue().send_batches(jobs),
         audit_log(),
+    )
+
+
+@requires("recoveries_queue_url")
+@cache
+def recoveries_queue() -> RecoveriesQueue:
+    from .storage.queues import RecoveriesQueue
+
+    return RecoveriesQueue(get_settings().required("recoveries_queue_url"))
+
+
+# The queues are needed only by what releases or recovers (not pause): those handlers check them too.
+@requires("table_name", uses=[delivery_log, audit_log])
+@cache
+def recovery_service() -> RecoveryService:
+    from .service.recoveries import RecoveryService
+    from .storage.destinations import DestinationStore
+    from .storage.recoveries import RecoveryStore
+
+    table = get_settings().required("table_name")
+    return RecoveryService(
+        DestinationStore(table),
+        RecoveryStore(table),
+        delivery_log(),
+        audit_log(),
+        lambda jobs, again: deliveries_queue().send_batches(jobs, again=again),
+        lambda kind, workspace_id, destination_id, walk_id, delay: recoveries_queue().continue_walk(
+            kind, workspace_id, destination_id, walk_id, delay=delay
+        ),
+        lambda cursor: recoveries_queue().continue_sweep(cursor),
+        hold_max_seconds=get_settings().hold_max_seconds,
     )
 
 
@@ -316,6 +349,8 @@ _FACTORIES = (
     delivery_log,
     dispatcher,
     delivery_service,
+    recovery_service,
+    recoveries_queue,
     parked_event_service,
     delivery_counters,
     metrics_service,

@@ -30,6 +30,7 @@ RequiredSetting = Literal[
     "live_events_dlq_url",
     "idempotency_secret_arn",
     "operator_id_key",
+    "recoveries_queue_url",
 ]
 _REQUIRED_VARIABLES: dict[RequiredSetting, str] = {
     "table_name": "TABLE_NAME",
@@ -38,6 +39,7 @@ _REQUIRED_VARIABLES: dict[RequiredSetting, str] = {
     "live_events_dlq_url": "LIVE_EVENTS_DLQ_URL",
     "idempotency_secret_arn": "IDEMPOTENCY_SECRET_ARN",
     "operator_id_key": "OPERATOR_ID_KEY",
+    "recoveries_queue_url": "RECOVERIES_QUEUE_URL",
 }
 
 
@@ -56,6 +58,7 @@ class Settings:
     deliveries_queue_url: str
     live_events_queue_url: str
     live_events_dlq_url: str
+    recoveries_queue_url: str
     secret_prefix: str
     max_body_bytes: int
     auth_cache_seconds: int
@@ -74,6 +77,7 @@ class Settings:
     health_failing_after_failures: int
     auto_disable_after_seconds: float
     auto_disable_min_failures: int
+    hold_max_seconds: float  # how long a paused destination's deliveries are held before they are dead-lettered
     # Keys the hash that names admins in tenants' audit logs (audit.admin_actor): per deployment, never shown.
     operator_id_key: str
     # Secrets Manager secret keying what idempotent answers derive their secrets from (service/idempotency.py)
@@ -155,6 +159,7 @@ _VARIABLES: dict[str, _Variable] = {
     "deliveries_queue_url": _text("DELIVERIES_QUEUE_URL"),
     "live_events_queue_url": _text("LIVE_EVENTS_QUEUE_URL"),
     "live_events_dlq_url": _text("LIVE_EVENTS_DLQ_URL"),
+    "recoveries_queue_url": _text("RECOVERIES_QUEUE_URL"),
     "secret_prefix": _text("SECRET_PREFIX", "nimriz-destinations"),
     "max_body_bytes": _Variable("MAX_BODY_BYTES", str(256 * 1024), _whole(1), "a whole number of bytes, at least 1"),
     "auth_cache_seconds": _Variable("AUTH_CACHE_SECONDS", "60", _whole(0), "a whole number of seconds, 0 or more"),
@@ -188,6 +193,9 @@ _VARIABLES: dict[str, _Variable] = {
         "AUTO_DISABLE_AFTER_SECONDS", str(5 * 24 * 3600), _number(positive=True), "a number of seconds above 0"
     ),
     "auto_disable_min_failures": _Variable("AUTO_DISABLE_MIN_FAILURES", "20", _whole(1), "a whole number, at least 1"),
+    "hold_max_seconds": _Variable(
+        "HOLD_MAX_SECONDS", str(7 * 24 * 3600), _number(positive=True), "a number of seconds above 0"
+    ),
     "operator_id_key": _text("OPERATOR_ID_KEY"),
     "idempotency_secret_arn": _text("IDEMPOTENCY_SECRET_ARN"),
     "interstitial_token_secret_arn": _text("INTERSTITIAL_TOKEN_SECRET_ARN"),

@@ -94,6 +94,7 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
             for action in record.actions
         ],
         health=_health(record, circuit),
+        paused=record.paused,
         version=record.version,
         created_at=record.created_at,
         updated_at=record.updated_at,

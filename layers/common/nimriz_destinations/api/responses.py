@@ -22,6 +22,7 @@ from ..models import (
     PreviewResponse,
     QuotasResponse,
     RecoverResponse,
+    RecoveryResponse,
     ReplayResponse,
     SigningSecretRotated,
     TestSendResponse,
@@ -111,6 +112,14 @@ GET_DELIVERY_RESPONSES = {
 LIST_DEAD_LETTERS_RESPONSES = {
     200: _json("One page of dead letters, newest first", DeadLetterListResponse),
     400: _json("Invalid cursor", ErrorResponse),
+    **_NOT_FOUND,
+    **_ERRORS,
+}
+PAUSE_RESPONSES = {200: _json("The destination as it now is", DestinationResponse), **_NOT_FOUND, **_ERRORS}
+RECOVERY_RESPONSES = {
+    202: _json("Started: its first page is queued, the rest continues in the background", RecoveryResponse),
+    409: _json("RECOVERY_RUNNING: a recovery of this destination is still running", ErrorResponse),
+    **_BODY_ERRORS,
     **_NOT_FOUND,
     **_ERRORS,
 }

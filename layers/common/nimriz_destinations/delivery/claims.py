@@ -15,9 +15,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ..jobs import ReceivedJob
 from ..observability import logger, metrics
-from ..storage.delivery_states import DeliveryKey, DeliveryState, DeliveryStates, DeliveryWrite, new_token
+from ..providers.common import epoch_millis
+from ..storage.delivery_states import DeliveryKey, DeliveryState, DeliveryStates, DeliveryWrite, Held, new_token
 from .group_sender import SendResult
 from .invocation import Invocation
+from .outcomes import held
 from .retry import RetryPolicy
 
 # Calls per record, release or mark before giving up (each with botocore's own retries), while time is left.
@@ -113,6 +115,27 @@ class Claims:
         if found is None:
             invocation.give_back(ticket.entry, invocation.lease_until - self._clock())
         else:
+            self.follow(invocation, ticket, found)
+
+    def keep_held(self, invocation: Invocation, ticket: Ticket) -> None:
+        """Keep the delivery of a paused destination as `held` (design §2.2): acknowledged once held; sent as usual
+        when the destination was resumed meanwhile."""
+        job = ticket.entry.job
+        now = self._clock()
+        try:
+            found = self._states.hold_paused(
+                held(job, ticket.state, now=now), seen=ticket.state, token=ticket.token,
+                occurred_millis=epoch_millis(job.event), now=now,
+            )  # fmt: skip
+        except Exception:
+            logger.exception(
+                "could not hold a delivery of a paused destination", extra={"delivery_id": job.delivery_id}
+            )
+            invocation.give_back(ticket.entry, self.untried_delay(ticket.entry))
+            return
+        if found is Held.RESUMED:
+            invocation.give_back(ticket.entry, 0)
+        elif found is not Held.HELD:
             self.follow(invocation, ticket, found)
 
     def lease(self, invocation: Invocation, ticket: Ticket) -> bool:

@@ -26,15 +26,16 @@ from concurrent.futures import ThreadPoolExecutor
 from ..jobs import ReceivedJob
 from ..observability import logger
 from ..providers.base import Outcome
+from ..providers.common import epoch_millis
 from ..storage.delivery_states import DeliveryStates
-from ..storage.destinations import DestinationStore
+from ..storage.destinations import DestinationState, DestinationStore
 from .chunks import RECORD_RESERVE_SECONDS, Chunks
 from .circuit import CircuitBreakers, DestinationKey
 from .claims import DONE, Claim, Claims, Ticket, Wait
 from .group_sender import GroupSender, SendResult
 from .invocation import RETURN_MARGIN_SECONDS, Invocation
 from .lanes import send_fairly
-from .outcomes import ABANDONED, DELETED
+from .outcomes import ABANDONED, DELETED, HOLD_EXPIRED
 from .planning import Plan, Planner
 from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
 from .sender import HttpSender
@@ -65,10 +66,12 @@ class Dispatcher:
         circuits: CircuitBreakers,
         return_to_queue: ReturnToQueue,
         bookkeeping: ThreadPoolExecutor,
+        hold_max_seconds: float,
         clock: Callable[[], float] = time.time,
         concurrency: int = SENDING_THREADS,
     ) -> None:
         self._planner = planner
+        self._hold_max_seconds = hold_max_seconds
         self._destinations = destinations
         self._tallies = tallies
         self._circuits = circuits
@@ -103,9 +106,13 @@ class Dispatcher:
 
         groups: defaultdict[tuple[str, str, str], list[Ticket]] = defaultdict(list)
         for ticket in tickets:
-            if self._goes_on(invocation, ticket, honour_schedule=True):
+            if self._paused_or_expired(invocation, ticket, states.get(ticket.entry.destination)):
+                continue
+            if self._goes_on(invocation, ticket, honour_schedule=not _recovered_now(ticket)):
                 groups[(*ticket.entry.destination, ticket.entry.job.action_id)].append(ticket)
-        lanes: defaultdict[DestinationKey, list[tuple[Plan, list[Ticket]]]] = defaultdict(list)
+        # Per destination, its chunks; the chunks of one entry are sent one after another (released held deliveries,
+        # oldest event first), the entries in parallel (lanes.py).
+        lanes: defaultdict[DestinationKey, list[tuple[Plan, list[list[Ticket]]]]] = defaultdict(list)
         for (workspace_id, destination_id, action_id), group in groups.items():
             state = states.get((workspace_id, destination_id))
             if state is None:
@@ -119,14 +126,19 @@ class Dispatcher:
             elif plan is not None:
                 invocation.types[(workspace_id, destination_id)] = plan.destination_type
                 size = plan.provider.max_batch_size
+                released = sorted((ticket for ticket in group if ticket.state.held), key=_occurred_order)
+                others = [ticket for ticket in group if not ticket.state.held]
                 lanes[(workspace_id, destination_id)].extend(
-                    (plan, group[start : start + size]) for start in range(0, len(group), size)
+                    (plan, [others[start : start + size]]) for start in range(0, len(others), size)
                 )
+                if released:
+                    in_order = [released[start : start + size] for start in range(0, len(released), size)]
+                    lanes[(workspace_id, destination_id)].append((plan, in_order))
         # Threads per batch: in Lambda one batch runs per environment at a time; where several run in one process
         # (the local stack), a batch's hanging requests still hold only its own threads.
         send_fairly(
             lanes,
-            lambda key, planned: self._chunks.run(invocation, key, *planned),
+            lambda key, planned: self._run_in_order(invocation, key, *planned),
             concurrency=self._concurrency,
             first_lanes=FIRST_LANES,
         )
@@ -162,6 +174,39 @@ class Dispatcher:
         returned = set(invocation.close())
         self._tallies.count(invocation)
         return returned
+
+    def _run_in_order(
+        self, invocation: Invocation, key: DestinationKey, plan: Plan, chunks: list[list[Ticket]]
+    ) -> bool:
+        """Send the chunks one after another; returns whether the destination delivered any of them."""
+        delivered = False
+        for chunk in chunks:
+            delivered = self._chunks.run(invocation, key, plan, chunk) or delivered
+        return delivered
+
+    def _paused_or_expired(self, invocation: Invocation, ticket: Ticket, destination: DestinationState | None) -> bool:
+        """Whether a pause decides the job (design §2.2): a delivery held past HOLD_MAX_SECONDS is dead-lettered
+        `hold_expired`, unsent; one of a paused destination is held (acknowledged once its record says `held`). Test
+        sends are never held."""
+        state, job = ticket.state, ticket.entry.job
+        if job.reason == "test" or state.finished:
+            return False
+        if state.held and state.held_at is not None and state.held_at + self._hold_max_seconds <= self._clock():
+            self._chunks.record_outcome(invocation, ticket, SendResult(HOLD_EXPIRED, sent=False))
+            return True
+        if destination is None or not destination.paused:
+            return False
+        if state.held:
+            return True
+        standing = self._claims.standing(state, honour_schedule=False)
+        if isinstance(standing, Wait):  # another copy is sending: its record decides, then this job again
+            invocation.give_back(ticket.entry, standing.seconds)
+            return True
+        invocation.in_background(
+            self._bookkeeping, ticket.entry, self._claims.untried_delay(ticket.entry),
+            self._claims.keep_held, invocation, ticket,
+        )  # fmt: skip
+        return True
 
     def _goes_on(self, invocation: Invocation, ticket: Ticket, *, honour_schedule: bool) -> bool:
         """Whether the job is to be handled now: not when finished (acknowledged), held or leased by another copy, or
@@ -220,6 +265,15 @@ class Dispatcher:
                 ]
             )
         return set(returns)
+
+
+def _recovered_now(ticket: Ticket) -> bool:
+    """A recovery re-queued a delivery that is waiting for its next retry: it is sent now, not at its time."""
+    return ticket.entry.job.reason == "replay" and ticket.state.status == "retrying"
+
+
+def _occurred_order(ticket: Ticket) -> tuple[int, str]:
+    return epoch_millis(ticket.entry.job.event), ticket.entry.job.delivery_id
 
 
 def _first_copies(received: Sequence[ReceivedJob]) -> list[ReceivedJob]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..clock import iso_from_unix
 from ..jobs import DeliveryJob
 from ..providers.base import Outcome, Verdict
-from ..storage.deliveries import AttemptRecord, DeadLetter, DeliverySummary
+from ..storage.deliveries import HELD, AttemptRecord, DeadLetter, DeliverySummary
 from ..storage.delivery_states import DeliveryState, DeliveryWrite
 from .group_sender import SendResult
 from .retry import RetryPolicy
@@ -28,6 +28,10 @@ DELETED = Outcome.skipped("destination_deleted", "The destination no longer exis
 NOT_APPLICABLE = Outcome.skipped("not_applicable", "Operational notices are delivered to webhook destinations only.")
 UNRECORDED = Outcome.retry(
     "unrecorded", "This attempt was made but its outcome could not be recorded; it may have reached the destination."
+)
+HOLD_EXPIRED = Outcome.permanent(
+    "hold_expired",
+    "Held longer than HOLD_MAX_SECONDS while its destination was paused; recover or replay it to send it.",
 )
 ABANDONED = Outcome.permanent(
     "processing_failed", "Nimriz could not process this delivery repeatedly; replay it once the cause is fixed."
@@ -104,15 +108,46 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
             response_excerpt=result.response_excerpt,
             attempts=sends,
             dead_lettered_at=iso_from_unix(now),
-            job=job.model_dump(mode="json", exclude={"queued"}),
+            job=job.model_dump(mode="json", exclude={"queued", "first_attempt"}),  # replayed as a new delivery
         )
-    write = DeliveryWrite(job.workspace_id, summary, entries, unsent, next_attempt_at, dead_letter, uncounted)
+    write = DeliveryWrite(
+        job.workspace_id, summary, entries, unsent, next_attempt_at, dead_letter, uncounted,
+        job=stored_job(job, next_attempt=sends + 1),
+    )  # fmt: skip
     return Settled(write, delay)
 
 
+def held(job: DeliveryJob, state: DeliveryState, *, now: float) -> DeliveryWrite:
+    """The record of a delivery its paused destination holds (design §2.2): status `held`, with its job."""
+    summary = DeliverySummary(
+        delivery_id=job.delivery_id,
+        destination_id=job.destination_id,
+        action_id=job.action_id,
+        event_id=str(job.event.get("id")),
+        event_type=str(job.event.get("type")),
+        reason=job.reason,
+        status=HELD,
+        attempts=state.sends,
+        last_http_status=None,
+        last_error_class=None,
+        last_message=None,
+        created_at=job.queued_at,
+        updated_at=iso_from_unix(now),
+    )
+    return DeliveryWrite(job.workspace_id, summary, [], state.unsent, job=stored_job(job, next_attempt=state.sends + 1))
+
+
+def stored_job(job: DeliveryJob, *, next_attempt: int) -> str:
+    """What a record keeps to send the delivery again (a recovery, a resume): the job as compact JSON, the canonical
+    event and ids only (no credential is ever part of a job), bounded by the queue's 256 KiB message; its
+    `first_attempt` is the delivery's next, so the re-send carries its own reason."""
+    return job.model_copy(update={"first_attempt": next_attempt}).model_dump_json(exclude={"queued"})
+
+
 def attempt_reason(job: DeliveryJob, attempt: int) -> str:
-    """X-Nim-Delivery-Reason of this attempt: test stays test; a later attempt of live/replay is a retry."""
-    if job.reason == "test" or attempt == 1:
+    """X-Nim-Delivery-Reason of this attempt: test stays test; the job's first send carries its reason (live,
+    replay), a later attempt is a retry."""
+    if job.reason == "test" or attempt <= job.first_attempt:
         return job.reason
     return "retry"
 

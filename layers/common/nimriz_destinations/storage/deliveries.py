@@ -36,6 +36,11 @@ from .shard_pages import Index, query_shards_page
 SUMMARY_PREFIX = "DLV#"
 DEAD_LETTER_PREFIX = "DL#"
 FINISHED_STATUSES = frozenset({"delivered", "dead_lettered", "skipped"})
+HELD = "held"  # kept while its destination is paused (design §2.2)
+# What a recovery may send again: such a record keeps its job (`job`, the event without any credential).
+RESENDABLE_STATUSES = frozenset({"retrying", HELD, "dead_lettered", "skipped"})
+# The sparse index of held deliveries (template.yaml), one partition per destination, in occurred_at order.
+HELD_INDEX = "held"
 # Partitions of one destination's delivery log. Changing it moves every delivery to another partition: the log
 # written before would no longer be read.
 LOG_SHARDS = 32
@@ -86,6 +91,19 @@ def status_index_key(destination_id: str, shard: int, status: str) -> str:
     return f"{destination_id}#{shard}#{status}"
 
 
+def held_pk(workspace_id: str, destination_id: str) -> str:
+    return f"HELD#{destination_log_pk(workspace_id, destination_id)}"
+
+
+def held_index_key(workspace_id: str, destination_id: str, delivery_id: str, occurred_millis: int) -> dict[str, Any]:
+    """A held summary's attributes in the held index: its destination, then the event's time (zero-padded Unix ms,
+    so text order is time order) and the delivery id."""
+    return {
+        "held_pk": {"S": held_pk(workspace_id, destination_id)},
+        "held_sk": {"S": f"{occurred_millis:013d}#{delivery_id}"},
+    }
+
+
 def delivery_key(workspace_id: str, destination_id: str, delivery_id: str, sort_key: str) -> dict[str, Any]:
     """The key of one item of a delivery: the one way any is built."""
     return {"PK": {"S": delivery_pk(workspace_id, destination_id, delivery_id)}, "SK": {"S": sort_key}}
@@ -126,7 +144,7 @@ class DeliverySummary:
     event_id: str
     event_type: str
     reason: str  # why the delivery exists: live | replay | test
-    status: str  # retrying | delivered | dead_lettered | skipped
+    status: str  # retrying | held | delivered | dead_lettered | skipped
     attempts: int
     last_http_status: int | None
     last_error_class: str | None
@@ -226,7 +244,7 @@ class DeliveryLog:
                 for item in batch_get(self._table, [(item["PK"]["S"], item["SK"]["S"]) for item in items])
             }
             items = [found[item["SK"]["S"]] for item in items if item["SK"]["S"] in found]
-        return [DeliverySummary(**json.loads(item["doc"]["S"])) for item in items], next_cursor
+        return [summary_of(item) for item in items], next_cursor
 
     def get_delivery(
         self, workspace_id: str, destination_id: str, delivery_id: str
@@ -243,15 +261,15 @@ class DeliveryLog:
         docs = [json.loads(entry["S"]) for entry in item.get("log", {}).get("L", [])]
         unset = dict.fromkeys(field.name for field in fields(AttemptRecord))  # an embedded entry omits empty fields
         entries = [AttemptRecord(**{**unset, **doc, "delivery_id": delivery_id}) for doc in docs]
-        return DeliverySummary(**json.loads(item["doc"]["S"])), entries
+        return summary_of(item), entries
 
     def list_dead_letters(
         self, workspace_id: str, destination_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[DeadLetter], str | None]:
-        docs, next_cursor = self._newest_first(
+        items, next_cursor = self._newest_first(
             workspace_id, destination_id, DEAD_LETTER_PREFIX, limit=limit, cursor=cursor
         )
-        return [DeadLetter(**doc) for doc in docs], next_cursor
+        return [DeadLetter(**json.loads(item["doc"]["S"])) for item in items], next_cursor
 
     def get_dead_letters(self, workspace_id: str, destination_id: str, delivery_ids: Sequence[str]) -> list[DeadLetter]:
         keys = [dead_letter_key(workspace_id, destination_id, delivery_id) for delivery_id in delivery_ids]
@@ -277,7 +295,7 @@ class DeliveryLog:
         values: dict[str, Any] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the destination's items under `prefix` across every shard of its log, newest first."""
-        items, next_cursor = query_shards_page(
+        return query_shards_page(
             self._table,
             log_shard_pks(workspace_id, destination_id),
             cursor_pk=destination_log_pk(workspace_id, destination_id),
@@ -288,4 +306,11 @@ class DeliveryLog:
             names=names,
             values=values,
         )
-        return [json.loads(item["doc"]["S"]) for item in items], next_cursor
+
+
+def summary_of(item: dict[str, Any]) -> DeliverySummary:
+    """The summary an item shows: its document, with the status the record has (holding a delivery that had a record
+    changes only the status, design §2.2)."""
+    summary = DeliverySummary(**json.loads(item["doc"]["S"]))
+    summary.status = item.get("status", {}).get("S", summary.status)
+    return summary

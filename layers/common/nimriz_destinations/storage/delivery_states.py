@@ -24,27 +24,35 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Any
 
 from .. import aws
 from .batch import batch_get
 from .deliveries import (
     FINISHED_STATUSES,
+    HELD,
+    RESENDABLE_STATUSES,
     UNINDEXED_STATUS,
     AttemptRecord,
     DeadLetter,
     DeliverySummary,
     dead_letter_key,
     event_index_key,
+    held_index_key,
     log_shard,
     status_index_key,
     summary_key,
 )
+from .keys import destination_sk, workspace_pk
 
 # A delivery: (workspace id, destination id, delivery id).
 DeliveryKey = tuple[str, str, str]
 
-_STATE = "SK, #status, attempts, unsent, unrecorded, throttled, rev, writer, lease_until, hold_until, next_attempt_at"
+_STATE = (
+    "SK, #status, attempts, unsent, unrecorded, throttled, rev, writer, lease_until, hold_until, next_attempt_at, "
+    "held_at"
+)
 _STATE_NAMES = {"#status": "status"}
 _TOKENS = uuid.UUID("6f1d9c52-3c1e-4c55-9d0e-5b7a43a0d8f1")  # namespace of transactions' ClientRequestTokens
 
@@ -54,7 +62,7 @@ class DeliveryState:
     """What the dispatcher decides from; the default is a delivery with no record yet."""
 
     rev: int = 0
-    status: str | None = None  # retrying | delivered | dead_lettered | skipped; None: no outcome recorded
+    status: str | None = None  # retrying | held | delivered | dead_lettered | skipped; None: no outcome recorded
     attempts: int = 0  # requests on the wire whose outcome is recorded
     unrecorded: int = 0  # requests on the wire whose outcome could not be written
     unsent: int = 0  # failures before any request went out (authorization, building, mapping)
@@ -63,6 +71,11 @@ class DeliveryState:
     next_attempt_at: float | None = None
     writer: str | None = None
     throttled: int = 0  # recorded attempts the provider's rate limit refused that the retry budget does not count
+    held_at: float | None = None  # epoch seconds: when a paused destination held it (status `held`)
+
+    @property
+    def held(self) -> bool:
+        return self.status == HELD
 
     @property
     def finished(self) -> bool:
@@ -95,10 +108,19 @@ class DeliveryWrite:
     next_attempt_at: float | None = None  # epoch seconds: no copy of the job may send before it
     dead_letter: DeadLetter | None = None
     throttled: int = 0  # throttled attempts the retry budget does not count, this one included
+    # The job as compact JSON (`resend_job`): kept on a record a recovery may send again (RESENDABLE_STATUSES).
+    job: str | None = None
 
     @property
     def key(self) -> DeliveryKey:
         return self.workspace_id, self.summary.destination_id, self.summary.delivery_id
+
+
+class Held(Enum):
+    """What holding a delivery of a paused destination did."""
+
+    HELD = "held"
+    RESUMED = "resumed"  # the destination is no longer paused: nothing was written, the job is sent as usual
 
 
 def new_token() -> str:
@@ -165,6 +187,8 @@ class DeliveryStates:
             values["throttled"] = {"N": str(write.throttled)}
         if write.next_attempt_at is not None:
             values["next_attempt_at"] = _number(write.next_attempt_at)
+        if summary.status in RESENDABLE_STATUSES and write.job is not None:
+            values["#job"] = {"S": write.job}
         entries = [{"S": _json(_entry(entry))} for entry in write.entries]
         if seen.rev == 0:  # nothing recorded yet (at most a hold, which the record ends): the whole item
             values |= {"#log": {"L": entries}, "rev": {"N": "1"}, "writer": {"S": token}, "#ttl": self._expiry()}
@@ -178,7 +202,8 @@ class DeliveryStates:
         else:
             present = {"lease_until": seen.lease_until, "hold_until": seen.hold_until, "unrecorded": seen.unrecorded,
                        "unsent": seen.unsent, "next_attempt_at": seen.next_attempt_at,
-                       "status_key": seen.status is not None}  # fmt: skip
+                       "status_key": seen.status is not None, "held_at": seen.held_at,
+                       "held_pk": seen.held, "held_sk": seen.held, "#job": "#job" not in values}  # fmt: skip
             update = _Update(
                 sets=values,
                 appends={"#log": entries},
@@ -208,6 +233,69 @@ class DeliveryStates:
             found = _state(reasons[0].get("Item") or {})
             return None if found.written(token, seen.rev + 1) else found
         return None
+
+    def hold_paused(
+        self, write: DeliveryWrite, *, seen: DeliveryState, token: str, occurred_millis: int, now: float
+    ) -> Held | DeliveryState:
+        """Keep a delivery of a paused destination as `held` with its job (design §2.2), in one transaction with a
+        check that the destination is still paused, so nothing is held after a resume began releasing: a new record
+        (PutItem, as ①) or, over the record `seen`, its status and job (UpdateItem, as ④). The transaction's
+        `ClientRequestToken` (delivery, revision, writer) makes DynamoDB answer a retry after a lost answer as the
+        first. Returns HELD, RESUMED (nothing written), or the record as another copy left it (nothing written)."""
+        summary = write.summary
+        index = held_index_key(write.workspace_id, summary.destination_id, summary.delivery_id, occurred_millis)
+        held = {
+            "#status": {"S": HELD}, "#job": {"S": write.job or ""}, "held_at": _number(now), **index,
+            # What the log's searches read (storage/deliveries.py), as a record's write sets them.
+            "event_type": {"S": summary.event_type},
+            "event_key": {"S": event_index_key(summary.destination_id, summary.event_id)},
+            "status_key": {"S": status_index_key(summary.destination_id, log_shard(summary.delivery_id), HELD)},
+        }  # fmt: skip
+        if seen.rev == 0:
+            item = {
+                **summary_key(*write.key), **{name.lstrip("#"): value for name, value in held.items()},
+                "doc": {"S": _json(asdict(summary))}, "log": {"L": []}, "attempts": {"N": "0"},
+                "action_id": {"S": summary.action_id}, "rev": {"N": "1"}, "writer": {"S": token}, "ttl": self._expiry(),
+            }  # fmt: skip
+            record: dict[str, Any] = {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(rev)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        else:
+            # The summary's document keeps its last outcome; the log shows the status attribute (deliveries.py).
+            present = {"lease_until": seen.lease_until, "next_attempt_at": seen.next_attempt_at}
+            update = _Update(sets=held, removes=[name for name, value in present.items() if value])
+            record = {"Update": self._update_request(write.key, update, seen=seen.rev, token=token)}
+        paused = {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": {
+                    "PK": {"S": workspace_pk(write.workspace_id)},
+                    "SK": {"S": destination_sk(summary.destination_id)},
+                },
+                "ConditionExpression": "attribute_exists(paused_at)",
+            }
+        }
+        client = aws.dynamodb()
+        try:
+            client.transact_write_items(
+                TransactItems=[paused, record],  # type: ignore[list-item]
+                ClientRequestToken=str(uuid.uuid5(_TOKENS, f"{summary.delivery_id}/{seen.rev + 1}/{token}/held")),
+            )
+        except client.exceptions.TransactionCanceledException as cancelled:
+            reasons: list[Any] = cancelled.response.get("CancellationReasons", [])
+            codes = [reason.get("Code") for reason in reasons]
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                found = _state(reasons[1].get("Item") or {})
+                return Held.HELD if found.written(token, seen.rev + 1) else found
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                return Held.RESUMED
+            raise
+        return Held.HELD
 
     def _write(self, operation: str, request: dict[str, Any], *, token: str | None, rev: int) -> DeliveryState | None:
         """One PutItem or UpdateItem (setting revision `rev` by `token`, when it has one): None when written, else the
@@ -307,6 +395,7 @@ def _state(item: dict[str, Any]) -> DeliveryState:
         next_attempt_at=number("next_attempt_at"),
         writer=item.get("writer", {}).get("S"),
         throttled=int(number("throttled") or 0),
+        held_at=number("held_at"),
     )
 
 

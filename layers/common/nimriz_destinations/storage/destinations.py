@@ -53,6 +53,10 @@ _FAILING, _DISABLED = "failing", "disabled"
 # or disabled destination has, and `health_since`; it holds the table's keys only (KEYS_ONLY), so the dispatcher's
 # health counts on a failing destination never write to it: only its transitions do.
 HEALTH_INDEX = "HealthIndex"
+_PAUSED_AT = "paused_at"
+# The sparse index of paused destinations (template.yaml): one partition, written on pause and resume only.
+PAUSED_INDEX = "paused"
+_PAUSED_PARTITION = "PAUSED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,7 @@ class DestinationState:
     circuit: CircuitRecord | None
     health: DestinationHealth
     action_health: dict[str, ActionHealth]
+    paused: bool = False  # its deliveries are held, not sent (design §2.2)
 
 
 class DestinationStore:
@@ -392,9 +397,66 @@ class DestinationStore:
         for item in batch_get(self._table, wanted, consistent=True):
             key = (item["PK"]["S"].removeprefix("WS#"), item["SK"]["S"].removeprefix(keys.DESTINATION_PREFIX))
             found[key] = DestinationState(
-                int(item["version"]["N"]), _circuit(item), _destination_health(item), _health(item)
-            )
+                int(item["version"]["N"]), _circuit(item), _destination_health(item), _health(item),
+                paused=_PAUSED_AT in item,
+            )  # fmt: skip
         return found
+
+    def pause(self, workspace_id: str, destination_id: str, *, at: str) -> DestinationRecord | None:
+        """Hold the destination's deliveries from now on (design §2.2); pausing a paused destination keeps when it
+        was first paused, so a retry after a lost answer changes nothing. None when it does not exist."""
+        # Listed in the sparse `paused` index while paused, for the sweep of expired holds (paused_destinations).
+        expression = (
+            "SET #paused = if_not_exists(#paused, :at), paused_pk = :paused, paused_sk = if_not_exists(paused_sk, :at)"
+        )
+        return self._set_paused(workspace_id, destination_id, expression, at)
+
+    def resume(self, workspace_id: str, destination_id: str) -> DestinationRecord | None:
+        """Send the destination's deliveries again (its held ones are released by the caller); resuming one that is
+        not paused changes nothing. None when it does not exist."""
+        return self._set_paused(workspace_id, destination_id, "REMOVE #paused, paused_pk, paused_sk", None)
+
+    def paused_destinations(self, *, limit: int, cursor: str | None) -> tuple[list[tuple[str, str]], str | None]:
+        """A page of the paused destinations of every workspace, (workspace id, destination id), longest paused first:
+        one Query of the sparse `paused` index (only paused destinations are in it, keys only), never a scan."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": PAUSED_INDEX,
+            "KeyConditionExpression": "paused_pk = :paused",
+            "ExpressionAttributeValues": {":paused": {"S": _PAUSED_PARTITION}},
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = json.loads(cursor)
+        response = aws.dynamodb().query(**request)
+        found = [
+            (item["PK"]["S"].removeprefix("WS#"), item["SK"]["S"].removeprefix(keys.DESTINATION_PREFIX))
+            for item in response.get("Items", [])
+        ]
+        last = response.get("LastEvaluatedKey")
+        return found, json.dumps(last, separators=(",", ":")) if last else None
+
+    def _set_paused(
+        self, workspace_id: str, destination_id: str, expression: str, at: str | None
+    ) -> DestinationRecord | None:
+        if not is_id(destination_id):
+            return None
+        client = aws.dynamodb()
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(workspace_id, destination_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(PK)",
+            "ExpressionAttributeNames": {"#paused": _PAUSED_AT},
+            "ReturnValues": "ALL_NEW",
+        }
+        if at is not None:
+            request["ExpressionAttributeValues"] = {":at": {"S": at}, ":paused": {"S": _PAUSED_PARTITION}}
+        try:
+            response = client.update_item(**request)
+        except client.exceptions.ConditionalCheckFailedException:
+            return None
+        return _from_item(response["Attributes"])
 
     def record_circuit(self, workspace_id: str, destination_id: str, circuit: CircuitRecord) -> None:
         """Persist the destination's circuit next to its health, for every dispatcher and the API to see."""
@@ -543,6 +605,7 @@ def _from_item(item: dict[str, Any]) -> DestinationRecord:
         destination_health=_destination_health(item),
         circuit=_circuit(item),
         credentials_expire_at=_credentials_expiry(item, doc.get("secret_version")),
+        paused_at=item[_PAUSED_AT]["S"] if _PAUSED_AT in item else None,
         **{name: doc[name] for name in _DOC_FIELDS},
     )
 

@@ -159,6 +159,24 @@ class LiveEventsQueue:
         _send_all(self._queue_url, [json.dumps(notice) for notice in notices], "operational notices")
 
 
+class RecoveriesQueue:
+    """The next page of a recovery, release, expiry or sweep (design §2.2): one message per page, consumed by
+    ContinueRecoveryFunction. A walk's message sent twice (a send whose answer was lost) is harmless: only one claims
+    the page (storage/recoveries.py)."""
+
+    def __init__(self, queue_url: str) -> None:
+        self._queue_url = queue_url
+
+    def continue_walk(self, kind: str, workspace_id: str, destination_id: str, walk_id: str, *, delay: int) -> None:
+        body = {"kind": kind, "workspace_id": workspace_id, "destination_id": destination_id, "id": walk_id}
+        aws.sqs().send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(body), DelaySeconds=delay)
+
+    def continue_sweep(self, cursor: str) -> None:
+        """The sweep's next page of paused destinations (a copy sent twice starts their expiries twice: the second
+        replaces the first, which stops)."""
+        aws.sqs().send_message(QueueUrl=self._queue_url, MessageBody=json.dumps({"kind": "sweep", "cursor": cursor}))
+
+
 class InvalidEventsQueue:
     """The LiveEvents DLQ, where fan-out parks an event it can never route, with its reason."""
 

@@ -102,6 +102,13 @@ class DestinationRecord:
     destination_health: DestinationHealth = field(default_factory=DestinationHealth)
     circuit: CircuitRecord | None = None
     credentials_expire_at: str | None = None  # learned by the dispatcher (e.g. an OAuth refresh token's expiry)
+    # Set by pause, removed by resume, outside the versioned document: while set, the dispatcher holds the
+    # destination's deliveries (design §2.2).
+    paused_at: str | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
 
     @property
     def etag(self) -> str:
