@@ -3,6 +3,7 @@ AWS_IAM), used on the workspace API, limited by scope, revoked and rotated (AUTH
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -122,6 +123,10 @@ def test_a_scope_added_by_patch_applies_within_the_auth_cache(local_stack: Runni
         assert api.post(BASE, json=destination_body("segment")).status_code == 403
         with client(local_stack, E2E_ADMIN_TOKEN) as admin:
             body = {"scopes": ["destinations:read", "destinations:write"]}
-            patched = admin.patch(f"{KEYS}/{created['api_key']['id']}", json=body)
+            patched = admin.patch(
+                f"{KEYS}/{created['api_key']['id']}",
+                content=json.dumps(body),
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
         assert patched.status_code == 200, patched.text
         assert eventually(lambda: api.post(BASE, json=destination_body("segment")).status_code == 201)

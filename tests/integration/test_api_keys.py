@@ -39,6 +39,7 @@ ROUTE_SCOPES = {
     ("GET", "/api/integrations/destinations"): "destinations:read",
     ("GET", "/api/integrations/destinations/{id}"): "destinations:read",
     ("PUT", "/api/integrations/destinations/{id}"): "destinations:write",
+    ("PATCH", "/api/integrations/destinations/{id}"): "destinations:write",
     ("DELETE", "/api/integrations/destinations/{id}"): "destinations:write",
     ("POST", "/api/integrations/destinations/{id}/test-send"): "destinations:write",
     ("POST", "/api/integrations/destinations/{id}/rotate-signing-secret"): "destinations:write",
@@ -521,7 +522,7 @@ class TestIdempotentRotate:
 class TestUpdate:
     def test_patch_changes_the_label_and_answers_the_key_as_the_list_shows_it(self, admin_api: ApiClient) -> None:
         created = create_key(admin_api, label="old name")
-        response = admin_api.request("PATCH", f"{KEYS}/{created['api_key']['id']}", {"label": "new name"})
+        response = admin_api.patch(f"{KEYS}/{created['api_key']['id']}", {"label": "new name"})
         assert response.status == 200, response.text
         assert response.json() == listed(admin_api)[created["api_key"]["id"]]
         assert response.json()["label"] == "new name"
@@ -532,7 +533,7 @@ class TestUpdate:
         client = as_key(api, created["secret"])
         assert client.post(BASE, destination_body("segment")).status == 403
         body = {"scopes": ["destinations:write", "destinations:read"]}
-        response = admin_api.request("PATCH", f"{KEYS}/{created['api_key']['id']}", body)
+        response = admin_api.patch(f"{KEYS}/{created['api_key']['id']}", body)
         assert response.status == 200, response.text
         assert response.json()["scopes"] == ["destinations:read", "destinations:write"]
         assert client.post(BASE, destination_body("segment")).status == 201  # AUTH_CACHE_SECONDS is 0 here
@@ -552,7 +553,7 @@ class TestUpdate:
         self, admin_api: ApiClient, body: dict[str, Any], path: str
     ) -> None:
         created = create_key(admin_api)
-        response = admin_api.request("PATCH", f"{KEYS}/{created['api_key']['id']}", body)
+        response = admin_api.patch(f"{KEYS}/{created['api_key']['id']}", body)
         assert response.status == 422, response.text
         assert [detail["path"] for detail in error_of(response)["details"]] == [path]
 
@@ -561,13 +562,13 @@ class TestUpdate:
         admin_api.delete(f"{KEYS}/{revoked}")
         elsewhere = create_key(admin_api, "ws_other")["api_key"]["id"]
         for key_id in (revoked, elsewhere, str(uuid.uuid4()), "not-a-uuid"):
-            response = admin_api.request("PATCH", f"{KEYS}/{key_id}", {"label": "x"})
+            response = admin_api.patch(f"{KEYS}/{key_id}", {"label": "x"})
             assert response.status == 404 and error_of(response)["code"] == "API_KEY_NOT_FOUND", key_id
 
     def test_a_change_is_audited_with_what_changed(self, api: ApiClient, admin_api: ApiClient) -> None:
         created = create_key(admin_api, label="before", scopes=["destinations:read"])
         body = {"label": "after", "scopes": ["destinations:read"]}
-        assert admin_api.request("PATCH", f"{KEYS}/{created['api_key']['id']}", body).status == 200
+        assert admin_api.patch(f"{KEYS}/{created['api_key']['id']}", body).status == 200
         (entry,) = [
             e for e in api.get("/api/integrations/audit-log").json()["audit_log"] if e["action"] == "api_key.updated"
         ]

@@ -45,6 +45,21 @@ EXPECTED = {
     "api_update_workspace_limits.json": ("UpdateWorkspaceLimitsFunction", 200),
     "api_revoke_api_key_not_found.json": ("RevokeApiKeyFunction", 404),
     "api_rotate_api_key_not_found.json": ("RotateApiKeyFunction", 404),
+    "api_admin_list_unhealthy_destinations.json": ("AdminListUnhealthyDestinationsFunction", 200),
+    "api_admin_get_destination.json": ("AdminGetDestinationFunction", 200),
+    "api_admin_list_deliveries.json": ("AdminListDeliveriesFunction", 200),
+    "api_admin_list_dead_letters.json": ("AdminListDeadLettersFunction", 200),
+    "api_admin_replay_dead_letters.json": ("AdminReplayDeadLettersFunction", 202),
+    "api_admin_enable_destination.json": ("AdminEnableDestinationFunction", 200),
+    "api_admin_list_parked_events.json": ("AdminListParkedEventsFunction", 200),
+    "api_admin_recover_parked_events.json": ("AdminRecoverParkedEventsFunction", 202),
+    "api_admin_list_audit_log.json": ("AdminListAuditLogFunction", 200),
+    "api_rotate_signing_secret.json": ("RotateSigningSecretFunction", 409),
+    "api_get_destination_estimate.json": ("GetDestinationEstimateFunction", 200),
+    "api_pause_destination.json": ("PauseDestinationFunction", 200),
+    "api_resume_destination.json": ("ResumeDestinationFunction", 200),
+    "api_recover_deliveries.json": ("RecoverDeliveriesFunction", 202),
+    "api_update_api_key_not_found.json": ("UpdateApiKeyFunction", 404),
 }
 
 
@@ -72,6 +87,8 @@ RUNS = [
     Run("DispatcherFunction", "sqs_delivery_jobs.json", UNREACHABLE_SEGMENT),
     Run("DeliveriesDeadLetterFunction", "sqs_deliveries_dlq.json"),
     Run("LiveEventsDeadLetterFunction", "sqs_live_events_dlq.json"),
+    Run("ContinueRecoveryFunction", "sqs_recoveries_sweep.json"),
+    Run("SweepHeldFunction", "schedule_sweep_held.json"),
 ]
 
 
@@ -154,6 +171,14 @@ def test_deliveries_dlq_consumer_turns_parked_jobs_into_dead_letters(invoked: di
     assert last_json(result.output) == {"batchItemFailures": []}
 
 
+def test_the_hold_sweep_runs_on_its_schedule_and_through_the_recoveries_queue(invoked: dict[Run, Invoked]) -> None:
+    scheduled = invoked[Run("SweepHeldFunction", "schedule_sweep_held.json")]
+    assert scheduled.exit_code == 0, scheduled.output
+    continued = invoked[Run("ContinueRecoveryFunction", "sqs_recoveries_sweep.json")]
+    assert continued.exit_code == 0, continued.output
+    assert last_json(continued.output) == {"batchItemFailures": []}
+
+
 def test_live_events_dlq_consumer_parks_invalid_and_redriven_events(invoked: dict[Run, Invoked]) -> None:
     result = invoked[Run("LiveEventsDeadLetterFunction", "sqs_live_events_dlq.json")]
     assert result.exit_code == 0, result.output
@@ -169,6 +194,8 @@ def test_every_function_has_an_event_file() -> None:
         "DispatcherFunction",
         "DeliveriesDeadLetterFunction",
         "LiveEventsDeadLetterFunction",
+        "ContinueRecoveryFunction",
+        "SweepHeldFunction",
     }
     assert set(functions()) - exercised == set()
 
@@ -183,5 +210,7 @@ def test_every_event_file_is_covered() -> None:
         "sqs_delivery_jobs.json",
         "sqs_deliveries_dlq.json",
         "sqs_live_events_dlq.json",
+        "sqs_recoveries_sweep.json",
+        "schedule_sweep_held.json",
     }
     assert files - covered == set(), "add the new event file to this test"
