@@ -57,6 +57,7 @@ from .conversions import (
     SCREENED_OUT_DOC,
     ConversionRequest,
     Normalizer,
+    ProviderWithTestEvents,
     TestEventCode,
     build_batches,
     click_id,
@@ -191,7 +192,7 @@ class MetaCredentials(base.Credentials):
     limited_data_use: bool = False
 
 
-class Meta(base.Provider):
+class Meta(ProviderWithTestEvents):
     destination_type = "meta"
     action_types = frozenset({"send_conversion"})
     credentials_model = MetaCredentials

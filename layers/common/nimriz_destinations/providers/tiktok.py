@@ -37,6 +37,7 @@ from .conversions import (
     SCREENED_OUT_DOC,
     ConversionRequest,
     Normalizer,
+    ProviderWithTestEvents,
     TestEventCode,
     build_batches,
     click_id,
@@ -97,7 +98,7 @@ class TikTokCredentials(base.Credentials):
     limited_data_use: bool = False
 
 
-class TikTok(base.Provider):
+class TikTok(ProviderWithTestEvents):
     destination_type = "tiktok"
     action_types = frozenset({"send_conversion"})
     credentials_model = TikTokCredentials
