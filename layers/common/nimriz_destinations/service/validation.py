@@ -82,16 +82,14 @@ class ValidationService:
             problem = Problem("test_event_code", f"{provider.destination_type} destinations take no test_event_code")
             raise ValidationFailed("Invalid test-send.", [problem])
         event_type = str(sample.event["type"])
-        verdict = filter_verdict(sample.action.event_filter, sample.event)
+        filtered = filter_verdict(sample.action.event_filter, sample.event)
 
-        def answer(request: dict[str, Any] | None, provider_verdict: ProviderVerdict) -> Validation:
-            return Validation(
-                sample.action.id, event_type, verdict.passed, verdict.rejected_by, request, provider_verdict
-            )
+        def answer(request: dict[str, Any] | None, said: ProviderVerdict) -> Validation:
+            return Validation(sample.action.id, event_type, filtered.passed, filtered.rejected_by, request, said)
 
-        if not verdict.passed:
+        if not filtered.passed:
             rejected = ValidationMessage(
-                f"The action's filter rejects the sample {event_type} event ({verdict.rejected_by}): nothing was sent."
+                f"The action's filter rejects the sample {event_type} event ({filtered.rejected_by}): nothing was sent."
             )
             return answer(None, ProviderVerdict("not_sent", messages=[rejected]))
         credentials = self._destinations.credentials_of(sample.record)
@@ -127,29 +125,29 @@ class ValidationService:
         try:
             authorized = self._group_sender.authorize(provider, credentials)
         except AuthorizationFailed as exc:
-            return None, _verdict(exc.outcome, channel, secrets)
+            return None, provider_verdict(exc.outcome, channel, secrets)
         built = provider.build_requests([item], authorized, now=self._clock())
         if skipped := built.skipped.get(0):
             refusal = Outcome.permanent(
                 skipped.error_class or "not_sent", f"Nimriz would not send it: {skipped.message}"
             )
-            return None, _verdict(refusal, channel, secrets)
+            return None, provider_verdict(refusal, channel, secrets)
         request = built.requests[0]
         secrets = (*secrets, *request.secrets)
         shown = shown_request(request, secrets, with_content=True)
         try:
             response = self._sender.send(provider.destination_type, request)
         except SendFailed as exc:
-            return shown, _verdict(exc.outcome, channel, secrets)
+            return shown, provider_verdict(exc.outcome, channel, secrets)
         except UnsafeDestination as exc:
-            return shown, _verdict(
+            return shown, provider_verdict(
                 Outcome.permanent("unsafe_destination", f"refused by the SSRF guard: {exc}"), channel, secrets
             )
         outcome = classified_outcomes(provider, request, response)[request.items[0]]
-        return shown, _verdict(outcome, channel, secrets, provider.validation_messages(request, response))
+        return shown, provider_verdict(outcome, channel, secrets, provider.validation_messages(request, response))
 
 
-def _verdict(
+def provider_verdict(
     outcome: Outcome,
     channel: str,
     secrets: Sequence[str],
