@@ -29,7 +29,7 @@ from .ids import ID_PATTERN, PLATFORM_ID_PATTERN
 from .limits import MAX_BURST, MAX_REQUESTS_PER_SECOND, Limits
 from .mapping import PropertyMapping
 from .providers import DESTINATION_TYPES
-from .providers.conversions import TestEventCode
+from .providers.test_event_code import TestEventCode
 from .quotas import QUOTA_CEILING
 from .scopes import Scope
 from .text import SINGLE_LINE_TEXT

@@ -17,17 +17,13 @@ import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
-
-from pydantic import StringConstraints
+from typing import Any
 
 from .base import Built, DeliveryItem, OutboundRequest, Outcome, Provider
 from .common import sha256_hex
 
 SUPPORTED_OUTCOMES = frozenset({"lead", "sale"})
 ADJUSTED_OUTCOMES = frozenset({"refund", "cancellation", "reversal"})  # follow-ons undoing a sale
-# The test channel code Meta and TikTok show in their Test Events tools.
-TestEventCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 # Mapping-doc text for what `screen` keeps out (each adapter adds what it needs to match a conversion on).
 SCREENED_OUT_DOC = (

@@ -58,7 +58,6 @@ from .conversions import (
     ConversionRequest,
     Normalizer,
     ProviderWithTestEvents,
-    TestEventCode,
     build_batches,
     click_id,
     conversion_value,
@@ -85,6 +84,7 @@ from .responses import (
     typed,
     typed_entries,
 )
+from .test_event_code import TestEventCode
 
 PLATFORM = "Meta"
 GRAPH_BASE_URL = "https://graph.facebook.com"

@@ -38,7 +38,6 @@ from .conversions import (
     ConversionRequest,
     Normalizer,
     ProviderWithTestEvents,
-    TestEventCode,
     build_batches,
     click_id,
     conversion_value,
@@ -56,6 +55,7 @@ from .conversions import (
     test_event_code,
 )
 from .responses import error_code, invalid_response, provider_message, read_json, status_line_outcome, typed
+from .test_event_code import TestEventCode
 
 PLATFORM = "TikTok"
 API_VERSION = "v1.3"
