@@ -8,24 +8,39 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
+from nimriz_destinations.api.presenters import present_validation
 from nimriz_destinations.api.responses import TEST_SEND_RESPONSES
-from nimriz_destinations.models import QueuedDelivery, TestSendRequest, TestSendResponse
+from nimriz_destinations.errors import Problem, ValidationFailed
+from nimriz_destinations.models import QueuedDelivery, TestSendRequest, TestSendResponse, TestSendValidationResponse
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.runtime import deliveries_queue, destination_service
+from nimriz_destinations.runtime import deliveries_queue, destination_service, validation_service
 
-app = create_app("destinations:write", destination_service, deliveries_queue)
+app = create_app("destinations:write", destination_service, deliveries_queue, validation_service)
 
 
 @app.post(
     "/api/integrations/destinations/<destination_id>/test-send",
-    summary="Queue a test event for one action",
+    summary="Queue a test event for one action, or validate it at once",
     responses=TEST_SEND_RESPONSES,
 )
 def test_send(
     destination_id: ResourceId, body: Annotated[TestSendRequest | None, Body()] = None
-) -> Response[TestSendResponse]:
-    action_id = body.action_id if body else None
-    queued = destination_service().test_send(current_workspace(app), destination_id, action_id)
+) -> Response[TestSendResponse | TestSendValidationResponse]:
+    request = body or TestSendRequest()
+    if request.mode == "validate":
+        validation = validation_service().validate(
+            current_workspace(app), destination_id, request.action_id, test_event_code=request.test_event_code
+        )
+        logger.info(
+            "test-send validated",
+            extra={"action_id": validation.action_id, "validation_status": validation.provider.status},
+        )
+        return json_response(200, TestSendValidationResponse(validation=present_validation(validation)))
+    if request.test_event_code is not None:
+        raise ValidationFailed(
+            "Invalid test-send.", [Problem("test_event_code", 'a test_event_code is given with mode "validate" only')]
+        )
+    queued = destination_service().test_send(current_workspace(app), destination_id, request.action_id)
     logger.info("test delivery queued", extra={"delivery_id": queued.delivery_id, "action_id": queued.action_id})
     delivery = QueuedDelivery(
         id=queued.delivery_id,

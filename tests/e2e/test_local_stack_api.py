@@ -98,6 +98,8 @@ def test_readme_curl_examples_work_verbatim(local_stack: RunningStack, tmp_path:
     result = subprocess.run(["bash", str(script_path)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"status":"queued"' in result.stdout.replace(" ", "")
+    assert '"filter":"matched"' in result.stdout.replace(" ", "")  # the validate-mode test-send
+    assert '"status":"not_available"' in result.stdout.replace(" ", "")
     assert "HTTP/1.1 204" in result.stdout
     created = json.loads(Path("/tmp/nimriz-destination.json").read_text())
     assert created["destination"]["credentials"]["write_key"] == "…cdef"

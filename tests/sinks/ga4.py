@@ -6,7 +6,11 @@
   measurement_id / api_secret, a non-JSON body or a missing `Content-Type: application/json` lands in `dropped`
   with why; valid events land in `accepted` (each with its request's client_id).
 * `/debug/mp/collect` answers 200 `{"validationMessages": [...]}` (empty when valid) and records nothing. Like
-  Google's, it does not check measurement_id or api_secret.
+  Google's, it does not check measurement_id or api_secret (validating-events guide: "The validation server does not
+  validate api_secret"; "Events sent to the validation server do not appear in reports"). Each message is
+  `{"fieldPath", "description", "validationCode"}`, as the guide's example answer:
+  `{"fieldPath": "events", "description": "Event at index: [0] has invalid name [_badEventName]. Names must start
+  with an alphabetic character.", "validationCode": "NAME_INVALID"}`.
 
 `validation_messages` applies GA4's documented rules (reference, "Limitations"; the GTM sink reuses it): client_id
 required and in the `_ga` cookie form `<digits>.<digits>`; 1-25 events; event names ≤ 40 characters of

@@ -17,10 +17,12 @@
 * Limited Data Use (Data Processing Options page, SDK `event.py`): `data_processing_options` `["LDU"]` or `[]`,
   `data_processing_options_country` / `_state` integers (0: Meta geolocates); anything else refuses the event.
 * Success: `{"events_received": n, "messages": [], "fbtrace_id": ...}`; accepted events land in `accepted` (with
-  the request's test_event_code, if any). Meta's parameters page says website events "require the
-  client_user_agent, action_source, and event_source_url parameters, while non-web events require only
-  action_source", but documents no refusal for a website event without them: such events are accepted and also
-  land in `website_without_user_agent`.
+  the request's test_event_code, if any, in `test_event_codes`). A request with a `test_event_code` (main-body
+  parameters: "Use this code to test your server events in the Test Events feature in Events Manager") is checked
+  and answered exactly like any other: that answer is what a validate-mode test-send reads. Meta's parameters page
+  says website events "require the client_user_agent, action_source, and event_source_url parameters, while non-web
+  events require only action_source", but documents no refusal for a website event without them: such events are
+  accepted and also land in `website_without_user_agent`.
 * Throttling (scripted: `buc_throttled`, `app_throttled`) as Meta's Rate Limits page documents it: a Graph error
   with a throttle code and the usage header saying how long; never a Retry-After, which Meta does not send.
 """

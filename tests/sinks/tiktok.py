@@ -13,7 +13,8 @@
   `limited_data_use`, when present, a boolean on the event (not the request).
 * Throttling (scripted: `tiktok_throttled`): HTTP 200 with one of the rate-limit codes TikTok's SDK names; TikTok
   documents no wait and no Retry-After, so none is sent.
-* Success: `{"code": 0, "message": "OK", "request_id": ..., "data": {}}`; accepted events land in `accepted`.
+* Success: `{"code": 0, "message": "OK", "request_id": ..., "data": {}}`; accepted events land in `accepted`, the
+  request's `test_event_code` (Test Events tab) in `test_event_codes`: checked and answered like any other request.
   Events named after TikTok's earlier standard-event list (`CompletePayment`, `PlaceAnOrder`, `ClickButton`) are
   accepted, as TikTok still does, and also land in `legacy_named` (the current list, September 2025:
   https://ads.tiktok.com/help/article/supported-standard-events, with `Purchase` and `SubmitForm`; `Lead`, the

@@ -278,10 +278,14 @@ class TestLeastPrivilege:
         }
         assert actions_of("RotateSigningSecretFunction") & writes == {"secretsmanager:PutSecretValue"}
 
-    def test_test_send_reads_the_table_and_sends_only_to_the_deliveries_queue(self) -> None:
-        assert actions_of("TestSendFunction") == {"dynamodb:GetItem", "sqs:SendMessage"}
+    def test_test_send_reads_the_table_and_the_stages_secrets_and_sends_only_to_the_deliveries_queue(self) -> None:
+        # Reading the destination's secret: a validate-mode test-send sends its request itself.
+        read_secret = "secretsmanager:GetSecretValue"
+        assert actions_of("TestSendFunction") == {"dynamodb:GetItem", "sqs:SendMessage", read_secret}
         (sqs_statement,) = [s for s in statements("TestSendFunction") if s["Action"] == "sqs:SendMessage"]
         assert sqs_statement["Resource"] == {"Fn::GetAtt": ["DeliveriesQueue", "Arn"]}
+        (secret_statement,) = [s for s in statements("TestSendFunction") if s["Action"] == read_secret]
+        assert "secret:nimriz-destinations/${Stage}/*" in secret_statement["Resource"]["Fn::Sub"]
 
     def test_parked_events_are_stored_by_their_consumer_and_recovered_only_onto_the_live_events_queue(self) -> None:
         assert actions_of("LiveEventsDeadLetterFunction") == {"dynamodb:PutItem"}

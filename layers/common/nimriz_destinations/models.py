@@ -30,6 +30,7 @@ from .ids import ID_PATTERN, PLATFORM_ID_PATTERN
 from .limits import MAX_BURST, MAX_REQUESTS_PER_SECOND, Limits
 from .mapping import PropertyMapping
 from .providers import DESTINATION_TYPES
+from .providers.test_event_code import TestEventCode
 from .quotas import QUOTA_CEILING
 from .scopes import Scope
 from .text import SINGLE_LINE_TEXT
@@ -146,6 +147,17 @@ def _create_variants() -> dict[str, type[BaseModel]]:
 
 class TestSendRequest(_Input):
     action_id: Uuid | None = None
+    mode: Literal["queue", "validate"] = Field(
+        default="queue",
+        description="queue: the test event is queued and delivered like any event (202; the delivery log shows it). "
+        "validate: the sample event goes through the action's filter and mapping, and the request through the "
+        "provider's validation channel where it has one, at once (200); nothing is delivered or recorded.",
+    )
+    test_event_code: TestEventCode | None = Field(
+        default=None,
+        description="validate mode, Meta and TikTok: the code of the platform's Test Events tool to validate with, "
+        "in place of the destination's own test_event_code.",
+    )
 
 
 MAX_SIGNING_OVERLAP_SECONDS = 7 * 86400
@@ -267,6 +279,46 @@ class QueuedDelivery(_Model):
 
 class TestSendResponse(_Model):
     delivery: QueuedDelivery
+
+
+class ValidationMessageOut(_Model):
+    description: str
+    field_path: str | None = Field(description="Where in the request, as the provider names it (GA4's fieldPath).")
+    code: str | None = Field(
+        description="The provider's code for it (GA4's validationCode), or the outcome's error class."
+    )
+
+
+ValidationStatus = Literal["valid", "invalid", "not_available", "not_sent", "error"]
+
+
+class ProviderValidationOut(_Model):
+    status: ValidationStatus = Field(
+        description="valid: the provider's validation channel accepted the request. invalid: it refused it (messages "
+        "say why), or Nimriz would not send it. not_available: the destination has no validation channel, so "
+        "nothing was sent. not_sent: the action's filter rejects the sample event, so nothing was sent. error: no "
+        "verdict (no answer in time, a server error, a throttle, an answer that could not be read); try again."
+    )
+    channel: str | None = Field(description="What the request was sent to instead of production ingestion.")
+    messages: list[ValidationMessageOut] = Field(
+        description="What the provider said (or why nothing was sent); empty when it had nothing to say."
+    )
+
+
+class ValidationOut(_Model):
+    action_id: str
+    event_type: str = Field(description="The type of the sample event validated.")
+    filter: Literal["matched", "filtered_out"]
+    rejected_by: str | None = Field(description="The filter rule that rejected the sample event.")
+    request: dict[str, Any] | None = Field(
+        description="The request as sent (or, with no channel, as it would be), shown as preview shows requests: "
+        "secrets and values computed from them redacted. Null when nothing was built."
+    )
+    provider: ProviderValidationOut
+
+
+class TestSendValidationResponse(_Model):
+    validation: ValidationOut
 
 
 class ErrorDetail(_Model):

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .service.quotas import QuotaService
     from .service.recoveries import RecoveryService
     from .service.usage_keys import UsageKeys
+    from .service.validation import ValidationService
     from .storage.api_keys import ApiKeyStore
     from .storage.counters import DeliveryCounters
     from .storage.deliveries import DeliveryLog
@@ -333,8 +334,31 @@ def preview_service() -> PreviewService:
     return PreviewService(destination_service())
 
 
+@requires(uses=[destination_service])
+@cache
+def validation_service() -> ValidationService:
+    from .delivery.sender import HttpSender, parse_egress_overrides
+    from .service.validation import (
+        CONNECT_TIMEOUT_SECONDS,
+        READ_TIMEOUT_SECONDS,
+        REQUEST_DEADLINE_SECONDS,
+        ValidationService,
+    )
+
+    settings = get_settings()
+    sender = HttpSender(
+        allow_loopback=settings.is_local,
+        egress_overrides=parse_egress_overrides(settings.egress_overrides_json),
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        deadline_seconds=REQUEST_DEADLINE_SECONDS,
+    )
+    return ValidationService(destination_service(), sender)
+
+
 _FACTORIES = (
     preview_service,
+    validation_service,
     destination_service,
     audit_log,
     api_key_store,

@@ -193,9 +193,8 @@ _VARIABLES: dict[str, _Variable] = {
         "AUTO_DISABLE_AFTER_SECONDS", str(5 * 24 * 3600), _number(positive=True), "a number of seconds above 0"
     ),
     "auto_disable_min_failures": _Variable("AUTO_DISABLE_MIN_FAILURES", "20", _whole(1), "a whole number, at least 1"),
-    "hold_max_seconds": _Variable(
-        "HOLD_MAX_SECONDS", str(7 * 24 * 3600), _number(positive=True), "a number of seconds above 0"
-    ),
+    # 0 holds nothing past its first release or sweep: every held delivery is dead-lettered `hold_expired` then.
+    "hold_max_seconds": _Variable("HOLD_MAX_SECONDS", str(7 * 24 * 3600), _number(), "a number of seconds, 0 or more"),
     "operator_id_key": _text("OPERATOR_ID_KEY"),
     "idempotency_secret_arn": _text("IDEMPOTENCY_SECRET_ARN"),
     "interstitial_token_secret_arn": _text("INTERSTITIAL_TOKEN_SECRET_ARN"),

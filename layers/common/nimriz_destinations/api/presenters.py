@@ -31,6 +31,7 @@ from ..models import (
     MetricCounts,
     ParkedEventListResponse,
     ParkedEventOut,
+    ProviderValidationOut,
     QuotasOut,
     QuotasResponse,
     RecoveredOut,
@@ -39,6 +40,8 @@ from ..models import (
     ReplayResponse,
     UnhealthyDestination,
     UnhealthyDestinationListResponse,
+    ValidationMessageOut,
+    ValidationOut,
 )
 from ..providers import get_provider
 
@@ -49,6 +52,7 @@ if TYPE_CHECKING:  # each function presents one of these: a handler imports none
     from ..service.deliveries import Replayed
     from ..service.metrics import VolumeEstimate, WindowMetrics
     from ..service.preview import ActionPreview
+    from ..service.validation import Validation
     from ..storage.api_keys import ApiKeyRecord
     from ..storage.audit import AuditEntry
     from ..storage.counters import Counts
@@ -177,6 +181,22 @@ def present_preview(preview: ActionPreview) -> ActionPreviewOut:
         payload=preview.payload,
         requests=preview.requests,
         note=preview.note,
+    )
+
+
+def present_validation(validation: Validation) -> ValidationOut:
+    verdict = validation.provider
+    return ValidationOut(
+        action_id=validation.action_id,
+        event_type=validation.event_type,
+        filter="matched" if validation.matched else "filtered_out",
+        rejected_by=validation.rejected_by,
+        request=validation.request,
+        provider=ProviderValidationOut(
+            status=verdict.status,
+            channel=verdict.channel,
+            messages=[ValidationMessageOut(**asdict(message)) for message in verdict.messages],
+        ),
     )
 
 

@@ -26,6 +26,7 @@ from ..models import (
     ReplayResponse,
     SigningSecretRotated,
     TestSendResponse,
+    TestSendValidationResponse,
     UnhealthyDestinationListResponse,
 )
 
@@ -80,6 +81,10 @@ PATCH_RESPONSES = {
 }
 DELETE_RESPONSES: dict[int, OpenAPIResponse] = {204: {"description": "Deleted"}, **_NOT_FOUND, **_ERRORS}
 TEST_SEND_RESPONSES = {
+    200: _json(
+        "mode \"validate\": the filter, the mapping and the provider's validation channel's verdict; nothing delivered",
+        TestSendValidationResponse,
+    ),
     202: _json("Queued; the delivery log shows the outcome", TestSendResponse),
     409: _json("No enabled action, or the action delivers nothing", ErrorResponse),
     **_BODY_ERRORS,

@@ -97,7 +97,7 @@ class GroupSender:
         if not may_start():
             return dict.fromkeys(range(len(items)), SendResult(NOT_IN_TIME, sent=False))
         try:
-            authorized = self._authorize(provider, credentials)
+            authorized = self.authorize(provider, credentials)
         except AuthorizationFailed as exc:  # e.g. a revoked refresh token: permanent; token endpoint down: retry
             return {position: SendResult(exc.outcome, sent=False) for position in range(len(items))}
         results, requests = self._send_built(provider, credentials, items, authorized, may_start)
@@ -147,7 +147,7 @@ class GroupSender:
             results[position] = SendResult(Outcome.retry("adapter_error", "No request was built for it."), sent=False)
         return results, [request.items for request in built.requests]
 
-    def _authorize(self, provider: Provider, credentials: Mapping[str, Any]) -> Mapping[str, Any]:
+    def authorize(self, provider: Provider, credentials: Mapping[str, Any]) -> Mapping[str, Any]:
         """`provider.authorize` with its token requests sent like any other: an authorization endpoint that gives
         no answer fails the delivery the way the provider's own endpoint would (e.g. `network_error`, retried)."""
 
@@ -198,7 +198,7 @@ class GroupSender:
         try:
             if not may_start():
                 return self._not_refreshed(request, started)
-            refreshed = self._authorize(provider, credentials)
+            refreshed = self.authorize(provider, credentials)
             subset = [items[position] for position in request.items]
             rebuilt = provider.build_requests(subset, refreshed, now=self._clock()).requests
             if rebuilt:
@@ -263,7 +263,7 @@ def _answered(
     except Exception as exc:  # what is shown with the outcomes, not the outcomes themselves
         _log_unexpected("recording an answer failed", provider, exc, http_status=response.status)
         excerpt, shown = None, None
-    outcomes = _outcomes(provider, request, response)
+    outcomes = classified_outcomes(provider, request, response)
     return {
         position: SendResult(
             outcomes[position],
@@ -276,7 +276,7 @@ def _answered(
     }
 
 
-def _outcomes(provider: Provider, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
+def classified_outcomes(provider: Provider, request: OutboundRequest, response: ProviderResponse) -> dict[int, Outcome]:
     """Every carried item's outcome by `provider.classify`. An item it fails on or leaves out (an adapter bug) gets
     `invalid_response` by the status code: permanent after a 2xx, so a request the provider took is not sent again
     because its answer could not be understood (design §8.1)."""

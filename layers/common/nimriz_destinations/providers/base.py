@@ -206,6 +206,15 @@ def derived(credentials: Mapping[str, Any], compute: Callable[[], str], shown_as
     return shown_as if isinstance(credentials, PreviewCredentials) else compute()
 
 
+@dataclass(frozen=True, slots=True)
+class ValidationMessage:
+    """One problem a provider's validation channel reports (e.g. one of GA4's `validationMessages`)."""
+
+    description: str
+    field_path: str | None = None  # where in the request, as the provider names it (GA4's `fieldPath`)
+    code: str | None = None  # the provider's code for it (GA4's `validationCode`) or the outcome's error class
+
+
 class AuthorizationFailed(Exception):
     """`authorize` could not obtain credentials to send with; `outcome` says whether to retry or not."""
 
@@ -235,6 +244,27 @@ class Provider:
     # Secrets the service itself keeps in the stored credentials beside the customer's (a webhook's previous signing
     # secret during a rotation): not fields of the credentials model, never shown, masked and redacted like them.
     stored_secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+    # Why a validate-mode test-send (README, "Validating before going live") of this type reaches no validation
+    # channel when `validation_channel` names none: what it would take, or why the provider has none.
+    # Shown after the type, e.g. "segment has no validation channel: ...".
+    no_validation_channel: ClassVar[str] = (
+        "has no validation channel: any request would be ingested as live, so nothing was sent; the request shown "
+        "is what a queued test-send would send"
+    )
+
+    def validation_channel(self, credentials: Mapping[str, Any]) -> str | None:
+        """What a test send (`reason` "test") built with `credentials` reaches instead of production ingestion, in
+        words for the answer (e.g. "the GA4 validation server, /debug/mp/collect"), or None when it has nothing
+        else to reach: a validate-mode test-send then sends nothing (`no_validation_channel` says why)."""
+        return None
+
+    def validation_messages(
+        self, request: OutboundRequest, response: ProviderResponse
+    ) -> list[ValidationMessage] | None:
+        """What the validation channel's answer to `request` lists, item by item, when it has such a list (GA4's
+        `validationMessages`); None to report the classified outcome's message instead."""
+        return None
 
     def generated_credentials(self, supplied: dict[str, Any]) -> dict[str, Any]:
         """Values the service generates when the customer omits them (e.g. a webhook signing secret)."""

@@ -17,17 +17,13 @@ import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import StringConstraints
-
-from .base import Built, DeliveryItem, OutboundRequest, Outcome
+from .base import Built, DeliveryItem, OutboundRequest, Outcome, Provider
 from .common import sha256_hex
 
 SUPPORTED_OUTCOMES = frozenset({"lead", "sale"})
 ADJUSTED_OUTCOMES = frozenset({"refund", "cancellation", "reversal"})  # follow-ons undoing a sale
-# The test channel code Meta and TikTok show in their Test Events tools.
-TestEventCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 # Mapping-doc text for what `screen` keeps out (each adapter adds what it needs to match a conversion on).
 SCREENED_OUT_DOC = (
@@ -236,6 +232,24 @@ def build_batches(
             positions = tuple(position for position, _ in batch)
             built.requests.append(build_request([payload for _, payload in batch], positions, test))
     return built
+
+
+class ProviderWithTestEvents(Provider):
+    """Meta and TikTok: a test send carrying a `test_event_code` goes to the production endpoint but shows in the
+    platform's Test Events tool instead of being counted (Meta's main-body parameters: "Code used to verify that your
+    server events are received correctly by Facebook. Use this code to test your server events in the Test Events
+    feature in Events Manager"; TikTok's Events API takes the same body field for its Test Events tab). That is their
+    validation channel, when the destination's credentials (or the validate request) give a code."""
+
+    no_validation_channel = (
+        "has no test_event_code: nothing was sent, since without one the event would count as a live conversion. "
+        'Give one in the request body ({"mode": "validate", "test_event_code": "TEST123"}) or the destination\'s '
+        "credentials (test_event_code): the code the platform's Test Events tool shows"
+    )
+
+    def validation_channel(self, credentials: Mapping[str, Any]) -> str | None:
+        code = credentials.get("test_event_code")
+        return f"the production endpoint with test_event_code {code} (Test Events tool, not counted)" if code else None
 
 
 def test_event_code(credentials: Mapping[str, Any], test: bool) -> tuple[dict[str, Any], str | None]:

@@ -37,10 +37,12 @@ Dedup. The Measurement Protocol has no dedup key: a delivery retried after a los
 Purchases carry `transaction_id` (the event id), which GA4 reports use to deduplicate purchases.
 
 Responses. `/mp/collect` answers 2xx to anything it receives and never reports payload errors, so the adapter
-refuses up front what GA4 would silently drop (no client_id, no name, older than 72 hours). Test sends go to the
-validation server (`/debug/mp/collect`, GA4 only) and its `validationMessages` become the outcome (an answer
-without a readable list is `invalid_response`). A refusal of a batch (validation messages, or a 400 from a server
-container) is isolated: its events are refused together and resent at once in halves (design §8.1).
+refuses up front what GA4 would silently drop (no client_id, no name, older than 72 hours). Test sends, queued or
+validate-mode (`validation_channel`), go to the validation server (`/debug/mp/collect`, GA4 only: "Events sent to the
+validation server do not appear in reports"; it "does not validate api_secret", validating-events guide) and its
+`validationMessages` become the outcome (an answer without a readable list is `invalid_response`). A refusal of a
+batch (validation messages, or a 400 from a server container) is isolated: its events are refused together and
+resent at once in halves (design §8.1).
 """
 
 from __future__ import annotations
@@ -56,7 +58,17 @@ from pydantic import StringConstraints
 from ..event_fields import compile_path
 from ..mapping import PropertyMapping
 from .analytics import MappingDoc, age_seconds, pack
-from .base import Built, DeliveryItem, OutboundRequest, Outcome, Provider, ProviderResponse, Verdict, classify_status
+from .base import (
+    Built,
+    DeliveryItem,
+    OutboundRequest,
+    Outcome,
+    Provider,
+    ProviderResponse,
+    ValidationMessage,
+    Verdict,
+    classify_status,
+)
 from .common import anonymous_id, epoch_millis, sha256_hex
 from .ga4_names import name_problems
 from .responses import invalid_response, read_json, typed
@@ -293,6 +305,14 @@ class MeasurementProtocol(Provider):
     def collect_url(self, credentials: Mapping[str, Any], *, validate: bool) -> str:
         raise NotImplementedError
 
+    def validation_channel(self, credentials: Mapping[str, Any]) -> str | None:
+        return f"the GA4 validation server ({VALIDATION_PATH})" if self.validates_test_sends else None
+
+    def validation_messages(
+        self, request: OutboundRequest, response: ProviderResponse
+    ) -> list[ValidationMessage] | None:
+        return validation_messages(response) if urlsplit(request.url).path.endswith(VALIDATION_PATH) else None
+
     def api_secret(self, credentials: Mapping[str, Any]) -> str | None:
         secret = credentials.get("api_secret")
         return str(secret) if secret else None
@@ -472,17 +492,36 @@ def _listed(names: list[str]) -> str:
 
 
 def _validation_outcome(response: ProviderResponse) -> Outcome:
-    body = read_json(response.body)
-    messages = typed(body.value, "validationMessages", list)
+    messages = validation_messages(response)
     if messages is None:
-        return invalid_response("The GA4 validation server", response, body.problem or "no validationMessages list")
+        problem = read_json(response.body).problem or "no validationMessages list"
+        return invalid_response("The GA4 validation server", response, problem)
     if not messages:
         return Outcome.delivered("validated by the GA4 validation server (test sends do not appear in reports)")
     text = "; ".join(_describe(message) for message in messages)
     return Outcome.permanent(VALIDATION_FAILED, text[:_MAX_VALIDATION_MESSAGE])
 
 
-def _describe(message: Any) -> str:
-    code = typed(message, "validationCode", str)
-    described = f"{typed(message, 'fieldPath', str) or 'request'}: {typed(message, 'description', str) or 'invalid'}"
-    return f"{described} ({code})" if code else described
+def validation_messages(response: ProviderResponse) -> list[ValidationMessage] | None:
+    """The validation server's `validationMessages`, None when the answer holds no such list. Google's validating-events
+    guide (https://developers.google.com/analytics/devguides/collection/protocol/ga4/validating-events): the response
+    is `{"validationMessages": Array<ValidationMessage>}`, each with `fieldPath` ("The path to the field that was
+    invalid"), `description` ("A description of the error") and `validationCode` (VALUE_INVALID, VALUE_REQUIRED,
+    NAME_INVALID, NAME_RESERVED, VALUE_OUT_OF_BOUNDS, EXCEEDED_MAX_ENTITIES, NAME_DUPLICATED); the list is empty for a
+    request with no validation issues. Entries that are not objects are read as what they lack: "invalid"."""
+    entries = typed(read_json(response.body).value, "validationMessages", list)
+    if entries is None:
+        return None
+    return [
+        ValidationMessage(
+            typed(entry, "description", str) or "invalid",
+            field_path=typed(entry, "fieldPath", str),
+            code=typed(entry, "validationCode", str),
+        )
+        for entry in entries
+    ]
+
+
+def _describe(message: ValidationMessage) -> str:
+    described = f"{message.field_path or 'request'}: {message.description}"
+    return f"{described} ({message.code})" if message.code else described

@@ -57,7 +57,7 @@ from .conversions import (
     SCREENED_OUT_DOC,
     ConversionRequest,
     Normalizer,
-    TestEventCode,
+    ProviderWithTestEvents,
     build_batches,
     click_id,
     conversion_value,
@@ -84,6 +84,7 @@ from .responses import (
     typed,
     typed_entries,
 )
+from .test_event_code import TestEventCode
 
 PLATFORM = "Meta"
 GRAPH_BASE_URL = "https://graph.facebook.com"
@@ -191,7 +192,7 @@ class MetaCredentials(base.Credentials):
     limited_data_use: bool = False
 
 
-class Meta(base.Provider):
+class Meta(ProviderWithTestEvents):
     destination_type = "meta"
     action_types = frozenset({"send_conversion"})
     credentials_model = MetaCredentials

@@ -37,7 +37,7 @@ from .conversions import (
     SCREENED_OUT_DOC,
     ConversionRequest,
     Normalizer,
-    TestEventCode,
+    ProviderWithTestEvents,
     build_batches,
     click_id,
     conversion_value,
@@ -55,6 +55,7 @@ from .conversions import (
     test_event_code,
 )
 from .responses import error_code, invalid_response, provider_message, read_json, status_line_outcome, typed
+from .test_event_code import TestEventCode
 
 PLATFORM = "TikTok"
 API_VERSION = "v1.3"
@@ -97,7 +98,7 @@ class TikTokCredentials(base.Credentials):
     limited_data_use: bool = False
 
 
-class TikTok(base.Provider):
+class TikTok(ProviderWithTestEvents):
     destination_type = "tiktok"
     action_types = frozenset({"send_conversion"})
     credentials_model = TikTokCredentials

@@ -1,4 +1,4 @@
-"""Destination use cases: create, list, get, update, delete, test-send, signing-secret rotation.
+"""Destination use cases: create, list, get, update, delete, test-send (queued), signing-secret rotation.
 
 Knows nothing of HTTP or Lambda: takes validated request models and returns records.
 """
@@ -63,6 +63,15 @@ class SavedDestination:
 class RotatedSigningSecret:
     signing_secret: str  # shown once, in the rotation's response only
     previous_secret_expires_at: str | None  # until when the replaced secret signs too; None: it stopped at once
+
+
+@dataclass(frozen=True, slots=True)
+class SampleSend:
+    """A test-send's destination, action and sample event."""
+
+    record: DestinationRecord
+    action: ActionRecord
+    event: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,7 +434,9 @@ class DestinationService:
                 self._secrets.delete(current.secret_arn)
             return
 
-    def test_send(self, workspace: Workspace, destination_id: str, action_id: str | None) -> QueuedTest:
+    def sample_send(self, workspace: Workspace, destination_id: str, action_id: str | None) -> SampleSend:
+        """What a test-send sends (queued or validated): the named action, else the first enabled one, and a sample
+        event of the kind it sends."""
         record = self.get(workspace.workspace_id, destination_id)
         if action_id is not None:
             action = record.action(action_id)
@@ -439,23 +450,27 @@ class DestinationService:
             raise NothingToDeliver("Interstitial settings are served to the redirect edge; there is nothing to send.")
         event_type = "conversion.lead" if action.action_type == "send_conversion" else "link.clicked"
         event = sample_event(event_type, workspace_id=workspace.workspace_id, organization_id=workspace.organization_id)
+        return SampleSend(record, action, event)
+
+    def test_send(self, workspace: Workspace, destination_id: str, action_id: str | None) -> QueuedTest:
+        sample = self.sample_send(workspace, destination_id, action_id)
         job = DeliveryJob(
             delivery_id=new_delivery_id(int(time.time() * 1000)),  # time-ordered: the log sorts and searches by it
             workspace_id=workspace.workspace_id,
             organization_id=workspace.organization_id,
-            destination_id=record.id,
-            action_id=action.id,
+            destination_id=sample.record.id,
+            action_id=sample.action.id,
             reason="test",
-            event=event,
+            event=sample.event,
             queued_at=utc_now(),
         )
         self._send_job(job)
         return QueuedTest(
             delivery_id=job.delivery_id,
-            destination_id=record.id,
-            action_id=action.id,
-            event_id=event["id"],
-            event_type=event_type,
+            destination_id=sample.record.id,
+            action_id=sample.action.id,
+            event_id=sample.event["id"],
+            event_type=sample.event["type"],
             queued_at=job.queued_at,
         )
 

@@ -16,11 +16,11 @@ from typing import Any
 from ..canonical_event import validate_canonical_event
 from ..delivery.prepare import MappedEventTooLarge, delivery_item, previewed_requests
 from ..errors import Problem, ValidationFailed
-from ..filters import EventFilter, compile_filter
+from ..filters import EventFilter, FilterVerdict, compile_filter
 from ..mapping import PropertyMapping, compile_mapping
 from ..models import DestinationCreate
 from ..providers import get_provider
-from ..providers.base import Provider
+from ..providers.base import DeliveryItem, Provider
 from ..sample_events import sample_event
 from ..storage.records import Workspace
 from .destinations import DestinationService
@@ -124,7 +124,7 @@ class PreviewService:
         too_large: list[Problem] = []
         budget = MAX_PREVIEW_RESPONSE_BYTES - _response_size(event)
         for action in actions:
-            verdict = compile_filter(EventFilter.model_validate(action.event_filter)).evaluate(event)
+            verdict = filter_verdict(action.event_filter, event)
             preview = ActionPreview(
                 action.id, action.name, action.action_type, action.enabled, verdict.passed, verdict.rejected_by
             )
@@ -149,10 +149,22 @@ class PreviewService:
         action: _Action,
         event: dict[str, Any],
     ) -> None:
-        mapping = compile_mapping(PropertyMapping.model_validate(action.property_mapping))
-        item = delivery_item(provider, mapping, event, delivery_id="preview", reason="live", attempt=1)
+        item = mapped_item(provider, action.property_mapping, event, delivery_id="preview", reason="live")
         preview.payload = item.payload
         preview.requests, preview.note = previewed_requests(provider, credentials, item, now=time.time())
+
+
+def filter_verdict(event_filter: dict[str, Any], event: dict[str, Any]) -> FilterVerdict:
+    """What a stored or unsaved action's `event_filter` decides for `event`."""
+    return compile_filter(EventFilter.model_validate(event_filter)).evaluate(event)
+
+
+def mapped_item(
+    provider: Provider, property_mapping: dict[str, Any], event: dict[str, Any], *, delivery_id: str, reason: str
+) -> DeliveryItem:
+    """`event` through an action's `property_mapping`, as the dispatcher maps it (MappedEventTooLarge over 64 KB)."""
+    mapping = compile_mapping(PropertyMapping.model_validate(property_mapping))
+    return delivery_item(provider, mapping, event, delivery_id=delivery_id, reason=reason, attempt=1)
 
 
 def _response_size(value: Any) -> int:
