@@ -8,13 +8,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
+from nimriz_destinations.api.idempotency import IdempotencyKey, answer_once
 from nimriz_destinations.api.presenters import present_replayed
 from nimriz_destinations.api.responses import REPLAY_RESPONSES
 from nimriz_destinations.models import ReplayRequest, ReplayResponse
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.runtime import deliveries_queue, delivery_service
+from nimriz_destinations.runtime import deliveries_queue, delivery_service, idempotent_requests
 
-app = create_app("deliveries:replay", delivery_service, deliveries_queue)
+app = create_app("deliveries:replay", delivery_service, deliveries_queue, idempotent_requests)
 
 
 @app.post(
@@ -23,12 +24,17 @@ app = create_app("deliveries:replay", delivery_service, deliveries_queue)
     responses=REPLAY_RESPONSES,
 )
 def replay_dead_letters(
-    destination_id: ResourceId, body: Annotated[ReplayRequest | None, Body()] = None
+    destination_id: ResourceId,
+    body: Annotated[ReplayRequest | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[ReplayResponse]:
-    ids = body.ids if body else None
-    replayed = delivery_service().replay(current_workspace(app).workspace_id, destination_id, ids)
-    logger.info("dead letters replayed", extra={"destination_id": destination_id, "count": len(replayed)})
-    return json_response(202, present_replayed(replayed))
+    def replay(_: bytes | None) -> Response[ReplayResponse]:
+        ids = body.ids if body else None
+        replayed = delivery_service().replay(current_workspace(app).workspace_id, destination_id, ids)
+        logger.info("dead letters replayed", extra={"destination_id": destination_id, "count": len(replayed)})
+        return json_response(202, present_replayed(replayed))
+
+    return answer_once(app, idempotent_requests(), idempotency_key, replay)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -7,13 +7,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_actor, current_workspace, json_response
+from nimriz_destinations.api.idempotency import IdempotencyKey, answer_once
 from nimriz_destinations.api.presenters import present_destination
 from nimriz_destinations.api.responses import PAUSE_RESPONSES
 from nimriz_destinations.models import DestinationResponse
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.runtime import deliveries_queue, recoveries_queue, recovery_service
+from nimriz_destinations.runtime import deliveries_queue, idempotent_requests, recoveries_queue, recovery_service
 
-app = create_app("destinations:write", recovery_service, deliveries_queue, recoveries_queue)
+app = create_app("destinations:write", recovery_service, deliveries_queue, recoveries_queue, idempotent_requests)
 
 
 @app.post(
@@ -21,10 +22,15 @@ app = create_app("destinations:write", recovery_service, deliveries_queue, recov
     summary="Resume a paused destination: its held deliveries go out, oldest event first",
     responses=PAUSE_RESPONSES,
 )
-def resume_destination(destination_id: ResourceId) -> Response[DestinationResponse]:
-    record = recovery_service().resume(current_workspace(app), destination_id, actor=current_actor(app))
-    logger.info("destination resumed", extra={"destination_id": destination_id})
-    return json_response(200, DestinationResponse(destination=present_destination(record)), {"ETag": record.etag})
+def resume_destination(
+    destination_id: ResourceId, idempotency_key: IdempotencyKey = None
+) -> Response[DestinationResponse]:
+    def resume(_: bytes | None) -> Response[DestinationResponse]:
+        record = recovery_service().resume(current_workspace(app), destination_id, actor=current_actor(app))
+        logger.info("destination resumed", extra={"destination_id": destination_id})
+        return json_response(200, DestinationResponse(destination=present_destination(record)), {"ETag": record.etag})
+
+    return answer_once(app, idempotent_requests(), idempotency_key, resume)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

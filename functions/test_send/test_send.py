@@ -8,14 +8,15 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
+from nimriz_destinations.api.idempotency import IdempotencyKey, answer_once
 from nimriz_destinations.api.presenters import present_validation
 from nimriz_destinations.api.responses import TEST_SEND_RESPONSES
 from nimriz_destinations.errors import Problem, ValidationFailed
 from nimriz_destinations.models import QueuedDelivery, TestSendRequest, TestSendResponse, TestSendValidationResponse
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.runtime import deliveries_queue, destination_service, validation_service
+from nimriz_destinations.runtime import deliveries_queue, destination_service, idempotent_requests, validation_service
 
-app = create_app("destinations:write", destination_service, deliveries_queue, validation_service)
+app = create_app("destinations:write", destination_service, deliveries_queue, validation_service, idempotent_requests)
 
 
 @app.post(
@@ -24,9 +25,17 @@ app = create_app("destinations:write", destination_service, deliveries_queue, va
     responses=TEST_SEND_RESPONSES,
 )
 def test_send(
-    destination_id: ResourceId, body: Annotated[TestSendRequest | None, Body()] = None
+    destination_id: ResourceId,
+    body: Annotated[TestSendRequest | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[TestSendResponse | TestSendValidationResponse]:
     request = body or TestSendRequest()
+    return answer_once(app, idempotent_requests(), idempotency_key, lambda _: _test_send(destination_id, request))
+
+
+def _test_send(
+    destination_id: str, request: TestSendRequest
+) -> Response[TestSendResponse | TestSendValidationResponse]:
     if request.mode == "validate":
         validation = validation_service().validate(
             current_workspace(app), destination_id, request.action_id, test_event_code=request.test_event_code

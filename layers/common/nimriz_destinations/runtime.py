@@ -45,7 +45,25 @@ def audit_log() -> AuditLog:
     return AuditLog(AuditStore(settings.required("table_name"), retention_days=settings.audit_retention_days))
 
 
-@requires("table_name", uses=[audit_log])
+@requires("table_name")
+@cache
+def idempotent_requests() -> IdempotentRequests:
+    from .service.idempotency import IdempotentRequests
+    from .storage.idempotency import IdempotencyStore
+
+    return IdempotentRequests(IdempotencyStore(get_settings().required("table_name")), idempotency_key)
+
+
+@requires("idempotency_secret_arn")
+@cache
+def idempotency_key() -> bytes:
+    """The per-stack key idempotent answers derive their secrets from: read once per execution environment, when a
+    request first needs it (never rotated: a replay within 24 hours of a change would fail, design §9.7)."""
+    secret_arn = get_settings().required("idempotency_secret_arn")
+    return aws.secretsmanager().get_secret_value(SecretId=secret_arn)["SecretString"].encode()
+
+
+@requires("table_name", uses=[audit_log, idempotent_requests])
 @cache
 def destination_service() -> DestinationService:
     from .service.destinations import DestinationService
@@ -63,6 +81,7 @@ def destination_service() -> DestinationService:
         lambda job: deliveries_queue().send(job),
         audit_log(),
         QuotaStore(settings.required("table_name")),
+        idempotent_requests().derive,
     )
 
 
@@ -73,24 +92,6 @@ def api_key_store() -> ApiKeyStore:
 
     settings = get_settings()
     return ApiKeyStore(settings.required("table_name"), cache_seconds=settings.auth_cache_seconds)
-
-
-@requires("table_name")
-@cache
-def idempotent_requests() -> IdempotentRequests:
-    from .service.idempotency import IdempotentRequests
-    from .storage.idempotency import IdempotencyStore
-
-    return IdempotentRequests(IdempotencyStore(get_settings().required("table_name")), idempotency_key)
-
-
-@requires("idempotency_secret_arn")
-@cache
-def idempotency_key() -> bytes:
-    """The per-stack key idempotent answers derive their secrets from: read once per execution environment, when a
-    request first needs it (never rotated: a replay within 24 hours of a change would fail, design §9.7)."""
-    secret_arn = get_settings().required("idempotency_secret_arn")
-    return aws.secretsmanager().get_secret_value(SecretId=secret_arn)["SecretString"].encode()
 
 
 @requires(uses=[api_key_store, audit_log, idempotent_requests])

@@ -180,6 +180,10 @@ class DestinationsApiResolver(APIGatewayRestResolver):
             # Keys appended here must not leak into the next request this environment serves.
             logger.remove_keys(list(_ACCESS_LOG_KEYS))
 
+    def request_body(self) -> Any:
+        """The request's body as parsed (None without one): what an idempotent request compares (api/idempotency.py)."""
+        return None if self._body is None else self._body.value
+
     def _parsed_body_value(self, text: str) -> Any:
         # Lambda runs one event at a time per environment: the body Powertools asks about is the one
         # `resolve` just parsed and put in the event.
@@ -256,7 +260,7 @@ def _with_json_content_type(headers: Mapping[str, Any] | None, *, multi: bool = 
     }
 
 
-def create_app(scope: Scope, *uses: Callable[[], Any]) -> APIGatewayRestResolver:
+def create_app(scope: Scope, *uses: Callable[[], Any]) -> DestinationsApiResolver:
     """A workspace route's resolver: callers need an API key with `scope`. Built when the handler module loads, it
     checks the settings of the composition-root factories the route `uses` then (settings.check_settings)."""
     check_settings(*uses)
@@ -272,7 +276,7 @@ def create_admin_app(*uses: Callable[[], Any]) -> APIGatewayRestResolver:
     return _with_error_handling(DestinationsApiResolver(_admin_caller, enable_validation=True), "admin")
 
 
-def _with_error_handling(app: DestinationsApiResolver, api: str) -> APIGatewayRestResolver:
+def _with_error_handling(app: DestinationsApiResolver, api: str) -> DestinationsApiResolver:
     """Every error as the API's error body; each 500 counted for the API's 5xx alarm (`api`: which API)."""
 
     @app.exception_handler(DomainError)

@@ -17,6 +17,7 @@ secret (a webhook signature, a Basic token, a keyed hash) through `derived`, whi
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,14 @@ class _SecretMarker:
 
 
 SECRET = _SecretMarker()
+# 32 bytes to make a generated value from, given what they are for: random, or derived from an idempotent request's
+# nonce (service/idempotency.py `derive`), so that a retry makes the same value again.
+RandomBytes = Callable[[str], bytes]
+
+
+def fresh_random_bytes(purpose: str) -> bytes:
+    return secrets.token_bytes(32)
+
 
 SecretStr = Annotated[str, StringConstraints(min_length=1, max_length=4096, strip_whitespace=True), SECRET]
 PlainStr = Annotated[str, StringConstraints(min_length=1, max_length=512, strip_whitespace=True)]
@@ -266,8 +275,11 @@ class Provider:
         `validationMessages`); None to report the classified outcome's message instead."""
         return None
 
-    def generated_credentials(self, supplied: dict[str, Any]) -> dict[str, Any]:
-        """Values the service generates when the customer omits them (e.g. a webhook signing secret)."""
+    def generated_credentials(
+        self, supplied: dict[str, Any], random_bytes: RandomBytes = fresh_random_bytes
+    ) -> dict[str, Any]:
+        """Values the service generates when the customer omits them (e.g. a webhook signing secret), each made from
+        `random_bytes(<its name>)`."""
         return {}
 
     def kept_credentials(self, stored: Mapping[str, Any], supplied: Mapping[str, Any]) -> dict[str, Any]:

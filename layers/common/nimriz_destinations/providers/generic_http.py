@@ -12,10 +12,10 @@ the new secret at its own pace: it accepts a request when any listed signature m
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
-import secrets
 import time
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal
@@ -36,9 +36,11 @@ from .base import (
     Outcome,
     Provider,
     ProviderResponse,
+    RandomBytes,
     SecretStr,
     classify_status,
     derived,
+    fresh_random_bytes,
 )
 from .common import json_bytes
 from .responses import provider_message
@@ -191,10 +193,12 @@ class GenericHttp(Provider):
 
     stored_secret_fields = frozenset({PREVIOUS_SIGNING_SECRET})
 
-    def generated_credentials(self, supplied: dict[str, Any]) -> dict[str, Any]:
+    def generated_credentials(
+        self, supplied: dict[str, Any], random_bytes: RandomBytes = fresh_random_bytes
+    ) -> dict[str, Any]:
         if supplied.get(SIGNING_SECRET):
             return {}
-        return {SIGNING_SECRET: _new_signing_secret()}
+        return {SIGNING_SECRET: _new_signing_secret(random_bytes(SIGNING_SECRET))}
 
     def kept_credentials(self, stored: Mapping[str, Any], supplied: Mapping[str, Any]) -> dict[str, Any]:
         # A rotation's overlap outlives a save that keeps the signing secret; a save that sets another one ends it.
@@ -208,7 +212,7 @@ class GenericHttp(Provider):
     ) -> dict[str, Any] | None:
         # Only the secret being replaced is kept: a rotation during an overlap ends the older secret's at once.
         rotated = {name: value for name, value in stored.items() if name not in _ROTATION_FIELDS}
-        rotated[SIGNING_SECRET] = _new_signing_secret()
+        rotated[SIGNING_SECRET] = _new_signing_secret(fresh_random_bytes(SIGNING_SECRET))
         if previous_expires_at is not None and stored.get(SIGNING_SECRET):
             rotated[PREVIOUS_SIGNING_SECRET] = stored[SIGNING_SECRET]
             rotated[PREVIOUS_SECRET_EXPIRES_AT] = previous_expires_at
@@ -258,8 +262,9 @@ class GenericHttp(Provider):
         return dict.fromkeys(request.items, _webhook_outcome(request, response))
 
 
-def _new_signing_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+def _new_signing_secret(random: bytes) -> str:
+    # As secrets.token_urlsafe(32) writes its bytes: URL-safe base64 without padding.
+    return "whsec_" + base64.urlsafe_b64encode(random).rstrip(b"=").decode()
 
 
 def _signed_envelope(

@@ -38,7 +38,7 @@ from ..merge_patch import merge_patch
 from ..models import ActionInput, DestinationCreate, DestinationUpdate
 from ..netguard import UnsafeDestination, check_url
 from ..providers import get_provider
-from ..providers.base import Provider
+from ..providers.base import Provider, RandomBytes, fresh_random_bytes
 from ..quotas import Usage, check_change, usage_of, usage_of_all
 from ..sample_events import sample_event
 from ..settings import Settings
@@ -93,8 +93,10 @@ class DestinationService:
         send_delivery_job: Callable[[DeliveryJob], None],
         audit: AuditLog,
         quotas: QuotaStore,
+        derive: Callable[[bytes, str], bytes],
     ) -> None:
         self._settings = settings
+        self._derive = derive  # an idempotent request's bytes from its nonce (service/idempotency.py)
         self._store = store
         self._quotas = quotas
         self._secrets = secrets
@@ -140,11 +142,21 @@ class DestinationService:
             return {}
         return self._secrets.read(SecretRef(record.secret_arn, record.secret_version))
 
-    def create(self, workspace: Workspace, request: DestinationCreate, *, actor: Actor) -> SavedDestination:
+    def create(
+        self, workspace: Workspace, request: DestinationCreate, *, actor: Actor, nonce: bytes | None = None
+    ) -> SavedDestination:
+        """A new destination. Given an idempotent request's `nonce` (design §9.7), its ids and generated secrets are
+        derived from it, and a destination it made already (a retry taking over a create whose answer was never
+        recorded) is answered as it now is, nothing written."""
+        random_bytes = self._random_bytes(nonce)
+        destination_id = _uuid4(random_bytes("destination.id"))
+        if nonce is not None:
+            made = self._store.get(workspace.workspace_id, destination_id)
+            if made is not None:
+                return SavedDestination(record=made, revealed=self.generated_secrets(request, nonce))
         provider, credentials = self.validate_new(request, workspace=workspace)
-        revealed = provider.generated_credentials(credentials or {})
+        revealed = self.generated_secrets(request, nonce)
         now = utc_now()
-        destination_id = str(uuid.uuid4())
         stored = None
         if credentials is not None and provider.credentials_model.model_fields:
             stored = {**credentials, **revealed}
@@ -155,7 +167,10 @@ class DestinationService:
             name=request.name,
             type=request.type,
             enabled=request.enabled,
-            actions=[_new_action(action, now) for action in request.actions],
+            actions=[
+                _new_action(action, now, _uuid4(random_bytes(f"destination.actions.{index}.id")))
+                for index, action in enumerate(request.actions)
+            ],
             credential_hints=provider.credential_hints(stored or {}),
             secret_arn=None,
             secret_version=None,
@@ -176,6 +191,8 @@ class DestinationService:
                     self._settings.secret_name(workspace.workspace_id, destination_id),
                     stored,
                     tags={"workspace_id": workspace.workspace_id, "destination_id": destination_id},
+                    # A retry taking over a create that died after making the secret makes it again, where it is.
+                    overwrite=nonce is not None,
                 )
                 record.secret_arn, record.secret_version = secret.arn, secret.version_id
             try:
@@ -190,6 +207,16 @@ class DestinationService:
                     self._secrets.delete(secret.arn)
                 raise
         return SavedDestination(record=record, revealed=revealed)
+
+    def generated_secrets(self, request: DestinationCreate, nonce: bytes | None) -> dict[str, Any]:
+        """The credentials a create generates for what the customer left out (a webhook's signing secret), shown once:
+        derived from `nonce` when given, so that a replay of the create shows them again."""
+        return get_provider(request.type).generated_credentials(request.credentials or {}, self._random_bytes(nonce))
+
+    def _random_bytes(self, nonce: bytes | None) -> RandomBytes:
+        if nonce is None:
+            return fresh_random_bytes
+        return lambda purpose: self._derive(nonce, purpose)
 
     def update(
         self,
@@ -645,9 +672,13 @@ def _raise_if_problems(problems: list[Problem]) -> None:
         raise ValidationFailed("The request has invalid fields.", problems)
 
 
-def _new_action(action: ActionInput, now: str) -> ActionRecord:
+def _uuid4(random: bytes) -> str:
+    return str(uuid.UUID(bytes=random[:16], version=4))
+
+
+def _new_action(action: ActionInput, now: str, action_id: str) -> ActionRecord:
     return ActionRecord(
-        id=str(uuid.uuid4()),
+        id=action_id,
         name=action.name,
         action_type=action.action_type,
         enabled=action.enabled,
@@ -661,8 +692,7 @@ def _new_action(action: ActionInput, now: str) -> ActionRecord:
 
 
 def _updated_action(action: ActionInput, existing: ActionRecord | None, now: str) -> ActionRecord:
-    record = _new_action(action, now)
+    record = _new_action(action, now, str(uuid.uuid4()) if existing is None else existing.id)
     if existing is not None:
-        record.id = existing.id
         record.created_at = existing.created_at
     return record

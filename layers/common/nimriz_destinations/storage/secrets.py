@@ -39,17 +39,24 @@ _values: TTLCache[dict[str, Any]] = TTLCache(max_entries=512, ttl_seconds=3600)
 
 
 class SecretStore:
-    def create(self, name: str, value: dict[str, Any], *, tags: dict[str, str]) -> SecretRef:
-        response = aws.secretsmanager().create_secret(
-            Name=name,
-            SecretString=secret_string(value),
-            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-        )
+    def create(self, name: str, value: dict[str, Any], *, tags: dict[str, str], overwrite: bool = False) -> SecretRef:
+        """A new secret; with `overwrite`, a secret of that name already there gets `value` as its new version."""
+        client = aws.secretsmanager()
+        try:
+            response = client.create_secret(
+                Name=name,
+                SecretString=secret_string(value),
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+        except client.exceptions.ResourceExistsException:
+            if not overwrite:
+                raise
+            return self.put(name, value)
         return SecretRef(arn=response["ARN"], version_id=response["VersionId"])
 
-    def put(self, arn: str, value: dict[str, Any]) -> SecretRef:
-        response = aws.secretsmanager().put_secret_value(SecretId=arn, SecretString=secret_string(value))
-        return SecretRef(arn=arn, version_id=response["VersionId"])
+    def put(self, arn_or_name: str, value: dict[str, Any]) -> SecretRef:
+        response = aws.secretsmanager().put_secret_value(SecretId=arn_or_name, SecretString=secret_string(value))
+        return SecretRef(arn=response["ARN"], version_id=response["VersionId"])
 
     def read(self, ref: SecretRef) -> dict[str, Any]:
         def load() -> dict[str, Any]:
