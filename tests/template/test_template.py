@@ -95,12 +95,23 @@ def environment_of(logical_id: str) -> dict[str, Any]:
     return variables
 
 
-def actions_of(logical_id: str) -> set[str]:
+def actions_of(logical_id: str, *, idempotency_record: bool = True) -> set[str]:
+    """The function's actions (`idempotency_record=False`: those of its Idempotency-Key's record left out)."""
     found: set[str] = set()
     for statement in statements(logical_id):
+        if not idempotency_record and statement in idempotency_record_statements(logical_id):
+            continue
         action = statement["Action"]
         found.update([action] if isinstance(action, str) else action)
     return found
+
+
+def idempotency_record_statements(logical_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for statement in statements(logical_id)
+        if statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys") == ["IDEM#*"]
+    ]
 
 
 def api_events() -> list[tuple[str, dict[str, Any]]]:
@@ -281,7 +292,11 @@ class TestLeastPrivilege:
     def test_test_send_reads_the_table_and_the_stages_secrets_and_sends_only_to_the_deliveries_queue(self) -> None:
         # Reading the destination's secret: a validate-mode test-send sends its request itself.
         read_secret = "secretsmanager:GetSecretValue"
-        assert actions_of("TestSendFunction") == {"dynamodb:GetItem", "sqs:SendMessage", read_secret}
+        assert actions_of("TestSendFunction", idempotency_record=False) == {
+            "dynamodb:GetItem",
+            "sqs:SendMessage",
+            read_secret,
+        }
         (sqs_statement,) = [s for s in statements("TestSendFunction") if s["Action"] == "sqs:SendMessage"]
         assert sqs_statement["Resource"] == {"Fn::GetAtt": ["DeliveriesQueue", "Arn"]}
         (secret_statement,) = [s for s in statements("TestSendFunction") if s["Action"] == read_secret]
@@ -415,16 +430,28 @@ class TestAdminApi:
             assert body["error"]["code"] == "FORBIDDEN"
             assert set(body["error"]) == {"code", "message", "support_reference", "details"}
 
-    def test_only_the_rotate_function_reads_the_idempotency_key(self) -> None:
-        readers = [
+    def test_only_the_functions_deriving_secrets_read_the_idempotency_key(self) -> None:
+        # The admin rotate (a key's id and secret) and the create (its ids and generated signing secret), design §9.7.
+        readers = {
             (logical_id, statement["Action"])
             for logical_id in functions()
             for statement in statements(logical_id)
             if statement["Resource"] == IDEMPOTENCY_KEY
-        ]
-        assert readers == [("RotateApiKeyFunction", "secretsmanager:GetSecretValue")]
-        environment = functions()["RotateApiKeyFunction"]["Properties"]["Environment"]["Variables"]
-        assert environment["IDEMPOTENCY_SECRET_ARN"] == IDEMPOTENCY_KEY
+        }
+        assert readers == {
+            ("RotateApiKeyFunction", "secretsmanager:GetSecretValue"),
+            ("CreateDestinationFunction", "secretsmanager:GetSecretValue"),
+        }
+        for logical_id, _ in readers:
+            environment = functions()[logical_id]["Properties"]["Environment"]["Variables"]
+            assert environment["IDEMPOTENCY_SECRET_ARN"] == IDEMPOTENCY_KEY
+
+    def test_the_idempotent_workspace_routes_write_their_records_only_in_the_idempotency_partitions(self) -> None:
+        for logical_id in ("TestSendFunction", "ReplayDeadLettersFunction", "RecoverDeliveriesFunction",
+                           "PauseDestinationFunction", "ResumeDestinationFunction"):  # fmt: skip
+            (record,) = idempotency_record_statements(logical_id)
+            assert set(record["Action"]) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+            assert record["Resource"] == {"Fn::GetAtt": ["DestinationsTable", "Arn"]}
 
     def test_admin_functions_touch_only_the_table(self) -> None:
         assert actions_of("AuthorizerFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"} | USAGE_KEY_MAKING
@@ -539,7 +566,10 @@ class TestRequestLimits:
         assert actions_of("AdminListDeadLettersFunction") == actions_of("ListDeadLettersFunction")
         assert actions_of("AdminListParkedEventsFunction") == actions_of("ListParkedEventsFunction")
         # The changes, plus their audit entries, written only in the audit partitions.
-        assert actions_of("AdminReplayDeadLettersFunction") == actions_of("ReplayDeadLettersFunction") | AUDIT_WRITES
+        assert (
+            actions_of("AdminReplayDeadLettersFunction")
+            == actions_of("ReplayDeadLettersFunction", idempotency_record=False) | AUDIT_WRITES
+        )
         assert (
             actions_of("AdminRecoverParkedEventsFunction") == actions_of("RecoverParkedEventsFunction") | AUDIT_WRITES
         )

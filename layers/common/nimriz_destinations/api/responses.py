@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 
 from ..models import (
     ApiKeyCreatedResponse,
@@ -51,6 +51,31 @@ _BODY_ERRORS: dict[int, OpenAPIResponse] = {
 }
 _NOT_FOUND = {404: _json("No such destination in this workspace", ErrorResponse)}
 
+# Routes a client may retry with an Idempotency-Key (api/idempotency.py, design §9.7).
+_REPLAYED_HEADER: dict[str, OpenAPIResponseHeader] = {
+    "Idempotent-Replayed": {
+        "description": "`true`: the first answer to the request's Idempotency-Key, given again; nothing was done again",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+_KEY_IN_USE = "IDEMPOTENCY_KEY_IN_USE: a request with the same Idempotency-Key is still in progress"
+_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was used for another request within 24 hours"
+
+
+def _replayable(
+    responses: dict[int, OpenAPIResponse], *, conflicts: str | None = None, refusals: str | None = None
+) -> dict[int, OpenAPIResponse]:
+    """`responses` of an idempotent route: its success answers carry `Idempotent-Replayed`; 409 and 422 say which of
+    theirs the key adds (`conflicts`, `refusals`: what the route's own 409 and 422 say)."""
+    documented: dict[int, OpenAPIResponse] = {}
+    for status, response in responses.items():
+        documented[status] = OpenAPIResponse(**response, headers=_REPLAYED_HEADER) if status < 300 else response
+    documented[409] = _json(_KEY_IN_USE if conflicts is None else f"{conflicts}; or {_KEY_IN_USE}", ErrorResponse)
+    refused = "Validation failed: one details entry per problem" if refusals is None else refusals
+    documented[422] = _json(f"{refused}; or {_KEY_REUSED}", ErrorResponse)
+    return documented
+
+
 # A save is also refused when it would take the workspace over a quota (quotas.py).
 _SAVE_ERRORS = {
     **_BODY_ERRORS,
@@ -59,7 +84,10 @@ _SAVE_ERRORS = {
         ErrorResponse,
     ),
 }
-CREATE_RESPONSES = {201: _json("Created", DestinationResponse), **_SAVE_ERRORS, **_ERRORS}
+CREATE_RESPONSES = _replayable(
+    {201: _json("Created", DestinationResponse), **_SAVE_ERRORS, **_ERRORS},
+    refusals="VALIDATION_FAILED (one details entry per problem), or QUOTA_EXCEEDED (one per quota, with its limit)",
+)
 LIST_RESPONSES = {
     200: _json("One page of destinations", DestinationListResponse),
     400: _json("Invalid cursor", ErrorResponse),
@@ -80,17 +108,20 @@ PATCH_RESPONSES = {
     415: _json("Body is not application/merge-patch+json", ErrorResponse),
 }
 DELETE_RESPONSES: dict[int, OpenAPIResponse] = {204: {"description": "Deleted"}, **_NOT_FOUND, **_ERRORS}
-TEST_SEND_RESPONSES = {
-    200: _json(
-        "mode \"validate\": the filter, the mapping and the provider's validation channel's verdict; nothing delivered",
-        TestSendValidationResponse,
-    ),
-    202: _json("Queued; the delivery log shows the outcome", TestSendResponse),
-    409: _json("No enabled action, or the action delivers nothing", ErrorResponse),
-    **_BODY_ERRORS,
-    **_NOT_FOUND,
-    **_ERRORS,
-}
+TEST_SEND_RESPONSES = _replayable(
+    {
+        200: _json(
+            "mode \"validate\": the filter, the mapping and the provider's validation channel's verdict; nothing "
+            "delivered",
+            TestSendValidationResponse,
+        ),
+        202: _json("Queued; the delivery log shows the outcome", TestSendResponse),
+        **_BODY_ERRORS,
+        **_NOT_FOUND,
+        **_ERRORS,
+    },
+    conflicts="No enabled action, or the action delivers nothing",
+)
 ROTATE_SIGNING_SECRET_RESPONSES = {
     200: _json("Rotated; the new secret is shown only here", SigningSecretRotated),
     409: _json("SIGNING_SECRET_NOT_SUPPORTED (the type signs nothing), or CONCURRENT_MODIFICATION", ErrorResponse),
@@ -120,15 +151,20 @@ LIST_DEAD_LETTERS_RESPONSES = {
     **_NOT_FOUND,
     **_ERRORS,
 }
-PAUSE_RESPONSES = {200: _json("The destination as it now is", DestinationResponse), **_NOT_FOUND, **_ERRORS}
-RECOVERY_RESPONSES = {
-    202: _json("Started: its first page is queued, the rest continues in the background", RecoveryResponse),
-    409: _json("RECOVERY_RUNNING: a recovery of this destination is still running", ErrorResponse),
-    **_BODY_ERRORS,
-    **_NOT_FOUND,
-    **_ERRORS,
-}
-REPLAY_RESPONSES = {202: _json("Re-queued", ReplayResponse), **_BODY_ERRORS, **_NOT_FOUND, **_ERRORS}
+PAUSE_RESPONSES = _replayable(
+    {200: _json("The destination as it now is", DestinationResponse), **_NOT_FOUND, **_ERRORS}
+)
+RECOVERY_RESPONSES = _replayable(
+    {
+        202: _json("Started: its first page is queued, the rest continues in the background", RecoveryResponse),
+        **_BODY_ERRORS,
+        **_NOT_FOUND,
+        **_ERRORS,
+    },
+    conflicts="RECOVERY_RUNNING: a recovery of this destination is still running",
+)
+_REPLAY_RESPONSES = {202: _json("Re-queued", ReplayResponse), **_BODY_ERRORS, **_NOT_FOUND, **_ERRORS}
+REPLAY_RESPONSES = _replayable(_REPLAY_RESPONSES)
 _PREVIEW_REFUSED = {
     422: _json(
         "Validation failed, one details entry per problem: the body, the event (`event`), or a mapped event over "
@@ -256,7 +292,7 @@ LIST_UNHEALTHY_DESTINATIONS_RESPONSES = {
 SUPPORT_GET_RESPONSES = _for_support(GET_RESPONSES)
 SUPPORT_LIST_DELIVERIES_RESPONSES = _for_support(LIST_DELIVERIES_RESPONSES)
 SUPPORT_LIST_DEAD_LETTERS_RESPONSES = _for_support(LIST_DEAD_LETTERS_RESPONSES)
-SUPPORT_REPLAY_RESPONSES = _for_support(REPLAY_RESPONSES)
+SUPPORT_REPLAY_RESPONSES = _for_support(_REPLAY_RESPONSES)  # the admin route takes no Idempotency-Key
 SUPPORT_ENABLE_RESPONSES = _for_support(
     {200: _json("Enabled (or already enabled)", DestinationResponse), 409: UPDATE_RESPONSES[409], **_NOT_FOUND}
 )
