@@ -101,6 +101,7 @@ def test_readme_curl_examples_work_verbatim(local_stack: RunningStack, tmp_path:
     assert '"filter":"matched"' in result.stdout.replace(" ", "")  # the validate-mode test-send
     assert '"status":"not_available"' in result.stdout.replace(" ", "")
     assert "HTTP/1.1 204" in result.stdout
+    assert "idempotent-replayed: true" in result.stdout.lower()  # the retried create
     created = json.loads(Path("/tmp/nimriz-destination.json").read_text())
     assert created["destination"]["credentials"]["write_key"] == "…cdef"
 
