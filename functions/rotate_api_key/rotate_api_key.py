@@ -3,17 +3,17 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_admin_app, current_admin, json_response
+from nimriz_destinations.api.idempotency import IdempotencyKey
 from nimriz_destinations.api.presenters import present_issued_key
 from nimriz_destinations.api.responses import ROTATE_API_KEY_RESPONSES
 from nimriz_destinations.models import PLATFORM_ID_PATTERN, ApiKeyCreatedResponse, ApiKeyRotate
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import api_key_service, idempotency_key
-from nimriz_destinations.service.idempotency import IDEMPOTENCY_KEY_PATTERN
 
 app = create_admin_app(api_key_service, idempotency_key)
 
@@ -28,15 +28,7 @@ def rotate_api_key(
     workspace_id: Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)],
     key_id: str,
     body: Annotated[ApiKeyRotate, Body()],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="idempotency-key",
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="1-255 printable ASCII characters: a retry with the same key within 24 hours gets the first "
-            "answer again (Idempotent-Replayed: true).",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[ApiKeyCreatedResponse]:
     outcome = api_key_service().rotate(
         workspace_id,

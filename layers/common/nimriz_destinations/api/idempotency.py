@@ -18,14 +18,19 @@ import copy
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from pydantic import BaseModel
 
-from ..service.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotentOperation, IdempotentRequests
 from .app import JSON, DestinationsApiResolver, current_workspace
+
+if TYPE_CHECKING:
+    from ..service.idempotency import IdempotentRequests
+
+# Printable ASCII, 1 to 255 characters (the header's documented form: README, "Retrying safely: Idempotency-Key").
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
 
 IdempotencyKey = Annotated[
     str | None,
@@ -61,6 +66,8 @@ def answer_once(
     """The route's answer: `work(nonce)`'s, or the first answer to this workspace's `idempotency_key`."""
     if idempotency_key is None:
         return work(None)
+    from ..service.idempotency import IdempotentOperation  # a service: loaded at first use (cold start)
+
     event = app.current_event
     operation = IdempotentOperation(
         name=f"{event.http_method} {event.resource}",

@@ -26,8 +26,6 @@ from ..errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from ..observability import logger
 from ..storage.idempotency import NONCE_BYTES, Claimed, IdempotencyStore
 
-# Printable ASCII, 1 to 255 characters (the header's documented form: README, "API keys and scopes").
-IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
 # How long the request that claimed a key holds it before a retry may take the work over: longer than any API
 # function may run (template.yaml Globals Timeout, 10 s), so a request still at work is never taken over.
 LEASE_SECONDS = 60.0
