@@ -3,11 +3,12 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_actor, current_workspace, json_response
+from nimriz_destinations.api.params import IfMatch
 from nimriz_destinations.api.presenters import present_destination
 from nimriz_destinations.api.responses import UPDATE_RESPONSES
 from nimriz_destinations.models import DestinationResponse, DestinationUpdate
@@ -21,9 +22,7 @@ app = create_app("destinations:write", destination_service)
 def update_destination(
     destination_id: ResourceId,
     body: Annotated[DestinationUpdate, Body()],
-    if_match: Annotated[
-        str | None, Header(alias="if-match", description="ETag from a previous read; a stale one gives 412.")
-    ] = None,
+    if_match: IfMatch = None,
 ) -> Response[DestinationResponse]:
     saved = destination_service().update(
         current_workspace(app), destination_id, body, if_match=if_match, actor=current_actor(app)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
 from ..models import PLATFORM_ID_PATTERN, DeliveryStatus
 
 # A workspace named in an admin route's path: a platform id (ids.PLATFORM_ID_PATTERN), else 422.
 WorkspaceId = Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=100)]
+# PUT and PATCH of a destination: the version the change was made against.
+IfMatch = Annotated[
+    str | None, Header(alias="if-match", description="ETag from a previous read; a stale one gives 412.")
+]
 Cursor = Annotated[str | None, Query(max_length=2048)]
 ActionIdFilter = Annotated[str | None, Query(max_length=64, description="Only this action's deliveries.")]
 StatusFilter = Annotated[DeliveryStatus | None, Query(description="Only deliveries in this status.")]
