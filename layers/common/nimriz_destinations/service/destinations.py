@@ -155,6 +155,7 @@ class DestinationService:
             name=request.name,
             type=request.type,
             enabled=request.enabled,
+            delivery_rate=None if request.delivery_rate is None else request.delivery_rate.per_second,
             actions=[_new_action(action, now) for action in request.actions],
             credential_hints=provider.credential_hints(stored or {}),
             secret_arn=None,
@@ -309,6 +310,7 @@ class DestinationService:
             name=request.name,
             type=current.type,
             enabled=current.enabled if request.enabled is None else request.enabled,
+            delivery_rate=None if request.delivery_rate is None else request.delivery_rate.per_second,
             actions=[_updated_action(action, existing_actions.get(action.id or ""), now) for action in request.actions],
             credential_hints=hints,
             secret_arn=current.secret_arn,
@@ -618,6 +620,7 @@ def _updatable_fields(record: DestinationRecord) -> dict[str, Any]:
     return {
         "name": record.name,
         "enabled": record.enabled,
+        **({} if record.delivery_rate is None else {"delivery_rate": {"per_second": record.delivery_rate}}),
         "actions": [
             {
                 "id": action.id,
