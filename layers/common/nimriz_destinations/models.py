@@ -81,7 +81,7 @@ class ActionInput(_Input):
 
 class DeliveryRate(_Input):
     per_second: int = Field(
-        ge=1, le=MAX_DELIVERY_RATE_PER_SECOND,
+        strict=True, ge=1, le=MAX_DELIVERY_RATE_PER_SECOND,
         description="Events sent at most per second to this destination, whatever the number of dispatchers; "
         "events over it wait (status `throttled`) without using an attempt.",
     )  # fmt: skip
