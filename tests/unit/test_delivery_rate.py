@@ -65,10 +65,16 @@ def test_without_time_to_wait_only_a_token_free_now_is_granted() -> None:
     assert grantable(free_at=100.01, now=100.0, wanted=10, spacing=0.11, horizon=0.0) == 0
 
 
-def test_jobs_without_a_token_wait_for_their_place_in_line_at_least_a_second() -> None:
+def test_jobs_without_a_token_come_back_in_whole_seconds_for_their_place_in_line_at_most_a_pacing_horizon_early() -> (
+    None
+):
     spacing = interval(5)
-    grant = granted(free_at_before=103.0, now=100.0, count=0, spacing=spacing)
-    assert [round(grant.wait(place, now=100.0), 2) for place in range(3)] == [3.0, 3.22, 3.44]
+    grant = granted(free_at_before=103.5, now=100.0, count=0, spacing=spacing)
+    waits = [grant.wait(place, now=100.0) for place in range(8)]
+    assert waits == [3, 3, 3, 4, 4, 4, 4, 5]
+    for place, wait in enumerate(waits):
+        token_at = 103.5 + place * spacing
+        assert wait == int(wait) and token_at - PACING_SECONDS < 100.0 + wait <= token_at
     soon = granted(free_at_before=100.1, now=100.0, count=0, spacing=spacing)
     assert soon.wait(0, now=100.0) == 1.0
 

@@ -205,6 +205,12 @@ class Dispatcher:
         tickets = [ticket for _, released, others in planned for ticket in (*released, *others)]
         horizon = invocation.time_left() - self._chunks.reserve_seconds
         allotment = self._rate_limiter.allot(key, per_second, tickets, horizon=horizon)
+        if allotment.waiting:
+            # Back now, not when the batch is done: its paced sends would add their time to every wait.
+            self._return_to_queue(
+                [(ticket.entry.receipt_handle, _visibility(wait)) for ticket, wait in allotment.waiting]
+            )
+            invocation.scheduled.update(ticket.entry.message_id for ticket, _ in allotment.waiting)
         for ticket, wait in allotment.waiting:
             if ticket.state.status == WAITING_FOR_RATE:
                 invocation.give_back(ticket.entry, wait)
@@ -292,14 +298,18 @@ class Dispatcher:
 
     def _hand_back(self, invocation: Invocation) -> set[str]:
         returns = invocation.close()
-        if returns:
-            self._return_to_queue(
-                [
-                    (receipt, min(SQS_MAX_VISIBILITY_SECONDS, max(0, math.ceil(delay))))
-                    for receipt, delay in returns.values()
-                ]
-            )
+        unscheduled = [
+            (receipt, _visibility(delay))
+            for message_id, (receipt, delay) in returns.items()
+            if message_id not in invocation.scheduled
+        ]
+        if unscheduled:
+            self._return_to_queue(unscheduled)
         return set(returns)
+
+
+def _visibility(delay: float) -> int:
+    return min(SQS_MAX_VISIBILITY_SECONDS, max(0, math.ceil(delay)))
 
 
 def _lane_entries(
