@@ -5,10 +5,12 @@ as many requests as the delivery counts attempts and lists log entries, each att
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 import pytest
 
 from nimriz_destinations import runtime
@@ -17,6 +19,7 @@ from tests.faults import Fault, FaultInjector, Rule
 from tests.integration.test_delivery_pipeline import BASE, click, webhook_destination
 from tests.integration.test_pause_and_recover import SCHEDULED_EVENT
 from tests.local.lambdas import invoke
+from tests.local.template import LocalStack
 from tests.pipeline import Pipeline
 from tests.sinks.server import Sink, SinkRequest, SinkResponse
 
@@ -94,6 +97,9 @@ class Site:
     paused: bool = False
     # The destination is paused before the event, which is held past HOLD_MAX_SECONDS (0) and expired by the sweep.
     expires: bool = False
+    # The destination's delivery rate (design §8.11), and how far ahead its bucket's next free token is at first.
+    per_second: int | None = None
+    bucket_busy_for: float = 0.0
 
 
 def on_destination(pattern: str) -> Callable[[Params], bool]:
@@ -120,6 +126,29 @@ def on_walk(prefix: str, pattern: str = "") -> Callable[[Params], bool]:
         )
 
     return matches
+
+
+def takes_tokens(params: Params) -> bool:
+    """The UpdateItem taking a rate-limited destination's tokens (storage/rate_buckets.py)."""
+    return params.get("Key", {}).get("SK", {}).get("S") == "RATE"
+
+
+def records_rate_wait(params: Params) -> bool:
+    """The first record of a job its destination's delivery rate held back: status `throttled`."""
+    return params.get("Item", {}).get("status", {}).get("S") == "throttled"
+
+
+def busy_bucket(table: str, workspace_id: str, destination_id: str, *, seconds: float) -> None:
+    """The destination's next free token `seconds` from now, past the pacing horizon: its next job waits."""
+    boto3.client("dynamodb").put_item(
+        TableName=table,
+        Item={
+            "PK": {"S": f"WS#{workspace_id}#DEST#{destination_id}"},
+            "SK": {"S": "RATE"},
+            "free_at": {"N": f"{time.time() + seconds:.3f}"},
+            "taker": {"S": "another-dispatcher"},
+        },
+    )
 
 
 SITES = {
@@ -174,6 +203,13 @@ SITES = {
         expires=True,
         expected_status="dead_lettered",
     ),
+    "a delivery-rate token take": Site("dynamodb", "UpdateItem", takes_tokens, per_second=5),
+    "a delivery-rate token take of a busy bucket": Site(
+        "dynamodb", "UpdateItem", takes_tokens, per_second=5, bucket_busy_for=0.5
+    ),
+    "a job over the delivery rate recorded throttled": Site(
+        "dynamodb", "PutItem", records_rate_wait, per_second=5, bucket_busy_for=1.5
+    ),
     "a send marked unrecorded": Site(
         "dynamodb",
         "UpdateItem",
@@ -206,6 +242,7 @@ def endpoint(request: pytest.FixtureRequest) -> Iterator[tuple[Endpoint, Sink]]:
 @pytest.mark.parametrize("site", SITES.values(), ids=SITES.keys())
 def test_a_write_whose_answer_is_lost_counts_every_request_once_and_sends_nothing_twice(
     api: ApiClient,
+    aws: LocalStack,
     pipeline: Pipeline,
     faults: FaultInjector,
     endpoint: tuple[Endpoint, Sink],
@@ -217,6 +254,11 @@ def test_a_write_whose_answer_is_lost_counts_every_request_once_and_sends_nothin
         monkeypatch.setenv("HOLD_MAX_SECONDS", "0")
         runtime.reset()
     destination = webhook_destination(api, sink.url)
+    if site.per_second is not None:
+        rate = {"delivery_rate": {"per_second": site.per_second}}
+        assert api.patch(f"{BASE}/{destination['id']}", rate).status == 200
+    if site.bucket_busy_for:
+        busy_bucket(aws.tables["DestinationsTable"], "ws_dev", destination["id"], seconds=site.bucket_busy_for)
     site.setup(faults)
     lost: Rule = faults.lose_answer(site.service, site.operation, call=site.call, where=site.where)
     event = click()
@@ -238,7 +280,10 @@ def test_a_write_whose_answer_is_lost_counts_every_request_once_and_sends_nothin
     (summary,) = summaries
     detail = api.get(f"{BASE}/{destination['id']}/deliveries/{summary['id']}").json()["delivery"]
     sent = [request.header("X-Nim-Delivery-Attempt") for request in handler.requests]
-    logged = [entry["attempt"] for entry in detail["attempt_log"]]
+    # A wait for the delivery rate is logged without an attempt (design §8.11): at most one, before the send.
+    waits = [entry for entry in detail["attempt_log"] if entry["error_class"] == "rate_limited"]
+    assert len(waits) == (1 if site.bucket_busy_for > 1 else 0) and all(entry["attempt"] is None for entry in waits)
+    logged = [entry["attempt"] for entry in detail["attempt_log"] if entry not in waits]
     assert summary["status"] == site.expected_status, detail
     assert len(handler.requests) == summary["attempts"] == len(logged), (sent, detail)
     assert sent == [str(number) for number in range(1, len(sent) + 1)] and logged == list(range(1, len(sent) + 1))

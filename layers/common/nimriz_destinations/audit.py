@@ -77,6 +77,7 @@ def destination_snapshot(record: DestinationRecord) -> dict[str, Any]:
         "name": record.name,
         "type": record.type,
         "enabled": record.enabled,
+        "delivery_rate": record.delivery_rate,
         "credentials": record.credential_hints,
         "actions": {
             action.id: {

@@ -56,12 +56,16 @@ def new_delivery_id(now_millis: int) -> str:
     return _uuid7(now_millis, os.urandom(10))
 
 
+def id_millis(delivery_id: str) -> int:
+    """The Unix ms a time-ordered (version 7) id carries: a live delivery's event occurred_at, others' making."""
+    return int(delivery_id.replace("-", "")[:12], 16)
+
+
 def recovered_delivery_id(delivery_id: str) -> str:
     """The delivery a recovery makes of a finished one (dead-lettered, skipped): of the same time as the original,
     so it sorts beside it, and the same whichever recovery or copy of a page makes it, so recovering a delivery
     twice queues the same delivery, which its record sends once."""
-    millis = int(delivery_id.replace("-", "")[:12], 16)
-    return _uuid7(millis, hashlib.sha256(f"recovered\x00{delivery_id}".encode()).digest())
+    return _uuid7(id_millis(delivery_id), hashlib.sha256(f"recovered\x00{delivery_id}".encode()).digest())
 
 
 def delivery_id_range(since_millis: int, until_millis: int) -> tuple[str, str]:

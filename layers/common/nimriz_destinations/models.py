@@ -42,6 +42,9 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whit
 Uuid = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 MAX_ACTIONS = 50
+MAX_DELIVERY_RATE_PER_SECOND = 1000
+# The metrics route counts a destination's throttled backlog up to this many deliveries (storage/deliveries.py).
+BACKLOG_COUNT_LIMIT = 10_000
 
 
 def _known_destination_type(value: str) -> str:
@@ -76,10 +79,19 @@ class ActionInput(_Input):
     settings: dict[str, Any] | None = Field(default=None, description="Only for interstitial_settings actions.")
 
 
+class DeliveryRate(_Input):
+    per_second: int = Field(
+        strict=True, ge=1, le=MAX_DELIVERY_RATE_PER_SECOND,
+        description="Events sent at most per second to this destination, whatever the number of dispatchers; "
+        "events over it wait (status `throttled`) without using an attempt.",
+    )  # fmt: skip
+
+
 class DestinationCreate(_Input):
     name: Name
     type: DestinationType
     enabled: bool = True
+    delivery_rate: DeliveryRate | None = Field(default=None, description="Omitted or null: unlimited.")
     credentials: dict[str, Any] | None = Field(
         default=None, description="Per destination type; secret fields are stored in Secrets Manager only."
     )
@@ -101,6 +113,7 @@ class DestinationUpdate(_Input):
     name: Name
     type: DestinationType | None = Field(default=None, description="Cannot change; when given it must match.")
     enabled: bool | None = Field(default=None, description="Omitted keeps the current value.")
+    delivery_rate: DeliveryRate | None = Field(default=None, description="Omitted or null: unlimited.")
     credentials: dict[str, Any] | None = Field(default=None, description="Omitted keeps the stored credentials.")
     actions: Annotated[list[ActionInput], Field(min_length=1, max_length=MAX_ACTIONS)]
 
@@ -238,6 +251,7 @@ class Destination(_Model):
         default=False,
         description="Paused (`POST …/pause`): matched events are kept as `held` deliveries, sent on `POST …/resume`.",
     )
+    delivery_rate: DeliveryRate | None = Field(default=None, description="null: unlimited.")
     version: int
     created_at: str
     updated_at: str
@@ -337,7 +351,8 @@ class ErrorResponse(_Model):
     error: ErrorBody
 
 
-DeliveryStatus = Literal["retrying", "held", "delivered", "dead_lettered", "skipped"]
+# `throttled`: waiting for its destination's delivery rate (design §8.11), no attempt used.
+DeliveryStatus = Literal["retrying", "throttled", "held", "delivered", "dead_lettered", "skipped"]
 
 
 class DeliverySummaryOut(_Model):
@@ -364,7 +379,8 @@ class AttemptOut(_Model):
     reason: Literal["live", "retry", "replay", "test"]
     outcome: Literal["delivered", "retry", "throttled", "permanent", "skipped"] = Field(
         description="`throttled`: the provider's rate limit refused the request; it is tried again after the "
-        "provider's stated wait and, up to 12 such answers, does not count against the 6 attempts."
+        "provider's stated wait and, up to 12 such answers, does not count against the 6 attempts. With a null "
+        "`attempt`: the destination's `delivery_rate` held it back before any request, no attempt used."
     )
     http_status: int | None
     duration_ms: int | None
@@ -709,6 +725,15 @@ class DestinationMetrics(_Model):
     )
     actions: list[ActionMetrics] = Field(description="Every current action of the destination.")
     totals: MetricCounts = Field(description="Across the listed actions (latency percentiles over all of them).")
+    throttled_backlog: int = Field(
+        description="Deliveries of the destination now waiting for its delivery rate (status `throttled`), counted "
+        f"up to {BACKLOG_COUNT_LIMIT} (that number means at least as many)."
+    )
+    oldest_pending_seconds: int | None = Field(
+        description="Age in seconds of the oldest delivery of the destination waiting for a next try (status "
+        "`throttled` or `retrying`: its delivery rate, a provider's wait or a retry), from its event's occurred_at "
+        "(a replay or test: when it was queued); null when none waits. Jobs never tried yet are not included."
+    )
 
 
 class DestinationMetricsResponse(_Model):

@@ -170,10 +170,12 @@ def delivery_counters() -> DeliveryCounters:
 @cache
 def metrics_service() -> MetricsService:
     from .service.metrics import MetricsService
+    from .storage.deliveries import DeliveryLog
     from .storage.destinations import DestinationStore
 
     settings = get_settings()
-    return MetricsService(DestinationStore(settings.required("table_name")), delivery_counters())
+    table = settings.required("table_name")
+    return MetricsService(DestinationStore(table), delivery_counters(), DeliveryLog(table))
 
 
 @requires("table_name")
@@ -243,6 +245,7 @@ def dispatcher() -> Dispatcher:
     from .delivery.tallies import Tallies
     from .storage.delivery_states import DeliveryStates
     from .storage.destinations import DestinationStore
+    from .storage.rate_buckets import RateBuckets
     from .storage.secrets import SecretStore
 
     settings = get_settings()
@@ -278,6 +281,7 @@ def dispatcher() -> Dispatcher:
         return_to_queue=lambda returns: deliveries_queue().schedule_returns(returns),
         bookkeeping=bookkeeping,
         hold_max_seconds=settings.hold_max_seconds,
+        rate_buckets=RateBuckets(table),
     )
 
 

@@ -19,6 +19,7 @@ from ..models import (
     DeadLetterOut,
     DeliveryDetail,
     DeliveryListResponse,
+    DeliveryRate,
     DeliverySummaryOut,
     Destination,
     DestinationMetrics,
@@ -99,6 +100,7 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
         ],
         health=_health(record, circuit),
         paused=record.paused,
+        delivery_rate=None if record.delivery_rate is None else DeliveryRate(per_second=record.delivery_rate),
         version=record.version,
         created_at=record.created_at,
         updated_at=record.updated_at,
@@ -236,6 +238,8 @@ def present_metrics(metrics: WindowMetrics) -> DestinationMetrics:
         starts_at=metrics.starts_at,
         actions=[ActionMetrics(action_id=action_id, **_counts(counts)) for action_id, counts in metrics.actions],
         totals=MetricCounts(**_counts(metrics.totals)),
+        throttled_backlog=metrics.throttled_backlog,
+        oldest_pending_seconds=metrics.oldest_pending_seconds,
     )
 
 

@@ -1,9 +1,12 @@
 """One chunk of an action's jobs (up to the provider's batch size) in its lane: admitted by the destination's
-circuit and by the invocation's remaining time, claimed (leased where a first attempt cannot go unclaimed), prepared
-(privacy, mapping, size), sent as one group, and each job's outcome recorded in the background."""
+circuit and by the invocation's remaining time, claimed (leased where a first attempt cannot go unclaimed), paced to
+its delivery-rate tokens when its destination has a rate (design §8.11), prepared (privacy, mapping, size), sent as
+one group, and each job's outcome recorded in the background."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -12,6 +15,7 @@ from ..errors import DomainError
 from ..notices import is_notice
 from ..observability import logger
 from ..providers.base import Outcome, Verdict
+from ..rates import SLOT_GRACE_SECONDS
 from ..storage.destinations import DestinationStore
 from .circuit import Admission, CircuitBreakers, DestinationKey
 from .claims import Claim, Claims, Ticket
@@ -39,6 +43,7 @@ class Chunks:
         retry: RetryPolicy,
         request_seconds: float,
         bookkeeping: ThreadPoolExecutor,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._claims = claims
         self._circuits = circuits
@@ -47,10 +52,16 @@ class Chunks:
         self._retry = retry
         self._request_seconds = request_seconds  # the most one request can take (the sender's total deadline)
         self._bookkeeping = bookkeeping
+        self._sleep = sleep
+
+    @property
+    def reserve_seconds(self) -> float:
+        """What a chunk needs of the invocation's time besides waiting: its request and recording its outcome."""
+        return self._request_seconds + RECORD_RESERVE_SECONDS
 
     def fits(self, invocation: Invocation) -> bool:
         """Whether a request started now ends (at its total deadline) with time left to record."""
-        return invocation.time_left() >= self._request_seconds + RECORD_RESERVE_SECONDS
+        return invocation.time_left() >= self.reserve_seconds
 
     def run(self, invocation: Invocation, key: DestinationKey, plan: Plan, tickets: list[Ticket]) -> bool:
         """Send and record the chunk; returns whether the destination delivered any of it (the lanes give a
@@ -91,7 +102,10 @@ class Chunks:
             claimed = self._claimed(invocation, tickets)
             if not claimed:
                 return False
-            results = self._deliver(invocation, plan, claimed)
+            may_start = self._paced(invocation, claimed)
+            if may_start is None:
+                return False
+            results = self._deliver(invocation, plan, claimed, may_start)
             try:
                 observed = self._observe_circuit(key, list(results.values()), probe=probe)
             except Exception:  # bookkeeping after the sends: it may not keep their outcomes from being recorded
@@ -127,7 +141,27 @@ class Chunks:
             claimed.append(ticket)
         return claimed
 
-    def _deliver(self, invocation: Invocation, plan: Plan, tickets: list[Ticket]) -> dict[str, SendResult]:
+    def _paced(self, invocation: Invocation, tickets: list[Ticket]) -> Callable[[], bool] | None:
+        """What the chunk's requests ask before starting: time left, and with delivery-rate tokens (design §8.11),
+        after waiting for the last of them, that it is still within SLOT_GRACE_SECONDS of its time (a request of
+        several events goes at its last event's token: never early). None after giving the jobs back: the tokens
+        lapsed while the chunk waited for a thread or its lease (sent late, they would bunch with later tokens)."""
+        times = [ticket.send_at for ticket in tickets if ticket.send_at is not None]
+        if not times:
+            return lambda: self.fits(invocation)
+        send_at = max(times)
+        wait = send_at - self._claims.now()
+        if wait > 0:
+            self._sleep(wait)
+        if self._claims.now() > send_at + SLOT_GRACE_SECONDS or not self.fits(invocation):
+            for ticket in tickets:
+                self._claims.release(invocation, ticket, 0)
+            return None
+        return lambda: self.fits(invocation) and self._claims.now() <= send_at + SLOT_GRACE_SECONDS
+
+    def _deliver(
+        self, invocation: Invocation, plan: Plan, tickets: list[Ticket], may_start: Callable[[], bool]
+    ) -> dict[str, SendResult]:
         results: dict[str, SendResult] = {}
         prepared = []
         for ticket in tickets:
@@ -151,7 +185,7 @@ class Chunks:
             return results
         try:
             by_position = self._group_sender.send(
-                plan.provider, plan.credentials, [item for _, item in prepared], may_start=lambda: self.fits(invocation)
+                plan.provider, plan.credentials, [item for _, item in prepared], may_start=may_start
             )
         except Exception as exc:
             # GroupSender.send raises only before the group's first request: nothing went out.

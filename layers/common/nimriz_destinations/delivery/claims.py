@@ -38,6 +38,7 @@ class Ticket:
     state: DeliveryState  # as read with the batch, then as this invocation's own writes left it
     token: str = field(default_factory=new_token)
     leased: bool = False
+    send_at: float | None = None  # epoch seconds: its delivery-rate token's time, not sent before it (design §8.11)
 
     @property
     def key(self) -> DeliveryKey:

@@ -27,16 +27,19 @@ from ..jobs import ReceivedJob
 from ..observability import logger
 from ..providers.base import Outcome
 from ..providers.common import epoch_millis
+from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
 from ..storage.delivery_states import DeliveryStates
 from ..storage.destinations import DestinationState, DestinationStore
+from ..storage.rate_buckets import RateBuckets
 from .chunks import RECORD_RESERVE_SECONDS, Chunks
 from .circuit import CircuitBreakers, DestinationKey
 from .claims import DONE, Claim, Claims, Ticket, Wait
 from .group_sender import GroupSender, SendResult
 from .invocation import RETURN_MARGIN_SECONDS, Invocation
 from .lanes import send_fairly
-from .outcomes import ABANDONED, DELETED, HOLD_EXPIRED
+from .outcomes import ABANDONED, DELETED, HOLD_EXPIRED, rate_limited
 from .planning import Plan, Planner
+from .rate_limiter import RateLimiter
 from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
 from .sender import HttpSender
 from .tallies import Tallies
@@ -67,6 +70,7 @@ class Dispatcher:
         return_to_queue: ReturnToQueue,
         bookkeeping: ThreadPoolExecutor,
         hold_max_seconds: float,
+        rate_buckets: RateBuckets,
         clock: Callable[[], float] = time.time,
         concurrency: int = SENDING_THREADS,
     ) -> None:
@@ -89,6 +93,7 @@ class Dispatcher:
             bookkeeping=bookkeeping,
         )
         self._bookkeeping = bookkeeping
+        self._rate_limiter = RateLimiter(rate_buckets, clock=clock)
 
     def dispatch(self, received: Sequence[ReceivedJob], *, deadline: float) -> set[str]:
         """Deliver a batch before `deadline` (time.monotonic()); returns the message ids to report as failed:
@@ -113,6 +118,8 @@ class Dispatcher:
         # Per destination, its chunks; the chunks of one entry are sent one after another (released held deliveries,
         # oldest event first), the entries in parallel (lanes.py).
         lanes: defaultdict[DestinationKey, list[tuple[Plan, list[list[Ticket]]]]] = defaultdict(list)
+        # Rate-limited destinations' groups, their tokens taken once for all of them (design §8.11).
+        metered: defaultdict[DestinationKey, list[tuple[Plan, list[Ticket], list[Ticket]]]] = defaultdict(list)
         for (workspace_id, destination_id, action_id), group in groups.items():
             state = states.get((workspace_id, destination_id))
             if state is None:
@@ -125,15 +132,15 @@ class Dispatcher:
                 self._record_unsent(invocation, group, plan)
             elif plan is not None:
                 invocation.types[(workspace_id, destination_id)] = plan.destination_type
-                size = plan.provider.max_batch_size
                 released = sorted((ticket for ticket in group if ticket.state.held), key=_occurred_order)
                 others = [ticket for ticket in group if not ticket.state.held]
-                lanes[(workspace_id, destination_id)].extend(
-                    (plan, [others[start : start + size]]) for start in range(0, len(others), size)
-                )
-                if released:
-                    in_order = [released[start : start + size] for start in range(0, len(released), size)]
-                    lanes[(workspace_id, destination_id)].append((plan, in_order))
+                if state.delivery_rate is None:
+                    size = plan.provider.max_batch_size
+                    lanes[(workspace_id, destination_id)] += _lane_entries(plan, released, others, size)
+                else:
+                    metered[(workspace_id, destination_id)].append((plan, released, others))
+        for key, planned in metered.items():
+            lanes[key] += self._metered(invocation, key, planned, per_second=states[key].delivery_rate or 0)
         # Threads per batch: in Lambda one batch runs per environment at a time; where several run in one process
         # (the local stack), a batch's hanging requests still hold only its own threads.
         send_fairly(
@@ -183,6 +190,40 @@ class Dispatcher:
         for chunk in chunks:
             delivered = self._chunks.run(invocation, key, plan, chunk) or delivered
         return delivered
+
+    def _metered(
+        self,
+        invocation: Invocation,
+        key: DestinationKey,
+        planned: list[tuple[Plan, list[Ticket], list[Ticket]]],
+        *,
+        per_second: int,
+    ) -> list[tuple[Plan, list[list[Ticket]]]]:
+        """The lane entries of a rate-limited destination's jobs that got a token (design §8.11), released held
+        deliveries first (in order); the others wait their place in line, unsent: recorded `throttled` once, given
+        back as they are while their record already says so."""
+        tickets = [ticket for _, released, others in planned for ticket in (*released, *others)]
+        horizon = invocation.time_left() - self._chunks.reserve_seconds
+        allotment = self._rate_limiter.allot(key, per_second, tickets, horizon=horizon)
+        if allotment.waiting:
+            # Back now, not when the batch is done: its paced sends would add their time to every wait.
+            self._return_to_queue(
+                [(ticket.entry.receipt_handle, _visibility(wait)) for ticket, wait in allotment.waiting]
+            )
+            invocation.scheduled.update(ticket.entry.message_id for ticket, _ in allotment.waiting)
+        for ticket, wait in allotment.waiting:
+            if ticket.state.status == WAITING_FOR_RATE:
+                invocation.give_back(ticket.entry, wait)
+            else:
+                self._chunks.record_outcome(invocation, ticket, SendResult(rate_limited(wait), sent=False))
+        sending = {id(ticket) for ticket in allotment.sending}
+        entries = []
+        for plan, released, others in planned:
+            size = min(plan.provider.max_batch_size, allotment.per_request)
+            entries += _lane_entries(
+                plan, [t for t in released if id(t) in sending], [t for t in others if id(t) in sending], size
+            )
+        return entries
 
     def _paused_or_expired(self, invocation: Invocation, ticket: Ticket, destination: DestinationState | None) -> bool:
         """Whether a pause decides the job (design §2.2): a delivery held past HOLD_MAX_SECONDS is dead-lettered
@@ -257,14 +298,29 @@ class Dispatcher:
 
     def _hand_back(self, invocation: Invocation) -> set[str]:
         returns = invocation.close()
-        if returns:
-            self._return_to_queue(
-                [
-                    (receipt, min(SQS_MAX_VISIBILITY_SECONDS, max(0, math.ceil(delay))))
-                    for receipt, delay in returns.values()
-                ]
-            )
+        unscheduled = [
+            (receipt, _visibility(delay))
+            for message_id, (receipt, delay) in returns.items()
+            if message_id not in invocation.scheduled
+        ]
+        if unscheduled:
+            self._return_to_queue(unscheduled)
         return set(returns)
+
+
+def _visibility(delay: float) -> int:
+    return min(SQS_MAX_VISIBILITY_SECONDS, max(0, math.ceil(delay)))
+
+
+def _lane_entries(
+    plan: Plan, released: list[Ticket], others: list[Ticket], size: int
+) -> list[tuple[Plan, list[list[Ticket]]]]:
+    """Chunks of `size`: one lane entry each, sent in parallel; released held deliveries' chunks in one entry, sent
+    one after another (oldest event first)."""
+    entries = [(plan, [others[start : start + size]]) for start in range(0, len(others), size)]
+    if released:
+        entries.append((plan, [released[start : start + size] for start in range(0, len(released), size)]))
+    return entries
 
 
 def _recovered_now(ticket: Ticket) -> bool:

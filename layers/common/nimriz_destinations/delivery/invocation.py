@@ -37,6 +37,8 @@ class Invocation:
     states: dict[DestinationKey, DestinationState] = field(default_factory=dict)
     # Work under way in the background, and where its job goes should the invocation end first.
     pending: dict[Future[None], tuple[ReceivedJob, float]] = field(default_factory=dict)
+    # Messages going back whose visibility is already set (jobs waiting for a delivery rate, handed back at once).
+    scheduled: set[str] = field(default_factory=set)
     closed: bool = False  # handed back: late work changes nothing here any more
     lock: threading.Lock = field(default_factory=threading.Lock)
 

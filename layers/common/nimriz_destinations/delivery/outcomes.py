@@ -6,7 +6,9 @@ Two counts, bounded apart: attempts (requests on the wire, numbered like X-Nim-D
 or sent, a mapping that fails: at most `MAX_FAILURES_BEFORE_SENDING`, then a dead letter naming the cause). A request
 whose outcome could not be recorded counts as an attempt, logged `unrecorded` by the next record. An attempt the
 provider's rate limit refused is logged `throttled` and waits the provider's time; the first
-`RetryPolicy.max_throttled` of them are not counted against the attempts' budget (later ones are).
+`RetryPolicy.max_throttled` of them are not counted against the attempts' budget (later ones are). A job its
+destination's delivery rate holds back (`rate_limited`, design §8.11) is neither: no request, no failure; the record
+says `throttled` until its token comes, with one log entry (outcome `throttled`, no attempt number).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..clock import iso_from_unix
 from ..jobs import DeliveryJob
 from ..providers.base import Outcome, Verdict
 from ..storage.deliveries import HELD, AttemptRecord, DeadLetter, DeliverySummary
+from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
 from ..storage.delivery_states import DeliveryState, DeliveryWrite
 from .group_sender import SendResult
 from .retry import RetryPolicy
@@ -38,6 +41,15 @@ ABANDONED = Outcome.permanent(
 )
 
 
+def rate_limited(wait: float) -> Outcome:
+    """The outcome of a job its destination's delivery rate holds back for `wait` seconds: no request went out."""
+    return Outcome.throttle(
+        "rate_limited",
+        "Held back by the destination's delivery_rate; sent when a token is free, no attempt used.",
+        wait,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Settled:
     write: DeliveryWrite
@@ -54,11 +66,13 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
         resent = f"{refusal}; sent again at once in a smaller request"
         entries.append(_attempt(job, number, earlier, Verdict.RETRY.value, resent, now=now))
     sends = state.sends + result.requests
-    unsent = state.unsent + (1 if not result.sent and outcome.verdict is Verdict.RETRY else 0)
+    waiting = not result.sent and outcome.throttled  # held back by the delivery rate: neither attempt nor failure
+    unsent = state.unsent + (1 if not result.sent and outcome.verdict is Verdict.RETRY and not waiting else 0)
     throttled = result.sent and outcome.throttled
     free = throttled and state.throttled < retry.max_throttled  # not counted against the attempts' budget
     uncounted = state.throttled + (1 if free else 0)
-    delay, message = None, outcome.message
+    delay: float | None = None
+    message = outcome.message
     if outcome.verdict is Verdict.RETRY and result.sent:
         if free or retry.should_retry(state.counted + result.requests):
             wait = outcome.retry_after
@@ -66,18 +80,20 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
         else:
             also = f" ({uncounted} of them throttled)" if uncounted else ""
             message = f"gave up after {sends} attempts{also}: {message or outcome.error_class}"
+    elif waiting:
+        delay = outcome.retry_after
     elif outcome.verdict is Verdict.RETRY:
         if unsent < MAX_FAILURES_BEFORE_SENDING:
             delay = retry.delay_after(unsent)
         else:
             message = f"gave up after {unsent} failures before any request was sent: {message or outcome.error_class}"
     next_attempt_at = now + delay if delay is not None else None
-    status = _status(outcome.verdict, retrying=delay is not None)
+    status = WAITING_FOR_RATE if waiting else _status(outcome.verdict, retrying=delay is not None)
     # An attempt is logged, and so is each failure before any request (tried again, or the last one); a decision made
     # without a request (a skip, a refusal) is said by the summary and the dead letter.
     if result.sent or outcome.verdict is Verdict.RETRY:
         number = sends if result.sent else sends + 1
-        logged = THROTTLED if throttled else outcome.verdict.value
+        logged = THROTTLED if outcome.throttled else outcome.verdict.value
         entry = _attempt(job, number, result, logged, message, now=now, next_attempt_at=next_attempt_at)
         entries.append(entry)
     summary = DeliverySummary(

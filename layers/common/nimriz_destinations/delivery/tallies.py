@@ -15,6 +15,7 @@ from ..clock import iso_from_unix
 from ..observability import DeliveryTally, emit_delivery_metrics, logger
 from ..providers.base import API_VERSION_RETIRED, Verdict
 from ..storage.counters import CounterKey, Counts, DeliveryCounters
+from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
 from .circuit import DestinationKey
 from .health import HealthKeeper, SentOutcome
 from .invocation import RETURN_MARGIN_SECONDS, Invocation
@@ -66,6 +67,8 @@ class Tallies:
         live: defaultdict[str, DeliveryTally] = defaultdict(DeliveryTally)
         test_sends: defaultdict[str, DeliveryTally] = defaultdict(DeliveryTally)
         for entry, status, result in invocation.recorded:
+            if status == WAITING_FOR_RATE:  # held back by the delivery rate: no request, no outcome (design §8.11)
+                continue
             action = counts[(*entry.destination, entry.job.action_id)]
             # A throttled attempt is counted apart, never as failed (design §11).
             throttled = result.sent and result.outcome.throttled

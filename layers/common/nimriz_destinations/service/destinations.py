@@ -167,6 +167,7 @@ class DestinationService:
             name=request.name,
             type=request.type,
             enabled=request.enabled,
+            delivery_rate=None if request.delivery_rate is None else request.delivery_rate.per_second,
             actions=[
                 _new_action(action, now, _uuid4(random_bytes(f"destination.actions.{index}.id")))
                 for index, action in enumerate(request.actions)
@@ -336,6 +337,7 @@ class DestinationService:
             name=request.name,
             type=current.type,
             enabled=current.enabled if request.enabled is None else request.enabled,
+            delivery_rate=None if request.delivery_rate is None else request.delivery_rate.per_second,
             actions=[_updated_action(action, existing_actions.get(action.id or ""), now) for action in request.actions],
             credential_hints=hints,
             secret_arn=current.secret_arn,
@@ -645,6 +647,7 @@ def _updatable_fields(record: DestinationRecord) -> dict[str, Any]:
     return {
         "name": record.name,
         "enabled": record.enabled,
+        **({} if record.delivery_rate is None else {"delivery_rate": {"per_second": record.delivery_rate}}),
         "actions": [
             {
                 "id": action.id,

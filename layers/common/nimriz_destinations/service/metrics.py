@@ -1,5 +1,6 @@
-"""Customer metrics: a destination's delivery counters per action over a window, from the hourly counters; and its
-volume estimate: how many events each action matched, enabled or not (fan-out evaluates disabled ones too)."""
+"""Customer metrics: a destination's delivery counters per action over a window, from the hourly counters, with what
+waits now (its throttled backlog and oldest pending delivery, design §8.11); and its volume estimate: how many events
+each action matched, enabled or not (fan-out evaluates disabled ones too)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from datetime import UTC, datetime
 
 from ..clock import iso_utc, parse_rfc3339
 from ..errors import DestinationNotFound
+from ..ids import id_millis
+from ..models import BACKLOG_COUNT_LIMIT
 from ..storage.counters import Counts, DeliveryCounters, hour_of
+from ..storage.deliveries import DeliveryLog
 from ..storage.destinations import DestinationStore
 from ..storage.records import DestinationRecord, Workspace
 
@@ -26,6 +30,8 @@ class WindowMetrics:
     starts_at: str  # the first hour counted
     actions: list[tuple[str, Counts]]  # (action id, its counts), in the destination's action order
     totals: Counts
+    throttled_backlog: int  # deliveries waiting for the delivery rate now (at most BACKLOG_COUNT_LIMIT counted)
+    oldest_pending_seconds: int | None  # age of the oldest delivery waiting for a next try; None when none waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,20 +50,30 @@ class VolumeEstimate:
 
 class MetricsService:
     def __init__(
-        self, destinations: DestinationStore, counters: DeliveryCounters, clock: Callable[[], float] = time.time
+        self,
+        destinations: DestinationStore,
+        counters: DeliveryCounters,
+        log: DeliveryLog,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._destinations = destinations
         self._counters = counters
+        self._log = log
         self._clock = clock
 
     def for_destination(self, workspace: Workspace, destination_id: str, window: str) -> WindowMetrics:
-        """The hourly buckets the window touches (so `1h` covers the previous hour and the current one so far)."""
-        record, starts_at, _, counted = self._counted(workspace, destination_id, window)
+        """The hourly buckets the window touches (so `1h` covers the previous hour and the current one so far), and
+        what waits now."""
+        record, starts_at, now, counted = self._counted(workspace, destination_id, window)
         actions = [(action.id, counted.get(action.id, Counts())) for action in record.actions]
         totals = Counts()
         for _, counts in actions:
             totals.add(counts)
-        return WindowMetrics(window, iso_utc(starts_at), actions, totals)
+        waiting = self._log.waiting(record.id, count_limit=BACKLOG_COUNT_LIMIT)
+        oldest = None
+        if waiting.oldest_delivery_id is not None:
+            oldest = max(0, int(now - id_millis(waiting.oldest_delivery_id) / 1000))
+        return WindowMetrics(window, iso_utc(starts_at), actions, totals, waiting.throttled, oldest)
 
     def estimate(self, workspace: Workspace, destination_id: str, window: str) -> VolumeEstimate:
         """What each action matched over the window's hourly buckets, enabled or disabled, and its daily rate."""

@@ -24,6 +24,7 @@ import json
 import math
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ SUMMARY_PREFIX = "DLV#"
 DEAD_LETTER_PREFIX = "DL#"
 FINISHED_STATUSES = frozenset({"delivered", "dead_lettered", "skipped"})
 HELD = "held"  # kept while its destination is paused (design §2.2)
+THROTTLED = "throttled"  # waiting for its destination's delivery rate, no attempt used (design §8.11)
 # What a recovery may send again: such a record keeps its job (`job`, the event without any credential).
 RESENDABLE_STATUSES = frozenset({"retrying", HELD, "dead_lettered", "skipped"})
 # The sparse index of held deliveries (template.yaml), one partition per destination, in occurred_at order.
@@ -51,6 +53,8 @@ STATUS_INDEX = Index("DeliveriesByStatus", "status_key")
 # Most deliveries end delivered on their first attempt: indexing it would add an index write to most deliveries,
 # and a search for it reads mostly matches in the log itself.
 UNINDEXED_STATUS = "delivered"
+# Threads reading a destination's shards for its waiting deliveries (the metrics route).
+WAITING_QUERY_THREADS = 8
 
 
 def destination_log_pk(workspace_id: str, destination_id: str) -> str:
@@ -169,6 +173,12 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    throttled: int  # deliveries waiting for the destination's delivery rate (status `throttled`)
+    oldest_delivery_id: str | None  # the oldest waiting for a next try (`throttled` or `retrying`)
+
+
+@dataclass(frozen=True, slots=True)
 class DeliverySearch:
     """What a list of the delivery log keeps: every filter given (None: any). `since` (included) and `until`
     (excluded) bound the time a delivery's id carries, which the log sorts by."""
@@ -280,6 +290,44 @@ class DeliveryLog:
         batch_write(
             self._table,
             [{"DeleteRequest": {"Key": dead_letter_key(workspace_id, destination_id, d)}} for d in delivery_ids],
+        )
+
+    def waiting(self, destination_id: str, *, count_limit: int) -> Waiting:
+        """The destination's deliveries waiting for a next try, from the status index (design §8.11): how many are
+        `throttled` (counted up to `count_limit`) and the oldest delivery id of those and of the `retrying` ones. Per
+        shard, a keys-only Query counting the throttled partition and one item of the retrying partition, oldest
+        first; the destination id must be one the caller checked belongs to the workspace."""
+
+        def shard(number: int) -> tuple[int, list[str]]:
+            counted, oldest = 0, []
+            for status in (THROTTLED, "retrying"):
+                counting = status == THROTTLED
+                request: dict[str, Any] = {
+                    "TableName": self._table,
+                    "IndexName": STATUS_INDEX.name,
+                    "KeyConditionExpression": "status_key = :key",
+                    "ExpressionAttributeValues": {":key": {"S": status_index_key(destination_id, number, status)}},
+                    "ProjectionExpression": "SK",
+                    "Limit": count_limit if counting else 1,
+                }
+                while True:
+                    answer = client.query(**request)
+                    items = answer.get("Items", [])
+                    if items and "ExclusiveStartKey" not in request:  # the first page starts with the oldest
+                        oldest.append(items[0]["SK"]["S"])
+                    counted += len(items) if counting else 0
+                    if not counting or counted >= count_limit or "LastEvaluatedKey" not in answer:
+                        break
+                    request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            return counted, oldest
+
+        client = aws.dynamodb()
+        with ThreadPoolExecutor(max_workers=WAITING_QUERY_THREADS) as pool:
+            shards = list(pool.map(shard, range(LOG_SHARDS)))
+        oldest = min((sk for _, found in shards for sk in found), default=None)
+        return Waiting(
+            throttled=min(count_limit, sum(counted for counted, _ in shards)),
+            oldest_delivery_id=oldest.removeprefix(SUMMARY_PREFIX) if oldest else None,
         )
 
     def _newest_first(

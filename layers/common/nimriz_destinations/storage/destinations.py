@@ -54,6 +54,8 @@ _FAILING, _DISABLED = "failing", "disabled"
 # health counts on a failing destination never write to it: only its transitions do.
 HEALTH_INDEX = "HealthIndex"
 _PAUSED_AT = "paused_at"
+# The destination's delivery rate (events per second, design §8.11), written with each version of the document.
+_DELIVERY_RATE = "delivery_rate"
 # The sparse index of paused destinations (template.yaml): one partition, written on pause and resume only.
 PAUSED_INDEX = "paused"
 _PAUSED_PARTITION = "PAUSED"
@@ -77,6 +79,7 @@ class DestinationState:
     health: DestinationHealth
     action_health: dict[str, ActionHealth]
     paused: bool = False  # its deliveries are held, not sent (design §2.2)
+    delivery_rate: int | None = None  # events per second at most (design §8.11); None: unlimited
 
 
 class DestinationStore:
@@ -185,6 +188,8 @@ class DestinationStore:
         client = aws.dynamodb()
         item = _to_item(record)
         removed = [name for action_id in drop_health_of for name in _health_names(action_id)]
+        if _DELIVERY_RATE not in item:  # unlimited from this version on
+            removed.append(_DELIVERY_RATE)
         healthy_since: list[str] = []
         if reset_health:
             removed += [_STATE, _REASON, _FAILURES, _RUN_START]
@@ -201,6 +206,9 @@ class DestinationStore:
         }
         values = {":doc": item["doc"], ":new": item["version"], ":expected": {"N": str(expected_version)}}
         expression = "SET #doc = :doc, #v = :new"
+        if _DELIVERY_RATE in item:
+            expression += f", {_DELIVERY_RATE} = :rate"
+            values[":rate"] = item[_DELIVERY_RATE]
         if reset_health:  # closed as of now, so every dispatcher's older view of it gives way (delivery/circuit.py)
             closed = CircuitRecord("closed", closed_at=parse_rfc3339(record.updated_at).timestamp())
             expression += ", circuit = :circuit"
@@ -398,7 +406,7 @@ class DestinationStore:
             key = (item["PK"]["S"].removeprefix("WS#"), item["SK"]["S"].removeprefix(keys.DESTINATION_PREFIX))
             found[key] = DestinationState(
                 int(item["version"]["N"]), _circuit(item), _destination_health(item), _health(item),
-                paused=_PAUSED_AT in item,
+                paused=_PAUSED_AT in item, delivery_rate=_delivery_rate(item),
             )  # fmt: skip
         return found
 
@@ -568,12 +576,19 @@ def _to_item(record: DestinationRecord) -> dict[str, Any]:
     doc = {name: getattr(record, name) for name in _DOC_FIELDS}
     doc["actions"] = [asdict(action) for action in record.actions]
     text = json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
-    return {
+    item = {
         **_key(record.workspace_id, record.id),
         "entity": {"S": "destination"},
         "version": {"N": str(record.version)},
         "doc": {"S": text},
     }
+    if record.delivery_rate is not None:
+        item[_DELIVERY_RATE] = {"N": str(record.delivery_rate)}
+    return item
+
+
+def _delivery_rate(item: dict[str, Any]) -> int | None:
+    return int(item[_DELIVERY_RATE]["N"]) if _DELIVERY_RATE in item else None
 
 
 def item_size(item: dict[str, Any]) -> int:
@@ -606,6 +621,7 @@ def _from_item(item: dict[str, Any]) -> DestinationRecord:
         circuit=_circuit(item),
         credentials_expire_at=_credentials_expiry(item, doc.get("secret_version")),
         paused_at=item[_PAUSED_AT]["S"] if _PAUSED_AT in item else None,
+        delivery_rate=_delivery_rate(item),
         **{name: doc[name] for name in _DOC_FIELDS},
     )
 

@@ -105,6 +105,9 @@ class DestinationRecord:
     # Set by pause, removed by resume, outside the versioned document: while set, the dispatcher holds the
     # destination's deliveries (design §2.2).
     paused_at: str | None = None
+    # Events sent at most per second (design §8.11); None: unlimited. Versioned with the document, kept beside it
+    # on the item so the dispatcher's batch check reads it without parsing the document.
+    delivery_rate: int | None = None
 
     @property
     def paused(self) -> bool:

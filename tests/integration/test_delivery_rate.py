@@ -1,0 +1,201 @@
+"""A destination's delivery rate (design §8.11, issue 20 item 8): never sent faster, whatever the number of concurrent
+dispatchers; jobs over it wait without using an attempt, `throttled` in the log; the metrics route's backlog."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from nimriz_destinations import runtime
+from tests.aws_usage import AwsMeter
+from tests.conftest import ApiClient
+from tests.integration.test_delivery_pipeline import BASE, click, deliveries
+from tests.pipeline import Pipeline
+from tests.sinks.server import Sink, SinkRequest, SinkResponse
+from tests.unit.test_delivery_rate import most_in_any_second
+
+DISPATCHERS = 4
+
+
+class Receiver:
+    """Answers 200 and notes when each event arrived (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: SinkRequest) -> SinkResponse:
+        with self._lock:
+            self.arrivals.append((time.monotonic(), str(request.json()["id"])))
+        return SinkResponse(200, {"ok": True})
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, Sink]]:
+    handler = Receiver()
+    with Sink(handler) as sink:
+        yield handler, sink
+
+
+def limited_webhook(api: ApiClient, url: str, per_second: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Limited",
+        "type": "generic_http",
+        "credentials": {"url": url},
+        "actions": [{"name": "All events", "action_type": "send_webhook"}],
+    }
+    if per_second is not None:
+        body["delivery_rate"] = {"per_second": per_second}
+    response = api.post(BASE, body)
+    assert response.status == 201, response.text
+    destination: dict[str, Any] = response.json()["destination"]
+    return destination
+
+
+def fan_out(pipeline: Pipeline, count: int) -> None:
+    pipeline.publish(*[click(id=f"evt_{uuid.uuid4().hex}") for _ in range(count)])
+    while pipeline.poll("FanOutFunction"):
+        pass
+
+
+def dispatch_concurrently(pipeline: Pipeline, receiver: Receiver, expected: int, *, timeout: float) -> None:
+    """DISPATCHERS execution environments polling the Deliveries queue at once until `expected` events arrived."""
+    deadline = time.monotonic() + timeout
+
+    def dispatcher(environment: int) -> None:
+        while len(receiver.arrivals) < expected and time.monotonic() < deadline:
+            if not pipeline.poll("DispatcherFunction", environment=environment):
+                time.sleep(0.1)
+
+    threads = [threading.Thread(target=dispatcher, args=(number,)) for number in range(DISPATCHERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_a_destination_at_5_per_second_never_receives_more_than_5_in_any_second_from_concurrent_dispatchers(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Receiver, Sink]
+) -> None:
+    handler, sink = receiver
+    destination = limited_webhook(api, sink.url, per_second=5)
+    fan_out(pipeline, 100)
+    dispatch_concurrently(pipeline, handler, 100, timeout=90)
+
+    received = [event_id for _, event_id in handler.arrivals]
+    assert len(received) == len(set(received)) == 100
+    assert most_in_any_second([moment for moment, _ in handler.arrivals]) <= 5
+    found = deliveries(api, destination["id"])
+    assert len(found) == 100 and {delivery["status"] for delivery in found} == {"delivered"}
+    # Jobs over the rate waited without using an attempt: each was sent once, as attempt 1.
+    assert {delivery["attempts"] for delivery in found} == {1}
+    waited = [delivery for delivery in found if delivery["last_error_class"] is None]
+    assert waited  # (a delivered one names no error)
+    detail = api.get(f"{BASE}/{destination['id']}/deliveries/{found[0]['id']}").json()["delivery"]
+    assert detail["attempt_log"][-1]["attempt"] == 1
+
+
+def test_jobs_over_the_rate_are_throttled_in_the_log_without_an_attempt_and_counted_in_the_metrics(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Receiver, Sink]
+) -> None:
+    handler, sink = receiver
+    destination = limited_webhook(api, sink.url, per_second=1)
+    fan_out(pipeline, 10)
+    pipeline.poll("DispatcherFunction")  # one batch: a token or two free within the pacing horizon, the rest wait
+
+    sent = len(handler.arrivals)
+    assert 1 <= sent <= 2
+    throttled = deliveries(api, destination["id"], status="throttled")
+    assert len(throttled) == 10 - sent
+    for delivery in throttled:
+        assert delivery["attempts"] == 0
+        detail = api.get(f"{BASE}/{destination['id']}/deliveries/{delivery['id']}").json()["delivery"]
+        (entry,) = detail["attempt_log"]
+        assert entry["outcome"] == "throttled" and entry["attempt"] is None and entry["error_class"] == "rate_limited"
+        assert entry["next_attempt_at"] is not None
+    metrics = api.get(f"{BASE}/{destination['id']}/metrics?window=1h").json()["metrics"]
+    assert metrics["throttled_backlog"] == 10 - sent
+    assert metrics["oldest_pending_seconds"] is not None and metrics["oldest_pending_seconds"] >= 0
+    # Waiting is no outcome: nothing counted as failed, retrying or skipped.
+    assert metrics["totals"]["failed"] == metrics["totals"]["retrying"] == metrics["totals"]["skipped"] == 0
+
+    pipeline.run(timeout=60)
+    assert len(handler.arrivals) == 10
+    found = deliveries(api, destination["id"])
+    assert {delivery["status"] for delivery in found} == {"delivered"}
+    assert {delivery["attempts"] for delivery in found} == {1}
+    metrics = api.get(f"{BASE}/{destination['id']}/metrics?window=1h").json()["metrics"]
+    assert metrics["throttled_backlog"] == 0 and metrics["oldest_pending_seconds"] is None
+    assert metrics["totals"]["delivered"] == 10
+
+
+def test_a_retry_waiting_makes_the_oldest_pending_age_and_nothing_waits_on_an_unlimited_destination(
+    api: ApiClient, pipeline: Pipeline
+) -> None:
+    with Sink(lambda request: SinkResponse(503, {"down": True})) as sink:
+        destination = limited_webhook(api, sink.url, per_second=None)
+        fan_out(pipeline, 1)
+        pipeline.poll("DispatcherFunction")
+    metrics = api.get(f"{BASE}/{destination['id']}/metrics?window=1h").json()["metrics"]
+    assert metrics["throttled_backlog"] == 0
+    assert metrics["oldest_pending_seconds"] is not None and metrics["oldest_pending_seconds"] >= 0
+
+
+def test_delivery_rate_is_set_on_create_replaced_by_put_and_merged_by_patch(api: ApiClient) -> None:
+    created = limited_webhook(api, "https://hooks.example.com/in", per_second=5)
+    url = f"{BASE}/{created['id']}"
+    assert created["delivery_rate"] == {"per_second": 5}
+    assert api.get(url).json()["destination"]["delivery_rate"] == {"per_second": 5}
+    patched = api.patch(url, {"delivery_rate": {"per_second": 1000}})
+    assert patched.status == 200, patched.text
+    assert patched.json()["destination"]["delivery_rate"] == {"per_second": 1000}
+    # A PATCH naming something else keeps it; null removes it (unlimited).
+    kept = api.patch(url, {"name": "Renamed"}).json()["destination"]
+    assert kept["delivery_rate"] == {"per_second": 1000}
+    removed = api.patch(url, {"delivery_rate": None})
+    assert removed.json()["destination"]["delivery_rate"] is None
+    put = {"name": "Limited", "delivery_rate": {"per_second": 3}, "actions": created["actions"]}
+    put["actions"] = [{"id": action["id"], "name": action["name"], "action_type": "send_webhook"}
+                      for action in created["actions"]]  # fmt: skip
+    assert api.put(url, put).json()["destination"]["delivery_rate"] == {"per_second": 3}
+    del put["delivery_rate"]  # PUT replaces the document: absent is unlimited
+    assert api.put(url, put).json()["destination"]["delivery_rate"] is None
+
+
+@pytest.mark.parametrize("per_second", [0, 1001, 2.5, "5"])
+def test_a_delivery_rate_outside_1_to_1000_per_second_is_refused(api: ApiClient, per_second: Any) -> None:
+    body = {
+        "name": "Limited",
+        "type": "generic_http",
+        "credentials": {"url": "https://hooks.example.com/in"},
+        "delivery_rate": {"per_second": per_second},
+        "actions": [{"name": "All events", "action_type": "send_webhook"}],
+    }
+    response = api.post(BASE, body)
+    assert response.status == 422, response.text
+    assert "delivery_rate.per_second" in response.text
+
+
+def test_a_limited_destination_takes_its_tokens_in_one_call_per_batch_and_an_unlimited_one_in_none(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Receiver, Sink]
+) -> None:
+    """The same batch of 10 first attempts to a destination without and then with a rate: the same calls, plus one
+    UpdateItem (the take) for the limited one."""
+    _, sink = receiver
+    calls = []
+    for per_second in (None, 1000):
+        destination = limited_webhook(api, sink.url, per_second=per_second)
+        fan_out(pipeline, 10)
+        with AwsMeter().installed() as meter:
+            runtime.reset()  # the project's clients again, metered
+            assert pipeline.poll("DispatcherFunction") == 10
+        calls.append(Counter(call.name for call in meter.calls if call.service == "dynamodb"))
+        assert api.delete(f"{BASE}/{destination['id']}").status == 204
+    unlimited, limited = calls
+    assert limited - unlimited == Counter({"dynamodb.UpdateItem": 1}) and not unlimited - limited, (unlimited, limited)
