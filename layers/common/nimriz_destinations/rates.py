@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 # A send must start within this long after its token's time, else the token lapses (the job goes back untried).
 SLOT_GRACE_SECONDS = 0.05
-# Tokens are (1 + SPACING_MARGIN) / per_second apart: the grace above plus as much again for the network's jitter
-# between two sends and their receipt, so any 1 s window at the receiver holds at most per_second events.
-SPACING_MARGIN = 0.1
+# Tokens are (1 + SPACING_MARGIN) / per_second apart: any per_second + 1 tokens span 1 + SPACING_MARGIN seconds, so
+# any 1 s window at the receiver holds at most per_second events as long as no request reaches it more than
+# SPACING_MARGIN seconds after its token. That budget is the grace above plus a stall between the start check and
+# the bytes on the wire (a garbage collection, a busy core) plus the network's jitter: on the local stack, a 2-core
+# machine, one request arrived about 250 ms after its token (a 10 % margin let 6 events into one second there).
+SPACING_MARGIN = 0.3
 # The longest an invocation waits for a token it took: tokens further ahead are not taken (the jobs go back). Two
 # seconds: a job sent back comes again after a whole second of visibility plus the event source mapping's batching
 # window (1 s), so a one-second horizon would leave the bucket idle half the time (measured on the local stack: 100
