@@ -96,20 +96,8 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
         logged = THROTTLED if outcome.throttled else outcome.verdict.value
         entry = _attempt(job, number, result, logged, message, now=now, next_attempt_at=next_attempt_at)
         entries.append(entry)
-    summary = DeliverySummary(
-        delivery_id=job.delivery_id,
-        destination_id=job.destination_id,
-        action_id=job.action_id,
-        event_id=str(job.event.get("id")),
-        event_type=str(job.event.get("type")),
-        reason=job.reason,
-        status=status,
-        attempts=sends,
-        last_http_status=result.http_status,
-        last_error_class=outcome.error_class,
-        last_message=message,
-        created_at=job.queued_at,
-        updated_at=iso_from_unix(now),
+    summary = _summary(
+        job, status, sends, now=now, http_status=result.http_status, error_class=outcome.error_class, message=message
     )
     dead_letter = None
     if status == "dead_lettered":
@@ -135,22 +123,36 @@ def settle(job: DeliveryJob, state: DeliveryState, result: SendResult, retry: Re
 
 def held(job: DeliveryJob, state: DeliveryState, *, now: float) -> DeliveryWrite:
     """The record of a delivery its paused destination holds (design §2.2): status `held`, with its job."""
-    summary = DeliverySummary(
+    summary = _summary(job, HELD, state.sends, now=now)
+    return DeliveryWrite(job.workspace_id, summary, [], state.unsent, job=stored_job(job, next_attempt=state.sends + 1))
+
+
+def _summary(
+    job: DeliveryJob,
+    status: str,
+    attempts: int,
+    *,
+    now: float,
+    http_status: int | None = None,
+    error_class: str | None = None,
+    message: str | None = None,
+) -> DeliverySummary:
+    """The log's summary of the job's delivery as of `now`: its status, attempts and last answer."""
+    return DeliverySummary(
         delivery_id=job.delivery_id,
         destination_id=job.destination_id,
         action_id=job.action_id,
         event_id=str(job.event.get("id")),
         event_type=str(job.event.get("type")),
         reason=job.reason,
-        status=HELD,
-        attempts=state.sends,
-        last_http_status=None,
-        last_error_class=None,
-        last_message=None,
+        status=status,
+        attempts=attempts,
+        last_http_status=http_status,
+        last_error_class=error_class,
+        last_message=message,
         created_at=job.queued_at,
         updated_at=iso_from_unix(now),
     )
-    return DeliveryWrite(job.workspace_id, summary, [], state.unsent, job=stored_job(job, next_attempt=state.sends + 1))
 
 
 def stored_job(job: DeliveryJob, *, next_attempt: int) -> str:
