@@ -268,17 +268,23 @@ class DestinationService:
         """What a PUT with `enabled: true` does, and nothing else: a new version, enabled and healthy again with a
         closed circuit, audited as `destination.enabled`. Enabling changes no filter or usage, so it is never refused
         (design §6, §9.5). An enabled destination is answered as it is, with nothing written."""
-        for attempt in range(_MAX_WRITE_ATTEMPTS):
-            current = self.get(workspace_id, destination_id)
+
+        def enabled(current: DestinationRecord) -> DestinationRecord:
             if current.enabled:
                 return current
             record = dataclasses.replace(current, enabled=True, version=current.version + 1, updated_at=utc_now())
             changes = diff(destination_snapshot(current), destination_snapshot(record))
+            with self._audit.recorded(workspace_id, actor, "destination.enabled", destination_target(record), changes):
+                return self._store.replace(record, expected_version=current.version, reset_health=True)
+
+        return self._over_current(workspace_id, destination_id, enabled)
+
+    def _over_current[T](self, workspace_id: str, destination_id: str, change: Callable[[DestinationRecord], T]) -> T:
+        """`change(current)`, read again and repeated when another write came between (ConcurrentModification)."""
+        for attempt in range(_MAX_WRITE_ATTEMPTS):
+            current = self.get(workspace_id, destination_id)
             try:
-                with self._audit.recorded(
-                    workspace_id, actor, "destination.enabled", destination_target(record), changes
-                ):
-                    return self._store.replace(record, expected_version=current.version, reset_health=True)
+                return change(current)
             except ConcurrentModification:
                 if attempt == _MAX_WRITE_ATTEMPTS - 1:
                     raise
@@ -377,14 +383,9 @@ class DestinationService:
         """A new signing secret for a webhook destination; the current one keeps signing beside it for
         `overlap_seconds` (design §8.8). A new version of the destination: every dispatcher batch reads the version
         before sending, so no request is signed with the secrets it replaced once this returns."""
-        for attempt in range(_MAX_WRITE_ATTEMPTS):
-            current = self.get(workspace.workspace_id, destination_id)
-            try:
-                return self._rotate(current, overlap_seconds, actor)
-            except ConcurrentModification:
-                if attempt == _MAX_WRITE_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        return self._over_current(
+            workspace.workspace_id, destination_id, lambda current: self._rotate(current, overlap_seconds, actor)
+        )
 
     def _rotate(self, current: DestinationRecord, overlap_seconds: int, actor: Actor) -> RotatedSigningSecret:
         provider = get_provider(current.type)
@@ -438,30 +439,23 @@ class DestinationService:
         self._store.ensure_fits(record)
 
     def delete(self, workspace: Workspace, destination_id: str, *, actor: Actor) -> None:
-        for attempt in range(_MAX_WRITE_ATTEMPTS):
-            current = self.get(workspace.workspace_id, destination_id)
+        workspace_id = workspace.workspace_id
+
+        def deleted(current: DestinationRecord) -> DestinationRecord:
             removed = Usage().minus(usage_of(current))
-            usage_change = self._checked_usage_change(workspace.workspace_id, removed)
+            usage_change = self._checked_usage_change(workspace_id, removed)
             changes = diff(destination_snapshot(current), None)
-            try:
-                with self._audit.recorded(
-                    workspace.workspace_id, actor, "destination.deleted", destination_target(current), changes
-                ):
-                    self._with_usage(
-                        workspace.workspace_id,
-                        removed,
-                        usage_change,
-                        lambda checked: self._store.delete(current, usage_change=checked),  # noqa: B023
-                    )
-            except ConcurrentModification:
-                # Changed or deleted since it was read: read it again (a deleted one answers 404; that delete is
-                # the one audited).
-                if attempt == _MAX_WRITE_ATTEMPTS - 1:
-                    raise
-                continue
-            if current.secret_arn:
-                self._secrets.delete(current.secret_arn)
-            return
+            with self._audit.recorded(workspace_id, actor, "destination.deleted", destination_target(current), changes):
+                self._with_usage(
+                    workspace_id, removed, usage_change,
+                    lambda checked: self._store.delete(current, usage_change=checked),
+                )  # fmt: skip
+            return current
+
+        # Changed or deleted since it was read: read again (a deleted one answers 404; that delete is the one audited).
+        current = self._over_current(workspace_id, destination_id, deleted)
+        if current.secret_arn:
+            self._secrets.delete(current.secret_arn)
 
     def sample_send(self, workspace: Workspace, destination_id: str, action_id: str | None) -> SampleSend:
         """What a test-send sends (queued or validated): the named action, else the first enabled one, and a sample
