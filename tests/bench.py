@@ -438,6 +438,7 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
     from nimriz_destinations.models import DestinationCreate
     from nimriz_destinations.providers.base import DeliveryItem
     from nimriz_destinations.storage.counters import COUNTER_PREFIX
+    from nimriz_destinations.storage.deliveries import SUMMARY_PREFIX
     from nimriz_destinations.storage.records import Workspace
     from tests.local.aws_server import aws_server_process
     from tests.local.pollers import event_sources
@@ -493,16 +494,24 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
         for aws_client in (aws.dynamodb(), aws.secretsmanager()):
             aws_client.meta.events.register("before-call.*.*", count)
 
-        def count_counter_updates(params: dict[str, Any], **_: Any) -> None:
-            if params["Key"]["SK"]["S"].startswith(COUNTER_PREFIX):
+        def count_writes_by_item(params: dict[str, Any], **_: Any) -> None:
+            sort_key = (params.get("Key") or params.get("Item") or {}).get("SK", {}).get("S", "")
+            if sort_key.startswith(COUNTER_PREFIX):
                 calls["counters.UpdateItem"] += 1
+            elif sort_key.startswith(SUMMARY_PREFIX):
+                calls["delivery_log.writes"] += 1
+
+        def count_log_transactions(params: dict[str, Any], **_: Any) -> None:
+            calls["delivery_log.writes"] += 1  # the record and its dead letter: one call
 
         def count_record_reads(params: dict[str, Any], **_: Any) -> None:
             keys = [key for table in params["RequestItems"].values() for key in table["Keys"]]
             if keys and keys[0]["SK"]["S"].startswith("DLV#"):
                 calls["delivery_records.BatchGetItem"] += 1
 
-        aws.dynamodb().meta.events.register("provide-client-params.dynamodb.UpdateItem", count_counter_updates)
+        for operation in ("PutItem", "UpdateItem"):
+            aws.dynamodb().meta.events.register(f"provide-client-params.dynamodb.{operation}", count_writes_by_item)
+        aws.dynamodb().meta.events.register("provide-client-params.dynamodb.TransactWriteItems", count_log_transactions)
         aws.dynamodb().meta.events.register("provide-client-params.dynamodb.BatchGetItem", count_record_reads)
 
         batch_size = next(s.batch_size for s in event_sources(stack) if s.function == "DispatcherFunction")
@@ -535,10 +544,8 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
         reads = sum(
             v for k, v in calls.items() if k in ("dynamodb.GetItem", "dynamodb.Query", "secretsmanager.GetSecretValue")
         )
-        health_calls = len(batches)  # one destination per batch: one health update each
         counter_calls = calls["counters.UpdateItem"]
-        log_writes = calls["dynamodb.PutItem"] + calls["dynamodb.UpdateItem"] + calls["dynamodb.TransactWriteItems"]
-        log_calls = log_writes - health_calls - counter_calls
+        log_calls = calls["delivery_log.writes"]
         return {
             "dispatcher_events_per_second": round(jobs_count / dispatcher_seconds, 1),
             "plain_httpx_events_per_second": round(jobs_count / plain_seconds, 1),
