@@ -5,7 +5,11 @@ for every new botocore session, as moto's own stub is): its service and operatio
 (docs/cost.md, "How calls are counted", prices them):
 - DynamoDB on demand, from the sizes of the items each call touched, read from in-process moto's tables (the whole
   item, whatever a projection returned). A write costs one write unit per KB, rounded up, of the larger of the item
-  before and after it, at least one, also when its condition fails; in a transaction every item costs two. A read
+  before and after it, at least one, also when its condition fails; in a transaction every item costs two. A write
+  also costs each global secondary index it changes (DynamoDB's rules, "Provisioned throughput considerations for
+  global secondary indexes"): an index entry added, removed, or with a projected attribute changed, one write of
+  the projected entry's size (per KB, rounded up); an index key changed, two (the old entry deleted, the new one
+  put); in a transaction, twice that. A read
   costs one read unit per 4 KB, rounded up, strongly consistent, half that eventually consistent, at least that for
   an item not found; a Query adds up the items it read and rounds up once.
 - SQS: one request per 64 KB (65,536 bytes) of payload, the message bodies and attributes sent or received, at least
@@ -105,7 +109,7 @@ class AwsMeter:
     def _before(self, params: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         context[_PARAMS_KEY] = dict(params)
         if model.service_model.service_name == "dynamodb" and model.name in _WRITES:
-            context[_BEFORE_KEY] = {target: self._item_size(*target) for target in _write_targets(model.name, params)}
+            context[_BEFORE_KEY] = {target: self._item(*target) for target in _write_targets(model.name, params)}
 
     def _wait(self, model: Any, **_: Any) -> None:
         seconds = self._latency.get(model.service_model.service_name)
@@ -127,14 +131,21 @@ class AwsMeter:
     # -- DynamoDB ------------------------------------------------------------------------------------------
 
     def _dynamodb(
-        self, operation: str, params: Mapping[str, Any], before: Mapping[_Target, int], parsed: Mapping[str, Any]
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        before: Mapping[_Target, dict[str, Any] | None],
+        parsed: Mapping[str, Any],
     ) -> Usage:
         partitions: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         if operation in _WRITES:
             factor = 2 if operation == "TransactWriteItems" else 1
-            for target, size_before in before.items():
-                size = max(size_before, self._item_size(*target))
+            for target, item_before in before.items():
+                item_after = self._item(*target)
+                size = max(item_size(item_before or {}), item_size(item_after or {}))
                 partitions[target[1]][1] += factor * max(1, math.ceil(size / WRITE_UNIT_BYTES))
+                for index, index_units in self._index_write_units(target[0], item_before, item_after).items():
+                    partitions[f"index {index}"][1] += factor * index_units
         else:
             for pk, units in self._read_units(operation, params, parsed).items():
                 partitions[pk][0] += units
@@ -176,9 +187,28 @@ class AwsMeter:
 
     def _item_size(self, table: str, pk: str, sk: str | None) -> int:
         """The item's size as DynamoDB counts it (0 when there is none), read from moto's table."""
+        return item_size(self._item(table, pk, sk) or {})
+
+    def _item(self, table: str, pk: str, sk: str | None) -> dict[str, Any] | None:
+        """The item's attributes as stored in moto's table, None when there is none."""
         moto_table = dynamodb_backends[DEFAULT_ACCOUNT_ID][self._region].get_table(table)
         item = moto_table.get_item(DynamoType({"S": pk}), DynamoType({"S": sk}) if sk is not None else None)
-        return 0 if item is None else item_size(item.to_json()["Attributes"])
+        return None if item is None else dict(item.to_json()["Attributes"])
+
+    def _index_write_units(
+        self, table: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+    ) -> dict[str, int]:
+        """Write units per global secondary index for one item going from `before` to `after` (None: absent)."""
+        moto_table = dynamodb_backends[DEFAULT_ACCOUNT_ID][self._region].get_table(table)
+        units = {}
+        for index in moto_table.global_indexes:
+            old, new = _index_entry(index, before), _index_entry(index, after)
+            if old == new:
+                continue
+            keys_changed = old is not None and new is not None and _index_keys(index, old) != _index_keys(index, new)
+            writes = [entry for entry in ((old, new) if keys_changed else (new or old,)) if entry is not None]
+            units[index.name] = sum(max(1, math.ceil(item_size(entry) / WRITE_UNIT_BYTES)) for entry in writes)
+        return units
 
 
 _Target = tuple[str, str, str | None]  # (table, partition key, sort key)
@@ -205,6 +235,24 @@ def _write_targets(operation: str, params: Mapping[str, Any]) -> list[_Target]:
         for table, requests in params["RequestItems"].items()
         for request in requests
     ]
+
+
+def _index_entry(index: Any, item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The entry `item` has in a global secondary index (keys and projected attributes), None when it has none: a
+    sparse index holds only the items that have every one of its key attributes."""
+    if item is None or any(name not in item for name in index.schema_key_attrs):
+        return None
+    projection = index.projection or {}
+    kept = set(index.table_key_attrs) | set(index.schema_key_attrs)
+    if projection.get("ProjectionType") == "ALL":
+        return dict(item)
+    if projection.get("ProjectionType") == "INCLUDE":
+        kept |= set(projection.get("NonKeyAttributes", []))
+    return {name: value for name, value in item.items() if name in kept}
+
+
+def _index_keys(index: Any, entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(str(entry.get(name)) for name in index.schema_key_attrs)
 
 
 def _read_cost(size: float, consistent: bool) -> float:

@@ -47,6 +47,33 @@ def test_dynamodb_writes_cost_a_unit_per_kb_of_the_larger_image_and_double_in_a_
     assert transaction.partitions == {"METER": (0.0, 8.0)}
 
 
+def test_dynamodb_writes_also_cost_each_global_secondary_index_entry_they_add_change_or_remove(aws: LocalStack) -> None:
+    # DeliveriesByStatus: key status_key (+ SK), projecting status, action_id and event_type; sparse.
+    table = aws.tables["DestinationsTable"]
+    key = {"PK": {"S": "METER"}, "SK": {"S": "DLV#1"}}
+    with AwsMeter().installed() as meter:
+        dynamodb: Any = boto3.client("dynamodb")
+        dynamodb.put_item(TableName=table, Item={**key, "pad": {"S": "x" * 2000}})
+        assert only_call(meter).write_units == 2  # in no index: the item alone
+        dynamodb.put_item(TableName=table, Item={**key, "status_key": {"S": "s#failed"}, "status": {"S": "failed"}})
+        added = only_call(meter)
+        assert added.write_units == 2 + 1  # the larger image (before) and one small index entry
+        assert added.partitions["index DeliveriesByStatus"] == (0.0, 1.0)
+
+        def update(expression: str, values: dict[str, Any] | None = None) -> Usage:
+            extra = {"ExpressionAttributeValues": values} if values else {}
+            dynamodb.update_item(TableName=table, Key=key, UpdateExpression=expression, **extra)
+            return only_call(meter)
+
+        assert update("SET unprojected = :v", {":v": {"S": "not in the index"}}).write_units == 1
+        projected = update("SET event_type = :v", {":v": {"S": "link.clicked"}})
+        assert projected.write_units == 1 + 1  # a projected attribute changed: the entry is written again
+        moved = update("SET status_key = :v", {":v": {"S": "s#dead_lettered"}})
+        assert moved.write_units == 1 + 2  # a key changed: the old entry deleted, the new one put
+        removed = update("REMOVE status_key")
+        assert removed.write_units == 1 + 1
+
+
 def test_dynamodb_reads_cost_a_unit_per_4_kb_of_the_whole_item_half_when_eventually_consistent(
     aws: LocalStack,
 ) -> None:
