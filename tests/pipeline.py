@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -41,10 +42,13 @@ class Pipeline:
             )
         return total
 
-    def run(self, *, timeout: float = 60.0) -> None:
-        """Poll both queues until nothing is left in flight (retries included) or the timeout passes."""
+    def run(self, *, timeout: float = 60.0, until: Callable[[], bool] | None = None) -> None:
+        """Poll both queues until nothing is left in flight (retries included), or until `until()` holds when given
+        (what is still queued then stays queued), or the timeout passes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if until is not None and until():
+                return
             received = sum(
                 self.poll(function)
                 for function in (
@@ -59,7 +63,8 @@ class Pipeline:
             if self.in_flight() == 0:
                 return
             time.sleep(0.2)  # waiting for a scheduled retry's visibility timeout
-        raise TimeoutError(f"pipeline still had {self.in_flight()} messages in flight after {timeout}s")
+        waited_for = "the condition" if until is not None else "an empty pipeline"
+        raise TimeoutError(f"no {waited_for} after {timeout}s: {self.in_flight()} messages in flight")
 
     def poll(self, function: str, environment: int = 0) -> int:
         """One batch of `function`'s queue, invoked as Lambda would (in execution environment `environment`);

@@ -86,15 +86,17 @@ def test_a_destination_at_5_per_second_never_receives_more_than_5_in_any_second_
     api: ApiClient, pipeline: Pipeline, receiver: tuple[Receiver, Sink]
 ) -> None:
     handler, sink = receiver
+    # 40 events: eight seconds at the rate, every dispatcher contending for tokens throughout (the local stack's
+    # test sends 100 over sockets).
     destination = limited_webhook(api, sink.url, per_second=5)
-    fan_out(pipeline, 100)
-    dispatch_concurrently(pipeline, handler, 100, timeout=90)
+    fan_out(pipeline, 40)
+    dispatch_concurrently(pipeline, handler, 40, timeout=90)
 
     received = [event_id for _, event_id in handler.arrivals]
-    assert len(received) == len(set(received)) == 100
+    assert len(received) == len(set(received)) == 40
     assert most_in_any_second([moment for moment, _ in handler.arrivals]) <= 5
     found = deliveries(api, destination["id"])
-    assert len(found) == 100 and {delivery["status"] for delivery in found} == {"delivered"}
+    assert len(found) == 40 and {delivery["status"] for delivery in found} == {"delivered"}
     # Jobs over the rate waited without using an attempt: each was sent once, as attempt 1.
     assert {delivery["attempts"] for delivery in found} == {1}
     waited = [delivery for delivery in found if delivery["last_error_class"] is None]

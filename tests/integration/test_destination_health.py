@@ -201,15 +201,18 @@ def test_a_destination_only_throttled_for_longer_than_the_disable_window_stays_e
 ) -> None:
     # A provider's rate limit says nothing about whether the destination works (design §8.10): more throttled
     # answers in a row than failing or disabling would take, for longer than the window, change nothing.
+    # The throttled jobs are not waited out (12 answers each, a second apart): the runs end once the answers the
+    # test needs have come.
     failing, _ = watched_destinations(api, receivers)
     answer_always(receivers.failing_sink, 429)
     thresholds.publish(click(), click(), click())
-    thresholds.run()
+    thresholds.run(until=lambda: len(receivers.failing_sink.requests) >= MIN_FAILURES + 1)
     time.sleep(DISABLE_AFTER_SECONDS)
+    before = len(receivers.failing_sink.requests)
     thresholds.publish(click(), click())
-    thresholds.run()
+    thresholds.run(until=lambda: len(receivers.failing_sink.requests) >= before + 2)
 
-    assert len(receivers.failing_sink.requests) >= MIN_FAILURES + 1
+    assert len(receivers.failing_sink.requests) >= MIN_FAILURES + 3
     shown = destination(api, failing["id"])
     assert shown["enabled"] is True and shown["version"] == failing["version"]
     assert shown["health"]["state"] == "healthy" and shown["health"]["consecutive_failures"] == 0
