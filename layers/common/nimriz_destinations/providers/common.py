@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -27,7 +28,14 @@ HUMAN_EVENT_NAMES: Mapping[str, str] = {
 
 def occurred_at(event: Mapping[str, Any]) -> datetime:
     """The event time as an aware UTC datetime (canonical `occurred_at` is RFC 3339 UTC with milliseconds)."""
-    moment = datetime.fromisoformat(str(event["occurred_at"]))  # reads a `Z` as UTC (Python 3.11+)
+    return _utc_moment(str(event["occurred_at"]))
+
+
+# Remembered per text: a payload reads the event time several times (timestamp, epoch, age checks) and one event
+# goes to several actions. Datetimes are immutable, so sharing one is safe.
+@functools.lru_cache(maxsize=4096)
+def _utc_moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)  # reads a `Z` as UTC (Python 3.11+)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -39,15 +47,22 @@ def occurred_at_text(event: Mapping[str, Any]) -> str:
     """`iso_utc(occurred_at(event))`: the event time as RFC 3339 UTC with milliseconds, without formatting a datetime
     anew when the event's text already is that (formatting an aware datetime costs several times this check, on every
     Segment and PostHog payload)."""
-    text = str(event["occurred_at"])
-    if _ISO_UTC_TEXT.fullmatch(text):
-        datetime.fromisoformat(text)  # raises for a date or time that does not exist, as occurred_at does
-        return text
-    return iso_utc(occurred_at(event))
+    return _iso_utc_text(str(event["occurred_at"]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_utc_text(text: str) -> str:
+    moment = _utc_moment(text)  # raises for a date or time that does not exist, as occurred_at does
+    return text if _ISO_UTC_TEXT.fullmatch(text) else iso_utc(moment)
 
 
 def epoch_millis(event: Mapping[str, Any]) -> int:
-    return int(occurred_at(event).timestamp() * 1000)
+    return _epoch_millis(str(event["occurred_at"]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _epoch_millis(text: str) -> int:
+    return int(_utc_moment(text).timestamp() * 1000)
 
 
 def epoch_seconds(event: Mapping[str, Any]) -> int:

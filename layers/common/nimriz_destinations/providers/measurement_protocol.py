@@ -47,6 +47,7 @@ resent at once in halves (design §8.1).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -203,12 +204,16 @@ def _ten_digits(hex_digits: str) -> int:
     return 1_000_000_000 + int(hex_digits, 16) % 9_000_000_000
 
 
+# Remembered per identity (a pseudonymous hash or click id, never a contact): one visitor's events, and one event's
+# several actions, ask for the same two SHA-256 digests.
+@functools.lru_cache(maxsize=4096)
 def client_id(identity: str) -> str:
     """A stable `<10 digits>.<10 digits>` client id for a visitor identity."""
     digest = sha256_hex(identity)
     return f"{_ten_digits(digest[:16])}.{_ten_digits(digest[16:32])}"
 
 
+@functools.lru_cache(maxsize=4096)
 def session_id(identity: str) -> str:
     """A stable 10-digit session id for a visitor identity (one session per identity: see the module doc)."""
     return str(_ten_digits(sha256_hex(f"session:{identity}")[:16]))
