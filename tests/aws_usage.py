@@ -144,8 +144,8 @@ class AwsMeter:
                 item_after = self._item(*target)
                 size = max(item_size(item_before or {}), item_size(item_after or {}))
                 partitions[target[1]][1] += factor * max(1, math.ceil(size / WRITE_UNIT_BYTES))
-                for index, index_units in self._index_write_units(target[0], item_before, item_after).items():
-                    partitions[f"index {index}"][1] += factor * index_units
+                for index_partition, index_units in self._index_write_units(target[0], item_before, item_after):
+                    partitions[index_partition][1] += factor * index_units
         else:
             for pk, units in self._read_units(operation, params, parsed).items():
                 partitions[pk][0] += units
@@ -197,18 +197,21 @@ class AwsMeter:
 
     def _index_write_units(
         self, table: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
-    ) -> dict[str, int]:
-        """Write units per global secondary index for one item going from `before` to `after` (None: absent)."""
+    ) -> list[tuple[str, int]]:
+        """The global secondary index entries written for one item going from `before` to `after` (None: absent):
+        (`index <name> <partition key value>`, write units) each, an index's partitions being its own."""
         moto_table = dynamodb_backends[DEFAULT_ACCOUNT_ID][self._region].get_table(table)
-        units = {}
+        written = []
         for index in moto_table.global_indexes:
             old, new = _index_entry(index, before), _index_entry(index, after)
             if old == new:
                 continue
             keys_changed = old is not None and new is not None and _index_keys(index, old) != _index_keys(index, new)
-            writes = [entry for entry in ((old, new) if keys_changed else (new or old,)) if entry is not None]
-            units[index.name] = sum(max(1, math.ceil(item_size(entry) / WRITE_UNIT_BYTES)) for entry in writes)
-        return units
+            for entry in (old, new) if keys_changed else (new or old,):
+                if entry is not None:
+                    partition = f"index {index.name} {_index_keys(index, entry)[0]}"
+                    written.append((partition, max(1, math.ceil(item_size(entry) / WRITE_UNIT_BYTES))))
+        return written
 
 
 _Target = tuple[str, str, str | None]  # (table, partition key, sort key)
@@ -251,8 +254,9 @@ def _index_entry(index: Any, item: Mapping[str, Any] | None) -> dict[str, Any] |
     return {name: value for name, value in item.items() if name in kept}
 
 
-def _index_keys(index: Any, entry: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(str(entry.get(name)) for name in index.schema_key_attrs)
+def _index_keys(index: Any, entry: Mapping[str, Any]) -> tuple[str, ...]:
+    """The entry's index key values, partition key first (as text: `S` and `N` keys alike)."""
+    return tuple(next(iter(entry[name].values())) for name in index.schema_key_attrs)
 
 
 def _read_cost(size: float, consistent: bool) -> float:

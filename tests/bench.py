@@ -768,7 +768,12 @@ def bench_cost(events_count: int = COST_EVENTS) -> dict[str, Any]:
     write_units_by_call: defaultdict[str, float] = defaultdict(float)  # "<operation> on <partition>" -> units
     for call in calls:
         for pk, (read, write) in call.partitions.items():
-            group = f"log shards of {shard_owner[pk]}" if pk in shard_owner else pk
+            if pk in shard_owner:
+                group = f"log shards of {shard_owner[pk]}"
+            elif pk.startswith("index "):  # an index's entries, over all of its partitions
+                group = " ".join(pk.split(" ")[:2])
+            else:
+                group = pk
             partition_units[group][0] += read
             partition_units[group][1] += write
             write_units_by_call[f"{call.operation} on {group}"] += write

@@ -58,7 +58,7 @@ def test_dynamodb_writes_also_cost_each_global_secondary_index_entry_they_add_ch
         dynamodb.put_item(TableName=table, Item={**key, "status_key": {"S": "s#failed"}, "status": {"S": "failed"}})
         added = only_call(meter)
         assert added.write_units == 2 + 1  # the larger image (before) and one small index entry
-        assert added.partitions["index DeliveriesByStatus"] == (0.0, 1.0)
+        assert added.partitions["index DeliveriesByStatus s#failed"] == (0.0, 1.0)  # the index's own partition
 
         def update(expression: str, values: dict[str, Any] | None = None) -> Usage:
             extra = {"ExpressionAttributeValues": values} if values else {}
