@@ -196,6 +196,34 @@ def compile_projection(sources: Sequence[tuple[str, str]]) -> Callable[[Mapping[
     return projection
 
 
+def compile_event_data(
+    scalars: Sequence[str], objects: Mapping[str, Sequence[str]]
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A function returning the event's present (non-null) values at the top-level `scalars` and at each object's
+    keys, nested as in the event (an object with none present left out), lists copied: generated as
+    `compile_projection` is, for the same reasons (a payload built on every delivery, from a validated event)."""
+    source = FunctionSource("event_data", "event")
+    reads = EventReads(source, "event")
+    copied = source.constant(copied_value)
+    source.add("data = {}")
+    for name in scalars:
+        value = reads.value(name)
+        source.add(f"if {value} is not None:")
+        source.add(f"data[{name!r}] = {value}", depth=2)
+    for name, keys in objects.items():
+        source.add("present = {}")
+        for key in keys:
+            value = reads.value(f"{name}.{key}")
+            source.add(f"if {value} is not None:")
+            kept = f"{copied}({value})" if EVENT_FIELDS[f"{name}.{key}"] is FieldType.STRING_LIST else value
+            source.add(f"present[{key!r}] = {kept}", depth=2)
+        source.add("if present:")
+        source.add(f"data[{name!r}] = present", depth=2)
+    source.add("return data")
+    event_data: Callable[[Mapping[str, Any]], dict[str, Any]] = source.build()
+    return event_data
+
+
 def copied_value(value: Any) -> Any:
     """A value read from an event, safe to hand out: a list (`link.tag_ids`; the only container a valid event's
     objects hold) as a new list, anything else as it is."""

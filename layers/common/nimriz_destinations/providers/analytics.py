@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..event_fields import EVENT_OBJECTS, compile_projection
+from ..ids import is_id
 from ..netguard import parse_url
 from .base import Built, DeliveryItem, OutboundRequest, Outcome
 from .common import HUMAN_EVENT_NAMES, chunk_by_limits, json_bytes, occurred_at
@@ -94,6 +95,8 @@ def derived_uuid(value: str) -> str:
 
 def as_uuid(value: str) -> str:
     """`value` in canonical UUID form when it is a UUID, else its derived UUID."""
+    if is_id(value):  # already canonical (every id Nimriz makes): parsing it again would give the same text
+        return value
     try:
         return str(uuid.UUID(value))
     except ValueError:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
 from ..clock import iso_from_unix
-from ..event_fields import EVENT_OBJECTS, copied_value
+from ..event_fields import EVENT_OBJECTS, compile_event_data
 from .base import (
     COMPUTED_AT_SEND,
     SECRET,
@@ -79,6 +79,7 @@ _ROTATION_FIELDS = (PREVIOUS_SIGNING_SECRET, PREVIOUS_SECRET_EXPIRES_AT)
 
 # The canonical event's top-level data fields; the envelope fields (id, type, ...) are not repeated in `data`.
 _DATA_SCALARS = ("occurred_at", "touch_type", "bot_flag", "privacy_mode")
+_event_data = compile_event_data(_DATA_SCALARS, EVENT_OBJECTS)
 
 
 class GenericHttpCredentials(Credentials):
@@ -220,14 +221,7 @@ class GenericHttp(Provider):
 
     def default_payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The event's data: its documented non-envelope fields (nulls dropped, unknown keys never copied)."""
-        data: dict[str, Any] = {name: event[name] for name in _DATA_SCALARS if event.get(name) is not None}
-        for name, keys in EVENT_OBJECTS.items():
-            source = event.get(name)
-            if isinstance(source, Mapping):
-                present = {key: copied_value(source[key]) for key in keys if source.get(key) is not None}
-                if present:
-                    data[name] = present
-        return data
+        return _event_data(event)
 
     def build_requests(self, items: Sequence[DeliveryItem], credentials: Mapping[str, Any], *, now: float) -> Built:
         # Credentials are read as stored (validated at save time), not re-validated: a pydantic error here would

@@ -56,7 +56,7 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import StringConstraints
 
-from ..event_fields import compile_path
+from ..event_fields import compile_projection
 from ..mapping import PropertyMapping
 from .analytics import MappingDoc, age_seconds, pack
 from .base import (
@@ -136,7 +136,8 @@ PARAM_SOURCES: tuple[tuple[str, str], ...] = (
     ("nimriz_event_id", "id"),
     *((name, f"click_ids.{name}") for name in _CLICK_IDS),
 )
-_PARAM_GETTERS = tuple((name, compile_path(path)) for name, path in PARAM_SOURCES)
+# The present ones, in PARAM_SOURCES' order: generated straight-line code (`compile_projection`), built once.
+_present_params = compile_projection([(path, name) for name, path in PARAM_SOURCES])
 # `device` object: (MP field, `context` field).
 _DEVICE_SOURCES = (
     ("category", "device_category"),
@@ -253,7 +254,7 @@ def _params(event: Mapping[str, Any], identity: str) -> dict[str, Any]:
     transaction_id = _transaction_id(event)
     if transaction_id:
         params["transaction_id"] = transaction_id
-    params.update((name, value) for name, get in _PARAM_GETTERS if (value := get(event)) is not None)
+    params.update(_present_params(event))
     return params
 
 
