@@ -17,7 +17,11 @@ from tests.local.template import LocalStack
 class Pipeline:
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
-        self.sources: dict[str, EventSource] = {source.function: source for source in event_sources(stack)}
+        self.all_sources = event_sources(stack)
+        # Each function's first queue (the dispatcher's: Deliveries; its second is the released deliveries' FIFO).
+        self.sources: dict[str, EventSource] = {}
+        for source in self.all_sources:
+            self.sources.setdefault(source.function, source)
         self.sqs: Any = boto3.client("sqs")
         # Function -> invocation time (seconds) instead of the template's Timeout, for tests that need short ones.
         self.invocation_seconds: dict[str, float] = {}
@@ -32,14 +36,23 @@ class Pipeline:
 
     def in_flight(self) -> int:
         total = 0
-        for queue in ("LiveEventsQueue", "DeliveriesQueue", "DeliveriesDLQ", "RecoveriesQueue"):
+        for queue in (
+            "LiveEventsQueue",
+            "DeliveriesQueue",
+            "DeliveriesDLQ",
+            "RecoveriesQueue",
+            "ReleasedDeliveriesQueue",
+            "ReleasedDeliveriesDLQ",
+        ):
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=self.stack.queue_urls[queue],
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",  # a released delivery's retry, moved with its delay
+                ],
             )["Attributes"]
-            total += int(attributes["ApproximateNumberOfMessages"]) + int(
-                attributes["ApproximateNumberOfMessagesNotVisible"]
-            )
+            total += sum(int(count) for count in attributes.values())
         return total
 
     def run(self, *, timeout: float = 60.0, until: Callable[[], bool] | None = None) -> None:
@@ -67,13 +80,17 @@ class Pipeline:
         raise TimeoutError(f"no {waited_for} after {timeout}s: {self.in_flight()} messages in flight")
 
     def poll(self, function: str, environment: int = 0) -> int:
-        """One batch of `function`'s queue, invoked as Lambda would (in execution environment `environment`);
-        returns how many messages it received."""
-        return poll_once(
-            self.sources[function],
-            wait_seconds=0,
-            timeout_seconds=self.invocation_seconds.get(function),
-            environment=environment,
+        """One batch of each of `function`'s queues, invoked as Lambda would (in execution environment
+        `environment`); returns how many messages it received."""
+        return sum(
+            poll_once(
+                source,
+                wait_seconds=0,
+                timeout_seconds=self.invocation_seconds.get(function),
+                environment=environment,
+            )
+            for source in self.all_sources
+            if source.function == function
         )
 
     def dead_lettered_events(self) -> list[tuple[str, dict[str, str]]]:

@@ -9,10 +9,15 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.runtime import deliveries_queue, recoveries_queue, recovery_service
+from nimriz_destinations.runtime import (
+    deliveries_queue,
+    recoveries_queue,
+    recovery_service,
+    released_deliveries_queue,
+)
 from nimriz_destinations.settings import check_settings
 
-check_settings(recovery_service, deliveries_queue, recoveries_queue)
+check_settings(recovery_service, deliveries_queue, released_deliveries_queue, recoveries_queue)
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -1,4 +1,5 @@
-"""Deliveries queue consumer: deliver jobs grouped by action, report only the records to retry later."""
+"""Deliveries and released deliveries' FIFO queue consumer: deliver jobs grouped by action, report as failed exactly
+the records that went back to their queue."""
 
 import time
 from typing import Any
@@ -10,11 +11,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.observability import logger, metrics, trace_handler
-from nimriz_destinations.runtime import deliveries_queue, dispatcher, live_events_queue
+from nimriz_destinations.runtime import deliveries_queue, dispatcher, live_events_queue, released_deliveries_queue
 from nimriz_destinations.settings import check_settings
 from nimriz_destinations.storage.queues import received_jobs
 
-check_settings(dispatcher, deliveries_queue, live_events_queue)
+check_settings(dispatcher, deliveries_queue, released_deliveries_queue, live_events_queue)
 
 # Failures here are flow control (a job back on the queue with its visibility set), not errors of the batch.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -12,9 +12,16 @@ from nimriz_destinations.api.presenters import present_destination
 from nimriz_destinations.api.responses import PAUSE_RESPONSES
 from nimriz_destinations.models import DestinationResponse
 from nimriz_destinations.observability import logger, trace_handler
-from nimriz_destinations.runtime import deliveries_queue, idempotent_requests, recoveries_queue, recovery_service
+from nimriz_destinations.runtime import (
+    idempotent_requests,
+    recoveries_queue,
+    recovery_service,
+    released_deliveries_queue,
+)
 
-app = create_app("destinations:write", recovery_service, deliveries_queue, recoveries_queue, idempotent_requests)
+app = create_app(
+    "destinations:write", recovery_service, released_deliveries_queue, recoveries_queue, idempotent_requests
+)
 
 
 @app.post(

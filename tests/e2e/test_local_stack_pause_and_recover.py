@@ -1,5 +1,5 @@
-"""End to end over real sockets: a pause holds events until resume sends each once, and a recovery by time range
-sends dead letters and skipped deliveries once each (design §2.2)."""
+"""End to end over real sockets: a pause holds events until resume sends each once, in occurred_at order, and a
+recovery by time range sends dead letters and skipped deliveries once each (design §2.2)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def update_body(destination: dict[str, Any], url: str, **changes: Any) -> dict[s
             "credentials": {"url": url, "signing_secret": SECRET}, "actions": actions, **changes}  # fmt: skip
 
 
-def test_a_paused_destination_receives_nothing_until_resumed_then_every_held_event_once_as_live(
+def test_a_paused_destination_receives_nothing_until_resumed_then_every_held_event_once_as_live_in_occurred_order(
     local_stack: RunningStack, api: httpx.Client, receiver: tuple[Sink, WebhookReceiver]
 ) -> None:
     sink, handler = receiver
@@ -73,9 +73,10 @@ def test_a_paused_destination_receives_nothing_until_resumed_then_every_held_eve
 
     wait_for(lambda: len(handler.verified) == len(events))
     time.sleep(1)
-    # Released oldest event first, page after page; concurrent dispatcher batches of a standard queue may interleave
-    # them (design §2.2 says which order holds), so this checks that each arrives once, as live.
-    assert sorted(delivered.event_id for delivered in handler.verified) == sorted(event["id"] for event in events)
+    # Released oldest event first, page after page, through the FIFO queue (design §2.2, "Order"): each once, in
+    # strict occurred_at order, as live.
+    in_order = [event["id"] for _, event in sorted(zip(minutes, events, strict=True), key=lambda pair: pair[0])]
+    assert [delivered.event_id for delivered in handler.verified] == in_order
     assert {delivered.reason for delivered in handler.verified} == {"live"}
 
 

@@ -54,7 +54,13 @@ def records_outcome(params: Params) -> bool:
 
 
 def sends_jobs(params: Params) -> bool:
-    return str(params.get("QueueUrl", "")).endswith("DeliveriesQueue")
+    """Jobs queued on the Deliveries queue or the released deliveries' FIFO queue."""
+    return re.search(r"DeliveriesQueue(\.fifo)?$", str(params.get("QueueUrl", ""))) is not None
+
+
+def moves_a_retry(params: Params) -> bool:
+    """A released delivery's retry leaving the FIFO queue for the Deliveries queue (with its delay)."""
+    return sends_jobs(params) and any("DelaySeconds" in entry for entry in params.get("Entries", []))
 
 
 def once(predicate: Callable[[Params], bool]) -> Callable[[Params], bool]:
@@ -187,6 +193,9 @@ SITES = {
     "a release started": Site("dynamodb", "PutItem", on_walk("RELEASE#"), paused=True),
     "a release page claimed": Site("dynamodb", "UpdateItem", on_walk("RELEASE#", r"page_token = "), paused=True),
     "a release page queued": Site("sqs", "SendMessageBatch", sends_jobs, call=2, paused=True),
+    "a released delivery's retry moved to the Deliveries queue": Site(
+        "sqs", "SendMessageBatch", moves_a_retry, answers=(503,), paused=True
+    ),
     "a sweep's expiry started": Site(
         "dynamodb", "PutItem", on_walk("EXPIRY#"), expires=True, expected_status="dead_lettered"
     ),

@@ -178,7 +178,12 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
         }
         if "RedrivePolicy" in properties:
             attributes["RedrivePolicy"] = json.dumps(properties["RedrivePolicy"])
-        url = sqs.create_queue(QueueName=f"{name_prefix}-{logical_id}", Attributes=attributes)["QueueUrl"]
+        for name in ("FifoQueue", "ContentBasedDeduplication"):  # booleans, which SQS takes as "true" / "false"
+            if name in properties:
+                attributes[name] = str(properties[name]).lower()
+        url = sqs.create_queue(QueueName=queue_name(f"{name_prefix}-{logical_id}", properties), Attributes=attributes)[
+            "QueueUrl"
+        ]
         stack.queue_urls[logical_id] = url
         stack.queue_arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -210,6 +215,12 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
     return stack
 
 
+def queue_name(name: str, properties: dict[str, Any]) -> str:
+    """The queue's name: a FIFO queue's ends in `.fifo`, as SQS requires (CloudFormation adds it to the name it
+    makes)."""
+    return f"{name}.fifo" if properties.get("FifoQueue") else name
+
+
 def _throttle(settings: dict[str, Any]) -> Any:
     return {"rateLimit": float(settings["RateLimit"]), "burstLimit": int(settings["BurstLimit"])}
 
@@ -223,9 +234,10 @@ def named_stack(stage: str = "dev") -> LocalStack:
     stack = LocalStack(stage=stage)
     for logical_id in resources_of_type("AWS::DynamoDB::Table"):
         stack.tables[logical_id] = f"nimriz-{stage}-{logical_id}"
-    for logical_id in resources_of_type("AWS::SQS::Queue"):
-        stack.queue_urls[logical_id] = f"https://sqs.us-east-1.amazonaws.com/123456789012/nimriz-{stage}-{logical_id}"
-        stack.queue_arns[logical_id] = f"arn:aws:sqs:us-east-1:123456789012:nimriz-{stage}-{logical_id}"
+    for logical_id, queue in resources_of_type("AWS::SQS::Queue").items():
+        name = queue_name(f"nimriz-{stage}-{logical_id}", queue.get("Properties", {}))
+        stack.queue_urls[logical_id] = f"https://sqs.us-east-1.amazonaws.com/123456789012/{name}"
+        stack.queue_arns[logical_id] = f"arn:aws:sqs:us-east-1:123456789012:{name}"
     for logical_id in resources_of_type("AWS::SecretsManager::Secret"):
         stack.secret_arns[logical_id] = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{logical_id}-AbCdEf"
     return stack

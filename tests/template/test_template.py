@@ -91,7 +91,7 @@ def statements(logical_id: str) -> list[dict[str, Any]]:
 
 
 def environment_of(logical_id: str) -> dict[str, Any]:
-    variables: dict[str, Any] = functions()[logical_id]["Properties"]["Environment"]["Variables"]
+    variables: dict[str, Any] = functions()[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
     return variables
 
 
@@ -341,9 +341,14 @@ class TestLeastPrivilege:
         reads = {"dynamodb:GetItem", "dynamodb:Query"}  # configs and quotas
         assert actions_of("FanOutFunction") == reads | {"dynamodb:UpdateItem", "sqs:SendMessage"}
 
-    def test_the_dispatcher_puts_notices_only_on_the_live_events_queue_with_its_health_settings(self) -> None:
-        (notices,) = [s for s in statements("DispatcherFunction") if s["Action"] == "sqs:SendMessage"]
-        assert notices["Resource"] == {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]}
+    def test_the_dispatcher_sends_notices_to_live_events_and_moved_retries_to_deliveries_with_health_settings(
+        self,
+    ) -> None:
+        (sends,) = [s for s in statements("DispatcherFunction") if s["Action"] == "sqs:SendMessage"]
+        assert sends["Resource"] == [
+            {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]},
+            {"Fn::GetAtt": ["DeliveriesQueue", "Arn"]},
+        ]
         environment = functions()["DispatcherFunction"]["Properties"]["Environment"]["Variables"]
         assert environment["LIVE_EVENTS_QUEUE_URL"] == {"Ref": "LiveEventsQueue"}
         assert environment["AUTO_DISABLE_AFTER_SECONDS"] == str(5 * 24 * 3600)  # 5 days, like Svix
@@ -640,6 +645,46 @@ class TestQueues:
             concurrency = properties.get("ScalingConfig", {}).get("MaximumConcurrency")
             if concurrency is not None:
                 assert 2 <= concurrency <= 1000, logical_id
+
+
+class TestReleasedDeliveriesQueue:
+    """A resume's released deliveries go out through a FIFO queue, in order per destination (design §2.2, "Order")."""
+
+    def test_it_is_a_fifo_queue_deduplicated_by_the_sender_with_the_deliveries_queues_timing(self) -> None:
+        queues = resources_of_type("AWS::SQS::Queue")
+        released, deliveries = queues["ReleasedDeliveriesQueue"]["Properties"], queues["DeliveriesQueue"]["Properties"]
+        assert released["FifoQueue"] is True and released["ContentBasedDeduplication"] is False
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod"):
+            assert released[name] == deliveries[name], name
+        assert released["RedrivePolicy"]["maxReceiveCount"] == deliveries["RedrivePolicy"]["maxReceiveCount"]
+        assert queues["ReleasedDeliveriesDLQ"]["Properties"]["FifoQueue"] is True  # SQS: a FIFO queue's DLQ is FIFO
+
+    def test_the_dispatcher_reads_it_in_fifo_batches_and_the_dead_letter_consumer_its_dlq(self) -> None:
+        sources = {(logical_id, p["Queue"]["Fn::GetAtt"][0]): p for logical_id, p in sqs_events()}
+        assert sources[("DispatcherFunction", "ReleasedDeliveriesQueue")]["BatchSize"] == 10  # the FIFO maximum
+        assert ("DeliveriesDeadLetterFunction", "ReleasedDeliveriesDLQ") in sources
+
+    def test_only_what_releases_sends_to_it_and_the_dispatcher_returns_its_jobs_to_it(self) -> None:
+        arn = {"Fn::GetAtt": ["ReleasedDeliveriesQueue", "Arn"]}
+        senders = {
+            logical_id
+            for logical_id in functions()
+            for statement in statements(logical_id)
+            if "sqs:SendMessage" in statement["Action"] and arn in as_list(statement["Resource"])
+        }
+        assert senders == {"ResumeDestinationFunction", "ContinueRecoveryFunction"}
+        readers = {
+            logical_id
+            for logical_id in functions()
+            if environment_of(logical_id).get("RELEASED_DELIVERIES_QUEUE_URL") == {"Ref": "ReleasedDeliveriesQueue"}
+        }
+        assert readers == senders | {"DispatcherFunction"}
+        (visibility,) = [s for s in statements("DispatcherFunction") if s["Action"] == "sqs:ChangeMessageVisibility"]
+        assert arn in as_list(visibility["Resource"])
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def alarms() -> dict[str, dict[str, Any]]:

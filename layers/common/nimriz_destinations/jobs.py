@@ -1,4 +1,5 @@
-"""The delivery job: the Deliveries queue message body, produced by test-send, fan-out and replay."""
+"""The delivery job: the Deliveries (and released deliveries') queue message body, produced by test-send, fan-out,
+replay, recovery and release."""
 
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ class ReceivedJob:
     receipt_handle: str
     receive_count: int  # SQS ApproximateReceiveCount: how often the queue handed it out (not how often it was sent)
     job: DeliveryJob
+    queue_arn: str = ""  # the queue it came from (the SQS record's eventSourceARN)
+
+    @property
+    def ordered(self) -> bool:
+        """Whether it came from the released deliveries' FIFO queue (design §2.2, "Order"), whose jobs keep their
+        order per destination (its message group). SQS requires a FIFO queue's name to end in `.fifo`."""
+        return self.queue_arn.endswith(".fifo")
 
     @property
     def destination(self) -> tuple[str, str]:

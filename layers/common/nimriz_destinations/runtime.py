@@ -142,6 +142,15 @@ def deliveries_queue() -> DeliveriesQueue:
     return DeliveriesQueue(get_settings().required("deliveries_queue_url"))
 
 
+@requires("released_deliveries_queue_url")
+@cache
+def released_deliveries_queue() -> DeliveriesQueue:
+    """The FIFO queue a resume's released deliveries go out through, in order per destination (design §2.2)."""
+    from .storage.queues import DeliveriesQueue
+
+    return DeliveriesQueue(get_settings().required("released_deliveries_queue_url"), ordered=True)
+
+
 @requires("live_events_queue_url")
 @cache
 def live_events_queue() -> LiveEventsQueue:
@@ -278,7 +287,10 @@ def dispatcher() -> Dispatcher:
         circuits=CircuitBreakers(
             threshold=settings.circuit_failure_threshold, cool_down_seconds=settings.circuit_cool_down_seconds
         ),
-        return_to_queue=lambda returns: deliveries_queue().schedule_returns(returns),
+        return_to_queue=lambda returns, ordered: (
+            released_deliveries_queue() if ordered else deliveries_queue()
+        ).schedule_returns(returns),
+        send_later=lambda jobs: deliveries_queue().send_later(jobs),
         bookkeeping=bookkeeping,
         hold_max_seconds=settings.hold_max_seconds,
         rate_buckets=RateBuckets(table),
@@ -323,6 +335,7 @@ def recovery_service() -> RecoveryService:
         delivery_log(),
         audit_log(),
         lambda jobs, again: deliveries_queue().send_batches(jobs, again=again),
+        lambda jobs, again: released_deliveries_queue().send_batches(jobs, again=again),
         lambda kind, workspace_id, destination_id, walk_id, delay: recoveries_queue().continue_walk(
             kind, workspace_id, destination_id, walk_id, delay=delay
         ),
@@ -384,6 +397,7 @@ _FACTORIES = (
     delivery_counters,
     metrics_service,
     deliveries_queue,
+    released_deliveries_queue,
     live_events_queue,
     invalid_events_queue,
     get_settings,

@@ -31,6 +31,7 @@ RequiredSetting = Literal[
     "idempotency_secret_arn",
     "operator_id_key",
     "recoveries_queue_url",
+    "released_deliveries_queue_url",
 ]
 _REQUIRED_VARIABLES: dict[RequiredSetting, str] = {
     "table_name": "TABLE_NAME",
@@ -40,6 +41,7 @@ _REQUIRED_VARIABLES: dict[RequiredSetting, str] = {
     "idempotency_secret_arn": "IDEMPOTENCY_SECRET_ARN",
     "operator_id_key": "OPERATOR_ID_KEY",
     "recoveries_queue_url": "RECOVERIES_QUEUE_URL",
+    "released_deliveries_queue_url": "RELEASED_DELIVERIES_QUEUE_URL",
 }
 
 
@@ -59,6 +61,7 @@ class Settings:
     live_events_queue_url: str
     live_events_dlq_url: str
     recoveries_queue_url: str
+    released_deliveries_queue_url: str
     secret_prefix: str
     max_body_bytes: int
     auth_cache_seconds: int
@@ -160,6 +163,7 @@ _VARIABLES: dict[str, _Variable] = {
     "live_events_queue_url": _text("LIVE_EVENTS_QUEUE_URL"),
     "live_events_dlq_url": _text("LIVE_EVENTS_DLQ_URL"),
     "recoveries_queue_url": _text("RECOVERIES_QUEUE_URL"),
+    "released_deliveries_queue_url": _text("RELEASED_DELIVERIES_QUEUE_URL"),
     "secret_prefix": _text("SECRET_PREFIX", "nimriz-destinations"),
     "max_body_bytes": _Variable("MAX_BODY_BYTES", str(256 * 1024), _whole(1), "a whole number of bytes, at least 1"),
     "auth_cache_seconds": _Variable("AUTH_CACHE_SECONDS", "60", _whole(0), "a whole number of seconds, 0 or more"),

@@ -86,6 +86,9 @@ class Chunks:
         )  # fmt: skip
 
     def _run(self, invocation: Invocation, key: DestinationKey, plan: Plan, tickets: list[Ticket]) -> bool:
+        tickets = self._in_turn(invocation, tickets)
+        if not tickets:
+            return False
         if not self.fits(invocation):
             for ticket in tickets:
                 invocation.give_back(ticket.entry, 0)
@@ -99,7 +102,7 @@ class Chunks:
         probe = decision.admission is Admission.PROBE
         observed = False
         try:
-            claimed = self._claimed(invocation, tickets)
+            claimed = self._in_turn(invocation, self._claimed(invocation, tickets))
             if not claimed:
                 return False
             may_start = self._paced(invocation, claimed)
@@ -122,6 +125,17 @@ class Chunks:
                 invocation.sent(ticket.entry, result)
             self.record_outcome(invocation, ticket, result)
         return any(result.outcome.verdict is Verdict.DELIVERED for result in results.values())
+
+    def _in_turn(self, invocation: Invocation, tickets: list[Ticket]) -> list[Ticket]:
+        """The tickets that may go out now: a FIFO job of a destination one of whose earlier jobs went back untried
+        goes back too, untried (its lease released), so none goes out before that one (design §2.2, "Order")."""
+        going = []
+        for ticket in tickets:
+            if invocation.blocked(ticket.entry):
+                self._claims.release(invocation, ticket, 0)
+            else:
+                going.append(ticket)
+        return going
 
     def _claimed(self, invocation: Invocation, tickets: list[Ticket]) -> list[Ticket]:
         """The tickets that may send now: unclaimed first attempts, and the others once leased."""

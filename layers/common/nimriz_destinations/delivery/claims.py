@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ..jobs import ReceivedJob
 from ..observability import logger, metrics
 from ..providers.common import epoch_millis
+from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
 from ..storage.delivery_states import DeliveryKey, DeliveryState, DeliveryStates, DeliveryWrite, Held, new_token
 from .group_sender import SendResult
 from .invocation import Invocation
@@ -57,6 +58,9 @@ class Ticket:
 @dataclass(frozen=True, slots=True)
 class Wait:
     seconds: float
+    # The record's own schedule (its next attempt after a failed one), not another copy's claim or our delivery rate
+    # (design §8.11): a released delivery waiting for it leaves the FIFO queue (design §2.2, "Order").
+    on_schedule: bool = False
 
 
 DONE = "done"
@@ -90,7 +94,7 @@ class Claims:
         if state.hold_until is not None and state.hold_until > now:
             return Wait(state.hold_until - now)
         if honour_schedule and state.next_attempt_at is not None and state.next_attempt_at > now:
-            return Wait(state.next_attempt_at - now)
+            return Wait(state.next_attempt_at - now, on_schedule=state.status != WAITING_FOR_RATE)
         return None
 
     def untried_delay(self, entry: ReceivedJob) -> float:
@@ -102,8 +106,10 @@ class Claims:
         standing = self.standing(state)
         if standing == DONE:
             invocation.acknowledge(ticket.entry)
+        elif isinstance(standing, Wait):
+            invocation.give_back(ticket.entry, standing.seconds, on_schedule=standing.on_schedule)
         else:
-            invocation.give_back(ticket.entry, standing.seconds if isinstance(standing, Wait) else 1.0)
+            invocation.give_back(ticket.entry, 1.0)
 
     def hold(self, invocation: Invocation, ticket: Ticket) -> None:
         """Wait out any twin sending unclaimed: no copy sends before the hold ends, and then only under a lease."""
@@ -185,8 +191,8 @@ class Claims:
             refused = found[-1]
             if refused is None:
                 invocation.settled(entry, write.summary.status, result)
-                if retry_delay is not None:
-                    invocation.give_back(entry, retry_delay)
+                if retry_delay is not None:  # waiting for our own delivery rate is no attempt: not a retry's schedule
+                    invocation.give_back(entry, retry_delay, on_schedule=write.summary.status != WAITING_FOR_RATE)
                 return
             if result.sent:
                 logger.warning("another copy of a delivery recorded first: this send was a duplicate",
@@ -214,7 +220,7 @@ class Claims:
                          extra={"delivery_id": ticket.entry.job.delivery_id})  # fmt: skip
         if retry_delay is None:
             retry_delay = self._retry.delay_after(ticket.state.sends + result.requests)
-        invocation.give_back(ticket.entry, retry_delay)
+        invocation.give_back(ticket.entry, retry_delay, on_schedule=True)
 
     def _repeat(self, invocation: Invocation, what: str, call: Callable[[], object]) -> bool:
         """`call` up to RECORD_CALLS times until it returns, each only while the invocation lasts; False if it never

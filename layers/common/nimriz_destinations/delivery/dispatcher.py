@@ -8,9 +8,11 @@ Per batch (one Lambda invocation, planned against its remaining time):
    destination are skipped `destination_deleted`, a newer version is reloaded before sending, and the persisted
    circuit is adopted; a failure there returns that action's jobs to the queue untried, the rest goes on.
 3. Chunks (the provider's batch size) run in lanes (`lanes.py`), each admitted by the time left and the circuit,
-   claimed, prepared, sent and recorded (`chunks.py`, `outcomes.py`).
-4. Once every record is written or the time is up, the jobs going back are handed back with their delays; then the
-   batch's health, counters and metrics (`tallies.py`).
+   claimed, prepared, sent and recorded (`chunks.py`, `outcomes.py`); released deliveries and the jobs of the
+   released deliveries' FIFO queue one after another, in their destination's order (`ordering.py`).
+4. Once every record is written or the time is up, the jobs going back are handed back with their delays, each to
+   its queue (a FIFO job on its retry's schedule to the Deliveries queue instead); then the batch's health,
+   counters and metrics (`tallies.py`).
 Every message not acknowledged is returned to the queue with the delay its case needs (`dispatch` reports it as
 failed), so a failure in any step for one job or destination affects that job or destination only.
 """
@@ -23,10 +25,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from ..jobs import ReceivedJob
+from ..jobs import DeliveryJob, ReceivedJob
 from ..observability import logger
 from ..providers.base import Outcome
-from ..providers.common import epoch_millis
 from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
 from ..storage.delivery_states import DeliveryStates
 from ..storage.destinations import DestinationState, DestinationStore
@@ -35,8 +36,10 @@ from .chunks import RECORD_RESERVE_SECONDS, Chunks
 from .circuit import CircuitBreakers, DestinationKey
 from .claims import DONE, Claim, Claims, Ticket, Wait
 from .group_sender import GroupSender, SendResult
-from .invocation import RETURN_MARGIN_SECONDS, Invocation
+from .invocation import RETURN_MARGIN_SECONDS, Invocation, Return
 from .lanes import send_fairly
+from .ordering import Chunks as ChunkSequence
+from .ordering import fifo_returns, in_occurred_order, in_order, keeps_order, parallel_entries
 from .outcomes import ABANDONED, DELETED, HOLD_EXPIRED, rate_limited
 from .planning import Plan, Planner
 from .rate_limiter import RateLimiter
@@ -52,8 +55,11 @@ SENDING_THREADS = 16
 # A destination's threads until it delivers (lanes.py): what an endpoint that hangs or fails can hold.
 FIRST_LANES = 2
 
-# Handed the (receipt handle, delay seconds) of every message going back to the queue, once per batch.
-ReturnToQueue = Callable[[Sequence[tuple[str, int]]], None]
+# Handed the (receipt handle, delay seconds) of every message going back to its queue, once per batch and queue, and
+# whether that queue is the released deliveries' FIFO queue.
+ReturnToQueue = Callable[[Sequence[tuple[str, int]], bool], None]
+# Queues jobs on the Deliveries queue, each to come after its delay (seconds); returns the indexes not queued.
+SendLater = Callable[[Sequence[tuple[DeliveryJob, float]]], list[int]]
 
 
 class Dispatcher:
@@ -68,6 +74,7 @@ class Dispatcher:
         retry: RetryPolicy,
         circuits: CircuitBreakers,
         return_to_queue: ReturnToQueue,
+        send_later: SendLater,
         bookkeeping: ThreadPoolExecutor,
         hold_max_seconds: float,
         rate_buckets: RateBuckets,
@@ -80,6 +87,7 @@ class Dispatcher:
         self._tallies = tallies
         self._circuits = circuits
         self._return_to_queue = return_to_queue
+        self._send_later = send_later
         self._clock = clock
         self._concurrency = concurrency
         self._claims = Claims(states, retry, busy_seconds=sender.deadline_seconds + RECORD_RESERVE_SECONDS, clock=clock)
@@ -98,8 +106,8 @@ class Dispatcher:
     def dispatch(self, received: Sequence[ReceivedJob], *, deadline: float) -> set[str]:
         """Deliver a batch before `deadline` (time.monotonic()); returns the message ids to report as failed:
         each is back on the queue with its visibility set to when it should be tried again."""
-        invocation = Invocation.starting(deadline, self._clock)
         entries = _first_copies(received)
+        invocation = Invocation.starting(deadline, self._clock, entries)
         try:
             states = invocation.states = self._destinations.states(sorted({entry.destination for entry in entries}))
             tickets = self._claims.read(entries)
@@ -107,7 +115,7 @@ class Dispatcher:
             logger.exception("could not read the batch's destinations and deliveries; its jobs go back untried")
             for entry in entries:
                 invocation.give_back(entry, self._claims.untried_delay(entry))
-            return self._hand_back(invocation)
+            return self._hand_back(invocation, entries)
 
         groups: defaultdict[tuple[str, str, str], list[Ticket]] = defaultdict(list)
         for ticket in tickets:
@@ -115,11 +123,13 @@ class Dispatcher:
                 continue
             if self._goes_on(invocation, ticket, honour_schedule=not _recovered_now(ticket)):
                 groups[(*ticket.entry.destination, ticket.entry.job.action_id)].append(ticket)
-        # Per destination, its chunks; the chunks of one entry are sent one after another (released held deliveries,
-        # oldest event first), the entries in parallel (lanes.py).
-        lanes: defaultdict[DestinationKey, list[tuple[Plan, list[list[Ticket]]]]] = defaultdict(list)
-        # Rate-limited destinations' groups, their tokens taken once for all of them (design §8.11).
-        metered: defaultdict[DestinationKey, list[tuple[Plan, list[Ticket], list[Ticket]]]] = defaultdict(list)
+        # Per destination, its lane entries: the chunks of one are sent one after another (its jobs in order, oldest
+        # event first: ordering.py), the entries in parallel (lanes.py).
+        lanes: defaultdict[DestinationKey, list[ChunkSequence]] = defaultdict(list)
+        # Per destination, its jobs sent in order, and its others by action; a rate-limited destination's tokens are
+        # taken once for all of them (design §8.11).
+        ordered: defaultdict[DestinationKey, list[tuple[Plan, Ticket]]] = defaultdict(list)
+        others: defaultdict[DestinationKey, list[tuple[Plan, list[Ticket]]]] = defaultdict(list)
         for (workspace_id, destination_id, action_id), group in groups.items():
             state = states.get((workspace_id, destination_id))
             if state is None:
@@ -132,25 +142,28 @@ class Dispatcher:
                 self._record_unsent(invocation, group, plan)
             elif plan is not None:
                 invocation.types[(workspace_id, destination_id)] = plan.destination_type
-                released = sorted((ticket for ticket in group if ticket.state.held), key=_occurred_order)
-                others = [ticket for ticket in group if not ticket.state.held]
-                if state.delivery_rate is None:
-                    size = plan.provider.max_batch_size
-                    lanes[(workspace_id, destination_id)] += _lane_entries(plan, released, others, size)
-                else:
-                    metered[(workspace_id, destination_id)].append((plan, released, others))
-        for key, planned in metered.items():
-            lanes[key] += self._metered(invocation, key, planned, per_second=states[key].delivery_rate or 0)
+                ordered[(workspace_id, destination_id)] += [(plan, t) for t in group if keeps_order(t)]
+                others[(workspace_id, destination_id)].append((plan, [t for t in group if not keeps_order(t)]))
+        for key in dict.fromkeys([*ordered, *others]):
+            in_turn, parallel = sorted(ordered[key], key=in_occurred_order), others[key]
+            rate = states[key].delivery_rate
+            if rate is not None:
+                in_turn, parallel = self._metered(invocation, key, in_turn, parallel, per_second=rate)
+            if in_turn:
+                lanes[key].append(in_order(in_turn, per_request=rate))
+            for plan, group in parallel:
+                lanes[key] += parallel_entries(plan, group, per_request=rate)
         # Threads per batch: in Lambda one batch runs per environment at a time; where several run in one process
         # (the local stack), a batch's hanging requests still hold only its own threads.
         send_fairly(
             lanes,
-            lambda key, planned: self._run_in_order(invocation, key, *planned),
+            lambda key, chunks: self._run_in_order(invocation, key, chunks),
             concurrency=self._concurrency,
             first_lanes=FIRST_LANES,
         )
         invocation.wait(until=deadline - RETURN_MARGIN_SECONDS)
-        returned = self._hand_back(invocation)  # first: the bookkeeping below must not delay any retry's schedule
+        # First: the bookkeeping below must not delay any retry's schedule.
+        returned = self._hand_back(invocation, entries)
         self._tallies.record_health(invocation)
         self._tallies.count(invocation)
         return returned
@@ -182,12 +195,10 @@ class Dispatcher:
         self._tallies.count(invocation)
         return returned
 
-    def _run_in_order(
-        self, invocation: Invocation, key: DestinationKey, plan: Plan, chunks: list[list[Ticket]]
-    ) -> bool:
+    def _run_in_order(self, invocation: Invocation, key: DestinationKey, chunks: ChunkSequence) -> bool:
         """Send the chunks one after another; returns whether the destination delivered any of them."""
         delivered = False
-        for chunk in chunks:
+        for plan, chunk in chunks:
             delivered = self._chunks.run(invocation, key, plan, chunk) or delivered
         return delivered
 
@@ -195,35 +206,38 @@ class Dispatcher:
         self,
         invocation: Invocation,
         key: DestinationKey,
-        planned: list[tuple[Plan, list[Ticket], list[Ticket]]],
+        in_turn: list[tuple[Plan, Ticket]],
+        parallel: list[tuple[Plan, list[Ticket]]],
         *,
         per_second: int,
-    ) -> list[tuple[Plan, list[list[Ticket]]]]:
-        """The lane entries of a rate-limited destination's jobs that got a token (design §8.11), released held
-        deliveries first (in order); the others wait their place in line, unsent: recorded `throttled` once, given
-        back as they are while their record already says so."""
-        tickets = [ticket for _, released, others in planned for ticket in (*released, *others)]
+    ) -> tuple[list[tuple[Plan, Ticket]], list[tuple[Plan, list[Ticket]]]]:
+        """The jobs of a rate-limited destination that got a token (design §8.11), those sent in order first; the
+        others wait their place in line, unsent: recorded `throttled` once, given back as they are while their record
+        already says so. A FIFO job after one waiting goes back untried and unrecorded, behind it (ordering.py)."""
+        tickets = [ticket for _, ticket in in_turn] + [ticket for _, group in parallel for ticket in group]
         horizon = invocation.time_left() - self._chunks.reserve_seconds
         allotment = self._rate_limiter.allot(key, per_second, tickets, horizon=horizon)
-        if allotment.waiting:
-            # Back now, not when the batch is done: its paced sends would add their time to every wait.
-            self._return_to_queue(
-                [(ticket.entry.receipt_handle, _visibility(wait)) for ticket, wait in allotment.waiting]
-            )
-            invocation.scheduled.update(ticket.entry.message_id for ticket, _ in allotment.waiting)
+        waiting = []
         for ticket, wait in allotment.waiting:
+            if invocation.blocked(ticket.entry):
+                invocation.give_back(ticket.entry, 0)
+                continue
+            waiting.append((ticket, wait))
+            if ticket.entry.ordered:  # now: its destination's later FIFO jobs go back behind it
+                invocation.give_back(ticket.entry, wait)
+        # Back now, not when the batch is done: its paced sends would add their time to every wait.
+        self._set_visibilities([Return(ticket.entry, wait) for ticket, wait in waiting])
+        invocation.returned_early.update(ticket.entry.message_id for ticket, _ in waiting)
+        for ticket, wait in waiting:
             if ticket.state.status == WAITING_FOR_RATE:
                 invocation.give_back(ticket.entry, wait)
             else:
                 self._chunks.record_outcome(invocation, ticket, SendResult(rate_limited(wait), sent=False))
         sending = {id(ticket) for ticket in allotment.sending}
-        entries = []
-        for plan, released, others in planned:
-            size = min(plan.provider.max_batch_size, allotment.per_request)
-            entries += _lane_entries(
-                plan, [t for t in released if id(t) in sending], [t for t in others if id(t) in sending], size
-            )
-        return entries
+        return (
+            [(plan, ticket) for plan, ticket in in_turn if id(ticket) in sending],
+            [(plan, [ticket for ticket in group if id(ticket) in sending]) for plan, group in parallel],
+        )
 
     def _paused_or_expired(self, invocation: Invocation, ticket: Ticket, destination: DestinationState | None) -> bool:
         """Whether a pause decides the job (design §2.2): a delivery held past HOLD_MAX_SECONDS is dead-lettered
@@ -256,7 +270,7 @@ class Dispatcher:
         if standing == DONE:
             return False
         if isinstance(standing, Wait):
-            invocation.give_back(ticket.entry, standing.seconds)
+            invocation.give_back(ticket.entry, standing.seconds, on_schedule=standing.on_schedule)
             return False
         if honour_schedule and ticket.claim is Claim.HOLD:
             invocation.in_background(
@@ -296,40 +310,50 @@ class Dispatcher:
         for ticket in group:
             self._chunks.record_outcome(invocation, ticket, SendResult(outcome, sent=False))
 
-    def _hand_back(self, invocation: Invocation) -> set[str]:
+    def _hand_back(self, invocation: Invocation, batch: Sequence[ReceivedJob]) -> set[str]:
+        """Every job going back to its queue, with when it comes back; FIFO jobs in their destination's order, those
+        on their retry's schedule moved to the Deliveries queue instead (ordering.py). Returns the message ids that
+        went back."""
         returns = invocation.close()
-        unscheduled = [
-            (receipt, _visibility(delay))
-            for message_id, (receipt, delay) in returns.items()
-            if message_id not in invocation.scheduled
-        ]
-        if unscheduled:
-            self._return_to_queue(unscheduled)
-        return set(returns)
+        back = {message_id: going for message_id, going in returns.items() if not going.entry.ordered}
+        fifo_back, leaving = fifo_returns(batch, returns)
+        for going in self._moved_later(leaving):  # not moved: it waits on the FIFO queue, holding its group
+            fifo_back[going.entry.message_id] = going
+        back |= fifo_back
+        self._set_visibilities([going for key, going in back.items() if key not in invocation.returned_early])
+        return set(back)
+
+    def _moved_later(self, leaving: list[Return]) -> list[Return]:
+        """Queue each on the Deliveries queue for when its record's schedule is due (its FIFO message is then
+        acknowledged); returns those that could not be queued."""
+        if not leaving:
+            return []
+        try:
+            refused = self._send_later([(going.entry.job, going.delay) for going in leaving])
+        except Exception:
+            logger.exception("could not queue released deliveries for their retry; they wait on the FIFO queue")
+            return leaving
+        return [leaving[index] for index in refused]
+
+    def _set_visibilities(self, returns: Sequence[Return]) -> None:
+        """Set when each message comes back, on its own queue."""
+        for ordered in (False, True):
+            visibilities = [
+                (going.entry.receipt_handle, _visibility(going.delay))
+                for going in returns
+                if going.entry.ordered is ordered
+            ]
+            if visibilities:
+                self._return_to_queue(visibilities, ordered)
 
 
 def _visibility(delay: float) -> int:
     return min(SQS_MAX_VISIBILITY_SECONDS, max(0, math.ceil(delay)))
 
 
-def _lane_entries(
-    plan: Plan, released: list[Ticket], others: list[Ticket], size: int
-) -> list[tuple[Plan, list[list[Ticket]]]]:
-    """Chunks of `size`: one lane entry each, sent in parallel; released held deliveries' chunks in one entry, sent
-    one after another (oldest event first)."""
-    entries = [(plan, [others[start : start + size]]) for start in range(0, len(others), size)]
-    if released:
-        entries.append((plan, [released[start : start + size] for start in range(0, len(released), size)]))
-    return entries
-
-
 def _recovered_now(ticket: Ticket) -> bool:
     """A recovery re-queued a delivery that is waiting for its next retry: it is sent now, not at its time."""
     return ticket.entry.job.reason == "replay" and ticket.state.status == "retrying"
-
-
-def _occurred_order(ticket: Ticket) -> tuple[int, str]:
-    return epoch_millis(ticket.entry.job.event), ticket.entry.job.delivery_id
 
 
 def _first_copies(received: Sequence[ReceivedJob]) -> list[ReceivedJob]:

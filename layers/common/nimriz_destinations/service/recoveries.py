@@ -2,7 +2,8 @@
 
 Pausing marks the destination: the dispatcher holds its deliveries (status `held`, their job kept on the record).
 Resuming unmarks it and releases the held ones: a walk over the held index, oldest event first, a page at a time,
-each page's jobs queued under their own delivery ids (reason `live`), the next page continued by a message on the
+each page's jobs queued under their own delivery ids (reason `live`) on the released deliveries' FIFO queue, which
+keeps them in that order per destination, the next page continued by a message on the
 Recoveries queue. A scheduled sweep expires what paused destinations hold past HOLD_MAX_SECONDS the same way: an
 expiry walk per paused destination queues its expired held deliveries, which the dispatcher dead-letters
 `hold_expired` unsent. A recovery walks the delivery log between two instants the same way and queues every matching
@@ -32,7 +33,7 @@ from ..storage.records import DestinationRecord, Workspace
 from ..storage.recoveries import Criteria, Page, Recovery, RecoveryKind, RecoveryStore
 from .audit import AuditLog
 
-# Held deliveries released per page: one dispatcher batch (BatchSize 50), so a page is sent in occurred_at order.
+# Held deliveries released per page (queued in occurred_at order; the FIFO queue keeps it, design §2.2 "Order").
 RELEASE_PAGE = 50
 # Expired held deliveries an expiry page reads at most (index items), and paused destinations a sweep page starts.
 EXPIRY_PAGE = 100
@@ -77,6 +78,7 @@ class RecoveryService:
         log: DeliveryLog,
         audit: AuditLog,
         send_jobs: SendJobs,
+        release_jobs: SendJobs,
         continue_walk: ContinueWalk,
         continue_sweep: ContinueSweep,
         *,
@@ -88,6 +90,7 @@ class RecoveryService:
         self._log = log
         self._audit = audit
         self._send_jobs = send_jobs
+        self._release_jobs = release_jobs  # to the FIFO queue: in occurred_at order per destination ("Order")
         self._continue_walk = continue_walk
         self._continue_sweep = continue_sweep
         self._hold_max_seconds = hold_max_seconds
@@ -194,7 +197,8 @@ class RecoveryService:
             finished=finished, sweeps=sweeps, lease_until=self._clock() + RECOVERY_LEASE_SECONDS,
         ):  # fmt: skip
             return None
-        refused = self._send_jobs(jobs, redo)
+        send = self._release_jobs if recovery.kind == "release" else self._send_jobs
+        refused = send(jobs, redo)
         if refused:  # the message comes back and queues the page again
             raise NotQueued(f"{len(refused)} recovered delivery jobs were not accepted by SQS")
         if letters:  # only what was queued leaves the dead-letter store, as with replay

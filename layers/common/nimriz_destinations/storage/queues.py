@@ -1,4 +1,5 @@
-"""The SQS queues: Deliveries (delivery jobs), LiveEvents (canonical events and notices) and the LiveEvents DLQ.
+"""The SQS queues: Deliveries (delivery jobs), the released deliveries' FIFO queue (a resume's jobs, in order per
+destination), LiveEvents (canonical events and notices) and the LiveEvents DLQ.
 
 The one place that speaks SQS: batching (10 messages and 256 KiB per call), resending the entries SQS did not
 accept, setting when a returned message comes back, and reading delivery jobs out of a batch SQS handed over.
@@ -11,6 +12,7 @@ the dispatcher knows which jobs may have a twin.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,6 +32,8 @@ _BATCH_MESSAGES = 10
 _BATCH_BYTES = 256 * 1024
 # Sends of the entries SQS did not accept before giving up (the caller's message then comes back and is retried).
 _SEND_ATTEMPTS = 3
+# The longest DelaySeconds SQS takes for a message (15 minutes).
+MAX_DELAY_SECONDS = 900
 
 Owner = TypeVar("Owner")
 
@@ -53,11 +57,15 @@ def _batches(bodies: Sequence[str]) -> Iterator[list[int]]:
         yield batch
 
 
-def _send_batch(client: SQSClient, queue_url: str, bodies: Mapping[int, str]) -> list[int]:
-    """One SendMessageBatch; returns the indexes of the bodies SQS did not accept."""
-    response = client.send_message_batch(
-        QueueUrl=queue_url, Entries=[{"Id": str(index), "MessageBody": body} for index, body in bodies.items()]
-    )
+def _send_batch(
+    client: SQSClient, queue_url: str, bodies: Mapping[int, str], fields: Mapping[int, Mapping[str, Any]] | None = None
+) -> list[int]:
+    """One SendMessageBatch (with each entry's further `fields`, by index); returns the indexes of the bodies SQS did
+    not accept."""
+    entries: Any = [
+        {"Id": str(index), "MessageBody": body, **(fields[index] if fields else {})} for index, body in bodies.items()
+    ]
+    response = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
     return [int(entry["Id"]) for entry in response.get("Failed", [])]
 
 
@@ -82,8 +90,13 @@ def _send_all(queue_url: str, bodies: Sequence[str], what: str) -> None:
 
 
 class DeliveriesQueue:
-    def __init__(self, queue_url: str) -> None:
+    """The Deliveries queue, or (`ordered`) the released deliveries' FIFO queue (design §2.2, "Order"): there a job's
+    message group is its destination (SQS hands out one group's messages in order, none while one is in flight) and
+    its deduplication id its delivery id (a page queued again within SQS's 5 minutes is queued once)."""
+
+    def __init__(self, queue_url: str, *, ordered: bool = False) -> None:
         self._queue_url = queue_url
+        self._ordered = ordered
 
     def send(self, job: DeliveryJob) -> None:
         if self.send_batches([job]):
@@ -101,14 +114,37 @@ class DeliveriesQueue:
             for job, queued_before in zip(jobs, again, strict=True)
         ]
         repeated = [job.model_copy(update={"queued": "again"}).model_dump_json() for job in jobs]
+        fields = (
+            {
+                index: {"MessageGroupId": job.destination_id, "MessageDeduplicationId": job.delivery_id}
+                for index, job in enumerate(jobs)
+            }
+            if self._ordered
+            else None
+        )
         failed: list[int] = []
         for batch in _batches(repeated):  # sized for the longer bodies
             try:
-                failed += _send_batch(aws.sqs_first_try(), self._queue_url, {index: first[index] for index in batch})
+                failed += _send_batch(
+                    aws.sqs_first_try(), self._queue_url, {index: first[index] for index in batch}, fields
+                )
             except (ClientError, BotoCoreError) as exc:  # perhaps queued all the same: the next copies say so
                 logger.warning("a first send of delivery jobs failed; sending them again", extra={"error": repr(exc)})
-                failed += _send_batch(aws.sqs(), self._queue_url, {index: repeated[index] for index in batch})
+                failed += _send_batch(aws.sqs(), self._queue_url, {index: repeated[index] for index in batch}, fields)
         return failed
+
+    def send_later(self, jobs: Sequence[tuple[DeliveryJob, float]]) -> list[int]:
+        """Queue each job to come in (at most MAX_DELAY_SECONDS) seconds: a released delivery leaving the FIFO queue
+        for its retry (design §2.2, "Order"). Queued `again`: its record holds its schedule and decides, so a copy
+        queued twice (botocore's retry after a lost answer) is sent once. Returns the indexes SQS did not accept."""
+        bodies = [job.model_copy(update={"queued": "again"}).model_dump_json() for job, _ in jobs]
+        fields = {index: {"DelaySeconds": min(MAX_DELAY_SECONDS, max(0, math.ceil(delay)))}
+                  for index, (_, delay) in enumerate(jobs)}  # fmt: skip
+        return [
+            failed
+            for batch in _batches(bodies)
+            for failed in _send_batch(aws.sqs(), self._queue_url, {index: bodies[index] for index in batch}, fields)
+        ]
 
     def send_all(self, groups: Mapping[Owner, Sequence[DeliveryJob]], *, again: Collection[Owner] = ()) -> set[Owner]:
         """Queue the jobs of every group (e.g. each event's), several groups sharing a batch call (see
@@ -195,7 +231,8 @@ class InvalidEventsQueue:
 
 
 def received_jobs(event: dict[str, Any]) -> tuple[list[ReceivedJob], list[str]]:
-    """The delivery jobs of a batch from the Deliveries queue or its DLQ, and the ids of messages that are not jobs."""
+    """The delivery jobs of a batch from a delivery queue or its DLQ, each knowing its queue, and the ids of messages
+    that are not jobs."""
     received: list[ReceivedJob] = []
     malformed: list[str] = []
     for raw in event.get("Records", []):
@@ -206,5 +243,7 @@ def received_jobs(event: dict[str, Any]) -> tuple[list[ReceivedJob], list[str]]:
             malformed.append(record.message_id)
             continue
         receive_count = int(record.attributes.approximate_receive_count or 1)
-        received.append(ReceivedJob(record.message_id, record.receipt_handle, receive_count, job))
+        received.append(
+            ReceivedJob(record.message_id, record.receipt_handle, receive_count, job, record.event_source_arn)
+        )
     return received, malformed
