@@ -56,7 +56,7 @@ class Pipeline:
         return total
 
     def run(self, *, timeout: float = 60.0, until: Callable[[], bool] | None = None) -> None:
-        """Poll both queues until nothing is left in flight (retries included), or until `until()` holds when given
+        """Poll every queue until nothing is left in flight (retries included), or until `until()` holds when given
         (what is still queued then stays queued), or the timeout passes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

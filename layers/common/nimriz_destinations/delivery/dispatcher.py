@@ -19,13 +19,12 @@ failed), so a failure in any step for one job or destination affects that job or
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from ..jobs import DeliveryJob, ReceivedJob
+from ..jobs import ReceivedJob
 from ..observability import logger
 from ..providers.base import Outcome
 from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
@@ -36,14 +35,15 @@ from .chunks import RECORD_RESERVE_SECONDS, Chunks
 from .circuit import CircuitBreakers, DestinationKey
 from .claims import DONE, Claim, Claims, Ticket, Wait
 from .group_sender import GroupSender, SendResult
+from .hand_back import HandBack, ReturnToQueue, SendLater
 from .invocation import RETURN_MARGIN_SECONDS, Invocation, Return
 from .lanes import send_fairly
 from .ordering import Chunks as ChunkSequence
-from .ordering import fifo_returns, in_occurred_order, in_order, keeps_order, parallel_entries
+from .ordering import in_occurred_order, in_order, keeps_order, parallel_entries
 from .outcomes import ABANDONED, DELETED, HOLD_EXPIRED, rate_limited
 from .planning import Plan, Planner
 from .rate_limiter import RateLimiter
-from .retry import SQS_MAX_VISIBILITY_SECONDS, RetryPolicy
+from .retry import RetryPolicy
 from .sender import HttpSender
 from .tallies import Tallies
 
@@ -54,12 +54,6 @@ BOOKKEEPING_THREADS = 16
 SENDING_THREADS = 16
 # A destination's threads until it delivers (lanes.py): what an endpoint that hangs or fails can hold.
 FIRST_LANES = 2
-
-# Handed the (receipt handle, delay seconds) of every message going back to its queue, once per batch and queue, and
-# whether that queue is the released deliveries' FIFO queue.
-ReturnToQueue = Callable[[Sequence[tuple[str, int]], bool], None]
-# Queues jobs on the Deliveries queue, each to come after its delay (seconds); returns the indexes not queued.
-SendLater = Callable[[Sequence[tuple[DeliveryJob, float]]], list[int]]
 
 
 class Dispatcher:
@@ -86,8 +80,7 @@ class Dispatcher:
         self._destinations = destinations
         self._tallies = tallies
         self._circuits = circuits
-        self._return_to_queue = return_to_queue
-        self._send_later = send_later
+        self._hand_back = HandBack(return_to_queue, send_later)
         self._clock = clock
         self._concurrency = concurrency
         self._claims = Claims(states, retry, busy_seconds=sender.deadline_seconds + RECORD_RESERVE_SECONDS, clock=clock)
@@ -115,7 +108,7 @@ class Dispatcher:
             logger.exception("could not read the batch's destinations and deliveries; its jobs go back untried")
             for entry in entries:
                 invocation.give_back(entry, self._claims.untried_delay(entry))
-            return self._hand_back(invocation, entries)
+            return self._hand_back.close(invocation, entries)
 
         groups: defaultdict[tuple[str, str, str], list[Ticket]] = defaultdict(list)
         for ticket in tickets:
@@ -163,7 +156,7 @@ class Dispatcher:
         )
         invocation.wait(until=deadline - RETURN_MARGIN_SECONDS)
         # First: the bookkeeping below must not delay any retry's schedule.
-        returned = self._hand_back(invocation, entries)
+        returned = self._hand_back.close(invocation, entries)
         self._tallies.record_health(invocation)
         self._tallies.count(invocation)
         return returned
@@ -226,7 +219,7 @@ class Dispatcher:
             if ticket.entry.ordered:  # now: its destination's later FIFO jobs go back behind it
                 invocation.give_back(ticket.entry, wait)
         # Back now, not when the batch is done: its paced sends would add their time to every wait.
-        self._set_visibilities([Return(ticket.entry, wait) for ticket, wait in waiting])
+        self._hand_back.now([Return(ticket.entry, wait) for ticket, wait in waiting])
         invocation.returned_early.update(ticket.entry.message_id for ticket, _ in waiting)
         for ticket, wait in waiting:
             if ticket.state.status == WAITING_FOR_RATE:
@@ -309,46 +302,6 @@ class Dispatcher:
         """An outcome decided without sending (a skip, a refusal): final, whatever the schedule."""
         for ticket in group:
             self._chunks.record_outcome(invocation, ticket, SendResult(outcome, sent=False))
-
-    def _hand_back(self, invocation: Invocation, batch: Sequence[ReceivedJob]) -> set[str]:
-        """Every job going back to its queue, with when it comes back; FIFO jobs in their destination's order, those
-        on their retry's schedule moved to the Deliveries queue instead (ordering.py). Returns the message ids that
-        went back."""
-        returns = invocation.close()
-        back = {message_id: going for message_id, going in returns.items() if not going.entry.ordered}
-        fifo_back, leaving = fifo_returns(batch, returns)
-        for going in self._moved_later(leaving):  # not moved: it waits on the FIFO queue, holding its group
-            fifo_back[going.entry.message_id] = going
-        back |= fifo_back
-        self._set_visibilities([going for key, going in back.items() if key not in invocation.returned_early])
-        return set(back)
-
-    def _moved_later(self, leaving: list[Return]) -> list[Return]:
-        """Queue each on the Deliveries queue for when its record's schedule is due (its FIFO message is then
-        acknowledged); returns those that could not be queued."""
-        if not leaving:
-            return []
-        try:
-            refused = self._send_later([(going.entry.job, going.delay) for going in leaving])
-        except Exception:
-            logger.exception("could not queue released deliveries for their retry; they wait on the FIFO queue")
-            return leaving
-        return [leaving[index] for index in refused]
-
-    def _set_visibilities(self, returns: Sequence[Return]) -> None:
-        """Set when each message comes back, on its own queue."""
-        for ordered in (False, True):
-            visibilities = [
-                (going.entry.receipt_handle, _visibility(going.delay))
-                for going in returns
-                if going.entry.ordered is ordered
-            ]
-            if visibilities:
-                self._return_to_queue(visibilities, ordered)
-
-
-def _visibility(delay: float) -> int:
-    return min(SQS_MAX_VISIBILITY_SECONDS, max(0, math.ceil(delay)))
 
 
 def _recovered_now(ticket: Ticket) -> bool:
