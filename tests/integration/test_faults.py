@@ -586,8 +586,13 @@ def test_a_delivery_whose_request_cannot_be_made_costs_no_attempt_and_sends_noth
     assert dead_letters(api, destination["id"])[event["id"]]["attempts"] == 0
 
 
+@pytest.mark.parametrize(
+    ("queue", "dead_letter_queue"),
+    [("DeliveriesQueue", "DeliveriesDLQ"), ("ReleasedDeliveriesQueue", "ReleasedDeliveriesDLQ")],
+    ids=["a job", "a released job (the FIFO queue and its own dead-letter queue)"],
+)
 def test_a_chunk_failing_after_its_leases_gives_them_back_so_no_attempt_is_counted(
-    api: ApiClient, pipeline: Pipeline, sink: Sink, monkeypatch: pytest.MonkeyPatch
+    api: ApiClient, pipeline: Pipeline, sink: Sink, monkeypatch: pytest.MonkeyPatch, queue: str, dead_letter_queue: str
 ) -> None:
     from nimriz_destinations.providers.generic_http import GenericHttp
 
@@ -595,16 +600,17 @@ def test_a_chunk_failing_after_its_leases_gives_them_back_so_no_attempt_is_count
         raise RuntimeError("a bug while preparing a chunk")
 
     # Preparing a notice's chunk fails unexpectedly after its lease was taken, each time the job comes back, until
-    # SQS gives up on it.
+    # SQS gives up on it and the dead-letter queue's consumer records it.
     monkeypatch.setattr(GenericHttp, "receives_notices", property(broken))
     destination = webhook_destination(api, sink.url)
     pipeline.invocation_seconds["DispatcherFunction"] = INVOCATION_SECONDS
-    dlq_arn = pipeline.stack.queue_arns["DeliveriesDLQ"]
-    set_queue(
-        pipeline, "DeliveriesQueue", RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
-    )
+    dlq_arn = pipeline.stack.queue_arns[dead_letter_queue]
+    set_queue(pipeline, queue, RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}))
     event = click(type="destination.failing")
-    queue_jobs(pipeline, [job_for(destination, event)])
+    job = job_for(destination, event)
+    ordered = {"MessageGroupId": destination["id"], "MessageDeduplicationId": job.delivery_id}
+    extra = ordered if queue == "ReleasedDeliveriesQueue" else {}
+    pipeline.sqs.send_message(QueueUrl=pipeline.stack.queue_urls[queue], MessageBody=job.model_dump_json(), **extra)
     pipeline.run(timeout=90)
 
     assert sink.requests == []
@@ -612,38 +618,6 @@ def test_a_chunk_failing_after_its_leases_gives_them_back_so_no_attempt_is_count
     assert (letter["error_class"], letter["attempts"]) == ("processing_failed", 0)
     summary = summaries(api, destination["id"])[event["id"]]
     assert summary["attempts"] == 0 and attempt_log(api, destination["id"], summary["id"]) == []
-
-
-def test_a_released_job_the_fifo_queue_gives_up_on_is_dead_lettered_from_its_own_dead_letter_queue(
-    api: ApiClient, pipeline: Pipeline, sink: Sink, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from nimriz_destinations.providers.generic_http import GenericHttp
-
-    def broken(_: object) -> bool:
-        raise RuntimeError("a bug while preparing a chunk")
-
-    # A released delivery (the FIFO queue, design §2.2 "Order") failing untried each time, until SQS moves it to the
-    # FIFO dead-letter queue: its consumer records it as any other abandoned job.
-    monkeypatch.setattr(GenericHttp, "receives_notices", property(broken))
-    destination = webhook_destination(api, sink.url)
-    pipeline.invocation_seconds["DispatcherFunction"] = INVOCATION_SECONDS
-    dlq_arn = pipeline.stack.queue_arns["ReleasedDeliveriesDLQ"]
-    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
-    set_queue(pipeline, "ReleasedDeliveriesQueue", RedrivePolicy=policy)
-    event = click(type="destination.failing")
-    job = job_for(destination, event)
-    pipeline.sqs.send_message(
-        QueueUrl=pipeline.stack.queue_urls["ReleasedDeliveriesQueue"],
-        MessageBody=job.model_dump_json(),
-        MessageGroupId=destination["id"],
-        MessageDeduplicationId=job.delivery_id,
-    )
-    pipeline.run(timeout=90)
-
-    assert sink.requests == []
-    letter = dead_letters(api, destination["id"])[event["id"]]
-    assert (letter["error_class"], letter["attempts"]) == ("processing_failed", 0)
-    assert summaries(api, destination["id"])[event["id"]]["attempts"] == 0
 
 
 def test_a_lease_that_cannot_be_released_is_waited_out_not_counted_as_an_attempt(
