@@ -4,6 +4,7 @@ fan-out -> Deliveries -> dispatcher, over the moto queues created from template.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -78,6 +79,25 @@ class Pipeline:
             time.sleep(0.2)  # waiting for a scheduled retry's visibility timeout
         waited_for = "the condition" if until is not None else "an empty pipeline"
         raise TimeoutError(f"no {waited_for} after {timeout}s: {self.in_flight()} messages in flight")
+
+    def drain_concurrently(
+        self, arrived: Callable[[], int], expected: int, *, environments: int, timeout: float
+    ) -> None:
+        """`environments` dispatcher execution environments polling at once, and one running the release's
+        continuations, until `arrived()` reaches `expected` or the timeout passes."""
+        deadline = time.monotonic() + timeout
+
+        def poll(function: str, environment: int) -> None:
+            while arrived() < expected and time.monotonic() < deadline:
+                if not self.poll(function, environment=environment):
+                    time.sleep(0.05)
+
+        threads = [threading.Thread(target=poll, args=("DispatcherFunction", number)) for number in range(environments)]
+        threads.append(threading.Thread(target=poll, args=("ContinueRecoveryFunction", 0)))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def poll(self, function: str, environment: int = 0) -> int:
         """One batch of each of `function`'s queues, invoked as Lambda would (in execution environment

@@ -66,22 +66,6 @@ def fan_out(pipeline: Pipeline, count: int) -> None:
         pass
 
 
-def dispatch_concurrently(pipeline: Pipeline, receiver: Receiver, expected: int, *, timeout: float) -> None:
-    """DISPATCHERS execution environments polling the Deliveries queue at once until `expected` events arrived."""
-    deadline = time.monotonic() + timeout
-
-    def dispatcher(environment: int) -> None:
-        while len(receiver.arrivals) < expected and time.monotonic() < deadline:
-            if not pipeline.poll("DispatcherFunction", environment=environment):
-                time.sleep(0.1)
-
-    threads = [threading.Thread(target=dispatcher, args=(number,)) for number in range(DISPATCHERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
 def test_a_destination_at_5_per_second_never_receives_more_than_5_in_any_second_from_concurrent_dispatchers(
     api: ApiClient, pipeline: Pipeline, receiver: tuple[Receiver, Sink]
 ) -> None:
@@ -90,7 +74,7 @@ def test_a_destination_at_5_per_second_never_receives_more_than_5_in_any_second_
     # test sends 100 over sockets).
     destination = limited_webhook(api, sink.url, per_second=5)
     fan_out(pipeline, 40)
-    dispatch_concurrently(pipeline, handler, 40, timeout=90)
+    pipeline.drain_concurrently(lambda: len(handler.arrivals), 40, environments=DISPATCHERS, timeout=90)
 
     received = [event_id for _, event_id in handler.arrivals]
     assert len(received) == len(set(received)) == 40

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
 from typing import Any
 
@@ -42,31 +41,13 @@ def held_then_resumed(api: ApiClient, pipeline: Pipeline, url: str, minutes: lis
     return destination["id"], in_order
 
 
-def drain_concurrently(pipeline: Pipeline, arrived: Any, expected: int, *, timeout: float) -> None:
-    """DISPATCHERS execution environments polling the dispatcher's queues at once, and the release's continuations,
-    until `expected` events arrived."""
-    deadline = time.monotonic() + timeout
-
-    def poll(function: str, environment: int) -> None:
-        while len(arrived()) < expected and time.monotonic() < deadline:
-            if not pipeline.poll(function, environment=environment):
-                time.sleep(0.05)
-
-    threads = [threading.Thread(target=poll, args=("DispatcherFunction", number)) for number in range(DISPATCHERS)]
-    threads.append(threading.Thread(target=poll, args=("ContinueRecoveryFunction", 0)))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
 def test_a_release_of_several_pages_drained_by_concurrent_dispatchers_arrives_in_strict_occurred_at_order(
     api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
 ) -> None:
     sink, handler = receiver
     _, in_order = held_then_resumed(api, pipeline, sink.url, random.sample(range(1000), 120))
 
-    drain_concurrently(pipeline, lambda: handler.verified, 120, timeout=120)
+    pipeline.drain_concurrently(lambda: len(handler.verified), 120, environments=DISPATCHERS, timeout=120)
 
     assert [d.event_id for d in handler.verified] == in_order
     assert {(d.reason, d.attempt) for d in handler.verified} == {("live", 1)}
