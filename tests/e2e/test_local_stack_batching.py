@@ -71,8 +71,9 @@ def test_conversions_posted_at_once_go_out_in_full_batches(
     requests = carrying()
     logged = api.get(f"{BASE}/{destination_id}/deliveries", params={"limit": 100}).json()["deliveries"]
     outcomes = sorted((d["status"], d["last_error_class"]) for d in logged)
-    # A dispatcher batch holds at most the event source mapping's BatchSize jobs, a request the provider's batch.
-    (source,) = functions()["DispatcherFunction"]["Properties"]["Events"].values()
+    # A dispatcher batch holds at most the event source mapping's BatchSize jobs (live events come through the
+    # Deliveries queue's), a request the provider's batch.
+    source = functions()["DispatcherFunction"]["Properties"]["Events"]["Deliveries"]
     batch = min(get_provider("tiktok").max_batch_size, int(source["Properties"]["BatchSize"]))
     assert sorted(map(len, requests), reverse=True) == [
         min(batch, CONVERSIONS - start) for start in range(0, CONVERSIONS, batch)

@@ -55,6 +55,7 @@ def test_received_jobs_reads_each_job_and_names_the_messages_that_are_not_jobs(a
                 "receiptHandle": message["ReceiptHandle"],
                 "body": message["Body"],
                 "attributes": message["Attributes"],
+                "eventSourceARN": aws.queue_arns["DeliveriesQueue"],  # as Lambda's event source mapping gives it
             }
             for message in messages
         ]
