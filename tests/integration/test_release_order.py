@@ -124,3 +124,39 @@ def test_the_fifo_stand_in_hands_out_no_message_of_a_group_while_one_of_it_is_in
 
     assert first["Body"] == "0" and [message["Body"] for message in others] == ["other"]
     assert [message["Body"] for message in again] == ["0", "1", "2"]
+
+
+def test_the_fifo_stand_in_drops_a_deduplication_id_seen_in_the_last_5_minutes_even_once_consumed(
+    aws: LocalStack, pipeline: Pipeline
+) -> None:
+    """SQS's deduplication interval (SQS developer guide, "Using the message deduplication ID"): moto compared only
+    with the messages still queued (tests/local/moto_fidelity.py)."""
+    sqs: Any = boto3.client("sqs")
+    url = released_source(pipeline).queue_url
+    sqs.send_message(QueueUrl=url, MessageBody="first", MessageGroupId="d1", MessageDeduplicationId="same")
+    (first,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+
+    sqs.send_message(QueueUrl=url, MessageBody="again", MessageGroupId="d1", MessageDeduplicationId="same")
+    sqs.send_message(QueueUrl=url, MessageBody="other", MessageGroupId="d1", MessageDeduplicationId="other")
+
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]] == ["other"]
+
+
+def test_a_delivery_held_again_by_a_second_pause_is_released_by_the_second_resume_within_5_minutes(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any]
+) -> None:
+    """Pause, resume, pause again before the release went out (the dispatcher holds it again), resume: the second
+    release's message is a new one to SQS, not a duplicate of the first's dropped within its 5 minutes."""
+    sink, handler = receiver
+    destination_id, in_order = held_then_resumed(api, pipeline, sink.url, [3, 1, 2])
+    assert api.post(f"{BASE}/{destination_id}/pause").status == 200
+    pipeline.run()  # the first release's jobs reach the dispatcher while paused: held again
+    assert handler.verified == []
+    held = api.get(f"{BASE}/{destination_id}/deliveries?status=held").json()["deliveries"]
+    assert len(held) == 3
+
+    assert api.post(f"{BASE}/{destination_id}/resume").status == 200
+    pipeline.run()
+
+    assert [d.event_id for d in handler.verified] == in_order

@@ -20,6 +20,11 @@ receives both found it visible), and a receive failed with `Set changed size dur
 queue now holds that queue's lock, which a long poll releases while it waits, as moto's own wait does: no other
 lock is added, and queues stay independent of one another and of DynamoDB.
 
+FIFO deduplication: SQS accepts a message whose deduplication id it saw in the last 5 minutes without delivering it,
+whether or not the first one was received and deleted meanwhile (SQS developer guide, "Using the message
+deduplication ID"). moto compares it only with the messages still on the queue, so a first message already consumed
+let its duplicate through. Here a FIFO queue remembers each deduplication id for the 5 minutes.
+
 TransactWriteItems: moto backs up every table a transaction touches with a deep copy (its whole content, per
 transaction: quadratic over a long run) and restores the copy on failure. Here only the items the transaction
 names are backed up and restored.
@@ -39,6 +44,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.sqs import models as sqs_models
 from moto.sqs.models import SQSBackend
 
 _ABSENT = object()
@@ -135,6 +141,20 @@ def _atomic_on_its_queue(name: str) -> Callable[..., Any]:
     return atomic
 
 
+_moto_add_message = sqs_models.Queue.add_message
+
+
+def _add_message_unless_seen(self: sqs_models.Queue, message: sqs_models.Message) -> None:
+    if self.fifo_queue and message.deduplication_id:
+        seen: dict[str, int] = self.__dict__.setdefault("_deduplication_ids_seen", {})
+        first = seen.get(message.deduplication_id)
+        now = int(message.sent_timestamp or 0)
+        if first is not None and now - first < sqs_models.DEDUPLICATION_TIME_IN_SECONDS * 1000:
+            return
+        seen[message.deduplication_id] = now
+    _moto_add_message(self, message)
+
+
 def apply() -> None:
     LimitedSizeDict.__setitem__ = _set_counting_the_result  # type: ignore[method-assign]
     DynamoHandler.call_action = _serialised_call_action  # type: ignore[method-assign]
@@ -142,3 +162,4 @@ def apply() -> None:
     dynamodb_models.copy = _TablesNotCopied()  # type: ignore[assignment]
     for name in _QUEUE_OPERATIONS:
         setattr(SQSBackend, name, _atomic_on_its_queue(name))
+    sqs_models.Queue.add_message = _add_message_unless_seen  # type: ignore[method-assign]

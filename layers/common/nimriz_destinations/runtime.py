@@ -335,7 +335,9 @@ def recovery_service() -> RecoveryService:
         delivery_log(),
         audit_log(),
         lambda jobs, again: deliveries_queue().send_batches(jobs, again=again),
-        lambda jobs, again: released_deliveries_queue().send_batches(jobs, again=again),
+        lambda jobs, again, release_id: released_deliveries_queue().send_batches(
+            jobs, again=again, release_id=release_id
+        ),
         lambda kind, workspace_id, destination_id, walk_id, delay: recoveries_queue().continue_walk(
             kind, workspace_id, destination_id, walk_id, delay=delay
         ),

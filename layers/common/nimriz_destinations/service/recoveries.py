@@ -50,6 +50,7 @@ _SAME_DELIVERY = frozenset({"retrying", HELD})
 RECOVERABLE_STATUSES = {"failed": "retrying", "dead_lettered": "dead_lettered", "skipped": "skipped", HELD: HELD}
 
 SendJobs = Callable[[Sequence[DeliveryJob], bool], list[DeliveryJob]]  # (jobs, queued before?) -> refused
+ReleaseJobs = Callable[[Sequence[DeliveryJob], bool, str], list[DeliveryJob]]  # (jobs, queued before?, release id)
 ContinueWalk = Callable[[RecoveryKind, str, str, str, int], None]  # kind, workspace, destination, id, delay
 ContinueSweep = Callable[[str], None]  # where the sweep's next page of paused destinations starts
 
@@ -78,7 +79,7 @@ class RecoveryService:
         log: DeliveryLog,
         audit: AuditLog,
         send_jobs: SendJobs,
-        release_jobs: SendJobs,
+        release_jobs: ReleaseJobs,
         continue_walk: ContinueWalk,
         continue_sweep: ContinueSweep,
         *,
@@ -197,8 +198,10 @@ class RecoveryService:
             finished=finished, sweeps=sweeps, lease_until=self._clock() + RECOVERY_LEASE_SECONDS,
         ):  # fmt: skip
             return None
-        send = self._release_jobs if recovery.kind == "release" else self._send_jobs
-        refused = send(jobs, redo)
+        if recovery.kind == "release":
+            refused = self._release_jobs(jobs, redo, recovery.id)
+        else:
+            refused = self._send_jobs(jobs, redo)
         if refused:  # the message comes back and queues the page again
             raise NotQueued(f"{len(refused)} recovered delivery jobs were not accepted by SQS")
         if letters:  # only what was queued leaves the dead-letter store, as with replay

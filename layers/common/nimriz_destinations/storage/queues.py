@@ -92,7 +92,9 @@ def _send_all(queue_url: str, bodies: Sequence[str], what: str) -> None:
 class DeliveriesQueue:
     """The Deliveries queue, or (`ordered`) the released deliveries' FIFO queue (design §2.2, "Order"): there a job's
     message group is its destination (SQS hands out one group's messages in order, none while one is in flight) and
-    its deduplication id its delivery id (a page queued again within SQS's 5 minutes is queued once)."""
+    its deduplication id its delivery id within its release (a page a release queues again within SQS's 5 minutes
+    is queued once; a later release of the same delivery, held again by a second pause, is a new message: SQS drops
+    a deduplication id it saw in the last 5 minutes even when that message is gone)."""
 
     def __init__(self, queue_url: str, *, ordered: bool = False) -> None:
         self._queue_url = queue_url
@@ -102,26 +104,34 @@ class DeliveriesQueue:
         if self.send_batches([job]):
             raise NotQueued("the delivery job was not accepted by SQS")
 
-    def send_batches(self, jobs: Sequence[DeliveryJob], *, again: bool = False) -> list[DeliveryJob]:
+    def send_batches(
+        self, jobs: Sequence[DeliveryJob], *, again: bool = False, release_id: str | None = None
+    ) -> list[DeliveryJob]:
         """Queue each job once, `again` when another copy of it may have been queued before (e.g. a fan-out re-run);
-        returns the jobs SQS did not accept. A batch whose first send got no answer is sent again, as `again`."""
-        return [jobs[index] for index in self._refused_indexes(jobs, [again] * len(jobs))]
+        returns the jobs SQS did not accept. A batch whose first send got no answer is sent again, as `again`.
+        `release_id`: the release the jobs are of (the FIFO queue's)."""
+        return [jobs[index] for index in self._refused_indexes(jobs, [again] * len(jobs), release_id)]
 
-    def _refused_indexes(self, jobs: Sequence[DeliveryJob], again: Sequence[bool]) -> list[int]:
+    def _refused_indexes(
+        self, jobs: Sequence[DeliveryJob], again: Sequence[bool], release_id: str | None = None
+    ) -> list[int]:
         """`send_batches` with each job's own `again`; returns the indexes SQS did not accept."""
         first = [
             job.model_copy(update={"queued": "again" if queued_before else "once"}).model_dump_json()
             for job, queued_before in zip(jobs, again, strict=True)
         ]
         repeated = [job.model_copy(update={"queued": "again"}).model_dump_json() for job in jobs]
-        fields = (
-            {
-                index: {"MessageGroupId": job.destination_id, "MessageDeduplicationId": job.delivery_id}
+        fields = None
+        if self._ordered:
+            if release_id is None:
+                raise ValueError("jobs queued on the released deliveries' FIFO queue name their release")
+            fields = {
+                index: {
+                    "MessageGroupId": job.destination_id,
+                    "MessageDeduplicationId": f"{job.delivery_id}/{release_id}",
+                }
                 for index, job in enumerate(jobs)
             }
-            if self._ordered
-            else None
-        )
         failed: list[int] = []
         for batch in _batches(repeated):  # sized for the longer bodies
             try:
