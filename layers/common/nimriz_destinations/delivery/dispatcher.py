@@ -11,8 +11,8 @@ Per batch (one Lambda invocation, planned against its remaining time):
    claimed, prepared, sent and recorded (`chunks.py`, `outcomes.py`); released deliveries and the jobs of the
    released deliveries' FIFO queue one after another, in their destination's order (`ordering.py`).
 4. Once every record is written or the time is up, the jobs going back are handed back with their delays, each to
-   its queue (a FIFO job on its retry's schedule to the Deliveries queue instead); then the batch's health,
-   counters and metrics (`tallies.py`).
+   its queue (a FIFO job on its retry's schedule to the Deliveries queue instead: `hand_back.py`); then the batch's
+   health, counters and metrics (`tallies.py`).
 Every message not acknowledged is returned to the queue with the delay its case needs (`dispatch` reports it as
 failed), so a failure in any step for one job or destination affects that job or destination only.
 """
