@@ -178,19 +178,12 @@ def compile_path(path: str) -> PathGetter:
 def compile_projection(sources: Sequence[tuple[str, str]]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """A function returning the present (non-null) values at the `(path, name)` catalogue paths, each under its name
     (a later source wins a name), lists copied: a generated function (`codegen`), for flat payloads built on every
-    delivery.
-
-    Events reach it validated (fan-out, preview: design §4), and the schema allows at each catalogue path only its
-    catalogue type or null: only a string list can be a container, so only those values are tested and copied."""
+    delivery from events validated by fan-out or preview (design §4)."""
     source = FunctionSource("projection", "event")
-    reads = EventReads(source, "event")
-    copied = source.constant(copied_value)
+    values = _PresentValues(source)
     source.add("projected = {}")
     for path, name in sources:
-        value = reads.value(path)
-        source.add(f"if {value} is not None:")
-        kept = f"{copied}({value})" if EVENT_FIELDS[path] is FieldType.STRING_LIST else value
-        source.add(f"projected[{name!r}] = {kept}", depth=2)
+        values.copy(path, into="projected", name=name)
     source.add("return projected")
     projection: Callable[[Mapping[str, Any]], dict[str, Any]] = source.build()
     return projection
@@ -203,25 +196,36 @@ def compile_event_data(
     keys, nested as in the event (an object with none present left out), lists copied: generated as
     `compile_projection` is, for the same reasons (a payload built on every delivery, from a validated event)."""
     source = FunctionSource("event_data", "event")
-    reads = EventReads(source, "event")
-    copied = source.constant(copied_value)
+    values = _PresentValues(source)
     source.add("data = {}")
     for name in scalars:
-        value = reads.value(name)
-        source.add(f"if {value} is not None:")
-        source.add(f"data[{name!r}] = {value}", depth=2)
+        values.copy(name, into="data", name=name)
     for name, keys in objects.items():
         source.add("present = {}")
         for key in keys:
-            value = reads.value(f"{name}.{key}")
-            source.add(f"if {value} is not None:")
-            kept = f"{copied}({value})" if EVENT_FIELDS[f"{name}.{key}"] is FieldType.STRING_LIST else value
-            source.add(f"present[{key!r}] = {kept}", depth=2)
+            values.copy(f"{name}.{key}", into="present", name=key)
         source.add("if present:")
         source.add(f"data[{name!r}] = present", depth=2)
     source.add("return data")
     event_data: Callable[[Mapping[str, Any]], dict[str, Any]] = source.build()
     return event_data
+
+
+class _PresentValues:
+    """The statements of a generated function that copy an event's value at a catalogue path into a dict when it is
+    present (non-null). Events reach them validated, and the schema allows at each catalogue path only its catalogue
+    type or null: only a string list can be a container, so only those values are copied."""
+
+    def __init__(self, source: FunctionSource) -> None:
+        self._source = source
+        self._reads = EventReads(source, "event")
+        self._copied = source.constant(copied_value)
+
+    def copy(self, path: str, *, into: str, name: str) -> None:
+        value = self._reads.value(path)
+        kept = f"{self._copied}({value})" if EVENT_FIELDS[path] is FieldType.STRING_LIST else value
+        self._source.add(f"if {value} is not None:")
+        self._source.add(f"{into}[{name!r}] = {kept}", depth=2)
 
 
 def copied_value(value: Any) -> Any:
