@@ -47,22 +47,13 @@ def occurred_at_text(event: Mapping[str, Any]) -> str:
     """`iso_utc(occurred_at(event))`: the event time as RFC 3339 UTC with milliseconds, without formatting a datetime
     anew when the event's text already is that (formatting an aware datetime costs several times this check, on every
     Segment and PostHog payload)."""
-    return _iso_utc_text(str(event["occurred_at"]))
-
-
-@functools.lru_cache(maxsize=4096)
-def _iso_utc_text(text: str) -> str:
+    text = str(event["occurred_at"])
     moment = _utc_moment(text)  # raises for a date or time that does not exist, as occurred_at does
     return text if _ISO_UTC_TEXT.fullmatch(text) else iso_utc(moment)
 
 
 def epoch_millis(event: Mapping[str, Any]) -> int:
-    return _epoch_millis(str(event["occurred_at"]))
-
-
-@functools.lru_cache(maxsize=4096)
-def _epoch_millis(text: str) -> int:
-    return int(_utc_moment(text).timestamp() * 1000)
+    return int(occurred_at(event).timestamp() * 1000)
 
 
 def epoch_seconds(event: Mapping[str, Any]) -> int:
