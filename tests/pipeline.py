@@ -14,6 +14,15 @@ import boto3
 from tests.local.pollers import EventSource, event_sources, poll_once
 from tests.local.template import LocalStack
 
+# The functions `Pipeline.run` invokes, each for every queue it reads: events in, deliveries, their dead letters, and
+# the walks (recoveries, releases) continued on the Recoveries queue.
+PIPELINE_FUNCTIONS = (
+    "FanOutFunction",
+    "DispatcherFunction",
+    "DeliveriesDeadLetterFunction",
+    "ContinueRecoveryFunction",
+)
+
 
 class Pipeline:
     def __init__(self, stack: LocalStack) -> None:
@@ -36,17 +45,11 @@ class Pipeline:
             self.sqs.send_message_batch(QueueUrl=self.stack.queue_urls["LiveEventsQueue"], Entries=entries)
 
     def in_flight(self) -> int:
+        """Messages on the queues `run` polls: visible, in flight, or delayed."""
         total = 0
-        for queue in (
-            "LiveEventsQueue",
-            "DeliveriesQueue",
-            "DeliveriesDLQ",
-            "RecoveriesQueue",
-            "ReleasedDeliveriesQueue",
-            "ReleasedDeliveriesDLQ",
-        ):
+        for queue_url in [source.queue_url for source in self.all_sources if source.function in PIPELINE_FUNCTIONS]:
             attributes = self.sqs.get_queue_attributes(
-                QueueUrl=self.stack.queue_urls[queue],
+                QueueUrl=queue_url,
                 AttributeNames=[
                     "ApproximateNumberOfMessages",
                     "ApproximateNumberOfMessagesNotVisible",
@@ -63,15 +66,7 @@ class Pipeline:
         while time.monotonic() < deadline:
             if until is not None and until():
                 return
-            received = sum(
-                self.poll(function)
-                for function in (
-                    "FanOutFunction",
-                    "DispatcherFunction",
-                    "DeliveriesDeadLetterFunction",
-                    "ContinueRecoveryFunction",
-                )
-            )
+            received = sum(self.poll(function) for function in PIPELINE_FUNCTIONS)
             if received:
                 continue
             if self.in_flight() == 0:
