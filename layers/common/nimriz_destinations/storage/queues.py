@@ -69,12 +69,15 @@ def _send_batch(
     return [int(entry["Id"]) for entry in response.get("Failed", [])]
 
 
-def _send_batches(queue_url: str, bodies: Sequence[str]) -> list[int]:
-    """Send in as few batch calls as fit; returns the indexes of the bodies SQS did not accept."""
+def _send_batches(
+    queue_url: str, bodies: Sequence[str], fields: Mapping[int, Mapping[str, Any]] | None = None
+) -> list[int]:
+    """Send in as few batch calls as fit (with each entry's further `fields`, by index); returns the indexes of the
+    bodies SQS did not accept."""
     return [
         failed
         for batch in _batches(bodies)
-        for failed in _send_batch(aws.sqs(), queue_url, {index: bodies[index] for index in batch})
+        for failed in _send_batch(aws.sqs(), queue_url, {index: bodies[index] for index in batch}, fields)
     ]
 
 
@@ -150,11 +153,7 @@ class DeliveriesQueue:
         bodies = [job.model_copy(update={"queued": "again"}).model_dump_json() for job, _ in jobs]
         fields = {index: {"DelaySeconds": min(MAX_DELAY_SECONDS, max(0, math.ceil(delay)))}
                   for index, (_, delay) in enumerate(jobs)}  # fmt: skip
-        return [
-            failed
-            for batch in _batches(bodies)
-            for failed in _send_batch(aws.sqs(), self._queue_url, {index: bodies[index] for index in batch}, fields)
-        ]
+        return _send_batches(self._queue_url, bodies, fields)
 
     def send_all(self, groups: Mapping[Owner, Sequence[DeliveryJob]], *, again: Collection[Owner] = ()) -> set[Owner]:
         """Queue the jobs of every group (e.g. each event's), several groups sharing a batch call (see
