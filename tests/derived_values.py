@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from nimriz_destinations.delivery.group_sender import GroupSender, SendResult
+from nimriz_destinations.delivery.group_sender import GroupSender
+from nimriz_destinations.delivery.send_result import SendResult
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.providers import DESTINATION_TYPES, get_provider
 from nimriz_destinations.providers.base import DeliveryItem, OutboundRequest, ProviderResponse

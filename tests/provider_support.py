@@ -9,10 +9,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nimriz_destinations.delivery.group_sender import GroupSender, SendResult
+from nimriz_destinations.delivery.group_sender import GroupSender
 from nimriz_destinations.delivery.outcomes import settle
 from nimriz_destinations.delivery.prepare import delivery_item
 from nimriz_destinations.delivery.retry import RetryPolicy
+from nimriz_destinations.delivery.send_result import SendResult
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.jobs import DeliveryJob
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping

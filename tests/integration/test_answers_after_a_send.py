@@ -12,7 +12,8 @@ from typing import Any, cast
 import pytest
 
 from nimriz_destinations.delivery.circuit import CircuitBreakers
-from nimriz_destinations.delivery.group_sender import GroupSender, SendResult
+from nimriz_destinations.delivery.group_sender import GroupSender
+from nimriz_destinations.delivery.send_result import SendResult
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.providers.base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
 from nimriz_destinations.providers.generic_http import GenericHttp

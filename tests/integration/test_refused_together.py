@@ -9,9 +9,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from nimriz_destinations.delivery.group_sender import GroupSender, SendResult
+from nimriz_destinations.delivery.group_sender import GroupSender
 from nimriz_destinations.delivery.outcomes import settle
 from nimriz_destinations.delivery.retry import RetryPolicy
+from nimriz_destinations.delivery.send_result import SendResult
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.jobs import DeliveryJob
 from nimriz_destinations.providers import base

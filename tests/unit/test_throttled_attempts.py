@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nimriz_destinations.delivery.group_sender import SendResult
 from nimriz_destinations.delivery.retry import MAX_ATTEMPTS, MAX_THROTTLED_ANSWERS
+from nimriz_destinations.delivery.send_result import SendResult
 from nimriz_destinations.providers.base import Outcome
 from tests.provider_support import records
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nimriz_destinations.delivery.group_sender import SendResult
+from nimriz_destinations.delivery.send_result import SendResult
 from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import API_VERSION_RETIRED, DeliveryItem, Outcome, Verdict

@@ -19,12 +19,13 @@ from ..rates import SLOT_GRACE_SECONDS
 from ..storage.destinations import DestinationStore
 from .circuit import Admission, CircuitBreakers, DestinationKey
 from .claims import Claim, Claims, Ticket
-from .group_sender import UNEXPECTED, GroupSender, SendResult
+from .group_sender import UNEXPECTED, GroupSender
 from .invocation import Invocation
 from .outcomes import NOT_APPLICABLE, attempt_reason, settle
 from .planning import Plan
 from .prepare import MappedEventTooLarge, delivery_item
 from .retry import RetryPolicy
+from .send_result import SendResult
 
 # Kept free at the end of an invocation for recording outcomes and setting visibilities.
 RECORD_RESERVE_SECONDS = 5.0

@@ -18,10 +18,10 @@ from ..observability import logger, metrics
 from ..providers.common import epoch_millis
 from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
 from ..storage.delivery_states import DeliveryKey, DeliveryState, DeliveryStates, DeliveryWrite, Held, new_token
-from .group_sender import SendResult
 from .invocation import Invocation
 from .outcomes import held
 from .retry import RetryPolicy
+from .send_result import SendResult
 
 # Calls per record, release or mark before giving up (each with botocore's own retries), while time is left.
 RECORD_CALLS = 5

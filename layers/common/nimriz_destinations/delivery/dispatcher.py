@@ -27,23 +27,24 @@ from concurrent.futures import ThreadPoolExecutor
 from ..jobs import ReceivedJob
 from ..observability import logger
 from ..providers.base import Outcome
-from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
 from ..storage.delivery_states import DeliveryStates
 from ..storage.destinations import DestinationState, DestinationStore
 from ..storage.rate_buckets import RateBuckets
 from .chunks import RECORD_RESERVE_SECONDS, Chunks
 from .circuit import CircuitBreakers, DestinationKey
 from .claims import DONE, Claim, Claims, Ticket, Wait
-from .group_sender import GroupSender, SendResult
+from .group_sender import GroupSender
 from .hand_back import HandBack, ReturnToQueue, SendLater
-from .invocation import RETURN_MARGIN_SECONDS, Invocation, Return
+from .invocation import RETURN_MARGIN_SECONDS, Invocation
 from .lanes import send_fairly
+from .metering import Metering
 from .ordering import Chunks as ChunkSequence
 from .ordering import in_occurred_order, in_order, keeps_order, parallel_entries
-from .outcomes import ABANDONED, DELETED, HOLD_EXPIRED, rate_limited
+from .outcomes import ABANDONED, DELETED, HOLD_EXPIRED
 from .planning import Plan, Planner
 from .rate_limiter import RateLimiter
 from .retry import RetryPolicy
+from .send_result import SendResult
 from .sender import HttpSender
 from .tallies import Tallies
 
@@ -94,7 +95,7 @@ class Dispatcher:
             bookkeeping=bookkeeping,
         )
         self._bookkeeping = bookkeeping
-        self._rate_limiter = RateLimiter(rate_buckets, clock=clock)
+        self._metering = Metering(RateLimiter(rate_buckets, clock=clock), self._chunks, self._hand_back)
 
     def dispatch(self, received: Sequence[ReceivedJob], *, deadline: float) -> set[str]:
         """Deliver a batch before `deadline` (time.monotonic()); returns the message ids to report as failed:
@@ -141,7 +142,7 @@ class Dispatcher:
             in_turn, parallel = sorted(ordered[key], key=in_occurred_order), others[key]
             rate = states[key].delivery_rate
             if rate is not None:
-                in_turn, parallel = self._metered(invocation, key, in_turn, parallel, per_second=rate)
+                in_turn, parallel = self._metering.admit(invocation, key, in_turn, parallel, per_second=rate)
             if in_turn:
                 lanes[key].append(in_order(in_turn, per_request=rate))
             for plan, group in parallel:
@@ -194,43 +195,6 @@ class Dispatcher:
         for plan, chunk in chunks:
             delivered = self._chunks.run(invocation, key, plan, chunk) or delivered
         return delivered
-
-    def _metered(
-        self,
-        invocation: Invocation,
-        key: DestinationKey,
-        in_turn: list[tuple[Plan, Ticket]],
-        parallel: list[tuple[Plan, list[Ticket]]],
-        *,
-        per_second: int,
-    ) -> tuple[list[tuple[Plan, Ticket]], list[tuple[Plan, list[Ticket]]]]:
-        """The jobs of a rate-limited destination that got a token (design §8.11), those sent in order first; the
-        others wait their place in line, unsent: recorded `throttled` once, given back as they are while their record
-        already says so. A FIFO job after one waiting goes back untried and unrecorded, behind it (ordering.py)."""
-        tickets = [ticket for _, ticket in in_turn] + [ticket for _, group in parallel for ticket in group]
-        horizon = invocation.time_left() - self._chunks.reserve_seconds
-        allotment = self._rate_limiter.allot(key, per_second, tickets, horizon=horizon)
-        waiting = []
-        for ticket, wait in allotment.waiting:
-            if invocation.blocked(ticket.entry):
-                invocation.give_back(ticket.entry, 0)
-                continue
-            waiting.append((ticket, wait))
-            if ticket.entry.ordered:  # now: its destination's later FIFO jobs go back behind it
-                invocation.give_back(ticket.entry, wait)
-        # Back now, not when the batch is done: its paced sends would add their time to every wait.
-        self._hand_back.now([Return(ticket.entry, wait) for ticket, wait in waiting])
-        invocation.returned_early.update(ticket.entry.message_id for ticket, _ in waiting)
-        for ticket, wait in waiting:
-            if ticket.state.status == WAITING_FOR_RATE:
-                invocation.give_back(ticket.entry, wait)
-            else:
-                self._chunks.record_outcome(invocation, ticket, SendResult(rate_limited(wait), sent=False))
-        sending = {id(ticket) for ticket in allotment.sending}
-        return (
-            [(plan, ticket) for plan, ticket in in_turn if id(ticket) in sending],
-            [(plan, [ticket for ticket in group if id(ticket) in sending]) for plan, group in parallel],
-        )
 
     def _paused_or_expired(self, invocation: Invocation, ticket: Ticket, destination: DestinationState | None) -> bool:
         """Whether a pause decides the job (design §2.2): a delivery held past HOLD_MAX_SECONDS is dead-lettered

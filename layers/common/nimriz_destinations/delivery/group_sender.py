@@ -24,7 +24,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ..netguard import UnsafeDestination
@@ -41,38 +41,15 @@ from ..providers.base import (
 from ..providers.responses import invalid_response
 from ..redaction import redacted_excerpt, response_text
 from .prepare import shown_request
+from .send_result import NOT_IN_TIME, SendResult
 from .sender import HttpSender, SendFailed
 
 EXCERPT_CHARACTERS = 1024
 
-NOT_IN_TIME = Outcome.retry("not_started", "There was no time left in this invocation to send it.")
 UNEXPECTED = Outcome.retry("internal_error", "Nimriz could not process this delivery; it will be retried.")
 NO_TIME_TO_REFRESH = Outcome.retry(
     "unauthorized", "The access token was refused (401) and there was no time left to obtain a new one; retried."
 )
-
-
-@dataclass(slots=True)
-class SendResult:
-    outcome: Outcome
-    http_status: int | None = None
-    duration_ms: int | None = None
-    response_excerpt: str | None = None
-    request: dict[str, Any] | None = None
-    sent: bool = True  # False: decided without a request to the destination going out (not an attempt)
-    # Earlier requests of this group send that carried the item and were refused together (oldest first): each an
-    # attempt of its own. Only a sent result has earlier ones.
-    earlier: tuple[SendResult, ...] = ()
-
-    @property
-    def requests(self) -> int:
-        """Requests on the wire that carried the item: its attempts in this result."""
-        return len(self.earlier) + (1 if self.sent else 0)
-
-    @property
-    def started(self) -> bool:
-        """False when nothing was tried for lack of time: the job goes back untried."""
-        return self.outcome is not NOT_IN_TIME
 
 
 def _always() -> bool:

@@ -19,7 +19,7 @@ from ..jobs import ReceivedJob
 from ..observability import logger
 from ..storage.destinations import DestinationState
 from .circuit import DestinationKey
-from .group_sender import SendResult
+from .send_result import SendResult
 
 # A lease outlives the invocation that took it by this much (clock differences between hosts).
 LEASE_MARGIN_SECONDS = 5.0

@@ -21,8 +21,8 @@ from ..providers.base import Outcome, Verdict
 from ..storage.deliveries import HELD, AttemptRecord, DeadLetter, DeliverySummary
 from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
 from ..storage.delivery_states import DeliveryState, DeliveryWrite
-from .group_sender import SendResult
 from .retry import RetryPolicy
+from .send_result import SendResult
 
 MAX_FAILURES_BEFORE_SENDING = 6
 THROTTLED = "throttled"  # the log's outcome of an attempt the provider's rate limit refused
