@@ -3,13 +3,14 @@ webhook receiver."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from nimriz_destinations import runtime
+from nimriz_destinations import aws, runtime
 from nimriz_destinations.service import recoveries as recovery_service
 from nimriz_destinations.storage import recoveries
 from tests.conftest import ApiClient
@@ -282,3 +283,47 @@ def test_a_release_of_several_pages_sends_every_held_event_in_occurred_at_order(
 
     in_order = [event["id"] for _, event in sorted(zip(minutes, events, strict=True), key=lambda pair: pair[0])]
     assert [d.event_id for d in handler.verified] == in_order
+
+
+def test_a_held_delivery_the_index_did_not_show_yet_is_released_by_the_second_read_after_the_last_page(
+    api: ApiClient, pipeline: Pipeline, receiver: tuple[Sink, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held index is a global secondary index, eventually consistent: a Query may not show yet an item written
+    just before it. The release reads it once more RELEASE_SWEEP_DELAY_SECONDS after its last page (design §2.2)."""
+    monkeypatch.setenv("RELEASE_SWEEP_DELAY_SECONDS", "2")
+    runtime.reset()
+    sink, handler = receiver
+    destination = webhook_destination(api, sink.url)
+    api.post(f"{BASE}/{destination['id']}/pause")
+    events = clicks_at([1, 2, 3])
+    pipeline.publish(*events)
+    pipeline.run()
+    latest = events[-1]["id"]
+    reads: list[int] = []  # the items each read of the held index showed
+
+    def mark_held_reads(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["held_index_read"] = params.get("IndexName") == "held"
+
+    def index_not_caught_up(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if not context.get("held_index_read"):
+            return
+        if not reads:  # the release's first read does not show the latest event's delivery yet
+            parsed["Items"] = [item for item in parsed["Items"] if latest not in json.dumps(item)]
+        reads.append(len(parsed["Items"]))
+
+    hooks = [
+        ("provide-client-params.dynamodb.Query", mark_held_reads),
+        ("after-call.dynamodb.Query", index_not_caught_up),
+    ]
+    for event_name, hook in hooks:
+        aws.dynamodb().meta.events.register(event_name, hook)
+    try:
+        assert api.post(f"{BASE}/{destination['id']}/resume").status == 200
+        pipeline.run()
+    finally:
+        for event_name, hook in hooks:
+            aws.dynamodb().meta.events.unregister(event_name, hook)
+
+    assert reads[0] == 2 and len(reads) >= 2, reads  # the first page without the latest, then the second read
+    assert [d.event_id for d in handler.verified] == [event["id"] for event in events]
+    assert {d["status"] for d in deliveries(api, destination["id"])} == {"delivered"}

@@ -47,6 +47,9 @@ LOCAL_DEFAULTS = {
     "CIRCUIT_COOL_DOWN_SECONDS": "1",
     "CONFIG_CACHE_SECONDS": "1",
     "AUTH_CACHE_SECONDS": "1",
+    # A resume's second read of the held index on the same scale: moto's index is consistent at once, and every
+    # pipeline that resumes waits for it.
+    "RELEASE_SWEEP_DELAY_SECONDS": "1",
 }
 # Settings the user's environment overrides over the template's values, e.g. short auto-disable thresholds so a
 # demo of destination health takes seconds: AUTO_DISABLE_AFTER_SECONDS=5 AUTO_DISABLE_MIN_FAILURES=3 make dev

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from nimriz_destinations import runtime
+from nimriz_destinations import settings as settings_module
 from nimriz_destinations.settings import (
     InvalidSettings,
     MissingSetting,
@@ -67,6 +71,8 @@ def test_a_malformed_value_raises_an_error_naming_the_variable_and_what_it_must_
         ("RETRY_BACKOFF_FACTOR", "nan"),
         ("CIRCUIT_COOL_DOWN_SECONDS", "-1"),
         ("DELIVERY_LOG_DAYS", "thirty"),
+        ("RELEASE_SWEEP_DELAY_SECONDS", "901"),  # over SQS's longest message delay
+        ("RELEASE_SWEEP_DELAY_SECONDS", "2.5"),  # SQS delays are whole seconds
     ],
 )
 def test_values_out_of_their_range_are_malformed(variable: str, value: str) -> None:
@@ -77,6 +83,7 @@ def test_values_out_of_their_range_are_malformed(variable: str, value: str) -> N
 def test_the_defaults_are_valid_settings() -> None:
     settings = load_settings({})
     assert (settings.retry_base_seconds, settings.auth_cache_seconds, settings.max_body_bytes) == (60, 60, 262144)
+    assert settings.release_sweep_delay_seconds == 10
 
 
 def test_every_missing_and_malformed_variable_is_named_in_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,3 +104,12 @@ def test_a_factory_requires_the_settings_of_the_factories_it_uses() -> None:
         "TABLE_NAME",
         "IDEMPOTENCY_SECRET_ARN",
     ]
+
+
+def test_every_variable_the_settings_read_is_in_the_readmes_configuration_table() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"^\| ([^|]+) \|", table, flags=re.MULTILINE))
+    documented = {name for cell in named for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cell)}
+    read = {variable.name for variable in settings_module._VARIABLES.values()}
+    assert read - documented == set()

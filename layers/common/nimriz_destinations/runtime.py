@@ -343,6 +343,7 @@ def recovery_service() -> RecoveryService:
         ),
         lambda cursor: recoveries_queue().continue_sweep(cursor),
         hold_max_seconds=get_settings().hold_max_seconds,
+        release_sweep_delay_seconds=get_settings().release_sweep_delay_seconds,
     )
 
 

@@ -81,6 +81,8 @@ class Settings:
     auto_disable_after_seconds: float
     auto_disable_min_failures: int
     hold_max_seconds: float  # how long a paused destination's deliveries are held before they are dead-lettered
+    # After a release's last page, how long until it reads the held index once more (design §2.2, "Resume").
+    release_sweep_delay_seconds: int
     # Keys the hash that names admins in tenants' audit logs (audit.admin_actor): per deployment, never shown.
     operator_id_key: str
     # Secrets Manager secret keying what idempotent answers derive their secrets from (service/idempotency.py)
@@ -123,10 +125,10 @@ def parse_pixel_host_overrides(text: str) -> Mapping[str, str]:
     return MappingProxyType({platform: base.rstrip("/") for platform, base in overrides.items()})
 
 
-def _whole(minimum: int) -> Callable[[str], int]:
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = int(text)
-        if value < minimum:
+        if value < minimum or (maximum is not None and value > maximum):
             raise ValueError
         return value
 
@@ -199,6 +201,10 @@ _VARIABLES: dict[str, _Variable] = {
     "auto_disable_min_failures": _Variable("AUTO_DISABLE_MIN_FAILURES", "20", _whole(1), "a whole number, at least 1"),
     # 0 holds nothing past its first release or sweep: every held delivery is dead-lettered `hold_expired` then.
     "hold_max_seconds": _Variable("HOLD_MAX_SECONDS", str(7 * 24 * 3600), _number(), "a number of seconds, 0 or more"),
+    # An SQS message delay: 900 s at most.
+    "release_sweep_delay_seconds": _Variable(
+        "RELEASE_SWEEP_DELAY_SECONDS", "10", _whole(0, 900), "a whole number of seconds from 0 to 900"
+    ),
     "operator_id_key": _text("OPERATOR_ID_KEY"),
     "idempotency_secret_arn": _text("IDEMPOTENCY_SECRET_ARN"),
     "interstitial_token_secret_arn": _text("INTERSTITIAL_TOKEN_SECRET_ARN"),

@@ -38,9 +38,6 @@ RELEASE_PAGE = 50
 # Expired held deliveries an expiry page reads at most (index items), and paused destinations a sweep page starts.
 EXPIRY_PAGE = 100
 SWEEP_DESTINATIONS_PER_PAGE = 100
-# After the last page, the release reads the index once more from the start this much later: a delivery held while
-# the resume began, which the index (eventually consistent) did not show yet, is released then.
-RELEASE_SWEEP_DELAY_SECONDS = 10
 # A recovery that claimed no page for this long stopped (its messages failed): another may start.
 RECOVERY_LEASE_SECONDS = 900
 # Statuses a recovery re-queues under the delivery's own id; the others (finished) as a new delivery.
@@ -84,6 +81,7 @@ class RecoveryService:
         continue_sweep: ContinueSweep,
         *,
         hold_max_seconds: float,
+        release_sweep_delay_seconds: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._destinations = destinations
@@ -95,6 +93,9 @@ class RecoveryService:
         self._continue_walk = continue_walk
         self._continue_sweep = continue_sweep
         self._hold_max_seconds = hold_max_seconds
+        # After the last page, the release reads the index once more from the start this much later: a delivery held
+        # while the resume began, which the index (eventually consistent) did not show yet, is released then.
+        self._release_sweep_delay_seconds = release_sweep_delay_seconds
         self._clock = clock
 
     def now(self) -> float:
@@ -191,7 +192,7 @@ class RecoveryService:
         jobs, letters = self._jobs(recovery, page)
         next_cursor, sweeps, delay = page.next_cursor, recovery.sweeps, 0
         if next_cursor is None and recovery.kind == "release" and sweeps == 0:
-            next_cursor, sweeps, delay = "", 1, RELEASE_SWEEP_DELAY_SECONDS
+            next_cursor, sweeps, delay = "", 1, self._release_sweep_delay_seconds
         finished = next_cursor is None
         if not redo and not self._store.claim(
             recovery, token=token, next_cursor=next_cursor or "", matched=len(page.found), queued=len(jobs),
