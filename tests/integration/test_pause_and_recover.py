@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -311,7 +312,7 @@ def test_a_held_delivery_the_index_did_not_show_yet_is_released_by_the_second_re
             parsed["Items"] = [item for item in parsed["Items"] if latest not in json.dumps(item)]
         reads.append(len(parsed["Items"]))
 
-    hooks = [
+    hooks: list[tuple[str, Callable[..., None]]] = [
         ("provide-client-params.dynamodb.Query", mark_held_reads),
         ("after-call.dynamodb.Query", index_not_caught_up),
     ]
