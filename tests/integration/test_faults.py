@@ -93,10 +93,14 @@ def job_for(destination: dict[str, Any], event: dict[str, Any]) -> DeliveryJob:
     )
 
 
-def queue_jobs(pipeline: Pipeline, jobs: list[DeliveryJob]) -> None:
+def queue_jobs(pipeline: Pipeline, jobs: list[DeliveryJob], queue: str = "DeliveriesQueue") -> None:
+    """Each job as one message on `queue`; on the released deliveries' FIFO queue in its destination's group."""
     for job in jobs:
+        ordered = {"MessageGroupId": job.destination_id, "MessageDeduplicationId": job.delivery_id}
         pipeline.sqs.send_message(
-            QueueUrl=pipeline.stack.queue_urls["DeliveriesQueue"], MessageBody=job.model_dump_json()
+            QueueUrl=pipeline.stack.queue_urls[queue],
+            MessageBody=job.model_dump_json(),
+            **(ordered if queue == "ReleasedDeliveriesQueue" else {}),
         )
 
 
@@ -607,10 +611,7 @@ def test_a_chunk_failing_after_its_leases_gives_them_back_so_no_attempt_is_count
     dlq_arn = pipeline.stack.queue_arns[dead_letter_queue]
     set_queue(pipeline, queue, RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}))
     event = click(type="destination.failing")
-    job = job_for(destination, event)
-    ordered = {"MessageGroupId": destination["id"], "MessageDeduplicationId": job.delivery_id}
-    extra = ordered if queue == "ReleasedDeliveriesQueue" else {}
-    pipeline.sqs.send_message(QueueUrl=pipeline.stack.queue_urls[queue], MessageBody=job.model_dump_json(), **extra)
+    queue_jobs(pipeline, [job_for(destination, event)], queue)
     pipeline.run(timeout=90)
 
     assert sink.requests == []
