@@ -1,7 +1,5 @@
 """API contract models: request bodies and responses (they drive validation and the OpenAPI document)."""
 
-from __future__ import annotations
-
 import re
 from datetime import datetime
 from functools import cache
