@@ -454,7 +454,7 @@ def bench_dispatcher(jobs_count: int = 400) -> dict[str, Any]:
     from nimriz_destinations import aws, runtime
     from nimriz_destinations.audit import SYSTEM
     from nimriz_destinations.jobs import DeliveryJob, ReceivedJob
-    from nimriz_destinations.models import DestinationCreate
+    from nimriz_destinations.models.destinations import DestinationCreate
     from nimriz_destinations.providers.base import DeliveryItem
     from nimriz_destinations.storage.counters import COUNTER_PREFIX
     from nimriz_destinations.storage.deliveries import SUMMARY_PREFIX
@@ -677,7 +677,7 @@ def _pipeline_to_sink(
 
     from nimriz_destinations import runtime
     from nimriz_destinations.audit import SYSTEM
-    from nimriz_destinations.models import DestinationCreate
+    from nimriz_destinations.models.destinations import DestinationCreate
     from nimriz_destinations.storage.records import Workspace
     from tests.aws_usage import AwsMeter
     from tests.local import pollers

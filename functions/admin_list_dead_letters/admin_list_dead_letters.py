@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_admin_app, json_response
 from nimriz_destinations.api.params import Cursor, Limit, WorkspaceId
-from nimriz_destinations.api.presenters import present_dead_letter_page
-from nimriz_destinations.api.responses import SUPPORT_LIST_DEAD_LETTERS_RESPONSES
-from nimriz_destinations.models import DeadLetterListResponse
+from nimriz_destinations.api.presenters.deliveries import present_dead_letter_page
+from nimriz_destinations.api.responses.deliveries import SUPPORT_LIST_DEAD_LETTERS_RESPONSES
+from nimriz_destinations.models.deliveries import DeadLetterListResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import delivery_service
 

@@ -19,9 +19,9 @@ from nimriz_destinations.api.params import (
     UntilFilter,
     WorkspaceId,
 )
-from nimriz_destinations.api.presenters import present_delivery_page
-from nimriz_destinations.api.responses import SUPPORT_LIST_DELIVERIES_RESPONSES
-from nimriz_destinations.models import DeliveryListResponse
+from nimriz_destinations.api.presenters.deliveries import present_delivery_page
+from nimriz_destinations.api.responses.deliveries import SUPPORT_LIST_DELIVERIES_RESPONSES
+from nimriz_destinations.models.deliveries import DeliveryListResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import delivery_service
 

@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_admin_app, json_response
 from nimriz_destinations.api.params import Cursor, Limit, WorkspaceId
-from nimriz_destinations.api.presenters import present_parked_page
-from nimriz_destinations.api.responses import SUPPORT_LIST_PARKED_EVENTS_RESPONSES
-from nimriz_destinations.models import ParkedEventListResponse
+from nimriz_destinations.api.presenters.deliveries import present_parked_page
+from nimriz_destinations.api.responses.deliveries import SUPPORT_LIST_PARKED_EVENTS_RESPONSES
+from nimriz_destinations.models.deliveries import ParkedEventListResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import parked_event_service
 

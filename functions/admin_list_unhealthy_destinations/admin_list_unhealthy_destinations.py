@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_admin_app, json_response
 from nimriz_destinations.api.params import Cursor, Limit
-from nimriz_destinations.api.presenters import present_unhealthy_destinations
-from nimriz_destinations.api.responses import LIST_UNHEALTHY_DESTINATIONS_RESPONSES
-from nimriz_destinations.models import UnhealthyDestinationListResponse
+from nimriz_destinations.api.presenters.destinations import present_unhealthy_destinations
+from nimriz_destinations.api.responses.destinations import LIST_UNHEALTHY_DESTINATIONS_RESPONSES
+from nimriz_destinations.models.destinations import UnhealthyDestinationListResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 from nimriz_destinations.storage.records import UnhealthyState

@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_admin_app, current_admin, json_response
 from nimriz_destinations.api.params import WorkspaceId
-from nimriz_destinations.api.presenters import present_recovered
-from nimriz_destinations.api.responses import SUPPORT_RECOVER_PARKED_EVENTS_RESPONSES
-from nimriz_destinations.models import RecoverRequest, RecoverResponse
+from nimriz_destinations.api.presenters.deliveries import present_recovered
+from nimriz_destinations.api.responses.deliveries import SUPPORT_RECOVER_PARKED_EVENTS_RESPONSES
+from nimriz_destinations.models.deliveries import RecoverRequest, RecoverResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import live_events_queue, parked_event_service
 

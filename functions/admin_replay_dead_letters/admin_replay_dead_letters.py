@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_admin_app, current_admin, json_response
 from nimriz_destinations.api.params import WorkspaceId
-from nimriz_destinations.api.presenters import present_replayed
-from nimriz_destinations.api.responses import SUPPORT_REPLAY_RESPONSES
-from nimriz_destinations.models import ReplayRequest, ReplayResponse
+from nimriz_destinations.api.presenters.deliveries import present_replayed
+from nimriz_destinations.api.responses.deliveries import SUPPORT_REPLAY_RESPONSES
+from nimriz_destinations.models.deliveries import ReplayRequest, ReplayResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import deliveries_queue, delivery_service
 

@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_actor, current_workspace, json_response
 from nimriz_destinations.api.idempotency import IdempotencyKey, ShownOnce, answer_once
-from nimriz_destinations.api.presenters import present_destination
-from nimriz_destinations.api.responses import CREATE_RESPONSES
-from nimriz_destinations.models import DestinationCreate, DestinationResponse
+from nimriz_destinations.api.presenters.destinations import present_destination
+from nimriz_destinations.api.responses.destinations import CREATE_RESPONSES
+from nimriz_destinations.models.destinations import DestinationCreate, DestinationResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service, idempotency_key, idempotent_requests
 

@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_actor, current_workspace
-from nimriz_destinations.api.responses import DELETE_RESPONSES
+from nimriz_destinations.api.responses.destinations import DELETE_RESPONSES
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 

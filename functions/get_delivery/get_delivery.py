@@ -7,9 +7,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
-from nimriz_destinations.api.presenters import present_delivery_detail
-from nimriz_destinations.api.responses import GET_DELIVERY_RESPONSES
-from nimriz_destinations.models import DeliveryDetailResponse
+from nimriz_destinations.api.presenters.deliveries import present_delivery_detail
+from nimriz_destinations.api.responses.deliveries import GET_DELIVERY_RESPONSES
+from nimriz_destinations.models.deliveries import DeliveryDetailResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import delivery_service
 

@@ -7,9 +7,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
-from nimriz_destinations.api.presenters import destination_answer
-from nimriz_destinations.api.responses import GET_RESPONSES
-from nimriz_destinations.models import DestinationResponse
+from nimriz_destinations.api.presenters.destinations import destination_answer
+from nimriz_destinations.api.responses.destinations import GET_RESPONSES
+from nimriz_destinations.models.destinations import DestinationResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 

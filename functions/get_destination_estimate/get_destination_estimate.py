@@ -8,9 +8,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
-from nimriz_destinations.api.presenters import present_estimate
-from nimriz_destinations.api.responses import ESTIMATE_RESPONSES
-from nimriz_destinations.models import EstimateResponse, MetricsWindow
+from nimriz_destinations.api.presenters.metrics import present_estimate
+from nimriz_destinations.api.responses.metrics import ESTIMATE_RESPONSES
+from nimriz_destinations.models.metrics import EstimateResponse, MetricsWindow
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import metrics_service
 

@@ -8,9 +8,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_admin_app, json_response
-from nimriz_destinations.api.presenters import present_limits
-from nimriz_destinations.api.responses import GET_LIMITS_RESPONSES
-from nimriz_destinations.models import PLATFORM_ID_PATTERN, LimitsResponse
+from nimriz_destinations.api.presenters.workspaces import present_limits
+from nimriz_destinations.api.responses.workspaces import GET_LIMITS_RESPONSES
+from nimriz_destinations.ids import PLATFORM_ID_PATTERN
+from nimriz_destinations.models.workspaces import LimitsResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import limits_service
 

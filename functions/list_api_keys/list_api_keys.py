@@ -8,9 +8,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_admin_app, json_response
-from nimriz_destinations.api.presenters import present_api_key
-from nimriz_destinations.api.responses import LIST_API_KEYS_RESPONSES
-from nimriz_destinations.models import PLATFORM_ID_PATTERN, ApiKeyListResponse
+from nimriz_destinations.api.presenters.workspaces import present_api_key
+from nimriz_destinations.api.responses.workspaces import LIST_API_KEYS_RESPONSES
+from nimriz_destinations.ids import PLATFORM_ID_PATTERN
+from nimriz_destinations.models.workspaces import ApiKeyListResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import api_key_service
 

@@ -8,9 +8,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
-from nimriz_destinations.api.presenters import present_audit_entry
-from nimriz_destinations.api.responses import LIST_AUDIT_LOG_RESPONSES
-from nimriz_destinations.models import AuditLogResponse
+from nimriz_destinations.api.presenters.workspaces import present_audit_entry
+from nimriz_destinations.api.responses.workspaces import LIST_AUDIT_LOG_RESPONSES
+from nimriz_destinations.models.workspaces import AuditLogResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import audit_log
 

@@ -8,9 +8,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
-from nimriz_destinations.api.presenters import present_destination
-from nimriz_destinations.api.responses import LIST_RESPONSES
-from nimriz_destinations.models import DestinationListResponse
+from nimriz_destinations.api.presenters.destinations import present_destination
+from nimriz_destinations.api.responses.destinations import LIST_RESPONSES
+from nimriz_destinations.models.destinations import DestinationListResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 

@@ -8,9 +8,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
-from nimriz_destinations.api.presenters import present_preview
-from nimriz_destinations.api.responses import PREVIEW_RESPONSES
-from nimriz_destinations.models import PreviewRequest, PreviewResponse
+from nimriz_destinations.api.presenters.previews import present_preview
+from nimriz_destinations.api.responses.previews import PREVIEW_RESPONSES
+from nimriz_destinations.models.previews import PreviewRequest, PreviewResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import preview_service
 

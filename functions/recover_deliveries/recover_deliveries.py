@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
 from nimriz_destinations.api.idempotency import IdempotencyKey, answer_once
-from nimriz_destinations.api.responses import RECOVERY_RESPONSES
-from nimriz_destinations.models import RecoverDeliveriesRequest, RecoveryOut, RecoveryResponse
+from nimriz_destinations.api.responses.deliveries import RECOVERY_RESPONSES
+from nimriz_destinations.models.deliveries import RecoverDeliveriesRequest, RecoveryOut, RecoveryResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import deliveries_queue, idempotent_requests, recoveries_queue, recovery_service
 from nimriz_destinations.service.recoveries import RECOVERABLE_STATUSES

@@ -8,9 +8,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
-from nimriz_destinations.api.presenters import present_recovered
-from nimriz_destinations.api.responses import RECOVER_PARKED_EVENTS_RESPONSES
-from nimriz_destinations.models import RecoverRequest, RecoverResponse
+from nimriz_destinations.api.presenters.deliveries import present_recovered
+from nimriz_destinations.api.responses.deliveries import RECOVER_PARKED_EVENTS_RESPONSES
+from nimriz_destinations.models.deliveries import RecoverRequest, RecoverResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import live_events_queue, parked_event_service
 

@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
 from nimriz_destinations.api.idempotency import IdempotencyKey, answer_once
-from nimriz_destinations.api.presenters import present_replayed
-from nimriz_destinations.api.responses import REPLAY_RESPONSES
-from nimriz_destinations.models import ReplayRequest, ReplayResponse
+from nimriz_destinations.api.presenters.deliveries import present_replayed
+from nimriz_destinations.api.responses.deliveries import REPLAY_RESPONSES
+from nimriz_destinations.models.deliveries import ReplayRequest, ReplayResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import deliveries_queue, delivery_service, idempotent_requests
 

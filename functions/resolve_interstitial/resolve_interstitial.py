@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_app, current_workspace, json_response
-from nimriz_destinations.api.responses import resolve_interstitial_responses
+from nimriz_destinations.api.responses.interstitial import RESOLVE_INTERSTITIAL_RESPONSES
 from nimriz_destinations.clock import iso_from_unix
 from nimriz_destinations.interstitial.models import (
     ResolveRequest,
@@ -25,7 +25,7 @@ app = create_app("interstitial:resolve", interstitial_resolver)
 
 
 @app.post(
-    RESOURCE, summary="Resolve the interstitial pixels for one redirect", responses=resolve_interstitial_responses()
+    RESOURCE, summary="Resolve the interstitial pixels for one redirect", responses=RESOLVE_INTERSTITIAL_RESPONSES
 )
 def resolve_interstitial(body: Annotated[ResolveRequest, Body()]) -> Response[ResolveResponse]:
     resolution = interstitial_resolver().resolve(current_workspace(app), body)

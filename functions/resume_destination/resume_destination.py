@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_actor, current_workspace, json_response
 from nimriz_destinations.api.idempotency import IdempotencyKey, answer_once
-from nimriz_destinations.api.presenters import present_destination
-from nimriz_destinations.api.responses import PAUSE_RESPONSES
-from nimriz_destinations.models import DestinationResponse
+from nimriz_destinations.api.presenters.destinations import present_destination
+from nimriz_destinations.api.responses.destinations import PAUSE_RESPONSES
+from nimriz_destinations.models.destinations import DestinationResponse
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import (
     idempotent_requests,

@@ -8,8 +8,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import create_admin_app, current_admin
-from nimriz_destinations.api.responses import REVOKE_API_KEY_RESPONSES
-from nimriz_destinations.models import PLATFORM_ID_PATTERN
+from nimriz_destinations.api.responses.workspaces import REVOKE_API_KEY_RESPONSES
+from nimriz_destinations.ids import PLATFORM_ID_PATTERN
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import api_key_service
 

@@ -8,8 +8,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_actor, current_workspace, json_response
-from nimriz_destinations.api.responses import ROTATE_SIGNING_SECRET_RESPONSES
-from nimriz_destinations.models import SigningSecretRotate, SigningSecretRotated
+from nimriz_destinations.api.responses.destinations import ROTATE_SIGNING_SECRET_RESPONSES
+from nimriz_destinations.models.destinations import SigningSecretRotate, SigningSecretRotated
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import destination_service
 

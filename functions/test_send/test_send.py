@@ -9,10 +9,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nimriz_destinations.api.app import ResourceId, create_app, current_workspace, json_response
 from nimriz_destinations.api.idempotency import IdempotencyKey, answer_once
-from nimriz_destinations.api.presenters import present_validation
-from nimriz_destinations.api.responses import TEST_SEND_RESPONSES
+from nimriz_destinations.api.presenters.previews import present_validation
+from nimriz_destinations.api.responses.previews import TEST_SEND_RESPONSES
 from nimriz_destinations.errors import Problem, ValidationFailed
-from nimriz_destinations.models import QueuedDelivery, TestSendRequest, TestSendResponse, TestSendValidationResponse
+from nimriz_destinations.models.previews import (
+    QueuedDelivery,
+    TestSendRequest,
+    TestSendResponse,
+    TestSendValidationResponse,
+)
 from nimriz_destinations.observability import logger, trace_handler
 from nimriz_destinations.runtime import deliveries_queue, destination_service, idempotent_requests, validation_service
 

@@ -16,7 +16,7 @@ import pytest
 from nimriz_destinations import runtime
 from nimriz_destinations.audit import api_key_actor
 from nimriz_destinations.errors import IdempotencyKeyInUse
-from nimriz_destinations.models import DestinationCreate
+from nimriz_destinations.models.destinations import DestinationCreate
 from nimriz_destinations.service.idempotency import IdempotentOperation
 from nimriz_destinations.storage.records import Workspace
 from tests.aws_usage import AwsMeter

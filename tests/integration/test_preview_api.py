@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nimriz_destinations.models import MAX_ACTIONS
+from nimriz_destinations.models.destinations import MAX_ACTIONS
 from nimriz_destinations.providers.base import COMPUTED_AT_SEND
 from nimriz_destinations.providers.common import json_bytes
 from nimriz_destinations.providers.generic_http import verify_signature

@@ -149,7 +149,7 @@ class TestSamTooling:
         result = run_sam("build", "--build-dir", str(build_dir), "--cache-dir", str(tmp_path / "cache"), timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
         layer = build_dir / "CommonLayer" / "python"
-        assert (layer / "nimriz_destinations" / "models.py").exists()
+        assert (layer / "nimriz_destinations" / "models" / "deliveries.py").exists()
         assert not list((layer / "nimriz_destinations").rglob("__pycache__"))
         # Binary wheels for Lambda's python3.12 on arm64, whatever machine builds it.
         assert list((layer / "pydantic_core").glob("_pydantic_core.cpython-312-aarch64-linux-gnu.so"))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from nimriz_destinations.interstitial.settings import InterstitialSettings, settings_problems
-from nimriz_destinations.models import DestinationCreate
+from nimriz_destinations.models.destinations import DestinationCreate
 from nimriz_destinations.text import checked_text
 from tests.factories import INTERSTITIAL_SETTINGS, destination_body
 

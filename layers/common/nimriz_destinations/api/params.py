@@ -7,7 +7,8 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
-from ..models import PLATFORM_ID_PATTERN, DeliveryStatus
+from ..ids import PLATFORM_ID_PATTERN
+from ..models.deliveries import DeliveryStatus
 
 # A workspace named in an admin route's path: a platform id (ids.PLATFORM_ID_PATTERN), else 422.
 WorkspaceId = Annotated[str, Path(pattern=PLATFORM_ID_PATTERN)]

@@ -35,7 +35,7 @@ from ..ids import new_delivery_id
 from ..interstitial.settings import normalised_settings, settings_problems
 from ..jobs import DeliveryJob
 from ..merge_patch import merge_patch
-from ..models import ActionInput, DestinationCreate, DestinationUpdate
+from ..models.destinations import ActionInput, DestinationCreate, DestinationUpdate
 from ..netguard import UnsafeDestination, check_url
 from ..providers import get_provider
 from ..providers.base import Provider, RandomBytes, fresh_random_bytes

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from ..clock import iso_utc, parse_rfc3339
 from ..errors import DestinationNotFound
 from ..ids import id_millis
-from ..models import BACKLOG_COUNT_LIMIT
+from ..models.metrics import BACKLOG_COUNT_LIMIT
 from ..storage.counters import Counts, DeliveryCounters, hour_of
 from ..storage.deliveries import DeliveryLog
 from ..storage.destinations import DestinationStore

@@ -18,7 +18,7 @@ from ..delivery.prepare import MappedEventTooLarge, delivery_item, previewed_req
 from ..errors import Problem, ValidationFailed
 from ..filters import EventFilter, FilterVerdict, compile_filter
 from ..mapping import PropertyMapping, compile_mapping
-from ..models import DestinationCreate
+from ..models.destinations import DestinationCreate
 from ..providers import get_provider
 from ..providers.base import DeliveryItem, Provider
 from ..sample_events import sample_event

@@ -20,7 +20,7 @@ from ..delivery.group_sender import GroupSender, classified_outcomes
 from ..delivery.prepare import MappedEventTooLarge, previewed_requests, shown_request
 from ..delivery.sender import HttpSender, SendFailed
 from ..errors import Problem, ValidationFailed
-from ..models import ValidationStatus
+from ..models.previews import ValidationStatus
 from ..netguard import UnsafeDestination
 from ..providers import get_provider
 from ..providers.base import (

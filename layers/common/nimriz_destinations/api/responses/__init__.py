@@ -1,0 +1,2 @@
+"""OpenAPI response declarations per route, one module per area of the API: a function loads only its own routes'
+models (cold start)."""
