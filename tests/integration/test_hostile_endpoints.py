@@ -208,6 +208,34 @@ def test_a_header_the_client_cannot_send_is_a_permanent_invalid_request(headers:
     assert not any(value in (outcome.message or "") for value in headers.values())
 
 
+def test_cookies_an_endpoint_sets_are_never_sent_with_a_later_request() -> None:
+    """The dispatcher sends every tenant's deliveries through one sender: a cookie kept from one answer would go
+    with the next request to that host, whoever's delivery it carries, and new cookies on every answer would grow
+    each request and the sender's memory."""
+    answers = iter(range(1_000))
+
+    def set_a_new_cookie(_: SinkRequest) -> SinkResponse:
+        return SinkResponse(200, headers={"Set-Cookie": f"session{next(answers)}={'x' * 2_000}; Path=/"})
+
+    sender = HttpSender(allow_loopback=True)
+    with Sink(set_a_new_cookie) as sink:
+        for _ in range(5):
+            request = OutboundRequest("POST", f"{sink.url}/hook", {"Content-Type": "application/json"}, b"{}", (0,))
+            assert sender.send("generic_http", request).headers["set-cookie"].startswith("session")
+    sender.close()
+    assert [request.header("cookie") for request in sink.requests] == [None] * 5
+
+
+def test_a_request_offers_only_the_content_codings_the_sender_undoes() -> None:
+    sender = HttpSender(allow_loopback=True)
+    with Sink(lambda _: SinkResponse(200)) as sink:
+        sender.send("generic_http", OutboundRequest("POST", f"{sink.url}/hook", {}, b"{}", (0,)))
+    sender.close()
+    (request,) = sink.requests
+    assert request.header("accept-encoding") == "gzip, deflate"
+    assert request.header("user-agent") == "Nimriz-Destinations/1.0"
+
+
 def test_a_refused_connection_is_a_retried_network_error() -> None:
     sender = HttpSender(allow_loopback=True)
     with pytest.raises(SendFailed) as failed:

@@ -1,5 +1,10 @@
-"""Outbound HTTP for deliveries: one pooled httpx client, explicit timeouts, no redirects, the SSRF guard on
-the address actually connected to, local egress overrides, and bounded responses.
+"""Outbound HTTP for deliveries: one pooled httpx transport, explicit timeouts, no redirects, no cookies, the SSRF
+guard on the address actually connected to, local egress overrides, and bounded responses.
+
+Requests go to the transport itself, not through an `httpx.Client`: a client keeps the cookies every answer sets
+and sends them with later requests to the same host, so one tenant's endpoint (or a host several tenants send to)
+would see state from another's deliveries, and an endpoint setting new cookies would grow every later request
+and the dispatcher's memory.
 
 Bounded means a hostile endpoint cannot hold a dispatcher's memory or time:
 * at most one content-coding layer is undone (gzip, x-gzip, deflate), with a cap on the DECODED bytes
@@ -37,6 +42,13 @@ MAX_RESPONSE_BYTES = 64 * 1024  # decoded response bytes kept; reading stops the
 # per-operation timeouts still does; one trickling a byte at a time is cut here instead of every 10 s.
 REQUEST_DEADLINE_SECONDS = 15.0
 USER_AGENT = "Nimriz-Destinations/1.0"
+# Sent with every request unless its provider sets them; only the codings `_read_body` undoes are offered.
+_DEFAULT_HEADERS = {
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+    "Connection": "keep-alive",
+    "User-Agent": USER_AGENT,
+}
 INVALID_REQUEST = "invalid_request"  # the request cannot be put on the wire at all
 
 # zlib window bits per content coding we decode: gzip framing, or the zlib framing HTTP calls `deflate`.
@@ -190,12 +202,8 @@ class HttpSender:
         self._overrides = dict(egress_overrides or {})
         self._deadline_seconds = deadline_seconds
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
-        self._client = httpx.Client(
-            transport=_GuardedTransport(allow_loopback=allow_loopback, limits=limits),
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout),
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
-        )
+        self._transport = _GuardedTransport(allow_loopback=allow_loopback, limits=limits)
+        self._timeouts = httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout).as_dict()
 
     @property
     def deadline_seconds(self) -> float:
@@ -212,7 +220,11 @@ class HttpSender:
         # The URL rule's normalised form is what is called: what the guard judged is what httpx parses.
         url = check_url(self.resolve_url(destination_type, request.url), allow_loopback=self._allow_loopback)
         try:
-            built = self._client.build_request(request.method, url, headers=dict(request.headers), content=request.body)
+            outgoing = httpx.Headers(_DEFAULT_HEADERS)
+            outgoing.update(request.headers)
+            built = httpx.Request(
+                request.method, url, headers=outgoing, content=request.body, extensions={"timeout": self._timeouts}
+            )
         except Exception as exc:  # e.g. a header value that is not text: nothing went out
             unbuilt = classify_send_error(exc) or Outcome.retry(
                 "internal_error", f"the request could not be built ({type(exc).__name__})"
@@ -220,7 +232,7 @@ class HttpSender:
             raise SendFailed(unbuilt, sent=False) from None
         deadline = _request_deadline.set(time.monotonic() + self._deadline_seconds)
         try:
-            reply = self._client.send(built, stream=True)
+            reply = self._transport.handle_request(built)  # 3xx answers are returned as they are: no redirects
             try:
                 # Raw bytes: httpx would decode every layer, each network read in one piece, before any cap.
                 body, truncated = _read_body(reply.iter_raw(), reply.headers.get("content-encoding"))
@@ -240,7 +252,7 @@ class HttpSender:
             _request_deadline.reset(deadline)
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
 
 
 def _read_body(chunks: Iterator[bytes], content_encoding: str | None) -> tuple[bytes, bool]:
