@@ -164,6 +164,31 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"  # nothing listens there any more: connections are refused
 
 
+def test_a_host_whose_first_address_refuses_is_reached_through_its_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One node of a load-balanced endpoint down: the next address answers, as it would for any HTTP client."""
+    refusing_port = int(closed_port_url().rsplit(":", 1)[1])
+    resolve = socket.getaddrinfo
+
+    with Sink(lambda _: SinkResponse(200)) as sink:
+        port = int(sink.url.rsplit(":", 1)[1])
+
+        def two_nodes(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if host != "two-nodes.localhost":
+                return resolve(host, *args, **kwargs)
+            # 127.0.0.2 is loopback too, where nothing listens on the sink's port: it refuses the connection.
+            return [info for node in ("127.0.0.2", "127.0.0.1") for info in resolve(node, *args, **kwargs)]
+
+        monkeypatch.setattr(socket, "getaddrinfo", two_nodes)
+        sender = HttpSender(allow_loopback=True)
+        request = OutboundRequest("POST", f"http://two-nodes.localhost:{port}/hook", {}, b"{}", (0,))
+        assert sender.send("generic_http", request).status == 200
+        with pytest.raises(SendFailed) as failed:  # no node answering: still a retried network error
+            sender.send("generic_http", replace(request, url=f"http://two-nodes.localhost:{refusing_port}/hook"))
+        sender.close()
+    assert len(sink.requests) == 1
+    assert failed.value.outcome.verdict is Verdict.RETRY and failed.value.outcome.error_class == "network_error"
+
+
 def test_google_ads_token_endpoint_refusing_connections_is_a_retried_network_error(
     api: ApiClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:

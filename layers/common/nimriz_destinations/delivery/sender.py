@@ -151,12 +151,20 @@ class _GuardedBackend(httpcore.SyncBackend):
             raise httpcore.ConnectTimeout(f"resolving {host} took too long") from None
         except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}") from exc
-        addresses = [info[4][0] for info in infos]
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))  # each once, in the resolver's order
         for address in addresses:
             # Every resolved address must be acceptable: a mixed answer is how rebinding attacks look.
-            check_resolved_address(str(address), allow_loopback=self._allow_loopback)
-        bounded = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(super().connect_tcp(str(addresses[0]), port, bounded, local_address, socket_options))
+            check_resolved_address(address, allow_loopback=self._allow_loopback)
+        # Each address in turn, as socket.create_connection does: a host whose first address refuses or does not
+        # answer (one node of several down) is still reached through the others, within the request's deadline.
+        failed: httpcore.ConnectError | httpcore.ConnectTimeout = httpcore.ConnectError(f"no address for {host}")
+        for address in addresses:
+            bounded = _within_deadline(timeout, httpcore.ConnectTimeout)
+            try:
+                return _DeadlineStream(super().connect_tcp(address, port, bounded, local_address, socket_options))
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failed = error
+        raise failed
 
 
 class _GuardedTransport(httpx.HTTPTransport):
