@@ -15,7 +15,13 @@ import pytest
 
 from nimriz_destinations import runtime
 from nimriz_destinations.delivery.group_sender import EXCERPT_CHARACTERS, GroupSender
-from nimriz_destinations.delivery.sender import HttpSender, SendFailed
+from nimriz_destinations.delivery.sender import (
+    MAX_ANSWER_WIRE_BYTES,
+    MAX_BODY_PIECES,
+    MAX_RESPONSE_BYTES,
+    HttpSender,
+    SendFailed,
+)
 from nimriz_destinations.providers.base import Built, DeliveryItem, OutboundRequest, Verdict
 from nimriz_destinations.providers.generic_http import GenericHttp
 from nimriz_destinations.sample_events import sample_event
@@ -25,7 +31,15 @@ from tests.integration.test_delivery_pipeline import click, deliveries
 from tests.local.pollers import poll_once
 from tests.pipeline import Pipeline
 from tests.provider_support import make_item
-from tests.sinks.raw_endpoint import RawEndpoint, double_gzip_bomb, gzip_of_zeros, trickle, whole
+from tests.sinks.raw_endpoint import (
+    RawEndpoint,
+    double_gzip_bomb,
+    endless,
+    gzip_of_zeros,
+    response_head,
+    trickle,
+    whole,
+)
 from tests.sinks.server import Sink, SinkRequest, SinkResponse
 
 BASE = "/api/integrations/destinations"
@@ -152,6 +166,57 @@ def test_an_endpoint_trickling_one_byte_a_second_is_cut_at_the_request_deadline(
             sender.send("generic_http", request)
     sender.close()
     assert failed.value.outcome.verdict is Verdict.RETRY and failed.value.outcome.error_class == "timeout"
+
+
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "piece"),
+    [
+        (b"", b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"),
+        (CHUNKED_HEAD, b"1;" + b"e" * 1_000 + b"\r\nx\r\n"),  # each byte of body behind a 1 KB chunk extension
+    ],
+    ids=["endless-informational-answers", "chunk-extensions"],
+)
+def test_an_answer_that_never_ends_in_valid_http_is_cut_at_the_wire_budget_not_the_deadline(
+    head: bytes, piece: bytes
+) -> None:
+    """Each part parses, so no parser limit ends it and the 64 KB body cap never sees a byte of it: only the
+    bytes read for the answer bound what parsing it costs a dispatcher thread (before the bound, the whole
+    deadline's worth: this endpoint's 5 s)."""
+    sender = HttpSender(allow_loopback=True, deadline_seconds=5)
+    with RawEndpoint(endless(head, piece)) as endpoint:
+        request = OutboundRequest("POST", f"{endpoint.url}/hook", {}, b"{}", (0,))
+        with pytest.raises(SendFailed) as failed:
+            sender.send("generic_http", request)
+    sender.close()
+    outcome = failed.value.outcome
+    assert outcome.verdict is Verdict.RETRY and outcome.error_class == "network_error"
+    assert outcome.message == f"the answer went on past {MAX_ANSWER_WIRE_BYTES // 1024} KB before its body ended"
+
+
+def test_a_body_sent_a_byte_per_chunk_is_kept_up_to_the_piece_cap() -> None:
+    sender = HttpSender(allow_loopback=True, deadline_seconds=5)
+    with RawEndpoint(endless(CHUNKED_HEAD, b"1\r\nx\r\n" * 1_000)) as endpoint:
+        response = sender.send("generic_http", OutboundRequest("POST", f"{endpoint.url}/hook", {}, b"{}", (0,)))
+    sender.close()
+    assert response.status == 200 and response.truncated
+    assert response.body == b"x" * MAX_BODY_PIECES
+
+
+def test_a_large_answer_with_a_large_head_is_still_read_to_the_body_cap() -> None:
+    """The wire budget leaves room for what real servers send: a head near h11's 100 KB limit and a body of many
+    megabytes are read as before, the body kept to its cap."""
+    headers = {f"X-Padding-{number}": "p" * 1_000 for number in range(90)}
+    body = b"b" * (4 * MIB)
+    sender = HttpSender(allow_loopback=True)
+    with RawEndpoint(whole(200, headers, body)) as endpoint:
+        response = sender.send("generic_http", OutboundRequest("POST", f"{endpoint.url}/hook", {}, b"{}", (0,)))
+    sender.close()
+    assert response.status == 200 and response.truncated
+    assert response.body == body[:MAX_RESPONSE_BYTES]
+    assert len(response_head(200, headers)) > 90_000
 
 
 # -- send-path errors --------------------------------------------------------------------------------------------

@@ -110,6 +110,19 @@ def trickle(status: int, *, interval: float, max_bytes: int, in_head: bool) -> A
     return answer
 
 
+def endless(head: bytes, piece: bytes, *, seconds: float = 30.0) -> Answer:
+    """`head`, then `piece` over and over for `seconds` or until the client hangs up: an answer whose every part
+    is valid HTTP and which never ends, e.g. `103 Early Hints` after `103 Early Hints`."""
+
+    def answer(connection: socket.socket) -> None:
+        connection.sendall(head)
+        stop_at = time.monotonic() + seconds
+        while time.monotonic() < stop_at:
+            connection.sendall(piece)
+
+    return answer
+
+
 def gzip_of_zeros(mebibytes: int) -> bytes:
     """`mebibytes` MiB of zero bytes as a valid gzip stream of about a thousandth of that size, built without
     compressing it all: after a full flush every MiB of zeros compresses to the same deflate bytes."""

@@ -12,7 +12,12 @@ Bounded means a hostile endpoint cannot hold a dispatcher's memory or time:
 * every request has a total deadline (`REQUEST_DEADLINE_SECONDS` by default) over resolving the host, connect, TLS,
   sending and all reads: each step waits at most the smaller of its own timeout and what is left of the deadline,
   and none starts once it has passed. Python cannot interrupt a DNS lookup, so it runs on a resolver thread that
-  the request stops waiting for at its deadline.
+  the request stops waiting for at its deadline;
+* what is read off the wire is bounded too, not only the body kept: at most `MAX_ANSWER_WIRE_BYTES` per request
+  (status lines, headers, informational answers, chunk framing and body together) and `MAX_BODY_PIECES` pieces
+  of body. Parsing is what costs there: an endpoint streaming `103 Early Hints` answers that never end kept a
+  dispatcher thread busy parsing for the whole deadline (5 s of CPU for a 5 s deadline), and one sending its body
+  a byte per chunk spent about a second of CPU on 64 KB.
 Every exception on the send path becomes a `SendFailed` carrying its classified outcome (`classify_send_error`) and
 whether the request may have gone out (`sent`): one the client could not build or refuse to write never did.
 """
@@ -28,6 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as ResolveTimeout
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,6 +44,12 @@ from ..netguard import UnsafeDestination, check_resolved_address, check_url
 from ..providers.base import OutboundRequest, Outcome, ProviderResponse
 
 MAX_RESPONSE_BYTES = 64 * 1024  # decoded response bytes kept; reading stops there
+# Bytes read off the wire for one answer: the kept body's 64 KB, what reads it in 64 KB pieces may bring beyond
+# that, and 100 KB (the most h11 takes for one head) for the rest.
+MAX_ANSWER_WIRE_BYTES = 256 * 1024
+# Pieces of body (one per chunk or network read): a server flushing a line at a time sends a few hundred.
+MAX_BODY_PIECES = 4096
+ANSWER_TOO_LONG = "the answer was longer than the bytes a request may read"
 # Connect (3 s) plus one full read timeout (10 s) plus slack: a slow provider that answered within the
 # per-operation timeouts still does; one trickling a byte at a time is cut here instead of every 10 s.
 REQUEST_DEADLINE_SECONDS = 15.0
@@ -58,9 +70,18 @@ _WRITE_PIECE_BYTES = 16 * 1024  # writes go out in pieces so each one is bounded
 # queue for a thread, each within its own request's deadline.
 _RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
 
-# The deadline (time.monotonic) of the request the current thread is sending: pooled connections outlive
-# requests, so the deadline travels with the request, not with the connection.
-_request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
+
+@dataclass(slots=True)
+class _RequestBounds:
+    """What the request being sent may still take: until `deadline` (time.monotonic), `wire_bytes_left` more."""
+
+    deadline: float
+    wire_bytes_left: int = MAX_ANSWER_WIRE_BYTES
+
+
+# The bounds of the request the current thread is sending: pooled connections outlive requests, so the bounds
+# travel with the request, not with the connection.
+_current_request: ContextVar[_RequestBounds | None] = ContextVar("current_request", default=None)
 
 
 class SendFailed(Exception):
@@ -87,6 +108,10 @@ def classify_send_error(exc: BaseException) -> Outcome | None:
         return Outcome.permanent(INVALID_REQUEST, f"a header or the host name cannot be sent over HTTP ({name})")
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return Outcome.permanent(INVALID_REQUEST, f"the URL cannot be used ({name})")
+    if isinstance(exc, httpx.ReadError) and str(exc) == ANSWER_TOO_LONG:
+        return Outcome.retry(
+            "network_error", f"the answer went on past {MAX_ANSWER_WIRE_BYTES // 1024} KB before its body ended"
+        )
     if isinstance(exc, httpx.TransportError):
         return Outcome.retry("network_error", f"connection failed ({name})")
     return None
@@ -94,23 +119,32 @@ def classify_send_error(exc: BaseException) -> Outcome | None:
 
 def _within_deadline(timeout: float | None, expired: type[Exception]) -> float | None:
     """`timeout` shortened to what is left of the current request's deadline; `expired` once none is left."""
-    deadline = _request_deadline.get()
-    if deadline is None:
+    bounds = _current_request.get()
+    if bounds is None:
         return timeout
-    remaining = deadline - time.monotonic()
+    remaining = bounds.deadline - time.monotonic()
     if remaining <= 0:
         raise expired("the request's total deadline passed")
     return remaining if timeout is None else min(timeout, remaining)
 
 
 class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every operation also stops at the current request's deadline."""
+    """A connection whose every operation also stops at the current request's deadline, and whose reads stop at
+    what is left of its wire bytes."""
 
     def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+        bounded = _within_deadline(timeout, httpcore.ReadTimeout)
+        bounds = _current_request.get()
+        if bounds is None:
+            return self._stream.read(max_bytes, bounded)
+        if bounds.wire_bytes_left <= 0:
+            raise httpcore.ReadError(ANSWER_TOO_LONG)
+        data = self._stream.read(min(max_bytes, bounds.wire_bytes_left), bounded)
+        bounds.wire_bytes_left -= len(data)
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         for start in range(0, len(buffer), _WRITE_PIECE_BYTES):
@@ -238,7 +272,7 @@ class HttpSender:
                 "internal_error", f"the request could not be built ({type(exc).__name__})"
             )
             raise SendFailed(unbuilt, sent=False) from None
-        deadline = _request_deadline.set(time.monotonic() + self._deadline_seconds)
+        entered = _current_request.set(_RequestBounds(time.monotonic() + self._deadline_seconds))
         try:
             reply = self._transport.handle_request(built)  # 3xx answers are returned as they are: no redirects
             try:
@@ -257,7 +291,7 @@ class HttpSender:
             # A request the client refuses to write (a header h11 will not send) is refused before any byte goes out.
             raise SendFailed(outcome, sent=outcome.error_class != INVALID_REQUEST) from None
         finally:
-            _request_deadline.reset(deadline)
+            _current_request.reset(entered)
 
     def close(self) -> None:
         self._transport.close()
@@ -279,9 +313,9 @@ def _read_body(chunks: Iterator[bytes], content_encoding: str | None) -> tuple[b
 
 def _read_raw(chunks: Iterable[bytes]) -> tuple[bytes, bool]:
     collected = bytearray()
-    for chunk in chunks:
+    for pieces, chunk in enumerate(chunks, start=1):
         collected += chunk[: MAX_RESPONSE_BYTES - len(collected)]
-        if len(collected) >= MAX_RESPONSE_BYTES:
+        if len(collected) >= MAX_RESPONSE_BYTES or pieces >= MAX_BODY_PIECES:
             return bytes(collected), True
     return bytes(collected), False
 
@@ -291,7 +325,7 @@ def _read_decoded(chunks: Iterable[bytes], wbits: int) -> tuple[bytes, bool]:
     gigabytes. A body that is not in the coding it claims is kept raw (its first MAX_RESPONSE_BYTES)."""
     decoder = zlib.decompressobj(wbits)
     decoded, raw = bytearray(), bytearray()
-    for chunk in chunks:
+    for pieces, chunk in enumerate(chunks, start=1):
         raw += chunk[: MAX_RESPONSE_BYTES - len(raw)]
         pending = chunk
         try:
@@ -300,7 +334,7 @@ def _read_decoded(chunks: Iterable[bytes], wbits: int) -> tuple[bytes, bool]:
                 pending = decoder.unconsumed_tail
         except zlib.error:
             return bytes(raw), len(raw) >= MAX_RESPONSE_BYTES
-        if len(decoded) >= MAX_RESPONSE_BYTES:
+        if len(decoded) >= MAX_RESPONSE_BYTES or pieces >= MAX_BODY_PIECES:
             return bytes(decoded), True
         if decoder.eof:
             break  # anything after the compressed stream is not part of the body
