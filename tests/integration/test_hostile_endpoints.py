@@ -16,6 +16,7 @@ import pytest
 from nimriz_destinations import runtime
 from nimriz_destinations.delivery.group_sender import EXCERPT_CHARACTERS, GroupSender
 from nimriz_destinations.delivery.sender import (
+    ADDRESSES_TRIED,
     MAX_ANSWER_WIRE_BYTES,
     MAX_BODY_PIECES,
     MAX_RESPONSE_BYTES,
@@ -237,18 +238,22 @@ def test_a_host_whose_first_address_refuses_is_reached_through_its_next(monkeypa
     with Sink(lambda _: SinkResponse(200)) as sink:
         port = int(sink.url.rsplit(":", 1)[1])
 
-        def two_nodes(host: Any, *args: Any, **kwargs: Any) -> Any:
-            if host != "two-nodes.localhost":
+        def nodes(host: Any, *args: Any, **kwargs: Any) -> Any:
+            # 127.0.0.2 and up are loopback too, where nothing listens on the sink's port: they refuse connections.
+            down = {"two-nodes.localhost": 1, "many-nodes.localhost": ADDRESSES_TRIED}.get(host)
+            if down is None:
                 return resolve(host, *args, **kwargs)
-            # 127.0.0.2 is loopback too, where nothing listens on the sink's port: it refuses the connection.
-            return [info for node in ("127.0.0.2", "127.0.0.1") for info in resolve(node, *args, **kwargs)]
+            addresses = [f"127.0.0.{2 + number}" for number in range(down)] + ["127.0.0.1"]
+            return [info for address in addresses for info in resolve(address, *args, **kwargs)]
 
-        monkeypatch.setattr(socket, "getaddrinfo", two_nodes)
+        monkeypatch.setattr(socket, "getaddrinfo", nodes)
         sender = HttpSender(allow_loopback=True)
         request = OutboundRequest("POST", f"http://two-nodes.localhost:{port}/hook", {}, b"{}", (0,))
         assert sender.send("generic_http", request).status == 200
         with pytest.raises(SendFailed) as failed:  # no node answering: still a retried network error
             sender.send("generic_http", replace(request, url=f"http://two-nodes.localhost:{refusing_port}/hook"))
+        with pytest.raises(SendFailed):  # the one answering comes after the addresses a request tries
+            sender.send("generic_http", replace(request, url=f"http://many-nodes.localhost:{port}/hook"))
         sender.close()
     assert len(sink.requests) == 1
     assert failed.value.outcome.verdict is Verdict.RETRY and failed.value.outcome.error_class == "network_error"

@@ -50,6 +50,7 @@ MAX_ANSWER_WIRE_BYTES = 256 * 1024
 # Pieces of body (one per chunk or network read): a server flushing a line at a time sends a few hundred.
 MAX_BODY_PIECES = 4096
 ANSWER_TOO_LONG = "the answer was longer than the bytes a request may read"
+ADDRESSES_TRIED = 4  # of those a host name resolves to, in the resolver's order
 # Connect (3 s) plus one full read timeout (10 s) plus slack: a slow provider that answered within the
 # per-operation timeouts still does; one trickling a byte at a time is cut here instead of every 10 s.
 REQUEST_DEADLINE_SECONDS = 15.0
@@ -190,9 +191,10 @@ class _GuardedBackend(httpcore.SyncBackend):
             # Every resolved address must be acceptable: a mixed answer is how rebinding attacks look.
             check_resolved_address(address, allow_loopback=self._allow_loopback)
         # Each address in turn, as socket.create_connection does: a host whose first address refuses or does not
-        # answer (one node of several down) is still reached through the others, within the request's deadline.
+        # answer (one node of several down) is still reached through the others, within the request's deadline. A
+        # few only: a name the tenant's DNS answers with thousands would make each request a scan of them.
         failed: httpcore.ConnectError | httpcore.ConnectTimeout = httpcore.ConnectError(f"no address for {host}")
-        for address in addresses:
+        for address in addresses[:ADDRESSES_TRIED]:
             bounded = _within_deadline(timeout, httpcore.ConnectTimeout)
             try:
                 return _DeadlineStream(super().connect_tcp(address, port, bounded, local_address, socket_options))
