@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import tracemalloc
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, cast
 
 import pytest
 
 from nimriz_destinations import runtime
+from nimriz_destinations.delivery.dispatcher import SENDING_THREADS
 from nimriz_destinations.delivery.group_sender import EXCERPT_CHARACTERS, GroupSender
 from nimriz_destinations.delivery.sender import (
     ADDRESSES_TRIED,
@@ -257,6 +260,45 @@ def test_a_host_whose_first_address_refuses_is_reached_through_its_next(monkeypa
         sender.close()
     assert len(sink.requests) == 1
     assert failed.value.outcome.verdict is Verdict.RETRY and failed.value.outcome.error_class == "network_error"
+
+
+def test_names_whose_dns_never_answers_do_not_hold_the_lookup_of_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tenant answers for its own domain's DNS: its names may take the resolver's whole timeout. While as many of
+    them as a workspace may send to at once are being looked up, another workspace's name still resolves at once
+    (the lookups once shared 8 threads, so a ninth name waited for one of the eight to give up)."""
+    resolve = socket.getaddrinfo
+    slow_names = [f"slow-{number}.tenant.localhost" for number in range(SENDING_THREADS)]
+    started, released = threading.Semaphore(0), threading.Event()
+
+    def tenant_dns(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in slow_names:
+            started.release()
+            released.wait(timeout=30)
+            host = "127.0.0.1"
+        elif host == "other.localhost":
+            host = "127.0.0.1"
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", tenant_dns)
+    sender = HttpSender(allow_loopback=True, deadline_seconds=3)
+    with Sink(lambda _: SinkResponse(200)) as sink, ThreadPoolExecutor(len(slow_names)) as senders:
+        port = int(sink.url.rsplit(":", 1)[1])
+        waiting = [
+            senders.submit(
+                sender.send, "generic_http", OutboundRequest("POST", f"http://{name}:{port}/", {}, b"", (0,))
+            )
+            for name in slow_names
+        ]
+        for _ in slow_names:
+            assert started.acquire(timeout=10), "every slow lookup is under way"
+        try:
+            other = OutboundRequest("POST", f"http://other.localhost:{port}/hook", {}, b"{}", (0,))
+            assert sender.send("generic_http", other).status == 200
+        finally:
+            released.set()
+        for slow in waiting:
+            slow.exception()  # released, they end one way or the other
+    sender.close()
 
 
 def test_google_ads_token_endpoint_refusing_connections_is_a_retried_network_error(

@@ -11,8 +11,8 @@ Bounded means a hostile endpoint cannot hold a dispatcher's memory or time:
   (`MAX_RESPONSE_BYTES` kept, reading stops there); any other coding, or more than one, leaves the body raw;
 * every request has a total deadline (`REQUEST_DEADLINE_SECONDS` by default) over resolving the host, connect, TLS,
   sending and all reads: each step waits at most the smaller of its own timeout and what is left of the deadline,
-  and none starts once it has passed. Python cannot interrupt a DNS lookup, so it runs on a resolver thread that
-  the request stops waiting for at its deadline;
+  and none starts once it has passed. Python cannot interrupt a DNS lookup, so it runs on a thread of its own
+  (`_look_up`) that the request stops waiting for at its deadline;
 * what is read off the wire is bounded too, not only the body kept: at most `MAX_ANSWER_WIRE_BYTES` per request
   (status lines, headers, informational answers, chunk framing and body together) and `MAX_BODY_PIECES` pieces
   of body. Parsing is what costs there: an endpoint streaming `103 Early Hints` answers that never end kept a
@@ -27,10 +27,11 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as ResolveTimeout
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -67,9 +68,9 @@ INVALID_REQUEST = "invalid_request"  # the request cannot be put on the wire at 
 # zlib window bits per content coding we decode: gzip framing, or the zlib framing HTTP calls `deflate`.
 _ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _WRITE_PIECE_BYTES = 16 * 1024  # writes go out in pieces so each one is bounded by what is left of the deadline
-# Lookups a request stopped waiting for may still hold these threads until the resolver gives up; later lookups
-# queue for a thread, each within its own request's deadline.
-_RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
+# The lookups under way, by (host, port): a request needing one that is under way waits for it, not for another.
+_lookups: dict[tuple[str, int], Future[list[Any]]] = {}
+_lookups_lock = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -165,6 +166,32 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
+def _look_up(host: str, port: int) -> Future[list[Any]]:
+    """`socket.getaddrinfo` of (host, port), on a thread of its own, shared by every request that needs it while it
+    runs. A tenant answers for its own names' DNS and may make each lookup last the resolver's whole timeout; a
+    shared pool of lookup threads would let its names hold every thread and make another's lookup wait. Threads are
+    bounded all the same: each sending thread waits for one lookup at a time, at most its deadline, and a lookup it
+    stopped waiting for ends when the resolver gives up."""
+    key = (host, port)
+    with _lookups_lock:
+        if (running := _lookups.get(key)) is not None:
+            return running
+        lookup: Future[list[Any]] = Future()
+        _lookups[key] = lookup
+    threading.Thread(target=_resolve, args=(key, lookup), name="resolve", daemon=True).start()
+    return lookup
+
+
+def _resolve(key: tuple[str, int], lookup: Future[list[Any]]) -> None:
+    try:
+        lookup.set_result(socket.getaddrinfo(*key, type=socket.SOCK_STREAM))
+    except BaseException as failure:  # handed to every request waiting for it
+        lookup.set_exception(failure)
+    finally:
+        with _lookups_lock:
+            del _lookups[key]
+
+
 class _GuardedBackend(httpcore.SyncBackend):
     """Resolves the host itself and connects only to an address the SSRF guard accepts (no DNS rebinding)."""
 
@@ -179,7 +206,7 @@ class _GuardedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        lookup = _look_up(host, port)
         try:
             infos = lookup.result(timeout=_within_deadline(timeout, httpcore.ConnectTimeout))
         except ResolveTimeout:
