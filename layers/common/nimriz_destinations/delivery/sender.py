@@ -232,9 +232,11 @@ class _GuardedBackend(httpcore.SyncBackend):
 
 class _GuardedTransport(httpx.HTTPTransport):
     def __init__(self, *, allow_loopback: bool, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, retries=0)
+        # Loading the CA bundle is most of what making a transport costs (about 30 ms here): once, for both pools.
+        ssl_context = httpx.create_ssl_context()
+        super().__init__(verify=ssl_context, limits=limits, retries=0)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
