@@ -1,5 +1,6 @@
-"""Endpoints that answer to hurt: secrets echoed back, compression bombs, trickled answers, unreachable token
-endpoints, and requests the HTTP client refuses to send. Real sockets on loopback, the real dispatcher."""
+"""Endpoints that answer to hurt: secrets echoed back, compression bombs, trickled answers and answers that never
+end, cookies, names whose DNS never answers or whose first address is down, unreachable token endpoints, and
+requests the HTTP client refuses to send. Real sockets on loopback, the real dispatcher and sender."""
 
 from __future__ import annotations
 
