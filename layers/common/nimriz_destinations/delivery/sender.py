@@ -50,7 +50,6 @@ MAX_RESPONSE_BYTES = 64 * 1024  # decoded response bytes kept; reading stops the
 MAX_ANSWER_WIRE_BYTES = 256 * 1024
 # Pieces of body (one per chunk or network read): a server flushing a line at a time sends a few hundred.
 MAX_BODY_PIECES = 4096
-ANSWER_TOO_LONG = "the answer was longer than the bytes a request may read"
 ADDRESSES_TRIED = 4  # of those a host name resolves to, in the resolver's order
 # Connect (3 s) plus one full read timeout (10 s) plus slack: a slow provider that answered within the
 # per-operation timeouts still does; one trickling a byte at a time is cut here instead of every 10 s.
@@ -86,6 +85,14 @@ class _RequestBounds:
 _current_request: ContextVar[_RequestBounds | None] = ContextVar("current_request", default=None)
 
 
+class AnswerTooLong(httpx.ReadError):
+    """More of one answer was to be read than MAX_ANSWER_WIRE_BYTES. Raised by the stream itself, as an httpx error:
+    httpx maps httpcore's errors to its own by kind, which would leave only a message to tell this one by."""
+
+    def __init__(self) -> None:
+        super().__init__(f"the answer went on past {MAX_ANSWER_WIRE_BYTES // 1024} KB before its body ended")
+
+
 class SendFailed(Exception):
     """The request got no HTTP answer; `outcome` says why and whether to retry (see `classify_send_error`), `sent`
     whether it may have gone out (False: it could not be built or written, so it is not an attempt)."""
@@ -110,10 +117,8 @@ def classify_send_error(exc: BaseException) -> Outcome | None:
         return Outcome.permanent(INVALID_REQUEST, f"a header or the host name cannot be sent over HTTP ({name})")
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return Outcome.permanent(INVALID_REQUEST, f"the URL cannot be used ({name})")
-    if isinstance(exc, httpx.ReadError) and str(exc) == ANSWER_TOO_LONG:
-        return Outcome.retry(
-            "network_error", f"the answer went on past {MAX_ANSWER_WIRE_BYTES // 1024} KB before its body ended"
-        )
+    if isinstance(exc, AnswerTooLong):
+        return Outcome.retry("network_error", str(exc))
     if isinstance(exc, httpx.TransportError):
         return Outcome.retry("network_error", f"connection failed ({name})")
     return None
@@ -143,7 +148,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         if bounds is None:
             return self._stream.read(max_bytes, bounded)
         if bounds.wire_bytes_left <= 0:
-            raise httpcore.ReadError(ANSWER_TOO_LONG)
+            raise AnswerTooLong
         data = self._stream.read(min(max_bytes, bounds.wire_bytes_left), bounded)
         bounds.wire_bytes_left -= len(data)
         return data
