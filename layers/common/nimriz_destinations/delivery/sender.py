@@ -35,6 +35,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as ResolveTimeout
 from contextvars import ContextVar
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -337,21 +338,34 @@ def _read_body(chunks: Iterator[bytes], content_encoding: str | None) -> tuple[b
     """(body, truncated): the body with one content coding undone, at most MAX_RESPONSE_BYTES of it.
 
     No coding, an unknown one or more than one layer: the raw bytes, undecoded. `truncated` is True when the
-    cap was reached (the body may have ended exactly there).
+    cap or MAX_BODY_PIECES was reached (the body may have ended exactly there).
     """
     codings = [coding.strip().lower() for coding in (content_encoding or "").split(",")]
     codings = [coding for coding in codings if coding and coding != "identity"]
     wbits = _ZLIB_WBITS.get(codings[0]) if len(codings) == 1 else None
-    if wbits is None:
-        return _read_raw(chunks)
-    return _read_decoded(chunks, wbits)
+    pieces = _FirstPieces(chunks)
+    body, truncated = _read_raw(pieces) if wbits is None else _read_decoded(pieces, wbits)
+    return body, truncated or pieces.last_taken
+
+
+class _FirstPieces:
+    """The first MAX_BODY_PIECES of a body's pieces; `last_taken` once the last of them was."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self.last_taken = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for number, chunk in enumerate(islice(self._chunks, MAX_BODY_PIECES), start=1):
+            self.last_taken = number == MAX_BODY_PIECES
+            yield chunk
 
 
 def _read_raw(chunks: Iterable[bytes]) -> tuple[bytes, bool]:
     collected = bytearray()
-    for pieces, chunk in enumerate(chunks, start=1):
+    for chunk in chunks:
         collected += chunk[: MAX_RESPONSE_BYTES - len(collected)]
-        if len(collected) >= MAX_RESPONSE_BYTES or pieces >= MAX_BODY_PIECES:
+        if len(collected) >= MAX_RESPONSE_BYTES:
             return bytes(collected), True
     return bytes(collected), False
 
@@ -361,7 +375,7 @@ def _read_decoded(chunks: Iterable[bytes], wbits: int) -> tuple[bytes, bool]:
     gigabytes. A body that is not in the coding it claims is kept raw (its first MAX_RESPONSE_BYTES)."""
     decoder = zlib.decompressobj(wbits)
     decoded, raw = bytearray(), bytearray()
-    for pieces, chunk in enumerate(chunks, start=1):
+    for chunk in chunks:
         raw += chunk[: MAX_RESPONSE_BYTES - len(raw)]
         pending = chunk
         try:
@@ -370,7 +384,7 @@ def _read_decoded(chunks: Iterable[bytes], wbits: int) -> tuple[bytes, bool]:
                 pending = decoder.unconsumed_tail
         except zlib.error:
             return bytes(raw), len(raw) >= MAX_RESPONSE_BYTES
-        if len(decoded) >= MAX_RESPONSE_BYTES or pieces >= MAX_BODY_PIECES:
+        if len(decoded) >= MAX_RESPONSE_BYTES:
             return bytes(decoded), True
         if decoder.eof:
             break  # anything after the compressed stream is not part of the body
