@@ -79,17 +79,7 @@ def destination_snapshot(record: DestinationRecord) -> dict[str, Any]:
         "enabled": record.enabled,
         "delivery_rate": record.delivery_rate,
         "credentials": record.credential_hints,
-        "actions": {
-            action.id: {
-                "name": action.name,
-                "action_type": action.action_type,
-                "enabled": action.enabled,
-                "event_filter": action.event_filter,
-                "property_mapping": action.property_mapping,
-                "settings": action.settings,
-            }
-            for action in record.actions
-        },
+        "actions": {action.id: action.configuration() for action in record.actions},
     }
 
 

@@ -642,18 +642,7 @@ def _updatable_fields(record: DestinationRecord) -> dict[str, Any]:
         "name": record.name,
         "enabled": record.enabled,
         **({} if record.delivery_rate is None else {"delivery_rate": {"per_second": record.delivery_rate}}),
-        "actions": [
-            {
-                "id": action.id,
-                "name": action.name,
-                "action_type": action.action_type,
-                "enabled": action.enabled,
-                "property_mapping": action.property_mapping,
-                "event_filter": action.event_filter,
-                **({} if action.settings is None else {"settings": action.settings}),
-            }
-            for action in record.actions
-        ],
+        "actions": [{"id": action.id, **action.configuration()} for action in record.actions],
     }
 
 

@@ -22,6 +22,18 @@ class ActionRecord:
     created_at: str
     updated_at: str
 
+    def configuration(self) -> dict[str, Any]:
+        """What its owner configured, as stored (an action of a PUT body, less its id): what the API shows, a PATCH
+        merges onto and the audit log compares."""
+        return {
+            "name": self.name,
+            "action_type": self.action_type,
+            "enabled": self.enabled,
+            "event_filter": self.event_filter,
+            "property_mapping": self.property_mapping,
+            "settings": self.settings,
+        }
+
 
 @dataclass(slots=True)
 class ActionHealth:

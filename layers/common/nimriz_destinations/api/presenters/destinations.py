@@ -45,12 +45,7 @@ def present_destination(record: DestinationRecord, revealed: dict[str, Any] | No
             Action.model_validate(
                 {
                     "id": action.id,
-                    "name": action.name,
-                    "action_type": action.action_type,
-                    "enabled": action.enabled,
-                    "property_mapping": action.property_mapping,
-                    "event_filter": action.event_filter,
-                    "settings": action.settings,
+                    **action.configuration(),
                     "health": {**asdict(record.action_health_view(action)), "circuit": circuit},
                     "created_at": action.created_at,
                     "updated_at": action.updated_at,
