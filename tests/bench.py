@@ -294,8 +294,8 @@ def bench_redaction(repeats: int = 5) -> dict[str, float]:
     repeated character for a destination with 20 header secrets of about 4,096 characters: that character alone (every
     position of the answer starts a match; lengths 4,077 to 4,096 keep them distinct), and random text. Cold: secrets
     never seen (each run uses another character), so their automaton is made; warm: the same secrets again. Medians."""
+    from nimriz_destinations.delivery.answer_body import MAX_RESPONSE_BYTES
     from nimriz_destinations.delivery.group_sender import response_excerpt
-    from nimriz_destinations.delivery.sender import MAX_RESPONSE_BYTES
     from nimriz_destinations.providers.base import ProviderResponse
 
     generator = random.Random(16)

@@ -17,16 +17,11 @@ from typing import Any, cast
 import pytest
 
 from nimriz_destinations import runtime
+from nimriz_destinations.delivery.answer_body import MAX_BODY_PIECES, MAX_RESPONSE_BYTES
 from nimriz_destinations.delivery.dispatcher import SENDING_THREADS
 from nimriz_destinations.delivery.group_sender import EXCERPT_CHARACTERS, GroupSender
-from nimriz_destinations.delivery.sender import (
-    ADDRESSES_TRIED,
-    MAX_ANSWER_WIRE_BYTES,
-    MAX_BODY_PIECES,
-    MAX_RESPONSE_BYTES,
-    HttpSender,
-    SendFailed,
-)
+from nimriz_destinations.delivery.guarded_transport import ADDRESSES_TRIED, MAX_ANSWER_WIRE_BYTES
+from nimriz_destinations.delivery.sender import HttpSender, SendFailed
 from nimriz_destinations.providers.base import Built, DeliveryItem, OutboundRequest, Verdict
 from nimriz_destinations.providers.generic_http import GenericHttp
 from nimriz_destinations.sample_events import sample_event

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nimriz_destinations.delivery.sender import HttpSender, _GuardedBackend
+from nimriz_destinations.delivery.guarded_transport import GuardedBackend
+from nimriz_destinations.delivery.sender import HttpSender
 from nimriz_destinations.netguard import UnsafeDestination, check_resolved_address, check_url, normalised_url, parse_url
 from nimriz_destinations.providers.base import OutboundRequest
 
@@ -257,7 +258,7 @@ def test_the_sender_refuses_an_invalid_stored_url_as_unsafe_before_any_connectio
 def test_the_connecting_backend_refuses_transition_forms_of_internal_addresses(address: str) -> None:
     # A numeric host resolves to itself without DNS, so this exercises the send-time guard without a network.
     with pytest.raises(UnsafeDestination):
-        _GuardedBackend(allow_loopback=True).connect_tcp(address, 443, timeout=1)
+        GuardedBackend(allow_loopback=True).connect_tcp(address, 443, timeout=1)
 
 
 # -- generated URLs: refused at save, or sendable -----------------------------------------------------------------

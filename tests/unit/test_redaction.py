@@ -22,9 +22,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from nimriz_destinations import redaction
+from nimriz_destinations.delivery.answer_body import MAX_RESPONSE_BYTES
 from nimriz_destinations.delivery.group_sender import EXCERPT_CHARACTERS, response_excerpt
 from nimriz_destinations.delivery.prepare import shown_request
-from nimriz_destinations.delivery.sender import MAX_RESPONSE_BYTES
 from nimriz_destinations.providers.base import OutboundRequest, ProviderResponse
 from nimriz_destinations.providers.mixpanel import PROVIDER as MIXPANEL
 from nimriz_destinations.providers.posthog import PROVIDER as POSTHOG
