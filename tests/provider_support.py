@@ -19,7 +19,8 @@ from nimriz_destinations.jobs import DeliveryJob
 from nimriz_destinations.mapping import PropertyMapping, compile_mapping
 from nimriz_destinations.providers.base import DeliveryItem, Outcome, Provider, ProviderResponse
 from nimriz_destinations.sample_events import sample_event
-from nimriz_destinations.storage.delivery_states import DeliveryState, DeliveryWrite
+from nimriz_destinations.storage.delivery_items import DeliveryState
+from nimriz_destinations.storage.delivery_states import DeliveryWrite
 
 EVENT_TYPES = (
     "link.clicked",

@@ -17,7 +17,8 @@ from nimriz_destinations.clock import iso_utc
 from nimriz_destinations.ids import live_delivery_id, new_delivery_id
 from nimriz_destinations.storage import shard_pages
 from nimriz_destinations.storage.deliveries import DeliverySummary
-from nimriz_destinations.storage.delivery_states import DeliveryState, DeliveryStates, DeliveryWrite, new_token
+from nimriz_destinations.storage.delivery_items import DeliveryState
+from nimriz_destinations.storage.delivery_states import DeliveryStates, DeliveryWrite, new_token
 from tests.aws_usage import AwsMeter
 from tests.conftest import ApiClient
 from tests.local.template import LocalStack

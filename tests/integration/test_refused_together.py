@@ -18,7 +18,8 @@ from nimriz_destinations.jobs import DeliveryJob
 from nimriz_destinations.providers import base
 from nimriz_destinations.providers.base import Built, DeliveryItem, OutboundRequest, Outcome, ProviderResponse, Verdict
 from nimriz_destinations.sample_events import sample_event
-from nimriz_destinations.storage.delivery_states import DeliveryState, DeliveryStates
+from nimriz_destinations.storage.delivery_items import DeliveryState
+from nimriz_destinations.storage.delivery_states import DeliveryStates
 from tests.local.template import LocalStack
 from tests.sinks.server import Sink, SinkRequest, SinkResponse
 

@@ -17,7 +17,8 @@ from ..jobs import ReceivedJob
 from ..observability import logger, metrics
 from ..providers.common import epoch_millis
 from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
-from ..storage.delivery_states import DeliveryKey, DeliveryState, DeliveryStates, DeliveryWrite, Held, new_token
+from ..storage.delivery_items import DeliveryState
+from ..storage.delivery_states import DeliveryKey, DeliveryStates, DeliveryWrite, Held, new_token
 from .invocation import Invocation
 from .outcomes import held
 from .retry import RetryPolicy

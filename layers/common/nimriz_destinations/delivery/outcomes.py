@@ -20,7 +20,8 @@ from ..jobs import DeliveryJob
 from ..providers.base import Outcome, Verdict
 from ..storage.deliveries import HELD, AttemptRecord, DeadLetter, DeliverySummary
 from ..storage.deliveries import THROTTLED as WAITING_FOR_RATE
-from ..storage.delivery_states import DeliveryState, DeliveryWrite
+from ..storage.delivery_items import DeliveryState
+from ..storage.delivery_states import DeliveryWrite
 from .retry import RetryPolicy
 from .send_result import SendResult
 

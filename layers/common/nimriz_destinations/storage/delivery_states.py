@@ -2,10 +2,7 @@
 storage/deliveries.py), design §2 "A delivery's life".
 
 Besides the API's `doc` and `log` (every attempt's entry, embedded), the summary carries the state the dispatcher
-decides from: `status` once an outcome is recorded, `attempts` (requests on the wire), `unsent` (failures before
-any request), `unrecorded` (sends whose outcome could not be written), `throttled` (sends the provider's rate limit
-refused, not counted against the attempts' budget), `next_attempt_at`, a `lease_until` while a
-copy of the job holds the delivery, and a `hold_until` while a job queued again waits out its possible twins.
+decides from (`delivery_items.DeliveryState`).
 
 Each record also sets what the summary's indexes are keyed and filtered on (`event_key`, `status_key`, `event_type`:
 storage/deliveries.py, design §3 "Searching the delivery log").
@@ -19,18 +16,16 @@ summary in one transaction whose `ClientRequestToken` is derived from (delivery,
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
 from .. import aws
 from .batch import batch_get
 from .deliveries import (
-    FINISHED_STATUSES,
     HELD,
     RESENDABLE_STATUSES,
     UNINDEXED_STATUS,
@@ -44,6 +39,7 @@ from .deliveries import (
     status_index_key,
     summary_key,
 )
+from .delivery_items import DeliveryState, ItemUpdate, compact_json, epoch_number, log_entry, state_of
 from .keys import destination_sk, workspace_pk
 
 # A delivery: (workspace id, destination id, delivery id).
@@ -54,46 +50,8 @@ _STATE = (
     "held_at"
 )
 _STATE_NAMES = {"#status": "status"}
+_REFUSED = "ConditionalCheckFailed"  # a transaction's cancellation reason when an item's condition refused it
 _TOKENS = uuid.UUID("6f1d9c52-3c1e-4c55-9d0e-5b7a43a0d8f1")  # namespace of transactions' ClientRequestTokens
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryState:
-    """What the dispatcher decides from; the default is a delivery with no record yet."""
-
-    rev: int = 0
-    status: str | None = None  # retrying | held | delivered | dead_lettered | skipped; None: no outcome recorded
-    attempts: int = 0  # requests on the wire whose outcome is recorded
-    unrecorded: int = 0  # requests on the wire whose outcome could not be written
-    unsent: int = 0  # failures before any request went out (authorization, building, mapping)
-    lease_until: float | None = None  # epoch seconds
-    hold_until: float | None = None
-    next_attempt_at: float | None = None
-    writer: str | None = None
-    throttled: int = 0  # recorded attempts the provider's rate limit refused that the retry budget does not count
-    held_at: float | None = None  # epoch seconds: when a paused destination held it (status `held`)
-
-    @property
-    def held(self) -> bool:
-        return self.status == HELD
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
-
-    @property
-    def sends(self) -> int:
-        """Requests made so far, recorded or not: the next attempt's number is one more."""
-        return self.attempts + self.unrecorded
-
-    @property
-    def counted(self) -> int:
-        """Sends the retry budget counts: throttled ones within their bound are not (design §8.1)."""
-        return self.sends - self.throttled
-
-    def written(self, token: str, rev: int) -> bool:
-        """Whether this record is the one our write of revision `rev` made (its answer lost, its retry refused)."""
-        return self.writer == token and self.rev == rev
 
 
 @dataclass(slots=True)
@@ -138,29 +96,29 @@ class DeliveryStates:
         delivery with no record yet is missing from the answer."""
         keys = [(key["PK"]["S"], key["SK"]["S"]) for key in (summary_key(*delivery) for delivery in deliveries)]
         items = batch_get(self._table, keys, consistent=True, projection=_STATE, names=_STATE_NAMES)
-        return {item["SK"]["S"].split("#", 1)[1]: _state(item) for item in items}
+        return {item["SK"]["S"].split("#", 1)[1]: state_of(item) for item in items}
 
     def hold(self, key: DeliveryKey, *, until: float) -> DeliveryState | None:
         """No copy sends before `until`, and afterwards only under a lease: set on a delivery with no record (a job
         queued again may have a twin sending unclaimed). None when held; else the record that exists."""
-        return self._update(key, _Update(sets={"hold_until": _number(until)}), seen=0, token=None)
+        return self._update(key, ItemUpdate(sets={"hold_until": epoch_number(until)}), seen=0, token=None)
 
     def lease(self, key: DeliveryKey, *, seen: DeliveryState, token: str, until: float) -> DeliveryState | None:
         """Hold the delivery until `until` to send its next attempt, if its record is still `seen`. None when taken
         (also when an earlier try of this call took it and its answer was lost); else the record as it is."""
-        return self._update(key, _Update(sets={"lease_until": _number(until)}), seen=seen.rev, token=token)
+        return self._update(key, ItemUpdate(sets={"lease_until": epoch_number(until)}), seen=seen.rev, token=token)
 
     def release(self, key: DeliveryKey, *, rev: int, token: str) -> DeliveryState | None:
         """Give back a lease unused (revision `rev` is ours): the next copy may send at once. None when released;
         else the record as another copy left it (the lease was no longer ours to release)."""
-        return self._update(key, _Update(removes=["lease_until"]), seen=rev, token=token)
+        return self._update(key, ItemUpdate(removes=["lease_until"]), seen=rev, token=token)
 
     def mark_unrecorded(self, key: DeliveryKey, *, rev: int, token: str, sends: int = 1) -> DeliveryState | None:
         """`sends` requests went out whose outcome could not be recorded over revision `rev`: the next record counts
         them as attempts (one member of the `unrecorded` set each, named after our token, so a repeated call adds
         none). None when marked (or when our outcome was written after all); else the record as it is."""
         marks = [token] + [f"{token}/{number}" for number in range(2, sends + 1)]
-        return self._update(key, _Update(adds={"unrecorded": {"SS": marks}}), seen=rev, token=token)
+        return self._update(key, ItemUpdate(adds={"unrecorded": {"SS": marks}}), seen=rev, token=token)
 
     def record(self, write: DeliveryWrite, *, seen: DeliveryState, token: str) -> DeliveryState | None:
         """Write the outcome over the record `seen`: the summary with its new log entries (one PutItem when there was
@@ -174,7 +132,7 @@ class DeliveryStates:
             "action_id": {"S": summary.action_id},
             "event_type": {"S": summary.event_type},
             "event_key": {"S": event_index_key(summary.destination_id, summary.event_id)},
-            "#doc": {"S": _json(asdict(summary))},
+            "#doc": {"S": compact_json(asdict(summary))},
         }
         # The status index's key follows the status; the unindexed status has none (storage/deliveries.py).
         if summary.status != UNINDEXED_STATUS:
@@ -186,10 +144,10 @@ class DeliveryStates:
         if write.throttled:
             values["throttled"] = {"N": str(write.throttled)}
         if write.next_attempt_at is not None:
-            values["next_attempt_at"] = _number(write.next_attempt_at)
+            values["next_attempt_at"] = epoch_number(write.next_attempt_at)
         if summary.status in RESENDABLE_STATUSES and write.job is not None:
             values["#job"] = {"S": write.job}
-        entries = [{"S": _json(_entry(entry))} for entry in write.entries]
+        entries = [{"S": compact_json(log_entry(entry))} for entry in write.entries]
         if seen.rev == 0:  # nothing recorded yet (at most a hold, which the record ends): the whole item
             values |= {"#log": {"L": entries}, "rev": {"N": "1"}, "writer": {"S": token}, "#ttl": self._expiry()}
             request = {
@@ -204,7 +162,7 @@ class DeliveryStates:
                        "unsent": seen.unsent, "next_attempt_at": seen.next_attempt_at,
                        "status_key": seen.status is not None, "held_at": seen.held_at,
                        "held_pk": seen.held, "held_sk": seen.held, "#job": "#job" not in values}  # fmt: skip
-            update = _Update(
+            update = ItemUpdate(
                 sets=values,
                 appends={"#log": entries},
                 removes=[name for name, value in present.items() if value and name not in values],
@@ -216,23 +174,15 @@ class DeliveryStates:
         letter = write.dead_letter
         dead_letter = {
             **dead_letter_key(write.workspace_id, summary.destination_id, letter.delivery_id),
-            "doc": {"S": _json(asdict(letter))},
+            "doc": {"S": compact_json(asdict(letter))},
             "ttl": self._expiry(),
         }
-        client = aws.dynamodb()
-        items: Any = [{operation: request}, {"Put": {"TableName": self._table, "Item": dead_letter}}]
-        try:
-            client.transact_write_items(
-                TransactItems=items,
-                ClientRequestToken=str(uuid.uuid5(_TOKENS, f"{summary.delivery_id}/{seen.rev + 1}/{token}")),
-            )
-        except client.exceptions.TransactionCanceledException as cancelled:
-            reasons: list[Any] = cancelled.response.get("CancellationReasons", [])
-            if not reasons or reasons[0].get("Code") != "ConditionalCheckFailed":
-                raise
-            found = _state(reasons[0].get("Item") or {})
-            return None if found.written(token, seen.rev + 1) else found
-        return None
+        items = [{operation: request}, {"Put": {"TableName": self._table, "Item": dead_letter}}]
+        refused = self._transact(items, f"{summary.delivery_id}/{seen.rev + 1}/{token}")
+        if refused is None:
+            return None
+        found = state_of(refused[0].get("Item") or {})
+        return None if found.written(token, seen.rev + 1) else found
 
     def hold_paused(
         self, write: DeliveryWrite, *, seen: DeliveryState, token: str, occurred_millis: int, now: float
@@ -245,7 +195,7 @@ class DeliveryStates:
         summary = write.summary
         index = held_index_key(write.workspace_id, summary.destination_id, summary.delivery_id, occurred_millis)
         held = {
-            "#status": {"S": HELD}, "#job": {"S": write.job or ""}, "held_at": _number(now), **index,
+            "#status": {"S": HELD}, "#job": {"S": write.job or ""}, "held_at": epoch_number(now), **index,
             # What the log's searches read (storage/deliveries.py), as a record's write sets them.
             "event_type": {"S": summary.event_type},
             "event_key": {"S": event_index_key(summary.destination_id, summary.event_id)},
@@ -254,7 +204,7 @@ class DeliveryStates:
         if seen.rev == 0:
             item = {
                 **summary_key(*write.key), **{name.lstrip("#"): value for name, value in held.items()},
-                "doc": {"S": _json(asdict(summary))}, "log": {"L": []}, "attempts": {"N": "0"},
+                "doc": {"S": compact_json(asdict(summary))}, "log": {"L": []}, "attempts": {"N": "0"},
                 "action_id": {"S": summary.action_id}, "rev": {"N": "1"}, "writer": {"S": token}, "ttl": self._expiry(),
             }  # fmt: skip
             record: dict[str, Any] = {
@@ -268,7 +218,7 @@ class DeliveryStates:
         else:
             # The summary's document keeps its last outcome; the log shows the status attribute (deliveries.py).
             present = {"lease_until": seen.lease_until, "next_attempt_at": seen.next_attempt_at}
-            update = _Update(sets=held, removes=[name for name, value in present.items() if value])
+            update = ItemUpdate(sets=held, removes=[name for name, value in present.items() if value])
             record = {"Update": self._update_request(write.key, update, seen=seen.rev, token=token)}
         paused = {
             "ConditionCheck": {
@@ -280,22 +230,28 @@ class DeliveryStates:
                 "ConditionExpression": "attribute_exists(paused_at)",
             }
         }
+        refused = self._transact([paused, record], f"{summary.delivery_id}/{seen.rev + 1}/{token}/held")
+        if refused is None:
+            return Held.HELD
+        if refused[1].get("Code") == _REFUSED:
+            found = state_of(refused[1].get("Item") or {})
+            return Held.HELD if found.written(token, seen.rev + 1) else found
+        return Held.RESUMED  # the check that the destination is still paused refused it
+
+    def _transact(self, items: list[dict[str, Any]], request: str) -> list[dict[str, Any]] | None:
+        """One TransactWriteItems whose `ClientRequestToken` is derived from `request`, so DynamoDB answers a retry
+        after a lost answer as the first. None when written; else every item's cancellation reason, when a condition
+        refused the transaction (any other cancellation is raised)."""
         client = aws.dynamodb()
         try:
-            client.transact_write_items(
-                TransactItems=[paused, record],  # type: ignore[list-item]
-                ClientRequestToken=str(uuid.uuid5(_TOKENS, f"{summary.delivery_id}/{seen.rev + 1}/{token}/held")),
-            )
+            token = str(uuid.uuid5(_TOKENS, request))
+            client.transact_write_items(TransactItems=items, ClientRequestToken=token)  # type: ignore[arg-type]
         except client.exceptions.TransactionCanceledException as cancelled:
-            reasons: list[Any] = cancelled.response.get("CancellationReasons", [])
-            codes = [reason.get("Code") for reason in reasons]
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                found = _state(reasons[1].get("Item") or {})
-                return Held.HELD if found.written(token, seen.rev + 1) else found
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                return Held.RESUMED
-            raise
-        return Held.HELD
+            reasons: list[dict[str, Any]] = cancelled.response.get("CancellationReasons", [])  # type: ignore[assignment]
+            if not any(reason.get("Code") == _REFUSED for reason in reasons):
+                raise
+            return reasons
+        return None
 
     def _write(self, operation: str, request: dict[str, Any], *, token: str | None, rev: int) -> DeliveryState | None:
         """One PutItem or UpdateItem (setting revision `rev` by `token`, when it has one): None when written, else the
@@ -307,15 +263,15 @@ class DeliveryStates:
             else:
                 client.update_item(**request)
         except client.exceptions.ConditionalCheckFailedException as refused:
-            found = _state(refused.response.get("Item") or {})  # type: ignore[arg-type]
+            found = state_of(refused.response.get("Item") or {})  # type: ignore[arg-type]
             return None if token is not None and found.written(token, rev) else found
         return None
 
-    def _update(self, key: DeliveryKey, update: _Update, *, seen: int, token: str | None) -> DeliveryState | None:
+    def _update(self, key: DeliveryKey, update: ItemUpdate, *, seen: int, token: str | None) -> DeliveryState | None:
         request = self._update_request(key, update, seen=seen, token=token)
         return self._write("Update", request, token=token, rev=seen + 1)
 
-    def _update_request(self, key: DeliveryKey, update: _Update, *, seen: int, token: str | None) -> dict[str, Any]:
+    def _update_request(self, key: DeliveryKey, update: ItemUpdate, *, seen: int, token: str | None) -> dict[str, Any]:
         """An UpdateItem of the summary over revision `seen` (a hold, without a token, over no record); with a token,
         one that sets the next revision and names its writer."""
         update.sets.setdefault("#ttl", self._expiry())
@@ -340,73 +296,3 @@ class DeliveryStates:
 
     def _expiry(self) -> dict[str, str]:
         return {"N": str(int(time.time()) + self._retention_seconds)}
-
-
-@dataclass(slots=True)
-class _Update:
-    """An update expression in parts; `#name` for attribute names DynamoDB reserves (status, ttl, doc, log)."""
-
-    sets: dict[str, Any] = field(default_factory=dict)
-    appends: dict[str, list[Any]] = field(default_factory=dict)  # lists extended (created when absent)
-    adds: dict[str, Any] = field(default_factory=dict)  # sets added to
-    removes: list[str] = field(default_factory=list)
-
-    def expression(self) -> tuple[str, dict[str, str], dict[str, Any]]:
-        values: dict[str, Any] = {}
-        assignments = []
-        for index, (name, value) in enumerate(self.sets.items()):
-            values[f":s{index}"] = value
-            if name == "#ttl":  # the first write's expiry stays: a delivery's record lives as long as its log
-                assignments.append(f"{name} = if_not_exists({name}, :s{index})")
-            else:
-                assignments.append(f"{name} = :s{index}")
-        for index, (name, items) in enumerate(self.appends.items()):
-            values[f":a{index}"] = {"L": items}
-            values[":empty"] = {"L": []}
-            assignments.append(f"{name} = list_append(if_not_exists({name}, :empty), :a{index})")
-        clauses = ["SET " + ", ".join(assignments)]
-        if self.adds:
-            values |= {f":d{index}": value for index, value in enumerate(self.adds.values())}
-            clauses.append("ADD " + ", ".join(f"{name} :d{index}" for index, name in enumerate(self.adds)))
-        if self.removes:
-            clauses.append("REMOVE " + ", ".join(self.removes))
-        every = [*self.sets, *self.appends, *self.adds, *self.removes]
-        names = {name: name[1:] for name in every if name.startswith("#")}
-        return " ".join(clauses), names, values
-
-
-def _unchanged(rev: int) -> str:
-    """The condition that the record is still at revision `rev` (bound as `:seen`; none yet for 0)."""
-    return "attribute_not_exists(rev)" if rev == 0 else "rev = :seen"
-
-
-def _state(item: dict[str, Any]) -> DeliveryState:
-    def number(name: str) -> float | None:
-        return float(item[name]["N"]) if name in item else None
-
-    return DeliveryState(
-        rev=int(number("rev") or 0),
-        status=item.get("status", {}).get("S"),
-        attempts=int(number("attempts") or 0),
-        unrecorded=len(item.get("unrecorded", {}).get("SS", [])),
-        unsent=int(number("unsent") or 0),
-        lease_until=number("lease_until"),
-        hold_until=number("hold_until"),
-        next_attempt_at=number("next_attempt_at"),
-        writer=item.get("writer", {}).get("S"),
-        throttled=int(number("throttled") or 0),
-        held_at=number("held_at"),
-    )
-
-
-def _entry(entry: AttemptRecord) -> dict[str, Any]:
-    """A log entry as the summary embeds it: without the delivery id it is filed under, nor empty fields."""
-    return {name: value for name, value in asdict(entry).items() if name != "delivery_id" and value is not None}
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _number(epoch_seconds: float) -> dict[str, str]:
-    return {"N": f"{epoch_seconds:.3f}"}
