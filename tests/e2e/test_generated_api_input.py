@@ -20,7 +20,9 @@ import pytest
 
 from tests.e2e.conftest import E2E_ADMIN_TOKEN, E2E_FUZZ_KEY, RunningStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("local_stack")]
+# A group of its own: its worker starts a stack of its own, so this minute runs beside the other local-stack tests
+# instead of after them on theirs (the requests go to a workspace of their own either way).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("generated_api_input")]
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "/api/integrations/destinations"
 SEED = 20261202
