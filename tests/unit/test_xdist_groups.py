@@ -1,5 +1,5 @@
-"""`make test` runs `pytest -n 2 --dist loadgroup`: tests of one `xdist_group` (e.g. everything on the local stack)
-run on one worker, so they share what the group starts once (one local stack, not one per worker)."""
+"""`make test` runs pytest's workers with `--dist loadgroup`: tests of one `xdist_group` (e.g. the tests on the local
+stack) run on one worker, so they share what the group starts once (one local stack per group, not one per worker)."""
 
 from __future__ import annotations
 
