@@ -233,7 +233,7 @@ class DeliveryStates:
         refused = self._transact([paused, record], f"{summary.delivery_id}/{seen.rev + 1}/{token}/held")
         if refused is None:
             return Held.HELD
-        if refused[1].get("Code") == _REFUSED:
+        if [reason.get("Code") for reason in refused[1:2]] == [_REFUSED]:
             found = state_of(refused[1].get("Item") or {})
             return Held.HELD if found.written(token, seen.rev + 1) else found
         return Held.RESUMED  # the check that the destination is still paused refused it
@@ -243,9 +243,9 @@ class DeliveryStates:
         after a lost answer as the first. None when written; else every item's cancellation reason, when a condition
         refused the transaction (any other cancellation is raised)."""
         client = aws.dynamodb()
+        request_token = str(uuid.uuid5(_TOKENS, request))
         try:
-            token = str(uuid.uuid5(_TOKENS, request))
-            client.transact_write_items(TransactItems=items, ClientRequestToken=token)  # type: ignore[arg-type]
+            client.transact_write_items(TransactItems=items, ClientRequestToken=request_token)  # type: ignore[arg-type]
         except client.exceptions.TransactionCanceledException as cancelled:
             reasons: list[dict[str, Any]] = cancelled.response.get("CancellationReasons", [])  # type: ignore[assignment]
             if not any(reason.get("Code") == _REFUSED for reason in reasons):
