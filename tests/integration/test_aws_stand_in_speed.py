@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.table import Table
 
 from tests.local import moto_speed
 from tests.local.template import LocalStack
@@ -158,3 +159,62 @@ def test_an_update_expression_passed_before_is_still_checked_against_other_names
                 ExpressionAttributeNames={"#a": "x", "#b": "y"},
                 ExpressionAttributeValues={":v": {"N": "1"}},
             )
+
+
+def _index_queries(client: Any, table: str) -> list[Any]:
+    """Pages of index queries: every key condition shape, both directions, a filter, and a page's continuation."""
+    answers = []
+    for query in (
+        {"KeyConditionExpression": "event_key = :k", "ExpressionAttributeValues": {":k": {"S": "dest#e1"}}},
+        {
+            "KeyConditionExpression": "event_key = :k AND SK BETWEEN :a AND :b",
+            "ExpressionAttributeValues": {":k": {"S": "dest#e1"}, ":a": {"S": "DLV#02"}, ":b": {"S": "DLV#05"}},
+        },
+        {
+            "KeyConditionExpression": "event_key = :k AND begins_with(SK, :p)",
+            "ExpressionAttributeValues": {
+                ":k": {"S": "dest#e2"},
+                ":p": {"S": "DLV#0"},
+                ":delivered": {"S": "delivered"},
+            },
+            "FilterExpression": "#s <> :delivered",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ScanIndexForward": False,
+        },
+        {"KeyConditionExpression": "event_key = :k", "ExpressionAttributeValues": {":k": {"S": "dest#none"}}},
+    ):
+        pages, start = [], None
+        while True:
+            page = client.query(
+                TableName=table, IndexName="DeliveriesByEvent", Limit=2, **query,
+                **({"ExclusiveStartKey": start} if start else {}),
+            )  # fmt: skip
+            pages.append((page["Items"], page.get("LastEvaluatedKey")))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        answers.append(pages)
+    return answers
+
+
+def test_an_index_query_reads_only_its_partition_and_answers_as_moto(aws: LocalStack) -> None:
+    client: Any = boto3.client("dynamodb")
+    table = aws.tables["DestinationsTable"]
+    for number in range(12):  # two events' deliveries over three table partitions, and items the index leaves out
+        item = {"PK": {"S": f"SPEED#{number % 3}"}, "SK": {"S": f"DLV#{number:02d}"}, "status": {"S": "delivered"}}
+        if number % 4:
+            item["event_key"] = {"S": f"dest#e{number % 2 + 1}"}
+        if number % 5 == 0:
+            item["status"] = {"S": "failed"}
+        client.put_item(TableName=table, Item=item)
+
+    fast = _index_queries(client, table)
+    Table.query = moto_speed._moto_query  # type: ignore[method-assign]
+    try:
+        moto_own = _index_queries(client, table)
+    finally:
+        Table.query = moto_speed._query_candidates  # type: ignore[method-assign]
+
+    assert fast == moto_own
+    first_event = [item["SK"]["S"] for items, _ in fast[0] for item in items]
+    assert first_event == ["DLV#02", "DLV#06", "DLV#10"]  # from all three table partitions, in the index's order

@@ -4,8 +4,11 @@ Some of moto's operations cost time in proportion to everything it holds, where 
 request touches; over a long run (1,000 events and their retries) they came to dominate every test and the local
 stack. Here they cost what the request touches. Answers stay exactly moto's.
 
-- DynamoDB Query on a table (not an index) sorted the whole table, every partition, to keep the queried one's
-  items: it now reads the partition only (DynamoDB reads one partition's items in sort-key order).
+- DynamoDB Query sorted the whole table, every partition, to keep the items of the queried one: on a table it now
+  reads that partition only (DynamoDB reads one partition's items in sort-key order), and on an index only the items
+  whose index partition key equals the query's (moto then checks and sorts those as before).
+- Every request listed the methods of its service's response class (`inspect.getmembers`, a pass over every
+  attribute of the class) to find the one named by the action: the list, fixed for a class, is made once per class.
 - moto's server found the backend of every request by listing moto's package directory (a stat per service) and
   matching the host against every service's URL patterns, all under one lock that every request waits for: the
   answer, the same for every request of a service, is remembered.
@@ -38,7 +41,7 @@ from botocore.utils import merge_dicts
 from moto.core import responses as moto_responses
 from moto.core.model import StructureShape
 from moto.core.serialize import BaseJSONSerializer
-from moto.core.utils import camelcase_to_underscores
+from moto.core.utils import camelcase_to_underscores, method_names_from_class
 from moto.dynamodb.models import dynamo_type
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
@@ -57,25 +60,46 @@ _moto_query = Table.query
 _query_signature = inspect.signature(_moto_query)
 
 
-class _Partition:
-    """A table seen as one of its partitions, for `Table.query`: everything else is the table's own."""
+class _Candidates:
+    """A table seen through the items a query can return, for `Table.query`: everything else is the table's own."""
 
-    def __init__(self, table: Table, hash_key: DynamoType) -> None:
+    def __init__(self, table: Table, items: list[Item]) -> None:
         self._table = table
-        self._hash_key = hash_key
+        self._items = items
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._table, name)
 
     def all_items(self) -> list[Item]:
-        partition = self._table.items.get(self._hash_key, {})
-        return list(partition.values()) if self._table.range_key_attr else [partition]  # type: ignore[list-item]
+        return self._items
 
 
-def _query_one_partition(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
-    index_name = _query_signature.bind(self, hash_key, *args, **kwargs).arguments.get("index_name")
-    table = self if index_name or hash_key is None else _Partition(self, hash_key)
-    return _moto_query(table, hash_key, *args, **kwargs)  # type: ignore[arg-type]
+def _partition_items(table: Table, hash_key: DynamoType) -> list[Item]:
+    partition = table.items.get(hash_key, {})
+    return list(partition.values()) if table.range_key_attr else [partition]  # type: ignore[list-item]
+
+
+def _index_partition_items(table: Table, conditions: list[tuple[str, DynamoType]]) -> list[Item]:
+    """Every item whose index partition key attributes equal the query's: the ones moto's own checks can keep."""
+    partitions: Any = table.items.values()
+    items: list[Item] = (
+        [item for partition in partitions for item in partition.values()] if table.range_key_attr else list(partitions)
+    )
+    return [
+        item
+        for item in items
+        if all((value := item.attrs.get(name)) is not None and value == wanted for name, wanted in conditions)
+    ]
+
+
+def _query_candidates(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
+    arguments = _query_signature.bind(self, hash_key, *args, **kwargs).arguments
+    table: Any = self
+    if arguments.get("index_name") is None and hash_key is not None:
+        table = _Candidates(self, _partition_items(self, hash_key))
+    elif arguments.get("index_name") is not None and arguments.get("hash_key_conditions"):
+        table = _Candidates(self, _index_partition_items(self, arguments["hash_key_conditions"]))
+    return _moto_query(table, hash_key, *args, **kwargs)
 
 
 _moto_backend_for_host = DomainDispatcherApplication.get_backend_for_host
@@ -154,6 +178,7 @@ def _parsed_update_expression(expression: str) -> Any:
 
 
 _underscored = functools.cache(camelcase_to_underscores)
+_method_names = functools.cache(method_names_from_class)
 
 # Validations of an update expression that read nothing but the expression, its attribute names and the table's keys.
 _EXPRESSION_CHECKS = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
@@ -226,7 +251,7 @@ def _serialize_structure(
 
 
 def apply() -> None:
-    Table.query = _query_one_partition  # type: ignore[method-assign]
+    Table.query = _query_candidates  # type: ignore[method-assign]
     DomainDispatcherApplication.get_backend_for_host = _remembered_backend_for_host  # type: ignore[method-assign]
     sqs_models.unix_time_millis = _unix_time_millis
     sqs_models.unix_time = _unix_time
@@ -236,6 +261,7 @@ def apply() -> None:
     queue.approximate_number_of_messages_not_visible = property(_not_visible_count)
     sqs_models.SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
     sqs_models.camelcase_to_underscores = moto_responses.camelcase_to_underscores = _underscored
+    moto_responses.method_names_from_class = _method_names
     Item.project = _project  # type: ignore[method-assign]
     UpdateExpressionParser.make = staticmethod(_parsed_update_expression)
     validator: Any = UpdateExpressionValidator
