@@ -1,6 +1,6 @@
 """Fault injection in front of moto for the project's own AWS clients (`nimriz_destinations.aws`).
 
-While installed, every client `aws._client` creates gets one `before-send` handler that stands in front of
+While installed, every client `aws._make_client` makes gets one `before-send` handler that stands in front of
 moto's in-process stubber: for each HTTP attempt it either injects a fault (a synthetic AWS error response, or
 a connection / read-timeout exception) or hands the request on to moto. Faults are per attempt, so botocore's
 own retry logic runs as in production (standard mode; the configured max_attempts=3 counts retries, so a call
@@ -132,7 +132,7 @@ class FaultInjector:
         self._rules: list[Rule] = []
         self._delays: list[tuple[Rule, float]] = []  # (which attempts, seconds each waits before the service sees it)
         self._lock = threading.Lock()
-        self._original_client: Any = None
+        self._original_make_client: Any = None
         self._original_delay: Any = None
         self.injected: Counter[str] = Counter()  # "service.Operation" -> faulted attempts
         self.attempts: Counter[str] = Counter()  # "service.Operation" -> every attempt seen
@@ -222,25 +222,23 @@ class FaultInjector:
             self.uninstall()
 
     def install(self) -> None:
-        original = aws._client
-        create = original.__wrapped__
+        make_client = aws._make_client
 
-        @functools.cache
         def faulty_client(service: str, **options: Any) -> Any:
-            client = create(service, **options)
+            client = make_client(service, **options)
             self._attach(client, service)
             return client
 
-        original.cache_clear()  # clients created before install would bypass the rules
-        self._original_client = original
-        aws._client = faulty_client  # runtime.reset() clears this cache too, so recreated clients are hooked
+        self._original_make_client = make_client
+        aws._make_client = faulty_client
+        aws.reset_clients()  # clients made before install would bypass the rules; runtime.reset() makes hooked ones
         if not self._retry_backoff:
             self._original_delay = standard.ExponentialBackoff.delay_amount
             standard.ExponentialBackoff.delay_amount = _no_delay  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
-        aws._client.cache_clear()
-        aws._client = self._original_client
+        aws._make_client = self._original_make_client
+        aws.reset_clients()
         if self._original_delay is not None:
             standard.ExponentialBackoff.delay_amount = self._original_delay  # type: ignore[method-assign]
             self._original_delay = None

@@ -143,10 +143,17 @@ def function_environment_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
+def _session() -> boto3.session.Session:
+    """One session for every stack the process creates: a new one loads botocore's models again (tens of ms a client),
+    and moto gives boto3 a new default session with each mock."""
+    return boto3.session.Session()
+
+
 def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> LocalStack:
     correct_moto()
     stack = LocalStack(stage=stage)
-    dynamodb = boto3.client("dynamodb")
+    dynamodb = _session().client("dynamodb")
     for logical_id, resource in resources_of_type("AWS::DynamoDB::Table").items():
         properties = stack.resolve(resource["Properties"])
         table_name = f"{name_prefix}-{logical_id}"
@@ -165,7 +172,7 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
             )
         stack.tables[logical_id] = table_name
 
-    sqs: Any = boto3.client("sqs")  # attribute names come from the template, not literals
+    sqs: Any = _session().client("sqs")  # attribute names come from the template, not literals
     queues = resources_of_type("AWS::SQS::Queue")
     # Dead-letter queues first: work queues reference their ARNs.
     ordered = sorted(queues, key=lambda logical_id: "RedrivePolicy" in queues[logical_id].get("Properties", {}))
@@ -189,14 +196,14 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
             "Attributes"
         ]["QueueArn"]
 
-    secretsmanager = boto3.client("secretsmanager")
+    secretsmanager = _session().client("secretsmanager")
     for logical_id, resource in resources_of_type("AWS::SecretsManager::Secret").items():
         properties = stack.resolve(resource["Properties"])
         length = int(properties.get("GenerateSecretString", {}).get("PasswordLength", 32))
         value = secrets.token_urlsafe(length)[:length]  # what GenerateSecretString would make: a random string
         stack.secret_arns[logical_id] = secretsmanager.create_secret(Name=properties["Name"], SecretString=value)["ARN"]
 
-    apigateway = boto3.client("apigateway")
+    apigateway = _session().client("apigateway")
     for logical_id, resource in resources_of_type("AWS::ApiGateway::UsagePlan").items():
         properties = stack.resolve(resource["Properties"])
         plan = apigateway.create_usage_plan(
