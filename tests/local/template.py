@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import secrets
 import sys
@@ -143,17 +144,22 @@ def function_environment_names() -> frozenset[str]:
     return frozenset(names)
 
 
+def _client(service: str) -> Any:
+    """A client that creates stacks, for the endpoint and region boto3 points at now."""
+    return _client_for(service, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION"))
+
+
 @cache
-def _session() -> boto3.session.Session:
-    """One session for every stack the process creates: a new one loads botocore's models again (tens of ms a client),
-    and moto gives boto3 a new default session with each mock."""
-    return boto3.session.Session()
+def _client_for(service: str, endpoint_url: str | None, region: str | None) -> Any:
+    """One per service, endpoint and region for the whole process: a new session loads botocore's models again (tens
+    of ms a client), and moto gives boto3 a new default session with each mock."""
+    return boto3.session.Session().client(service, endpoint_url=endpoint_url, region_name=region)  # type: ignore[call-overload]
 
 
 def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> LocalStack:
     correct_moto()
     stack = LocalStack(stage=stage)
-    dynamodb = _session().client("dynamodb")
+    dynamodb = _client("dynamodb")
     for logical_id, resource in resources_of_type("AWS::DynamoDB::Table").items():
         properties = stack.resolve(resource["Properties"])
         table_name = f"{name_prefix}-{logical_id}"
@@ -172,7 +178,7 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
             )
         stack.tables[logical_id] = table_name
 
-    sqs: Any = _session().client("sqs")  # attribute names come from the template, not literals
+    sqs: Any = _client("sqs")  # attribute names come from the template, not literals
     queues = resources_of_type("AWS::SQS::Queue")
     # Dead-letter queues first: work queues reference their ARNs.
     ordered = sorted(queues, key=lambda logical_id: "RedrivePolicy" in queues[logical_id].get("Properties", {}))
@@ -196,14 +202,14 @@ def create_stack(*, stage: str = "local", name_prefix: str = "nimriz-local") -> 
             "Attributes"
         ]["QueueArn"]
 
-    secretsmanager = _session().client("secretsmanager")
+    secretsmanager = _client("secretsmanager")
     for logical_id, resource in resources_of_type("AWS::SecretsManager::Secret").items():
         properties = stack.resolve(resource["Properties"])
         length = int(properties.get("GenerateSecretString", {}).get("PasswordLength", 32))
         value = secrets.token_urlsafe(length)[:length]  # what GenerateSecretString would make: a random string
         stack.secret_arns[logical_id] = secretsmanager.create_secret(Name=properties["Name"], SecretString=value)["ARN"]
 
-    apigateway = _session().client("apigateway")
+    apigateway = _client("apigateway")
     for logical_id, resource in resources_of_type("AWS::ApiGateway::UsagePlan").items():
         properties = stack.resolve(resource["Properties"])
         plan = apigateway.create_usage_plan(
