@@ -41,6 +41,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 
+from nimriz_destinations import aws
+
 WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
 SQS_CHUNK_BYTES = 64 * 1024
@@ -86,19 +88,19 @@ class AwsMeter:
     @contextmanager
     def installed(self) -> Iterator[AwsMeter]:
         """Meter every client created from now on (create the project's clients again: `runtime.reset()`)."""
-        botocore.handlers.BUILTIN_HANDLERS.extend(self._handlers)
-        default = boto3.DEFAULT_SESSION
-        if default is not None:
+        botocore.handlers.BUILTIN_HANDLERS.extend(self._handlers)  # sessions made from now on
+        sessions = [aws.session(), *([boto3.DEFAULT_SESSION._session] if boto3.DEFAULT_SESSION else [])]
+        for session in sessions:
             for event, handler in self._handlers:
-                default._session.register(event, handler)
+                session.register(event, handler)
         try:
             yield self
         finally:
             for spec in self._handlers:
                 botocore.handlers.BUILTIN_HANDLERS.remove(spec)
-            if default is not None:
+            for session in sessions:
                 for event, handler in self._handlers:
-                    default._session.unregister(event, handler)
+                    session.unregister(event, handler)
 
     def reset(self) -> None:
         with self._lock:

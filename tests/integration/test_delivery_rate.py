@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import botocore.handlers
 import pytest
 
+from nimriz_destinations import aws as aws_clients
 from nimriz_destinations import runtime
 from nimriz_destinations.storage.rate_buckets import RATE_SK
 from tests.aws_usage import AwsMeter
@@ -175,19 +175,18 @@ def test_a_delivery_rate_outside_1_to_1000_per_second_is_refused(api: ApiClient,
 
 @contextlib.contextmanager
 def updates_of(sort_key: str) -> Iterator[list[dict[str, Any]]]:
-    """The UpdateItem calls on items with `sort_key` made by clients created meanwhile (as AwsMeter hooks them)."""
+    """The UpdateItem calls on items with `sort_key` made by the project's clients created meanwhile."""
     seen: list[dict[str, Any]] = []
 
     def note(params: dict[str, Any], model: Any, **_: Any) -> None:
         if model.name == "UpdateItem" and params.get("Key", {}).get("SK", {}).get("S") == sort_key:
             seen.append(params)
 
-    spec = ("before-parameter-build.dynamodb", note)
-    botocore.handlers.BUILTIN_HANDLERS.append(spec)
+    aws_clients.session().register("before-parameter-build.dynamodb", note)
     try:
         yield seen
     finally:
-        botocore.handlers.BUILTIN_HANDLERS.remove(spec)
+        aws_clients.session().unregister("before-parameter-build.dynamodb", note)
 
 
 def test_a_limited_destination_takes_its_tokens_in_one_call_per_batch_and_an_unlimited_one_in_none(

@@ -15,15 +15,28 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-# Clients come from one botocore session, and every session from one loader of botocore's service models: a session
-# of its own per client would parse each service's model again (measured: four clients 290 to 360 ms from a
-# session each, 90 to 190 ms from one new session, 20 to 24 ms from a new session with a loader used before). A
-# session is not safe to use from several threads at once, and the dispatcher's threads may ask for their first
-# client together: clients are made under a lock.
+# Clients come from one botocore session, made once per environment: a session of its own per client would parse each
+# service's model again (measured: four clients 290 to 360 ms of CPU from a session each, 90 to 190 ms from one new
+# session, 11 to 13 ms from a session that made clients before). A session is not safe to use from several threads
+# at once, and the dispatcher's threads may ask for their first client together: clients are made under a lock.
 _creating = threading.Lock()
-_loader: Any = None
 _session: Any = None
 _clients: dict[tuple[str, bool], Any] = {}
+
+
+def session() -> Any:
+    """The botocore session every client comes from (a handler registered on it reaches the clients made after)."""
+    with _creating:
+        return _the_session()
+
+
+def _the_session() -> Any:
+    global _session
+    if _session is None:
+        import botocore.session
+
+        _session = botocore.session.get_session()
+    return _session
 
 
 def _client(service: str, *, retried: bool = True) -> Any:
@@ -37,19 +50,11 @@ def _client(service: str, *, retried: bool = True) -> Any:
 
 
 def _make_client(service: str, *, retried: bool) -> Any:
-    global _loader, _session
-    import botocore.session
     from botocore.config import Config
 
-    if _session is None:
-        _session = botocore.session.get_session()
-        if _loader is None:
-            _loader = _session.get_component("data_loader")
-        else:
-            _session.register_component("data_loader", _loader)
     retries = {"mode": "standard", "max_attempts": 3} if retried else {"mode": "standard", "total_max_attempts": 1}
     config = Config(retries=retries, connect_timeout=2, read_timeout=5)  # type: ignore[arg-type]
-    return _session.create_client(service, config=config)
+    return _the_session().create_client(service, config=config)
 
 
 def dynamodb() -> DynamoDBClient:
@@ -75,9 +80,7 @@ def apigateway() -> APIGatewayClient:
 
 
 def reset_clients() -> None:
-    """Forget the session and its clients (tests switch endpoints and hooks between runs): the next client comes from
-    a new session, which reads the environment again; the models already loaded are kept."""
-    global _session
+    """Forget the clients (tests switch endpoints and hooks between runs): the next ones read the endpoint and region
+    from the environment again, and take the session's handlers as they are then."""
     with _creating:
         _clients.clear()
-        _session = None
