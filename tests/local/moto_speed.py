@@ -75,30 +75,32 @@ class _Candidates:
 
 
 def _partition_items(table: Table, hash_key: DynamoType) -> list[Item]:
-    partition = table.items.get(hash_key, {})
-    return list(partition.values()) if table.range_key_attr else [partition]  # type: ignore[list-item]
+    return _items_of(table, table.items.get(hash_key, {}))
 
 
 def _index_partition_items(table: Table, conditions: list[tuple[str, DynamoType]]) -> list[Item]:
     """Every item whose index partition key attributes equal the query's: the ones moto's own checks can keep."""
-    partitions: Any = table.items.values()
-    items: list[Item] = (
-        [item for partition in partitions for item in partition.values()] if table.range_key_attr else list(partitions)
-    )
     return [
         item
-        for item in items
+        for partition in table.items.values()
+        for item in _items_of(table, partition)
         if all((value := item.attrs.get(name)) is not None and value == wanted for name, wanted in conditions)
     ]
 
 
+def _items_of(table: Table, partition: Any) -> list[Item]:
+    """A partition's items: moto keeps a dict of them by sort key, or the one item where the table has no sort key."""
+    return list(partition.values()) if table.range_key_attr else [partition]
+
+
 def _query_candidates(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
     arguments = _query_signature.bind(self, hash_key, *args, **kwargs).arguments
+    index_name, index_conditions = arguments.get("index_name"), arguments.get("hash_key_conditions")
     table: Any = self
-    if arguments.get("index_name") is None and hash_key is not None:
+    if index_name is None and hash_key is not None:
         table = _Candidates(self, _partition_items(self, hash_key))
-    elif arguments.get("index_name") is not None and arguments.get("hash_key_conditions"):
-        table = _Candidates(self, _index_partition_items(self, arguments["hash_key_conditions"]))
+    elif index_name is not None and index_conditions:
+        table = _Candidates(self, _index_partition_items(self, index_conditions))
     return _moto_query(table, hash_key, *args, **kwargs)
 
 
