@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import itertools
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
@@ -129,6 +132,40 @@ def test_queue_counts_and_receives_see_visibility_and_delays_at_one_instant(aws:
     ) == ("3", "1", "1")
     rest = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert sorted(m["Body"] for m in taken + rest) == ["now-0", "now-1", "now-2", "now-3"]
+
+
+def ticking_clock(first_millis: float) -> Callable[[], float]:
+    """A clock a millisecond later at each reading."""
+    readings = itertools.count()
+    return lambda: first_millis + next(readings)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["All"],
+        ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+    ],
+)
+def test_one_queue_count_request_counts_a_message_whose_timeout_runs_out_meanwhile_exactly_once(
+    aws: LocalStack, monkeypatch: pytest.MonkeyPatch, names: list[str]
+) -> None:
+    """A received message becomes visible while its queue's counts are computed: it is counted once, as invisible or as
+    visible, never in neither (which made a test waiting for an empty queue stop while a retry was due)."""
+    from moto.sqs import models as sqs_models
+
+    sqs: Any = boto3.client("sqs")
+    queue = aws.queue_urls["DeliveriesQueue"]
+    sqs.send_message(QueueUrl=queue, MessageBody="retry")
+    sqs.receive_message(QueueUrl=queue, VisibilityTimeout=30)
+    backend = sqs_models.sqs_backends[DEFAULT_ACCOUNT_ID][boto3.session.Session().region_name]
+    (message,) = backend.get_queue(queue.rsplit("/", 1)[1])._messages
+
+    for start in range(-12, 2):  # the timeout runs out at the first, second, ... reading of the clock
+        monkeypatch.setattr(moto_speed, "_clock_millis", ticking_clock(message.visible_at + start - 0.5))
+        counts = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names)["Attributes"]
+        counted = int(counts["ApproximateNumberOfMessages"]) + int(counts["ApproximateNumberOfMessagesNotVisible"])
+        assert (counted, counts["ApproximateNumberOfMessagesDelayed"]) == (1, "0"), start
 
 
 def test_an_update_expression_passed_before_is_still_checked_against_other_names_and_values(aws: LocalStack) -> None:

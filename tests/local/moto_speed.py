@@ -17,7 +17,10 @@ stack. Here they cost what the request touches. Answers stay exactly moto's.
   the same milliseconds since the epoch), once per listing of a queue's visible messages.
 - SQS computed every attribute of a queue, message counts included (passes over every message), for each message
   sent (to read one setting) and received (to check its retention): a receive reads the retention period alone, the
-  counts take one pass each at one instant, and attribute names are converted once.
+  counts take one pass each, and attribute names are converted once. (Not a cost but a correction: moto read the
+  clock once per count, so a message whose visibility timeout or delay ran out between two readings of one
+  GetQueueAttributes was counted in none of them, and a test waiting for an empty queue stopped while a retry was
+  due. One GetQueueAttributes reads the clock once, as a snapshot.)
 - DynamoDB projections (BatchGetItem and GetItem reading a few attributes of a large item) converted the whole item,
   once per projected attribute: each projection converts only the attribute it reads.
 - DynamoDB parsed an UpdateExpression twice per UpdateItem and ran every validation of it on each: a parsed expression
@@ -34,6 +37,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import threading
 import time
 from typing import Any
 
@@ -115,7 +119,7 @@ def _remembered_backend_for_host(self: DomainDispatcherApplication, host: str | 
 
 
 def _unix_time_millis(dt: Any = None) -> float:
-    return time.time() * 1000.0 if dt is None else _moto_unix_time_millis(dt)
+    return _clock_millis() if dt is None else _moto_unix_time_millis(dt)
 
 
 def _unix_time(dt: Any = None) -> float:
@@ -124,21 +128,47 @@ def _unix_time(dt: Any = None) -> float:
 
 _moto_unix_time_millis = sqs_models.unix_time_millis
 _moto_unix_time = sqs_models.unix_time
+_moto_get_queue_attributes = sqs_models.SQSBackend.get_queue_attributes
+
+
+def _clock_millis() -> float:
+    return time.time() * 1000.0
+
+
+# The instant of the GetQueueAttributes a thread is answering (moto's server answers on several threads).
+_snapshot = threading.local()
+
+
+def _now_millis() -> float:
+    instant: float | None = getattr(_snapshot, "millis", None)
+    return _clock_millis() if instant is None else instant
+
+
+def _queue_attributes_at_one_instant(
+    self: sqs_models.SQSBackend, queue_name: str, attribute_names: list[str]
+) -> dict[str, Any]:
+    """moto's GetQueueAttributes, with every count it computes (each name asked for computes them all again) at the
+    instant the request began."""
+    _snapshot.millis = _clock_millis()
+    try:
+        return _moto_get_queue_attributes(self, queue_name, attribute_names)
+    finally:
+        _snapshot.millis = None
 
 
 def _visible_messages(self: sqs_models.Queue) -> list[sqs_models.Message]:
     """`Queue.messages`: visible and not delayed (moto's `Message.visible` and `Message.delayed`), at one instant."""
-    now = time.time() * 1000.0
+    now = _now_millis()
     return [message for message in self._messages if now > message.visible_at and not now < message.delayed_until]
 
 
 def _delayed_count(self: sqs_models.Queue) -> int:
-    now = time.time() * 1000.0
+    now = _now_millis()
     return sum(1 for message in self._messages if now < message.delayed_until)
 
 
 def _not_visible_count(self: sqs_models.Queue) -> int:
-    now = time.time() * 1000.0
+    now = _now_millis()
     return sum(1 for message in self._messages if not now > message.visible_at)
 
 
@@ -262,6 +292,7 @@ def apply() -> None:
     queue.approximate_number_of_messages_delayed = property(_delayed_count)
     queue.approximate_number_of_messages_not_visible = property(_not_visible_count)
     sqs_models.SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
+    sqs_models.SQSBackend.get_queue_attributes = _queue_attributes_at_one_instant  # type: ignore[method-assign]
     sqs_models.camelcase_to_underscores = moto_responses.camelcase_to_underscores = _underscored
     moto_responses.method_names_from_class = _method_names
     Item.project = _project  # type: ignore[method-assign]
